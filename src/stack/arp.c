@@ -1,0 +1,419 @@
+/*
+ * arp.c - ARP (RFC 826) and the neighbour cache.
+ *
+ * Entries follow a reduced form of Linux's NUD machine:
+ *   INCOMPLETE  requests broadcast every arp_retry_ms, packets queued (bounded)
+ *   REACHABLE   confirmed within arp_reachable_ms
+ *   STALE       still used; the next use sends unicast refresh requests and,
+ *               without an answer after arp_max_retries, the entry goes
+ *   FAILED      resolution gave up; kept one retry interval so a stream of
+ *               packets does not turn into a stream of broadcasts
+ * Lookup is a hash of the address into chained slots: no scan per packet.
+ */
+#include "stack_internal.h"
+
+#include <stdlib.h>
+
+#define ARP_HLEN 28
+#define ARP_OP_REQUEST 1
+#define ARP_OP_REPLY 2
+#define ARP_NONE UINT32_MAX
+/* A STALE entry nobody uses is forgotten after this many reachable times. */
+#define ARP_STALE_LIFETIMES 4
+
+struct arp_pending {
+	struct arp_pending *next;
+	size_t len;
+	uint8_t data[]; /* one IP packet */
+};
+
+struct tn_arp_entry {
+	tn_ip4 addr;
+	uint8_t mac[TN_ETH_ALEN];
+	uint8_t state;     /* enum tn_arp_state */
+	bool in_use;
+	bool refreshing;   /* STALE entry with unicast requests outstanding */
+	uint8_t requests;  /* sent in the current resolution or refresh */
+	uint32_t next;     /* hash chain, ARP_NONE ends it */
+	uint64_t last_used;
+	struct tn_timer timer;
+	struct arp_pending *queue_head, *queue_tail;
+	uint32_t queued;
+};
+
+/* The hash table lives right behind the entries; its size is a power of two. */
+static uint32_t *arp_buckets(const struct tn_stack *stack)
+{
+	return (uint32_t *)(stack->arp.entries + stack->cfg.arp_cache_size);
+}
+
+static uint32_t arp_bucket_count(const struct tn_stack *stack)
+{
+	uint32_t n = 1;
+	while (n < stack->cfg.arp_cache_size * 2)
+		n <<= 1;
+	return n;
+}
+
+static uint32_t arp_hash(const struct tn_stack *stack, tn_ip4 addr)
+{
+	uint32_t h = addr * 0x9e3779b1u;
+	return (h ^ (h >> 15)) & (arp_bucket_count(stack) - 1);
+}
+
+static void arp_timer_fired(struct tn_stack *stack, struct tn_timer *t);
+
+int tn_arp_init(struct tn_stack *stack)
+{
+	uint32_t n = stack->cfg.arp_cache_size, buckets = 1;
+	while (buckets < n * 2)
+		buckets <<= 1;
+	stack->arp.entries = calloc(1, n * sizeof(struct tn_arp_entry) + buckets * sizeof(uint32_t));
+	if (!stack->arp.entries)
+		return -1;
+	for (uint32_t i = 0; i < n; i++)
+		tn_timer_init(&stack->arp.entries[i].timer, arp_timer_fired);
+	uint32_t *b = arp_buckets(stack);
+	for (uint32_t i = 0; i < buckets; i++)
+		b[i] = ARP_NONE;
+	return 0;
+}
+
+static void arp_queue_drop(struct tn_arp_entry *e)
+{
+	struct arp_pending *p = e->queue_head;
+	while (p) {
+		struct arp_pending *next = p->next;
+		free(p);
+		p = next;
+	}
+	e->queue_head = e->queue_tail = NULL;
+	e->queued = 0;
+}
+
+void tn_arp_free(struct tn_stack *stack)
+{
+	if (!stack->arp.entries)
+		return;
+	for (uint32_t i = 0; i < stack->cfg.arp_cache_size; i++)
+		arp_queue_drop(&stack->arp.entries[i]);
+	free(stack->arp.entries);
+	stack->arp.entries = NULL;
+}
+
+static struct tn_arp_entry *arp_lookup(struct tn_stack *stack, tn_ip4 addr)
+{
+	uint32_t i = arp_buckets(stack)[arp_hash(stack, addr)];
+	while (i != ARP_NONE) {
+		struct tn_arp_entry *e = &stack->arp.entries[i];
+		if (e->addr == addr)
+			return e;
+		i = e->next;
+	}
+	return NULL;
+}
+
+static void arp_unlink(struct tn_stack *stack, struct tn_arp_entry *e)
+{
+	uint32_t idx = (uint32_t)(e - stack->arp.entries);
+	uint32_t *link = &arp_buckets(stack)[arp_hash(stack, e->addr)];
+	while (*link != idx)
+		link = &stack->arp.entries[*link].next;
+	*link = e->next;
+	tn_timer_cancel(stack, &e->timer);
+	arp_queue_drop(e);
+	e->in_use = false;
+	stack->arp.used--;
+}
+
+/* The entry to give up when the cache is full: failed first, then least recently used. */
+static struct tn_arp_entry *arp_victim(struct tn_stack *stack)
+{
+	struct tn_arp_entry *best = NULL;
+	for (uint32_t i = 0; i < stack->cfg.arp_cache_size; i++) {
+		struct tn_arp_entry *e = &stack->arp.entries[i];
+		if (e->state == TN_ARP_FAILED)
+			return e;
+		if (e->state == TN_ARP_INCOMPLETE)
+			continue; /* someone is waiting for it */
+		if (!best || e->last_used < best->last_used)
+			best = e;
+	}
+	return best;
+}
+
+static struct tn_arp_entry *arp_create(struct tn_stack *stack, tn_ip4 addr)
+{
+	struct tn_arp_entry *e = NULL;
+
+	if (stack->arp.used == stack->cfg.arp_cache_size) {
+		/* Rare (a full cache), so a scan is acceptable here and only here. */
+		TN_COUNT(stack, ArpCacheFull);
+		e = arp_victim(stack);
+		if (!e)
+			return NULL;
+		arp_unlink(stack, e);
+	} else {
+		for (uint32_t i = 0; i < stack->cfg.arp_cache_size; i++) {
+			if (!stack->arp.entries[i].in_use) {
+				e = &stack->arp.entries[i];
+				break;
+			}
+		}
+		if (!e)
+			return NULL; /* cannot happen while used counts right */
+	}
+	uint32_t idx = (uint32_t)(e - stack->arp.entries);
+	uint32_t *head = &arp_buckets(stack)[arp_hash(stack, addr)];
+	memset(e->mac, 0, sizeof(e->mac));
+	e->addr = addr;
+	e->in_use = true;
+	e->refreshing = false;
+	e->requests = 0;
+	e->state = TN_ARP_INCOMPLETE;
+	e->last_used = tn_now(stack);
+	e->next = *head;
+	*head = idx;
+	stack->arp.used++;
+	return e;
+}
+
+static void arp_send(struct tn_stack *stack, uint16_t op, const uint8_t *dst_mac,
+		     const uint8_t *target_mac, tn_ip4 target_ip, tn_ip4 sender_ip)
+{
+	uint8_t *p = stack->tx + TN_ETH_HLEN;
+	static const uint8_t zero[TN_ETH_ALEN];
+
+	tn_put16(p, 1);             /* Ethernet */
+	tn_put16(p + 2, TN_ETH_P_IP);
+	p[4] = TN_ETH_ALEN;
+	p[5] = 4;
+	tn_put16(p + 6, op);
+	memcpy(p + 8, stack->cfg.mac, TN_ETH_ALEN);
+	tn_put32(p + 14, sender_ip);
+	memcpy(p + 18, target_mac ? target_mac : zero, TN_ETH_ALEN);
+	tn_put32(p + 24, target_ip);
+	TN_COUNT_N(stack, ArpOutRequests, op == ARP_OP_REQUEST);
+	TN_COUNT_N(stack, ArpOutReplies, op == ARP_OP_REPLY);
+	tn_eth_output(stack, dst_mac, TN_ETH_P_ARP, p, ARP_HLEN);
+}
+
+/* A request while resolving (broadcast) or refreshing (unicast to the known MAC). */
+static void arp_solicit(struct tn_stack *stack, struct tn_arp_entry *e)
+{
+	const uint8_t *dst = e->state == TN_ARP_INCOMPLETE ? NULL : e->mac;
+	e->requests++;
+	arp_send(stack, ARP_OP_REQUEST, dst, NULL, e->addr, stack->cfg.addr);
+	tn_timer_arm(stack, &e->timer, tn_now(stack) + stack->cfg.arp_retry_ms * TN_NSEC_PER_MSEC);
+}
+
+void tn_arp_announce(struct tn_stack *stack)
+{
+	arp_send(stack, ARP_OP_REQUEST, NULL, NULL, stack->cfg.addr, stack->cfg.addr);
+}
+
+static void arp_flush_queue(struct tn_stack *stack, struct tn_arp_entry *e)
+{
+	struct arp_pending *p = e->queue_head;
+	e->queue_head = e->queue_tail = NULL;
+	e->queued = 0;
+	while (p) {
+		struct arp_pending *next = p->next;
+		tn_eth_output(stack, e->mac, TN_ETH_P_IP, p->data, p->len);
+		free(p);
+		p = next;
+	}
+}
+
+static void arp_confirm(struct tn_stack *stack, struct tn_arp_entry *e, const uint8_t *mac)
+{
+	memcpy(e->mac, mac, TN_ETH_ALEN);
+	e->state = TN_ARP_REACHABLE;
+	e->refreshing = false;
+	e->requests = 0;
+	tn_timer_arm(stack, &e->timer,
+		     tn_now(stack) + stack->cfg.arp_reachable_ms * TN_NSEC_PER_MSEC);
+	arp_flush_queue(stack, e);
+}
+
+static void arp_timer_fired(struct tn_stack *stack, struct tn_timer *t)
+{
+	struct tn_arp_entry *e = (struct tn_arp_entry *)((char *)t - offsetof(struct tn_arp_entry, timer));
+	uint64_t now = tn_now(stack);
+
+	switch (e->state) {
+	case TN_ARP_INCOMPLETE:
+		if (e->requests < stack->cfg.arp_max_retries) {
+			arp_solicit(stack, e);
+			return;
+		}
+		TN_COUNT(stack, ArpResolveFails);
+		TN_COUNT_N(stack, IpOutDiscards, e->queued);
+		arp_queue_drop(e);
+		e->state = TN_ARP_FAILED;
+		tn_timer_arm(stack, &e->timer, now + stack->cfg.arp_retry_ms * TN_NSEC_PER_MSEC);
+		return;
+	case TN_ARP_REACHABLE:
+		e->state = TN_ARP_STALE;
+		tn_timer_arm(stack, &e->timer, now + ARP_STALE_LIFETIMES *
+						   stack->cfg.arp_reachable_ms * TN_NSEC_PER_MSEC);
+		return;
+	case TN_ARP_STALE:
+		if (e->refreshing && e->requests < stack->cfg.arp_max_retries) {
+			arp_solicit(stack, e);
+			return;
+		}
+		/* refresh unanswered, or unused for a long time */
+		arp_unlink(stack, e);
+		return;
+	case TN_ARP_FAILED:
+	default:
+		arp_unlink(stack, e);
+		return;
+	}
+}
+
+static void arp_enqueue(struct tn_stack *stack, struct tn_arp_entry *e, const uint8_t *ip, size_t len)
+{
+	if (stack->cfg.arp_queue_len == 0) {
+		TN_COUNT(stack, ArpQueueDrops);
+		return;
+	}
+	if (e->queued >= stack->cfg.arp_queue_len) {
+		/* Like Linux: the oldest packet makes room for the newest. */
+		struct arp_pending *old = e->queue_head;
+		e->queue_head = old->next;
+		if (!e->queue_head)
+			e->queue_tail = NULL;
+		free(old);
+		e->queued--;
+		TN_COUNT(stack, ArpQueueDrops);
+	}
+	struct arp_pending *p = malloc(sizeof(*p) + len);
+	if (!p) {
+		TN_COUNT(stack, ArpQueueDrops);
+		return;
+	}
+	p->next = NULL;
+	p->len = len;
+	memcpy(p->data, ip, len);
+	if (e->queue_tail)
+		e->queue_tail->next = p;
+	else
+		e->queue_head = p;
+	e->queue_tail = p;
+	e->queued++;
+}
+
+void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const uint8_t *ip, size_t len)
+{
+	if (tn_ip4_is_broadcast(stack, next_hop)) {
+		tn_eth_output(stack, NULL, TN_ETH_P_IP, ip, len);
+		return;
+	}
+	struct tn_arp_entry *e = arp_lookup(stack, next_hop);
+	if (!e) {
+		e = arp_create(stack, next_hop);
+		if (!e) {
+			TN_COUNT(stack, IpOutDiscards);
+			return;
+		}
+		arp_enqueue(stack, e, ip, len);
+		arp_solicit(stack, e);
+		return;
+	}
+	e->last_used = tn_now(stack);
+	switch (e->state) {
+	case TN_ARP_INCOMPLETE:
+		arp_enqueue(stack, e, ip, len);
+		return;
+	case TN_ARP_FAILED:
+		TN_COUNT(stack, IpOutDiscards);
+		return;
+	case TN_ARP_STALE:
+		if (!e->refreshing) {
+			e->refreshing = true;
+			e->requests = 0;
+			/* Send the packet first: the tx buffer is reused by the request. */
+			tn_eth_output(stack, e->mac, TN_ETH_P_IP, ip, len);
+			arp_solicit(stack, e);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	tn_eth_output(stack, e->mac, TN_ETH_P_IP, ip, len);
+}
+
+static bool mac_is_valid_sender(const uint8_t *mac)
+{
+	static const uint8_t zero[TN_ETH_ALEN];
+	return !(mac[0] & 1) && memcmp(mac, zero, TN_ETH_ALEN) != 0;
+}
+
+void tn_arp_input(struct tn_stack *stack, const uint8_t *pkt, size_t len)
+{
+	if (len < ARP_HLEN || tn_get16(pkt) != 1 || tn_get16(pkt + 2) != TN_ETH_P_IP ||
+	    pkt[4] != TN_ETH_ALEN || pkt[5] != 4) {
+		TN_COUNT(stack, ArpInErrors);
+		return;
+	}
+	uint16_t op = tn_get16(pkt + 6);
+	const uint8_t *sender_mac = pkt + 8;
+	tn_ip4 sender_ip = tn_get32(pkt + 14);
+	tn_ip4 target_ip = tn_get32(pkt + 24);
+
+	if ((op != ARP_OP_REQUEST && op != ARP_OP_REPLY) || !mac_is_valid_sender(sender_mac)) {
+		TN_COUNT(stack, ArpInErrors);
+		return;
+	}
+	TN_COUNT_N(stack, ArpInRequests, op == ARP_OP_REQUEST);
+	TN_COUNT_N(stack, ArpInReplies, op == ARP_OP_REPLY);
+	if (sender_ip == stack->cfg.addr)
+		return; /* someone else claims our address; we keep answering */
+
+	/* RFC 826 merge: refresh what we know, learn the sender when it asks for us. */
+	bool for_us = target_ip == stack->cfg.addr;
+	bool sender_usable = sender_ip != 0 && !tn_ip4_is_broadcast(stack, sender_ip) &&
+			     (sender_ip & stack->netmask) == (stack->cfg.addr & stack->netmask);
+	struct tn_arp_entry *e = sender_usable ? arp_lookup(stack, sender_ip) : NULL;
+	if (!e && for_us && sender_usable)
+		e = arp_create(stack, sender_ip);
+	if (e)
+		arp_confirm(stack, e, sender_mac);
+
+	if (op == ARP_OP_REQUEST && for_us)
+		arp_send(stack, ARP_OP_REPLY, sender_mac, sender_mac, sender_ip, stack->cfg.addr);
+}
+
+const char *tn_arp_state_name(enum tn_arp_state s)
+{
+	switch (s) {
+	case TN_ARP_INCOMPLETE: return "INCOMPLETE";
+	case TN_ARP_REACHABLE: return "REACHABLE";
+	case TN_ARP_STALE: return "STALE";
+	case TN_ARP_FAILED: return "FAILED";
+	}
+	return "?";
+}
+
+size_t tn_stack_arp_list(const struct tn_stack *stack, struct tn_arp_info *out, size_t max)
+{
+	size_t n = 0;
+	for (uint32_t i = 0; i < stack->cfg.arp_cache_size; i++) {
+		const struct tn_arp_entry *e = &stack->arp.entries[i];
+		if (!e->in_use)
+			continue;
+		if (n < max) {
+			struct tn_arp_info *info = &out[n];
+			info->addr = e->addr;
+			memcpy(info->mac, e->mac, TN_ETH_ALEN);
+			info->state = e->state;
+			info->expires_ns = tn_timer_armed(&e->timer) ? e->timer.deadline : TN_TIME_NEVER;
+			info->queued = e->queued;
+		}
+		n++;
+	}
+	return n;
+}

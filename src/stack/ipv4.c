@@ -1,0 +1,184 @@
+/*
+ * ipv4.c - IPv4 (RFC 791, RFC 1122 3.2.1) for a host: validate, reassemble
+ * (ipv4_reasm.c), deliver to ICMP or TCP; route, fragment and send.
+ */
+#include "stack_internal.h"
+
+#include <errno.h>
+
+#define IP_FLAG_DF 0x4000
+#define IP_FLAG_MF 0x2000
+#define IP_OFFSET_MASK 0x1fff
+
+int tn_ipv4_init(struct tn_stack *stack)
+{
+	return tn_reasm_init(stack);
+}
+
+void tn_ipv4_free(struct tn_stack *stack)
+{
+	tn_reasm_free(stack);
+}
+
+bool tn_ip4_is_broadcast(const struct tn_stack *stack, tn_ip4 addr)
+{
+	return addr == 0xffffffffu || addr == (stack->cfg.addr | ~stack->netmask);
+}
+
+bool tn_ipv4_is_local(const struct tn_stack *stack, tn_ip4 addr)
+{
+	return addr == stack->cfg.addr;
+}
+
+/* A source no host may use (RFC 1122 3.2.1.3): zero, loopback, multicast, broadcast. */
+static bool is_martian_source(const struct tn_stack *stack, tn_ip4 src)
+{
+	return src == 0 || (src >> 24) == 127 || (src >> 28) >= 14 || tn_ip4_is_broadcast(stack, src) ||
+	       src == stack->cfg.addr;
+}
+
+void tn_ipv4_deliver(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *payload,
+		     size_t payload_len)
+{
+	TN_COUNT(stack, IpInDelivers);
+	switch (ip->proto) {
+	case TN_IP_PROTO_ICMP:
+		tn_icmp_input(stack, ip, payload, payload_len);
+		break;
+	case TN_IP_PROTO_TCP:
+		if (!tn_ip4_is_broadcast(stack, ip->dst))
+			tn_tcp_input(stack, ip, payload, payload_len);
+		break;
+	default:
+		/* Undo the delivery: nobody took it (as Linux counts it). */
+		stack->counters[TN_CTR_IpInDelivers]--;
+		TN_COUNT(stack, IpInUnknownProtos);
+		if (!tn_ip4_is_broadcast(stack, ip->dst))
+			tn_icmp_send_unreach(stack, ip, TN_ICMP_UNREACH_PROTOCOL);
+		break;
+	}
+}
+
+void tn_ipv4_input(struct tn_stack *stack, const uint8_t *pkt, size_t len)
+{
+	TN_COUNT(stack, IpInReceives);
+	if (len < TN_IP_HLEN || (pkt[0] >> 4) != 4) {
+		TN_COUNT(stack, IpInHdrErrors);
+		return;
+	}
+	size_t hdr_len = (size_t)(pkt[0] & 0x0f) * 4;
+	size_t total_len = tn_get16(pkt + 2);
+	/* RFC 1122 3.2.1.7: no host sends TTL 0, so such a datagram is broken. */
+	if (hdr_len < TN_IP_HLEN || hdr_len > len || total_len < hdr_len || total_len > len ||
+	    pkt[8] == 0 || tn_csum_fold(tn_csum_add(0, pkt, hdr_len)) != 0) {
+		TN_COUNT(stack, IpInHdrErrors);
+		return;
+	}
+	struct tn_ip4_rx ip = {
+		.src = tn_get32(pkt + 12),
+		.dst = tn_get32(pkt + 16),
+		.proto = pkt[9],
+		.ttl = pkt[8],
+		.tos = pkt[1],
+		.hdr = pkt,
+		.hdr_len = hdr_len,
+		.total_len = total_len, /* Ethernet padding beyond it is ignored */
+	};
+	if ((ip.dst != stack->cfg.addr && !tn_ip4_is_broadcast(stack, ip.dst)) ||
+	    is_martian_source(stack, ip.src)) {
+		TN_COUNT(stack, IpInAddrErrors);
+		return;
+	}
+	/* Options are parsed by nobody: a host may ignore the ones it does not know. */
+	uint16_t frag = tn_get16(pkt + 6);
+	if (frag & (IP_FLAG_MF | IP_OFFSET_MASK)) {
+		tn_reasm_input(stack, &ip, pkt + hdr_len, total_len - hdr_len, frag);
+		return;
+	}
+	tn_ipv4_deliver(stack, &ip, pkt + hdr_len, total_len - hdr_len);
+}
+
+/* Copies len bytes starting at offset off of the iov chain into dst. */
+static void iov_copy(uint8_t *dst, const struct tn_iov *iov, size_t iovcnt, size_t off, size_t len)
+{
+	for (size_t i = 0; i < iovcnt && len; i++) {
+		if (off >= iov[i].len) {
+			off -= iov[i].len;
+			continue;
+		}
+		size_t n = iov[i].len - off;
+		if (n > len)
+			n = len;
+		memcpy(dst, (const uint8_t *)iov[i].base + off, n);
+		dst += n;
+		len -= n;
+		off = 0;
+	}
+}
+
+static void ip_write_header(struct tn_stack *stack, uint8_t *h, tn_ip4 dst, uint8_t proto,
+			    uint8_t tos, size_t total_len, uint16_t id, uint16_t frag)
+{
+	h[0] = 0x45;
+	h[1] = tos;
+	tn_put16(h + 2, (uint16_t)total_len);
+	tn_put16(h + 4, id);
+	tn_put16(h + 6, frag);
+	h[8] = stack->cfg.ip_default_ttl;
+	h[9] = proto;
+	tn_put16(h + 10, 0);
+	tn_put32(h + 12, stack->cfg.addr);
+	tn_put32(h + 16, dst);
+	tn_put16(h + 10, tn_csum_fold(tn_csum_add(0, h, TN_IP_HLEN)));
+}
+
+int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
+		   const struct tn_iov *iov, size_t iovcnt, unsigned flags)
+{
+	size_t payload_len = 0;
+	for (size_t i = 0; i < iovcnt; i++)
+		payload_len += iov[i].len;
+
+	tn_ip4 next_hop = dst;
+	if ((dst & stack->netmask) != (stack->cfg.addr & stack->netmask) && dst != 0xffffffffu) {
+		if (!stack->cfg.gateway) {
+			TN_COUNT(stack, IpOutNoRoutes);
+			return -EHOSTUNREACH;
+		}
+		next_hop = stack->cfg.gateway;
+	}
+	TN_COUNT(stack, IpOutRequests);
+	if (payload_len > TN_IP_MAXPACKET - TN_IP_HLEN) {
+		TN_COUNT(stack, IpOutDiscards);
+		return -EMSGSIZE;
+	}
+
+	uint8_t *h = stack->tx + TN_ETH_HLEN;
+	uint16_t df = (flags & TN_IP_OUT_DF) ? IP_FLAG_DF : 0;
+	if (TN_IP_HLEN + payload_len <= stack->cfg.mtu) {
+		/* DF datagrams carry id 0 (RFC 6864 allows it; Linux does the same per socket). */
+		uint16_t id = df ? 0 : stack->ip_id++;
+		iov_copy(h + TN_IP_HLEN, iov, iovcnt, 0, payload_len);
+		ip_write_header(stack, h, dst, proto, tos, TN_IP_HLEN + payload_len, id, df);
+		tn_arp_output(stack, next_hop, h, TN_IP_HLEN + payload_len);
+		return 0;
+	}
+	if (df) {
+		TN_COUNT(stack, IpFragFails);
+		return -EMSGSIZE;
+	}
+
+	/* Fragment payloads are multiples of 8 bytes, except the last. */
+	size_t chunk = (stack->cfg.mtu - TN_IP_HLEN) & ~(size_t)7;
+	uint16_t id = stack->ip_id++;
+	for (size_t off = 0; off < payload_len; off += chunk) {
+		size_t n = payload_len - off < chunk ? payload_len - off : chunk;
+		uint16_t frag = (uint16_t)(off / 8) | (off + n < payload_len ? IP_FLAG_MF : 0);
+		iov_copy(h + TN_IP_HLEN, iov, iovcnt, off, n);
+		ip_write_header(stack, h, dst, proto, tos, TN_IP_HLEN + n, id, frag);
+		TN_COUNT(stack, IpFragCreates);
+		tn_arp_output(stack, next_hop, h, TN_IP_HLEN + n);
+	}
+	TN_COUNT(stack, IpFragOKs);
+	return 0;
+}

@@ -1,0 +1,346 @@
+/*
+ * stack.h - the tapnet protocol core: the only header other folders include.
+ *
+ * The core is a library without I/O: time, randomness and frame output come
+ * in through struct tn_env, frames go in through tn_stack_input(). The owner
+ * (tapnetd, a test, a fuzzer) arms one timer for tn_stack_next_deadline() and
+ * calls tn_stack_run_timers() when it fires.
+ *
+ * Addresses (tn_ip4) are in host byte order everywhere in this API.
+ */
+#ifndef TAPNET_STACK_H
+#define TAPNET_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef uint32_t tn_ip4;
+
+#define TN_ETH_ALEN 6
+#define TN_NSEC_PER_MSEC 1000000ULL
+#define TN_NSEC_PER_SEC 1000000000ULL
+#define TN_TIME_NEVER UINT64_MAX
+
+/*
+ * Per-frame metadata, ready for the TAP virtio-net header (GSO/TSO and
+ * checksum offload). Today every frame carries TN_GSO_NONE and no checksum
+ * flags; the fields exist so the fast path can be added without changing
+ * every signature.
+ */
+enum tn_gso_type { TN_GSO_NONE = 0, TN_GSO_TCPV4 = 1 };
+#define TN_FRAME_CSUM_PARTIAL 0x01 /* L4 checksum still to be filled in */
+#define TN_FRAME_CSUM_VALID 0x02   /* L4 checksum already verified */
+
+struct tn_frame_meta {
+	uint16_t gso_type; /* enum tn_gso_type */
+	uint16_t gso_size; /* segment payload size when gso_type != NONE */
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint8_t flags; /* TN_FRAME_CSUM_* */
+};
+
+struct tn_env {
+	uint64_t (*now_ns)(void *ctx);                     /* monotonic */
+	void (*random)(void *ctx, void *buf, size_t len);  /* unpredictable bytes */
+	void (*output)(void *ctx, const struct tn_frame_meta *meta,
+		       const void *frame, size_t len);     /* one Ethernet frame */
+	void *ctx;
+};
+
+/* Everything the core can be told; tn_config_defaults() fills the defaults. */
+struct tn_config {
+	uint8_t mac[TN_ETH_ALEN]; /* all zero: derive 02:54:4e:xx:xx:xx from addr */
+	tn_ip4 addr;              /* our IPv4 address */
+	uint8_t prefix_len;       /* on-link prefix, default 24 */
+	tn_ip4 gateway;           /* 0: none (off-link destinations unreachable) */
+	uint16_t mtu;             /* IP MTU of the link, default 1500 (68..65535) */
+
+	/* ARP / neighbour cache */
+	uint32_t arp_cache_size;     /* entries, default 256 */
+	uint32_t arp_reachable_ms;   /* an answered entry is used this long, default 60000 */
+	uint32_t arp_retry_ms;       /* between requests while resolving, default 1000 */
+	uint32_t arp_max_retries;    /* requests before giving up, default 3 */
+	uint32_t arp_queue_len;      /* frames held per unresolved neighbour, default 16 */
+
+	/* IPv4 */
+	uint8_t ip_default_ttl;      /* default 64 */
+	uint32_t reasm_timeout_ms;   /* default 30000 */
+	uint32_t reasm_max_datagrams;/* in progress at once, default 64 */
+	uint32_t reasm_max_bytes;    /* all fragments held, default 4 MiB */
+
+	/* ICMP */
+	uint32_t icmp_ratelimit_ms;  /* min gap between rate-limited errors, default 1000 */
+	uint32_t icmp_ratelimit_burst; /* default 6, like Linux's icmp_msgs_burst scaled down */
+
+	/* TCP (defaults set in tn_config_defaults, checked by tn_tcp_config_check) */
+	uint32_t tcp_rcvbuf;            /* receive buffer per socket, bytes, default 256 KiB */
+	uint32_t tcp_sndbuf;            /* send buffer per socket, bytes, default 256 KiB */
+	uint32_t tcp_syn_retries;       /* SYN retransmissions before giving up, default 6 */
+	uint32_t tcp_synack_retries;    /* SYN-ACK retransmissions, default 5 */
+	uint32_t tcp_retries;           /* data retransmissions before giving up, default 15 */
+	uint32_t tcp_rto_min_ms;        /* default 200 */
+	uint32_t tcp_rto_initial_ms;    /* default 1000 */
+	uint32_t tcp_rto_max_ms;        /* default 120000 */
+	uint32_t tcp_delack_ms;         /* delayed ACK timeout, default 40 */
+	uint32_t tcp_keepalive_time_s;  /* idle before the first probe, default 7200 */
+	uint32_t tcp_keepalive_intvl_s; /* between probes, default 75 */
+	uint32_t tcp_keepalive_probes;  /* unanswered probes before reset, default 9 */
+	uint16_t tcp_port_min;          /* ephemeral port range, default 32768 */
+	uint16_t tcp_port_max;          /* default 60999 */
+	uint32_t tcp_time_wait_ms;      /* 2*MSL, default 60000 */
+	uint32_t tcp_fin_timeout_ms;    /* orphaned FIN_WAIT_2 lifetime, default 60000 */
+	uint32_t tcp_max_syn_backlog;   /* SYN queue bound per listener, default 256 */
+	uint32_t tcp_somaxconn;         /* accept queue bound (caps listen backlog), default 4096 */
+	uint32_t tcp_invalid_ratelimit_ms; /* min gap between out-of-window ACKs, default 500 */
+	uint32_t tcp_challenge_ack_limit;  /* challenge ACKs per second, whole stack, default 1000 */
+	uint32_t tcp_max_conns;         /* live connections (incl. listeners), default 65536 */
+	bool tcp_sack;                  /* offer/accept SACK, default true */
+	bool tcp_timestamps;            /* default true */
+	bool tcp_window_scaling;        /* default true */
+	bool tcp_rfc1337;               /* ignore RST in TIME_WAIT, default false */
+	uint8_t tcp_congestion;         /* enum tn_tcp_cc, default CUBIC */
+};
+
+enum tn_tcp_cc { TN_TCP_CC_CUBIC = 0, TN_TCP_CC_NEWRENO = 1 };
+
+void tn_config_defaults(struct tn_config *cfg);
+
+struct tn_stack;
+
+/* Returns NULL when cfg is invalid (see tn_config_check) or memory is short. */
+struct tn_stack *tn_stack_new(const struct tn_config *cfg, const struct tn_env *env);
+void tn_stack_free(struct tn_stack *stack);
+
+/* NULL when cfg is usable, else a message naming the bad field. */
+const char *tn_config_check(const struct tn_config *cfg);
+
+/* Announce ourselves (gratuitous ARP). Call once the link is up. */
+void tn_stack_start(struct tn_stack *stack);
+
+/* One received Ethernet frame (without FCS). meta may be NULL. */
+void tn_stack_input(struct tn_stack *stack, const struct tn_frame_meta *meta,
+		    const void *frame, size_t len);
+
+/* Absolute time (ns, the env's clock) of the next timer, TN_TIME_NEVER if none. */
+uint64_t tn_stack_next_deadline(const struct tn_stack *stack);
+/* Run every timer due at or before now_ns. */
+void tn_stack_run_timers(struct tn_stack *stack, uint64_t now_ns);
+
+/* Runtime-changeable settings (SIGHUP). Only fields safe to change are used. */
+void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
+
+/* TCP counters (nstat names); TcpCurrEstab is a gauge. */
+#define TN_TCP_COUNTERS(X)                                                     \
+	X(TcpActiveOpens)                                                      \
+	X(TcpPassiveOpens)                                                     \
+	X(TcpAttemptFails)                                                     \
+	X(TcpEstabResets)                                                      \
+	X(TcpCurrEstab)                                                        \
+	X(TcpInSegs)                                                           \
+	X(TcpOutSegs)                                                          \
+	X(TcpRetransSegs)                                                      \
+	X(TcpInErrs)                                                           \
+	X(TcpInCsumErrors)                                                     \
+	X(TcpOutRsts)                                                          \
+	X(TcpExtListenOverflows)                                               \
+	X(TcpExtListenDrops)                                                   \
+	X(TcpExtTCPSackRecovery)                                               \
+	X(TcpExtTCPRenoRecovery)                                               \
+	X(TcpExtTCPFastRetrans)                                                \
+	X(TcpExtTCPSlowStartRetrans)                                           \
+	X(TcpExtTCPTimeouts)                                                   \
+	X(TcpExtTCPSynRetrans)                                                 \
+	X(TcpExtTCPChallengeACK)                                               \
+	X(TcpExtTCPSYNChallenge)                                               \
+	X(TcpExtTCPSACKReorder)                                                \
+	X(TcpExtTCPOFOQueue)                                                   \
+	X(TcpExtTCPOFODrop)                                                    \
+	X(TcpExtTCPSACKDiscard)                                                \
+	X(TcpExtPAWSEstab)                                                     \
+	X(TcpExtTCPACKSkippedSeq)                                              \
+	X(TcpExtTCPAbortOnData)                                                \
+	X(TcpExtTCPAbortOnClose)                                               \
+	X(TcpExtTCPAbortOnTimeout)                                             \
+	X(TcpExtTCPAbortOnLinger)                                              \
+	X(TcpExtTCPKeepAlive)                                                  \
+	X(TcpExtDelayedACKs)                                                   \
+	X(TcpExtTCPPureAcks)                                                   \
+	X(TcpExtTCPHPAcks)                                                     \
+	X(TcpExtTCPWinProbe)                                                   \
+	X(TcpExtTCPToZeroWindowAdv)                                            \
+	X(TcpExtTCPFromZeroWindowAdv)                                          \
+	X(TcpExtTCPOrigDataSent)
+
+/*
+ * Counters, nstat names. One list, expanded where needed (X-macro), so a
+ * new counter is one line here and shows up in `tapnet stats` by itself.
+ */
+#define TN_COUNTERS(X)                                                         \
+	X(EthInFrames)                                                         \
+	X(EthInTruncated)                                                      \
+	X(EthInNotForUs)                                                       \
+	X(EthInUnknownType)                                                    \
+	X(EthOutFrames)                                                        \
+	X(ArpInRequests)                                                       \
+	X(ArpInReplies)                                                        \
+	X(ArpInErrors)                                                         \
+	X(ArpOutRequests)                                                      \
+	X(ArpOutReplies)                                                       \
+	X(ArpResolveFails)                                                     \
+	X(ArpQueueDrops)                                                       \
+	X(ArpCacheFull)                                                        \
+	X(IpInReceives)                                                        \
+	X(IpInHdrErrors)                                                       \
+	X(IpInAddrErrors)                                                      \
+	X(IpInUnknownProtos)                                                   \
+	X(IpInDiscards)                                                        \
+	X(IpInDelivers)                                                        \
+	X(IpOutRequests)                                                       \
+	X(IpOutNoRoutes)                                                       \
+	X(IpOutDiscards)                                                       \
+	X(IpReasmReqds)                                                        \
+	X(IpReasmOKs)                                                          \
+	X(IpReasmFails)                                                        \
+	X(IpReasmTimeout)                                                      \
+	X(IpFragOKs)                                                           \
+	X(IpFragFails)                                                         \
+	X(IpFragCreates)                                                       \
+	X(IcmpInMsgs)                                                          \
+	X(IcmpInErrors)                                                        \
+	X(IcmpInCsumErrors)                                                    \
+	X(IcmpInEchos)                                                         \
+	X(IcmpInEchoReps)                                                      \
+	X(IcmpInDestUnreachs)                                                  \
+	X(IcmpOutMsgs)                                                         \
+	X(IcmpOutEchoReps)                                                     \
+	X(IcmpOutDestUnreachs)                                                 \
+	X(IcmpOutRateLimited)                                                  \
+	X(TcpExtTW)                                                            \
+	X(TcpExtTWRecycled)                                                    \
+	X(TcpExtTWKilled)                                                      \
+	X(TcpExtTCPTimeWaitOverflow)                                           \
+	TN_TCP_COUNTERS(X)
+
+enum tn_counter {
+#define TN_COUNTER_ENUM(name) TN_CTR_##name,
+	TN_COUNTERS(TN_COUNTER_ENUM)
+#undef TN_COUNTER_ENUM
+	TN_CTR__COUNT
+};
+
+const char *tn_counter_name(enum tn_counter c);
+uint64_t tn_stack_counter(const struct tn_stack *stack, enum tn_counter c);
+
+/* Neighbour cache, for `tapnet arp`. */
+enum tn_arp_state { TN_ARP_INCOMPLETE, TN_ARP_REACHABLE, TN_ARP_STALE, TN_ARP_FAILED };
+const char *tn_arp_state_name(enum tn_arp_state s);
+
+struct tn_arp_info {
+	tn_ip4 addr;
+	uint8_t mac[TN_ETH_ALEN];
+	enum tn_arp_state state;
+	uint64_t expires_ns; /* absolute; TN_TIME_NEVER if none */
+	uint32_t queued;     /* frames waiting for resolution */
+};
+
+/* Fills up to max entries, returns how many entries exist (may be > max). */
+size_t tn_stack_arp_list(const struct tn_stack *stack, struct tn_arp_info *out, size_t max);
+
+/* Helpers for printing (buf >= 16 / 18 bytes). */
+const char *tn_ip4_str(tn_ip4 addr, char buf[16]);
+const char *tn_mac_str(const uint8_t mac[TN_ETH_ALEN], char buf[18]);
+
+/* ---- TCP sockets
+ *
+ * A struct tn_sock is one TCP endpoint inside the core. Every call returns
+ * 0 (or a byte count) on success and a negative errno like the kernel's on
+ * failure. Events are reported through one callback per socket, always
+ * from the top of a core entry point (never in the middle of processing a
+ * segment), so the callback may call any tn_sock_* function, including
+ * tn_sock_close() on itself.
+ *
+ * After tn_sock_close() the handle is gone; the core finishes the
+ * connection on its own (FIN, retransmissions, TIME_WAIT) and frees it.
+ */
+struct tn_sock;
+
+enum tn_tcp_state {
+	TN_TCP_CLOSED,
+	TN_TCP_LISTEN,
+	TN_TCP_SYN_SENT,
+	TN_TCP_SYN_RECEIVED,
+	TN_TCP_ESTABLISHED,
+	TN_TCP_FIN_WAIT_1,
+	TN_TCP_FIN_WAIT_2,
+	TN_TCP_CLOSE_WAIT,
+	TN_TCP_CLOSING,
+	TN_TCP_LAST_ACK,
+	TN_TCP_TIME_WAIT,
+};
+const char *tn_tcp_state_name(enum tn_tcp_state s); /* "ESTAB", "SYN-SENT", ... like ss */
+
+#define TN_SOCK_EV_READABLE 0x01   /* data or EOF can be read */
+#define TN_SOCK_EV_WRITABLE 0x02   /* send buffer has room again */
+#define TN_SOCK_EV_CONNECTED 0x04  /* active open completed */
+#define TN_SOCK_EV_ACCEPT 0x08     /* a listener has a connection to accept */
+#define TN_SOCK_EV_ERROR 0x10      /* reset, refused, timed out: see tn_sock_error() */
+#define TN_SOCK_EV_CLOSED 0x20     /* the connection reached CLOSED */
+
+typedef void (*tn_sock_cb)(struct tn_sock *s, unsigned events, void *arg);
+
+struct tn_sock *tn_sock_open(struct tn_stack *stack); /* NULL when out of memory */
+int tn_sock_bind(struct tn_sock *s, tn_ip4 addr, uint16_t port);  /* addr 0: any; port 0: ephemeral */
+int tn_sock_listen(struct tn_sock *s, int backlog);
+/* Next established connection, or NULL (-EAGAIN/-EINVAL in *err if err != NULL). */
+struct tn_sock *tn_sock_accept(struct tn_sock *s, int *err);
+/* Starts an active open; completion is TN_SOCK_EV_CONNECTED or _ERROR. Returns -EINPROGRESS. */
+int tn_sock_connect(struct tn_sock *s, tn_ip4 addr, uint16_t port);
+long tn_sock_send(struct tn_sock *s, const void *buf, size_t len); /* -EAGAIN when full */
+long tn_sock_recv(struct tn_sock *s, void *buf, size_t len);       /* 0 at EOF, -EAGAIN if none */
+#define TN_SHUT_RD 0
+#define TN_SHUT_WR 1
+#define TN_SHUT_RDWR 2
+int tn_sock_shutdown(struct tn_sock *s, int how);
+void tn_sock_close(struct tn_sock *s); /* FIN (or RST with unread data / linger 0) */
+void tn_sock_abort(struct tn_sock *s); /* RST now, then close */
+void tn_sock_set_callback(struct tn_sock *s, tn_sock_cb cb, void *arg);
+
+/* Socket options. Buffer sizes apply before connect/listen. */
+int tn_sock_set_nodelay(struct tn_sock *s, bool on);
+int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t intvl_s,
+			  uint32_t probes); /* 0: keep the current value */
+int tn_sock_set_bufsize(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf); /* 0: unchanged */
+int tn_sock_set_linger(struct tn_sock *s, bool on, uint32_t seconds);
+int tn_sock_set_reuseaddr(struct tn_sock *s, bool on);
+
+/* Pending error (SO_ERROR semantics: read and cleared), 0 if none. */
+int tn_sock_error(struct tn_sock *s);
+enum tn_tcp_state tn_sock_state(const struct tn_sock *s);
+size_t tn_sock_readable(const struct tn_sock *s); /* bytes ready for tn_sock_recv */
+size_t tn_sock_writable(const struct tn_sock *s); /* room in the send buffer */
+
+struct tn_sock_info {
+	enum tn_tcp_state state;
+	tn_ip4 local_addr, remote_addr;
+	uint16_t local_port, remote_port;
+	uint32_t recv_q;       /* received, not read (listener: accept queue length) */
+	uint32_t send_q;       /* sent or queued, not acknowledged (listener: backlog) */
+	uint32_t rtt_us, rttvar_us, rto_ms;
+	uint32_t mss;          /* payload bytes per full segment we send */
+	uint32_t rcv_mss;
+	uint32_t cwnd;         /* segments */
+	uint32_t ssthresh;     /* segments, UINT32_MAX when unset */
+	uint32_t snd_wnd, rcv_wnd;
+	uint8_t snd_wscale, rcv_wscale;
+	bool ts, sack, nodelay, keepalive, orphan;
+	uint32_t retransmits;  /* consecutive timeouts now */
+	uint64_t total_retrans;
+	uint64_t bytes_acked, bytes_received;
+	const char *cc;        /* "cubic", "reno" */
+};
+int tn_sock_info(const struct tn_sock *s, struct tn_sock_info *info);
+/* Every connection and listener, for `tapnet ss`: fills up to max, returns how many exist. */
+size_t tn_sock_list(const struct tn_stack *stack, struct tn_sock_info *out, size_t max);
+
+#endif

@@ -1,0 +1,207 @@
+/*
+ * stack_internal.h - what the protocol modules of src/stack/ share with
+ * each other. Nothing outside src/stack/ (and its unit tests) includes it.
+ *
+ * A frame's way in:  tn_stack_input -> eth_input -> arp_input | ipv4_input
+ *                    ipv4_input -> (reassembly) -> icmp_input | tcp_input
+ * and out:           icmp/tcp -> ipv4_output -> (fragmentation)
+ *                    -> arp_output (resolve or queue) -> eth_output -> env.output
+ */
+#ifndef TAPNET_STACK_INTERNAL_H
+#define TAPNET_STACK_INTERNAL_H
+
+#include "stack.h"
+
+#include <string.h>
+
+#define TN_ETH_HLEN 14
+#define TN_ETH_P_IP 0x0800
+#define TN_ETH_P_ARP 0x0806
+#define TN_IP_HLEN 20
+#define TN_IP_MAXPACKET 65535
+#define TN_IP_PROTO_ICMP 1
+#define TN_IP_PROTO_TCP 6
+#define TN_IP_PROTO_UDP 17
+/* Largest frame the core emits or accepts (no GSO yet): Ethernet + IP MTU. */
+#define TN_FRAME_MAX (TN_ETH_HLEN + 65535)
+
+#define TN_UNUSED __attribute__((unused))
+#define TN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- byte order helpers: the wire is big-endian, we read bytes explicitly */
+static inline uint16_t tn_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t tn_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void tn_put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v & 0xff; }
+static inline void tn_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24; p[1] = (v >> 16) & 0xff; p[2] = (v >> 8) & 0xff; p[3] = v & 0xff;
+}
+
+/* ---- Internet checksum (checksum.c) */
+uint32_t tn_csum_add(uint32_t sum, const void *data, size_t len);
+uint16_t tn_csum_fold(uint32_t sum); /* returns the complemented 16-bit checksum */
+uint32_t tn_csum_pseudo(tn_ip4 src, tn_ip4 dst, uint8_t proto, uint16_t len);
+
+/* ---- keyed hashing (hash.c) */
+uint64_t tn_siphash(const uint8_t key[16], const void *data, size_t len);
+/* The connection hash of a 4-tuple, keyed by stack->hash_key. */
+uint32_t tn_tuple_hash(const struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+		       uint16_t rport);
+
+/* ---- timers (timer.c): a binary min-heap of intrusive timers */
+struct tn_stack;
+struct tn_timer;
+typedef void (*tn_timer_fn)(struct tn_stack *stack, struct tn_timer *t);
+
+struct tn_timer {
+	uint64_t deadline;
+	uint32_t heap_index; /* 0 = not armed; heap positions are 1-based */
+	tn_timer_fn fn;
+};
+
+struct tn_timer_heap {
+	struct tn_timer **slots; /* slots[1..count] */
+	uint32_t count;
+	uint32_t cap;
+};
+
+void tn_timer_init(struct tn_timer *t, tn_timer_fn fn);
+/* (Re)arms t at an absolute deadline. Returns -1 only if memory is short. */
+int tn_timer_arm(struct tn_stack *stack, struct tn_timer *t, uint64_t deadline);
+void tn_timer_cancel(struct tn_stack *stack, struct tn_timer *t);
+static inline bool tn_timer_armed(const struct tn_timer *t) { return t->heap_index != 0; }
+void tn_timers_free(struct tn_timer_heap *h);
+
+/* ---- ARP / neighbour cache (arp.c) */
+struct tn_arp_entry;
+struct tn_arp_cache {
+	struct tn_arp_entry *entries; /* cfg.arp_cache_size slots */
+	uint32_t used;
+};
+int tn_arp_init(struct tn_stack *stack);
+void tn_arp_free(struct tn_stack *stack);
+void tn_arp_input(struct tn_stack *stack, const uint8_t *pkt, size_t len);
+/* Sends an IP packet (ip points at its header, len bytes) to the on-link next hop. */
+void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const uint8_t *ip, size_t len);
+void tn_arp_announce(struct tn_stack *stack);
+
+/* ---- Ethernet (eth.c) */
+void tn_eth_input(struct tn_stack *stack, const uint8_t *frame, size_t len);
+/* Adds the header (dst NULL: broadcast) and emits; payload may already sit at stack->tx + TN_ETH_HLEN. */
+void tn_eth_output(struct tn_stack *stack, const uint8_t dst[TN_ETH_ALEN], uint16_t type,
+		   const uint8_t *payload, size_t len);
+
+/* ---- IPv4 (ipv4.c) */
+struct tn_ip4_rx {
+	tn_ip4 src;
+	tn_ip4 dst;
+	uint8_t proto;
+	uint8_t ttl;
+	uint8_t tos;
+	const uint8_t *hdr; /* the IP header as received (for ICMP errors) */
+	size_t hdr_len;
+	size_t total_len;   /* header + payload */
+};
+
+struct tn_iov {
+	const void *base;
+	size_t len;
+};
+
+#define TN_IP_OUT_DF 0x01 /* set Don't Fragment: fail rather than fragment */
+
+void tn_ipv4_input(struct tn_stack *stack, const uint8_t *pkt, size_t len);
+/* The datagram itself, once whole (reassembled or never fragmented). */
+void tn_ipv4_deliver(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *payload,
+		     size_t payload_len);
+bool tn_ip4_is_broadcast(const struct tn_stack *stack, tn_ip4 addr);
+/*
+ * Sends one datagram: IP header + the payload pieces, fragmented when larger
+ * than the MTU unless TN_IP_OUT_DF. Returns 0, or a negative errno
+ * (-EHOSTUNREACH no route, -EMSGSIZE too big with DF, -ENOBUFS dropped).
+ * The payload must not live in stack->tx: the datagram is built there.
+ */
+int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
+		   const struct tn_iov *iov, size_t iovcnt, unsigned flags);
+int tn_ipv4_init(struct tn_stack *stack);
+void tn_ipv4_free(struct tn_stack *stack);
+bool tn_ipv4_is_local(const struct tn_stack *stack, tn_ip4 addr);
+
+/* ---- IPv4 reassembly (ipv4_reasm.c) */
+int tn_reasm_init(struct tn_stack *stack);
+void tn_reasm_free(struct tn_stack *stack);
+/* One fragment; frag is the header's flags+offset field. */
+void tn_reasm_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *payload,
+		    size_t payload_len, uint16_t frag);
+
+/* ---- ICMP (icmp.c) */
+void tn_icmp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *msg, size_t len);
+/* A rate-limited Destination Unreachable about the datagram in ip. */
+void tn_icmp_send_unreach(struct tn_stack *stack, const struct tn_ip4_rx *ip, uint8_t code);
+#define TN_ICMP_UNREACH_PROTOCOL 2
+#define TN_ICMP_UNREACH_PORT 3
+#define TN_ICMP_UNREACH_NEEDFRAG 4
+
+/* ---- TCP (tcp_*.c); owned by the TCP modules */
+struct tn_tcp;
+int tn_tcp_init(struct tn_stack *stack);
+void tn_tcp_free(struct tn_stack *stack);
+void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *seg, size_t len);
+/* NULL when the TCP fields of cfg are usable, else a message (called by tn_config_check). */
+const char *tn_tcp_config_check(const struct tn_config *cfg);
+/* ICMP errors about a segment we sent (unreachable, frag needed). */
+void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code,
+		       const uint8_t *orig_ip, size_t len);
+
+struct tn_reasm; /* ipv4.c */
+
+/* ---- the stack object */
+struct tn_stack {
+	struct tn_config cfg;
+	struct tn_env env;
+	uint64_t counters[TN_CTR__COUNT];
+	struct tn_timer_heap timers;
+
+	tn_ip4 netmask; /* from cfg.prefix_len */
+	uint16_t ip_id; /* next IP identification */
+
+	struct tn_arp_cache arp;
+	struct tn_reasm *reasm;
+
+	/* ICMP error rate limiter: a token bucket */
+	uint64_t icmp_tokens_at;
+	uint32_t icmp_tokens;
+
+	struct tn_tcp *tcp;
+
+	uint8_t hash_key[16]; /* SipHash key for connection lookup, from env.random */
+
+	/* Scratch buffer for building one outgoing frame (no allocation per frame). */
+	uint8_t tx[TN_FRAME_MAX];
+};
+
+#define TN_COUNT(stack, name) ((stack)->counters[TN_CTR_##name]++)
+#define TN_COUNT_N(stack, name, n) ((stack)->counters[TN_CTR_##name] += (n))
+
+static inline uint64_t tn_now(const struct tn_stack *stack)
+{
+	return stack->env.now_ns(stack->env.ctx);
+}
+
+static inline void tn_random(const struct tn_stack *stack, void *buf, size_t len)
+{
+	stack->env.random(stack->env.ctx, buf, len);
+}
+
+/* Emits a finished frame to the wire. */
+static inline void tn_emit(struct tn_stack *stack, const void *frame, size_t len)
+{
+	static const struct tn_frame_meta none;
+	TN_COUNT(stack, EthOutFrames);
+	stack->env.output(stack->env.ctx, &none, frame, len);
+}
+
+#endif

@@ -1,0 +1,302 @@
+/* check_timewait.c - the TIME_WAIT table: O(1) operations, FIFO expiry, overflow policies. */
+#include <check.h>
+
+#include "stack_harness.h"
+#include "stack/tcp_timewait.h"
+
+Suite *timewait_suite(void);
+
+static struct tn_tw_entry tuple(uint16_t rport)
+{
+	return (struct tn_tw_entry){.laddr = H_STACK_IP, .lport = 13, .raddr = H_PEER_IP,
+				    .rport = rport, .snd_nxt = 1000, .rcv_nxt = 2000};
+}
+
+static struct harness *h;
+static struct tn_tw_table tw;
+
+static void setup_table(uint32_t max, enum tn_tw_overflow policy)
+{
+	h = h_new(NULL);
+	struct tn_tw_config cfg = {.max_entries = max, .lifetime_ms = 60000, .overflow = policy};
+	ck_assert_int_eq(tn_tw_init(h->stack, &tw, &cfg), 0);
+}
+
+static void teardown_table(void)
+{
+	tn_tw_free(h->stack, &tw);
+	h_free(h);
+}
+
+START_TEST(insert_lookup_and_expire)
+{
+	setup_table(16, TN_TW_OVERFLOW_DROP);
+	struct tn_tw_entry t = tuple(40000);
+	struct tn_tw_entry *e = tn_tw_insert(h->stack, &tw, &t);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_eq(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 40000), e);
+	ck_assert_ptr_null(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 40001));
+	ck_assert_ptr_null(tn_tw_insert(h->stack, &tw, &t)); /* same 4-tuple twice */
+	ck_assert_uint_eq(tn_tw_port_refs(&tw, 13), 1);
+	ck_assert_uint_eq(tn_tw_remaining_ms(h->stack, e), 60000);
+	h_advance(h, 59999 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(tw.count, 1);
+	h_advance(h, 1 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(tw.count, 0);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTW), 1);
+	ck_assert_uint_eq(tn_tw_port_refs(&tw, 13), 0);
+	ck_assert_ptr_null(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 40000));
+	ck_assert_uint_eq(tn_stack_next_deadline(h->stack), TN_TIME_NEVER);
+	teardown_table();
+}
+END_TEST
+
+START_TEST(restart_moves_to_the_back)
+{
+	setup_table(16, TN_TW_OVERFLOW_DROP);
+	struct tn_tw_entry a = tuple(1), b = tuple(2);
+	struct tn_tw_entry *ea = tn_tw_insert(h->stack, &tw, &a);
+	h_advance(h, 10 * TN_NSEC_PER_SEC);
+	tn_tw_insert(h->stack, &tw, &b);
+	h_advance(h, 10 * TN_NSEC_PER_SEC);
+	tn_tw_restart(h->stack, &tw, ea); /* a now expires at 80 s, b at 70 s */
+	h_advance(h, 45 * TN_NSEC_PER_SEC); /* t = 65 s */
+	ck_assert_uint_eq(tw.count, 2);
+	h_advance(h, 5 * TN_NSEC_PER_SEC); /* t = 70 s */
+	ck_assert_uint_eq(tw.count, 1);
+	ck_assert_ptr_nonnull(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 1));
+	h_advance(h, 10 * TN_NSEC_PER_SEC); /* t = 80 s */
+	ck_assert_uint_eq(tw.count, 0);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTW), 2);
+	teardown_table();
+}
+END_TEST
+
+START_TEST(overflow_drop_keeps_old_entries)
+{
+	setup_table(4, TN_TW_OVERFLOW_DROP);
+	for (uint16_t p = 1; p <= 6; p++) {
+		struct tn_tw_entry t = tuple(p);
+		struct tn_tw_entry *e = tn_tw_insert(h->stack, &tw, &t);
+		ck_assert(p <= 4 ? e != NULL : e == NULL);
+	}
+	ck_assert_uint_eq(tw.count, 4);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPTimeWaitOverflow), 2);
+	ck_assert_ptr_nonnull(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 1));
+	teardown_table();
+}
+END_TEST
+
+START_TEST(overflow_evict_oldest_makes_room)
+{
+	setup_table(4, TN_TW_OVERFLOW_EVICT_OLDEST);
+	for (uint16_t p = 1; p <= 6; p++) {
+		struct tn_tw_entry t = tuple(p);
+		h->now += TN_NSEC_PER_MSEC;
+		ck_assert_ptr_nonnull(tn_tw_insert(h->stack, &tw, &t));
+	}
+	ck_assert_uint_eq(tw.count, 4);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPTimeWaitOverflow), 2);
+	ck_assert_ptr_null(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 1));
+	ck_assert_ptr_null(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 2));
+	ck_assert_ptr_nonnull(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 6));
+	/* the timer now follows the new oldest entry */
+	h_advance(h, 60 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(tw.count, 0);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTW), 4);
+	teardown_table();
+}
+END_TEST
+
+START_TEST(removal_reasons_are_counted)
+{
+	setup_table(8, TN_TW_OVERFLOW_DROP);
+	struct tn_tw_entry a = tuple(1), b = tuple(2), c = tuple(3);
+	struct tn_tw_entry *ea = tn_tw_insert(h->stack, &tw, &a);
+	struct tn_tw_entry *eb = tn_tw_insert(h->stack, &tw, &b);
+	tn_tw_insert(h->stack, &tw, &c);
+	tn_tw_remove(h->stack, &tw, eb, TN_TW_RECYCLED);
+	tn_tw_remove(h->stack, &tw, ea, TN_TW_KILLED);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTWRecycled), 1);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTWKilled), 1);
+	ck_assert_uint_eq(tw.count, 1);
+	ck_assert_uint_eq(tn_tw_port_refs(&tw, 13), 1);
+	/* freed slots are reused */
+	ck_assert_ptr_nonnull(tn_tw_insert(h->stack, &tw, &a));
+	ck_assert_ptr_nonnull(tn_tw_insert(h->stack, &tw, &b));
+	h_advance(h, 61 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(tw.count, 0);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTW), 3);
+	teardown_table();
+}
+END_TEST
+
+static bool count_entry(const struct tn_tw_entry *e, void *arg)
+{
+	(*(int *)arg)++;
+	return true;
+}
+
+START_TEST(many_entries_expire_in_one_pass)
+{
+	setup_table(100000, TN_TW_OVERFLOW_DROP);
+	for (uint32_t i = 0; i < 100000; i++) {
+		struct tn_tw_entry t = tuple((uint16_t)(i % 50000 + 1));
+		t.raddr = H_PEER_IP + i / 50000;
+		ck_assert_ptr_nonnull(tn_tw_insert(h->stack, &tw, &t));
+	}
+	int n = 0;
+	tn_tw_foreach(&tw, count_entry, &n);
+	ck_assert_int_eq(n, 100000);
+	ck_assert_uint_eq(tn_tw_port_refs(&tw, 13), 100000);
+	h_advance(h, 60 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(tw.count, 0);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTW), 100000);
+	teardown_table();
+}
+END_TEST
+
+/* ---- segments in TIME_WAIT (CONFORMANCE 13-17) */
+
+static const struct tn_tw_policy linux_policy = {.rfc1337 = false, .ack_ratelimit_ms = 500};
+
+static struct tn_tw_entry *tw_with_ts(void)
+{
+	struct tn_tw_entry t = tuple(40000);
+	t.flags = TN_TW_TS;
+	t.ts_recent = 5000;
+	t.rcv_wnd = 29200;
+	return tn_tw_insert(h->stack, &tw, &t);
+}
+
+START_TEST(retransmitted_fin_is_acked_and_restarts)
+{
+	setup_table(16, TN_TW_OVERFLOW_DROP);
+	struct tn_tw_entry *e = tw_with_ts();
+	uint32_t isn;
+	h_advance(h, 30 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(tn_tw_remaining_ms(h->stack, e), 30000);
+	/* the peer's FIN again: seq = rcv_nxt - 1 */
+	struct tn_tw_seg fin = {.seq = 1999, .ack = 1000, .flags = 0x11, .has_ts = true, .tsval = 5100};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &fin, &linux_policy, &isn), TN_TW_SEND_ACK);
+	ck_assert_uint_eq(tn_tw_remaining_ms(h->stack, e), 60000);
+	ck_assert_uint_eq(e->ts_recent, 5100);
+	/* the ACK on the wire */
+	h_learn_peer(h);
+	tn_tw_send_ack(h->stack, e);
+	size_t len;
+	const uint8_t *ip = h_out_ip(h, 0, &len);
+	ck_assert_ptr_nonnull(ip);
+	const uint8_t *tcp = ip + 20;
+	ck_assert_uint_eq(tn_get16(tcp), 13);
+	ck_assert_uint_eq(tn_get16(tcp + 2), 40000);
+	ck_assert_uint_eq(tn_get32(tcp + 4), 1000);
+	ck_assert_uint_eq(tn_get32(tcp + 8), 2000);
+	ck_assert_uint_eq(tcp[13], 0x10);
+	ck_assert_uint_eq(tcp[12] >> 4, 8);
+	ck_assert_uint_eq(tn_get32(tcp + 20 + 8), 5100); /* TSecr echoes the FIN's TSval */
+	uint32_t sum = tn_csum_pseudo(H_STACK_IP, H_PEER_IP, 6, (uint16_t)(len - 20));
+	ck_assert_uint_eq(tn_csum_fold(tn_csum_add(sum, tcp, len - 20)), 0);
+	/* a second copy within invalid_ratelimit restarts the timer but is not ACKed */
+	h_advance(h, 100 * TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &fin, &linux_policy, &isn), TN_TW_DROP);
+	ck_assert_uint_eq(tn_tw_remaining_ms(h->stack, e), 60000);
+	h_advance(h, 500 * TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &fin, &linux_policy, &isn), TN_TW_SEND_ACK);
+	teardown_table();
+}
+END_TEST
+
+START_TEST(rst_kills_unless_rfc1337)
+{
+	setup_table(16, TN_TW_OVERFLOW_DROP);
+	struct tn_tw_entry *e = tw_with_ts();
+	uint32_t isn;
+	struct tn_tw_seg rst = {.seq = 2000, .flags = 0x04};
+	struct tn_tw_policy rfc1337 = {.rfc1337 = true, .ack_ratelimit_ms = 500};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &rst, &rfc1337, &isn), TN_TW_DROP);
+	ck_assert_uint_eq(tw.count, 1);
+	struct tn_tw_seg stray = {.seq = 2500, .flags = 0x04};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &stray, &linux_policy, &isn), TN_TW_DROP);
+	ck_assert_uint_eq(tw.count, 1);
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &rst, &linux_policy, &isn), TN_TW_DROP);
+	ck_assert_uint_eq(tw.count, 0);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTWKilled), 1);
+	teardown_table();
+}
+END_TEST
+
+START_TEST(new_syn_reuses_per_rfc6191)
+{
+	setup_table(16, TN_TW_OVERFLOW_DROP);
+	uint32_t isn = 0;
+	/* without timestamps: only a sequence number above rcv_nxt */
+	struct tn_tw_entry t = tuple(40000);
+	struct tn_tw_entry *e = tn_tw_insert(h->stack, &tw, &t);
+	struct tn_tw_seg old_syn = {.seq = 1500, .flags = 0x02};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &old_syn, &linux_policy, &isn), TN_TW_SEND_ACK);
+	ck_assert_uint_eq(tw.count, 1);
+	struct tn_tw_seg new_syn = {.seq = 2001, .flags = 0x02};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &new_syn, &linux_policy, &isn), TN_TW_ACCEPT_SYN);
+	ck_assert_uint_eq(isn, 1000 + 65537);
+	ck_assert_uint_eq(tw.count, 0);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTWRecycled), 1);
+
+	/* with timestamps: a newer TSval is enough, even with an old sequence number */
+	e = tw_with_ts();
+	struct tn_tw_seg paws_old = {.seq = 1500, .flags = 0x02, .has_ts = true, .tsval = 4000};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &paws_old, &linux_policy, &isn), TN_TW_SEND_ACK);
+	ck_assert_uint_eq(tw.count, 1);
+	struct tn_tw_seg ts_newer = {.seq = 1500, .flags = 0x02, .has_ts = true, .tsval = 6000};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &ts_newer, &linux_policy, &isn), TN_TW_ACCEPT_SYN);
+	ck_assert_uint_eq(tw.count, 0);
+	/* a SYN with a high sequence number but an old TSval is a PAWS reject */
+	e = tw_with_ts();
+	struct tn_tw_seg high_but_old = {.seq = 9000, .flags = 0x02, .has_ts = true, .tsval = 10};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &high_but_old, &linux_policy, &isn), TN_TW_SEND_ACK);
+	ck_assert_uint_eq(tw.count, 1);
+	teardown_table();
+}
+END_TEST
+
+START_TEST(other_segments_get_ratelimited_acks_and_change_nothing)
+{
+	setup_table(16, TN_TW_OVERFLOW_DROP);
+	struct tn_tw_entry *e = tw_with_ts();
+	uint32_t isn;
+	h_advance(h, 10 * TN_NSEC_PER_SEC);
+	struct tn_tw_seg data = {.seq = 2000, .ack = 1000, .len = 100, .flags = 0x18, .has_ts = true, .tsval = 5200};
+	struct tn_tw_seg oow = {.seq = 90000, .ack = 1000, .len = 10, .flags = 0x10, .has_ts = true, .tsval = 5200};
+	struct tn_tw_seg paws = {.seq = 2000, .ack = 1000, .flags = 0x10, .has_ts = true, .tsval = 1};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &data, &linux_policy, &isn), TN_TW_SEND_ACK);
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &oow, &linux_policy, &isn), TN_TW_DROP);
+	h_advance(h, 600 * TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &oow, &linux_policy, &isn), TN_TW_SEND_ACK);
+	h_advance(h, 600 * TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &paws, &linux_policy, &isn), TN_TW_SEND_ACK);
+	ck_assert_uint_eq(e->rcv_nxt, 2000);
+	ck_assert_uint_eq(e->ts_recent, 5000);
+	ck_assert_uint_eq(tn_tw_remaining_ms(h->stack, e), 60000 - 11200);
+	teardown_table();
+}
+END_TEST
+
+Suite *timewait_suite(void)
+{
+	Suite *s = suite_create("timewait");
+	TCase *tc = tcase_create("table");
+	tcase_add_test(tc, insert_lookup_and_expire);
+	tcase_add_test(tc, restart_moves_to_the_back);
+	tcase_add_test(tc, overflow_drop_keeps_old_entries);
+	tcase_add_test(tc, overflow_evict_oldest_makes_room);
+	tcase_add_test(tc, removal_reasons_are_counted);
+	tcase_add_test(tc, many_entries_expire_in_one_pass);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("segments");
+	tcase_add_test(tc, retransmitted_fin_is_acked_and_restarts);
+	tcase_add_test(tc, rst_kills_unless_rfc1337);
+	tcase_add_test(tc, new_syn_reuses_per_rfc6191);
+	tcase_add_test(tc, other_segments_get_ratelimited_acks_and_change_nothing);
+	suite_add_tcase(s, tc);
+	return s;
+}
