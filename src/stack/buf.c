@@ -1,0 +1,96 @@
+/*
+ * buf.c - byte rings for the send and receive buffers of TCP sockets.
+ *
+ * One allocation per buffer when the connection is set up; the steady state
+ * only moves offsets and copies bytes. The receive side may park
+ * out-of-order bytes beyond the committed end (tn_ring_write_beyond) and
+ * commit them once the gap before them is filled.
+ */
+#include "tcp.h"
+
+#include <stdlib.h>
+
+int tn_ring_init(struct tn_ring *r, uint32_t size)
+{
+	r->data = malloc(size);
+	if (!r->data)
+		return -1;
+	r->size = size;
+	r->head = 0;
+	r->len = 0;
+	return 0;
+}
+
+void tn_ring_free(struct tn_ring *r)
+{
+	free(r->data);
+	r->data = NULL;
+	r->size = r->head = r->len = 0;
+}
+
+/* Copies n bytes into the ring at absolute position pos (mod size). */
+static void ring_copy_in(struct tn_ring *r, uint32_t pos, const uint8_t *src, uint32_t n)
+{
+	pos %= r->size;
+	uint32_t first = min_u32(n, r->size - pos);
+	memcpy(r->data + pos, src, first);
+	memcpy(r->data, src + first, n - first);
+}
+
+uint32_t tn_ring_write(struct tn_ring *r, const void *src, uint32_t n)
+{
+	n = min_u32(n, tn_ring_space(r));
+	if (n) {
+		ring_copy_in(r, r->head + r->len, src, n);
+		r->len += n;
+	}
+	return n;
+}
+
+void tn_ring_write_beyond(struct tn_ring *r, uint32_t off, const void *src, uint32_t n)
+{
+	if (n)
+		ring_copy_in(r, r->head + r->len + off, src, n);
+}
+
+void tn_ring_commit(struct tn_ring *r, uint32_t n)
+{
+	r->len += min_u32(n, tn_ring_space(r));
+}
+
+int tn_ring_peek(const struct tn_ring *r, uint32_t off, uint32_t n, struct tn_iov iov[2])
+{
+	if (!n)
+		return 0;
+	uint32_t pos = (r->head + off) % r->size;
+	uint32_t first = min_u32(n, r->size - pos);
+	iov[0].base = r->data + pos;
+	iov[0].len = first;
+	if (first == n)
+		return 1;
+	iov[1].base = r->data;
+	iov[1].len = n - first;
+	return 2;
+}
+
+void tn_ring_discard(struct tn_ring *r, uint32_t n)
+{
+	n = min_u32(n, r->len);
+	r->len -= n;
+	/* head keeps moving even when empty: parked out-of-order bytes sit relative to it */
+	r->head = (r->head + n) % r->size;
+}
+
+uint32_t tn_ring_read(struct tn_ring *r, void *dst, uint32_t n)
+{
+	struct tn_iov iov[2];
+	n = min_u32(n, r->len);
+	int cnt = tn_ring_peek(r, 0, n, iov);
+	uint8_t *d = dst;
+	for (int i = 0; i < cnt; i++) {
+		memcpy(d, iov[i].base, iov[i].len);
+		d += iov[i].len;
+	}
+	tn_ring_discard(r, n);
+	return n;
+}

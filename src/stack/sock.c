@@ -1,0 +1,468 @@
+/*
+ * sock.c - the TCP socket API of the core (stack.h, "TCP sockets").
+ *
+ * Each call is a core entry point: events it causes are delivered, and
+ * sockets it ends are freed, when it returns (tcp_enter/tcp_leave).
+ */
+#include "tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+static const char *const state_names[] = {
+	[TN_TCP_CLOSED] = "UNCONN",          [TN_TCP_LISTEN] = "LISTEN",
+	[TN_TCP_SYN_SENT] = "SYN-SENT",      [TN_TCP_SYN_RECEIVED] = "SYN-RECV",
+	[TN_TCP_ESTABLISHED] = "ESTAB",      [TN_TCP_FIN_WAIT_1] = "FIN-WAIT-1",
+	[TN_TCP_FIN_WAIT_2] = "FIN-WAIT-2",  [TN_TCP_CLOSE_WAIT] = "CLOSE-WAIT",
+	[TN_TCP_CLOSING] = "CLOSING",        [TN_TCP_LAST_ACK] = "LAST-ACK",
+	[TN_TCP_TIME_WAIT] = "TIME-WAIT",
+};
+
+const char *tn_tcp_state_name(enum tn_tcp_state s)
+{
+	return (unsigned)s < TN_ARRAY_SIZE(state_names) ? state_names[s] : "?";
+}
+
+struct tn_sock *tn_sock_open(struct tn_stack *stack)
+{
+	tcp_enter(stack);
+	struct tn_sock *s = tcp_sock_new(stack);
+	tcp_leave(stack);
+	return s;
+}
+
+int tn_sock_bind(struct tn_sock *s, tn_ip4 addr, uint16_t port)
+{
+	if (s->state != TN_TCP_CLOSED || s->bound || s->lport)
+		return -EINVAL;
+	if (addr && !tn_ipv4_is_local(s->stack, addr))
+		return -EADDRNOTAVAIL;
+	s->laddr = addr;
+	int rc = tcp_bind_port(s, port);
+	if (rc < 0)
+		s->laddr = 0;
+	return rc;
+}
+
+int tn_sock_listen(struct tn_sock *s, int backlog)
+{
+	uint32_t max = s->stack->cfg.tcp_somaxconn;
+	uint32_t b = backlog <= 0 ? 1 : (uint32_t)backlog > max ? max : (uint32_t)backlog;
+	if (s->state == TN_TCP_LISTEN) {
+		s->listen->backlog = b;
+		return 0;
+	}
+	if (s->state != TN_TCP_CLOSED || s->was_established || s->hashed)
+		return -EINVAL;
+	if (!s->bound) {
+		int rc = tcp_bind_port(s, 0);
+		if (rc < 0)
+			return rc;
+	}
+	s->listen = calloc(1, sizeof(*s->listen));
+	if (!s->listen)
+		return -ENOMEM;
+	s->listen->backlog = b;
+	tcp_set_state(s, TN_TCP_LISTEN);
+	return 0;
+}
+
+struct tn_sock *tn_sock_accept(struct tn_sock *s, int *err)
+{
+	if (s->state != TN_TCP_LISTEN) {
+		if (err)
+			*err = -EINVAL;
+		return NULL;
+	}
+	tcp_enter(s->stack);
+	struct tn_sock *c = tcp_child_accept(s);
+	if (c) {
+		/* Whatever happened before accept() is news for the new owner. */
+		unsigned ev = TN_SOCK_EV_WRITABLE;
+		if (c->rcvbuf.len || c->fin_rcvd)
+			ev |= TN_SOCK_EV_READABLE;
+		if (c->state == TN_TCP_CLOSED)
+			ev |= TN_SOCK_EV_CLOSED;
+		tcp_notify(c, ev);
+	}
+	if (s->listen->aq_head)
+		tcp_notify(s, TN_SOCK_EV_ACCEPT);
+	tcp_leave(s->stack);
+	if (!c && err)
+		*err = -EAGAIN;
+	return c;
+}
+
+int tn_sock_connect(struct tn_sock *s, tn_ip4 addr, uint16_t port)
+{
+	struct tn_stack *stack = s->stack;
+	switch (s->state) {
+	case TN_TCP_CLOSED:
+		break;
+	case TN_TCP_SYN_SENT:
+	case TN_TCP_SYN_RECEIVED:
+		return -EALREADY;
+	case TN_TCP_LISTEN:
+		return -EINVAL;
+	default:
+		return -EISCONN;
+	}
+	if (s->was_established || s->hashed)
+		return -EISCONN;
+	if (addr == 0 || port == 0 || tn_ip4_is_broadcast(stack, addr) || (addr >> 28) == 14)
+		return -EINVAL;
+	tcp_enter(stack);
+	s->laddr = stack->cfg.addr;
+	s->raddr = addr;
+	s->rport = port;
+	int rc = s->bound ? 0 : tcp_pick_port(s);
+	if (rc == 0)
+		rc = tcp_alloc_buffers(s);
+	if (rc == 0)
+		rc = tcp_hash(s);
+	if (rc < 0) {
+		if (!s->bound)
+			s->lport = 0;
+		s->raddr = 0;
+		s->rport = 0;
+		tcp_leave(stack);
+		return rc;
+	}
+	const struct tn_config *c = &stack->cfg;
+	s->ws_ok = c->tcp_window_scaling;
+	s->sack_ok = c->tcp_sack;
+	s->ts_ok = c->tcp_timestamps;
+	tcp_init_rcv_wscale(s);
+	if (!s->ws_ok)
+		s->rcv_wscale = 0;
+	tn_random(stack, &s->ts_offset, sizeof(s->ts_offset));
+	s->iss = tcp_new_isn(stack, s->laddr, s->lport, s->raddr, s->rport);
+	s->snd_una = s->iss;
+	s->snd_nxt = s->snd_max = s->iss + 1;
+	s->active_open = true;
+	s->last_rx_ns = tn_now(stack);
+	tcp_set_state(s, TN_TCP_SYN_SENT);
+	TCP_CTR(s, TcpActiveOpens);
+	s->rtt_timing = true;
+	s->rtt_seq = s->iss;
+	s->rtt_start_ns = tn_now(stack);
+	tcp_send_syn(s);
+	tcp_arm_rtx_if_idle(s);
+	tcp_leave(stack);
+	return -EINPROGRESS;
+}
+
+static int take_error(struct tn_sock *s)
+{
+	int e = s->err;
+	s->err = 0;
+	return e;
+}
+
+long tn_sock_send(struct tn_sock *s, const void *buf, size_t len)
+{
+	if (s->err)
+		return take_error(s);
+	switch (s->state) {
+	case TN_TCP_ESTABLISHED:
+	case TN_TCP_CLOSE_WAIT:
+		break;
+	case TN_TCP_SYN_SENT:
+	case TN_TCP_SYN_RECEIVED:
+		return -EAGAIN; /* writable once connected */
+	case TN_TCP_CLOSED:
+	case TN_TCP_LISTEN:
+		return s->was_established ? -EPIPE : -ENOTCONN;
+	default:
+		return -EPIPE;
+	}
+	if (s->fin_queued)
+		return -EPIPE;
+	if (len == 0)
+		return 0;
+	uint32_t n = tn_ring_write(&s->sndbuf, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+	if (n == 0)
+		return -EAGAIN;
+	tcp_enter(s->stack);
+	tcp_output(s);
+	tcp_leave(s->stack);
+	return n;
+}
+
+/*
+ * After the reader made room: tell the peer when the window it can use has
+ * at least doubled (Linux tcp_cleanup_rbuf), so a stalled sender restarts.
+ */
+static void maybe_window_update(struct tn_sock *s)
+{
+	if (s->state == TN_TCP_CLOSED || s->state == TN_TCP_SYN_SENT || s->fin_rcvd)
+		return;
+	uint32_t cur = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
+	if (2 * (uint64_t)cur > s->rcvbuf_size)
+		return;
+	uint32_t w = tcp_rcv_window(s);
+	if (w >= 2 * cur && w > cur)
+		tcp_send_ack(s);
+}
+
+long tn_sock_recv(struct tn_sock *s, void *buf, size_t len)
+{
+	if (s->shut_rd)
+		return 0;
+	if (s->rcvbuf.len) {
+		tcp_enter(s->stack);
+		uint32_t n = tn_ring_read(&s->rcvbuf, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+		maybe_window_update(s);
+		tcp_leave(s->stack);
+		return n;
+	}
+	if (s->err)
+		return take_error(s);
+	if (s->fin_rcvd)
+		return 0;
+	switch (s->state) {
+	case TN_TCP_CLOSED:
+		return s->was_established ? 0 : -ENOTCONN;
+	case TN_TCP_LISTEN:
+		return -ENOTCONN;
+	default:
+		return -EAGAIN;
+	}
+}
+
+static void queue_fin(struct tn_sock *s)
+{
+	if (s->fin_queued)
+		return;
+	s->fin_queued = true;
+	s->fin_seq = s->snd_una + s->sndbuf.len;
+	if (s->state == TN_TCP_CLOSE_WAIT)
+		tcp_set_state(s, TN_TCP_LAST_ACK);
+	else
+		tcp_set_state(s, TN_TCP_FIN_WAIT_1);
+	tcp_output(s);
+}
+
+int tn_sock_shutdown(struct tn_sock *s, int how)
+{
+	if (how < TN_SHUT_RD || how > TN_SHUT_RDWR)
+		return -EINVAL;
+	switch (s->state) {
+	case TN_TCP_ESTABLISHED:
+	case TN_TCP_CLOSE_WAIT:
+	case TN_TCP_FIN_WAIT_1:
+	case TN_TCP_FIN_WAIT_2:
+	case TN_TCP_CLOSING:
+	case TN_TCP_LAST_ACK:
+	case TN_TCP_TIME_WAIT:
+		break;
+	default:
+		return -ENOTCONN;
+	}
+	tcp_enter(s->stack);
+	if (how != TN_SHUT_WR)
+		s->shut_rd = true;
+	if (how != TN_SHUT_RD && (s->state == TN_TCP_ESTABLISHED || s->state == TN_TCP_CLOSE_WAIT))
+		queue_fin(s);
+	tcp_leave(s->stack);
+	return 0;
+}
+
+/* A closing listener: unaccepted connections are reset, half-open ones dropped. */
+static void close_listener(struct tn_sock *s)
+{
+	struct tcp_listen *q = s->listen;
+	while (q->syn_head)
+		tcp_done(q->syn_head, 0);
+	while (q->aq_head) {
+		struct tn_sock *c = q->aq_head;
+		tcp_send_rst(c);
+		tcp_done(c, 0);
+	}
+	tcp_set_state(s, TN_TCP_CLOSED);
+	tcp_release(s);
+}
+
+/* RFC 1122 4.2.2.13 / SO_LINGER 0: end with a RST instead of a FIN. */
+static bool close_with_reset(const struct tn_sock *s)
+{
+	return s->rcvbuf.len > 0 || (s->linger && s->linger_s == 0);
+}
+
+void tn_sock_close(struct tn_sock *s)
+{
+	struct tn_stack *stack = s->stack;
+	tcp_enter(stack);
+	s->cb = NULL;
+	s->events = 0;
+	switch (s->state) {
+	case TN_TCP_LISTEN:
+		close_listener(s);
+		break;
+	case TN_TCP_CLOSED:
+	case TN_TCP_SYN_SENT:
+		tcp_set_state(s, TN_TCP_CLOSED);
+		tcp_release(s);
+		break;
+	default:
+		if (close_with_reset(s) && s->state != TN_TCP_TIME_WAIT) {
+			if (s->rcvbuf.len)
+				TCP_CTR(s, TcpExtTCPAbortOnClose);
+			else
+				TCP_CTR(s, TcpExtTCPAbortOnLinger);
+			tcp_send_rst(s);
+			tcp_set_state(s, TN_TCP_CLOSED);
+			tcp_release(s);
+			break;
+		}
+		s->orphan = true;
+		s->shut_rd = true;
+		if (s->state == TN_TCP_ESTABLISHED || s->state == TN_TCP_CLOSE_WAIT ||
+		    s->state == TN_TCP_SYN_RECEIVED)
+			queue_fin(s);
+		else if (s->state == TN_TCP_FIN_WAIT_2)
+			tcp_arm_lifetime(s, stack->cfg.tcp_fin_timeout_ms);
+		break;
+	}
+	tcp_leave(stack);
+}
+
+void tn_sock_abort(struct tn_sock *s)
+{
+	s->linger = true;
+	s->linger_s = 0;
+	tn_sock_close(s);
+}
+
+void tn_sock_set_callback(struct tn_sock *s, tn_sock_cb cb, void *arg)
+{
+	tcp_enter(s->stack);
+	s->cb = cb;
+	s->cb_arg = arg;
+	tcp_notify(s, 0); /* events that waited for a callback */
+	tcp_leave(s->stack);
+}
+
+int tn_sock_set_nodelay(struct tn_sock *s, bool on)
+{
+	s->nodelay = on;
+	if (on && s->sndbuf.data) {
+		tcp_enter(s->stack);
+		tcp_output(s);
+		tcp_leave(s->stack);
+	}
+	return 0;
+}
+
+int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t intvl_s,
+			  uint32_t probes)
+{
+	if (idle_s > 32767 || intvl_s > 32767 || probes > 127)
+		return -EINVAL;
+	if (idle_s)
+		s->ka_idle_s = idle_s;
+	if (intvl_s)
+		s->ka_intvl_s = intvl_s;
+	if (probes)
+		s->ka_probes = probes;
+	s->keepalive = on;
+	tcp_arm_keepalive(s);
+	return 0;
+}
+
+int tn_sock_set_bufsize(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf)
+{
+	if (s->state != TN_TCP_CLOSED || s->rcvbuf.data || s->sndbuf.data)
+		return -EISCONN;
+	if ((rcvbuf && (rcvbuf < 2048 || rcvbuf > (64u << 20))) ||
+	    (sndbuf && (sndbuf < 2048 || sndbuf > (64u << 20))))
+		return -EINVAL;
+	if (rcvbuf)
+		s->rcvbuf_size = rcvbuf;
+	if (sndbuf)
+		s->sndbuf_size = sndbuf;
+	return 0;
+}
+
+int tn_sock_set_linger(struct tn_sock *s, bool on, uint32_t seconds)
+{
+	s->linger = on;
+	s->linger_s = seconds;
+	return 0;
+}
+
+int tn_sock_set_reuseaddr(struct tn_sock *s, bool on)
+{
+	s->reuseaddr = on;
+	return 0;
+}
+
+int tn_sock_error(struct tn_sock *s)
+{
+	return take_error(s);
+}
+
+enum tn_tcp_state tn_sock_state(const struct tn_sock *s)
+{
+	return (enum tn_tcp_state)s->state;
+}
+
+size_t tn_sock_readable(const struct tn_sock *s)
+{
+	return s->rcvbuf.len;
+}
+
+size_t tn_sock_writable(const struct tn_sock *s)
+{
+	if (s->state != TN_TCP_ESTABLISHED && s->state != TN_TCP_CLOSE_WAIT)
+		return 0;
+	return s->fin_queued ? 0 : tn_ring_space(&s->sndbuf);
+}
+
+int tn_sock_info(const struct tn_sock *s, struct tn_sock_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->state = (enum tn_tcp_state)s->state;
+	i->local_addr = s->laddr;
+	i->local_port = s->lport;
+	i->remote_addr = s->raddr;
+	i->remote_port = s->rport;
+	if (s->state == TN_TCP_LISTEN) {
+		i->recv_q = s->listen->aq_len;
+		i->send_q = s->listen->backlog;
+	} else {
+		i->recv_q = s->rcvbuf.len;
+		i->send_q = s->sndbuf.len; /* unacknowledged + unsent bytes */
+	}
+	i->rtt_us = s->srtt_us;
+	i->rttvar_us = s->rttvar_us;
+	i->rto_ms = s->rto_us / 1000;
+	i->mss = s->mss;
+	i->rcv_mss = s->rcv_mss;
+	i->cwnd = s->mss ? s->cwnd / s->mss : 0;
+	i->ssthresh = s->ssthresh == UINT32_MAX || !s->mss ? UINT32_MAX : s->ssthresh / s->mss;
+	i->snd_wnd = s->snd_wnd;
+	i->rcv_wnd = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
+	i->snd_wscale = s->snd_wscale;
+	i->rcv_wscale = s->rcv_wscale;
+	i->ts = s->ts_ok;
+	i->sack = s->sack_ok;
+	i->nodelay = s->nodelay;
+	i->keepalive = s->keepalive;
+	i->orphan = s->orphan;
+	i->retransmits = s->retries;
+	i->total_retrans = s->total_retrans;
+	i->bytes_acked = s->bytes_acked;
+	i->bytes_received = s->bytes_received;
+	i->cc = s->cc->name;
+	return 0;
+}
+
+size_t tn_sock_list(const struct tn_stack *stack, struct tn_sock_info *out, size_t max)
+{
+	size_t n = 0;
+	for (const struct tn_sock *s = tcp_of(stack)->all; s; s = s->all_next, n++)
+		if (n < max)
+			tn_sock_info(s, &out[n]);
+	return n;
+}

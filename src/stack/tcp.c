@@ -1,0 +1,563 @@
+/*
+ * tcp.c - the TCP connection table and connection lifecycle.
+ *
+ * Connections are found by a keyed SipHash of the 4-tuple (hash.c) (the key comes from
+ * the injected RNG, so peers cannot aim for collisions); listeners and bound
+ * sockets by local port. ISNs follow RFC 6528, ephemeral ports RFC 6056
+ * (algorithm 4, "double-hash"). Events for the socket owner are queued and
+ * delivered when the outermost core entry point returns, so a callback never
+ * runs in the middle of segment processing; sockets that end are freed at
+ * the same moment.
+ */
+#include "tcp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define TCP_INIT_BUCKETS 1024
+#define TCP_BOUND_BUCKETS 1024
+
+/* ---- init / free */
+int tn_tcp_init(struct tn_stack *stack)
+{
+	struct tn_tcp *tcp = calloc(1, sizeof(*tcp));
+	if (!tcp)
+		return -1;
+	tcp->nbuckets = TCP_INIT_BUCKETS;
+	tcp->buckets = calloc(tcp->nbuckets, sizeof(*tcp->buckets));
+	tcp->nbound_buckets = TCP_BOUND_BUCKETS;
+	tcp->bound = calloc(tcp->nbound_buckets, sizeof(*tcp->bound));
+	if (!tcp->buckets || !tcp->bound) {
+		free(tcp->buckets);
+		free(tcp->bound);
+		free(tcp);
+		return -1;
+	}
+	tn_random(stack, tcp->isn_key, sizeof(tcp->isn_key));
+	tn_random(stack, tcp->port_key, sizeof(tcp->port_key));
+	tn_random(stack, tcp->port_table, sizeof(tcp->port_table));
+	tcp->clock_base_ns = tn_now(stack);
+	stack->tcp = tcp;
+	return 0;
+}
+
+static void sock_free(struct tn_sock *s)
+{
+	tn_ring_free(&s->sndbuf);
+	tn_ring_free(&s->rcvbuf);
+	free(s->listen);
+	free(s);
+}
+
+void tn_tcp_free(struct tn_stack *stack)
+{
+	struct tn_tcp *tcp = stack->tcp;
+	if (!tcp)
+		return;
+	/* The timer heap is freed by the stack; only our memory goes here. */
+	for (struct tn_sock *s = tcp->all, *next; s; s = next) {
+		next = s->all_next;
+		tcp_timers_stop(s);
+		sock_free(s);
+	}
+	for (struct tn_sock *s = tcp->dead, *next; s; s = next) {
+		next = s->all_next;
+		sock_free(s);
+	}
+	free(tcp->buckets);
+	free(tcp->bound);
+	free(tcp);
+	stack->tcp = NULL;
+}
+
+const char *tn_tcp_config_check(const struct tn_config *cfg)
+{
+	if (cfg->tcp_rcvbuf < 4096 || cfg->tcp_rcvbuf > (64u << 20) || cfg->tcp_sndbuf < 4096 ||
+	    cfg->tcp_sndbuf > (64u << 20))
+		return "tcp buffer sizes must be 4 KiB..64 MiB";
+	if (cfg->tcp_rto_min_ms < 1 || cfg->tcp_rto_min_ms > cfg->tcp_rto_initial_ms ||
+	    cfg->tcp_rto_initial_ms > cfg->tcp_rto_max_ms || cfg->tcp_rto_max_ms > 3600000)
+		return "tcp rto must satisfy 1 <= min <= initial <= max <= 3600000 ms";
+	if (cfg->tcp_syn_retries < 1 || cfg->tcp_syn_retries > 127 || cfg->tcp_synack_retries > 127 ||
+	    cfg->tcp_retries < 1 || cfg->tcp_retries > 255)
+		return "tcp retry counts out of range";
+	if (cfg->tcp_delack_ms < 1 || cfg->tcp_delack_ms > 1000)
+		return "tcp delayed ack must be 1..1000 ms";
+	if (cfg->tcp_port_min < 1024 || cfg->tcp_port_min > cfg->tcp_port_max)
+		return "tcp port range must be 1024 <= min <= max";
+	if (cfg->tcp_keepalive_time_s < 1 || cfg->tcp_keepalive_intvl_s < 1 ||
+	    cfg->tcp_keepalive_probes < 1 || cfg->tcp_keepalive_probes > 127)
+		return "tcp keepalive values out of range";
+	if (cfg->tcp_max_syn_backlog < 1 || cfg->tcp_somaxconn < 1 || cfg->tcp_max_conns < 1)
+		return "tcp queue limits must be positive";
+	if (cfg->tcp_congestion > TN_TCP_CC_NEWRENO)
+		return "unknown tcp congestion control";
+	return NULL;
+}
+
+/* ---- connection hash */
+static struct tn_sock **bucket_of(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+				  uint16_t rport)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	return &tcp->buckets[tn_tuple_hash(stack, laddr, lport, raddr, rport) & (tcp->nbuckets - 1)];
+}
+
+struct tn_sock *tcp_lookup(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+			   uint16_t rport)
+{
+	for (struct tn_sock *s = *bucket_of(stack, laddr, lport, raddr, rport); s; s = s->hnext)
+		if (s->lport == lport && s->rport == rport && s->raddr == raddr && s->laddr == laddr)
+			return s;
+	return NULL;
+}
+
+/* Doubles the table when it holds more connections than buckets: amortized O(1). */
+static void maybe_grow(struct tn_stack *stack)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	if (tcp->nconns <= tcp->nbuckets || tcp->nbuckets >= (1u << 22))
+		return;
+	uint32_t n = tcp->nbuckets * 2;
+	struct tn_sock **nb = calloc(n, sizeof(*nb));
+	if (!nb)
+		return; /* longer chains, still correct */
+	for (uint32_t i = 0; i < tcp->nbuckets; i++) {
+		for (struct tn_sock *s = tcp->buckets[i], *next; s; s = next) {
+			next = s->hnext;
+			uint32_t h = tn_tuple_hash(stack, s->laddr, s->lport, s->raddr, s->rport) & (n - 1);
+			s->hnext = nb[h];
+			nb[h] = s;
+		}
+	}
+	free(tcp->buckets);
+	tcp->buckets = nb;
+	tcp->nbuckets = n;
+}
+
+int tcp_hash(struct tn_sock *s)
+{
+	if (tcp_lookup(s->stack, s->laddr, s->lport, s->raddr, s->rport))
+		return -EADDRINUSE;
+	struct tn_sock **b = bucket_of(s->stack, s->laddr, s->lport, s->raddr, s->rport);
+	s->hnext = *b;
+	*b = s;
+	s->hashed = true;
+	tcp_of(s->stack)->nconns++;
+	maybe_grow(s->stack);
+	return 0;
+}
+
+void tcp_unhash(struct tn_sock *s)
+{
+	if (!s->hashed)
+		return;
+	for (struct tn_sock **pp = bucket_of(s->stack, s->laddr, s->lport, s->raddr, s->rport); *pp;
+	     pp = &(*pp)->hnext) {
+		if (*pp == s) {
+			*pp = s->hnext;
+			break;
+		}
+	}
+	s->hashed = false;
+	tcp_of(s->stack)->nconns--;
+}
+
+/* ---- bound ports (listeners and explicitly bound sockets) */
+static struct tn_sock **bound_bucket(struct tn_stack *stack, uint16_t port)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	return &tcp->bound[port & (tcp->nbound_buckets - 1)];
+}
+
+struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport)
+{
+	struct tn_sock *wild = NULL;
+	for (struct tn_sock *s = *bound_bucket(stack, lport); s; s = s->bnext) {
+		if (s->lport != lport || s->state != TN_TCP_LISTEN)
+			continue;
+		if (s->laddr == laddr)
+			return s;
+		if (s->laddr == 0)
+			wild = s;
+	}
+	return wild;
+}
+
+static bool port_taken(struct tn_stack *stack, const struct tn_sock *s, uint16_t port)
+{
+	for (struct tn_sock *o = *bound_bucket(stack, port); o; o = o->bnext) {
+		if (o == s || o->lport != port)
+			continue;
+		if (o->laddr && s->laddr && o->laddr != s->laddr)
+			continue;
+		/* Linux: SO_REUSEADDR on both lets a port be shared unless one listens. */
+		if (s->reuseaddr && o->reuseaddr && o->state != TN_TCP_LISTEN)
+			continue;
+		return true;
+	}
+	return false;
+}
+
+int tcp_bind_port(struct tn_sock *s, uint16_t port)
+{
+	struct tn_stack *stack = s->stack;
+	if (port == 0) {
+		const struct tn_config *c = &stack->cfg;
+		uint32_t n = (uint32_t)c->tcp_port_max - c->tcp_port_min + 1, start;
+		tn_random(stack, &start, sizeof(start));
+		for (uint32_t i = 0; i < n; i++) {
+			uint16_t p = (uint16_t)(c->tcp_port_min + (start + i) % n);
+			if (!port_taken(stack, s, p)) {
+				port = p;
+				break;
+			}
+		}
+		if (!port)
+			return -EADDRINUSE;
+	} else if (port_taken(stack, s, port)) {
+		return -EADDRINUSE;
+	}
+	s->lport = port;
+	struct tn_sock **b = bound_bucket(stack, port);
+	s->bnext = *b;
+	*b = s;
+	s->bound = true;
+	return 0;
+}
+
+void tcp_unbind(struct tn_sock *s)
+{
+	if (!s->bound)
+		return;
+	for (struct tn_sock **pp = bound_bucket(s->stack, s->lport); *pp; pp = &(*pp)->bnext) {
+		if (*pp == s) {
+			*pp = s->bnext;
+			break;
+		}
+	}
+	s->bound = false;
+}
+
+/*
+ * RFC 6056 3.3.4 (algorithm 4): offset from a keyed hash of the
+ * destination, plus a per-bucket counter so consecutive connections to the
+ * same peer walk the range instead of colliding.
+ */
+int tcp_pick_port(struct tn_sock *s)
+{
+	struct tn_stack *stack = s->stack;
+	struct tn_tcp *tcp = tcp_of(stack);
+	const struct tn_config *c = &stack->cfg;
+	uint8_t t[10];
+	tn_put32(t, s->laddr);
+	tn_put32(t + 4, s->raddr);
+	tn_put16(t + 8, s->rport);
+	uint32_t offset = (uint32_t)tn_siphash(tcp->isn_key, t, sizeof(t));
+	uint32_t idx = (uint32_t)tn_siphash(tcp->port_key, t, sizeof(t)) % TN_ARRAY_SIZE(tcp->port_table);
+	uint32_t n = (uint32_t)c->tcp_port_max - c->tcp_port_min + 1;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint16_t port = (uint16_t)(c->tcp_port_min + (offset + tcp->port_table[idx] + i) % n);
+		if (port_taken(stack, s, port) || tcp_lookup(stack, s->laddr, port, s->raddr, s->rport))
+			continue;
+		/* Issue 5: also skip 4-tuples held by the TIME_WAIT table here. */
+		tcp->port_table[idx] += (uint16_t)(i + 1);
+		s->lport = port;
+		return 0;
+	}
+	return -EADDRNOTAVAIL;
+}
+
+/* RFC 6528: ISN = M + F(4-tuple, secret), M a 4 microsecond clock. */
+uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+		     uint16_t rport)
+{
+	uint8_t t[12];
+	tn_put32(t, laddr);
+	tn_put32(t + 4, raddr);
+	tn_put16(t + 8, lport);
+	tn_put16(t + 10, rport);
+	uint32_t f = (uint32_t)tn_siphash(tcp_of(stack)->isn_key, t, sizeof(t));
+	return f + (uint32_t)(tn_now(stack) / 4000);
+}
+
+/* Timestamp clock: milliseconds (RFC 7323 5.4), offset per connection so it leaks no uptime. */
+uint32_t tcp_ts_now(const struct tn_sock *s)
+{
+	uint64_t ms = (tn_now(s->stack) - tcp_of(s->stack)->clock_base_ns) / TN_NSEC_PER_MSEC;
+	return (uint32_t)ms + s->ts_offset;
+}
+
+/* ---- sockets */
+struct tn_sock *tcp_sock_new(struct tn_stack *stack)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	if (tcp->nsocks >= stack->cfg.tcp_max_conns)
+		return NULL;
+	struct tn_sock *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	const struct tn_config *c = &stack->cfg;
+	s->stack = stack;
+	s->state = TN_TCP_CLOSED;
+	s->rcvbuf_size = c->tcp_rcvbuf;
+	s->sndbuf_size = c->tcp_sndbuf;
+	s->ka_idle_s = c->tcp_keepalive_time_s;
+	s->ka_intvl_s = c->tcp_keepalive_intvl_s;
+	s->ka_probes = c->tcp_keepalive_probes;
+	s->rto_us = c->tcp_rto_initial_ms * 1000;
+	s->mss = TCP_DEFAULT_MSS;
+	s->rcv_mss = TCP_DEFAULT_MSS;
+	s->ssthresh = UINT32_MAX;
+	s->cc = tcp_cc_get(c->tcp_congestion);
+	tcp_timers_init(s);
+	s->all_next = tcp->all;
+	if (tcp->all)
+		tcp->all->all_prev = s;
+	tcp->all = s;
+	tcp->nsocks++;
+	return s;
+}
+
+int tcp_alloc_buffers(struct tn_sock *s)
+{
+	if (!s->rcvbuf.data && tn_ring_init(&s->rcvbuf, s->rcvbuf_size) < 0)
+		return -ENOMEM;
+	if (!s->sndbuf.data && tn_ring_init(&s->sndbuf, s->sndbuf_size) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+/* Smallest scale that lets the whole receive buffer be advertised (RFC 7323 2.2). */
+void tcp_init_rcv_wscale(struct tn_sock *s)
+{
+	uint8_t ws = 0;
+	while (ws < TCP_MAX_WSCALE && (s->rcvbuf_size >> ws) > 65535)
+		ws++;
+	s->rcv_wscale = ws;
+}
+
+static bool state_is_estab(uint8_t st)
+{
+	return st == TN_TCP_ESTABLISHED || st == TN_TCP_CLOSE_WAIT;
+}
+
+void tcp_set_state(struct tn_sock *s, enum tn_tcp_state st)
+{
+	if (state_is_estab(s->state) && !state_is_estab(st))
+		s->stack->counters[TN_CTR_TcpCurrEstab]--;
+	if (!state_is_estab(s->state) && state_is_estab(st))
+		TCP_CTR(s, TcpCurrEstab);
+	if (st == TN_TCP_ESTABLISHED)
+		s->was_established = true;
+	s->state = st;
+}
+
+void tcp_notify(struct tn_sock *s, unsigned events)
+{
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (s->orphan || s->dead)
+		return;
+	s->events |= events;
+	if (s->ev_queued || !s->events)
+		return;
+	s->ev_queued = true;
+	s->ev_next = NULL;
+	if (tcp->ev_tail)
+		tcp->ev_tail->ev_next = s;
+	else
+		tcp->ev_head = s;
+	tcp->ev_tail = s;
+}
+
+void tcp_release(struct tn_sock *s)
+{
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (s->dead)
+		return;
+	tcp_timers_stop(s);
+	tcp_unhash(s);
+	tcp_unbind(s);
+	s->dead = true;
+	if (s->all_prev)
+		s->all_prev->all_next = s->all_next;
+	else
+		tcp->all = s->all_next;
+	if (s->all_next)
+		s->all_next->all_prev = s->all_prev;
+	tcp->nsocks--;
+	s->all_prev = NULL;
+	s->all_next = tcp->dead;
+	tcp->dead = s;
+}
+
+void tcp_done(struct tn_sock *s, int err)
+{
+	if (s->state == TN_TCP_SYN_SENT && err)
+		TCP_CTR(s, TcpAttemptFails);
+	if (s->parent)
+		tcp_child_unlink(s);
+	tcp_set_state(s, TN_TCP_CLOSED);
+	tcp_timers_stop(s);
+	tcp_unhash(s);
+	if (err == -ETIMEDOUT && s->soft_err)
+		err = s->soft_err;
+	if (err && !s->err)
+		s->err = err;
+	if (s->orphan) {
+		tcp_release(s);
+		return;
+	}
+	tcp_notify(s, (err ? TN_SOCK_EV_ERROR : 0) | TN_SOCK_EV_CLOSED | TN_SOCK_EV_READABLE |
+			      TN_SOCK_EV_WRITABLE);
+}
+
+/*
+ * Issue 5 replaces this with the compact TIME_WAIT table: the socket is
+ * released here and only a small entry stays. Until then the block itself
+ * waits out 2*MSL, answering as TIME_WAIT must (tcp_in.c).
+ */
+void tcp_enter_time_wait(struct tn_sock *s)
+{
+	tcp_set_state(s, TN_TCP_TIME_WAIT);
+	tn_timer_cancel(s->stack, &s->rtx_timer);
+	tn_timer_cancel(s->stack, &s->delack_timer);
+	tcp_arm_lifetime(s, s->stack->cfg.tcp_time_wait_ms);
+	tcp_notify(s, TN_SOCK_EV_CLOSED | TN_SOCK_EV_READABLE);
+}
+
+/* ---- listener children: two doubly linked lists through aq_prev/aq_next */
+static void list_unlink(struct tn_sock **head, struct tn_sock **tail, struct tn_sock *c)
+{
+	if (c->aq_prev)
+		c->aq_prev->aq_next = c->aq_next;
+	else
+		*head = c->aq_next;
+	if (c->aq_next)
+		c->aq_next->aq_prev = c->aq_prev;
+	else if (tail)
+		*tail = c->aq_prev;
+	c->aq_prev = c->aq_next = NULL;
+}
+
+void tcp_child_add(struct tn_sock *l, struct tn_sock *c)
+{
+	struct tcp_listen *q = l->listen;
+	c->parent = l;
+	c->in_aq = false;
+	c->aq_prev = NULL;
+	c->aq_next = q->syn_head;
+	if (q->syn_head)
+		q->syn_head->aq_prev = c;
+	q->syn_head = c;
+	q->syn_len++;
+}
+
+void tcp_child_unlink(struct tn_sock *c)
+{
+	struct tcp_listen *q = c->parent ? c->parent->listen : NULL;
+	if (!q)
+		return;
+	if (c->in_aq) {
+		list_unlink(&q->aq_head, &q->aq_tail, c);
+		q->aq_len--;
+	} else {
+		list_unlink(&q->syn_head, NULL, c);
+		q->syn_len--;
+	}
+	c->in_aq = false;
+	c->parent = NULL;
+}
+
+void tcp_child_established(struct tn_sock *c)
+{
+	struct tn_sock *l = c->parent;
+	struct tcp_listen *q = l->listen;
+	list_unlink(&q->syn_head, NULL, c);
+	q->syn_len--;
+	c->in_aq = true;
+	c->aq_prev = q->aq_tail;
+	if (q->aq_tail)
+		q->aq_tail->aq_next = c;
+	else
+		q->aq_head = c;
+	q->aq_tail = c;
+	q->aq_len++;
+	tcp_notify(l, TN_SOCK_EV_ACCEPT);
+}
+
+struct tn_sock *tcp_child_accept(struct tn_sock *l)
+{
+	struct tn_sock *c = l->listen->aq_head;
+	if (!c)
+		return NULL;
+	tcp_child_unlink(c);
+	c->orphan = false;
+	return c;
+}
+
+/* ---- rate limits */
+bool tcp_oow_rate_limited(struct tn_sock *s)
+{
+	uint64_t now = tn_now(s->stack);
+	uint64_t gap = (uint64_t)s->stack->cfg.tcp_invalid_ratelimit_ms * TN_NSEC_PER_MSEC;
+	if (s->last_oow_ack_ns && now - s->last_oow_ack_ns < gap)
+		return true;
+	s->last_oow_ack_ns = now;
+	return false;
+}
+
+/* A stack-wide budget per second (Linux tcp_challenge_ack_limit). */
+bool tcp_challenge_allowed(struct tn_stack *stack)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	uint64_t now = tn_now(stack);
+	if (now - tcp->chal_window_ns >= TN_NSEC_PER_SEC) {
+		tcp->chal_window_ns = now;
+		tcp->chal_count = 0;
+	}
+	if (tcp->chal_count >= stack->cfg.tcp_challenge_ack_limit)
+		return false;
+	tcp->chal_count++;
+	return true;
+}
+
+/* ---- entry points: deliver events and free ended sockets on the way out */
+void tcp_enter(struct tn_stack *stack)
+{
+	tcp_of(stack)->depth++;
+}
+
+static void flush_events(struct tn_tcp *tcp)
+{
+	while (tcp->ev_head) {
+		struct tn_sock *s = tcp->ev_head;
+		tcp->ev_head = s->ev_next;
+		if (!tcp->ev_head)
+			tcp->ev_tail = NULL;
+		s->ev_queued = false;
+		/* Without a callback the events wait for tn_sock_set_callback(). */
+		if (!s->cb || s->orphan || s->dead)
+			continue;
+		unsigned ev = s->events;
+		s->events = 0;
+		if (ev)
+			s->cb(s, ev, s->cb_arg);
+	}
+}
+
+void tcp_leave(struct tn_stack *stack)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	if (--tcp->depth > 0)
+		return;
+	tcp->depth = 1; /* callbacks may call the API: no nested flush */
+	flush_events(tcp);
+	while (tcp->dead) {
+		struct tn_sock *s = tcp->dead;
+		tcp->dead = s->all_next;
+		sock_free(s);
+	}
+	tcp->depth = 0;
+}

@@ -1,0 +1,327 @@
+/*
+ * tcp.h - what the TCP modules of src/stack/ share: the connection block
+ * (struct tn_sock, which is also the socket handle), sequence arithmetic,
+ * parsed segments and options, and the functions each tcp_*.c offers.
+ *
+ *   tcp.c          connection table (keyed hash), ISNs, ports, lifecycle, events
+ *   tcp_opt.c      option parse/emit (the only place that reads or writes options)
+ *   tcp_in.c       segment arrival (RFC 9293 3.10.7)
+ *   tcp_ofo.c      out-of-order ranges of the receive buffer, SACK blocks we send
+ *   tcp_sack.c     the send-side SACK scoreboard (RFC 6675)
+ *   tcp_out.c      segment building and the send engine (Nagle, SWS, windows)
+ *   tcp_timer.c    RTO (RFC 6298), delayed ACK, persist, keepalive, FIN_WAIT_2/TIME_WAIT
+ *   tcp_cc*.c      congestion control behind struct tcp_cc_ops
+ *   buf.c          byte rings for send and receive buffers
+ *   sock.c         the public socket API (stack.h)
+ */
+#ifndef TAPNET_TCP_H
+#define TAPNET_TCP_H
+
+#include "stack_internal.h"
+
+#define TCP_HLEN 20
+#define TCP_MAX_OPTLEN 40
+#define TCP_FIN 0x01
+#define TCP_SYN 0x02
+#define TCP_RST 0x04
+#define TCP_PSH 0x08
+#define TCP_ACK 0x10
+#define TCP_URG 0x20
+
+#define TCP_DEFAULT_MSS 536   /* RFC 9293 3.7.1, when the peer sends none */
+#define TCP_MIN_MSS 88        /* Linux's floor against tiny-MSS attacks */
+#define TCP_MAX_WSCALE 14
+#define TCP_INIT_CWND 10      /* segments, RFC 6928 */
+#define TCP_OFO_MAX 32        /* out-of-order ranges held per connection */
+#define TCP_SACK_SB_MAX 32    /* send-side scoreboard ranges */
+#define TCP_SACK_BLOCKS_MAX 4
+
+/* ---- sequence arithmetic (RFC 9293 3.4: modulo 2^32) */
+static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
+static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
+static inline bool seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
+static inline uint32_t seq_max(uint32_t a, uint32_t b) { return seq_gt(a, b) ? a : b; }
+static inline uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
+static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+static inline uint32_t max_u32(uint32_t a, uint32_t b) { return a > b ? a : b; }
+
+/* ---- byte ring (buf.c) */
+struct tn_ring {
+	uint8_t *data;
+	uint32_t size;
+	uint32_t head; /* offset of the first byte */
+	uint32_t len;  /* committed bytes */
+};
+int tn_ring_init(struct tn_ring *r, uint32_t size);
+void tn_ring_free(struct tn_ring *r);
+static inline uint32_t tn_ring_space(const struct tn_ring *r) { return r->size - r->len; }
+/* Appends up to n bytes, returns how many fit. */
+uint32_t tn_ring_write(struct tn_ring *r, const void *src, uint32_t n);
+/* Writes n bytes at off bytes past the committed end, without committing (off + n <= space). */
+void tn_ring_write_beyond(struct tn_ring *r, uint32_t off, const void *src, uint32_t n);
+void tn_ring_commit(struct tn_ring *r, uint32_t n);
+uint32_t tn_ring_read(struct tn_ring *r, void *dst, uint32_t n);
+void tn_ring_discard(struct tn_ring *r, uint32_t n);
+/* Points iov (2 entries) at n committed bytes starting at off; returns the iov count. */
+int tn_ring_peek(const struct tn_ring *r, uint32_t off, uint32_t n, struct tn_iov iov[2]);
+
+/* ---- options (tcp_opt.c) */
+struct tcp_sack_block {
+	uint32_t start, end;
+};
+
+struct tcp_opts {
+	bool mss_ok, ws_ok, sack_ok, ts_ok;
+	uint16_t mss;
+	uint8_t wscale;
+	uint32_t tsval, tsecr;
+	uint8_t nsack;
+	struct tcp_sack_block sack[TCP_SACK_BLOCKS_MAX];
+};
+/* Parses options; malformed ones end parsing, never a read past len. */
+void tcp_opt_parse(const uint8_t *opt, size_t len, bool syn, struct tcp_opts *o);
+/* Writes options (padded to 4 bytes) into out (TCP_MAX_OPTLEN); returns the length. */
+size_t tcp_opt_emit(uint8_t *out, const struct tcp_opts *o, bool syn);
+
+/* ---- one parsed incoming segment */
+struct tcp_seg {
+	uint32_t seq, ack;
+	uint32_t wnd;        /* unscaled */
+	uint8_t flags;
+	const uint8_t *data; /* payload */
+	uint32_t len;        /* payload bytes */
+	struct tcp_opts opt;
+	tn_ip4 src, dst;
+	uint16_t sport, dport;
+};
+static inline uint32_t tcp_seg_seqlen(const struct tcp_seg *g)
+{
+	return g->len + !!(g->flags & TCP_SYN) + !!(g->flags & TCP_FIN);
+}
+
+/* ---- congestion control (tcp_cc.c) */
+struct tn_sock;
+struct tcp_cc_ops {
+	const char *name;
+	void (*init)(struct tn_sock *s);
+	/* acked bytes newly acknowledged outside recovery; rtt_us 0 when none measured */
+	void (*on_ack)(struct tn_sock *s, uint32_t acked, uint32_t rtt_us);
+	/* the new ssthresh (bytes) on a loss: fast retransmit or RTO */
+	uint32_t (*ssthresh)(struct tn_sock *s);
+	/* recovery ended with a full ACK / an RTO fired */
+	void (*on_recovery_end)(struct tn_sock *s);
+	void (*on_timeout)(struct tn_sock *s);
+};
+extern const struct tcp_cc_ops tcp_cc_newreno;
+extern const struct tcp_cc_ops tcp_cc_cubic;
+const struct tcp_cc_ops *tcp_cc_get(uint8_t which);
+/* RFC 5681 slow start / congestion avoidance growth, shared by the algorithms. */
+uint32_t tcp_cc_slow_start(struct tn_sock *s, uint32_t acked);
+void tcp_cc_cong_avoid_reno(struct tn_sock *s, uint32_t acked);
+
+struct tcp_cubic {
+	uint32_t w_max;          /* bytes, window before the last reduction */
+	uint32_t w_last_max;
+	uint64_t epoch_start_ns; /* 0: no epoch */
+	uint32_t origin;         /* bytes */
+	uint64_t k_us;           /* time to reach origin */
+	uint32_t w_est;          /* RFC 9438 Reno-friendly estimate, bytes */
+	uint32_t ack_cnt;
+	uint32_t min_rtt_us;
+};
+
+/* ---- the connection block, which is also the public socket handle */
+struct tcp_listen {
+	struct tn_sock *aq_head, *aq_tail; /* established, waiting for accept */
+	uint32_t aq_len;
+	struct tn_sock *syn_head;          /* children in SYN_RECEIVED */
+	uint32_t syn_len;
+	uint32_t backlog;
+};
+
+struct tn_sock {
+	struct tn_stack *stack;
+	struct tn_sock *hnext;            /* connection hash chain */
+	struct tn_sock *bnext;            /* bound-port chain */
+	struct tn_sock *all_prev, *all_next;
+	struct tn_sock *ev_next;          /* pending-event list */
+	struct tn_sock *parent;           /* listener, until accepted */
+	struct tn_sock *aq_prev, *aq_next;
+
+	tn_ip4 laddr, raddr;
+	uint16_t lport, rport;
+	uint8_t state;                    /* enum tn_tcp_state */
+
+	bool hashed : 1, bound : 1, orphan : 1, dead : 1, ev_queued : 1;
+	bool nodelay : 1, keepalive : 1, reuseaddr : 1, linger : 1;
+	bool ts_ok : 1, sack_ok : 1, ws_ok : 1;
+	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
+	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
+	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1;
+	unsigned events;                  /* pending TN_SOCK_EV_* */
+	int err;                          /* pending error (negative errno) */
+	int soft_err;                     /* last ICMP error, reported on timeout */
+	tn_sock_cb cb;
+	void *cb_arg;
+	struct tcp_listen *listen;
+
+	/* send side */
+	uint32_t iss, snd_una, snd_nxt, snd_max;
+	uint32_t snd_wnd, max_snd_wnd, snd_wl1, snd_wl2;
+	uint32_t fin_seq;                 /* valid when fin_queued */
+	uint32_t mss;                     /* payload per full segment, without options */
+	uint32_t peer_mss;
+	uint8_t snd_wscale, rcv_wscale;
+	struct tn_ring sndbuf;
+	uint32_t sndbuf_size, rcvbuf_size;
+
+	/* receive side */
+	uint32_t irs, rcv_nxt, rcv_adv;   /* rcv_adv: right edge last advertised */
+	uint32_t rcv_acked;               /* rcv_nxt in the last ACK we sent */
+	uint32_t rcv_mss;                 /* estimate of the peer's full segment size */
+	struct tn_ring rcvbuf;
+	uint32_t ofo_fin_seq;
+	uint8_t ofo_n, ofo_last;
+	struct tcp_sack_block ofo[TCP_OFO_MAX];
+
+	/* timestamps (RFC 7323) */
+	uint32_t ts_recent, ts_offset;
+
+	/* RTT and RTO (RFC 6298), microseconds */
+	uint32_t srtt_us, rttvar_us, rto_us;
+	uint32_t rtt_seq;                 /* timed segment without timestamps (Karn) */
+	uint64_t rtt_start_ns;
+	uint8_t backoff, retries;
+	uint32_t probes;                  /* keepalive/persist probes unanswered */
+
+	/* congestion control */
+	const struct tcp_cc_ops *cc;
+	uint32_t cwnd, ssthresh, cwnd_cnt;
+	uint32_t recover, dupacks;
+	uint32_t prior_cwnd;
+	uint32_t high_rxt;                /* RFC 6675 HighRxt: retransmitted up to here */
+	uint8_t sb_n;
+	struct tcp_sack_block sb[TCP_SACK_SB_MAX];   /* sacked ranges above snd_una */
+	uint32_t sacked_bytes;
+	struct tcp_cubic cubic;
+
+	/* timers */
+	struct tn_timer rtx_timer;        /* retransmission, SYN, persist */
+	struct tn_timer delack_timer;
+	struct tn_timer ka_timer;         /* keepalive, FIN_WAIT_2 and TIME_WAIT lifetime */
+	bool persist : 1;
+	uint64_t last_rx_ns;
+	uint64_t last_oow_ack_ns;
+
+	/* per-socket settings */
+	uint32_t ka_idle_s, ka_intvl_s, ka_probes;
+	uint32_t linger_s;
+
+	/* statistics */
+	uint64_t total_retrans, bytes_acked, bytes_received;
+};
+
+/* The stack's TCP state. */
+struct tn_tcp {
+	struct tn_sock **buckets;  /* by 4-tuple */
+	uint32_t nbuckets, nconns;
+	struct tn_sock **bound;    /* by local port */
+	uint32_t nbound_buckets;
+	struct tn_sock *all;       /* every socket, for tn_sock_list */
+	uint32_t nsocks;
+	struct tn_sock *ev_head, *ev_tail;
+	struct tn_sock *dead;      /* freed at the end of the current entry */
+	int depth;                 /* nesting of core entry points */
+	uint8_t isn_key[16], port_key[16];
+	uint16_t port_table[256];  /* RFC 6056 algorithm 4 perturbation */
+	uint64_t chal_window_ns;   /* challenge ACK limiter: 1 s windows */
+	uint32_t chal_count;
+	uint64_t clock_base_ns;
+};
+
+static inline struct tn_tcp *tcp_of(const struct tn_stack *stack) { return stack->tcp; }
+
+/* ---- tcp.c */
+struct tn_sock *tcp_sock_new(struct tn_stack *stack);
+struct tn_sock *tcp_lookup(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+			   uint16_t rport);
+struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport);
+int tcp_hash(struct tn_sock *s);
+void tcp_unhash(struct tn_sock *s);
+int tcp_bind_port(struct tn_sock *s, uint16_t port);
+void tcp_unbind(struct tn_sock *s);
+int tcp_pick_port(struct tn_sock *s); /* RFC 6056, for connect */
+uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+		     uint16_t rport);
+uint32_t tcp_ts_now(const struct tn_sock *s);
+void tcp_set_state(struct tn_sock *s, enum tn_tcp_state st);
+/* Tells the owner (callback) about events; delivered when the core entry returns. */
+void tcp_notify(struct tn_sock *s, unsigned events);
+/* The connection is over: unhash, stop timers, report err (0: normal close); free if orphaned. */
+void tcp_done(struct tn_sock *s, int err);
+void tcp_release(struct tn_sock *s); /* queue for freeing (not referenced anymore) */
+void tcp_enter(struct tn_stack *stack);
+void tcp_leave(struct tn_stack *stack);
+int tcp_alloc_buffers(struct tn_sock *s);
+void tcp_init_rcv_wscale(struct tn_sock *s);
+/* A listener's child: joins the SYN queue, moves to the accept queue, leaves. */
+void tcp_child_add(struct tn_sock *listener, struct tn_sock *child);
+void tcp_child_established(struct tn_sock *child);
+struct tn_sock *tcp_child_accept(struct tn_sock *listener);
+void tcp_child_unlink(struct tn_sock *child);
+/* Rate limit for ACKs to out-of-window segments (RFC 5961, invalid_ratelimit). */
+bool tcp_oow_rate_limited(struct tn_sock *s);
+bool tcp_challenge_allowed(struct tn_stack *stack);
+void tcp_enter_time_wait(struct tn_sock *s);
+
+/* ---- tcp_in.c */
+void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g);
+
+/* ---- tcp_ofo.c */
+/* Stores an in-window segment in the receive buffer; returns bytes delivered in order. */
+uint32_t tcp_ofo_store(struct tn_sock *s, uint32_t seq, const uint8_t *data, uint32_t len,
+		       bool *out_of_order);
+/* The SACK blocks to send (RFC 2018: the most recent first). */
+uint8_t tcp_ofo_sack_blocks(const struct tn_sock *s, struct tcp_sack_block *out, uint8_t max);
+
+/* ---- tcp_sack.c */
+void tcp_sack_update(struct tn_sock *s, const struct tcp_opts *o);
+void tcp_sack_trim(struct tn_sock *s);   /* drop ranges below snd_una */
+void tcp_sack_clear(struct tn_sock *s);
+bool tcp_sack_is_sacked(const struct tn_sock *s, uint32_t seq, uint32_t *end);
+uint32_t tcp_sack_highest(const struct tn_sock *s);
+/* RFC 6675 NextSeg() rule 1: the first unsacked byte in [from, highest sacked) presumed lost. */
+bool tcp_sack_next_hole(const struct tn_sock *s, uint32_t from, uint32_t *seq, uint32_t *len);
+uint32_t tcp_sack_pipe(const struct tn_sock *s);
+
+/* ---- tcp_out.c */
+/* Sends what the windows, Nagle and SWS avoidance allow, plus a pending ACK. */
+void tcp_output(struct tn_sock *s);
+void tcp_send_ack(struct tn_sock *s);
+void tcp_send_syn(struct tn_sock *s);  /* SYN or SYN-ACK by state */
+void tcp_send_rst(struct tn_sock *s);  /* RST for a synchronized connection (abort) */
+/* Retransmits one segment starting at seq (<= mss bytes, or the FIN). Returns bytes sent. */
+uint32_t tcp_retransmit(struct tn_sock *s, uint32_t seq, uint32_t max_len);
+void tcp_send_probe(struct tn_sock *s); /* zero-window / keepalive probe: seq snd_una - 1 */
+/* RST answering a segment no connection takes (RFC 9293 3.10.7.1). */
+void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g);
+uint32_t tcp_rcv_window(struct tn_sock *s); /* the window to advertise now (unscaled bytes) */
+uint32_t tcp_send_mss(const struct tn_sock *s); /* payload per full segment incl. option room */
+void tcp_ack_later(struct tn_sock *s);
+
+/* ---- tcp_timer.c */
+void tcp_timers_init(struct tn_sock *s);
+void tcp_timers_stop(struct tn_sock *s);
+void tcp_rtt_sample(struct tn_sock *s, uint32_t rtt_us);
+void tcp_rearm_rtx(struct tn_sock *s);  /* restart RTO (unacked data) or stop it */
+void tcp_arm_rtx_if_idle(struct tn_sock *s);
+void tcp_arm_persist(struct tn_sock *s);
+void tcp_arm_delack(struct tn_sock *s);
+void tcp_arm_keepalive(struct tn_sock *s);
+void tcp_arm_lifetime(struct tn_sock *s, uint64_t ms); /* FIN_WAIT_2 / TIME_WAIT */
+uint32_t tcp_rto_min_us(const struct tn_sock *s);
+
+#define TCP_CTR(s, name) TN_COUNT((s)->stack, name)
+
+#endif

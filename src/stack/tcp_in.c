@@ -1,0 +1,712 @@
+/*
+ * tcp_in.c - segment arrival, RFC 9293 3.10.7, in the order the RFC gives:
+ * LISTEN, SYN-SENT, then the synchronized states (sequence check, RST,
+ * SYN, ACK, text, FIN), with RFC 5961 (challenge ACKs), RFC 7323 (PAWS,
+ * RTT from timestamps), RFC 5681/6582/6675 (dup ACKs, fast retransmit,
+ * recovery) folded in where they belong. Where the RFCs leave a choice,
+ * Linux's tcp_input.c is the model.
+ */
+#include "tcp.h"
+
+#include <errno.h>
+
+/* ---- parsing */
+static bool parse_segment(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *seg,
+			  size_t len, struct tcp_seg *g)
+{
+	if (len < TCP_HLEN) {
+		TN_COUNT(stack, TcpInErrs);
+		return false;
+	}
+	size_t hlen = (size_t)(seg[12] >> 4) * 4;
+	if (hlen < TCP_HLEN || hlen > len) {
+		TN_COUNT(stack, TcpInErrs);
+		return false;
+	}
+	uint32_t sum = tn_csum_pseudo(ip->src, ip->dst, TN_IP_PROTO_TCP, (uint16_t)len);
+	if (tn_csum_fold(tn_csum_add(sum, seg, len)) != 0) {
+		TN_COUNT(stack, TcpInCsumErrors);
+		TN_COUNT(stack, TcpInErrs);
+		return false;
+	}
+	g->src = ip->src;
+	g->dst = ip->dst;
+	g->sport = tn_get16(seg);
+	g->dport = tn_get16(seg + 2);
+	g->seq = tn_get32(seg + 4);
+	g->ack = tn_get32(seg + 8);
+	g->flags = seg[13] & 0x3f;
+	g->wnd = tn_get16(seg + 14);
+	g->data = seg + hlen;
+	g->len = (uint32_t)(len - hlen);
+	tcp_opt_parse(seg + TCP_HLEN, hlen - TCP_HLEN, g->flags & TCP_SYN, &g->opt);
+	if (g->sport == 0 || g->dport == 0) {
+		TN_COUNT(stack, TcpInErrs);
+		return false;
+	}
+	return true;
+}
+
+/* ---- options negotiated by the SYN exchange */
+void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g)
+{
+	const struct tn_config *c = &s->stack->cfg;
+	const struct tcp_opts *o = &g->opt;
+	uint32_t own = c->mtu - TN_IP_HLEN - TCP_HLEN;
+
+	s->peer_mss = o->mss_ok ? o->mss : TCP_DEFAULT_MSS;
+	uint32_t mss = min_u32(s->peer_mss, own);
+	if (mss < TCP_MIN_MSS)
+		mss = TCP_MIN_MSS;
+	s->ws_ok = s->ws_ok && o->ws_ok;
+	s->snd_wscale = s->ws_ok ? o->wscale : 0;
+	if (!s->ws_ok)
+		s->rcv_wscale = 0;
+	s->sack_ok = s->sack_ok && o->sack_ok;
+	s->ts_ok = s->ts_ok && o->ts_ok;
+	if (s->ts_ok) {
+		s->ts_recent = o->tsval;
+		mss -= 12; /* NOP NOP TS on every segment (RFC 6691) */
+	}
+	s->mss = mss;
+	s->rcv_mss = mss;
+}
+
+static void init_congestion(struct tn_sock *s)
+{
+	/* RFC 6928 / RFC 5681 3.1: 10 segments, 1 if the SYN had to be repeated. */
+	s->cwnd = (s->retries ? 1 : TCP_INIT_CWND) * s->mss;
+	s->ssthresh = UINT32_MAX;
+	s->cc->init(s);
+}
+
+static void rtt_from_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t ack)
+{
+	if (s->ts_ok && g->opt.ts_ok && g->opt.tsecr) {
+		uint32_t ms = tcp_ts_now(s) - g->opt.tsecr;
+		if (ms < 3600u * 1000)
+			tcp_rtt_sample(s, ms ? ms * 1000 : 500);
+		return;
+	}
+	if (s->rtt_timing && seq_gt(ack, s->rtt_seq)) {
+		s->rtt_timing = false;
+		tcp_rtt_sample(s, (uint32_t)((tn_now(s->stack) - s->rtt_start_ns) / 1000));
+	}
+}
+
+static void send_challenge_ack(struct tn_sock *s)
+{
+	if (!tcp_challenge_allowed(s->stack) || tcp_oow_rate_limited(s))
+		return;
+	TCP_CTR(s, TcpExtTCPChallengeACK);
+	tcp_send_ack(s);
+}
+
+/* Answer to an unacceptable segment: an ACK, rate-limited when it is a pure ACK (loop risk). */
+static void send_dupack(struct tn_sock *s, const struct tcp_seg *g)
+{
+	if (g->len == 0 && tcp_oow_rate_limited(s)) {
+		TCP_CTR(s, TcpExtTCPACKSkippedSeq);
+		return;
+	}
+	tcp_send_ack(s);
+}
+
+/* ---- LISTEN */
+static uint32_t syn_queue_limit(const struct tn_sock *l)
+{
+	return min_u32(l->stack->cfg.tcp_max_syn_backlog, max_u32(l->listen->backlog, 8));
+}
+
+static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
+{
+	if (g->flags & TCP_RST)
+		return;
+	if (g->flags & TCP_ACK) {
+		tcp_reset_reply(stack, g);
+		return;
+	}
+	if (!(g->flags & TCP_SYN) || (g->flags & TCP_FIN))
+		return;
+	struct tcp_listen *q = l->listen;
+	if (q->aq_len >= q->backlog) {
+		TN_COUNT(stack, TcpExtListenOverflows);
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	if (q->syn_len >= syn_queue_limit(l)) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	struct tn_sock *c = tcp_sock_new(stack);
+	if (!c) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	c->rcvbuf_size = l->rcvbuf_size;
+	c->sndbuf_size = l->sndbuf_size;
+	c->nodelay = l->nodelay;
+	c->keepalive = l->keepalive;
+	c->ka_idle_s = l->ka_idle_s;
+	c->ka_intvl_s = l->ka_intvl_s;
+	c->ka_probes = l->ka_probes;
+	c->linger = l->linger;
+	c->linger_s = l->linger_s;
+	c->laddr = g->dst;
+	c->lport = g->dport;
+	c->raddr = g->src;
+	c->rport = g->sport;
+	c->orphan = true; /* nobody holds it until accept() */
+	if (tcp_alloc_buffers(c) < 0 || tcp_hash(c) < 0) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		tcp_release(c);
+		return;
+	}
+	const struct tn_config *cfg = &stack->cfg;
+	c->ws_ok = cfg->tcp_window_scaling;
+	c->sack_ok = cfg->tcp_sack;
+	c->ts_ok = cfg->tcp_timestamps;
+	tcp_init_rcv_wscale(c);
+	tcp_apply_syn_options(c, g);
+	tn_random(stack, &c->ts_offset, sizeof(c->ts_offset));
+	c->irs = g->seq;
+	c->rcv_nxt = g->seq + 1;
+	c->rcv_acked = c->rcv_nxt;
+	c->rcv_adv = c->rcv_nxt;
+	c->iss = tcp_new_isn(stack, c->laddr, c->lport, c->raddr, c->rport);
+	c->snd_una = c->iss;
+	c->snd_nxt = c->snd_max = c->iss + 1;
+	c->snd_wnd = g->wnd; /* never scaled in a SYN (RFC 7323 2.2) */
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = g->seq;
+	c->snd_wl2 = c->iss;
+	c->last_rx_ns = tn_now(stack);
+	tcp_child_add(l, c);
+	tcp_set_state(c, TN_TCP_SYN_RECEIVED);
+	c->rtt_timing = true;
+	c->rtt_seq = c->iss;
+	c->rtt_start_ns = tn_now(stack);
+	tcp_send_syn(c);
+	tcp_arm_rtx_if_idle(c);
+}
+
+/* ---- SYN-SENT */
+static void established(struct tn_sock *s)
+{
+	tcp_set_state(s, TN_TCP_ESTABLISHED);
+	s->retries = 0;
+	s->backoff = 0;
+	tcp_arm_keepalive(s);
+}
+
+static void syn_sent_input(struct tn_sock *s, const struct tcp_seg *g)
+{
+	bool ack = g->flags & TCP_ACK;
+	if (ack && (seq_le(g->ack, s->iss) || seq_gt(g->ack, s->snd_max))) {
+		tcp_reset_reply(s->stack, g);
+		return;
+	}
+	if (g->flags & TCP_RST) {
+		if (ack)
+			tcp_done(s, -ECONNREFUSED);
+		return;
+	}
+	if (!(g->flags & TCP_SYN))
+		return;
+	tcp_apply_syn_options(s, g);
+	s->irs = g->seq;
+	s->rcv_nxt = g->seq + 1;
+	s->rcv_acked = s->rcv_nxt;
+	s->rcv_adv = s->rcv_nxt;
+	s->snd_wnd = g->wnd;
+	s->max_snd_wnd = s->snd_wnd;
+	s->snd_wl1 = g->seq;
+	s->snd_wl2 = g->ack;
+	if (!ack) {
+		/* Simultaneous open (RFC 9293 3.5, figure 8). */
+		tcp_set_state(s, TN_TCP_SYN_RECEIVED);
+		tcp_send_syn(s);
+		tcp_rearm_rtx(s);
+		return;
+	}
+	if (s->retries == 0)
+		rtt_from_ack(s, g, g->ack);
+	s->snd_una = g->ack;
+	init_congestion(s);
+	established(s);
+	tcp_rearm_rtx(s);
+	tcp_notify(s, TN_SOCK_EV_CONNECTED | TN_SOCK_EV_WRITABLE);
+	/* Data or FIN in the SYN-ACK: the peer sends them again once we ACK. */
+	s->ack_now = true;
+	tcp_output(s);
+}
+
+/* ---- synchronized states */
+
+/* Linux's tcp_sequence(): the segment overlaps [last ACKed rcv_nxt, right edge]. */
+static bool seq_acceptable(const struct tn_sock *s, const struct tcp_seg *g)
+{
+	uint32_t end = g->seq + tcp_seg_seqlen(g);
+	uint32_t right = seq_max(s->rcv_adv, s->rcv_nxt);
+	return seq_ge(end, s->rcv_acked) && seq_le(g->seq, right);
+}
+
+static void reset_connection(struct tn_sock *s)
+{
+	switch (s->state) {
+	case TN_TCP_SYN_RECEIVED:
+		tcp_done(s, s->parent ? 0 : -ECONNREFUSED);
+		break;
+	case TN_TCP_ESTABLISHED:
+	case TN_TCP_CLOSE_WAIT:
+		TCP_CTR(s, TcpEstabResets);
+		tcp_done(s, s->state == TN_TCP_CLOSE_WAIT ? -EPIPE : -ECONNRESET);
+		break;
+	case TN_TCP_FIN_WAIT_1:
+	case TN_TCP_FIN_WAIT_2:
+		tcp_done(s, -ECONNRESET);
+		break;
+	default:
+		tcp_done(s, 0);
+		break;
+	}
+}
+
+static bool fin_acked(const struct tn_sock *s)
+{
+	return s->fin_queued && seq_gt(s->snd_una, s->fin_seq);
+}
+
+static void enter_recovery(struct tn_sock *s)
+{
+	s->ssthresh = s->cc->ssthresh(s);
+	s->prior_cwnd = s->cwnd;
+	s->recover = s->snd_max;
+	s->in_recovery = true;
+	s->high_rxt = s->snd_una;
+	TCP_CTR(s, TcpExtTCPFastRetrans);
+	uint32_t n = tcp_retransmit(s, s->snd_una, s->mss);
+	if (s->sack_ok) {
+		TCP_CTR(s, TcpExtTCPSackRecovery);
+		s->cwnd = s->ssthresh;
+		s->high_rxt = s->snd_una + n;
+	} else {
+		TCP_CTR(s, TcpExtTCPRenoRecovery);
+		s->cwnd = s->ssthresh + 3 * s->mss;
+	}
+	tcp_rearm_rtx(s);
+}
+
+static void exit_recovery(struct tn_sock *s)
+{
+	uint32_t flight = s->snd_max - s->snd_una;
+	/* RFC 6582 3.2 (3): deflate, but never into a burst. */
+	s->cwnd = min_u32(s->ssthresh, max_u32(flight, s->mss) + s->mss);
+	s->in_recovery = false;
+	s->dupacks = 0;
+	s->cc->on_recovery_end(s);
+}
+
+/* RFC 6582 3.2 (5): a partial ACK repairs the next hole at once (NewReno without SACK). */
+static void partial_ack(struct tn_sock *s, uint32_t acked)
+{
+	if (!s->sack_ok) {
+		tcp_retransmit(s, s->snd_una, s->mss);
+		s->cwnd = s->cwnd > acked ? s->cwnd - acked : s->mss;
+		if (acked >= s->mss)
+			s->cwnd += s->mss;
+	}
+	s->high_rxt = seq_max(s->high_rxt, s->snd_una);
+}
+
+static bool is_dupack(const struct tn_sock *s, const struct tcp_seg *g, uint32_t old_wnd)
+{
+	return g->ack == s->snd_una && s->snd_max != s->snd_una && g->len == 0 &&
+	       !(g->flags & (TCP_SYN | TCP_FIN)) && (g->wnd << s->snd_wscale) == old_wnd;
+}
+
+static void on_dupack(struct tn_sock *s, const struct tcp_seg *g)
+{
+	s->dupacks++;
+	if (s->in_recovery) {
+		if (!s->sack_ok)
+			s->cwnd += s->mss; /* RFC 6582 3.2 (4): inflate */
+		return;
+	}
+	bool sack_loss = s->sack_ok && s->sacked_bytes >= 3 * s->mss;
+	if (s->dupacks >= 3 || sack_loss) {
+		/* RFC 6582 4.1: not for losses of what was sent before the last recovery/RTO. */
+		if (s->sack_ok || seq_gt(s->snd_una, s->recover) || s->snd_una == s->recover)
+			enter_recovery(s);
+	}
+}
+
+/* New data acknowledged: free it, measure, grow cwnd, move the recovery. */
+static void on_new_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t prior_flight)
+{
+	uint32_t acked = g->ack - s->snd_una;
+	if (s->snd_una == s->iss) { /* our SYN */
+		s->snd_una++;
+		acked--;
+	}
+	uint32_t data = min_u32(acked, s->sndbuf.len);
+	tn_ring_discard(&s->sndbuf, data);
+	s->snd_una = g->ack;
+	if (seq_lt(s->snd_nxt, s->snd_una))
+		s->snd_nxt = s->snd_una;
+	s->bytes_acked += data;
+	rtt_from_ack(s, g, g->ack);
+	s->retries = 0;
+	s->backoff = 0;
+	if (s->sb_n)
+		tcp_sack_trim(s);
+
+	if (s->in_recovery) {
+		if (seq_ge(s->snd_una, s->recover))
+			exit_recovery(s);
+		else
+			partial_ack(s, acked);
+	} else {
+		s->dupacks = 0;
+		/* Grow only when the window was what limited us (RFC 7661 in spirit). */
+		if (prior_flight + 2 * s->mss >= s->cwnd || s->cwnd < s->ssthresh)
+			s->cc->on_ack(s, acked, s->srtt_us);
+	}
+	tcp_rearm_rtx(s);
+	if (data)
+		tcp_notify(s, TN_SOCK_EV_WRITABLE);
+}
+
+static void update_window(struct tn_sock *s, const struct tcp_seg *g)
+{
+	/* RFC 9293 3.10.7.4: only a newer segment may change the window. */
+	if (seq_lt(s->snd_wl1, g->seq) || (s->snd_wl1 == g->seq && seq_le(s->snd_wl2, g->ack))) {
+		s->snd_wnd = g->wnd << s->snd_wscale;
+		s->max_snd_wnd = max_u32(s->max_snd_wnd, s->snd_wnd);
+		s->snd_wl1 = g->seq;
+		s->snd_wl2 = g->ack;
+	}
+}
+
+/* Returns false when the segment must be dropped (or the connection ended). */
+static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
+{
+	if (s->state == TN_TCP_SYN_RECEIVED) {
+		if (!seq_gt(g->ack, s->snd_una) || seq_gt(g->ack, s->snd_max)) {
+			tcp_reset_reply(s->stack, g);
+			return false;
+		}
+		if (s->parent && s->parent->listen->aq_len >= s->parent->listen->backlog) {
+			/* Like Linux: ignore the ACK, the SYN-ACK retransmission tries again. */
+			TCP_CTR(s, TcpExtListenOverflows);
+			TCP_CTR(s, TcpExtListenDrops);
+			return false;
+		}
+		if (s->retries == 0)
+			rtt_from_ack(s, g, g->ack);
+		init_congestion(s);
+		established(s);
+		s->snd_wnd = g->wnd << s->snd_wscale;
+		s->max_snd_wnd = s->snd_wnd;
+		s->snd_wl1 = g->seq;
+		s->snd_wl2 = g->ack;
+		if (s->parent) {
+			TCP_CTR(s, TcpPassiveOpens);
+			tcp_child_established(s);
+		} else {
+			tcp_notify(s, TN_SOCK_EV_CONNECTED | TN_SOCK_EV_WRITABLE);
+		}
+	}
+	if (seq_gt(g->ack, s->snd_max)) {
+		send_dupack(s, g);
+		return false;
+	}
+	if (seq_lt(g->ack, s->snd_una - s->max_snd_wnd)) {
+		send_challenge_ack(s); /* RFC 5961 5.2 */
+		return false;
+	}
+	s->probes = 0;
+	if (s->sack_ok && g->opt.nsack) {
+		uint32_t before = s->sacked_bytes;
+		tcp_sack_update(s, &g->opt);
+		if (s->sacked_bytes < before)
+			TCP_CTR(s, TcpExtTCPSACKReorder);
+	}
+	uint32_t old_wnd = s->snd_wnd;
+	uint32_t prior_flight = s->snd_nxt - s->snd_una;
+	if (seq_gt(g->ack, s->snd_una)) {
+		update_window(s, g);
+		on_new_ack(s, g, prior_flight);
+	} else {
+		bool dup = is_dupack(s, g, old_wnd);
+		update_window(s, g);
+		if (dup)
+			on_dupack(s, g);
+		else if (g->len == 0)
+			TCP_CTR(s, TcpExtTCPPureAcks);
+	}
+	if (s->snd_wnd && s->persist) {
+		tn_timer_cancel(s->stack, &s->rtx_timer);
+		s->persist = false;
+	}
+
+	switch (s->state) {
+	case TN_TCP_FIN_WAIT_1:
+		if (fin_acked(s)) {
+			tcp_set_state(s, TN_TCP_FIN_WAIT_2);
+			if (s->orphan)
+				tcp_arm_lifetime(s, s->stack->cfg.tcp_fin_timeout_ms);
+		}
+		break;
+	case TN_TCP_CLOSING:
+		if (fin_acked(s)) {
+			tcp_enter_time_wait(s);
+			return false;
+		}
+		break;
+	case TN_TCP_LAST_ACK:
+		if (fin_acked(s)) {
+			tcp_done(s, 0);
+			return false;
+		}
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+static void process_fin(struct tn_sock *s)
+{
+	s->rcv_nxt++;
+	s->fin_rcvd = true;
+	s->ofo_fin = false;
+	s->ack_now = true;
+	tcp_notify(s, TN_SOCK_EV_READABLE);
+	switch (s->state) {
+	case TN_TCP_SYN_RECEIVED:
+	case TN_TCP_ESTABLISHED:
+		tcp_set_state(s, TN_TCP_CLOSE_WAIT);
+		break;
+	case TN_TCP_FIN_WAIT_1:
+		tcp_set_state(s, TN_TCP_CLOSING);
+		break;
+	case TN_TCP_FIN_WAIT_2:
+		tcp_enter_time_wait(s);
+		break;
+	default:
+		break;
+	}
+}
+
+static bool receiving_state(const struct tn_sock *s)
+{
+	return s->state == TN_TCP_ESTABLISHED || s->state == TN_TCP_FIN_WAIT_1 ||
+	       s->state == TN_TCP_FIN_WAIT_2;
+}
+
+/* Steps 7 and 8: the text and the FIN. Returns false when the connection was reset. */
+static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
+{
+	uint32_t seq = g->seq, len = g->len;
+	const uint8_t *data = g->data;
+	uint32_t fin_at = g->seq + g->len;
+	bool fin = g->flags & TCP_FIN;
+
+	if (!receiving_state(s))
+		return true; /* CLOSE_WAIT, CLOSING, LAST_ACK: the peer already sent its FIN */
+	if (len && (s->orphan || s->shut_rd) && s->state != TN_TCP_ESTABLISHED &&
+	    seq_gt(seq + len, s->rcv_nxt)) {
+		/* Nobody will read it (CONFORMANCE 6, Linux TCPAbortOnData). */
+		TCP_CTR(s, TcpExtTCPAbortOnData);
+		tcp_send_rst(s);
+		tcp_done(s, -ECONNRESET);
+		return false;
+	}
+	if (len && seq_lt(seq, s->rcv_nxt)) {
+		uint32_t d = s->rcv_nxt - seq;
+		if (d >= len) {
+			len = 0; /* all old: a retransmission, our ACK got lost */
+			s->ack_now = true;
+		} else {
+			seq += d, data += d, len -= d;
+		}
+	}
+	if (len) {
+		uint32_t room = tn_ring_space(&s->rcvbuf);
+		uint32_t off = seq - s->rcv_nxt;
+		if (off >= room) {
+			len = 0;
+			fin = false;
+			s->ack_now = true;
+		} else if (len > room - off) {
+			len = room - off;
+			fin = false;
+			s->ack_now = true;
+		}
+	}
+	if (len) {
+		bool had_ofo = s->ofo_n != 0, ooo;
+		uint32_t delivered = tcp_ofo_store(s, seq, data, len, &ooo);
+		if (ooo || had_ofo)
+			s->ack_now = true; /* RFC 5681 4.2: dup ACK now / hole filled */
+		/* Linux's tcp_measure_rcv_mss(): the largest segment seen, up to our MSS. */
+		if (g->len > s->rcv_mss)
+			s->rcv_mss = min_u32(g->len, s->stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN);
+		if (delivered) {
+			s->bytes_received += delivered;
+			tcp_notify(s, TN_SOCK_EV_READABLE);
+		}
+		tcp_ack_later(s);
+	}
+	if (fin) {
+		if (fin_at == s->rcv_nxt) {
+			process_fin(s);
+		} else if (seq_gt(fin_at, s->rcv_nxt)) {
+			s->ofo_fin = true;
+			s->ofo_fin_seq = fin_at;
+			s->ack_now = true;
+		}
+	}
+	if (s->ofo_fin && s->ofo_fin_seq == s->rcv_nxt && receiving_state(s))
+		process_fin(s);
+	return true;
+}
+
+/* TIME_WAIT (RFC 9293; issue 5 moves this to the compact table). */
+static void time_wait_input(struct tn_sock *s, const struct tcp_seg *g)
+{
+	if (g->flags & TCP_RST) {
+		if (g->seq == s->rcv_nxt && !s->stack->cfg.tcp_rfc1337)
+			tcp_done(s, 0);
+		return;
+	}
+	if ((g->flags & TCP_FIN) && g->seq + g->len + 1 == s->rcv_nxt) {
+		/* The peer lost our last ACK: ACK again, wait 2*MSL afresh. */
+		tcp_send_ack(s);
+		tcp_arm_lifetime(s, s->stack->cfg.tcp_time_wait_ms);
+		return;
+	}
+	send_dupack(s, g);
+}
+
+static void synchronized_input(struct tn_sock *s, const struct tcp_seg *g)
+{
+	if (s->state == TN_TCP_TIME_WAIT) {
+		time_wait_input(s, g);
+		return;
+	}
+	/* A retransmitted SYN while we wait for the handshake's ACK: repeat the SYN-ACK. */
+	if (s->state == TN_TCP_SYN_RECEIVED && (g->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+	    g->seq == s->irs) {
+		tcp_send_syn(s);
+		return;
+	}
+	/* RFC 7323 5.3: PAWS. */
+	if (s->ts_ok && g->opt.ts_ok && !(g->flags & TCP_RST) &&
+	    (int32_t)(g->opt.tsval - s->ts_recent) < 0) {
+		TCP_CTR(s, TcpExtPAWSEstab);
+		send_dupack(s, g);
+		return;
+	}
+	if (!seq_acceptable(s, g)) {
+		if (g->flags & TCP_RST)
+			return;
+		if (g->flags & TCP_SYN) {
+			TCP_CTR(s, TcpExtTCPSYNChallenge);
+			send_challenge_ack(s);
+			return;
+		}
+		send_dupack(s, g);
+		return;
+	}
+	if (g->flags & TCP_RST) {
+		/* RFC 5961 3.2: only the exact sequence number resets. */
+		if (g->seq == s->rcv_nxt)
+			reset_connection(s);
+		else
+			send_challenge_ack(s);
+		return;
+	}
+	if (g->flags & TCP_SYN) {
+		/* RFC 5961 4.2: a SYN in a synchronized state gets a challenge ACK. */
+		TCP_CTR(s, TcpExtTCPSYNChallenge);
+		send_challenge_ack(s);
+		return;
+	}
+	if (!(g->flags & TCP_ACK))
+		return;
+	/* RFC 7323 4.3: remember the timestamp of the segment our last ACK asked for. */
+	if (s->ts_ok && g->opt.ts_ok && seq_le(g->seq, s->rcv_acked))
+		s->ts_recent = g->opt.tsval;
+	s->last_rx_ns = tn_now(s->stack);
+	if (!process_ack(s, g))
+		return;
+	if (!process_text(s, g))
+		return;
+	tcp_output(s);
+}
+
+void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *seg, size_t len)
+{
+	struct tcp_seg g;
+	TN_COUNT(stack, TcpInSegs);
+	if (!parse_segment(stack, ip, seg, len, &g))
+		return;
+	tcp_enter(stack);
+	struct tn_sock *s = tcp_lookup(stack, g.dst, g.dport, g.src, g.sport);
+	if (!s) {
+		struct tn_sock *l = tcp_lookup_listener(stack, g.dst, g.dport);
+		if (l)
+			listen_input(stack, l, &g);
+		else
+			tcp_reset_reply(stack, &g);
+	} else if (s->state == TN_TCP_SYN_SENT) {
+		syn_sent_input(s, &g);
+	} else {
+		synchronized_input(s, &g);
+	}
+	tcp_leave(stack);
+}
+
+/* ---- ICMP errors about our segments (RFC 5927, RFC 1122 4.2.3.9) */
+static int icmp_unreach_errno(uint8_t code)
+{
+	switch (code) {
+	case 0:
+		return -ENETUNREACH;
+	case 2:
+		return -ENOPROTOOPT;
+	case 3:
+		return -ECONNREFUSED;
+	case 4:
+		return -EMSGSIZE;
+	default:
+		return -EHOSTUNREACH;
+	}
+}
+
+void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, const uint8_t *orig_ip,
+		       size_t len)
+{
+	size_t hl = (size_t)(orig_ip[0] & 0x0f) * 4;
+	if (type != 3 || len < hl + 8)
+		return;
+	const uint8_t *th = orig_ip + hl;
+	struct tn_sock *s = tcp_lookup(stack, tn_get32(orig_ip + 12), tn_get16(th), tn_get32(orig_ip + 16),
+				       tn_get16(th + 2));
+	if (!s)
+		return;
+	uint32_t seq = tn_get32(th + 4);
+	/* Only errors quoting data in flight are believable (RFC 5927 4.1). */
+	if (seq_lt(seq, s->snd_una) || seq_gt(seq, s->snd_max))
+		return;
+	tcp_enter(stack);
+	int err = icmp_unreach_errno(code);
+	if (s->state == TN_TCP_SYN_SENT && code != 4) {
+		tcp_done(s, err); /* like Linux: the handshake fails at once */
+	} else if (code != 4) {
+		s->soft_err = err; /* reported only if the connection then times out */
+	}
+	tcp_leave(stack);
+}

@@ -1,0 +1,85 @@
+/*
+ * tcp_ofo.c - the receive side's out-of-order data (RFC 9293 3.10.7.4
+ * "segment text", RFC 2018 SACK blocks).
+ *
+ * Out-of-order bytes are written straight into the free part of the
+ * receive ring at their distance from rcv_nxt; a small sorted array of
+ * ranges remembers which parts are there. When the gap before them fills,
+ * the ranges are committed in one step. Nothing is allocated, and at most
+ * TCP_OFO_MAX ranges are kept (a segment that would need more is dropped
+ * and counted).
+ */
+#include "tcp.h"
+
+static void ofo_remove(struct tn_sock *s, uint8_t i)
+{
+	memmove(&s->ofo[i], &s->ofo[i + 1], (size_t)(s->ofo_n - i - 1) * sizeof(s->ofo[0]));
+	s->ofo_n--;
+	if (s->ofo_last >= s->ofo_n)
+		s->ofo_last = 0;
+}
+
+/* Adds [start, end) to the sorted, disjoint ranges; returns false if no room. */
+static bool ofo_insert(struct tn_sock *s, uint32_t start, uint32_t end)
+{
+	uint8_t i = 0;
+	while (i < s->ofo_n && seq_lt(s->ofo[i].end, start))
+		i++;
+	if (i < s->ofo_n && seq_le(s->ofo[i].start, end)) {
+		/* Overlaps or touches range i: widen it, then swallow the ones it reaches. */
+		s->ofo[i].start = seq_min(s->ofo[i].start, start);
+		s->ofo[i].end = seq_max(s->ofo[i].end, end);
+		while (i + 1 < s->ofo_n && seq_le(s->ofo[i + 1].start, s->ofo[i].end)) {
+			s->ofo[i].end = seq_max(s->ofo[i].end, s->ofo[i + 1].end);
+			ofo_remove(s, (uint8_t)(i + 1));
+		}
+		s->ofo_last = i;
+		return true;
+	}
+	if (s->ofo_n == TCP_OFO_MAX)
+		return false;
+	memmove(&s->ofo[i + 1], &s->ofo[i], (size_t)(s->ofo_n - i) * sizeof(s->ofo[0]));
+	s->ofo[i].start = start;
+	s->ofo[i].end = end;
+	s->ofo_n++;
+	s->ofo_last = i;
+	return true;
+}
+
+uint32_t tcp_ofo_store(struct tn_sock *s, uint32_t seq, const uint8_t *data, uint32_t len,
+		       bool *out_of_order)
+{
+	uint32_t off = seq - s->rcv_nxt;
+	*out_of_order = off != 0;
+	if (off) {
+		if (!ofo_insert(s, seq, seq + len)) {
+			TCP_CTR(s, TcpExtTCPOFODrop);
+			return 0;
+		}
+		tn_ring_write_beyond(&s->rcvbuf, off, data, len);
+		TCP_CTR(s, TcpExtTCPOFOQueue);
+		return 0;
+	}
+	tn_ring_write_beyond(&s->rcvbuf, 0, data, len);
+	uint32_t nxt = seq + len;
+	while (s->ofo_n && seq_le(s->ofo[0].start, nxt)) {
+		nxt = seq_max(nxt, s->ofo[0].end);
+		ofo_remove(s, 0);
+	}
+	uint32_t delivered = nxt - s->rcv_nxt;
+	tn_ring_commit(&s->rcvbuf, delivered);
+	s->rcv_nxt = nxt;
+	return delivered;
+}
+
+uint8_t tcp_ofo_sack_blocks(const struct tn_sock *s, struct tcp_sack_block *out, uint8_t max)
+{
+	uint8_t n = 0;
+	if (!s->ofo_n || !max)
+		return 0;
+	out[n++] = s->ofo[s->ofo_last];
+	for (uint8_t i = s->ofo_n; i-- > 0 && n < max;)
+		if (i != s->ofo_last)
+			out[n++] = s->ofo[i];
+	return n;
+}

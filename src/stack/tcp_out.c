@@ -1,0 +1,408 @@
+/*
+ * tcp_out.c - building and sending segments: the send engine that decides
+ * what may go now (send window, congestion window, Nagle, sender-side
+ * silly-window avoidance), the receive window we advertise (never shrunk,
+ * receiver-side SWS avoidance, RFC 9293 3.8.6), ACKs, SYNs, RSTs, probes
+ * and retransmissions. Payload goes straight from the send ring into the
+ * IP layer (no copy, no allocation).
+ */
+#include "tcp.h"
+
+/* One's-complement sum over pieces of any length, as if they were contiguous. */
+static uint32_t csum_pieces(uint32_t sum, const struct tn_iov *iov, int n)
+{
+	size_t off = 0;
+	for (int i = 0; i < n; i++) {
+		uint32_t part = tn_csum_add(0, iov[i].base, iov[i].len);
+		if (off & 1) {
+			/* A piece that starts at an odd offset has its bytes swapped. */
+			while (part >> 16)
+				part = (part & 0xffff) + (part >> 16);
+			part = ((part & 0xff) << 8) | (part >> 8);
+		}
+		sum += part;
+		if (sum < part)
+			sum++; /* end-around carry */
+		off += iov[i].len;
+	}
+	return sum;
+}
+
+struct tcp_hdr_args {
+	tn_ip4 src, dst;
+	uint16_t sport, dport;
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t wnd;
+	const uint8_t *opt;
+	size_t optlen;
+};
+
+/* Emits one segment: header + options + up to two payload pieces. */
+static int tcp_emit(struct tn_stack *stack, const struct tcp_hdr_args *a, const struct tn_iov *data,
+		    int ndata)
+{
+	uint8_t hdr[TCP_HLEN + TCP_MAX_OPTLEN];
+	size_t hlen = TCP_HLEN + a->optlen;
+	size_t plen = 0;
+	for (int i = 0; i < ndata; i++)
+		plen += data[i].len;
+
+	tn_put16(hdr, a->sport);
+	tn_put16(hdr + 2, a->dport);
+	tn_put32(hdr + 4, a->seq);
+	tn_put32(hdr + 8, a->ack);
+	hdr[12] = (uint8_t)((hlen / 4) << 4);
+	hdr[13] = a->flags;
+	tn_put16(hdr + 14, a->wnd);
+	tn_put16(hdr + 16, 0);
+	tn_put16(hdr + 18, 0);
+	if (a->optlen)
+		memcpy(hdr + TCP_HLEN, a->opt, a->optlen);
+
+	struct tn_iov iov[3] = {{hdr, hlen}};
+	for (int i = 0; i < ndata; i++)
+		iov[1 + i] = data[i];
+	uint32_t sum = tn_csum_pseudo(a->src, a->dst, TN_IP_PROTO_TCP, (uint16_t)(hlen + plen));
+	sum = csum_pieces(sum, iov, 1 + ndata);
+	tn_put16(hdr + 16, tn_csum_fold(sum));
+
+	TN_COUNT(stack, TcpOutSegs);
+	if (a->flags & TCP_RST)
+		TN_COUNT(stack, TcpOutRsts);
+	return tn_ipv4_output(stack, a->dst, TN_IP_PROTO_TCP, 0, iov, (size_t)(1 + ndata), TN_IP_OUT_DF);
+}
+
+/* RFC 9293 3.10.7.1: the reply to a segment nobody owns. Never answers a RST. */
+void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g)
+{
+	if (g->flags & TCP_RST)
+		return;
+	struct tcp_hdr_args a = {
+		.src = g->dst, .dst = g->src, .sport = g->dport, .dport = g->sport,
+	};
+	if (g->flags & TCP_ACK) {
+		a.seq = g->ack;
+		a.flags = TCP_RST;
+	} else {
+		a.ack = g->seq + tcp_seg_seqlen(g);
+		a.flags = TCP_RST | TCP_ACK;
+	}
+	tcp_emit(stack, &a, NULL, 0);
+}
+
+/* Payload of a full segment now: s->mss less the room SACK blocks take (RFC 6691). */
+uint32_t tcp_send_mss(const struct tn_sock *s)
+{
+	if (!s->sack_ok || !s->ofo_n)
+		return s->mss;
+	uint32_t blocks = min_u32(s->ofo_n, s->ts_ok ? 3 : 4);
+	return s->mss - (4 + 8 * blocks);
+}
+
+/*
+ * The window to advertise. The right edge never moves left (RFC 9293
+ * 3.8.6.2.2 / RFC 7323 2.4) and only moves right by at least
+ * min(buffer/2, MSS), so a slow reader does not invite tiny segments.
+ */
+uint32_t tcp_rcv_window(struct tn_sock *s)
+{
+	uint32_t cur = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
+	uint32_t free_space = s->shut_rd ? s->rcvbuf_size : tn_ring_space(&s->rcvbuf);
+	uint32_t max = (uint32_t)65535 << s->rcv_wscale;
+	if (free_space > max)
+		free_space = max;
+	uint32_t step = min_u32(s->rcvbuf_size / 2, s->rcv_mss);
+	if (free_space <= cur || free_space - cur < step)
+		return cur;
+	return free_space;
+}
+
+static uint16_t window_field(struct tn_sock *s, bool syn)
+{
+	if (syn) {
+		uint32_t w = tcp_rcv_window(s);
+		w = w > 65535 ? 65535 : w;
+		s->rcv_adv = s->rcv_nxt + w;
+		return (uint16_t)w;
+	}
+	uint32_t cur = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
+	uint32_t w = tcp_rcv_window(s);
+	uint32_t field = w >> s->rcv_wscale;
+	if (w == cur && (field << s->rcv_wscale) < cur)
+		field++; /* rounding must not pull the edge back */
+	if (field > 65535)
+		field = 65535;
+	uint32_t adv = field << s->rcv_wscale;
+	if (adv == 0 && !s->zero_wnd_adv) {
+		s->zero_wnd_adv = true;
+		TCP_CTR(s, TcpExtTCPToZeroWindowAdv);
+	} else if (adv && s->zero_wnd_adv) {
+		s->zero_wnd_adv = false;
+		TCP_CTR(s, TcpExtTCPFromZeroWindowAdv);
+	}
+	if (seq_gt(s->rcv_nxt + adv, s->rcv_adv) || adv == 0)
+		s->rcv_adv = seq_max(s->rcv_adv, s->rcv_nxt + adv);
+	return (uint16_t)field;
+}
+
+/* Options for a segment; SACK blocks only as many as fit next to data_len bytes. */
+static size_t build_options(struct tn_sock *s, uint8_t *out, bool syn, uint32_t data_len)
+{
+	struct tcp_opts o = {0};
+	if (syn) {
+		uint32_t mss = s->stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN;
+		o.mss_ok = true;
+		o.mss = (uint16_t)(mss > 65535 ? 65535 : mss);
+		o.ws_ok = s->ws_ok;
+		o.wscale = s->rcv_wscale;
+		o.sack_ok = s->sack_ok;
+	}
+	if (s->ts_ok) {
+		o.ts_ok = true;
+		o.tsval = tcp_ts_now(s);
+		o.tsecr = s->ts_recent;
+	}
+	if (!syn && s->sack_ok && s->ofo_n) {
+		uint32_t room = s->mss; /* min(peer MSS, MTU - 40) less the timestamps */
+		room = room > data_len ? room - data_len : 0;
+		uint8_t max = room >= 4 + 8 ? (uint8_t)min_u32((room - 4) / 8, TCP_SACK_BLOCKS_MAX) : 0;
+		o.nsack = tcp_ofo_sack_blocks(s, o.sack, max);
+	}
+	return tcp_opt_emit(out, &o, syn);
+}
+
+/* Sends one segment of the connection; data_len bytes from the send ring at seq. */
+static int xmit(struct tn_sock *s, uint32_t seq, uint8_t flags, uint32_t data_len)
+{
+	uint8_t opt[TCP_MAX_OPTLEN];
+	bool syn = flags & TCP_SYN;
+	struct tcp_hdr_args a = {
+		.src = s->laddr, .dst = s->raddr, .sport = s->lport, .dport = s->rport,
+		.seq = seq, .flags = flags, .opt = opt,
+	};
+	a.optlen = build_options(s, opt, syn, data_len);
+	if (flags & TCP_ACK)
+		a.ack = s->rcv_nxt;
+	a.wnd = window_field(s, syn);
+
+	struct tn_iov iov[2];
+	int n = tn_ring_peek(&s->sndbuf, seq - s->snd_una, data_len, iov);
+	int rc = tcp_emit(s->stack, &a, iov, n);
+	if (flags & TCP_ACK) {
+		s->rcv_acked = s->rcv_nxt;
+		s->ack_now = false;
+		tn_timer_cancel(s->stack, &s->delack_timer);
+	}
+	return rc;
+}
+
+void tcp_send_ack(struct tn_sock *s)
+{
+	if (s->state == TN_TCP_CLOSED || s->state == TN_TCP_LISTEN || s->state == TN_TCP_SYN_SENT)
+		return;
+	/*
+	 * Like Linux's tcp_acceptable_seq(): the highest sequence sent, not a
+	 * rewound snd_nxt, or after a timeout the peer (which may hold that
+	 * data already) would find our ACK out of window and ignore it.
+	 */
+	xmit(s, s->snd_max, TCP_ACK, 0);
+}
+
+void tcp_send_probe(struct tn_sock *s)
+{
+	/* Linux's probe: an old sequence number the peer must answer with an ACK. */
+	xmit(s, s->snd_una - 1, TCP_ACK, 0);
+}
+
+void tcp_send_syn(struct tn_sock *s)
+{
+	if (s->state == TN_TCP_SYN_SENT)
+		xmit(s, s->iss, TCP_SYN, 0);
+	else
+		xmit(s, s->iss, TCP_SYN | TCP_ACK, 0);
+}
+
+void tcp_send_rst(struct tn_sock *s)
+{
+	if (s->state == TN_TCP_SYN_SENT || s->state == TN_TCP_CLOSED || s->state == TN_TCP_LISTEN)
+		return;
+	xmit(s, s->snd_max, TCP_RST | TCP_ACK, 0);
+}
+
+static uint32_t data_end(const struct tn_sock *s)
+{
+	return s->snd_una + s->sndbuf.len;
+}
+
+static bool fin_unsent(const struct tn_sock *s)
+{
+	return s->fin_queued && seq_le(s->snd_nxt, s->fin_seq);
+}
+
+/* Karn: a retransmitted segment's RTT is ambiguous, stop timing it. */
+static void karn(struct tn_sock *s, uint32_t seq, uint32_t len)
+{
+	if (s->rtt_timing && seq_le(seq, s->rtt_seq) && seq_gt(seq + len + 1, s->rtt_seq))
+		s->rtt_timing = false;
+}
+
+uint32_t tcp_retransmit(struct tn_sock *s, uint32_t seq, uint32_t max_len)
+{
+	uint32_t end = seq_min(data_end(s), s->snd_max);
+	uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, min_u32(max_len, tcp_send_mss(s))) : 0;
+	uint8_t flags = TCP_ACK;
+	if (s->fin_queued && seq + len == s->fin_seq && seq_lt(s->fin_seq, s->snd_max))
+		flags |= TCP_FIN;
+	if (!len && !(flags & TCP_FIN))
+		return 0;
+	if (len && seq + len == end)
+		flags |= TCP_PSH;
+	karn(s, seq, len);
+	TCP_CTR(s, TcpRetransSegs);
+	s->total_retrans++;
+	xmit(s, seq, flags, len);
+	if (seq_gt(seq + len + !!(flags & TCP_FIN), s->snd_nxt) && !s->in_recovery)
+		s->snd_nxt = seq + len + !!(flags & TCP_FIN);
+	return len + !!(flags & TCP_FIN);
+}
+
+static bool sending_state(const struct tn_sock *s)
+{
+	switch (s->state) {
+	case TN_TCP_ESTABLISHED:
+	case TN_TCP_CLOSE_WAIT:
+	case TN_TCP_FIN_WAIT_1:
+	case TN_TCP_CLOSING:
+	case TN_TCP_LAST_ACK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Bytes in the network as far as congestion control is concerned. */
+static uint32_t in_flight(const struct tn_sock *s)
+{
+	if (s->in_recovery && s->sack_ok && s->sb_n)
+		return tcp_sack_pipe(s);
+	uint32_t flight = s->snd_nxt - s->snd_una;
+	return flight > s->sacked_bytes ? flight - s->sacked_bytes : 0;
+}
+
+/*
+ * RFC 6675 5 (C): while in SACK recovery, retransmit the next hole the
+ * scoreboard presumes lost, as long as the pipe allows.
+ */
+static bool sack_recovery_step(struct tn_sock *s)
+{
+	uint32_t seq, len;
+	if (!s->in_recovery || !s->sack_ok || in_flight(s) + s->mss > s->cwnd)
+		return false;
+	if (!tcp_sack_next_hole(s, seq_max(s->high_rxt, s->snd_una), &seq, &len))
+		return false;
+	uint32_t n = tcp_retransmit(s, seq, len);
+	if (!n)
+		return false;
+	s->high_rxt = seq + n;
+	return true;
+}
+
+/* May a segment of len bytes (len < mss) go now? Nagle (RFC 896) and sender SWS. */
+static bool small_segment_ok(const struct tn_sock *s, uint32_t len, uint32_t unsent)
+{
+	if (len < unsent) /* window-limited: worth it only if it is a good part of the window */
+		return len >= s->max_snd_wnd / 2 && s->max_snd_wnd / 2 > 0;
+	if (s->fin_queued)
+		return true; /* the last data before FIN: push it */
+	return s->nodelay || s->snd_nxt == s->snd_una;
+}
+
+void tcp_output(struct tn_sock *s)
+{
+	if (!sending_state(s)) {
+		if (s->ack_now)
+			tcp_send_ack(s);
+		return;
+	}
+	for (int guard = 0; guard < 1024; guard++) {
+		if (sack_recovery_step(s))
+			continue;
+		/* Going back N after a timeout: do not resend what the peer SACKed. */
+		uint32_t sacked_end;
+		if (seq_lt(s->snd_nxt, s->snd_max) && tcp_sack_is_sacked(s, s->snd_nxt, &sacked_end)) {
+			s->snd_nxt = seq_min(sacked_end, s->snd_max);
+			continue;
+		}
+		uint32_t end = data_end(s);
+		uint32_t unsent = seq_lt(s->snd_nxt, end) ? end - s->snd_nxt : 0;
+		if (!unsent) {
+			if (fin_unsent(s) && s->snd_nxt == s->fin_seq) {
+				xmit(s, s->snd_nxt, TCP_FIN | TCP_ACK, 0);
+				s->snd_nxt++;
+				s->snd_max = seq_max(s->snd_max, s->snd_nxt);
+				tcp_arm_rtx_if_idle(s);
+			}
+			break;
+		}
+		uint32_t flight = in_flight(s);
+		uint32_t wnd_end = s->snd_una + s->snd_wnd;
+		uint32_t wnd_room = seq_lt(s->snd_nxt, wnd_end) ? wnd_end - s->snd_nxt : 0;
+		uint32_t mss = tcp_send_mss(s);
+		uint32_t len = min_u32(min_u32(unsent, mss), wnd_room);
+		bool retrans = seq_lt(s->snd_nxt, s->snd_max);
+		if (retrans)
+			len = min_u32(len, s->snd_max - s->snd_nxt);
+		if (len == 0) {
+			if (flight == 0 && !tn_timer_armed(&s->rtx_timer))
+				tcp_arm_persist(s);
+			break;
+		}
+		if (flight + len > s->cwnd && flight > 0)
+			break;
+		if (len < mss && !retrans && !small_segment_ok(s, len, unsent)) {
+			if (flight == 0 && !tn_timer_armed(&s->rtx_timer))
+				tcp_arm_persist(s); /* window too small to be worth it: probe it */
+			break;
+		}
+		uint8_t flags = TCP_ACK;
+		uint32_t seq = s->snd_nxt;
+		if (seq + len == end)
+			flags |= TCP_PSH;
+		if (s->fin_queued && seq + len == s->fin_seq && !retrans)
+			flags |= TCP_FIN;
+		if (retrans) {
+			karn(s, seq, len);
+			TCP_CTR(s, TcpRetransSegs);
+			s->total_retrans++;
+		} else {
+			TCP_CTR(s, TcpExtTCPOrigDataSent);
+			if (!s->ts_ok && !s->rtt_timing) {
+				s->rtt_timing = true;
+				s->rtt_seq = seq;
+				s->rtt_start_ns = tn_now(s->stack);
+			}
+		}
+		xmit(s, seq, flags, len);
+		s->snd_nxt = seq + len + !!(flags & TCP_FIN);
+		s->snd_max = seq_max(s->snd_max, s->snd_nxt);
+		tcp_arm_rtx_if_idle(s);
+	}
+	if (s->ack_now)
+		tcp_send_ack(s);
+}
+
+/*
+ * Called after data arrived: ACK at once when asked to (out of order, FIN,
+ * window news), or when two full segments are unacknowledged (RFC 5681 4.2),
+ * else within the delayed-ACK timeout.
+ */
+void tcp_ack_later(struct tn_sock *s)
+{
+	if (s->ack_now || s->rcv_nxt - s->rcv_acked >= 2 * s->rcv_mss) {
+		s->ack_now = true;
+		return;
+	}
+	if (s->rcv_nxt != s->rcv_acked)
+		tcp_arm_delack(s);
+}

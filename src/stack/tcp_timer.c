@@ -1,0 +1,283 @@
+/*
+ * tcp_timer.c - the three timers of a connection and the RTO estimator.
+ *
+ *   rtx_timer     retransmission (RFC 6298, Karn, exponential backoff),
+ *                 SYN/SYN-ACK retries, and the persist timer (zero window)
+ *   delack_timer  delayed ACK (RFC 1122 4.2.3.2, 40 ms like Linux)
+ *   ka_timer      keepalive (RFC 1122 4.2.3.6); lifetime of FIN_WAIT_2 and
+ *                 TIME_WAIT when those have no other timer
+ */
+#include "tcp.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+#define sock_of(t, member) ((struct tn_sock *)((char *)(t) - offsetof(struct tn_sock, member)))
+
+static uint64_t us_to_ns(uint64_t us) { return us * 1000; }
+
+uint32_t tcp_rto_min_us(const struct tn_sock *s)
+{
+	return s->stack->cfg.tcp_rto_min_ms * 1000;
+}
+
+static uint32_t rto_max_us(const struct tn_sock *s)
+{
+	return s->stack->cfg.tcp_rto_max_ms * 1000;
+}
+
+/*
+ * RFC 6298 2.2/2.3 with Linux's floor: RTO = SRTT + max(4*RTTVAR, rto_min),
+ * so a steady, tiny RTT still leaves room for a delayed ACK.
+ */
+void tcp_rtt_sample(struct tn_sock *s, uint32_t rtt_us)
+{
+	if (rtt_us == 0)
+		rtt_us = 1;
+	if (s->srtt_us == 0) {
+		s->srtt_us = rtt_us;
+		s->rttvar_us = rtt_us / 2;
+	} else {
+		uint32_t diff = s->srtt_us > rtt_us ? s->srtt_us - rtt_us : rtt_us - s->srtt_us;
+		s->rttvar_us = (3 * s->rttvar_us + diff) / 4;
+		s->srtt_us = (7 * (uint64_t)s->srtt_us + rtt_us) / 8;
+	}
+	uint64_t rto = (uint64_t)s->srtt_us + max_u32(4 * s->rttvar_us, tcp_rto_min_us(s));
+	s->rto_us = (uint32_t)(rto > rto_max_us(s) ? rto_max_us(s) : rto);
+	s->backoff = 0;
+}
+
+static uint64_t backed_off_rto_ns(const struct tn_sock *s)
+{
+	uint64_t rto = (uint64_t)s->rto_us << (s->backoff > 20 ? 20 : s->backoff);
+	if (rto > rto_max_us(s))
+		rto = rto_max_us(s);
+	return us_to_ns(rto);
+}
+
+static void arm(struct tn_sock *s, struct tn_timer *t, uint64_t delay_ns)
+{
+	/* Out of memory for the heap: the next segment or API call re-arms it. */
+	(void)tn_timer_arm(s->stack, t, tn_now(s->stack) + delay_ns);
+}
+
+void tcp_rearm_rtx(struct tn_sock *s)
+{
+	s->persist = false;
+	if (s->snd_una == s->snd_max) {
+		tn_timer_cancel(s->stack, &s->rtx_timer);
+		return;
+	}
+	arm(s, &s->rtx_timer, backed_off_rto_ns(s));
+}
+
+void tcp_arm_rtx_if_idle(struct tn_sock *s)
+{
+	if (tn_timer_armed(&s->rtx_timer) && !s->persist)
+		return;
+	s->persist = false;
+	arm(s, &s->rtx_timer, backed_off_rto_ns(s));
+}
+
+void tcp_arm_persist(struct tn_sock *s)
+{
+	if (tn_timer_armed(&s->rtx_timer))
+		return;
+	s->persist = true;
+	uint64_t rto = (uint64_t)max_u32(s->rto_us, tcp_rto_min_us(s)) << min_u32(s->probes, 20);
+	arm(s, &s->rtx_timer, us_to_ns(rto > rto_max_us(s) ? rto_max_us(s) : rto));
+}
+
+void tcp_arm_delack(struct tn_sock *s)
+{
+	if (!tn_timer_armed(&s->delack_timer))
+		arm(s, &s->delack_timer, s->stack->cfg.tcp_delack_ms * TN_NSEC_PER_MSEC);
+}
+
+void tcp_arm_lifetime(struct tn_sock *s, uint64_t ms)
+{
+	arm(s, &s->ka_timer, ms * TN_NSEC_PER_MSEC);
+}
+
+static bool keepalive_state(const struct tn_sock *s)
+{
+	return s->state == TN_TCP_ESTABLISHED || s->state == TN_TCP_CLOSE_WAIT ||
+	       s->state == TN_TCP_FIN_WAIT_1 || (s->state == TN_TCP_FIN_WAIT_2 && !s->orphan);
+}
+
+void tcp_arm_keepalive(struct tn_sock *s)
+{
+	if (!s->keepalive || !keepalive_state(s)) {
+		if (s->state != TN_TCP_TIME_WAIT && !(s->state == TN_TCP_FIN_WAIT_2 && s->orphan))
+			tn_timer_cancel(s->stack, &s->ka_timer);
+		return;
+	}
+	s->probes = 0;
+	uint64_t deadline = s->last_rx_ns + (uint64_t)s->ka_idle_s * TN_NSEC_PER_SEC;
+	(void)tn_timer_arm(s->stack, &s->ka_timer, deadline);
+}
+
+/* ---- retransmission timer */
+static void syn_timeout(struct tn_sock *s)
+{
+	uint32_t limit = s->state == TN_TCP_SYN_SENT ? s->stack->cfg.tcp_syn_retries
+						       : s->stack->cfg.tcp_synack_retries;
+	if (s->retries >= limit) {
+		tcp_done(s, -ETIMEDOUT);
+		return;
+	}
+	s->retries++;
+	s->backoff++;
+	s->rtt_timing = false;
+	TCP_CTR(s, TcpExtTCPSynRetrans);
+	TCP_CTR(s, TcpRetransSegs);
+	s->total_retrans++;
+	tcp_send_syn(s);
+	arm(s, &s->rtx_timer, backed_off_rto_ns(s));
+}
+
+static void data_timeout(struct tn_sock *s)
+{
+	if (s->snd_una == s->snd_max)
+		return;
+	if (s->retries >= s->stack->cfg.tcp_retries) {
+		TCP_CTR(s, TcpExtTCPAbortOnTimeout);
+		tcp_done(s, -ETIMEDOUT);
+		return;
+	}
+	TCP_CTR(s, TcpExtTCPTimeouts);
+	/* RFC 5681 (4): a segment lost again keeps the ssthresh of the first loss. */
+	if (s->retries == 0 || s->in_recovery) {
+		s->ssthresh = s->cc->ssthresh(s);
+		s->prior_cwnd = s->cwnd;
+	}
+	s->cc->on_timeout(s);
+	s->cwnd = s->mss;
+	s->cwnd_cnt = 0;
+	s->in_recovery = false;
+	s->dupacks = 0;
+	s->recover = s->snd_max; /* RFC 6582 4.1: no fast retransmit for what was sent before */
+	s->high_rxt = s->snd_una;
+	s->snd_nxt = s->snd_una; /* go back N, skipping what the peer SACKed */
+	s->rtt_timing = false;
+	s->retries++;
+	s->backoff++;
+	tcp_retransmit(s, s->snd_una, s->mss);
+	arm(s, &s->rtx_timer, backed_off_rto_ns(s));
+}
+
+static void persist_timeout(struct tn_sock *s)
+{
+	s->persist = false;
+	uint32_t unsent = s->snd_una + s->sndbuf.len - s->snd_nxt;
+	if (s->snd_wnd > 0 || (!unsent && !s->fin_queued)) {
+		s->probes = 0;
+		tcp_output(s);
+		return;
+	}
+	if (s->probes >= s->stack->cfg.tcp_retries) {
+		TCP_CTR(s, TcpExtTCPAbortOnTimeout);
+		tcp_done(s, -ETIMEDOUT);
+		return;
+	}
+	s->probes++;
+	TCP_CTR(s, TcpExtTCPWinProbe);
+	tcp_send_probe(s);
+	tcp_arm_persist(s);
+}
+
+static void rtx_fire(struct tn_stack *stack, struct tn_timer *t)
+{
+	struct tn_sock *s = sock_of(t, rtx_timer);
+	tcp_enter(stack);
+	switch (s->state) {
+	case TN_TCP_SYN_SENT:
+	case TN_TCP_SYN_RECEIVED:
+		syn_timeout(s);
+		break;
+	case TN_TCP_CLOSED:
+	case TN_TCP_LISTEN:
+	case TN_TCP_TIME_WAIT:
+		break;
+	default:
+		if (s->persist)
+			persist_timeout(s);
+		else
+			data_timeout(s);
+		break;
+	}
+	tcp_leave(stack);
+}
+
+static void delack_fire(struct tn_stack *stack, struct tn_timer *t)
+{
+	struct tn_sock *s = sock_of(t, delack_timer);
+	tcp_enter(stack);
+	if (s->rcv_acked != s->rcv_nxt || s->ack_now) {
+		TCP_CTR(s, TcpExtDelayedACKs);
+		tcp_send_ack(s);
+	}
+	tcp_leave(stack);
+}
+
+static void keepalive_timeout(struct tn_sock *s)
+{
+	uint64_t now = tn_now(s->stack);
+	uint64_t idle_ns = (uint64_t)s->ka_idle_s * TN_NSEC_PER_SEC;
+	/* Outstanding data has its own timer; keepalive is only for silence. */
+	if (s->snd_una != s->snd_max || s->sndbuf.len > 0) {
+		arm(s, &s->ka_timer, idle_ns);
+		return;
+	}
+	if (now - s->last_rx_ns < idle_ns && s->probes == 0) {
+		(void)tn_timer_arm(s->stack, &s->ka_timer, s->last_rx_ns + idle_ns);
+		return;
+	}
+	if (s->probes >= s->ka_probes) {
+		tcp_send_rst(s);
+		tcp_done(s, -ETIMEDOUT);
+		return;
+	}
+	s->probes++;
+	TCP_CTR(s, TcpExtTCPKeepAlive);
+	tcp_send_probe(s);
+	arm(s, &s->ka_timer, (uint64_t)s->ka_intvl_s * TN_NSEC_PER_SEC);
+}
+
+static void ka_fire(struct tn_stack *stack, struct tn_timer *t)
+{
+	struct tn_sock *s = sock_of(t, ka_timer);
+	tcp_enter(stack);
+	switch (s->state) {
+	case TN_TCP_TIME_WAIT:
+		TCP_CTR(s, TcpExtTW);
+		tcp_done(s, 0);
+		break;
+	case TN_TCP_FIN_WAIT_2:
+		if (s->orphan) {
+			tcp_done(s, 0);
+			break;
+		}
+		/* fall through */
+	default:
+		if (s->keepalive && keepalive_state(s))
+			keepalive_timeout(s);
+		break;
+	}
+	tcp_leave(stack);
+}
+
+void tcp_timers_init(struct tn_sock *s)
+{
+	tn_timer_init(&s->rtx_timer, rtx_fire);
+	tn_timer_init(&s->delack_timer, delack_fire);
+	tn_timer_init(&s->ka_timer, ka_fire);
+}
+
+void tcp_timers_stop(struct tn_sock *s)
+{
+	tn_timer_cancel(s->stack, &s->rtx_timer);
+	tn_timer_cancel(s->stack, &s->delack_timer);
+	tn_timer_cancel(s->stack, &s->ka_timer);
+	s->persist = false;
+}

@@ -1,0 +1,326 @@
+/*
+ * check_tcp_sim.c - TCP between two cores on a simulated wire: megabytes
+ * each way through loss, reordering, duplication, corruption and a slow
+ * (zero-window) reader. Every byte is checked against a position-dependent
+ * pattern; a transfer that does not finish within a bounded simulated time
+ * is a stall and fails.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim.h"
+
+#define PORT 5001
+#define MB (1024 * 1024)
+
+/* Byte i of the stream with this seed; a misplaced segment breaks it. */
+static uint8_t pattern(uint32_t seed, uint64_t i)
+{
+	uint64_t x = i ^ ((uint64_t)seed << 40);
+	x ^= x >> 13;
+	return (uint8_t)(x * 0x9e3779b1u >> 24) ^ (uint8_t)(i >> 8) ^ (uint8_t)(i >> 20);
+}
+
+struct end {
+	struct tn_sock *s;
+	uint32_t tx_seed, rx_seed;
+	uint64_t total;        /* bytes to send */
+	uint64_t sent, rcvd;
+	uint64_t expect;       /* bytes to receive */
+	bool shut, eof;
+	int err;
+	/* slow reader: reads only during the first read_on_ns of every period_ns */
+	uint64_t period_ns, read_on_ns;
+};
+
+static uint8_t chunk[65536];
+
+static void pump_send(struct end *e)
+{
+	while (e->sent < e->total) {
+		size_t room = tn_sock_writable(e->s);
+		if (!room)
+			break;
+		size_t n = sizeof(chunk);
+		if (n > room)
+			n = room;
+		if (n > e->total - e->sent)
+			n = (size_t)(e->total - e->sent);
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = pattern(e->tx_seed, e->sent + i);
+		long r = tn_sock_send(e->s, chunk, n);
+		if (r <= 0) {
+			if (r != -EAGAIN)
+				e->err = (int)r;
+			break;
+		}
+		e->sent += (uint64_t)r;
+	}
+	if (e->sent == e->total && !e->shut) {
+		ck_assert_int_eq(tn_sock_shutdown(e->s, TN_SHUT_WR), 0);
+		e->shut = true;
+	}
+}
+
+static void pump_recv(struct end *e, uint64_t now)
+{
+	if (e->period_ns && now % e->period_ns >= e->read_on_ns)
+		return;
+	for (;;) {
+		long r = tn_sock_recv(e->s, chunk, sizeof(chunk));
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			e->err = (int)r;
+			break;
+		}
+		if (r == 0) {
+			e->eof = true;
+			break;
+		}
+		for (long i = 0; i < r; i++) {
+			if (chunk[i] != pattern(e->rx_seed, e->rcvd + (uint64_t)i))
+				ck_abort_msg("byte %llu differs", (unsigned long long)(e->rcvd + (uint64_t)i));
+		}
+		e->rcvd += (uint64_t)r;
+	}
+}
+
+struct run {
+	struct sim_link link;
+	uint64_t seed;
+	uint64_t bytes_ab, bytes_ba; /* client->server, server->client */
+	uint64_t limit_s;            /* simulated seconds before it is a stall */
+	struct tn_config cfg;
+	bool have_cfg;
+	uint64_t slow_period_ns, slow_on_ns; /* server reads slowly */
+};
+
+static void print_stats(const char *name, struct sim *sim, uint64_t t0)
+{
+	struct tn_stack *a = sim->node[0].stack, *b = sim->node[1].stack;
+	fprintf(stderr,
+		"%s: %.1f s simulated, frames %llu dropped %llu dup %llu corrupt %llu reorder %llu; "
+		"retrans a=%llu b=%llu timeouts a=%llu b=%llu fastretrans a=%llu b=%llu\n",
+		name, (double)(sim->now - t0) / 1e9, (unsigned long long)sim->frames,
+		(unsigned long long)sim->dropped, (unsigned long long)sim->duplicated,
+		(unsigned long long)sim->corrupted, (unsigned long long)sim->reordered,
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpRetransSegs),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpRetransSegs),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPTimeouts),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPTimeouts),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPFastRetrans),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPFastRetrans));
+}
+
+static void run_transfer(const char *name, const struct run *r)
+{
+	struct sim *sim = sim_new(&r->link, r->seed, r->have_cfg ? &r->cfg : NULL);
+	ck_assert_ptr_nonnull(sim);
+	struct tn_stack *a = sim->node[0].stack, *b = sim->node[1].stack;
+	uint64_t t0 = sim->now;
+
+	struct tn_sock *l = tn_sock_open(b);
+	ck_assert_int_eq(tn_sock_bind(l, 0, PORT), 0);
+	ck_assert_int_eq(tn_sock_listen(l, 16), 0);
+
+	struct end cl = {.tx_seed = 1, .rx_seed = 2, .total = r->bytes_ab, .expect = r->bytes_ba};
+	struct end sv = {.tx_seed = 2, .rx_seed = 1, .total = r->bytes_ba, .expect = r->bytes_ab,
+			 .period_ns = r->slow_period_ns, .read_on_ns = r->slow_on_ns};
+	cl.s = tn_sock_open(a);
+	ck_assert_int_eq(tn_sock_connect(cl.s, SIM_ADDR_B, PORT), -EINPROGRESS);
+
+	uint64_t limit = sim->now + r->limit_s * TN_NSEC_PER_SEC;
+	uint64_t slow_tick = 0;
+	while (!(cl.eof && sv.eof && cl.shut && sv.shut)) {
+		uint64_t until = limit;
+		if (sv.period_ns) {
+			/* Wake the slow reader at the start of each read period. */
+			slow_tick = (sim->now / sv.period_ns + 1) * sv.period_ns;
+			if (slow_tick < until)
+				until = slow_tick;
+		}
+		if (!sim_step(sim, until)) {
+			if (until == limit)
+				break;
+			sim->now = until;
+		}
+		if (sim->now >= limit)
+			break;
+		if (!sv.s)
+			sv.s = tn_sock_accept(l, NULL);
+		if (tn_sock_state(cl.s) == TN_TCP_ESTABLISHED || tn_sock_state(cl.s) == TN_TCP_CLOSE_WAIT)
+			pump_send(&cl);
+		pump_recv(&cl, sim->now);
+		if (sv.s) {
+			pump_send(&sv);
+			pump_recv(&sv, sim->now);
+		}
+		ck_assert_msg(cl.err == 0 && sv.err == 0, "%s: socket error %d/%d", name, cl.err, sv.err);
+	}
+	print_stats(name, sim, t0);
+	ck_assert_msg(cl.eof && sv.eof, "%s: stalled: client got %llu/%llu, server %llu/%llu", name,
+		      (unsigned long long)cl.rcvd, (unsigned long long)cl.expect,
+		      (unsigned long long)sv.rcvd, (unsigned long long)sv.expect);
+	ck_assert_uint_eq(cl.rcvd, r->bytes_ba);
+	ck_assert_uint_eq(sv.rcvd, r->bytes_ab);
+
+	/* Both sides sent FIN and read the other's: everything must wind down. */
+	tn_sock_close(cl.s);
+	tn_sock_close(sv.s);
+	tn_sock_close(l);
+	struct tn_config def;
+	tn_config_defaults(&def);
+	sim_run_for(sim, (uint64_t)(r->have_cfg ? r->cfg.tcp_time_wait_ms : def.tcp_time_wait_ms) *
+				 TN_NSEC_PER_MSEC * 2 + 300 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(tn_sock_list(a, NULL, 0), 0);
+	ck_assert_uint_eq(tn_sock_list(b, NULL, 0), 0);
+	ck_assert_uint_eq(tn_stack_counter(a, TN_CTR_TcpCurrEstab), 0);
+	ck_assert_uint_eq(tn_stack_counter(b, TN_CTR_TcpCurrEstab), 0);
+	sim_free(sim);
+}
+
+static struct run base_run(void)
+{
+	struct run r = {
+		.link = {.delay_ns = 5 * TN_NSEC_PER_MSEC, .rate_bps = 200000000ull,
+			 .queue_ns = 20 * TN_NSEC_PER_MSEC},
+		.seed = 42,
+		.bytes_ab = 10 * MB,
+		.bytes_ba = 10 * MB,
+		.limit_s = 1800,
+	};
+	return r;
+}
+
+START_TEST(clean_link)
+{
+	struct run r = base_run();
+	run_transfer("clean", &r);
+}
+END_TEST
+
+START_TEST(loss_1pct)
+{
+	struct run r = base_run();
+	r.link.loss = 0.01;
+	run_transfer("loss 1%", &r);
+}
+END_TEST
+
+START_TEST(loss_5pct)
+{
+	struct run r = base_run();
+	r.link.loss = 0.05;
+	run_transfer("loss 5%", &r);
+}
+END_TEST
+
+START_TEST(reordering)
+{
+	struct run r = base_run();
+	r.link.reorder = 0.1;
+	r.link.reorder_ns = 8 * TN_NSEC_PER_MSEC;
+	run_transfer("reorder 10%", &r);
+}
+END_TEST
+
+START_TEST(duplication)
+{
+	struct run r = base_run();
+	r.link.dup = 0.05;
+	run_transfer("dup 5%", &r);
+}
+END_TEST
+
+START_TEST(corruption)
+{
+	struct run r = base_run();
+	r.link.corrupt = 0.03;
+	run_transfer("corrupt 3%", &r);
+}
+END_TEST
+
+START_TEST(everything_at_once)
+{
+	struct run r = base_run();
+	r.link.loss = 0.02;
+	r.link.dup = 0.02;
+	r.link.corrupt = 0.02;
+	r.link.reorder = 0.05;
+	r.link.reorder_ns = 5 * TN_NSEC_PER_MSEC;
+	r.seed = 7;
+	run_transfer("all faults", &r);
+}
+END_TEST
+
+START_TEST(zero_window_reader)
+{
+	struct run r = base_run();
+	r.bytes_ab = 4 * MB;
+	r.bytes_ba = 1 * MB;
+	r.slow_period_ns = 3 * TN_NSEC_PER_SEC; /* reads during 0.2 s of every 3 s */
+	r.slow_on_ns = 200 * TN_NSEC_PER_MSEC;
+	r.link.loss = 0.01;
+	run_transfer("zero-window reader", &r);
+}
+END_TEST
+
+START_TEST(newreno_without_sack)
+{
+	struct run r = base_run();
+	tn_config_defaults(&r.cfg);
+	r.have_cfg = true;
+	r.cfg.tcp_sack = false;
+	r.cfg.tcp_congestion = TN_TCP_CC_NEWRENO;
+	r.link.loss = 0.05;
+	r.bytes_ab = r.bytes_ba = 4 * MB;
+	run_transfer("newreno no-sack 5%", &r);
+}
+END_TEST
+
+START_TEST(no_timestamps_no_wscale)
+{
+	struct run r = base_run();
+	tn_config_defaults(&r.cfg);
+	r.have_cfg = true;
+	r.cfg.tcp_timestamps = false;
+	r.cfg.tcp_window_scaling = false;
+	r.link.loss = 0.01;
+	r.link.reorder = 0.02;
+	r.link.reorder_ns = 3 * TN_NSEC_PER_MSEC;
+	r.bytes_ab = r.bytes_ba = 4 * MB;
+	run_transfer("no ts/wscale 1%", &r);
+}
+END_TEST
+
+static Suite *tcp_sim_suite(void)
+{
+	Suite *s = suite_create("tcp_sim");
+	TCase *tc = tcase_create("transfer");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, clean_link);
+	tcase_add_test(tc, loss_1pct);
+	tcase_add_test(tc, loss_5pct);
+	tcase_add_test(tc, reordering);
+	tcase_add_test(tc, duplication);
+	tcase_add_test(tc, corruption);
+	tcase_add_test(tc, everything_at_once);
+	tcase_add_test(tc, zero_window_reader);
+	tcase_add_test(tc, newreno_without_sack);
+	tcase_add_test(tc, no_timestamps_no_wscale);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(tcp_sim_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

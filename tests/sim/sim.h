@@ -1,0 +1,61 @@
+/*
+ * sim.h - two tapnet cores on a simulated Ethernet wire, driven by one fake
+ * clock. The wire is a fault-injecting wrapper around each core's frame
+ * output: loss, duplication, corruption, reordering (extra delay), a fixed
+ * propagation delay and an optional bottleneck rate with a drop-tail queue,
+ * all from a seeded RNG so every run is reproducible.
+ */
+#ifndef TAPNET_SIM_H
+#define TAPNET_SIM_H
+
+#include "stack/stack.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct sim_link {
+	double loss;            /* probability a frame is dropped */
+	double dup;             /* probability a frame is delivered twice */
+	double corrupt;         /* probability one byte of a frame is flipped */
+	double reorder;         /* probability a frame gets extra delay */
+	uint64_t delay_ns;      /* one-way propagation delay */
+	uint64_t reorder_ns;    /* maximum extra delay of a reordered frame */
+	uint64_t rate_bps;      /* bottleneck rate, 0: unlimited */
+	uint64_t queue_ns;      /* drop-tail when the queue holds more than this */
+};
+
+struct sim_pkt;
+
+struct sim_node {
+	struct sim *sim;
+	int idx;
+	struct tn_stack *stack;
+	uint64_t rng;
+	uint64_t busy_until; /* bottleneck serialization of this node's output */
+};
+
+struct sim {
+	uint64_t now;
+	uint64_t rng;
+	struct sim_link link;
+	struct sim_node node[2];
+	struct sim_pkt **heap; /* pending deliveries, by time */
+	size_t nheap, capheap;
+	uint64_t seq;          /* FIFO order among equal times */
+	uint64_t frames, dropped, duplicated, corrupted, reordered;
+};
+
+#define SIM_ADDR_A 0x0a000001u /* 10.0.0.1 */
+#define SIM_ADDR_B 0x0a000002u /* 10.0.0.2 */
+
+/* cfg may be NULL (defaults); node 0 gets 10.0.0.1, node 1 10.0.0.2. */
+struct sim *sim_new(const struct sim_link *link, uint64_t seed, const struct tn_config *cfg);
+void sim_free(struct sim *sim);
+/* Next event time (delivery or timer), TN_TIME_NEVER if none. */
+uint64_t sim_next_event(const struct sim *sim);
+/* Advances to the next event no later than until; returns false if none was due. */
+bool sim_step(struct sim *sim, uint64_t until);
+/* Runs all events up to now + ns. */
+void sim_run_for(struct sim *sim, uint64_t ns);
+
+#endif

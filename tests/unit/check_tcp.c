@@ -1,0 +1,664 @@
+/*
+ * check_tcp.c - TCP state transitions, driven by crafted segments from the
+ * peer (10.0.0.1) and checked on the segments the core sends back.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "stack/tcp.h"
+#include "stack_harness.h"
+
+#define LPORT 80
+#define RPORT 40000
+#define PEER_ISN 1000u
+
+static uint8_t frame[70000];
+
+/* What the peer sends. */
+struct pseg {
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t wnd;
+	const uint8_t *opt;
+	size_t optlen;
+	const void *data;
+	size_t len;
+	uint16_t sport, dport; /* 0: RPORT / LPORT */
+	bool bad_csum;
+	bool zero_wnd; /* wnd 0 means 65535 unless this is set */
+};
+
+static void peer_send(struct harness *h, const struct pseg *p)
+{
+	uint8_t seg[2000];
+	size_t hl = TCP_HLEN + p->optlen;
+	memset(seg, 0, hl);
+	tn_put16(seg, p->sport ? p->sport : RPORT);
+	tn_put16(seg + 2, p->dport ? p->dport : LPORT);
+	tn_put32(seg + 4, p->seq);
+	tn_put32(seg + 8, p->ack);
+	seg[12] = (uint8_t)((hl / 4) << 4);
+	seg[13] = p->flags;
+	tn_put16(seg + 14, p->zero_wnd ? 0 : p->wnd ? p->wnd : 65535);
+	if (p->optlen)
+		memcpy(seg + TCP_HLEN, p->opt, p->optlen);
+	if (p->len)
+		memcpy(seg + hl, p->data, p->len);
+	uint32_t sum = tn_csum_pseudo(H_PEER_IP, H_STACK_IP, TN_IP_PROTO_TCP, (uint16_t)(hl + p->len));
+	tn_put16(seg + 16, tn_csum_fold(tn_csum_add(sum, seg, hl + p->len)) ^ (p->bad_csum ? 1 : 0));
+	size_t n = h_ipv4(frame, &(struct h_ip_opts){.proto = TN_IP_PROTO_TCP}, seg, hl + p->len);
+	h_input(h, frame, n);
+}
+
+/* What the stack sent. */
+struct oseg {
+	uint32_t seq, ack;
+	uint8_t flags;
+	uint16_t wnd;
+	uint16_t sport, dport;
+	uint32_t len;
+	const uint8_t *data;
+	struct tcp_opts opt;
+};
+
+static bool out_seg(struct harness *h, size_t i, struct oseg *o)
+{
+	size_t len;
+	const uint8_t *ip = h_out_ip(h, i, &len);
+	if (!ip || ip[9] != TN_IP_PROTO_TCP)
+		return false;
+	const uint8_t *t = ip + TN_IP_HLEN;
+	size_t tl = tn_get16(ip + 2) - TN_IP_HLEN;
+	uint32_t sum = tn_csum_pseudo(H_STACK_IP, H_PEER_IP, TN_IP_PROTO_TCP, (uint16_t)tl);
+	ck_assert_uint_eq(tn_csum_fold(tn_csum_add(sum, t, tl)), 0);
+	size_t hl = (size_t)(t[12] >> 4) * 4;
+	o->sport = tn_get16(t);
+	o->dport = tn_get16(t + 2);
+	o->seq = tn_get32(t + 4);
+	o->ack = tn_get32(t + 8);
+	o->flags = t[13];
+	o->wnd = tn_get16(t + 14);
+	o->len = (uint32_t)(tl - hl);
+	o->data = t + hl;
+	tcp_opt_parse(t + TCP_HLEN, hl - TCP_HLEN, t[13] & TCP_SYN, &o->opt);
+	return true;
+}
+
+/* TCP segments sent since the last h_clear() (ARP traffic is not counted). */
+static size_t tcp_out_count(struct harness *h)
+{
+	struct oseg o;
+	size_t n = 0;
+	for (size_t i = 0; i < h->nout; i++)
+		n += out_seg(h, i, &o);
+	return n;
+}
+
+/* The only TCP segment sent since the last h_clear(). */
+static struct oseg last_only(struct harness *h)
+{
+	struct oseg o, found = {0};
+	ck_assert_uint_eq(tcp_out_count(h), 1);
+	for (size_t i = 0; i < h->nout; i++)
+		if (out_seg(h, i, &o))
+			found = o;
+	return found;
+}
+
+static const uint8_t syn_opts[] = {
+	2, 4, 0x05, 0xb4,             /* MSS 1460 */
+	4, 2,                         /* SACK permitted */
+	8, 10, 0, 0, 0, 1, 0, 0, 0, 0, /* TS 1, 0 */
+	1, 3, 3, 7,                   /* NOP, WS 7 */
+};
+
+struct conn {
+	struct harness *h;
+	struct tn_sock *l, *s;
+	uint32_t iss;     /* the stack's */
+	uint32_t snd;     /* peer's next seq */
+	uint32_t rcv;     /* next seq expected from the stack */
+};
+
+static struct harness *new_harness(void)
+{
+	struct tn_config cfg;
+	tn_config_defaults(&cfg);
+	cfg.tcp_timestamps = false; /* plain segments unless a test asks */
+	cfg.arp_reachable_ms = 3600 * 1000; /* the peer never answers ARP: keep its entry */
+	struct harness *h = h_new(&cfg);
+	ck_assert_ptr_nonnull(h);
+	h_learn_peer(h);
+	return h;
+}
+
+/* Passive open through the three-way handshake; leaves the output cleared. */
+static struct conn open_passive(void)
+{
+	struct conn c = {.h = new_harness()};
+	c.l = tn_sock_open(c.h->stack);
+	ck_assert_int_eq(tn_sock_bind(c.l, 0, LPORT), 0);
+	ck_assert_int_eq(tn_sock_listen(c.l, 4), 0);
+	peer_send(c.h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN});
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	ck_assert_uint_eq(o.ack, PEER_ISN + 1);
+	c.iss = o.seq;
+	c.snd = PEER_ISN + 1;
+	c.rcv = c.iss + 1;
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	c.s = tn_sock_accept(c.l, NULL);
+	ck_assert_ptr_nonnull(c.s);
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_ESTABLISHED);
+	return c;
+}
+
+static void close_conn(struct conn *c)
+{
+	h_free(c->h);
+}
+
+START_TEST(rst_for_closed_port)
+{
+	struct harness *h = new_harness();
+	peer_send(h, &(struct pseg){.seq = 5, .flags = TCP_SYN, .data = "abc", .len = 3});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_RST | TCP_ACK);
+	ck_assert_uint_eq(o.seq, 0);
+	ck_assert_uint_eq(o.ack, 5 + 1 + 3);
+	h_clear(h);
+	peer_send(h, &(struct pseg){.seq = 5, .ack = 777, .flags = TCP_ACK});
+	o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_RST);
+	ck_assert_uint_eq(o.seq, 777);
+	h_clear(h);
+	peer_send(h, &(struct pseg){.seq = 5, .flags = TCP_RST});
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	ck_assert_uint_eq(H_CTR(h, TcpOutRsts), 2);
+	peer_send(h, &(struct pseg){.seq = 5, .flags = TCP_SYN, .bad_csum = true});
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	ck_assert_uint_eq(H_CTR(h, TcpInCsumErrors), 1);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(handshake_negotiates_options)
+{
+	struct tn_config cfg;
+	tn_config_defaults(&cfg);
+	struct harness *h = h_new(&cfg);
+	h_learn_peer(h);
+	struct tn_sock *l = tn_sock_open(h->stack);
+	ck_assert_int_eq(tn_sock_bind(l, 0, LPORT), 0);
+	ck_assert_int_eq(tn_sock_listen(l, 4), 0);
+	peer_send(h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN, .opt = syn_opts,
+				    .optlen = sizeof(syn_opts)});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	ck_assert(o.opt.mss_ok && o.opt.mss == 1460);
+	ck_assert(o.opt.ws_ok && o.opt.wscale == 3); /* 256 KiB buffer */
+	ck_assert(o.opt.sack_ok);
+	ck_assert(o.opt.ts_ok && o.opt.tsecr == 1);
+	uint32_t iss = o.seq, tsval = o.opt.tsval;
+	h_clear(h);
+	uint8_t ts[12] = {1, 1, 8, 10, 0, 0, 0, 2};
+	tn_put32(ts + 8, tsval);
+	peer_send(h, &(struct pseg){.seq = PEER_ISN + 1, .ack = iss + 1, .flags = TCP_ACK, .opt = ts,
+				    .optlen = sizeof(ts), .wnd = 1000});
+	struct tn_sock *s = tn_sock_accept(l, NULL);
+	ck_assert_ptr_nonnull(s);
+	struct tn_sock_info info;
+	tn_sock_info(s, &info);
+	ck_assert(info.ts && info.sack);
+	ck_assert_uint_eq(info.mss, 1448);
+	ck_assert_uint_eq(info.snd_wnd, 1000u << 7);
+	ck_assert_uint_eq(info.rcv_wscale, 3);
+	ck_assert_uint_eq(H_CTR(h, TcpPassiveOpens), 1);
+	ck_assert_uint_eq(H_CTR(h, TcpCurrEstab), 1);
+	ck_assert_uint_eq(tn_sock_list(h->stack, NULL, 0), 2);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(malformed_options_are_ignored)
+{
+	struct harness *h = new_harness();
+	struct tn_sock *l = tn_sock_open(h->stack);
+	tn_sock_bind(l, 0, LPORT);
+	tn_sock_listen(l, 4);
+	/* A zero-length option stops parsing: the MSS after it is not seen. */
+	static const uint8_t zero_len[] = {3, 0, 1, 1, 2, 4, 0x01, 0x00};
+	peer_send(h, &(struct pseg){.seq = 1, .flags = TCP_SYN, .opt = zero_len, .optlen = 8,
+				    .sport = 1001});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	ck_assert(!o.opt.ws_ok); /* we only offer what the peer offered */
+	h_clear(h);
+	/* An option running past the header. */
+	static const uint8_t overlong[] = {1, 1, 2, 40, 0, 0, 0, 0};
+	peer_send(h, &(struct pseg){.seq = 1, .flags = TCP_SYN, .opt = overlong, .optlen = 8,
+				    .sport = 1002});
+	o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	h_clear(h);
+	h_free(h);
+
+	/* The parser itself, on buffers that end exactly where the options do. */
+	struct tcp_opts opt;
+	static const struct {
+		uint8_t b[12];
+		size_t len;
+	} cases[] = {
+		{{2}, 1},                 /* kind without length */
+		{{2, 4, 5}, 3},           /* MSS cut short */
+		{{8, 10, 1, 2, 3, 4}, 6}, /* TS cut short */
+		{{5, 1, 0}, 3},           /* length 1 */
+		{{5, 255, 0}, 3},         /* length past the end */
+		{{1, 1, 1, 2, 3}, 5},     /* NOPs then a truncated MSS */
+		{{4, 3, 0}, 3},           /* SACK_PERM with the wrong length */
+	};
+	for (size_t i = 0; i < TN_ARRAY_SIZE(cases); i++) {
+		uint8_t *b = malloc(cases[i].len); /* ASan catches a read past it */
+		memcpy(b, cases[i].b, cases[i].len);
+		tcp_opt_parse(b, cases[i].len, true, &opt);
+		ck_assert(!opt.mss_ok && !opt.ts_ok && !opt.sack_ok);
+		free(b);
+	}
+	static const uint8_t sack[] = {5, 10, 0, 0, 0, 1, 0, 0, 0, 9};
+	tcp_opt_parse(sack, sizeof(sack), false, &opt);
+	ck_assert_uint_eq(opt.nsack, 1);
+	ck_assert_uint_eq(opt.sack[0].end, 9);
+	tcp_opt_parse(sack, sizeof(sack), true, &opt); /* SACK blocks on a SYN: ignored */
+	ck_assert_uint_eq(opt.nsack, 0);
+}
+END_TEST
+
+START_TEST(data_is_acked_late_then_every_second_segment)
+{
+	struct conn c = open_passive();
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = "hello", .len = 5});
+	c.snd += 5;
+	ck_assert_uint_eq(tcp_out_count(c.h), 0); /* delayed */
+	h_advance(c.h, 40 * TN_NSEC_PER_MSEC);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	h_clear(c.h);
+	char buf[16];
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 5);
+	ck_assert_int_eq(memcmp(buf, "hello", 5), 0);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), -EAGAIN);
+
+	static uint8_t big[1460];
+	for (int i = 0; i < 2; i++) {
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+					      .data = big, .len = sizeof(big)});
+		c.snd += sizeof(big);
+	}
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(out_of_order_data_gets_sack_and_fills)
+{
+	struct tn_config cfg;
+	tn_config_defaults(&cfg);
+	cfg.tcp_timestamps = false;
+	struct conn c = {.h = h_new(&cfg)};
+	h_learn_peer(c.h);
+	c.l = tn_sock_open(c.h->stack);
+	tn_sock_bind(c.l, 0, LPORT);
+	tn_sock_listen(c.l, 4);
+	static const uint8_t sackperm[] = {4, 2, 1, 1};
+	peer_send(c.h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN, .opt = sackperm, .optlen = 4});
+	struct oseg o = last_only(c.h);
+	c.rcv = o.seq + 1;
+	c.snd = PEER_ISN + 1;
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
+	c.s = tn_sock_accept(c.l, NULL);
+	ck_assert_ptr_nonnull(c.s);
+
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 3, .ack = c.rcv, .flags = TCP_ACK, .data = "def",
+				      .len = 3});
+	o = last_only(c.h); /* immediate duplicate ACK with a SACK block */
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_eq(o.opt.nsack, 1);
+	ck_assert_uint_eq(o.opt.sack[0].start, c.snd + 3);
+	ck_assert_uint_eq(o.opt.sack[0].end, c.snd + 6);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = "abc",
+				      .len = 3});
+	o = last_only(c.h); /* the hole filled: ACK at once, no SACK left */
+	ck_assert_uint_eq(o.ack, c.snd + 6);
+	ck_assert_uint_eq(o.opt.nsack, 0);
+	char buf[16];
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 6);
+	ck_assert_int_eq(memcmp(buf, "abcdef", 6), 0);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(passive_close)
+{
+	struct conn c = open_passive();
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	c.snd++;
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.flags, TCP_ACK);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_CLOSE_WAIT);
+	char buf[4];
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 0);
+	h_clear(c.h);
+	/* Half-close: we may still send. */
+	ck_assert_int_eq(tn_sock_send(c.s, "xy", 2), 2);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.len, 2);
+	c.rcv += 2;
+	h_clear(c.h);
+	tn_sock_close(c.s);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.flags, TCP_ACK | TCP_FIN);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1); /* only the listener */
+	ck_assert_uint_eq(H_CTR(c.h, TcpCurrEstab), 0);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(active_close_to_time_wait)
+{
+	struct conn c = open_passive();
+	tn_sock_close(c.s);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.flags, TCP_ACK | TCP_FIN);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_ACK});
+	struct tn_sock_info info;
+	tn_sock_list(c.h->stack, &info, 1);
+	ck_assert_int_eq(info.state, TN_TCP_FIN_WAIT_2);
+	/* Data for an orphan is not read by anyone: RST (CONFORMANCE 6)? Not yet, FIN first. */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_ACK | TCP_FIN});
+	c.snd++;
+	o = last_only(c.h); /* the last ACK, at once */
+	ck_assert_uint_eq(o.flags, TCP_ACK);
+	ck_assert_uint_eq(o.ack, c.snd);
+	tn_sock_list(c.h->stack, &info, 1);
+	ck_assert_int_eq(info.state, TN_TCP_TIME_WAIT);
+	h_clear(c.h);
+	/* A retransmitted FIN is ACKed again. */
+	peer_send(c.h, &(struct pseg){.seq = c.snd - 1, .ack = c.rcv + 1, .flags = TCP_ACK | TCP_FIN});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	h_advance(c.h, 61 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(fin_ack_in_one_segment)
+{
+	struct conn c = open_passive();
+	tn_sock_close(c.s);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_ACK | TCP_FIN});
+	struct tn_sock_info info;
+	tn_sock_list(c.h->stack, &info, 1);
+	ck_assert_int_eq(info.state, TN_TCP_TIME_WAIT);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(simultaneous_close)
+{
+	struct conn c = open_passive();
+	tn_sock_shutdown(c.s, TN_SHUT_WR);
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_FIN_WAIT_1);
+	h_clear(c.h);
+	/* The peer's FIN crosses ours: it does not ACK our FIN. */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	c.snd++;
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_CLOSING);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_ACK});
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_TIME_WAIT);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(orphan_data_and_unread_close_reset)
+{
+	struct conn c = open_passive();
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = "unread", .len = 6});
+	c.snd += 6;
+	h_clear(c.h);
+	tn_sock_close(c.s); /* unread data: RST, not FIN (RFC 1122 4.2.2.13) */
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.flags & TCP_RST, TCP_RST);
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1);
+	close_conn(&c);
+
+	c = open_passive();
+	tn_sock_close(c.s);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_ACK,
+				      .data = "late", .len = 4});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.flags & TCP_RST, TCP_RST);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPAbortOnData), 1);
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(challenge_acks)
+{
+	struct conn c = open_passive();
+	/* In-window RST that is not exactly rcv_nxt: challenge ACK, nothing else. */
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 100, .flags = TCP_RST});
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.flags, TCP_ACK);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_ESTABLISHED);
+	h_clear(c.h);
+	/* Out-of-window RST: silently dropped. */
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 10000000, .flags = TCP_RST});
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	/* SYN in ESTABLISHED: challenge ACK (rate limit per socket 500 ms). */
+	h_advance(c.h, TN_NSEC_PER_SEC);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 5, .flags = TCP_SYN});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.flags, TCP_ACK);
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_ESTABLISHED);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPChallengeACK), 2);
+	h_clear(c.h);
+	/* The exact RST resets. */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .flags = TCP_RST});
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_CLOSED);
+	ck_assert_int_eq(tn_sock_error(c.s), -ECONNRESET);
+	ck_assert_uint_eq(H_CTR(c.h, TcpEstabResets), 1);
+	tn_sock_close(c.s);
+	close_conn(&c);
+}
+END_TEST
+
+static unsigned last_events;
+static void record_events(struct tn_sock *s, unsigned ev, void *arg)
+{
+	last_events |= ev;
+}
+
+START_TEST(active_open_and_syn_retries)
+{
+	struct harness *h = new_harness();
+	struct tn_sock *s = tn_sock_open(h->stack);
+	last_events = 0;
+	tn_sock_set_callback(s, record_events, NULL);
+	ck_assert_int_eq(tn_sock_connect(s, H_PEER_IP, 7), -EINPROGRESS);
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN);
+	ck_assert_uint_ge(o.sport, 32768);
+	ck_assert_uint_le(o.sport, 60999);
+	ck_assert(o.opt.mss_ok && o.opt.sack_ok && o.opt.ws_ok);
+	uint32_t iss = o.seq;
+	h_clear(h);
+	/* 6 retransmissions at 1, 2, 4, 8, 16, 32 s, then give up at 64 s. */
+	uint64_t waits[] = {1, 2, 4, 8, 16, 32};
+	for (size_t i = 0; i < TN_ARRAY_SIZE(waits); i++) {
+		h_advance(h, waits[i] * TN_NSEC_PER_SEC - 1);
+		ck_assert_uint_eq(tcp_out_count(h), 0);
+		h_advance(h, 1);
+		o = last_only(h);
+		ck_assert_uint_eq(o.flags, TCP_SYN);
+		ck_assert_uint_eq(o.seq, iss);
+		h_clear(h);
+	}
+	h_advance(h, 64 * TN_NSEC_PER_SEC);
+	ck_assert_int_eq(tn_sock_state(s), TN_TCP_CLOSED);
+	ck_assert(last_events & TN_SOCK_EV_ERROR);
+	ck_assert_int_eq(tn_sock_error(s), -ETIMEDOUT);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPSynRetrans), 6);
+	ck_assert_uint_eq(H_CTR(h, TcpAttemptFails), 1);
+	tn_sock_close(s);
+
+	/* Now a peer that answers; then one that refuses. */
+	s = tn_sock_open(h->stack);
+	last_events = 0;
+	tn_sock_set_callback(s, record_events, NULL);
+	tn_sock_connect(s, H_PEER_IP, 7);
+	o = last_only(h);
+	h_clear(h);
+	peer_send(h, &(struct pseg){.sport = 7, .dport = o.sport, .seq = 5000, .ack = o.seq + 1,
+				    .flags = TCP_SYN | TCP_ACK});
+	struct oseg a = last_only(h);
+	ck_assert_uint_eq(a.flags, TCP_ACK);
+	ck_assert_uint_eq(a.ack, 5001);
+	ck_assert_int_eq(tn_sock_state(s), TN_TCP_ESTABLISHED);
+	ck_assert(last_events & TN_SOCK_EV_CONNECTED);
+	h_clear(h);
+	tn_sock_abort(s);
+	ck_assert_uint_eq(last_only(h).flags & TCP_RST, TCP_RST);
+	h_clear(h);
+
+	s = tn_sock_open(h->stack);
+	tn_sock_connect(s, H_PEER_IP, 7);
+	o = last_only(h);
+	h_clear(h);
+	peer_send(h, &(struct pseg){.sport = 7, .dport = o.sport, .seq = 0, .ack = o.seq + 1,
+				    .flags = TCP_RST | TCP_ACK});
+	ck_assert_int_eq(tn_sock_state(s), TN_TCP_CLOSED);
+	ck_assert_int_eq(tn_sock_error(s), -ECONNREFUSED);
+	tn_sock_close(s);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(retransmission_after_rto)
+{
+	struct conn c = open_passive();
+	ck_assert_int_eq(tn_sock_send(c.s, "data", 4), 4);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	h_clear(c.h);
+	/* The handshake measured a ~0 RTT: RTO = srtt + max(4 rttvar, rto_min) = 200 ms. */
+	h_advance(c.h, 199 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	h_advance(c.h, 2 * TN_NSEC_PER_MSEC);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	ck_assert_uint_eq(o.len, 4);
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 1);
+	h_clear(c.h);
+	h_advance(c.h, 398 * TN_NSEC_PER_MSEC); /* backed off: 400 ms */
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	h_advance(c.h, 2 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(tcp_out_count(c.h), 1);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 4, .flags = TCP_ACK});
+	h_clear(c.h);
+	h_advance(c.h, 10 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(zero_window_is_probed)
+{
+	struct conn c = open_passive();
+	/* The peer closes its window: data waits, a probe goes out after the RTO. */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .zero_wnd = true});
+	ck_assert_int_eq(tn_sock_send(c.s, "waiting", 7), 7);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	h_advance(c.h, 201 * TN_NSEC_PER_MSEC);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.len, 0);
+	ck_assert_uint_eq(o.seq, c.rcv - 1); /* an old sequence number forces an ACK */
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPWinProbe), 1);
+	h_clear(c.h);
+	/* The window opens: the data goes. */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.len, 7);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(fin_retransmitted_until_acked)
+{
+	struct conn c = open_passive();
+	tn_sock_close(c.s);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.flags & TCP_FIN, TCP_FIN);
+	h_clear(c.h);
+	h_advance(c.h, 201 * TN_NSEC_PER_MSEC);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.flags & TCP_FIN, TCP_FIN);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	close_conn(&c);
+}
+END_TEST
+
+Suite *tcp_suite(void);
+Suite *tcp_suite(void)
+{
+	Suite *s = suite_create("tcp");
+	TCase *tc = tcase_create("states");
+	tcase_add_test(tc, rst_for_closed_port);
+	tcase_add_test(tc, handshake_negotiates_options);
+	tcase_add_test(tc, malformed_options_are_ignored);
+	tcase_add_test(tc, data_is_acked_late_then_every_second_segment);
+	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
+	tcase_add_test(tc, passive_close);
+	tcase_add_test(tc, active_close_to_time_wait);
+	tcase_add_test(tc, fin_ack_in_one_segment);
+	tcase_add_test(tc, simultaneous_close);
+	tcase_add_test(tc, orphan_data_and_unread_close_reset);
+	tcase_add_test(tc, challenge_acks);
+	tcase_add_test(tc, active_open_and_syn_retries);
+	tcase_add_test(tc, retransmission_after_rto);
+	tcase_add_test(tc, zero_window_is_probed);
+	tcase_add_test(tc, fin_retransmitted_until_acked);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(tcp_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
