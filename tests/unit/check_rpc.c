@@ -1,0 +1,1081 @@
+/*
+ * check_rpc.c - the control protocol codec (src/rpc/rpc.c) and the client
+ * helper (src/rpc/rpc_client.c).
+ *
+ * Malformed input is built by hand, byte by byte, so the tests say exactly
+ * which rule of the wire format each message breaks.
+ */
+#include "rpc/rpc.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define FUZZ_SEED 0x7a9e7u
+#define FUZZ_ROUNDS 5000
+
+/* ---------------------------------------------------------------- raw message building */
+
+static void le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void le32(uint8_t *p, uint32_t v)
+{
+	le16(p, (uint16_t)v);
+	le16(p + 2, (uint16_t)(v >> 16));
+}
+
+static void raw_header(uint8_t *p, uint32_t length, uint16_t version, uint16_t type,
+		       uint32_t id, uint32_t flags)
+{
+	le32(p, length);
+	le16(p + 4, version);
+	le16(p + 6, type);
+	le32(p + 8, id);
+	le32(p + 12, flags);
+}
+
+/* An attribute header at p; returns the offset just past its padded value. */
+static size_t raw_attr(uint8_t *msg, size_t off, uint16_t type, uint16_t len)
+{
+	le16(msg + off, type);
+	le16(msg + off + 2, len);
+	return off + ((TN_RPC_ATTR_HDR_LEN + len + 3u) & ~3u);
+}
+
+/* A valid STATS request header for a message of len bytes. */
+static void ok_header(uint8_t *msg, size_t len)
+{
+	raw_header(msg, (uint32_t)len, TN_RPC_VERSION, TN_RPC_STATS, 7, 0);
+}
+
+/* The single top-level attribute of msg, which must be valid. */
+static struct tn_rpc_attr_view first_attr(const void *msg, size_t len)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a = { 0 };
+
+	tn_rpc_iter_msg(&it, msg, len);
+	ck_assert(tn_rpc_next(&it, &a));
+	return a;
+}
+
+/* ---------------------------------------------------------------- writer and reader */
+
+START_TEST(test_roundtrip_every_type)
+{
+	uint8_t buf[512];
+	struct tn_rpc_writer w;
+	const uint8_t mac[6] = { 0x02, 0x54, 0x4e, 0x00, 0x00, 0x02 };
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATUS | TN_RPC_REPLY, 0xdeadbeef);
+	tn_rpc_put_u32(&w, TN_ATTR_PID, 0x01020304);
+	tn_rpc_put_u64(&w, TN_ATTR_UPTIME_MS, 0x1122334455667788ULL);
+	tn_rpc_put_str(&w, TN_ATTR_IFNAME, "tap0");
+	tn_rpc_put_str(&w, TN_ATTR_LOG_LEVEL, "");
+	tn_rpc_put_bytes(&w, TN_ATTR_MAC, mac, sizeof(mac));
+	tn_rpc_put_bytes(&w, 99, NULL, 0);
+	long len = tn_rpc_end(&w);
+
+	/* header 16, PID 8, UPTIME 12, "tap0" 8, "" 4, MAC 12 (padded), empty 4 */
+	ck_assert_int_eq(len, 64);
+	ck_assert(tn_rpc_validate(buf, (size_t)len));
+
+	struct tn_rpc_header hdr;
+
+	ck_assert_int_eq(tn_rpc_parse_header(buf, (size_t)len, &hdr), TN_RPC_OK);
+	ck_assert_uint_eq(hdr.length, 64);
+	ck_assert_uint_eq(hdr.version, TN_RPC_VERSION);
+	ck_assert_uint_eq(hdr.type, TN_RPC_STATUS | TN_RPC_REPLY);
+	ck_assert_uint_eq(hdr.id, 0xdeadbeef);
+	ck_assert_uint_eq(hdr.flags, 0);
+	/* little-endian on the wire, whatever the host */
+	ck_assert_uint_eq(buf[0], 64);
+	ck_assert_uint_eq(buf[8], 0xef);
+
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	uint32_t u32;
+	uint64_t u64;
+	char s[16];
+	uint8_t got_mac[6];
+
+	tn_rpc_iter_msg(&it, buf, (size_t)len);
+	ck_assert(tn_rpc_next(&it, &a));
+	ck_assert_uint_eq(a.type, TN_ATTR_PID);
+	ck_assert(tn_rpc_get_u32(&a, &u32));
+	ck_assert_uint_eq(u32, 0x01020304);
+	ck_assert(tn_rpc_next(&it, &a));
+	ck_assert_uint_eq(a.type, TN_ATTR_UPTIME_MS);
+	ck_assert(tn_rpc_get_u64(&a, &u64));
+	ck_assert(u64 == 0x1122334455667788ULL);
+	ck_assert(tn_rpc_next(&it, &a));
+	ck_assert_uint_eq(a.len, 4); /* no NUL on the wire */
+	ck_assert(tn_rpc_get_str(&a, s, sizeof(s)));
+	ck_assert_str_eq(s, "tap0");
+	ck_assert(tn_rpc_next(&it, &a));
+	ck_assert_uint_eq(a.len, 0);
+	ck_assert(tn_rpc_get_str(&a, s, sizeof(s)));
+	ck_assert_str_eq(s, "");
+	ck_assert(tn_rpc_next(&it, &a));
+	ck_assert(tn_rpc_get_bytes(&a, got_mac, sizeof(got_mac)));
+	ck_assert_mem_eq(got_mac, mac, sizeof(mac));
+	ck_assert(tn_rpc_next(&it, &a));
+	ck_assert_uint_eq(a.type, 99);
+	ck_assert_uint_eq(a.len, 0);
+	ck_assert(!tn_rpc_next(&it, &a));
+	ck_assert(!it.bad);
+}
+END_TEST
+
+START_TEST(test_writer_zeroes_padding)
+{
+	uint8_t buf[64];
+	struct tn_rpc_writer w;
+
+	memset(buf, 0xa5, sizeof(buf));
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_HELLO, 1);
+	tn_rpc_put_str(&w, TN_ATTR_CLIENT_NAME, "x");
+	ck_assert_int_eq(tn_rpc_end(&w), 24);
+	ck_assert_uint_eq(buf[21], 0);
+	ck_assert_uint_eq(buf[22], 0);
+	ck_assert_uint_eq(buf[23], 0);
+}
+END_TEST
+
+START_TEST(test_put_str_null_is_empty)
+{
+	uint8_t buf[64];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_HELLO, 1);
+	tn_rpc_put_str(&w, TN_ATTR_CLIENT_NAME, NULL);
+	long len = tn_rpc_end(&w);
+
+	ck_assert_int_eq(len, 20);
+	ck_assert_uint_eq(first_attr(buf, (size_t)len).len, 0);
+}
+END_TEST
+
+START_TEST(test_nest_roundtrip)
+{
+	uint8_t buf[512];
+	struct tn_rpc_writer w;
+	static const char *const names[] = { "IpInReceives", "TcpExtTW", "Ab" };
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS | TN_RPC_REPLY, 3);
+	for (int i = 0; i < 3; i++) {
+		tn_rpc_nest_begin(&w, TN_ATTR_COUNTER);
+		tn_rpc_put_str(&w, TN_ATTR_NAME, names[i]);
+		tn_rpc_put_u64(&w, TN_ATTR_VALUE, 1000u * (unsigned)i);
+		tn_rpc_nest_end(&w);
+	}
+	tn_rpc_put_u32(&w, TN_ATTR_CLIENTS, 5); /* after the nests, at the top again */
+	long len = tn_rpc_end(&w);
+
+	ck_assert_int_gt(len, 0);
+	ck_assert(tn_rpc_validate(buf, (size_t)len));
+
+	struct tn_rpc_iter it, inner;
+	struct tn_rpc_attr_view a, b;
+	char s[32];
+	uint64_t v;
+	uint32_t u32;
+
+	tn_rpc_iter_msg(&it, buf, (size_t)len);
+	for (int i = 0; i < 3; i++) {
+		ck_assert(tn_rpc_next(&it, &a));
+		ck_assert_uint_eq(a.type, TN_ATTR_COUNTER);
+		ck_assert(tn_rpc_attr_is_nest(a.type));
+		tn_rpc_iter_nest(&inner, &a);
+		ck_assert(tn_rpc_next(&inner, &b));
+		ck_assert_uint_eq(b.type, TN_ATTR_NAME);
+		ck_assert(tn_rpc_get_str(&b, s, sizeof(s)));
+		ck_assert_str_eq(s, names[i]);
+		ck_assert(tn_rpc_next(&inner, &b));
+		ck_assert_uint_eq(b.type, TN_ATTR_VALUE);
+		ck_assert(tn_rpc_get_u64(&b, &v));
+		ck_assert(v == 1000u * (unsigned)i);
+		ck_assert(!tn_rpc_next(&inner, &b));
+		ck_assert(!inner.bad);
+	}
+	ck_assert(tn_rpc_next(&it, &a));
+	ck_assert(tn_rpc_get_u32(&a, &u32));
+	ck_assert_uint_eq(u32, 5);
+	ck_assert(!tn_rpc_next(&it, &a));
+	ck_assert(!it.bad);
+}
+END_TEST
+
+START_TEST(test_nest_max_depth_roundtrip)
+{
+	uint8_t buf[256];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_ARP | TN_RPC_REPLY, 1);
+	for (int i = 0; i < TN_RPC_MAX_DEPTH; i++)
+		tn_rpc_nest_begin(&w, TN_ATTR_ARP_ENTRY);
+	tn_rpc_put_u32(&w, TN_ATTR_QUEUED, 9);
+	for (int i = 0; i < TN_RPC_MAX_DEPTH; i++)
+		tn_rpc_nest_end(&w);
+	long len = tn_rpc_end(&w);
+
+	ck_assert_int_eq(len, 16 + 4 * TN_RPC_MAX_DEPTH + 8);
+	ck_assert(tn_rpc_validate(buf, (size_t)len));
+
+	/* each nest's length covers exactly what is inside it */
+	struct tn_rpc_attr_view a = first_attr(buf, (size_t)len);
+	struct tn_rpc_iter it;
+
+	for (int i = 0; i < TN_RPC_MAX_DEPTH; i++) {
+		ck_assert_uint_eq(a.len, 4 * (TN_RPC_MAX_DEPTH - 1 - i) + 8);
+		tn_rpc_iter_nest(&it, &a);
+		ck_assert(tn_rpc_next(&it, &a));
+	}
+	uint32_t q;
+
+	ck_assert(tn_rpc_get_u32(&a, &q));
+	ck_assert_uint_eq(q, 9);
+}
+END_TEST
+
+START_TEST(test_empty_message)
+{
+	uint8_t buf[TN_RPC_HDR_LEN];
+	struct tn_rpc_writer w;
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATUS, 1);
+	ck_assert_int_eq(tn_rpc_end(&w), TN_RPC_HDR_LEN);
+	ck_assert(tn_rpc_validate(buf, sizeof(buf)));
+	tn_rpc_iter_msg(&it, buf, sizeof(buf));
+	ck_assert(!tn_rpc_next(&it, &a));
+	ck_assert(!it.bad);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- header */
+
+START_TEST(test_header_short_needs_more)
+{
+	uint8_t msg[TN_RPC_HDR_LEN];
+	struct tn_rpc_header hdr;
+
+	ok_header(msg, sizeof(msg));
+	for (size_t n = 0; n < TN_RPC_HDR_LEN; n++) {
+		ck_assert_int_eq(tn_rpc_parse_header(msg, n, &hdr), TN_RPC_NEED_MORE);
+		ck_assert(!tn_rpc_validate(msg, n));
+	}
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_OK);
+}
+END_TEST
+
+START_TEST(test_header_rejects)
+{
+	uint8_t msg[TN_RPC_HDR_LEN];
+	struct tn_rpc_header hdr;
+
+	raw_header(msg, 16, TN_RPC_VERSION + 1, TN_RPC_STATS, 1, 0);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_BAD);
+	raw_header(msg, 16, 0, TN_RPC_STATS, 1, 0);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_BAD);
+	raw_header(msg, 16, TN_RPC_VERSION, TN_RPC_STATS, 1, 1);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_BAD);
+	raw_header(msg, 16, TN_RPC_VERSION, TN_RPC_STATS, 1, 0x80000000u);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_BAD);
+	raw_header(msg, 15, TN_RPC_VERSION, TN_RPC_STATS, 1, 0);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_BAD);
+	raw_header(msg, 0, TN_RPC_VERSION, TN_RPC_STATS, 1, 0);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_BAD);
+	raw_header(msg, TN_RPC_MAX_MSG + 1, TN_RPC_VERSION, TN_RPC_STATS, 1, 0);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_BAD);
+	raw_header(msg, 0xffffffffu, TN_RPC_VERSION, TN_RPC_STATS, 1, 0);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_BAD);
+}
+END_TEST
+
+START_TEST(test_header_limits_accepted)
+{
+	uint8_t msg[TN_RPC_HDR_LEN];
+	struct tn_rpc_header hdr;
+
+	/* the header alone is enough to learn a big message's length */
+	raw_header(msg, TN_RPC_MAX_MSG, TN_RPC_VERSION, TN_RPC_STATS, 1, 0);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_OK);
+	ck_assert_uint_eq(hdr.length, TN_RPC_MAX_MSG);
+	raw_header(msg, TN_RPC_HDR_LEN, TN_RPC_VERSION, TN_RPC_STATS, 1, 0);
+	ck_assert_int_eq(tn_rpc_parse_header(msg, sizeof(msg), &hdr), TN_RPC_OK);
+}
+END_TEST
+
+START_TEST(test_validate_rejects_type_zero)
+{
+	uint8_t msg[TN_RPC_HDR_LEN];
+
+	raw_header(msg, 16, TN_RPC_VERSION, 0, 1, 0);
+	ck_assert(!tn_rpc_validate(msg, sizeof(msg)));
+	raw_header(msg, 16, TN_RPC_VERSION, TN_RPC_REPLY, 1, 0);
+	ck_assert(!tn_rpc_validate(msg, sizeof(msg)));
+	raw_header(msg, 16, TN_RPC_VERSION, TN_RPC_HELLO | TN_RPC_REPLY, 1, 0);
+	ck_assert(tn_rpc_validate(msg, sizeof(msg)));
+}
+END_TEST
+
+START_TEST(test_validate_length_must_match)
+{
+	uint8_t msg[24] = { 0 };
+
+	ok_header(msg, 20);
+	ck_assert(!tn_rpc_validate(msg, 24)); /* bytes beyond the message */
+	ck_assert(!tn_rpc_validate(msg, 16)); /* fewer than it claims */
+	raw_attr(msg, 16, 99, 0);
+	ck_assert(tn_rpc_validate(msg, 20));
+}
+END_TEST
+
+/* ---------------------------------------------------------------- attributes */
+
+START_TEST(test_truncated_attribute_header)
+{
+	uint8_t msg[32] = { 0 };
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+
+	/* 1..3 bytes after the header: not even an attribute header */
+	for (size_t extra = 1; extra < TN_RPC_ATTR_HDR_LEN; extra++) {
+		ok_header(msg, 16 + extra);
+		ck_assert(!tn_rpc_validate(msg, 16 + extra));
+		tn_rpc_iter_msg(&it, msg, 16 + extra);
+		ck_assert(!tn_rpc_next(&it, &a));
+		ck_assert(it.bad);
+	}
+}
+END_TEST
+
+START_TEST(test_attribute_length_past_end)
+{
+	uint8_t msg[32] = { 0 };
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+
+	ok_header(msg, 24);
+	raw_attr(msg, 16, TN_ATTR_PID, 5); /* claims 5 value bytes, 4 are there */
+	ck_assert(!tn_rpc_validate(msg, 24));
+	tn_rpc_iter_msg(&it, msg, 24);
+	ck_assert(!tn_rpc_next(&it, &a));
+	ck_assert(it.bad);
+	/* once bad, always bad */
+	ck_assert(!tn_rpc_next(&it, &a));
+
+	raw_attr(msg, 16, TN_ATTR_PID, 0xffff);
+	ck_assert(!tn_rpc_validate(msg, 24));
+}
+END_TEST
+
+START_TEST(test_attribute_padding_must_be_there)
+{
+	uint8_t msg[32] = { 0 };
+
+	/* value of 1 byte fits, its 3 padding bytes do not */
+	ok_header(msg, 21);
+	raw_attr(msg, 16, TN_ATTR_NAME, 1);
+	msg[20] = 'x';
+	ck_assert(!tn_rpc_validate(msg, 21));
+	ok_header(msg, 24);
+	ck_assert(tn_rpc_validate(msg, 24));
+}
+END_TEST
+
+START_TEST(test_padding_content_is_ignored)
+{
+	uint8_t msg[24] = { 0 };
+	char s[8];
+
+	ok_header(msg, 24);
+	raw_attr(msg, 16, TN_ATTR_NAME, 1);
+	msg[20] = 'x';
+	msg[21] = 0xff;
+	msg[22] = 0x00;
+	msg[23] = 0x7f;
+	ck_assert(tn_rpc_validate(msg, 24));
+	struct tn_rpc_attr_view a = first_attr(msg, 24);
+
+	ck_assert(tn_rpc_get_str(&a, s, sizeof(s)));
+	ck_assert_str_eq(s, "x");
+}
+END_TEST
+
+START_TEST(test_nest_too_deep)
+{
+	uint8_t msg[64] = { 0 };
+	const int levels = TN_RPC_MAX_DEPTH + 1;
+	size_t len = 16 + 4 * (size_t)levels;
+
+	/* MAX_DEPTH + 1 nests, one inside the other, innermost empty */
+	ok_header(msg, len);
+	for (int i = 0; i < levels; i++)
+		raw_attr(msg, 16 + 4 * (size_t)i, TN_ATTR_COUNTER,
+			 (uint16_t)(4 * (levels - 1 - i)));
+	ck_assert(!tn_rpc_validate(msg, len));
+
+	/* one level less is fine */
+	memset(msg, 0, sizeof(msg));
+	len -= 4;
+	ok_header(msg, len);
+	for (int i = 0; i < levels - 1; i++)
+		raw_attr(msg, 16 + 4 * (size_t)i, TN_ATTR_COUNTER,
+			 (uint16_t)(4 * (levels - 2 - i)));
+	ck_assert(tn_rpc_validate(msg, len));
+}
+END_TEST
+
+START_TEST(test_bad_attribute_inside_nest)
+{
+	uint8_t msg[32] = { 0 };
+
+	/* the nest itself is well formed at the top, its inside is not */
+	ok_header(msg, 28);
+	raw_attr(msg, 16, TN_ATTR_ARP_ENTRY, 8);
+	raw_attr(msg, 20, TN_ATTR_ADDR, 6); /* 6 > the 4 bytes left in the nest */
+	ck_assert(!tn_rpc_validate(msg, 28));
+
+	/* a nest type is a nest wherever it appears */
+	memset(msg, 0, sizeof(msg));
+	ok_header(msg, 24);
+	raw_attr(msg, 16, TN_ATTR_COUNTER, 2);
+	ck_assert(!tn_rpc_validate(msg, 24));
+	raw_attr(msg, 16, TN_ATTR_NAME, 2); /* same bytes, not a nest: fine */
+	ck_assert(tn_rpc_validate(msg, 24));
+}
+END_TEST
+
+START_TEST(test_string_rules)
+{
+	uint8_t msg[32] = { 0 };
+	char s[8];
+
+	ok_header(msg, 24);
+	raw_attr(msg, 16, TN_ATTR_NAME, 3);
+	memcpy(msg + 20, "a\0b", 3);
+	struct tn_rpc_attr_view a = first_attr(msg, 24);
+
+	ck_assert(!tn_rpc_get_str(&a, s, sizeof(s)));
+	ck_assert_str_eq(s, ""); /* never left half written */
+
+	memcpy(msg + 20, "abc", 3);
+	a = first_attr(msg, 24);
+	ck_assert(tn_rpc_get_str(&a, s, 4)); /* exactly fits with its NUL */
+	ck_assert_str_eq(s, "abc");
+	ck_assert(!tn_rpc_get_str(&a, s, 3));
+	ck_assert(!tn_rpc_get_str(&a, s, 0));
+}
+END_TEST
+
+START_TEST(test_integer_lengths)
+{
+	uint8_t msg[32] = { 0 };
+	uint32_t u32 = 42;
+	uint64_t u64 = 42;
+	uint8_t mac[6];
+	static const uint16_t wrong_u32[] = { 0, 3, 5, 8 };
+
+	for (size_t i = 0; i < sizeof(wrong_u32) / sizeof(wrong_u32[0]); i++) {
+		size_t end = raw_attr(msg, 16, TN_ATTR_PID, wrong_u32[i]);
+
+		ok_header(msg, end);
+		struct tn_rpc_attr_view a = first_attr(msg, end);
+
+		ck_assert(!tn_rpc_get_u32(&a, &u32));
+	}
+	ck_assert_uint_eq(u32, 42); /* untouched on failure */
+
+	size_t end = raw_attr(msg, 16, TN_ATTR_UPTIME_MS, 4);
+
+	ok_header(msg, end);
+	struct tn_rpc_attr_view a = first_attr(msg, end);
+
+	ck_assert(!tn_rpc_get_u64(&a, &u64));
+	ck_assert(u64 == 42);
+	ck_assert(!tn_rpc_get_bytes(&a, mac, sizeof(mac)));
+}
+END_TEST
+
+START_TEST(test_iter_msg_too_short)
+{
+	uint8_t msg[8] = { 0 };
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+
+	tn_rpc_iter_msg(&it, msg, sizeof(msg));
+	ck_assert(it.bad);
+	ck_assert(!tn_rpc_next(&it, &a));
+}
+END_TEST
+
+/* ---------------------------------------------------------------- writer errors */
+
+START_TEST(test_writer_overflow_sticky)
+{
+	uint8_t buf[32];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	tn_rpc_put_u64(&w, TN_ATTR_VALUE, 1); /* 16 + 12 = 28 */
+	ck_assert(!w.overflow);
+	tn_rpc_put_u64(&w, TN_ATTR_VALUE, 2); /* would be 40 */
+	ck_assert(w.overflow);
+	tn_rpc_put_bytes(&w, 99, NULL, 0); /* would fit, but the message is lost */
+	ck_assert_uint_eq(w.len, 28);
+	ck_assert_int_eq(tn_rpc_end(&w), -1);
+}
+END_TEST
+
+START_TEST(test_writer_exact_fit)
+{
+	uint8_t buf[28];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	tn_rpc_put_u64(&w, TN_ATTR_VALUE, 1);
+	ck_assert_int_eq(tn_rpc_end(&w), 28);
+}
+END_TEST
+
+START_TEST(test_writer_value_too_long)
+{
+	static uint8_t buf[TN_RPC_MAX_MSG + 1024];
+	static uint8_t big[70000];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	tn_rpc_put_bytes(&w, 99, big, 65536); /* does not fit the u16 length */
+	ck_assert(w.overflow);
+	ck_assert_int_eq(tn_rpc_end(&w), -1);
+
+	/* the protocol limit holds however big the buffer is */
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	tn_rpc_put_bytes(&w, 99, big, 65535 - 16);
+	ck_assert(w.overflow);
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	tn_rpc_put_bytes(&w, 99, big, TN_RPC_MAX_MSG - 16 - 4);
+	ck_assert_int_eq(tn_rpc_end(&w), TN_RPC_MAX_MSG);
+	ck_assert(tn_rpc_validate(buf, TN_RPC_MAX_MSG));
+}
+END_TEST
+
+START_TEST(test_writer_buffer_too_small_for_header)
+{
+	uint8_t buf[TN_RPC_HDR_LEN - 1];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	tn_rpc_put_u32(&w, TN_ATTR_PID, 1);
+	ck_assert_int_eq(tn_rpc_end(&w), -1);
+	tn_rpc_begin(&w, NULL, 100, TN_RPC_STATS, 1);
+	ck_assert_int_eq(tn_rpc_end(&w), -1);
+}
+END_TEST
+
+START_TEST(test_writer_unbalanced_nests)
+{
+	uint8_t buf[128];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	tn_rpc_nest_begin(&w, TN_ATTR_COUNTER);
+	ck_assert_int_eq(tn_rpc_end(&w), -1); /* left open */
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	tn_rpc_nest_end(&w); /* never opened */
+	ck_assert_int_eq(tn_rpc_end(&w), -1);
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	for (int i = 0; i <= TN_RPC_MAX_DEPTH; i++)
+		tn_rpc_nest_begin(&w, TN_ATTR_COUNTER);
+	for (int i = 0; i <= TN_RPC_MAX_DEPTH; i++)
+		tn_rpc_nest_end(&w);
+	ck_assert_int_eq(tn_rpc_end(&w), -1); /* deeper than a decoder accepts */
+}
+END_TEST
+
+START_TEST(test_writer_nest_overflow)
+{
+	uint8_t buf[40];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_STATS, 1);
+	tn_rpc_nest_begin(&w, TN_ATTR_COUNTER);
+	tn_rpc_put_str(&w, TN_ATTR_NAME, "IpInReceives");
+	tn_rpc_put_u64(&w, TN_ATTR_VALUE, 1); /* does not fit */
+	tn_rpc_nest_end(&w);
+	ck_assert_int_eq(tn_rpc_end(&w), -1);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- errors, names */
+
+START_TEST(test_error_roundtrip)
+{
+	uint8_t buf[256];
+	struct tn_rpc_header hdr;
+	char message[64];
+	int err = 0;
+	long len = tn_rpc_encode_error(buf, sizeof(buf), 77, ENOENT, "no such socket");
+
+	ck_assert_int_gt(len, 0);
+	ck_assert(tn_rpc_validate(buf, (size_t)len));
+	ck_assert_int_eq(tn_rpc_parse_header(buf, (size_t)len, &hdr), TN_RPC_OK);
+	ck_assert_uint_eq(hdr.type, TN_RPC_ERROR | TN_RPC_REPLY);
+	ck_assert_uint_eq(hdr.id, 77);
+	ck_assert(tn_rpc_decode_error(buf, (size_t)len, &err, message, sizeof(message)));
+	ck_assert_int_eq(err, ENOENT);
+	ck_assert_str_eq(message, "no such socket");
+
+	/* -errno is accepted, and the message is optional */
+	len = tn_rpc_encode_error(buf, sizeof(buf), 78, -EINVAL, NULL);
+	ck_assert_int_gt(len, 0);
+	ck_assert(tn_rpc_decode_error(buf, (size_t)len, &err, message, sizeof(message)));
+	ck_assert_int_eq(err, EINVAL);
+	ck_assert_str_eq(message, "");
+
+	/* a long message is cut, not refused */
+	len = tn_rpc_encode_error(buf, sizeof(buf), 79, EPERM, "0123456789");
+	ck_assert(tn_rpc_decode_error(buf, (size_t)len, &err, message, 5));
+	ck_assert_str_eq(message, "0123");
+
+	ck_assert_int_eq(tn_rpc_encode_error(buf, 20, 1, EPERM, "too long for 20 bytes"), -1);
+}
+END_TEST
+
+START_TEST(test_decode_error_malformed)
+{
+	uint8_t msg[32] = { 0 };
+	char message[16];
+	int err = 0;
+
+	/* ERRNO of the wrong size */
+	size_t end = raw_attr(msg, 16, TN_ATTR_ERRNO, 2);
+
+	raw_header(msg, (uint32_t)end, TN_RPC_VERSION, TN_RPC_ERROR | TN_RPC_REPLY, 1, 0);
+	ck_assert(!tn_rpc_decode_error(msg, end, &err, message, sizeof(message)));
+
+	/* no ERRNO at all: still an error, a generic one */
+	raw_header(msg, 16, TN_RPC_VERSION, TN_RPC_ERROR | TN_RPC_REPLY, 1, 0);
+	ck_assert(tn_rpc_decode_error(msg, 16, &err, message, sizeof(message)));
+	ck_assert_int_eq(err, EIO);
+}
+END_TEST
+
+START_TEST(test_type_names_and_nests)
+{
+	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_HELLO), "HELLO");
+	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_STATUS | TN_RPC_REPLY), "STATUS");
+	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_STATS), "STATS");
+	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_ARP), "ARP");
+	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_ERROR | TN_RPC_REPLY), "ERROR");
+	ck_assert_str_eq(tn_rpc_type_name(0), "UNKNOWN");
+	ck_assert_str_eq(tn_rpc_type_name(0x1234), "UNKNOWN");
+
+	ck_assert(tn_rpc_attr_is_nest(TN_ATTR_COUNTER));
+	ck_assert(tn_rpc_attr_is_nest(TN_ATTR_ARP_ENTRY));
+	ck_assert(!tn_rpc_attr_is_nest(TN_ATTR_NAME));
+	ck_assert(!tn_rpc_attr_is_nest(0));
+}
+END_TEST
+
+/* ---------------------------------------------------------------- random input */
+
+/* Every accessor on every attribute, nests included: none may read astray. */
+static void touch_attrs(struct tn_rpc_iter *it, int depth)
+{
+	struct tn_rpc_attr_view a;
+	uint32_t u32;
+	uint64_t u64;
+	uint8_t bytes[8];
+	char s[32];
+
+	while (tn_rpc_next(it, &a)) {
+		tn_rpc_get_u32(&a, &u32);
+		tn_rpc_get_u64(&a, &u64);
+		tn_rpc_get_str(&a, s, sizeof(s));
+		tn_rpc_get_bytes(&a, bytes, sizeof(bytes));
+		if (depth < 8) {
+			struct tn_rpc_iter inner;
+
+			tn_rpc_iter_nest(&inner, &a);
+			touch_attrs(&inner, depth + 1);
+		}
+	}
+}
+
+static void exercise(const uint8_t *msg, size_t len)
+{
+	struct tn_rpc_header hdr;
+	struct tn_rpc_iter it;
+	char message[16];
+	int err;
+
+	if (tn_rpc_parse_header(msg, len, &hdr) == TN_RPC_OK && hdr.length <= len) {
+		tn_rpc_validate(msg, hdr.length);
+		tn_rpc_decode_error(msg, hdr.length, &err, message, sizeof(message));
+		tn_rpc_iter_msg(&it, msg, hdr.length);
+		touch_attrs(&it, 0);
+	}
+	tn_rpc_validate(msg, len);
+}
+
+START_TEST(test_random_bytes_never_crash)
+{
+	unsigned seed = FUZZ_SEED;
+
+	for (int round = 0; round < FUZZ_ROUNDS; round++) {
+		size_t len = (size_t)rand_r(&seed) % 200;
+		/* an exact-size heap block, so valgrind/ASan see any overread */
+		uint8_t *msg = malloc(len ? len : 1);
+
+		ck_assert_ptr_nonnull(msg);
+		for (size_t i = 0; i < len; i++)
+			msg[i] = (uint8_t)rand_r(&seed);
+		/* mostly a plausible header: otherwise the attributes go untested */
+		if (len >= TN_RPC_HDR_LEN && round % 4 != 0) {
+			raw_header(msg, (uint32_t)len, TN_RPC_VERSION, (uint16_t)rand_r(&seed), 1, 0);
+			/* attribute types drawn from the nests, so nesting is explored too */
+			for (size_t off = TN_RPC_HDR_LEN; off + 2 <= len; off += 4)
+				if (rand_r(&seed) % 2)
+					le16(msg + off, rand_r(&seed) % 2 ? TN_ATTR_COUNTER
+									  : TN_ATTR_ARP_ENTRY);
+		}
+		exercise(msg, len);
+		free(msg);
+	}
+}
+END_TEST
+
+START_TEST(test_mutated_messages_never_crash)
+{
+	unsigned seed = FUZZ_SEED;
+	uint8_t good[256];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, good, sizeof(good), TN_RPC_ARP | TN_RPC_REPLY, 5);
+	for (int i = 0; i < 3; i++) {
+		tn_rpc_nest_begin(&w, TN_ATTR_ARP_ENTRY);
+		tn_rpc_put_u32(&w, TN_ATTR_ADDR, 0x0a000001u + (unsigned)i);
+		tn_rpc_put_str(&w, TN_ATTR_STATE, "REACHABLE");
+		tn_rpc_nest_begin(&w, TN_ATTR_COUNTER);
+		tn_rpc_put_u64(&w, TN_ATTR_VALUE, 1);
+		tn_rpc_nest_end(&w);
+		tn_rpc_nest_end(&w);
+	}
+	long len = tn_rpc_end(&w);
+
+	ck_assert_int_gt(len, 0);
+	for (int round = 0; round < FUZZ_ROUNDS; round++) {
+		uint8_t *msg = malloc((size_t)len);
+
+		ck_assert_ptr_nonnull(msg);
+		memcpy(msg, good, (size_t)len);
+		/* flip a few bytes after the header: lengths and types get hit */
+		for (int flips = 1 + rand_r(&seed) % 3; flips > 0; flips--)
+			msg[TN_RPC_HDR_LEN + (size_t)rand_r(&seed) % ((size_t)len - TN_RPC_HDR_LEN)] =
+				(uint8_t)rand_r(&seed);
+		exercise(msg, (size_t)len);
+		free(msg);
+	}
+}
+END_TEST
+
+/* ---------------------------------------------------------------- client helper */
+
+struct pair {
+	int client, daemon;
+};
+
+static struct pair socket_pair(void)
+{
+	int sv[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	return (struct pair){ sv[0], sv[1] };
+}
+
+static void close_pair(struct pair p)
+{
+	close(p.client);
+	if (p.daemon >= 0)
+		close(p.daemon);
+}
+
+static long build_request(uint8_t *buf, size_t cap, uint16_t type, uint32_t id)
+{
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, cap, type, id);
+	return tn_rpc_end(&w);
+}
+
+/* The daemon's side answers before it is asked: the socket buffers it. */
+static void daemon_says(struct pair p, uint16_t type, uint32_t id)
+{
+	uint8_t buf[64];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, buf, sizeof(buf), type, id);
+	tn_rpc_put_u32(&w, TN_ATTR_PID, id);
+	long len = tn_rpc_end(&w);
+
+	ck_assert_int_eq(write(p.daemon, buf, (size_t)len), len);
+}
+
+START_TEST(test_client_call_roundtrip)
+{
+	struct pair p = socket_pair();
+	uint8_t req[32], reply[TN_RPC_MAX_MSG], seen[32];
+	long req_len = build_request(req, sizeof(req), TN_RPC_STATUS, 11);
+
+	daemon_says(p, TN_RPC_STATUS | TN_RPC_REPLY, 11);
+	daemon_says(p, TN_RPC_STATS | TN_RPC_REPLY, 12);
+	long len = tn_rpc_call(p.client, req, (size_t)req_len, reply, sizeof(reply), 1000);
+
+	ck_assert_int_eq(len, 24);
+	/* the request went out whole */
+	ck_assert_int_eq(read(p.daemon, seen, sizeof(seen)), req_len);
+	ck_assert_mem_eq(seen, req, (size_t)req_len);
+	/* and exactly one reply was consumed: the next is intact */
+	ck_assert_int_eq(tn_rpc_recv_msg(p.client, reply, sizeof(reply), 1000), 24);
+	ck_assert_uint_eq(first_attr(reply, 24).value[0], 12);
+	close_pair(p);
+}
+END_TEST
+
+START_TEST(test_client_error_reply_accepted)
+{
+	struct pair p = socket_pair();
+	uint8_t req[32], reply[256];
+	long req_len = build_request(req, sizeof(req), TN_RPC_ARP, 3);
+	long err_len = tn_rpc_encode_error(reply, sizeof(reply), 3, EPERM, "nope");
+
+	ck_assert_int_eq(write(p.daemon, reply, (size_t)err_len), err_len);
+	memset(reply, 0, sizeof(reply));
+	ck_assert_int_eq(tn_rpc_call(p.client, req, (size_t)req_len, reply, sizeof(reply), 1000),
+			 err_len);
+	close_pair(p);
+}
+END_TEST
+
+START_TEST(test_client_rejects_wrong_answer)
+{
+	struct pair p = socket_pair();
+	uint8_t req[32], reply[256];
+	long req_len = build_request(req, sizeof(req), TN_RPC_ARP, 3);
+
+	daemon_says(p, TN_RPC_ARP | TN_RPC_REPLY, 4); /* another id */
+	errno = 0;
+	ck_assert_int_eq(tn_rpc_call(p.client, req, (size_t)req_len, reply, sizeof(reply), 1000), -1);
+	ck_assert_int_eq(errno, EPROTO);
+
+	daemon_says(p, TN_RPC_STATS | TN_RPC_REPLY, 3); /* another type */
+	ck_assert_int_eq(tn_rpc_call(p.client, req, (size_t)req_len, reply, sizeof(reply), 1000), -1);
+	ck_assert_int_eq(errno, EPROTO);
+
+	daemon_says(p, TN_RPC_ARP, 3); /* no reply bit */
+	ck_assert_int_eq(tn_rpc_call(p.client, req, (size_t)req_len, reply, sizeof(reply), 1000), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	close_pair(p);
+}
+END_TEST
+
+START_TEST(test_client_refused_connection)
+{
+	struct pair p = socket_pair();
+	uint8_t req[32], reply[256];
+	struct tn_rpc_header hdr;
+	long req_len = build_request(req, sizeof(req), TN_RPC_HELLO, 1);
+	long err_len = tn_rpc_encode_error(reply, sizeof(reply), TN_RPC_CONNECTION_ID, EMFILE,
+					   "too many clients");
+
+	/* the daemon says why and hangs up before the request is even sent */
+	ck_assert_int_eq(write(p.daemon, reply, (size_t)err_len), err_len);
+	close(p.daemon);
+	p.daemon = -1;
+	memset(reply, 0, sizeof(reply));
+	ck_assert_int_eq(tn_rpc_call(p.client, req, (size_t)req_len, reply, sizeof(reply), 1000),
+			 err_len);
+	ck_assert_int_eq(tn_rpc_parse_header(reply, (size_t)err_len, &hdr), TN_RPC_OK);
+	ck_assert_uint_eq(hdr.type, TN_RPC_ERROR | TN_RPC_REPLY);
+	ck_assert_uint_eq(hdr.id, TN_RPC_CONNECTION_ID);
+	close_pair(p);
+}
+END_TEST
+
+START_TEST(test_client_rejects_malformed_reply)
+{
+	struct pair p = socket_pair();
+	uint8_t req[32], reply[256], bad[24] = { 0 };
+	long req_len = build_request(req, sizeof(req), TN_RPC_STATUS, 1);
+
+	raw_header(bad, sizeof(bad), TN_RPC_VERSION, TN_RPC_STATUS | TN_RPC_REPLY, 1, 0);
+	raw_attr(bad, 16, TN_ATTR_PID, 200); /* past the end */
+	ck_assert_int_eq(write(p.daemon, bad, sizeof(bad)), (long)sizeof(bad));
+	ck_assert_int_eq(tn_rpc_call(p.client, req, (size_t)req_len, reply, sizeof(reply), 1000), -1);
+	ck_assert_int_eq(errno, EPROTO);
+
+	raw_header(bad, 16, TN_RPC_VERSION + 1, TN_RPC_STATUS | TN_RPC_REPLY, 1, 0);
+	ck_assert_int_eq(write(p.daemon, bad, 16), 16);
+	ck_assert_int_eq(tn_rpc_recv_msg(p.client, reply, sizeof(reply), 1000), -1);
+	ck_assert_int_eq(errno, EPROTO);
+	close_pair(p);
+}
+END_TEST
+
+START_TEST(test_client_reply_too_big_for_buffer)
+{
+	struct pair p = socket_pair();
+	uint8_t reply[20];
+
+	daemon_says(p, TN_RPC_STATUS | TN_RPC_REPLY, 1); /* 24 bytes */
+	ck_assert_int_eq(tn_rpc_recv_msg(p.client, reply, sizeof(reply), 1000), -1);
+	ck_assert_int_eq(errno, EMSGSIZE);
+	close_pair(p);
+}
+END_TEST
+
+START_TEST(test_client_timeout)
+{
+	struct pair p = socket_pair();
+	uint8_t req[32], reply[256];
+	long req_len = build_request(req, sizeof(req), TN_RPC_STATUS, 1);
+
+	/* a daemon that never answers costs the timeout, not a hang */
+	ck_assert_int_eq(tn_rpc_call(p.client, req, (size_t)req_len, reply, sizeof(reply), 50), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+
+	/* half a reply, then silence */
+	ck_assert_int_eq(write(p.daemon, req, 10), 10);
+	ck_assert_int_eq(tn_rpc_recv_msg(p.client, reply, sizeof(reply), 50), -1);
+	ck_assert_int_eq(errno, ETIMEDOUT);
+	close_pair(p);
+}
+END_TEST
+
+START_TEST(test_client_daemon_hangs_up)
+{
+	struct pair p = socket_pair();
+	uint8_t req[32], reply[256];
+	long req_len = build_request(req, sizeof(req), TN_RPC_STATUS, 1);
+
+	ck_assert_int_eq(write(p.daemon, req, 10), 10); /* a partial message */
+	close(p.daemon);
+	p.daemon = -1;
+	ck_assert_int_eq(tn_rpc_recv_msg(p.client, reply, sizeof(reply), 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	/* sending to a closed peer is an error, not a SIGPIPE */
+	ck_assert_int_eq(tn_rpc_call(p.client, req, (size_t)req_len, reply, sizeof(reply), 1000), -1);
+	ck_assert_int_eq(errno, ECONNRESET);
+	close_pair(p);
+}
+END_TEST
+
+START_TEST(test_client_connect_missing_socket)
+{
+	char path[] = "/tmp/check_rpc.XXXXXX";
+	int fd = mkstemp(path);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	unlink(path);
+	ck_assert_int_eq(tn_rpc_connect(path, 100), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(tn_rpc_connect("", 100), -1);
+	ck_assert_int_eq(errno, ENOENT);
+
+	char longpath[200];
+
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[sizeof(longpath) - 1] = '\0';
+	ck_assert_int_eq(tn_rpc_connect(longpath, 100), -1);
+	ck_assert_int_eq(errno, ENAMETOOLONG);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- suite */
+
+static Suite *rpc_suite(void)
+{
+	Suite *s = suite_create("rpc");
+	TCase *codec = tcase_create("codec");
+	TCase *reject = tcase_create("reject");
+	TCase *writer = tcase_create("writer");
+	TCase *noise = tcase_create("random");
+	TCase *client = tcase_create("client");
+
+	tcase_add_test(codec, test_roundtrip_every_type);
+	tcase_add_test(codec, test_writer_zeroes_padding);
+	tcase_add_test(codec, test_put_str_null_is_empty);
+	tcase_add_test(codec, test_nest_roundtrip);
+	tcase_add_test(codec, test_nest_max_depth_roundtrip);
+	tcase_add_test(codec, test_empty_message);
+	tcase_add_test(codec, test_padding_content_is_ignored);
+	tcase_add_test(codec, test_error_roundtrip);
+	tcase_add_test(codec, test_type_names_and_nests);
+	suite_add_tcase(s, codec);
+
+	tcase_add_test(reject, test_header_short_needs_more);
+	tcase_add_test(reject, test_header_rejects);
+	tcase_add_test(reject, test_header_limits_accepted);
+	tcase_add_test(reject, test_validate_rejects_type_zero);
+	tcase_add_test(reject, test_validate_length_must_match);
+	tcase_add_test(reject, test_truncated_attribute_header);
+	tcase_add_test(reject, test_attribute_length_past_end);
+	tcase_add_test(reject, test_attribute_padding_must_be_there);
+	tcase_add_test(reject, test_nest_too_deep);
+	tcase_add_test(reject, test_bad_attribute_inside_nest);
+	tcase_add_test(reject, test_string_rules);
+	tcase_add_test(reject, test_integer_lengths);
+	tcase_add_test(reject, test_iter_msg_too_short);
+	tcase_add_test(reject, test_decode_error_malformed);
+	suite_add_tcase(s, reject);
+
+	tcase_add_test(writer, test_writer_overflow_sticky);
+	tcase_add_test(writer, test_writer_exact_fit);
+	tcase_add_test(writer, test_writer_value_too_long);
+	tcase_add_test(writer, test_writer_buffer_too_small_for_header);
+	tcase_add_test(writer, test_writer_unbalanced_nests);
+	tcase_add_test(writer, test_writer_nest_overflow);
+	suite_add_tcase(s, writer);
+
+	tcase_add_test(noise, test_random_bytes_never_crash);
+	tcase_add_test(noise, test_mutated_messages_never_crash);
+	tcase_set_timeout(noise, 60); /* valgrind is slow */
+	suite_add_tcase(s, noise);
+
+	tcase_add_test(client, test_client_call_roundtrip);
+	tcase_add_test(client, test_client_error_reply_accepted);
+	tcase_add_test(client, test_client_rejects_wrong_answer);
+	tcase_add_test(client, test_client_refused_connection);
+	tcase_add_test(client, test_client_rejects_malformed_reply);
+	tcase_add_test(client, test_client_reply_too_big_for_buffer);
+	tcase_add_test(client, test_client_timeout);
+	tcase_add_test(client, test_client_daemon_hangs_up);
+	tcase_add_test(client, test_client_connect_missing_socket);
+	suite_add_tcase(s, client);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(rpc_suite());
+
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
