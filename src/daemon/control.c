@@ -1,0 +1,759 @@
+/*
+ * control.c - the control socket server.
+ *
+ * Per client: an input buffer that holds one whole message (TN_RPC_MAX_MSG),
+ * a bounded output queue, and its peer credentials for the log. Bytes are
+ * read with recvmsg() so that file descriptors passed with SCM_RIGHTS are
+ * seen: no request takes one yet, so any fd received is closed and costs
+ * the client its connection. When a request gets an fd, its row in
+ * requests[] will say so and the fds will be queued with the bytes.
+ *
+ * A request is answered through requests[], a table by message type; a
+ * well-formed request of a type not in it gets an EOPNOTSUPP error reply.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "control.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "rpc/rpc.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#define CTL_OUT_MAX (4 * TN_RPC_MAX_MSG) /* replies queued for one client */
+#define CTL_ACCEPT_BATCH 16              /* connections accepted per wakeup */
+#define CTL_FDS_MAX 16                   /* room for fds a client may (wrongly) send */
+#define CTL_ACCEPT_PAUSE 1.0             /* s without accepting when out of fds */
+#define CTL_NAME_MAX 64                  /* of a client's HELLO name, kept for logs */
+
+/* An ARP_ENTRY nest at its largest: ADDR, MAC, STATE (<= 12 chars), EXPIRES_MS, QUEUED. */
+#define CTL_ARP_ENTRY_MAX (4 + 8 + 12 + 16 + 12 + 8)
+
+struct ctl_client {
+	struct control *ctl;
+	struct ctl_client *prev, *next;
+	int fd;
+	ev_io io;
+	unsigned serial;           /* "client #N" in the log */
+	struct ucred cred;         /* pid/uid/gid at connect time */
+	char name[CTL_NAME_MAX];   /* from HELLO; "" until then */
+	uint8_t *in;               /* TN_RPC_MAX_MSG bytes */
+	size_t in_len;
+	uint8_t *out;              /* queued reply bytes, out_off..out_len unsent */
+	size_t out_off, out_len, out_cap;
+};
+
+struct control {
+	struct tapnetd *d;
+	int fd;
+	char path[CONFIG_SOCKET_PATH_MAX];
+	bool bound;                /* we created path: remove it at close */
+	ev_io accept_io;
+	ev_timer accept_pause;     /* out of fds: retry accepting later */
+	struct ctl_client *clients;
+	unsigned n_clients;
+	unsigned next_serial;
+	struct tn_arp_info *arp;   /* room for the whole cache, for ARP replies */
+	size_t arp_cap;
+	struct log_ratelimit reject_log, bad_log, accept_log;
+	uint8_t reply[TN_RPC_MAX_MSG]; /* every reply is built here */
+};
+
+/* A handler's result besides 0 (reply built) and -errno (error reply). */
+#define CTL_DROP 1
+
+typedef int (*ctl_handler)(struct ctl_client *c, const struct tn_rpc_header *hdr,
+			   const uint8_t *msg, struct tn_rpc_writer *reply);
+
+static int handle_hello(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
+			struct tn_rpc_writer *);
+static int handle_status(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
+			 struct tn_rpc_writer *);
+static int handle_stats(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
+			struct tn_rpc_writer *);
+static int handle_arp(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
+		      struct tn_rpc_writer *);
+
+static const struct ctl_request {
+	uint16_t type;
+	ctl_handler handle;
+} requests[] = {
+	{ TN_RPC_HELLO, handle_hello },
+	{ TN_RPC_STATUS, handle_status },
+	{ TN_RPC_STATS, handle_stats },
+	{ TN_RPC_ARP, handle_arp },
+};
+
+/* ------------------------------------------------------------------ clients */
+
+/* "client #3 (pid 1234 uid 1000 'tapnet')": who did it, for every client log line. */
+static const char *client_desc(const struct ctl_client *c, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "client #%u (pid %ld uid %ld%s%s%s)", c->serial, (long)c->cred.pid,
+		 (long)c->cred.uid, c->name[0] ? " '" : "", c->name, c->name[0] ? "'" : "");
+	return buf;
+}
+
+static void client_free(struct ctl_client *c)
+{
+	struct control *ctl = c->ctl;
+
+	ev_io_stop(ctl->d->loop, &c->io);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ctl->clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	ctl->n_clients--;
+	ctl->d->counters[DCTR_CtlClients] = ctl->n_clients;
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+static void client_close(struct ctl_client *c, const char *why)
+{
+	char desc[160];
+
+	log_debug("%s: closed (%s)", client_desc(c, desc, sizeof(desc)), why);
+	client_free(c);
+}
+
+/* Hostile or broken input: log who (rate-limited, a client can repeat it at will), then hang up. */
+static void client_drop_bad(struct ctl_client *c, const char *what)
+{
+	char desc[160];
+	uint64_t suppressed;
+	char note[64];
+
+	DAEMON_COUNT(c->ctl->d, CtlBadMessages, 1);
+	if (log_ratelimit_ok(&c->ctl->bad_log, &suppressed))
+		log_warning("%s: %s; connection closed%s", client_desc(c, desc, sizeof(desc)), what,
+			    log_suppressed_note(suppressed, note));
+	client_free(c);
+}
+
+static void client_set_events(struct ctl_client *c, int events)
+{
+	if ((c->io.events & (EV_READ | EV_WRITE)) == events)
+		return;
+	ev_io_stop(c->ctl->d->loop, &c->io);
+	ev_io_set(&c->io, c->fd, events);
+	ev_io_start(c->ctl->d->loop, &c->io);
+}
+
+/* Appends to the output queue. false: the client was dropped. */
+static bool client_queue(struct ctl_client *c, const uint8_t *buf, size_t len)
+{
+	size_t pending = c->out_len - c->out_off;
+
+	if (pending + len > CTL_OUT_MAX) {
+		char desc[160];
+		DAEMON_COUNT(c->ctl->d, CtlSlowClients, 1);
+		log_warning("%s: does not read its replies (%zu bytes queued); connection closed",
+			    client_desc(c, desc, sizeof(desc)), pending);
+		client_free(c);
+		return false;
+	}
+	if (c->out_off) { /* keep the unsent bytes at the front */
+		memmove(c->out, c->out + c->out_off, pending);
+		c->out_off = 0;
+		c->out_len = pending;
+	}
+	if (c->out_len + len > c->out_cap) {
+		size_t cap = c->out_len + len;
+		uint8_t *p = realloc(c->out, cap);
+		if (!p) {
+			client_close(c, "out of memory for its replies");
+			return false;
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	memcpy(c->out + c->out_len, buf, len);
+	c->out_len += len;
+	client_set_events(c, EV_READ | EV_WRITE);
+	return true;
+}
+
+/* Sends what the socket takes now and queues the rest. false: the client is gone. */
+static bool client_send(struct ctl_client *c, const uint8_t *buf, size_t len)
+{
+	if (c->out_len == c->out_off) {
+		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			client_close(c, strerror(errno));
+			return false;
+		}
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		}
+		if (len == 0)
+			return true;
+	}
+	return client_queue(c, buf, len);
+}
+
+static void client_flush(struct ctl_client *c)
+{
+	ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+			 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			client_close(c, strerror(errno));
+		return;
+	}
+	c->out_off += (size_t)n;
+	if (c->out_off == c->out_len) {
+		c->out_off = c->out_len = 0;
+		client_set_events(c, EV_READ);
+	}
+}
+
+static bool client_send_error(struct ctl_client *c, uint32_t id, int err, const char *message)
+{
+	struct control *ctl = c->ctl;
+	long len = tn_rpc_encode_error(ctl->reply, sizeof(ctl->reply), id, err, message);
+
+	if (len < 0) { /* cannot happen with our own short messages */
+		client_close(c, "cannot encode an error reply");
+		return false;
+	}
+	return client_send(c, ctl->reply, (size_t)len);
+}
+
+/* ------------------------------------------------------------------ requests */
+
+static const struct ctl_request *find_request(uint16_t type)
+{
+	for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++)
+		if (requests[i].type == type)
+			return &requests[i];
+	return NULL;
+}
+
+static int handle_hello(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
+			struct tn_rpc_writer *reply)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	char name[256];
+
+	tn_rpc_iter_msg(&it, msg, hdr->length);
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type != TN_ATTR_CLIENT_NAME)
+			continue; /* unknown attributes are a newer client's business */
+		if (!tn_rpc_get_str(&a, name, sizeof(name))) {
+			client_drop_bad(c, "sent a HELLO with a bad CLIENT_NAME");
+			return CTL_DROP;
+		}
+		size_t len = strnlen(name, sizeof(c->name) - 1); /* a long name is cut for the log */
+		memcpy(c->name, name, len);
+		c->name[len] = '\0';
+	}
+	tn_rpc_put_str(reply, TN_ATTR_VERSION_STR, PACKAGE_VERSION);
+	tn_rpc_put_u32(reply, TN_ATTR_PID, (uint32_t)getpid());
+	return 0;
+}
+
+static int handle_status(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
+			 struct tn_rpc_writer *reply)
+{
+	const struct tapnetd *d = c->ctl->d;
+	const struct tn_config *core = &d->cfg.core;
+	uint8_t mac[TN_ETH_ALEN];
+
+	tn_stack_get_mac(d->stack, mac);
+	tn_rpc_put_u64(reply, TN_ATTR_UPTIME_MS, (daemon_now_ns() - d->started_ns) / TN_NSEC_PER_MSEC);
+	tn_rpc_put_str(reply, TN_ATTR_IFNAME, d->tap.name);
+	tn_rpc_put_u32(reply, TN_ATTR_IFINDEX, d->tap.ifindex);
+	tn_rpc_put_bytes(reply, TN_ATTR_MAC, mac, sizeof(mac));
+	tn_rpc_put_u32(reply, TN_ATTR_ADDR, core->addr);
+	tn_rpc_put_u32(reply, TN_ATTR_PREFIX_LEN, core->prefix_len);
+	if (core->gateway)
+		tn_rpc_put_u32(reply, TN_ATTR_GATEWAY, core->gateway);
+	tn_rpc_put_u32(reply, TN_ATTR_MTU, core->mtu);
+	tn_rpc_put_u32(reply, TN_ATTR_CLIENTS, c->ctl->n_clients);
+	tn_rpc_put_str(reply, TN_ATTR_LOG_LEVEL, log_level_name(log_get_level()));
+	tn_rpc_put_str(reply, TN_ATTR_VERSION_STR, PACKAGE_VERSION);
+	tn_rpc_put_u32(reply, TN_ATTR_PID, (uint32_t)getpid());
+	return 0;
+}
+
+static void put_counter(struct tn_rpc_writer *reply, const char *name, uint64_t value)
+{
+	tn_rpc_nest_begin(reply, TN_ATTR_COUNTER);
+	tn_rpc_put_str(reply, TN_ATTR_NAME, name);
+	tn_rpc_put_u64(reply, TN_ATTR_VALUE, value);
+	tn_rpc_nest_end(reply);
+}
+
+static int handle_stats(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
+			struct tn_rpc_writer *reply)
+{
+	const struct tapnetd *d = c->ctl->d;
+
+	for (int i = 0; i < TN_CTR__COUNT; i++)
+		put_counter(reply, tn_counter_name((enum tn_counter)i),
+			    tn_stack_counter(d->stack, (enum tn_counter)i));
+	for (int i = 0; i < DCTR__COUNT; i++)
+		put_counter(reply, daemon_counter_name((enum daemon_counter)i), d->counters[i]);
+	return 0;
+}
+
+static int handle_arp(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
+		      struct tn_rpc_writer *reply)
+{
+	struct control *ctl = c->ctl;
+	size_t total = tn_stack_arp_list(ctl->d->stack, ctl->arp, ctl->arp_cap);
+	size_t n = total < ctl->arp_cap ? total : ctl->arp_cap;
+	uint64_t now = daemon_now_ns();
+
+	for (size_t i = 0; i < n; i++) {
+		const struct tn_arp_info *e = &ctl->arp[i];
+		if (reply->cap - reply->len < CTL_ARP_ENTRY_MAX) {
+			/* [arp] cache_size is capped so that this does not happen. */
+			log_warning("ARP reply truncated to %zu of %zu entries", i, total);
+			break;
+		}
+		tn_rpc_nest_begin(reply, TN_ATTR_ARP_ENTRY);
+		tn_rpc_put_u32(reply, TN_ATTR_ADDR, e->addr);
+		tn_rpc_put_bytes(reply, TN_ATTR_MAC, e->mac, TN_ETH_ALEN);
+		tn_rpc_put_str(reply, TN_ATTR_STATE, tn_arp_state_name(e->state));
+		if (e->expires_ns != TN_TIME_NEVER)
+			tn_rpc_put_u64(reply, TN_ATTR_EXPIRES_MS,
+				       e->expires_ns > now ? (e->expires_ns - now) / TN_NSEC_PER_MSEC : 0);
+		tn_rpc_put_u32(reply, TN_ATTR_QUEUED, e->queued);
+		tn_rpc_nest_end(reply);
+	}
+	return 0;
+}
+
+/* One whole message from c. false: the client is gone. */
+static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg)
+{
+	struct control *ctl = c->ctl;
+	struct tn_rpc_writer reply;
+	char text[80];
+
+	if (!tn_rpc_validate(msg, hdr->length)) {
+		client_drop_bad(c, "sent a message with malformed attributes");
+		return false;
+	}
+	if ((hdr->type & TN_RPC_REPLY) || hdr->type == TN_RPC_ERROR) {
+		client_drop_bad(c, "sent a reply where a request was due");
+		return false;
+	}
+	DAEMON_COUNT(ctl->d, CtlRequests, 1);
+
+	const struct ctl_request *req = find_request(hdr->type);
+	if (!req) {
+		snprintf(text, sizeof(text), "unknown request type %u", hdr->type);
+		return client_send_error(c, hdr->id, EOPNOTSUPP, text);
+	}
+	tn_rpc_begin(&reply, ctl->reply, sizeof(ctl->reply), hdr->type | TN_RPC_REPLY, hdr->id);
+	int r = req->handle(c, hdr, msg, &reply);
+	if (r == CTL_DROP)
+		return false;
+	if (r < 0)
+		return client_send_error(c, hdr->id, -r, strerror(-r));
+	long len = tn_rpc_end(&reply);
+	if (len < 0) {
+		snprintf(text, sizeof(text), "%s reply does not fit in one message",
+			 tn_rpc_type_name(hdr->type));
+		return client_send_error(c, hdr->id, EMSGSIZE, text);
+	}
+	return client_send(c, ctl->reply, (size_t)len);
+}
+
+/* Handles every whole message in c->in; keeps a partial one. false: the client is gone. */
+static bool client_process_input(struct ctl_client *c)
+{
+	size_t off = 0;
+
+	while (off < c->in_len) {
+		struct tn_rpc_header hdr;
+		enum tn_rpc_parse r = tn_rpc_parse_header(c->in + off, c->in_len - off, &hdr);
+		if (r == TN_RPC_NEED_MORE)
+			break;
+		if (r != TN_RPC_OK) {
+			client_drop_bad(c, "sent a malformed message header");
+			return false;
+		}
+		if (c->in_len - off < hdr.length)
+			break;
+		if (!client_handle(c, &hdr, c->in + off))
+			return false;
+		off += hdr.length;
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+	return true;
+}
+
+/* Closes every fd in msg's control data; returns how many there were. */
+static unsigned close_passed_fds(struct msghdr *msg)
+{
+	unsigned count = 0;
+
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			close(fd);
+			count++;
+		}
+	}
+	return count;
+}
+
+static void client_readable(struct ctl_client *c)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * CTL_FDS_MAX)];
+	} control;
+	struct iovec iov = { c->in + c->in_len, TN_RPC_MAX_MSG - c->in_len };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = control.buf, .msg_controllen = sizeof(control.buf),
+	};
+
+	if (iov.iov_len == 0) { /* cannot happen: a message is at most the buffer */
+		client_drop_bad(c, "overflowed its input buffer");
+		return;
+	}
+	ssize_t n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			client_close(c, strerror(errno));
+		return;
+	}
+	unsigned fds = close_passed_fds(&msg);
+	if (fds || (msg.msg_flags & MSG_CTRUNC)) {
+		client_drop_bad(c, "passed file descriptors where none were expected");
+		return;
+	}
+	if (n == 0) {
+		client_close(c, c->in_len ? "hung up in the middle of a message" : "hung up");
+		return;
+	}
+	c->in_len += (size_t)n;
+	if (client_process_input(c))
+		daemon_rearm_timer(c->ctl->d); /* requests may touch the stack */
+}
+
+static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct ctl_client *c = w->data;
+
+	if (revents & EV_WRITE) {
+		client_flush(c);
+		return; /* c may be gone; a pending read is seen at the next wakeup */
+	}
+	if (revents & EV_READ)
+		client_readable(c);
+}
+
+static void client_new(struct control *ctl, int fd, const struct ucred *cred)
+{
+	struct ctl_client *c = calloc(1, sizeof(*c));
+	char desc[160];
+
+	if (c)
+		c->in = malloc(TN_RPC_MAX_MSG);
+	if (!c || !c->in) {
+		log_warning("out of memory for a control connection; closed");
+		if (c)
+			free(c);
+		close(fd);
+		return;
+	}
+	c->ctl = ctl;
+	c->fd = fd;
+	c->cred = *cred;
+	c->serial = ++ctl->next_serial;
+	c->next = ctl->clients;
+	if (c->next)
+		c->next->prev = c;
+	ctl->clients = c;
+	ctl->n_clients++;
+	ctl->d->counters[DCTR_CtlClients] = ctl->n_clients;
+	DAEMON_COUNT(ctl->d, CtlAccepts, 1);
+
+	ev_io_init(&c->io, client_io_cb, fd, EV_READ);
+	c->io.data = c;
+	ev_io_start(ctl->d->loop, &c->io);
+	log_debug("%s: connected", client_desc(c, desc, sizeof(desc)));
+}
+
+/* Over max_clients: say why (best effort, never blocking), then hang up. */
+static void client_reject(struct control *ctl, int fd, const struct ucred *cred)
+{
+	char text[80];
+	uint64_t suppressed;
+	char note[64];
+
+	DAEMON_COUNT(ctl->d, CtlRejects, 1);
+	snprintf(text, sizeof(text), "too many clients (max_clients = %u)", ctl->d->cfg.max_clients);
+	long len = tn_rpc_encode_error(ctl->reply, sizeof(ctl->reply), 0, EMFILE, text);
+	if (len > 0 && send(fd, ctl->reply, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("cannot tell a rejected client why: %s", strerror(errno));
+	close(fd);
+	if (log_ratelimit_ok(&ctl->reject_log, &suppressed))
+		log_warning("control connection from pid %ld uid %ld refused: %s%s", (long)cred->pid,
+			    (long)cred->uid, text, log_suppressed_note(suppressed, note));
+}
+
+/* ------------------------------------------------------------------ accepting */
+
+static void accept_pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct control *ctl = w->data;
+
+	ev_io_start(loop, &ctl->accept_io);
+}
+
+/* Out of fds: the listening socket stays readable, so stop looking at it for a while. */
+static void accept_pause(struct control *ctl, int err)
+{
+	uint64_t suppressed;
+	char note[64];
+
+	if (log_ratelimit_ok(&ctl->accept_log, &suppressed))
+		log_warning("cannot accept control connections: %s; pausing%s", strerror(err),
+			    log_suppressed_note(suppressed, note));
+	ev_io_stop(ctl->d->loop, &ctl->accept_io);
+	ev_timer_set(&ctl->accept_pause, CTL_ACCEPT_PAUSE, 0.);
+	ev_timer_start(ctl->d->loop, &ctl->accept_pause);
+}
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct control *ctl = w->data;
+
+	for (int i = 0; i < CTL_ACCEPT_BATCH; i++) {
+		int fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_pause(ctl, errno);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK)
+				log_warning("cannot accept a control connection: %s", strerror(errno));
+			return;
+		}
+		struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
+		socklen_t len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+			log_debug("cannot read a client's credentials: %s", strerror(errno));
+		if (ctl->n_clients >= ctl->d->cfg.max_clients)
+			client_reject(ctl, fd, &cred);
+		else
+			client_new(ctl, fd, &cred);
+	}
+}
+
+/* ------------------------------------------------------------------ the socket file */
+
+/* Creates the socket's directory if missing; only that one level. */
+static int make_parent_dir(const char *path, const struct privs *privs)
+{
+	char dir[CONFIG_SOCKET_PATH_MAX];
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash || slash == dir)
+		return 0; /* in "/" */
+	*slash = '\0';
+
+	if (mkdir(dir, 0755) == 0) {
+		/* umask may have narrowed it; others need to reach the socket inside */
+		if (chmod(dir, 0755) < 0 ||
+		    (privs->started_as_root && chown(dir, privs->uid, privs->gid) < 0)) {
+			log_error("cannot set owner and mode of %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		log_info("created directory %s for the control socket", dir);
+		return 0;
+	}
+	if (errno != EEXIST) {
+		log_error("cannot create directory %s for the control socket: %s", dir, strerror(errno));
+		return -1;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		log_error("%s exists and is not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+static void fill_address(struct sockaddr_un *sun, const char *path)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	snprintf(sun->sun_path, sizeof(sun->sun_path), "%s", path);
+}
+
+/*
+ * A socket file left at path: if something answers on it, another tapnetd
+ * runs and we must not steal its socket; if nothing does, it is stale.
+ */
+static int remove_stale_socket(const char *path)
+{
+	struct stat st;
+	struct sockaddr_un sun;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_error("cannot check control socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("%s exists and is not a socket; not replacing it", path);
+		return -1;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_error("cannot create a socket: %s", strerror(errno));
+		return -1;
+	}
+	fill_address(&sun, path);
+	int r = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	int err = errno;
+	close(fd);
+	if (r == 0) {
+		log_error("another tapnetd is already listening on %s", path);
+		return -1;
+	}
+	if (err != ECONNREFUSED) {
+		log_error("cannot check control socket %s: %s", path, strerror(err));
+		return -1;
+	}
+	if (unlink(path) < 0 && errno != ENOENT) {
+		log_error("cannot remove stale control socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	log_notice("removed stale control socket %s", path);
+	return 0;
+}
+
+static int bind_socket(struct control *ctl, const struct daemon_config *cfg, const struct privs *privs)
+{
+	struct sockaddr_un sun;
+
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl->fd < 0) {
+		log_error("cannot create the control socket: %s", strerror(errno));
+		return -1;
+	}
+	fill_address(&sun, ctl->path);
+	/* main() set umask 077: nobody else can connect before the chmod below */
+	if (bind(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		log_error("cannot bind control socket %s: %s", ctl->path, strerror(errno));
+		return -1;
+	}
+	ctl->bound = true;
+	if (chmod(ctl->path, cfg->control_socket_mode) < 0) {
+		log_error("cannot set mode %04o on %s: %s", (unsigned)cfg->control_socket_mode,
+			  ctl->path, strerror(errno));
+		return -1;
+	}
+	uid_t owner = privs->started_as_root ? privs->uid : (uid_t)-1;
+	if (chown(ctl->path, owner, privs->gid) < 0) {
+		if (privs->started_as_root) {
+			log_error("cannot set owner of %s: %s", ctl->path, strerror(errno));
+			return -1;
+		}
+		/* unprivileged and not in that group: the socket keeps our own group */
+		log_warning("cannot give %s to group %s: %s", ctl->path, cfg->group, strerror(errno));
+	}
+	if (listen(ctl->fd, SOMAXCONN) < 0) {
+		log_error("cannot listen on control socket %s: %s", ctl->path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+struct control *control_open(struct tapnetd *d)
+{
+	struct control *ctl = calloc(1, sizeof(*ctl));
+
+	if (!ctl) {
+		log_error("out of memory for the control socket");
+		return NULL;
+	}
+	ctl->d = d;
+	ctl->fd = -1;
+	snprintf(ctl->path, sizeof(ctl->path), "%s", d->cfg.control_socket);
+	ctl->reject_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
+	ctl->bad_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
+	ctl->accept_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 3);
+	ctl->arp_cap = d->cfg.core.arp_cache_size;
+	ctl->arp = calloc(ctl->arp_cap, sizeof(*ctl->arp));
+	ev_io_init(&ctl->accept_io, accept_cb, -1, EV_READ);
+	ev_timer_init(&ctl->accept_pause, accept_pause_cb, CTL_ACCEPT_PAUSE, 0.);
+	ctl->accept_io.data = ctl->accept_pause.data = ctl;
+
+	if (!ctl->arp) {
+		log_error("out of memory for the control socket");
+		goto fail;
+	}
+	if (make_parent_dir(ctl->path, &d->privs) < 0 || remove_stale_socket(ctl->path) < 0 ||
+	    bind_socket(ctl, &d->cfg, &d->privs) < 0)
+		goto fail;
+
+	ev_io_set(&ctl->accept_io, ctl->fd, EV_READ);
+	ev_io_start(d->loop, &ctl->accept_io);
+	log_info("control socket %s listening (mode %04o)", ctl->path,
+		 (unsigned)d->cfg.control_socket_mode);
+	return ctl;
+fail:
+	control_close(ctl);
+	return NULL;
+}
+
+unsigned control_client_count(const struct control *ctl)
+{
+	return ctl ? ctl->n_clients : 0;
+}
+
+void control_close(struct control *ctl)
+{
+	if (!ctl)
+		return;
+	while (ctl->clients)
+		client_free(ctl->clients);
+	ev_io_stop(ctl->d->loop, &ctl->accept_io);
+	ev_timer_stop(ctl->d->loop, &ctl->accept_pause);
+	if (ctl->fd >= 0)
+		close(ctl->fd);
+	/* After the privilege drop this needs write access to the directory. */
+	if (ctl->bound && unlink(ctl->path) < 0 && errno != ENOENT)
+		log_warning("cannot remove control socket %s: %s", ctl->path, strerror(errno));
+	free(ctl->arp);
+	free(ctl);
+}

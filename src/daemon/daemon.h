@@ -1,0 +1,100 @@
+/*
+ * daemon.h - tapnetd's state, shared by main.c, loop.c and control.c.
+ *
+ * One struct tapnetd holds everything the process owns: the libev loop,
+ * the configuration, the tap, the stack, the control socket and the
+ * daemon's own counters. Frames go one way through it:
+ * tap fd -> loop.c -> tn_stack_input() -> env output -> tap fd.
+ */
+#ifndef TAPNETD_DAEMON_H
+#define TAPNETD_DAEMON_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon_config.h"
+#include "log.h"
+#include "notify.h"
+#include "privs.h"
+#include "stack/stack.h"
+#include "tapdev.h"
+
+/*
+ * The daemon's counters, nstat-style, listed after the core's in
+ * `tapnet stats`. CtlClients is a gauge (connections open now), like
+ * TcpCurrEstab; everything else only grows.
+ */
+#define DAEMON_COUNTERS(X)                                                     \
+	X(TapInFrames)                                                         \
+	X(TapInOctets)                                                         \
+	X(TapReadErrors)                                                       \
+	X(TapOutFrames)                                                        \
+	X(TapOutOctets)                                                        \
+	X(TapOutDrops)      /* the kernel's queue was full */                  \
+	X(TapOutErrors)                                                        \
+	X(CtlAccepts)                                                          \
+	X(CtlRejects)       /* over max_clients */                             \
+	X(CtlClients)                                                          \
+	X(CtlRequests)                                                         \
+	X(CtlBadMessages)   /* malformed input: connection closed */           \
+	X(CtlSlowClients)   /* never read their replies: connection closed */
+
+enum daemon_counter {
+#define DAEMON_COUNTER_ENUM(name) DCTR_##name,
+	DAEMON_COUNTERS(DAEMON_COUNTER_ENUM)
+#undef DAEMON_COUNTER_ENUM
+	DCTR__COUNT
+};
+
+struct control;
+
+struct tapnetd {
+	struct ev_loop *loop;
+	char *config_path;           /* absolute, so SIGHUP works after chdir("/") */
+	bool config_optional;        /* default path: a missing file means defaults */
+	struct daemon_config cfg;
+	struct privs privs;
+	struct tapdev tap;
+	struct tn_stack *stack;
+	struct control *control;
+	struct notifier notify;
+
+	ev_io tap_watcher;
+	ev_timer stack_timer;        /* the only timer for the stack: its next deadline */
+	uint64_t stack_timer_at;     /* deadline it is armed for (TN_TIME_NEVER: stopped) */
+	ev_signal sig_int, sig_term, sig_hup;
+
+	uint64_t started_ns;
+	uint64_t counters[DCTR__COUNT];
+	struct log_ratelimit tap_error_log;
+	int exit_status;             /* set when the loop stops for a failure */
+};
+
+#define DAEMON_COUNT(d, name, n) ((d)->counters[DCTR_##name] += (n))
+
+/* --- loop.c */
+
+/* CLOCK_MONOTONIC in ns: the stack's clock. */
+uint64_t daemon_now_ns(void);
+
+const char *daemon_counter_name(enum daemon_counter c);
+
+/*
+ * Reads d->config_path into cfg, logging every problem. Returns the number
+ * of problems (0: cfg is usable).
+ */
+unsigned daemon_read_config(const struct tapnetd *d, struct daemon_config *cfg);
+
+/* The stack, wired to the clock, getrandom() and the tap. 0 or -1 (logged). */
+int daemon_stack_create(struct tapnetd *d);
+
+/* Tap, timer and signal watchers; starts the stack (gratuitous ARP). */
+void daemon_loop_start(struct tapnetd *d);
+
+/* Points the one stack timer at tn_stack_next_deadline(). Call after any stack call. */
+void daemon_rearm_timer(struct tapnetd *d);
+
+void daemon_loop_stop(struct tapnetd *d);
+
+#endif

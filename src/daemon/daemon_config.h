@@ -1,0 +1,66 @@
+/*
+ * daemon_config.h - tapnetd.conf: parsing, validation and what SIGHUP may change.
+ *
+ * The file is INI (inih). Every key has a default (config_defaults()), so an
+ * empty file is a valid configuration. Every problem found is reported as
+ * one line "FILE:LINE: message" ("FILE: message" when no single line is to
+ * blame), and parsing goes on so that all of them are reported at once.
+ * A key given twice in the same file is an error: a forgotten second copy
+ * silently overriding the first is a worse surprise than a refusal.
+ */
+#ifndef TAPNETD_CONFIG_H
+#define TAPNETD_CONFIG_H
+
+#include <net/if.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "stack/stack.h"
+
+#define CONFIG_NAME_MAX 64          /* user and group names, NUL included */
+#define CONFIG_SOCKET_PATH_MAX 108  /* sizeof(sockaddr_un.sun_path) */
+
+struct daemon_config {
+	struct tn_config core;          /* handed to tn_stack_new() as is */
+
+	/* [interface]; the MTU and MAC live in core */
+	char ifname[IFNAMSIZ];
+	tn_ip4 host_addr;               /* kernel side of the tap; 0: leave it alone */
+	uint8_t host_prefix_len;        /* 0: same prefix as core.prefix_len */
+
+	/* [daemon] */
+	char user[CONFIG_NAME_MAX];     /* "" or "root": stay root (capabilities still dropped) */
+	char group[CONFIG_NAME_MAX];    /* "": the user's primary group */
+	char control_socket[CONFIG_SOCKET_PATH_MAX];
+	uint32_t control_socket_mode;
+	enum log_level log_level;
+	uint32_t max_clients;
+};
+
+/* Receives one complete error line (no newline). */
+typedef void (*config_error_fn)(void *ctx, const char *line);
+
+void config_defaults(struct daemon_config *cfg);
+
+/*
+ * Fills cfg with the defaults, then with the settings in the file at path.
+ * Returns the number of problems reported through on_error; cfg is usable
+ * only when that is 0.
+ */
+unsigned config_load(const char *path, struct daemon_config *cfg,
+		     config_error_fn on_error, void *ctx);
+
+/* The same for an open stream; name is what the messages call it. */
+unsigned config_load_stream(FILE *f, const char *name, struct daemon_config *cfg,
+			    config_error_fn on_error, void *ctx);
+
+/* The keys, in documentation order: i from 0 while it returns true. */
+bool config_key_at(size_t i, const char **section, const char **name);
+
+/* Calls changed() for every key whose value differs between a and b. */
+void config_diff(const struct daemon_config *a, const struct daemon_config *b,
+		 void (*changed)(void *ctx, const char *section, const char *name),
+		 void *ctx);
+
+#endif

@@ -1,0 +1,271 @@
+/*
+ * loop.c - the libev loop: tap frames in, the stack's one timer, signals,
+ * and the environment (clock, randomness, frame output) the stack runs in.
+ *
+ * After every call into the stack (a batch of frames, a timer run, a
+ * control request) the single ev_timer is pointed at the stack's next
+ * deadline, so the stack never needs more than one timer from the loop.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <time.h>
+
+#include "control.h"
+
+static const char *const daemon_counter_names[DCTR__COUNT] = {
+#define DAEMON_COUNTER_NAME(name) #name,
+	DAEMON_COUNTERS(DAEMON_COUNTER_NAME)
+#undef DAEMON_COUNTER_NAME
+};
+
+const char *daemon_counter_name(enum daemon_counter c)
+{
+	return (unsigned)c < DCTR__COUNT ? daemon_counter_names[c] : NULL;
+}
+
+uint64_t daemon_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * TN_NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ configuration */
+
+static void log_config_error(void *ctx, const char *line)
+{
+	log_error("%s", line);
+}
+
+unsigned daemon_read_config(const struct tapnetd *d, struct daemon_config *cfg)
+{
+	if (d->config_optional && access(d->config_path, F_OK) < 0 && errno == ENOENT) {
+		log_notice("%s does not exist: using the built-in defaults", d->config_path);
+		config_defaults(cfg);
+		return 0;
+	}
+	unsigned errors = config_load(d->config_path, cfg, log_config_error, NULL);
+	if (errors)
+		log_error("%s: %u problem%s found", d->config_path, errors, errors == 1 ? "" : "s");
+	return errors;
+}
+
+struct reload_diff {
+	const struct daemon_config *fresh;
+	struct tapnetd *d;
+	unsigned changes;
+};
+
+static void note_change(void *ctx, const char *section, const char *name)
+{
+	struct reload_diff *r = ctx;
+
+	r->changes++;
+	if (strcmp(section, "daemon") == 0 && strcmp(name, "log_level") == 0) {
+		log_notice("log_level changed from %s to %s", log_level_name(r->d->cfg.log_level),
+			   log_level_name(r->fresh->log_level));
+		r->d->cfg.log_level = r->fresh->log_level;
+		log_set_level(r->fresh->log_level);
+		return;
+	}
+	/* The tap and the privileges are set up once, before privileges are dropped. */
+	log_notice("[%s] %s changed in %s; it takes effect when tapnetd is restarted",
+		   section, name, r->d->config_path);
+}
+
+/* SIGHUP: only log_level changes at run time; everything else is reported. */
+static void reload_config(struct tapnetd *d)
+{
+	struct daemon_config fresh;
+
+	log_info("SIGHUP: reading %s", d->config_path);
+	notify_reloading(&d->notify);
+	if (daemon_read_config(d, &fresh) == 0) {
+		struct reload_diff r = { .fresh = &fresh, .d = d };
+		config_diff(&d->cfg, &fresh, note_change, &r);
+		if (r.changes == 0)
+			log_info("configuration unchanged");
+	} else {
+		log_error("configuration not reloaded; the running one stays in effect");
+	}
+	notify_ready(&d->notify, "running");
+}
+
+/* ------------------------------------------------------------------ the stack's environment */
+
+static uint64_t env_now_ns(void *ctx)
+{
+	return daemon_now_ns();
+}
+
+static void env_random(void *ctx, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = getrandom(p, len, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* The stack's hash keys and ISNs must not be guessable: no fallback. */
+			log_error("getrandom failed: %s", strerror(errno));
+			abort();
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+static void env_output(void *ctx, const struct tn_frame_meta *meta, const void *frame, size_t len)
+{
+	struct tapnetd *d = ctx;
+	uint64_t suppressed;
+	char note[64];
+
+	if (tapdev_write(&d->tap, meta, frame, len) == 0) {
+		DAEMON_COUNT(d, TapOutFrames, 1);
+		DAEMON_COUNT(d, TapOutOctets, len);
+		return;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+		DAEMON_COUNT(d, TapOutDrops, 1); /* like a full NIC queue: TCP will retransmit */
+		return;
+	}
+	DAEMON_COUNT(d, TapOutErrors, 1);
+	if (log_ratelimit_ok(&d->tap_error_log, &suppressed))
+		log_warning("cannot write a frame to %s: %s%s", d->tap.name, strerror(errno),
+			    log_suppressed_note(suppressed, note));
+}
+
+int daemon_stack_create(struct tapnetd *d)
+{
+	const struct tn_env env = {
+		.now_ns = env_now_ns,
+		.random = env_random,
+		.output = env_output,
+		.ctx = d,
+	};
+
+	d->stack = tn_stack_new(&d->cfg.core, &env);
+	if (!d->stack) {
+		const char *why = tn_config_check(&d->cfg.core);
+		log_error("cannot create the stack: %s", why ? why : "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ watchers */
+
+void daemon_rearm_timer(struct tapnetd *d)
+{
+	uint64_t deadline = tn_stack_next_deadline(d->stack);
+
+	if (deadline == d->stack_timer_at && (deadline == TN_TIME_NEVER || ev_is_active(&d->stack_timer)))
+		return; /* already armed for it: no churn per frame batch */
+	ev_timer_stop(d->loop, &d->stack_timer);
+	d->stack_timer_at = deadline;
+	if (deadline == TN_TIME_NEVER)
+		return;
+
+	uint64_t now = daemon_now_ns();
+	ev_tstamp delay = deadline > now ? (ev_tstamp)(deadline - now) / 1e9 : 0.;
+	/* libev counts from its cached loop time; refresh it so the timer is not early */
+	ev_now_update(d->loop);
+	ev_timer_set(&d->stack_timer, delay, 0.);
+	ev_timer_start(d->loop, &d->stack_timer);
+}
+
+static void stack_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tapnetd *d = w->data;
+
+	tn_stack_run_timers(d->stack, daemon_now_ns());
+	daemon_rearm_timer(d);
+}
+
+static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tapnetd *d = w->data;
+	struct tn_frame_meta meta;
+	const uint8_t *frame;
+	uint64_t suppressed;
+	char note[64];
+
+	for (int i = 0; i < TAPDEV_BATCH; i++) {
+		ssize_t n = tapdev_read(&d->tap, &meta, &frame);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			if (errno == EBADFD) { /* the interface was deleted under us */
+				log_error("%s is gone: %s; stopping", d->tap.name, strerror(errno));
+				d->exit_status = 1;
+				ev_break(loop, EVBREAK_ALL);
+				return;
+			}
+			DAEMON_COUNT(d, TapReadErrors, 1);
+			if (log_ratelimit_ok(&d->tap_error_log, &suppressed))
+				log_warning("cannot read from %s: %s%s", d->tap.name, strerror(errno),
+					    log_suppressed_note(suppressed, note));
+			break;
+		}
+		DAEMON_COUNT(d, TapInFrames, 1);
+		DAEMON_COUNT(d, TapInOctets, (uint64_t)n);
+		tn_stack_input(d->stack, &meta, frame, (size_t)n);
+	}
+	daemon_rearm_timer(d);
+}
+
+static void stop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	log_notice("%s: stopping", strsignal(w->signum));
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void hup_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	reload_config(w->data);
+}
+
+void daemon_loop_start(struct tapnetd *d)
+{
+	ev_io_init(&d->tap_watcher, tap_readable_cb, d->tap.fd, EV_READ);
+	ev_timer_init(&d->stack_timer, stack_timer_cb, 0., 0.);
+	ev_signal_init(&d->sig_int, stop_signal_cb, SIGINT);
+	ev_signal_init(&d->sig_term, stop_signal_cb, SIGTERM);
+	ev_signal_init(&d->sig_hup, hup_signal_cb, SIGHUP);
+	d->tap_watcher.data = d->stack_timer.data = d;
+	d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
+	d->stack_timer_at = TN_TIME_NEVER;
+	d->tap_error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 3);
+
+	ev_io_start(d->loop, &d->tap_watcher);
+	ev_signal_start(d->loop, &d->sig_int);
+	ev_signal_start(d->loop, &d->sig_term);
+	ev_signal_start(d->loop, &d->sig_hup);
+
+	tn_stack_start(d->stack);
+	daemon_rearm_timer(d);
+}
+
+void daemon_loop_stop(struct tapnetd *d)
+{
+	ev_io_stop(d->loop, &d->tap_watcher);
+	ev_timer_stop(d->loop, &d->stack_timer);
+	ev_signal_stop(d->loop, &d->sig_int);
+	ev_signal_stop(d->loop, &d->sig_term);
+	ev_signal_stop(d->loop, &d->sig_hup);
+}

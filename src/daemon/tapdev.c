@@ -1,0 +1,209 @@
+/*
+ * tapdev.c - open, configure, read and write the TAP device.
+ *
+ * Every failure is logged as one line naming the operation, the interface
+ * and the system's reason, with a hint when the reason has a usual cause.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "tapdev.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define TUN_PATH "/dev/net/tun"
+
+void tapdev_init(struct tapdev *tap)
+{
+	memset(tap, 0, sizeof(*tap));
+	tap->fd = -1;
+}
+
+static const char *open_hint(int err)
+{
+	switch (err) {
+	case ENOENT:
+	case ENODEV:
+	case ENXIO:
+		return " (is the tun module loaded?)";
+	case EACCES:
+		return " (tapnetd needs read-write access to it)";
+	case EPERM:
+		return " (tapnetd needs root or CAP_NET_ADMIN)";
+	default:
+		return "";
+	}
+}
+
+static const char *attach_hint(int err)
+{
+	switch (err) {
+	case EBUSY:
+		return " (is another program, e.g. another tapnetd, attached to it?)";
+	case EINVAL:
+		return " (does an interface of another kind have that name?)";
+	case EPERM:
+	case EACCES:
+		return " (tapnetd needs root or CAP_NET_ADMIN, or the persistent tap belongs to another user)";
+	default:
+		return "";
+	}
+}
+
+int tapdev_open(struct tapdev *tap, const char *name)
+{
+	struct ifreq ifr;
+
+	tap->buf = malloc(TAPDEV_BUF_SIZE);
+	if (!tap->buf) {
+		log_error("cannot allocate the frame buffer: %s", strerror(errno));
+		return -1;
+	}
+	tap->fd = open(TUN_PATH, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (tap->fd < 0) {
+		int err = errno;
+		log_error("cannot open %s: %s%s", TUN_PATH, strerror(err), open_hint(err));
+		return -1;
+	}
+
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI; /* later: | IFF_VNET_HDR */
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(tap->fd, TUNSETIFF, &ifr) < 0) {
+		int err = errno;
+		log_error("cannot create or attach TAP interface %s (TUNSETIFF): %s%s",
+			  name, strerror(err), attach_hint(err));
+		return -1;
+	}
+	memcpy(tap->name, ifr.ifr_name, sizeof(tap->name));
+	tap->name[sizeof(tap->name) - 1] = '\0';
+	return 0;
+}
+
+/* Interface ioctls go through an ordinary socket; AF_INET also takes addresses. */
+static int if_ioctl(int sock, unsigned long request, struct ifreq *ifr, const char *what,
+		    const char *ifname)
+{
+	if (ioctl(sock, request, ifr) == 0)
+		return 0;
+	log_error("cannot %s of %s: %s", what, ifname, strerror(errno));
+	return -1;
+}
+
+static void set_ifreq_addr(struct ifreq *ifr, tn_ip4 addr)
+{
+	struct sockaddr_in sin;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(addr);
+	memcpy(&ifr->ifr_addr, &sin, sizeof(sin));
+}
+
+static int set_host_address(int sock, struct tapdev *tap, tn_ip4 addr, unsigned prefix_len)
+{
+	struct ifreq ifr;
+	tn_ip4 mask = prefix_len ? ~(tn_ip4)0 << (32 - prefix_len) : 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, tap->name, sizeof(ifr.ifr_name));
+	set_ifreq_addr(&ifr, addr);
+	if (if_ioctl(sock, SIOCSIFADDR, &ifr, "set the address (SIOCSIFADDR)", tap->name) < 0)
+		return -1;
+	set_ifreq_addr(&ifr, mask);
+	return if_ioctl(sock, SIOCSIFNETMASK, &ifr, "set the netmask (SIOCSIFNETMASK)", tap->name);
+}
+
+static int configure_with(int sock, struct tapdev *tap, unsigned mtu, tn_ip4 host_addr,
+			  unsigned host_prefix_len)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, tap->name, sizeof(ifr.ifr_name));
+	if (if_ioctl(sock, SIOCGIFINDEX, &ifr, "get the interface index (SIOCGIFINDEX)", tap->name) < 0)
+		return -1;
+	tap->ifindex = (unsigned)ifr.ifr_ifindex;
+
+	ifr.ifr_mtu = (int)mtu;
+	if (if_ioctl(sock, SIOCSIFMTU, &ifr, "set the MTU (SIOCSIFMTU)", tap->name) < 0)
+		return -1;
+
+	if (host_addr && set_host_address(sock, tap, host_addr, host_prefix_len) < 0)
+		return -1;
+
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, tap->name, sizeof(ifr.ifr_name));
+	if (if_ioctl(sock, SIOCGIFFLAGS, &ifr, "read the flags (SIOCGIFFLAGS)", tap->name) < 0)
+		return -1;
+	ifr.ifr_flags |= IFF_UP;
+	return if_ioctl(sock, SIOCSIFFLAGS, &ifr, "bring up the link (SIOCSIFFLAGS)", tap->name);
+}
+
+int tapdev_configure(struct tapdev *tap, unsigned mtu, tn_ip4 host_addr, unsigned host_prefix_len)
+{
+	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (sock < 0) {
+		log_error("cannot create a socket to configure %s: %s", tap->name, strerror(errno));
+		return -1;
+	}
+	int r = configure_with(sock, tap, mtu, host_addr, host_prefix_len);
+	close(sock);
+	return r;
+}
+
+ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame)
+{
+	ssize_t n;
+
+	do {
+		n = read(tap->fd, tap->buf, TAPDEV_BUF_SIZE);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+	/* With IFF_VNET_HDR the header at the front becomes *meta here. */
+	memset(meta, 0, sizeof(*meta));
+	*frame = tap->buf;
+	return n;
+}
+
+int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len)
+{
+	ssize_t n;
+
+	/* With IFF_VNET_HDR, meta becomes a header written with writev() here. */
+	do {
+		n = write(tap->fd, frame, len);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -1;
+	if ((size_t)n != len) { /* a tap write is one frame; short means lost */
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+void tapdev_close(struct tapdev *tap)
+{
+	if (tap->fd >= 0)
+		close(tap->fd);
+	free(tap->buf);
+	tapdev_init(tap);
+}

@@ -1,0 +1,54 @@
+/*
+ * tapdev.h - the TAP device: tapnet's Ethernet link to the kernel.
+ *
+ * Opened and configured while tapnetd still has CAP_NET_ADMIN; afterwards
+ * only frames are read and written. Frames pass through one read/write
+ * pair carrying struct tn_frame_meta, so the virtio-net header
+ * (IFF_VNET_HDR, GSO/TSO) can be added here without touching the loop.
+ */
+#ifndef TAPNETD_TAPDEV_H
+#define TAPNETD_TAPDEV_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "stack/stack.h"
+
+/* Frames read per wakeup: enough to amortize the wakeup, bounded for fairness. */
+#define TAPDEV_BATCH 64
+/* Largest frame (IP MTU 65535 + Ethernet + VLAN) plus room for a vnet header. */
+#define TAPDEV_BUF_SIZE (65536 + 256)
+
+struct tapdev {
+	int fd;                /* -1 when closed */
+	char name[IFNAMSIZ];   /* as the kernel named it */
+	unsigned ifindex;
+	uint8_t *buf;          /* TAPDEV_BUF_SIZE, allocated once: no per-frame allocation */
+};
+
+/* Sets fd to -1 so tapdev_close() is always safe. */
+void tapdev_init(struct tapdev *tap);
+
+/* Opens /dev/net/tun and creates (or attaches to) the TAP interface name. */
+int tapdev_open(struct tapdev *tap, const char *name);
+
+/*
+ * Sets the MTU, the kernel side's address when host_addr is not 0 (prefix
+ * host_prefix_len), and brings the link up. Needs CAP_NET_ADMIN.
+ */
+int tapdev_configure(struct tapdev *tap, unsigned mtu, tn_ip4 host_addr, unsigned host_prefix_len);
+
+/*
+ * Reads one frame into tap->buf. Returns its length and sets *frame, 0 when
+ * no frame is waiting, -1 on an error (errno set).
+ */
+ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame);
+
+/* Writes one frame. Returns 0, or -1 with errno (EAGAIN: the kernel's queue is full). */
+int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len);
+
+void tapdev_close(struct tapdev *tap);
+
+#endif
