@@ -1,0 +1,39 @@
+# packages.sh - the Debian 12 packages that building and testing tapnet need,
+# in one place; sourced by tests/run.sh, tests/demo.sh and .ci/run.
+#
+#   install_packages        installs those missing (apt-get update first)
+#   install_packages force  apt-get update and install all, as CI does
+
+TAPNET_PACKAGES=(
+	# build
+	build-essential autoconf automake libtool pkg-config
+	libev-dev libcap-dev libinih-dev check
+	# sanitizer and fuzzing build
+	clang libclang-rt-14-dev
+	# integration tests, demo, benchmarks
+	iproute2 iputils-ping iputils-arping procps
+	python3 python3-scapy python3-pytest
+	netcat-openbsd curl iperf3
+	# systemd-analyze, systemd-sysusers
+	systemd
+)
+
+install_packages() {
+	local missing=() p
+	if [ "${1:-}" = force ]; then
+		missing=("${TAPNET_PACKAGES[@]}")
+	else
+		for p in "${TAPNET_PACKAGES[@]}"; do
+			[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] ||
+				missing+=("$p")
+		done
+	fi
+	[ "${#missing[@]}" -gt 0 ] || return 0
+	if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+		echo "packages missing, and no apt-get as root to install them: ${missing[*]}" >&2
+		return 1
+	fi
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -q && apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
+}
