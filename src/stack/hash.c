@@ -56,13 +56,19 @@ uint64_t tn_siphash(const uint8_t key[16], const void *data, size_t len)
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 
-uint32_t tn_tuple_hash(const struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
-		       uint16_t rport)
+uint64_t tn_tuple_siphash(const uint8_t key[16], tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+			  uint16_t rport)
 {
 	uint8_t t[12];
 	tn_put32(t, laddr);
 	tn_put32(t + 4, raddr);
 	tn_put16(t + 8, lport);
 	tn_put16(t + 10, rport);
-	return (uint32_t)tn_siphash(stack->hash_key, t, sizeof(t));
+	return tn_siphash(key, t, sizeof(t));
+}
+
+uint32_t tn_tuple_hash(const struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+		       uint16_t rport)
+{
+	return (uint32_t)tn_tuple_siphash(stack->hash_key, laddr, lport, raddr, rport);
 }

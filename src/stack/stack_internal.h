@@ -47,6 +47,9 @@ uint32_t tn_csum_pseudo(tn_ip4 src, tn_ip4 dst, uint8_t proto, uint16_t len);
 
 /* ---- keyed hashing (hash.c) */
 uint64_t tn_siphash(const uint8_t key[16], const void *data, size_t len);
+/* SipHash of a 4-tuple under key (the connection hash, ISNs). */
+uint64_t tn_tuple_siphash(const uint8_t key[16], tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+			  uint16_t rport);
 /* The connection hash of a 4-tuple, keyed by stack->hash_key. */
 uint32_t tn_tuple_hash(const struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 		       uint16_t rport);

@@ -273,12 +273,7 @@ int tcp_pick_port(struct tn_sock *s)
 uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 		     uint16_t rport)
 {
-	uint8_t t[12];
-	tn_put32(t, laddr);
-	tn_put32(t + 4, raddr);
-	tn_put16(t + 8, lport);
-	tn_put16(t + 10, rport);
-	uint32_t f = (uint32_t)tn_siphash(tcp_of(stack)->isn_key, t, sizeof(t));
+	uint32_t f = (uint32_t)tn_tuple_siphash(tcp_of(stack)->isn_key, laddr, lport, raddr, rport);
 	return f + (uint32_t)(tn_now(stack) / 4000);
 }
 
