@@ -49,8 +49,10 @@ int main(int argc, char **argv)
 
 	double t0 = wall();
 	for (uint32_t i = 0; i < n; i++) {
-		struct tn_tw_entry e = {.laddr = 0x0a000002, .lport = 80, .raddr = 0x0a010000 + i / 28232,
-					.rport = (uint16_t)(32768 + i % 28232), .snd_nxt = i, .rcv_nxt = i};
+		struct tn_tw_entry e = {.hn = {.laddr = 0x0a000002, .lport = 80,
+					       .raddr = 0x0a010000 + i / 28232,
+					       .rport = (uint16_t)(32768 + i % 28232)},
+					.snd_nxt = i, .rcv_nxt = i};
 		if (!tn_tw_insert(stack, &tw, &e)) {
 			fprintf(stderr, "insert %u failed\n", i);
 			return 1;
@@ -70,11 +72,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	size_t bytes = (size_t)n * sizeof(struct tn_tw_entry) +
-		       ((size_t)tw.bucket_mask + 1) * sizeof(uint32_t) + 65536 * sizeof(uint32_t);
+	size_t bytes = tn_tw_memory(&tw);
 	printf("entries            %u\n", n);
 	printf("entry size         %zu bytes\n", sizeof(struct tn_tw_entry));
-	printf("table bytes/entry  %.1f (entries + hash + port counts)\n", (double)bytes / n);
+	printf("table bytes/entry  %.1f (entries + hash buckets + port counts)\n", (double)bytes / n);
 	printf("inserts/s          %.0f\n", n / (t1 - t0));
 	printf("lookups/s          %.0f\n", n / (t2 - t1));
 	printf("expiries/s         %.0f\n", n / (t3 - t2));

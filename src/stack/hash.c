@@ -1,9 +1,12 @@
 /*
  * hash.c - SipHash-2-4 (Aumasson & Bernstein), the keyed hash behind
  * connection lookup: with a key from the injected RNG, a remote peer cannot
- * choose 4-tuples that collide into one bucket.
+ * choose 4-tuples that collide into one bucket; and the connection hash
+ * itself (tn_ehash), shared by live connections and TIME_WAIT entries.
  */
 #include "stack_internal.h"
+
+#include <stdlib.h>
 
 static inline uint64_t rotl(uint64_t x, int b)
 {
@@ -71,4 +74,91 @@ uint32_t tn_tuple_hash(const struct tn_stack *stack, tn_ip4 laddr, uint16_t lpor
 		       uint16_t rport)
 {
 	return (uint32_t)tn_tuple_siphash(stack->hash_key, laddr, lport, raddr, rport);
+}
+
+/* ---- the connection hash (see stack_internal.h) */
+
+int tn_ehash_init(struct tn_ehash *h, uint32_t min_buckets, uint32_t max_buckets)
+{
+	uint32_t n = 1;
+	while (n < min_buckets && n < (1u << 30))
+		n <<= 1;
+	/* calloc'd pages of a large table stay untouched until a bucket is used. */
+	h->buckets = calloc(n, sizeof(*h->buckets));
+	if (!h->buckets)
+		return -1;
+	h->mask = n - 1;
+	h->count = 0;
+	h->max_buckets = max_buckets > n ? max_buckets : n;
+	return 0;
+}
+
+void tn_ehash_free(struct tn_ehash *h)
+{
+	free(h->buckets);
+	h->buckets = NULL;
+	h->mask = 0;
+	h->count = 0;
+}
+
+static struct tn_hnode **ehash_bucket(const struct tn_stack *stack, const struct tn_ehash *h,
+				      tn_ip4 laddr, uint16_t lport, tn_ip4 raddr, uint16_t rport)
+{
+	return &h->buckets[tn_tuple_hash(stack, laddr, lport, raddr, rport) & h->mask];
+}
+
+struct tn_hnode *tn_ehash_lookup(const struct tn_stack *stack, const struct tn_ehash *h, tn_ip4 laddr,
+				 uint16_t lport, tn_ip4 raddr, uint16_t rport)
+{
+	if (!h->count)
+		return NULL;
+	for (struct tn_hnode *n = *ehash_bucket(stack, h, laddr, lport, raddr, rport); n; n = n->next)
+		if (n->lport == lport && n->rport == rport && n->raddr == raddr && n->laddr == laddr)
+			return n;
+	return NULL;
+}
+
+/* Doubles the table when it holds more nodes than buckets: amortized O(1) per insert. */
+static void ehash_grow(const struct tn_stack *stack, struct tn_ehash *h)
+{
+	uint32_t old = h->mask + 1;
+	if (h->count <= old || old >= h->max_buckets)
+		return;
+	uint32_t n = old * 2;
+	struct tn_hnode **nb = calloc(n, sizeof(*nb));
+	if (!nb)
+		return; /* longer chains, still correct */
+	for (uint32_t i = 0; i < old; i++) {
+		for (struct tn_hnode *x = h->buckets[i], *next; x; x = next) {
+			next = x->next;
+			uint32_t b = tn_tuple_hash(stack, x->laddr, x->lport, x->raddr, x->rport) & (n - 1);
+			x->next = nb[b];
+			nb[b] = x;
+		}
+	}
+	free(h->buckets);
+	h->buckets = nb;
+	h->mask = n - 1;
+}
+
+void tn_ehash_insert(const struct tn_stack *stack, struct tn_ehash *h, struct tn_hnode *n)
+{
+	struct tn_hnode **b = ehash_bucket(stack, h, n->laddr, n->lport, n->raddr, n->rport);
+	n->next = *b;
+	*b = n;
+	h->count++;
+	ehash_grow(stack, h);
+}
+
+void tn_ehash_remove(const struct tn_stack *stack, struct tn_ehash *h, struct tn_hnode *n)
+{
+	for (struct tn_hnode **pp = ehash_bucket(stack, h, n->laddr, n->lport, n->raddr, n->rport); *pp;
+	     pp = &(*pp)->next) {
+		if (*pp == n) {
+			*pp = n->next;
+			n->next = NULL;
+			h->count--;
+			return;
+		}
+	}
 }

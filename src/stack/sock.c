@@ -115,7 +115,8 @@ int tn_sock_connect(struct tn_sock *s, tn_ip4 addr, uint16_t port)
 	s->laddr = stack->cfg.addr;
 	s->raddr = addr;
 	s->rport = port;
-	int rc = s->bound ? 0 : tcp_pick_port(s);
+	uint32_t tw_isn = 0; /* set when the 4-tuple was taken over from TIME_WAIT (tw_reuse) */
+	int rc = s->bound ? tcp_check_established(s, &tw_isn) : tcp_pick_port(s, &tw_isn);
 	if (rc == 0)
 		rc = tcp_alloc_buffers(s);
 	if (rc == 0)
@@ -135,8 +136,8 @@ int tn_sock_connect(struct tn_sock *s, tn_ip4 addr, uint16_t port)
 	tcp_init_rcv_wscale(s);
 	if (!s->ws_ok)
 		s->rcv_wscale = 0;
-	tn_random(stack, &s->ts_offset, sizeof(s->ts_offset));
-	s->iss = tcp_new_isn(stack, s->laddr, s->lport, s->raddr, s->rport);
+	s->ts_offset = tcp_ts_offset(stack, s->laddr, s->raddr);
+	s->iss = tw_isn ? tw_isn : tcp_new_isn(stack, s->laddr, s->lport, s->raddr, s->rport);
 	s->snd_una = s->iss;
 	s->snd_nxt = s->snd_max = s->iss + 1;
 	s->active_open = true;
@@ -465,4 +466,19 @@ size_t tn_sock_list(const struct tn_stack *stack, struct tn_sock_info *out, size
 		if (n < max)
 			tn_sock_info(s, &out[n]);
 	return n;
+}
+
+size_t tn_sock_list_from(const struct tn_stack *stack, size_t start, struct tn_sock_info *out,
+			 size_t max)
+{
+	const struct tn_tcp *tcp = tcp_of(stack);
+	size_t total = tcp->nsocks, pos = 0;
+
+	/* The list is newest first: the socket at pos is the (total-1-pos)-th oldest. */
+	for (const struct tn_sock *s = tcp->all; s && pos < total; s = s->all_next, pos++) {
+		size_t idx = total - 1 - pos;
+		if (idx >= start && idx - start < max)
+			tn_sock_info(s, &out[idx - start]);
+	}
+	return total;
 }

@@ -45,6 +45,9 @@ void tn_config_defaults(struct tn_config *cfg)
 	cfg->tcp_port_max = 60999;
 	cfg->tcp_time_wait_ms = 60000;
 	cfg->tcp_fin_timeout_ms = 60000;
+	cfg->tcp_tw_max_buckets = 262144;
+	cfg->tcp_tw_overflow = TN_TCP_TW_DROP;
+	cfg->tcp_tw_reuse = 0;
 	cfg->tcp_max_syn_backlog = 256;
 	cfg->tcp_somaxconn = 4096;
 	cfg->tcp_invalid_ratelimit_ms = 500;
@@ -176,6 +179,8 @@ const char *tn_counter_name(enum tn_counter c)
 
 uint64_t tn_stack_counter(const struct tn_stack *stack, enum tn_counter c)
 {
+	if (c == TN_CTR_TcpTimeWaitCurrent) /* a gauge kept by the table itself */
+		return tn_timewait_count(stack);
 	return (unsigned)c < TN_CTR__COUNT ? stack->counters[c] : 0;
 }
 

@@ -88,8 +88,11 @@ struct tn_config {
 	uint32_t tcp_keepalive_probes;  /* unanswered probes before reset, default 9 */
 	uint16_t tcp_port_min;          /* ephemeral port range, default 32768 */
 	uint16_t tcp_port_max;          /* default 60999 */
-	uint32_t tcp_time_wait_ms;      /* 2*MSL, default 60000 */
+	uint32_t tcp_time_wait_ms;      /* 2*MSL, default 60000 (1..3600000) */
 	uint32_t tcp_fin_timeout_ms;    /* orphaned FIN_WAIT_2 lifetime, default 60000 */
+	uint32_t tcp_tw_max_buckets;    /* TIME_WAIT entries at most, default 262144 (0..2^24) */
+	uint8_t tcp_tw_overflow;        /* enum tn_tcp_tw_overflow: when the table is full, default drop */
+	uint8_t tcp_tw_reuse;           /* 1: connect() may take a TIME_WAIT 4-tuple (timestamps), default 0 */
 	uint32_t tcp_max_syn_backlog;   /* SYN queue bound per listener, default 256 */
 	uint32_t tcp_somaxconn;         /* accept queue bound (caps listen backlog), default 4096 */
 	uint32_t tcp_invalid_ratelimit_ms; /* min gap between out-of-window ACKs, default 500 */
@@ -103,6 +106,8 @@ struct tn_config {
 };
 
 enum tn_tcp_cc { TN_TCP_CC_CUBIC = 0, TN_TCP_CC_NEWRENO = 1 };
+/* A full TIME_WAIT table: the closing connection gets no entry (Linux), or the oldest entry goes. */
+enum tn_tcp_tw_overflow { TN_TCP_TW_DROP = 0, TN_TCP_TW_EVICT_OLDEST = 1 };
 
 void tn_config_defaults(struct tn_config *cfg);
 
@@ -220,6 +225,7 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTWRecycled)                                                    \
 	X(TcpExtTWKilled)                                                      \
 	X(TcpExtTCPTimeWaitOverflow)                                           \
+	X(TcpTimeWaitCurrent)                                                  \
 	TN_TCP_COUNTERS(X)
 
 enum tn_counter {
@@ -342,5 +348,30 @@ struct tn_sock_info {
 int tn_sock_info(const struct tn_sock *s, struct tn_sock_info *info);
 /* Every connection and listener, for `tapnet ss`: fills up to max, returns how many exist. */
 size_t tn_sock_list(const struct tn_stack *stack, struct tn_sock_info *out, size_t max);
+
+/*
+ * TIME_WAIT. A connection that closed first (or closed simultaneously) has
+ * no socket anymore: it is an entry of the TIME_WAIT table for time_wait
+ * (2*MSL). These list them, like `ss -tan state time-wait`.
+ * (Counters: TcpExtTW expired, TcpExtTWRecycled reused, TcpExtTWKilled ended
+ * by RST, TcpExtTCPTimeWaitOverflow table full, TcpTimeWaitCurrent a gauge.)
+ */
+struct tn_tw_info {
+	tn_ip4 local_addr, remote_addr;
+	uint16_t local_port, remote_port;
+	uint32_t remaining_ms; /* until the entry expires */
+	uint32_t snd_nxt, rcv_nxt;
+	bool ts;               /* timestamps were in use */
+};
+/* Fills up to max entries, oldest first; returns how many exist (may be > max). */
+size_t tn_timewait_list(const struct tn_stack *stack, struct tn_tw_info *out, size_t max);
+size_t tn_timewait_count(const struct tn_stack *stack);
+/*
+ * The same oldest first, from the start-th socket on (0: the oldest), for
+ * listings in pages: sockets opened meanwhile do not move the ones already
+ * listed (closed ones do). Fills up to max, returns how many exist in all.
+ */
+size_t tn_sock_list_from(const struct tn_stack *stack, size_t start, struct tn_sock_info *out,
+			 size_t max);
 
 #endif

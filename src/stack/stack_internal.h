@@ -54,6 +54,39 @@ uint64_t tn_tuple_siphash(const uint8_t key[16], tn_ip4 laddr, uint16_t lport, t
 uint32_t tn_tuple_hash(const struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 		       uint16_t rport);
 
+/*
+ * The connection hash (hash.c): ONE table of chains by 4-tuple holding both
+ * live connections (struct tn_sock) and TIME_WAIT entries (struct
+ * tn_tw_entry), like Linux's ehash holding sockets and timewait socks. Each
+ * of them embeds a tn_hnode (chain link + 4-tuple + kind), so a segment
+ * costs one keyed hash and one chain walk whatever it finds. A 4-tuple is
+ * never in the table twice (the owners keep that invariant).
+ */
+enum tn_hnode_kind { TN_HNODE_SOCK = 1, TN_HNODE_TW = 2 };
+
+struct tn_hnode {
+	struct tn_hnode *next;
+	tn_ip4 laddr, raddr;
+	uint16_t lport, rport;
+	uint8_t kind; /* enum tn_hnode_kind */
+};
+
+struct tn_ehash {
+	struct tn_hnode **buckets;
+	uint32_t mask;        /* buckets - 1, a power of two minus one */
+	uint32_t count;       /* nodes of both kinds */
+	uint32_t max_buckets; /* growth stops here (chains get longer, still correct) */
+};
+
+/* Preallocates min_buckets (rounded up to a power of two). Returns -1 if memory is short. */
+int tn_ehash_init(struct tn_ehash *h, uint32_t min_buckets, uint32_t max_buckets);
+void tn_ehash_free(struct tn_ehash *h);
+struct tn_hnode *tn_ehash_lookup(const struct tn_stack *stack, const struct tn_ehash *h, tn_ip4 laddr,
+				 uint16_t lport, tn_ip4 raddr, uint16_t rport);
+/* Adds n (its 4-tuple and kind set); doubles the buckets when there are more nodes than buckets. */
+void tn_ehash_insert(const struct tn_stack *stack, struct tn_ehash *h, struct tn_hnode *n);
+void tn_ehash_remove(const struct tn_stack *stack, struct tn_ehash *h, struct tn_hnode *n);
+
 /* ---- timers (timer.c): a binary min-heap of intrusive timers */
 struct tn_stack;
 struct tn_timer;

@@ -2,9 +2,12 @@
  * tcp.c - the TCP connection table and connection lifecycle.
  *
  * Connections are found by a keyed SipHash of the 4-tuple (hash.c) (the key comes from
- * the injected RNG, so peers cannot aim for collisions); listeners and bound
- * sockets by local port. ISNs follow RFC 6528, ephemeral ports RFC 6056
- * (algorithm 4, "double-hash"). Events for the socket owner are queued and
+ * the injected RNG, so peers cannot aim for collisions) in the connection
+ * hash, which also holds the TIME_WAIT entries (tcp_timewait.c); listeners
+ * and bound sockets by local port. ISNs follow RFC 6528, ephemeral ports RFC
+ * 6056 (algorithm 4, "double-hash") skipping 4-tuples in TIME_WAIT. A
+ * connection entering TIME_WAIT gives up its socket and buffers and leaves a
+ * compact entry behind (tcp_enter_time_wait). Events for the socket owner are queued and
  * delivered when the outermost core entry point returns, so a callback never
  * runs in the middle of segment processing; sockets that end are freed at
  * the same moment.
@@ -15,27 +18,44 @@
 #include <stdlib.h>
 
 #define TCP_INIT_BUCKETS 1024
+#define TCP_MAX_BUCKETS (1u << 22)
 #define TCP_BOUND_BUCKETS 1024
 
 /* ---- init / free */
 int tn_tcp_init(struct tn_stack *stack)
 {
+	const struct tn_config *c = &stack->cfg;
 	struct tn_tcp *tcp = calloc(1, sizeof(*tcp));
 	if (!tcp)
 		return -1;
-	tcp->nbuckets = TCP_INIT_BUCKETS;
-	tcp->buckets = calloc(tcp->nbuckets, sizeof(*tcp->buckets));
+	/*
+	 * One hash for live connections and TIME_WAIT entries. It starts small
+	 * (a stack is cheap to create) and doubles while it holds more nodes
+	 * than buckets: amortized O(1), and a full table never shrinks it.
+	 */
+	if (tn_ehash_init(&tcp->ehash, TCP_INIT_BUCKETS, TCP_MAX_BUCKETS) < 0) {
+		free(tcp);
+		return -1;
+	}
+	struct tn_tw_config twc = {
+		.max_entries = c->tcp_tw_max_buckets,
+		.lifetime_ms = c->tcp_time_wait_ms,
+		.overflow = c->tcp_tw_overflow == TN_TCP_TW_EVICT_OLDEST ? TN_TW_OVERFLOW_EVICT_OLDEST
+									: TN_TW_OVERFLOW_DROP,
+		.ehash = &tcp->ehash,
+	};
 	tcp->nbound_buckets = TCP_BOUND_BUCKETS;
 	tcp->bound = calloc(tcp->nbound_buckets, sizeof(*tcp->bound));
-	if (!tcp->buckets || !tcp->bound) {
-		free(tcp->buckets);
+	if (!tcp->bound || tn_tw_init(stack, &tcp->tw, &twc) < 0) {
 		free(tcp->bound);
+		tn_ehash_free(&tcp->ehash);
 		free(tcp);
 		return -1;
 	}
 	tn_random(stack, tcp->isn_key, sizeof(tcp->isn_key));
 	tn_random(stack, tcp->port_key, sizeof(tcp->port_key));
 	tn_random(stack, tcp->port_table, sizeof(tcp->port_table));
+	tn_random(stack, tcp->ts_key, sizeof(tcp->ts_key));
 	tcp->clock_base_ns = tn_now(stack);
 	stack->tcp = tcp;
 	return 0;
@@ -54,7 +74,12 @@ void tn_tcp_free(struct tn_stack *stack)
 	struct tn_tcp *tcp = stack->tcp;
 	if (!tcp)
 		return;
-	/* The timer heap is freed by the stack; only our memory goes here. */
+	/*
+	 * The timer heap is freed by the stack; only our memory goes here. The
+	 * TIME_WAIT entries leave the shared hash first, while the sockets
+	 * chained next to them still exist.
+	 */
+	tn_tw_free(stack, &tcp->tw);
 	for (struct tn_sock *s = tcp->all, *next; s; s = next) {
 		next = s->all_next;
 		tcp_timers_stop(s);
@@ -64,7 +89,7 @@ void tn_tcp_free(struct tn_stack *stack)
 		next = s->all_next;
 		sock_free(s);
 	}
-	free(tcp->buckets);
+	tn_ehash_free(&tcp->ehash);
 	free(tcp->bound);
 	free(tcp);
 	stack->tcp = NULL;
@@ -92,59 +117,42 @@ const char *tn_tcp_config_check(const struct tn_config *cfg)
 		return "tcp queue limits must be positive";
 	if (cfg->tcp_congestion > TN_TCP_CC_NEWRENO)
 		return "unknown tcp congestion control";
+	if (cfg->tcp_time_wait_ms < 1 || cfg->tcp_time_wait_ms > 3600000)
+		return "tcp time_wait must be 1..3600000 ms";
+	if (cfg->tcp_fin_timeout_ms < 1 || cfg->tcp_fin_timeout_ms > 3600000)
+		return "tcp fin_timeout must be 1..3600000 ms";
+	if (cfg->tcp_tw_max_buckets > TN_TW_MAX_ENTRIES)
+		return "tcp tw_max_buckets must be 0..16777216";
+	if (cfg->tcp_tw_overflow > TN_TCP_TW_EVICT_OLDEST)
+		return "tcp tw_overflow must be drop or evict_oldest";
+	if (cfg->tcp_tw_reuse > 1)
+		return "tcp tw_reuse must be 0 or 1";
+	if (cfg->tcp_invalid_ratelimit_ms > 60000)
+		return "tcp invalid_ratelimit must be 0..60000 ms";
 	return NULL;
 }
 
-/* ---- connection hash */
-static struct tn_sock **bucket_of(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
-				  uint16_t rport)
-{
-	struct tn_tcp *tcp = tcp_of(stack);
-	return &tcp->buckets[tn_tuple_hash(stack, laddr, lport, raddr, rport) & (tcp->nbuckets - 1)];
-}
-
+/* ---- connection hash (shared with the TIME_WAIT entries, see stack_internal.h) */
 struct tn_sock *tcp_lookup(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 			   uint16_t rport)
 {
-	for (struct tn_sock *s = *bucket_of(stack, laddr, lport, raddr, rport); s; s = s->hnext)
-		if (s->lport == lport && s->rport == rport && s->raddr == raddr && s->laddr == laddr)
-			return s;
-	return NULL;
+	struct tn_hnode *n = tn_ehash_lookup(stack, &tcp_of(stack)->ehash, laddr, lport, raddr, rport);
+	return n && n->kind == TN_HNODE_SOCK ? tcp_sock_of_node(n) : NULL;
 }
 
-/* Doubles the table when it holds more connections than buckets: amortized O(1). */
-static void maybe_grow(struct tn_stack *stack)
-{
-	struct tn_tcp *tcp = tcp_of(stack);
-	if (tcp->nconns <= tcp->nbuckets || tcp->nbuckets >= (1u << 22))
-		return;
-	uint32_t n = tcp->nbuckets * 2;
-	struct tn_sock **nb = calloc(n, sizeof(*nb));
-	if (!nb)
-		return; /* longer chains, still correct */
-	for (uint32_t i = 0; i < tcp->nbuckets; i++) {
-		for (struct tn_sock *s = tcp->buckets[i], *next; s; s = next) {
-			next = s->hnext;
-			uint32_t h = tn_tuple_hash(stack, s->laddr, s->lport, s->raddr, s->rport) & (n - 1);
-			s->hnext = nb[h];
-			nb[h] = s;
-		}
-	}
-	free(tcp->buckets);
-	tcp->buckets = nb;
-	tcp->nbuckets = n;
-}
-
+/* Fails when a live connection or a TIME_WAIT entry holds the 4-tuple. */
 int tcp_hash(struct tn_sock *s)
 {
-	if (tcp_lookup(s->stack, s->laddr, s->lport, s->raddr, s->rport))
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (tn_ehash_lookup(s->stack, &tcp->ehash, s->laddr, s->lport, s->raddr, s->rport))
 		return -EADDRINUSE;
-	struct tn_sock **b = bucket_of(s->stack, s->laddr, s->lport, s->raddr, s->rport);
-	s->hnext = *b;
-	*b = s;
+	s->hn.laddr = s->laddr;
+	s->hn.lport = s->lport;
+	s->hn.raddr = s->raddr;
+	s->hn.rport = s->rport;
+	s->hn.kind = TN_HNODE_SOCK;
+	tn_ehash_insert(s->stack, &tcp->ehash, &s->hn);
 	s->hashed = true;
-	tcp_of(s->stack)->nconns++;
-	maybe_grow(s->stack);
 	return 0;
 }
 
@@ -152,15 +160,8 @@ void tcp_unhash(struct tn_sock *s)
 {
 	if (!s->hashed)
 		return;
-	for (struct tn_sock **pp = bucket_of(s->stack, s->laddr, s->lport, s->raddr, s->rport); *pp;
-	     pp = &(*pp)->hnext) {
-		if (*pp == s) {
-			*pp = s->hnext;
-			break;
-		}
-	}
+	tn_ehash_remove(s->stack, &tcp_of(s->stack)->ehash, &s->hn);
 	s->hashed = false;
-	tcp_of(s->stack)->nconns--;
 }
 
 /* ---- bound ports (listeners and explicitly bound sockets) */
@@ -199,6 +200,17 @@ static bool port_taken(struct tn_stack *stack, const struct tn_sock *s, uint16_t
 	return false;
 }
 
+/*
+ * bind(): a port is taken by a bound socket (above) or by TIME_WAIT entries
+ * (CONFORMANCE 19, as Linux: unless this socket and the connections that
+ * left them all had SO_REUSEADDR). All entries have our one local address,
+ * so a port count says it all.
+ */
+static bool bind_conflict(struct tn_stack *stack, const struct tn_sock *s, uint16_t port)
+{
+	return port_taken(stack, s, port) || tn_tw_bind_conflict(&tcp_of(stack)->tw, port, s->reuseaddr);
+}
+
 int tcp_bind_port(struct tn_sock *s, uint16_t port)
 {
 	struct tn_stack *stack = s->stack;
@@ -208,14 +220,15 @@ int tcp_bind_port(struct tn_sock *s, uint16_t port)
 		tn_random(stack, &start, sizeof(start));
 		for (uint32_t i = 0; i < n; i++) {
 			uint16_t p = (uint16_t)(c->tcp_port_min + (start + i) % n);
-			if (!port_taken(stack, s, p)) {
+			/* Like Linux's bind(0): no port where TIME_WAIT lingers, even with SO_REUSEADDR. */
+			if (!port_taken(stack, s, p) && !tn_tw_port_refs(&tcp_of(stack)->tw, p)) {
 				port = p;
 				break;
 			}
 		}
 		if (!port)
 			return -EADDRINUSE;
-	} else if (port_taken(stack, s, port)) {
+	} else if (bind_conflict(stack, s, port)) {
 		return -EADDRINUSE;
 	}
 	s->lport = port;
@@ -240,11 +253,41 @@ void tcp_unbind(struct tn_sock *s)
 }
 
 /*
+ * Is s's 4-tuple (with local port lport) free for a new connection? A live
+ * connection holds it for good; a TIME_WAIT entry unless tw_reuse lets the
+ * new connection take it over (Linux __inet_check_established with
+ * tcp_twsk_unique): then the entry goes and *isn gets the ISN to start at.
+ */
+static bool tuple_free(struct tn_sock *s, uint16_t lport, uint32_t *isn)
+{
+	struct tn_stack *stack = s->stack;
+	struct tn_tcp *tcp = tcp_of(stack);
+	struct tn_hnode *n = tn_ehash_lookup(stack, &tcp->ehash, s->laddr, lport, s->raddr, s->rport);
+	*isn = 0;
+	if (!n)
+		return true;
+	if (n->kind != TN_HNODE_TW || !stack->cfg.tcp_tw_reuse ||
+	    !tn_tw_reusable(stack, &tcp->tw, tn_tw_of_node(n), TCP_TW_REUSE_DELAY_MS))
+		return false;
+	struct tn_tw_entry *e = tn_tw_of_node(n);
+	*isn = tn_tw_reuse_isn(e);
+	s->ts_recent = e->ts_recent; /* PAWS against the old incarnation from the start */
+	tn_tw_remove(stack, &tcp->tw, e, TN_TW_RECYCLED);
+	return true;
+}
+
+int tcp_check_established(struct tn_sock *s, uint32_t *isn)
+{
+	return tuple_free(s, s->lport, isn) ? 0 : -EADDRNOTAVAIL;
+}
+
+/*
  * RFC 6056 3.3.4 (algorithm 4): offset from a keyed hash of the
  * destination, plus a per-bucket counter so consecutive connections to the
- * same peer walk the range instead of colliding.
+ * same peer walk the range instead of colliding. 4-tuples still in
+ * TIME_WAIT are skipped (CONFORMANCE 18) unless tw_reuse allows them.
  */
-int tcp_pick_port(struct tn_sock *s)
+int tcp_pick_port(struct tn_sock *s, uint32_t *isn)
 {
 	struct tn_stack *stack = s->stack;
 	struct tn_tcp *tcp = tcp_of(stack);
@@ -259,9 +302,8 @@ int tcp_pick_port(struct tn_sock *s)
 
 	for (uint32_t i = 0; i < n; i++) {
 		uint16_t port = (uint16_t)(c->tcp_port_min + (offset + tcp->port_table[idx] + i) % n);
-		if (port_taken(stack, s, port) || tcp_lookup(stack, s->laddr, port, s->raddr, s->rport))
+		if (port_taken(stack, s, port) || !tuple_free(s, port, isn))
 			continue;
-		/* Issue 5: also skip 4-tuples held by the TIME_WAIT table here. */
 		tcp->port_table[idx] += (uint16_t)(i + 1);
 		s->lport = port;
 		return 0;
@@ -277,11 +319,25 @@ uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip
 	return f + (uint32_t)(tn_now(stack) / 4000);
 }
 
-/* Timestamp clock: milliseconds (RFC 7323 5.4), offset per connection so it leaks no uptime. */
+/* Timestamp clock: milliseconds (RFC 7323 5.4), offset so it leaks no uptime. */
 uint32_t tcp_ts_now(const struct tn_sock *s)
 {
 	uint64_t ms = (tn_now(s->stack) - tcp_of(s->stack)->clock_base_ns) / TN_NSEC_PER_MSEC;
 	return (uint32_t)ms + s->ts_offset;
+}
+
+/*
+ * The offset is a keyed hash of the address pair (Linux's secure_tcp_ts_off),
+ * not random per connection: every incarnation of a 4-tuple then runs on one
+ * clock, so a new one's TSvals are newer than the old one's (RFC 6191, and
+ * PAWS for tw_reuse).
+ */
+uint32_t tcp_ts_offset(struct tn_stack *stack, tn_ip4 laddr, tn_ip4 raddr)
+{
+	uint8_t t[8];
+	tn_put32(t, laddr);
+	tn_put32(t + 4, raddr);
+	return (uint32_t)tn_siphash(tcp_of(stack)->ts_key, t, sizeof(t));
 }
 
 /* ---- sockets */
@@ -409,17 +465,57 @@ void tcp_done(struct tn_sock *s, int err)
 }
 
 /*
- * Issue 5 replaces this with the compact TIME_WAIT table: the socket is
- * released here and only a small entry stays. Until then the block itself
- * waits out 2*MSL, answering as TIME_WAIT must (tcp_in.c).
+ * CONFORMANCE 1, 2, 4: the connection is over for us, and 2*MSL begins. The
+ * socket and its buffers go (an owner still holding the handle sees CLOSED,
+ * as with Linux's tcp_time_wait); what TIME_WAIT needs stays as a compact
+ * entry in the table, hashed under the same 4-tuple. If the table is full
+ * under the drop policy the connection simply ends without TIME_WAIT (Linux,
+ * counted as TcpExtTCPTimeWaitOverflow).
  */
 void tcp_enter_time_wait(struct tn_sock *s)
 {
-	tcp_set_state(s, TN_TCP_TIME_WAIT);
-	tn_timer_cancel(s->stack, &s->rtx_timer);
-	tn_timer_cancel(s->stack, &s->delack_timer);
-	tcp_arm_lifetime(s, s->stack->cfg.tcp_time_wait_ms);
-	tcp_notify(s, TN_SOCK_EV_CLOSED | TN_SOCK_EV_READABLE);
+	struct tn_stack *stack = s->stack;
+	/* The peer's FIN gets its ACK now, before the block goes away (item 1). */
+	if (s->ack_now || s->rcv_acked != s->rcv_nxt)
+		tcp_send_ack(s);
+
+	uint32_t wnd = seq_gt(s->rcv_adv, s->rcv_nxt) ? (s->rcv_adv - s->rcv_nxt) >> s->rcv_wscale : 0;
+	struct tn_tw_entry t = {
+		.hn = {.laddr = s->laddr, .lport = s->lport, .raddr = s->raddr, .rport = s->rport},
+		.snd_nxt = s->snd_max,
+		.rcv_nxt = s->rcv_nxt,
+		.ts_recent = s->ts_recent,
+		/* TW's clock is tn_tw_now_ms(): shift the offset so our TSvals go on from here. */
+		.ts_offset = tcp_ts_now(s) - tn_tw_now_ms(stack),
+		.rcv_wnd = (uint16_t)(wnd > 65535 ? 65535 : wnd),
+		.flags = (s->ts_ok ? TN_TW_TS : 0) | (s->reuseaddr ? TN_TW_REUSEADDR : 0),
+		.rcv_wscale = s->rcv_wscale,
+	};
+	tcp_done(s, 0); /* unhashed first: the entry takes the 4-tuple */
+	tn_tw_insert(stack, &tcp_of(stack)->tw, &t);
+}
+
+/* ---- TIME_WAIT views (stack.h) */
+size_t tn_timewait_list(const struct tn_stack *stack, struct tn_tw_info *out, size_t max)
+{
+	const struct tn_tw_table *tw = &tcp_of(stack)->tw;
+	size_t n = 0;
+	for (uint32_t i = tw->fifo_head; i != TN_TW_NONE && n < max; i = tw->entries[i].fifo_next, n++) {
+		const struct tn_tw_entry *e = &tw->entries[i];
+		out[n] = (struct tn_tw_info){
+			.local_addr = e->hn.laddr, .local_port = e->hn.lport,
+			.remote_addr = e->hn.raddr, .remote_port = e->hn.rport,
+			.remaining_ms = tn_tw_remaining_ms(stack, e),
+			.snd_nxt = e->snd_nxt, .rcv_nxt = e->rcv_nxt,
+			.ts = (e->flags & TN_TW_TS) != 0,
+		};
+	}
+	return tw->count;
+}
+
+size_t tn_timewait_count(const struct tn_stack *stack)
+{
+	return tcp_of(stack)->tw.count;
 }
 
 /* ---- listener children: two doubly linked lists through aq_prev/aq_next */

@@ -3,13 +3,15 @@
  * (struct tn_sock, which is also the socket handle), sequence arithmetic,
  * parsed segments and options, and the functions each tcp_*.c offers.
  *
- *   tcp.c          connection table (keyed hash), ISNs, ports, lifecycle, events
+ *   tcp.c          connection table (keyed hash), ISNs, ports, lifecycle, events,
+ *                  the move into TIME_WAIT
+ *   tcp_timewait.c the TIME_WAIT table (compact entries sharing the connection hash)
  *   tcp_opt.c      option parse/emit (the only place that reads or writes options)
  *   tcp_in.c       segment arrival (RFC 9293 3.10.7)
  *   tcp_ofo.c      out-of-order ranges of the receive buffer, SACK blocks we send
  *   tcp_sack.c     the send-side SACK scoreboard (RFC 6675)
  *   tcp_out.c      segment building and the send engine (Nagle, SWS, windows)
- *   tcp_timer.c    RTO (RFC 6298), delayed ACK, persist, keepalive, FIN_WAIT_2/TIME_WAIT
+ *   tcp_timer.c    RTO (RFC 6298), delayed ACK, persist, keepalive, FIN_WAIT_2 lifetime
  *   tcp_cc*.c      congestion control behind struct tcp_cc_ops
  *   buf.c          byte rings for send and receive buffers
  *   sock.c         the public socket API (stack.h)
@@ -18,6 +20,9 @@
 #define TAPNET_TCP_H
 
 #include "stack_internal.h"
+#include "tcp_timewait.h"
+
+#include <stddef.h>
 
 #define TCP_HLEN 20
 #define TCP_MAX_OPTLEN 40
@@ -142,7 +147,7 @@ struct tcp_listen {
 
 struct tn_sock {
 	struct tn_stack *stack;
-	struct tn_sock *hnext;            /* connection hash chain */
+	struct tn_hnode hn;               /* in the connection hash while hashed (copy of the 4-tuple) */
 	struct tn_sock *bnext;            /* bound-port chain */
 	struct tn_sock *all_prev, *all_next;
 	struct tn_sock *ev_next;          /* pending-event list */
@@ -194,6 +199,7 @@ struct tn_sock {
 	uint64_t rtt_start_ns;
 	uint8_t backoff, retries;
 	uint32_t probes;                  /* keepalive/persist probes unanswered */
+	uint8_t persist_backoff;          /* zero-window probes sent since the window closed */
 
 	/* congestion control */
 	const struct tcp_cc_ops *cc;
@@ -224,8 +230,8 @@ struct tn_sock {
 
 /* The stack's TCP state. */
 struct tn_tcp {
-	struct tn_sock **buckets;  /* by 4-tuple */
-	uint32_t nbuckets, nconns;
+	struct tn_ehash ehash;     /* by 4-tuple: live connections and TIME_WAIT entries */
+	struct tn_tw_table tw;     /* the TIME_WAIT entries (hashed in ehash) */
 	struct tn_sock **bound;    /* by local port */
 	uint32_t nbound_buckets;
 	struct tn_sock *all;       /* every socket, for tn_sock_list */
@@ -233,7 +239,7 @@ struct tn_tcp {
 	struct tn_sock *ev_head, *ev_tail;
 	struct tn_sock *dead;      /* freed at the end of the current entry */
 	int depth;                 /* nesting of core entry points */
-	uint8_t isn_key[16], port_key[16];
+	uint8_t isn_key[16], port_key[16], ts_key[16];
 	uint16_t port_table[256];  /* RFC 6056 algorithm 4 perturbation */
 	uint64_t chal_window_ns;   /* challenge ACK limiter: 1 s windows */
 	uint32_t chal_count;
@@ -242,8 +248,17 @@ struct tn_tcp {
 
 static inline struct tn_tcp *tcp_of(const struct tn_stack *stack) { return stack->tcp; }
 
+static inline struct tn_sock *tcp_sock_of_node(struct tn_hnode *n)
+{
+	return (struct tn_sock *)((char *)n - offsetof(struct tn_sock, hn));
+}
+
+/* A reuse delay like Linux's tcp_tw_reuse_delay (ms): see tn_tw_reusable(). */
+#define TCP_TW_REUSE_DELAY_MS 1000
+
 /* ---- tcp.c */
 struct tn_sock *tcp_sock_new(struct tn_stack *stack);
+/* The live connection of a 4-tuple (NULL if none, or if only a TIME_WAIT entry holds it). */
 struct tn_sock *tcp_lookup(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 			   uint16_t rport);
 struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport);
@@ -251,10 +266,19 @@ int tcp_hash(struct tn_sock *s);
 void tcp_unhash(struct tn_sock *s);
 int tcp_bind_port(struct tn_sock *s, uint16_t port);
 void tcp_unbind(struct tn_sock *s);
-int tcp_pick_port(struct tn_sock *s); /* RFC 6056, for connect */
+/*
+ * RFC 6056, for connect: a local port whose 4-tuple is free. A TIME_WAIT
+ * entry makes a 4-tuple busy unless tw_reuse lets it go (then *isn gets the
+ * ISN to use, else 0).
+ */
+int tcp_pick_port(struct tn_sock *s, uint32_t *isn);
+/* connect() on a bound socket: may its 4-tuple be used? (0, or -EADDRNOTAVAIL; *isn as above) */
+int tcp_check_established(struct tn_sock *s, uint32_t *isn);
 uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 		     uint16_t rport);
 uint32_t tcp_ts_now(const struct tn_sock *s);
+/* Timestamp clock offset of an address pair (keyed: one clock per peer, like Linux's). */
+uint32_t tcp_ts_offset(struct tn_stack *stack, tn_ip4 laddr, tn_ip4 raddr);
 void tcp_set_state(struct tn_sock *s, enum tn_tcp_state st);
 /* Tells the owner (callback) about events; delivered when the core entry returns. */
 void tcp_notify(struct tn_sock *s, unsigned events);
@@ -273,10 +297,13 @@ void tcp_child_unlink(struct tn_sock *child);
 /* Rate limit for ACKs to out-of-window segments (RFC 5961, invalid_ratelimit). */
 bool tcp_oow_rate_limited(struct tn_sock *s);
 bool tcp_challenge_allowed(struct tn_stack *stack);
+/* Leaves the connection as a TIME_WAIT entry (or nothing if the table overflows) and ends s. */
 void tcp_enter_time_wait(struct tn_sock *s);
 
 /* ---- tcp_in.c */
 void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g);
+/* A segment for a TIME_WAIT entry (CONFORMANCE 13-17). */
+void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tcp_seg *g);
 
 /* ---- tcp_ofo.c */
 /* Stores an in-window segment in the receive buffer; returns bytes delivered in order. */

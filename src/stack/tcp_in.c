@@ -118,7 +118,9 @@ static uint32_t syn_queue_limit(const struct tn_sock *l)
 	return min_u32(l->stack->cfg.tcp_max_syn_backlog, max_u32(l->listen->backlog, 8));
 }
 
-static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
+/* A SYN for listener l; isn != 0 when it recycled a TIME_WAIT entry (RFC 6191). */
+static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g,
+			 uint32_t isn)
 {
 	if (g->flags & TCP_RST)
 		return;
@@ -152,6 +154,7 @@ static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct
 	c->ka_probes = l->ka_probes;
 	c->linger = l->linger;
 	c->linger_s = l->linger_s;
+	c->reuseaddr = l->reuseaddr; /* as Linux's sk_clone: its TIME_WAIT entry remembers it */
 	c->laddr = g->dst;
 	c->lport = g->dport;
 	c->raddr = g->src;
@@ -168,12 +171,12 @@ static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct
 	c->ts_ok = cfg->tcp_timestamps;
 	tcp_init_rcv_wscale(c);
 	tcp_apply_syn_options(c, g);
-	tn_random(stack, &c->ts_offset, sizeof(c->ts_offset));
+	c->ts_offset = tcp_ts_offset(stack, c->laddr, c->raddr);
 	c->irs = g->seq;
 	c->rcv_nxt = g->seq + 1;
 	c->rcv_acked = c->rcv_nxt;
 	c->rcv_adv = c->rcv_nxt;
-	c->iss = tcp_new_isn(stack, c->laddr, c->lport, c->raddr, c->rport);
+	c->iss = isn ? isn : tcp_new_isn(stack, c->laddr, c->lport, c->raddr, c->rport);
 	c->snd_una = c->iss;
 	c->snd_nxt = c->snd_max = c->iss + 1;
 	c->snd_wnd = g->wnd; /* never scaled in a SYN (RFC 7323 2.2) */
@@ -449,6 +452,8 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		tn_timer_cancel(s->stack, &s->rtx_timer);
 		s->persist = false;
 	}
+	if (s->snd_wnd)
+		s->persist_backoff = 0;
 
 	switch (s->state) {
 	case TN_TCP_FIN_WAIT_1:
@@ -492,7 +497,7 @@ static void process_fin(struct tn_sock *s)
 		tcp_set_state(s, TN_TCP_CLOSING);
 		break;
 	case TN_TCP_FIN_WAIT_2:
-		tcp_enter_time_wait(s);
+		tcp_enter_time_wait(s); /* ACKs the FIN at once; s is CLOSED from here on */
 		break;
 	default:
 		break;
@@ -573,29 +578,47 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 	return true;
 }
 
-/* TIME_WAIT (RFC 9293; issue 5 moves this to the compact table). */
-static void time_wait_input(struct tn_sock *s, const struct tcp_seg *g)
+/*
+ * TIME_WAIT: the connection is an entry of the table (tcp_timewait.c
+ * decides, CONFORMANCE 13-17). A SYN that may open a new incarnation goes
+ * to the listener with the ISN the entry chose (Linux tcp_v4_rcv,
+ * TCP_TW_SYN with tcp_tw_isn); without a listener it is ACKed and the
+ * entry stays.
+ */
+void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tcp_seg *g)
 {
-	if (g->flags & TCP_RST) {
-		if (g->seq == s->rcv_nxt && !s->stack->cfg.tcp_rfc1337)
-			tcp_done(s, 0);
-		return;
+	struct tn_tw_table *tw = &tcp_of(stack)->tw;
+	const struct tn_config *c = &stack->cfg;
+	const struct tn_tw_seg seg = {
+		.seq = g->seq, .ack = g->ack, .len = g->len, .flags = g->flags,
+		.has_ts = g->opt.ts_ok, .tsval = g->opt.tsval, .tsecr = g->opt.tsecr,
+	};
+	const struct tn_tw_policy policy = {
+		.rfc1337 = c->tcp_rfc1337, .ack_ratelimit_ms = c->tcp_invalid_ratelimit_ms,
+	};
+	uint32_t isn = 0;
+	struct tn_sock *l;
+
+	switch (tn_tw_process(stack, tw, e, &seg, &policy, &isn)) {
+	case TN_TW_ACCEPT_SYN:
+		l = tcp_lookup_listener(stack, g->dst, g->dport);
+		if (l) {
+			tn_tw_remove(stack, tw, e, TN_TW_RECYCLED);
+			listen_input(stack, l, g, isn);
+			break;
+		}
+		tn_tw_send_ack(stack, e);
+		break;
+	case TN_TW_SEND_ACK:
+		tn_tw_send_ack(stack, e);
+		break;
+	case TN_TW_DROP:
+		break;
 	}
-	if ((g->flags & TCP_FIN) && g->seq + g->len + 1 == s->rcv_nxt) {
-		/* The peer lost our last ACK: ACK again, wait 2*MSL afresh. */
-		tcp_send_ack(s);
-		tcp_arm_lifetime(s, s->stack->cfg.tcp_time_wait_ms);
-		return;
-	}
-	send_dupack(s, g);
 }
 
 static void synchronized_input(struct tn_sock *s, const struct tcp_seg *g)
 {
-	if (s->state == TN_TCP_TIME_WAIT) {
-		time_wait_input(s, g);
-		return;
-	}
 	/* A retransmitted SYN while we wait for the handshake's ACK: repeat the SYN-ACK. */
 	if (s->state == TN_TCP_SYN_RECEIVED && (g->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
 	    g->seq == s->irs) {
@@ -654,17 +677,26 @@ void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint
 	if (!parse_segment(stack, ip, seg, len, &g))
 		return;
 	tcp_enter(stack);
-	struct tn_sock *s = tcp_lookup(stack, g.dst, g.dport, g.src, g.sport);
-	if (!s) {
+	/*
+	 * One lookup in the connection hash finds a live connection or a
+	 * TIME_WAIT entry (never both: a 4-tuple is hashed once); only then
+	 * the listeners.
+	 */
+	struct tn_hnode *n = tn_ehash_lookup(stack, &tcp_of(stack)->ehash, g.dst, g.dport, g.src, g.sport);
+	if (!n) {
 		struct tn_sock *l = tcp_lookup_listener(stack, g.dst, g.dport);
 		if (l)
-			listen_input(stack, l, &g);
+			listen_input(stack, l, &g, 0);
 		else
 			tcp_reset_reply(stack, &g);
-	} else if (s->state == TN_TCP_SYN_SENT) {
-		syn_sent_input(s, &g);
+	} else if (n->kind == TN_HNODE_TW) {
+		tcp_tw_input(stack, tn_tw_of_node(n), &g);
 	} else {
-		synchronized_input(s, &g);
+		struct tn_sock *s = tcp_sock_of_node(n);
+		if (s->state == TN_TCP_SYN_SENT)
+			syn_sent_input(s, &g);
+		else
+			synchronized_input(s, &g);
 	}
 	tcp_leave(stack);
 }

@@ -4,8 +4,9 @@
  *   rtx_timer     retransmission (RFC 6298, Karn, exponential backoff),
  *                 SYN/SYN-ACK retries, and the persist timer (zero window)
  *   delack_timer  delayed ACK (RFC 1122 4.2.3.2, 40 ms like Linux)
- *   ka_timer      keepalive (RFC 1122 4.2.3.6); lifetime of FIN_WAIT_2 and
- *                 TIME_WAIT when those have no other timer
+ *   ka_timer      keepalive (RFC 1122 4.2.3.6); lifetime of an orphaned
+ *                 FIN_WAIT_2 (fin_timeout). TIME_WAIT has no socket and no
+ *                 timer of its own: the table keeps one for all entries.
  */
 #include "tcp.h"
 
@@ -84,7 +85,7 @@ void tcp_arm_persist(struct tn_sock *s)
 	if (tn_timer_armed(&s->rtx_timer))
 		return;
 	s->persist = true;
-	uint64_t rto = (uint64_t)max_u32(s->rto_us, tcp_rto_min_us(s)) << min_u32(s->probes, 20);
+	uint64_t rto = (uint64_t)max_u32(s->rto_us, tcp_rto_min_us(s)) << min_u32(s->persist_backoff, 20);
 	arm(s, &s->rtx_timer, us_to_ns(rto > rto_max_us(s) ? rto_max_us(s) : rto));
 }
 
@@ -108,7 +109,7 @@ static bool keepalive_state(const struct tn_sock *s)
 void tcp_arm_keepalive(struct tn_sock *s)
 {
 	if (!s->keepalive || !keepalive_state(s)) {
-		if (s->state != TN_TCP_TIME_WAIT && !(s->state == TN_TCP_FIN_WAIT_2 && s->orphan))
+		if (!(s->state == TN_TCP_FIN_WAIT_2 && s->orphan))
 			tn_timer_cancel(s->stack, &s->ka_timer);
 		return;
 	}
@@ -166,21 +167,35 @@ static void data_timeout(struct tn_sock *s)
 	arm(s, &s->rtx_timer, backed_off_rto_ns(s));
 }
 
+/*
+ * Zero-window probes (RFC 9293 3.8.6.1). probes counts the unanswered ones
+ * (any ACK resets it) and ends the connection at tcp_retries; while the
+ * peer answers, RFC 1122 4.2.2.17 says to keep probing, at intervals backed
+ * off by persist_backoff (reset only when the window opens). An orphan has
+ * nobody waiting for the outcome: like Linux (tcp_probe_timer with
+ * tcp_orphan_retries on the backoff) it gives up after tcp_retries probes
+ * even if they are answered, so a close into a zero window cannot hang
+ * forever (CONFORMANCE 26).
+ */
 static void persist_timeout(struct tn_sock *s)
 {
 	s->persist = false;
 	uint32_t unsent = s->snd_una + s->sndbuf.len - s->snd_nxt;
 	if (s->snd_wnd > 0 || (!unsent && !s->fin_queued)) {
 		s->probes = 0;
+		s->persist_backoff = 0;
 		tcp_output(s);
 		return;
 	}
-	if (s->probes >= s->stack->cfg.tcp_retries) {
+	uint32_t limit = s->stack->cfg.tcp_retries;
+	if (s->probes >= limit || (s->orphan && s->persist_backoff >= limit)) {
 		TCP_CTR(s, TcpExtTCPAbortOnTimeout);
 		tcp_done(s, -ETIMEDOUT);
 		return;
 	}
 	s->probes++;
+	if (s->persist_backoff < 255)
+		s->persist_backoff++;
 	TCP_CTR(s, TcpExtTCPWinProbe);
 	tcp_send_probe(s);
 	tcp_arm_persist(s);
@@ -197,7 +212,6 @@ static void rtx_fire(struct tn_stack *stack, struct tn_timer *t)
 		break;
 	case TN_TCP_CLOSED:
 	case TN_TCP_LISTEN:
-	case TN_TCP_TIME_WAIT:
 		break;
 	default:
 		if (s->persist)
@@ -249,10 +263,6 @@ static void ka_fire(struct tn_stack *stack, struct tn_timer *t)
 	struct tn_sock *s = sock_of(t, ka_timer);
 	tcp_enter(stack);
 	switch (s->state) {
-	case TN_TCP_TIME_WAIT:
-		TCP_CTR(s, TcpExtTW);
-		tcp_done(s, 0);
-		break;
 	case TN_TCP_FIN_WAIT_2:
 		if (s->orphan) {
 			tcp_done(s, 0);

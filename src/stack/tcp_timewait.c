@@ -1,7 +1,8 @@
 /*
- * tcp_timewait.c - the TIME_WAIT table's data structure (see tcp_timewait.h).
- * What a segment arriving in TIME_WAIT does is decided in the TCP input path;
- * this file only keeps the entries.
+ * tcp_timewait.c - the TIME_WAIT table (see tcp_timewait.h): its entries,
+ * their expiry, and what a segment arriving for one of them does
+ * (tn_tw_process, Linux's tcp_timewait_state_process). The TCP input path
+ * (tcp_in.c) finds the entry and acts on the verdict.
  */
 #include "tcp_timewait.h"
 
@@ -23,44 +24,69 @@ static bool ms_before_eq(uint32_t a, uint32_t b)
 int tn_tw_init(struct tn_stack *stack, struct tn_tw_table *tw, const struct tn_tw_config *cfg)
 {
 	memset(tw, 0, sizeof(*tw));
+	tn_timer_init(&tw->timer, tw_timer_fired);
+	tw->free_head = tw->fifo_head = tw->fifo_tail = TN_TW_NONE;
+	if (cfg->max_entries > TN_TW_MAX_ENTRIES)
+		return -1;
 	tw->cfg = *cfg;
-	uint32_t buckets = 1;
-	while (buckets < cfg->max_entries && buckets < (1u << 30))
-		buckets <<= 1;
-	tw->bucket_mask = buckets - 1;
-	/* calloc'd pages stay untouched until entries use them. */
-	tw->entries = calloc(cfg->max_entries ? cfg->max_entries : 1, sizeof(*tw->entries));
-	tw->buckets = malloc(buckets * sizeof(*tw->buckets));
-	tw->port_refs = calloc(65536, sizeof(*tw->port_refs));
-	if (!tw->entries || !tw->buckets || !tw->port_refs) {
+	tw->ehash = cfg->ehash;
+	if (!tw->ehash) {
+		if (tn_ehash_init(&tw->own, cfg->max_entries, cfg->max_entries) < 0)
+			return -1;
+		tw->ehash = &tw->own;
+	}
+	/*
+	 * Preallocated, but neither zeroed nor walked: slots are handed out in
+	 * order (unused) before released ones are recycled (free_head), and a
+	 * slot is written whole before it is read, so its pages are touched only
+	 * when entries use them. Creating a stack stays cheap however large
+	 * tw_max_buckets is (the per-port counts come with the first entry).
+	 */
+	tw->entries = malloc((cfg->max_entries ? cfg->max_entries : 1) * sizeof(*tw->entries));
+	if (!tw->entries) {
 		tn_tw_free(stack, tw);
 		return -1;
 	}
-	memset(tw->buckets, 0xff, buckets * sizeof(*tw->buckets)); /* TN_TW_NONE */
-	/* The free list is threaded through hash_next, lowest index first. */
-	for (uint32_t i = 0; i < cfg->max_entries; i++)
-		tw->entries[i].hash_next = i + 1 < cfg->max_entries ? i + 1 : TN_TW_NONE;
-	tw->free_head = cfg->max_entries ? 0 : TN_TW_NONE;
-	tw->fifo_head = tw->fifo_tail = TN_TW_NONE;
-	tn_timer_init(&tw->timer, tw_timer_fired);
 	return 0;
+}
+
+/* The per-port counts (both arrays in one block), on first use. */
+static bool tw_port_counts(struct tn_tw_table *tw)
+{
+	if (tw->port_refs)
+		return true;
+	tw->port_refs = calloc(2 * 65536, sizeof(*tw->port_refs));
+	if (!tw->port_refs)
+		return false;
+	tw->port_noreuse = tw->port_refs + 65536;
+	return true;
 }
 
 void tn_tw_free(struct tn_stack *stack, struct tn_tw_table *tw)
 {
 	tn_timer_cancel(stack, &tw->timer);
+	/* Entries in a shared hash leave it with the table. */
+	if (tw->entries && tw->ehash && tw->ehash != &tw->own) {
+		for (uint32_t i = tw->fifo_head; i != TN_TW_NONE; i = tw->entries[i].fifo_next)
+			tn_ehash_remove(stack, tw->ehash, &tw->entries[i].hn);
+	}
+	tn_ehash_free(&tw->own);
 	free(tw->entries);
-	free(tw->buckets);
-	free(tw->port_refs);
+	free(tw->port_refs); /* port_noreuse is part of it */
 	tw->entries = NULL;
-	tw->buckets = tw->port_refs = NULL;
+	tw->port_refs = tw->port_noreuse = NULL;
+	tw->ehash = NULL;
 	tw->count = 0;
+	tw->fifo_head = tw->fifo_tail = TN_TW_NONE;
 }
 
-static uint32_t *tw_bucket(const struct tn_stack *stack, const struct tn_tw_table *tw, tn_ip4 laddr,
-			   uint16_t lport, tn_ip4 raddr, uint16_t rport)
+size_t tn_tw_memory(const struct tn_tw_table *tw)
 {
-	return &tw->buckets[tn_tuple_hash(stack, laddr, lport, raddr, rport) & tw->bucket_mask];
+	size_t bytes = (size_t)tw->cfg.max_entries * sizeof(struct tn_tw_entry) +
+		       2 * 65536 * sizeof(uint32_t);
+	if (tw->ehash == &tw->own)
+		bytes += ((size_t)tw->own.mask + 1) * sizeof(*tw->own.buckets);
+	return bytes;
 }
 
 static uint32_t tw_index(const struct tn_tw_table *tw, const struct tn_tw_entry *e)
@@ -73,13 +99,8 @@ struct tn_tw_entry *tn_tw_lookup(const struct tn_stack *stack, const struct tn_t
 {
 	if (!tw->count)
 		return NULL;
-	for (uint32_t i = *tw_bucket(stack, tw, laddr, lport, raddr, rport); i != TN_TW_NONE;
-	     i = tw->entries[i].hash_next) {
-		struct tn_tw_entry *e = &tw->entries[i];
-		if (e->lport == lport && e->rport == rport && e->raddr == raddr && e->laddr == laddr)
-			return e;
-	}
-	return NULL;
+	struct tn_hnode *n = tn_ehash_lookup(stack, tw->ehash, laddr, lport, raddr, rport);
+	return n && n->kind == TN_HNODE_TW ? tn_tw_of_node(n) : NULL;
 }
 
 /* Re-arms the table's one timer for the FIFO head, or stops it when empty. */
@@ -122,17 +143,16 @@ static void fifo_append(struct tn_tw_table *tw, struct tn_tw_entry *e)
 /* Takes e out of the hash, the FIFO and the port counts; back onto the free list. */
 static void tw_release(const struct tn_stack *stack, struct tn_tw_table *tw, struct tn_tw_entry *e)
 {
-	uint32_t idx = tw_index(tw, e);
-	uint32_t *link = tw_bucket(stack, tw, e->laddr, e->lport, e->raddr, e->rport);
-	while (*link != idx)
-		link = &tw->entries[*link].hash_next;
-	*link = e->hash_next;
+	tn_ehash_remove(stack, tw->ehash, &e->hn);
 	fifo_unlink(tw, e);
-	tw->port_refs[e->lport]--;
+	tw->port_refs[e->hn.lport]--;
+	if (!(e->flags & TN_TW_REUSEADDR))
+		tw->port_noreuse[e->hn.lport]--;
 	tw->count--;
 	e->flags = 0;
-	e->hash_next = tw->free_head;
-	tw->free_head = idx;
+	e->hn.kind = 0;
+	e->fifo_next = tw->free_head;
+	tw->free_head = tw_index(tw, e);
 }
 
 void tn_tw_remove(struct tn_stack *stack, struct tn_tw_table *tw, struct tn_tw_entry *e,
@@ -155,31 +175,51 @@ void tn_tw_remove(struct tn_stack *stack, struct tn_tw_table *tw, struct tn_tw_e
 		tw_arm(stack, tw);
 }
 
+/* A free slot: a released one, else one never used; TN_TW_NONE when all are in use. */
+static uint32_t tw_alloc(struct tn_tw_table *tw)
+{
+	uint32_t idx = tw->free_head;
+	if (idx != TN_TW_NONE) {
+		tw->free_head = tw->entries[idx].fifo_next;
+		return idx;
+	}
+	if (tw->unused < tw->cfg.max_entries)
+		return tw->unused++;
+	return TN_TW_NONE;
+}
+
 struct tn_tw_entry *tn_tw_insert(struct tn_stack *stack, struct tn_tw_table *tw,
 				 const struct tn_tw_entry *tmpl)
 {
-	if (tn_tw_lookup(stack, tw, tmpl->laddr, tmpl->lport, tmpl->raddr, tmpl->rport))
+	const struct tn_hnode *t = &tmpl->hn;
+	if (tn_ehash_lookup(stack, tw->ehash, t->laddr, t->lport, t->raddr, t->rport))
 		return NULL;
-	if (tw->free_head == TN_TW_NONE) {
+	if (!tw_port_counts(tw)) { /* out of memory: as good as full */
+		TN_COUNT(stack, TcpExtTCPTimeWaitOverflow);
+		return NULL;
+	}
+	uint32_t idx = tw_alloc(tw);
+	if (idx == TN_TW_NONE) {
 		if (tw->cfg.overflow != TN_TW_OVERFLOW_EVICT_OLDEST || tw->fifo_head == TN_TW_NONE) {
 			TN_COUNT(stack, TcpExtTCPTimeWaitOverflow);
 			return NULL;
 		}
 		tn_tw_remove(stack, tw, &tw->entries[tw->fifo_head], TN_TW_EVICTED);
+		idx = tw_alloc(tw);
 	}
-	uint32_t idx = tw->free_head;
 	struct tn_tw_entry *e = &tw->entries[idx];
-	tw->free_head = e->hash_next;
+	uint32_t now = tn_tw_now_ms(stack);
 
 	*e = *tmpl;
+	e->hn.kind = TN_HNODE_TW;
 	e->flags |= TN_TW_IN_USE;
-	e->expires_ms = tn_tw_now_ms(stack) + tw->cfg.lifetime_ms;
-	e->last_ack_ms = tn_tw_now_ms(stack) - UINT32_MAX / 2; /* the first ACK is never limited */
-	uint32_t *head = tw_bucket(stack, tw, e->laddr, e->lport, e->raddr, e->rport);
-	e->hash_next = *head;
-	*head = idx;
+	e->expires_ms = now + tw->cfg.lifetime_ms;
+	e->last_ack_ms = now - UINT32_MAX / 2; /* the first ACK is never limited */
+	tn_ehash_insert(stack, tw->ehash, &e->hn);
 	fifo_append(tw, e);
-	tw->port_refs[e->lport]++;
+	tw->port_refs[e->hn.lport]++;
+	if (!(e->flags & TN_TW_REUSEADDR))
+		tw->port_noreuse[e->hn.lport]++;
 	tw->count++;
 	if (tw->fifo_head == idx)
 		tw_arm(stack, tw);
@@ -225,6 +265,19 @@ void tn_tw_foreach(const struct tn_tw_table *tw, bool (*fn)(const struct tn_tw_e
 			return;
 }
 
+bool tn_tw_reusable(const struct tn_stack *stack, const struct tn_tw_table *tw,
+		    const struct tn_tw_entry *e, uint32_t delay_ms)
+{
+	if (!(e->flags & TN_TW_TS))
+		return false;
+	uint32_t now = tn_tw_now_ms(stack);
+	/* Entered (or restarted) at expires - lifetime; our last TSval went out then or at last_ack_ms. */
+	uint32_t since_enter = now - (e->expires_ms - tw->cfg.lifetime_ms);
+	uint32_t since_ack = now - e->last_ack_ms;
+	return (int32_t)since_enter >= (int32_t)delay_ms &&
+	       (since_ack > UINT32_MAX / 4 || since_ack >= delay_ms);
+}
+
 /* ---- segments arriving in TIME_WAIT */
 
 #define TCP_FIN 0x01
@@ -257,6 +310,16 @@ static enum tn_tw_verdict tw_ack_ratelimited(struct tn_stack *stack, struct tn_t
 	return TN_TW_SEND_ACK;
 }
 
+/*
+ * CONFORMANCE 13-17. Where the RFCs leave a choice this follows Linux's
+ * tcp_timewait_state_process() with two deliberate differences: the timer
+ * restarts only for a retransmitted FIN (RFC 9293 3.10.7.4: "the only thing
+ * that can arrive in this state is a retransmission of the remote FIN...
+ * restart the 2 MSL timeout"), not for any ACK; and a bare ACK at exactly
+ * rcv_nxt gets the rate-limited duplicate ACK like every other segment
+ * (Linux absorbs it silently; the rate limit bounds what two TIME_WAIT ends
+ * can say to each other to one ACK per invalid_ratelimit each).
+ */
 enum tn_tw_verdict tn_tw_process(struct tn_stack *stack, struct tn_tw_table *tw,
 				 struct tn_tw_entry *e, const struct tn_tw_seg *seg,
 				 const struct tn_tw_policy *policy, uint32_t *isn)
@@ -270,13 +333,12 @@ enum tn_tw_verdict tn_tw_process(struct tn_stack *stack, struct tn_tw_table *tw,
 			tn_tw_remove(stack, tw, e, TN_TW_KILLED);
 		return TN_TW_DROP;
 	}
-	if ((seg->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN && !paws_reject &&
+	/* (SYN+FIN is never a new connection: the listener would drop it, the entry must not go.) */
+	if ((seg->flags & (TCP_SYN | TCP_ACK | TCP_FIN)) == TCP_SYN && !paws_reject &&
 	    (seq_after(seg->seq, e->rcv_nxt) ||
 	     ((e->flags & TN_TW_TS) && seg->has_ts && (int32_t)(seg->tsval - e->ts_recent) > 0))) {
 		/* Item 16 (RFC 6191): a new incarnation; its ISN leaves the old sequence space behind. */
-		uint32_t new_isn = e->snd_nxt + 65535 + 2;
-		*isn = new_isn ? new_isn : 1;
-		tn_tw_remove(stack, tw, e, TN_TW_RECYCLED);
+		*isn = tn_tw_reuse_isn(e);
 		return TN_TW_ACCEPT_SYN;
 	}
 	if (!paws_reject && (seg->flags & TCP_FIN) && end_seq == e->rcv_nxt) {
@@ -295,12 +357,12 @@ void tn_tw_send_ack(struct tn_stack *stack, const struct tn_tw_entry *e)
 	uint8_t seg[TCP_HLEN + TCPOPT_TS_LEN] = {0};
 	size_t len = TCP_HLEN;
 
-	tn_put16(seg, e->lport);
-	tn_put16(seg + 2, e->rport);
+	tn_put16(seg, e->hn.lport);
+	tn_put16(seg + 2, e->hn.rport);
 	tn_put32(seg + 4, e->snd_nxt);
 	tn_put32(seg + 8, e->rcv_nxt);
 	seg[13] = TCP_ACK;
-	tn_put16(seg + 14, (uint16_t)(e->rcv_wnd > 0xffff ? 0xffff : e->rcv_wnd));
+	tn_put16(seg + 14, e->rcv_wnd);
 	if (e->flags & TN_TW_TS) {
 		uint8_t *o = seg + TCP_HLEN;
 		o[0] = 1, o[1] = 1, o[2] = 8, o[3] = 10;
@@ -309,8 +371,9 @@ void tn_tw_send_ack(struct tn_stack *stack, const struct tn_tw_entry *e)
 		len += TCPOPT_TS_LEN;
 	}
 	seg[12] = (uint8_t)((len / 4) << 4);
-	uint32_t sum = tn_csum_pseudo(e->laddr, e->raddr, TN_IP_PROTO_TCP, (uint16_t)len);
+	uint32_t sum = tn_csum_pseudo(e->hn.laddr, e->hn.raddr, TN_IP_PROTO_TCP, (uint16_t)len);
 	tn_put16(seg + 16, tn_csum_fold(tn_csum_add(sum, seg, len)));
 	const struct tn_iov iov = {seg, len};
-	tn_ipv4_output(stack, e->raddr, TN_IP_PROTO_TCP, 0, &iov, 1, TN_IP_OUT_DF);
+	TN_COUNT(stack, TcpOutSegs);
+	tn_ipv4_output(stack, e->hn.raddr, TN_IP_PROTO_TCP, 0, &iov, 1, TN_IP_OUT_DF);
 }

@@ -96,6 +96,10 @@ static void node_output(void *ctx, const struct tn_frame_meta *meta, const void 
 	uint64_t at = sim->now;
 
 	sim->frames++;
+	if (sim->filter && sim->filter(sim->filter_arg, n->idx, frame, len)) {
+		sim->dropped++;
+		return;
+	}
 	if (l->rate_bps) {
 		uint64_t start = n->busy_until > sim->now ? n->busy_until : sim->now;
 		if (start - sim->now > l->queue_ns) {

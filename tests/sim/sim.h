@@ -34,6 +34,12 @@ struct sim_node {
 	uint64_t busy_until; /* bottleneck serialization of this node's output */
 };
 
+/*
+ * Sees every frame a node emits (from: its index) before the link does;
+ * returning true drops it. For tests that lose one particular segment.
+ */
+typedef bool (*sim_filter)(void *arg, int from, const uint8_t *frame, size_t len);
+
 struct sim {
 	uint64_t now;
 	uint64_t rng;
@@ -43,6 +49,8 @@ struct sim {
 	size_t nheap, capheap;
 	uint64_t seq;          /* FIFO order among equal times */
 	uint64_t frames, dropped, duplicated, corrupted, reordered;
+	sim_filter filter;     /* NULL: none */
+	void *filter_arg;
 };
 
 #define SIM_ADDR_A 0x0a000001u /* 10.0.0.1 */

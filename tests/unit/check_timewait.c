@@ -8,8 +8,9 @@ Suite *timewait_suite(void);
 
 static struct tn_tw_entry tuple(uint16_t rport)
 {
-	return (struct tn_tw_entry){.laddr = H_STACK_IP, .lport = 13, .raddr = H_PEER_IP,
-				    .rport = rport, .snd_nxt = 1000, .rcv_nxt = 2000};
+	return (struct tn_tw_entry){.hn = {.laddr = H_STACK_IP, .lport = 13, .raddr = H_PEER_IP,
+					   .rport = rport},
+				    .snd_nxt = 1000, .rcv_nxt = 2000};
 }
 
 static struct harness *h;
@@ -142,7 +143,7 @@ START_TEST(many_entries_expire_in_one_pass)
 	setup_table(100000, TN_TW_OVERFLOW_DROP);
 	for (uint32_t i = 0; i < 100000; i++) {
 		struct tn_tw_entry t = tuple((uint16_t)(i % 50000 + 1));
-		t.raddr = H_PEER_IP + i / 50000;
+		t.hn.raddr = H_PEER_IP + i / 50000;
 		ck_assert_ptr_nonnull(tn_tw_insert(h->stack, &tw, &t));
 	}
 	int n = 0;
@@ -153,6 +154,84 @@ START_TEST(many_entries_expire_in_one_pass)
 	ck_assert_uint_eq(tw.count, 0);
 	ck_assert_uint_eq(H_CTR(h, TcpExtTW), 100000);
 	teardown_table();
+}
+END_TEST
+
+/*
+ * CONFORMANCE 21: entries leave in the order they came, each tick takes
+ * exactly the ones due (the FIFO head), never a walk over the others.
+ */
+START_TEST(expiry_follows_insertion_order)
+{
+	ck_assert_uint_le(sizeof(struct tn_tw_entry), 64);
+	setup_table(1000, TN_TW_OVERFLOW_DROP);
+	for (uint16_t p = 1; p <= 1000; p++) {
+		struct tn_tw_entry t = tuple(p);
+		ck_assert_ptr_nonnull(tn_tw_insert(h->stack, &tw, &t));
+		h->now += TN_NSEC_PER_MSEC;
+	}
+	/* One timer for the whole table, at the oldest entry's expiry. */
+	ck_assert_uint_eq(tn_stack_next_deadline(h->stack), 1000 * TN_NSEC_PER_SEC + 60000 * TN_NSEC_PER_MSEC);
+	h_advance(h, 60000 * TN_NSEC_PER_MSEC - 1000 * TN_NSEC_PER_MSEC); /* first entry's expiry */
+	for (uint16_t p = 1; p <= 1000; p++) {
+		ck_assert_uint_eq(tw.count, 1000u - p);
+		ck_assert_ptr_null(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, p));
+		if (p < 1000)
+			ck_assert_ptr_nonnull(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, p + 1));
+		h_advance(h, TN_NSEC_PER_MSEC);
+	}
+	ck_assert_uint_eq(H_CTR(h, TcpExtTW), 1000);
+	teardown_table();
+}
+END_TEST
+
+START_TEST(bind_conflict_follows_reuseaddr)
+{
+	setup_table(16, TN_TW_OVERFLOW_DROP);
+	struct tn_tw_entry a = tuple(1), b = tuple(2);
+	b.flags = TN_TW_REUSEADDR;
+	ck_assert(!tn_tw_bind_conflict(&tw, 13, false));
+	struct tn_tw_entry *eb = tn_tw_insert(h->stack, &tw, &b);
+	ck_assert(tn_tw_bind_conflict(&tw, 13, false));
+	ck_assert(!tn_tw_bind_conflict(&tw, 13, true));
+	struct tn_tw_entry *ea = tn_tw_insert(h->stack, &tw, &a);
+	ck_assert(tn_tw_bind_conflict(&tw, 13, true));
+	tn_tw_remove(h->stack, &tw, ea, TN_TW_KILLED);
+	ck_assert(!tn_tw_bind_conflict(&tw, 13, true));
+	tn_tw_remove(h->stack, &tw, eb, TN_TW_KILLED);
+	ck_assert(!tn_tw_bind_conflict(&tw, 13, false));
+	ck_assert(!tn_tw_bind_conflict(&tw, 14, false));
+	teardown_table();
+}
+END_TEST
+
+START_TEST(shared_hash_holds_both_kinds)
+{
+	/* The table can live in a hash it shares (as with TCP's live connections). */
+	h = h_new(NULL);
+	struct tn_ehash eh;
+	ck_assert_int_eq(tn_ehash_init(&eh, 4, 1024), 0);
+	struct tn_hnode live = {.laddr = H_STACK_IP, .lport = 13, .raddr = H_PEER_IP, .rport = 7,
+				.kind = TN_HNODE_SOCK};
+	tn_ehash_insert(h->stack, &eh, &live);
+	struct tn_tw_config cfg = {.max_entries = 64, .lifetime_ms = 1000, .ehash = &eh};
+	ck_assert_int_eq(tn_tw_init(h->stack, &tw, &cfg), 0);
+	struct tn_tw_entry t = tuple(7);
+	ck_assert_ptr_null(tn_tw_insert(h->stack, &tw, &t)); /* a live connection holds it */
+	ck_assert_ptr_null(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 7));
+	for (uint16_t p = 100; p < 164; p++) { /* grows the shared buckets past 4 */
+		struct tn_tw_entry x = tuple(p);
+		ck_assert_ptr_nonnull(tn_tw_insert(h->stack, &tw, &x));
+	}
+	ck_assert_uint_eq(eh.count, 65);
+	ck_assert_uint_ge(eh.mask + 1, 64);
+	ck_assert_ptr_eq(tn_ehash_lookup(h->stack, &eh, H_STACK_IP, 13, H_PEER_IP, 7), &live);
+	ck_assert_ptr_nonnull(tn_tw_lookup(h->stack, &tw, H_STACK_IP, 13, H_PEER_IP, 150));
+	h_advance(h, TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(eh.count, 1);
+	tn_tw_free(h->stack, &tw);
+	tn_ehash_free(&eh);
+	h_free(h);
 }
 END_TEST
 
@@ -236,9 +315,17 @@ START_TEST(new_syn_reuses_per_rfc6191)
 	struct tn_tw_seg old_syn = {.seq = 1500, .flags = 0x02};
 	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &old_syn, &linux_policy, &isn), TN_TW_SEND_ACK);
 	ck_assert_uint_eq(tw.count, 1);
+	struct tn_tw_seg syn_fin = {.seq = 2001, .flags = 0x03};
+	h_advance(h, 600 * TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &syn_fin, &linux_policy, &isn), TN_TW_SEND_ACK);
+	ck_assert_uint_eq(tw.count, 1);
+	h_advance(h, 600 * TN_NSEC_PER_MSEC); /* past invalid_ratelimit */
 	struct tn_tw_seg new_syn = {.seq = 2001, .flags = 0x02};
 	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &new_syn, &linux_policy, &isn), TN_TW_ACCEPT_SYN);
 	ck_assert_uint_eq(isn, 1000 + 65537);
+	/* the verdict alone changes nothing: the entry goes when a listener takes the SYN */
+	ck_assert_uint_eq(tw.count, 1);
+	tn_tw_remove(h->stack, &tw, e, TN_TW_RECYCLED);
 	ck_assert_uint_eq(tw.count, 0);
 	ck_assert_uint_eq(H_CTR(h, TcpExtTWRecycled), 1);
 
@@ -249,6 +336,7 @@ START_TEST(new_syn_reuses_per_rfc6191)
 	ck_assert_uint_eq(tw.count, 1);
 	struct tn_tw_seg ts_newer = {.seq = 1500, .flags = 0x02, .has_ts = true, .tsval = 6000};
 	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &ts_newer, &linux_policy, &isn), TN_TW_ACCEPT_SYN);
+	tn_tw_remove(h->stack, &tw, e, TN_TW_RECYCLED);
 	ck_assert_uint_eq(tw.count, 0);
 	/* a SYN with a high sequence number but an old TSval is a PAWS reject */
 	e = tw_with_ts();
@@ -281,6 +369,30 @@ START_TEST(other_segments_get_ratelimited_acks_and_change_nothing)
 }
 END_TEST
 
+START_TEST(reuse_needs_timestamps_and_quiet)
+{
+	setup_table(16, TN_TW_OVERFLOW_DROP);
+	struct tn_tw_entry t = tuple(1);
+	struct tn_tw_entry *plain = tn_tw_insert(h->stack, &tw, &t);
+	struct tn_tw_entry *e = tw_with_ts();
+	ck_assert_uint_eq(tn_tw_reuse_isn(e), 1000 + 65537);
+	ck_assert(!tn_tw_reusable(h->stack, &tw, e, 1000));
+	h_advance(h, 999 * TN_NSEC_PER_MSEC);
+	ck_assert(!tn_tw_reusable(h->stack, &tw, e, 1000));
+	h_advance(h, 1 * TN_NSEC_PER_MSEC);
+	ck_assert(tn_tw_reusable(h->stack, &tw, e, 1000));
+	ck_assert(!tn_tw_reusable(h->stack, &tw, plain, 1000)); /* no timestamps, never */
+	/* Sending an ACK from TIME_WAIT starts the quiet period again. */
+	uint32_t isn;
+	struct tn_tw_seg data = {.seq = 2000, .ack = 1000, .len = 1, .flags = 0x10};
+	ck_assert_int_eq(tn_tw_process(h->stack, &tw, e, &data, &linux_policy, &isn), TN_TW_SEND_ACK);
+	ck_assert(!tn_tw_reusable(h->stack, &tw, e, 1000));
+	h_advance(h, 1000 * TN_NSEC_PER_MSEC);
+	ck_assert(tn_tw_reusable(h->stack, &tw, e, 1000));
+	teardown_table();
+}
+END_TEST
+
 Suite *timewait_suite(void)
 {
 	Suite *s = suite_create("timewait");
@@ -291,12 +403,16 @@ Suite *timewait_suite(void)
 	tcase_add_test(tc, overflow_evict_oldest_makes_room);
 	tcase_add_test(tc, removal_reasons_are_counted);
 	tcase_add_test(tc, many_entries_expire_in_one_pass);
+	tcase_add_test(tc, expiry_follows_insertion_order);
+	tcase_add_test(tc, bind_conflict_follows_reuseaddr);
+	tcase_add_test(tc, shared_hash_holds_both_kinds);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("segments");
 	tcase_add_test(tc, retransmitted_fin_is_acked_and_restarts);
 	tcase_add_test(tc, rst_kills_unless_rfc1337);
 	tcase_add_test(tc, new_syn_reuses_per_rfc6191);
 	tcase_add_test(tc, other_segments_get_ratelimited_acks_and_change_nothing);
+	tcase_add_test(tc, reuse_needs_timestamps_and_quiet);
 	suite_add_tcase(s, tc);
 	return s;
 }
