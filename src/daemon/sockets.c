@@ -1,0 +1,1271 @@
+/*
+ * sockets.c - tapnet sockets for client processes.
+ *
+ * Every tapnet socket is, in the client, one end B of a Unix SOCK_STREAM
+ * socketpair; tapnetd holds the other end A and bridges it to a tn_sock:
+ *
+ *   client --write--> B ==pair==> A --recv--> tn_sock_send  --> peer
+ *   client <--read--- B <==pair== A <--send-- tn_sock_recv  <-- peer
+ *
+ * Nothing is buffered without bound: A is read only as far as
+ * tn_sock_writable() allows (a full TCP send buffer stops reading A, the
+ * pair fills, the client's write blocks), and tn_sock_recv() is called only
+ * while A takes what it returns (at most one chunk per socket waits here,
+ * so a client that does not read closes the TCP window).
+ *
+ * The client's side of the story, as A sees it:
+ *   read EOF on A, no hang-up       client shutdown(SHUT_WR)   -> FIN
+ *   hang-up on A (B's last close)   close()                    -> FIN, or RST
+ *                                   when data the client never read is left
+ *                                   (B's queue, this daemon's chunk, the core)
+ * and the peer's, as the client sees it:
+ *   peer FIN       shutdown(A, SHUT_WR): the client reads EOF after the data
+ *   peer RST       A is closed: the client reads the data, then EOF (or
+ *                  ECONNRESET if it had written bytes not yet taken); writes
+ *                  fail with EPIPE; getsockopt(SO_ERROR) says ECONNRESET.
+ *
+ * Writability tells the truth about a connect in progress: the client
+ * shrinks B's send buffer and fills it with FILLER bytes before SOCKET, so
+ * B is not writable. A connect request carries B; the daemon keeps that
+ * copy until the handshake ends. Success: the filler is read and dropped,
+ * B's send buffer restored, the copy closed (POLLOUT). Failure: A is
+ * closed, which frees the filler too (POLLOUT|POLLHUP) and SO_ERROR
+ * reports the cause. A listening socket keeps its filler: like a kernel
+ * listener its fd is never writable. It is readable when an accepted
+ * connection waits: each comes as a struct tn_accept_rec with the new
+ * connection's B attached (SCM_RIGHTS).
+ *
+ * Requests name a socket by passing B; it is found by B's inode, which is
+ * the same in every process holding it (dup, fork, exec, SCM_RIGHTS). When
+ * a connection is over and A is closed, a small tombstone keeps the
+ * inode's last error and local address for SO_ERROR and getsockname.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "sockets.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define CHUNK 65536            /* bytes moved per read/recv */
+#define HASH_BUCKETS 4096      /* by B's inode */
+#define TOMBSTONES 4096        /* finished sockets remembered */
+#define HUP_BATCH 64
+#define PAIR_SNDBUF 212992     /* asked for each end's send buffer (the kernel caps it) */
+#define ACCEPT_BATCH 64        /* connections handed to one listener per wakeup */
+
+struct tsock {
+	struct sockets *ss;
+	struct tsock *hnext;          /* inode hash chain */
+	struct tsock *prev, *next;    /* every socket */
+	struct sockets_owner *owner;  /* NULL once its control connection closed */
+	struct tn_sock *sk;           /* NULL once closed in the core */
+	int a;                        /* our end of the pair */
+	int b_hold;                   /* the client's end, held while connecting */
+	dev_t dev;
+	ino_t ino;
+	ev_io io;
+	int io_events;
+	uint32_t filler;              /* filler bytes still to drop from A */
+	uint8_t *stage;               /* peer data A did not take yet */
+	size_t stage_off, stage_len;
+	int pend_b;                   /* listener: accepted B not yet sent */
+	struct tn_accept_rec pend_rec;
+	bool listening, connecting, connected;
+	bool rd_eof;                  /* client shut its write side: FIN sent */
+	bool wr_shut;                 /* peer FIN passed on: A's write side shut */
+	bool client_closed;           /* B's last close seen */
+	bool in_hup;                  /* registered in the hang-up epoll */
+	bool in_pump, again, done;
+	int done_err;                 /* positive errno for SO_ERROR, 0 for none */
+	int err;                      /* pending SO_ERROR kept here */
+	/* option values reported by getsockopt */
+	bool reuseaddr, keepalive, nodelay, linger_on;
+	int linger_s;
+	int rcvbuf, sndbuf;
+	int ka_idle, ka_intvl, ka_cnt;
+};
+
+struct tombstone {
+	dev_t dev;
+	ino_t ino;
+	int err;
+	tn_ip4 laddr;
+	uint16_t lport;
+};
+
+struct sockets {
+	struct tapnetd *d;
+	struct tsock *hash[HASH_BUCKETS];
+	struct tsock *all;
+	unsigned count;
+	unsigned max_total, max_per_client;
+	int hup_ep;                   /* every A, events 0: hang-ups only */
+	ev_io hup_io;
+	struct tombstone tomb[TOMBSTONES];
+	unsigned tomb_next;
+	struct log_ratelimit limit_log, err_log;
+	uint8_t scratch[CHUNK];
+};
+
+static void ts_pump(struct tsock *t);
+
+/* ------------------------------------------------------------------ lookup */
+
+static unsigned hash_ino(dev_t dev, ino_t ino)
+{
+	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev;
+	return (unsigned)(h >> 40) % HASH_BUCKETS;
+}
+
+static struct tsock *find_sock(struct sockets *ss, dev_t dev, ino_t ino)
+{
+	for (struct tsock *t = ss->hash[hash_ino(dev, ino)]; t; t = t->hnext)
+		if (t->ino == ino && t->dev == dev)
+			return t;
+	return NULL;
+}
+
+static struct tombstone *find_tomb(struct sockets *ss, dev_t dev, ino_t ino)
+{
+	for (unsigned i = 0; i < TOMBSTONES; i++)
+		if (ss->tomb[i].ino == ino && ss->tomb[i].dev == dev && ino != 0)
+			return &ss->tomb[i];
+	return NULL;
+}
+
+/* fd must be a Unix stream socket; fills dev/ino. */
+static int check_unix_stream(int fd, dev_t *dev, ino_t *ino)
+{
+	struct stat st;
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
+		return -ENOTSOCK;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
+		return -ENOTSOCK;
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ life and death */
+
+static void bury(struct sockets *ss, const struct tsock *t, int err)
+{
+	struct tombstone *tb = find_tomb(ss, t->dev, t->ino);
+	struct tn_sock_info info;
+
+	if (!tb) {
+		tb = &ss->tomb[ss->tomb_next];
+		ss->tomb_next = (ss->tomb_next + 1) % TOMBSTONES;
+	}
+	memset(tb, 0, sizeof(*tb));
+	tb->dev = t->dev;
+	tb->ino = t->ino;
+	tb->err = err;
+	if (t->sk && tn_sock_info(t->sk, &info) == 0) {
+		tb->laddr = info.local_addr;
+		tb->lport = info.local_port;
+	}
+}
+
+static void io_set(struct tsock *t, int events)
+{
+	struct ev_loop *loop = t->ss->d->loop;
+
+	if (t->io_events == events)
+		return;
+	ev_io_stop(loop, &t->io);
+	t->io_events = events;
+	if (events) {
+		ev_io_set(&t->io, t->a, events);
+		ev_io_start(loop, &t->io);
+	}
+}
+
+static void hup_del(struct tsock *t)
+{
+	if (t->in_hup)
+		epoll_ctl(t->ss->hup_ep, EPOLL_CTL_DEL, t->a, NULL);
+	t->in_hup = false;
+}
+
+/* Frees t; the core socket is closed (FIN) unless already gone. */
+static void ts_free(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+
+	io_set(t, 0);
+	hup_del(t);
+	if (t->sk) {
+		tn_sock_set_callback(t->sk, NULL, NULL);
+		tn_sock_close(t->sk);
+		t->sk = NULL;
+	}
+	close(t->a);
+	if (t->b_hold >= 0)
+		close(t->b_hold);
+	if (t->pend_b >= 0)
+		close(t->pend_b);
+	free(t->stage);
+	struct tsock **pp = &ss->hash[hash_ino(t->dev, t->ino)];
+	while (*pp && *pp != t)
+		pp = &(*pp)->hnext;
+	if (*pp)
+		*pp = t->hnext;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		ss->all = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	if (t->owner)
+		t->owner->nsockets--;
+	ss->count--;
+	free(t);
+}
+
+/* The socket is over for the client: remember how it ended, free it. */
+static void ts_finish(struct tsock *t)
+{
+	bury(t->ss, t, t->done_err);
+	ts_free(t);
+}
+
+static void sock_cb(struct tn_sock *s, unsigned events, void *arg);
+
+static void a_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tsock *t = w->data;
+	struct tapnetd *d = t->ss->d;
+
+	ts_pump(t);
+	daemon_rearm_timer(d);
+}
+
+/* A new socket for the pair end a (ours) whose other end has inode dev/ino. */
+static struct tsock *ts_new(struct sockets *ss, struct sockets_owner *owner, struct tn_sock *sk,
+			    int a, dev_t dev, ino_t ino)
+{
+	struct tsock *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->ss = ss;
+	t->owner = owner;
+	t->sk = sk;
+	t->a = a;
+	t->b_hold = -1;
+	t->pend_b = -1;
+	t->dev = dev;
+	t->ino = ino;
+	ev_io_init(&t->io, a_io_cb, a, 0);
+	t->io.data = t;
+
+	struct epoll_event ev = { .events = 0, .data.ptr = t };
+	if (epoll_ctl(ss->hup_ep, EPOLL_CTL_ADD, a, &ev) < 0) {
+		free(t);
+		return NULL;
+	}
+	t->in_hup = true;
+	/* a socket with a dead inode's number is a new one */
+	struct tombstone *tb = find_tomb(ss, dev, ino);
+	if (tb)
+		memset(tb, 0, sizeof(*tb));
+	unsigned h = hash_ino(dev, ino);
+	t->hnext = ss->hash[h];
+	ss->hash[h] = t;
+	t->next = ss->all;
+	if (t->next)
+		t->next->prev = t;
+	ss->all = t;
+	ss->count++;
+	if (owner)
+		owner->nsockets++;
+	return t;
+}
+
+static int limit_check(struct sockets *ss, struct sockets_owner *owner)
+{
+	uint64_t suppressed;
+	char note[64];
+
+	if (ss->count >= ss->max_total) {
+		if (log_ratelimit_ok(&ss->limit_log, &suppressed))
+			log_warning("socket refused: max_sockets (%u) reached%s", ss->max_total,
+				    log_suppressed_note(suppressed, note));
+		return -ENFILE;
+	}
+	if (owner && owner->nsockets >= ss->max_per_client) {
+		if (log_ratelimit_ok(&ss->limit_log, &suppressed))
+			log_warning("client #%u (pid %ld): socket refused: max_sockets_per_client (%u) "
+				    "reached%s", owner->serial, (long)owner->cred.pid,
+				    ss->max_per_client, log_suppressed_note(suppressed, note));
+		return -EMFILE;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ the data path */
+
+#define set_done(t, err) set_done_at(t, err, __LINE__)
+static void set_done_at(struct tsock *t, int err, int line)
+{
+	log_debug("socket ino %lu done at line %d (err %d, rd_eof %d wr_shut %d closed %d stage %zu filler %u)",
+		  (unsigned long)t->ino, line, err, t->rd_eof, t->wr_shut, t->client_closed, t->stage_len, t->filler);
+	t->done = true;
+	if (err && !t->done_err)
+		t->done_err = err;
+}
+
+/* Ends the TCP connection as a close() would: RST when abort, else FIN (or RST per the core). */
+static void close_core(struct tsock *t, bool abort)
+{
+	if (!t->sk)
+		return;
+	tn_sock_set_callback(t->sk, NULL, NULL);
+	if (abort)
+		tn_sock_abort(t->sk);
+	else
+		tn_sock_close(t->sk);
+	t->sk = NULL;
+}
+
+/* Did the client's last close happen (as opposed to shutdown(SHUT_WR))? */
+static bool a_hung_up(const struct tsock *t)
+{
+	struct pollfd p = { .fd = t->a, .events = 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+/* Peer -> client: tn_sock_recv into A while A takes it. */
+static void pump_to_client(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+
+	if (t->wr_shut || !t->sk)
+		return;
+	while (t->stage_len) {
+		ssize_t n = send(t->a, t->stage + t->stage_off, t->stage_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			/* B is gone with our data unread: a close with unread data */
+			close_core(t, true);
+			set_done(t, 0);
+			return;
+		}
+		t->stage_off += (size_t)n;
+		t->stage_len -= (size_t)n;
+	}
+	for (;;) {
+		long n = tn_sock_recv(t->sk, ss->scratch, CHUNK);
+		if (n == -EAGAIN)
+			return;
+		if (n == 0) { /* peer FIN, everything before it delivered */
+			shutdown(t->a, SHUT_WR);
+			t->wr_shut = true;
+			/* a closed client may still have bytes in A for the peer: not yet */
+			if (t->rd_eof) {
+				close_core(t, false);
+				set_done(t, 0);
+			}
+			return;
+		}
+		if (n < 0) { /* reset, timed out: the client reads EOF, SO_ERROR says why */
+			close_core(t, false);
+			set_done(t, (int)-n);
+			return;
+		}
+		ssize_t w = send(t->a, ss->scratch, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0 && (errno == EAGAIN || errno == EINTR))
+			w = 0;
+		if (w < 0) {
+			close_core(t, true);
+			set_done(t, 0);
+			return;
+		}
+		if (w < n) {
+			size_t rest = (size_t)(n - w);
+			if (!t->stage)
+				t->stage = malloc(CHUNK);
+			if (!t->stage) {
+				log_warning("out of memory for a socket's data; resetting it");
+				close_core(t, true);
+				set_done(t, ENOMEM);
+				return;
+			}
+			memcpy(t->stage, ss->scratch + w, rest);
+			t->stage_off = 0;
+			t->stage_len = rest;
+			return;
+		}
+	}
+}
+
+/* Client -> peer: read A only as far as the TCP send buffer has room. */
+static void pump_from_client(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+
+	while (!t->rd_eof && t->sk) {
+		size_t room;
+		if (t->filler)
+			room = t->filler;
+		else
+			room = tn_sock_writable(t->sk);
+		if (room == 0)
+			return; /* TN_SOCK_EV_WRITABLE resumes */
+		if (room > CHUNK)
+			room = CHUNK;
+		ssize_t n = recv(t->a, ss->scratch, room, MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			/* ECONNRESET: B was closed with data we sent it unread */
+			close_core(t, true);
+			set_done(t, 0);
+			return;
+		}
+		if (n == 0) {
+			t->rd_eof = true;
+			if (t->client_closed || a_hung_up(t)) {
+				t->client_closed = true;
+				close_core(t, t->stage_len > 0);
+				set_done(t, 0);
+				return;
+			}
+			int r = tn_sock_shutdown(t->sk, TN_SHUT_WR);
+			if (r < 0 && r != -ENOTCONN)
+				log_debug("shutdown after the client's SHUT_WR: %s", strerror(-r));
+			if (t->wr_shut) {
+				close_core(t, false);
+				set_done(t, 0);
+			}
+			return;
+		}
+		if (t->filler) {
+			t->filler -= (uint32_t)n;
+			continue;
+		}
+		long s = tn_sock_send(t->sk, ss->scratch, (size_t)n);
+		if (s != n) {
+			/* room said it fits: only a connection that just died says otherwise */
+			uint64_t suppressed;
+			char note[64];
+			if (log_ratelimit_ok(&ss->err_log, &suppressed))
+				log_debug("tn_sock_send took %ld of %zd bytes%s", s, n,
+					  log_suppressed_note(suppressed, note));
+			return;
+		}
+	}
+}
+
+/* Listener: hand accepted connections to the client while its fd takes them. */
+static void pump_accept(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+
+	for (int i = 0; i < ACCEPT_BATCH && t->sk; i++) {
+		if (t->pend_b >= 0) {
+			union {
+				struct cmsghdr align;
+				char buf[CMSG_SPACE(sizeof(int))];
+			} cbuf;
+			struct iovec iov = { &t->pend_rec, sizeof(t->pend_rec) };
+			struct msghdr msg = {
+				.msg_iov = &iov, .msg_iovlen = 1,
+				.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+			};
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &t->pend_b, sizeof(int));
+			ssize_t n = sendmsg(t->a, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return; /* the client does not accept: EV_WRITE */
+			if (n != (ssize_t)sizeof(t->pend_rec))
+				log_warning("cannot pass an accepted connection: %s",
+					    n < 0 ? strerror(errno) : "short write");
+			close(t->pend_b); /* its A sees the hang-up if it never arrived */
+			t->pend_b = -1;
+		}
+		int err = 0;
+		struct tn_sock *c = tn_sock_accept(t->sk, &err);
+		if (!c)
+			return;
+		int sv[2];
+		struct stat st;
+		if (limit_check(ss, t->owner) < 0) {
+			tn_sock_abort(c);
+			continue;
+		}
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+			log_warning("cannot create a socketpair for an accepted connection: %s",
+				    strerror(errno));
+			tn_sock_abort(c);
+			return;
+		}
+		int sz = PAIR_SNDBUF;
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		fcntl(sv[0], F_SETFL, O_NONBLOCK | O_RDWR);
+		struct tsock *n = NULL;
+		if (fstat(sv[1], &st) == 0)
+			n = ts_new(ss, t->owner, c, sv[0], st.st_dev, st.st_ino);
+		if (!n) {
+			log_warning("out of memory for an accepted connection");
+			tn_sock_abort(c);
+			close(sv[0]);
+			close(sv[1]);
+			return;
+		}
+		n->connected = true;
+		n->nodelay = t->nodelay;
+		n->keepalive = t->keepalive;
+		struct tn_sock_info info;
+		memset(&t->pend_rec, 0, sizeof(t->pend_rec));
+		t->pend_rec.version = TN_ACCEPT_REC_VERSION;
+		if (tn_sock_info(c, &info) == 0) {
+			t->pend_rec.peer_addr = htonl(info.remote_addr);
+			t->pend_rec.peer_port = htons(info.remote_port);
+			t->pend_rec.local_addr = htonl(info.local_addr);
+			t->pend_rec.local_port = htons(info.local_port);
+		}
+		t->pend_b = sv[1];
+		/* last: it delivers what happened before accept, may even end n */
+		tn_sock_set_callback(c, sock_cb, n);
+	}
+}
+
+static void ts_update_io(struct tsock *t)
+{
+	int ev = 0;
+
+	if (t->listening) {
+		if (t->pend_b >= 0)
+			ev |= EV_WRITE;
+	} else if (t->connected && t->sk) {
+		if (!t->rd_eof && (t->filler || tn_sock_writable(t->sk) > 0))
+			ev |= EV_READ;
+		if (t->stage_len)
+			ev |= EV_WRITE;
+	}
+	io_set(t, ev);
+}
+
+static void ts_pump(struct tsock *t)
+{
+	if (t->in_pump) {
+		t->again = true;
+		return;
+	}
+	t->in_pump = true;
+	do {
+		t->again = false;
+		if (t->listening)
+			pump_accept(t);
+		else if (t->connected) {
+			pump_to_client(t);
+			if (!t->done)
+				pump_from_client(t);
+		}
+	} while (t->again && !t->done);
+	t->in_pump = false;
+	if (t->done)
+		ts_finish(t);
+	else
+		ts_update_io(t);
+}
+
+/* The handshake ended well: drop the filler, make B writable. */
+static void connect_done(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+
+	t->connecting = false;
+	t->connected = true;
+	while (t->filler) {
+		ssize_t n = recv(t->a, ss->scratch, t->filler < CHUNK ? t->filler : CHUNK, MSG_DONTWAIT);
+		if (n <= 0)
+			break; /* a client that lied about it: pump_from_client drops the rest */
+		t->filler -= (uint32_t)n;
+	}
+	if (t->b_hold >= 0) {
+		int sz = PAIR_SNDBUF;
+		setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		close(t->b_hold);
+		t->b_hold = -1;
+	}
+}
+
+static int pos_err(int e)
+{
+	return e < 0 ? -e : e;
+}
+
+static void sock_cb(struct tn_sock *s, unsigned events, void *arg)
+{
+	struct tsock *t = arg;
+
+	if (!t)
+		return;
+	if (t->connecting) {
+		if (events & TN_SOCK_EV_CONNECTED) {
+			connect_done(t);
+		} else if (events & (TN_SOCK_EV_ERROR | TN_SOCK_EV_CLOSED)) {
+			int err = pos_err(tn_sock_error(s));
+			t->connecting = false;
+			close_core(t, false);
+			set_done(t, err ? err : ECONNREFUSED);
+			if (!t->in_pump)
+				ts_finish(t);
+			return;
+		} else {
+			return;
+		}
+	}
+	ts_pump(t);
+}
+
+/* ------------------------------------------------------------------ hang-ups */
+
+static void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sockets *ss = w->data;
+	struct epoll_event evs[HUP_BATCH];
+	int n = epoll_wait(ss->hup_ep, evs, HUP_BATCH, 0);
+
+	for (int i = 0; i < n; i++) {
+		struct tsock *t = evs[i].data.ptr;
+		hup_del(t); /* level-triggered: once is enough */
+		t->client_closed = true;
+		if (!t->connected || t->rd_eof) {
+			/* not connected, or nothing more to read: close as close() does */
+			close_core(t, t->stage_len > 0);
+			set_done(t, 0);
+			ts_finish(t);
+			continue;
+		}
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+		getsockopt(t->a, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (soerr == ECONNRESET || t->stage_len > 0) {
+			/* the client closed with data it never read: RST (RFC 1122 4.2.2.13) */
+			close_core(t, true);
+			set_done(t, 0);
+			ts_finish(t);
+			continue;
+		}
+		ts_pump(t); /* what it wrote before closing still goes out, then FIN */
+	}
+	daemon_rearm_timer(ss->d);
+}
+
+/* ------------------------------------------------------------------ requests */
+
+struct req {
+	bool has_addr, has_port;
+	uint32_t addr, port;
+	uint32_t filler, backlog, how, peer, level, optname, optlen;
+	bool has_how, has_level, has_optname;
+	const uint8_t *optval;
+	size_t optval_len;
+};
+
+static int parse_req(const uint8_t *msg, size_t len, struct req *r)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	bool ok = true;
+
+	memset(r, 0, sizeof(*r));
+	tn_rpc_iter_msg(&it, msg, len);
+	while (tn_rpc_next(&it, &a)) {
+		switch (a.type) {
+		case TN_ATTR_ADDR: ok = tn_rpc_get_u32(&a, &r->addr); r->has_addr = true; break;
+		case TN_ATTR_PORT: ok = tn_rpc_get_u32(&a, &r->port) && r->port <= 65535; r->has_port = true; break;
+		case TN_ATTR_FILLER: ok = tn_rpc_get_u32(&a, &r->filler); break;
+		case TN_ATTR_BACKLOG: ok = tn_rpc_get_u32(&a, &r->backlog); break;
+		case TN_ATTR_HOW: ok = tn_rpc_get_u32(&a, &r->how); r->has_how = true; break;
+		case TN_ATTR_PEER: ok = tn_rpc_get_u32(&a, &r->peer); break;
+		case TN_ATTR_LEVEL: ok = tn_rpc_get_u32(&a, &r->level); r->has_level = true; break;
+		case TN_ATTR_OPTNAME: ok = tn_rpc_get_u32(&a, &r->optname); r->has_optname = true; break;
+		case TN_ATTR_OPTLEN: ok = tn_rpc_get_u32(&a, &r->optlen); break;
+		case TN_ATTR_OPTVAL:
+			ok = a.len <= TN_RPC_OPTVAL_MAX;
+			r->optval = a.value;
+			r->optval_len = a.len;
+			break;
+		default:
+			break;
+		}
+		if (!ok)
+			return -EINVAL;
+	}
+	return it.bad ? -EINVAL : 0;
+}
+
+int sockets_request_fds(uint16_t type)
+{
+	switch (type) {
+	case TN_RPC_SOCKET:
+		return 2;
+	case TN_RPC_BIND:
+	case TN_RPC_LISTEN:
+	case TN_RPC_CONNECT:
+	case TN_RPC_SHUTDOWN:
+	case TN_RPC_GETNAME:
+	case TN_RPC_SETSOCKOPT:
+	case TN_RPC_GETSOCKOPT:
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+/* uid 0 or CAP_NET_BIND_SERVICE in the client's effective set, as Linux asks for ports < 1024. */
+static bool may_bind_privileged(const struct sockets_owner *owner)
+{
+	char path[64], line[256];
+	bool ok = false;
+
+	if (!owner)
+		return false;
+	if (owner->cred.uid == 0)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%ld/status", (long)owner->cred.pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long caps;
+		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
+			ok = (caps >> 10) & 1; /* CAP_NET_BIND_SERVICE */
+			break;
+		}
+	}
+	fclose(f);
+	return ok;
+}
+
+static int req_socket(struct sockets *ss, struct sockets_owner *owner, const struct req *r,
+		      int *fds)
+{
+	dev_t adev, bdev;
+	ino_t aino, bino;
+
+	if (check_unix_stream(fds[0], &adev, &aino) < 0 || check_unix_stream(fds[1], &bdev, &bino) < 0)
+		return -EINVAL;
+	if (find_sock(ss, bdev, bino))
+		return -EEXIST;
+	int rc = limit_check(ss, owner);
+	if (rc < 0)
+		return rc;
+	struct tn_sock *sk = tn_sock_open(ss->d->stack);
+	if (!sk)
+		return -ENOMEM;
+	int fl = fcntl(fds[0], F_GETFL);
+	if (fl < 0 || fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+		tn_sock_close(sk);
+		return -EINVAL;
+	}
+	int sz = PAIR_SNDBUF;
+	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	struct tsock *t = ts_new(ss, owner, sk, fds[0], bdev, bino);
+	if (!t) {
+		tn_sock_close(sk);
+		return -ENOMEM;
+	}
+	fds[0] = -1; /* ours now */
+	t->filler = r->filler;
+	t->rcvbuf = (int)ss->d->cfg.core.tcp_rcvbuf;
+	t->sndbuf = (int)ss->d->cfg.core.tcp_sndbuf;
+	tn_sock_set_callback(sk, sock_cb, t);
+	return 0;
+}
+
+static int req_bind(struct sockets *ss, struct sockets_owner *owner, struct tsock *t,
+		    const struct req *r)
+{
+	if (!r->has_port)
+		return -EINVAL;
+	if (r->port > 0 && r->port < 1024 && !may_bind_privileged(owner))
+		return -EACCES;
+	return tn_sock_bind(t->sk, r->addr, (uint16_t)r->port);
+}
+
+static int req_listen(struct tsock *t, const struct req *r)
+{
+	if (t->connecting || t->connected)
+		return -EINVAL;
+	int rc = tn_sock_listen(t->sk, r->backlog > INT32_MAX ? INT32_MAX : (int)r->backlog);
+	if (rc == 0)
+		t->listening = true;
+	return rc;
+}
+
+static int req_connect(struct tsock *t, const struct req *r, int *fds)
+{
+	if (!r->has_addr || !r->has_port)
+		return -EINVAL;
+	if (t->listening)
+		return -EINVAL;
+	if (t->connecting)
+		return -EALREADY;
+	if (t->connected)
+		return -EISCONN;
+	int rc = tn_sock_connect(t->sk, r->addr, (uint16_t)r->port);
+	if (rc != -EINPROGRESS && rc != 0)
+		return rc;
+	t->connecting = true;
+	t->b_hold = fds[0]; /* until the handshake ends: see the top of the file */
+	fds[0] = -1;
+	return 0;
+}
+
+static int req_shutdown(struct tsock *t, const struct req *r)
+{
+	if (!r->has_how || r->how > TN_SHUT_RDWR)
+		return -EINVAL;
+	if (!t->connected || !t->sk)
+		return -ENOTCONN;
+	if (r->how == TN_SHUT_WR)
+		return 0; /* the client shuts B; A's EOF becomes the FIN, after the data */
+	int rc = tn_sock_shutdown(t->sk, TN_SHUT_RD);
+	if (rc < 0)
+		return rc;
+	/* reads return EOF from now on; what the peer sends is dropped */
+	if (!t->wr_shut) {
+		shutdown(t->a, SHUT_WR);
+		t->wr_shut = true;
+		t->stage_len = 0;
+	}
+	return 0;
+}
+
+static int req_getname(struct tsock *t, struct tombstone *tb, const struct req *r,
+		       struct tn_rpc_writer *reply)
+{
+	struct tn_sock_info info;
+
+	if (!t) { /* the connection is over */
+		if (r->peer)
+			return -ENOTCONN;
+		tn_rpc_put_u32(reply, TN_ATTR_ADDR, tb->laddr);
+		tn_rpc_put_u32(reply, TN_ATTR_PORT, tb->lport);
+		return 0;
+	}
+	if (!t->sk || tn_sock_info(t->sk, &info) < 0)
+		return -EINVAL;
+	if (r->peer) {
+		if (!t->connected || info.remote_port == 0)
+			return -ENOTCONN;
+		tn_rpc_put_u32(reply, TN_ATTR_ADDR, info.remote_addr);
+		tn_rpc_put_u32(reply, TN_ATTR_PORT, info.remote_port);
+	} else {
+		tn_rpc_put_u32(reply, TN_ATTR_ADDR, info.local_addr);
+		tn_rpc_put_u32(reply, TN_ATTR_PORT, info.local_port);
+	}
+	return 0;
+}
+
+/* The kernel's TCP_* state numbers, for TCP_INFO. */
+static uint8_t tcp_state_linux(enum tn_tcp_state s)
+{
+	switch (s) {
+	case TN_TCP_ESTABLISHED: return 1;
+	case TN_TCP_SYN_SENT: return 2;
+	case TN_TCP_SYN_RECEIVED: return 3;
+	case TN_TCP_FIN_WAIT_1: return 4;
+	case TN_TCP_FIN_WAIT_2: return 5;
+	case TN_TCP_TIME_WAIT: return 6;
+	case TN_TCP_CLOSE_WAIT: return 8;
+	case TN_TCP_LAST_ACK: return 9;
+	case TN_TCP_LISTEN: return 10;
+	case TN_TCP_CLOSING: return 11;
+	default: return 7; /* CLOSE */
+	}
+}
+
+static int opt_int(const struct req *r, int *v)
+{
+	if (r->optval_len < sizeof(int))
+		return -EINVAL;
+	memcpy(v, r->optval, sizeof(int));
+	return 0;
+}
+
+static int req_setsockopt(struct tsock *t, const struct req *r)
+{
+	int v = 0, rc;
+
+	if (!r->has_level || !r->has_optname)
+		return -EINVAL;
+	if (!t || !t->sk)
+		return 0; /* the connection is over: nothing left to tune */
+	if (r->level == SOL_SOCKET) {
+		switch (r->optname) {
+		case SO_REUSEADDR:
+		case SO_REUSEPORT:
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			t->reuseaddr = v != 0;
+			return tn_sock_set_reuseaddr(t->sk, v != 0);
+		case SO_KEEPALIVE:
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			t->keepalive = v != 0;
+			return tn_sock_set_keepalive(t->sk, v != 0, 0, 0, 0);
+		case SO_LINGER: {
+			struct linger l;
+			if (r->optval_len < sizeof(l))
+				return -EINVAL;
+			memcpy(&l, r->optval, sizeof(l));
+			t->linger_on = l.l_onoff != 0;
+			t->linger_s = l.l_linger < 0 ? 0 : l.l_linger;
+			return tn_sock_set_linger(t->sk, l.l_onoff != 0, (uint32_t)t->linger_s);
+		}
+		case SO_RCVBUF:
+		case SO_SNDBUF: {
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			/* like Linux: doubled for bookkeeping, clamped, never an error */
+			long b = (long)v * 2;
+			if (b < 4096)
+				b = 4096;
+			if (b > (32l << 20))
+				b = 32l << 20;
+			if (tn_sock_set_bufsize(t->sk, r->optname == SO_RCVBUF ? (uint32_t)b : 0,
+						r->optname == SO_SNDBUF ? (uint32_t)b : 0) == 0) {
+				if (r->optname == SO_RCVBUF)
+					t->rcvbuf = (int)b;
+				else
+					t->sndbuf = (int)b;
+			}
+			return 0;
+		}
+		case SO_OOBINLINE:
+		case SO_PRIORITY:
+		case SO_RCVLOWAT:
+		case SO_SNDLOWAT:
+		case SO_RCVTIMEO:
+		case SO_SNDTIMEO:
+			return 0; /* accepted, without effect */
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (r->level == IPPROTO_TCP) {
+		if ((rc = opt_int(r, &v)) < 0)
+			return rc;
+		switch (r->optname) {
+		case TCP_NODELAY:
+			t->nodelay = v != 0;
+			return tn_sock_set_nodelay(t->sk, v != 0);
+		case TCP_KEEPIDLE:
+		case TCP_KEEPINTVL:
+		case TCP_KEEPCNT:
+			if (v < 1 || v > (r->optname == TCP_KEEPCNT ? 127 : 32767))
+				return -EINVAL;
+			if (r->optname == TCP_KEEPIDLE)
+				t->ka_idle = v;
+			else if (r->optname == TCP_KEEPINTVL)
+				t->ka_intvl = v;
+			else
+				t->ka_cnt = v;
+			return tn_sock_set_keepalive(t->sk, t->keepalive,
+						     r->optname == TCP_KEEPIDLE ? (uint32_t)v : 0,
+						     r->optname == TCP_KEEPINTVL ? (uint32_t)v : 0,
+						     r->optname == TCP_KEEPCNT ? (uint32_t)v : 0);
+		case TCP_QUICKACK:
+		case TCP_USER_TIMEOUT:
+		case TCP_CORK:
+			return 0; /* accepted, without effect */
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (r->level == IPPROTO_IP) {
+		switch (r->optname) {
+		case IP_TOS:
+		case IP_TTL:
+			return 0; /* accepted, without effect */
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	return -ENOPROTOOPT;
+}
+
+static int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
+			  struct tn_rpc_writer *reply)
+{
+	int v;
+	struct tn_sock_info info;
+
+	if (!r->has_level || !r->has_optname)
+		return -EINVAL;
+	if (!t) {
+		if (r->level == SOL_SOCKET && r->optname == SO_ERROR) {
+			v = tb->err;
+			tb->err = 0;
+			goto put_int;
+		}
+		if (r->level == SOL_SOCKET && r->optname == SO_TYPE) {
+			v = SOCK_STREAM;
+			goto put_int;
+		}
+		return -ENOPROTOOPT;
+	}
+	if (r->level == SOL_SOCKET) {
+		switch (r->optname) {
+		case SO_ERROR:
+			v = t->err;
+			t->err = 0;
+			if (!v && t->sk)
+				v = pos_err(tn_sock_error(t->sk));
+			goto put_int;
+		case SO_TYPE: v = SOCK_STREAM; goto put_int;
+		case SO_DOMAIN: v = AF_INET; goto put_int;
+		case SO_PROTOCOL: v = IPPROTO_TCP; goto put_int;
+		case SO_ACCEPTCONN: v = t->listening; goto put_int;
+		case SO_REUSEADDR: v = t->reuseaddr; goto put_int;
+		case SO_KEEPALIVE: v = t->keepalive; goto put_int;
+		case SO_RCVBUF: v = t->rcvbuf; goto put_int;
+		case SO_SNDBUF: v = t->sndbuf; goto put_int;
+		case SO_LINGER: {
+			struct linger l = { .l_onoff = t->linger_on, .l_linger = t->linger_s };
+			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &l, sizeof(l));
+			return 0;
+		}
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (r->level == IPPROTO_TCP) {
+		switch (r->optname) {
+		case TCP_NODELAY: v = t->nodelay; goto put_int;
+		case TCP_KEEPIDLE: v = t->ka_idle ? t->ka_idle : (int)t->ss->d->cfg.core.tcp_keepalive_time_s; goto put_int;
+		case TCP_KEEPINTVL: v = t->ka_intvl ? t->ka_intvl : (int)t->ss->d->cfg.core.tcp_keepalive_intvl_s; goto put_int;
+		case TCP_KEEPCNT: v = t->ka_cnt ? t->ka_cnt : (int)t->ss->d->cfg.core.tcp_keepalive_probes; goto put_int;
+		case TCP_MAXSEG:
+			v = (t->sk && tn_sock_info(t->sk, &info) == 0 && info.mss) ? (int)info.mss : 536;
+			goto put_int;
+		case TCP_INFO: {
+			struct tcp_info ti;
+			memset(&ti, 0, sizeof(ti));
+			if (t->sk && tn_sock_info(t->sk, &info) == 0) {
+				ti.tcpi_state = tcp_state_linux(info.state);
+				ti.tcpi_rto = info.rto_ms * 1000;
+				ti.tcpi_snd_mss = info.mss;
+				ti.tcpi_rcv_mss = info.rcv_mss;
+				ti.tcpi_rtt = info.rtt_us;
+				ti.tcpi_rttvar = info.rttvar_us;
+				ti.tcpi_snd_cwnd = info.cwnd;
+				ti.tcpi_snd_ssthresh = info.ssthresh;
+				ti.tcpi_retransmits = (uint8_t)info.retransmits;
+				ti.tcpi_total_retrans = (uint32_t)info.total_retrans;
+				ti.tcpi_unacked = info.send_q;
+				ti.tcpi_snd_wscale = info.snd_wscale;
+				ti.tcpi_rcv_wscale = info.rcv_wscale;
+				ti.tcpi_rcv_space = info.rcv_wnd;
+			}
+			size_t n = r->optlen < sizeof(ti) ? r->optlen : sizeof(ti);
+			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &ti, n);
+			return 0;
+		}
+		case TCP_CONGESTION: {
+			char name[16] = "";
+			if (t->sk && tn_sock_info(t->sk, &info) == 0 && info.cc)
+				snprintf(name, sizeof(name), "%s", info.cc);
+			size_t n = r->optlen < sizeof(name) ? r->optlen : sizeof(name);
+			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, name, n);
+			return 0;
+		}
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	return -ENOPROTOOPT;
+put_int:
+	tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &v, sizeof(v));
+	return 0;
+}
+
+int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t type,
+		    const uint8_t *msg, size_t len, int *fds, unsigned nfds,
+		    struct tn_rpc_writer *reply)
+{
+	struct req r;
+	int rc = parse_req(msg, len, &r);
+
+	if (rc < 0)
+		return rc;
+	if (sockets_request_fds(type) != (int)nfds)
+		return -EINVAL;
+	if (type == TN_RPC_SOCKET)
+		return req_socket(ss, owner, &r, fds);
+
+	dev_t dev;
+	ino_t ino;
+	if (check_unix_stream(fds[0], &dev, &ino) < 0)
+		return -ENOTSOCK;
+	struct tsock *t = find_sock(ss, dev, ino);
+	struct tombstone *tb = t ? NULL : find_tomb(ss, dev, ino);
+	if (!t && !tb)
+		return -ENOTSOCK; /* a Unix socket, but none of ours */
+	if (!t || !t->sk) {
+		switch (type) {
+		case TN_RPC_GETNAME:
+			return req_getname(NULL, tb, &r, reply);
+		case TN_RPC_GETSOCKOPT:
+			return req_getsockopt(NULL, tb, &r, reply);
+		case TN_RPC_SETSOCKOPT:
+			return req_setsockopt(NULL, &r);
+		case TN_RPC_SHUTDOWN:
+			return -ENOTCONN;
+		default:
+			return -EINVAL;
+		}
+	}
+	switch (type) {
+	case TN_RPC_BIND:
+		return req_bind(ss, owner, t, &r);
+	case TN_RPC_LISTEN:
+		rc = req_listen(t, &r);
+		if (rc == 0)
+			ts_pump(t);
+		return rc;
+	case TN_RPC_CONNECT:
+		rc = req_connect(t, &r, fds);
+		return rc;
+	case TN_RPC_SHUTDOWN:
+		rc = req_shutdown(t, &r);
+		if (rc == 0)
+			ts_pump(t);
+		return rc;
+	case TN_RPC_GETNAME:
+		return req_getname(t, NULL, &r, reply);
+	case TN_RPC_SETSOCKOPT:
+		return req_setsockopt(t, &r);
+	case TN_RPC_GETSOCKOPT:
+		return req_getsockopt(t, NULL, &r, reply);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* ------------------------------------------------------------------ owners, set-up */
+
+void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
+{
+	if (!ss)
+		return;
+	for (struct tsock *t = ss->all; t; t = t->next) {
+		if (t->owner != owner)
+			continue;
+		t->owner = NULL;
+		owner->nsockets--;
+		if (t->b_hold < 0)
+			continue;
+		/*
+		 * A connect in progress whose B may live on in another process
+		 * (fork, exec): B keeps its filler, now at full size, so that it
+		 * stays unwritable without our copy; then the copy goes, and the
+		 * hang-up of a B that nobody else holds closes the socket.
+		 */
+		int sz = PAIR_SNDBUF;
+		setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		memset(ss->scratch, 0, 4096);
+		for (;;) {
+			ssize_t n = send(t->b_hold, ss->scratch, 4096, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n <= 0)
+				break;
+			t->filler += (uint32_t)n;
+		}
+		close(t->b_hold);
+		t->b_hold = -1;
+	}
+}
+
+unsigned sockets_count(const struct sockets *ss)
+{
+	return ss ? ss->count : 0;
+}
+
+struct sockets *sockets_new(struct tapnetd *d)
+{
+	struct sockets *ss = calloc(1, sizeof(*ss));
+	struct rlimit rl;
+
+	if (!ss) {
+		log_error("out of memory for the sockets table");
+		return NULL;
+	}
+	ss->d = d;
+	ss->hup_ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ss->hup_ep < 0) {
+		log_error("epoll_create1: %s", strerror(errno));
+		free(ss);
+		return NULL;
+	}
+	/* every socket costs one fd here: take what the hard limit allows */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_debug("cannot raise RLIMIT_NOFILE: %s", strerror(errno));
+	}
+	ss->max_total = d->cfg.max_sockets;
+	ss->max_per_client = d->cfg.max_sockets_per_client;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)ss->max_total + 64) {
+		unsigned cap = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
+		log_warning("max_sockets = %u needs more fds than RLIMIT_NOFILE (%llu) gives; "
+			    "using %u", ss->max_total, (unsigned long long)rl.rlim_cur, cap);
+		ss->max_total = cap;
+	}
+	ss->limit_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
+	ss->err_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
+	ev_io_init(&ss->hup_io, hup_cb, ss->hup_ep, EV_READ);
+	ss->hup_io.data = ss;
+	ev_io_start(d->loop, &ss->hup_io);
+	return ss;
+}
+
+void sockets_free(struct sockets *ss)
+{
+	if (!ss)
+		return;
+	while (ss->all) {
+		struct tsock *t = ss->all;
+		close_core(t, true);
+		ts_free(t);
+	}
+	ev_io_stop(ss->d->loop, &ss->hup_io);
+	close(ss->hup_ep);
+	free(ss);
+}

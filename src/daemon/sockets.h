@@ -1,0 +1,47 @@
+/*
+ * sockets.h - tapnet sockets for client processes: one Unix socketpair per
+ * TCP socket, bridged to the core's tn_sock by tapnetd (see sockets.c).
+ */
+#ifndef TAPNETD_SOCKETS_H
+#define TAPNETD_SOCKETS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "rpc/rpc.h"
+
+struct tapnetd;
+struct sockets;
+
+/* Who asked: one per control connection, embedded in it. */
+struct sockets_owner {
+	struct ucred cred;    /* SO_PEERCRED at connect time */
+	unsigned serial;      /* "client #N" in the log */
+	unsigned nsockets;    /* sockets it created that are still open */
+};
+
+struct sockets *sockets_new(struct tapnetd *d);
+/* Resets every connection (as a dying daemon must) and frees everything. */
+void sockets_free(struct sockets *ss);
+
+/* How many fds a request of this type carries: -1 when it is not a socket request. */
+int sockets_request_fds(uint16_t type);
+
+/*
+ * Handles one well-formed socket request. fds holds the nfds descriptors
+ * that came with it (nfds == sockets_request_fds(type)); the handler sets
+ * the entries it keeps to -1 and the caller closes the rest. Returns 0
+ * (reply built) or -errno (error reply).
+ */
+int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t type,
+		    const uint8_t *msg, size_t len, int *fds, unsigned nfds,
+		    struct tn_rpc_writer *reply);
+
+/* The control connection closed: its sockets go on, owned by nobody. */
+void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner);
+
+/* Sockets open now (for status and limits). */
+unsigned sockets_count(const struct sockets *ss);
+
+#endif

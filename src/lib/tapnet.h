@@ -1,0 +1,52 @@
+/*
+ * <tapnet.h> - TCP sockets on tapnet, the user-space TCP/IP stack.
+ *
+ * A tapnet socket is a real file descriptor: read, write, send, recv, poll,
+ * select, epoll, dup, fork and close are the kernel's own on it. The calls
+ * below replace the socket API calls that need the stack; each returns what
+ * its libc namesake returns and sets errno as the kernel would.
+ *
+ * Only IPv4 TCP: tapnet_socket(AF_INET, SOCK_STREAM [| SOCK_NONBLOCK |
+ * SOCK_CLOEXEC], 0 or IPPROTO_TCP). The daemon is reached at $TAPNET_SOCKET
+ * or, when that is unset, at tapnet_default_socket_path().
+ *
+ * Where tapnet differs from a kernel socket:
+ *  - after a reset by the peer, read() returns the data received before it
+ *    and then 0 (end of file), not ECONNRESET; write() fails with EPIPE;
+ *    getsockopt(SO_ERROR) reports ECONNRESET.
+ *  - SO_RCVTIMEO and SO_SNDTIMEO apply to the descriptor, as on Linux; the
+ *    other options go to the stack.
+ */
+#ifndef TAPNET_H
+#define TAPNET_H
+
+#include <sys/socket.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int tapnet_socket(int domain, int type, int protocol);
+int tapnet_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int tapnet_listen(int fd, int backlog);
+int tapnet_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+/* Blocking: waits for the handshake. Non-blocking: EINPROGRESS, then POLLOUT and SO_ERROR. */
+int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len);
+int tapnet_shutdown(int fd, int how);
+int tapnet_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int tapnet_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+int tapnet_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
+int tapnet_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
+
+/* 1 if fd is a tapnet socket, 0 if not (any other fd, or no daemon). */
+int tapnet_is_socket(int fd);
+
+/* The control socket used when $TAPNET_SOCKET is unset. */
+const char *tapnet_default_socket_path(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

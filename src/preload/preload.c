@@ -1,0 +1,124 @@
+/*
+ * preload.c - libtapnet-preload.so: unchanged programs on tapnet sockets.
+ *
+ * `tapnet run CMD` starts CMD with this library in LD_PRELOAD. It
+ * interposes the socket calls that need the stack: socket() makes AF_INET
+ * SOCK_STREAM sockets tapnet's (SOCK_NONBLOCK and SOCK_CLOEXEC included);
+ * every other socket stays the kernel's. The calls that take an fd go to
+ * libtapnet when the fd is a tapnet socket (tapnet_is_socket(): known by
+ * the inode of the fd, so dup, dup2, dup3, F_DUPFD, fork and exec need
+ * nothing here) and to libc otherwise. read, write, send, recv, poll,
+ * close and the rest are the kernel's own on a tapnet fd. Name resolution
+ * uses the kernel (its UDP and AF_INET6 sockets pass through).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "lib/tapnet.h"
+#include "lib/tapnet_internal.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+/* libc's function name, looked up once (a race only looks it up twice). */
+#define REAL(name, ret, ...)                                                   \
+	static ret (*real_##name)(__VA_ARGS__);                                \
+	static ret (*get_##name(void))(__VA_ARGS__)                            \
+	{                                                                      \
+		if (!real_##name)                                              \
+			real_##name = (ret(*)(__VA_ARGS__))dlsym(RTLD_NEXT, #name); \
+		return real_##name;                                            \
+	}
+
+REAL(socket, int, int, int, int)
+REAL(bind, int, int, const struct sockaddr *, socklen_t)
+REAL(listen, int, int, int)
+REAL(accept, int, int, struct sockaddr *, socklen_t *)
+REAL(accept4, int, int, struct sockaddr *, socklen_t *, int)
+REAL(connect, int, int, const struct sockaddr *, socklen_t)
+REAL(shutdown, int, int, int)
+REAL(getsockname, int, int, struct sockaddr *, socklen_t *)
+REAL(getpeername, int, int, struct sockaddr *, socklen_t *)
+REAL(setsockopt, int, int, int, int, const void *, socklen_t)
+REAL(getsockopt, int, int, int, int, void *, socklen_t *)
+
+/* A call on fd is tapnet's: not from inside libtapnet, and fd is one of its sockets. */
+static int ours(int fd)
+{
+	if (tn_lib_busy)
+		return 0;
+	int e = errno;
+	int r = tapnet_is_socket(fd);
+	errno = e;
+	return r;
+}
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (!tn_lib_busy && domain == AF_INET && base == SOCK_STREAM &&
+	    (protocol == 0 || protocol == IPPROTO_TCP))
+		return tapnet_socket(domain, type, protocol);
+	return get_socket()(domain, type, protocol);
+}
+
+EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return ours(fd) ? tapnet_bind(fd, addr, len) : get_bind()(fd, addr, len);
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+	return ours(fd) ? tapnet_listen(fd, backlog) : get_listen()(fd, backlog);
+}
+
+EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return ours(fd) ? tapnet_accept(fd, addr, len) : get_accept()(fd, addr, len);
+}
+
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	return ours(fd) ? tapnet_accept4(fd, addr, len, flags) : get_accept4()(fd, addr, len, flags);
+}
+
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return ours(fd) ? tapnet_connect(fd, addr, len) : get_connect()(fd, addr, len);
+}
+
+EXPORT int shutdown(int fd, int how)
+{
+	return ours(fd) ? tapnet_shutdown(fd, how) : get_shutdown()(fd, how);
+}
+
+EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return ours(fd) ? tapnet_getsockname(fd, addr, len) : get_getsockname()(fd, addr, len);
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return ours(fd) ? tapnet_getpeername(fd, addr, len) : get_getpeername()(fd, addr, len);
+}
+
+EXPORT int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
+{
+	return ours(fd) ? tapnet_setsockopt(fd, level, optname, optval, optlen)
+			: get_setsockopt()(fd, level, optname, optval, optlen);
+}
+
+EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
+{
+	return ours(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
+			: get_getsockopt()(fd, level, optname, optval, optlen);
+}

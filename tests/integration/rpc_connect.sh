@@ -1,0 +1,40 @@
+#!/bin/bash
+# rpc_connect.sh - connect() on tapnet tells the truth: a python client with
+# non-blocking connect and selectors (epoll) sees EINPROGRESS, writability
+# and SO_ERROR = ECONNREFUSED for a closed kernel-side port; blocking connect
+# raises ConnectionRefusedError; a connect to an open port is writable only
+# once established, then names, options and an echo work. Also: a port
+# below 1024 needs privileges, as on Linux.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
+require_cmd nc setpriv
+
+start_tapnetd
+# kernel-side echo of one line (nc -l closes after its peer's FIN when -N... use python)
+bg echo ns_exec "$PYTHON" -c '
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("'"$HOST_ADDR"'", 7007)); l.listen(1)
+c, _ = l.accept()
+data = b""
+while True:
+    b = c.recv(4096)
+    if not b: break
+    data += b
+c.sendall(data); c.close()'
+wait_listen kernel "$HOST_ADDR" 7007
+tn_run "$PYTHON" "$TOP_SRCDIR/tests/integration/connect_probe.py" "$HOST_ADDR" 9 7007 ||
+	fail "connect_probe.py found a wrong answer"
+[ "$(counter TcpAttemptFails)" -ge 2 ] || fail "TcpAttemptFails is $(counter TcpAttemptFails), expected >= 2"
+
+# bind to port 80 as nobody: EACCES; as root: fine
+out=$(ns_exec setpriv --reuid nobody --regid nogroup --clear-groups --inh-caps=-all \
+	"$TAPNET" -s "$SOCK" run "$PYTHON" -c '
+import socket, errno
+s = socket.socket()
+try:
+    s.bind(("'"$TAPNET_ADDR"'", 80)); print("bound")
+except PermissionError: print("EACCES")' 2>&1)
+[ "$out" = EACCES ] || fail "bind to port 80 as nobody: $out, expected EACCES"
+log "bind to port 80 as nobody: EACCES"
+exit 0

@@ -1,0 +1,62 @@
+# rpc_lib.sh - sourced by the tests of tapnet sockets for programs (`tapnet
+# run`, libtapnet) after lib.sh: helpers to run programs on either side.
+
+require_cmd curl sha256sum
+TAPNET_PRELOAD=${TAPNET_PRELOAD:-$TOP_BUILDDIR/.libs/libtapnet-preload.so}
+[ -f "$TAPNET_PRELOAD" ] || fail "$TAPNET_PRELOAD not built"
+export TAPNET_PRELOAD
+
+# tn_run CMD ARGS...: CMD in the namespace, its IPv4 TCP sockets on tapnet.
+tn_run() { ns_exec "$TAPNET" -s "$SOCK" run "$@"; }
+
+# make_file PATH MB: MB mebibytes of random bytes.
+make_file() { head -c "$(($2 * 1048576))" /dev/urandom >"$1" || fail "cannot write $1"; }
+
+sha() { sha256sum <"$1" | cut -d' ' -f1; }
+
+# same_file A B WHAT: fails unless A and B have the same sha256.
+same_file() {
+	local a b
+	a=$(sha "$1") b=$(sha "$2")
+	[ "$a" = "$b" ] || fail "$3: sha256 differs ($a, expected $b)"
+	log "$3: sha256 $a matches ($(stat -c %s "$2") bytes)"
+}
+
+# wait_listen SIDE ADDR PORT: bounded wait until something listens there
+# (SIDE: kernel or tapnet; a TCP connect to it succeeds from the other side).
+wait_listen() {
+	local side=$1 addr=$2 port=$3 i
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		if [ "$side" = tapnet ]; then
+			tapnet_cli ss -l 2>/dev/null | grep -q "$addr:$port " && return 0
+		else
+			ns_exec ss -ltnH "src $addr:$port" 2>/dev/null | grep -q . && return 0
+		fi
+		sleep 0.1
+	done
+	fail "nothing listens on $side $addr:$port after ${WAIT_SECONDS}s"
+}
+
+# tapnet_conns: tapnet's connections and listeners now, one per line (no header).
+tapnet_conns() { tapnet_cli ss -a | tail -n +2; }
+
+# wait_no_conns [PATTERN]: bounded wait until `tapnet ss -a` shows no line
+# matching PATTERN (default: any); fails with what is left.
+wait_no_conns() {
+	local pat=${1:-.} i
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		tapnet_conns | grep -qE "$pat" || return 0
+		sleep 0.1
+	done
+	fail "tapnet still has connections: $(tapnet_conns | grep -E "$pat")"
+}
+
+# bg NAME CMD...: runs CMD in the background, its output in $TN_TMP/NAME.log;
+# its pid in BG_PID; killed at exit.
+bg() {
+	local name=$1
+	shift
+	"$@" >"$TN_TMP/$name.log" 2>&1 &
+	BG_PID=$!
+	at_exit "kill $BG_PID"
+}
