@@ -48,7 +48,7 @@ TOP_SRCDIR=$TOP TOP_BUILDDIR=$BUILDDIR LOG_LEVEL=info
 . "$TOP/tests/integration/lib.sh"
 
 say "tapnetd in network namespace $NS"
-start_tapnetd
+start_tapnetd "${SERVICES_CONFIG[@]}"
 grep -v '^#' "$CONF" | grep .
 echo
 ns_exec ip -brief address show dev "$IFACE"
@@ -72,7 +72,28 @@ demo_cli() {
 	show "$TAPNET" -s "$SOCK" stats
 }
 
-DEMO_STEPS=(demo_ping demo_cli)
+# show_ns 'PIPELINE': prints it, then runs it with bash in the namespace, bounded.
+show_ns() {
+	printf '$ %s\n' "$1"
+	ip netns exec "$NS" timeout 30 bash -c "$1"
+}
+
+demo_tcp() {
+	say "TCP from the kernel's side to tapnet's built-in services (nc)"
+	show_ns "nc -d $TAPNET_ADDR 13                       # daytime: one line, tapnet closes" ||
+		fail "daytime"
+	show_ns "echo 'hello, tapnet' | nc -N $TAPNET_ADDR 7   # echo" || fail "echo"
+	show_ns "nc -d $TAPNET_ADDR 19 | head -n 4             # chargen (RFC 864)"
+	show_ns "dd if=/dev/zero bs=1M count=100 status=none | nc -N $TAPNET_ADDR 9 && echo '100 MiB into discard'" ||
+		fail "discard"
+	say "tapnet's sockets while a connection is open (tapnet ss -a -i)"
+	ip netns exec "$NS" timeout 10 bash -c "sleep 2 | nc $TAPNET_ADDR 7" &
+	sleep 0.5
+	show "$TAPNET" -s "$SOCK" ss -a -i
+	wait
+}
+
+DEMO_STEPS=(demo_ping demo_tcp demo_cli)
 
 for s in "${DEMO_STEPS[@]}"; do
 	"$s"

@@ -51,6 +51,7 @@ struct config_key {
 };
 
 #define KEY_EMPTY_OK 0x1 /* an empty value is meaningful (unset, or see daemon_config.h) */
+#define KEY_SECONDS 0x2  /* a duration stored in whole seconds (min and max still in ms) */
 
 static bool parse_uint(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_octal(const struct config_key *, const char *, void *, void *, char *, size_t);
@@ -61,12 +62,17 @@ static bool parse_ifname(const struct config_key *, const char *, void *, void *
 static bool parse_account(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_socket_path(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_log_level(const struct config_key *, const char *, void *, void *, char *, size_t);
+static bool parse_bool(const struct config_key *, const char *, void *, void *, char *, size_t);
+static bool parse_congestion(const struct config_key *, const char *, void *, void *, char *, size_t);
+static bool parse_tw_overflow(const struct config_key *, const char *, void *, void *, char *, size_t);
+static bool parse_port_range(const struct config_key *, const char *, void *, void *, char *, size_t);
 
 #define FIELD(f) offsetof(struct daemon_config, f), sizeof(((struct daemon_config *)0)->f)
 #define PREFIX_AT(f) offsetof(struct daemon_config, f)
 #define NO_AUX 0, 0
 #define OPTIONAL_NO_AUX 0, KEY_EMPTY_OK
 #define MS(s) ((uint64_t)(s) * 1000)
+#define SECONDS_NO_AUX 0, KEY_SECONDS
 
 /*
  * Ranges are what makes sense on one tap link. [arp] cache_size stays at
@@ -95,17 +101,62 @@ static const struct config_key config_keys[] = {
 	{ "icmp", "ratelimit", parse_duration, FIELD(core.icmp_ratelimit_ms), 0, MS(60), NO_AUX },
 	{ "icmp", "ratelimit_burst", parse_uint, FIELD(core.icmp_ratelimit_burst), 1, 10000, NO_AUX },
 
+	{ "tcp", "rcvbuf", parse_uint, FIELD(core.tcp_rcvbuf), 4096, 64u << 20, NO_AUX },
+	{ "tcp", "sndbuf", parse_uint, FIELD(core.tcp_sndbuf), 4096, 64u << 20, NO_AUX },
+	{ "tcp", "syn_retries", parse_uint, FIELD(core.tcp_syn_retries), 1, 127, NO_AUX },
+	{ "tcp", "synack_retries", parse_uint, FIELD(core.tcp_synack_retries), 0, 127, NO_AUX },
+	{ "tcp", "retries", parse_uint, FIELD(core.tcp_retries), 1, 255, NO_AUX },
+	{ "tcp", "rto_min", parse_duration, FIELD(core.tcp_rto_min_ms), 1, MS(60), NO_AUX },
+	{ "tcp", "rto_initial", parse_duration, FIELD(core.tcp_rto_initial_ms), 1, MS(3600), NO_AUX },
+	{ "tcp", "rto_max", parse_duration, FIELD(core.tcp_rto_max_ms), 1, MS(3600), NO_AUX },
+	{ "tcp", "delayed_ack", parse_duration, FIELD(core.tcp_delack_ms), 1, MS(1), NO_AUX },
+	{ "tcp", "keepalive_time", parse_duration, FIELD(core.tcp_keepalive_time_s), MS(1), MS(32767),
+	  SECONDS_NO_AUX },
+	{ "tcp", "keepalive_intvl", parse_duration, FIELD(core.tcp_keepalive_intvl_s), MS(1), MS(32767),
+	  SECONDS_NO_AUX },
+	{ "tcp", "keepalive_probes", parse_uint, FIELD(core.tcp_keepalive_probes), 1, 127, NO_AUX },
+	{ "tcp", "sack", parse_bool, FIELD(core.tcp_sack), 0, 1, NO_AUX },
+	{ "tcp", "timestamps", parse_bool, FIELD(core.tcp_timestamps), 0, 1, NO_AUX },
+	{ "tcp", "window_scaling", parse_bool, FIELD(core.tcp_window_scaling), 0, 1, NO_AUX },
+	{ "tcp", "congestion", parse_congestion, FIELD(core.tcp_congestion), 0, 0, NO_AUX },
+	{ "tcp", "max_conns", parse_uint, FIELD(core.tcp_max_conns), 1, 1u << 20, NO_AUX },
+	{ "tcp", "max_syn_backlog", parse_uint, FIELD(core.tcp_max_syn_backlog), 1, 65535, NO_AUX },
+	{ "tcp", "somaxconn", parse_uint, FIELD(core.tcp_somaxconn), 1, 65535, NO_AUX },
+	/* connection teardown and TIME_WAIT */
+	{ "tcp", "time_wait", parse_duration, FIELD(core.tcp_time_wait_ms), 1, MS(3600), NO_AUX },
+	{ "tcp", "fin_timeout", parse_duration, FIELD(core.tcp_fin_timeout_ms), 1, MS(3600), NO_AUX },
+	{ "tcp", "tw_max_buckets", parse_uint, FIELD(core.tcp_tw_max_buckets), 0, 1u << 24, NO_AUX },
+	{ "tcp", "tw_overflow", parse_tw_overflow, FIELD(core.tcp_tw_overflow), 0, 0, NO_AUX },
+	{ "tcp", "rfc1337", parse_bool, FIELD(core.tcp_rfc1337), 0, 1, NO_AUX },
+	{ "tcp", "tw_reuse", parse_bool, FIELD(core.tcp_tw_reuse), 0, 1, NO_AUX },
+	{ "tcp", "invalid_ratelimit", parse_duration, FIELD(core.tcp_invalid_ratelimit_ms), 0, MS(60),
+	  NO_AUX },
+	/* both ends of the range: tcp_port_min and tcp_port_max, next to each other */
+	{ "tcp", "port_range", parse_port_range, offsetof(struct daemon_config, core.tcp_port_min),
+	  2 * sizeof(uint16_t), 1024, 65535, NO_AUX },
+
+	{ "services", "echo", parse_uint, FIELD(services.echo_port), 0, 65535, NO_AUX },
+	{ "services", "discard", parse_uint, FIELD(services.discard_port), 0, 65535, NO_AUX },
+	{ "services", "daytime", parse_uint, FIELD(services.daytime_port), 0, 65535, NO_AUX },
+	{ "services", "chargen", parse_uint, FIELD(services.chargen_port), 0, 65535, NO_AUX },
+	{ "services", "chargen_bytes", parse_uint, FIELD(services.chargen_bytes), 0,
+	  UINT64_C(1) << 40, NO_AUX },
+
 	{ "daemon", "user", parse_account, FIELD(user), 0, 0, OPTIONAL_NO_AUX },
 	{ "daemon", "group", parse_account, FIELD(group), 0, 0, OPTIONAL_NO_AUX },
 	{ "daemon", "control_socket", parse_socket_path, FIELD(control_socket), 0, 0, NO_AUX },
 	{ "daemon", "control_socket_mode", parse_octal, FIELD(control_socket_mode), 0, 0777, NO_AUX },
 	{ "daemon", "log_level", parse_log_level, FIELD(log_level), 0, 0, NO_AUX },
 	{ "daemon", "max_clients", parse_uint, FIELD(max_clients), 1, 4096, NO_AUX },
+	{ "daemon", "max_sockets", parse_uint, FIELD(max_sockets), 1, 1u << 20, NO_AUX },
+	{ "daemon", "max_sockets_per_client", parse_uint, FIELD(max_sockets_per_client), 1, 1u << 20,
+	  NO_AUX },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
-static const char *const config_sections[] = { "interface", "ipv4", "arp", "icmp", "daemon" };
+static const char *const config_sections[] = { "interface", "ipv4", "arp", "icmp", "tcp",
+					       "services", "daemon" };
 
 /* ------------------------------------------------------------------ defaults */
 
@@ -121,6 +172,8 @@ void config_defaults(struct daemon_config *cfg)
 	cfg->control_socket_mode = 0660;
 	cfg->log_level = LOG_LEVEL_INFO;
 	cfg->max_clients = 64;
+	cfg->max_sockets = 16384;
+	cfg->max_sockets_per_client = 4096;
 }
 
 /* ------------------------------------------------------------------ value parsers */
@@ -255,6 +308,13 @@ static bool parse_duration(const struct config_key *key, const char *value, void
 		format_duration(key->max, hi, sizeof(hi));
 		snprintf(why, whylen, "%s is out of range %s..%s", value, lo, hi);
 		return false;
+	}
+	if (key->flags & KEY_SECONDS) {
+		if (ms % 1000) {
+			snprintf(why, whylen, "%s is not a whole number of seconds", value);
+			return false;
+		}
+		ms /= 1000;
 	}
 	store_uint(field, key->size, ms);
 	return true;
@@ -449,6 +509,85 @@ static bool parse_log_level(const struct config_key *key, const char *value, voi
 		return false;
 	}
 	memcpy(field, &level, sizeof(level));
+	return true;
+}
+
+/* yes/no, true/false, on/off, 1/0 */
+static bool parse_bool(const struct config_key *key, const char *value, void *field,
+		       void *aux, char *why, size_t whylen)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcmp(value, yes[i]) == 0 || strcmp(value, no[i]) == 0) {
+			bool v = strcmp(value, yes[i]) == 0;
+			memcpy(field, &v, sizeof(v));
+			return true;
+		}
+	}
+	snprintf(why, whylen, "'%s' is not one of yes, no, true, false, on, off, 1, 0", value);
+	return false;
+}
+
+static bool parse_congestion(const struct config_key *key, const char *value, void *field,
+			     void *aux, char *why, size_t whylen)
+{
+	uint8_t cc;
+
+	if (strcmp(value, "cubic") == 0)
+		cc = TN_TCP_CC_CUBIC;
+	else if (strcmp(value, "newreno") == 0 || strcmp(value, "reno") == 0)
+		cc = TN_TCP_CC_NEWRENO;
+	else {
+		snprintf(why, whylen, "'%s' is not one of cubic, newreno", value);
+		return false;
+	}
+	memcpy(field, &cc, sizeof(cc));
+	return true;
+}
+
+/* drop: a connection closing into a full TIME_WAIT table gets no entry (Linux); evict_oldest */
+static bool parse_tw_overflow(const struct config_key *key, const char *value, void *field,
+			      void *aux, char *why, size_t whylen)
+{
+	uint8_t v;
+
+	if (strcmp(value, "drop") == 0)
+		v = TN_TCP_TW_DROP;
+	else if (strcmp(value, "evict_oldest") == 0)
+		v = TN_TCP_TW_EVICT_OLDEST;
+	else {
+		snprintf(why, whylen, "'%s' is not one of drop, evict_oldest", value);
+		return false;
+	}
+	memcpy(field, &v, sizeof(v));
+	return true;
+}
+
+_Static_assert(offsetof(struct tn_config, tcp_port_max) ==
+		       offsetof(struct tn_config, tcp_port_min) + sizeof(uint16_t),
+	       "port_range stores both ends as one field");
+
+/* "LOW-HIGH" (as ip_local_port_range), both in key->min..key->max, LOW <= HIGH. */
+static bool parse_port_range(const struct config_key *key, const char *value, void *field,
+			     void *aux, char *why, size_t whylen)
+{
+	uint64_t lo, hi;
+	const char *dash = scan_digits(value, 10, &lo);
+	const char *end = dash && *dash == '-' ? scan_digits(dash + 1, 10, &hi) : NULL;
+
+	if (!end || *end) {
+		snprintf(why, whylen, "'%s' is not a port range like 32768-60999", value);
+		return false;
+	}
+	if (lo < key->min || hi > key->max || lo > hi) {
+		snprintf(why, whylen, "%s is not a range within %llu-%llu with the low end first",
+			 value, (unsigned long long)key->min, (unsigned long long)key->max);
+		return false;
+	}
+	uint16_t ends[2] = { (uint16_t)lo, (uint16_t)hi };
+	memcpy(field, ends, sizeof(ends));
 	return true;
 }
 
@@ -663,9 +802,67 @@ static void check_addresses(struct config_parse *p)
 		       tn_ip4_str(cfg->host_addr, a), host_len, tn_ip4_str(c->addr, b), c->prefix_len);
 }
 
+/*
+ * Of two keys that must agree, the one to blame: the one set later in the
+ * file (0 when both have their defaults). A bad value was reported already.
+ */
+static bool pair_line(const struct config_parse *p, unsigned a, unsigned b, unsigned *line)
+{
+	if (p->key_bad[a] || p->key_bad[b])
+		return false;
+	*line = p->key_line[a] > p->key_line[b] ? p->key_line[a] : p->key_line[b];
+	return true;
+}
+
+/* rto_min <= rto_initial <= rto_max, as the core requires. */
+static void check_tcp(struct config_parse *p)
+{
+	static const char *const names[] = { "rto_min", "rto_initial", "rto_max" };
+	static const uint8_t pairs[][2] = { { 0, 1 }, { 1, 2 }, { 0, 2 } };
+	const struct tn_config *c = &p->cfg->core;
+	const uint32_t ms[] = { c->tcp_rto_min_ms, c->tcp_rto_initial_ms, c->tcp_rto_max_ms };
+	unsigned line;
+	char a[24], b[24];
+
+	for (size_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+		size_t i = pairs[k][0], j = pairs[k][1];
+		if (ms[i] <= ms[j] ||
+		    !pair_line(p, key_index("tcp", names[i]), key_index("tcp", names[j]), &line))
+			continue;
+		format_duration(ms[i], a, sizeof(a));
+		format_duration(ms[j], b, sizeof(b));
+		report(p, line, "[tcp] %s (%s) is above %s (%s)", names[i], a, names[j], b);
+		return; /* one is enough: fixing it may fix the others */
+	}
+}
+
+/* Two services on one port: the second cannot listen. */
+static void check_services(struct config_parse *p)
+{
+	static const char *const names[] = { "echo", "discard", "daytime", "chargen" };
+	const struct services_config *sc = &p->cfg->services;
+	const uint16_t ports[] = { sc->echo_port, sc->discard_port, sc->daytime_port,
+				   sc->chargen_port };
+	unsigned line;
+
+	for (size_t i = 1; i < sizeof(ports) / sizeof(ports[0]); i++) {
+		for (size_t j = 0; j < i; j++) {
+			if (!ports[i] || ports[i] != ports[j])
+				continue;
+			if (pair_line(p, key_index("services", names[i]),
+				      key_index("services", names[j]), &line))
+				report(p, line, "[services] %s and %s both use port %u", names[j],
+				       names[i], ports[i]);
+			break;
+		}
+	}
+}
+
 static void validate(struct config_parse *p)
 {
 	check_addresses(p);
+	check_tcp(p);
+	check_services(p);
 	if (p->errors)
 		return; /* the core's check would only repeat a reported problem */
 	const char *why = tn_config_check(&p->cfg->core);

@@ -4,9 +4,12 @@
  * Per client: an input buffer that holds one whole message (TN_RPC_MAX_MSG),
  * a bounded output queue, and its peer credentials for the log. Bytes are
  * read with recvmsg() so that file descriptors passed with SCM_RIGHTS are
- * seen: no request takes one yet, so any fd received is closed and costs
- * the client its connection. When a request gets an fd, its row in
- * requests[] will say so and the fds will be queued with the bytes.
+ * seen. The fds of one recvmsg() belong to the message holding the last
+ * byte it returned (the kernel ends a read after the data an fd came with),
+ * so each queued fd carries that byte's stream offset; socket requests
+ * (sockets.c) take the fds that came with them, and an fd that came with
+ * any other message, or a wrong number of them, costs the client its
+ * connection.
  *
  * A request is answered through requests[], a table by message type; a
  * well-formed request of a type not in it gets an EOPNOTSUPP error reply.
@@ -29,6 +32,7 @@
 
 #include "daemon.h"
 #include "rpc/rpc.h"
+#include "sockets.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -37,11 +41,29 @@
 #define CTL_OUT_MAX (4 * TN_RPC_MAX_MSG) /* replies queued for one client */
 #define CTL_ACCEPT_BATCH 16              /* connections accepted per wakeup */
 #define CTL_FDS_MAX 16                   /* room for fds a client may (wrongly) send */
+#define CTL_FDQ_MAX 8                    /* fds received, waiting for their message */
 #define CTL_ACCEPT_PAUSE 1.0             /* s without accepting when out of fds */
 #define CTL_NAME_MAX 64                  /* of a client's HELLO name, kept for logs */
 
 /* An ARP_ENTRY nest at its largest: ADDR, MAC, STATE (<= 12 chars), EXPIRES_MS, QUEUED. */
 #define CTL_ARP_ENTRY_MAX (4 + 8 + 12 + 16 + 12 + 8)
+
+/*
+ * A TW_ENTRY nest: four u32 and one u64 attribute. A TIMEWAIT reply lists
+ * the oldest entries that fit next to TW_TOTAL and TW_TRUNCATED (the table
+ * may hold far more than one message can carry).
+ */
+#define CTL_TW_ENTRY_MAX (4 + 4 * 8 + 12)
+#define CTL_TW_PER_REPLY ((TN_RPC_MAX_MSG - TN_RPC_HDR_LEN - 2 * 8) / CTL_TW_ENTRY_MAX)
+
+/*
+ * A SOCK nest at its largest: STATE and CC (strings of at most 15 bytes),
+ * 18 u32 and 3 u64 attributes. A SOCKETS reply holds as many as fit next
+ * to SS_TOTAL and SS_TRUNCATED; `tapnet ss` asks for the rest page by page.
+ */
+#define CTL_SOCK_STR_MAX 15
+#define CTL_SOCK_ENTRY_MAX (4 + 2 * (4 + CTL_SOCK_STR_MAX + 1) + 18 * 8 + 3 * 12)
+#define CTL_SOCKS_PER_REPLY ((TN_RPC_MAX_MSG - TN_RPC_HDR_LEN - 2 * 8) / CTL_SOCK_ENTRY_MAX)
 
 struct ctl_client {
 	struct control *ctl;
@@ -55,6 +77,11 @@ struct ctl_client {
 	size_t in_len;
 	uint8_t *out;              /* queued reply bytes, out_off..out_len unsent */
 	size_t out_off, out_len, out_cap;
+	uint64_t in_base;          /* stream offset of in[0] */
+	int fdq[CTL_FDQ_MAX];      /* received fds, oldest first */
+	uint64_t fdq_pos[CTL_FDQ_MAX]; /* stream offset of the byte each came with */
+	unsigned fdq_len;
+	struct sockets_owner owner; /* its tapnet sockets */
 };
 
 struct control {
@@ -69,6 +96,9 @@ struct control {
 	unsigned next_serial;
 	struct tn_arp_info *arp;   /* room for the whole cache, for ARP replies */
 	size_t arp_cap;
+	struct tn_tw_info tw[CTL_TW_PER_REPLY]; /* one TIMEWAIT reply's worth */
+	struct sockets *sockets;   /* tapnet sockets of every client */
+	struct tn_sock_info socks[CTL_SOCKS_PER_REPLY]; /* one SOCKETS reply's worth */
 	struct log_ratelimit reject_log, bad_log, accept_log;
 	uint8_t reply[TN_RPC_MAX_MSG]; /* every reply is built here */
 };
@@ -87,6 +117,10 @@ static int handle_stats(struct ctl_client *, const struct tn_rpc_header *, const
 			struct tn_rpc_writer *);
 static int handle_arp(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
 		      struct tn_rpc_writer *);
+static int handle_timewait(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
+			   struct tn_rpc_writer *);
+static int handle_sockets(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
+			  struct tn_rpc_writer *);
 
 static const struct ctl_request {
 	uint16_t type;
@@ -96,6 +130,8 @@ static const struct ctl_request {
 	{ TN_RPC_STATUS, handle_status },
 	{ TN_RPC_STATS, handle_stats },
 	{ TN_RPC_ARP, handle_arp },
+	{ TN_RPC_TIMEWAIT, handle_timewait },
+	{ TN_RPC_SOCKETS, handle_sockets },
 };
 
 /* ------------------------------------------------------------------ clients */
@@ -114,6 +150,9 @@ static void client_free(struct ctl_client *c)
 
 	ev_io_stop(ctl->d->loop, &c->io);
 	close(c->fd);
+	for (unsigned i = 0; i < c->fdq_len; i++)
+		close(c->fdq[i]);
+	sockets_owner_gone(ctl->sockets, &c->owner);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -347,6 +386,101 @@ static int handle_arp(struct ctl_client *c, const struct tn_rpc_header *hdr, con
 	return 0;
 }
 
+static void put_sock(struct tn_rpc_writer *reply, const struct tn_sock_info *si)
+{
+	char cc[CTL_SOCK_STR_MAX + 1];
+	uint32_t flags = (si->ts ? TN_SOCK_F_TS : 0) | (si->sack ? TN_SOCK_F_SACK : 0) |
+			 (si->nodelay ? TN_SOCK_F_NODELAY : 0) |
+			 (si->keepalive ? TN_SOCK_F_KEEPALIVE : 0) |
+			 (si->orphan ? TN_SOCK_F_ORPHAN : 0);
+
+	tn_rpc_nest_begin(reply, TN_ATTR_SOCK);
+	snprintf(cc, sizeof(cc), "%s", tn_tcp_state_name(si->state));
+	tn_rpc_put_str(reply, TN_ATTR_STATE, cc);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_LADDR, si->local_addr);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_LPORT, si->local_port);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RADDR, si->remote_addr);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RPORT, si->remote_port);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RECV_Q, si->recv_q);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_SEND_Q, si->send_q);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RTT_US, si->rtt_us);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RTTVAR_US, si->rttvar_us);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RTO_MS, si->rto_ms);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_MSS, si->mss);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RCV_MSS, si->rcv_mss);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_CWND, si->cwnd);
+	if (si->ssthresh != UINT32_MAX)
+		tn_rpc_put_u32(reply, TN_ATTR_SOCK_SSTHRESH, si->ssthresh);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_SND_WND, si->snd_wnd);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RCV_WND, si->rcv_wnd);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_WSCALE, (uint32_t)si->snd_wscale << 8 | si->rcv_wscale);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_FLAGS, flags);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RETRANS, si->retransmits);
+	tn_rpc_put_u64(reply, TN_ATTR_SOCK_TOTAL_RETRANS, si->total_retrans);
+	tn_rpc_put_u64(reply, TN_ATTR_SOCK_BYTES_ACKED, si->bytes_acked);
+	tn_rpc_put_u64(reply, TN_ATTR_SOCK_BYTES_RECEIVED, si->bytes_received);
+	snprintf(cc, sizeof(cc), "%s", si->cc ? si->cc : "");
+	tn_rpc_put_str(reply, TN_ATTR_SOCK_CC, cc);
+	tn_rpc_nest_end(reply);
+}
+
+/*
+ * As many sockets as fit, from SS_START on. The reply is bounded by
+ * TN_RPC_MAX_MSG whatever the number of sockets: SS_TRUNCATED says where
+ * the next request should start.
+ */
+static int handle_sockets(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
+			  struct tn_rpc_writer *reply)
+{
+	struct control *ctl = c->ctl;
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	uint32_t start = 0;
+	size_t i = 0;
+
+	tn_rpc_iter_msg(&it, msg, hdr->length);
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type == TN_ATTR_SS_START && !tn_rpc_get_u32(&a, &start)) {
+			client_drop_bad(c, "sent a SOCKETS request with a bad SS_START");
+			return CTL_DROP;
+		}
+	}
+	size_t total = tn_sock_list_from(ctl->d->stack, start, ctl->socks, CTL_SOCKS_PER_REPLY);
+	size_t n = total > start ? total - start : 0;
+	if (n > CTL_SOCKS_PER_REPLY)
+		n = CTL_SOCKS_PER_REPLY;
+	tn_rpc_put_u32(reply, TN_ATTR_SS_TOTAL, (uint32_t)total);
+	for (; i < n && reply->cap - reply->len >= CTL_SOCK_ENTRY_MAX + 8; i++)
+		put_sock(reply, &ctl->socks[i]);
+	if (start + i < total)
+		tn_rpc_put_u32(reply, TN_ATTR_SS_TRUNCATED, (uint32_t)(start + i));
+	return 0;
+}
+
+/* The TIME_WAIT entries, oldest first, as many as one message holds. */
+static int handle_timewait(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
+			   struct tn_rpc_writer *reply)
+{
+	struct control *ctl = c->ctl;
+	size_t total = tn_timewait_list(ctl->d->stack, ctl->tw, CTL_TW_PER_REPLY);
+	size_t n = total < CTL_TW_PER_REPLY ? total : CTL_TW_PER_REPLY;
+
+	tn_rpc_put_u32(reply, TN_ATTR_TW_TOTAL, (uint32_t)total);
+	if (n < total)
+		tn_rpc_put_u32(reply, TN_ATTR_TW_TRUNCATED, (uint32_t)n);
+	for (size_t i = 0; i < n; i++) {
+		const struct tn_tw_info *e = &ctl->tw[i];
+		tn_rpc_nest_begin(reply, TN_ATTR_TW_ENTRY);
+		tn_rpc_put_u32(reply, TN_ATTR_TW_LADDR, e->local_addr);
+		tn_rpc_put_u32(reply, TN_ATTR_TW_LPORT, e->local_port);
+		tn_rpc_put_u32(reply, TN_ATTR_TW_RADDR, e->remote_addr);
+		tn_rpc_put_u32(reply, TN_ATTR_TW_RPORT, e->remote_port);
+		tn_rpc_put_u64(reply, TN_ATTR_EXPIRES_MS, e->remaining_ms);
+		tn_rpc_nest_end(reply);
+	}
+	return 0;
+}
+
 /* One whole message from c. false: the client is gone. */
 static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg)
 {
@@ -363,6 +497,38 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 		return false;
 	}
 	DAEMON_COUNT(ctl->d, CtlRequests, 1);
+
+	/* fds that came with this message: those whose byte lies in it */
+	uint64_t end = c->in_base + (uint64_t)(msg - c->in) + hdr->length;
+	unsigned nfds = 0;
+	while (nfds < c->fdq_len && c->fdq_pos[nfds] < end)
+		nfds++;
+	int want = sockets_request_fds(hdr->type);
+	if (nfds != (want < 0 ? 0u : (unsigned)want)) {
+		snprintf(text, sizeof(text), "sent %u file descriptors with a %s request", nfds,
+			 tn_rpc_type_name(hdr->type));
+		client_drop_bad(c, text);
+		return false;
+	}
+	if (want >= 0) {
+		int fds[CTL_FDQ_MAX];
+		memcpy(fds, c->fdq, nfds * sizeof(int));
+		c->fdq_len -= nfds;
+		memmove(c->fdq, c->fdq + nfds, c->fdq_len * sizeof(int));
+		memmove(c->fdq_pos, c->fdq_pos + nfds, c->fdq_len * sizeof(uint64_t));
+		tn_rpc_begin(&reply, ctl->reply, sizeof(ctl->reply), hdr->type | TN_RPC_REPLY, hdr->id);
+		int r = sockets_request(ctl->sockets, &c->owner, hdr->type, msg, hdr->length, fds,
+					nfds, &reply);
+		for (unsigned i = 0; i < nfds; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		if (r < 0)
+			return client_send_error(c, hdr->id, -r, strerror(-r));
+		long len = tn_rpc_end(&reply);
+		if (len < 0)
+			return client_send_error(c, hdr->id, EMSGSIZE, "reply does not fit");
+		return client_send(c, ctl->reply, (size_t)len);
+	}
 
 	const struct ctl_request *req = find_request(hdr->type);
 	if (!req) {
@@ -406,13 +572,17 @@ static bool client_process_input(struct ctl_client *c)
 	}
 	memmove(c->in, c->in + off, c->in_len - off);
 	c->in_len -= off;
+	c->in_base += off;
 	return true;
 }
 
-/* Closes every fd in msg's control data; returns how many there were. */
-static unsigned close_passed_fds(struct msghdr *msg)
+/*
+ * Queues every fd in msg's control data as belonging to stream offset pos;
+ * those that do not fit are closed. Returns how many did not fit.
+ */
+static unsigned queue_passed_fds(struct ctl_client *c, struct msghdr *msg, uint64_t pos)
 {
-	unsigned count = 0;
+	unsigned dropped = 0;
 
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
@@ -421,11 +591,16 @@ static unsigned close_passed_fds(struct msghdr *msg)
 		for (size_t i = 0; i < n; i++) {
 			int fd;
 			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			close(fd);
-			count++;
+			if (c->fdq_len < CTL_FDQ_MAX) {
+				c->fdq[c->fdq_len] = fd;
+				c->fdq_pos[c->fdq_len++] = pos;
+			} else {
+				close(fd);
+				dropped++;
+			}
 		}
 	}
-	return count;
+	return dropped;
 }
 
 static void client_readable(struct ctl_client *c)
@@ -450,9 +625,16 @@ static void client_readable(struct ctl_client *c)
 			client_close(c, strerror(errno));
 		return;
 	}
-	unsigned fds = close_passed_fds(&msg);
-	if (fds || (msg.msg_flags & MSG_CTRUNC)) {
-		client_drop_bad(c, "passed file descriptors where none were expected");
+	if (n > 0 && queue_passed_fds(c, &msg, c->in_base + c->in_len + (size_t)n - 1)) {
+		client_drop_bad(c, "passed more file descriptors than any request takes");
+		return;
+	}
+	if (n == 0 && queue_passed_fds(c, &msg, 0)) {
+		client_drop_bad(c, "passed file descriptors without data");
+		return;
+	}
+	if (msg.msg_flags & MSG_CTRUNC) {
+		client_drop_bad(c, "passed more file descriptors than any request takes");
 		return;
 	}
 	if (n == 0) {
@@ -494,6 +676,8 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	c->fd = fd;
 	c->cred = *cred;
 	c->serial = ++ctl->next_serial;
+	c->owner.cred = *cred;
+	c->owner.serial = c->serial;
 	c->next = ctl->clients;
 	if (c->next)
 		c->next->prev = c;
@@ -722,6 +906,9 @@ struct control *control_open(struct tapnetd *d)
 		log_error("out of memory for the control socket");
 		goto fail;
 	}
+	ctl->sockets = sockets_new(d);
+	if (!ctl->sockets)
+		goto fail;
 	if (make_parent_dir(ctl->path, &d->privs) < 0 || remove_stale_socket(ctl->path) < 0 ||
 	    bind_socket(ctl, &d->cfg, &d->privs) < 0)
 		goto fail;
@@ -747,6 +934,7 @@ void control_close(struct control *ctl)
 		return;
 	while (ctl->clients)
 		client_free(ctl->clients);
+	sockets_free(ctl->sockets);
 	ev_io_stop(ctl->d->loop, &ctl->accept_io);
 	ev_timer_stop(ctl->d->loop, &ctl->accept_pause);
 	if (ctl->fd >= 0)

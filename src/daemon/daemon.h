@@ -38,7 +38,8 @@
 	X(CtlClients)                                                          \
 	X(CtlRequests)                                                         \
 	X(CtlBadMessages)   /* malformed input: connection closed */           \
-	X(CtlSlowClients)   /* never read their replies: connection closed */
+	X(CtlSlowClients)   /* never read their replies: connection closed */ \
+	SERVICES_COUNTERS(X) /* the built-in services (services.h) */
 
 enum daemon_counter {
 #define DAEMON_COUNTER_ENUM(name) DCTR_##name,
@@ -57,6 +58,7 @@ struct tapnetd {
 	struct privs privs;
 	struct tapdev tap;
 	struct tn_stack *stack;
+	struct services *services;   /* the built-in echo, discard, daytime, chargen */
 	struct control *control;
 	struct notifier notify;
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "services.h"
 #include "stack/stack.h"
 
 #define CONFIG_NAME_MAX 64          /* user and group names, NUL included */
@@ -36,6 +37,11 @@ struct daemon_config {
 	uint32_t control_socket_mode;
 	enum log_level log_level;
 	uint32_t max_clients;
+	uint32_t max_sockets;            /* tapnet sockets of all clients together */
+	uint32_t max_sockets_per_client; /* per control connection (process) */
+
+	/* [services]: the built-in echo, discard, daytime and chargen; [tcp] lives in core */
+	struct services_config services;
 };
 
 /* Receives one complete error line (no newline). */

@@ -26,6 +26,7 @@
 
 #include "control.h"
 #include "daemon.h"
+#include "services.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -205,6 +206,15 @@ static void daemonize_finish(int ready_fd)
 
 /* ------------------------------------------------------------------ start-up and shutdown */
 
+/* The built-in services listen on the stack's own sockets; the failure is logged. */
+static int start_services(struct tapnetd *d)
+{
+	_Static_assert(DCTR_SvcOutOctets - DCTR_SvcAccepts == SVC_CTR_SvcOutOctets,
+		       "the services' counters are consecutive in DAEMON_COUNTERS");
+	d->services = services_start(d->stack, &d->cfg.services, &d->counters[DCTR_SvcAccepts]);
+	return d->services ? 0 : -1;
+}
+
 static int start(struct tapnetd *d)
 {
 	const struct daemon_config *cfg = &d->cfg;
@@ -218,6 +228,8 @@ static int start(struct tapnetd *d)
 			     cfg->host_prefix_len ? cfg->host_prefix_len : cfg->core.prefix_len) < 0)
 		return -1;
 	if (daemon_stack_create(d) < 0)
+		return -1;
+	if (start_services(d) < 0)
 		return -1;
 	d->control = control_open(d);
 	if (!d->control)
@@ -249,6 +261,8 @@ static void stop(struct tapnetd *d)
 	daemon_loop_stop(d);
 	control_close(d->control);
 	d->control = NULL;
+	services_stop(d->services);
+	d->services = NULL;
 	tn_stack_free(d->stack);
 	d->stack = NULL;
 	tapdev_close(&d->tap);

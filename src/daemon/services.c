@@ -1,4 +1,21 @@
-/* services.c - echo, discard, daytime and chargen over the core's sockets. */
+/*
+ * services.c - echo, discard, daytime and chargen over the core's sockets.
+ *
+ * Everything runs in socket callbacks, which the core calls at the end of
+ * its entry points (a frame batch, a timer run), so a handler may close
+ * its own socket. Each connection is a small struct on a list, so that
+ * services_stop() can reset whatever is still open.
+ *
+ *   echo     reads only as much as the send buffer can take back: a peer
+ *            that does not read what is echoed sees tapnet's window close.
+ *            At the peer's FIN the rest is sent and then our FIN.
+ *   discard  reads everything; closes after the peer's FIN.
+ *   daytime  sends one line at accept and closes (tapnet closes first).
+ *   chargen  fills the send buffer from the RFC 864 pattern whenever there
+ *            is room, throws input away, and stops at chargen_bytes (FIN)
+ *            or when the peer resets the connection. A FIN from the peer
+ *            only ends its input, as with BSD inetd.
+ */
 #include "services.h"
 
 #include <errno.h>
@@ -11,7 +28,7 @@
 
 enum service_kind { SVC_ECHO, SVC_DISCARD, SVC_DAYTIME, SVC_CHARGEN, SVC__COUNT };
 
-static const char *const service_names[SVC__COUNT] = {"echo", "discard", "daytime", "chargen"};
+static const char *const service_names[SVC__COUNT] = { "echo", "discard", "daytime", "chargen" };
 
 /* One accepted connection; lives from accept until we close its socket. */
 struct service_conn {
@@ -19,37 +36,63 @@ struct service_conn {
 	struct tn_sock *sock;
 	enum service_kind kind;
 	struct service_conn *prev, *next;
-	uint64_t chargen_sent;
-	bool peer_done;
+	uint64_t in_octets, out_octets;
+	bool peer_done; /* its FIN was read */
+	tn_ip4 raddr;
+	uint16_t rport;
 };
 
 struct services {
 	struct tn_stack *stack;
 	struct services_config cfg;
+	uint64_t *counters; /* SVC_CTR__COUNT */
 	struct tn_sock *listener[SVC__COUNT];
 	struct service_conn *conns;
 };
 
-/* Large enough to fill a segment train per event, small enough for the stack. */
+/* Bytes moved per recv/send call; a full ring takes several. */
 #define SERVICE_CHUNK 16384
-/* RFC 864: 72 printable characters per line, each line starting one later. */
-#define CHARGEN_LINE 74 /* 72 + CR LF */
-#define CHARGEN_CYCLE (95 * CHARGEN_LINE)
+/* Accept queue asked for; the core caps it at [tcp] somaxconn. */
+#define SERVICE_BACKLOG 65535
 
+/*
+ * RFC 864: lines of 72 characters from the 95 printable ASCII characters
+ * (' ' to '~'), each line starting one character further along, CR LF
+ * after each. After 95 lines the pattern repeats.
+ */
+#define CHARGEN_WIDTH 72
+#define CHARGEN_LINE (CHARGEN_WIDTH + 2)
+#define CHARGEN_CHARS 95
+#define CHARGEN_CYCLE (CHARGEN_CHARS * CHARGEN_LINE)
+
+/* One cycle plus one chunk, so any offset in the cycle has a chunk after it. */
 static char chargen_pattern[CHARGEN_CYCLE + SERVICE_CHUNK];
 
 static void chargen_init_pattern(void)
 {
-	size_t n = 0;
-	while (n < sizeof(chargen_pattern)) {
-		size_t line = (n / CHARGEN_LINE) % 95, col = n % CHARGEN_LINE;
-		chargen_pattern[n++] = col < 72 ? (char)(' ' + (line + col) % 95) : (col == 72 ? '\r' : '\n');
+	for (size_t n = 0; n < sizeof(chargen_pattern); n++) {
+		size_t line = (n / CHARGEN_LINE) % CHARGEN_CHARS, col = n % CHARGEN_LINE;
+		if (col < CHARGEN_WIDTH)
+			chargen_pattern[n] = (char)(' ' + (line + col) % CHARGEN_CHARS);
+		else
+			chargen_pattern[n] = col == CHARGEN_WIDTH ? '\r' : '\n';
 	}
 }
 
-static void conn_close(struct service_conn *c)
+static void count(struct services *svc, enum services_counter which, uint64_t n)
+{
+	svc->counters[which] += n;
+}
+
+/* Ends c: abort (RST) or close (FIN after what is queued), and forgets it. */
+static void conn_end(struct service_conn *c, bool abort, const char *why)
 {
 	struct services *svc = c->svc;
+	char addr[16];
+
+	log_debug("%s: %s:%u %s (read %llu, sent %llu bytes)", service_names[c->kind],
+		  tn_ip4_str(c->raddr, addr), c->rport, why, (unsigned long long)c->in_octets,
+		  (unsigned long long)c->out_octets);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -57,181 +100,260 @@ static void conn_close(struct service_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	tn_sock_set_callback(c->sock, NULL, NULL);
-	tn_sock_close(c->sock);
+	if (abort)
+		tn_sock_abort(c->sock);
+	else
+		tn_sock_close(c->sock);
 	free(c);
 }
 
-/* Reads what the peer sent; returns false once the connection was closed here. */
-static bool drain_input(struct service_conn *c)
+static long conn_recv(struct service_conn *c, void *buf, size_t len)
+{
+	long n = tn_sock_recv(c->sock, buf, len);
+	if (n > 0) {
+		c->in_octets += (uint64_t)n;
+		count(c->svc, SVC_CTR_SvcInOctets, (uint64_t)n);
+	}
+	return n;
+}
+
+static long conn_send(struct service_conn *c, const void *buf, size_t len)
+{
+	long n = tn_sock_send(c->sock, buf, len);
+	if (n > 0) {
+		c->out_octets += (uint64_t)n;
+		count(c->svc, SVC_CTR_SvcOutOctets, (uint64_t)n);
+	}
+	return n;
+}
+
+enum input { INPUT_MORE, INPUT_EOF, INPUT_ERROR };
+
+/* Reads and throws away everything there is. */
+static enum input drain_input(struct service_conn *c)
 {
 	static char sink[SERVICE_CHUNK];
+
 	for (;;) {
-		long n = tn_sock_recv(c->sock, sink, sizeof(sink));
+		long n = conn_recv(c, sink, sizeof(sink));
+		if (n > 0)
+			continue;
 		if (n == -EAGAIN)
-			return true;
-		if (n <= 0) {
-			c->peer_done = true;
-			conn_close(c); /* EOF or error: we are done too */
-			return false;
-		}
+			return INPUT_MORE;
+		return n == 0 ? INPUT_EOF : INPUT_ERROR;
 	}
 }
 
 static void echo_event(struct service_conn *c)
 {
 	static char buf[SERVICE_CHUNK];
-	/* Never read more than we can send back: a slow reader closes our window. */
+
 	for (;;) {
 		size_t room = tn_sock_writable(c->sock);
 		if (room == 0)
-			return;
-		long n = tn_sock_recv(c->sock, buf, room < sizeof(buf) ? room : sizeof(buf));
+			return; /* WRITABLE comes when the peer acknowledges */
+		long n = conn_recv(c, buf, room < sizeof(buf) ? room : sizeof(buf));
 		if (n == -EAGAIN)
 			return;
-		if (n <= 0) {
-			conn_close(c);
+		if (n == 0) {
+			conn_end(c, false, "closed (peer's FIN)");
 			return;
 		}
-		long sent = tn_sock_send(c->sock, buf, (size_t)n);
-		if (sent != n) {
-			log_msg(LOG_LEVEL_WARNING, "echo: send returned %ld of %ld, closing", sent, n);
-			tn_sock_abort(c->sock);
-			conn_close(c);
+		if (n < 0) {
+			conn_end(c, false, strerror((int)-n));
 			return;
 		}
+		long sent = conn_send(c, buf, (size_t)n);
+		if (sent != n) { /* cannot happen: there was room for n */
+			log_warning("echo: send took %ld of %ld bytes; resetting the connection",
+				    sent, n);
+			conn_end(c, true, "reset");
+			return;
+		}
+	}
+}
+
+static void discard_event(struct service_conn *c)
+{
+	switch (drain_input(c)) {
+	case INPUT_MORE:
+		return;
+	case INPUT_EOF:
+		conn_end(c, false, "closed (peer's FIN)");
+		return;
+	case INPUT_ERROR:
+		conn_end(c, false, "ended by an error");
+		return;
 	}
 }
 
 static void chargen_event(struct service_conn *c)
 {
 	uint64_t limit = c->svc->cfg.chargen_bytes;
-	for (;;) {
-		size_t room = tn_sock_writable(c->sock);
-		if (limit && c->chargen_sent >= limit) {
-			conn_close(c);
+
+	if (!c->peer_done) {
+		enum input in = drain_input(c);
+		if (in == INPUT_ERROR) {
+			conn_end(c, false, "ended by an error");
 			return;
 		}
-		if (room == 0)
-			break;
-		size_t n = room < SERVICE_CHUNK ? room : SERVICE_CHUNK;
-		if (limit && n > limit - c->chargen_sent)
-			n = (size_t)(limit - c->chargen_sent);
-		long sent = tn_sock_send(c->sock, chargen_pattern + c->chargen_sent % CHARGEN_CYCLE, n);
-		if (sent <= 0)
-			break;
-		c->chargen_sent += (uint64_t)sent;
+		c->peer_done = in == INPUT_EOF;
 	}
-	drain_input(c);
+	for (;;) {
+		if (limit && c->out_octets >= limit) {
+			/* input was drained just above: this is a FIN, not a RST */
+			conn_end(c, false, "closed (chargen_bytes sent)");
+			return;
+		}
+		size_t n = tn_sock_writable(c->sock);
+		if (n == 0)
+			return;
+		if (n > SERVICE_CHUNK)
+			n = SERVICE_CHUNK;
+		if (limit && n > limit - c->out_octets)
+			n = (size_t)(limit - c->out_octets);
+		long sent = conn_send(c, chargen_pattern + c->out_octets % CHARGEN_CYCLE, n);
+		if (sent <= 0)
+			return;
+	}
 }
 
-static void daytime_send(struct service_conn *c)
+/* RFC 867 leaves the format open; this is its example's. */
+static void daytime_event(struct service_conn *c)
 {
-	char line[64];
+	char line[96];
 	time_t now = time(NULL);
 	struct tm tm;
+
 	gmtime_r(&now, &tm);
 	size_t n = strftime(line, sizeof(line), "%A, %B %d, %Y %H:%M:%S-UTC\r\n", &tm);
-	tn_sock_send(c->sock, line, n);
-	/* RFC 867: send the line and close, which makes tapnet the active closer. */
-	conn_close(c);
+	if (conn_send(c, line, n) != (long)n) {
+		conn_end(c, true, "reset (cannot send)");
+		return;
+	}
+	/* Unread input would turn our FIN into a RST (RFC 1122 4.2.2.13). */
+	drain_input(c);
+	conn_end(c, false, "closed after the daytime line");
 }
 
 static void conn_event(struct tn_sock *s, unsigned events, void *arg)
 {
 	struct service_conn *c = arg;
-	if (events & (TN_SOCK_EV_ERROR | TN_SOCK_EV_CLOSED)) {
-		conn_close(c);
+
+	if (events & TN_SOCK_EV_ERROR) {
+		int err = tn_sock_error(s);
+		conn_end(c, false, err ? strerror(-err) : "ended by an error");
 		return;
 	}
 	switch (c->kind) {
 	case SVC_ECHO:
 		echo_event(c);
-		break;
+		return;
 	case SVC_DISCARD:
-		drain_input(c);
-		break;
+		discard_event(c);
+		return;
 	case SVC_CHARGEN:
 		chargen_event(c);
-		break;
+		return;
 	case SVC_DAYTIME:
 	case SVC__COUNT:
-		drain_input(c);
 		break;
 	}
+}
+
+static void accept_one(struct services *svc, enum service_kind kind, struct tn_sock *s)
+{
+	struct service_conn *c = calloc(1, sizeof(*c));
+	struct tn_sock_info info;
+	char addr[16];
+
+	if (!c) {
+		log_warning("%s: out of memory for a connection; resetting it", service_names[kind]);
+		tn_sock_abort(s);
+		return;
+	}
+	tn_sock_info(s, &info);
+	c->svc = svc;
+	c->sock = s;
+	c->kind = kind;
+	c->raddr = info.remote_addr;
+	c->rport = info.remote_port;
+	c->next = svc->conns;
+	if (svc->conns)
+		svc->conns->prev = c;
+	svc->conns = c;
+	count(svc, SVC_CTR_SvcAccepts, 1);
+	log_debug("%s: connection from %s:%u", service_names[kind], tn_ip4_str(c->raddr, addr),
+		  c->rport);
+	tn_sock_set_callback(s, conn_event, c);
+	/* Services that speak first do so now; the others wait for events. */
+	if (kind == SVC_DAYTIME)
+		daytime_event(c);
+	else if (kind == SVC_CHARGEN)
+		chargen_event(c);
 }
 
 static void listener_event(struct tn_sock *listener, unsigned events, void *arg)
 {
 	struct services *svc = arg;
 	enum service_kind kind = SVC_ECHO;
+	struct tn_sock *s;
+
 	while (kind < SVC__COUNT && svc->listener[kind] != listener)
 		kind++;
 	if (kind == SVC__COUNT || !(events & TN_SOCK_EV_ACCEPT))
 		return;
-	struct tn_sock *s;
-	while ((s = tn_sock_accept(listener, NULL))) {
-		struct service_conn *c = calloc(1, sizeof(*c));
-		if (!c) {
-			tn_sock_abort(s);
-			continue;
-		}
-		c->svc = svc;
-		c->sock = s;
-		c->kind = kind;
-		c->next = svc->conns;
-		if (svc->conns)
-			svc->conns->prev = c;
-		svc->conns = c;
-		tn_sock_set_callback(s, conn_event, c);
-		if (kind == SVC_DAYTIME)
-			daytime_send(c);
-		else if (kind == SVC_CHARGEN)
-			chargen_event(c);
-	}
+	while ((s = tn_sock_accept(listener, NULL)))
+		accept_one(svc, kind, s);
 }
 
 static int listen_on(struct services *svc, enum service_kind kind, uint16_t port)
 {
 	struct tn_sock *s = tn_sock_open(svc->stack);
+	int err;
+
 	if (!s)
 		return -ENOMEM;
-	int err = tn_sock_bind(s, 0, port);
+	err = tn_sock_bind(s, 0, port);
 	if (!err)
-		err = tn_sock_listen(s, 1024);
+		err = tn_sock_listen(s, SERVICE_BACKLOG);
 	if (err) {
 		tn_sock_close(s);
 		return err;
 	}
-	tn_sock_set_callback(s, listener_event, svc);
 	svc->listener[kind] = s;
-	log_msg(LOG_LEVEL_INFO, "service %s listening on port %u", service_names[kind], port);
+	tn_sock_set_callback(s, listener_event, svc);
+	log_info("%s service listening on port %u", service_names[kind], port);
 	return 0;
 }
 
 struct services *services_start(struct tn_stack *stack, const struct services_config *cfg,
-				int *err, const char **failed_service)
+				uint64_t *counters)
 {
+	const uint16_t ports[SVC__COUNT] = { cfg->echo_port, cfg->discard_port, cfg->daytime_port,
+					     cfg->chargen_port };
 	struct services *svc = calloc(1, sizeof(*svc));
+
 	if (!svc) {
-		*err = -ENOMEM;
+		log_error("out of memory for the built-in services");
 		return NULL;
 	}
 	svc->stack = stack;
 	svc->cfg = *cfg;
+	svc->counters = counters;
 	chargen_init_pattern();
-	const uint16_t ports[SVC__COUNT] = {cfg->echo_port, cfg->discard_port, cfg->daytime_port,
-					    cfg->chargen_port};
 	for (int k = 0; k < SVC__COUNT; k++) {
 		if (!ports[k])
 			continue;
-		*err = listen_on(svc, (enum service_kind)k, ports[k]);
-		if (*err) {
-			*failed_service = service_names[k];
+		int err = listen_on(svc, (enum service_kind)k, ports[k]);
+		if (err) {
+			log_error("cannot start the %s service on port %u: %s%s", service_names[k],
+				  ports[k], strerror(-err),
+				  err == -ENOMEM ? " (or [tcp] max_conns reached)" : "");
 			services_stop(svc);
 			return NULL;
 		}
 	}
-	*err = 0;
 	return svc;
 }
 
@@ -239,14 +361,13 @@ void services_stop(struct services *svc)
 {
 	if (!svc)
 		return;
-	while (svc->conns) {
-		tn_sock_abort(svc->conns->sock);
-		conn_close(svc->conns);
-	}
-	for (int k = 0; k < SVC__COUNT; k++)
+	while (svc->conns)
+		conn_end(svc->conns, true, "reset (tapnetd stopping)");
+	for (int k = 0; k < SVC__COUNT; k++) {
 		if (svc->listener[k]) {
 			tn_sock_set_callback(svc->listener[k], NULL, NULL);
 			tn_sock_close(svc->listener[k]);
 		}
+	}
 	free(svc);
 }

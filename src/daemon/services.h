@@ -19,12 +19,33 @@ struct services_config {
 	uint64_t chargen_bytes; /* per connection; 0: endless until the peer closes */
 };
 
+/*
+ * The services' counters, in this order, for `tapnet stats` (daemon.h
+ * lists them among the daemon's): connections accepted, bytes the services
+ * read from their connections and bytes they queued for sending.
+ */
+#define SERVICES_COUNTERS(X)                                                   \
+	X(SvcAccepts)                                                          \
+	X(SvcInOctets)                                                         \
+	X(SvcOutOctets)
+
+enum services_counter {
+#define SERVICES_COUNTER_ENUM(name) SVC_CTR_##name,
+	SERVICES_COUNTERS(SERVICES_COUNTER_ENUM)
+#undef SERVICES_COUNTER_ENUM
+	SVC_CTR__COUNT
+};
+
 struct services;
 
-/* Listens on every enabled port. NULL with *err set (negative errno) on failure. */
+/*
+ * Listens on every enabled port (none enabled: a valid, idle instance).
+ * counters: SVC_CTR__COUNT values the services add to. On failure logs one
+ * line naming the service, its port and why, and returns NULL.
+ */
 struct services *services_start(struct tn_stack *stack, const struct services_config *cfg,
-				int *err, const char **failed_service);
-/* Aborts the services' connections and closes their listeners. */
+				uint64_t *counters);
+/* Resets the services' connections and closes their listeners. NULL is fine. */
 void services_stop(struct services *svc);
 
 #endif

@@ -304,6 +304,8 @@ bool tn_rpc_attr_is_nest(uint16_t attr)
 	switch (attr) {
 	case TN_ATTR_COUNTER:
 	case TN_ATTR_ARP_ENTRY:
+	case TN_ATTR_SOCK:
+	case TN_ATTR_TW_ENTRY:
 		return true;
 	default:
 		return false;
@@ -401,6 +403,26 @@ const char *tn_rpc_type_name(uint16_t type)
 		return "STATS";
 	case TN_RPC_ARP:
 		return "ARP";
+	case TN_RPC_SOCKETS:
+		return "SOCKETS";
+	case TN_RPC_TIMEWAIT:
+		return "TIMEWAIT";
+	case TN_RPC_SOCKET:
+		return "SOCKET";
+	case TN_RPC_BIND:
+		return "BIND";
+	case TN_RPC_LISTEN:
+		return "LISTEN";
+	case TN_RPC_CONNECT:
+		return "CONNECT";
+	case TN_RPC_SHUTDOWN:
+		return "SHUTDOWN";
+	case TN_RPC_GETNAME:
+		return "GETNAME";
+	case TN_RPC_SETSOCKOPT:
+		return "SETSOCKOPT";
+	case TN_RPC_GETSOCKOPT:
+		return "GETSOCKOPT";
 	case TN_RPC_ERROR:
 		return "ERROR";
 	default:

@@ -35,7 +35,25 @@ enum tn_rpc_type {
 	TN_RPC_STATUS = 2, /* reply: see tn_rpc_attr STATUS_* */
 	TN_RPC_STATS = 3,  /* reply: COUNTER nests of {NAME, VALUE} */
 	TN_RPC_ARP = 4,    /* reply: ARP_ENTRY nests */
-	/* later: SOCKET, BIND, LISTEN, ... take the next numbers */
+	TN_RPC_SOCKETS = 5, /* req: [SS_START]; reply: SS_TOTAL, SOCK nests, [SS_TRUNCATED] */
+	TN_RPC_TIMEWAIT = 6, /* reply: TW_TOTAL, TW_ENTRY nests (oldest first), [TW_TRUNCATED] */
+	/*
+	 * Socket operations (libtapnet). Every one but SOCKET carries, with
+	 * SCM_RIGHTS on the same sendmsg() as the message's bytes, exactly one
+	 * fd: the client's end B of the socket's pair, which names the socket
+	 * (the daemon finds it by B's inode and closes the copy it received).
+	 * SOCKET carries two: the daemon's end A, then B. A client has at most
+	 * one request with fds outstanding; fds with any other message cost it
+	 * the connection. See src/daemon/sockets.c for what each does.
+	 */
+	TN_RPC_SOCKET = 16,     /* fds A, B; FILLER; reply: empty */
+	TN_RPC_BIND = 17,       /* fd B; ADDR, PORT */
+	TN_RPC_LISTEN = 18,     /* fd B; BACKLOG */
+	TN_RPC_CONNECT = 19,    /* fd B; ADDR, PORT; reply empty = started (EINPROGRESS) */
+	TN_RPC_SHUTDOWN = 20,   /* fd B; HOW (TN_SHUT_*); the client shuts B's write side itself */
+	TN_RPC_GETNAME = 21,    /* fd B; PEER (0 local, 1 peer); reply: ADDR, PORT */
+	TN_RPC_SETSOCKOPT = 22, /* fd B; LEVEL, OPTNAME, OPTVAL */
+	TN_RPC_GETSOCKOPT = 23, /* fd B; LEVEL, OPTNAME, OPTLEN; reply: OPTVAL */
 	TN_RPC_TYPE__MAX,
 
 	TN_RPC_ERROR = 0x7fff, /* reply to any request: ERRNO, MESSAGE */
@@ -68,6 +86,88 @@ enum tn_rpc_attr {
 	TN_ATTR_STATE = 41,      /* string */
 	TN_ATTR_EXPIRES_MS = 42, /* u64, relative; absent when it never expires */
 	TN_ATTR_QUEUED = 43,     /* u32 */
+
+	/* socket operations */
+	TN_ATTR_FILLER = 60,     /* u32, bytes the client queued on B to keep it unwritable */
+	TN_ATTR_PORT = 61,       /* u32, TCP port, host order value */
+	TN_ATTR_BACKLOG = 62,    /* u32 */
+	TN_ATTR_HOW = 63,        /* u32, TN_SHUT_RD/WR/RDWR */
+	TN_ATTR_PEER = 64,       /* u32, 0: getsockname, 1: getpeername */
+	TN_ATTR_LEVEL = 65,      /* u32, Linux SOL_SOCKET / IPPROTO_TCP / IPPROTO_IP */
+	TN_ATTR_OPTNAME = 66,    /* u32, Linux option number */
+	TN_ATTR_OPTVAL = 67,     /* bytes, at most TN_RPC_OPTVAL_MAX */
+	TN_ATTR_OPTLEN = 68,     /* u32, room the caller has for the value */
+
+	/*
+	 * SOCKETS (`tapnet ss`): the core's sockets, oldest first, as many as
+	 * fit in one message from index SS_START (default 0) on. SS_TOTAL is
+	 * how many exist; SS_TRUNCATED, present when the reply stops short of
+	 * the end, is the index to ask for next.
+	 */
+	TN_ATTR_SS_START = 100,    /* u32, request */
+	TN_ATTR_SS_TOTAL = 101,    /* u32 */
+	TN_ATTR_SS_TRUNCATED = 102, /* u32, index of the first socket not in this reply */
+	TN_ATTR_SOCK = 103,        /* nest: STATE and the SOCK_* below; absent ones are unknown */
+	TN_ATTR_SOCK_LADDR = 104,  /* u32 IPv4 */
+	TN_ATTR_SOCK_LPORT = 105,  /* u32 */
+	TN_ATTR_SOCK_RADDR = 106,  /* u32 IPv4 */
+	TN_ATTR_SOCK_RPORT = 107,  /* u32 */
+	TN_ATTR_SOCK_RECV_Q = 108, /* u32, bytes not read (listener: accept queue) */
+	TN_ATTR_SOCK_SEND_Q = 109, /* u32, bytes not acknowledged (listener: backlog) */
+	TN_ATTR_SOCK_RTT_US = 110, /* u32, smoothed RTT */
+	TN_ATTR_SOCK_RTTVAR_US = 111, /* u32 */
+	TN_ATTR_SOCK_RTO_MS = 112, /* u32 */
+	TN_ATTR_SOCK_MSS = 113,    /* u32, payload per full segment sent */
+	TN_ATTR_SOCK_RCV_MSS = 114, /* u32, largest segment received, estimated */
+	TN_ATTR_SOCK_CWND = 115,   /* u32, segments */
+	TN_ATTR_SOCK_SSTHRESH = 116, /* u32, segments; absent while unset */
+	TN_ATTR_SOCK_SND_WND = 117, /* u32, bytes */
+	TN_ATTR_SOCK_RCV_WND = 118, /* u32, bytes */
+	TN_ATTR_SOCK_WSCALE = 119, /* u32, send scale << 8 | receive scale */
+	TN_ATTR_SOCK_FLAGS = 120,  /* u32, TN_SOCK_F_* */
+	TN_ATTR_SOCK_RETRANS = 121, /* u32, consecutive timeouts now */
+	TN_ATTR_SOCK_TOTAL_RETRANS = 122, /* u64 */
+	TN_ATTR_SOCK_BYTES_ACKED = 123,    /* u64 */
+	TN_ATTR_SOCK_BYTES_RECEIVED = 124, /* u64 */
+	TN_ATTR_SOCK_CC = 125,     /* string, congestion control ("cubic", "reno") */
+
+	/*
+	 * TIMEWAIT (`tapnet timewait`): the TIME_WAIT entries, oldest first, as
+	 * many as fit in one message. TW_TOTAL is how many exist; TW_TRUNCATED,
+	 * present when the reply lists fewer, is how many it lists.
+	 */
+	TN_ATTR_TW_TOTAL = 130,     /* u32 */
+	TN_ATTR_TW_TRUNCATED = 131, /* u32, entries in this reply */
+	TN_ATTR_TW_ENTRY = 132,     /* nest: TW_LADDR, TW_LPORT, TW_RADDR, TW_RPORT, EXPIRES_MS */
+	TN_ATTR_TW_LADDR = 133,     /* u32 IPv4 */
+	TN_ATTR_TW_LPORT = 134,     /* u32 */
+	TN_ATTR_TW_RADDR = 135,     /* u32 IPv4 */
+	TN_ATTR_TW_RPORT = 136,     /* u32 */
+};
+
+#define TN_RPC_OPTVAL_MAX 256
+
+/* TN_ATTR_SOCK_FLAGS */
+#define TN_SOCK_F_TS 0x01        /* timestamps in use */
+#define TN_SOCK_F_SACK 0x02      /* SACK in use */
+#define TN_SOCK_F_NODELAY 0x04
+#define TN_SOCK_F_KEEPALIVE 0x08
+#define TN_SOCK_F_ORPHAN 0x10    /* closed by its owner; the core finishes it */
+
+/*
+ * What a listening socket's fd carries for each accepted connection: this
+ * record, with the connection's fd (SCM_RIGHTS) on the same sendmsg().
+ * Addresses and ports in network byte order, as in a sockaddr_in.
+ */
+#define TN_ACCEPT_REC_LEN 16
+#define TN_ACCEPT_REC_VERSION 1
+struct tn_accept_rec {
+	uint8_t version;     /* TN_ACCEPT_REC_VERSION */
+	uint8_t reserved[3];
+	uint32_t peer_addr;  /* network order */
+	uint16_t peer_port;  /* network order */
+	uint16_t local_port; /* network order */
+	uint32_t local_addr; /* network order */
 };
 
 struct tn_rpc_header {

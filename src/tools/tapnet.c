@@ -45,6 +45,8 @@ struct cli {
 struct cmd_options {
 	bool json; /* -j: JSON for programs */
 	bool all;  /* -a: include what is hidden by default */
+	bool info; /* -i: more about each entry */
+	bool listening; /* -l: only listeners */
 	int argc;  /* operands after the options */
 	char **argv;
 };
@@ -626,12 +628,491 @@ static int cmd_arp(struct cli *cli, const struct cmd_options *opt)
 	return EXIT_SUCCESS;
 }
 
+/* ---------------------------------------------------------------- ss */
+
+struct sock_entry {
+	char state[STR_MAX];
+	char cc[STR_MAX];
+	uint32_t laddr, lport, raddr, rport, recv_q, send_q;
+	uint32_t rtt_us, rttvar_us, rto_ms, mss, rcv_mss, cwnd, ssthresh, snd_wnd, rcv_wnd;
+	uint32_t wscale, flags, retrans;
+	uint64_t total_retrans, bytes_acked, bytes_received;
+	bool has_ssthresh;
+};
+
+struct sock_list {
+	struct sock_entry *v;
+	size_t n, cap;
+	uint32_t total;   /* sockets the daemon has, from the last reply */
+	bool incomplete;  /* a reply was cut short and the rest could not be had */
+};
+
+/* Pages asked for at most; a reply holds about 290 sockets. */
+#define SS_MAX_PAGES 16384
+
+static bool decode_sock_attr(struct sock_entry *e, const struct tn_rpc_attr_view *a)
+{
+	switch (a->type) {
+	case TN_ATTR_STATE:
+		return tn_rpc_get_str(a, e->state, sizeof(e->state));
+	case TN_ATTR_SOCK_CC:
+		return tn_rpc_get_str(a, e->cc, sizeof(e->cc));
+	case TN_ATTR_SOCK_LADDR:
+		return tn_rpc_get_u32(a, &e->laddr);
+	case TN_ATTR_SOCK_LPORT:
+		return tn_rpc_get_u32(a, &e->lport);
+	case TN_ATTR_SOCK_RADDR:
+		return tn_rpc_get_u32(a, &e->raddr);
+	case TN_ATTR_SOCK_RPORT:
+		return tn_rpc_get_u32(a, &e->rport);
+	case TN_ATTR_SOCK_RECV_Q:
+		return tn_rpc_get_u32(a, &e->recv_q);
+	case TN_ATTR_SOCK_SEND_Q:
+		return tn_rpc_get_u32(a, &e->send_q);
+	case TN_ATTR_SOCK_RTT_US:
+		return tn_rpc_get_u32(a, &e->rtt_us);
+	case TN_ATTR_SOCK_RTTVAR_US:
+		return tn_rpc_get_u32(a, &e->rttvar_us);
+	case TN_ATTR_SOCK_RTO_MS:
+		return tn_rpc_get_u32(a, &e->rto_ms);
+	case TN_ATTR_SOCK_MSS:
+		return tn_rpc_get_u32(a, &e->mss);
+	case TN_ATTR_SOCK_RCV_MSS:
+		return tn_rpc_get_u32(a, &e->rcv_mss);
+	case TN_ATTR_SOCK_CWND:
+		return tn_rpc_get_u32(a, &e->cwnd);
+	case TN_ATTR_SOCK_SSTHRESH:
+		return (e->has_ssthresh = tn_rpc_get_u32(a, &e->ssthresh));
+	case TN_ATTR_SOCK_SND_WND:
+		return tn_rpc_get_u32(a, &e->snd_wnd);
+	case TN_ATTR_SOCK_RCV_WND:
+		return tn_rpc_get_u32(a, &e->rcv_wnd);
+	case TN_ATTR_SOCK_WSCALE:
+		return tn_rpc_get_u32(a, &e->wscale);
+	case TN_ATTR_SOCK_FLAGS:
+		return tn_rpc_get_u32(a, &e->flags);
+	case TN_ATTR_SOCK_RETRANS:
+		return tn_rpc_get_u32(a, &e->retrans);
+	case TN_ATTR_SOCK_TOTAL_RETRANS:
+		return tn_rpc_get_u64(a, &e->total_retrans);
+	case TN_ATTR_SOCK_BYTES_ACKED:
+		return tn_rpc_get_u64(a, &e->bytes_acked);
+	case TN_ATTR_SOCK_BYTES_RECEIVED:
+		return tn_rpc_get_u64(a, &e->bytes_received);
+	default:
+		return true;
+	}
+}
+
+/* STATE is what an entry is; the rest may be absent (an older or newer daemon). */
+static bool decode_sock(const struct tn_rpc_attr_view *nest, struct sock_entry *e)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+
+	memset(e, 0, sizeof(*e));
+	tn_rpc_iter_nest(&it, nest);
+	while (tn_rpc_next(&it, &a))
+		if (!decode_sock_attr(e, &a))
+			return false;
+	return !it.bad && e->state[0] != '\0';
+}
+
+static uint32_t ss_start; /* SS_START of the next request */
+
+static void ss_attrs(struct tn_rpc_writer *w)
+{
+	if (ss_start)
+		tn_rpc_put_u32(w, TN_ATTR_SS_START, ss_start);
+}
+
+/*
+ * One reply's sockets appended to list. *next gets SS_TRUNCATED (where
+ * the next page starts), or 0 when the reply went to the end.
+ */
+static int decode_sockets(const struct cli *cli, struct sock_list *list, uint32_t *next)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+
+	*next = 0;
+	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type == TN_ATTR_SS_TOTAL) {
+			if (!tn_rpc_get_u32(&a, &list->total))
+				return malformed("bad SS_TOTAL in SOCKETS");
+		} else if (a.type == TN_ATTR_SS_TRUNCATED) {
+			if (!tn_rpc_get_u32(&a, next))
+				return malformed("bad SS_TRUNCATED in SOCKETS");
+		} else if (a.type == TN_ATTR_SOCK) {
+			if (list->n == list->cap) {
+				size_t cap = list->cap ? list->cap * 2 : 64;
+				struct sock_entry *v = realloc(list->v, cap * sizeof(*v));
+				if (!v)
+					return fail("out of memory");
+				list->v = v;
+				list->cap = cap;
+			}
+			if (!decode_sock(&a, &list->v[list->n]))
+				return malformed("bad SOCK in SOCKETS");
+			list->n++;
+		}
+	}
+	return it.bad ? malformed("bad SOCKETS") : EXIT_SUCCESS;
+}
+
+/*
+ * Every socket, page by page. The daemon lists the oldest first, so
+ * connections opened meanwhile only add to the end; ones closed meanwhile
+ * may make a page skip a socket, as reading /proc/net/tcp can.
+ */
+static int fetch_sockets(struct cli *cli, struct sock_list *list)
+{
+	int rc;
+
+	ss_start = 0;
+	for (unsigned page = 0;; page++) {
+		uint32_t next;
+
+		if ((rc = call(cli, TN_RPC_SOCKETS, ss_attrs)) != EXIT_SUCCESS)
+			return rc;
+		if ((rc = decode_sockets(cli, list, &next)) != EXIT_SUCCESS)
+			return rc;
+		if (next == 0)
+			return EXIT_SUCCESS;
+		if (next <= ss_start || page + 1 >= SS_MAX_PAGES) {
+			list->incomplete = true; /* no progress: do not loop forever */
+			return EXIT_SUCCESS;
+		}
+		ss_start = next;
+	}
+}
+
+static bool is_listener(const struct sock_entry *e)
+{
+	return strcmp(e->state, "LISTEN") == 0;
+}
+
+/* Like ss: listeners only with -l, and by default no listeners, closed, TIME-WAIT or SYN-RECV. */
+static bool ss_shown(const struct sock_entry *e, const struct cmd_options *opt)
+{
+	if (opt->all)
+		return true;
+	if (opt->listening)
+		return is_listener(e);
+	return !is_listener(e) && strcmp(e->state, "UNCONN") != 0 &&
+	       strcmp(e->state, "TIME-WAIT") != 0 && strcmp(e->state, "SYN-RECV") != 0;
+}
+
+static const char *endpoint_str(uint32_t addr, uint32_t port, bool wild_port, char *buf, size_t cap)
+{
+	char a[16];
+
+	if (wild_port && port == 0)
+		snprintf(buf, cap, "%s:*", ip4_str(addr, a));
+	else
+		snprintf(buf, cap, "%s:%" PRIu32, ip4_str(addr, a), port);
+	return buf;
+}
+
+/* ss -ti's second line, tab-indented. */
+static void print_sock_info(const struct sock_entry *e)
+{
+	printf("\t %s", e->cc[0] ? e->cc : "-");
+	if (e->flags & TN_SOCK_F_TS)
+		fputs(" ts", stdout);
+	if (e->flags & TN_SOCK_F_SACK)
+		fputs(" sack", stdout);
+	if (e->flags & TN_SOCK_F_NODELAY)
+		fputs(" nodelay", stdout);
+	if (e->flags & TN_SOCK_F_KEEPALIVE)
+		fputs(" keepalive", stdout);
+	if (e->flags & TN_SOCK_F_ORPHAN)
+		fputs(" orphan", stdout);
+	printf(" wscale:%" PRIu32 ",%" PRIu32 " rto:%" PRIu32 " rtt:%.3f/%.3f mss:%" PRIu32
+	       " rcvmss:%" PRIu32 " cwnd:%" PRIu32,
+	       e->wscale >> 8, e->wscale & 0xff, e->rto_ms, e->rtt_us / 1000.0,
+	       e->rttvar_us / 1000.0, e->mss, e->rcv_mss, e->cwnd);
+	if (e->has_ssthresh)
+		printf(" ssthresh:%" PRIu32, e->ssthresh);
+	printf(" bytes_acked:%" PRIu64 " bytes_received:%" PRIu64, e->bytes_acked,
+	       e->bytes_received);
+	if (e->retrans || e->total_retrans)
+		printf(" retrans:%" PRIu32 "/%" PRIu64, e->retrans, e->total_retrans);
+	printf(" snd_wnd:%" PRIu32 " rcv_wnd:%" PRIu32 "\n", e->snd_wnd, e->rcv_wnd);
+}
+
+static void print_sock_text(const struct sock_entry *e, bool info)
+{
+	char local[32], peer[32];
+	bool listener = is_listener(e);
+
+	printf("%-10s %-6" PRIu32 " %-6" PRIu32 " %-21s %s\n", e->state, e->recv_q, e->send_q,
+	       endpoint_str(e->laddr, e->lport, false, local, sizeof(local)),
+	       endpoint_str(e->raddr, e->rport, listener || e->rport == 0, peer, sizeof(peer)));
+	if (info)
+		print_sock_info(e);
+}
+
+static void json_bool(const char *key, bool v)
+{
+	printf(", \"%s\": %s", key, v ? "true" : "false");
+}
+
+/* Every field, whatever -i says: programs should not have to ask twice. */
+static void print_sock_json(const struct sock_entry *e)
+{
+	char a[16];
+
+	fputs("{\"state\": ", stdout);
+	json_string(e->state);
+	printf(", \"recv_q\": %" PRIu32 ", \"send_q\": %" PRIu32, e->recv_q, e->send_q);
+	fputs(", \"local_addr\": ", stdout);
+	json_string(ip4_str(e->laddr, a));
+	printf(", \"local_port\": %" PRIu32 ", \"peer_addr\": ", e->lport);
+	json_string(ip4_str(e->raddr, a));
+	printf(", \"peer_port\": %" PRIu32 ", \"cc\": ", e->rport);
+	json_string(e->cc);
+	printf(", \"rtt_us\": %" PRIu32 ", \"rttvar_us\": %" PRIu32 ", \"rto_ms\": %" PRIu32
+	       ", \"mss\": %" PRIu32 ", \"rcv_mss\": %" PRIu32 ", \"cwnd\": %" PRIu32,
+	       e->rtt_us, e->rttvar_us, e->rto_ms, e->mss, e->rcv_mss, e->cwnd);
+	if (e->has_ssthresh)
+		printf(", \"ssthresh\": %" PRIu32, e->ssthresh);
+	printf(", \"snd_wnd\": %" PRIu32 ", \"rcv_wnd\": %" PRIu32 ", \"snd_wscale\": %" PRIu32
+	       ", \"rcv_wscale\": %" PRIu32,
+	       e->snd_wnd, e->rcv_wnd, e->wscale >> 8, e->wscale & 0xff);
+	json_bool("ts", e->flags & TN_SOCK_F_TS);
+	json_bool("sack", e->flags & TN_SOCK_F_SACK);
+	json_bool("nodelay", e->flags & TN_SOCK_F_NODELAY);
+	json_bool("keepalive", e->flags & TN_SOCK_F_KEEPALIVE);
+	json_bool("orphan", e->flags & TN_SOCK_F_ORPHAN);
+	printf(", \"retrans\": %" PRIu32 ", \"total_retrans\": %" PRIu64
+	       ", \"bytes_acked\": %" PRIu64 ", \"bytes_received\": %" PRIu64 "}",
+	       e->retrans, e->total_retrans, e->bytes_acked, e->bytes_received);
+}
+
+static int cmd_ss(struct cli *cli, const struct cmd_options *opt)
+{
+	struct sock_list list = { 0 };
+	size_t printed = 0;
+	int rc;
+
+	if ((rc = cli_connect(cli)) != EXIT_SUCCESS)
+		return rc;
+	/* Whole listing fetched and checked before the first line: all or nothing. */
+	if ((rc = fetch_sockets(cli, &list)) != EXIT_SUCCESS) {
+		free(list.v);
+		return rc;
+	}
+	if (opt->json)
+		putchar('[');
+	else
+		printf("%-10s %-6s %-6s %-21s %s\n", "State", "Recv-Q", "Send-Q",
+		       "Local Address:Port", "Peer Address:Port");
+	for (size_t i = 0; i < list.n; i++) {
+		if (!ss_shown(&list.v[i], opt))
+			continue;
+		if (opt->json) {
+			fputs(printed++ ? ", " : "", stdout);
+			print_sock_json(&list.v[i]);
+		} else {
+			print_sock_text(&list.v[i], opt->info);
+		}
+	}
+	if (opt->json)
+		puts("]");
+	if (list.incomplete) {
+		/* on stderr with -j, so that stdout stays valid JSON */
+		fprintf(opt->json ? stderr : stdout,
+			"%sTRUNCATED: the daemon has %" PRIu32 " sockets, %zu were received\n",
+			opt->json ? "tapnet: ss: " : "", list.total, list.n);
+	}
+	free(list.v);
+	return EXIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- timewait */
+
+struct tw_entry {
+	uint32_t laddr, lport, raddr, rport;
+	uint64_t remaining_ms;
+};
+
+static bool decode_tw_entry(const struct tn_rpc_attr_view *nest, struct tw_entry *e)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	unsigned seen = 0;
+
+	memset(e, 0, sizeof(*e));
+	tn_rpc_iter_nest(&it, nest);
+	while (tn_rpc_next(&it, &a)) {
+		uint32_t *field = NULL;
+		switch (a.type) {
+		case TN_ATTR_TW_LADDR:
+			field = &e->laddr;
+			break;
+		case TN_ATTR_TW_LPORT:
+			field = &e->lport;
+			break;
+		case TN_ATTR_TW_RADDR:
+			field = &e->raddr;
+			break;
+		case TN_ATTR_TW_RPORT:
+			field = &e->rport;
+			break;
+		case TN_ATTR_EXPIRES_MS:
+			if (!tn_rpc_get_u64(&a, &e->remaining_ms))
+				return false;
+			seen |= 1u << 4;
+			continue;
+		default:
+			continue; /* a newer daemon's */
+		}
+		if (!tn_rpc_get_u32(&a, field))
+			return false;
+		seen |= 1u << (a.type - TN_ATTR_TW_LADDR);
+	}
+	return !it.bad && seen == 0x1f;
+}
+
+/*
+ * `ss -tan -o state time-wait` style: the 4-tuple and the time left, as ss
+ * shows it (timer:(timewait,Nsec,0), rounded up: an entry still there has
+ * not expired).
+ */
+static void print_tw_text(const struct tw_entry *e)
+{
+	char local[32], peer[32];
+
+	printf("%-10s %-6d %-6d %-21s %-21s timer:(timewait,%" PRIu64 "sec,0)\n", "TIME-WAIT", 0, 0,
+	       endpoint_str(e->laddr, e->lport, false, local, sizeof(local)),
+	       endpoint_str(e->raddr, e->rport, false, peer, sizeof(peer)),
+	       e->remaining_ms / 1000 + (e->remaining_ms % 1000 != 0));
+}
+
+static void print_tw_json(const struct tw_entry *e)
+{
+	char a[16];
+
+	fputs("{\"state\": \"TIME-WAIT\", \"local_addr\": ", stdout);
+	json_string(ip4_str(e->laddr, a));
+	printf(", \"local_port\": %" PRIu32 ", \"peer_addr\": ", e->lport);
+	json_string(ip4_str(e->raddr, a));
+	printf(", \"peer_port\": %" PRIu32 ", \"remaining_ms\": %" PRIu64 "}", e->rport,
+	       e->remaining_ms);
+}
+
+static int cmd_timewait(struct cli *cli, const struct cmd_options *opt)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	struct tw_entry e;
+	uint32_t total = 0, listed = 0, entries = 0;
+	bool have_total = false, truncated = false;
+	size_t printed = 0;
+	int rc;
+
+	if ((rc = cli_connect(cli)) != EXIT_SUCCESS)
+		return rc;
+	if ((rc = call(cli, TN_RPC_TIMEWAIT, NULL)) != EXIT_SUCCESS)
+		return rc;
+	/* Whole reply checked before the first line, so output is all or nothing. */
+	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type == TN_ATTR_TW_ENTRY) {
+			if (!decode_tw_entry(&a, &e))
+				return malformed("bad TW_ENTRY in TIMEWAIT");
+			entries++;
+		} else if (a.type == TN_ATTR_TW_TOTAL) {
+			if (!(have_total = tn_rpc_get_u32(&a, &total)))
+				return malformed("bad TW_TOTAL in TIMEWAIT");
+		} else if (a.type == TN_ATTR_TW_TRUNCATED) {
+			if (!(truncated = tn_rpc_get_u32(&a, &listed)))
+				return malformed("bad TW_TRUNCATED in TIMEWAIT");
+		}
+	}
+	if (it.bad || !have_total || entries > total || (!truncated && entries != total))
+		return malformed("bad TIMEWAIT");
+
+	if (opt->json)
+		putchar('[');
+	else
+		printf("%-10s %-6s %-6s %-21s %-21s %s\n", "State", "Recv-Q", "Send-Q",
+		       "Local Address:Port", "Peer Address:Port", "Timer");
+	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type != TN_ATTR_TW_ENTRY)
+			continue;
+		decode_tw_entry(&a, &e);
+		if (opt->json) {
+			fputs(printed++ ? ", " : "", stdout);
+			print_tw_json(&e);
+		} else {
+			print_tw_text(&e);
+		}
+	}
+	if (opt->json)
+		puts("]");
+	if (truncated)
+		/* on stderr with -j, so that stdout stays valid JSON */
+		fprintf(opt->json ? stderr : stdout,
+			"%sTRUNCATED: %" PRIu32 " entries in TIME-WAIT, the oldest %" PRIu32 " shown\n",
+			opt->json ? "tapnet: timewait: " : "", total, entries);
+	return EXIT_SUCCESS;
+}
+
+/* ---------------------------------------------------------------- run */
+
+#ifndef TAPNET_PRELOAD_PATH
+#define TAPNET_PRELOAD_PATH "libtapnet-preload.so"
+#endif
+#define PRELOAD_ENV "TAPNET_PRELOAD" /* another shim (a build tree's), for tests */
+
+/*
+ * Runs CMD with the shim preloaded: its AF_INET stream sockets are
+ * tapnet's, reached at our control socket. Only returns on failure.
+ */
+static int cmd_run(struct cli *cli, const struct cmd_options *opt)
+{
+	const char *shim = getenv(PRELOAD_ENV);
+	const char *old = getenv("LD_PRELOAD");
+	char *preload;
+
+	if (opt->argc < 1) {
+		fprintf(stderr, "tapnet: run: which command?\n");
+		return EXIT_USAGE;
+	}
+	if (!shim || !shim[0])
+		shim = TAPNET_PRELOAD_PATH;
+	if (access(shim, R_OK) < 0)
+		return fail("run: %s: %s", shim, strerror(errno));
+	/* ours first, then whatever was there already */
+	if (asprintf(&preload, "%s%s%s", shim, old && old[0] ? ":" : "", old && old[0] ? old : "") < 0)
+		return fail("out of memory");
+	if (setenv("LD_PRELOAD", preload, 1) < 0 || setenv(SOCKET_ENV, cli->socket_path, 1) < 0)
+		return fail("run: cannot set the environment: %s", strerror(errno));
+	free(preload);
+	free(cli->reply);
+	cli->reply = NULL;
+	execvp(opt->argv[0], opt->argv);
+	int err = errno;
+	fail("run: %s: %s", opt->argv[0], strerror(err));
+	return err == ENOENT ? 127 : 126; /* as the shell says it */
+}
+
 /* ---------------------------------------------------------------- commands */
 
 static const struct command commands[] = {
 	{ "status", cmd_status, "", 0, "", "the daemon, its interface and address" },
 	{ "stats", cmd_stats, "ja", 0, "[-j] [-a]", "counters, nstat style (-a: zeros too)" },
 	{ "arp", cmd_arp, "j", 0, "[-j]", "the neighbour (ARP) cache, ip neigh style" },
+	{ "ss", cmd_ss, "ijla", 0, "[-i] [-j] [-l] [-a]",
+	  "TCP sockets, ss -tan style (-l: listeners only; -a: all; -i: rtt, cwnd, ...)" },
+	{ "timewait", cmd_timewait, "j", 0, "[-j]",
+	  "connections in TIME-WAIT, ss -tan -o state time-wait style" },
+	{ "run", cmd_run, "", 4096, "CMD [ARG]...",
+	  "run CMD with its IPv4 TCP sockets on tapnet (LD_PRELOAD)" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -660,8 +1141,10 @@ static void usage(FILE *out)
 		     ", else " DEFAULT_SOCKET ")\n"
 		     "  -h, --help         this help (tapnet COMMAND --help: one command's)\n"
 		     "  -V, --version      the version\n"
-		     "  -j, --json         (stats, arp) print JSON\n"
-		     "  -a, --all          (stats) include counters that are zero\n");
+		     "  -j, --json         (stats, arp, ss, timewait) print JSON\n"
+		     "  -a, --all          (stats) include counters that are zero; (ss) every socket\n"
+		     "  -l, --listening    (ss) listening sockets only\n"
+		     "  -i, --info         (ss) a second line per socket: rtt, rto, cwnd, mss, ...\n");
 }
 
 static void command_usage(FILE *out, const struct command *cmd)
@@ -675,6 +1158,8 @@ static const struct option command_long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "json", no_argument, NULL, 'j' },
 	{ "all", no_argument, NULL, 'a' },
+	{ "info", no_argument, NULL, 'i' },
+	{ "listening", no_argument, NULL, 'l' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -708,6 +1193,8 @@ static int parse_command_options(const struct command *cmd, int argc, char **arg
 		}
 		opt->json |= c == 'j';
 		opt->all |= c == 'a';
+		opt->info |= c == 'i';
+		opt->listening |= c == 'l';
 	}
 	opt->argc = argc - optind;
 	opt->argv = argv + optind;

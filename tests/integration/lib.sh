@@ -6,6 +6,10 @@
 #   ns_exec ping -c 1 -w 5 10.0.0.2
 #   [ "$(counter IcmpInEchos)" -ge 1 ] || fail "no echo counted"
 #
+# A test adds configuration by passing whole sections to start_tapnetd, e.g.
+#   start_tapnetd "${SERVICES_CONFIG[@]}" "[tcp]" "rcvbuf = 65536"
+# and talks TCP to the built-in services with tcp_client (tcpclient.py).
+#
 # Exit codes follow Automake: 0 pass, 1 fail, 77 skip. A missing prerequisite
 # (root, /dev/net/tun, ip, ping, python3, ...) is a skip with its reason, except
 # under CI=true, where it is a failure: CI must run these tests.
@@ -214,6 +218,44 @@ stop_tapnetd() {
 # has_sanitizer_report FILE: ASan, LSan or UBSan reported something in FILE.
 has_sanitizer_report() {
 	[ -f "$1" ] && grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$1"
+}
+
+# restart_tapnetd [CONFIG LINES...]: stops tapnetd (SIGTERM; it must exit 0
+# with a clean sanitizer log, kept as $DAEMON_LOG.N) and starts it again
+# with a new configuration, in the same namespace.
+RESTARTS=0
+restart_tapnetd() {
+	stop_tapnetd TERM
+	[ "$DAEMON_STATUS" -eq 0 ] || fail "tapnetd exited with status $DAEMON_STATUS on SIGTERM"
+	has_sanitizer_report "$DAEMON_LOG" && fail "sanitizer report in the tapnetd log: $(cat "$DAEMON_LOG")"
+	RESTARTS=$((RESTARTS + 1))
+	cp "$DAEMON_LOG" "$DAEMON_LOG.$RESTARTS"
+	start_tapnetd "$@"
+}
+
+# The built-in services on their usual ports, as lines for start_tapnetd.
+SERVICES_CONFIG=("[services]" "echo = 7" "discard = 9" "daytime = 13" "chargen = 19")
+
+# tcp_client [--timeout S] [--sync PREFIX] MODE ARGS...: tests/integration/tcpclient.py,
+# the kernel's side of a TCP exchange, run in the namespace. It bounds its
+# own waits (--timeout, default 120 s); `timeout` bounds it from outside too.
+TCPCLIENT=$TOP_SRCDIR/tests/integration/tcpclient.py
+tcp_client() {
+	ns_exec timeout -k 10 "${TCP_CLIENT_TIMEOUT:-600}" "$PYTHON" "$TCPCLIENT" "$@"
+}
+
+# wait_for_file PATH SECONDS [PID]: until PATH exists; fails after SECONDS or
+# if process PID (a helper that was to create it) ended.
+wait_for_file() {
+	local path=$1 seconds=$2 pid=${3:-} i
+	for ((i = 0; i < seconds * 10; i++)); do
+		[ -e "$path" ] && return 0
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			fail "the helper (pid $pid) ended before $path appeared"
+		fi
+		sleep 0.1
+	done
+	fail "$path did not appear within ${seconds}s"
 }
 
 # at_exit 'COMMAND': run by cleanup, before tapnetd is stopped (e.g. to end

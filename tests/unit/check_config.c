@@ -368,6 +368,202 @@ static char *uncommented_shipped_file(void)
 	return out;
 }
 
+/* [tcp] keys of buffers, retransmission, options and queues. */
+START_TEST(test_tcp_keys)
+{
+	ck_assert_uint_eq(load(""), 0);
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf, 262144);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf, 262144);
+	ck_assert_uint_eq(cfg.core.tcp_syn_retries, 6);
+	ck_assert_uint_eq(cfg.core.tcp_synack_retries, 5);
+	ck_assert_uint_eq(cfg.core.tcp_retries, 15);
+	ck_assert_uint_eq(cfg.core.tcp_rto_min_ms, 200);
+	ck_assert_uint_eq(cfg.core.tcp_rto_initial_ms, 1000);
+	ck_assert_uint_eq(cfg.core.tcp_rto_max_ms, 120000);
+	ck_assert_uint_eq(cfg.core.tcp_delack_ms, 40);
+	ck_assert_uint_eq(cfg.core.tcp_keepalive_time_s, 7200);
+	ck_assert_uint_eq(cfg.core.tcp_keepalive_intvl_s, 75);
+	ck_assert_uint_eq(cfg.core.tcp_keepalive_probes, 9);
+	ck_assert(cfg.core.tcp_sack && cfg.core.tcp_timestamps && cfg.core.tcp_window_scaling);
+	ck_assert_uint_eq(cfg.core.tcp_congestion, TN_TCP_CC_CUBIC);
+	ck_assert_uint_eq(cfg.core.tcp_max_conns, 65536);
+	ck_assert_uint_eq(cfg.core.tcp_max_syn_backlog, 256);
+	ck_assert_uint_eq(cfg.core.tcp_somaxconn, 4096);
+
+	ck_assert_msg(load("[tcp]\n"
+			   "rcvbuf = 4096\n"
+			   "sndbuf = 67108864\n"
+			   "syn_retries = 1\n"
+			   "synack_retries = 0\n"
+			   "retries = 255\n"
+			   "rto_min = 1ms\n"
+			   "rto_initial = 200ms\n"
+			   "rto_max = 1h\n"
+			   "delayed_ack = 1s\n"
+			   "keepalive_time = 1m\n"
+			   "keepalive_intvl = 2\n"
+			   "keepalive_probes = 127\n"
+			   "sack = no\n"
+			   "timestamps = off\n"
+			   "window_scaling = 0\n"
+			   "congestion = newreno\n"
+			   "max_conns = 1048576\n"
+			   "max_syn_backlog = 1\n"
+			   "somaxconn = 65535\n") == 0,
+		      "%s", errs.line[0]);
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf, 4096);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf, 64u << 20);
+	ck_assert_uint_eq(cfg.core.tcp_syn_retries, 1);
+	ck_assert_uint_eq(cfg.core.tcp_synack_retries, 0);
+	ck_assert_uint_eq(cfg.core.tcp_retries, 255);
+	ck_assert_uint_eq(cfg.core.tcp_rto_min_ms, 1);
+	ck_assert_uint_eq(cfg.core.tcp_rto_initial_ms, 200);
+	ck_assert_uint_eq(cfg.core.tcp_rto_max_ms, 3600000);
+	ck_assert_uint_eq(cfg.core.tcp_delack_ms, 1000);
+	ck_assert_uint_eq(cfg.core.tcp_keepalive_time_s, 60); /* stored in seconds */
+	ck_assert_uint_eq(cfg.core.tcp_keepalive_intvl_s, 2);
+	ck_assert_uint_eq(cfg.core.tcp_keepalive_probes, 127);
+	ck_assert(!cfg.core.tcp_sack && !cfg.core.tcp_timestamps && !cfg.core.tcp_window_scaling);
+	ck_assert_uint_eq(cfg.core.tcp_congestion, TN_TCP_CC_NEWRENO);
+	ck_assert_uint_eq(cfg.core.tcp_max_conns, 1u << 20);
+	ck_assert_uint_eq(cfg.core.tcp_max_syn_backlog, 1);
+	ck_assert_uint_eq(cfg.core.tcp_somaxconn, 65535);
+
+	/* every spelling of a boolean, both ways; reno is newreno */
+	ck_assert_uint_eq(load("[tcp]\nsack = true\ntimestamps = 1\nwindow_scaling = on\n"
+			       "congestion = reno\n"), 0);
+	ck_assert(cfg.core.tcp_sack && cfg.core.tcp_timestamps && cfg.core.tcp_window_scaling);
+	ck_assert_uint_eq(cfg.core.tcp_congestion, TN_TCP_CC_NEWRENO);
+	ck_assert_uint_eq(load("[tcp]\nsack = false\ntimestamps = no\ncongestion = cubic\n"), 0);
+	ck_assert(!cfg.core.tcp_sack && !cfg.core.tcp_timestamps && cfg.core.tcp_window_scaling);
+	ck_assert_uint_eq(cfg.core.tcp_congestion, TN_TCP_CC_CUBIC);
+}
+END_TEST
+
+START_TEST(test_tcp_mistakes)
+{
+	expect_one_error("[tcp]\nrcvbuf = 4095\n", 2, "[tcp] rcvbuf: 4095 is out of range 4096..67108864");
+	expect_one_error("[tcp]\nsndbuf = 64M\n", 2, "'64M' is not a non-negative whole number");
+	expect_one_error("[tcp]\nsyn_retries = 0\n", 2, "out of range 1..127");
+	expect_one_error("[tcp]\nretries = 256\n", 2, "out of range 1..255");
+	expect_one_error("[tcp]\nrto_min = 0\n", 2, "out of range 1ms..1m");
+	expect_one_error("[tcp]\nrto_max = 2h\n", 2, "out of range 1ms..1h");
+	expect_one_error("[tcp]\ndelayed_ack = 2s\n", 2, "out of range 1ms..1s");
+	expect_one_error("[tcp]\nkeepalive_time = 1500ms\n", 2, "not a whole number of seconds");
+	expect_one_error("[tcp]\nkeepalive_intvl = 10h\n", 2, "out of range 1s..");
+	expect_one_error("[tcp]\nkeepalive_probes = 128\n", 2, "out of range 1..127");
+	expect_one_error("[tcp]\nsack = maybe\n", 2, "[tcp] sack: 'maybe' is not one of yes, no");
+	expect_one_error("[tcp]\nwindow_scaling = YES\n", 2, "is not one of");
+	expect_one_error("[tcp]\ncongestion = bbr\n", 2, "'bbr' is not one of cubic, newreno");
+	expect_one_error("[tcp]\nmax_conns = 0\n", 2, "out of range 1..1048576");
+	expect_one_error("[tcp]\nsomaxconn = 65536\n", 2, "out of range 1..65535");
+	expect_one_error("[tcp]\nmax_syn_backlog =\n", 2, "missing value");
+
+	/* the RTO bounds must be in order: blamed on the later of the two lines */
+	expect_one_error("[tcp]\nrto_min = 2s\n", 2, "rto_min (2s) is above rto_initial (1s)");
+	expect_one_error("[tcp]\nrto_initial = 10s\n\nrto_min = 100ms\nrto_max = 5s\n", 5,
+			 "rto_initial (10s) is above rto_max (5s)");
+	expect_one_error("[tcp]\nrto_max = 100ms\n", 2, "rto_initial (1s) is above rto_max (100ms)");
+	expect_one_error("[tcp]\nrto_max = 100ms\nrto_initial = 50ms\n", 3,
+			 "rto_min (200ms) is above rto_initial (50ms)");
+	/* a bad value is reported once, not again by the ordering check */
+	expect_one_error("[tcp]\nrto_min = 5m\n", 2, "out of range");
+}
+END_TEST
+
+START_TEST(test_services)
+{
+	ck_assert_uint_eq(load(""), 0);
+	ck_assert_uint_eq(cfg.services.echo_port, 0); /* everything off by default */
+	ck_assert_uint_eq(cfg.services.discard_port, 0);
+	ck_assert_uint_eq(cfg.services.daytime_port, 0);
+	ck_assert_uint_eq(cfg.services.chargen_port, 0);
+	ck_assert_uint_eq(cfg.services.chargen_bytes, 0);
+
+	ck_assert_uint_eq(load("[services]\necho = 7\ndiscard = 9\ndaytime = 13\nchargen = 65535\n"
+			       "chargen_bytes = 1099511627776\n"), 0);
+	ck_assert_uint_eq(cfg.services.echo_port, 7);
+	ck_assert_uint_eq(cfg.services.discard_port, 9);
+	ck_assert_uint_eq(cfg.services.daytime_port, 13);
+	ck_assert_uint_eq(cfg.services.chargen_port, 65535);
+	ck_assert_uint_eq(cfg.services.chargen_bytes, UINT64_C(1) << 40);
+
+	expect_one_error("[services]\necho = 65536\n", 2, "[services] echo: 65536 is out of range 0..65535");
+	expect_one_error("[services]\nchargen_bytes = 1099511627777\n", 2, "out of range");
+	expect_one_error("[services]\nchargen_bytes = 1k\n", 2, "not a non-negative whole number");
+	expect_one_error("[services]\nfinger = 79\n", 2, "unknown key 'finger' in section [services]");
+	/* two services on one port: blamed on the later line */
+	expect_one_error("[services]\nchargen = 7\n\necho = 7\n", 4,
+			 "[services] echo and chargen both use port 7");
+	expect_one_error("[services]\necho = 7\ndiscard = 9\ndaytime = 9\n", 4,
+			 "discard and daytime both use port 9");
+	/* 0 is off, however many say it */
+	ck_assert_uint_eq(load("[services]\necho = 0\ndiscard = 0\nchargen = 19\n"), 0);
+}
+END_TEST
+
+/* [tcp] keys of connection teardown and TIME_WAIT. */
+START_TEST(test_tcp_teardown_keys)
+{
+	ck_assert_uint_eq(load(""), 0);
+	ck_assert_uint_eq(cfg.core.tcp_time_wait_ms, 60000);
+	ck_assert_uint_eq(cfg.core.tcp_fin_timeout_ms, 60000);
+	ck_assert_uint_eq(cfg.core.tcp_tw_max_buckets, 262144);
+	ck_assert_uint_eq(cfg.core.tcp_tw_overflow, TN_TCP_TW_DROP);
+	ck_assert(!cfg.core.tcp_rfc1337);
+	ck_assert_uint_eq(cfg.core.tcp_tw_reuse, 0);
+	ck_assert_uint_eq(cfg.core.tcp_invalid_ratelimit_ms, 500);
+	ck_assert_uint_eq(cfg.core.tcp_port_min, 32768);
+	ck_assert_uint_eq(cfg.core.tcp_port_max, 60999);
+
+	ck_assert_uint_eq(load("[tcp]\n"
+			       "time_wait = 2m\n"
+			       "fin_timeout = 500ms\n"
+			       "tw_max_buckets = 1024\n"
+			       "tw_overflow = evict_oldest\n"
+			       "rfc1337 = yes\n"
+			       "tw_reuse = 1\n"
+			       "invalid_ratelimit = 0\n"
+			       "port_range = 40000-40009\n"),
+			  0);
+	ck_assert_uint_eq(cfg.core.tcp_time_wait_ms, 120000);
+	ck_assert_uint_eq(cfg.core.tcp_fin_timeout_ms, 500);
+	ck_assert_uint_eq(cfg.core.tcp_tw_max_buckets, 1024);
+	ck_assert_uint_eq(cfg.core.tcp_tw_overflow, TN_TCP_TW_EVICT_OLDEST);
+	ck_assert(cfg.core.tcp_rfc1337);
+	ck_assert_uint_eq(cfg.core.tcp_tw_reuse, 1);
+	ck_assert_uint_eq(cfg.core.tcp_invalid_ratelimit_ms, 0);
+	ck_assert_uint_eq(cfg.core.tcp_port_min, 40000);
+	ck_assert_uint_eq(cfg.core.tcp_port_max, 40009);
+
+	/* a single port, and TIME_WAIT off entirely */
+	ck_assert_uint_eq(load("[tcp]\nport_range = 50000-50000\ntw_max_buckets = 0\ntime_wait = 1\n"), 0);
+	ck_assert_uint_eq(cfg.core.tcp_port_min, 50000);
+	ck_assert_uint_eq(cfg.core.tcp_port_max, 50000);
+	ck_assert_uint_eq(cfg.core.tcp_tw_max_buckets, 0);
+	ck_assert_uint_eq(cfg.core.tcp_time_wait_ms, 1000); /* a bare number is seconds */
+}
+END_TEST
+
+START_TEST(test_tcp_teardown_mistakes)
+{
+	expect_one_error("[tcp]\ntw_overflow = oldest\n", 2, "not one of drop, evict_oldest");
+	expect_one_error("[tcp]\n\ntime_wait = 2h\n", 3, "out of range 1ms..1h");
+	expect_one_error("[tcp]\nfin_timeout = 0\n", 2, "out of range");
+	expect_one_error("[tcp]\ninvalid_ratelimit = 2m\n", 2, "out of range 0ms..1m");
+	expect_one_error("[tcp]\ntw_max_buckets = 16777217\n", 2, "out of range 0..16777216");
+	expect_one_error("[tcp]\nrfc1337 = maybe\n", 2, "not one of yes, no");
+	expect_one_error("[tcp]\ntw_reuse = 2\n", 2, "not one of yes, no");
+	expect_one_error("[tcp]\nport_range = 60999-32768\n", 2, "low end first");
+	expect_one_error("[tcp]\nport_range = 1000-2000\n", 2, "within 1024-65535");
+	expect_one_error("[tcp]\nport_range = 32768-65536\n", 2, "within 1024-65535");
+	expect_one_error("[tcp]\nport_range = 32768\n", 2, "not a port range");
+	expect_one_error("[tcp]\nport_range = 32768-\n", 2, "not a port range");
+	expect_one_error("[tcp]\nport_range = 32768 - 60999\n", 2, "not a port range");
+	expect_one_error("[tcp]\nport_range = a-b\n", 2, "not a port range");
+}
+END_TEST
+
 START_TEST(test_shipped_file_documents_every_default)
 {
 	struct daemon_config defaults;
@@ -415,6 +611,11 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_syntax_problems);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_diff);
+	tcase_add_test(tc, test_tcp_keys);
+	tcase_add_test(tc, test_tcp_mistakes);
+	tcase_add_test(tc, test_services);
+	tcase_add_test(tc, test_tcp_teardown_keys);
+	tcase_add_test(tc, test_tcp_teardown_mistakes);
 	tcase_add_test(tc, test_shipped_file_documents_every_default);
 	suite_add_tcase(s, tc);
 	return s;

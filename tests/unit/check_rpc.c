@@ -10,6 +10,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -679,12 +680,18 @@ START_TEST(test_type_names_and_nests)
 	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_STATUS | TN_RPC_REPLY), "STATUS");
 	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_STATS), "STATS");
 	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_ARP), "ARP");
+	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_SOCKETS | TN_RPC_REPLY), "SOCKETS");
+	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_TIMEWAIT | TN_RPC_REPLY), "TIMEWAIT");
 	ck_assert_str_eq(tn_rpc_type_name(TN_RPC_ERROR | TN_RPC_REPLY), "ERROR");
 	ck_assert_str_eq(tn_rpc_type_name(0), "UNKNOWN");
 	ck_assert_str_eq(tn_rpc_type_name(0x1234), "UNKNOWN");
 
 	ck_assert(tn_rpc_attr_is_nest(TN_ATTR_COUNTER));
 	ck_assert(tn_rpc_attr_is_nest(TN_ATTR_ARP_ENTRY));
+	ck_assert(tn_rpc_attr_is_nest(TN_ATTR_SOCK));
+	ck_assert(tn_rpc_attr_is_nest(TN_ATTR_TW_ENTRY));
+	ck_assert(!tn_rpc_attr_is_nest(TN_ATTR_TW_LADDR));
+	ck_assert(!tn_rpc_attr_is_nest(TN_ATTR_SOCK_LADDR));
 	ck_assert(!tn_rpc_attr_is_nest(TN_ATTR_NAME));
 	ck_assert(!tn_rpc_attr_is_nest(0));
 }
@@ -1007,6 +1014,103 @@ END_TEST
 
 /* ---------------------------------------------------------------- suite */
 
+/* ---- socket requests (libtapnet <-> sockets.c) */
+
+START_TEST(test_socket_types_named)
+{
+	static const struct { uint16_t type; const char *name; } names[] = {
+		{ TN_RPC_SOCKET, "SOCKET" }, { TN_RPC_BIND, "BIND" }, { TN_RPC_LISTEN, "LISTEN" },
+		{ TN_RPC_CONNECT, "CONNECT" }, { TN_RPC_SHUTDOWN, "SHUTDOWN" },
+		{ TN_RPC_GETNAME, "GETNAME" }, { TN_RPC_SETSOCKOPT, "SETSOCKOPT" },
+		{ TN_RPC_GETSOCKOPT, "GETSOCKOPT" },
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		ck_assert_str_eq(tn_rpc_type_name(names[i].type), names[i].name);
+		ck_assert_str_eq(tn_rpc_type_name(names[i].type | TN_RPC_REPLY), names[i].name);
+	}
+}
+END_TEST
+
+/* A CONNECT as libtapnet builds it: exact bytes, and back through the decoder. */
+START_TEST(test_connect_request_bytes)
+{
+	uint8_t buf[128];
+	struct tn_rpc_writer w;
+	static const uint8_t want[] = {
+		32, 0, 0, 0, 1, 0, 19, 0, 7, 0, 0, 0, 0, 0, 0, 0, /* header: 32 bytes, CONNECT, id 7 */
+		14, 0, 4, 0, 0x01, 0x00, 0x00, 0x0a,                 /* ADDR 10.0.0.1 (host order value) */
+		61, 0, 4, 0, 0x40, 0x1f, 0, 0,                       /* PORT 8000 */
+	};
+
+	tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_CONNECT, 7);
+	tn_rpc_put_u32(&w, TN_ATTR_ADDR, 0x0a000001);
+	tn_rpc_put_u32(&w, TN_ATTR_PORT, 8000);
+	ck_assert_int_eq(tn_rpc_end(&w), (long)sizeof(want));
+	ck_assert_mem_eq(buf, want, sizeof(want));
+	ck_assert(tn_rpc_validate(buf, sizeof(want)));
+
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	uint32_t addr = 0, port = 0;
+	tn_rpc_iter_msg(&it, buf, sizeof(want));
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type == TN_ATTR_ADDR)
+			ck_assert(tn_rpc_get_u32(&a, &addr));
+		if (a.type == TN_ATTR_PORT)
+			ck_assert(tn_rpc_get_u32(&a, &port));
+	}
+	ck_assert(!it.bad);
+	ck_assert_uint_eq(addr, 0x0a000001);
+	ck_assert_uint_eq(port, 8000);
+}
+END_TEST
+
+/* SETSOCKOPT carries the option's bytes as they are, padded on the wire. */
+START_TEST(test_sockopt_value_roundtrip)
+{
+	uint8_t buf[TN_RPC_HDR_LEN + 3 * 8 + 4 + TN_RPC_OPTVAL_MAX];
+	uint8_t val[TN_RPC_OPTVAL_MAX];
+	struct tn_rpc_writer w;
+
+	for (size_t n = 0; n <= sizeof(val); n += 7) {
+		for (size_t i = 0; i < n; i++)
+			val[i] = (uint8_t)(i * 13 + n);
+		tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_SETSOCKOPT, 1);
+		tn_rpc_put_u32(&w, TN_ATTR_LEVEL, SOL_SOCKET);
+		tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, SO_LINGER);
+		tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, val, n);
+		long len = tn_rpc_end(&w);
+		ck_assert_int_gt(len, 0);
+		ck_assert_int_eq(len % 4, 0);
+		ck_assert(tn_rpc_validate(buf, (size_t)len));
+
+		struct tn_rpc_iter it;
+		struct tn_rpc_attr_view a;
+		bool seen = false;
+		tn_rpc_iter_msg(&it, buf, (size_t)len);
+		while (tn_rpc_next(&it, &a)) {
+			if (a.type != TN_ATTR_OPTVAL)
+				continue;
+			ck_assert_uint_eq(a.len, n);
+			ck_assert(n == 0 || memcmp(a.value, val, n) == 0);
+			seen = true;
+		}
+		ck_assert(seen && !it.bad);
+	}
+}
+END_TEST
+
+/* The accept record is 16 bytes with no padding: both ends read it as bytes. */
+START_TEST(test_accept_record_layout)
+{
+	ck_assert_uint_eq(sizeof(struct tn_accept_rec), TN_ACCEPT_REC_LEN);
+	ck_assert_uint_eq(offsetof(struct tn_accept_rec, peer_addr), 4);
+	ck_assert_uint_eq(offsetof(struct tn_accept_rec, peer_port), 8);
+	ck_assert_uint_eq(offsetof(struct tn_accept_rec, local_port), 10);
+	ck_assert_uint_eq(offsetof(struct tn_accept_rec, local_addr), 12);
+}
+END_TEST
+
 static Suite *rpc_suite(void)
 {
 	Suite *s = suite_create("rpc");
@@ -1017,6 +1121,10 @@ static Suite *rpc_suite(void)
 	TCase *client = tcase_create("client");
 
 	tcase_add_test(codec, test_roundtrip_every_type);
+	tcase_add_test(codec, test_socket_types_named);
+	tcase_add_test(codec, test_connect_request_bytes);
+	tcase_add_test(codec, test_sockopt_value_roundtrip);
+	tcase_add_test(codec, test_accept_record_layout);
 	tcase_add_test(codec, test_writer_zeroes_padding);
 	tcase_add_test(codec, test_put_str_null_is_empty);
 	tcase_add_test(codec, test_nest_roundtrip);

@@ -1,0 +1,40 @@
+#!/bin/bash
+# tcp_concurrent.sh - 1000 connections to the built-in echo service open at
+# once (more than one SOCKETS reply holds, so `tapnet ss` pages), then each
+# sends its own random bytes and gets exactly those back, then the FINs.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+
+N=1000
+BYTES=20000
+
+start_tapnetd "${SERVICES_CONFIG[@]}"
+sync=$TN_TMP/conc
+tcp_client --sync "$sync" --timeout 300 concurrent "$TAPNET_ADDR" 7 "$N" "$BYTES" &
+pid=$!
+at_exit "touch $sync.go; kill $pid"
+wait_for_file "$sync.ready" 300 "$pid"
+
+# Every one of them is in `tapnet ss`, text and JSON, with the client's ports.
+tapnet_cli ss >"$TN_TMP/ss.txt" || fail "tapnet ss failed"
+tapnet_cli ss -j >"$TN_TMP/ss.json" || fail "tapnet ss -j failed"
+touch "$sync.go"
+"$PYTHON" - "$TN_TMP/ss.json" "$TN_TMP/ss.txt" "$sync.ready" <<'PY' || fail "tapnet ss does not list the $N connections"
+import json, sys
+ports = {int(l) for l in open(sys.argv[3])}
+socks = json.load(open(sys.argv[1]))
+estab = {s["peer_port"] for s in socks
+         if s["state"] == "ESTAB" and s["local_port"] == 7 and s["peer_addr"] == "10.0.0.1"}
+assert estab == ports, "ss -j: %d ESTAB to port 7, %d client ports, %d in common" % (
+    len(estab), len(ports), len(estab & ports))
+text = {int(l.split()[4].rsplit(":", 1)[1]) for l in open(sys.argv[2])
+        if l.startswith("ESTAB") and " 10.0.0.2:7 " in l}
+assert text == ports, "ss: %d ESTAB lines to port 7, %d client ports" % (len(text), len(ports))
+assert "TRUNCATED" not in open(sys.argv[2]).read()
+print("tcp_concurrent: tapnet ss lists all %d connections (text and JSON)" % len(ports))
+PY
+wait "$pid" || fail "$N concurrent echo connections"
+[ "$(counter SvcAccepts)" -eq "$N" ] || fail "SvcAccepts is $(counter SvcAccepts), expected $N"
+[ "$(counter SvcOutOctets)" -eq $((N * BYTES)) ] ||
+	fail "SvcOutOctets is $(counter SvcOutOctets), expected $((N * BYTES))"
+log "listen drops while $N connected at once: $(counter TcpExtListenDrops) (SYNs retried by the kernel)"
+exit 0
