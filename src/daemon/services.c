@@ -307,13 +307,16 @@ static void listener_event(struct tn_sock *listener, unsigned events, void *arg)
 		accept_one(svc, kind, s);
 }
 
+/* A socket the core would not give (over [tcp] max_conns, or out of memory). */
+#define NO_SOCKET 1
+
 static int listen_on(struct services *svc, enum service_kind kind, uint16_t port)
 {
 	struct tn_sock *s = tn_sock_open(svc->stack);
 	int err;
 
 	if (!s)
-		return -ENOMEM;
+		return NO_SOCKET;
 	err = tn_sock_bind(s, 0, port);
 	if (!err)
 		err = tn_sock_listen(s, SERVICE_BACKLOG);
@@ -347,9 +350,10 @@ struct services *services_start(struct tn_stack *stack, const struct services_co
 			continue;
 		int err = listen_on(svc, (enum service_kind)k, ports[k]);
 		if (err) {
-			log_error("cannot start the %s service on port %u: %s%s", service_names[k],
-				  ports[k], strerror(-err),
-				  err == -ENOMEM ? " (or [tcp] max_conns reached)" : "");
+			log_error("cannot start the %s service on port %u: %s", service_names[k],
+				  ports[k],
+				  err == NO_SOCKET ? "no socket ([tcp] max_conns reached, or out of memory)"
+						   : strerror(-err));
 			services_stop(svc);
 			return NULL;
 		}

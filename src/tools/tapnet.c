@@ -645,6 +645,8 @@ struct sock_list {
 	size_t n, cap;
 	uint32_t total;   /* sockets the daemon has, from the last reply */
 	bool incomplete;  /* a reply was cut short and the rest could not be had */
+	uint32_t tw_total; /* -a: entries of the TIME-WAIT table, */
+	size_t tw_listed;  /* and how many of them are at the end of v */
 };
 
 /* Pages asked for at most; a reply holds about 290 sockets. */
@@ -718,6 +720,20 @@ static bool decode_sock(const struct tn_rpc_attr_view *nest, struct sock_entry *
 	return !it.bad && e->state[0] != '\0';
 }
 
+/* Room for one more entry at the end of list; NULL when out of memory. */
+static struct sock_entry *sock_list_add(struct sock_list *list)
+{
+	if (list->n == list->cap) {
+		size_t cap = list->cap ? list->cap * 2 : 64;
+		struct sock_entry *v = realloc(list->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		list->v = v;
+		list->cap = cap;
+	}
+	return &list->v[list->n];
+}
+
 static uint32_t ss_start; /* SS_START of the next request */
 
 static void ss_attrs(struct tn_rpc_writer *w)
@@ -745,15 +761,10 @@ static int decode_sockets(const struct cli *cli, struct sock_list *list, uint32_
 			if (!tn_rpc_get_u32(&a, next))
 				return malformed("bad SS_TRUNCATED in SOCKETS");
 		} else if (a.type == TN_ATTR_SOCK) {
-			if (list->n == list->cap) {
-				size_t cap = list->cap ? list->cap * 2 : 64;
-				struct sock_entry *v = realloc(list->v, cap * sizeof(*v));
-				if (!v)
-					return fail("out of memory");
-				list->v = v;
-				list->cap = cap;
-			}
-			if (!decode_sock(&a, &list->v[list->n]))
+			struct sock_entry *e = sock_list_add(list);
+			if (!e)
+				return fail("out of memory");
+			if (!decode_sock(&a, e))
 				return malformed("bad SOCK in SOCKETS");
 			list->n++;
 		}
@@ -815,10 +826,14 @@ static const char *endpoint_str(uint32_t addr, uint32_t port, bool wild_port, ch
 	return buf;
 }
 
-/* ss -ti's second line, tab-indented. */
+/* ss -ti's second line, tab-indented; a listener has little more than its algorithm. */
 static void print_sock_info(const struct sock_entry *e)
 {
 	printf("\t %s", e->cc[0] ? e->cc : "-");
+	if (is_listener(e)) {
+		putchar('\n');
+		return;
+	}
 	if (e->flags & TN_SOCK_F_TS)
 		fputs(" ts", stdout);
 	if (e->flags & TN_SOCK_F_SACK)
@@ -829,10 +844,11 @@ static void print_sock_info(const struct sock_entry *e)
 		fputs(" keepalive", stdout);
 	if (e->flags & TN_SOCK_F_ORPHAN)
 		fputs(" orphan", stdout);
-	printf(" wscale:%" PRIu32 ",%" PRIu32 " rto:%" PRIu32 " rtt:%.3f/%.3f mss:%" PRIu32
-	       " rcvmss:%" PRIu32 " cwnd:%" PRIu32,
-	       e->wscale >> 8, e->wscale & 0xff, e->rto_ms, e->rtt_us / 1000.0,
-	       e->rttvar_us / 1000.0, e->mss, e->rcv_mss, e->cwnd);
+	printf(" wscale:%" PRIu32 ",%" PRIu32 " rto:%" PRIu32, e->wscale >> 8, e->wscale & 0xff,
+	       e->rto_ms);
+	if (e->rtt_us) /* none before the first sample */
+		printf(" rtt:%.3f/%.3f", e->rtt_us / 1000.0, e->rttvar_us / 1000.0);
+	printf(" mss:%" PRIu32 " rcvmss:%" PRIu32 " cwnd:%" PRIu32, e->mss, e->rcv_mss, e->cwnd);
 	if (e->has_ssthresh)
 		printf(" ssthresh:%" PRIu32, e->ssthresh);
 	printf(" bytes_acked:%" PRIu64 " bytes_received:%" PRIu64, e->bytes_acked,
@@ -891,6 +907,8 @@ static void print_sock_json(const struct sock_entry *e)
 	       e->retrans, e->total_retrans, e->bytes_acked, e->bytes_received);
 }
 
+static int append_timewait(struct cli *cli, struct sock_list *list);
+
 static int cmd_ss(struct cli *cli, const struct cmd_options *opt)
 {
 	struct sock_list list = { 0 };
@@ -900,7 +918,8 @@ static int cmd_ss(struct cli *cli, const struct cmd_options *opt)
 	if ((rc = cli_connect(cli)) != EXIT_SUCCESS)
 		return rc;
 	/* Whole listing fetched and checked before the first line: all or nothing. */
-	if ((rc = fetch_sockets(cli, &list)) != EXIT_SUCCESS) {
+	if ((rc = fetch_sockets(cli, &list)) != EXIT_SUCCESS ||
+	    (opt->all && (rc = append_timewait(cli, &list)) != EXIT_SUCCESS)) {
 		free(list.v);
 		return rc;
 	}
@@ -925,8 +944,12 @@ static int cmd_ss(struct cli *cli, const struct cmd_options *opt)
 		/* on stderr with -j, so that stdout stays valid JSON */
 		fprintf(opt->json ? stderr : stdout,
 			"%sTRUNCATED: the daemon has %" PRIu32 " sockets, %zu were received\n",
-			opt->json ? "tapnet: ss: " : "", list.total, list.n);
+			opt->json ? "tapnet: ss: " : "", list.total, list.n - list.tw_listed);
 	}
+	if (list.tw_listed < list.tw_total)
+		fprintf(opt->json ? stderr : stdout,
+			"%sTRUNCATED: %" PRIu32 " connections in TIME-WAIT, the oldest %zu shown\n",
+			opt->json ? "tapnet: ss: " : "", list.tw_total, list.tw_listed);
 	free(list.v);
 	return EXIT_SUCCESS;
 }
@@ -1062,6 +1085,49 @@ static int cmd_timewait(struct cli *cli, const struct cmd_options *opt)
 	return EXIT_SUCCESS;
 }
 
+/*
+ * ss -a: the TIME-WAIT table's entries after the sockets, as `ss -tan`
+ * shows them among the others (they are no sockets in tapnet's core).
+ */
+static int append_timewait(struct cli *cli, struct sock_list *list)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	struct tw_entry e;
+	int rc;
+
+	if ((rc = call(cli, TN_RPC_TIMEWAIT, NULL)) != EXIT_SUCCESS)
+		return rc;
+	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type == TN_ATTR_TW_TOTAL) {
+			if (!tn_rpc_get_u32(&a, &list->tw_total))
+				return malformed("bad TW_TOTAL in TIMEWAIT");
+			continue;
+		}
+		if (a.type != TN_ATTR_TW_ENTRY)
+			continue;
+		if (!decode_tw_entry(&a, &e))
+			return malformed("bad TW_ENTRY in TIMEWAIT");
+		struct sock_entry *s = sock_list_add(list);
+		if (!s)
+			return fail("out of memory");
+		list->n++;
+		memset(s, 0, sizeof(*s));
+		snprintf(s->state, sizeof(s->state), "TIME-WAIT");
+		s->laddr = e.laddr;
+		s->lport = e.lport;
+		s->raddr = e.raddr;
+		s->rport = e.rport;
+		list->tw_listed++;
+	}
+	if (it.bad)
+		return malformed("bad TIMEWAIT");
+	if (list->tw_total < list->tw_listed)
+		list->tw_total = (uint32_t)list->tw_listed;
+	return EXIT_SUCCESS;
+}
+
 /* ---------------------------------------------------------------- run */
 
 #ifndef TAPNET_PRELOAD_PATH
@@ -1107,8 +1173,8 @@ static const struct command commands[] = {
 	{ "status", cmd_status, "", 0, "", "the daemon, its interface and address" },
 	{ "stats", cmd_stats, "ja", 0, "[-j] [-a]", "counters, nstat style (-a: zeros too)" },
 	{ "arp", cmd_arp, "j", 0, "[-j]", "the neighbour (ARP) cache, ip neigh style" },
-	{ "ss", cmd_ss, "ijla", 0, "[-i] [-j] [-l] [-a]",
-	  "TCP sockets, ss -tan style (-l: listeners only; -a: all; -i: rtt, cwnd, ...)" },
+	{ "ss", cmd_ss, "ijla", 0, "[-ijla]",
+	  "TCP sockets, ss -tan style (-l: listeners; -a: all; -i: rtt, cwnd, ...)" },
 	{ "timewait", cmd_timewait, "j", 0, "[-j]",
 	  "connections in TIME-WAIT, ss -tan -o state time-wait style" },
 	{ "run", cmd_run, "", 4096, "CMD [ARG]...",

@@ -2,7 +2,21 @@
 # tcp_rst.sh - a SYN to a port nothing listens on is answered with a RST
 # (connection refused), and `tapnet ss` lists the connections of a transfer
 # in progress: the default (connections), -l (listeners), -a (both), -i, -j.
+# Before that: a service that cannot listen stops tapnetd at start-up.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
+
+# A service that cannot listen stops tapnetd at start-up with one clear line
+# (here the third of four sockets is over [tcp] max_conns).
+write_config "${SERVICES_CONFIG[@]}" "[tcp]" "max_conns = 2"
+out=$(ns_exec timeout 10 "$TAPNETD" -f -c "$CONF" 2>&1)
+rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "tapnetd started (exit $rc) with max_conns = 2 and 4 services"
+printf '%s\n' "$out" >"$TN_TMP/refused.log"
+has_sanitizer_report "$TN_TMP/refused.log" && fail "sanitizer report: $out"
+[ "$(grep -c 'error: ' "$TN_TMP/refused.log")" -eq 1 ] &&
+	grep -q 'error: cannot start the daytime service on port 13: .*max_conns' "$TN_TMP/refused.log" ||
+	fail "no one-line error for the daytime service: $out"
+log "start-up refused: $(grep 'error: ' "$TN_TMP/refused.log")"
 
 start_tapnetd "${SERVICES_CONFIG[@]}"
 
@@ -47,11 +61,11 @@ a = lines("-a")
 assert conns(a) == ports and {x.split()[3] for x in a if x.startswith("LISTEN")} == listeners, "ss -a: %r" % a
 i = lines("-i")
 assert conns([x for x in i if not x.startswith("\t")]) == ports, "ss -i: %r" % i
-info = [x for x in i if x.startswith("\t")]
-assert len(info) == len(i) - len(info), "ss -i: not one info line per socket"
-for x in info:
-    for field in ("rto:", "rtt:", "cwnd:", "mss:", "cubic"):
-        assert field in x, "ss -i: no %s in %r" % (field, x)
+assert len(i) == 2 * len(conns(i)), "ss -i: not one info line after each socket: %r" % i
+for line, info in zip(i[0::2], i[1::2]):
+    assert info.startswith("\t "), "ss -i: %r after %r is not an info line" % (info, line)
+    for field in ("cubic", "rto:", "rtt:", "cwnd:", "mss:", "bytes_received:"):
+        assert field in info, "ss -i: no %s in %r" % (field, info)
 j = json.load(open(os.path.join(d, "ss-j.out")))
 assert {s["peer_port"] for s in j if s["state"] == "ESTAB" and s["local_port"] == 9} == ports, "ss -j: %r" % j
 for s in j:

@@ -11,7 +11,7 @@ exit status 1. Nothing here measures time for a verdict.
   tcpclient.py daytime HOST PORT             exactly one line, then EOF from tapnet
   tcpclient.py refused HOST PORT             the connection is refused (RST)
   tcpclient.py concurrent HOST PORT N BYTES  N connections open at once, each echoed
-  tcpclient.py hold HOST PORT N              N connections sending a trickle until told to stop
+  tcpclient.py hold HOST PORT N              N connections trickling into discard until told to stop
 
 With --sync PREFIX, `concurrent` and `hold` write PREFIX.ready (the local
 ports, one per line) once every connection is up, and carry on when
@@ -184,6 +184,7 @@ def cmd_chargen(args):
 def cmd_daytime(args):
     deadline = Deadline(args.timeout, "daytime")
     s = connect(args)
+    port = s.getsockname()[1]
     data = recv_all(s, deadline)
     s.close()
     if not data.endswith(b"\r\n") or data.count(b"\n") != 1:
@@ -191,7 +192,7 @@ def cmd_daytime(args):
     text = data[:-2]
     if not text or any(c < 32 or c > 126 for c in text):
         fail("daytime line %r is empty or not printable ASCII" % data)
-    print("daytime: %s, then EOF" % text.decode())
+    print("daytime: %s, then EOF (client port %d)" % (text.decode(), port))
 
 
 def cmd_refused(args):

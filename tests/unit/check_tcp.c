@@ -482,6 +482,42 @@ START_TEST(fin_retransmitted_until_acked)
 }
 END_TEST
 
+/* tn_sock_list_from: oldest first, any window of the list, the total always. */
+START_TEST(sock_list_in_pages)
+{
+	struct harness *h = new_harness();
+	struct tn_sock *s[5];
+	struct tn_sock_info info[5];
+
+	for (int i = 0; i < 5; i++) {
+		s[i] = tn_sock_open(h->stack);
+		ck_assert_int_eq(tn_sock_bind(s[i], 0, (uint16_t)(LPORT + i)), 0);
+	}
+	ck_assert_uint_eq(tn_sock_list_from(h->stack, 0, info, 5), 5);
+	for (int i = 0; i < 5; i++)
+		ck_assert_uint_eq(info[i].local_port, LPORT + i);
+	ck_assert_uint_eq(tn_sock_list_from(h->stack, 3, info, 1), 5);
+	ck_assert_uint_eq(info[0].local_port, LPORT + 3);
+	ck_assert_uint_eq(tn_sock_list_from(h->stack, 4, info, 5), 5); /* only the last one filled */
+	ck_assert_uint_eq(info[0].local_port, LPORT + 4);
+	ck_assert_uint_eq(tn_sock_list_from(h->stack, 9, NULL, 5), 5);
+	ck_assert_uint_eq(tn_sock_list_from(h->stack, 0, NULL, 0), 5);
+
+	/* a newer socket goes to the end; a closed one leaves the others in order */
+	tn_sock_close(s[1]);
+	s[1] = tn_sock_open(h->stack);
+	ck_assert_int_eq(tn_sock_bind(s[1], 0, LPORT + 9), 0);
+	ck_assert_uint_eq(tn_sock_list_from(h->stack, 0, info, 5), 5);
+	ck_assert_uint_eq(info[0].local_port, LPORT);
+	ck_assert_uint_eq(info[1].local_port, LPORT + 2);
+	ck_assert_uint_eq(info[4].local_port, LPORT + 9);
+	for (int i = 0; i < 5; i++)
+		tn_sock_close(s[i]);
+	ck_assert_uint_eq(tn_sock_list_from(h->stack, 0, info, 5), 0);
+	h_free(h);
+}
+END_TEST
+
 Suite *tcp_suite(void);
 Suite *tcp_suite(void)
 {
@@ -502,6 +538,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, retransmission_after_rto);
 	tcase_add_test(tc, zero_window_is_probed);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
+	tcase_add_test(tc, sock_list_in_pages);
 	suite_add_tcase(s, tc);
 	return s;
 }
