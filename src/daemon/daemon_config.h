@@ -29,6 +29,7 @@ struct daemon_config {
 	char ifname[IFNAMSIZ];
 	tn_ip4 host_addr;               /* kernel side of the tap; 0: leave it alone */
 	uint8_t host_prefix_len;        /* 0: same prefix as core.prefix_len */
+	uint32_t txqueuelen;            /* frames the kernel queues toward tapnet */
 
 	/* [daemon] */
 	char user[CONFIG_NAME_MAX];     /* "" or "root": stay root (capabilities still dropped) */

@@ -129,8 +129,8 @@ static int set_host_address(int sock, struct tapdev *tap, tn_ip4 addr, unsigned 
 	return if_ioctl(sock, SIOCSIFNETMASK, &ifr, "set the netmask (SIOCSIFNETMASK)", tap->name);
 }
 
-static int configure_with(int sock, struct tapdev *tap, unsigned mtu, tn_ip4 host_addr,
-			  unsigned host_prefix_len)
+static int configure_with(int sock, struct tapdev *tap, unsigned mtu, unsigned txqueuelen,
+			  tn_ip4 host_addr, unsigned host_prefix_len)
 {
 	struct ifreq ifr;
 
@@ -142,6 +142,11 @@ static int configure_with(int sock, struct tapdev *tap, unsigned mtu, tn_ip4 hos
 
 	ifr.ifr_mtu = (int)mtu;
 	if (if_ioctl(sock, SIOCSIFMTU, &ifr, "set the MTU (SIOCSIFMTU)", tap->name) < 0)
+		return -1;
+	/* The tap's default 1000 frames overflow when many streams send at once, and
+	 * every ACK lost there costs a needless retransmission timeout. */
+	ifr.ifr_qlen = (int)txqueuelen;
+	if (if_ioctl(sock, SIOCSIFTXQLEN, &ifr, "set the queue length (SIOCSIFTXQLEN)", tap->name) < 0)
 		return -1;
 
 	if (host_addr && set_host_address(sock, tap, host_addr, host_prefix_len) < 0)
@@ -155,7 +160,8 @@ static int configure_with(int sock, struct tapdev *tap, unsigned mtu, tn_ip4 hos
 	return if_ioctl(sock, SIOCSIFFLAGS, &ifr, "bring up the link (SIOCSIFFLAGS)", tap->name);
 }
 
-int tapdev_configure(struct tapdev *tap, unsigned mtu, tn_ip4 host_addr, unsigned host_prefix_len)
+int tapdev_configure(struct tapdev *tap, unsigned mtu, unsigned txqueuelen, tn_ip4 host_addr,
+		     unsigned host_prefix_len)
 {
 	int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
@@ -163,7 +169,7 @@ int tapdev_configure(struct tapdev *tap, unsigned mtu, tn_ip4 host_addr, unsigne
 		log_error("cannot create a socket to configure %s: %s", tap->name, strerror(errno));
 		return -1;
 	}
-	int r = configure_with(sock, tap, mtu, host_addr, host_prefix_len);
+	int r = configure_with(sock, tap, mtu, txqueuelen, host_addr, host_prefix_len);
 	close(sock);
 	return r;
 }

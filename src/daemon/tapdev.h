@@ -38,7 +38,8 @@ int tapdev_open(struct tapdev *tap, const char *name);
  * Sets the MTU, the kernel side's address when host_addr is not 0 (prefix
  * host_prefix_len), and brings the link up. Needs CAP_NET_ADMIN.
  */
-int tapdev_configure(struct tapdev *tap, unsigned mtu, tn_ip4 host_addr, unsigned host_prefix_len);
+int tapdev_configure(struct tapdev *tap, unsigned mtu, unsigned txqueuelen, tn_ip4 host_addr,
+		     unsigned host_prefix_len);
 
 /*
  * Reads one frame into tap->buf. Returns its length and sets *frame, 0 when

@@ -4,6 +4,9 @@
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
 start_tapnetd
+
+# the kernel side's queue toward tapnet is the configured txqueuelen (default 10000)
+ns_exec ip link show "$IFACE" | grep -q ' qlen 10000' || fail "tap0's txqueuelen is not 10000: $(ns_exec ip link show "$IFACE")"
 # Started as root, it must now be nobody with no capability left, not even
 # in its bounding set.
 expect_unprivileged "$(id -u nobody)" 0
