@@ -8,7 +8,10 @@
  * libtapnet when the fd is a tapnet socket (tapnet_is_socket(): known by
  * the inode of the fd, so dup, dup2, dup3, F_DUPFD, fork and exec need
  * nothing here) and to libc otherwise. read, write, send, recv, poll,
- * close and the rest are the kernel's own on a tapnet fd. Name resolution
+ * close and the rest are the kernel's own on a tapnet fd, except that an
+ * end-of-file from read/recv/recvfrom/recvmsg on a tapnet socket whose
+ * peer reset the connection becomes ECONNRESET (the socket pair itself can
+ * only say end-of-file; SO_ERROR knows it was a reset). Name resolution
  * uses the kernel (its UDP and AF_INET6 sockets pass through).
  */
 #ifdef HAVE_CONFIG_H
@@ -22,6 +25,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/tapnet.h"
 #include "lib/tapnet_internal.h"
@@ -49,6 +53,10 @@ REAL(getsockname, int, int, struct sockaddr *, socklen_t *)
 REAL(getpeername, int, int, struct sockaddr *, socklen_t *)
 REAL(setsockopt, int, int, int, int, const void *, socklen_t)
 REAL(getsockopt, int, int, int, int, void *, socklen_t *)
+REAL(read, ssize_t, int, void *, size_t)
+REAL(recv, ssize_t, int, void *, size_t, int)
+REAL(recvfrom, ssize_t, int, void *, size_t, int, struct sockaddr *, socklen_t *)
+REAL(recvmsg, ssize_t, int, struct msghdr *, int)
 
 /* A call on fd is tapnet's: not from inside libtapnet, and fd is one of its sockets. */
 static int ours(int fd)
@@ -121,4 +129,46 @@ EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
 {
 	return ours(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
 			: get_getsockopt()(fd, level, optname, optval, optlen);
+}
+
+/*
+ * n bytes came from a read of want bytes on fd. At end-of-file on a tapnet
+ * socket, a reset by the peer is reported as the kernel would: once, as
+ * ECONNRESET (SO_ERROR is read and cleared, so later reads see 0).
+ */
+static ssize_t eof_or_reset(int fd, ssize_t n, size_t want)
+{
+	if (n != 0 || want == 0 || !ours(fd))
+		return n;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNRESET) {
+		errno = ECONNRESET;
+		return -1;
+	}
+	return 0;
+}
+
+EXPORT ssize_t read(int fd, void *buf, size_t count)
+{
+	return eof_or_reset(fd, get_read()(fd, buf, count), count);
+}
+
+EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	return eof_or_reset(fd, get_recv()(fd, buf, len, flags), len);
+}
+
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+			socklen_t *alen)
+{
+	return eof_or_reset(fd, get_recvfrom()(fd, buf, len, flags, addr, alen), len);
+}
+
+EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	size_t want = 0;
+	for (size_t i = 0; i < msg->msg_iovlen; i++)
+		want += msg->msg_iov[i].iov_len;
+	return eof_or_reset(fd, get_recvmsg()(fd, msg, flags), want);
 }
