@@ -37,7 +37,6 @@ started over.
 """
 import argparse
 import json
-import queue
 import random
 import shlex
 import socket
@@ -46,10 +45,7 @@ import sys
 import threading
 import time
 
-TAPNET = "10.0.0.2"
-PEER_IP = "10.0.0.3"
-PEER_MAC = "02:00:00:00:00:03"
-WAIT = 5.0
+from rawpeer import PEER_IP, TAPNET, Peer
 
 
 def fail(msg):
@@ -141,50 +137,6 @@ def cmd_churn(args):
 
 
 # ------------------------------------------------------------------ raw segments
-
-class Peer:
-    def __init__(self, iface, tapnet_mac):
-        from scapy.all import ARP, AsyncSniffer, Ether, conf, sendp
-        conf.verb = 0
-        self.iface = iface
-        self.tapnet_mac = tapnet_mac
-        self.rx = queue.Queue()
-        self.sniffer = AsyncSniffer(
-            iface=iface, store=False, prn=self.rx.put,
-            lfilter=lambda p: Ether in p and p[Ether].dst == PEER_MAC)
-        self.sniffer.start()
-        time.sleep(0.5)
-        # tapnet learns a sender's MAC from an ARP request for its address
-        sendp(Ether(src=PEER_MAC, dst="ff:ff:ff:ff:ff:ff") /
-              ARP(op=1, hwsrc=PEER_MAC, psrc=PEER_IP, pdst=TAPNET), iface=iface)
-        if not self.expect(lambda p: ARP in p and p[ARP].op == 2):
-            raise SystemExit("tapnet did not answer our ARP request")
-
-    def close(self):
-        self.sniffer.stop()
-
-    def send(self, seg):
-        from scapy.all import IP, Ether, sendp
-        sendp(Ether(src=PEER_MAC, dst=self.tapnet_mac) / IP(src=PEER_IP, dst=TAPNET) / seg,
-              iface=self.iface)
-
-    def expect(self, match, timeout=WAIT):
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            try:
-                p = self.rx.get(timeout=left)
-            except queue.Empty:
-                return None
-            if match(p):
-                return p
-
-    def expect_tcp(self, sport, timeout=WAIT):
-        from scapy.all import TCP
-        return self.expect(lambda p: TCP in p and p[TCP].dport == sport, timeout)
-
 
 def tcp_opts(p):
     from scapy.all import TCP
