@@ -152,6 +152,10 @@ static const struct config_key config_keys[] = {
 	{ "daemon", "max_sockets", parse_uint, FIELD(max_sockets), 1, 1u << 20, NO_AUX },
 	{ "daemon", "max_sockets_per_client", parse_uint, FIELD(max_sockets_per_client), 1, 1u << 20,
 	  NO_AUX },
+	{ "daemon", "max_buffer_bytes", parse_uint, FIELD(max_buffer_bytes), 65536, UINT64_C(1) << 40,
+	  NO_AUX },
+	{ "daemon", "max_buffer_bytes_per_client", parse_uint, FIELD(max_buffer_bytes_per_client),
+	  65536, UINT64_C(1) << 40, NO_AUX },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -176,6 +180,8 @@ void config_defaults(struct daemon_config *cfg)
 	cfg->max_clients = 64;
 	cfg->max_sockets = 16384;
 	cfg->max_sockets_per_client = 4096;
+	cfg->max_buffer_bytes = UINT64_C(4) << 30;
+	cfg->max_buffer_bytes_per_client = UINT64_C(1) << 30;
 }
 
 /* ------------------------------------------------------------------ value parsers */

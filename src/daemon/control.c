@@ -332,6 +332,9 @@ static int handle_status(struct ctl_client *c, const struct tn_rpc_header *hdr, 
 	tn_rpc_put_u32(reply, TN_ATTR_MTU, core->mtu);
 	tn_rpc_put_u32(reply, TN_ATTR_CLIENTS, c->ctl->n_clients);
 	tn_rpc_put_str(reply, TN_ATTR_LOG_LEVEL, log_level_name(log_get_level()));
+	tn_rpc_put_u32(reply, TN_ATTR_SOCKETS, sockets_count(c->ctl->sockets));
+	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_BYTES, sockets_buffer_bytes(c->ctl->sockets));
+	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_LIMIT, sockets_buffer_limit(c->ctl->sockets));
 	tn_rpc_put_str(reply, TN_ATTR_VERSION_STR, PACKAGE_VERSION);
 	tn_rpc_put_u32(reply, TN_ATTR_PID, (uint32_t)getpid());
 	return 0;

@@ -22,8 +22,9 @@
 
 /*
  * The daemon's counters, nstat-style, listed after the core's in
- * `tapnet stats`. CtlClients is a gauge (connections open now), like
- * TcpCurrEstab; everything else only grows.
+ * `tapnet stats`. CtlClients, SockOpen and SockBufferBytes are gauges
+ * (what is open or reserved now), like TcpCurrEstab; everything else only
+ * grows.
  */
 #define DAEMON_COUNTERS(X)                                                     \
 	X(TapInFrames)                                                         \
@@ -39,6 +40,11 @@
 	X(CtlRequests)                                                         \
 	X(CtlBadMessages)   /* malformed input: connection closed */           \
 	X(CtlSlowClients)   /* never read their replies: connection closed */ \
+	X(SockOpen)         /* tapnet sockets of clients open now */         \
+	X(SockRefusals)     /* over max_sockets(_per_client) */              \
+	X(SockBufferBytes)  /* buffer space their connections reserve now */ \
+	X(SockBufferRefusals) /* connects over max_buffer_bytes(_per_client) */ \
+	X(SockAcceptWaits)  /* accepts that had to wait for buffer space */  \
 	SERVICES_COUNTERS(X) /* the built-in services (services.h) */
 
 enum daemon_counter {

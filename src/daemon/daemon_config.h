@@ -40,6 +40,8 @@ struct daemon_config {
 	uint32_t max_clients;
 	uint32_t max_sockets;            /* tapnet sockets of all clients together */
 	uint32_t max_sockets_per_client; /* per control connection (process) */
+	uint64_t max_buffer_bytes;       /* buffer space of all clients' connections */
+	uint64_t max_buffer_bytes_per_client;
 
 	/* [services]: the built-in echo, discard, daytime and chargen; [tcp] lives in core */
 	struct services_config services;

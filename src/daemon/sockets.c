@@ -35,6 +35,15 @@
  * connection waits: each comes as a struct tn_accept_rec with the new
  * connection's B attached (SCM_RIGHTS).
  *
+ * Buffer space is reserved, not counted as it fills: a connection can
+ * hold its TCP receive and send buffers (the core allocates them whole)
+ * plus one CHUNK here, so that much is charged to its client and to the
+ * total when it connects or is accepted, and given back when it is freed.
+ * Over max_buffer_bytes(_per_client) a connect fails with ENOBUFS and an
+ * accept waits (the connection stays in the core's accept queue, the
+ * listening fd is not readable) until another connection gives its space
+ * back: what the daemon holds for its clients never exceeds the limits.
+ *
  * Requests name a socket by passing B; it is found by B's inode, which is
  * the same in every process holding it (dup, fork, exec, SCM_RIGHTS). When
  * a connection is over and A is closed, a small tombstone keeps the
@@ -93,6 +102,9 @@ struct tsock {
 	bool client_closed;           /* B's last close seen */
 	bool in_hup;                  /* registered in the hang-up epoll */
 	bool in_pump, again, done;
+	bool accept_waits;            /* listener: an accept waits for buffer space */
+	unsigned wake_gen;
+	uint64_t charge;              /* buffer space reserved (see the top of the file) */
 	int done_err;                 /* positive errno for SO_ERROR, 0 for none */
 	int err;                      /* pending SO_ERROR kept here */
 	/* option values reported by getsockopt */
@@ -116,11 +128,15 @@ struct sockets {
 	struct tsock *all;
 	unsigned count;
 	unsigned max_total, max_per_client;
+	uint64_t buf_bytes, buf_max, buf_max_per_client;
+	unsigned accepts_waiting;     /* listeners with accept_waits set */
+	unsigned wake_gen;
+	ev_idle wake_idle;            /* hands space given back to waiting listeners */
 	int hup_ep;                   /* every A, events 0: hang-ups only */
 	ev_io hup_io;
 	struct tombstone tomb[TOMBSTONES];
 	unsigned tomb_next;
-	struct log_ratelimit limit_log, err_log;
+	struct log_ratelimit limit_log, err_log, buf_log;
 	uint8_t scratch[CHUNK];
 };
 
@@ -167,6 +183,81 @@ static int check_unix_stream(int fd, dev_t *dev, ino_t *ino)
 	*dev = st.st_dev;
 	*ino = st.st_ino;
 	return 0;
+}
+
+/* ------------------------------------------------------------------ buffer space */
+
+/* What a connection with these TCP buffer sizes may hold (see the top of the file). */
+static uint64_t conn_charge(int rcvbuf, int sndbuf)
+{
+	return (uint64_t)rcvbuf + (uint64_t)sndbuf + CHUNK;
+}
+
+/* Reserves bytes for a connection of owner (NULL: nobody's); -ENOBUFS over a limit. */
+static int charge_take(struct sockets *ss, struct sockets_owner *owner, uint64_t bytes,
+		       const char *what)
+{
+	const char *key = NULL;
+	uint64_t limit = 0, suppressed;
+	char note[64];
+
+	if (ss->buf_bytes + bytes > ss->buf_max) {
+		key = "max_buffer_bytes";
+		limit = ss->buf_max;
+	} else if (owner && owner->buf_bytes + bytes > ss->buf_max_per_client) {
+		key = "max_buffer_bytes_per_client";
+		limit = ss->buf_max_per_client;
+	}
+	if (key) {
+		if (log_ratelimit_ok(&ss->buf_log, &suppressed)) {
+			if (owner)
+				log_warning("client #%u (pid %ld): %s: %s (%llu) reached%s", owner->serial,
+					    (long)owner->cred.pid, what, key, (unsigned long long)limit,
+					    log_suppressed_note(suppressed, note));
+			else
+				log_warning("%s: %s (%llu) reached%s", what, key,
+					    (unsigned long long)limit, log_suppressed_note(suppressed, note));
+		}
+		return -ENOBUFS;
+	}
+	ss->buf_bytes += bytes;
+	if (owner)
+		owner->buf_bytes += bytes;
+	ss->d->counters[DCTR_SockBufferBytes] = ss->buf_bytes;
+	return 0;
+}
+
+static void charge_give_back(struct sockets *ss, struct sockets_owner *owner, uint64_t bytes)
+{
+	if (!bytes)
+		return;
+	ss->buf_bytes -= bytes;
+	if (owner)
+		owner->buf_bytes -= bytes;
+	ss->d->counters[DCTR_SockBufferBytes] = ss->buf_bytes;
+	if (ss->accepts_waiting)
+		ev_idle_start(ss->d->loop, &ss->wake_idle); /* not now: we may be deep in a pump */
+}
+
+/* Space was given back: every listener whose accept waited tries again, once. */
+static void wake_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	struct sockets *ss = w->data;
+	unsigned gen = ++ss->wake_gen;
+
+	ev_idle_stop(loop, w);
+	for (;;) {
+		struct tsock *t = ss->all;
+		while (t && !(t->accept_waits && t->wake_gen != gen))
+			t = t->next;
+		if (!t)
+			break;
+		t->wake_gen = gen;
+		t->accept_waits = false;
+		ss->accepts_waiting--;
+		ts_pump(t); /* may wait again, may free sockets: start over from the head */
+	}
+	daemon_rearm_timer(ss->d);
 }
 
 /* ------------------------------------------------------------------ life and death */
@@ -229,6 +320,12 @@ static void ts_free(struct tsock *t)
 	if (t->pend_b >= 0)
 		close(t->pend_b);
 	free(t->stage);
+	charge_give_back(ss, t->owner, t->charge);
+	t->charge = 0;
+	if (t->accept_waits) {
+		t->accept_waits = false;
+		ss->accepts_waiting--;
+	}
 	struct tsock **pp = &ss->hash[hash_ino(t->dev, t->ino)];
 	while (*pp && *pp != t)
 		pp = &(*pp)->hnext;
@@ -243,6 +340,7 @@ static void ts_free(struct tsock *t)
 	if (t->owner)
 		t->owner->nsockets--;
 	ss->count--;
+	ss->d->counters[DCTR_SockOpen] = ss->count;
 	free(t);
 }
 
@@ -301,6 +399,7 @@ static struct tsock *ts_new(struct sockets *ss, struct sockets_owner *owner, str
 		t->next->prev = t;
 	ss->all = t;
 	ss->count++;
+	ss->d->counters[DCTR_SockOpen] = ss->count;
 	if (owner)
 		owner->nsockets++;
 	return t;
@@ -312,12 +411,14 @@ static int limit_check(struct sockets *ss, struct sockets_owner *owner)
 	char note[64];
 
 	if (ss->count >= ss->max_total) {
+		DAEMON_COUNT(ss->d, SockRefusals, 1);
 		if (log_ratelimit_ok(&ss->limit_log, &suppressed))
 			log_warning("socket refused: max_sockets (%u) reached%s", ss->max_total,
 				    log_suppressed_note(suppressed, note));
 		return -ENFILE;
 	}
 	if (owner && owner->nsockets >= ss->max_per_client) {
+		DAEMON_COUNT(ss->d, SockRefusals, 1);
 		if (log_ratelimit_ok(&ss->limit_log, &suppressed))
 			log_warning("client #%u (pid %ld): socket refused: max_sockets_per_client (%u) "
 				    "reached%s", owner->serial, (long)owner->cred.pid,
@@ -514,18 +615,35 @@ static void pump_accept(struct tsock *t)
 			t->pend_b = -1;
 		}
 		int err = 0;
+		struct tn_sock_info li;
+		if (tn_sock_info(t->sk, &li) < 0 || li.recv_q == 0)
+			return; /* nothing to accept */
+		/* children have the listener's buffer sizes (the core copies them) */
+		uint64_t charge = conn_charge(t->rcvbuf, t->sndbuf);
+		if (charge_take(ss, t->owner, charge, "accept waits") < 0) {
+			if (!t->accept_waits) {
+				t->accept_waits = true;
+				ss->accepts_waiting++;
+				DAEMON_COUNT(ss->d, SockAcceptWaits, 1);
+			}
+			return; /* the connection waits in the core's accept queue */
+		}
 		struct tn_sock *c = tn_sock_accept(t->sk, &err);
-		if (!c)
+		if (!c) {
+			charge_give_back(ss, t->owner, charge);
 			return;
+		}
 		int sv[2];
 		struct stat st;
 		if (limit_check(ss, t->owner) < 0) {
+			charge_give_back(ss, t->owner, charge);
 			tn_sock_abort(c);
 			continue;
 		}
 		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 			log_warning("cannot create a socketpair for an accepted connection: %s",
 				    strerror(errno));
+			charge_give_back(ss, t->owner, charge);
 			tn_sock_abort(c);
 			return;
 		}
@@ -538,14 +656,25 @@ static void pump_accept(struct tsock *t)
 			n = ts_new(ss, t->owner, c, sv[0], st.st_dev, st.st_ino);
 		if (!n) {
 			log_warning("out of memory for an accepted connection");
+			charge_give_back(ss, t->owner, charge);
 			tn_sock_abort(c);
 			close(sv[0]);
 			close(sv[1]);
 			return;
 		}
+		n->charge = charge; /* taken above for the listener's owner, n's too */
 		n->connected = true;
+		/* what the core copied from the listener, for getsockopt */
 		n->nodelay = t->nodelay;
 		n->keepalive = t->keepalive;
+		n->ka_idle = t->ka_idle;
+		n->ka_intvl = t->ka_intvl;
+		n->ka_cnt = t->ka_cnt;
+		n->linger_on = t->linger_on;
+		n->linger_s = t->linger_s;
+		n->rcvbuf = t->rcvbuf;
+		n->sndbuf = t->sndbuf;
+		n->reuseaddr = t->reuseaddr;
 		struct tn_sock_info info;
 		memset(&t->pend_rec, 0, sizeof(t->pend_rec));
 		t->pend_rec.version = TN_ACCEPT_REC_VERSION;
@@ -838,9 +967,18 @@ static int req_connect(struct tsock *t, const struct req *r, int *fds)
 		return -EALREADY;
 	if (t->connected)
 		return -EISCONN;
-	int rc = tn_sock_connect(t->sk, r->addr, (uint16_t)r->port);
-	if (rc != -EINPROGRESS && rc != 0)
+	uint64_t charge = conn_charge(t->rcvbuf, t->sndbuf);
+	int rc = charge_take(t->ss, t->owner, charge, "connect refused (ENOBUFS)");
+	if (rc < 0) {
+		DAEMON_COUNT(t->ss->d, SockBufferRefusals, 1);
 		return rc;
+	}
+	rc = tn_sock_connect(t->sk, r->addr, (uint16_t)r->port);
+	if (rc != -EINPROGRESS && rc != 0) {
+		charge_give_back(t->ss, t->owner, charge);
+		return rc;
+	}
+	t->charge = charge;
 	t->connecting = true;
 	t->b_hold = fds[0]; /* until the handshake ends: see the top of the file */
 	fds[0] = -1;
@@ -1190,6 +1328,7 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 			continue;
 		t->owner = NULL;
 		owner->nsockets--;
+		owner->buf_bytes -= t->charge; /* the total keeps it */
 		if (t->b_hold < 0)
 			continue;
 		/*
@@ -1215,6 +1354,16 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 unsigned sockets_count(const struct sockets *ss)
 {
 	return ss ? ss->count : 0;
+}
+
+uint64_t sockets_buffer_bytes(const struct sockets *ss)
+{
+	return ss ? ss->buf_bytes : 0;
+}
+
+uint64_t sockets_buffer_limit(const struct sockets *ss)
+{
+	return ss ? ss->buf_max : 0;
 }
 
 struct sockets *sockets_new(struct tapnetd *d)
@@ -1250,6 +1399,11 @@ struct sockets *sockets_new(struct tapnetd *d)
 	}
 	ss->limit_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
 	ss->err_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
+	ss->buf_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
+	ss->buf_max = d->cfg.max_buffer_bytes;
+	ss->buf_max_per_client = d->cfg.max_buffer_bytes_per_client;
+	ev_idle_init(&ss->wake_idle, wake_idle_cb);
+	ss->wake_idle.data = ss;
 	ev_io_init(&ss->hup_io, hup_cb, ss->hup_ep, EV_READ);
 	ss->hup_io.data = ss;
 	ev_io_start(d->loop, &ss->hup_io);
@@ -1266,6 +1420,7 @@ void sockets_free(struct sockets *ss)
 		ts_free(t);
 	}
 	ev_io_stop(ss->d->loop, &ss->hup_io);
+	ev_idle_stop(ss->d->loop, &ss->wake_idle);
 	close(ss->hup_ep);
 	free(ss);
 }

@@ -19,6 +19,7 @@ struct sockets_owner {
 	struct ucred cred;    /* SO_PEERCRED at connect time */
 	unsigned serial;      /* "client #N" in the log */
 	unsigned nsockets;    /* sockets it created that are still open */
+	uint64_t buf_bytes;   /* buffer space its connections hold (see sockets.c) */
 };
 
 struct sockets *sockets_new(struct tapnetd *d);
@@ -43,5 +44,8 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner);
 
 /* Sockets open now (for status and limits). */
 unsigned sockets_count(const struct sockets *ss);
+/* Buffer space the connections of every client hold now, and its limit. */
+uint64_t sockets_buffer_bytes(const struct sockets *ss);
+uint64_t sockets_buffer_limit(const struct sockets *ss);
 
 #endif

@@ -77,6 +77,9 @@ enum tn_rpc_attr {
 	TN_ATTR_MTU = 17,        /* u32 */
 	TN_ATTR_CLIENTS = 18,    /* u32, control connections open */
 	TN_ATTR_LOG_LEVEL = 19,  /* string */
+	TN_ATTR_SOCKETS = 20,    /* u32, tapnet sockets of clients open */
+	TN_ATTR_BUFFER_BYTES = 21, /* u64, buffer space their connections reserve */
+	TN_ATTR_BUFFER_LIMIT = 22, /* u64, max_buffer_bytes */
 
 	TN_ATTR_COUNTER = 30,    /* nest: NAME, VALUE */
 	TN_ATTR_NAME = 31,       /* string */

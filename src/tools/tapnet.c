@@ -263,7 +263,8 @@ struct status {
 	char ifname[STR_MAX];
 	uint32_t ifindex;
 	uint8_t mac[MAC_LEN];
-	uint32_t addr, prefix_len, gateway, mtu, clients;
+	uint32_t addr, prefix_len, gateway, mtu, clients, sockets;
+	uint64_t buffer_bytes, buffer_limit;
 	char log_level[STR_MAX];
 };
 
@@ -305,6 +306,12 @@ static bool decode_status_attr(struct status *st, const struct tn_rpc_attr_view 
 		return tn_rpc_get_u32(a, &st->clients);
 	case TN_ATTR_LOG_LEVEL:
 		return tn_rpc_get_str(a, st->log_level, sizeof(st->log_level));
+	case TN_ATTR_SOCKETS:
+		return tn_rpc_get_u32(a, &st->sockets);
+	case TN_ATTR_BUFFER_BYTES:
+		return tn_rpc_get_u64(a, &st->buffer_bytes);
+	case TN_ATTR_BUFFER_LIMIT:
+		return tn_rpc_get_u64(a, &st->buffer_limit);
 	default:
 		return true;
 	}
@@ -380,6 +387,13 @@ static void print_status(const struct status *st)
 				      : "none");
 	print_u32_line(st, "mtu", TN_ATTR_MTU, st->mtu);
 	print_u32_line(st, "clients", TN_ATTR_CLIENTS, st->clients);
+	print_u32_line(st, "sockets", TN_ATTR_SOCKETS, st->sockets);
+	if (has(st, TN_ATTR_BUFFER_BYTES) && has(st, TN_ATTR_BUFFER_LIMIT))
+		snprintf(buf, sizeof(buf), "%" PRIu64 " bytes reserved of %" PRIu64, st->buffer_bytes,
+			 st->buffer_limit);
+	else
+		snprintf(buf, sizeof(buf), ABSENT);
+	print_line("buffers", buf);
 	print_line("log level", has(st, TN_ATTR_LOG_LEVEL) ? st->log_level : ABSENT);
 }
 

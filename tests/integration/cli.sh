@@ -29,7 +29,8 @@ elif kind == "arp":
 
 out=$(tapnet_cli status) || fail "tapnet status failed"
 printf '%s\n' "$out"
-for want in "interface *$IFACE" "address *$TAPNET_ADDR/24" "pid *$DAEMON_PID" "mtu *1500"; do
+for want in "interface *$IFACE" "address *$TAPNET_ADDR/24" "pid *$DAEMON_PID" "mtu *1500" \
+	"sockets *0$" "buffers *0 bytes reserved of 4294967296$"; do
 	printf '%s\n' "$out" | grep -qE "^$want" || fail "tapnet status has no line matching '$want'"
 done
 

@@ -27,6 +27,36 @@ tn_run "$PYTHON" "$TOP_SRCDIR/tests/integration/connect_probe.py" "$HOST_ADDR" 9
 	fail "connect_probe.py found a wrong answer"
 [ "$(counter TcpAttemptFails)" -ge 2 ] || fail "TcpAttemptFails is $(counter TcpAttemptFails), expected >= 2"
 
+# an accepted socket has its listener's options, as on Linux
+bg inherit tn_run "$PYTHON" -c '
+import socket, struct
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 7))
+l.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+l.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 42)
+l.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+l.bind(("'"$TAPNET_ADDR"'", 7300)); l.listen(1)
+print("listening", flush=True)
+c, _ = l.accept()
+got = (l.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF), c.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF),
+       l.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF), c.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF),
+       struct.unpack("ii", c.getsockopt(socket.SOL_SOCKET, socket.SO_LINGER, 8)),
+       c.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+       c.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+       c.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+print("inherited", got == (16384, 16384, 32768, 32768, (1, 7), 1, 42, 1), got, flush=True)'
+wait_listen tapnet "$TAPNET_ADDR" 7300
+ns_exec "$PYTHON" -c 'import socket; socket.create_connection(("'"$TAPNET_ADDR"'", 7300)).close()'
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	grep -q "^inherited" "$TN_TMP/inherit.log" && break
+	sleep 0.1
+done
+grep -q "^inherited True" "$TN_TMP/inherit.log" ||
+	fail "accepted socket options: $(cat "$TN_TMP/inherit.log")"
+log "accepted socket: $(cat "$TN_TMP/inherit.log" | tail -1)"
+
 # bind to port 80 as nobody: EACCES; as root: fine
 out=$(ns_exec setpriv --reuid nobody --regid nogroup --clear-groups --inh-caps=-all \
 	"$TAPNET" -s "$SOCK" run "$PYTHON" -c '

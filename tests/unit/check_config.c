@@ -98,6 +98,23 @@ START_TEST(test_empty_file_gives_defaults)
 	ck_assert_uint_eq(cfg.control_socket_mode, 0660);
 	ck_assert_int_eq(cfg.log_level, LOG_LEVEL_INFO);
 	ck_assert_uint_eq(cfg.max_clients, 64);
+	ck_assert_uint_eq(cfg.max_sockets, 16384);
+	ck_assert_uint_eq(cfg.max_sockets_per_client, 4096);
+	ck_assert_uint_eq(cfg.max_buffer_bytes, UINT64_C(4) << 30);
+	ck_assert_uint_eq(cfg.max_buffer_bytes_per_client, UINT64_C(1) << 30);
+}
+END_TEST
+
+START_TEST(test_buffer_limits)
+{
+	ck_assert_uint_eq(load("[daemon]\nmax_buffer_bytes = 65536\n"
+			       "max_buffer_bytes_per_client = 1099511627776\n"), 0);
+	ck_assert_uint_eq(cfg.max_buffer_bytes, 65536);
+	ck_assert_uint_eq(cfg.max_buffer_bytes_per_client, UINT64_C(1) << 40);
+	expect_one_error("[daemon]\nmax_buffer_bytes = 65535\n", 2,
+			 "[daemon] max_buffer_bytes: 65535 is out of range 65536..1099511627776");
+	expect_one_error("[daemon]\nmax_buffer_bytes_per_client = 1099511627777\n", 2, "out of range");
+	expect_one_error("[daemon]\nmax_buffer_bytes = 4G\n", 2, "not a non-negative whole number");
 }
 END_TEST
 
@@ -617,6 +634,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_tcp_teardown_keys);
 	tcase_add_test(tc, test_tcp_teardown_mistakes);
 	tcase_add_test(tc, test_shipped_file_documents_every_default);
+	tcase_add_test(tc, test_buffer_limits);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,0 +1,82 @@
+#!/bin/bash
+# rpc_limits.sh - tapnetd never reserves more buffer space for its clients
+# than max_buffer_bytes(_per_client): with 4 KiB TCP buffers a connection
+# reserves 4096 + 4096 + 65536 = 73728 bytes, so a client may hold two
+# (150000) and all clients four (300000). Over the per-client limit, and
+# over the total, connect fails with ENOBUFS; a close gives the space back.
+# A listener whose client has no space left leaves the next connection in
+# the accept queue (its fd is not readable) until one of its connections
+# closes. `tapnet status` and the SockBuffer* counters tell what is held.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
+CLIENT=$TOP_SRCDIR/tests/integration/limits_client.py
+
+start_tapnetd "[tcp]" "rcvbuf = 4096" "sndbuf = 4096" \
+	"[daemon]" "max_buffer_bytes = 300000" "max_buffer_bytes_per_client = 150000"
+
+# kernel side: accepts every connection and keeps it
+bg sink ns_exec "$PYTHON" -c '
+import socket, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("'"$HOST_ADDR"'", 7100)); l.listen(64)
+held = []
+while True:
+    held.append(l.accept()[0])'
+wait_listen kernel "$HOST_ADDR" 7100
+
+status_buffers() { tapnet_cli status | awk '$1 == "buffers" { print $2 }'; }
+
+# wait_line FILE TEXT: bounded wait for a line starting with TEXT
+wait_line() {
+	local i
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		grep -q "^$2" "$1" && return 0
+		grep -q "^limits_client:" "$1" && break
+		sleep 0.1
+	done
+	fail "$(basename "$1" .log): no '$2': $(cat "$1")"
+}
+
+# one client: two connections fit, the third is over the per-client limit
+bg first tn_run "$PYTHON" "$CLIENT" connect "$HOST_ADDR" 7100 2 ENOBUFS
+wait_line "$TN_TMP/first.log" held
+cat "$TN_TMP/first.log"
+grep -q "max_buffer_bytes_per_client (150000) reached" "$DAEMON_LOG" ||
+	fail "no log line about max_buffer_bytes_per_client"
+[ "$(status_buffers)" = 147456 ] || fail "tapnet status: buffers $(status_buffers), expected 147456"
+log "per client: the third connect failed with ENOBUFS, a close gave the space back"
+
+# a second client: two more fit (four in all); then a third's first is over the total
+bg second tn_run "$PYTHON" "$CLIENT" connect "$HOST_ADDR" 7100 1 ok
+wait_line "$TN_TMP/second.log" held
+cat "$TN_TMP/second.log"
+[ "$(status_buffers)" = 294912 ] || fail "tapnet status: buffers $(status_buffers), expected 294912"
+out=$(tn_run "$PYTHON" "$CLIENT" refused "$HOST_ADDR" 7100 2>&1) || fail "third client: $out"
+log "third client: $out"
+grep -q "max_buffer_bytes (300000) reached" "$DAEMON_LOG" || fail "no log line about max_buffer_bytes"
+[ "$(counter SockBufferRefusals)" -ge 2 ] || fail "SockBufferRefusals is $(counter SockBufferRefusals)"
+
+# the space comes back when the clients go (kill -9: their sockets close)
+kill -KILL "$(awk '/^held/ { print $2 }' "$TN_TMP/first.log")" \
+	"$(awk '/^held/ { print $2 }' "$TN_TMP/second.log")" || fail "cannot kill the clients"
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	[ "$(status_buffers)" = 0 ] && break
+	sleep 0.1
+done
+[ "$(status_buffers)" = 0 ] || fail "tapnet status: buffers $(status_buffers) after the clients left"
+[ "$(counter SockBufferBytes)" = 0 ] || fail "SockBufferBytes is $(counter SockBufferBytes), expected 0"
+log "every client gone: no buffer space reserved"
+
+# a listener on tapnet: two accepted connections use up its client's space
+bg server tn_run "$PYTHON" "$CLIENT" accept "$TAPNET_ADDR" 7200 2
+wait_line "$TN_TMP/server.log" listening
+bg kclients ns_exec "$PYTHON" -c '
+import socket, time
+cs = [socket.create_connection(("'"$TAPNET_ADDR"'", 7200)) for _ in range(3)]
+for c in cs: c.sendall(b"late")
+time.sleep(3600)'
+wait_line "$TN_TMP/server.log" "accepted the waiting connection"
+cat "$TN_TMP/server.log"
+[ "$(counter SockAcceptWaits)" -ge 1 ] || fail "SockAcceptWaits is $(counter SockAcceptWaits)"
+log "accept waited for buffer space and went on when a connection closed"
+exit 0
