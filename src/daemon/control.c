@@ -931,6 +931,12 @@ unsigned control_client_count(const struct control *ctl)
 	return ctl ? ctl->n_clients : 0;
 }
 
+void control_apply_limits(struct control *ctl)
+{
+	if (ctl)
+		sockets_apply_limits(ctl->sockets);
+}
+
 void control_close(struct control *ctl)
 {
 	if (!ctl)

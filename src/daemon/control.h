@@ -20,6 +20,8 @@ struct control;
 struct control *control_open(struct tapnetd *d);
 
 unsigned control_client_count(const struct control *ctl);
+/* The daemon's limits in its configuration changed: apply them. */
+void control_apply_limits(struct control *ctl);
 
 /* Closes every client and the socket, and removes the socket file. NULL is fine. */
 void control_close(struct control *ctl);

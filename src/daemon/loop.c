@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -67,18 +68,56 @@ struct reload_diff {
 	const struct daemon_config *fresh;
 	struct tapnetd *d;
 	unsigned changes;
+	bool limits_changed;
 };
+
+static uint64_t limit_value(const void *field, size_t size)
+{
+	uint32_t v32;
+	uint64_t v64;
+
+	if (size == sizeof(v32)) {
+		memcpy(&v32, field, sizeof(v32));
+		return v32;
+	}
+	memcpy(&v64, field, sizeof(v64));
+	return v64;
+}
 
 static void note_change(void *ctx, const char *section, const char *name)
 {
 	struct reload_diff *r = ctx;
+	struct daemon_config *cfg = &r->d->cfg;
+	const struct daemon_config *fresh = r->fresh;
 
 	r->changes++;
 	if (strcmp(section, "daemon") == 0 && strcmp(name, "log_level") == 0) {
-		log_notice("log_level changed from %s to %s", log_level_name(r->d->cfg.log_level),
-			   log_level_name(r->fresh->log_level));
-		r->d->cfg.log_level = r->fresh->log_level;
-		log_set_level(r->fresh->log_level);
+		log_notice("log_level changed from %s to %s", log_level_name(cfg->log_level),
+			   log_level_name(fresh->log_level));
+		cfg->log_level = fresh->log_level;
+		log_set_level(fresh->log_level);
+		return;
+	}
+	/* limits apply to what opens next: nothing open is closed */
+	static const struct {
+		const char *name;
+		size_t off, size;
+	} limits[] = {
+#define LIMIT(f) { #f, offsetof(struct daemon_config, f), sizeof(((struct daemon_config *)0)->f) }
+		LIMIT(max_clients), LIMIT(max_sockets), LIMIT(max_sockets_per_client),
+		LIMIT(max_buffer_bytes), LIMIT(max_buffer_bytes_per_client),
+#undef LIMIT
+	};
+	for (size_t i = 0; strcmp(section, "daemon") == 0 && i < sizeof(limits) / sizeof(limits[0]); i++) {
+		if (strcmp(name, limits[i].name) != 0)
+			continue;
+		char *field = (char *)cfg + limits[i].off;
+		const char *fresh_field = (const char *)fresh + limits[i].off;
+		log_notice("%s changed from %llu to %llu", name,
+			   (unsigned long long)limit_value(field, limits[i].size),
+			   (unsigned long long)limit_value(fresh_field, limits[i].size));
+		memcpy(field, fresh_field, limits[i].size);
+		r->limits_changed = true;
 		return;
 	}
 	/* The tap and the privileges are set up once, before privileges are dropped. */
@@ -86,7 +125,7 @@ static void note_change(void *ctx, const char *section, const char *name)
 		   section, name, r->d->config_path);
 }
 
-/* SIGHUP: only log_level changes at run time; everything else is reported. */
+/* SIGHUP: log_level and the [daemon] limits change at run time; everything else is reported. */
 static void reload_config(struct tapnetd *d)
 {
 	struct daemon_config fresh;
@@ -96,6 +135,8 @@ static void reload_config(struct tapnetd *d)
 	if (daemon_read_config(d, &fresh) == 0) {
 		struct reload_diff r = { .fresh = &fresh, .d = d };
 		config_diff(&d->cfg, &fresh, note_change, &r);
+		if (r.limits_changed)
+			control_apply_limits(d->control);
 		if (r.changes == 0)
 			log_info("configuration unchanged");
 	} else {

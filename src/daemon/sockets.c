@@ -1366,6 +1366,27 @@ uint64_t sockets_buffer_limit(const struct sockets *ss)
 	return ss ? ss->buf_max : 0;
 }
 
+void sockets_apply_limits(struct sockets *ss)
+{
+	const struct daemon_config *cfg = &ss->d->cfg;
+	struct rlimit rl;
+
+	ss->max_total = cfg->max_sockets;
+	ss->max_per_client = cfg->max_sockets_per_client;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)ss->max_total + 64) {
+		unsigned cap = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
+		log_warning("max_sockets = %u needs more fds than RLIMIT_NOFILE (%llu) gives; "
+			    "using %u", ss->max_total, (unsigned long long)rl.rlim_cur, cap);
+		ss->max_total = cap;
+	}
+	ss->buf_max = cfg->max_buffer_bytes;
+	ss->buf_max_per_client = cfg->max_buffer_bytes_per_client;
+	/* a raised limit may let an accept that waits go on */
+	if (ss->accepts_waiting)
+		ev_idle_start(ss->d->loop, &ss->wake_idle);
+}
+
 struct sockets *sockets_new(struct tapnetd *d)
 {
 	struct sockets *ss = calloc(1, sizeof(*ss));
@@ -1388,20 +1409,10 @@ struct sockets *sockets_new(struct tapnetd *d)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_debug("cannot raise RLIMIT_NOFILE: %s", strerror(errno));
 	}
-	ss->max_total = d->cfg.max_sockets;
-	ss->max_per_client = d->cfg.max_sockets_per_client;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur < (rlim_t)ss->max_total + 64) {
-		unsigned cap = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
-		log_warning("max_sockets = %u needs more fds than RLIMIT_NOFILE (%llu) gives; "
-			    "using %u", ss->max_total, (unsigned long long)rl.rlim_cur, cap);
-		ss->max_total = cap;
-	}
+	sockets_apply_limits(ss);
 	ss->limit_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
 	ss->err_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
 	ss->buf_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(5, 5);
-	ss->buf_max = d->cfg.max_buffer_bytes;
-	ss->buf_max_per_client = d->cfg.max_buffer_bytes_per_client;
 	ev_idle_init(&ss->wake_idle, wake_idle_cb);
 	ss->wake_idle.data = ss;
 	ev_io_init(&ss->hup_io, hup_cb, ss->hup_ep, EV_READ);

@@ -42,6 +42,13 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 /* The control connection closed: its sockets go on, owned by nobody. */
 void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner);
 
+/*
+ * (Re)reads max_sockets(_per_client) and max_buffer_bytes(_per_client) from
+ * the daemon's configuration. Lowered limits refuse new sockets and
+ * connections; nothing open is closed.
+ */
+void sockets_apply_limits(struct sockets *ss);
+
 /* Sockets open now (for status and limits). */
 unsigned sockets_count(const struct sockets *ss);
 /* Buffer space the connections of every client hold now, and its limit. */

@@ -7,6 +7,7 @@
 # A listener whose client has no space left leaves the next connection in
 # the accept queue (its fd is not readable) until one of its connections
 # closes. `tapnet status` and the SockBuffer* counters tell what is held.
+# SIGHUP applies changed limits to the connections that open next.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 CLIENT=$TOP_SRCDIR/tests/integration/limits_client.py
@@ -79,4 +80,19 @@ wait_line "$TN_TMP/server.log" "accepted the waiting connection"
 cat "$TN_TMP/server.log"
 [ "$(counter SockAcceptWaits)" -ge 1 ] || fail "SockAcceptWaits is $(counter SockAcceptWaits)"
 log "accept waited for buffer space and went on when a connection closed"
+
+# SIGHUP: the per-client limit goes up to the total, four connections fit
+write_config "[tcp]" "rcvbuf = 4096" "sndbuf = 4096" \
+	"[daemon]" "max_buffer_bytes = 300000" "max_buffer_bytes_per_client = 300000"
+kill -HUP "$DAEMON_PID"
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	grep -q "max_buffer_bytes_per_client changed from 150000 to 300000" "$DAEMON_LOG" && break
+	sleep 0.1
+done
+grep -q "max_buffer_bytes_per_client changed from 150000 to 300000" "$DAEMON_LOG" ||
+	fail "SIGHUP did not change max_buffer_bytes_per_client"
+bg after tn_run "$PYTHON" "$CLIENT" connect "$HOST_ADDR" 7100 3 ok
+wait_line "$TN_TMP/after.log" held
+cat "$TN_TMP/after.log"
+log "after SIGHUP: four connections for one client"
 exit 0
