@@ -30,8 +30,11 @@
 	X(TapInFrames)                                                         \
 	X(TapInOctets)                                                         \
 	X(TapReadErrors)                                                       \
+	X(TapInGsoFrames)   /* of TapInFrames: TSO runs of segments */        \
+	X(TapInBadHeaders)  /* virtio-net header not understood: dropped */   \
 	X(TapOutFrames)                                                        \
 	X(TapOutOctets)                                                        \
+	X(TapOutGsoFrames)  /* of TapOutFrames: TSO runs of segments */       \
 	X(TapOutDrops)      /* the kernel's queue was full */                  \
 	X(TapOutErrors)                                                        \
 	X(CtlAccepts)                                                          \

@@ -30,6 +30,7 @@ struct daemon_config {
 	tn_ip4 host_addr;               /* kernel side of the tap; 0: leave it alone */
 	uint8_t host_prefix_len;        /* 0: same prefix as core.prefix_len */
 	uint32_t txqueuelen;            /* frames the kernel queues toward tapnet */
+	bool offload;                   /* virtio-net header: checksum offload, TSO both ways */
 
 	/* [daemon] */
 	char user[CONFIG_NAME_MAX];     /* "" or "root": stay root (capabilities still dropped) */

@@ -179,6 +179,8 @@ static void env_output(void *ctx, const struct tn_frame_meta *meta, const void *
 	if (tapdev_write(&d->tap, meta, frame, len) == 0) {
 		DAEMON_COUNT(d, TapOutFrames, 1);
 		DAEMON_COUNT(d, TapOutOctets, len);
+		if (meta->gso_type != TN_GSO_NONE)
+			DAEMON_COUNT(d, TapOutGsoFrames, 1);
 		return;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
@@ -200,6 +202,7 @@ int daemon_stack_create(struct tapnetd *d)
 		.ctx = d,
 	};
 
+	d->cfg.core.offload = d->tap.offload; /* what the tap agreed to */
 	d->stack = tn_stack_new(&d->cfg.core, &env);
 	if (!d->stack) {
 		const char *why = tn_config_check(&d->cfg.core);
@@ -265,8 +268,11 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		DAEMON_COUNT(d, TapInFrames, 1);
 		DAEMON_COUNT(d, TapInOctets, (uint64_t)n);
+		if (meta.gso_type != TN_GSO_NONE)
+			DAEMON_COUNT(d, TapInGsoFrames, 1);
 		tn_stack_input(d->stack, &meta, frame, (size_t)n);
 	}
+	d->counters[DCTR_TapInBadHeaders] = d->tap.bad_vnet_hdr;
 	daemon_rearm_timer(d);
 }
 

@@ -223,7 +223,7 @@ static int start(struct tapnetd *d)
 
 	if (privs_resolve(cfg, &d->privs) < 0)
 		return -1;
-	if (tapdev_open(&d->tap, cfg->ifname) < 0 ||
+	if (tapdev_open(&d->tap, cfg->ifname, cfg->offload) < 0 ||
 	    tapdev_configure(&d->tap, cfg->core.mtu, cfg->txqueuelen, cfg->host_addr,
 			     cfg->host_prefix_len ? cfg->host_prefix_len : cfg->core.prefix_len) < 0)
 		return -1;

@@ -16,12 +16,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -65,7 +67,29 @@ static const char *attach_hint(int err)
 	}
 }
 
-int tapdev_open(struct tapdev *tap, const char *name)
+/*
+ * The virtio-net header and the offloads: checksums we need not verify
+ * (NEEDS_CSUM, DATA_VALID) and TCPv4 segments up to 64 KiB, both ways.
+ * Without them every frame is a plain one; tapnet works either way.
+ */
+static void enable_offload(struct tapdev *tap)
+{
+	int hdr_len = (int)sizeof(struct virtio_net_hdr);
+
+	if (ioctl(tap->fd, TUNSETVNETHDRSZ, &hdr_len) < 0) {
+		log_warning("%s: cannot set the virtio-net header size (TUNSETVNETHDRSZ): %s; "
+			    "offloads off", tap->name, strerror(errno));
+		return;
+	}
+	tap->vnet_hdr = true;
+	/* frames we write may use them whatever the kernel sends us */
+	tap->offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4;
+	if (ioctl(tap->fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) < 0)
+		log_warning("%s: the kernel does not send offloaded frames (TUNSETOFFLOAD): %s",
+			    tap->name, strerror(errno));
+}
+
+int tapdev_open(struct tapdev *tap, const char *name, bool offload)
 {
 	struct ifreq ifr;
 
@@ -82,7 +106,7 @@ int tapdev_open(struct tapdev *tap, const char *name)
 	}
 
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI; /* later: | IFF_VNET_HDR */
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(tap->fd, TUNSETIFF, &ifr) < 0) {
 		int err = errno;
@@ -92,6 +116,8 @@ int tapdev_open(struct tapdev *tap, const char *name)
 	}
 	memcpy(tap->name, ifr.ifr_name, sizeof(tap->name));
 	tap->name[sizeof(tap->name) - 1] = '\0';
+	if (offload)
+		enable_offload(tap);
 	return 0;
 }
 
@@ -174,32 +200,103 @@ int tapdev_configure(struct tapdev *tap, unsigned mtu, unsigned txqueuelen, tn_i
 	return r;
 }
 
+/* The kernel's header of a frame in, as the core's meta; false if it makes no sense. */
+static bool meta_from_vnet(const struct virtio_net_hdr *h, size_t frame_len,
+			   struct tn_frame_meta *meta)
+{
+	memset(meta, 0, sizeof(*meta));
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if ((size_t)h->csum_start + h->csum_offset + 2 > frame_len)
+			return false;
+		meta->flags |= TN_FRAME_CSUM_PARTIAL;
+		meta->csum_start = h->csum_start;
+		meta->csum_offset = h->csum_offset;
+	}
+	if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID)
+		meta->flags |= TN_FRAME_CSUM_VALID;
+	switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		meta->gso_type = TN_GSO_TCPV4;
+		meta->gso_size = h->gso_size;
+		break;
+	default:
+		return false; /* nothing we asked for (TUNSETOFFLOAD says TCPv4 only) */
+	}
+	return true;
+}
+
 ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame)
 {
+	struct virtio_net_hdr h;
+	struct iovec iov[2] = {
+		{ &h, sizeof(h) },
+		{ tap->buf, TAPDEV_BUF_SIZE },
+	};
 	ssize_t n;
 
-	do {
-		n = read(tap->fd, tap->buf, TAPDEV_BUF_SIZE);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-	/* With IFF_VNET_HDR the header at the front becomes *meta here. */
-	memset(meta, 0, sizeof(*meta));
+	for (;;) {
+		if (tap->vnet_hdr)
+			n = readv(tap->fd, iov, 2);
+		else
+			n = read(tap->fd, tap->buf, TAPDEV_BUF_SIZE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
+		if (!tap->vnet_hdr) {
+			memset(meta, 0, sizeof(*meta));
+			break;
+		}
+		if ((size_t)n >= sizeof(h) && meta_from_vnet(&h, (size_t)n - sizeof(h), meta)) {
+			n -= (ssize_t)sizeof(h);
+			break;
+		}
+		tap->bad_vnet_hdr++; /* dropped; the next one may be fine */
+	}
 	*frame = tap->buf;
 	return n;
 }
 
+/* The core's meta of a frame out as the kernel's header. */
+static void vnet_from_meta(const struct tn_frame_meta *meta, const uint8_t *frame, size_t len,
+			   struct virtio_net_hdr *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (meta->flags & TN_FRAME_CSUM_PARTIAL) {
+		h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		h->csum_start = meta->csum_start;
+		h->csum_offset = meta->csum_offset;
+	}
+	if (meta->gso_type == TN_GSO_TCPV4 && (size_t)meta->csum_start + 13 <= len) {
+		h->gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+		h->gso_size = meta->gso_size;
+		/* Ethernet, IP and TCP headers: what the kernel copies before the payload */
+		h->hdr_len = (uint16_t)(meta->csum_start + (frame[meta->csum_start + 12] >> 4) * 4);
+	}
+}
+
 int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len)
 {
+	struct virtio_net_hdr h;
+	struct iovec iov[2] = {
+		{ &h, sizeof(h) },
+		{ (void *)frame, len },
+	};
+	size_t want = len;
 	ssize_t n;
 
-	/* With IFF_VNET_HDR, meta becomes a header written with writev() here. */
+	if (tap->vnet_hdr) {
+		vnet_from_meta(meta, frame, len, &h);
+		want += sizeof(h);
+	}
 	do {
-		n = write(tap->fd, frame, len);
+		n = tap->vnet_hdr ? writev(tap->fd, iov, 2) : write(tap->fd, frame, len);
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
-	if ((size_t)n != len) { /* a tap write is one frame; short means lost */
+	if ((size_t)n != want) { /* a tap write is one frame; short means lost */
 		errno = EIO;
 		return -1;
 	}

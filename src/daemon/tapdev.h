@@ -10,6 +10,7 @@
 #define TAPNETD_TAPDEV_H
 
 #include <net/if.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -26,13 +27,20 @@ struct tapdev {
 	char name[IFNAMSIZ];   /* as the kernel named it */
 	unsigned ifindex;
 	uint8_t *buf;          /* TAPDEV_BUF_SIZE, allocated once: no per-frame allocation */
+	bool vnet_hdr;         /* every frame has a struct virtio_net_hdr in front */
+	uint8_t offload;       /* TN_OFFLOAD_* our frames may use */
+	uint64_t bad_vnet_hdr; /* frames in whose header made no sense (dropped) */
 };
 
 /* Sets fd to -1 so tapdev_close() is always safe. */
 void tapdev_init(struct tapdev *tap);
 
-/* Opens /dev/net/tun and creates (or attaches to) the TAP interface name. */
-int tapdev_open(struct tapdev *tap, const char *name);
+/*
+ * Opens /dev/net/tun and creates (or attaches to) the TAP interface name;
+ * with offload, asks for the virtio-net header and checksum/TSO offloads
+ * (tap->offload says what the frames we write may use).
+ */
+int tapdev_open(struct tapdev *tap, const char *name, bool offload);
 
 /*
  * Sets the MTU, the kernel side's address when host_addr is not 0 (prefix

@@ -23,6 +23,7 @@
 
 struct arp_pending {
 	struct arp_pending *next;
+	struct tn_frame_meta meta;
 	size_t len;
 	uint8_t data[]; /* one IP packet */
 };
@@ -195,7 +196,7 @@ static void arp_send(struct tn_stack *stack, uint16_t op, const uint8_t *dst_mac
 	tn_put32(p + 24, target_ip);
 	TN_COUNT_N(stack, ArpOutRequests, op == ARP_OP_REQUEST);
 	TN_COUNT_N(stack, ArpOutReplies, op == ARP_OP_REPLY);
-	tn_eth_output(stack, dst_mac, TN_ETH_P_ARP, p, ARP_HLEN);
+	tn_eth_output(stack, dst_mac, TN_ETH_P_ARP, NULL, p, ARP_HLEN);
 }
 
 /* A request while resolving (broadcast) or refreshing (unicast to the known MAC). */
@@ -219,7 +220,7 @@ static void arp_flush_queue(struct tn_stack *stack, struct tn_arp_entry *e)
 	e->queued = 0;
 	while (p) {
 		struct arp_pending *next = p->next;
-		tn_eth_output(stack, e->mac, TN_ETH_P_IP, p->data, p->len);
+		tn_eth_output(stack, e->mac, TN_ETH_P_IP, &p->meta, p->data, p->len);
 		free(p);
 		p = next;
 	}
@@ -273,7 +274,8 @@ static void arp_timer_fired(struct tn_stack *stack, struct tn_timer *t)
 	}
 }
 
-static void arp_enqueue(struct tn_stack *stack, struct tn_arp_entry *e, const uint8_t *ip, size_t len)
+static void arp_enqueue(struct tn_stack *stack, struct tn_arp_entry *e,
+			const struct tn_frame_meta *meta, const uint8_t *ip, size_t len)
 {
 	if (stack->cfg.arp_queue_len == 0) {
 		TN_COUNT(stack, ArpQueueDrops);
@@ -295,6 +297,10 @@ static void arp_enqueue(struct tn_stack *stack, struct tn_arp_entry *e, const ui
 		return;
 	}
 	p->next = NULL;
+	if (meta)
+		p->meta = *meta;
+	else
+		memset(&p->meta, 0, sizeof(p->meta));
 	p->len = len;
 	memcpy(p->data, ip, len);
 	if (e->queue_tail)
@@ -305,10 +311,11 @@ static void arp_enqueue(struct tn_stack *stack, struct tn_arp_entry *e, const ui
 	e->queued++;
 }
 
-void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const uint8_t *ip, size_t len)
+void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_frame_meta *meta,
+		   const uint8_t *ip, size_t len)
 {
 	if (tn_ip4_is_broadcast(stack, next_hop)) {
-		tn_eth_output(stack, NULL, TN_ETH_P_IP, ip, len);
+		tn_eth_output(stack, NULL, TN_ETH_P_IP, meta, ip, len);
 		return;
 	}
 	struct tn_arp_entry *e = arp_lookup(stack, next_hop);
@@ -318,14 +325,14 @@ void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const uint8_t *ip, s
 			TN_COUNT(stack, IpOutDiscards);
 			return;
 		}
-		arp_enqueue(stack, e, ip, len);
+		arp_enqueue(stack, e, meta, ip, len);
 		arp_solicit(stack, e);
 		return;
 	}
 	e->last_used = tn_now(stack);
 	switch (e->state) {
 	case TN_ARP_INCOMPLETE:
-		arp_enqueue(stack, e, ip, len);
+		arp_enqueue(stack, e, meta, ip, len);
 		return;
 	case TN_ARP_FAILED:
 		TN_COUNT(stack, IpOutDiscards);
@@ -335,7 +342,7 @@ void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const uint8_t *ip, s
 			e->refreshing = true;
 			e->requests = 0;
 			/* Send the packet first: the tx buffer is reused by the request. */
-			tn_eth_output(stack, e->mac, TN_ETH_P_IP, ip, len);
+			tn_eth_output(stack, e->mac, TN_ETH_P_IP, meta, ip, len);
 			arp_solicit(stack, e);
 			return;
 		}
@@ -343,7 +350,7 @@ void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const uint8_t *ip, s
 	default:
 		break;
 	}
-	tn_eth_output(stack, e->mac, TN_ETH_P_IP, ip, len);
+	tn_eth_output(stack, e->mac, TN_ETH_P_IP, meta, ip, len);
 }
 
 static bool mac_is_valid_sender(const uint8_t *mac)

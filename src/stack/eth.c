@@ -31,7 +31,7 @@ void tn_eth_input(struct tn_stack *stack, const uint8_t *frame, size_t len)
 }
 
 void tn_eth_output(struct tn_stack *stack, const uint8_t dst[TN_ETH_ALEN], uint16_t type,
-		   const uint8_t *payload, size_t len)
+		   const struct tn_frame_meta *meta, const uint8_t *payload, size_t len)
 {
 	uint8_t *frame = stack->tx;
 
@@ -42,5 +42,5 @@ void tn_eth_output(struct tn_stack *stack, const uint8_t dst[TN_ETH_ALEN], uint1
 	memcpy(frame, dst ? dst : eth_broadcast, TN_ETH_ALEN);
 	memcpy(frame + TN_ETH_ALEN, stack->cfg.mac, TN_ETH_ALEN);
 	tn_put16(frame + 12, type);
-	tn_emit(stack, frame, TN_ETH_HLEN + len);
+	tn_emit(stack, meta, frame, TN_ETH_HLEN + len);
 }

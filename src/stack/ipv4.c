@@ -92,6 +92,7 @@ void tn_ipv4_input(struct tn_stack *stack, const uint8_t *pkt, size_t len)
 	/* Options are parsed by nobody: a host may ignore the ones it does not know. */
 	uint16_t frag = tn_get16(pkt + 6);
 	if (frag & (IP_FLAG_MF | IP_OFFSET_MASK)) {
+		stack->rx_meta = NULL; /* what the link said of one fragment is not said of the datagram */
 		tn_reasm_input(stack, &ip, pkt + hdr_len, total_len - hdr_len, frag);
 		return;
 	}
@@ -135,6 +136,21 @@ static void ip_write_header(struct tn_stack *stack, uint8_t *h, tn_ip4 dst, uint
 int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
 		   const struct tn_iov *iov, size_t iovcnt, unsigned flags)
 {
+	return tn_ipv4_output_meta(stack, dst, proto, tos, iov, iovcnt, flags, NULL);
+}
+
+int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
+			const struct tn_iov *iov, size_t iovcnt, unsigned flags,
+			const struct tn_frame_meta *meta)
+{
+	struct tn_frame_meta m;
+	if (meta) {
+		m = *meta;
+		m.csum_start = TN_ETH_HLEN + TN_IP_HLEN;
+		meta = &m;
+	}
+	bool gso = meta && meta->gso_type != TN_GSO_NONE;
+
 	size_t payload_len = 0;
 	for (size_t i = 0; i < iovcnt; i++)
 		payload_len += iov[i].len;
@@ -155,12 +171,12 @@ int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t to
 
 	uint8_t *h = stack->tx + TN_ETH_HLEN;
 	uint16_t df = (flags & TN_IP_OUT_DF) ? IP_FLAG_DF : 0;
-	if (TN_IP_HLEN + payload_len <= stack->cfg.mtu) {
+	if (TN_IP_HLEN + payload_len <= stack->cfg.mtu || gso) {
 		/* DF datagrams carry id 0 (RFC 6864 allows it; Linux does the same per socket). */
 		uint16_t id = df ? 0 : stack->ip_id++;
 		iov_copy(h + TN_IP_HLEN, iov, iovcnt, 0, payload_len);
 		ip_write_header(stack, h, dst, proto, tos, TN_IP_HLEN + payload_len, id, df);
-		tn_arp_output(stack, next_hop, h, TN_IP_HLEN + payload_len);
+		tn_arp_output(stack, next_hop, meta, h, TN_IP_HLEN + payload_len);
 		return 0;
 	}
 	if (df) {
@@ -177,7 +193,7 @@ int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t to
 		iov_copy(h + TN_IP_HLEN, iov, iovcnt, off, n);
 		ip_write_header(stack, h, dst, proto, tos, TN_IP_HLEN + n, id, frag);
 		TN_COUNT(stack, IpFragCreates);
-		tn_arp_output(stack, next_hop, h, TN_IP_HLEN + n);
+		tn_arp_output(stack, next_hop, NULL, h, TN_IP_HLEN + n);
 	}
 	TN_COUNT(stack, IpFragOKs);
 	return 0;

@@ -157,8 +157,9 @@ void tn_stack_start(struct tn_stack *stack)
 void tn_stack_input(struct tn_stack *stack, const struct tn_frame_meta *meta,
 		    const void *frame, size_t len)
 {
-	(void)meta; /* no offloads negotiated yet: every frame is a plain one */
+	stack->rx_meta = meta;
 	tn_eth_input(stack, frame, len);
+	stack->rx_meta = NULL;
 }
 
 void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN])

@@ -23,12 +23,18 @@ typedef uint32_t tn_ip4;
 #define TN_TIME_NEVER UINT64_MAX
 
 /*
- * Per-frame metadata, ready for the TAP virtio-net header (GSO/TSO and
- * checksum offload). Today every frame carries TN_GSO_NONE and no checksum
- * flags; the fields exist so the fast path can be added without changing
- * every signature.
+ * Per-frame metadata: the TAP virtio-net header (GSO/TSO and checksum
+ * offload). Frames in: the link may say their TCP checksum is valid or not
+ * yet filled in (a local sender's), and may be one TCP segment larger than
+ * the MTU (gso_size tells its sender's segment size). Frames out: only what
+ * cfg.offload allows; a TCPV4 frame is a run of gso_size segments that the
+ * link cuts up (or delivers whole), with the checksum PARTIAL: the TCP
+ * checksum field holds the pseudo-header sum, the link completes it over
+ * the bytes from csum_start and stores it at csum_start + csum_offset.
  */
 enum tn_gso_type { TN_GSO_NONE = 0, TN_GSO_TCPV4 = 1 };
+#define TN_OFFLOAD_CSUM 0x01 /* frames out may leave the TCP checksum PARTIAL */
+#define TN_OFFLOAD_TSO4 0x02 /* frames out may be TCPV4 GSO frames (needs CSUM) */
 #define TN_FRAME_CSUM_PARTIAL 0x01 /* L4 checksum still to be filled in */
 #define TN_FRAME_CSUM_VALID 0x02   /* L4 checksum already verified */
 
@@ -55,6 +61,7 @@ struct tn_config {
 	uint8_t prefix_len;       /* on-link prefix, default 24 */
 	tn_ip4 gateway;           /* 0: none (off-link destinations unreachable) */
 	uint16_t mtu;             /* IP MTU of the link, default 1500 (68..65535) */
+	uint8_t offload;          /* TN_OFFLOAD_*: what frames out may ask of the link, default 0 */
 
 	/* ARP / neighbour cache */
 	uint32_t arp_cache_size;     /* entries, default 256 */

@@ -121,14 +121,18 @@ int tn_arp_init(struct tn_stack *stack);
 void tn_arp_free(struct tn_stack *stack);
 void tn_arp_input(struct tn_stack *stack, const uint8_t *pkt, size_t len);
 /* Sends an IP packet (ip points at its header, len bytes) to the on-link next hop. */
-void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const uint8_t *ip, size_t len);
+void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_frame_meta *meta,
+		   const uint8_t *ip, size_t len);
 void tn_arp_announce(struct tn_stack *stack);
 
 /* ---- Ethernet (eth.c) */
 void tn_eth_input(struct tn_stack *stack, const uint8_t *frame, size_t len);
-/* Adds the header (dst NULL: broadcast) and emits; payload may already sit at stack->tx + TN_ETH_HLEN. */
+/*
+ * Adds the header (dst NULL: broadcast) and emits with meta (NULL: a plain
+ * frame); payload may already sit at stack->tx + TN_ETH_HLEN.
+ */
 void tn_eth_output(struct tn_stack *stack, const uint8_t dst[TN_ETH_ALEN], uint16_t type,
-		   const uint8_t *payload, size_t len);
+		   const struct tn_frame_meta *meta, const uint8_t *payload, size_t len);
 
 /* ---- IPv4 (ipv4.c) */
 struct tn_ip4_rx {
@@ -162,6 +166,14 @@ bool tn_ip4_is_broadcast(const struct tn_stack *stack, tn_ip4 addr);
  */
 int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
 		   const struct tn_iov *iov, size_t iovcnt, unsigned flags);
+/*
+ * The same with offloads for the link (stack->cfg.offload allows them): a
+ * GSO datagram may exceed the MTU (never fragmented); csum_start is filled
+ * in here, the rest of meta is the caller's.
+ */
+int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
+			const struct tn_iov *iov, size_t iovcnt, unsigned flags,
+			const struct tn_frame_meta *meta);
 int tn_ipv4_init(struct tn_stack *stack);
 void tn_ipv4_free(struct tn_stack *stack);
 bool tn_ipv4_is_local(const struct tn_stack *stack, tn_ip4 addr);
@@ -215,6 +227,9 @@ struct tn_stack {
 
 	uint8_t hash_key[16]; /* SipHash key for connection lookup, from env.random */
 
+	/* What the link said of the frame being handled (NULL outside tn_stack_input). */
+	const struct tn_frame_meta *rx_meta;
+
 	/* Scratch buffer for building one outgoing frame (no allocation per frame). */
 	uint8_t tx[TN_FRAME_MAX];
 };
@@ -232,12 +247,13 @@ static inline void tn_random(const struct tn_stack *stack, void *buf, size_t len
 	stack->env.random(stack->env.ctx, buf, len);
 }
 
-/* Emits a finished frame to the wire. */
-static inline void tn_emit(struct tn_stack *stack, const void *frame, size_t len)
+/* Emits a finished frame to the wire; meta NULL: a plain frame. */
+static inline void tn_emit(struct tn_stack *stack, const struct tn_frame_meta *meta,
+			   const void *frame, size_t len)
 {
 	static const struct tn_frame_meta none;
 	TN_COUNT(stack, EthOutFrames);
-	stack->env.output(stack->env.ctx, &none, frame, len);
+	stack->env.output(stack->env.ctx, meta ? meta : &none, frame, len);
 }
 
 #endif

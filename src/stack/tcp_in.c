@@ -23,8 +23,11 @@ static bool parse_segment(struct tn_stack *stack, const struct tn_ip4_rx *ip, co
 		TN_COUNT(stack, TcpInErrs);
 		return false;
 	}
-	uint32_t sum = tn_csum_pseudo(ip->src, ip->dst, TN_IP_PROTO_TCP, (uint16_t)len);
-	if (tn_csum_fold(tn_csum_add(sum, seg, len)) != 0) {
+	/* a local sender's (PARTIAL) or one the link checked (VALID): nothing to verify */
+	const struct tn_frame_meta *m = stack->rx_meta;
+	bool csum_known = m && (m->flags & (TN_FRAME_CSUM_PARTIAL | TN_FRAME_CSUM_VALID));
+	uint32_t sum = csum_known ? 0 : tn_csum_pseudo(ip->src, ip->dst, TN_IP_PROTO_TCP, (uint16_t)len);
+	if (!csum_known && tn_csum_fold(tn_csum_add(sum, seg, len)) != 0) {
 		TN_COUNT(stack, TcpInCsumErrors);
 		TN_COUNT(stack, TcpInErrs);
 		return false;
@@ -673,7 +676,15 @@ static void synchronized_input(struct tn_sock *s, const struct tcp_seg *g)
 void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *seg, size_t len)
 {
 	struct tcp_seg g;
-	TN_COUNT(stack, TcpInSegs);
+	/* a GSO run counts as the segments it stands for, as Linux counts gso_segs */
+	const struct tn_frame_meta *m = stack->rx_meta;
+	uint32_t segs = 1;
+	if (m && m->gso_type == TN_GSO_TCPV4 && m->gso_size && len > TCP_HLEN) {
+		size_t hlen = (size_t)(seg[12] >> 4) * 4;
+		if (hlen < len)
+			segs = (uint32_t)((len - hlen + m->gso_size - 1) / m->gso_size);
+	}
+	TN_COUNT_N(stack, TcpInSegs, segs);
 	if (!parse_segment(stack, ip, seg, len, &g))
 		return;
 	tcp_enter(stack);

@@ -38,9 +38,14 @@ struct tcp_hdr_args {
 	size_t optlen;
 };
 
-/* Emits one segment: header + options + up to two payload pieces. */
+/*
+ * Emits one segment: header + options + up to two payload pieces. With
+ * gso_size, the payload is a run of gso_size-byte segments sent as one
+ * GSO frame (cfg.offload has TSO4); with checksum offload the link
+ * completes the checksum (the field holds the pseudo-header sum).
+ */
 static int tcp_emit(struct tn_stack *stack, const struct tcp_hdr_args *a, const struct tn_iov *data,
-		    int ndata)
+		    int ndata, uint32_t gso_size)
 {
 	uint8_t hdr[TCP_HLEN + TCP_MAX_OPTLEN];
 	size_t hlen = TCP_HLEN + a->optlen;
@@ -64,13 +69,31 @@ static int tcp_emit(struct tn_stack *stack, const struct tcp_hdr_args *a, const 
 	for (int i = 0; i < ndata; i++)
 		iov[1 + i] = data[i];
 	uint32_t sum = tn_csum_pseudo(a->src, a->dst, TN_IP_PROTO_TCP, (uint16_t)(hlen + plen));
-	sum = csum_pieces(sum, iov, 1 + ndata);
-	tn_put16(hdr + 16, tn_csum_fold(sum));
-
-	TN_COUNT(stack, TcpOutSegs);
+	if (!(stack->cfg.offload & TN_OFFLOAD_CSUM)) {
+		sum = csum_pieces(sum, iov, 1 + ndata);
+		tn_put16(hdr + 16, tn_csum_fold(sum));
+		TN_COUNT(stack, TcpOutSegs);
+		if (a->flags & TCP_RST)
+			TN_COUNT(stack, TcpOutRsts);
+		return tn_ipv4_output(stack, a->dst, TN_IP_PROTO_TCP, 0, iov, (size_t)(1 + ndata),
+				      TN_IP_OUT_DF);
+	}
+	struct tn_frame_meta meta = {
+		.flags = TN_FRAME_CSUM_PARTIAL,
+		.csum_offset = 16,
+	};
+	tn_put16(hdr + 16, (uint16_t)~tn_csum_fold(sum)); /* the sum itself, not its complement */
+	if (gso_size && plen > gso_size) {
+		meta.gso_type = TN_GSO_TCPV4;
+		meta.gso_size = (uint16_t)gso_size;
+		TN_COUNT_N(stack, TcpOutSegs, (plen + gso_size - 1) / gso_size);
+	} else {
+		TN_COUNT(stack, TcpOutSegs);
+	}
 	if (a->flags & TCP_RST)
 		TN_COUNT(stack, TcpOutRsts);
-	return tn_ipv4_output(stack, a->dst, TN_IP_PROTO_TCP, 0, iov, (size_t)(1 + ndata), TN_IP_OUT_DF);
+	return tn_ipv4_output_meta(stack, a->dst, TN_IP_PROTO_TCP, 0, iov, (size_t)(1 + ndata),
+				   TN_IP_OUT_DF, &meta);
 }
 
 /* RFC 9293 3.10.7.1: the reply to a segment nobody owns. Never answers a RST. */
@@ -88,7 +111,7 @@ void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g)
 		a.ack = g->seq + tcp_seg_seqlen(g);
 		a.flags = TCP_RST | TCP_ACK;
 	}
-	tcp_emit(stack, &a, NULL, 0);
+	tcp_emit(stack, &a, NULL, 0, 0);
 }
 
 /* Payload of a full segment now: s->mss less the room SACK blocks take (RFC 6691). */
@@ -188,7 +211,8 @@ static int xmit(struct tn_sock *s, uint32_t seq, uint8_t flags, uint32_t data_le
 
 	struct tn_iov iov[2];
 	int n = tn_ring_peek(&s->sndbuf, seq - s->snd_una, data_len, iov);
-	int rc = tcp_emit(s->stack, &a, iov, n);
+	uint32_t mss = tcp_send_mss(s);
+	int rc = tcp_emit(s->stack, &a, iov, n, data_len > mss ? mss : 0);
 	if (flags & TCP_ACK) {
 		s->rcv_acked = s->rcv_nxt;
 		s->ack_now = false;
@@ -308,6 +332,20 @@ static bool sack_recovery_step(struct tn_sock *s)
 	return true;
 }
 
+/*
+ * The most one frame may carry: one segment, or with TSO a run of new
+ * segments as large as the congestion window allows and an IP datagram
+ * holds. Retransmissions go one segment at a time.
+ */
+static uint32_t tso_max(const struct tn_sock *s, uint32_t mss, uint32_t flight, bool retrans)
+{
+	if (!(s->stack->cfg.offload & TN_OFFLOAD_TSO4) || retrans)
+		return mss;
+	uint32_t room = s->cwnd > flight ? s->cwnd - flight : 0;
+	uint32_t segs = min_u32(room / mss, (TN_IP_MAXPACKET - TN_IP_HLEN - TCP_HLEN - TCP_MAX_OPTLEN) / mss);
+	return segs > 1 ? segs * mss : mss;
+}
+
 /* May a segment of len bytes (len < mss) go now? Nagle (RFC 896) and sender SWS. */
 static bool small_segment_ok(const struct tn_sock *s, uint32_t len, uint32_t unsent)
 {
@@ -349,10 +387,16 @@ void tcp_output(struct tn_sock *s)
 		uint32_t wnd_end = s->snd_una + s->snd_wnd;
 		uint32_t wnd_room = seq_lt(s->snd_nxt, wnd_end) ? wnd_end - s->snd_nxt : 0;
 		uint32_t mss = tcp_send_mss(s);
-		uint32_t len = min_u32(min_u32(unsent, mss), wnd_room);
 		bool retrans = seq_lt(s->snd_nxt, s->snd_max);
+		uint32_t len = min_u32(min_u32(unsent, tso_max(s, mss, flight, retrans)), wnd_room);
 		if (retrans)
 			len = min_u32(len, s->snd_max - s->snd_nxt);
+		if (len > mss) {
+			/* a GSO run: its last segment may be short only where a lone one could go */
+			uint32_t tail = len % mss;
+			if (tail && !(len == unsent && (s->nodelay || s->fin_queued)))
+				len -= tail;
+		}
 		if (len == 0) {
 			if (flight == 0 && !tn_timer_armed(&s->rtx_timer))
 				tcp_arm_persist(s);

@@ -32,6 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t frame[65536 + 14];
 	struct tn_config cfg;
 	tn_config_defaults(&cfg);
+	cfg.offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4; /* replies as GSO frames too */
 	cfg.reasm_max_bytes = 256 * 1024; /* keep runs light, still above one datagram */
 	struct tn_env env = {now_ns, random_bytes, output, NULL};
 	fake_now = 1000000000ull;
@@ -56,7 +57,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				frame[12] = 0x08; /* IPv4 or ARP */
 				frame[13] = (op & 4) ? 0x06 : 0x00;
 			}
-			tn_stack_input(stack, NULL, frame, len);
+			/* what a tap with offloads may say of a frame: bits 3..5 of op */
+			struct tn_frame_meta meta = {
+				.flags = (uint8_t)((op >> 3) & 3), /* PARTIAL, VALID */
+				.gso_type = (op & 0x20) ? TN_GSO_TCPV4 : TN_GSO_NONE,
+				.gso_size = (uint16_t)(op & 0x20 ? 1 + (len & 0x7ff) : 0),
+				.csum_start = 34,
+				.csum_offset = 16,
+			};
+			tn_stack_input(stack, (op & 0x38) ? &meta : NULL, frame, len);
 			data += len;
 			size -= len;
 		} else {

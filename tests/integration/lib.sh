@@ -104,7 +104,7 @@ expect_counter_above() {
 
 # write_config [LINES...]: the test configuration, plus LINES (whole new
 # sections, e.g. "[icmp]" "ratelimit = 100ms") at the end. LOG_LEVEL
-# overrides its log_level (debug).
+# overrides its log_level (debug), OFFLOAD its [interface] offload (yes).
 write_config() {
 	local line
 	{
@@ -113,6 +113,7 @@ write_config() {
 		[interface]
 		name = $IFACE
 		host_address = $HOST_ADDR/24
+		offload = ${OFFLOAD:-yes}
 
 		[ipv4]
 		address = $TAPNET_ADDR/24

@@ -297,6 +297,37 @@ START_TEST(no_timestamps_no_wscale)
 }
 END_TEST
 
+/* TSO on both cores, the wire cutting GSO frames into segments before the faults. */
+START_TEST(tso_segmented_with_faults)
+{
+	struct run r = base_run();
+	tn_config_defaults(&r.cfg);
+	r.have_cfg = true;
+	r.cfg.offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4;
+	r.link.loss = 0.02;
+	r.link.corrupt = 0.01;
+	r.link.reorder = 0.05;
+	r.link.reorder_ns = 5 * TN_NSEC_PER_MSEC;
+	run_transfer("tso, segmented, faults", &r);
+}
+END_TEST
+
+/* TSO frames delivered whole with their meta (a tap to a local receiver), lost whole. */
+START_TEST(tso_whole_frames_with_loss)
+{
+	struct run r = base_run();
+	tn_config_defaults(&r.cfg);
+	r.have_cfg = true;
+	r.cfg.offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4;
+	r.link.gso_whole = true;
+	r.link.loss = 0.02;
+	r.link.dup = 0.01;
+	r.link.reorder = 0.05;
+	r.link.reorder_ns = 5 * TN_NSEC_PER_MSEC;
+	run_transfer("tso, whole frames, loss", &r);
+}
+END_TEST
+
 static Suite *tcp_sim_suite(void)
 {
 	Suite *s = suite_create("tcp_sim");
@@ -312,6 +343,8 @@ static Suite *tcp_sim_suite(void)
 	tcase_add_test(tc, zero_window_reader);
 	tcase_add_test(tc, newreno_without_sack);
 	tcase_add_test(tc, no_timestamps_no_wscale);
+	tcase_add_test(tc, tso_segmented_with_faults);
+	tcase_add_test(tc, tso_whole_frames_with_loss);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -4,10 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "stack/stack_internal.h"
+
 struct sim_pkt {
 	uint64_t at;
 	uint64_t order;
 	int to;
+	struct tn_frame_meta meta; /* only with link.gso_whole */
 	size_t len;
 	uint8_t data[];
 };
@@ -72,6 +75,7 @@ static struct sim_pkt *pkt_new(struct sim *sim, int to, const void *frame, size_
 	p->at = at;
 	p->order = sim->seq++;
 	p->to = to;
+	memset(&p->meta, 0, sizeof(p->meta));
 	p->len = len;
 	memcpy(p->data, frame, len);
 	return p;
@@ -87,9 +91,71 @@ static bool is_arp(const uint8_t *frame, size_t len)
 	return len >= 14 && frame[12] == 0x08 && frame[13] == 0x06;
 }
 
+static void wire_output(struct sim_node *n, const struct tn_frame_meta *meta, const void *frame,
+			size_t len);
+
+/* What a NIC does with a frame the core left work in: the TCP checksum filled in. */
+static void complete_csum(const struct tn_frame_meta *m, uint8_t *f, size_t len)
+{
+	if (!(m->flags & TN_FRAME_CSUM_PARTIAL) || m->csum_start + m->csum_offset + 2u > len)
+		return;
+	tn_put16(f + m->csum_start + m->csum_offset,
+		 tn_csum_fold(tn_csum_add(0, f + m->csum_start, len - m->csum_start)));
+}
+
+/* ... and with a GSO frame: gso_size segments, each with its own headers and checksums. */
+static void segment_gso(struct sim_node *n, const struct tn_frame_meta *m, const uint8_t *f,
+			size_t len)
+{
+	static const struct tn_frame_meta plain;
+	size_t ip = TN_ETH_HLEN, tcp = m->csum_start;
+	size_t thl = (size_t)(f[tcp + 12] >> 4) * 4;
+	size_t hdr = tcp + thl, payload = len - hdr;
+	uint32_t seq = tn_get32(f + tcp + 4);
+	static uint8_t seg[TN_ETH_HLEN + 65535];
+
+	for (size_t off = 0; off < payload; off += m->gso_size) {
+		size_t k = payload - off < m->gso_size ? payload - off : m->gso_size;
+		memcpy(seg, f, hdr);
+		memcpy(seg + hdr, f + hdr + off, k);
+		tn_put16(seg + ip + 2, (uint16_t)(hdr - ip + k));
+		tn_put16(seg + ip + 10, 0);
+		tn_put16(seg + ip + 10, tn_csum_fold(tn_csum_add(0, seg + ip, tcp - ip)));
+		tn_put32(seg + tcp + 4, seq + (uint32_t)off);
+		if (off + k < payload)
+			seg[tcp + 13] &= (uint8_t)~(0x01 | 0x08); /* FIN and PSH: the last segment's */
+		tn_put16(seg + tcp + 16, 0);
+		uint32_t sum = tn_csum_pseudo(tn_get32(seg + ip + 12), tn_get32(seg + ip + 16),
+					      TN_IP_PROTO_TCP, (uint16_t)(thl + k));
+		tn_put16(seg + tcp + 16, tn_csum_fold(tn_csum_add(sum, seg + tcp, thl + k)));
+		wire_output(n, &plain, seg, hdr + k);
+	}
+}
+
 static void node_output(void *ctx, const struct tn_frame_meta *meta, const void *frame, size_t len)
 {
 	struct sim_node *n = ctx;
+	static uint8_t copy[TN_ETH_HLEN + 65535];
+
+	if (!n->sim->link.gso_whole && len <= sizeof(copy)) {
+		if (meta->gso_type == TN_GSO_TCPV4 && meta->gso_size) {
+			segment_gso(n, meta, frame, len);
+			return;
+		}
+		if (meta->flags & TN_FRAME_CSUM_PARTIAL) {
+			memcpy(copy, frame, len);
+			complete_csum(meta, copy, len);
+			static const struct tn_frame_meta plain;
+			wire_output(n, &plain, copy, len);
+			return;
+		}
+	}
+	wire_output(n, meta, frame, len);
+}
+
+static void wire_output(struct sim_node *n, const struct tn_frame_meta *meta, const void *frame,
+			size_t len)
+{
 	struct sim *sim = n->sim;
 	const struct sim_link *l = &sim->link;
 	int to = 1 - n->idx;
@@ -124,6 +190,7 @@ static void node_output(void *ctx, const struct tn_frame_meta *meta, const void 
 		at += rng_next(&sim->rng) % (l->reorder_ns + 1);
 	}
 	struct sim_pkt *p = pkt_new(sim, to, frame, len, at);
+	p->meta = *meta;
 	if (l->corrupt > 0 && rng_unit(&sim->rng) < l->corrupt && len > 14) {
 		size_t off = 14 + rng_next(&sim->rng) % (len - 14);
 		p->data[off] ^= (uint8_t)(1 + rng_next(&sim->rng) % 255);
@@ -132,7 +199,9 @@ static void node_output(void *ctx, const struct tn_frame_meta *meta, const void 
 	heap_push(sim, p);
 	if (l->dup > 0 && rng_unit(&sim->rng) < l->dup) {
 		sim->duplicated++;
-		enqueue(sim, to, frame, len, at + 1000 + rng_next(&sim->rng) % 100000);
+		struct sim_pkt *d = pkt_new(sim, to, frame, len, at + 1000 + rng_next(&sim->rng) % 100000);
+		d->meta = *meta;
+		heap_push(sim, d);
 	}
 }
 
@@ -209,7 +278,7 @@ bool sim_step(struct sim *sim, uint64_t until)
 		sim->now = t;
 	while (sim->nheap && sim->heap[0]->at <= sim->now) {
 		struct sim_pkt *p = heap_pop(sim);
-		tn_stack_input(sim->node[p->to].stack, NULL, p->data, p->len);
+		tn_stack_input(sim->node[p->to].stack, &p->meta, p->data, p->len);
 		free(p);
 	}
 	for (int i = 0; i < 2; i++)

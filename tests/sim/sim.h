@@ -22,6 +22,14 @@ struct sim_link {
 	uint64_t reorder_ns;    /* maximum extra delay of a reordered frame */
 	uint64_t rate_bps;      /* bottleneck rate, 0: unlimited */
 	uint64_t queue_ns;      /* drop-tail when the queue holds more than this */
+	/*
+	 * Frames a core sends with offloads (cfg.offload): by default the wire
+	 * completes PARTIAL checksums and cuts GSO frames into segments, as a
+	 * NIC would, before any fault. gso_whole: it passes them whole, meta
+	 * and all, as a tap to a local receiver (corruption then goes unseen:
+	 * do not combine the two).
+	 */
+	bool gso_whole;
 };
 
 struct sim_pkt;

@@ -30,9 +30,19 @@ static void h_output(void *ctx, const struct tn_frame_meta *meta, const void *fr
 		h->dropped_out++;
 		return;
 	}
-	h->out[h->nout].data = malloc(len);
-	memcpy(h->out[h->nout].data, frame, len);
-	h->out[h->nout].len = len;
+	struct h_frame *f = &h->out[h->nout];
+	f->data = malloc(len);
+	memcpy(f->data, frame, len);
+	f->len = len;
+	f->meta = *meta;
+	f->partial_sum = 0;
+	if ((meta->flags & TN_FRAME_CSUM_PARTIAL) && meta->csum_start + meta->csum_offset + 2u <= len) {
+		/* the link's part: the sum from csum_start on, the field counting as it is */
+		uint8_t *field = f->data + meta->csum_start + meta->csum_offset;
+		f->partial_sum = tn_get16(field);
+		tn_put16(field, tn_csum_fold(tn_csum_add(0, f->data + meta->csum_start,
+							 len - meta->csum_start)));
+	}
 	h->nout++;
 }
 
@@ -74,7 +84,7 @@ void h_free(struct harness *h)
 
 void h_input(struct harness *h, const void *frame, size_t len)
 {
-	tn_stack_input(h->stack, NULL, frame, len);
+	tn_stack_input(h->stack, h->in_meta, frame, len);
 }
 
 void h_advance(struct harness *h, uint64_t ns)

@@ -11,7 +11,9 @@
 
 struct h_frame {
 	size_t len;
-	uint8_t *data;
+	uint8_t *data;         /* a PARTIAL checksum completed, as the link would */
+	struct tn_frame_meta meta;
+	uint16_t partial_sum;  /* with PARTIAL: what the checksum field held */
 };
 
 struct harness {
@@ -21,6 +23,7 @@ struct harness {
 	struct h_frame out[H_MAX_FRAMES];
 	size_t nout;
 	size_t dropped_out;  /* frames beyond H_MAX_FRAMES */
+	const struct tn_frame_meta *in_meta; /* what h_input says of its frames (NULL: nothing) */
 };
 
 /* The peer every test talks as: 10.0.0.1 with this MAC; the stack is 10.0.0.2/24. */

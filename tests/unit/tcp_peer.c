@@ -7,7 +7,7 @@ static uint8_t frame[70000];
 
 void peer_send(struct harness *h, const struct pseg *p)
 {
-	uint8_t seg[2000];
+	static uint8_t seg[65536];
 	size_t hl = TCP_HLEN + p->optlen;
 	memset(seg, 0, hl);
 	tn_put16(seg, p->sport ? p->sport : RPORT);

@@ -1,0 +1,42 @@
+#!/bin/bash
+# offload.sh - the tap's offloads ([interface] offload): with them, the
+# kernel hands tapnet TCP segments of up to 64 KiB with checksums left to
+# trust (TapInGsoFrames), tapnet hands the kernel runs of segments as one
+# frame with the checksum left to complete (TapOutGsoFrames), and every
+# byte arrives intact both ways (echo checks sha256, chargen the pattern);
+# TcpInSegs and TcpOutSegs count the segments the runs stand for, as Linux
+# does. Without them, the same transfers go as plain frames of at most the
+# MTU, and no frame is a GSO one.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+
+MB20=$((20 * 1024 * 1024))
+
+transfers() {
+	tcp_client discard "$TAPNET_ADDR" 9 "$MB20" || fail "20 MB into discard (offload $1)"
+	tcp_client chargen "$TAPNET_ADDR" 19 --expect-total "$MB20" || fail "20 MB of chargen (offload $1)"
+	tcp_client echo "$TAPNET_ADDR" 7 "$MB20" || fail "20 MB through echo (offload $1)"
+	# at most 1448 bytes of payload per segment with timestamps (MTU 1500)
+	local min=$((2 * MB20 / 1448))
+	[ "$(counter TcpInSegs)" -ge "$min" ] || fail "TcpInSegs is $(counter TcpInSegs), fewer than $min"
+	[ "$(counter TcpOutSegs)" -ge "$min" ] || fail "TcpOutSegs is $(counter TcpOutSegs), fewer than $min"
+	[ "$(counter TcpInCsumErrors)" -eq 0 ] || fail "TcpInCsumErrors is $(counter TcpInCsumErrors)"
+}
+
+OFFLOAD=yes start_tapnetd "${SERVICES_CONFIG[@]}" "chargen_bytes = $MB20"
+transfers yes
+for c in TapInGsoFrames TapOutGsoFrames; do
+	[ "$(counter $c)" -gt 0 ] || fail "offload yes: $c is 0"
+done
+[ "$(counter TapInBadHeaders)" -eq 0 ] || fail "TapInBadHeaders is $(counter TapInBadHeaders)"
+log "offload yes: $(counter TapInFrames) frames in ($(counter TapInGsoFrames) GSO) for" \
+	"$(counter TcpInSegs) segments; $(counter TapOutFrames) out ($(counter TapOutGsoFrames) GSO)" \
+	"for $(counter TcpOutSegs)"
+
+OFFLOAD=no restart_tapnetd "${SERVICES_CONFIG[@]}" "chargen_bytes = $MB20"
+transfers no
+for c in TapInGsoFrames TapOutGsoFrames; do
+	[ "$(counter $c)" -eq 0 ] || fail "offload no: $c is $(counter $c)"
+done
+[ "$(counter TapInFrames)" -ge $((MB20 / 1448)) ] || fail "offload no: only $(counter TapInFrames) frames in"
+log "offload no: $(counter TapInFrames) frames in, $(counter TapOutFrames) out, all plain"
+exit 0

@@ -1,0 +1,222 @@
+/*
+ * check_offload.c - the core's side of the tap offloads (struct
+ * tn_frame_meta): with TN_OFFLOAD_TSO4 new data leaves as runs of segments
+ * in one GSO frame whose PARTIAL checksum the link completes; frames in that
+ * the link vouches for (PARTIAL, VALID) skip checksum verification, and a
+ * GSO frame in counts as the segments it stands for.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "stack/tcp.h"
+#include "stack_harness.h"
+#include "tcp_peer.h"
+
+#define MSS 1460
+static const uint8_t mss_opt[4] = { 2, 4, MSS >> 8, MSS & 0xff };
+
+static struct conn open_offloaded(uint8_t offload)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.offload = offload;
+	return open_passive_cfg(&cfg, mss_opt, sizeof(mss_opt));
+}
+
+static uint8_t data[65536];
+
+static void fill_data(void)
+{
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+}
+
+/* The only frame sent since the last h_clear(), as a segment; its meta in *m. */
+static struct oseg only_frame(struct conn *c, struct tn_frame_meta *m)
+{
+	ck_assert_uint_eq(c->h->nout, 1);
+	struct oseg o;
+	ck_assert(out_seg(c->h, 0, &o)); /* checksum checked after the link completed it */
+	*m = c->h->out[0].meta;
+	return o;
+}
+
+static void peer_ack(struct conn *c, uint32_t ack)
+{
+	peer_send(c->h, &(struct pseg){ .seq = c->snd, .ack = ack, .flags = TCP_ACK });
+}
+
+START_TEST(tso_sends_the_congestion_window_as_one_frame)
+{
+	fill_data();
+	struct conn c = open_offloaded(TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4);
+	uint64_t segs0 = H_CTR(c.h, TcpOutSegs);
+
+	ck_assert_int_eq(tn_sock_send(c.s, data, 20000), 20000);
+	struct tn_frame_meta m;
+	struct oseg o = only_frame(&c, &m);
+	/* the initial window, 10 segments, in one frame */
+	ck_assert_uint_eq(o.len, 10 * MSS);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	ck_assert_mem_eq(o.data, data, o.len);
+	ck_assert_uint_eq(m.gso_type, TN_GSO_TCPV4);
+	ck_assert_uint_eq(m.gso_size, MSS);
+	ck_assert_uint_eq(m.flags, TN_FRAME_CSUM_PARTIAL);
+	ck_assert_uint_eq(m.csum_start, TN_ETH_HLEN + TN_IP_HLEN);
+	ck_assert_uint_eq(m.csum_offset, 16);
+	/* the field held the pseudo-header sum (not complemented) for the whole run */
+	uint32_t pseudo = tn_csum_pseudo(H_STACK_IP, H_PEER_IP, TN_IP_PROTO_TCP,
+					 (uint16_t)(TCP_HLEN + 10 * MSS));
+	ck_assert_uint_eq(c.h->out[0].partial_sum, (uint16_t)~tn_csum_fold(pseudo));
+	ck_assert_uint_eq(H_CTR(c.h, TcpOutSegs) - segs0, 10);
+
+	/* acked: slow start doubles the window; 5400 bytes are left, the short
+	 * tail waits for the run before it (Nagle) */
+	h_clear(c.h);
+	peer_ack(&c, c.rcv + 10 * MSS);
+	o = only_frame(&c, &m);
+	ck_assert_uint_eq(o.len, 3 * MSS);
+	ck_assert_uint_eq(m.gso_type, TN_GSO_TCPV4);
+	ck_assert_mem_eq(o.data, data + 10 * MSS, o.len);
+	h_clear(c.h);
+	peer_ack(&c, c.rcv + 13 * MSS);
+	o = only_frame(&c, &m);
+	ck_assert_uint_eq(o.len, 20000 - 13 * MSS);
+	ck_assert_uint_eq(m.gso_type, TN_GSO_NONE); /* one segment: a plain frame */
+	ck_assert_uint_eq(m.flags, TN_FRAME_CSUM_PARTIAL);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(retransmissions_go_one_segment_at_a_time)
+{
+	fill_data();
+	struct conn c = open_offloaded(TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4);
+	ck_assert_int_eq(tn_sock_send(c.s, data, 4 * MSS), 4 * MSS);
+	struct tn_frame_meta m;
+	struct oseg o = only_frame(&c, &m);
+	ck_assert_uint_eq(o.len, 4 * MSS);
+	h_clear(c.h);
+	h_advance(c.h, 2 * TN_NSEC_PER_SEC); /* a few timeouts (the RTO backs off) */
+	ck_assert_uint_ge(c.h->nout, 1);
+	for (size_t i = 0; i < c.h->nout; i++) {
+		ck_assert(out_seg(c.h, i, &o));
+		ck_assert_uint_eq(o.seq, c.rcv);
+		ck_assert_uint_eq(o.len, MSS);
+		m = c.h->out[i].meta;
+		ck_assert_uint_eq(m.gso_type, TN_GSO_NONE);
+	}
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(checksum_offload_alone_sends_plain_segments)
+{
+	fill_data();
+	struct conn c = open_offloaded(TN_OFFLOAD_CSUM);
+	ck_assert_int_eq(tn_sock_send(c.s, data, 3 * MSS), 3 * MSS);
+	ck_assert_uint_eq(c.h->nout, 3);
+	for (size_t i = 0; i < 3; i++) {
+		struct oseg o;
+		ck_assert(out_seg(c.h, i, &o));
+		ck_assert_uint_eq(o.len, MSS);
+		ck_assert_uint_eq(c.h->out[i].meta.gso_type, TN_GSO_NONE);
+		ck_assert_uint_eq(c.h->out[i].meta.flags, TN_FRAME_CSUM_PARTIAL);
+	}
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(without_offload_every_frame_is_plain)
+{
+	fill_data();
+	struct conn c = open_offloaded(0);
+	ck_assert_int_eq(tn_sock_send(c.s, data, 3 * MSS), 3 * MSS);
+	ck_assert_uint_eq(c.h->nout, 3);
+	for (size_t i = 0; i < 3; i++) {
+		struct oseg o;
+		ck_assert(out_seg(c.h, i, &o));
+		ck_assert_uint_eq(c.h->out[i].meta.flags, 0);
+		ck_assert_uint_eq(c.h->out[i].meta.gso_type, TN_GSO_NONE);
+	}
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(checksums_the_link_vouches_for_are_not_verified)
+{
+	struct conn c = open_offloaded(0);
+	uint8_t buf[16];
+
+	/* a bad checksum on a plain frame: dropped */
+	peer_send(c.h, &(struct pseg){ .seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+				       .data = "abcd", .len = 4, .bad_csum = true });
+	ck_assert_uint_eq(H_CTR(c.h, TcpInCsumErrors), 1);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), -EAGAIN);
+
+	/* the same bytes, the link saying the checksum is a local sender's to fill in */
+	struct tn_frame_meta partial = { .flags = TN_FRAME_CSUM_PARTIAL,
+					 .csum_start = TN_ETH_HLEN + TN_IP_HLEN, .csum_offset = 16 };
+	c.h->in_meta = &partial;
+	peer_send(c.h, &(struct pseg){ .seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+				       .data = "abcd", .len = 4, .bad_csum = true });
+	c.snd += 4;
+	/* or that it checked it */
+	struct tn_frame_meta valid = { .flags = TN_FRAME_CSUM_VALID };
+	c.h->in_meta = &valid;
+	peer_send(c.h, &(struct pseg){ .seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+				       .data = "efgh", .len = 4, .bad_csum = true });
+	c.h->in_meta = NULL;
+	ck_assert_uint_eq(H_CTR(c.h, TcpInCsumErrors), 1);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 8);
+	ck_assert_mem_eq(buf, "abcdefgh", 8);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(a_gso_frame_in_counts_its_segments_and_is_acked_at_once)
+{
+	fill_data();
+	struct conn c = open_offloaded(0);
+	uint64_t segs0 = H_CTR(c.h, TcpInSegs);
+	struct tn_frame_meta gso = { .gso_type = TN_GSO_TCPV4, .gso_size = 1000,
+				     .flags = TN_FRAME_CSUM_PARTIAL,
+				     .csum_start = TN_ETH_HLEN + TN_IP_HLEN, .csum_offset = 16 };
+	c.h->in_meta = &gso;
+	peer_send(c.h, &(struct pseg){ .seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				       .data = data, .len = 4500 });
+	c.h->in_meta = NULL;
+	ck_assert_uint_eq(H_CTR(c.h, TcpInSegs) - segs0, 5);
+	/* more than two segments' worth: ACKed now, not after the delayed-ACK timeout */
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd + 4500);
+	static uint8_t got[8192];
+	ck_assert_int_eq(tn_sock_recv(c.s, got, sizeof(got)), 4500);
+	ck_assert_mem_eq(got, data, 4500);
+	close_conn(&c);
+}
+END_TEST
+
+static Suite *offload_suite(void)
+{
+	Suite *s = suite_create("offload");
+	TCase *tc = tcase_create("tso and checksums");
+	tcase_add_test(tc, tso_sends_the_congestion_window_as_one_frame);
+	tcase_add_test(tc, retransmissions_go_one_segment_at_a_time);
+	tcase_add_test(tc, checksum_offload_alone_sends_plain_segments);
+	tcase_add_test(tc, without_offload_every_frame_is_plain);
+	tcase_add_test(tc, checksums_the_link_vouches_for_are_not_verified);
+	tcase_add_test(tc, a_gso_frame_in_counts_its_segments_and_is_acked_at_once);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(offload_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
