@@ -5,19 +5,24 @@
  * socketpair; tapnetd holds the other end A and bridges it to a tn_sock:
  *
  *   client --write--> B ==pair==> A --recv--> tn_sock_send  --> peer
- *   client <--read--- B <==pair== A <--send-- tn_sock_recv  <-- peer
+ *   client <--read--- B <==pair== A <--send-- receive buffer <-- peer
  *
  * Nothing is buffered without bound: A is read only as far as
  * tn_sock_writable() allows (a full TCP send buffer stops reading A, the
- * pair fills, the client's write blocks), and tn_sock_recv() is called only
- * while A takes what it returns (at most one chunk per socket waits here,
- * so a client that does not read closes the TCP window).
+ * pair fills, the client's write blocks), and peer data is sent to A
+ * straight from the core's receive buffer (tn_sock_recv_peek), which drops
+ * only what A took (tn_sock_recv_consume): nothing waits here, and a client
+ * that does not read closes the TCP window.
+ *
+ * Peer data that arrives in a batch of frames is passed on once, after the
+ * batch (an ev_prepare watcher runs before the loop waits again), rather
+ * than once per segment: one send to A instead of dozens.
  *
  * The client's side of the story, as A sees it:
  *   read EOF on A, no hang-up       client shutdown(SHUT_WR)   -> FIN
  *   hang-up on A (B's last close)   close()                    -> FIN, or RST
  *                                   when data the client never read is left
- *                                   (B's queue, this daemon's chunk, the core)
+ *                                   (B's queue, the core's receive buffer)
  * and the peer's, as the client sees it:
  *   peer FIN       shutdown(A, SHUT_WR): the client reads EOF after the data
  *   peer RST       A is closed: the client reads the data, then EOF (or
@@ -35,10 +40,11 @@
  * connection waits: each comes as a struct tn_accept_rec with the new
  * connection's B attached (SCM_RIGHTS).
  *
- * Buffer space is reserved, not counted as it fills: a connection can
- * hold its TCP receive and send buffers (the core allocates them whole)
- * plus one CHUNK here, so that much is charged to its client and to the
- * total when it connects or is accepted, and given back when it is freed.
+ * Buffer space is reserved, not counted as it fills: a connection holds
+ * its TCP receive and send buffers (the core allocates them whole, and
+ * nothing of it waits here), so that much is charged to its client and to
+ * the total when it connects or is accepted, and given back when it is
+ * freed.
  * Over max_buffer_bytes(_per_client) a connect fails with ENOBUFS and an
  * accept waits (the connection stays in the core's accept queue, the
  * listening fd is not readable) until another connection gives its space
@@ -68,6 +74,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -92,8 +99,9 @@ struct tsock {
 	ev_io io;
 	int io_events;
 	uint32_t filler;              /* filler bytes still to drop from A */
-	uint8_t *stage;               /* peer data A did not take yet */
-	size_t stage_off, stage_len;
+	struct tsock *pend_next;      /* in ss->pending: peer data to pass on */
+	bool pending;
+	bool a_idle;                  /* the last read of A found nothing */
 	int pend_b;                   /* listener: accepted B not yet sent */
 	struct tn_accept_rec pend_rec;
 	bool listening, connecting, connected;
@@ -137,6 +145,8 @@ struct sockets {
 	struct tombstone tomb[TOMBSTONES];
 	unsigned tomb_next;
 	struct log_ratelimit limit_log, err_log, buf_log;
+	struct tsock *pending;        /* sockets with peer data for the client */
+	ev_prepare pend_watcher;
 	uint8_t scratch[CHUNK];
 };
 
@@ -190,7 +200,7 @@ static int check_unix_stream(int fd, dev_t *dev, ino_t *ino)
 /* What a connection with these TCP buffer sizes may hold (see the top of the file). */
 static uint64_t conn_charge(int rcvbuf, int sndbuf)
 {
-	return (uint64_t)rcvbuf + (uint64_t)sndbuf + CHUNK;
+	return (uint64_t)rcvbuf + (uint64_t)sndbuf;
 }
 
 /* Reserves bytes for a connection of owner (NULL: nobody's); -ENOBUFS over a limit. */
@@ -319,12 +329,18 @@ static void ts_free(struct tsock *t)
 		close(t->b_hold);
 	if (t->pend_b >= 0)
 		close(t->pend_b);
-	free(t->stage);
 	charge_give_back(ss, t->owner, t->charge);
 	t->charge = 0;
 	if (t->accept_waits) {
 		t->accept_waits = false;
 		ss->accepts_waiting--;
+	}
+	if (t->pending) {
+		struct tsock **q = &ss->pending;
+		while (*q && *q != t)
+			q = &(*q)->pend_next;
+		if (*q)
+			*q = t->pend_next;
 	}
 	struct tsock **pp = &ss->hash[hash_ino(t->dev, t->ino)];
 	while (*pp && *pp != t)
@@ -358,6 +374,8 @@ static void a_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct tsock *t = w->data;
 	struct tapnetd *d = t->ss->d;
 
+	if (revents & EV_READ)
+		t->a_idle = false;
 	ts_pump(t);
 	daemon_rearm_timer(d);
 }
@@ -433,8 +451,9 @@ static int limit_check(struct sockets *ss, struct sockets_owner *owner)
 #define set_done(t, err) set_done_at(t, err, __LINE__)
 static void set_done_at(struct tsock *t, int err, int line)
 {
-	log_debug("socket ino %lu done at line %d (err %d, rd_eof %d wr_shut %d closed %d stage %zu filler %u)",
-		  (unsigned long)t->ino, line, err, t->rd_eof, t->wr_shut, t->client_closed, t->stage_len, t->filler);
+	log_debug("socket ino %lu done at line %d (err %d, rd_eof %d wr_shut %d closed %d unread %zu filler %u)",
+		  (unsigned long)t->ino, line, err, t->rd_eof, t->wr_shut, t->client_closed,
+		  t->sk ? tn_sock_readable(t->sk) : 0, t->filler);
 	t->done = true;
 	if (err && !t->done_err)
 		t->done_err = err;
@@ -461,28 +480,21 @@ static bool a_hung_up(const struct tsock *t)
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
 }
 
-/* Peer -> client: tn_sock_recv into A while A takes it. */
+/* Peer data the client has not taken yet (and would lose with a close). */
+static bool unread(const struct tsock *t)
+{
+	return t->sk && !t->wr_shut && tn_sock_readable(t->sk) > 0;
+}
+
+/* Peer -> client: from the core's receive buffer into A while A takes it. */
 static void pump_to_client(struct tsock *t)
 {
-	struct sockets *ss = t->ss;
-
 	if (t->wr_shut || !t->sk)
 		return;
-	while (t->stage_len) {
-		ssize_t n = send(t->a, t->stage + t->stage_off, t->stage_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return;
-			/* B is gone with our data unread: a close with unread data */
-			close_core(t, true);
-			set_done(t, 0);
-			return;
-		}
-		t->stage_off += (size_t)n;
-		t->stage_len -= (size_t)n;
-	}
 	for (;;) {
-		long n = tn_sock_recv(t->sk, ss->scratch, CHUNK);
+		struct tn_sock_piece piece[2];
+		int np;
+		long n = tn_sock_recv_peek(t->sk, piece, &np);
 		if (n == -EAGAIN)
 			return;
 		if (n == 0) { /* peer FIN, everything before it delivered */
@@ -500,29 +512,24 @@ static void pump_to_client(struct tsock *t)
 			set_done(t, (int)-n);
 			return;
 		}
-		ssize_t w = send(t->a, ss->scratch, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (w < 0 && (errno == EAGAIN || errno == EINTR))
-			w = 0;
+		struct iovec iov[2];
+		for (int i = 0; i < np; i++) {
+			iov[i].iov_base = (void *)piece[i].base;
+			iov[i].iov_len = piece[i].len;
+		}
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)np };
+		ssize_t w = sendmsg(t->a, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return; /* A is full: EV_WRITE resumes */
+			/* B is gone with our data unread: a close with unread data */
 			close_core(t, true);
 			set_done(t, 0);
 			return;
 		}
-		if (w < n) {
-			size_t rest = (size_t)(n - w);
-			if (!t->stage)
-				t->stage = malloc(CHUNK);
-			if (!t->stage) {
-				log_warning("out of memory for a socket's data; resetting it");
-				close_core(t, true);
-				set_done(t, ENOMEM);
-				return;
-			}
-			memcpy(t->stage, ss->scratch + w, rest);
-			t->stage_off = 0;
-			t->stage_len = rest;
-			return;
-		}
+		tn_sock_recv_consume(t->sk, (size_t)w);
+		if (w < n)
+			return; /* A is full: EV_WRITE resumes */
 	}
 }
 
@@ -543,6 +550,8 @@ static void pump_from_client(struct tsock *t)
 			room = CHUNK;
 		ssize_t n = recv(t->a, ss->scratch, room, MSG_DONTWAIT);
 		if (n < 0) {
+			if (errno == EAGAIN)
+				t->a_idle = true; /* until EV_READ or news from the core */
 			if (errno == EAGAIN || errno == EINTR)
 				return;
 			/* ECONNRESET: B was closed with data we sent it unread */
@@ -554,7 +563,7 @@ static void pump_from_client(struct tsock *t)
 			t->rd_eof = true;
 			if (t->client_closed || a_hung_up(t)) {
 				t->client_closed = true;
-				close_core(t, t->stage_len > 0);
+				close_core(t, unread(t));
 				set_done(t, 0);
 				return;
 			}
@@ -700,8 +709,8 @@ static void ts_update_io(struct tsock *t)
 	} else if (t->connected && t->sk) {
 		if (!t->rd_eof && (t->filler || tn_sock_writable(t->sk) > 0))
 			ev |= EV_READ;
-		if (t->stage_len)
-			ev |= EV_WRITE;
+		if (unread(t))
+			ev |= EV_WRITE; /* A was full */
 	}
 	io_set(t, ev);
 }
@@ -719,7 +728,7 @@ static void ts_pump(struct tsock *t)
 			pump_accept(t);
 		else if (t->connected) {
 			pump_to_client(t);
-			if (!t->done)
+			if (!t->done && !t->a_idle)
 				pump_from_client(t);
 		}
 	} while (t->again && !t->done);
@@ -737,6 +746,7 @@ static void connect_done(struct tsock *t)
 
 	t->connecting = false;
 	t->connected = true;
+	t->a_idle = false;
 	while (t->filler) {
 		ssize_t n = recv(t->a, ss->scratch, t->filler < CHUNK ? t->filler : CHUNK, MSG_DONTWAIT);
 		if (n <= 0)
@@ -756,12 +766,39 @@ static int pos_err(int e)
 	return e < 0 ? -e : e;
 }
 
+/* Before the loop waits: pass on the peer data that came in since it last did. */
+static void pend_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct sockets *ss = w->data;
+
+	if (!ss->pending)
+		return;
+	while (ss->pending) {
+		struct tsock *t = ss->pending;
+		ss->pending = t->pend_next;
+		t->pending = false;
+		ts_pump(t);
+	}
+	daemon_rearm_timer(ss->d);
+}
+
 static void sock_cb(struct tn_sock *s, unsigned events, void *arg)
 {
 	struct tsock *t = arg;
 
 	if (!t)
 		return;
+	if (events == TN_SOCK_EV_READABLE && t->connected && !t->in_pump) {
+		/* more may come in the same batch of frames: pend_cb passes it all on */
+		if (!t->pending) {
+			t->pending = true;
+			t->pend_next = t->ss->pending;
+			t->ss->pending = t;
+		}
+		return;
+	}
+	if (events & ~(unsigned)TN_SOCK_EV_READABLE)
+		t->a_idle = false;
 	if (t->connecting) {
 		if (events & TN_SOCK_EV_CONNECTED) {
 			connect_done(t);
@@ -792,9 +829,10 @@ static void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
 		struct tsock *t = evs[i].data.ptr;
 		hup_del(t); /* level-triggered: once is enough */
 		t->client_closed = true;
+		t->a_idle = false;
 		if (!t->connected || t->rd_eof) {
 			/* not connected, or nothing more to read: close as close() does */
-			close_core(t, t->stage_len > 0);
+			close_core(t, unread(t));
 			set_done(t, 0);
 			ts_finish(t);
 			continue;
@@ -802,7 +840,7 @@ static void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
 		int soerr = 0;
 		socklen_t len = sizeof(soerr);
 		getsockopt(t->a, SOL_SOCKET, SO_ERROR, &soerr, &len);
-		if (soerr == ECONNRESET || t->stage_len > 0) {
+		if (soerr == ECONNRESET || unread(t)) {
 			/* the client closed with data it never read: RST (RFC 1122 4.2.2.13) */
 			close_core(t, true);
 			set_done(t, 0);
@@ -1000,7 +1038,6 @@ static int req_shutdown(struct tsock *t, const struct req *r)
 	if (!t->wr_shut) {
 		shutdown(t->a, SHUT_WR);
 		t->wr_shut = true;
-		t->stage_len = 0;
 	}
 	return 0;
 }
@@ -1418,6 +1455,9 @@ struct sockets *sockets_new(struct tapnetd *d)
 	ev_io_init(&ss->hup_io, hup_cb, ss->hup_ep, EV_READ);
 	ss->hup_io.data = ss;
 	ev_io_start(d->loop, &ss->hup_io);
+	ev_prepare_init(&ss->pend_watcher, pend_cb);
+	ss->pend_watcher.data = ss;
+	ev_prepare_start(d->loop, &ss->pend_watcher);
 	return ss;
 }
 
@@ -1432,6 +1472,7 @@ void sockets_free(struct sockets *ss)
 	}
 	ev_io_stop(ss->d->loop, &ss->hup_io);
 	ev_idle_stop(ss->d->loop, &ss->wake_idle);
+	ev_prepare_stop(ss->d->loop, &ss->pend_watcher);
 	close(ss->hup_ep);
 	free(ss);
 }

@@ -206,17 +206,9 @@ static void maybe_window_update(struct tn_sock *s)
 		tcp_send_ack(s);
 }
 
-long tn_sock_recv(struct tn_sock *s, void *buf, size_t len)
+/* What a read returns when the receive buffer is empty. */
+static long recv_empty(struct tn_sock *s)
 {
-	if (s->shut_rd)
-		return 0;
-	if (s->rcvbuf.len) {
-		tcp_enter(s->stack);
-		uint32_t n = tn_ring_read(&s->rcvbuf, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
-		maybe_window_update(s);
-		tcp_leave(s->stack);
-		return n;
-	}
 	if (s->err)
 		return take_error(s);
 	if (s->fin_rcvd)
@@ -229,6 +221,48 @@ long tn_sock_recv(struct tn_sock *s, void *buf, size_t len)
 	default:
 		return -EAGAIN;
 	}
+}
+
+long tn_sock_recv(struct tn_sock *s, void *buf, size_t len)
+{
+	if (s->shut_rd)
+		return 0;
+	if (s->rcvbuf.len) {
+		tcp_enter(s->stack);
+		uint32_t n = tn_ring_read(&s->rcvbuf, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+		maybe_window_update(s);
+		tcp_leave(s->stack);
+		return n;
+	}
+	return recv_empty(s);
+}
+
+long tn_sock_recv_peek(struct tn_sock *s, struct tn_sock_piece piece[2], int *npieces)
+{
+	*npieces = 0;
+	if (s->shut_rd)
+		return 0;
+	if (s->rcvbuf.len) {
+		struct tn_iov iov[2];
+		int n = tn_ring_peek(&s->rcvbuf, 0, s->rcvbuf.len, iov);
+		for (int i = 0; i < n; i++) {
+			piece[i].base = iov[i].base;
+			piece[i].len = iov[i].len;
+		}
+		*npieces = n;
+		return s->rcvbuf.len;
+	}
+	return recv_empty(s);
+}
+
+void tn_sock_recv_consume(struct tn_sock *s, size_t n)
+{
+	if (s->shut_rd || n == 0 || !s->rcvbuf.len)
+		return;
+	tcp_enter(s->stack);
+	tn_ring_discard(&s->rcvbuf, n > s->rcvbuf.len ? s->rcvbuf.len : (uint32_t)n);
+	maybe_window_update(s);
+	tcp_leave(s->stack);
 }
 
 static void queue_fin(struct tn_sock *s)

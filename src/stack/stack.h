@@ -311,6 +311,22 @@ struct tn_sock *tn_sock_accept(struct tn_sock *s, int *err);
 int tn_sock_connect(struct tn_sock *s, tn_ip4 addr, uint16_t port);
 long tn_sock_send(struct tn_sock *s, const void *buf, size_t len); /* -EAGAIN when full */
 long tn_sock_recv(struct tn_sock *s, void *buf, size_t len);       /* 0 at EOF, -EAGAIN if none */
+/*
+ * Reading in place: the readable bytes as they sit in the receive buffer, in
+ * at most two pieces (it is a ring), for a caller that hands them on without
+ * a copy of its own. Returns the bytes the pieces hold (> 0, *npieces 1 or
+ * 2), or, with *npieces 0, what tn_sock_recv returns when nothing is left to
+ * read: 0 at EOF, -EAGAIN, or a pending error. Nothing is taken until
+ * tn_sock_recv_consume() drops the first n bytes, which then works as
+ * tn_sock_recv would have (window update included). The pieces stay valid
+ * until the next call into the stack.
+ */
+struct tn_sock_piece {
+	const uint8_t *base;
+	size_t len;
+};
+long tn_sock_recv_peek(struct tn_sock *s, struct tn_sock_piece piece[2], int *npieces);
+void tn_sock_recv_consume(struct tn_sock *s, size_t n); /* n <= the bytes peeked */
 #define TN_SHUT_RD 0
 #define TN_SHUT_WR 1
 #define TN_SHUT_RDWR 2

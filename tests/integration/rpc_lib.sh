@@ -58,5 +58,7 @@ bg() {
 	shift
 	"$@" >"$TN_TMP/$name.log" 2>&1 &
 	BG_PID=$!
-	at_exit "kill $BG_PID"
+	# CMD may be a shell function (ns_exec, tn_run): then $! is a subshell and
+	# the program its child, which would outlive it (and the namespace)
+	at_exit "pkill -P $BG_PID; kill $BG_PID"
 }

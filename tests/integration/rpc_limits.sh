@@ -1,8 +1,8 @@
 #!/bin/bash
 # rpc_limits.sh - tapnetd never reserves more buffer space for its clients
-# than max_buffer_bytes(_per_client): with 4 KiB TCP buffers a connection
-# reserves 4096 + 4096 + 65536 = 73728 bytes, so a client may hold two
-# (150000) and all clients four (300000). Over the per-client limit, and
+# than max_buffer_bytes(_per_client): with 32 KiB TCP buffers a connection
+# reserves 32768 + 32768 = 65536 bytes, so a client may hold two (150000)
+# and all clients four (300000). Over the per-client limit, and
 # over the total, connect fails with ENOBUFS; a close gives the space back.
 # A listener whose client has no space left leaves the next connection in
 # the accept queue (its fd is not readable) until one of its connections
@@ -12,7 +12,7 @@
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 CLIENT=$TOP_SRCDIR/tests/integration/limits_client.py
 
-start_tapnetd "[tcp]" "rcvbuf = 4096" "sndbuf = 4096" \
+start_tapnetd "[tcp]" "rcvbuf = 32768" "sndbuf = 32768" \
 	"[daemon]" "max_buffer_bytes = 300000" "max_buffer_bytes_per_client = 150000"
 
 # kernel side: accepts every connection and keeps it
@@ -44,14 +44,14 @@ wait_line "$TN_TMP/first.log" held
 cat "$TN_TMP/first.log"
 grep -q "max_buffer_bytes_per_client (150000) reached" "$DAEMON_LOG" ||
 	fail "no log line about max_buffer_bytes_per_client"
-[ "$(status_buffers)" = 147456 ] || fail "tapnet status: buffers $(status_buffers), expected 147456"
+[ "$(status_buffers)" = 131072 ] || fail "tapnet status: buffers $(status_buffers), expected 131072"
 log "per client: the third connect failed with ENOBUFS, a close gave the space back"
 
 # a second client: two more fit (four in all); then a third's first is over the total
 bg second tn_run "$PYTHON" "$CLIENT" connect "$HOST_ADDR" 7100 1 ok
 wait_line "$TN_TMP/second.log" held
 cat "$TN_TMP/second.log"
-[ "$(status_buffers)" = 294912 ] || fail "tapnet status: buffers $(status_buffers), expected 294912"
+[ "$(status_buffers)" = 262144 ] || fail "tapnet status: buffers $(status_buffers), expected 262144"
 out=$(tn_run "$PYTHON" "$CLIENT" refused "$HOST_ADDR" 7100 2>&1) || fail "third client: $out"
 log "third client: $out"
 grep -q "max_buffer_bytes (300000) reached" "$DAEMON_LOG" || fail "no log line about max_buffer_bytes"
@@ -82,7 +82,7 @@ cat "$TN_TMP/server.log"
 log "accept waited for buffer space and went on when a connection closed"
 
 # SIGHUP: the per-client limit goes up to the total, four connections fit
-write_config "[tcp]" "rcvbuf = 4096" "sndbuf = 4096" \
+write_config "[tcp]" "rcvbuf = 32768" "sndbuf = 32768" \
 	"[daemon]" "max_buffer_bytes = 300000" "max_buffer_bytes_per_client = 300000"
 kill -HUP "$DAEMON_PID"
 for ((i = 0; i < WAIT_SECONDS * 10; i++)); do

@@ -5,6 +5,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "stack/tcp.h"
 #include "stack_harness.h"
@@ -189,6 +190,104 @@ START_TEST(out_of_order_data_gets_sack_and_fills)
 	char buf[16];
 	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 6);
 	ck_assert_int_eq(memcmp(buf, "abcdef", 6), 0);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(recv_peek_then_consume)
+{
+	/* A 4096-byte receive buffer, no window scaling: the window field is in bytes. */
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = 4096;
+	struct conn c = open_passive_cfg(&cfg, NULL, 0);
+	static uint8_t data[5000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + i / 251);
+	struct tn_sock_piece p[2];
+	int np = -1;
+
+	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), -EAGAIN);
+	ck_assert_int_eq(np, 0);
+	for (size_t off = 0; off < 3000; off += 1000) {
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+					      .data = data + off, .len = 1000});
+		c.snd += 1000;
+	}
+	h_clear(c.h);
+
+	/* In place, and nothing taken until consumed. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), 3000);
+		ck_assert_int_eq(np, 1);
+		ck_assert_uint_eq(p[0].len, 3000);
+		ck_assert_int_eq(memcmp(p[0].base, data, 3000), 0);
+	}
+	ck_assert_uint_eq(tn_sock_readable(c.s), 3000);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+
+	/* Consuming opens the window as tn_sock_recv does: an update goes out. */
+	tn_sock_recv_consume(c.s, 2500);
+	ck_assert_uint_eq(tn_sock_readable(c.s), 500);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.len, 0);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_eq(o.wnd, 4096 - 500);
+	h_clear(c.h);
+
+	/* Bytes that wrap around the end of the ring come as two pieces. */
+	for (size_t off = 3000; off < 5000; off += 1000) {
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+					      .data = data + off, .len = 1000});
+		c.snd += 1000;
+	}
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), 2500);
+	ck_assert_int_eq(np, 2);
+	ck_assert_uint_eq(p[0].len, 4096 - 2500);
+	ck_assert_uint_eq(p[0].len + p[1].len, 2500);
+	ck_assert_int_eq(memcmp(p[0].base, data + 2500, p[0].len), 0);
+	ck_assert_int_eq(memcmp(p[1].base, data + 2500 + p[0].len, p[1].len), 0);
+
+	/* Part of it, then tn_sock_recv reads on from there; more than is there is clamped. */
+	tn_sock_recv_consume(c.s, 100);
+	uint8_t buf[64];
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), (long)sizeof(buf));
+	ck_assert_int_eq(memcmp(buf, data + 2600, sizeof(buf)), 0);
+	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), 2500 - 100 - (long)sizeof(buf));
+	ck_assert_int_eq(memcmp(p[0].base, data + 2600 + sizeof(buf), p[0].len), 0);
+	tn_sock_recv_consume(c.s, 100000);
+	ck_assert_uint_eq(tn_sock_readable(c.s), 0);
+	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), -EAGAIN);
+	ck_assert_int_eq(np, 0);
+	tn_sock_recv_consume(c.s, 10); /* nothing there: no effect */
+	ck_assert_uint_eq(tn_sock_readable(c.s), 0);
+
+	/* The peer's FIN: EOF, as tn_sock_recv says. */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	c.snd++;
+	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), 0);
+	ck_assert_int_eq(np, 0);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 0);
+	close_conn(&c);
+}
+END_TEST
+
+START_TEST(recv_peek_reports_a_reset_after_the_data)
+{
+	struct conn c = open_passive();
+	struct tn_sock_piece p[2];
+	int np;
+
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = "abc", .len = 3});
+	c.snd += 3;
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_RST});
+	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), 3);
+	ck_assert_int_eq(memcmp(p[0].base, "abc", 3), 0);
+	tn_sock_recv_consume(c.s, 3);
+	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), -ECONNRESET);
+	ck_assert_int_eq(np, 0);
 	close_conn(&c);
 }
 END_TEST
@@ -528,6 +627,8 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, malformed_options_are_ignored);
 	tcase_add_test(tc, data_is_acked_late_then_every_second_segment);
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
+	tcase_add_test(tc, recv_peek_then_consume);
+	tcase_add_test(tc, recv_peek_reports_a_reset_after_the_data);
 	tcase_add_test(tc, passive_close);
 	tcase_add_test(tc, active_close_to_time_wait);
 	tcase_add_test(tc, fin_ack_in_one_segment);

@@ -1,0 +1,74 @@
+#!/bin/bash
+# rpc_backpressure.sh - a program on tapnet that does not read stops its
+# peer: a kernel-side server sends 16 MB to a client under `tapnet run` that
+# reads nothing at first. tapnet must not buffer without bound: the client's
+# socket pair fills, tapnet's receive buffer fills (Recv-Q at most rcvbuf),
+# the window it advertises closes to zero, and the sender stalls far short
+# of the end. Then the client reads: every byte arrives, in order (sha256).
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
+require_cmd timeout
+
+RCVBUF=65536
+start_tapnetd "[tcp]" "rcvbuf = $RCVBUF"
+make_file "$TN_TMP/data" 16
+zero_before=$(counter TcpExtTCPToZeroWindowAdv)
+
+bg sender ns_exec "$PYTHON" -u -c '
+import socket, sys
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("'"$HOST_ADDR"'", 7300)); l.listen(1)
+c, _ = l.accept()
+c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+c.sendall(open(sys.argv[1], "rb").read())
+c.close()
+print("sent everything", flush=True)' "$TN_TMP/data"
+wait_listen kernel "$HOST_ADDR" 7300
+
+go=$TN_TMP/go
+bg client tn_run timeout 120 "$PYTHON" -u -c '
+import os, socket, sys, time
+s = socket.create_connection(("'"$HOST_ADDR"'", 7300))
+print("connected", flush=True)
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.05)
+with open(sys.argv[2], "wb") as out:
+    while True:
+        b = s.recv(1 << 16)
+        if not b:
+            break
+        out.write(b)
+print("read to EOF", flush=True)' "$go" "$TN_TMP/got"
+
+# sock_field FIELD: FIELD of tapnet's connection to the sender, from `tapnet ss -j`.
+sock_field() {
+	tapnet_cli ss -j 2>/dev/null | "$PYTHON" -c '
+import json, sys
+socks = [s for s in json.load(sys.stdin) if s["peer_port"] == 7300 and s["state"] == "ESTAB"]
+print(socks[0][sys.argv[1]] if len(socks) == 1 else "-")' "$1"
+}
+
+# the window closes: tapnet holds at most its receive buffer
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	[ "$(sock_field rcv_wnd)" = 0 ] && break
+	sleep 0.1
+done
+[ "$(sock_field rcv_wnd)" = 0 ] || fail "the window did not close (rcv_wnd $(sock_field rcv_wnd))"
+sleep 1 # whatever was still on its way has arrived
+q=$(sock_field recv_q)
+[ "$q" != - ] && [ "$q" -gt 0 ] && [ "$q" -le "$RCVBUF" ] ||
+	fail "Recv-Q is $q with the window closed, expected 1..$RCVBUF"
+[ "$(sock_field rcv_wnd)" = 0 ] || fail "the window opened with nobody reading"
+expect_counter_above TcpExtTCPToZeroWindowAdv "$zero_before"
+grep -q "sent everything" "$TN_TMP/sender.log" && fail "the sender was not stopped"
+log "nobody reading: window 0, Recv-Q $q, the sender stalled"
+
+touch "$go"
+for ((i = 0; i < 600; i++)); do
+	grep -q "read to EOF" "$TN_TMP/client.log" && grep -q "sent everything" "$TN_TMP/sender.log" && break
+	sleep 0.1
+done
+grep -q "sent everything" "$TN_TMP/sender.log" || fail "the sender did not finish: $(cat "$TN_TMP/sender.log")"
+grep -q "read to EOF" "$TN_TMP/client.log" || fail "the client did not read to EOF: $(cat "$TN_TMP/client.log")"
+same_file "$TN_TMP/data" "$TN_TMP/got" "after the stall"
+exit 0
