@@ -457,6 +457,42 @@ static void put_sin(struct sockaddr *addr, socklen_t *len, uint32_t ip_net, uint
 	*len = sizeof(sin);
 }
 
+/*
+ * The daemon closed its end of a listener: tapnetd stopped (or the
+ * listener is over). Like a kernel listener whose network went away, the
+ * fd stays open and simply never becomes readable again, instead of
+ * reporting end-of-file to every poll and making the program spin: it
+ * becomes one end of a socketpair whose other end is kept (and never
+ * written), with the same file status flags.
+ */
+static void quiet_listener(int fd)
+{
+	static bool said;
+	int sv[2];
+	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+
+	if (fl < 0 || fdfl < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return;
+	if (dup3(sv[0], fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		close(sv[1]);
+	} else {
+		fcntl(fd, F_SETFL, fl & O_NONBLOCK);
+		tn_lib_busy++;
+		pthread_mutex_lock(&lock);
+		cache_put_fd(fd, true); /* still a tapnet listener to the program: accept waits */
+		pthread_mutex_unlock(&lock);
+		tn_lib_busy--;
+	}
+	close(sv[0]); /* sv[1] stays open for good: one fd per listener that outlived tapnetd */
+	if (!said) {
+		said = true;
+		static const char msg[] = "tapnet: a listening socket lost tapnetd (stopped?); "
+					  "it will accept nothing more\n";
+		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		(void)w;
+	}
+}
+
 int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	struct tn_accept_rec rec;
@@ -477,7 +513,9 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 			.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
 		};
 		ssize_t n = sys_recvmsg(fd, &msg, (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0);
-		if (n < 0)
+		if (n < 0 && errno == ECONNRESET)
+			n = 0; /* the daemon's end closed with our filler unread: gone all the same */
+		else if (n < 0)
 			return -1; /* EAGAIN, EINTR, ENOTSOCK... as accept() */
 		int nfd = -1;
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
@@ -494,7 +532,8 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 			}
 		}
 		if (n == 0 && nfd < 0) {
-			errno = EINVAL; /* not a listening socket (any more) */
+			quiet_listener(fd);
+			errno = ECONNABORTED; /* what accept says of a connection that went: try again */
 			return -1;
 		}
 		if (nfd < 0 || n != (ssize_t)sizeof(rec) || rec.version != TN_ACCEPT_REC_VERSION) {
