@@ -4,12 +4,13 @@
  * Every tapnet socket is, in the client, one end B of a Unix SOCK_STREAM
  * socketpair; tapnetd holds the other end A and bridges it to a tn_sock:
  *
- *   client --write--> B ==pair==> A --recv--> tn_sock_send  --> peer
- *   client <--read--- B <==pair== A <--send-- receive buffer <-- peer
+ *   client --write--> B ==pair==> A --recvmsg--> send buffer    --> peer
+ *   client <--read--- B <==pair== A <--sendmsg-- receive buffer <-- peer
  *
- * Nothing is buffered without bound: A is read only as far as
- * tn_sock_writable() allows (a full TCP send buffer stops reading A, the
- * pair fills, the client's write blocks), and peer data is sent to A
+ * Nothing is buffered without bound: A is read straight into the free
+ * space of the core's send buffer (tn_sock_send_space, then
+ * tn_sock_send_commit), so a full TCP send buffer stops reading A, the
+ * pair fills, the client's write blocks; and peer data is sent to A
  * straight from the core's receive buffer (tn_sock_recv_peek), which drops
  * only what A took (tn_sock_recv_consume): nothing waits here, and a client
  * that does not read closes the TCP window.
@@ -539,16 +540,25 @@ static void pump_from_client(struct tsock *t)
 	struct sockets *ss = t->ss;
 
 	while (!t->rd_eof && t->sk) {
-		size_t room;
-		if (t->filler)
-			room = t->filler;
-		else
-			room = tn_sock_writable(t->sk);
-		if (room == 0)
-			return; /* TN_SOCK_EV_WRITABLE resumes */
-		if (room > CHUNK)
-			room = CHUNK;
-		ssize_t n = recv(t->a, ss->scratch, room, MSG_DONTWAIT);
+		/* client data goes straight into the TCP send buffer; filler into scratch */
+		struct iovec iov[2];
+		struct msghdr msg = { .msg_iov = iov };
+		if (t->filler) {
+			iov[0].iov_base = ss->scratch;
+			iov[0].iov_len = t->filler < CHUNK ? t->filler : CHUNK;
+			msg.msg_iovlen = 1;
+		} else {
+			struct tn_sock_wpiece piece[2];
+			int np;
+			if (tn_sock_send_space(t->sk, piece, &np) <= 0)
+				return; /* full (TN_SOCK_EV_WRITABLE resumes), or over: events follow */
+			for (int i = 0; i < np; i++) {
+				iov[i].iov_base = piece[i].base;
+				iov[i].iov_len = piece[i].len;
+			}
+			msg.msg_iovlen = (size_t)np;
+		}
+		ssize_t n = recvmsg(t->a, &msg, MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EAGAIN)
 				t->a_idle = true; /* until EV_READ or news from the core */
@@ -580,13 +590,13 @@ static void pump_from_client(struct tsock *t)
 			t->filler -= (uint32_t)n;
 			continue;
 		}
-		long s = tn_sock_send(t->sk, ss->scratch, (size_t)n);
+		long s = tn_sock_send_commit(t->sk, (size_t)n);
 		if (s != n) {
-			/* room said it fits: only a connection that just died says otherwise */
+			/* the space was there: only a connection that just died says otherwise */
 			uint64_t suppressed;
 			char note[64];
 			if (log_ratelimit_ok(&ss->err_log, &suppressed))
-				log_debug("tn_sock_send took %ld of %zd bytes%s", s, n,
+				log_debug("tn_sock_send_commit took %ld of %zd bytes%s", s, n,
 					  log_suppressed_note(suppressed, note));
 			return;
 		}

@@ -58,6 +58,22 @@ void tn_ring_commit(struct tn_ring *r, uint32_t n)
 	r->len += min_u32(n, tn_ring_space(r));
 }
 
+int tn_ring_free_iov(const struct tn_ring *r, struct tn_iov iov[2])
+{
+	uint32_t n = tn_ring_space(r);
+	if (!n)
+		return 0;
+	uint32_t pos = (r->head + r->len) % r->size;
+	uint32_t first = min_u32(n, r->size - pos);
+	iov[0].base = r->data + pos;
+	iov[0].len = first;
+	if (first == n)
+		return 1;
+	iov[1].base = r->data;
+	iov[1].len = n - first;
+	return 2;
+}
+
 int tn_ring_peek(const struct tn_ring *r, uint32_t off, uint32_t n, struct tn_iov iov[2])
 {
 	if (!n)

@@ -160,7 +160,8 @@ static int take_error(struct tn_sock *s)
 	return e;
 }
 
-long tn_sock_send(struct tn_sock *s, const void *buf, size_t len)
+/* 0 when the connection may take data now, else what tn_sock_send returns. */
+static long send_refusal(struct tn_sock *s)
 {
 	if (s->err)
 		return take_error(s);
@@ -177,8 +178,48 @@ long tn_sock_send(struct tn_sock *s, const void *buf, size_t len)
 	default:
 		return -EPIPE;
 	}
-	if (s->fin_queued)
-		return -EPIPE;
+	return s->fin_queued ? -EPIPE : 0;
+}
+
+long tn_sock_send_space(struct tn_sock *s, struct tn_sock_wpiece piece[2], int *npieces)
+{
+	*npieces = 0;
+	long r = send_refusal(s);
+	if (r < 0)
+		return r;
+	struct tn_iov iov[2];
+	int n = tn_ring_free_iov(&s->sndbuf, iov);
+	if (n == 0)
+		return -EAGAIN;
+	for (int i = 0; i < n; i++) {
+		piece[i].base = (uint8_t *)iov[i].base;
+		piece[i].len = iov[i].len;
+	}
+	*npieces = n;
+	return tn_ring_space(&s->sndbuf);
+}
+
+long tn_sock_send_commit(struct tn_sock *s, size_t n)
+{
+	long r = send_refusal(s);
+	if (r < 0)
+		return r;
+	uint32_t space = tn_ring_space(&s->sndbuf);
+	uint32_t k = n > space ? space : (uint32_t)n;
+	if (k == 0)
+		return n ? -EAGAIN : 0;
+	tn_ring_commit(&s->sndbuf, k);
+	tcp_enter(s->stack);
+	tcp_output(s);
+	tcp_leave(s->stack);
+	return k;
+}
+
+long tn_sock_send(struct tn_sock *s, const void *buf, size_t len)
+{
+	long r = send_refusal(s);
+	if (r < 0)
+		return r;
 	if (len == 0)
 		return 0;
 	uint32_t n = tn_ring_write(&s->sndbuf, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);

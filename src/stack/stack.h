@@ -327,6 +327,21 @@ struct tn_sock_piece {
 };
 long tn_sock_recv_peek(struct tn_sock *s, struct tn_sock_piece piece[2], int *npieces);
 void tn_sock_recv_consume(struct tn_sock *s, size_t n); /* n <= the bytes peeked */
+/*
+ * Writing in place, the other way: the free space of the send buffer in at
+ * most two pieces, for a caller that reads its data straight into them.
+ * Returns the bytes free (> 0), or what tn_sock_send would return when it
+ * cannot take data (-EAGAIN when full, -EPIPE, -ENOTCONN, an error).
+ * tn_sock_send_commit() then queues the first n bytes written there and
+ * sends what it may, as tn_sock_send would. The pieces stay valid until
+ * the next call into the stack.
+ */
+struct tn_sock_wpiece {
+	uint8_t *base;
+	size_t len;
+};
+long tn_sock_send_space(struct tn_sock *s, struct tn_sock_wpiece piece[2], int *npieces);
+long tn_sock_send_commit(struct tn_sock *s, size_t n);
 #define TN_SHUT_RD 0
 #define TN_SHUT_WR 1
 #define TN_SHUT_RDWR 2

@@ -61,6 +61,8 @@ struct tn_ring {
 int tn_ring_init(struct tn_ring *r, uint32_t size);
 void tn_ring_free(struct tn_ring *r);
 static inline uint32_t tn_ring_space(const struct tn_ring *r) { return r->size - r->len; }
+/* The free space after the committed end, in at most two pieces; returns how many. */
+int tn_ring_free_iov(const struct tn_ring *r, struct tn_iov iov[2]);
 /* Appends up to n bytes, returns how many fit. */
 uint32_t tn_ring_write(struct tn_ring *r, const void *src, uint32_t n);
 /* Writes n bytes at off bytes past the committed end, without committing (off + n <= space). */

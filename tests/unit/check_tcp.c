@@ -194,6 +194,66 @@ START_TEST(out_of_order_data_gets_sack_and_fills)
 }
 END_TEST
 
+START_TEST(send_in_place_then_commit)
+{
+	/* a 4096-byte send buffer; the peer's window (65535) is not the limit */
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_sndbuf = 4096;
+	struct conn c = open_passive_cfg(&cfg, NULL, 0);
+	static uint8_t data[6000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + i / 253);
+	struct tn_sock_wpiece p[2];
+	int np = -1;
+
+	/* the whole buffer, in one piece; nothing is sent until committed */
+	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), 4096);
+	ck_assert_int_eq(np, 1);
+	ck_assert_uint_eq(p[0].len, 4096);
+	memcpy(p[0].base, data, 3000);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	ck_assert_int_eq(tn_sock_send_commit(c.s, 3000), 3000);
+	/* MSS 536 (no options): five full segments; the 320-byte tail waits (Nagle) */
+	ck_assert_uint_eq(tcp_out_count(c.h), 5);
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), 4096 - 3000);
+
+	/* acknowledged (the tail goes once the rest is): the free space wraps around */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 5 * 536, .flags = TCP_ACK});
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 3000, .flags = TCP_ACK});
+	c.rcv += 3000;
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), 4096);
+	ck_assert_int_eq(np, 2);
+	ck_assert_uint_eq(p[0].len, 4096 - 3000);
+	ck_assert_uint_eq(p[1].len, 3000);
+	memcpy(p[0].base, data + 3000, p[0].len);
+	memcpy(p[1].base, data + 3000 + p[0].len, 3000 - p[0].len);
+	ck_assert_int_eq(tn_sock_send_commit(c.s, 3000), 3000);
+	/* what went out is what was written, in order, across the wrap */
+	size_t got = 0;
+	for (size_t i = 0; i < c.h->nout; i++) {
+		struct oseg o;
+		if (!out_seg(c.h, i, &o) || !o.len)
+			continue;
+		ck_assert_uint_eq(o.seq, c.rcv + got);
+		ck_assert_int_eq(memcmp(o.data, data + 3000 + got, o.len), 0);
+		got += o.len;
+	}
+	ck_assert_uint_gt(got, 0);
+
+	/* more than there is room for is clamped; after shutdown it is refused */
+	ck_assert_int_eq(tn_sock_send_commit(c.s, 5000), 4096 - 3000);
+	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), -EAGAIN);
+	ck_assert_int_eq(np, 0);
+	ck_assert_int_eq(tn_sock_shutdown(c.s, TN_SHUT_WR), 0);
+	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), -EPIPE);
+	ck_assert_int_eq(tn_sock_send_commit(c.s, 1), -EPIPE);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(recv_peek_then_consume)
 {
 	/* A 4096-byte receive buffer, no window scaling: the window field is in bytes. */
@@ -628,6 +688,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, data_is_acked_late_then_every_second_segment);
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
 	tcase_add_test(tc, recv_peek_then_consume);
+	tcase_add_test(tc, send_in_place_then_commit);
 	tcase_add_test(tc, recv_peek_reports_a_reset_after_the_data);
 	tcase_add_test(tc, passive_close);
 	tcase_add_test(tc, active_close_to_time_wait);
