@@ -58,12 +58,12 @@ void tn_ring_commit(struct tn_ring *r, uint32_t n)
 	r->len += min_u32(n, tn_ring_space(r));
 }
 
-int tn_ring_free_iov(const struct tn_ring *r, struct tn_iov iov[2])
+/* n bytes of the ring from absolute position pos on, as one or two pieces. */
+static int ring_pieces(const struct tn_ring *r, uint32_t pos, uint32_t n, struct tn_iov iov[2])
 {
-	uint32_t n = tn_ring_space(r);
 	if (!n)
 		return 0;
-	uint32_t pos = (r->head + r->len) % r->size;
+	pos %= r->size;
 	uint32_t first = min_u32(n, r->size - pos);
 	iov[0].base = r->data + pos;
 	iov[0].len = first;
@@ -74,19 +74,14 @@ int tn_ring_free_iov(const struct tn_ring *r, struct tn_iov iov[2])
 	return 2;
 }
 
+int tn_ring_free_iov(const struct tn_ring *r, struct tn_iov iov[2])
+{
+	return ring_pieces(r, r->head + r->len, tn_ring_space(r), iov);
+}
+
 int tn_ring_peek(const struct tn_ring *r, uint32_t off, uint32_t n, struct tn_iov iov[2])
 {
-	if (!n)
-		return 0;
-	uint32_t pos = (r->head + off) % r->size;
-	uint32_t first = min_u32(n, r->size - pos);
-	iov[0].base = r->data + pos;
-	iov[0].len = first;
-	if (first == n)
-		return 1;
-	iov[1].base = r->data;
-	iov[1].len = n - first;
-	return 2;
+	return ring_pieces(r, r->head + off, n, iov);
 }
 
 void tn_ring_discard(struct tn_ring *r, uint32_t n)
