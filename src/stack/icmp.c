@@ -75,7 +75,7 @@ void tn_icmp_send_unreach(struct tn_stack *stack, const struct tn_ip4_rx *ip, ui
 }
 
 static void icmp_error_input(struct tn_stack *stack, uint8_t type, uint8_t code,
-			     const uint8_t *quoted, size_t len)
+			     uint16_t next_hop_mtu, const uint8_t *quoted, size_t len)
 {
 	/* The quoted datagram must be ours and long enough to name its transport ports. */
 	if (len < TN_IP_HLEN || (quoted[0] >> 4) != 4)
@@ -84,7 +84,7 @@ static void icmp_error_input(struct tn_stack *stack, uint8_t type, uint8_t code,
 	if (hl < TN_IP_HLEN || len < hl + 8 || tn_get32(quoted + 12) != stack->cfg.addr)
 		return;
 	if (quoted[9] == TN_IP_PROTO_TCP)
-		tn_tcp_icmp_error(stack, type, code, quoted, len);
+		tn_tcp_icmp_error(stack, type, code, next_hop_mtu, quoted, len);
 }
 
 void tn_icmp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *msg, size_t len)
@@ -115,12 +115,14 @@ void tn_icmp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uin
 		break;
 	case ICMP_DEST_UNREACH:
 		TN_COUNT(stack, IcmpInDestUnreachs);
-		icmp_error_input(stack, type, code, msg + ICMP_HLEN, len - ICMP_HLEN);
+		/* "fragmentation needed" carries the next hop's MTU in bytes 6-7 (RFC 1191 4) */
+		icmp_error_input(stack, type, code, tn_get16(msg + 6), msg + ICMP_HLEN,
+				 len - ICMP_HLEN);
 		break;
 	case ICMP_SOURCE_QUENCH:
 	case ICMP_TIME_EXCEEDED:
 	case ICMP_PARAMETERPROB:
-		icmp_error_input(stack, type, code, msg + ICMP_HLEN, len - ICMP_HLEN);
+		icmp_error_input(stack, type, code, 0, msg + ICMP_HLEN, len - ICMP_HLEN);
 		break;
 	default:
 		break;

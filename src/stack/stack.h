@@ -158,6 +158,7 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtListenOverflows)                                               \
 	X(TcpExtListenDrops)                                                   \
 	X(TcpExtTCPSackRecovery)                                               \
+	X(TcpExtTCPPMTUDecreases) /* ICMP "fragmentation needed" lowered the MSS */ \
 	X(TcpExtTCPRenoRecovery)                                               \
 	X(TcpExtTCPFastRetrans)                                                \
 	X(TcpExtTCPSlowStartRetrans)                                           \

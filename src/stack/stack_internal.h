@@ -200,8 +200,11 @@ void tn_tcp_free(struct tn_stack *stack);
 void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *seg, size_t len);
 /* NULL when the TCP fields of cfg are usable, else a message (called by tn_config_check). */
 const char *tn_tcp_config_check(const struct tn_config *cfg);
-/* ICMP errors about a segment we sent (unreachable, frag needed). */
-void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code,
+/*
+ * ICMP errors about a segment we sent (unreachable, frag needed);
+ * next_hop_mtu is the ICMP header's field (RFC 1191), 0 when absent.
+ */
+void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, uint16_t next_hop_mtu,
 		       const uint8_t *orig_ip, size_t len);
 
 struct tn_reasm; /* ipv4.c */

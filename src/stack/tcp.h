@@ -35,6 +35,7 @@
 
 #define TCP_DEFAULT_MSS 536   /* RFC 9293 3.7.1, when the peer sends none */
 #define TCP_MIN_MSS 88        /* Linux's floor against tiny-MSS attacks */
+#define TCP_PMTU_MIN 552      /* lowest path MTU believed (Linux's min_pmtu) */
 #define TCP_MAX_WSCALE 14
 #define TCP_INIT_CWND 10      /* segments, RFC 6928 */
 #define TCP_OFO_MAX 32        /* out-of-order ranges held per connection */

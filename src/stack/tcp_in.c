@@ -729,8 +729,50 @@ static int icmp_unreach_errno(uint8_t code)
 	}
 }
 
-void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, const uint8_t *orig_ip,
-		       size_t len)
+/*
+ * Path MTU discovery (RFC 1191): a router on the way said our DF segment
+ * was too big. An old router leaves the MTU out: then the next plateau
+ * below the quoted datagram's size (RFC 1191 7) is the guess.
+ */
+static uint32_t pmtu_from_icmp(uint16_t next_hop_mtu, const uint8_t *orig_ip)
+{
+	static const uint16_t plateaus[] = { 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68 };
+	uint32_t sent = tn_get16(orig_ip + 2);
+
+	if (next_hop_mtu)
+		return next_hop_mtu < sent ? next_hop_mtu : 0; /* not smaller: nonsense */
+	for (size_t i = 0; i < sizeof(plateaus) / sizeof(plateaus[0]); i++)
+		if (plateaus[i] < sent)
+			return plateaus[i];
+	return 0;
+}
+
+/*
+ * Segments of the new size from now on; what is in flight was too big to
+ * arrive, so it goes again at once in smaller segments, without counting
+ * as congestion (Linux's tcp_simple_retransmit).
+ */
+static void pmtu_lower(struct tn_sock *s, uint32_t mtu)
+{
+	if (mtu < TCP_PMTU_MIN)
+		mtu = TCP_PMTU_MIN; /* like Linux's min_pmtu: never below 552 */
+	uint32_t mss = min_u32(s->peer_mss, mtu - TN_IP_HLEN - TCP_HLEN);
+	if (mss < TCP_MIN_MSS)
+		mss = TCP_MIN_MSS;
+	if (s->ts_ok)
+		mss -= 12;
+	if (mss >= s->mss)
+		return;
+	s->mss = mss;
+	TCP_CTR(s, TcpExtTCPPMTUDecreases);
+	if (!s->in_recovery && seq_lt(s->snd_una, s->snd_max)) {
+		s->snd_nxt = s->snd_una;
+		tcp_output(s);
+	}
+}
+
+void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, uint16_t next_hop_mtu,
+		       const uint8_t *orig_ip, size_t len)
 {
 	size_t hl = (size_t)(orig_ip[0] & 0x0f) * 4;
 	if (type != 3 || len < hl + 8)
@@ -750,6 +792,10 @@ void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, const
 		tcp_done(s, err); /* like Linux: the handshake fails at once */
 	} else if (code != 4) {
 		s->soft_err = err; /* reported only if the connection then times out */
+	} else {
+		uint32_t mtu = pmtu_from_icmp(next_hop_mtu, orig_ip);
+		if (mtu)
+			pmtu_lower(s, mtu);
 	}
 	tcp_leave(stack);
 }

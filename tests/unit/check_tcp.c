@@ -194,6 +194,75 @@ START_TEST(out_of_order_data_gets_sack_and_fills)
 }
 END_TEST
 
+/* A router's "fragmentation needed" about frame i of the output, next-hop MTU mtu. */
+static void frag_needed(struct harness *h, size_t i, uint16_t mtu)
+{
+	size_t len;
+	const uint8_t *ip = h_out_ip(h, i, &len);
+	ck_assert_ptr_nonnull(ip);
+	uint8_t icmp[8 + TN_IP_HLEN + 8] = { 3, 4 };
+	tn_put16(icmp + 6, mtu);
+	memcpy(icmp + 8, ip, TN_IP_HLEN + 8);
+	tn_put16(icmp + 2, tn_csum_fold(tn_csum_add(0, icmp, sizeof(icmp))));
+	static uint8_t f[256];
+	size_t n = h_ipv4(f, &(struct h_ip_opts){ .src = 0x0a0000feu, .proto = TN_IP_PROTO_ICMP },
+			  icmp, sizeof(icmp));
+	h_input(h, f, n);
+}
+
+START_TEST(path_mtu_discovery)
+{
+	static const uint8_t mss1460[4] = { 2, 4, 1460 >> 8, 1460 & 0xff };
+	struct conn c = open_passive_cfg(NULL, mss1460, sizeof(mss1460));
+	static uint8_t data[3 * 1460];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 5 + 1);
+	struct tn_sock_info info;
+
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	ck_assert_uint_eq(tcp_out_count(c.h), 3);
+	struct oseg o;
+	ck_assert(out_seg(c.h, 0, &o));
+	ck_assert_uint_eq(o.len, 1460);
+
+	/* nonsense first: an MTU not below what was sent */
+	frag_needed(c.h, 0, 1500);
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_eq(info.mss, 1460);
+
+	/* 1000 on the path: what is in flight goes again at once, 960 bytes a segment */
+	struct harness *h = c.h;
+	frag_needed(h, 0, 1000);
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_eq(info.mss, 1000 - 40);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPPMTUDecreases), 1);
+	size_t first = 3; /* the three sent before, then the ICMP's effect */
+	ck_assert_uint_gt(h->nout, first);
+	uint32_t seq = c.rcv;
+	for (size_t i = first; i < h->nout; i++) {
+		if (!out_seg(h, i, &o) || !o.len)
+			continue;
+		ck_assert_uint_eq(o.seq, seq);
+		ck_assert_uint_le(o.len, 960);
+		ck_assert_int_eq(memcmp(o.data, data + (seq - c.rcv), o.len), 0);
+		seq += o.len;
+	}
+	ck_assert_uint_gt(seq - c.rcv, 960);
+
+	/* all acknowledged; a lower MTU than Linux believes (552) is taken as 552 */
+	peer_send(h, &(struct pseg){ .seq = c.snd, .ack = c.rcv + sizeof(data), .flags = TCP_ACK });
+	c.rcv += sizeof(data);
+	h_clear(h);
+	ck_assert_int_eq(tn_sock_send(c.s, data, 2000), 2000);
+	ck_assert(out_seg(h, 0, &o));
+	ck_assert_uint_eq(o.len, 960);
+	frag_needed(h, 0, 300);
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_eq(info.mss, 552 - 40);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(send_in_place_then_commit)
 {
 	/* a 4096-byte send buffer; the peer's window (65535) is not the limit */
@@ -689,6 +758,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, send_in_place_then_commit);
+	tcase_add_test(tc, path_mtu_discovery);
 	tcase_add_test(tc, recv_peek_reports_a_reset_after_the_data);
 	tcase_add_test(tc, passive_close);
 	tcase_add_test(tc, active_close_to_time_wait);
