@@ -76,12 +76,11 @@ static void enable_offload(struct tapdev *tap)
 {
 	int hdr_len = (int)sizeof(struct virtio_net_hdr);
 
-	if (ioctl(tap->fd, TUNSETVNETHDRSZ, &hdr_len) < 0) {
-		log_warning("%s: cannot set the virtio-net header size (TUNSETVNETHDRSZ): %s; "
-			    "offloads off", tap->name, strerror(errno));
-		return;
-	}
+	/* IFF_VNET_HDR is set: every frame has the header now, of this size by default */
 	tap->vnet_hdr = true;
+	if (ioctl(tap->fd, TUNSETVNETHDRSZ, &hdr_len) < 0)
+		log_debug("%s: TUNSETVNETHDRSZ: %s; the default header size stays", tap->name,
+			  strerror(errno));
 	/* frames we write may use them whatever the kernel sends us */
 	tap->offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4;
 	if (ioctl(tap->fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4)) < 0)
