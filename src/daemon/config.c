@@ -52,6 +52,7 @@ struct config_key {
 
 #define KEY_EMPTY_OK 0x1 /* an empty value is meaningful (unset, or see daemon_config.h) */
 #define KEY_SECONDS 0x2  /* a duration stored in whole seconds (min and max still in ms) */
+#define KEY_RELOAD 0x4   /* a whole number SIGHUP applies at run time (config_reload_key) */
 
 static bool parse_uint(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_octal(const struct config_key *, const char *, void *, void *, char *, size_t);
@@ -73,6 +74,7 @@ static bool parse_port_range(const struct config_key *, const char *, void *, vo
 #define OPTIONAL_NO_AUX 0, KEY_EMPTY_OK
 #define MS(s) ((uint64_t)(s) * 1000)
 #define SECONDS_NO_AUX 0, KEY_SECONDS
+#define RELOAD_NO_AUX 0, KEY_RELOAD
 
 /*
  * Ranges are what makes sense on one tap link. [arp] cache_size stays at
@@ -149,14 +151,14 @@ static const struct config_key config_keys[] = {
 	{ "daemon", "control_socket", parse_socket_path, FIELD(control_socket), 0, 0, NO_AUX },
 	{ "daemon", "control_socket_mode", parse_octal, FIELD(control_socket_mode), 0, 0777, NO_AUX },
 	{ "daemon", "log_level", parse_log_level, FIELD(log_level), 0, 0, NO_AUX },
-	{ "daemon", "max_clients", parse_uint, FIELD(max_clients), 1, 4096, NO_AUX },
-	{ "daemon", "max_sockets", parse_uint, FIELD(max_sockets), 1, 1u << 20, NO_AUX },
+	{ "daemon", "max_clients", parse_uint, FIELD(max_clients), 1, 4096, RELOAD_NO_AUX },
+	{ "daemon", "max_sockets", parse_uint, FIELD(max_sockets), 1, 1u << 20, RELOAD_NO_AUX },
 	{ "daemon", "max_sockets_per_client", parse_uint, FIELD(max_sockets_per_client), 1, 1u << 20,
-	  NO_AUX },
+	  RELOAD_NO_AUX },
 	{ "daemon", "max_buffer_bytes", parse_uint, FIELD(max_buffer_bytes), 65536, UINT64_C(1) << 40,
-	  NO_AUX },
+	  RELOAD_NO_AUX },
 	{ "daemon", "max_buffer_bytes_per_client", parse_uint, FIELD(max_buffer_bytes_per_client),
-	  65536, UINT64_C(1) << 40, NO_AUX },
+	  65536, UINT64_C(1) << 40, RELOAD_NO_AUX },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -195,6 +197,16 @@ static void store_uint(void *field, size_t size, uint64_t v)
 	case 2: { uint16_t x = (uint16_t)v; memcpy(field, &x, 2); break; }
 	case 4: { uint32_t x = (uint32_t)v; memcpy(field, &x, 4); break; }
 	default: memcpy(field, &v, sizeof(v)); break;
+	}
+}
+
+static uint64_t load_uint(const void *field, size_t size)
+{
+	switch (size) {
+	case 1: { uint8_t x; memcpy(&x, field, 1); return x; }
+	case 2: { uint16_t x; memcpy(&x, field, 2); return x; }
+	case 4: { uint32_t x; memcpy(&x, field, 4); return x; }
+	default: { uint64_t x; memcpy(&x, field, sizeof(x)); return x; }
 	}
 }
 
@@ -927,6 +939,24 @@ bool config_key_at(size_t i, const char **section, const char **name)
 	*section = config_keys[i].section;
 	*name = config_keys[i].name;
 	return true;
+}
+
+bool config_reload_key(struct daemon_config *cfg, const struct daemon_config *fresh,
+		       const char *section, const char *name, uint64_t *was, uint64_t *now)
+{
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		if (!(k->flags & KEY_RELOAD) || strcmp(k->section, section) != 0 ||
+		    strcmp(k->name, name) != 0)
+			continue;
+		char *field = (char *)cfg + k->offset;
+		const char *fresh_field = (const char *)fresh + k->offset;
+		*was = load_uint(field, k->size);
+		*now = load_uint(fresh_field, k->size);
+		memcpy(field, fresh_field, k->size);
+		return true;
+	}
+	return false;
 }
 
 void config_diff(const struct daemon_config *a, const struct daemon_config *b,

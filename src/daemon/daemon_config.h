@@ -68,6 +68,14 @@ unsigned config_load_stream(FILE *f, const char *name, struct daemon_config *cfg
 /* The keys, in documentation order: i from 0 while it returns true. */
 bool config_key_at(size_t i, const char **section, const char **name);
 
+/*
+ * SIGHUP: if [section] name is a whole number that applies at run time (the
+ * [daemon] limits), takes its value over from fresh into cfg, says what it
+ * was and is now, and returns true; else leaves cfg alone and returns false.
+ */
+bool config_reload_key(struct daemon_config *cfg, const struct daemon_config *fresh,
+		       const char *section, const char *name, uint64_t *was, uint64_t *now);
+
 /* Calls changed() for every key whose value differs between a and b. */
 void config_diff(const struct daemon_config *a, const struct daemon_config *b,
 		 void (*changed)(void *ctx, const char *section, const char *name),

@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -71,19 +70,6 @@ struct reload_diff {
 	bool limits_changed;
 };
 
-static uint64_t limit_value(const void *field, size_t size)
-{
-	uint32_t v32;
-	uint64_t v64;
-
-	if (size == sizeof(v32)) {
-		memcpy(&v32, field, sizeof(v32));
-		return v32;
-	}
-	memcpy(&v64, field, sizeof(v64));
-	return v64;
-}
-
 static void note_change(void *ctx, const char *section, const char *name)
 {
 	struct reload_diff *r = ctx;
@@ -98,25 +84,11 @@ static void note_change(void *ctx, const char *section, const char *name)
 		log_set_level(fresh->log_level);
 		return;
 	}
-	/* limits apply to what opens next: nothing open is closed */
-	static const struct {
-		const char *name;
-		size_t off, size;
-	} limits[] = {
-#define LIMIT(f) { #f, offsetof(struct daemon_config, f), sizeof(((struct daemon_config *)0)->f) }
-		LIMIT(max_clients), LIMIT(max_sockets), LIMIT(max_sockets_per_client),
-		LIMIT(max_buffer_bytes), LIMIT(max_buffer_bytes_per_client),
-#undef LIMIT
-	};
-	for (size_t i = 0; strcmp(section, "daemon") == 0 && i < sizeof(limits) / sizeof(limits[0]); i++) {
-		if (strcmp(name, limits[i].name) != 0)
-			continue;
-		char *field = (char *)cfg + limits[i].off;
-		const char *fresh_field = (const char *)fresh + limits[i].off;
-		log_notice("%s changed from %llu to %llu", name,
-			   (unsigned long long)limit_value(field, limits[i].size),
-			   (unsigned long long)limit_value(fresh_field, limits[i].size));
-		memcpy(field, fresh_field, limits[i].size);
+	/* the limits apply to what opens next: nothing open is closed */
+	uint64_t was, now;
+	if (config_reload_key(cfg, fresh, section, name, &was, &now)) {
+		log_notice("%s changed from %llu to %llu", name, (unsigned long long)was,
+			   (unsigned long long)now);
 		r->limits_changed = true;
 		return;
 	}

@@ -118,6 +118,30 @@ START_TEST(test_buffer_limits)
 }
 END_TEST
 
+/* SIGHUP takes over the [daemon] limits, and only them. */
+START_TEST(reload_takes_limits_only)
+{
+	ck_assert_uint_eq(load("[interface]\nmtu = 9000\n[daemon]\nmax_sockets = 10\n"
+			       "max_buffer_bytes = 1099511627776\n"), 0);
+	struct daemon_config fresh = cfg;
+	config_defaults(&cfg);
+	uint64_t was = 1, now = 1;
+
+	ck_assert(config_reload_key(&cfg, &fresh, "daemon", "max_sockets", &was, &now));
+	ck_assert_uint_eq(was, 16384);
+	ck_assert_uint_eq(now, 10);
+	ck_assert_uint_eq(cfg.max_sockets, 10);
+	ck_assert(config_reload_key(&cfg, &fresh, "daemon", "max_buffer_bytes", &was, &now));
+	ck_assert_uint_eq(was, UINT64_C(4) << 30);
+	ck_assert_uint_eq(cfg.max_buffer_bytes, UINT64_C(1) << 40);
+	was = now = 7;
+	ck_assert(!config_reload_key(&cfg, &fresh, "interface", "mtu", &was, &now));
+	ck_assert(!config_reload_key(&cfg, &fresh, "daemon", "log_level", &was, &now));
+	ck_assert_uint_eq(cfg.core.mtu, 1500);
+	ck_assert_uint_eq(was, 7);
+}
+END_TEST
+
 START_TEST(test_good_file)
 {
 	static const char text[] =
@@ -635,6 +659,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_tcp_teardown_mistakes);
 	tcase_add_test(tc, test_shipped_file_documents_every_default);
 	tcase_add_test(tc, test_buffer_limits);
+	tcase_add_test(tc, reload_takes_limits_only);
 	suite_add_tcase(s, tc);
 	return s;
 }
