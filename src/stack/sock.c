@@ -181,6 +181,15 @@ static long send_refusal(struct tn_sock *s)
 	return s->fin_queued ? -EPIPE : 0;
 }
 
+/* n bytes were queued in the send buffer: send what the windows allow now. */
+static long queued(struct tn_sock *s, uint32_t n)
+{
+	tcp_enter(s->stack);
+	tcp_output(s);
+	tcp_leave(s->stack);
+	return n;
+}
+
 long tn_sock_send_space(struct tn_sock *s, struct tn_sock_wpiece piece[2], int *npieces)
 {
 	*npieces = 0;
@@ -209,10 +218,7 @@ long tn_sock_send_commit(struct tn_sock *s, size_t n)
 	if (k == 0)
 		return n ? -EAGAIN : 0;
 	tn_ring_commit(&s->sndbuf, k);
-	tcp_enter(s->stack);
-	tcp_output(s);
-	tcp_leave(s->stack);
-	return k;
+	return queued(s, k);
 }
 
 long tn_sock_send(struct tn_sock *s, const void *buf, size_t len)
@@ -225,10 +231,7 @@ long tn_sock_send(struct tn_sock *s, const void *buf, size_t len)
 	uint32_t n = tn_ring_write(&s->sndbuf, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
 	if (n == 0)
 		return -EAGAIN;
-	tcp_enter(s->stack);
-	tcp_output(s);
-	tcp_leave(s->stack);
-	return n;
+	return queued(s, n);
 }
 
 /*

@@ -26,8 +26,9 @@ static bool parse_segment(struct tn_stack *stack, const struct tn_ip4_rx *ip, co
 	/* a local sender's (PARTIAL) or one the link checked (VALID): nothing to verify */
 	const struct tn_frame_meta *m = stack->rx_meta;
 	bool csum_known = m && (m->flags & (TN_FRAME_CSUM_PARTIAL | TN_FRAME_CSUM_VALID));
-	uint32_t sum = csum_known ? 0 : tn_csum_pseudo(ip->src, ip->dst, TN_IP_PROTO_TCP, (uint16_t)len);
-	if (!csum_known && tn_csum_fold(tn_csum_add(sum, seg, len)) != 0) {
+	if (!csum_known &&
+	    tn_csum_fold(tn_csum_add(tn_csum_pseudo(ip->src, ip->dst, TN_IP_PROTO_TCP, (uint16_t)len),
+				     seg, len)) != 0) {
 		TN_COUNT(stack, TcpInCsumErrors);
 		TN_COUNT(stack, TcpInErrs);
 		return false;
@@ -50,29 +51,35 @@ static bool parse_segment(struct tn_stack *stack, const struct tn_ip4_rx *ip, co
 	return true;
 }
 
+/*
+ * Payload per full segment on a path of this IP MTU: the peer's MSS or
+ * what the path holds, never below TCP_MIN_MSS, less the timestamps every
+ * segment carries when they are on (RFC 6691).
+ */
+static uint32_t mss_for_mtu(const struct tn_sock *s, uint32_t mtu)
+{
+	uint32_t mss = min_u32(s->peer_mss, mtu - TN_IP_HLEN - TCP_HLEN);
+	if (mss < TCP_MIN_MSS)
+		mss = TCP_MIN_MSS;
+	return s->ts_ok ? mss - 12 : mss; /* NOP NOP TS */
+}
+
 /* ---- options negotiated by the SYN exchange */
 void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g)
 {
-	const struct tn_config *c = &s->stack->cfg;
 	const struct tcp_opts *o = &g->opt;
-	uint32_t own = c->mtu - TN_IP_HLEN - TCP_HLEN;
 
 	s->peer_mss = o->mss_ok ? o->mss : TCP_DEFAULT_MSS;
-	uint32_t mss = min_u32(s->peer_mss, own);
-	if (mss < TCP_MIN_MSS)
-		mss = TCP_MIN_MSS;
 	s->ws_ok = s->ws_ok && o->ws_ok;
 	s->snd_wscale = s->ws_ok ? o->wscale : 0;
 	if (!s->ws_ok)
 		s->rcv_wscale = 0;
 	s->sack_ok = s->sack_ok && o->sack_ok;
 	s->ts_ok = s->ts_ok && o->ts_ok;
-	if (s->ts_ok) {
+	if (s->ts_ok)
 		s->ts_recent = o->tsval;
-		mss -= 12; /* NOP NOP TS on every segment (RFC 6691) */
-	}
-	s->mss = mss;
-	s->rcv_mss = mss;
+	s->mss = mss_for_mtu(s, s->stack->cfg.mtu);
+	s->rcv_mss = s->mss;
 }
 
 static void init_congestion(struct tn_sock *s)
@@ -756,11 +763,7 @@ static void pmtu_lower(struct tn_sock *s, uint32_t mtu)
 {
 	if (mtu < TCP_PMTU_MIN)
 		mtu = TCP_PMTU_MIN; /* like Linux's min_pmtu: never below 552 */
-	uint32_t mss = min_u32(s->peer_mss, mtu - TN_IP_HLEN - TCP_HLEN);
-	if (mss < TCP_MIN_MSS)
-		mss = TCP_MIN_MSS;
-	if (s->ts_ok)
-		mss -= 12;
+	uint32_t mss = mss_for_mtu(s, mtu);
 	if (mss >= s->mss)
 		return;
 	s->mss = mss;

@@ -69,31 +69,25 @@ static int tcp_emit(struct tn_stack *stack, const struct tcp_hdr_args *a, const 
 	for (int i = 0; i < ndata; i++)
 		iov[1 + i] = data[i];
 	uint32_t sum = tn_csum_pseudo(a->src, a->dst, TN_IP_PROTO_TCP, (uint16_t)(hlen + plen));
-	if (!(stack->cfg.offload & TN_OFFLOAD_CSUM)) {
-		sum = csum_pieces(sum, iov, 1 + ndata);
-		tn_put16(hdr + 16, tn_csum_fold(sum));
-		TN_COUNT(stack, TcpOutSegs);
-		if (a->flags & TCP_RST)
-			TN_COUNT(stack, TcpOutRsts);
-		return tn_ipv4_output(stack, a->dst, TN_IP_PROTO_TCP, 0, iov, (size_t)(1 + ndata),
-				      TN_IP_OUT_DF);
-	}
-	struct tn_frame_meta meta = {
-		.flags = TN_FRAME_CSUM_PARTIAL,
-		.csum_offset = 16,
-	};
-	tn_put16(hdr + 16, (uint16_t)~tn_csum_fold(sum)); /* the sum itself, not its complement */
-	if (gso_size && plen > gso_size) {
-		meta.gso_type = TN_GSO_TCPV4;
-		meta.gso_size = (uint16_t)gso_size;
-		TN_COUNT_N(stack, TcpOutSegs, (plen + gso_size - 1) / gso_size);
+	bool offload = stack->cfg.offload & TN_OFFLOAD_CSUM;
+	struct tn_frame_meta meta = { .flags = TN_FRAME_CSUM_PARTIAL, .csum_offset = 16 };
+	uint32_t segs = 1;
+	if (offload) {
+		tn_put16(hdr + 16, (uint16_t)~tn_csum_fold(sum)); /* the sum itself, not its complement */
+		if (gso_size && plen > gso_size) {
+			meta.gso_type = TN_GSO_TCPV4;
+			meta.gso_size = (uint16_t)gso_size;
+			segs = (uint32_t)((plen + gso_size - 1) / gso_size);
+		}
 	} else {
-		TN_COUNT(stack, TcpOutSegs);
+		tn_put16(hdr + 16, tn_csum_fold(csum_pieces(sum, iov, 1 + ndata)));
 	}
+
+	TN_COUNT_N(stack, TcpOutSegs, segs);
 	if (a->flags & TCP_RST)
 		TN_COUNT(stack, TcpOutRsts);
 	return tn_ipv4_output_meta(stack, a->dst, TN_IP_PROTO_TCP, 0, iov, (size_t)(1 + ndata),
-				   TN_IP_OUT_DF, &meta);
+				   TN_IP_OUT_DF, offload ? &meta : NULL);
 }
 
 /* RFC 9293 3.10.7.1: the reply to a segment nobody owns. Never answers a RST. */
