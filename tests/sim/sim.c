@@ -94,6 +94,8 @@ static bool is_arp(const uint8_t *frame, size_t len)
 static void wire_output(struct sim_node *n, const struct tn_frame_meta *meta, const void *frame,
 			size_t len);
 
+static const struct tn_frame_meta plain_meta; /* a frame with nothing left to do */
+
 /* What a NIC does with a frame the core left work in: the TCP checksum filled in. */
 static void complete_csum(const struct tn_frame_meta *m, uint8_t *f, size_t len)
 {
@@ -107,7 +109,6 @@ static void complete_csum(const struct tn_frame_meta *m, uint8_t *f, size_t len)
 static void segment_gso(struct sim_node *n, const struct tn_frame_meta *m, const uint8_t *f,
 			size_t len)
 {
-	static const struct tn_frame_meta plain;
 	size_t ip = TN_ETH_HLEN, tcp = m->csum_start;
 	size_t thl = (size_t)(f[tcp + 12] >> 4) * 4;
 	size_t hdr = tcp + thl, payload = len - hdr;
@@ -124,11 +125,12 @@ static void segment_gso(struct sim_node *n, const struct tn_frame_meta *m, const
 		tn_put32(seg + tcp + 4, seq + (uint32_t)off);
 		if (off + k < payload)
 			seg[tcp + 13] &= (uint8_t)~(0x01 | 0x08); /* FIN and PSH: the last segment's */
-		tn_put16(seg + tcp + 16, 0);
-		uint32_t sum = tn_csum_pseudo(tn_get32(seg + ip + 12), tn_get32(seg + ip + 16),
-					      TN_IP_PROTO_TCP, (uint16_t)(thl + k));
-		tn_put16(seg + tcp + 16, tn_csum_fold(tn_csum_add(sum, seg + tcp, thl + k)));
-		wire_output(n, &plain, seg, hdr + k);
+		/* the pseudo-header sum of this segment's length, completed as for one frame */
+		uint32_t pseudo = tn_csum_pseudo(tn_get32(seg + ip + 12), tn_get32(seg + ip + 16),
+						 TN_IP_PROTO_TCP, (uint16_t)(thl + k));
+		tn_put16(seg + tcp + 16, (uint16_t)~tn_csum_fold(pseudo));
+		complete_csum(m, seg, hdr + k);
+		wire_output(n, &plain_meta, seg, hdr + k);
 	}
 }
 
@@ -145,8 +147,7 @@ static void node_output(void *ctx, const struct tn_frame_meta *meta, const void 
 		if (meta->flags & TN_FRAME_CSUM_PARTIAL) {
 			memcpy(copy, frame, len);
 			complete_csum(meta, copy, len);
-			static const struct tn_frame_meta plain;
-			wire_output(n, &plain, copy, len);
+			wire_output(n, &plain_meta, copy, len);
 			return;
 		}
 	}
