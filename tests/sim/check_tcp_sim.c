@@ -196,6 +196,15 @@ static struct run base_run(void)
 	return r;
 }
 
+/* base_run with a configuration of its own (the defaults), for a test to change. */
+static struct run configured_run(void)
+{
+	struct run r = base_run();
+	tn_config_defaults(&r.cfg);
+	r.have_cfg = true;
+	return r;
+}
+
 START_TEST(clean_link)
 {
 	struct run r = base_run();
@@ -271,9 +280,7 @@ END_TEST
 
 START_TEST(newreno_without_sack)
 {
-	struct run r = base_run();
-	tn_config_defaults(&r.cfg);
-	r.have_cfg = true;
+	struct run r = configured_run();
 	r.cfg.tcp_sack = false;
 	r.cfg.tcp_congestion = TN_TCP_CC_NEWRENO;
 	r.link.loss = 0.05;
@@ -284,9 +291,7 @@ END_TEST
 
 START_TEST(no_timestamps_no_wscale)
 {
-	struct run r = base_run();
-	tn_config_defaults(&r.cfg);
-	r.have_cfg = true;
+	struct run r = configured_run();
 	r.cfg.tcp_timestamps = false;
 	r.cfg.tcp_window_scaling = false;
 	r.link.loss = 0.01;
@@ -300,9 +305,7 @@ END_TEST
 /* TSO on both cores, the wire cutting GSO frames into segments before the faults. */
 START_TEST(tso_segmented_with_faults)
 {
-	struct run r = base_run();
-	tn_config_defaults(&r.cfg);
-	r.have_cfg = true;
+	struct run r = configured_run();
 	r.cfg.offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4;
 	r.link.loss = 0.02;
 	r.link.corrupt = 0.01;
@@ -315,9 +318,7 @@ END_TEST
 /* TSO frames delivered whole with their meta (a tap to a local receiver), lost whole. */
 START_TEST(tso_whole_frames_with_loss)
 {
-	struct run r = base_run();
-	tn_config_defaults(&r.cfg);
-	r.have_cfg = true;
+	struct run r = configured_run();
 	r.cfg.offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4;
 	r.link.gso_whole = true;
 	r.link.loss = 0.02;
