@@ -8,22 +8,27 @@
 
 start_tapnetd
 # kernel side: port 7100 sends forever, port 7101 reads until EOF; each
-# prints how its connection ended.
+# prints how its connection ended (a line at a time: the two threads'
+# lines must not interleave).
 bg peers ns_exec "$PYTHON" -u -c '
-import socket, threading
+import socket, sys, threading
+lock = threading.Lock()
+def say(port, what):
+    with lock:
+        sys.stdout.write("%d %s\n" % (port, what))
 def serve(port, send):
     l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     l.bind(("'"$HOST_ADDR"'", port)); l.listen(1)
     c, _ = l.accept()
-    print(port, "accepted", flush=True)
+    say(port, "accepted")
     try:
         if send:
             while True: c.sendall(b"x" * 65536)
         else:
             while c.recv(65536): pass
-            print(port, "EOF", flush=True)
+            say(port, "EOF")
     except OSError as e:
-        print(port, type(e).__name__, flush=True)
+        say(port, type(e).__name__)
 ts = [threading.Thread(target=serve, args=(p, s)) for p, s in ((7100, True), (7101, False))]
 [t.start() for t in ts]; [t.join() for t in ts]'
 wait_listen kernel "$HOST_ADDR" 7100
