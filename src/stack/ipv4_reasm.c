@@ -253,6 +253,18 @@ void tn_reasm_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const ui
 		reasm_fail(stack, d);
 		return;
 	}
+	/*
+	 * The datagram is rebuilt behind the first fragment's header, which may
+	 * be longer than this fragment's: a 60-byte first header and a last
+	 * fragment that ends at 65515 would make 65575 bytes (Linux's
+	 * ip_frag_reasm refuses it the same way).
+	 */
+	size_t first_hdr_len = start == 0 ? ip->hdr_len : d->have_first ? d->hdr_len : 0;
+	if (d->have_last && first_hdr_len + d->total > TN_IP_MAXPACKET) {
+		TN_COUNT(stack, IpInHdrErrors);
+		reasm_fail(stack, d);
+		return;
+	}
 	int added = reasm_add_range(d, start, end);
 	if (added < 0) {
 		reasm_fail(stack, d);

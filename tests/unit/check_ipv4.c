@@ -241,6 +241,63 @@ START_TEST(oversize_and_odd_fragments_are_refused)
 }
 END_TEST
 
+/* The same as send_fragment with a header of 20 + opt_len bytes (NOP options). */
+static void send_fragment_opts(struct harness *h, const uint8_t *payload, size_t off, size_t len,
+			       bool more, uint16_t id, size_t opt_len)
+{
+	uint16_t frag = (uint16_t)(off / 8) | (more ? 0x2000 : 0);
+	size_t n = h_ipv4(frame, &(struct h_ip_opts){.proto = TN_IP_PROTO_ICMP, .id = id, .frag = frag},
+			  payload + off, len);
+	uint8_t *ip = frame + TN_ETH_HLEN;
+	memmove(ip + 20 + opt_len, ip + 20, len);
+	memset(ip + 20, 1, opt_len);
+	ip[0] = (uint8_t)(0x40 | (20 + opt_len) / 4);
+	tn_put16(ip + 2, (uint16_t)(20 + opt_len + len));
+	tn_put16(ip + 10, 0);
+	tn_put16(ip + 10, tn_csum_fold(tn_csum_add(0, ip, 20 + opt_len)));
+	h_input(h, frame, n + opt_len);
+}
+
+/*
+ * Every fragment fits in 65535 bytes with its own header, but the datagram
+ * rebuilt behind the first fragment's 60-byte header would be 65575 bytes.
+ */
+START_TEST(reassembled_length_counts_the_first_header)
+{
+	static uint8_t payload[70000];
+	size_t last_off = 44 * 1480; /* the last fragment: 395 bytes, ending at 65515 */
+	for (int first_last = 0; first_last < 2; first_last++) {
+		struct harness *h = h_new(NULL);
+		h_learn_peer(h);
+		if (first_last)
+			send_fragment_opts(h, payload, 0, 1480, true, 3, 40);
+		for (size_t off = 1480; off < last_off; off += 1480)
+			send_fragment(h, payload, off, 1480, true, 3);
+		send_fragment(h, payload, last_off, 65515 - last_off, false, 3);
+		if (!first_last)
+			send_fragment_opts(h, payload, 0, 1480, true, 3, 40);
+		ck_assert_uint_eq(H_CTR(h, IpReasmOKs), 0);
+		ck_assert_uint_eq(H_CTR(h, IpReasmFails), 1);
+		ck_assert_uint_eq(H_CTR(h, IpInDelivers), 0);
+		ck_assert_uint_eq(h->nout, 0);
+		h_free(h);
+	}
+
+	/* 20 bytes less of payload, and the same datagram is whole: 65535 exactly */
+	struct harness *h = h_new(NULL);
+	h_learn_peer(h);
+	size_t plen;
+	make_echo(payload, &plen, 65535 - 60 - 8);
+	ck_assert_uint_eq(plen, 65475);
+	send_fragment_opts(h, payload, 0, 1480, true, 4, 40);
+	for (size_t off = 1480; off < plen; off += 1480)
+		send_fragment(h, payload, off, plen - off < 1480 ? plen - off : 1480, off + 1480 < plen, 4);
+	ck_assert_uint_eq(H_CTR(h, IpReasmOKs), 1);
+	ck_assert_uint_eq(H_CTR(h, IcmpOutEchoReps), 1);
+	h_free(h);
+}
+END_TEST
+
 START_TEST(incomplete_datagram_times_out)
 {
 	struct harness *h = h_new(NULL);
@@ -314,6 +371,7 @@ Suite *ipv4_suite(void)
 	tcase_add_test(tc, largest_datagram_round_trips);
 	tcase_add_test(tc, overlap_drops_the_datagram);
 	tcase_add_test(tc, oversize_and_odd_fragments_are_refused);
+	tcase_add_test(tc, reassembled_length_counts_the_first_header);
 	tcase_add_test(tc, incomplete_datagram_times_out);
 	tcase_add_test(tc, memory_limits_evict_oldest);
 	tcase_add_test(tc, output_fragmentation_and_df);
