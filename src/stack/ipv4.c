@@ -5,19 +5,73 @@
 #include "stack_internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 
 #define IP_FLAG_DF 0x4000
 #define IP_FLAG_MF 0x2000
 #define IP_OFFSET_MASK 0x1fff
 
+/*
+ * IDs of datagrams without DF. One global counter would tell anyone who
+ * receives two of them how many datagrams tapnet sent to others in between
+ * (idle scans; RFC 6864, RFC 7739). As Linux's ip_idents do, a keyed hash
+ * of the destination picks one of IP_IDENTS counters, so what one
+ * destination sees does not move with traffic to the others; and each
+ * counter jumps by a random amount up to the milliseconds it sat unused,
+ * so that even a shared counter leaks little.
+ */
+#define IP_IDENTS 256
+
+struct tn_ip_idents {
+	uint8_t key[16];
+	uint64_t rng;                  /* xorshift64 state, seeded from env.random */
+	uint16_t next[IP_IDENTS];
+	uint32_t used_ms[IP_IDENTS];   /* when each counter last gave an ID */
+};
+
+static uint16_t ip_ident_next(struct tn_stack *stack, tn_ip4 dst, uint8_t proto)
+{
+	struct tn_ip_idents *ids = stack->idents;
+	uint8_t in[5] = {dst >> 24, (uint8_t)(dst >> 16), (uint8_t)(dst >> 8), (uint8_t)dst, proto};
+	uint32_t b = (uint32_t)tn_siphash(ids->key, in, sizeof(in)) % IP_IDENTS;
+	uint32_t now_ms = (uint32_t)(tn_now(stack) / TN_NSEC_PER_MSEC);
+	uint32_t idle = now_ms - ids->used_ms[b];
+	uint16_t delta = 0;
+
+	if (idle) {
+		ids->rng ^= ids->rng << 13;
+		ids->rng ^= ids->rng >> 7;
+		ids->rng ^= ids->rng << 17;
+		delta = (uint16_t)(ids->rng % (idle < 65536 ? idle : 65536));
+		ids->used_ms[b] = now_ms;
+	}
+	uint16_t id = (uint16_t)(ids->next[b] + delta);
+	ids->next[b] = (uint16_t)(id + 1);
+	return id;
+}
+
 int tn_ipv4_init(struct tn_stack *stack)
 {
+	stack->idents = calloc(1, sizeof(*stack->idents));
+	if (!stack->idents)
+		return -1;
+	struct tn_ip_idents *ids = stack->idents;
+	tn_random(stack, ids->key, sizeof(ids->key));
+	tn_random(stack, ids->next, sizeof(ids->next));
+	do
+		tn_random(stack, &ids->rng, sizeof(ids->rng));
+	while (!ids->rng);
+	uint32_t now_ms = (uint32_t)(tn_now(stack) / TN_NSEC_PER_MSEC);
+	for (size_t i = 0; i < IP_IDENTS; i++)
+		ids->used_ms[i] = now_ms;
 	return tn_reasm_init(stack);
 }
 
 void tn_ipv4_free(struct tn_stack *stack)
 {
 	tn_reasm_free(stack);
+	free(stack->idents);
+	stack->idents = NULL;
 }
 
 bool tn_ip4_is_broadcast(const struct tn_stack *stack, tn_ip4 addr)
@@ -173,7 +227,7 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8
 	uint16_t df = (flags & TN_IP_OUT_DF) ? IP_FLAG_DF : 0;
 	if (TN_IP_HLEN + payload_len <= stack->cfg.mtu || gso) {
 		/* DF datagrams carry id 0 (RFC 6864 allows it; Linux does the same per socket). */
-		uint16_t id = df ? 0 : stack->ip_id++;
+		uint16_t id = df ? 0 : ip_ident_next(stack, dst, proto);
 		iov_copy(h + TN_IP_HLEN, iov, iovcnt, 0, payload_len);
 		ip_write_header(stack, h, dst, proto, tos, TN_IP_HLEN + payload_len, id, df);
 		tn_arp_output(stack, next_hop, meta, h, TN_IP_HLEN + payload_len);
@@ -186,7 +240,7 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8
 
 	/* Fragment payloads are multiples of 8 bytes, except the last. */
 	size_t chunk = (stack->cfg.mtu - TN_IP_HLEN) & ~(size_t)7;
-	uint16_t id = stack->ip_id++;
+	uint16_t id = ip_ident_next(stack, dst, proto);
 	for (size_t off = 0; off < payload_len; off += chunk) {
 		size_t n = payload_len - off < chunk ? payload_len - off : chunk;
 		uint16_t frag = (uint16_t)(off / 8) | (off + n < payload_len ? IP_FLAG_MF : 0);

@@ -127,7 +127,6 @@ struct tn_stack *tn_stack_new(const struct tn_config *cfg, const struct tn_env *
 		m[3] = cfg->addr >> 16, m[4] = cfg->addr >> 8, m[5] = cfg->addr;
 	}
 	tn_random(stack, stack->hash_key, sizeof(stack->hash_key));
-	tn_random(stack, &stack->ip_id, sizeof(stack->ip_id));
 	stack->icmp_tokens = cfg->icmp_ratelimit_burst;
 	stack->icmp_tokens_at = tn_now(stack);
 

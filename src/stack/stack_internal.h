@@ -22,7 +22,7 @@
 #define TN_IP_PROTO_ICMP 1
 #define TN_IP_PROTO_TCP 6
 #define TN_IP_PROTO_UDP 17
-/* Largest frame the core emits or accepts (no GSO yet): Ethernet + IP MTU. */
+/* Largest frame the core emits or accepts, a GSO frame included: Ethernet + the largest datagram. */
 #define TN_FRAME_MAX (TN_ETH_HLEN + 65535)
 
 #define TN_UNUSED __attribute__((unused))
@@ -207,7 +207,8 @@ const char *tn_tcp_config_check(const struct tn_config *cfg);
 void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, uint16_t next_hop_mtu,
 		       const uint8_t *orig_ip, size_t len);
 
-struct tn_reasm; /* ipv4.c */
+struct tn_reasm; /* ipv4_reasm.c */
+struct tn_ip_idents;
 
 /* ---- the stack object */
 struct tn_stack {
@@ -217,7 +218,7 @@ struct tn_stack {
 	struct tn_timer_heap timers;
 
 	tn_ip4 netmask; /* from cfg.prefix_len */
-	uint16_t ip_id; /* next IP identification */
+	struct tn_ip_idents *idents; /* IP IDs of datagrams without DF (ipv4.c) */
 
 	struct tn_arp_cache arp;
 	struct tn_reasm *reasm;

@@ -359,6 +359,74 @@ START_TEST(output_fragmentation_and_df)
 }
 END_TEST
 
+/* The ID of a datagram without DF that tapnet sends to dst now (via the gateway). */
+static uint16_t ident_to(struct harness *h, tn_ip4 dst)
+{
+	static const uint8_t data[8];
+	struct tn_iov iov = {data, sizeof(data)};
+	h_clear(h);
+	ck_assert_int_eq(tn_ipv4_output(h->stack, dst, 253, 0, &iov, 1, 0), 0);
+	ck_assert_uint_eq(h->nout, 1);
+	const uint8_t *ip = h_out_ip(h, 0, NULL);
+	ck_assert_ptr_nonnull(ip);
+	ck_assert_uint_eq(tn_get32(ip + 16), dst);
+	return tn_get16(ip + 4);
+}
+
+/*
+ * What one destination sees of the IDs does not move with traffic to
+ * others (a global counter would show it every datagram sent elsewhere).
+ */
+START_TEST(ip_id_is_per_destination)
+{
+	struct tn_config cfg;
+	tn_config_defaults(&cfg);
+	cfg.gateway = H_PEER_IP;
+	struct harness *h = h_new(&cfg);
+	h_learn_peer(h);
+	const tn_ip4 a = 0xc0a80001;
+	uint16_t a1 = ident_to(h, a), a2 = ident_to(h, a);
+	ck_assert_uint_eq((uint16_t)(a2 - a1), 1); /* the clock stood still: consecutive */
+
+	/* 200 datagrams to 200 other destinations: the IDs they got are not a sequence */
+	unsigned consecutive = 0, moved = 0;
+	uint16_t prev = ident_to(h, 0xc0a90000);
+	for (tn_ip4 d = 1; d < 200; d++) {
+		uint16_t id = ident_to(h, 0xc0a90000 + d);
+		consecutive += id == (uint16_t)(prev + 1);
+		prev = id;
+	}
+	ck_assert_uint_lt(consecutive, 10);
+	uint16_t a3 = ident_to(h, a);
+	/* shared with a only if one of them hashed to a's counter (a few of 256 may) */
+	moved = (uint16_t)(a3 - a2 - 1);
+	ck_assert_uint_lt(moved, 10);
+
+	/* after a pause the counter jumps by a random amount within the idle time */
+	h_advance(h, 5 * TN_NSEC_PER_SEC);
+	uint16_t a4 = ident_to(h, a), a5 = ident_to(h, a);
+	ck_assert_uint_eq((uint16_t)(a5 - a4), 1);
+	ck_assert_uint_ne((uint16_t)(a4 - a3), 1);
+
+	/* DF datagrams carry 0, fragments of one datagram share their ID */
+	static uint8_t big[3000];
+	struct tn_iov iov = {big, sizeof(big)};
+	h_clear(h);
+	ck_assert_int_eq(tn_ipv4_output(h->stack, a, 253, 0, &iov, 1, TN_IP_OUT_DF), -EMSGSIZE);
+	iov.len = 100;
+	ck_assert_int_eq(tn_ipv4_output(h->stack, a, 253, 0, &iov, 1, TN_IP_OUT_DF), 0);
+	ck_assert_uint_eq(tn_get16(h_out_ip(h, 0, NULL) + 4), 0);
+	h_clear(h);
+	iov.len = sizeof(big);
+	ck_assert_int_eq(tn_ipv4_output(h->stack, a, 253, 0, &iov, 1, 0), 0);
+	ck_assert_uint_eq(h->nout, 3);
+	ck_assert_uint_eq(tn_get16(h_out_ip(h, 0, NULL) + 4), (uint16_t)(a5 + 1));
+	for (size_t i = 1; i < 3; i++)
+		ck_assert_uint_eq(tn_get16(h_out_ip(h, i, NULL) + 4), (uint16_t)(a5 + 1));
+	h_free(h);
+}
+END_TEST
+
 Suite *ipv4_suite(void)
 {
 	Suite *s = suite_create("ipv4");
@@ -375,6 +443,7 @@ Suite *ipv4_suite(void)
 	tcase_add_test(tc, incomplete_datagram_times_out);
 	tcase_add_test(tc, memory_limits_evict_oldest);
 	tcase_add_test(tc, output_fragmentation_and_df);
+	tcase_add_test(tc, ip_id_is_per_destination);
 	suite_add_tcase(s, tc);
 	return s;
 }
