@@ -101,6 +101,9 @@ static const struct config_key config_keys[] = {
 	{ "arp", "retry_interval", parse_duration, FIELD(core.arp_retry_ms), 10, MS(60), NO_AUX },
 	{ "arp", "max_retries", parse_uint, FIELD(core.arp_max_retries), 1, 100, NO_AUX },
 	{ "arp", "queue_len", parse_uint, FIELD(core.arp_queue_len), 0, 1024, NO_AUX },
+	{ "arp", "queue_bytes", parse_uint, FIELD(core.arp_queue_bytes), 0, 1u << 30, NO_AUX },
+	{ "arp", "queue_total_len", parse_uint, FIELD(core.arp_queue_total_len), 0, 1u << 20, NO_AUX },
+	{ "arp", "queue_total_bytes", parse_uint, FIELD(core.arp_queue_total_bytes), 0, 1u << 30, NO_AUX },
 
 	{ "icmp", "ratelimit", parse_duration, FIELD(core.icmp_ratelimit_ms), 0, MS(60), NO_AUX },
 	{ "icmp", "ratelimit_burst", parse_uint, FIELD(core.icmp_ratelimit_burst), 1, 10000, NO_AUX },

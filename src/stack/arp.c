@@ -9,6 +9,16 @@
  *   FAILED      resolution gave up; kept one retry interval so a stream of
  *               packets does not turn into a stream of broadcasts
  * Lookup is a hash of the address into chained slots: no scan per packet.
+ *
+ * Anyone on the link can make tapnet answer many addresses that never
+ * resolve (spoofed sources), so what unresolved neighbours hold is bounded
+ * three ways: the cache size, the packets and bytes queued per neighbour,
+ * and the packets and bytes queued for all of them. Entries still
+ * resolving (or failed) sit in one list, oldest first: when the cache is
+ * full the oldest of them makes room, before any neighbour that answered
+ * (as Linux's neigh_forced_gc prefers invalid entries), and when the total
+ * queue is full the oldest packets of the oldest of them go first. Each
+ * queued packet is charged its size plus its bookkeeping.
  */
 #include "stack_internal.h"
 
@@ -34,13 +44,21 @@ struct tn_arp_entry {
 	uint8_t state;     /* enum tn_arp_state */
 	bool in_use;
 	bool refreshing;   /* STALE entry with unicast requests outstanding */
+	bool unresolved;   /* on the list of entries still resolving or failed */
 	uint8_t requests;  /* sent in the current resolution or refresh */
-	uint32_t next;     /* hash chain, ARP_NONE ends it */
+	uint32_t next;     /* hash chain (free list when not in use), ARP_NONE ends it */
+	uint32_t unres_prev, unres_next; /* the unresolved list, oldest first */
 	uint64_t last_used;
 	struct tn_timer timer;
 	struct arp_pending *queue_head, *queue_tail;
 	uint32_t queued;
+	uint32_t queued_bytes; /* charged: packets plus their bookkeeping */
 };
+
+static size_t arp_pending_charge(size_t len)
+{
+	return sizeof(struct arp_pending) + len;
+}
 
 /* The hash table lives right behind the entries; its size is a power of two. */
 static uint32_t *arp_buckets(const struct tn_stack *stack)
@@ -72,24 +90,79 @@ int tn_arp_init(struct tn_stack *stack)
 	stack->arp.entries = calloc(1, n * sizeof(struct tn_arp_entry) + buckets * sizeof(uint32_t));
 	if (!stack->arp.entries)
 		return -1;
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
 		tn_timer_init(&stack->arp.entries[i].timer, arp_timer_fired);
+		stack->arp.entries[i].next = i + 1 < n ? i + 1 : ARP_NONE;
+	}
+	stack->arp.free_head = 0;
+	stack->arp.unres_head = stack->arp.unres_tail = ARP_NONE;
 	uint32_t *b = arp_buckets(stack);
 	for (uint32_t i = 0; i < buckets; i++)
 		b[i] = ARP_NONE;
 	return 0;
 }
 
-static void arp_queue_drop(struct tn_arp_entry *e)
+static uint32_t arp_index(const struct tn_stack *stack, const struct tn_arp_entry *e)
+{
+	return (uint32_t)(e - stack->arp.entries);
+}
+
+static void arp_unresolved_add(struct tn_stack *stack, struct tn_arp_entry *e)
+{
+	struct tn_arp_cache *c = &stack->arp;
+	uint32_t i = arp_index(stack, e);
+
+	e->unresolved = true;
+	e->unres_next = ARP_NONE;
+	e->unres_prev = c->unres_tail;
+	if (c->unres_tail != ARP_NONE)
+		c->entries[c->unres_tail].unres_next = i;
+	else
+		c->unres_head = i;
+	c->unres_tail = i;
+}
+
+static void arp_unresolved_remove(struct tn_stack *stack, struct tn_arp_entry *e)
+{
+	struct tn_arp_cache *c = &stack->arp;
+
+	if (!e->unresolved)
+		return;
+	if (e->unres_prev != ARP_NONE)
+		c->entries[e->unres_prev].unres_next = e->unres_next;
+	else
+		c->unres_head = e->unres_next;
+	if (e->unres_next != ARP_NONE)
+		c->entries[e->unres_next].unres_prev = e->unres_prev;
+	else
+		c->unres_tail = e->unres_prev;
+	e->unresolved = false;
+}
+
+/* Takes the oldest packet off e's queue; the caller frees it. */
+static struct arp_pending *arp_queue_pop(struct tn_stack *stack, struct tn_arp_entry *e)
 {
 	struct arp_pending *p = e->queue_head;
-	while (p) {
-		struct arp_pending *next = p->next;
-		free(p);
-		p = next;
+
+	e->queue_head = p->next;
+	if (!e->queue_head)
+		e->queue_tail = NULL;
+	e->queued--;
+	e->queued_bytes -= (uint32_t)arp_pending_charge(p->len);
+	stack->arp.queued--;
+	stack->arp.queued_bytes -= arp_pending_charge(p->len);
+	return p;
+}
+
+/* Frees every packet e holds; returns how many there were. */
+static uint32_t arp_queue_drop(struct tn_stack *stack, struct tn_arp_entry *e)
+{
+	uint32_t n = 0;
+	while (e->queue_head) {
+		free(arp_queue_pop(stack, e));
+		n++;
 	}
-	e->queue_head = e->queue_tail = NULL;
-	e->queued = 0;
+	return n;
 }
 
 void tn_arp_free(struct tn_stack *stack)
@@ -97,7 +170,7 @@ void tn_arp_free(struct tn_stack *stack)
 	if (!stack->arp.entries)
 		return;
 	for (uint32_t i = 0; i < stack->cfg.arp_cache_size; i++)
-		arp_queue_drop(&stack->arp.entries[i]);
+		arp_queue_drop(stack, &stack->arp.entries[i]);
 	free(stack->arp.entries);
 	stack->arp.entries = NULL;
 }
@@ -116,27 +189,32 @@ static struct tn_arp_entry *arp_lookup(struct tn_stack *stack, tn_ip4 addr)
 
 static void arp_unlink(struct tn_stack *stack, struct tn_arp_entry *e)
 {
-	uint32_t idx = (uint32_t)(e - stack->arp.entries);
+	uint32_t idx = arp_index(stack, e);
 	uint32_t *link = &arp_buckets(stack)[arp_hash(stack, e->addr)];
 	while (*link != idx)
 		link = &stack->arp.entries[*link].next;
 	*link = e->next;
 	tn_timer_cancel(stack, &e->timer);
-	arp_queue_drop(e);
+	arp_unresolved_remove(stack, e);
+	arp_queue_drop(stack, e);
 	e->in_use = false;
+	e->next = stack->arp.free_head;
+	stack->arp.free_head = idx;
 	stack->arp.used--;
 }
 
-/* The entry to give up when the cache is full: failed first, then least recently used. */
+/*
+ * The entry to give up when the cache is full: the oldest one still
+ * resolving or failed, else the least recently used. Only the second needs
+ * a scan, and only when every entry is a neighbour that answered.
+ */
 static struct tn_arp_entry *arp_victim(struct tn_stack *stack)
 {
+	if (stack->arp.unres_head != ARP_NONE)
+		return &stack->arp.entries[stack->arp.unres_head];
 	struct tn_arp_entry *best = NULL;
 	for (uint32_t i = 0; i < stack->cfg.arp_cache_size; i++) {
 		struct tn_arp_entry *e = &stack->arp.entries[i];
-		if (e->state == TN_ARP_FAILED)
-			return e;
-		if (e->state == TN_ARP_INCOMPLETE)
-			continue; /* someone is waiting for it */
 		if (!best || e->last_used < best->last_used)
 			best = e;
 	}
@@ -145,26 +223,19 @@ static struct tn_arp_entry *arp_victim(struct tn_stack *stack)
 
 static struct tn_arp_entry *arp_create(struct tn_stack *stack, tn_ip4 addr)
 {
-	struct tn_arp_entry *e = NULL;
-
-	if (stack->arp.used == stack->cfg.arp_cache_size) {
-		/* Rare (a full cache), so a scan is acceptable here and only here. */
+	if (stack->arp.free_head == ARP_NONE) {
 		TN_COUNT(stack, ArpCacheFull);
-		e = arp_victim(stack);
-		if (!e)
-			return NULL;
-		arp_unlink(stack, e);
-	} else {
-		for (uint32_t i = 0; i < stack->cfg.arp_cache_size; i++) {
-			if (!stack->arp.entries[i].in_use) {
-				e = &stack->arp.entries[i];
-				break;
-			}
+		struct tn_arp_entry *victim = arp_victim(stack);
+		if (victim->state == TN_ARP_INCOMPLETE) {
+			TN_COUNT(stack, ArpUnresolvedEvictions);
+			TN_COUNT_N(stack, ArpQueueDrops, victim->queued);
 		}
-		if (!e)
-			return NULL; /* cannot happen while used counts right */
+		arp_unlink(stack, victim);
 	}
-	uint32_t idx = (uint32_t)(e - stack->arp.entries);
+	uint32_t idx = stack->arp.free_head;
+	struct tn_arp_entry *e = &stack->arp.entries[idx];
+	stack->arp.free_head = e->next;
+
 	uint32_t *head = &arp_buckets(stack)[arp_hash(stack, addr)];
 	memset(e->mac, 0, sizeof(e->mac));
 	e->addr = addr;
@@ -175,6 +246,7 @@ static struct tn_arp_entry *arp_create(struct tn_stack *stack, tn_ip4 addr)
 	e->last_used = tn_now(stack);
 	e->next = *head;
 	*head = idx;
+	arp_unresolved_add(stack, e);
 	stack->arp.used++;
 	return e;
 }
@@ -215,20 +287,17 @@ void tn_arp_announce(struct tn_stack *stack)
 
 static void arp_flush_queue(struct tn_stack *stack, struct tn_arp_entry *e)
 {
-	struct arp_pending *p = e->queue_head;
-	e->queue_head = e->queue_tail = NULL;
-	e->queued = 0;
-	while (p) {
-		struct arp_pending *next = p->next;
+	while (e->queue_head) {
+		struct arp_pending *p = arp_queue_pop(stack, e);
 		tn_eth_output(stack, e->mac, TN_ETH_P_IP, &p->meta, p->data, p->len);
 		free(p);
-		p = next;
 	}
 }
 
 static void arp_confirm(struct tn_stack *stack, struct tn_arp_entry *e, const uint8_t *mac)
 {
 	memcpy(e->mac, mac, TN_ETH_ALEN);
+	arp_unresolved_remove(stack, e);
 	e->state = TN_ARP_REACHABLE;
 	e->refreshing = false;
 	e->requests = 0;
@@ -249,8 +318,7 @@ static void arp_timer_fired(struct tn_stack *stack, struct tn_timer *t)
 			return;
 		}
 		TN_COUNT(stack, ArpResolveFails);
-		TN_COUNT_N(stack, IpOutDiscards, e->queued);
-		arp_queue_drop(e);
+		TN_COUNT_N(stack, IpOutDiscards, arp_queue_drop(stack, e));
 		e->state = TN_ARP_FAILED;
 		tn_timer_arm(stack, &e->timer, now + stack->cfg.arp_retry_ms * TN_NSEC_PER_MSEC);
 		return;
@@ -274,24 +342,43 @@ static void arp_timer_fired(struct tn_stack *stack, struct tn_timer *t)
 	}
 }
 
+/* The whole queue is over its bounds with charge more: the oldest packets of the oldest entries go. */
+static bool arp_total_full(const struct tn_stack *stack, size_t charge)
+{
+	return stack->arp.queued >= stack->cfg.arp_queue_total_len ||
+	       stack->arp.queued_bytes + charge > stack->cfg.arp_queue_total_bytes;
+}
+
 static void arp_enqueue(struct tn_stack *stack, struct tn_arp_entry *e,
 			const struct tn_frame_meta *meta, const uint8_t *ip, size_t len)
 {
-	if (stack->cfg.arp_queue_len == 0) {
+	const struct tn_config *cfg = &stack->cfg;
+	size_t charge = arp_pending_charge(len);
+
+	if (cfg->arp_queue_len == 0 || charge > cfg->arp_queue_bytes ||
+	    charge > cfg->arp_queue_total_bytes || cfg->arp_queue_total_len == 0) {
 		TN_COUNT(stack, ArpQueueDrops);
 		return;
 	}
-	if (e->queued >= stack->cfg.arp_queue_len) {
-		/* Like Linux: the oldest packet makes room for the newest. */
-		struct arp_pending *old = e->queue_head;
-		e->queue_head = old->next;
-		if (!e->queue_head)
-			e->queue_tail = NULL;
-		free(old);
-		e->queued--;
+	/* Like Linux: the oldest packets make room for the newest. */
+	while (e->queued >= cfg->arp_queue_len || e->queued_bytes + charge > cfg->arp_queue_bytes) {
+		free(arp_queue_pop(stack, e));
 		TN_COUNT(stack, ArpQueueDrops);
 	}
-	struct arp_pending *p = malloc(sizeof(*p) + len);
+	for (uint32_t i = stack->arp.unres_head; i != ARP_NONE && arp_total_full(stack, charge);) {
+		struct tn_arp_entry *old = &stack->arp.entries[i];
+		if (!old->queue_head) {
+			i = old->unres_next;
+			continue;
+		}
+		free(arp_queue_pop(stack, old));
+		TN_COUNT(stack, ArpQueueDrops);
+	}
+	if (arp_total_full(stack, charge)) {
+		TN_COUNT(stack, ArpQueueDrops); /* not reached: every queued packet is an unresolved entry's */
+		return;
+	}
+	struct arp_pending *p = malloc(charge);
 	if (!p) {
 		TN_COUNT(stack, ArpQueueDrops);
 		return;
@@ -309,6 +396,9 @@ static void arp_enqueue(struct tn_stack *stack, struct tn_arp_entry *e,
 		e->queue_head = p;
 	e->queue_tail = p;
 	e->queued++;
+	e->queued_bytes += (uint32_t)charge;
+	stack->arp.queued++;
+	stack->arp.queued_bytes += charge;
 }
 
 void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_frame_meta *meta,
@@ -321,10 +411,6 @@ void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_fram
 	struct tn_arp_entry *e = arp_lookup(stack, next_hop);
 	if (!e) {
 		e = arp_create(stack, next_hop);
-		if (!e) {
-			TN_COUNT(stack, IpOutDiscards);
-			return;
-		}
 		arp_enqueue(stack, e, meta, ip, len);
 		arp_solicit(stack, e);
 		return;

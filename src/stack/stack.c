@@ -19,6 +19,9 @@ void tn_config_defaults(struct tn_config *cfg)
 	cfg->arp_retry_ms = 1000;
 	cfg->arp_max_retries = 3;
 	cfg->arp_queue_len = 16;
+	cfg->arp_queue_bytes = 212992; /* Linux's unres_qlen_bytes */
+	cfg->arp_queue_total_len = 1024;
+	cfg->arp_queue_total_bytes = 1048576;
 
 	cfg->ip_default_ttl = 64;
 	cfg->reasm_timeout_ms = 30000;

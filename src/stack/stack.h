@@ -69,6 +69,9 @@ struct tn_config {
 	uint32_t arp_retry_ms;       /* between requests while resolving, default 1000 */
 	uint32_t arp_max_retries;    /* requests before giving up, default 3 */
 	uint32_t arp_queue_len;      /* frames held per unresolved neighbour, default 16 */
+	uint32_t arp_queue_bytes;    /* bytes held per unresolved neighbour, default 212992 */
+	uint32_t arp_queue_total_len;   /* frames held for all unresolved neighbours, default 1024 */
+	uint32_t arp_queue_total_bytes; /* bytes held for all of them, default 1048576 */
 
 	/* IPv4 */
 	uint8_t ip_default_ttl;      /* default 64 */
@@ -203,6 +206,7 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(ArpResolveFails)                                                     \
 	X(ArpQueueDrops)                                                       \
 	X(ArpCacheFull)                                                        \
+	X(ArpUnresolvedEvictions) /* entries still resolving given up for room */ \
 	X(IpInReceives)                                                        \
 	X(IpInHdrErrors)                                                       \
 	X(IpInAddrErrors)                                                      \

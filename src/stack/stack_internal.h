@@ -116,6 +116,10 @@ struct tn_arp_entry;
 struct tn_arp_cache {
 	struct tn_arp_entry *entries; /* cfg.arp_cache_size slots */
 	uint32_t used;
+	uint32_t free_head;                /* entries not in use, chained */
+	uint32_t unres_head, unres_tail;   /* entries still resolving or failed, oldest first */
+	uint32_t queued;                   /* packets waiting in all entries */
+	size_t queued_bytes;               /* what they are charged */
 };
 int tn_arp_init(struct tn_stack *stack);
 void tn_arp_free(struct tn_stack *stack);
