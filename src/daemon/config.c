@@ -67,6 +67,7 @@ static bool parse_bool(const struct config_key *, const char *, void *, void *, 
 static bool parse_congestion(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_tw_overflow(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_port_range(const struct config_key *, const char *, void *, void *, char *, size_t);
+static bool parse_percent(const struct config_key *, const char *, void *, void *, char *, size_t);
 
 #define FIELD(f) offsetof(struct daemon_config, f), sizeof(((struct daemon_config *)0)->f)
 #define PREFIX_AT(f) offsetof(struct daemon_config, f)
@@ -162,12 +163,33 @@ static const struct config_key config_keys[] = {
 	  RELOAD_NO_AUX },
 	{ "daemon", "max_buffer_bytes_per_client", parse_uint, FIELD(max_buffer_bytes_per_client),
 	  65536, UINT64_C(1) << 40, RELOAD_NO_AUX },
+
+	/* fault injection for tests (fault.h); percentages stored in parts per million */
+	{ "debug", "fault_rx_drop", parse_percent, FIELD(fault.dir[FAULT_RX].drop), 0, FAULT_PPM, NO_AUX },
+	{ "debug", "fault_rx_corrupt", parse_percent, FIELD(fault.dir[FAULT_RX].corrupt), 0, FAULT_PPM,
+	  NO_AUX },
+	{ "debug", "fault_rx_duplicate", parse_percent, FIELD(fault.dir[FAULT_RX].duplicate), 0,
+	  FAULT_PPM, NO_AUX },
+	{ "debug", "fault_rx_reorder", parse_percent, FIELD(fault.dir[FAULT_RX].reorder), 0, FAULT_PPM,
+	  NO_AUX },
+	{ "debug", "fault_rx_delay", parse_percent, FIELD(fault.dir[FAULT_RX].delay), 0, FAULT_PPM, NO_AUX },
+	{ "debug", "fault_tx_drop", parse_percent, FIELD(fault.dir[FAULT_TX].drop), 0, FAULT_PPM, NO_AUX },
+	{ "debug", "fault_tx_corrupt", parse_percent, FIELD(fault.dir[FAULT_TX].corrupt), 0, FAULT_PPM,
+	  NO_AUX },
+	{ "debug", "fault_tx_duplicate", parse_percent, FIELD(fault.dir[FAULT_TX].duplicate), 0,
+	  FAULT_PPM, NO_AUX },
+	{ "debug", "fault_tx_reorder", parse_percent, FIELD(fault.dir[FAULT_TX].reorder), 0, FAULT_PPM,
+	  NO_AUX },
+	{ "debug", "fault_tx_delay", parse_percent, FIELD(fault.dir[FAULT_TX].delay), 0, FAULT_PPM, NO_AUX },
+	{ "debug", "fault_delay", parse_duration, FIELD(fault.delay_ms), 1, MS(10), NO_AUX },
+	{ "debug", "fault_max_held", parse_uint, FIELD(fault.max_held), 1, 65536, NO_AUX },
+	{ "debug", "fault_seed", parse_uint, FIELD(fault.seed), 0, INT64_MAX, NO_AUX },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
 static const char *const config_sections[] = { "interface", "ipv4", "arp", "icmp", "tcp",
-					       "services", "daemon" };
+					       "services", "daemon", "debug" };
 
 /* ------------------------------------------------------------------ defaults */
 
@@ -189,6 +211,8 @@ void config_defaults(struct daemon_config *cfg)
 	cfg->max_sockets_per_client = 4096;
 	cfg->max_buffer_bytes = UINT64_C(4) << 30;
 	cfg->max_buffer_bytes_per_client = UINT64_C(1) << 30;
+	cfg->fault.delay_ms = 20;
+	cfg->fault.max_held = 1024;
 }
 
 /* ------------------------------------------------------------------ value parsers */
@@ -613,6 +637,43 @@ static bool parse_port_range(const struct config_key *key, const char *value, vo
 	}
 	uint16_t ends[2] = { (uint16_t)lo, (uint16_t)hi };
 	memcpy(field, ends, sizeof(ends));
+	return true;
+}
+
+/*
+ * A percentage with up to four decimals ("1", "0.5", "2.25%"), stored in
+ * parts per million (key->max is 100 %).
+ */
+static bool parse_percent(const struct config_key *key, const char *value, void *field,
+			  void *aux, char *why, size_t whylen)
+{
+	uint64_t whole, frac = 0;
+	const char *p = scan_digits(value, 10, &whole);
+	unsigned decimals = 0;
+
+	if (p && *p == '.') {
+		const char *f = p + 1;
+		while (*f >= '0' && *f <= '9' && decimals < 4) {
+			frac = frac * 10 + (uint64_t)(*f - '0');
+			decimals++;
+			f++;
+		}
+		p = decimals ? f : NULL;
+	}
+	if (p && *p == '%')
+		p++;
+	if (!p || *p) {
+		snprintf(why, whylen, "'%s' is not a percentage like 5, 0.5 or 0.25%% "
+			 "(at most four decimals)", value);
+		return false;
+	}
+	for (; decimals < 4; decimals++)
+		frac *= 10;
+	if (whole > 100 || whole * 10000 + frac > key->max) {
+		snprintf(why, whylen, "%s is out of range 0..100%%", value);
+		return false;
+	}
+	store_uint(field, key->size, whole * 10000 + frac);
 	return true;
 }
 

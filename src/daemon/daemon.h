@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "daemon_config.h"
+#include "fault.h"
 #include "log.h"
 #include "notify.h"
 #include "privs.h"
@@ -48,7 +49,8 @@
 	X(SockBufferBytes)  /* buffer space their connections reserve now */ \
 	X(SockBufferRefusals) /* connects over max_buffer_bytes(_per_client) */ \
 	X(SockAcceptWaits)  /* accepts that had to wait for buffer space */  \
-	SERVICES_COUNTERS(X) /* the built-in services (services.h) */
+	SERVICES_COUNTERS(X) /* the built-in services (services.h) */ \
+	FAULT_COUNTERS(X)    /* [debug] fault injection on the tap (fault.h) */
 
 enum daemon_counter {
 #define DAEMON_COUNTER_ENUM(name) DCTR_##name,
@@ -70,6 +72,10 @@ struct tapnetd {
 	struct services *services;   /* the built-in echo, discard, daytime, chargen */
 	struct control *control;
 	struct notifier notify;
+
+	struct fault *fault;         /* NULL unless [debug] asks for faults on the tap */
+	ev_timer fault_timer;        /* armed for fault_next_deadline() */
+	uint64_t fault_timer_at;
 
 	ev_io tap_watcher;
 	ev_timer stack_timer;        /* the only timer for the stack: its next deadline */
@@ -103,7 +109,10 @@ int daemon_stack_create(struct tapnetd *d);
 /* Tap, timer and signal watchers; starts the stack (gratuitous ARP). */
 void daemon_loop_start(struct tapnetd *d);
 
-/* Points the one stack timer at tn_stack_next_deadline(). Call after any stack call. */
+/*
+ * Points the one stack timer at tn_stack_next_deadline() (and the fault
+ * injector's at its next deadline). Call after any stack call.
+ */
 void daemon_rearm_timer(struct tapnetd *d);
 
 void daemon_loop_stop(struct tapnetd *d);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "fault.h"
 #include "log.h"
 #include "services.h"
 #include "stack/stack.h"
@@ -46,6 +47,9 @@ struct daemon_config {
 
 	/* [services]: the built-in echo, discard, daytime and chargen; [tcp] lives in core */
 	struct services_config services;
+
+	/* [debug]: fault injection on the tap path, for tests; off by default */
+	struct fault_config fault;
 };
 
 /* Receives one complete error line (no newline). */

@@ -142,9 +142,10 @@ static void env_random(void *ctx, void *buf, size_t len)
 	}
 }
 
-static void env_output(void *ctx, const struct tn_frame_meta *meta, const void *frame, size_t len)
+/* One frame to the tap, counted; the end of the way out. */
+static void tap_output(struct tapnetd *d, const struct tn_frame_meta *meta, const void *frame,
+		       size_t len)
 {
-	struct tapnetd *d = ctx;
 	uint64_t suppressed;
 	char note[64];
 
@@ -163,6 +164,28 @@ static void env_output(void *ctx, const struct tn_frame_meta *meta, const void *
 	if (log_ratelimit_ok(&d->tap_error_log, &suppressed))
 		log_warning("cannot write a frame to %s: %s%s", d->tap.name, strerror(errno),
 			    log_suppressed_note(suppressed, note));
+}
+
+static void env_output(void *ctx, const struct tn_frame_meta *meta, const void *frame, size_t len)
+{
+	struct tapnetd *d = ctx;
+
+	if (d->fault)
+		fault_frame(d->fault, FAULT_TX, daemon_now_ns(), meta, frame, len);
+	else
+		tap_output(d, meta, frame, len);
+}
+
+/* Where the fault injector sends the frames it lets through. */
+static void fault_deliver(void *ctx, enum fault_dir dir, const struct tn_frame_meta *meta,
+			  const void *frame, size_t len)
+{
+	struct tapnetd *d = ctx;
+
+	if (dir == FAULT_RX)
+		tn_stack_input(d->stack, meta, frame, len);
+	else
+		tap_output(d, meta, frame, len);
 }
 
 int daemon_stack_create(struct tapnetd *d)
@@ -186,8 +209,27 @@ int daemon_stack_create(struct tapnetd *d)
 
 /* ------------------------------------------------------------------ watchers */
 
+static void rearm_fault_timer(struct tapnetd *d)
+{
+	uint64_t deadline = fault_next_deadline(d->fault);
+
+	if (deadline == d->fault_timer_at && (deadline == TN_TIME_NEVER || ev_is_active(&d->fault_timer)))
+		return;
+	ev_timer_stop(d->loop, &d->fault_timer);
+	d->fault_timer_at = deadline;
+	if (deadline == TN_TIME_NEVER)
+		return;
+	uint64_t now = daemon_now_ns();
+	ev_now_update(d->loop);
+	ev_timer_set(&d->fault_timer, deadline > now ? (ev_tstamp)(deadline - now) / 1e9 : 0., 0.);
+	ev_timer_start(d->loop, &d->fault_timer);
+}
+
 void daemon_rearm_timer(struct tapnetd *d)
 {
+	if (d->fault)
+		rearm_fault_timer(d);
+
 	uint64_t deadline = tn_stack_next_deadline(d->stack);
 
 	if (deadline == d->stack_timer_at && (deadline == TN_TIME_NEVER || ev_is_active(&d->stack_timer)))
@@ -210,6 +252,15 @@ static void stack_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct tapnetd *d = w->data;
 
 	tn_stack_run_timers(d->stack, daemon_now_ns());
+	daemon_rearm_timer(d);
+}
+
+static void fault_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct tapnetd *d = w->data;
+
+	d->fault_timer_at = TN_TIME_NEVER;
+	fault_run(d->fault, daemon_now_ns());
 	daemon_rearm_timer(d);
 }
 
@@ -242,7 +293,10 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 		DAEMON_COUNT(d, TapInOctets, (uint64_t)n);
 		if (meta.gso_type != TN_GSO_NONE)
 			DAEMON_COUNT(d, TapInGsoFrames, 1);
-		tn_stack_input(d->stack, &meta, frame, (size_t)n);
+		if (d->fault)
+			fault_frame(d->fault, FAULT_RX, daemon_now_ns(), &meta, frame, (size_t)n);
+		else
+			tn_stack_input(d->stack, &meta, frame, (size_t)n);
 	}
 	d->counters[DCTR_TapInBadHeaders] = d->tap.bad_vnet_hdr;
 	daemon_rearm_timer(d);
@@ -259,6 +313,26 @@ static void hup_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	reload_config(w->data);
 }
 
+/* [debug] faults on the tap: said loudly, since no real service should run with them. */
+static void start_faults(struct tapnetd *d)
+{
+	struct fault_config cfg = d->cfg.fault;
+	char what[512];
+
+	if (!fault_config_active(&cfg))
+		return;
+	while (cfg.seed == 0)
+		env_random(d, &cfg.seed, sizeof(cfg.seed));
+	d->fault = fault_new(&cfg, fault_deliver, d, &d->counters[DCTR_FaultRxDrops]);
+	if (!d->fault) {
+		log_error("FAULT INJECTION not started: out of memory");
+		return;
+	}
+	fault_describe(&cfg, what, sizeof(what));
+	log_warning("FAULT INJECTION ON ([debug] in the configuration; for tests, never in service): "
+		    "frames on %s are damaged on purpose: %s", d->tap.name, what);
+}
+
 void daemon_loop_start(struct tapnetd *d)
 {
 	ev_io_init(&d->tap_watcher, tap_readable_cb, d->tap.fd, EV_READ);
@@ -269,6 +343,10 @@ void daemon_loop_start(struct tapnetd *d)
 	d->tap_watcher.data = d->stack_timer.data = d;
 	d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
 	d->stack_timer_at = TN_TIME_NEVER;
+	ev_timer_init(&d->fault_timer, fault_timer_cb, 0., 0.);
+	d->fault_timer.data = d;
+	d->fault_timer_at = TN_TIME_NEVER;
+	start_faults(d);
 	d->tap_error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 3);
 
 	ev_io_start(d->loop, &d->tap_watcher);
@@ -284,6 +362,9 @@ void daemon_loop_stop(struct tapnetd *d)
 {
 	ev_io_stop(d->loop, &d->tap_watcher);
 	ev_timer_stop(d->loop, &d->stack_timer);
+	ev_timer_stop(d->loop, &d->fault_timer);
+	fault_free(d->fault);
+	d->fault = NULL;
 	ev_signal_stop(d->loop, &d->sig_int);
 	ev_signal_stop(d->loop, &d->sig_term);
 	ev_signal_stop(d->loop, &d->sig_hup);

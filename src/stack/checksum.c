@@ -42,3 +42,15 @@ uint32_t tn_csum_pseudo(tn_ip4 src, tn_ip4 dst, uint8_t proto, uint16_t len)
 		acc = (acc & 0xffffffffu) + (acc >> 32);
 	return (uint32_t)acc;
 }
+
+bool tn_frame_csum_complete(struct tn_frame_meta *meta, uint8_t *frame, size_t len)
+{
+	if (!(meta->flags & TN_FRAME_CSUM_PARTIAL))
+		return true;
+	if ((size_t)meta->csum_start + meta->csum_offset + 2 > len)
+		return false;
+	tn_put16(frame + meta->csum_start + meta->csum_offset,
+		 tn_csum_fold(tn_csum_add(0, frame + meta->csum_start, len - meta->csum_start)));
+	meta->flags &= (uint8_t)~TN_FRAME_CSUM_PARTIAL;
+	return true;
+}

@@ -46,6 +46,14 @@ struct tn_frame_meta {
 	uint8_t flags; /* TN_FRAME_CSUM_* */
 };
 
+/*
+ * Does the link's part of a PARTIAL checksum (the sum from csum_start on,
+ * the field holding the pseudo-header sum) and clears the flag, so the
+ * frame carries a checksum anyone can check. false, frame untouched, when
+ * the offsets do not fit in len; true when there was nothing to do.
+ */
+bool tn_frame_csum_complete(struct tn_frame_meta *meta, uint8_t *frame, size_t len);
+
 struct tn_env {
 	uint64_t (*now_ns)(void *ctx);                     /* monotonic */
 	void (*random)(void *ctx, void *buf, size_t len);  /* unpredictable bytes */

@@ -512,6 +512,38 @@ START_TEST(test_tcp_mistakes)
 }
 END_TEST
 
+START_TEST(test_fault_keys)
+{
+	ck_assert_uint_eq(load(""), 0);
+	ck_assert(!fault_config_active(&cfg.fault)); /* off by default */
+	ck_assert_uint_eq(cfg.fault.delay_ms, 20);
+	ck_assert_uint_eq(cfg.fault.max_held, 1024);
+	ck_assert_uint_eq(load("[debug]\nfault_rx_drop = 5\nfault_tx_drop = 0.5\nfault_rx_corrupt = 0.0125%\n"
+			       "fault_tx_reorder = 100\nfault_rx_delay = 1.5%\nfault_delay = 5ms\n"
+			       "fault_seed = 9223372036854775807\nfault_max_held = 8\n"), 0);
+	ck_assert_uint_eq(cfg.fault.dir[FAULT_RX].drop, 50000);
+	ck_assert_uint_eq(cfg.fault.dir[FAULT_TX].drop, 5000);
+	ck_assert_uint_eq(cfg.fault.dir[FAULT_RX].corrupt, 125);
+	ck_assert_uint_eq(cfg.fault.dir[FAULT_TX].reorder, FAULT_PPM);
+	ck_assert_uint_eq(cfg.fault.dir[FAULT_RX].delay, 15000);
+	ck_assert_uint_eq(cfg.fault.delay_ms, 5);
+	ck_assert_uint_eq(cfg.fault.max_held, 8);
+	ck_assert(cfg.fault.seed == INT64_MAX);
+	ck_assert(fault_config_active(&cfg.fault));
+
+	expect_one_error("[debug]\nfault_rx_drop = 101\n", 2, "101 is out of range 0..100%");
+	expect_one_error("[debug]\nfault_rx_drop = 100.0001\n", 2, "out of range");
+	expect_one_error("[debug]\nfault_tx_dup = 1\n", 2, "unknown key 'fault_tx_dup'");
+	expect_one_error("[debug]\nfault_tx_delay = 0.00001\n", 2, "at most four decimals");
+	expect_one_error("[debug]\nfault_tx_delay = 1.\n", 2, "is not a percentage");
+	expect_one_error("[debug]\nfault_tx_delay = -1\n", 2, "is not a percentage");
+	expect_one_error("[debug]\nfault_tx_delay = 5%%\n", 2, "is not a percentage");
+	expect_one_error("[debug]\nfault_delay = 11s\n", 2, "out of range 1ms..10s");
+	expect_one_error("[debug]\nfault_max_held = 0\n", 2, "out of range 1..65536");
+	expect_one_error("[debug]\nfault_seed = 9223372036854775808\n", 2, "out of range");
+}
+END_TEST
+
 START_TEST(test_services)
 {
 	ck_assert_uint_eq(load(""), 0);
@@ -660,6 +692,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_shipped_file_documents_every_default);
 	tcase_add_test(tc, test_buffer_limits);
 	tcase_add_test(tc, reload_takes_limits_only);
+	tcase_add_test(tc, test_fault_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }
