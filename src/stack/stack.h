@@ -150,7 +150,7 @@ uint64_t tn_stack_next_deadline(const struct tn_stack *stack);
 /* Run every timer due at or before now_ns. */
 void tn_stack_run_timers(struct tn_stack *stack, uint64_t now_ns);
 
-/* Runtime-changeable settings (SIGHUP). Only fields safe to change are used. */
+/* The MAC the stack uses: the configured one, or the one derived from its address. */
 void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 
 /* TCP counters (nstat names); TcpCurrEstab is a gauge. */

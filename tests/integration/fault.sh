@@ -8,16 +8,26 @@
 
 BYTES=$((2 * 1024 * 1024))
 
+# stuck WHAT: fails, with both sides' view of the connections for the log.
+stuck() {
+	log "tapnet ss -ia:"
+	tapnet_cli ss -ia
+	log "the kernel's ss -tnoi:"
+	ns_exec ss -tnoi
+	tapnet_cli stats
+	fail "$1"
+}
+
 # transfers LABEL: echo (sha256), discard (every byte counted), chargen (the pattern).
 transfers() {
 	local in0
 	grep -q 'FAULT INJECTION ON' "$DAEMON_LOG" || fail "$1: no FAULT INJECTION warning in the log"
-	tcp_client echo "$TAPNET_ADDR" 7 "$BYTES" || fail "$1: $BYTES bytes through echo"
+	tcp_client echo "$TAPNET_ADDR" 7 "$BYTES" || stuck "$1: $BYTES bytes through echo"
 	in0=$(counter SvcInOctets)
-	tcp_client discard "$TAPNET_ADDR" 9 "$BYTES" || fail "$1: $BYTES bytes into discard"
+	tcp_client discard "$TAPNET_ADDR" 9 "$BYTES" || stuck "$1: $BYTES bytes into discard"
 	[ "$(($(counter SvcInOctets) - in0))" -eq "$BYTES" ] ||
 		fail "$1: discard read $(($(counter SvcInOctets) - in0)) bytes, expected $BYTES"
-	tcp_client chargen "$TAPNET_ADDR" 19 --expect-total "$BYTES" || fail "$1: chargen's $BYTES bytes"
+	tcp_client chargen "$TAPNET_ADDR" 19 --expect-total "$BYTES" || stuck "$1: chargen's $BYTES bytes"
 	log "$1: echo, discard and chargen moved every byte (at ${SECONDS}s)"
 }
 
