@@ -58,9 +58,8 @@ int tn_ipv4_init(struct tn_stack *stack)
 	struct tn_ip_idents *ids = stack->idents;
 	tn_random(stack, ids->key, sizeof(ids->key));
 	tn_random(stack, ids->next, sizeof(ids->next));
-	do
-		tn_random(stack, &ids->rng, sizeof(ids->rng));
-	while (!ids->rng);
+	tn_random(stack, &ids->rng, sizeof(ids->rng));
+	ids->rng |= 1; /* xorshift never leaves 0 */
 	uint32_t now_ms = (uint32_t)(tn_now(stack) / TN_NSEC_PER_MSEC);
 	for (size_t i = 0; i < IP_IDENTS; i++)
 		ids->used_ms[i] = now_ms;
