@@ -23,6 +23,7 @@ struct reasm_range {
 
 struct reasm_datagram {
 	struct reasm_datagram *prev, *next; /* oldest first */
+	struct reasm_datagram *hnext;       /* the chain of its hash bucket */
 	struct tn_timer timer;
 	tn_ip4 src, dst;
 	uint16_t id;
@@ -38,16 +39,43 @@ struct reasm_datagram {
 	uint8_t *buf;       /* REASM_MAX_HDR bytes of room, then the payload */
 };
 
+/*
+ * Datagrams are found by a keyed hash of (source, destination, ID,
+ * protocol), so a flood of fragments costs a short chain walk each even
+ * when reasm_max_datagrams is large, and a sender cannot choose IDs that
+ * pile up in one chain.
+ */
 struct tn_reasm {
 	struct reasm_datagram *oldest, *newest;
 	uint32_t count;
 	size_t bytes; /* payload buffers held */
+	struct reasm_datagram **buckets;
+	uint32_t mask; /* buckets - 1 */
 };
+
+static struct reasm_datagram **reasm_bucket(const struct tn_stack *stack, tn_ip4 src, tn_ip4 dst,
+					    uint16_t id, uint8_t proto)
+{
+	uint8_t key[11];
+	tn_put32(key, src);
+	tn_put32(key + 4, dst);
+	tn_put16(key + 8, id);
+	key[10] = proto;
+	struct tn_reasm *r = stack->reasm;
+	return &r->buckets[tn_siphash(stack->hash_key, key, sizeof(key)) & r->mask];
+}
 
 int tn_reasm_init(struct tn_stack *stack)
 {
 	stack->reasm = calloc(1, sizeof(*stack->reasm));
-	return stack->reasm ? 0 : -1;
+	if (!stack->reasm)
+		return -1;
+	uint32_t n = 16;
+	while (n < stack->cfg.reasm_max_datagrams && n < (1u << 20))
+		n <<= 1;
+	stack->reasm->buckets = calloc(n, sizeof(*stack->reasm->buckets));
+	stack->reasm->mask = n - 1;
+	return stack->reasm->buckets ? 0 : -1;
 }
 
 static void reasm_unlink(struct tn_stack *stack, struct reasm_datagram *d)
@@ -62,6 +90,10 @@ static void reasm_unlink(struct tn_stack *stack, struct reasm_datagram *d)
 		d->next->prev = d->prev;
 	else
 		r->newest = d->prev;
+	struct reasm_datagram **link = reasm_bucket(stack, d->src, d->dst, d->id, d->proto);
+	while (*link != d)
+		link = &(*link)->hnext;
+	*link = d->hnext;
 	tn_timer_cancel(stack, &d->timer);
 	r->count--;
 	r->bytes -= d->cap;
@@ -86,6 +118,7 @@ void tn_reasm_free(struct tn_stack *stack)
 		return;
 	while (stack->reasm->oldest)
 		reasm_destroy(stack, stack->reasm->oldest);
+	free(stack->reasm->buckets);
 	free(stack->reasm);
 	stack->reasm = NULL;
 }
@@ -101,8 +134,8 @@ static void reasm_timeout(struct tn_stack *stack, struct tn_timer *t)
 static struct reasm_datagram *reasm_find(struct tn_stack *stack, const struct tn_ip4_rx *ip,
 					 uint16_t id)
 {
-	/* At most reasm_max_datagrams (default 64) live at once. */
-	for (struct reasm_datagram *d = stack->reasm->oldest; d; d = d->next)
+	for (struct reasm_datagram *d = *reasm_bucket(stack, ip->src, ip->dst, id, ip->proto); d;
+	     d = d->hnext)
 		if (d->id == id && d->src == ip->src && d->dst == ip->dst && d->proto == ip->proto)
 			return d;
 	return NULL;
@@ -128,6 +161,9 @@ static struct reasm_datagram *reasm_create(struct tn_stack *stack, const struct 
 		free(d);
 		return NULL;
 	}
+	struct reasm_datagram **head = reasm_bucket(stack, d->src, d->dst, d->id, d->proto);
+	d->hnext = *head;
+	*head = d;
 	d->prev = r->newest;
 	if (r->newest)
 		r->newest->next = d;

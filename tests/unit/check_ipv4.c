@@ -339,6 +339,32 @@ START_TEST(memory_limits_evict_oldest)
 }
 END_TEST
 
+/* Many datagrams at once, their fragments interleaved: each finds its own. */
+START_TEST(many_datagrams_at_once)
+{
+	struct tn_config cfg;
+	tn_config_defaults(&cfg);
+	cfg.reasm_max_datagrams = 2000;
+	cfg.reasm_max_bytes = 2000 * 4096;
+	struct harness *h = h_new(&cfg);
+	h_learn_peer(h);
+	static uint8_t payload[3000];
+	size_t plen;
+	make_echo(payload, &plen, 2000);
+	for (uint16_t id = 0; id < 2000; id++)
+		send_fragment(h, payload, 1480, plen - 1480, false, id);
+	ck_assert_uint_eq(H_CTR(h, IpReasmFails), 0);
+	for (uint16_t id = 2000; id-- > 0;) {
+		send_fragment(h, payload, 0, 1480, true, id);
+		h_clear(h);
+	}
+	ck_assert_uint_eq(H_CTR(h, IpReasmOKs), 2000);
+	ck_assert_uint_eq(H_CTR(h, IpReasmFails), 0);
+	ck_assert_uint_eq(H_CTR(h, IcmpOutEchoReps), 2000);
+	h_free(h);
+}
+END_TEST
+
 START_TEST(output_fragmentation_and_df)
 {
 	struct harness *h = h_new(NULL);
@@ -442,6 +468,7 @@ Suite *ipv4_suite(void)
 	tcase_add_test(tc, reassembled_length_counts_the_first_header);
 	tcase_add_test(tc, incomplete_datagram_times_out);
 	tcase_add_test(tc, memory_limits_evict_oldest);
+	tcase_add_test(tc, many_datagrams_at_once);
 	tcase_add_test(tc, output_fragmentation_and_df);
 	tcase_add_test(tc, ip_id_is_per_destination);
 	suite_add_tcase(s, tc);
