@@ -313,6 +313,9 @@ static void hup_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	reload_config(w->data);
 }
 
+_Static_assert(DCTR_FaultHeld - DCTR_FaultRxDrops == FAULT_CTR_FaultHeld,
+	       "the fault injector counts in one block of the daemon's counters");
+
 /* [debug] faults on the tap: said loudly, since no real service should run with them. */
 static void start_faults(struct tapnetd *d)
 {
