@@ -55,6 +55,9 @@ struct tn_arp_entry {
 	uint32_t queued_bytes; /* charged: packets plus their bookkeeping */
 };
 
+_Static_assert(sizeof(void *) != 8 || sizeof(struct arp_pending) == 32,
+	       "README.md and tapnetd.conf say what a queued packet is charged");
+
 static size_t arp_pending_charge(size_t len)
 {
 	return sizeof(struct arp_pending) + len;
