@@ -157,7 +157,7 @@ void tn_lib_say(const char *fmt, ...)
 
 /*
  * One control connection per process, made while the process still has
- * the credentials it started with (see DESIGN.md, "Processes"):
+ * the credentials it started with (README.md, "Programs under tapnet run"):
  *
  *  - `tapnet run` connects before it execs the program and leaves the
  *    connection at a number named by $TAPNET_CTL_FD, not close-on-exec; the
