@@ -16,6 +16,8 @@ TAPNET_PACKAGES=(
 	netcat-openbsd curl iperf3 nginx-light
 	# systemd-analyze, systemd-sysusers
 	systemd
+	# the manual pages, checked by tests/man.sh
+	man-db groff-base
 )
 
 install_packages() {

@@ -1224,7 +1224,7 @@ static const struct command commands[] = {
 	  "TCP sockets, ss -tan style (-l: listeners; -a: all; -i: rtt, cwnd, ...)" },
 	{ "timewait", cmd_timewait, "j", 0, "[-j]",
 	  "connections in TIME-WAIT, ss -tan -o state time-wait style" },
-	{ "run", cmd_run, "v6", 4096, "[-v] [--kernel-ipv6] CMD [ARG]...",
+	{ "run", cmd_run, "v6", 4096, "[-v] CMD...",
 	  "run CMD with its TCP sockets on tapnet (LD_PRELOAD)" },
 };
 
