@@ -13,9 +13,11 @@ TAPNET_PACKAGES=(
 	# integration tests, demo, benchmarks
 	iproute2 iputils-ping iputils-arping procps
 	python3 python3-scapy python3-pytest
-	netcat-openbsd curl iperf3
+	netcat-openbsd curl iperf3 nginx-light
 	# systemd-analyze, systemd-sysusers
 	systemd
+	# the manual pages, checked by tests/man.sh
+	man-db groff-base
 )
 
 install_packages() {
@@ -35,5 +37,15 @@ install_packages() {
 	fi
 	echo "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# Packages with a service (nginx) must not start it on this machine: the
+	# tests start their own, inside their namespaces. policy-rc.d is Debian's
+	# way to say so during an install; ours is removed afterwards.
+	local policy=/usr/sbin/policy-rc.d ours=0 rc
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && ours=1
+	fi
 	apt-get update -q && apt-get install -y -q -o Dpkg::Use-Pty=0 --no-install-recommends "${missing[@]}"
+	rc=$?
+	[ "$ours" -eq 1 ] && rm -f "$policy"
+	return "$rc"
 }

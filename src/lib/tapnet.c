@@ -26,15 +26,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rpc/rpc.h"
@@ -45,13 +51,12 @@
 
 #define CALL_TIMEOUT_MS 60000 /* a daemon that does not answer in this long is broken */
 #define FILLER_CHUNK 4096
+#define INHERIT_SCAN_MAX 4096 /* fds searched for an inherited control connection */
 #define CACHE_SIZE 256        /* inodes known to be (or not be) tapnet sockets */
 
 __thread int tn_lib_busy;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int ctl_fd = -1;
-static pid_t ctl_pid;       /* the process that opened ctl_fd */
 static uint32_t next_id = 1;
 static uint8_t reply_buf[TN_RPC_MAX_MSG];
 static uint8_t req_buf[1024];
@@ -95,7 +100,16 @@ static int sys_shutdown(int fd, int how)
 	return (int)syscall(SYS_shutdown, fd, how);
 }
 
-/* ------------------------------------------------------------------ the control connection */
+/* ------------------------------------------------------------------ configuration */
+
+/*
+ * What the process was started with, captured when the library is loaded:
+ * servers clear their environment (nginx's workers), chroot and drop
+ * privileges long before their first socket call, and by then neither
+ * $TAPNET_SOCKET nor the right to connect to it may be left.
+ */
+static char cfg_socket_path[108]; /* $TAPNET_SOCKET at load; "" when unset */
+unsigned tn_lib_options;          /* TN_LIB_OPT_*, from $TAPNET_OPTIONS at load */
 
 const char *tapnet_default_socket_path(void)
 {
@@ -104,8 +118,9 @@ const char *tapnet_default_socket_path(void)
 
 static const char *socket_path(void)
 {
-	const char *p = getenv("TAPNET_SOCKET");
-
+	if (cfg_socket_path[0])
+		return cfg_socket_path;
+	const char *p = getenv(TN_LIB_SOCKET_ENV); /* set after load by a program of its own */
 	return p && *p ? p : tapnet_default_socket_path();
 }
 
@@ -117,52 +132,240 @@ static void close_keep_errno(int fd)
 	errno = e;
 }
 
+void tn_lib_say(const char *fmt, ...)
+{
+	char line[256] = "tapnet: ";
+	const int prefix = 8;
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(line + prefix, sizeof(line) - prefix - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	n += prefix;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	int e = errno;
+	ssize_t w = write(STDERR_FILENO, line, (size_t)n);
+	(void)w;
+	errno = e;
+}
+
+/* ------------------------------------------------------------------ the control connection */
+
+/*
+ * One control connection per process, made while the process still has
+ * the credentials it started with (README.md, "Programs under tapnet run"):
+ *
+ *  - `tapnet run` connects before it execs the program and leaves the
+ *    connection at a number named by $TAPNET_CTL_FD, not close-on-exec; the
+ *    program adopts it when the library loads (exec keeps the pid).
+ *  - fork: the child connects at once, in the atfork child handler, before
+ *    the program's own code runs (and before it can setuid or chroot), and
+ *    puts its own connection at the same number, so that an exec that
+ *    follows finds it there too.
+ *  - A connection is adopted only by the process that made it: its client
+ *    end is bound to the abstract name "tapnet-ctl/PID/...", so a copy
+ *    inherited without the fork handler (vfork, posix_spawn) is recognised
+ *    and replaced rather than shared, which would mix two processes'
+ *    replies on one stream.
+ *
+ * The daemon authorises each connection by the credentials it had when it
+ * connected; a process that drops privileges keeps what it had.
+ */
+
+static int ctl_fd = -1;
+static pid_t ctl_pid;       /* the process that made ctl_fd */
+static dev_t ctl_dev;       /* ctl_fd's identity, to notice a program closing it */
+static ino_t ctl_ino;
+static int ctl_pinned = -1; /* the fd number the connection lives at across fork and exec */
+
+static bool ctl_still_ours(void)
+{
+	struct stat st;
+
+	return fstat(ctl_fd, &st) == 0 && st.st_dev == ctl_dev && st.st_ino == ctl_ino;
+}
+
+static void ctl_forget(void)
+{
+	ctl_fd = -1;
+	ctl_pinned = -1;
+}
+
+/* A new control connection for this process, HELLO done; -1 with errno. */
+static int ctl_connect(void)
+{
+	char name[64] = "";
+	int cfd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC); /* our name for the daemon's log */
+
+	if (cfd >= 0) {
+		ssize_t k = read(cfd, name, sizeof(name) - 1);
+		name[k > 0 ? k : 0] = '\0';
+		name[strcspn(name, "\n")] = '\0';
+		close(cfd);
+	}
+	return tn_rpc_connect_program(socket_path(), name, CALL_TIMEOUT_MS);
+}
+
+/* Makes fd this process's connection, at the pinned number if there is one. */
+static void ctl_install(int fd)
+{
+	struct stat st;
+
+	if (ctl_pinned >= 0 && fd != ctl_pinned) {
+		if (dup3(fd, ctl_pinned, 0) == ctl_pinned) { /* inherited over exec, on purpose */
+			close(fd);
+			fd = ctl_pinned;
+		} else {
+			ctl_pinned = -1;
+		}
+	}
+	ctl_fd = fd;
+	ctl_pid = getpid();
+	if (fstat(fd, &st) == 0) {
+		ctl_dev = st.st_dev;
+		ctl_ino = st.st_ino;
+	}
+}
+
 /* With the lock held: the control connection of this process, or -1. */
 static int conn_get(void)
 {
-	pid_t pid = getpid();
-
-	if (ctl_fd >= 0 && ctl_pid == pid)
+	if (ctl_fd >= 0 && ctl_pid == getpid() && ctl_still_ours())
 		return ctl_fd;
-	if (ctl_fd >= 0) /* inherited over fork: the parent's, leave it to the parent */
+	if (ctl_fd >= 0 && ctl_still_ours()) {
+		/* a copy from a process that forked without our handler: not ours to use */
 		close(ctl_fd);
+	} else if (ctl_fd >= 0) {
+		ctl_forget(); /* the program closed it, and the number may be in use again */
+	}
 	ctl_fd = -1;
-	int fd = tn_rpc_connect(socket_path(), CALL_TIMEOUT_MS);
+	int fd = ctl_connect();
 	if (fd < 0)
 		return -1;
-	/* HELLO: our name for the daemon's log */
-	struct tn_rpc_writer w;
-	char name[64] = "libtapnet";
-	FILE *f = fopen("/proc/self/comm", "re");
-	if (f) {
-		if (fgets(name, sizeof(name), f))
-			name[strcspn(name, "\n")] = '\0';
-		fclose(f);
-	}
-	uint8_t hello[128]; /* not req_buf: the request waiting for us is there */
-	tn_rpc_begin(&w, hello, sizeof(hello), TN_RPC_HELLO, next_id++);
-	tn_rpc_put_str(&w, TN_ATTR_CLIENT_NAME, name);
-	long len = tn_rpc_end(&w);
-	long r = len < 0 ? -1 : tn_rpc_call(fd, hello, (size_t)len, reply_buf, sizeof(reply_buf),
-					    CALL_TIMEOUT_MS);
-	struct tn_rpc_header hdr;
-	if (r < 0 || tn_rpc_parse_header(reply_buf, (size_t)r, &hdr) != TN_RPC_OK ||
-	    hdr.type != (TN_RPC_HELLO | TN_RPC_REPLY)) {
-		if (r >= 0)
-			errno = ECONNREFUSED;
-		close_keep_errno(fd);
-		return -1;
-	}
-	ctl_fd = fd;
-	ctl_pid = pid;
-	return fd;
+	ctl_install(fd);
+	return ctl_fd;
 }
 
 static void conn_drop(void)
 {
-	if (ctl_fd >= 0)
+	if (ctl_fd >= 0 && ctl_still_ours())
 		close(ctl_fd);
-	ctl_fd = -1;
+	ctl_forget();
+}
+
+static void atfork_prepare(void)
+{
+	tn_lib_busy++;
+	pthread_mutex_lock(&lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&lock);
+	tn_lib_busy--;
+}
+
+/* In the child, before the program's code runs: a connection of its own. */
+static void atfork_child(void)
+{
+	if (ctl_fd >= 0 && ctl_still_ours()) {
+		int inherited = ctl_fd;
+		int fd = ctl_connect();
+		if (fd >= 0) {
+			ctl_install(fd); /* over the inherited copy when pinned */
+			if (ctl_fd != inherited)
+				close(inherited);
+		} else {
+			close(inherited);
+			ctl_forget();
+		}
+	} else {
+		ctl_forget();
+	}
+	pthread_mutex_unlock(&lock);
+	tn_lib_busy--;
+}
+
+/*
+ * The control connection this process was handed: at $TAPNET_CTL_FD, or, if
+ * the program cleared its environment before an exec, found among the open
+ * fds by its name. -1 if none.
+ */
+static int inherited_connection(const char *env)
+{
+	if (env && *env) {
+		char *end;
+		long n = strtol(env, &end, 10);
+		if (*end || n < 0 || n > INT32_MAX)
+			return -1;
+		return tn_rpc_program_conn_pid((int)n) ? (int)n : -1;
+	}
+	struct rlimit rl;
+	int max = INHERIT_SCAN_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)max)
+		max = (int)rl.rlim_cur;
+	for (int fd = STDERR_FILENO + 1; fd < max; fd++)
+		if (fcntl(fd, F_GETFD) >= 0 && tn_rpc_program_conn_pid(fd) == getpid())
+			return fd;
+	return -1;
+}
+
+/* The daemon's control socket as fd's peer name, if the configuration did not say it. */
+static void daemon_path_of(int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+
+	if (getpeername(fd, (struct sockaddr *)&sun, &len) == 0 && sun.sun_family == AF_UNIX &&
+	    len > offsetof(struct sockaddr_un, sun_path) + 1 && sun.sun_path[0] == '/' &&
+	    len - offsetof(struct sockaddr_un, sun_path) <= sizeof(cfg_socket_path)) {
+		size_t n = len - offsetof(struct sockaddr_un, sun_path);
+		memcpy(cfg_socket_path, sun.sun_path, n);
+		cfg_socket_path[n < sizeof(cfg_socket_path) ? n : sizeof(cfg_socket_path) - 1] = '\0';
+	}
+}
+
+__attribute__((constructor)) static void tn_lib_load(void)
+{
+	const char *p = getenv(TN_LIB_SOCKET_ENV);
+
+	if (p && *p && strlen(p) < sizeof(cfg_socket_path))
+		strcpy(cfg_socket_path, p);
+	p = getenv(TN_LIB_OPTIONS_ENV);
+	if (p) {
+		tn_lib_options |= strstr(p, "verbose") ? TN_LIB_OPT_VERBOSE : 0;
+		tn_lib_options |= strstr(p, "kernel-ipv6") ? TN_LIB_OPT_KERNEL_IPV6 : 0;
+	}
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+
+	tn_lib_busy++; /* getsockname and the rest: the kernel's, not the shim's */
+	pthread_mutex_lock(&lock);
+	int fd = inherited_connection(getenv(TN_LIB_CTL_FD_ENV));
+	if (fd < 0)
+		goto out;
+	pid_t owner = tn_rpc_program_conn_pid(fd);
+	if (!cfg_socket_path[0])
+		daemon_path_of(fd); /* the environment is gone: the connection knows where it leads */
+	ctl_pinned = fd;
+	if (owner == getpid()) {
+		ctl_install(fd);
+	} else {
+		/* another process's, inherited without the fork handler: ours instead */
+		int mine = ctl_connect();
+		if (mine >= 0) {
+			ctl_install(mine);
+		} else {
+			close(fd);
+			ctl_forget();
+		}
+	}
+out:
+	pthread_mutex_unlock(&lock);
+	tn_lib_busy--;
 }
 
 /*
@@ -337,6 +540,200 @@ int tapnet_is_socket(int fd)
 	return r;
 }
 
+/* ------------------------------------------------------------------ IPv4, and IPv6 sockets that speak it */
+
+/*
+ * tapnet speaks IPv4 only, but programs open AF_INET6 sockets and reach IPv4
+ * peers through v4-mapped addresses (::ffff:a.b.c.d): Java does by default,
+ * and so does any server listening on [::]. Such a socket is a tapnet socket
+ * like the others; only its addresses look different, and that is the
+ * client's business. Its family is marked on B itself, as B's SO_PRIORITY:
+ * meaningless to the kernel for a Unix socket, kept through dup, fork, exec
+ * and SCM_RIGHTS, answered without a round trip, and never touched by the
+ * program (whose SO_PRIORITY goes to the daemon).
+ */
+enum { MARK_INET = 0, MARK_INET6 = 3, MARK_INET6_ONLY = 4 }; /* IPV6_V6ONLY set */
+
+#define SIN6_LEN_MIN 24 /* RFC 2133's sockaddr_in6, without sin6_scope_id: Linux takes it */
+
+static int family_mark(int fd)
+{
+	int v = MARK_INET;
+	socklen_t len = sizeof(v);
+
+	if (sys_getsockopt(fd, SOL_SOCKET, SO_PRIORITY, &v, &len) < 0)
+		return MARK_INET;
+	return v == MARK_INET6 || v == MARK_INET6_ONLY ? v : MARK_INET;
+}
+
+static void set_family_mark(int fd, int mark)
+{
+	sys_setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &mark, sizeof(mark));
+}
+
+enum addr_use { FOR_BIND, FOR_CONNECT };
+#define ADDR_IPV6 1 /* get_addr(): a pure IPv6 address, which tapnet cannot reach */
+
+/*
+ * The IPv4 address and port in what a program passed for a socket of this
+ * mark: 0, ADDR_IPV6, or -1 with errno as Linux's inet(6)_bind and
+ * tcp_v(4|6)_connect would say.
+ */
+static int get_addr(int mark, const struct sockaddr *addr, socklen_t len, enum addr_use use,
+		    uint32_t *ip, uint32_t *port)
+{
+	if (mark == MARK_INET) {
+		struct sockaddr_in sin;
+
+		if (!addr || len < (socklen_t)sizeof(sin)) {
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(&sin, addr, sizeof(sin));
+		if (sin.sin_family != AF_INET) {
+			errno = EAFNOSUPPORT;
+			return -1;
+		}
+		*ip = ntohl(sin.sin_addr.s_addr);
+		*port = ntohs(sin.sin_port);
+		return 0;
+	}
+	struct sockaddr_in6 sin6 = { 0 };
+
+	if (!addr || len < SIN6_LEN_MIN) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(&sin6, addr, len < sizeof(sin6) ? len : sizeof(sin6));
+	if (sin6.sin6_family != AF_INET6) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	*port = ntohs(sin6.sin6_port);
+	if (IN6_IS_ADDR_V4MAPPED(&sin6.sin6_addr)) {
+		if (mark == MARK_INET6_ONLY) {
+			errno = use == FOR_BIND ? EINVAL : ENETUNREACH;
+			return -1;
+		}
+		uint32_t v4;
+		memcpy(&v4, &sin6.sin6_addr.s6_addr[12], 4);
+		*ip = ntohl(v4);
+		return 0;
+	}
+	if (use == FOR_BIND && mark == MARK_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sin6.sin6_addr)) {
+		*ip = 0; /* [::] without IPV6_V6ONLY takes IPv4 too: all of it that tapnet has */
+		return 0;
+	}
+	return ADDR_IPV6;
+}
+
+/* Writes the address as the socket's family shows it (v4-mapped for AF_INET6). */
+static void put_addr(int mark, struct sockaddr *addr, socklen_t *len, uint32_t ip_net,
+		     uint16_t port_net)
+{
+	union {
+		struct sockaddr_in sin;
+		struct sockaddr_in6 sin6;
+	} u;
+	socklen_t n;
+
+	if (!addr || !len)
+		return;
+	memset(&u, 0, sizeof(u));
+	if (mark == MARK_INET) {
+		u.sin.sin_family = AF_INET;
+		u.sin.sin_addr.s_addr = ip_net;
+		u.sin.sin_port = port_net;
+		n = sizeof(u.sin);
+	} else {
+		u.sin6.sin6_family = AF_INET6;
+		u.sin6.sin6_port = port_net;
+		if (ip_net != 0) { /* 0.0.0.0 is [::] to a dual-stack socket */
+			u.sin6.sin6_addr.s6_addr[10] = 0xff;
+			u.sin6.sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&u.sin6.sin6_addr.s6_addr[12], &ip_net, 4);
+		}
+		n = sizeof(u.sin6);
+	}
+	memcpy(addr, &u, *len < n ? *len : n);
+	*len = n;
+}
+
+/*
+ * --kernel-ipv6: a socket that turns out to be for IPv6 proper becomes a
+ * kernel AF_INET6 socket at the same fd number, with the options that
+ * matter for bind and connect carried over. Called without the lock.
+ */
+static int kernel_takeover(int fd, int mark)
+{
+	static const struct {
+		int level, name;
+	} carried[] = {
+		{ SOL_SOCKET, SO_REUSEADDR }, { SOL_SOCKET, SO_REUSEPORT },
+		{ SOL_SOCKET, SO_KEEPALIVE }, { IPPROTO_TCP, TCP_NODELAY },
+	};
+	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+
+	if (fl < 0 || fdfl < 0)
+		return -1;
+	int k = (int)syscall(SYS_socket, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (k < 0)
+		return -1;
+	int one = 1;
+	if (mark == MARK_INET6_ONLY)
+		sys_setsockopt(k, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++) {
+		int v = 0;
+		socklen_t l = sizeof(v);
+		if (tapnet_getsockopt(fd, carried[i].level, carried[i].name, &v, &l) == 0 && v)
+			sys_setsockopt(k, carried[i].level, carried[i].name, &v, sizeof(v));
+	}
+	if (dup3(k, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		close_keep_errno(k);
+		return -1;
+	}
+	close(k); /* the daemon sees B's last close and lets its socket go */
+	fcntl(fd, F_SETFL, fl & O_NONBLOCK);
+	tn_lib_busy++;
+	pthread_mutex_lock(&lock);
+	cache_put_fd(fd, false);
+	pthread_mutex_unlock(&lock);
+	tn_lib_busy--;
+	if (tn_lib_options & TN_LIB_OPT_VERBOSE)
+		tn_lib_say("socket %d is for IPv6: now the kernel's (--kernel-ipv6)", fd);
+	return 0;
+}
+
+/*
+ * A pure IPv6 address on a tapnet socket: the kernel's with --kernel-ipv6,
+ * else a clear failure (ENETUNREACH lets a client go on to an IPv4
+ * address, as it would on a host without IPv6 routes).
+ */
+static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t len,
+		       enum addr_use use)
+{
+	static bool said;
+
+	if (tn_lib_options & TN_LIB_OPT_KERNEL_IPV6) {
+		if (kernel_takeover(fd, mark) < 0)
+			return -1;
+		return (int)syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, addr, len);
+	}
+	if (!said || (tn_lib_options & TN_LIB_OPT_VERBOSE)) {
+		char text[INET6_ADDRSTRLEN] = "?";
+		struct sockaddr_in6 sin6;
+		memcpy(&sin6, addr, sizeof(sin6) <= len ? sizeof(sin6) : SIN6_LEN_MIN);
+		inet_ntop(AF_INET6, &sin6.sin6_addr, text, sizeof(text));
+		tn_lib_say("%s [%s]:%u: tapnet has no IPv6%s (tapnet run --kernel-ipv6 leaves "
+			   "such sockets to the kernel)",
+			   use == FOR_BIND ? "bind to" : "connect to", text, ntohs(sin6.sin6_port),
+			   mark == MARK_INET6_ONLY ? " and the socket is IPV6_V6ONLY" : "");
+		said = true;
+	}
+	errno = use == FOR_BIND ? EADDRNOTAVAIL : ENETUNREACH;
+	return -1;
+}
+
 /* ------------------------------------------------------------------ the calls */
 
 #define ENTER()                     \
@@ -356,7 +753,7 @@ int tapnet_socket(int domain, int type, int protocol)
 	int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
 	int sv[2];
 
-	if (domain != AF_INET) {
+	if (domain != AF_INET && domain != AF_INET6) {
 		errno = EAFNOSUPPORT;
 		return -1;
 	}
@@ -397,35 +794,23 @@ int tapnet_socket(int domain, int type, int protocol)
 		fcntl(b, F_SETFD, 0);
 	if (flags & SOCK_NONBLOCK)
 		fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
+	if (domain == AF_INET6)
+		set_family_mark(b, MARK_INET6);
 	cache_put_fd(b, true);
 	LEAVE(b);
-}
-
-static int get_sin(const struct sockaddr *addr, socklen_t len, uint32_t *ip, uint32_t *port)
-{
-	struct sockaddr_in sin;
-
-	if (!addr || len < (socklen_t)sizeof(sin)) {
-		errno = EINVAL;
-		return -1;
-	}
-	memcpy(&sin, addr, sizeof(sin));
-	if (sin.sin_family != AF_INET) {
-		errno = EAFNOSUPPORT;
-		return -1;
-	}
-	*ip = ntohl(sin.sin_addr.s_addr);
-	*port = ntohs(sin.sin_port);
-	return 0;
 }
 
 int tapnet_bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	uint32_t ip, port;
 	struct tn_rpc_writer w;
+	int mark = family_mark(fd);
+	int kind = get_addr(mark, addr, len, FOR_BIND, &ip, &port);
 
-	if (get_sin(addr, len, &ip, &port) < 0)
+	if (kind < 0)
 		return -1;
+	if (kind == ADDR_IPV6)
+		return ipv6_proper(fd, mark, addr, len, FOR_BIND);
 	ENTER();
 	begin(&w, TN_RPC_BIND);
 	tn_rpc_put_u32(&w, TN_ATTR_ADDR, ip);
@@ -441,20 +826,6 @@ int tapnet_listen(int fd, int backlog)
 	begin(&w, TN_RPC_LISTEN);
 	tn_rpc_put_u32(&w, TN_ATTR_BACKLOG, backlog < 0 ? 0u : (uint32_t)backlog);
 	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);
-}
-
-static void put_sin(struct sockaddr *addr, socklen_t *len, uint32_t ip_net, uint16_t port_net)
-{
-	struct sockaddr_in sin;
-
-	if (!addr || !len)
-		return;
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = ip_net;
-	sin.sin_port = port_net;
-	memcpy(addr, &sin, *len < sizeof(sin) ? *len : sizeof(sin));
-	*len = sizeof(sin);
 }
 
 /*
@@ -544,7 +915,10 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		}
 		if (flags & SOCK_NONBLOCK)
 			fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
-		put_sin(addr, len, rec.peer_addr, rec.peer_port);
+		int mark = family_mark(fd);
+		if (mark != MARK_INET)
+			set_family_mark(nfd, MARK_INET6);
+		put_addr(mark, addr, len, rec.peer_addr, rec.peer_port);
 		tn_lib_busy++;
 		pthread_mutex_lock(&lock);
 		cache_put_fd(nfd, true);
@@ -584,9 +958,13 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	uint32_t ip, port;
 	struct tn_rpc_writer w;
+	int mark = family_mark(fd);
+	int kind = get_addr(mark, addr, len, FOR_CONNECT, &ip, &port);
 
-	if (get_sin(addr, len, &ip, &port) < 0)
+	if (kind < 0)
 		return -1;
+	if (kind == ADDR_IPV6)
+		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
 	ENTER();
 	begin(&w, TN_RPC_CONNECT);
 	tn_rpc_put_u32(&w, TN_ATTR_ADDR, ip);
@@ -658,7 +1036,7 @@ static int getname(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 		else if (a.type == TN_ATTR_PORT)
 			tn_rpc_get_u32(&a, &port);
 	}
-	put_sin(addr, len, htonl(ip), htons((uint16_t)port));
+	put_addr(family_mark(fd), addr, len, htonl(ip), htons((uint16_t)port));
 	LEAVE(0);
 }
 
@@ -670,6 +1048,34 @@ int tapnet_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 int tapnet_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	return getname(fd, addr, len, true);
+}
+
+/*
+ * An IPPROTO_IPV6 option: 0 for IPV6_V6ONLY (the client's own, see
+ * family_mark); otherwise *level and *optname become what they mean for the
+ * IPv4 that the socket speaks (1), or -1 with errno as Linux says it.
+ */
+static int ipv6_option(int fd, int *level, int *optname)
+{
+	if (family_mark(fd) == MARK_INET) {
+		errno = ENOPROTOOPT; /* as an AF_INET socket answers */
+		return -1;
+	}
+	switch (*optname) {
+	case IPV6_V6ONLY:
+		return 0;
+	case IPV6_TCLASS:
+		*level = IPPROTO_IP;
+		*optname = IP_TOS;
+		return 1;
+	case IPV6_UNICAST_HOPS:
+		*level = IPPROTO_IP;
+		*optname = IP_TTL;
+		return 1;
+	default:
+		errno = ENOPROTOOPT;
+		return -1;
+	}
 }
 
 /* Options of the descriptor itself rather than of the TCP connection. */
@@ -684,6 +1090,18 @@ int tapnet_setsockopt(int fd, int level, int optname, const void *optval, sockle
 
 	if (fd_option(level, optname))
 		return sys_setsockopt(fd, level, optname, optval, optlen);
+	if (level == IPPROTO_IPV6 && ipv6_option(fd, &level, &optname) == 0) {
+		int v;
+		if (optlen < sizeof(v)) {
+			errno = EINVAL;
+			return -1;
+		}
+		memcpy(&v, optval, sizeof(v));
+		set_family_mark(fd, v ? MARK_INET6_ONLY : MARK_INET6);
+		return 0;
+	}
+	if (level == IPPROTO_IPV6)
+		return -1;
 	if (optlen > TN_RPC_OPTVAL_MAX) {
 		errno = EINVAL;
 		return -1;
@@ -711,6 +1129,21 @@ int tapnet_getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
 	if (!optlen || (*optlen && !optval)) {
 		errno = EFAULT;
 		return -1;
+	}
+	int known = -1; /* an answer the client has */
+	if (level == IPPROTO_IPV6) {
+		if (ipv6_option(fd, &level, &optname) == 0)
+			known = family_mark(fd) == MARK_INET6_ONLY;
+		else if (level == IPPROTO_IPV6)
+			return -1;
+	} else if (level == SOL_SOCKET && optname == SO_DOMAIN) {
+		known = family_mark(fd) == MARK_INET ? AF_INET : AF_INET6;
+	}
+	if (known >= 0) {
+		socklen_t n = *optlen < sizeof(known) ? *optlen : sizeof(known);
+		memcpy(optval, &known, n);
+		*optlen = n;
+		return 0;
 	}
 	ENTER();
 	begin(&w, TN_RPC_GETSOCKOPT);

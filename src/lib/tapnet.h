@@ -6,9 +6,14 @@
  * below replace the socket API calls that need the stack; each returns what
  * its libc namesake returns and sets errno as the kernel would.
  *
- * Only IPv4 TCP: tapnet_socket(AF_INET, SOCK_STREAM [| SOCK_NONBLOCK |
- * SOCK_CLOEXEC], 0 or IPPROTO_TCP). The daemon is reached at $TAPNET_SOCKET
- * or, when that is unset, at tapnet_default_socket_path().
+ * TCP over IPv4: tapnet_socket(AF_INET or AF_INET6, SOCK_STREAM [|
+ * SOCK_NONBLOCK | SOCK_CLOEXEC], 0 or IPPROTO_TCP). An AF_INET6 socket
+ * speaks IPv4 through v4-mapped addresses (::ffff:a.b.c.d; [::] binds to
+ * every IPv4 address unless IPV6_V6ONLY is set); a pure IPv6 address fails
+ * (connect: ENETUNREACH, bind: EADDRNOTAVAIL). The daemon is reached at
+ * $TAPNET_SOCKET as it was when the library was loaded or, when that is
+ * unset, at tapnet_default_socket_path(). A process's control connection
+ * is made on first use and again, at once, in the child of every fork().
  *
  * Where tapnet differs from a kernel socket:
  *  - after a reset by the peer, read() returns the data received before it

@@ -3,8 +3,10 @@
  *
  * `tapnet run CMD` starts CMD with this library in LD_PRELOAD. It
  * interposes the socket calls that need the stack: socket() makes AF_INET
- * SOCK_STREAM sockets tapnet's (SOCK_NONBLOCK and SOCK_CLOEXEC included);
- * every other socket stays the kernel's. The calls that take an fd go to
+ * and AF_INET6 SOCK_STREAM sockets tapnet's (SOCK_NONBLOCK and SOCK_CLOEXEC
+ * included; an AF_INET6 one speaks IPv4 through v4-mapped addresses, see
+ * libtapnet); every other socket stays the kernel's, said on stderr under
+ * `tapnet run -v`. The calls that take an fd go to
  * libtapnet when the fd is a tapnet socket (tapnet_is_socket(): known by
  * the inode of the fd, so dup, dup2, dup3, F_DUPFD, fork and exec need
  * nothing here) and to libc otherwise. read, write, send, recv, poll,
@@ -69,14 +71,40 @@ static int ours(int fd)
 	return r;
 }
 
+/* Why an IP socket stays the kernel's, for `tapnet run -v`; NULL for other families. */
+static const char *kernel_reason(int domain, int base, int protocol)
+{
+	if (domain != AF_INET && domain != AF_INET6 && domain != AF_PACKET)
+		return NULL;
+	if (domain == AF_PACKET)
+		return "a packet socket: the kernel's interfaces";
+	if (base == SOCK_DGRAM)
+		return protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6 ? "tapnet has no ping sockets"
+									     : "tapnet has no UDP";
+	if (base == SOCK_RAW)
+		return "tapnet has no raw sockets";
+	if (base == SOCK_STREAM)
+		return "a stream protocol other than TCP";
+	return "a socket type tapnet does not have";
+}
+
 EXPORT int socket(int domain, int type, int protocol)
 {
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	if (!tn_lib_busy && domain == AF_INET && base == SOCK_STREAM &&
+	if (tn_lib_busy)
+		return get_socket()(domain, type, protocol);
+	if ((domain == AF_INET || domain == AF_INET6) && base == SOCK_STREAM &&
 	    (protocol == 0 || protocol == IPPROTO_TCP))
 		return tapnet_socket(domain, type, protocol);
-	return get_socket()(domain, type, protocol);
+	int fd = get_socket()(domain, type, protocol);
+	const char *why;
+	if ((tn_lib_options & TN_LIB_OPT_VERBOSE) && fd >= 0 &&
+	    (why = kernel_reason(domain, base, protocol)) != NULL)
+		tn_lib_say("socket %d (%s, type %d, protocol %d) stays the kernel's: %s", fd,
+			   domain == AF_INET ? "AF_INET" : domain == AF_INET6 ? "AF_INET6" : "AF_PACKET",
+			   base, protocol, why);
+	return fd;
 }
 
 EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)

@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define TN_RPC_VERSION 1
 #define TN_RPC_HDR_LEN 16
@@ -282,6 +283,18 @@ const char *tn_rpc_type_name(uint16_t type);
 
 /* Connects to the daemon's control socket; returns the fd (close-on-exec). */
 int tn_rpc_connect(const char *path, int timeout_ms);
+
+/*
+ * A program's own control connection (libtapnet's, or the one `tapnet run`
+ * hands to the program it starts): its client end is bound to the abstract
+ * name TN_RPC_PROGRAM_NAME_PREFIX "PID/...", so that a process can tell a
+ * connection it made from one it merely inherited, and HELLO has told the
+ * daemon the program's name. Returns the fd (close-on-exec) or -1.
+ */
+#define TN_RPC_PROGRAM_NAME_PREFIX "tapnet-ctl/"
+int tn_rpc_connect_program(const char *path, const char *name, int timeout_ms);
+/* The PID in fd's name if fd is such a connection's client end, else 0. */
+int tn_rpc_program_conn_pid(int fd);
 /* Writes all len bytes of msg. Returns 0. */
 int tn_rpc_send_msg(int fd, const void *msg, size_t len, int timeout_ms);
 /*

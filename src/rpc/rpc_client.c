@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -23,7 +25,11 @@
 #include <unistd.h>
 
 #define NO_DEADLINE INT64_MAX
+#define HELLO_REPLY_MAX 1024 /* a HELLO reply holds a version string and a pid */
 #define CONNECT_RETRY_MS 10 /* pause while the daemon's listen backlog is full */
+
+static int connect_from(const char *path, const struct sockaddr_un *local, socklen_t local_len,
+			int timeout_ms);
 
 static int64_t now_ms(void)
 {
@@ -129,6 +135,12 @@ static int connect_until(int fd, const struct sockaddr_un *sun, int64_t deadline
 
 int tn_rpc_connect(const char *path, int timeout_ms)
 {
+	return connect_from(path, NULL, 0, timeout_ms);
+}
+
+static int connect_from(const char *path, const struct sockaddr_un *local, socklen_t local_len,
+			int timeout_ms)
+{
 	struct sockaddr_un sun;
 	int64_t deadline = deadline_after(timeout_ms);
 
@@ -138,6 +150,8 @@ int tn_rpc_connect(const char *path, int timeout_ms)
 
 	if (fd < 0)
 		return -1;
+	if (local && bind(fd, (const struct sockaddr *)local, local_len) < 0)
+		goto fail;
 	if (connect_until(fd, &sun, deadline) < 0)
 		goto fail;
 	int fl = fcntl(fd, F_GETFL);
@@ -281,4 +295,64 @@ long tn_rpc_call(int fd, const void *req, size_t req_len, void *reply, size_t ca
 		return -1;
 	}
 	return len;
+}
+
+int tn_rpc_connect_program(const char *path, const char *name, int timeout_ms)
+{
+	struct sockaddr_un local = { .sun_family = AF_UNIX };
+	struct timespec ts;
+	static unsigned serial; /* racing threads at worst retry unnamed */
+
+	/* abstract (leading NUL): nothing in the file system, gone with the socket */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	int n = snprintf(local.sun_path + 1, sizeof(local.sun_path) - 1,
+			 TN_RPC_PROGRAM_NAME_PREFIX "%ld/%lx.%u", (long)getpid(),
+			 (unsigned long)ts.tv_nsec, serial++);
+	socklen_t llen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	int fd = connect_from(path, &local, llen, timeout_ms);
+	if (fd < 0 && errno == EADDRINUSE)
+		fd = connect_from(path, NULL, 0, timeout_ms);
+	if (fd < 0)
+		return -1;
+
+	uint8_t req[256], reply[HELLO_REPLY_MAX];
+	struct tn_rpc_writer w;
+	struct tn_rpc_header hdr;
+	tn_rpc_begin(&w, req, sizeof(req), TN_RPC_HELLO, 1);
+	tn_rpc_put_str(&w, TN_ATTR_CLIENT_NAME, name && *name ? name : "libtapnet");
+	long len = tn_rpc_end(&w);
+	long r = len < 0 ? -1 : tn_rpc_call(fd, req, (size_t)len, reply, sizeof(reply), timeout_ms);
+	if (r < 0 || tn_rpc_parse_header(reply, (size_t)r, &hdr) != TN_RPC_OK ||
+	    hdr.type != (TN_RPC_HELLO | TN_RPC_REPLY)) {
+		if (r >= 0) {
+			int err;
+			char text[128];
+			errno = tn_rpc_decode_error(reply, (size_t)r, &err, text, sizeof(text)) ? err
+												   : ECONNREFUSED;
+		}
+		close_keep_errno(fd);
+		return -1;
+	}
+	return fd;
+}
+
+int tn_rpc_program_conn_pid(int fd)
+{
+	struct sockaddr_un sun;
+	socklen_t len = sizeof(sun);
+	const size_t prefix = sizeof(TN_RPC_PROGRAM_NAME_PREFIX) - 1;
+	const size_t base = offsetof(struct sockaddr_un, sun_path);
+
+	if (getsockname(fd, (struct sockaddr *)&sun, &len) < 0 || sun.sun_family != AF_UNIX ||
+	    len <= base + 1 + prefix || len > sizeof(sun) || sun.sun_path[0] != '\0' ||
+	    memcmp(sun.sun_path + 1, TN_RPC_PROGRAM_NAME_PREFIX, prefix) != 0)
+		return 0;
+	const char *p = sun.sun_path + 1 + prefix, *end = (const char *)&sun + len;
+	long pid = 0;
+	for (; p < end && *p >= '0' && *p <= '9'; p++) {
+		pid = pid * 10 + (*p - '0');
+		if (pid > INT32_MAX)
+			return 0;
+	}
+	return p < end && *p == '/' ? (int)pid : 0;
 }

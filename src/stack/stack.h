@@ -54,6 +54,16 @@ struct tn_frame_meta {
  */
 bool tn_frame_csum_complete(struct tn_frame_meta *meta, uint8_t *frame, size_t len);
 
+/*
+ * What a NIC does with a frame the core left work in (or the kernel handed
+ * over with offloads): a PARTIAL TCP checksum completed, a TCPV4 GSO frame
+ * cut into its gso_size segments with their own headers and checksums.
+ * Calls emit once per wire frame (the buffer is reused after it returns);
+ * returns how many. meta NULL: a plain frame, emitted as it is.
+ */
+size_t tn_frame_finish(const struct tn_frame_meta *meta, const uint8_t *frame, size_t len,
+		       void (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx);
+
 struct tn_env {
 	uint64_t (*now_ns)(void *ctx);                     /* monotonic */
 	void (*random)(void *ctx, void *buf, size_t len);  /* unpredictable bytes */

@@ -17,6 +17,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -47,6 +48,8 @@ struct cmd_options {
 	bool all;  /* -a: include what is hidden by default */
 	bool info; /* -i: more about each entry */
 	bool listening; /* -l: only listeners */
+	bool verbose;   /* run -v: say which sockets stay the kernel's */
+	bool kernel_ipv6; /* run --kernel-ipv6 */
 	int argc;  /* operands after the options */
 	char **argv;
 };
@@ -1148,16 +1151,24 @@ static int append_timewait(struct cli *cli, struct sock_list *list)
 #define TAPNET_PRELOAD_PATH "libtapnet-preload.so"
 #endif
 #define PRELOAD_ENV "TAPNET_PRELOAD" /* another shim (a build tree's), for tests */
+#define CTL_FD_ENV "TAPNET_CTL_FD"   /* the program's control connection (libtapnet) */
+#define OPTIONS_ENV "TAPNET_OPTIONS" /* words the shim reads: verbose, kernel-ipv6 */
+
+/* The lowest fd number the program's control connection is moved to, out of the way of 0-2 and
+ * of the numbers a program opens first. */
+#define RUN_CTL_FD_MIN 64
 
 /*
- * Runs CMD with the shim preloaded: its AF_INET stream sockets are
- * tapnet's, reached at our control socket. Only returns on failure.
+ * Runs CMD with the shim preloaded: its TCP sockets are tapnet's, reached
+ * through a control connection made here, before CMD runs, with the
+ * credentials it starts with. CMD finds it at $TAPNET_CTL_FD (libtapnet
+ * explains how it follows forks and execs). Only returns on failure.
  */
 static int cmd_run(struct cli *cli, const struct cmd_options *opt)
 {
 	const char *shim = getenv(PRELOAD_ENV);
 	const char *old = getenv("LD_PRELOAD");
-	char *preload;
+	char *preload, num[16];
 
 	if (opt->argc < 1) {
 		fprintf(stderr, "tapnet: run: which command?\n");
@@ -1167,10 +1178,32 @@ static int cmd_run(struct cli *cli, const struct cmd_options *opt)
 		shim = TAPNET_PRELOAD_PATH;
 	if (access(shim, R_OK) < 0)
 		return fail("run: %s: %s", shim, strerror(errno));
+
+	const char *base = strrchr(opt->argv[0], '/');
+	char name[16]; /* as /proc/PID/comm will say it */
+	snprintf(name, sizeof(name), "%s", base ? base + 1 : opt->argv[0]);
+	int fd = tn_rpc_connect_program(cli->socket_path, name, REPLY_TIMEOUT_MS);
+	if (fd < 0) {
+		int err = errno;
+		return fail("run: cannot connect to %s: %s%s", cli->socket_path, strerror(err),
+			    err == ENOENT || err == ECONNREFUSED ? " (is tapnetd running?)" : "");
+	}
+	int ctl = fcntl(fd, F_DUPFD, RUN_CTL_FD_MIN); /* not close-on-exec: CMD inherits it */
+	if (ctl < 0)
+		return fail("run: %s", strerror(errno));
+	close(fd);
+	snprintf(num, sizeof(num), "%d", ctl);
+
 	/* ours first, then whatever was there already */
 	if (asprintf(&preload, "%s%s%s", shim, old && old[0] ? ":" : "", old && old[0] ? old : "") < 0)
 		return fail("out of memory");
-	if (setenv("LD_PRELOAD", preload, 1) < 0 || setenv(SOCKET_ENV, cli->socket_path, 1) < 0)
+	const char *options = opt->verbose && opt->kernel_ipv6 ? "verbose kernel-ipv6"
+			      : opt->verbose		       ? "verbose"
+			      : opt->kernel_ipv6	       ? "kernel-ipv6"
+							       : "";
+	if (setenv("LD_PRELOAD", preload, 1) < 0 || setenv(SOCKET_ENV, cli->socket_path, 1) < 0 ||
+	    setenv(CTL_FD_ENV, num, 1) < 0 ||
+	    (options[0] ? setenv(OPTIONS_ENV, options, 1) : unsetenv(OPTIONS_ENV)) < 0)
 		return fail("run: cannot set the environment: %s", strerror(errno));
 	free(preload);
 	free(cli->reply);
@@ -1191,8 +1224,8 @@ static const struct command commands[] = {
 	  "TCP sockets, ss -tan style (-l: listeners; -a: all; -i: rtt, cwnd, ...)" },
 	{ "timewait", cmd_timewait, "j", 0, "[-j]",
 	  "connections in TIME-WAIT, ss -tan -o state time-wait style" },
-	{ "run", cmd_run, "", 4096, "CMD [ARG]...",
-	  "run CMD with its IPv4 TCP sockets on tapnet (LD_PRELOAD)" },
+	{ "run", cmd_run, "v6", 4096, "[-v] CMD...",
+	  "run CMD with its TCP sockets on tapnet (LD_PRELOAD)" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -1224,7 +1257,10 @@ static void usage(FILE *out)
 		     "  -j, --json         (stats, arp, ss, timewait) print JSON\n"
 		     "  -a, --all          (stats) include counters that are zero; (ss) every socket\n"
 		     "  -l, --listening    (ss) listening sockets only\n"
-		     "  -i, --info         (ss) a second line per socket: rtt, rto, cwnd, mss, ...\n");
+		     "  -i, --info         (ss) a second line per socket: rtt, rto, cwnd, mss, ...\n"
+		     "  -v, --verbose      (run) say on stderr each socket that stays the kernel's, and why\n"
+		     "  --kernel-ipv6      (run) IPv6 sockets for IPv6 proper use the kernel instead of\n"
+		     "                     failing (IPv4, also through v4-mapped addresses, is tapnet's)\n");
 }
 
 static void command_usage(FILE *out, const struct command *cmd)
@@ -1233,13 +1269,20 @@ static void command_usage(FILE *out, const struct command *cmd)
 		cmd->args, cmd->summary);
 }
 
-/* Every long option any command takes; commands[].options says which apply. */
+/*
+ * Every long option any command takes; commands[].options says which apply
+ * (a long-only option, by the character its code stands for there).
+ */
+#define OPT_KERNEL_IPV6 0x100
+#define OPT_KERNEL_IPV6_CHAR '6' /* in commands[].options; not a short option itself */
 static const struct option command_long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "json", no_argument, NULL, 'j' },
 	{ "all", no_argument, NULL, 'a' },
 	{ "info", no_argument, NULL, 'i' },
 	{ "listening", no_argument, NULL, 'l' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "kernel-ipv6", no_argument, NULL, OPT_KERNEL_IPV6 },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1254,6 +1297,9 @@ static int parse_command_options(const struct command *cmd, int argc, char **arg
 
 	/* '+': stop at the first operand, so an operand's own options stay its own */
 	snprintf(shortopts, sizeof(shortopts), "+h%s", cmd->options);
+	char *long_only = strchr(shortopts, OPT_KERNEL_IPV6_CHAR);
+	if (long_only)
+		memmove(long_only, long_only + 1, strlen(long_only));
 	memset(opt, 0, sizeof(*opt));
 	optind = 0; /* glibc: start afresh on a new argv */
 	opterr = 0;
@@ -1262,7 +1308,8 @@ static int parse_command_options(const struct command *cmd, int argc, char **arg
 			command_usage(stdout, cmd);
 			return EXIT_SUCCESS;
 		}
-		if (c == '?' || strchr(cmd->options, c) == NULL) {
+		int key = c == OPT_KERNEL_IPV6 ? OPT_KERNEL_IPV6_CHAR : c;
+		if (c == '?' || c == OPT_KERNEL_IPV6_CHAR || strchr(cmd->options, key) == NULL) {
 			if (c == '?' && optopt != 0)
 				fprintf(stderr, "tapnet: %s: unknown option '-%c'\n", cmd->name, optopt);
 			else
@@ -1275,6 +1322,8 @@ static int parse_command_options(const struct command *cmd, int argc, char **arg
 		opt->all |= c == 'a';
 		opt->info |= c == 'i';
 		opt->listening |= c == 'l';
+		opt->verbose |= c == 'v';
+		opt->kernel_ipv6 |= c == OPT_KERNEL_IPV6;
 	}
 	opt->argc = argc - optind;
 	opt->argv = argv + optind;

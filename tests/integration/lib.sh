@@ -104,7 +104,9 @@ expect_counter_above() {
 
 # write_config [LINES...]: the test configuration, plus LINES (whole new
 # sections, e.g. "[icmp]" "ratelimit = 100ms") at the end. LOG_LEVEL
-# overrides its log_level (debug), OFFLOAD its [interface] offload (yes).
+# overrides its log_level (debug), OFFLOAD its [interface] offload (yes),
+# TAP_HOST_ADDRESS its host_address (10.0.0.1/24; empty: the kernel's side of
+# tap0 gets no address, for a test that bridges tap0 elsewhere).
 write_config() {
 	local line
 	{
@@ -112,7 +114,7 @@ write_config() {
 		# written by tests/integration/lib.sh for $TEST_NAME
 		[interface]
 		name = $IFACE
-		host_address = $HOST_ADDR/24
+		host_address = ${TAP_HOST_ADDRESS-$HOST_ADDR/24}
 		offload = ${OFFLOAD:-yes}
 
 		[ipv4]

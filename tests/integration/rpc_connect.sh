@@ -58,8 +58,7 @@ grep -q "^inherited True" "$TN_TMP/inherit.log" ||
 log "accepted socket: $(cat "$TN_TMP/inherit.log" | tail -1)"
 
 # bind to port 80 as nobody: EACCES; as root: fine
-out=$(ns_exec setpriv --reuid nobody --regid nogroup --clear-groups --inh-caps=-all \
-	"$TAPNET" -s "$SOCK" run "$PYTHON" -c '
+out=$(tn_run_as nobody nogroup "$PYTHON" -c '
 import socket, errno
 s = socket.socket()
 try:

@@ -62,3 +62,28 @@ bg() {
 	# the program its child, which would outlive it (and the namespace)
 	at_exit "pkill -P $BG_PID; kill $BG_PID"
 }
+
+# publish_tools: `tapnet` and the shim copied to $TN_TMP/pub, which (like
+# $TN_TMP) any user can search, so that programs that drop privileges can
+# still load the shim, even from a source tree only root can read (a clone
+# under /root). Sets PUB_TAPNET and PUB_PRELOAD.
+publish_tools() {
+	local pub=$TN_TMP/pub
+	PUB_TAPNET=$pub/$(basename "$TAPNET")
+	PUB_PRELOAD=$pub/$(basename "$TAPNET_PRELOAD")
+	[ -d "$pub" ] && return 0
+	mkdir -p "$pub" && cp "$TAPNET" "$TAPNET_PRELOAD" "$pub/" &&
+		chmod 0755 "$TN_TMP" "$pub" "$PUB_TAPNET" "$PUB_PRELOAD" ||
+		fail "cannot copy tapnet and the shim to $pub"
+}
+
+# tn_run_as USER GROUP CMD ARGS...: CMD under `tapnet run` as USER, with no
+# capabilities, as a local user would start it.
+tn_run_as() {
+	local user=$1 group=$2
+	shift 2
+	publish_tools
+	ns_exec env TAPNET_PRELOAD="$PUB_PRELOAD" \
+		setpriv --reuid "$user" --regid "$group" --clear-groups --inh-caps=-all \
+		"$PUB_TAPNET" -s "$SOCK" run "$@"
+}

@@ -96,60 +96,25 @@ static void wire_output(struct sim_node *n, const struct tn_frame_meta *meta, co
 
 static const struct tn_frame_meta plain_meta; /* a frame with nothing left to do */
 
-/* What a NIC does with a frame the core left work in: the TCP checksum filled in. */
-static void complete_csum(const struct tn_frame_meta *m, uint8_t *f, size_t len)
-{
-	if (!(m->flags & TN_FRAME_CSUM_PARTIAL) || m->csum_start + m->csum_offset + 2u > len)
-		return;
-	tn_put16(f + m->csum_start + m->csum_offset,
-		 tn_csum_fold(tn_csum_add(0, f + m->csum_start, len - m->csum_start)));
-}
+struct wire_ctx {
+	struct sim_node *node;
+};
 
-/* ... and with a GSO frame: gso_size segments, each with its own headers and checksums. */
-static void segment_gso(struct sim_node *n, const struct tn_frame_meta *m, const uint8_t *f,
-			size_t len)
+static void wire_plain(void *ctx, const uint8_t *frame, size_t len)
 {
-	size_t ip = TN_ETH_HLEN, tcp = m->csum_start;
-	size_t thl = (size_t)(f[tcp + 12] >> 4) * 4;
-	size_t hdr = tcp + thl, payload = len - hdr;
-	uint32_t seq = tn_get32(f + tcp + 4);
-	static uint8_t seg[TN_ETH_HLEN + 65535];
-
-	for (size_t off = 0; off < payload; off += m->gso_size) {
-		size_t k = payload - off < m->gso_size ? payload - off : m->gso_size;
-		memcpy(seg, f, hdr);
-		memcpy(seg + hdr, f + hdr + off, k);
-		tn_put16(seg + ip + 2, (uint16_t)(hdr - ip + k));
-		tn_put16(seg + ip + 10, 0);
-		tn_put16(seg + ip + 10, tn_csum_fold(tn_csum_add(0, seg + ip, tcp - ip)));
-		tn_put32(seg + tcp + 4, seq + (uint32_t)off);
-		if (off + k < payload)
-			seg[tcp + 13] &= (uint8_t)~(0x01 | 0x08); /* FIN and PSH: the last segment's */
-		/* the pseudo-header sum of this segment's length, completed as for one frame */
-		uint32_t pseudo = tn_csum_pseudo(tn_get32(seg + ip + 12), tn_get32(seg + ip + 16),
-						 TN_IP_PROTO_TCP, (uint16_t)(thl + k));
-		tn_put16(seg + tcp + 16, (uint16_t)~tn_csum_fold(pseudo));
-		complete_csum(m, seg, hdr + k);
-		wire_output(n, &plain_meta, seg, hdr + k);
-	}
+	wire_output(((struct wire_ctx *)ctx)->node, &plain_meta, frame, len);
 }
 
 static void node_output(void *ctx, const struct tn_frame_meta *meta, const void *frame, size_t len)
 {
 	struct sim_node *n = ctx;
-	static uint8_t copy[TN_ETH_HLEN + 65535];
 
-	if (!n->sim->link.gso_whole && len <= sizeof(copy)) {
-		if (meta->gso_type == TN_GSO_TCPV4 && meta->gso_size) {
-			segment_gso(n, meta, frame, len);
-			return;
-		}
-		if (meta->flags & TN_FRAME_CSUM_PARTIAL) {
-			memcpy(copy, frame, len);
-			complete_csum(meta, copy, len);
-			wire_output(n, &plain_meta, copy, len);
-			return;
-		}
+	/* the link does what a NIC does, unless the test wants GSO frames whole */
+	if (!n->sim->link.gso_whole &&
+	    (meta->gso_type == TN_GSO_TCPV4 || (meta->flags & TN_FRAME_CSUM_PARTIAL))) {
+		struct wire_ctx w = { n };
+		tn_frame_finish(meta, frame, len, wire_plain, &w);
+		return;
 	}
 	wire_output(n, meta, frame, len);
 }

@@ -8,6 +8,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "stack/tcp.h"
 #include "stack_harness.h"
@@ -198,6 +199,95 @@ START_TEST(a_gso_frame_in_counts_its_segments_and_is_acked_at_once)
 }
 END_TEST
 
+/* tn_frame_finish(): what the link or a capture makes of a frame. */
+struct finished {
+	size_t n;
+	uint32_t seq[64];
+	size_t payload[64];
+	uint8_t flags[64];
+	uint16_t id[64];
+	bool checksums_ok;
+};
+
+static void collect_segment(void *ctx, const uint8_t *f, size_t len)
+{
+	struct finished *fin = ctx;
+	size_t ip = TN_ETH_HLEN, ihl = (size_t)(f[ip] & 0x0f) * 4, tcp = ip + ihl;
+	size_t thl = (size_t)(f[tcp + 12] >> 4) * 4;
+
+	ck_assert_uint_lt(fin->n, 64);
+	ck_assert_uint_eq(tn_get16(f + ip + 2), len - ip);
+	uint32_t pseudo = tn_csum_pseudo(tn_get32(f + ip + 12), tn_get32(f + ip + 16), TN_IP_PROTO_TCP,
+					 (uint16_t)(len - tcp));
+	if (tn_csum_fold(tn_csum_add(0, f + ip, ihl)) != 0 ||
+	    tn_csum_fold(tn_csum_add(pseudo, f + tcp, len - tcp)) != 0)
+		fin->checksums_ok = false;
+	fin->seq[fin->n] = tn_get32(f + tcp + 4);
+	fin->payload[fin->n] = len - tcp - thl;
+	fin->flags[fin->n] = f[tcp + 13];
+	fin->id[fin->n] = tn_get16(f + ip + 4);
+	fin->n++;
+}
+
+START_TEST(a_gso_frame_finishes_as_its_segments_with_their_own_checksums)
+{
+	fill_data();
+	struct conn c = open_offloaded(TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4);
+
+	ck_assert_int_eq(tn_sock_send(c.s, data, 10 * MSS - 100), 10 * MSS - 100);
+	tn_sock_shutdown(c.s, TN_SHUT_WR); /* a FIN on the last segment */
+	ck_assert_uint_ge(c.h->nout, 1);
+	const struct h_frame *fr = &c.h->out[0];
+	ck_assert_uint_eq(fr->meta.gso_type, TN_GSO_TCPV4);
+
+	size_t tcp = fr->meta.csum_start, frame_payload = fr->len - tcp - (size_t)(fr->data[tcp + 12] >> 4) * 4;
+	ck_assert_uint_gt(frame_payload, 2u * fr->meta.gso_size);
+	struct finished fin = { .checksums_ok = true };
+	size_t n = tn_frame_finish(&fr->meta, fr->data, fr->len, collect_segment, &fin);
+	ck_assert_uint_eq(n, fin.n);
+	ck_assert_uint_eq(n, (frame_payload + fr->meta.gso_size - 1) / fr->meta.gso_size);
+	ck_assert(fin.checksums_ok);
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_uint_eq(fin.seq[i], fin.seq[0] + (uint32_t)total);
+		ck_assert_uint_eq(fin.id[i], (uint16_t)(fin.id[0] + i));
+		total += fin.payload[i];
+		if (i + 1 < n) {
+			ck_assert_uint_eq(fin.payload[i], fr->meta.gso_size);
+			ck_assert(!(fin.flags[i] & (TCP_FIN | TCP_PSH)));
+		}
+	}
+	ck_assert_uint_eq(total, frame_payload);
+	ck_assert(fin.flags[n - 1] & TCP_ACK);
+}
+END_TEST
+
+START_TEST(a_partial_checksum_is_completed_and_a_plain_frame_passes_as_it_is)
+{
+	fill_data();
+	struct conn c = open_offloaded(TN_OFFLOAD_CSUM);
+
+	ck_assert_int_eq(tn_sock_send(c.s, data, 500), 500);
+	ck_assert_uint_eq(c.h->nout, 1);
+	struct h_frame fr = c.h->out[0];
+	ck_assert(fr.meta.flags & TN_FRAME_CSUM_PARTIAL);
+	uint8_t copy[2048];
+	memcpy(copy, fr.data, fr.len);
+	/* the checksum field as the core left it: the pseudo-header sum */
+	tn_put16(copy + fr.meta.csum_start + fr.meta.csum_offset, fr.partial_sum);
+	struct finished fin = { .checksums_ok = true };
+	ck_assert_uint_eq(tn_frame_finish(&fr.meta, copy, fr.len, collect_segment, &fin), 1);
+	ck_assert(fin.checksums_ok);
+	ck_assert_uint_eq(fin.payload[0], 500);
+
+	/* a plain frame with a wrong checksum stays wrong: nothing is left to do */
+	copy[fr.len - 1] ^= 0xff;
+	struct finished plain = { .checksums_ok = true };
+	ck_assert_uint_eq(tn_frame_finish(NULL, copy, fr.len, collect_segment, &plain), 1);
+	ck_assert(!plain.checksums_ok);
+}
+END_TEST
+
 static Suite *offload_suite(void)
 {
 	Suite *s = suite_create("offload");
@@ -208,6 +298,8 @@ static Suite *offload_suite(void)
 	tcase_add_test(tc, without_offload_every_frame_is_plain);
 	tcase_add_test(tc, checksums_the_link_vouches_for_are_not_verified);
 	tcase_add_test(tc, a_gso_frame_in_counts_its_segments_and_is_acked_at_once);
+	tcase_add_test(tc, a_gso_frame_finishes_as_its_segments_with_their_own_checksums);
+	tcase_add_test(tc, a_partial_checksum_is_completed_and_a_plain_frame_passes_as_it_is);
 	suite_add_tcase(s, tc);
 	return s;
 }
