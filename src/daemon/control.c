@@ -9,7 +9,13 @@
  * so each queued fd carries that byte's stream offset; socket requests
  * (sockets.c) take the fds that came with them, and an fd that came with
  * any other message, or a wrong number of them, costs the client its
- * connection.
+ * connection. Every fd a client passed, and the connection itself (fds may
+ * wait in its queue), is closed by closer.c, never here: such a close can
+ * block as long as the client likes.
+ *
+ * A reply may carry one fd (SOCKET's: the client's end of the new pair).
+ * It goes with the reply's first byte, so the output queue keeps, next to
+ * the bytes, the stream offset each queued fd belongs at.
  *
  * A request is answered through requests[], a table by message type; a
  * well-formed request of a type not in it gets an EOPNOTSUPP error reply.
@@ -30,6 +36,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "closer.h"
 #include "daemon.h"
 #include "rpc/rpc.h"
 #include "sockets.h"
@@ -40,8 +47,14 @@
 
 #define CTL_OUT_MAX (4 * TN_RPC_MAX_MSG) /* replies queued for one client */
 #define CTL_ACCEPT_BATCH 16              /* connections accepted per wakeup */
-#define CTL_FDS_MAX 16                   /* room for fds a client may (wrongly) send */
+/*
+ * Room for every fd one recvmsg() can return (the kernel's SCM_MAX_FD):
+ * those that do not fit would be released by the kernel in our own
+ * context, which may block (see closer.h).
+ */
+#define CTL_FDS_MAX 253
 #define CTL_FDQ_MAX 8                    /* fds received, waiting for their message */
+#define CTL_OFD_MAX 64                   /* fds of replies not yet sent */
 #define CTL_ACCEPT_PAUSE 1.0             /* s without accepting when out of fds */
 #define CTL_NAME_MAX 64                  /* of a client's HELLO name, kept for logs */
 
@@ -77,6 +90,10 @@ struct ctl_client {
 	size_t in_len;
 	uint8_t *out;              /* queued reply bytes, out_off..out_len unsent */
 	size_t out_off, out_len, out_cap;
+	uint64_t out_sent;         /* stream offset of out[out_off] */
+	int ofd[CTL_OFD_MAX];      /* fds of queued replies, oldest first */
+	uint64_t ofd_pos[CTL_OFD_MAX]; /* stream offset of the byte each goes with */
+	unsigned ofd_len;
 	uint64_t in_base;          /* stream offset of in[0] */
 	int fdq[CTL_FDQ_MAX];      /* received fds, oldest first */
 	uint64_t fdq_pos[CTL_FDQ_MAX]; /* stream offset of the byte each came with */
@@ -149,9 +166,11 @@ static void client_free(struct ctl_client *c)
 	struct control *ctl = c->ctl;
 
 	ev_io_stop(ctl->d->loop, &c->io);
-	close(c->fd);
+	closer_close(c->fd);
 	for (unsigned i = 0; i < c->fdq_len; i++)
-		close(c->fdq[i]);
+		closer_close(c->fdq[i]);
+	for (unsigned i = 0; i < c->ofd_len; i++)
+		close(c->ofd[i]); /* ours, never out of our hands: nothing in flight in it */
 	sockets_owner_gone(ctl->sockets, &c->owner);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -197,16 +216,18 @@ static void client_set_events(struct ctl_client *c, int events)
 	ev_io_start(c->ctl->d->loop, &c->io);
 }
 
-/* Appends to the output queue. false: the client was dropped. */
-static bool client_queue(struct ctl_client *c, const uint8_t *buf, size_t len)
+/* Appends to the output queue, fd (or -1) with its first byte. false: the client was dropped. */
+static bool client_queue(struct ctl_client *c, const uint8_t *buf, size_t len, int fd)
 {
 	size_t pending = c->out_len - c->out_off;
 
-	if (pending + len > CTL_OUT_MAX) {
+	if (pending + len > CTL_OUT_MAX || (fd >= 0 && c->ofd_len == CTL_OFD_MAX)) {
 		char desc[160];
 		DAEMON_COUNT(c->ctl->d, CtlSlowClients, 1);
 		log_warning("%s: does not read its replies (%zu bytes queued); connection closed",
 			    client_desc(c, desc, sizeof(desc)), pending);
+		if (fd >= 0)
+			close(fd);
 		client_free(c);
 		return false;
 	}
@@ -219,52 +240,84 @@ static bool client_queue(struct ctl_client *c, const uint8_t *buf, size_t len)
 		size_t cap = c->out_len + len;
 		uint8_t *p = realloc(c->out, cap);
 		if (!p) {
+			if (fd >= 0)
+				close(fd);
 			client_close(c, "out of memory for its replies");
 			return false;
 		}
 		c->out = p;
 		c->out_cap = cap;
 	}
+	if (fd >= 0) {
+		c->ofd[c->ofd_len] = fd;
+		c->ofd_pos[c->ofd_len++] = c->out_sent + pending;
+	}
 	memcpy(c->out + c->out_len, buf, len);
 	c->out_len += len;
-	client_set_events(c, EV_READ | EV_WRITE);
 	return true;
 }
 
-/* Sends what the socket takes now and queues the rest. false: the client is gone. */
-static bool client_send(struct ctl_client *c, const uint8_t *buf, size_t len)
+/*
+ * Sends what the socket takes now: each queued fd with the byte it belongs
+ * to, so one sendmsg() never goes past the next fd's byte. false: the
+ * client is gone.
+ */
+static bool client_flush(struct ctl_client *c)
 {
-	if (c->out_len == c->out_off) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			client_close(c, strerror(errno));
-			return false;
+	while (c->out_off < c->out_len) {
+		size_t len = c->out_len - c->out_off;
+		int fd = -1;
+		if (c->ofd_len && c->ofd_pos[0] == c->out_sent) {
+			fd = c->ofd[0];
+			if (c->ofd_len > 1)
+				len = (size_t)(c->ofd_pos[1] - c->out_sent);
+		} else if (c->ofd_len) {
+			len = (size_t)(c->ofd_pos[0] - c->out_sent);
 		}
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} cbuf;
+		struct iovec iov = { c->out + c->out_off, len };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		if (fd >= 0) {
+			msg.msg_control = cbuf.buf;
+			msg.msg_controllen = sizeof(cbuf.buf);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 		}
-		if (len == 0)
+		ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				client_close(c, strerror(errno));
+				return false;
+			}
+			client_set_events(c, EV_READ | EV_WRITE);
 			return true;
+		}
+		if (fd >= 0) { /* the client has its copy now */
+			close(fd);
+			c->ofd_len--;
+			memmove(c->ofd, c->ofd + 1, c->ofd_len * sizeof(int));
+			memmove(c->ofd_pos, c->ofd_pos + 1, c->ofd_len * sizeof(uint64_t));
+		}
+		c->out_off += (size_t)n;
+		c->out_sent += (uint64_t)n;
 	}
-	return client_queue(c, buf, len);
+	c->out_off = c->out_len = 0;
+	client_set_events(c, EV_READ);
+	return true;
 }
 
-static void client_flush(struct ctl_client *c)
+/* Queues a reply (with fd, or -1) and sends what the socket takes. false: the client is gone. */
+static bool client_send(struct ctl_client *c, const uint8_t *buf, size_t len, int fd)
 {
-	ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			client_close(c, strerror(errno));
-		return;
-	}
-	c->out_off += (size_t)n;
-	if (c->out_off == c->out_len) {
-		c->out_off = c->out_len = 0;
-		client_set_events(c, EV_READ);
-	}
+	return client_queue(c, buf, len, fd) && client_flush(c);
 }
 
 static bool client_send_error(struct ctl_client *c, uint32_t id, int err, const char *message)
@@ -276,7 +329,7 @@ static bool client_send_error(struct ctl_client *c, uint32_t id, int err, const 
 		client_close(c, "cannot encode an error reply");
 		return false;
 	}
-	return client_send(c, ctl->reply, (size_t)len);
+	return client_send(c, ctl->reply, (size_t)len, -1);
 }
 
 /* ------------------------------------------------------------------ requests */
@@ -287,6 +340,29 @@ static const struct ctl_request *find_request(uint16_t type)
 		if (requests[i].type == type)
 			return &requests[i];
 	return NULL;
+}
+
+/*
+ * The client's name as the log shows it: printable ASCII as is, anything
+ * else (a newline that would forge a log line, a terminal escape) and
+ * the quote and backslash as \xNN; cut to fit cap.
+ */
+static void escape_name(char *dst, size_t cap, const char *src)
+{
+	size_t len = 0;
+
+	for (; *src; src++) {
+		unsigned char ch = (unsigned char)*src;
+		bool plain = ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '\'';
+		size_t need = plain ? 1 : 4;
+		if (len + need >= cap)
+			break;
+		if (plain)
+			dst[len++] = (char)ch;
+		else
+			len += (size_t)snprintf(dst + len, cap - len, "\\x%02x", ch);
+	}
+	dst[len] = '\0';
 }
 
 static int handle_hello(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
@@ -304,9 +380,7 @@ static int handle_hello(struct ctl_client *c, const struct tn_rpc_header *hdr, c
 			client_drop_bad(c, "sent a HELLO with a bad CLIENT_NAME");
 			return CTL_DROP;
 		}
-		size_t len = strnlen(name, sizeof(c->name) - 1); /* a long name is cut for the log */
-		memcpy(c->name, name, len);
-		c->name[len] = '\0';
+		escape_name(c->name, sizeof(c->name), name);
 	}
 	tn_rpc_put_str(reply, TN_ATTR_VERSION_STR, PACKAGE_VERSION);
 	tn_rpc_put_u32(reply, TN_ATTR_PID, (uint32_t)getpid());
@@ -351,8 +425,9 @@ static void put_counter(struct tn_rpc_writer *reply, const char *name, uint64_t 
 static int handle_stats(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
 			struct tn_rpc_writer *reply)
 {
-	const struct tapnetd *d = c->ctl->d;
+	struct tapnetd *d = c->ctl->d;
 
+	d->counters[DCTR_CloserBusy] = closer_busy();
 	for (int i = 0; i < TN_CTR__COUNT; i++)
 		put_counter(reply, tn_counter_name((enum tn_counter)i),
 			    tn_stack_counter(d->stack, (enum tn_counter)i));
@@ -520,17 +595,22 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 		memmove(c->fdq, c->fdq + nfds, c->fdq_len * sizeof(int));
 		memmove(c->fdq_pos, c->fdq_pos + nfds, c->fdq_len * sizeof(uint64_t));
 		tn_rpc_begin(&reply, ctl->reply, sizeof(ctl->reply), hdr->type | TN_RPC_REPLY, hdr->id);
+		int reply_fd = -1;
 		int r = sockets_request(ctl->sockets, &c->owner, hdr->type, msg, hdr->length, fds,
-					nfds, &reply);
+					nfds, &reply, &reply_fd);
 		for (unsigned i = 0; i < nfds; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
+			closer_close(fds[i]); /* the client's: see closer.h */
+		if (r == -ENOTSOCK)
+			DAEMON_COUNT(ctl->d, CtlFdsRefused, nfds);
 		if (r < 0)
 			return client_send_error(c, hdr->id, -r, strerror(-r));
 		long len = tn_rpc_end(&reply);
-		if (len < 0)
+		if (len < 0) {
+			if (reply_fd >= 0)
+				close(reply_fd);
 			return client_send_error(c, hdr->id, EMSGSIZE, "reply does not fit");
-		return client_send(c, ctl->reply, (size_t)len);
+		}
+		return client_send(c, ctl->reply, (size_t)len, reply_fd);
 	}
 
 	const struct ctl_request *req = find_request(hdr->type);
@@ -550,7 +630,7 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 			 tn_rpc_type_name(hdr->type));
 		return client_send_error(c, hdr->id, EMSGSIZE, text);
 	}
-	return client_send(c, ctl->reply, (size_t)len);
+	return client_send(c, ctl->reply, (size_t)len, -1);
 }
 
 /* Handles every whole message in c->in; keeps a partial one. false: the client is gone. */
@@ -598,7 +678,7 @@ static unsigned queue_passed_fds(struct ctl_client *c, struct msghdr *msg, uint6
 				c->fdq[c->fdq_len] = fd;
 				c->fdq_pos[c->fdq_len++] = pos;
 			} else {
-				close(fd);
+				closer_close(fd);
 				dropped++;
 			}
 		}
@@ -672,7 +752,7 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 		log_warning("out of memory for a control connection; closed");
 		if (c)
 			free(c);
-		close(fd);
+		closer_close(fd);
 		return;
 	}
 	c->ctl = ctl;
@@ -707,7 +787,7 @@ static void client_reject(struct control *ctl, int fd, const struct ucred *cred)
 	long len = tn_rpc_encode_error(ctl->reply, sizeof(ctl->reply), 0, EMFILE, text);
 	if (len > 0 && send(fd, ctl->reply, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("cannot tell a rejected client why: %s", strerror(errno));
-	close(fd);
+	closer_close(fd); /* it may have passed fds already */
 	if (log_ratelimit_ok(&ctl->reject_log, &suppressed))
 		log_warning("control connection from pid %ld uid %ld refused: %s%s", (long)cred->pid,
 			    (long)cred->uid, text, log_suppressed_note(suppressed, note));

@@ -22,7 +22,7 @@
 
 /*
  * The daemon's counters, nstat-style, listed after the core's in
- * `tapnet stats`. CtlClients, SockOpen and SockBufferBytes are gauges
+ * `tapnet stats`. CtlClients, SockOpen, SockBufferBytes and CloserBusy are gauges
  * (what is open or reserved now), like TcpCurrEstab; everything else only
  * grows.
  */
@@ -48,6 +48,8 @@
 	X(SockBufferBytes)  /* buffer space their connections reserve now */ \
 	X(SockBufferRefusals) /* connects over max_buffer_bytes(_per_client) */ \
 	X(SockAcceptWaits)  /* accepts that had to wait for buffer space */  \
+	X(CtlFdsRefused)    /* fds clients passed that name none of their sockets */ \
+	X(CloserBusy)       /* closes of client-touched fds not returned yet */ \
 	SERVICES_COUNTERS(X) /* the built-in services (services.h) */
 
 enum daemon_counter {

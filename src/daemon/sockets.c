@@ -30,9 +30,15 @@
  *                  ECONNRESET if it had written bytes not yet taken); writes
  *                  fail with EPIPE; getsockopt(SO_ERROR) says ECONNRESET.
  *
- * Writability tells the truth about a connect in progress: the client
- * shrinks B's send buffer and fills it with FILLER bytes before SOCKET, so
- * B is not writable. A connect request carries B; the daemon keeps that
+ * tapnetd creates every pair itself and hands B to the client (with the
+ * SOCKET reply, or an accepted connection's record), so A is never a
+ * client's fd, and the only fds a client passes are B's copies naming
+ * their socket. Whatever a client passes or sends into A (SCM_RIGHTS on
+ * B) is closed by closer.c, never on the loop: see closer.h.
+ *
+ * Writability tells the truth about a connect in progress: tapnetd
+ * shrinks B's send buffer and fills it with filler bytes before handing B
+ * over, so B is not writable. A connect request carries B; the daemon keeps that
  * copy until the handshake ends. Success: the filler is read and dropped,
  * B's send buffer restored, the copy closed (POLLOUT). Failure: A is
  * closed, which frees the filler too (POLLOUT|POLLHUP) and SO_ERROR
@@ -51,10 +57,12 @@
  * listening fd is not readable) until another connection gives its space
  * back: what the daemon holds for its clients never exceeds the limits.
  *
- * Requests name a socket by passing B; it is found by B's inode, which is
- * the same in every process holding it (dup, fork, exec, SCM_RIGHTS). When
- * a connection is over and A is closed, a small tombstone keeps the
- * inode's last error and local address for SO_ERROR and getsockname.
+ * Requests name a socket by passing B; it is found by B's socket cookie
+ * (SO_COOKIE), the same in every process holding it (dup, fork, exec,
+ * SCM_RIGHTS) and, being 64 bits from a counter, never given to another
+ * socket, unlike an inode number. When a connection is over and A is
+ * closed, a small tombstone keeps the cookie's last error and local
+ * address for SO_ERROR and getsockname.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -78,25 +86,31 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "closer.h"
 #include "daemon.h"
 
 #define CHUNK 65536            /* bytes moved per read/recv */
-#define HASH_BUCKETS 4096      /* by B's inode */
+#define HASH_BUCKETS 4096      /* by B's cookie */
 #define TOMBSTONES 4096        /* finished sockets remembered */
 #define HUP_BATCH 64
 #define PAIR_SNDBUF 212992     /* asked for each end's send buffer (the kernel caps it) */
 #define ACCEPT_BATCH 64        /* connections handed to one listener per wakeup */
+#define FILLER_CHUNK 4096
+#define PASSED_FDS_MAX 253     /* the kernel's SCM_MAX_FD: all one recvmsg() can bring */
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
 
 struct tsock {
 	struct sockets *ss;
-	struct tsock *hnext;          /* inode hash chain */
+	struct tsock *hnext;          /* cookie hash chain */
 	struct tsock *prev, *next;    /* every socket */
 	struct sockets_owner *owner;  /* NULL once its control connection closed */
 	struct tn_sock *sk;           /* NULL once closed in the core */
 	int a;                        /* our end of the pair */
 	int b_hold;                   /* the client's end, held while connecting */
-	dev_t dev;
-	ino_t ino;
+	uint64_t cookie;              /* B's SO_COOKIE: the socket's name in requests */
 	ev_io io;
 	int io_events;
 	uint32_t filler;              /* filler bytes still to drop from A */
@@ -124,8 +138,7 @@ struct tsock {
 };
 
 struct tombstone {
-	dev_t dev;
-	ino_t ino;
+	uint64_t cookie;              /* 0: free */
 	int err;
 	tn_ip4 laddr;
 	uint16_t lport;
@@ -155,45 +168,77 @@ static void ts_pump(struct tsock *t);
 
 /* ------------------------------------------------------------------ lookup */
 
-static unsigned hash_ino(dev_t dev, ino_t ino)
+static unsigned hash_cookie(uint64_t cookie)
 {
-	uint64_t h = (uint64_t)ino * 0x9e3779b97f4a7c15ull ^ (uint64_t)dev;
-	return (unsigned)(h >> 40) % HASH_BUCKETS;
+	return (unsigned)((cookie * 0x9e3779b97f4a7c15ull) >> 40) % HASH_BUCKETS;
 }
 
-static struct tsock *find_sock(struct sockets *ss, dev_t dev, ino_t ino)
+static struct tsock *find_sock(struct sockets *ss, uint64_t cookie)
 {
-	for (struct tsock *t = ss->hash[hash_ino(dev, ino)]; t; t = t->hnext)
-		if (t->ino == ino && t->dev == dev)
+	for (struct tsock *t = ss->hash[hash_cookie(cookie)]; t; t = t->hnext)
+		if (t->cookie == cookie)
 			return t;
 	return NULL;
 }
 
-static struct tombstone *find_tomb(struct sockets *ss, dev_t dev, ino_t ino)
+static struct tombstone *find_tomb(struct sockets *ss, uint64_t cookie)
 {
 	for (unsigned i = 0; i < TOMBSTONES; i++)
-		if (ss->tomb[i].ino == ino && ss->tomb[i].dev == dev && ino != 0)
+		if (ss->tomb[i].cookie == cookie && cookie != 0)
 			return &ss->tomb[i];
 	return NULL;
 }
 
-/* fd must be a Unix stream socket; fills dev/ino. */
-static int check_unix_stream(int fd, dev_t *dev, ino_t *ino)
+/*
+ * The cookie of fd, which must be a Unix stream socket. Socket options
+ * only: getsockopt() on anything but a socket fails with ENOTSOCK at
+ * once, where fstat() of a file on a FUSE mount could wait for its server.
+ */
+static int unix_stream_cookie(int fd, uint64_t *cookie)
 {
-	struct stat st;
 	int v;
 	socklen_t len = sizeof(v);
 
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
-		return -ENOTSOCK;
 	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
 		return -ENOTSOCK;
 	len = sizeof(v);
 	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
 		return -ENOTSOCK;
-	*dev = st.st_dev;
-	*ino = st.st_ino;
+	len = sizeof(*cookie);
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) < 0 || *cookie == 0)
+		return -ENOTSOCK;
 	return 0;
+}
+
+/*
+ * recvmsg() on A, always with room for passed fds: a client may send
+ * some on B, and the kernel would release those it cannot hand over in
+ * our context. They go to closer.c.
+ */
+static ssize_t recv_a(struct tsock *t, struct msghdr *msg)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * PASSED_FDS_MAX)];
+	} cbuf;
+
+	msg->msg_control = cbuf.buf;
+	msg->msg_controllen = sizeof(cbuf.buf);
+	ssize_t n = recvmsg(t->a, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 || msg->msg_controllen == 0)
+		return n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			closer_close(fd);
+			DAEMON_COUNT(t->ss->d, CtlFdsRefused, 1);
+		}
+	}
+	return n;
 }
 
 /* ------------------------------------------------------------------ buffer space */
@@ -275,7 +320,7 @@ static void wake_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 
 static void bury(struct sockets *ss, const struct tsock *t, int err)
 {
-	struct tombstone *tb = find_tomb(ss, t->dev, t->ino);
+	struct tombstone *tb = find_tomb(ss, t->cookie);
 	struct tn_sock_info info;
 
 	if (!tb) {
@@ -283,8 +328,7 @@ static void bury(struct sockets *ss, const struct tsock *t, int err)
 		ss->tomb_next = (ss->tomb_next + 1) % TOMBSTONES;
 	}
 	memset(tb, 0, sizeof(*tb));
-	tb->dev = t->dev;
-	tb->ino = t->ino;
+	tb->cookie = t->cookie;
 	tb->err = err;
 	if (t->sk && tn_sock_info(t->sk, &info) == 0) {
 		tb->laddr = info.local_addr;
@@ -325,11 +369,10 @@ static void ts_free(struct tsock *t)
 		tn_sock_close(t->sk);
 		t->sk = NULL;
 	}
-	close(t->a);
-	if (t->b_hold >= 0)
-		close(t->b_hold);
+	closer_close(t->a); /* a client may have sent fds into it: see closer.h */
+	closer_close(t->b_hold);
 	if (t->pend_b >= 0)
-		close(t->pend_b);
+		close(t->pend_b); /* ours, never in a client's hands */
 	charge_give_back(ss, t->owner, t->charge);
 	t->charge = 0;
 	if (t->accept_waits) {
@@ -343,7 +386,7 @@ static void ts_free(struct tsock *t)
 		if (*q)
 			*q = t->pend_next;
 	}
-	struct tsock **pp = &ss->hash[hash_ino(t->dev, t->ino)];
+	struct tsock **pp = &ss->hash[hash_cookie(t->cookie)];
 	while (*pp && *pp != t)
 		pp = &(*pp)->hnext;
 	if (*pp)
@@ -381,9 +424,9 @@ static void a_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	daemon_rearm_timer(d);
 }
 
-/* A new socket for the pair end a (ours) whose other end has inode dev/ino. */
+/* A new socket for the pair end a (ours) whose other end has this cookie. */
 static struct tsock *ts_new(struct sockets *ss, struct sockets_owner *owner, struct tn_sock *sk,
-			    int a, dev_t dev, ino_t ino)
+			    int a, uint64_t cookie)
 {
 	struct tsock *t = calloc(1, sizeof(*t));
 
@@ -395,8 +438,7 @@ static struct tsock *ts_new(struct sockets *ss, struct sockets_owner *owner, str
 	t->a = a;
 	t->b_hold = -1;
 	t->pend_b = -1;
-	t->dev = dev;
-	t->ino = ino;
+	t->cookie = cookie;
 	ev_io_init(&t->io, a_io_cb, a, 0);
 	t->io.data = t;
 
@@ -406,11 +448,7 @@ static struct tsock *ts_new(struct sockets *ss, struct sockets_owner *owner, str
 		return NULL;
 	}
 	t->in_hup = true;
-	/* a socket with a dead inode's number is a new one */
-	struct tombstone *tb = find_tomb(ss, dev, ino);
-	if (tb)
-		memset(tb, 0, sizeof(*tb));
-	unsigned h = hash_ino(dev, ino);
+	unsigned h = hash_cookie(cookie);
 	t->hnext = ss->hash[h];
 	ss->hash[h] = t;
 	t->next = ss->all;
@@ -452,8 +490,8 @@ static int limit_check(struct sockets *ss, struct sockets_owner *owner)
 #define set_done(t, err) set_done_at(t, err, __LINE__)
 static void set_done_at(struct tsock *t, int err, int line)
 {
-	log_debug("socket ino %lu done at line %d (err %d, rd_eof %d wr_shut %d closed %d unread %zu filler %u)",
-		  (unsigned long)t->ino, line, err, t->rd_eof, t->wr_shut, t->client_closed,
+	log_debug("socket %llx done at line %d (err %d, rd_eof %d wr_shut %d closed %d unread %zu filler %u)",
+		  (unsigned long long)t->cookie, line, err, t->rd_eof, t->wr_shut, t->client_closed,
 		  t->sk ? tn_sock_readable(t->sk) : 0, t->filler);
 	t->done = true;
 	if (err && !t->done_err)
@@ -558,7 +596,7 @@ static void pump_from_client(struct tsock *t)
 			}
 			msg.msg_iovlen = (size_t)np;
 		}
-		ssize_t n = recvmsg(t->a, &msg, MSG_DONTWAIT);
+		ssize_t n = recv_a(t, &msg);
 		if (n < 0) {
 			if (errno == EAGAIN)
 				t->a_idle = true; /* until EV_READ or news from the core */
@@ -601,6 +639,44 @@ static void pump_from_client(struct tsock *t)
 			return;
 		}
 	}
+}
+
+/*
+ * A new pair: A, ours, non-blocking; B, the client's, and its cookie. With
+ * filler, B's send buffer is shrunk and filled (the count in *filler), so
+ * that B is not writable until a connect ends (see the top of the file).
+ * Returns 0 or -errno.
+ */
+static int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *filler)
+{
+	int sv[2];
+	int sz = PAIR_SNDBUF, one = 1;
+	socklen_t len = sizeof(*cookie);
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	int fl = fcntl(sv[0], F_GETFL);
+	if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0 ||
+	    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, filler ? &one : &sz, sizeof(sz)) < 0 ||
+	    getsockopt(sv[1], SOL_SOCKET, SO_COOKIE, cookie, &len) < 0) {
+		int err = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -err;
+	}
+	if (filler) {
+		*filler = 0;
+		for (;;) {
+			ssize_t n = send(sv[1], ss->scratch, FILLER_CHUNK, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n <= 0)
+				break;
+			*filler += (uint32_t)n;
+		}
+	}
+	*a = sv[0];
+	*b = sv[1];
+	return 0;
 }
 
 /* Listener: hand accepted connections to the client while its fd takes them. */
@@ -652,33 +728,28 @@ static void pump_accept(struct tsock *t)
 			charge_give_back(ss, t->owner, charge);
 			return;
 		}
-		int sv[2];
-		struct stat st;
 		if (limit_check(ss, t->owner) < 0) {
 			charge_give_back(ss, t->owner, charge);
 			tn_sock_abort(c);
 			continue;
 		}
-		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		int a, b;
+		uint64_t cookie;
+		int rc = make_pair(ss, &a, &b, &cookie, NULL);
+		if (rc < 0) {
 			log_warning("cannot create a socketpair for an accepted connection: %s",
-				    strerror(errno));
+				    strerror(-rc));
 			charge_give_back(ss, t->owner, charge);
 			tn_sock_abort(c);
 			return;
 		}
-		int sz = PAIR_SNDBUF;
-		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		fcntl(sv[0], F_SETFL, O_NONBLOCK | O_RDWR);
-		struct tsock *n = NULL;
-		if (fstat(sv[1], &st) == 0)
-			n = ts_new(ss, t->owner, c, sv[0], st.st_dev, st.st_ino);
+		struct tsock *n = ts_new(ss, t->owner, c, a, cookie);
 		if (!n) {
-			log_warning("out of memory for an accepted connection");
+			log_warning("cannot register an accepted connection: %s", strerror(errno));
 			charge_give_back(ss, t->owner, charge);
 			tn_sock_abort(c);
-			close(sv[0]);
-			close(sv[1]);
+			close(a);
+			close(b);
 			return;
 		}
 		n->charge = charge; /* taken above for the listener's owner, n's too */
@@ -703,7 +774,7 @@ static void pump_accept(struct tsock *t)
 			t->pend_rec.local_addr = htonl(info.local_addr);
 			t->pend_rec.local_port = htons(info.local_port);
 		}
-		t->pend_b = sv[1];
+		t->pend_b = b;
 		/* last: it delivers what happened before accept, may even end n */
 		tn_sock_set_callback(c, sock_cb, n);
 	}
@@ -758,15 +829,19 @@ static void connect_done(struct tsock *t)
 	t->connected = true;
 	t->a_idle = false;
 	while (t->filler) {
-		ssize_t n = recv(t->a, ss->scratch, t->filler < CHUNK ? t->filler : CHUNK, MSG_DONTWAIT);
+		struct iovec iov = { ss->scratch, t->filler < CHUNK ? t->filler : CHUNK };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recv_a(t, &msg);
 		if (n <= 0)
 			break; /* a client that lied about it: pump_from_client drops the rest */
 		t->filler -= (uint32_t)n;
 	}
 	if (t->b_hold >= 0) {
 		int sz = PAIR_SNDBUF;
-		setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-		close(t->b_hold);
+		if (setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
+			log_debug("cannot restore a connected socket's send buffer: %s",
+				  strerror(errno));
+		closer_close(t->b_hold);
 		t->b_hold = -1;
 	}
 }
@@ -867,7 +942,7 @@ static void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
 struct req {
 	bool has_addr, has_port;
 	uint32_t addr, port;
-	uint32_t filler, backlog, how, peer, level, optname, optlen;
+	uint32_t backlog, how, peer, level, optname, optlen;
 	bool has_how, has_level, has_optname;
 	const uint8_t *optval;
 	size_t optval_len;
@@ -885,7 +960,6 @@ static int parse_req(const uint8_t *msg, size_t len, struct req *r)
 		switch (a.type) {
 		case TN_ATTR_ADDR: ok = tn_rpc_get_u32(&a, &r->addr); r->has_addr = true; break;
 		case TN_ATTR_PORT: ok = tn_rpc_get_u32(&a, &r->port) && r->port <= 65535; r->has_port = true; break;
-		case TN_ATTR_FILLER: ok = tn_rpc_get_u32(&a, &r->filler); break;
 		case TN_ATTR_BACKLOG: ok = tn_rpc_get_u32(&a, &r->backlog); break;
 		case TN_ATTR_HOW: ok = tn_rpc_get_u32(&a, &r->how); r->has_how = true; break;
 		case TN_ATTR_PEER: ok = tn_rpc_get_u32(&a, &r->peer); break;
@@ -910,7 +984,7 @@ int sockets_request_fds(uint16_t type)
 {
 	switch (type) {
 	case TN_RPC_SOCKET:
-		return 2;
+		return 0;
 	case TN_RPC_BIND:
 	case TN_RPC_LISTEN:
 	case TN_RPC_CONNECT:
@@ -949,39 +1023,35 @@ static bool may_bind_privileged(const struct sockets_owner *owner)
 	return ok;
 }
 
-static int req_socket(struct sockets *ss, struct sockets_owner *owner, const struct req *r,
-		      int *fds)
+/* A new socket: its pair is made here, and B goes back with the reply. */
+static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *reply_fd)
 {
-	dev_t adev, bdev;
-	ino_t aino, bino;
-
-	if (check_unix_stream(fds[0], &adev, &aino) < 0 || check_unix_stream(fds[1], &bdev, &bino) < 0)
-		return -EINVAL;
-	if (find_sock(ss, bdev, bino))
-		return -EEXIST;
 	int rc = limit_check(ss, owner);
 	if (rc < 0)
 		return rc;
 	struct tn_sock *sk = tn_sock_open(ss->d->stack);
 	if (!sk)
 		return -ENOMEM;
-	int fl = fcntl(fds[0], F_GETFL);
-	if (fl < 0 || fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) < 0) {
+	int a, b;
+	uint64_t cookie;
+	uint32_t filler;
+	rc = make_pair(ss, &a, &b, &cookie, &filler);
+	if (rc < 0) {
 		tn_sock_close(sk);
-		return -EINVAL;
+		return rc;
 	}
-	int sz = PAIR_SNDBUF;
-	setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
-	struct tsock *t = ts_new(ss, owner, sk, fds[0], bdev, bino);
+	struct tsock *t = ts_new(ss, owner, sk, a, cookie);
 	if (!t) {
 		tn_sock_close(sk);
+		close(a);
+		close(b);
 		return -ENOMEM;
 	}
-	fds[0] = -1; /* ours now */
-	t->filler = r->filler;
+	t->filler = filler;
 	t->rcvbuf = (int)ss->d->cfg.core.tcp_rcvbuf;
 	t->sndbuf = (int)ss->d->cfg.core.tcp_sndbuf;
 	tn_sock_set_callback(sk, sock_cb, t);
+	*reply_fd = b;
 	return 0;
 }
 
@@ -1303,7 +1373,7 @@ put_int:
 
 int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t type,
 		    const uint8_t *msg, size_t len, int *fds, unsigned nfds,
-		    struct tn_rpc_writer *reply)
+		    struct tn_rpc_writer *reply, int *reply_fd)
 {
 	struct req r;
 	int rc = parse_req(msg, len, &r);
@@ -1313,14 +1383,13 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 	if (sockets_request_fds(type) != (int)nfds)
 		return -EINVAL;
 	if (type == TN_RPC_SOCKET)
-		return req_socket(ss, owner, &r, fds);
+		return req_socket(ss, owner, reply_fd);
 
-	dev_t dev;
-	ino_t ino;
-	if (check_unix_stream(fds[0], &dev, &ino) < 0)
+	uint64_t cookie;
+	if (unix_stream_cookie(fds[0], &cookie) < 0)
 		return -ENOTSOCK;
-	struct tsock *t = find_sock(ss, dev, ino);
-	struct tombstone *tb = t ? NULL : find_tomb(ss, dev, ino);
+	struct tsock *t = find_sock(ss, cookie);
+	struct tombstone *tb = t ? NULL : find_tomb(ss, cookie);
 	if (!t && !tb)
 		return -ENOTSOCK; /* a Unix socket, but none of ours */
 	if (!t || !t->sk) {
@@ -1385,7 +1454,8 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 		 * hang-up of a B that nobody else holds closes the socket.
 		 */
 		int sz = PAIR_SNDBUF;
-		setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		if (setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
+			log_debug("cannot grow a connecting socket's send buffer: %s", strerror(errno));
 		memset(ss->scratch, 0, 4096);
 		for (;;) {
 			ssize_t n = send(t->b_hold, ss->scratch, 4096, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -1393,7 +1463,7 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 				break;
 			t->filler += (uint32_t)n;
 		}
-		close(t->b_hold);
+		closer_close(t->b_hold);
 		t->b_hold = -1;
 	}
 }

@@ -32,12 +32,14 @@ int sockets_request_fds(uint16_t type);
 /*
  * Handles one well-formed socket request. fds holds the nfds descriptors
  * that came with it (nfds == sockets_request_fds(type)); the handler sets
- * the entries it keeps to -1 and the caller closes the rest. Returns 0
- * (reply built) or -errno (error reply).
+ * the entries it keeps to -1 and the caller hands the rest to closer.c.
+ * Returns 0 (reply built; *reply_fd, if set >= 0, goes with the reply and
+ * is then closed by the caller) or -errno (error reply; -ENOTSOCK: the fd
+ * names no socket of tapnetd's).
  */
 int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t type,
 		    const uint8_t *msg, size_t len, int *fds, unsigned nfds,
-		    struct tn_rpc_writer *reply);
+		    struct tn_rpc_writer *reply, int *reply_fd);
 
 /* The control connection closed: its sockets go on, owned by nobody. */
 void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner);
