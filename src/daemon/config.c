@@ -159,6 +159,10 @@ static const struct config_key config_keys[] = {
 	  RELOAD_NO_AUX },
 	{ "daemon", "max_buffer_bytes_per_client", parse_uint, FIELD(max_buffer_bytes_per_client),
 	  65536, UINT64_C(1) << 40, RELOAD_NO_AUX },
+	{ "daemon", "max_clients_per_user", parse_uint, FIELD(max_clients_per_user), 1, 4096,
+	  RELOAD_NO_AUX },
+	{ "daemon", "client_idle_timeout", parse_duration, FIELD(client_idle_timeout_ms), 0,
+	  MS(86400), RELOAD_NO_AUX },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -186,6 +190,8 @@ void config_defaults(struct daemon_config *cfg)
 	cfg->max_sockets_per_client = 4096;
 	cfg->max_buffer_bytes = UINT64_C(4) << 30;
 	cfg->max_buffer_bytes_per_client = UINT64_C(1) << 30;
+	cfg->max_clients_per_user = 16;
+	cfg->client_idle_timeout_ms = 60000;
 }
 
 /* ------------------------------------------------------------------ value parsers */

@@ -83,6 +83,7 @@ struct ctl_client {
 	struct ctl_client *prev, *next;
 	int fd;
 	ev_io io;
+	ev_timer idle;             /* client_idle_timeout: see idle_cb */
 	unsigned serial;           /* "client #N" in the log */
 	struct ucred cred;         /* pid/uid/gid at connect time */
 	char name[CTL_NAME_MAX];   /* from HELLO; "" until then */
@@ -166,6 +167,7 @@ static void client_free(struct ctl_client *c)
 	struct control *ctl = c->ctl;
 
 	ev_io_stop(ctl->d->loop, &c->io);
+	ev_timer_stop(ctl->d->loop, &c->idle);
 	closer_close(c->fd);
 	for (unsigned i = 0; i < c->fdq_len; i++)
 		closer_close(c->fdq[i]);
@@ -575,6 +577,8 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 		return false;
 	}
 	DAEMON_COUNT(ctl->d, CtlRequests, 1);
+	if (c->idle.repeat > 0.)
+		ev_timer_again(ctl->d->loop, &c->idle);
 
 	/* fds that came with this message: those whose byte lies in it */
 	uint64_t end = c->in_base + (uint64_t)(msg - c->in) + hdr->length;
@@ -741,6 +745,39 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		client_readable(c);
 }
 
+/*
+ * Without a socket of its own and without a request for client_idle_timeout,
+ * a connection only holds one of max_clients: closed, and libtapnet opens
+ * a new one when its program next asks for something.
+ */
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctl_client *c = w->data;
+
+	if (c->owner.nsockets > 0 || c->out_len > c->out_off) {
+		ev_timer_again(loop, w);
+		return;
+	}
+	DAEMON_COUNT(c->ctl->d, CtlIdleCloses, 1);
+	client_close(c, "idle");
+}
+
+/* Over max_clients(_per_user): say why (best effort, never blocking), then hang up. */
+static void client_reject(struct control *ctl, int fd, const struct ucred *cred, const char *text)
+{
+	uint64_t suppressed;
+	char note[64];
+
+	DAEMON_COUNT(ctl->d, CtlRejects, 1);
+	long len = tn_rpc_encode_error(ctl->reply, sizeof(ctl->reply), 0, EMFILE, text);
+	if (len > 0 && send(fd, ctl->reply, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("cannot tell a rejected client why: %s", strerror(errno));
+	closer_close(fd); /* it may have passed fds already */
+	if (log_ratelimit_ok(&ctl->reject_log, &suppressed))
+		log_warning("control connection from pid %ld uid %ld refused: %s%s", (long)cred->pid,
+			    (long)cred->uid, text, log_suppressed_note(suppressed, note));
+}
+
 static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 {
 	struct ctl_client *c = calloc(1, sizeof(*c));
@@ -751,15 +788,30 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	if (!c || !c->in) {
 		log_warning("out of memory for a control connection; closed");
 		if (c)
-			free(c);
+			free(c->in);
+		free(c);
 		closer_close(fd);
+		return;
+	}
+	c->owner.cred = *cred;
+	int rc = sockets_owner_attach(ctl->sockets, &c->owner);
+	if (rc < 0) {
+		char text[96];
+		if (rc == -EMFILE)
+			snprintf(text, sizeof(text), "too many connections of uid %ld "
+				 "(max_clients_per_user = %u)", (long)cred->uid,
+				 ctl->d->cfg.max_clients_per_user);
+		else
+			snprintf(text, sizeof(text), "%s", strerror(-rc));
+		free(c->in);
+		free(c);
+		client_reject(ctl, fd, cred, text);
 		return;
 	}
 	c->ctl = ctl;
 	c->fd = fd;
 	c->cred = *cred;
 	c->serial = ++ctl->next_serial;
-	c->owner.cred = *cred;
 	c->owner.serial = c->serial;
 	c->next = ctl->clients;
 	if (c->next)
@@ -772,25 +824,12 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	ev_io_init(&c->io, client_io_cb, fd, EV_READ);
 	c->io.data = c;
 	ev_io_start(ctl->d->loop, &c->io);
+	ev_init(&c->idle, idle_cb);
+	c->idle.data = c;
+	c->idle.repeat = ctl->d->cfg.client_idle_timeout_ms / 1000.;
+	if (c->idle.repeat > 0.)
+		ev_timer_again(ctl->d->loop, &c->idle);
 	log_debug("%s: connected", client_desc(c, desc, sizeof(desc)));
-}
-
-/* Over max_clients: say why (best effort, never blocking), then hang up. */
-static void client_reject(struct control *ctl, int fd, const struct ucred *cred)
-{
-	char text[80];
-	uint64_t suppressed;
-	char note[64];
-
-	DAEMON_COUNT(ctl->d, CtlRejects, 1);
-	snprintf(text, sizeof(text), "too many clients (max_clients = %u)", ctl->d->cfg.max_clients);
-	long len = tn_rpc_encode_error(ctl->reply, sizeof(ctl->reply), 0, EMFILE, text);
-	if (len > 0 && send(fd, ctl->reply, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_debug("cannot tell a rejected client why: %s", strerror(errno));
-	closer_close(fd); /* it may have passed fds already */
-	if (log_ratelimit_ok(&ctl->reject_log, &suppressed))
-		log_warning("control connection from pid %ld uid %ld refused: %s%s", (long)cred->pid,
-			    (long)cred->uid, text, log_suppressed_note(suppressed, note));
 }
 
 /* ------------------------------------------------------------------ accepting */
@@ -835,10 +874,14 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		socklen_t len = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 			log_debug("cannot read a client's credentials: %s", strerror(errno));
-		if (ctl->n_clients >= ctl->d->cfg.max_clients)
-			client_reject(ctl, fd, &cred);
-		else
+		if (ctl->n_clients >= ctl->d->cfg.max_clients) {
+			char text[80];
+			snprintf(text, sizeof(text), "too many clients (max_clients = %u)",
+				 ctl->d->cfg.max_clients);
+			client_reject(ctl, fd, &cred, text);
+		} else {
 			client_new(ctl, fd, &cred);
+		}
 	}
 }
 

@@ -49,6 +49,7 @@
 	X(SockBufferRefusals) /* connects over max_buffer_bytes(_per_client) */ \
 	X(SockAcceptWaits)  /* accepts that had to wait for buffer space */  \
 	X(CtlFdsRefused)    /* fds clients passed that name none of their sockets */ \
+	X(CtlIdleCloses)    /* connections closed after client_idle_timeout */ \
 	X(CloserBusy)       /* closes of client-touched fds not returned yet */ \
 	SERVICES_COUNTERS(X) /* the built-in services (services.h) */
 

@@ -106,7 +106,8 @@ struct tsock {
 	struct sockets *ss;
 	struct tsock *hnext;          /* cookie hash chain */
 	struct tsock *prev, *next;    /* every socket */
-	struct sockets_owner *owner;  /* NULL once its control connection closed */
+	struct sockets_owner *conn;   /* the connection that made it; NULL once closed */
+	struct sockets_account *acct; /* its user's, charged until it is freed */
 	struct tn_sock *sk;           /* NULL once closed in the core */
 	int a;                        /* our end of the pair */
 	int b_hold;                   /* the client's end, held while connecting */
@@ -150,7 +151,9 @@ struct sockets {
 	struct tsock *all;
 	unsigned count;
 	unsigned max_total, max_per_client;
+	unsigned max_clients_per_user;
 	uint64_t buf_bytes, buf_max, buf_max_per_client;
+	struct sockets_account *accounts; /* users with connections or sockets */
 	unsigned accepts_waiting;     /* listeners with accept_waits set */
 	unsigned wake_gen;
 	ev_idle wake_idle;            /* hands space given back to waiting listeners */
@@ -249,8 +252,8 @@ static uint64_t conn_charge(int rcvbuf, int sndbuf)
 	return (uint64_t)rcvbuf + (uint64_t)sndbuf;
 }
 
-/* Reserves bytes for a connection of owner (NULL: nobody's); -ENOBUFS over a limit. */
-static int charge_take(struct sockets *ss, struct sockets_owner *owner, uint64_t bytes,
+/* Reserves bytes for a connection of acct (NULL: nobody's); -ENOBUFS over a limit. */
+static int charge_take(struct sockets *ss, struct sockets_account *acct, uint64_t bytes,
 		       const char *what)
 {
 	const char *key = NULL;
@@ -260,16 +263,15 @@ static int charge_take(struct sockets *ss, struct sockets_owner *owner, uint64_t
 	if (ss->buf_bytes + bytes > ss->buf_max) {
 		key = "max_buffer_bytes";
 		limit = ss->buf_max;
-	} else if (owner && owner->buf_bytes + bytes > ss->buf_max_per_client) {
+	} else if (acct && acct->buf_bytes + bytes > ss->buf_max_per_client) {
 		key = "max_buffer_bytes_per_client";
 		limit = ss->buf_max_per_client;
 	}
 	if (key) {
 		if (log_ratelimit_ok(&ss->buf_log, &suppressed)) {
-			if (owner)
-				log_warning("client #%u (pid %ld): %s: %s (%llu) reached%s", owner->serial,
-					    (long)owner->cred.pid, what, key, (unsigned long long)limit,
-					    log_suppressed_note(suppressed, note));
+			if (acct)
+				log_warning("uid %ld: %s: %s (%llu) reached%s", (long)acct->uid, what, key,
+					    (unsigned long long)limit, log_suppressed_note(suppressed, note));
 			else
 				log_warning("%s: %s (%llu) reached%s", what, key,
 					    (unsigned long long)limit, log_suppressed_note(suppressed, note));
@@ -277,22 +279,64 @@ static int charge_take(struct sockets *ss, struct sockets_owner *owner, uint64_t
 		return -ENOBUFS;
 	}
 	ss->buf_bytes += bytes;
-	if (owner)
-		owner->buf_bytes += bytes;
+	if (acct)
+		acct->buf_bytes += bytes;
 	ss->d->counters[DCTR_SockBufferBytes] = ss->buf_bytes;
 	return 0;
 }
 
-static void charge_give_back(struct sockets *ss, struct sockets_owner *owner, uint64_t bytes)
+static void charge_give_back(struct sockets *ss, struct sockets_account *acct, uint64_t bytes)
 {
 	if (!bytes)
 		return;
 	ss->buf_bytes -= bytes;
-	if (owner)
-		owner->buf_bytes -= bytes;
+	if (acct)
+		acct->buf_bytes -= bytes;
 	ss->d->counters[DCTR_SockBufferBytes] = ss->buf_bytes;
 	if (ss->accepts_waiting)
 		ev_idle_start(ss->d->loop, &ss->wake_idle); /* not now: we may be deep in a pump */
+}
+
+/* ------------------------------------------------------------------ accounts */
+
+static struct sockets_account *account_find(struct sockets *ss, uid_t uid)
+{
+	for (struct sockets_account *a = ss->accounts; a; a = a->next)
+		if (a->uid == uid)
+			return a;
+	return NULL;
+}
+
+/* Frees acct once nothing of its user is left. */
+static void account_put(struct sockets *ss, struct sockets_account *acct)
+{
+	if (!acct || acct->nclients || acct->nsockets || acct->buf_bytes)
+		return;
+	struct sockets_account **pp = &ss->accounts;
+	while (*pp && *pp != acct)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = acct->next;
+	free(acct);
+}
+
+int sockets_owner_attach(struct sockets *ss, struct sockets_owner *owner)
+{
+	struct sockets_account *acct = account_find(ss, owner->cred.uid);
+
+	if (acct && acct->nclients >= ss->max_clients_per_user)
+		return -EMFILE;
+	if (!acct) {
+		acct = calloc(1, sizeof(*acct));
+		if (!acct)
+			return -ENOMEM;
+		acct->uid = owner->cred.uid;
+		acct->next = ss->accounts;
+		ss->accounts = acct;
+	}
+	acct->nclients++;
+	owner->acct = acct;
+	return 0;
 }
 
 /* Space was given back: every listener whose accept waited tries again, once. */
@@ -373,7 +417,7 @@ static void ts_free(struct tsock *t)
 	closer_close(t->b_hold);
 	if (t->pend_b >= 0)
 		close(t->pend_b); /* ours, never in a client's hands */
-	charge_give_back(ss, t->owner, t->charge);
+	charge_give_back(ss, t->acct, t->charge);
 	t->charge = 0;
 	if (t->accept_waits) {
 		t->accept_waits = false;
@@ -397,8 +441,12 @@ static void ts_free(struct tsock *t)
 		ss->all = t->next;
 	if (t->next)
 		t->next->prev = t->prev;
-	if (t->owner)
-		t->owner->nsockets--;
+	if (t->conn)
+		t->conn->nsockets--;
+	if (t->acct) {
+		t->acct->nsockets--;
+		account_put(ss, t->acct);
+	}
 	ss->count--;
 	ss->d->counters[DCTR_SockOpen] = ss->count;
 	free(t);
@@ -425,15 +473,16 @@ static void a_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* A new socket for the pair end a (ours) whose other end has this cookie. */
-static struct tsock *ts_new(struct sockets *ss, struct sockets_owner *owner, struct tn_sock *sk,
-			    int a, uint64_t cookie)
+static struct tsock *ts_new(struct sockets *ss, struct sockets_owner *conn,
+			    struct sockets_account *acct, struct tn_sock *sk, int a, uint64_t cookie)
 {
 	struct tsock *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return NULL;
 	t->ss = ss;
-	t->owner = owner;
+	t->conn = conn;
+	t->acct = acct;
 	t->sk = sk;
 	t->a = a;
 	t->b_hold = -1;
@@ -457,12 +506,14 @@ static struct tsock *ts_new(struct sockets *ss, struct sockets_owner *owner, str
 	ss->all = t;
 	ss->count++;
 	ss->d->counters[DCTR_SockOpen] = ss->count;
-	if (owner)
-		owner->nsockets++;
+	if (conn)
+		conn->nsockets++;
+	if (acct)
+		acct->nsockets++;
 	return t;
 }
 
-static int limit_check(struct sockets *ss, struct sockets_owner *owner)
+static int limit_check(struct sockets *ss, const struct sockets_account *acct)
 {
 	uint64_t suppressed;
 	char note[64];
@@ -474,12 +525,12 @@ static int limit_check(struct sockets *ss, struct sockets_owner *owner)
 				    log_suppressed_note(suppressed, note));
 		return -ENFILE;
 	}
-	if (owner && owner->nsockets >= ss->max_per_client) {
+	if (acct && acct->nsockets >= ss->max_per_client) {
 		DAEMON_COUNT(ss->d, SockRefusals, 1);
 		if (log_ratelimit_ok(&ss->limit_log, &suppressed))
-			log_warning("client #%u (pid %ld): socket refused: max_sockets_per_client (%u) "
-				    "reached%s", owner->serial, (long)owner->cred.pid,
-				    ss->max_per_client, log_suppressed_note(suppressed, note));
+			log_warning("uid %ld: socket refused: max_sockets_per_client (%u) reached%s",
+				    (long)acct->uid, ss->max_per_client,
+				    log_suppressed_note(suppressed, note));
 		return -EMFILE;
 	}
 	return 0;
@@ -715,7 +766,7 @@ static void pump_accept(struct tsock *t)
 			return; /* nothing to accept */
 		/* children have the listener's buffer sizes (the core copies them) */
 		uint64_t charge = conn_charge(t->rcvbuf, t->sndbuf);
-		if (charge_take(ss, t->owner, charge, "accept waits") < 0) {
+		if (charge_take(ss, t->acct, charge, "accept waits") < 0) {
 			if (!t->accept_waits) {
 				t->accept_waits = true;
 				ss->accepts_waiting++;
@@ -725,11 +776,11 @@ static void pump_accept(struct tsock *t)
 		}
 		struct tn_sock *c = tn_sock_accept(t->sk, &err);
 		if (!c) {
-			charge_give_back(ss, t->owner, charge);
+			charge_give_back(ss, t->acct, charge);
 			return;
 		}
-		if (limit_check(ss, t->owner) < 0) {
-			charge_give_back(ss, t->owner, charge);
+		if (limit_check(ss, t->acct) < 0) {
+			charge_give_back(ss, t->acct, charge);
 			tn_sock_abort(c);
 			continue;
 		}
@@ -739,20 +790,20 @@ static void pump_accept(struct tsock *t)
 		if (rc < 0) {
 			log_warning("cannot create a socketpair for an accepted connection: %s",
 				    strerror(-rc));
-			charge_give_back(ss, t->owner, charge);
+			charge_give_back(ss, t->acct, charge);
 			tn_sock_abort(c);
 			return;
 		}
-		struct tsock *n = ts_new(ss, t->owner, c, a, cookie);
+		struct tsock *n = ts_new(ss, t->conn, t->acct, c, a, cookie);
 		if (!n) {
 			log_warning("cannot register an accepted connection: %s", strerror(errno));
-			charge_give_back(ss, t->owner, charge);
+			charge_give_back(ss, t->acct, charge);
 			tn_sock_abort(c);
 			close(a);
 			close(b);
 			return;
 		}
-		n->charge = charge; /* taken above for the listener's owner, n's too */
+		n->charge = charge; /* taken above for the listener's user, n's too */
 		n->connected = true;
 		/* what the core copied from the listener, for getsockopt */
 		n->nodelay = t->nodelay;
@@ -1026,7 +1077,7 @@ static bool may_bind_privileged(const struct sockets_owner *owner)
 /* A new socket: its pair is made here, and B goes back with the reply. */
 static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *reply_fd)
 {
-	int rc = limit_check(ss, owner);
+	int rc = limit_check(ss, owner->acct);
 	if (rc < 0)
 		return rc;
 	struct tn_sock *sk = tn_sock_open(ss->d->stack);
@@ -1040,7 +1091,7 @@ static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *repl
 		tn_sock_close(sk);
 		return rc;
 	}
-	struct tsock *t = ts_new(ss, owner, sk, a, cookie);
+	struct tsock *t = ts_new(ss, owner, owner->acct, sk, a, cookie);
 	if (!t) {
 		tn_sock_close(sk);
 		close(a);
@@ -1086,14 +1137,14 @@ static int req_connect(struct tsock *t, const struct req *r, int *fds)
 	if (t->connected)
 		return -EISCONN;
 	uint64_t charge = conn_charge(t->rcvbuf, t->sndbuf);
-	int rc = charge_take(t->ss, t->owner, charge, "connect refused (ENOBUFS)");
+	int rc = charge_take(t->ss, t->acct, charge, "connect refused (ENOBUFS)");
 	if (rc < 0) {
 		DAEMON_COUNT(t->ss->d, SockBufferRefusals, 1);
 		return rc;
 	}
 	rc = tn_sock_connect(t->sk, r->addr, (uint16_t)r->port);
 	if (rc != -EINPROGRESS && rc != 0) {
-		charge_give_back(t->ss, t->owner, charge);
+		charge_give_back(t->ss, t->acct, charge);
 		return rc;
 	}
 	t->charge = charge;
@@ -1440,11 +1491,10 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 	if (!ss)
 		return;
 	for (struct tsock *t = ss->all; t; t = t->next) {
-		if (t->owner != owner)
+		if (t->conn != owner)
 			continue;
-		t->owner = NULL;
+		t->conn = NULL; /* its user's account keeps it, and its charge, counted */
 		owner->nsockets--;
-		owner->buf_bytes -= t->charge; /* the total keeps it */
 		if (t->b_hold < 0)
 			continue;
 		/*
@@ -1465,6 +1515,11 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 		}
 		closer_close(t->b_hold);
 		t->b_hold = -1;
+	}
+	if (owner->acct) {
+		owner->acct->nclients--;
+		account_put(ss, owner->acct);
+		owner->acct = NULL;
 	}
 }
 
@@ -1490,6 +1545,7 @@ void sockets_apply_limits(struct sockets *ss)
 
 	ss->max_total = cfg->max_sockets;
 	ss->max_per_client = cfg->max_sockets_per_client;
+	ss->max_clients_per_user = cfg->max_clients_per_user;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    rl.rlim_cur < (rlim_t)ss->max_total + 64) {
 		unsigned cap = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
@@ -1554,5 +1610,10 @@ void sockets_free(struct sockets *ss)
 	ev_idle_stop(ss->d->loop, &ss->wake_idle);
 	ev_prepare_stop(ss->d->loop, &ss->pend_watcher);
 	close(ss->hup_ep);
+	while (ss->accounts) { /* those of clients still connected */
+		struct sockets_account *a = ss->accounts;
+		ss->accounts = a->next;
+		free(a);
+	}
 	free(ss);
 }

@@ -14,12 +14,25 @@
 struct tapnetd;
 struct sockets;
 
+/*
+ * What one user (uid) holds. Limits are per user, not per control
+ * connection: reconnecting or opening more connections gains nothing, and
+ * sockets stay counted after their connection closed, until they are gone.
+ */
+struct sockets_account {
+	struct sockets_account *next;
+	uid_t uid;
+	unsigned nclients;    /* control connections open */
+	unsigned nsockets;    /* sockets open */
+	uint64_t buf_bytes;   /* buffer space its connections hold (see sockets.c) */
+};
+
 /* Who asked: one per control connection, embedded in it. */
 struct sockets_owner {
 	struct ucred cred;    /* SO_PEERCRED at connect time */
 	unsigned serial;      /* "client #N" in the log */
-	unsigned nsockets;    /* sockets it created that are still open */
-	uint64_t buf_bytes;   /* buffer space its connections hold (see sockets.c) */
+	unsigned nsockets;    /* sockets made through this connection still open */
+	struct sockets_account *acct; /* its user's; set by sockets_owner_attach */
 };
 
 struct sockets *sockets_new(struct tapnetd *d);
@@ -41,7 +54,13 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 		    const uint8_t *msg, size_t len, int *fds, unsigned nfds,
 		    struct tn_rpc_writer *reply, int *reply_fd);
 
-/* The control connection closed: its sockets go on, owned by nobody. */
+/*
+ * A new control connection: attaches owner to its user's account.
+ * -EMFILE when that user has max_clients_per_user connections open.
+ */
+int sockets_owner_attach(struct sockets *ss, struct sockets_owner *owner);
+
+/* The control connection closed: its sockets go on, still its user's. */
 void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner);
 
 /*

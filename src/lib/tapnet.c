@@ -121,9 +121,17 @@ static int conn_get(void)
 {
 	pid_t pid = getpid();
 
-	if (ctl_fd >= 0 && ctl_pid == pid)
-		return ctl_fd;
-	if (ctl_fd >= 0) /* inherited over fork: the parent's, leave it to the parent */
+	if (ctl_fd >= 0 && ctl_pid == pid) {
+		/*
+		 * Between calls the daemon sends nothing: anything to read is its
+		 * goodbye (an idle connection closed, see client_idle_timeout), and
+		 * a new connection serves as well.
+		 */
+		struct pollfd p = { .fd = ctl_fd, .events = POLLIN };
+		if (poll(&p, 1, 0) == 0)
+			return ctl_fd;
+	}
+	if (ctl_fd >= 0) /* the daemon's goodbye, or inherited over fork (the parent's) */
 		close(ctl_fd);
 	ctl_fd = -1;
 	int fd = tn_rpc_connect(socket_path(), CALL_TIMEOUT_MS);

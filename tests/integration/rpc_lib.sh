@@ -62,3 +62,25 @@ bg() {
 	# the program its child, which would outlive it (and the namespace)
 	at_exit "pkill -P $BG_PID; kill $BG_PID"
 }
+
+# ---------------------------------------------------------------- as another user
+# For attacks by a local user, and limits per user: nobody:nogroup, without
+# supplementary groups, must reach the control socket and read what it runs
+# (the build and source trees may be closed to it), so those are copied to
+# $TN_TMP/pub.
+
+# as_nobody CMD ARGS...: CMD in the namespace as nobody.
+as_nobody() { ns_exec setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+
+# nobody_copy FILE...: copies FILEs into $TN_TMP/pub, readable by everyone.
+nobody_copy() {
+	mkdir -p "$TN_TMP/pub" && chmod 0755 "$TN_TMP" "$TN_TMP/pub" &&
+		cp "$@" "$TN_TMP/pub/" && chmod -R a+rX "$TN_TMP/pub" || fail "cannot copy $* for nobody"
+}
+
+# tn_run_nobody CMD ARGS...: tn_run as nobody (tapnet and the shim are copied).
+tn_run_nobody() {
+	nobody_copy "$TAPNET" "$TAPNET_PRELOAD"
+	as_nobody env TAPNET_PRELOAD="$TN_TMP/pub/${TAPNET_PRELOAD##*/}" \
+		"$TN_TMP/pub/${TAPNET##*/}" -s "$SOCK" run "$@"
+}

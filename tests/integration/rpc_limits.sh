@@ -1,8 +1,8 @@
 #!/bin/bash
 # rpc_limits.sh - tapnetd never reserves more buffer space for its clients
 # than max_buffer_bytes(_per_client): with 32 KiB TCP buffers a connection
-# reserves 32768 + 32768 = 65536 bytes, so a client may hold two (150000)
-# and all clients four (300000). Over the per-client limit, and
+# reserves 32768 + 32768 = 65536 bytes, so a user may hold two (150000)
+# and all users four (300000); the second user here is nobody. Over the per-client limit, and
 # over the total, connect fails with ENOBUFS; a close gives the space back.
 # A listener whose client has no space left leaves the next connection in
 # the accept queue (its fd is not readable) until one of its connections
@@ -47,8 +47,9 @@ grep -q "max_buffer_bytes_per_client (150000) reached" "$DAEMON_LOG" ||
 [ "$(status_buffers)" = 131072 ] || fail "tapnet status: buffers $(status_buffers), expected 131072"
 log "per client: the third connect failed with ENOBUFS, a close gave the space back"
 
-# a second client: two more fit (four in all); then a third's first is over the total
-bg second tn_run "$PYTHON" "$CLIENT" connect "$HOST_ADDR" 7100 1 ok
+# a second user: two more fit (four in all); then a third's first is over the total
+nobody_copy "$CLIENT"
+bg second tn_run_nobody "$PYTHON" "$TN_TMP/pub/${CLIENT##*/}" connect "$HOST_ADDR" 7100 1 ok
 wait_line "$TN_TMP/second.log" held
 cat "$TN_TMP/second.log"
 [ "$(status_buffers)" = 262144 ] || fail "tapnet status: buffers $(status_buffers), expected 262144"
