@@ -16,6 +16,8 @@ TAPNET_PACKAGES=(
 	netcat-openbsd curl iperf3
 	# systemd-analyze, systemd-sysusers
 	systemd
+	# setpriv (util-linux) and setcap: attacks by local users in the integration tests
+	util-linux libcap2-bin
 )
 
 install_packages() {

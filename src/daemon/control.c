@@ -29,10 +29,13 @@
 #include "control.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -40,6 +43,10 @@
 #include "daemon.h"
 #include "rpc/rpc.h"
 #include "sockets.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
+#endif
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -778,6 +785,45 @@ static void client_reject(struct control *ctl, int fd, const struct ucred *cred,
 			    (long)cred->uid, text, log_suppressed_note(suppressed, note));
 }
 
+/*
+ * May the client on fd bind ports below 1024, as Linux asks: uid 0, or
+ * CAP_NET_BIND_SERVICE in its effective set. Decided once, from what held
+ * when it connected, never again: a process that gains privileges later
+ * (an exec of a set-uid program that inherited the connection) keeps the
+ * connection's answer. The peer's pidfd (SO_PEERPIDFD: the very process
+ * that connected) pins it while its capabilities are read with capget(2)
+ * (by pid: no /proc needed, so ProtectProc=invisible does not matter),
+ * and must still show it alive afterwards, so that a pid another process
+ * took over is never the one asked. Kernels before 6.5 have no
+ * SO_PEERPIDFD: pidfd_open() of SO_PEERCRED's pid then, which leaves a
+ * pid reused between the connect and this moment undetected.
+ */
+static bool peer_may_bind_low(int fd, const struct ucred *cred)
+{
+	if (cred->uid == 0)
+		return true;
+	if (cred->pid <= 0)
+		return false;
+	int pidfd = -1;
+	socklen_t len = sizeof(pidfd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+		pidfd = (int)syscall(SYS_pidfd_open, cred->pid, 0);
+	if (pidfd < 0)
+		return false;
+	bool ok = false;
+	cap_t caps = cap_get_pid(cred->pid);
+	if (caps) {
+		cap_flag_value_t v = CAP_CLEAR;
+		ok = cap_get_flag(caps, CAP_NET_BIND_SERVICE, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET;
+		cap_free(caps);
+	}
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	if (poll(&p, 1, 0) != 0)
+		ok = false; /* it exited: the pid may be another process's now */
+	close(pidfd);
+	return ok;
+}
+
 static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 {
 	struct ctl_client *c = calloc(1, sizeof(*c));
@@ -794,6 +840,7 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 		return;
 	}
 	c->owner.cred = *cred;
+	c->owner.may_bind_low = peer_may_bind_low(fd, cred);
 	int rc = sockets_owner_attach(ctl->sockets, &c->owner);
 	if (rc < 0) {
 		char text[96];

@@ -132,7 +132,7 @@ struct tsock {
 	int done_err;                 /* positive errno for SO_ERROR, 0 for none */
 	int err;                      /* pending SO_ERROR kept here */
 	/* option values reported by getsockopt */
-	bool reuseaddr, keepalive, nodelay, linger_on;
+	bool reuseaddr, reuseport, keepalive, nodelay, linger_on;
 	int linger_s;
 	int rcvbuf, sndbuf;
 	int ka_idle, ka_intvl, ka_cnt;
@@ -816,6 +816,7 @@ static void pump_accept(struct tsock *t)
 		n->rcvbuf = t->rcvbuf;
 		n->sndbuf = t->sndbuf;
 		n->reuseaddr = t->reuseaddr;
+		n->reuseport = t->reuseport;
 		struct tn_sock_info info;
 		memset(&t->pend_rec, 0, sizeof(t->pend_rec));
 		t->pend_rec.version = TN_ACCEPT_REC_VERSION;
@@ -1049,31 +1050,6 @@ int sockets_request_fds(uint16_t type)
 	}
 }
 
-/* uid 0 or CAP_NET_BIND_SERVICE in the client's effective set, as Linux asks for ports < 1024. */
-static bool may_bind_privileged(const struct sockets_owner *owner)
-{
-	char path[64], line[256];
-	bool ok = false;
-
-	if (!owner)
-		return false;
-	if (owner->cred.uid == 0)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%ld/status", (long)owner->cred.pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned long long caps;
-		if (sscanf(line, "CapEff: %llx", &caps) == 1) {
-			ok = (caps >> 10) & 1; /* CAP_NET_BIND_SERVICE */
-			break;
-		}
-	}
-	fclose(f);
-	return ok;
-}
-
 /* A new socket: its pair is made here, and B goes back with the reply. */
 static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *reply_fd)
 {
@@ -1111,7 +1087,7 @@ static int req_bind(struct sockets *ss, struct sockets_owner *owner, struct tsoc
 {
 	if (!r->has_port)
 		return -EINVAL;
-	if (r->port > 0 && r->port < 1024 && !may_bind_privileged(owner))
+	if (r->port > 0 && r->port < 1024 && !owner->may_bind_low)
 		return -EACCES;
 	return tn_sock_bind(t->sk, r->addr, (uint16_t)r->port);
 }
@@ -1236,11 +1212,17 @@ static int req_setsockopt(struct tsock *t, const struct req *r)
 	if (r->level == SOL_SOCKET) {
 		switch (r->optname) {
 		case SO_REUSEADDR:
-		case SO_REUSEPORT:
 			if ((rc = opt_int(r, &v)) < 0)
 				return rc;
 			t->reuseaddr = v != 0;
 			return tn_sock_set_reuseaddr(t->sk, v != 0);
+		case SO_REUSEPORT:
+			/* shared only with sockets of the same user, as Linux */
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			t->reuseport = v != 0;
+			return tn_sock_set_reuseport(t->sk, v != 0, t->acct ? (uint32_t)t->acct->uid
+									    : UINT32_MAX);
 		case SO_KEEPALIVE:
 			if ((rc = opt_int(r, &v)) < 0)
 				return rc;
@@ -1360,6 +1342,7 @@ static int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct re
 		case SO_PROTOCOL: v = IPPROTO_TCP; goto put_int;
 		case SO_ACCEPTCONN: v = t->listening; goto put_int;
 		case SO_REUSEADDR: v = t->reuseaddr; goto put_int;
+		case SO_REUSEPORT: v = t->reuseport; goto put_int;
 		case SO_KEEPALIVE: v = t->keepalive; goto put_int;
 		case SO_RCVBUF: v = t->rcvbuf; goto put_int;
 		case SO_SNDBUF: v = t->sndbuf; goto put_int;

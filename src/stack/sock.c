@@ -58,6 +58,10 @@ int tn_sock_listen(struct tn_sock *s, int backlog)
 		int rc = tcp_bind_port(s, 0);
 		if (rc < 0)
 			return rc;
+	} else {
+		int rc = tcp_listen_conflict(s);
+		if (rc < 0)
+			return rc;
 	}
 	s->listen = calloc(1, sizeof(*s->listen));
 	if (!s->listen)
@@ -473,6 +477,13 @@ int tn_sock_set_linger(struct tn_sock *s, bool on, uint32_t seconds)
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on)
 {
 	s->reuseaddr = on;
+	return 0;
+}
+
+int tn_sock_set_reuseport(struct tn_sock *s, bool on, uint32_t owner)
+{
+	s->reuseport = on;
+	s->reuse_owner = owner;
 	return 0;
 }
 

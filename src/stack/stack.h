@@ -358,6 +358,8 @@ int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t 
 int tn_sock_set_bufsize(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf); /* 0: unchanged */
 int tn_sock_set_linger(struct tn_sock *s, bool on, uint32_t seconds);
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on);
+/* SO_REUSEPORT: shares a port with sockets that set it with the same owner (a uid). */
+int tn_sock_set_reuseport(struct tn_sock *s, bool on, uint32_t owner);
 
 /* Pending error (SO_ERROR semantics: read and cleared), 0 if none. */
 int tn_sock_error(struct tn_sock *s);

@@ -185,6 +185,12 @@ struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16
 	return wild;
 }
 
+/*
+ * As Linux's inet_bind_conflict(): o, on the port at an address that
+ * overlaps s's (equal, or either a wildcard), stands in s's way unless
+ * both set SO_REUSEADDR and o does not listen, or both set SO_REUSEPORT
+ * and have the same owner (Linux: the same uid).
+ */
 static bool port_taken(struct tn_stack *stack, const struct tn_sock *s, uint16_t port)
 {
 	for (struct tn_sock *o = *bound_bucket(stack, port); o; o = o->bnext) {
@@ -192,12 +198,24 @@ static bool port_taken(struct tn_stack *stack, const struct tn_sock *s, uint16_t
 			continue;
 		if (o->laddr && s->laddr && o->laddr != s->laddr)
 			continue;
-		/* Linux: SO_REUSEADDR on both lets a port be shared unless one listens. */
 		if (s->reuseaddr && o->reuseaddr && o->state != TN_TCP_LISTEN)
+			continue;
+		if (s->reuseport && o->reuseport && s->reuse_owner == o->reuse_owner)
 			continue;
 		return true;
 	}
 	return false;
+}
+
+/*
+ * listen() checks again, as Linux's inet_csk_listen_start() does: two
+ * sockets with SO_REUSEADDR may share a port while bound, but only one of
+ * them may listen; else a socket bound to a specific address would take a
+ * wildcard listener's connections (tcp_lookup_listener prefers it).
+ */
+int tcp_listen_conflict(const struct tn_sock *s)
+{
+	return port_taken(s->stack, s, s->lport) ? -EADDRINUSE : 0;
 }
 
 /*

@@ -167,6 +167,8 @@ struct tn_sock {
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
 	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1;
+	bool reuseport : 1;               /* SO_REUSEPORT: shares with reuse_owner's sockets */
+	uint32_t reuse_owner;             /* who set it (the daemon passes the client's uid) */
 	unsigned events;                  /* pending TN_SOCK_EV_* */
 	int err;                          /* pending error (negative errno) */
 	int soft_err;                     /* last ICMP error, reported on timeout */
@@ -268,6 +270,7 @@ struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16
 int tcp_hash(struct tn_sock *s);
 void tcp_unhash(struct tn_sock *s);
 int tcp_bind_port(struct tn_sock *s, uint16_t port);
+int tcp_listen_conflict(const struct tn_sock *s); /* -EADDRINUSE or 0: see tcp.c */
 void tcp_unbind(struct tn_sock *s);
 /*
  * RFC 6056, for connect: a local port whose 4-tuple is free. A TIME_WAIT
