@@ -29,6 +29,7 @@
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -934,11 +935,20 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ------------------------------------------------------------------ the socket file */
 
-/* Creates the socket's directory if missing; only that one level. */
+/*
+ * Creates the socket's directory if missing (only that one level), or
+ * checks the one that is there: a directory (not a symlink to one), owned
+ * by root or by the user tapnetd runs as, and not open to writing by
+ * others unless sticky; otherwise someone else could swap the socket for
+ * something of theirs. Owner and mode are set through an fd of the
+ * directory itself, never by a path that a symlink could redirect.
+ */
 static int make_parent_dir(const char *path, const struct privs *privs)
 {
 	char dir[CONFIG_SOCKET_PATH_MAX];
 	struct stat st;
+	bool created = false;
+	uid_t runs_as = privs->started_as_root ? privs->uid : geteuid();
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
@@ -947,24 +957,41 @@ static int make_parent_dir(const char *path, const struct privs *privs)
 	*slash = '\0';
 
 	if (mkdir(dir, 0755) == 0) {
-		/* umask may have narrowed it; others need to reach the socket inside */
-		if (chmod(dir, 0755) < 0 ||
-		    (privs->started_as_root && chown(dir, privs->uid, privs->gid) < 0)) {
-			log_error("cannot set owner and mode of %s: %s", dir, strerror(errno));
-			return -1;
-		}
-		log_info("created directory %s for the control socket", dir);
-		return 0;
-	}
-	if (errno != EEXIST) {
+		created = true;
+	} else if (errno != EEXIST) {
 		log_error("cannot create directory %s for the control socket: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		log_error("%s exists and is not a directory", dir);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("%s: %s", dir, errno == ELOOP || errno == ENOTDIR ?
+			  "not a directory (a symlink is not accepted)" : strerror(errno));
 		return -1;
 	}
-	return 0;
+	int rc = 0;
+	if (created) {
+		/* umask may have narrowed it; others need to reach the socket inside */
+		if (fchmod(fd, 0755) < 0 ||
+		    (privs->started_as_root && fchown(fd, privs->uid, privs->gid) < 0)) {
+			log_error("cannot set owner and mode of %s: %s", dir, strerror(errno));
+			rc = -1;
+		} else {
+			log_info("created directory %s for the control socket", dir);
+		}
+	} else if (fstat(fd, &st) < 0) {
+		log_error("cannot check %s: %s", dir, strerror(errno));
+		rc = -1;
+	} else if (st.st_uid != 0 && st.st_uid != runs_as) {
+		log_error("%s belongs to uid %ld, neither root nor tapnetd's user; not using it", dir,
+			  (long)st.st_uid);
+		rc = -1;
+	} else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		log_error("%s may be written by others (mode %04o) and is not sticky; not using it",
+			  dir, (unsigned)(st.st_mode & 07777));
+		rc = -1;
+	}
+	close(fd);
+	return rc;
 }
 
 static void fill_address(struct sockaddr_un *sun, const char *path)
@@ -1034,13 +1061,14 @@ static int bind_socket(struct control *ctl, const struct daemon_config *cfg, con
 		return -1;
 	}
 	ctl->bound = true;
-	if (chmod(ctl->path, cfg->control_socket_mode) < 0) {
+	/* never through a symlink someone put in the socket's place */
+	if (fchmodat(AT_FDCWD, ctl->path, cfg->control_socket_mode, AT_SYMLINK_NOFOLLOW) < 0) {
 		log_error("cannot set mode %04o on %s: %s", (unsigned)cfg->control_socket_mode,
 			  ctl->path, strerror(errno));
 		return -1;
 	}
 	uid_t owner = privs->started_as_root ? privs->uid : (uid_t)-1;
-	if (chown(ctl->path, owner, privs->gid) < 0) {
+	if (lchown(ctl->path, owner, privs->gid) < 0) {
 		if (privs->started_as_root) {
 			log_error("cannot set owner of %s: %s", ctl->path, strerror(errno));
 			return -1;
