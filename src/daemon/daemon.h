@@ -46,8 +46,8 @@
 	X(SockOpen)         /* tapnet sockets of clients open now */         \
 	X(SockRefusals)     /* over max_sockets(_per_client) */              \
 	X(SockBufferBytes)  /* buffer space their connections reserve now */ \
-	X(SockBufferRefusals) /* connects over max_buffer_bytes(_per_client) */ \
-	X(SockAcceptWaits)  /* accepts that had to wait for buffer space */  \
+	X(SockBufferRefusals) /* connections over max_buffer_bytes(_per_client) */ \
+	X(SockAcceptWaits)  /* accepts that had to wait for a socket slot */  \
 	X(CtlFdsRefused)    /* fds clients passed that name none of their sockets */ \
 	X(CtlIdleCloses)    /* connections closed after client_idle_timeout */ \
 	X(CloserBusy)       /* closes of client-touched fds not returned yet */ \

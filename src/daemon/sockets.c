@@ -49,13 +49,17 @@
  *
  * Buffer space is reserved, not counted as it fills: a connection holds
  * its TCP receive and send buffers (the core allocates them whole, and
- * nothing of it waits here), so that much is charged to its client and to
- * the total when it connects or is accepted, and given back when it is
- * freed.
- * Over max_buffer_bytes(_per_client) a connect fails with ENOBUFS and an
- * accept waits (the connection stays in the core's accept queue, the
- * listening fd is not readable) until another connection gives its space
- * back: what the daemon holds for its clients never exceeds the limits.
+ * nothing of it waits here). The core asks charge_cb before it allocates
+ * them and tells it when it frees them, so that whoever holds them pays:
+ * a client's connection its user's account (a listener's connections the
+ * listener's, from the moment the core gives them buffers, while they
+ * wait in the accept queue too), the built-in services' and everyone's
+ * the total, and a closed connection until its FIN exchange is over.
+ * Over max_buffer_bytes(_per_client) a connect fails with ENOBUFS and a
+ * listener's new connection is dropped (the peer's SYN is retransmitted):
+ * what the core holds never exceeds the limits. Over max_sockets(_per_
+ * client), an accept waits (the connection stays in the core's accept
+ * queue, the listening fd is not readable) until a socket is gone.
  *
  * Requests name a socket by passing B; it is found by B's socket cookie
  * (SO_COOKIE), the same in every process holding it (dup, fork, exec,
@@ -126,9 +130,8 @@ struct tsock {
 	bool client_closed;           /* B's last close seen */
 	bool in_hup;                  /* registered in the hang-up epoll */
 	bool in_pump, again, done;
-	bool accept_waits;            /* listener: an accept waits for buffer space */
+	bool accept_waits;            /* listener: an accept waits for a socket slot */
 	unsigned wake_gen;
-	uint64_t charge;              /* buffer space reserved (see the top of the file) */
 	int done_err;                 /* positive errno for SO_ERROR, 0 for none */
 	int err;                      /* pending SO_ERROR kept here */
 	/* option values reported by getsockopt */
@@ -246,12 +249,6 @@ static ssize_t recv_a(struct tsock *t, struct msghdr *msg)
 
 /* ------------------------------------------------------------------ buffer space */
 
-/* What a connection with these TCP buffer sizes may hold (see the top of the file). */
-static uint64_t conn_charge(int rcvbuf, int sndbuf)
-{
-	return (uint64_t)rcvbuf + (uint64_t)sndbuf;
-}
-
 /* Reserves bytes for a connection of acct (NULL: nobody's); -ENOBUFS over a limit. */
 static int charge_take(struct sockets *ss, struct sockets_account *acct, uint64_t bytes,
 		       const char *what)
@@ -293,8 +290,27 @@ static void charge_give_back(struct sockets *ss, struct sockets_account *acct, u
 	if (acct)
 		acct->buf_bytes -= bytes;
 	ss->d->counters[DCTR_SockBufferBytes] = ss->buf_bytes;
-	if (ss->accepts_waiting)
-		ev_idle_start(ss->d->loop, &ss->wake_idle); /* not now: we may be deep in a pump */
+}
+
+/*
+ * The core's question before it allocates a connection's buffers (bytes >
+ * 0), and its news when it freed them (see tn_stack_set_charge). owner is
+ * the user's account, or NULL (built-in services).
+ */
+static bool charge_cb(void *ctx, void *owner, int64_t bytes)
+{
+	struct sockets *ss = ctx;
+	struct sockets_account *acct = owner;
+
+	if (bytes < 0) {
+		charge_give_back(ss, acct, (uint64_t)-bytes);
+		return true;
+	}
+	if (charge_take(ss, acct, (uint64_t)bytes, "connection refused") < 0) {
+		DAEMON_COUNT(ss->d, SockBufferRefusals, 1);
+		return false;
+	}
+	return true;
 }
 
 /* ------------------------------------------------------------------ accounts */
@@ -305,19 +321,6 @@ static struct sockets_account *account_find(struct sockets *ss, uid_t uid)
 		if (a->uid == uid)
 			return a;
 	return NULL;
-}
-
-/* Frees acct once nothing of its user is left. */
-static void account_put(struct sockets *ss, struct sockets_account *acct)
-{
-	if (!acct || acct->nclients || acct->nsockets || acct->buf_bytes)
-		return;
-	struct sockets_account **pp = &ss->accounts;
-	while (*pp && *pp != acct)
-		pp = &(*pp)->next;
-	if (*pp)
-		*pp = acct->next;
-	free(acct);
 }
 
 int sockets_owner_attach(struct sockets *ss, struct sockets_owner *owner)
@@ -339,7 +342,7 @@ int sockets_owner_attach(struct sockets *ss, struct sockets_owner *owner)
 	return 0;
 }
 
-/* Space was given back: every listener whose accept waited tries again, once. */
+/* A socket is gone: every listener whose accept waited tries again, once. */
 static void wake_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct sockets *ss = w->data;
@@ -417,8 +420,6 @@ static void ts_free(struct tsock *t)
 	closer_close(t->b_hold);
 	if (t->pend_b >= 0)
 		close(t->pend_b); /* ours, never in a client's hands */
-	charge_give_back(ss, t->acct, t->charge);
-	t->charge = 0;
 	if (t->accept_waits) {
 		t->accept_waits = false;
 		ss->accepts_waiting--;
@@ -443,12 +444,12 @@ static void ts_free(struct tsock *t)
 		t->next->prev = t->prev;
 	if (t->conn)
 		t->conn->nsockets--;
-	if (t->acct) {
+	if (t->acct)
 		t->acct->nsockets--;
-		account_put(ss, t->acct);
-	}
 	ss->count--;
 	ss->d->counters[DCTR_SockOpen] = ss->count;
+	if (ss->accepts_waiting)
+		ev_idle_start(ss->d->loop, &ss->wake_idle); /* not now: we may be deep in a pump */
 	free(t);
 }
 
@@ -764,46 +765,36 @@ static void pump_accept(struct tsock *t)
 		struct tn_sock_info li;
 		if (tn_sock_info(t->sk, &li) < 0 || li.recv_q == 0)
 			return; /* nothing to accept */
-		/* children have the listener's buffer sizes (the core copies them) */
-		uint64_t charge = conn_charge(t->rcvbuf, t->sndbuf);
-		if (charge_take(ss, t->acct, charge, "accept waits") < 0) {
+		/* over a socket limit the connection waits in the accept queue, as on Linux */
+		if (limit_check(ss, t->acct) < 0) {
 			if (!t->accept_waits) {
 				t->accept_waits = true;
 				ss->accepts_waiting++;
 				DAEMON_COUNT(ss->d, SockAcceptWaits, 1);
 			}
-			return; /* the connection waits in the core's accept queue */
-		}
-		struct tn_sock *c = tn_sock_accept(t->sk, &err);
-		if (!c) {
-			charge_give_back(ss, t->acct, charge);
 			return;
 		}
-		if (limit_check(ss, t->acct) < 0) {
-			charge_give_back(ss, t->acct, charge);
-			tn_sock_abort(c);
-			continue;
-		}
+		/* its buffers are charged already: see charge_cb */
+		struct tn_sock *c = tn_sock_accept(t->sk, &err);
+		if (!c)
+			return;
 		int a, b;
 		uint64_t cookie;
 		int rc = make_pair(ss, &a, &b, &cookie, NULL);
 		if (rc < 0) {
 			log_warning("cannot create a socketpair for an accepted connection: %s",
 				    strerror(-rc));
-			charge_give_back(ss, t->acct, charge);
 			tn_sock_abort(c);
 			return;
 		}
 		struct tsock *n = ts_new(ss, t->conn, t->acct, c, a, cookie);
 		if (!n) {
 			log_warning("cannot register an accepted connection: %s", strerror(errno));
-			charge_give_back(ss, t->acct, charge);
 			tn_sock_abort(c);
 			close(a);
 			close(b);
 			return;
 		}
-		n->charge = charge; /* taken above for the listener's user, n's too */
 		n->connected = true;
 		/* what the core copied from the listener, for getsockopt */
 		n->nodelay = t->nodelay;
@@ -1074,6 +1065,7 @@ static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *repl
 		close(b);
 		return -ENOMEM;
 	}
+	tn_sock_set_owner(sk, owner->acct);
 	t->filler = filler;
 	t->rcvbuf = (int)ss->d->cfg.core.tcp_rcvbuf;
 	t->sndbuf = (int)ss->d->cfg.core.tcp_sndbuf;
@@ -1112,18 +1104,10 @@ static int req_connect(struct tsock *t, const struct req *r, int *fds)
 		return -EALREADY;
 	if (t->connected)
 		return -EISCONN;
-	uint64_t charge = conn_charge(t->rcvbuf, t->sndbuf);
-	int rc = charge_take(t->ss, t->acct, charge, "connect refused (ENOBUFS)");
-	if (rc < 0) {
-		DAEMON_COUNT(t->ss->d, SockBufferRefusals, 1);
+	/* the core asks charge_cb for the buffers: ENOBUFS over a limit */
+	int rc = tn_sock_connect(t->sk, r->addr, (uint16_t)r->port);
+	if (rc != -EINPROGRESS && rc != 0)
 		return rc;
-	}
-	rc = tn_sock_connect(t->sk, r->addr, (uint16_t)r->port);
-	if (rc != -EINPROGRESS && rc != 0) {
-		charge_give_back(t->ss, t->acct, charge);
-		return rc;
-	}
-	t->charge = charge;
 	t->connecting = true;
 	t->b_hold = fds[0]; /* until the handshake ends: see the top of the file */
 	fds[0] = -1;
@@ -1476,7 +1460,7 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 	for (struct tsock *t = ss->all; t; t = t->next) {
 		if (t->conn != owner)
 			continue;
-		t->conn = NULL; /* its user's account keeps it, and its charge, counted */
+		t->conn = NULL; /* its user's account keeps it, and its buffers, counted */
 		owner->nsockets--;
 		if (t->b_hold < 0)
 			continue;
@@ -1500,8 +1484,8 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 		t->b_hold = -1;
 	}
 	if (owner->acct) {
+		/* kept, as every account, until tapnetd exits: core sockets name it */
 		owner->acct->nclients--;
-		account_put(ss, owner->acct);
 		owner->acct = NULL;
 	}
 }
@@ -1577,6 +1561,7 @@ struct sockets *sockets_new(struct tapnetd *d)
 	ev_prepare_init(&ss->pend_watcher, pend_cb);
 	ss->pend_watcher.data = ss;
 	ev_prepare_start(d->loop, &ss->pend_watcher);
+	tn_stack_set_charge(d->stack, charge_cb, ss);
 	return ss;
 }
 
@@ -1592,6 +1577,8 @@ void sockets_free(struct sockets *ss)
 	ev_io_stop(ss->d->loop, &ss->hup_io);
 	ev_idle_stop(ss->d->loop, &ss->wake_idle);
 	ev_prepare_stop(ss->d->loop, &ss->pend_watcher);
+	/* the core frees what is left later, with nobody to tell */
+	tn_stack_set_charge(ss->d->stack, NULL, NULL);
 	close(ss->hup_ep);
 	while (ss->accounts) { /* those of clients still connected */
 		struct sockets_account *a = ss->accounts;

@@ -63,6 +63,9 @@ int tn_tcp_init(struct tn_stack *stack)
 
 static void sock_free(struct tn_sock *s)
 {
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (s->charged && tcp->charge)
+		tcp->charge(tcp->charge_ctx, s->mem_owner, -(int64_t)s->charged);
 	tn_ring_free(&s->sndbuf);
 	tn_ring_free(&s->rcvbuf);
 	free(s->listen);
@@ -391,11 +394,30 @@ struct tn_sock *tcp_sock_new(struct tn_stack *stack)
 
 int tcp_alloc_buffers(struct tn_sock *s)
 {
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (!s->charged && !s->rcvbuf.data && !s->sndbuf.data && tcp->charge) {
+		uint64_t bytes = (uint64_t)s->rcvbuf_size + s->sndbuf_size;
+		if (!tcp->charge(tcp->charge_ctx, s->mem_owner, (int64_t)bytes))
+			return -ENOBUFS;
+		s->charged = bytes; /* given back by sock_free, whatever happens below */
+	}
 	if (!s->rcvbuf.data && tn_ring_init(&s->rcvbuf, s->rcvbuf_size) < 0)
 		return -ENOMEM;
 	if (!s->sndbuf.data && tn_ring_init(&s->sndbuf, s->sndbuf_size) < 0)
 		return -ENOMEM;
 	return 0;
+}
+
+void tn_stack_set_charge(struct tn_stack *stack, tn_charge_fn fn, void *ctx)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	tcp->charge = fn;
+	tcp->charge_ctx = ctx;
+}
+
+void tn_sock_set_owner(struct tn_sock *s, void *owner)
+{
+	s->mem_owner = owner;
 }
 
 /* Smallest scale that lets the whole receive buffer be advertised (RFC 7323 2.2). */

@@ -169,6 +169,8 @@ struct tn_sock {
 	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1;
 	bool reuseport : 1;               /* SO_REUSEPORT: shares with reuse_owner's sockets */
 	uint32_t reuse_owner;             /* who set it (the daemon passes the client's uid) */
+	void *mem_owner;                  /* who pays for its buffers (tn_sock_set_owner) */
+	uint64_t charged;                 /* buffer bytes charged to mem_owner, given back at free */
 	unsigned events;                  /* pending TN_SOCK_EV_* */
 	int err;                          /* pending error (negative errno) */
 	int soft_err;                     /* last ICMP error, reported on timeout */
@@ -243,6 +245,8 @@ struct tn_tcp {
 	uint32_t nsocks;
 	struct tn_sock *ev_head, *ev_tail;
 	struct tn_sock *dead;      /* freed at the end of the current entry */
+	tn_charge_fn charge;       /* who pays for buffers (tn_stack_set_charge), or NULL */
+	void *charge_ctx;
 	int depth;                 /* nesting of core entry points */
 	uint8_t isn_key[16], port_key[16], ts_key[16];
 	uint16_t port_table[256];  /* RFC 6056 algorithm 4 perturbation */
