@@ -7,7 +7,7 @@
  * seen. The fds of one recvmsg() belong to the message holding the last
  * byte it returned (the kernel ends a read after the data an fd came with),
  * so each queued fd carries that byte's stream offset; socket requests
- * (sockets.c) take the fds that came with them, and an fd that came with
+ * (sockets_req.c) take the fds that came with them, and an fd that came with
  * any other message, or a wrong number of them, costs the client its
  * connection. Every fd a client passed, and the connection itself (fds may
  * wait in its queue), is closed by closer.c, never here: such a close can

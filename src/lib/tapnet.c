@@ -2,7 +2,7 @@
  * tapnet.c - libtapnet: the socket API on tapnet (see <tapnet.h>).
  *
  * A socket is one end B of a Unix socketpair; tapnetd holds the other end
- * A (src/daemon/sockets.c has the whole story). Control operations are
+ * A (src/daemon/sockets.h has the whole story). Control operations are
  * messages on this process's control connection, each carrying B itself
  * (SCM_RIGHTS) so the daemon knows which socket is meant, whatever fd
  * number, process or program holds it now.

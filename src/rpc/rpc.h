@@ -45,7 +45,7 @@ enum tn_rpc_type {
 	 * received). SOCKET carries none: the daemon makes the pair and its
 	 * reply carries B. A client has at most one request with fds
 	 * outstanding; fds with any other message cost it the connection. See
-	 * src/daemon/sockets.c for what each does.
+	 * src/daemon/sockets_req.c for what each does.
 	 */
 	TN_RPC_SOCKET = 16,     /* reply: empty, with fd B (not writable until connected) */
 	TN_RPC_BIND = 17,       /* fd B; ADDR, PORT */
