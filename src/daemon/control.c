@@ -123,7 +123,6 @@ struct control {
 	struct tn_arp_info *arp;   /* room for the whole cache, for ARP replies */
 	size_t arp_cap;
 	struct tn_tw_info tw[CTL_TW_PER_REPLY]; /* one TIMEWAIT reply's worth */
-	struct sockets *sockets;   /* tapnet sockets of every client */
 	struct tn_sock_info socks[CTL_SOCKS_PER_REPLY]; /* one SOCKETS reply's worth */
 	struct log_ratelimit reject_log, bad_log, accept_log;
 	uint8_t reply[TN_RPC_MAX_MSG]; /* every reply is built here */
@@ -181,7 +180,7 @@ static void client_free(struct ctl_client *c)
 		closer_close(c->fdq[i]);
 	for (unsigned i = 0; i < c->ofd_len; i++)
 		close(c->ofd[i]); /* ours, never out of our hands: nothing in flight in it */
-	sockets_owner_gone(ctl->sockets, &c->owner);
+	sockets_owner_gone(ctl->d->sockets, &c->owner);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -416,9 +415,9 @@ static int handle_status(struct ctl_client *c, const struct tn_rpc_header *hdr, 
 	tn_rpc_put_u32(reply, TN_ATTR_MTU, core->mtu);
 	tn_rpc_put_u32(reply, TN_ATTR_CLIENTS, c->ctl->n_clients);
 	tn_rpc_put_str(reply, TN_ATTR_LOG_LEVEL, log_level_name(log_get_level()));
-	tn_rpc_put_u32(reply, TN_ATTR_SOCKETS, sockets_count(c->ctl->sockets));
-	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_BYTES, sockets_buffer_bytes(c->ctl->sockets));
-	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_LIMIT, sockets_buffer_limit(c->ctl->sockets));
+	tn_rpc_put_u32(reply, TN_ATTR_SOCKETS, sockets_count(c->ctl->d->sockets));
+	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_BYTES, sockets_buffer_bytes(c->ctl->d->sockets));
+	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_LIMIT, sockets_buffer_limit(c->ctl->d->sockets));
 	tn_rpc_put_str(reply, TN_ATTR_VERSION_STR, PACKAGE_VERSION);
 	tn_rpc_put_u32(reply, TN_ATTR_PID, (uint32_t)getpid());
 	return 0;
@@ -608,7 +607,7 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 		memmove(c->fdq_pos, c->fdq_pos + nfds, c->fdq_len * sizeof(uint64_t));
 		tn_rpc_begin(&reply, ctl->reply, sizeof(ctl->reply), hdr->type | TN_RPC_REPLY, hdr->id);
 		int reply_fd = -1;
-		int r = sockets_request(ctl->sockets, &c->owner, hdr->type, msg, hdr->length, fds,
+		int r = sockets_request(ctl->d->sockets, &c->owner, hdr->type, msg, hdr->length, fds,
 					nfds, &reply, &reply_fd);
 		for (unsigned i = 0; i < nfds; i++)
 			closer_close(fds[i]); /* the client's: see closer.h */
@@ -842,7 +841,7 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	}
 	c->owner.cred = *cred;
 	c->owner.may_bind_low = peer_may_bind_low(fd, cred);
-	int rc = sockets_owner_attach(ctl->sockets, &c->owner);
+	int rc = sockets_owner_attach(ctl->d->sockets, &c->owner);
 	if (rc < 0) {
 		char text[96];
 		if (rc == -EMFILE)
@@ -1107,9 +1106,6 @@ struct control *control_open(struct tapnetd *d)
 		log_error("out of memory for the control socket");
 		goto fail;
 	}
-	ctl->sockets = sockets_new(d);
-	if (!ctl->sockets)
-		goto fail;
 	if (make_parent_dir(ctl->path, &d->privs) < 0 || remove_stale_socket(ctl->path) < 0 ||
 	    bind_socket(ctl, &d->cfg, &d->privs) < 0)
 		goto fail;
@@ -1132,7 +1128,7 @@ unsigned control_client_count(const struct control *ctl)
 void control_apply_limits(struct control *ctl)
 {
 	if (ctl)
-		sockets_apply_limits(ctl->sockets);
+		sockets_apply_limits(ctl->d->sockets);
 }
 
 void control_close(struct control *ctl)
@@ -1141,7 +1137,6 @@ void control_close(struct control *ctl)
 		return;
 	while (ctl->clients)
 		client_free(ctl->clients);
-	sockets_free(ctl->sockets);
 	ev_io_stop(ctl->d->loop, &ctl->accept_io);
 	ev_timer_stop(ctl->d->loop, &ctl->accept_pause);
 	if (ctl->fd >= 0)

@@ -61,6 +61,7 @@ enum daemon_counter {
 };
 
 struct control;
+struct sockets;
 
 struct tapnetd {
 	struct ev_loop *loop;
@@ -72,6 +73,7 @@ struct tapnetd {
 	struct tn_stack *stack;
 	struct services *services;   /* the built-in echo, discard, daytime, chargen */
 	struct control *control;
+	struct sockets *sockets;     /* clients' tapnet sockets: they outlive their connections */
 	struct notifier notify;
 
 	ev_io tap_watcher;

@@ -150,25 +150,45 @@ int sockets_owner_attach(struct sockets *ss, struct sockets_owner *owner)
 	return 0;
 }
 
-/* A socket is gone: every listener whose accept waited tries again, once. */
+/*
+ * A socket is gone: every listener whose accept waited tries again, once.
+ * The waiting list is taken whole (a listener that must wait again joins
+ * the new one); tsock_free takes a listener out of either.
+ */
 static void wake_idle_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
 	struct sockets *ss = w->data;
-	unsigned gen = ++ss->wake_gen;
 
 	ev_idle_stop(loop, w);
-	for (;;) {
-		struct tsock *t = ss->all;
-		while (t && !(t->accept_waits && t->wake_gen != gen))
-			t = t->next;
-		if (!t)
-			break;
-		t->wake_gen = gen;
+	ss->waking = ss->waiting;
+	ss->waiting = NULL;
+	while (ss->waking) {
+		struct tsock *t = ss->waking;
+		ss->waking = t->wait_next;
 		t->accept_waits = false;
-		ss->accepts_waiting--;
-		tsock_pump(t); /* may wait again, may free sockets: start over from the head */
+		tsock_pump(t);
 	}
 	daemon_rearm_timer(ss->d);
+}
+
+static bool wait_unlink(struct tsock **q, struct tsock *t)
+{
+	while (*q && *q != t)
+		q = &(*q)->wait_next;
+	if (!*q)
+		return false;
+	*q = t->wait_next;
+	return true;
+}
+
+void accept_wait(struct tsock *t)
+{
+	if (t->accept_waits)
+		return;
+	t->accept_waits = true;
+	t->wait_next = t->ss->waiting;
+	t->ss->waiting = t;
+	DAEMON_COUNT(t->ss->d, SockAcceptWaits, 1);
 }
 
 /* ------------------------------------------------------------------ life and death */
@@ -229,8 +249,9 @@ void tsock_free(struct tsock *t)
 	if (t->pend_b >= 0)
 		close(t->pend_b); /* ours, never in a client's hands */
 	if (t->accept_waits) {
+		if (!wait_unlink(&ss->waiting, t))
+			wait_unlink(&ss->waking, t);
 		t->accept_waits = false;
-		ss->accepts_waiting--;
 	}
 	if (t->pending) {
 		struct tsock **q = &ss->pending;
@@ -256,7 +277,7 @@ void tsock_free(struct tsock *t)
 		t->acct->nsockets--;
 	ss->count--;
 	ss->d->counters[DCTR_SockOpen] = ss->count;
-	if (ss->accepts_waiting)
+	if (ss->waiting)
 		ev_idle_start(ss->d->loop, &ss->wake_idle); /* not now: we may be deep in a pump */
 	free(t);
 }
@@ -406,7 +427,7 @@ void sockets_apply_limits(struct sockets *ss)
 	ss->buf_max = cfg->max_buffer_bytes;
 	ss->buf_max_per_client = cfg->max_buffer_bytes_per_client;
 	/* a raised limit may let an accept that waits go on */
-	if (ss->accepts_waiting)
+	if (ss->waiting)
 		ev_idle_start(ss->d->loop, &ss->wake_idle);
 }
 

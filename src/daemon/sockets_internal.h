@@ -63,7 +63,7 @@ struct tsock {
 	bool in_hup;                  /* registered in the hang-up epoll */
 	bool in_pump, again, done;
 	bool accept_waits;            /* listener: an accept waits for a socket slot */
-	unsigned wake_gen;
+	struct tsock *wait_next;      /* in ss->waiting (or ss->waking) while it waits */
 	int done_err;                 /* positive errno for SO_ERROR, 0 for none */
 	int err;                      /* pending SO_ERROR kept here */
 	/* option values reported by getsockopt */
@@ -89,8 +89,8 @@ struct sockets {
 	unsigned max_clients_per_user;
 	uint64_t buf_bytes, buf_max, buf_max_per_client;
 	struct sockets_account *accounts; /* users with connections or sockets */
-	unsigned accepts_waiting;     /* listeners with accept_waits set */
-	unsigned wake_gen;
+	struct tsock *waiting;        /* listeners whose accept waits for a socket slot */
+	struct tsock *waking;         /* those wake_idle_cb is trying again */
 	ev_idle wake_idle;            /* hands space given back to waiting listeners */
 	int hup_ep;                   /* every A, events 0: hang-ups only */
 	ev_io hup_io;
@@ -123,6 +123,8 @@ void tsock_free(struct tsock *t);
 /* The socket is over for the client: remember how it ended, free it. */
 void tsock_finish(struct tsock *t);
 int limit_check(struct sockets *ss, const struct sockets_account *acct);
+/* Listener t has a connection to hand over but no socket slot: try again when one is freed. */
+void accept_wait(struct tsock *t);
 void io_set(struct tsock *t, int events);
 void hup_del(struct tsock *t);
 

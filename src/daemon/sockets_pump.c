@@ -282,11 +282,7 @@ static void pump_accept(struct tsock *t)
 			return; /* nothing to accept */
 		/* over a socket limit the connection waits in the accept queue, as on Linux */
 		if (limit_check(ss, t->acct) < 0) {
-			if (!t->accept_waits) {
-				t->accept_waits = true;
-				ss->accepts_waiting++;
-				DAEMON_COUNT(ss->d, SockAcceptWaits, 1);
-			}
+			accept_wait(t);
 			return;
 		}
 		/* its buffers are charged already: see charge_cb */
@@ -302,27 +298,27 @@ static void pump_accept(struct tsock *t)
 			tn_sock_abort(c);
 			return;
 		}
-		struct tsock *n = tsock_new(ss, t->conn, t->acct, c, a, cookie);
-		if (!n) {
+		struct tsock *conn = tsock_new(ss, t->conn, t->acct, c, a, cookie);
+		if (!conn) {
 			log_warning("cannot register an accepted connection: %s", strerror(errno));
 			tn_sock_abort(c);
 			close(a);
 			close(b);
 			return;
 		}
-		n->connected = true;
+		conn->connected = true;
 		/* what the core copied from the listener, for getsockopt */
-		n->nodelay = t->nodelay;
-		n->keepalive = t->keepalive;
-		n->ka_idle = t->ka_idle;
-		n->ka_intvl = t->ka_intvl;
-		n->ka_cnt = t->ka_cnt;
-		n->linger_on = t->linger_on;
-		n->linger_s = t->linger_s;
-		n->rcvbuf = t->rcvbuf;
-		n->sndbuf = t->sndbuf;
-		n->reuseaddr = t->reuseaddr;
-		n->reuseport = t->reuseport;
+		conn->nodelay = t->nodelay;
+		conn->keepalive = t->keepalive;
+		conn->ka_idle = t->ka_idle;
+		conn->ka_intvl = t->ka_intvl;
+		conn->ka_cnt = t->ka_cnt;
+		conn->linger_on = t->linger_on;
+		conn->linger_s = t->linger_s;
+		conn->rcvbuf = t->rcvbuf;
+		conn->sndbuf = t->sndbuf;
+		conn->reuseaddr = t->reuseaddr;
+		conn->reuseport = t->reuseport;
 		struct tn_sock_info info;
 		memset(&t->pend_rec, 0, sizeof(t->pend_rec));
 		t->pend_rec.version = TN_ACCEPT_REC_VERSION;
@@ -333,8 +329,8 @@ static void pump_accept(struct tsock *t)
 			t->pend_rec.local_port = htons(info.local_port);
 		}
 		t->pend_b = b;
-		/* last: it delivers what happened before accept, may even end n */
-		tn_sock_set_callback(c, sock_cb, n);
+		/* last: it delivers what happened before accept, may even end conn */
+		tn_sock_set_callback(c, sock_cb, conn);
 	}
 }
 

@@ -1,6 +1,7 @@
 /*
  * rpc.h - the tapnet control protocol between tapnetd and its clients
- * (the `tapnet` CLI today, libtapnet later), over a Unix stream socket.
+ * (the `tapnet` CLI, libtapnet and the LD_PRELOAD shim), over a Unix
+ * stream socket.
  *
  * Every message is a 16-byte header followed by attributes:
  *

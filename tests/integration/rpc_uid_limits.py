@@ -9,6 +9,10 @@ max_clients_per_user = MAX_CONNS.
   idle:   fills its slots with connections that hold no socket and say
           nothing: tapnetd closes them, and the slots are free again.
 
+  accept: (under tapnet run, PORT for SOCKET) a listener with MAX_SOCKETS - 1
+          connections accepted has no socket left: the next accept waits
+          (the fd is not readable) until one of them is closed.
+
 Prints one line per step; exits 0 when every limit held."""
 import errno
 import socket
@@ -92,7 +96,20 @@ def refused():
     return "refused (%s)" % errno.errorcode.get(r[1], r[1]) if r and r[1] is not None else "answered"
 
 
-if MODE == "limits":
+if MODE == "accept":
+    import select
+    l = socket.socket()
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("0.0.0.0", int(PATH)))
+    l.listen(16)
+    print("listening", flush=True)
+    conns = [l.accept()[0] for _ in range(MAX_SOCKETS - 1)]
+    check("readable with no socket left (2 s)", bool(select.select([l], [], [], 2)[0]), False)
+    conns.pop().close()
+    check("readable after a close (bounded wait)", bool(select.select([l], [], [], 30)[0]), True)
+    c = l.accept()[0]
+    check("the waiting connection accepted", c.fileno() >= 0, True)
+elif MODE == "limits":
     c1 = control()
     for i in range(MAX_SOCKETS):
         check("socket %d on the first connection" % (i + 1), new_socket(c1), "ok")

@@ -2,7 +2,8 @@
 # rpc_uid_limits.sh - limits are per user, not per control connection: as
 # nobody, rpc_uid_limits.py gets no more sockets through a second
 # connection or after reconnecting (its sockets stay counted), no more
-# connections than max_clients_per_user, and its idle connections are
+# connections than max_clients_per_user, an accept over its socket limit
+# waits for a slot, and its idle connections are
 # closed after client_idle_timeout. Meanwhile root's clients are served,
 # and tapnetd answers status and pings.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
@@ -28,6 +29,25 @@ grep -q "too many connections of uid $(id -u nobody) (max_clients_per_user = 3)"
 	fail "no log line about nobody's max_clients_per_user"
 alive
 log "per user: sockets and connection slots held; root still served"
+
+# a listener at the socket limit: the next accept waits for a slot
+bg listener tn_run_nobody timeout 120 "$PYTHON" "$TN_TMP/pub/$ATTACK" accept 7600 4 3
+LISTENER=$BG_PID
+wait_listen tapnet 0.0.0.0 7600
+bg kclients ns_exec "$PYTHON" -c '
+import socket, threading, time
+def client():
+    c = socket.create_connection(("'"$TAPNET_ADDR"'", 7600), timeout=60)
+    time.sleep(3600)
+for i in range(5):
+    threading.Thread(target=client, daemon=True).start()
+time.sleep(3600)'
+wait "$LISTENER"
+rc=$?
+cat "$TN_TMP/listener.log"
+[ $rc -eq 0 ] || fail "the accept at the socket limit did not wait, or did not go on"
+[ "$(counter SockAcceptWaits)" -ge 1 ] || fail "SockAcceptWaits is $(counter SockAcceptWaits)"
+log "an accept over the socket limit waited for a slot"
 
 restart_tapnetd "[daemon]" "max_clients_per_user = 3" "client_idle_timeout = 1s"
 out=$(as_nobody timeout 120 "$PYTHON" "$TN_TMP/pub/$ATTACK" idle "$SOCK" 4 3 2>&1)
