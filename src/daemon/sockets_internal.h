@@ -66,11 +66,6 @@ struct tsock {
 	struct tsock *wait_next;      /* in ss->waiting (or ss->waking) while it waits */
 	int done_err;                 /* positive errno for SO_ERROR, 0 for none */
 	int err;                      /* pending SO_ERROR kept here */
-	/* option values reported by getsockopt */
-	bool reuseaddr, reuseport, keepalive, nodelay, linger_on;
-	int linger_s;
-	int rcvbuf, sndbuf;
-	int ka_idle, ka_intvl, ka_cnt;
 };
 
 struct tombstone {

@@ -39,6 +39,7 @@ static int opt_int(const struct req *r, int *v)
 int req_setsockopt(struct tsock *t, const struct req *r)
 {
 	int v = 0, rc;
+	struct tn_sock_opts o;
 
 	if (!r->has_level || !r->has_optname)
 		return -EINVAL;
@@ -49,28 +50,24 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 		case SO_REUSEADDR:
 			if ((rc = opt_int(r, &v)) < 0)
 				return rc;
-			t->reuseaddr = v != 0;
 			return tn_sock_set_reuseaddr(t->sk, v != 0);
 		case SO_REUSEPORT:
 			/* shared only with sockets of the same user, as Linux */
 			if ((rc = opt_int(r, &v)) < 0)
 				return rc;
-			t->reuseport = v != 0;
 			return tn_sock_set_reuseport(t->sk, v != 0, t->acct ? (uint32_t)t->acct->uid
 									    : UINT32_MAX);
 		case SO_KEEPALIVE:
 			if ((rc = opt_int(r, &v)) < 0)
 				return rc;
-			t->keepalive = v != 0;
 			return tn_sock_set_keepalive(t->sk, v != 0, 0, 0, 0);
 		case SO_LINGER: {
 			struct linger l;
 			if (r->optval_len < sizeof(l))
 				return -EINVAL;
 			memcpy(&l, r->optval, sizeof(l));
-			t->linger_on = l.l_onoff != 0;
-			t->linger_s = l.l_linger < 0 ? 0 : l.l_linger;
-			return tn_sock_set_linger(t->sk, l.l_onoff != 0, (uint32_t)t->linger_s);
+			return tn_sock_set_linger(t->sk, l.l_onoff != 0,
+						  l.l_linger < 0 ? 0 : (uint32_t)l.l_linger);
 		}
 		case SO_RCVBUF:
 		case SO_SNDBUF: {
@@ -82,13 +79,9 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 				b = 4096;
 			if (b > (32l << 20))
 				b = 32l << 20;
-			if (tn_sock_set_bufsize(t->sk, r->optname == SO_RCVBUF ? (uint32_t)b : 0,
-						r->optname == SO_SNDBUF ? (uint32_t)b : 0) == 0) {
-				if (r->optname == SO_RCVBUF)
-					t->rcvbuf = (int)b;
-				else
-					t->sndbuf = (int)b;
-			}
+			/* once connected the core keeps its buffers (EISCONN): ignored, as said */
+			(void)tn_sock_set_bufsize(t->sk, r->optname == SO_RCVBUF ? (uint32_t)b : 0,
+						  r->optname == SO_SNDBUF ? (uint32_t)b : 0);
 			return 0;
 		}
 		case SO_OOBINLINE:
@@ -107,20 +100,14 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 			return rc;
 		switch (r->optname) {
 		case TCP_NODELAY:
-			t->nodelay = v != 0;
 			return tn_sock_set_nodelay(t->sk, v != 0);
 		case TCP_KEEPIDLE:
 		case TCP_KEEPINTVL:
 		case TCP_KEEPCNT:
 			if (v < 1 || v > (r->optname == TCP_KEEPCNT ? 127 : 32767))
 				return -EINVAL;
-			if (r->optname == TCP_KEEPIDLE)
-				t->ka_idle = v;
-			else if (r->optname == TCP_KEEPINTVL)
-				t->ka_intvl = v;
-			else
-				t->ka_cnt = v;
-			return tn_sock_set_keepalive(t->sk, t->keepalive,
+			tn_sock_get_opts(t->sk, &o);
+			return tn_sock_set_keepalive(t->sk, o.keepalive,
 						     r->optname == TCP_KEEPIDLE ? (uint32_t)v : 0,
 						     r->optname == TCP_KEEPINTVL ? (uint32_t)v : 0,
 						     r->optname == TCP_KEEPCNT ? (uint32_t)v : 0);
@@ -149,10 +136,11 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 {
 	int v;
 	struct tn_sock_info info;
+	struct tn_sock_opts o;
 
 	if (!r->has_level || !r->has_optname)
 		return -EINVAL;
-	if (!t) {
+	if (!t) { /* over: its tombstone answers (sockets_request passes no t without a core socket) */
 		if (r->level == SOL_SOCKET && r->optname == SO_ERROR) {
 			v = tb->err;
 			tb->err = 0;
@@ -164,6 +152,7 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 		}
 		return -ENOPROTOOPT;
 	}
+	tn_sock_get_opts(t->sk, &o); /* the core keeps every option: one owner */
 	if (r->level == SOL_SOCKET) {
 		switch (r->optname) {
 		case SO_ERROR:
@@ -176,13 +165,13 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 		case SO_DOMAIN: v = AF_INET; goto put_int;
 		case SO_PROTOCOL: v = IPPROTO_TCP; goto put_int;
 		case SO_ACCEPTCONN: v = t->listening; goto put_int;
-		case SO_REUSEADDR: v = t->reuseaddr; goto put_int;
-		case SO_REUSEPORT: v = t->reuseport; goto put_int;
-		case SO_KEEPALIVE: v = t->keepalive; goto put_int;
-		case SO_RCVBUF: v = t->rcvbuf; goto put_int;
-		case SO_SNDBUF: v = t->sndbuf; goto put_int;
+		case SO_REUSEADDR: v = o.reuseaddr; goto put_int;
+		case SO_REUSEPORT: v = o.reuseport; goto put_int;
+		case SO_KEEPALIVE: v = o.keepalive; goto put_int;
+		case SO_RCVBUF: v = (int)o.rcvbuf; goto put_int;
+		case SO_SNDBUF: v = (int)o.sndbuf; goto put_int;
 		case SO_LINGER: {
-			struct linger l = { .l_onoff = t->linger_on, .l_linger = t->linger_s };
+			struct linger l = { .l_onoff = o.linger, .l_linger = (int)o.linger_s };
 			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &l, sizeof(l));
 			return 0;
 		}
@@ -192,10 +181,10 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 	}
 	if (r->level == IPPROTO_TCP) {
 		switch (r->optname) {
-		case TCP_NODELAY: v = t->nodelay; goto put_int;
-		case TCP_KEEPIDLE: v = t->ka_idle ? t->ka_idle : (int)t->ss->d->cfg.core.tcp_keepalive_time_s; goto put_int;
-		case TCP_KEEPINTVL: v = t->ka_intvl ? t->ka_intvl : (int)t->ss->d->cfg.core.tcp_keepalive_intvl_s; goto put_int;
-		case TCP_KEEPCNT: v = t->ka_cnt ? t->ka_cnt : (int)t->ss->d->cfg.core.tcp_keepalive_probes; goto put_int;
+		case TCP_NODELAY: v = o.nodelay; goto put_int;
+		case TCP_KEEPIDLE: v = (int)o.ka_idle_s; goto put_int;
+		case TCP_KEEPINTVL: v = (int)o.ka_intvl_s; goto put_int;
+		case TCP_KEEPCNT: v = (int)o.ka_probes; goto put_int;
 		case TCP_MAXSEG:
 			v = (t->sk && tn_sock_info(t->sk, &info) == 0 && info.mss) ? (int)info.mss : 536;
 			goto put_int;

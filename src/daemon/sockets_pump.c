@@ -307,18 +307,6 @@ static void pump_accept(struct tsock *t)
 			return;
 		}
 		conn->connected = true;
-		/* what the core copied from the listener, for getsockopt */
-		conn->nodelay = t->nodelay;
-		conn->keepalive = t->keepalive;
-		conn->ka_idle = t->ka_idle;
-		conn->ka_intvl = t->ka_intvl;
-		conn->ka_cnt = t->ka_cnt;
-		conn->linger_on = t->linger_on;
-		conn->linger_s = t->linger_s;
-		conn->rcvbuf = t->rcvbuf;
-		conn->sndbuf = t->sndbuf;
-		conn->reuseaddr = t->reuseaddr;
-		conn->reuseport = t->reuseport;
 		struct tn_sock_info info;
 		memset(&t->pend_rec, 0, sizeof(t->pend_rec));
 		t->pend_rec.version = TN_ACCEPT_REC_VERSION;

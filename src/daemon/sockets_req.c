@@ -88,8 +88,6 @@ static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *repl
 	}
 	tn_sock_set_owner(sk, owner->acct);
 	t->filler = filler;
-	t->rcvbuf = (int)ss->d->cfg.core.tcp_rcvbuf;
-	t->sndbuf = (int)ss->d->cfg.core.tcp_sndbuf;
 	tn_sock_set_callback(sk, sock_cb, t);
 	*reply_fd = b;
 	return 0;

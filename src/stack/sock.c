@@ -480,6 +480,16 @@ int tn_sock_set_reuseaddr(struct tn_sock *s, bool on)
 	return 0;
 }
 
+void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o)
+{
+	*o = (struct tn_sock_opts){
+		.nodelay = s->nodelay, .keepalive = s->keepalive, .linger = s->linger,
+		.reuseaddr = s->reuseaddr, .reuseport = s->reuseport, .linger_s = s->linger_s,
+		.ka_idle_s = s->ka_idle_s, .ka_intvl_s = s->ka_intvl_s, .ka_probes = s->ka_probes,
+		.rcvbuf = s->rcvbuf_size, .sndbuf = s->sndbuf_size,
+	};
+}
+
 int tn_sock_set_reuseport(struct tn_sock *s, bool on, uint32_t owner)
 {
 	s->reuseport = on;

@@ -375,6 +375,14 @@ typedef bool (*tn_charge_fn)(void *ctx, void *owner, int64_t bytes);
 void tn_stack_set_charge(struct tn_stack *stack, tn_charge_fn fn, void *ctx);
 void tn_sock_set_owner(struct tn_sock *s, void *owner);
 
+/* The options set above, as they are now (an accepted socket's come from its listener). */
+struct tn_sock_opts {
+	bool nodelay, keepalive, linger, reuseaddr, reuseport;
+	uint32_t linger_s, ka_idle_s, ka_intvl_s, ka_probes;
+	uint32_t rcvbuf, sndbuf;
+};
+void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o);
+
 /* Pending error (SO_ERROR semantics: read and cleared), 0 if none. */
 int tn_sock_error(struct tn_sock *s);
 enum tn_tcp_state tn_sock_state(const struct tn_sock *s);

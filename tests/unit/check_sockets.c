@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
@@ -120,6 +122,54 @@ static int request(struct sockets_owner *o, uint16_t type, int fd, uint32_t addr
 	return rc;
 }
 
+/* setsockopt on the socket of fd: the handler's rc */
+static int setopt(struct sockets_owner *o, int fd, int level, int name, const void *val, size_t len)
+{
+	uint8_t msg[512];
+	struct tn_rpc_writer w, reply;
+	tn_rpc_begin(&w, msg, sizeof(msg), TN_RPC_SETSOCKOPT, 1);
+	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
+	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)name);
+	tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, val, len);
+	long n = tn_rpc_end(&w);
+	tn_rpc_begin(&reply, reply_buf, sizeof(reply_buf), TN_RPC_SETSOCKOPT | TN_RPC_REPLY, 1);
+	int fds[1] = { dup(fd) }, out = -1;
+	int rc = sockets_request(ss, o, TN_RPC_SETSOCKOPT, msg, (size_t)n, fds, 1, &reply, &out);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	return rc;
+}
+
+/* getsockopt on the socket of fd into val (len bytes expected): the handler's rc */
+static int getopt_(struct sockets_owner *o, int fd, int level, int name, void *val, size_t len)
+{
+	uint8_t msg[512];
+	struct tn_rpc_writer w, reply;
+	tn_rpc_begin(&w, msg, sizeof(msg), TN_RPC_GETSOCKOPT, 1);
+	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
+	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)name);
+	tn_rpc_put_u32(&w, TN_ATTR_OPTLEN, (uint32_t)len);
+	long n = tn_rpc_end(&w);
+	tn_rpc_begin(&reply, reply_buf, sizeof(reply_buf), TN_RPC_GETSOCKOPT | TN_RPC_REPLY, 1);
+	int fds[1] = { dup(fd) }, out = -1;
+	int rc = sockets_request(ss, o, TN_RPC_GETSOCKOPT, msg, (size_t)n, fds, 1, &reply, &out);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (rc < 0)
+		return rc;
+	long rlen = tn_rpc_end(&reply);
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	tn_rpc_iter_msg(&it, reply_buf, (size_t)rlen);
+	while (tn_rpc_next(&it, &a))
+		if (a.type == TN_ATTR_OPTVAL) {
+			ck_assert_uint_eq(a.len, len);
+			memcpy(val, a.value, len);
+			return 0;
+		}
+	return -ENODATA;
+}
+
 /* Lets the loop see what happened to the pairs (hang-ups). */
 static void run_loop(void)
 {
@@ -223,6 +273,49 @@ START_TEST(buffers_charged_to_the_user_until_freed)
 }
 END_TEST
 
+/* What setsockopt set, getsockopt reads back, from the core (one owner of the options). */
+START_TEST(options_read_back)
+{
+	struct sockets_owner a1 = owner_of(1000, 1);
+	int fd, v;
+	struct linger l = { 1, 7 }, got;
+
+	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
+	ck_assert_int_eq(request(&a1, TN_RPC_SOCKET, -1, 0, 0, &fd), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, (int)d->cfg.core.tcp_keepalive_time_s);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 32768);
+	v = 1;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	ck_assert_int_eq(setopt(&a1, fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)), 0);
+	ck_assert_int_eq(setopt(&a1, fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)), 0);
+	ck_assert_int_eq(setopt(&a1, fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+	v = 42;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)), 0);
+	v = 10000;
+	ck_assert_int_eq(setopt(&a1, fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 42);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 20000); /* doubled, as Linux */
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_LINGER, &got, sizeof(got)), 0);
+	ck_assert_int_eq(got.l_onoff, 1);
+	ck_assert_int_eq(got.l_linger, 7);
+	close(fd);
+	run_loop();
+	sockets_owner_gone(ss, &a1);
+}
+END_TEST
+
 static Suite *sockets_suite(void)
 {
 	Suite *s = suite_create("sockets");
@@ -232,6 +325,7 @@ static Suite *sockets_suite(void)
 	tcase_add_test(tc, connections_per_user);
 	tcase_add_test(tc, sockets_per_user_outlive_the_connection);
 	tcase_add_test(tc, buffers_charged_to_the_user_until_freed);
+	tcase_add_test(tc, options_read_back);
 	suite_add_tcase(s, tc);
 	return s;
 }
