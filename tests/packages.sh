@@ -18,6 +18,8 @@ TAPNET_PACKAGES=(
 	systemd
 	# the manual pages, checked by tests/man.sh
 	man-db groff-base
+	# setpriv (util-linux) and setcap: attacks by local users in the integration tests
+	util-linux libcap2-bin
 )
 
 install_packages() {

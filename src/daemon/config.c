@@ -184,6 +184,10 @@ static const struct config_key config_keys[] = {
 	{ "debug", "fault_delay", parse_duration, FIELD(fault.delay_ms), 1, MS(10), NO_AUX },
 	{ "debug", "fault_max_held", parse_uint, FIELD(fault.max_held), 1, 65536, NO_AUX },
 	{ "debug", "fault_seed", parse_uint, FIELD(fault.seed), 0, INT64_MAX, NO_AUX },
+	{ "daemon", "max_clients_per_user", parse_uint, FIELD(max_clients_per_user), 1, 4096,
+	  RELOAD_NO_AUX },
+	{ "daemon", "client_idle_timeout", parse_duration, FIELD(client_idle_timeout_ms), 0,
+	  MS(86400), RELOAD_NO_AUX },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -206,13 +210,15 @@ void config_defaults(struct daemon_config *cfg)
 		 RUNSTATEDIR "/tapnet/tapnetd.sock");
 	cfg->control_socket_mode = 0660;
 	cfg->log_level = LOG_LEVEL_INFO;
-	cfg->max_clients = 64;
+	cfg->max_clients = 512;
 	cfg->max_sockets = 16384;
 	cfg->max_sockets_per_client = 4096;
 	cfg->max_buffer_bytes = UINT64_C(4) << 30;
 	cfg->max_buffer_bytes_per_client = UINT64_C(1) << 30;
 	cfg->fault.delay_ms = 20;
 	cfg->fault.max_held = 1024;
+	cfg->max_clients_per_user = 128;
+	cfg->client_idle_timeout_ms = 60000;
 }
 
 /* ------------------------------------------------------------------ value parsers */

@@ -7,9 +7,15 @@
  * seen. The fds of one recvmsg() belong to the message holding the last
  * byte it returned (the kernel ends a read after the data an fd came with),
  * so each queued fd carries that byte's stream offset; socket requests
- * (sockets.c) take the fds that came with them, and an fd that came with
+ * (sockets_req.c) take the fds that came with them, and an fd that came with
  * any other message, or a wrong number of them, costs the client its
- * connection.
+ * connection. Every fd a client passed, and the connection itself (fds may
+ * wait in its queue), is closed by closer.c, never here: such a close can
+ * block as long as the client likes.
+ *
+ * A reply may carry one fd (SOCKET's: the client's end of the new pair).
+ * It goes with the reply's first byte, so the output queue keeps, next to
+ * the bytes, the stream offset each queued fd belongs at.
  *
  * A request is answered through requests[], a table by message type; a
  * well-formed request of a type not in it gets an EOPNOTSUPP error reply.
@@ -23,16 +29,25 @@
 #include "control.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "closer.h"
 #include "daemon.h"
 #include "rpc/rpc.h"
 #include "sockets.h"
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77 /* Linux 6.5 */
+#endif
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "unknown"
@@ -40,8 +55,14 @@
 
 #define CTL_OUT_MAX (4 * TN_RPC_MAX_MSG) /* replies queued for one client */
 #define CTL_ACCEPT_BATCH 16              /* connections accepted per wakeup */
-#define CTL_FDS_MAX 16                   /* room for fds a client may (wrongly) send */
+/*
+ * Room for every fd one recvmsg() can return (the kernel's SCM_MAX_FD):
+ * those that do not fit would be released by the kernel in our own
+ * context, which may block (see closer.h).
+ */
+#define CTL_FDS_MAX 253
 #define CTL_FDQ_MAX 8                    /* fds received, waiting for their message */
+#define CTL_OFD_MAX 64                   /* fds of replies not yet sent */
 #define CTL_ACCEPT_PAUSE 1.0             /* s without accepting when out of fds */
 #define CTL_NAME_MAX 64                  /* of a client's HELLO name, kept for logs */
 
@@ -70,6 +91,8 @@ struct ctl_client {
 	struct ctl_client *prev, *next;
 	int fd;
 	ev_io io;
+	ev_timer idle;             /* client_idle_timeout: see idle_cb */
+	bool idle_expired;         /* idle that long: its slot may be taken (reclaim_idle) */
 	unsigned serial;           /* "client #N" in the log */
 	struct ucred cred;         /* pid/uid/gid at connect time */
 	char name[CTL_NAME_MAX];   /* from HELLO; "" until then */
@@ -77,6 +100,10 @@ struct ctl_client {
 	size_t in_len;
 	uint8_t *out;              /* queued reply bytes, out_off..out_len unsent */
 	size_t out_off, out_len, out_cap;
+	uint64_t out_sent;         /* stream offset of out[out_off] */
+	int ofd[CTL_OFD_MAX];      /* fds of queued replies, oldest first */
+	uint64_t ofd_pos[CTL_OFD_MAX]; /* stream offset of the byte each goes with */
+	unsigned ofd_len;
 	uint64_t in_base;          /* stream offset of in[0] */
 	int fdq[CTL_FDQ_MAX];      /* received fds, oldest first */
 	uint64_t fdq_pos[CTL_FDQ_MAX]; /* stream offset of the byte each came with */
@@ -97,7 +124,6 @@ struct control {
 	struct tn_arp_info *arp;   /* room for the whole cache, for ARP replies */
 	size_t arp_cap;
 	struct tn_tw_info tw[CTL_TW_PER_REPLY]; /* one TIMEWAIT reply's worth */
-	struct sockets *sockets;   /* tapnet sockets of every client */
 	struct tn_sock_info socks[CTL_SOCKS_PER_REPLY]; /* one SOCKETS reply's worth */
 	struct log_ratelimit reject_log, bad_log, accept_log;
 	uint8_t reply[TN_RPC_MAX_MSG]; /* every reply is built here */
@@ -149,10 +175,13 @@ static void client_free(struct ctl_client *c)
 	struct control *ctl = c->ctl;
 
 	ev_io_stop(ctl->d->loop, &c->io);
-	close(c->fd);
+	ev_timer_stop(ctl->d->loop, &c->idle);
+	closer_close(c->fd);
 	for (unsigned i = 0; i < c->fdq_len; i++)
-		close(c->fdq[i]);
-	sockets_owner_gone(ctl->sockets, &c->owner);
+		closer_close(c->fdq[i]);
+	for (unsigned i = 0; i < c->ofd_len; i++)
+		close(c->ofd[i]); /* ours, never out of our hands: nothing in flight in it */
+	sockets_owner_gone(ctl->d->sockets, &c->owner);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -197,16 +226,18 @@ static void client_set_events(struct ctl_client *c, int events)
 	ev_io_start(c->ctl->d->loop, &c->io);
 }
 
-/* Appends to the output queue. false: the client was dropped. */
-static bool client_queue(struct ctl_client *c, const uint8_t *buf, size_t len)
+/* Appends to the output queue, fd (or -1) with its first byte. false: the client was dropped. */
+static bool client_queue(struct ctl_client *c, const uint8_t *buf, size_t len, int fd)
 {
 	size_t pending = c->out_len - c->out_off;
 
-	if (pending + len > CTL_OUT_MAX) {
+	if (pending + len > CTL_OUT_MAX || (fd >= 0 && c->ofd_len == CTL_OFD_MAX)) {
 		char desc[160];
 		DAEMON_COUNT(c->ctl->d, CtlSlowClients, 1);
 		log_warning("%s: does not read its replies (%zu bytes queued); connection closed",
 			    client_desc(c, desc, sizeof(desc)), pending);
+		if (fd >= 0)
+			close(fd);
 		client_free(c);
 		return false;
 	}
@@ -219,52 +250,84 @@ static bool client_queue(struct ctl_client *c, const uint8_t *buf, size_t len)
 		size_t cap = c->out_len + len;
 		uint8_t *p = realloc(c->out, cap);
 		if (!p) {
+			if (fd >= 0)
+				close(fd);
 			client_close(c, "out of memory for its replies");
 			return false;
 		}
 		c->out = p;
 		c->out_cap = cap;
 	}
+	if (fd >= 0) {
+		c->ofd[c->ofd_len] = fd;
+		c->ofd_pos[c->ofd_len++] = c->out_sent + pending;
+	}
 	memcpy(c->out + c->out_len, buf, len);
 	c->out_len += len;
-	client_set_events(c, EV_READ | EV_WRITE);
 	return true;
 }
 
-/* Sends what the socket takes now and queues the rest. false: the client is gone. */
-static bool client_send(struct ctl_client *c, const uint8_t *buf, size_t len)
+/*
+ * Sends what the socket takes now: each queued fd with the byte it belongs
+ * to, so one sendmsg() never goes past the next fd's byte. false: the
+ * client is gone.
+ */
+static bool client_flush(struct ctl_client *c)
 {
-	if (c->out_len == c->out_off) {
-		ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			client_close(c, strerror(errno));
-			return false;
+	while (c->out_off < c->out_len) {
+		size_t len = c->out_len - c->out_off;
+		int fd = -1;
+		if (c->ofd_len && c->ofd_pos[0] == c->out_sent) {
+			fd = c->ofd[0];
+			if (c->ofd_len > 1)
+				len = (size_t)(c->ofd_pos[1] - c->out_sent);
+		} else if (c->ofd_len) {
+			len = (size_t)(c->ofd_pos[0] - c->out_sent);
 		}
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int))];
+		} cbuf;
+		struct iovec iov = { c->out + c->out_off, len };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		if (fd >= 0) {
+			msg.msg_control = cbuf.buf;
+			msg.msg_controllen = sizeof(cbuf.buf);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &fd, sizeof(int));
 		}
-		if (len == 0)
+		ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				client_close(c, strerror(errno));
+				return false;
+			}
+			client_set_events(c, EV_READ | EV_WRITE);
 			return true;
+		}
+		if (fd >= 0) { /* the client has its copy now */
+			close(fd);
+			c->ofd_len--;
+			memmove(c->ofd, c->ofd + 1, c->ofd_len * sizeof(int));
+			memmove(c->ofd_pos, c->ofd_pos + 1, c->ofd_len * sizeof(uint64_t));
+		}
+		c->out_off += (size_t)n;
+		c->out_sent += (uint64_t)n;
 	}
-	return client_queue(c, buf, len);
+	c->out_off = c->out_len = 0;
+	client_set_events(c, EV_READ);
+	return true;
 }
 
-static void client_flush(struct ctl_client *c)
+/* Queues a reply (with fd, or -1) and sends what the socket takes. false: the client is gone. */
+static bool client_send(struct ctl_client *c, const uint8_t *buf, size_t len, int fd)
 {
-	ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-			 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			client_close(c, strerror(errno));
-		return;
-	}
-	c->out_off += (size_t)n;
-	if (c->out_off == c->out_len) {
-		c->out_off = c->out_len = 0;
-		client_set_events(c, EV_READ);
-	}
+	return client_queue(c, buf, len, fd) && client_flush(c);
 }
 
 static bool client_send_error(struct ctl_client *c, uint32_t id, int err, const char *message)
@@ -276,7 +339,7 @@ static bool client_send_error(struct ctl_client *c, uint32_t id, int err, const 
 		client_close(c, "cannot encode an error reply");
 		return false;
 	}
-	return client_send(c, ctl->reply, (size_t)len);
+	return client_send(c, ctl->reply, (size_t)len, -1);
 }
 
 /* ------------------------------------------------------------------ requests */
@@ -287,6 +350,29 @@ static const struct ctl_request *find_request(uint16_t type)
 		if (requests[i].type == type)
 			return &requests[i];
 	return NULL;
+}
+
+/*
+ * The client's name as the log shows it: printable ASCII as is, anything
+ * else (a newline that would forge a log line, a terminal escape) and
+ * the quote and backslash as \xNN; cut to fit cap.
+ */
+static void escape_name(char *dst, size_t cap, const char *src)
+{
+	size_t len = 0;
+
+	for (; *src; src++) {
+		unsigned char ch = (unsigned char)*src;
+		bool plain = ch >= 0x20 && ch < 0x7f && ch != '\\' && ch != '\'';
+		size_t need = plain ? 1 : 4;
+		if (len + need >= cap)
+			break;
+		if (plain)
+			dst[len++] = (char)ch;
+		else
+			len += (size_t)snprintf(dst + len, cap - len, "\\x%02x", ch);
+	}
+	dst[len] = '\0';
 }
 
 static int handle_hello(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
@@ -304,9 +390,7 @@ static int handle_hello(struct ctl_client *c, const struct tn_rpc_header *hdr, c
 			client_drop_bad(c, "sent a HELLO with a bad CLIENT_NAME");
 			return CTL_DROP;
 		}
-		size_t len = strnlen(name, sizeof(c->name) - 1); /* a long name is cut for the log */
-		memcpy(c->name, name, len);
-		c->name[len] = '\0';
+		escape_name(c->name, sizeof(c->name), name);
 	}
 	tn_rpc_put_str(reply, TN_ATTR_VERSION_STR, PACKAGE_VERSION);
 	tn_rpc_put_u32(reply, TN_ATTR_PID, (uint32_t)getpid());
@@ -332,9 +416,9 @@ static int handle_status(struct ctl_client *c, const struct tn_rpc_header *hdr, 
 	tn_rpc_put_u32(reply, TN_ATTR_MTU, core->mtu);
 	tn_rpc_put_u32(reply, TN_ATTR_CLIENTS, c->ctl->n_clients);
 	tn_rpc_put_str(reply, TN_ATTR_LOG_LEVEL, log_level_name(log_get_level()));
-	tn_rpc_put_u32(reply, TN_ATTR_SOCKETS, sockets_count(c->ctl->sockets));
-	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_BYTES, sockets_buffer_bytes(c->ctl->sockets));
-	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_LIMIT, sockets_buffer_limit(c->ctl->sockets));
+	tn_rpc_put_u32(reply, TN_ATTR_SOCKETS, sockets_count(c->ctl->d->sockets));
+	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_BYTES, sockets_buffer_bytes(c->ctl->d->sockets));
+	tn_rpc_put_u64(reply, TN_ATTR_BUFFER_LIMIT, sockets_buffer_limit(c->ctl->d->sockets));
 	tn_rpc_put_str(reply, TN_ATTR_VERSION_STR, PACKAGE_VERSION);
 	tn_rpc_put_u32(reply, TN_ATTR_PID, (uint32_t)getpid());
 	return 0;
@@ -351,8 +435,9 @@ static void put_counter(struct tn_rpc_writer *reply, const char *name, uint64_t 
 static int handle_stats(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
 			struct tn_rpc_writer *reply)
 {
-	const struct tapnetd *d = c->ctl->d;
+	struct tapnetd *d = c->ctl->d;
 
+	d->counters[DCTR_CloserBusy] = closer_busy();
 	for (int i = 0; i < TN_CTR__COUNT; i++)
 		put_counter(reply, tn_counter_name((enum tn_counter)i),
 			    tn_stack_counter(d->stack, (enum tn_counter)i));
@@ -500,6 +585,9 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 		return false;
 	}
 	DAEMON_COUNT(ctl->d, CtlRequests, 1);
+	c->idle_expired = false;
+	if (c->idle.repeat > 0.)
+		ev_timer_again(ctl->d->loop, &c->idle);
 
 	/* fds that came with this message: those whose byte lies in it */
 	uint64_t end = c->in_base + (uint64_t)(msg - c->in) + hdr->length;
@@ -520,17 +608,22 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 		memmove(c->fdq, c->fdq + nfds, c->fdq_len * sizeof(int));
 		memmove(c->fdq_pos, c->fdq_pos + nfds, c->fdq_len * sizeof(uint64_t));
 		tn_rpc_begin(&reply, ctl->reply, sizeof(ctl->reply), hdr->type | TN_RPC_REPLY, hdr->id);
-		int r = sockets_request(ctl->sockets, &c->owner, hdr->type, msg, hdr->length, fds,
-					nfds, &reply);
+		int reply_fd = -1;
+		int r = sockets_request(ctl->d->sockets, &c->owner, hdr->type, msg, hdr->length, fds,
+					nfds, &reply, &reply_fd);
 		for (unsigned i = 0; i < nfds; i++)
-			if (fds[i] >= 0)
-				close(fds[i]);
+			closer_close(fds[i]); /* the client's: see closer.h */
+		if (r == -ENOTSOCK)
+			DAEMON_COUNT(ctl->d, CtlFdsRefused, nfds);
 		if (r < 0)
 			return client_send_error(c, hdr->id, -r, strerror(-r));
 		long len = tn_rpc_end(&reply);
-		if (len < 0)
+		if (len < 0) {
+			if (reply_fd >= 0)
+				close(reply_fd);
 			return client_send_error(c, hdr->id, EMSGSIZE, "reply does not fit");
-		return client_send(c, ctl->reply, (size_t)len);
+		}
+		return client_send(c, ctl->reply, (size_t)len, reply_fd);
 	}
 
 	const struct ctl_request *req = find_request(hdr->type);
@@ -550,7 +643,7 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 			 tn_rpc_type_name(hdr->type));
 		return client_send_error(c, hdr->id, EMSGSIZE, text);
 	}
-	return client_send(c, ctl->reply, (size_t)len);
+	return client_send(c, ctl->reply, (size_t)len, -1);
 }
 
 /* Handles every whole message in c->in; keeps a partial one. false: the client is gone. */
@@ -598,7 +691,7 @@ static unsigned queue_passed_fds(struct ctl_client *c, struct msghdr *msg, uint6
 				c->fdq[c->fdq_len] = fd;
 				c->fdq_pos[c->fdq_len++] = pos;
 			} else {
-				close(fd);
+				closer_close(fd);
 				dropped++;
 			}
 		}
@@ -661,6 +754,100 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		client_readable(c);
 }
 
+/*
+ * Without a socket of its own and without a request for client_idle_timeout,
+ * a connection only holds one of max_clients(_per_user): its slot may then
+ * be given to a new connection that would otherwise be refused
+ * (reclaim_idle). It is not closed before that: a process under `tapnet
+ * run` made it before it dropped its privileges (a server's worker) and
+ * could not make another one.
+ */
+static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct ctl_client *c = w->data;
+
+	(void)loop;
+	(void)revents;
+	c->idle_expired = true;
+}
+
+/*
+ * A slot for a new connection of uid (any uid: (uid_t)-1): closes the
+ * connection idle longest of those that expired, if there is one.
+ */
+static bool reclaim_idle(struct control *ctl, uid_t uid)
+{
+	struct ctl_client *victim = NULL;
+
+	for (struct ctl_client *c = ctl->clients; c; c = c->next) {
+		if (!c->idle_expired || c->owner.nsockets > 0 || c->out_len > c->out_off ||
+		    (uid != (uid_t)-1 && c->cred.uid != uid))
+			continue;
+		if (!victim || c->serial < victim->serial)
+			victim = c;
+	}
+	if (!victim)
+		return false;
+	DAEMON_COUNT(ctl->d, CtlIdleCloses, 1);
+	client_close(victim, "idle, its slot taken by a new connection");
+	return true;
+}
+
+/* Over max_clients(_per_user): say why (best effort, never blocking), then hang up. */
+static void client_reject(struct control *ctl, int fd, const struct ucred *cred, const char *text)
+{
+	uint64_t suppressed;
+	char note[64];
+
+	DAEMON_COUNT(ctl->d, CtlRejects, 1);
+	long len = tn_rpc_encode_error(ctl->reply, sizeof(ctl->reply), 0, EMFILE, text);
+	if (len > 0 && send(fd, ctl->reply, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("cannot tell a rejected client why: %s", strerror(errno));
+	closer_close(fd); /* it may have passed fds already */
+	if (log_ratelimit_ok(&ctl->reject_log, &suppressed))
+		log_warning("control connection from pid %ld uid %ld refused: %s%s", (long)cred->pid,
+			    (long)cred->uid, text, log_suppressed_note(suppressed, note));
+}
+
+/*
+ * May the client on fd bind ports below 1024, as Linux asks: uid 0, or
+ * CAP_NET_BIND_SERVICE in its effective set. Decided once, from what held
+ * when it connected, never again: a process that gains privileges later
+ * (an exec of a set-uid program that inherited the connection) keeps the
+ * connection's answer. The peer's pidfd (SO_PEERPIDFD: the very process
+ * that connected) pins it while its capabilities are read with capget(2)
+ * (by pid: no /proc needed, so ProtectProc=invisible does not matter),
+ * and must still show it alive afterwards, so that a pid another process
+ * took over is never the one asked. Kernels before 6.5 have no
+ * SO_PEERPIDFD: pidfd_open() of SO_PEERCRED's pid then, which leaves a
+ * pid reused between the connect and this moment undetected.
+ */
+static bool peer_may_bind_low(int fd, const struct ucred *cred)
+{
+	if (cred->uid == 0)
+		return true;
+	if (cred->pid <= 0)
+		return false;
+	int pidfd = -1;
+	socklen_t len = sizeof(pidfd);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0)
+		pidfd = (int)syscall(SYS_pidfd_open, cred->pid, 0);
+	if (pidfd < 0)
+		return false;
+	bool ok = false;
+	cap_t caps = cap_get_pid(cred->pid);
+	if (caps) {
+		cap_flag_value_t v = CAP_CLEAR;
+		ok = cap_get_flag(caps, CAP_NET_BIND_SERVICE, CAP_EFFECTIVE, &v) == 0 && v == CAP_SET;
+		cap_free(caps);
+	}
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+	if (poll(&p, 1, 0) != 0)
+		ok = false; /* it exited: the pid may be another process's now */
+	close(pidfd);
+	return ok;
+}
+
 static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 {
 	struct ctl_client *c = calloc(1, sizeof(*c));
@@ -671,15 +858,33 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	if (!c || !c->in) {
 		log_warning("out of memory for a control connection; closed");
 		if (c)
-			free(c);
-		close(fd);
+			free(c->in);
+		free(c);
+		closer_close(fd);
+		return;
+	}
+	c->owner.cred = *cred;
+	c->owner.may_bind_low = peer_may_bind_low(fd, cred);
+	int rc = sockets_owner_attach(ctl->d->sockets, &c->owner);
+	if (rc == -EMFILE && reclaim_idle(ctl, cred->uid))
+		rc = sockets_owner_attach(ctl->d->sockets, &c->owner);
+	if (rc < 0) {
+		char text[96];
+		if (rc == -EMFILE)
+			snprintf(text, sizeof(text), "too many connections of uid %ld "
+				 "(max_clients_per_user = %u)", (long)cred->uid,
+				 ctl->d->cfg.max_clients_per_user);
+		else
+			snprintf(text, sizeof(text), "%s", strerror(-rc));
+		free(c->in);
+		free(c);
+		client_reject(ctl, fd, cred, text);
 		return;
 	}
 	c->ctl = ctl;
 	c->fd = fd;
 	c->cred = *cred;
 	c->serial = ++ctl->next_serial;
-	c->owner.cred = *cred;
 	c->owner.serial = c->serial;
 	c->next = ctl->clients;
 	if (c->next)
@@ -692,25 +897,12 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	ev_io_init(&c->io, client_io_cb, fd, EV_READ);
 	c->io.data = c;
 	ev_io_start(ctl->d->loop, &c->io);
+	ev_init(&c->idle, idle_cb);
+	c->idle.data = c;
+	c->idle.repeat = ctl->d->cfg.client_idle_timeout_ms / 1000.;
+	if (c->idle.repeat > 0.)
+		ev_timer_again(ctl->d->loop, &c->idle);
 	log_debug("%s: connected", client_desc(c, desc, sizeof(desc)));
-}
-
-/* Over max_clients: say why (best effort, never blocking), then hang up. */
-static void client_reject(struct control *ctl, int fd, const struct ucred *cred)
-{
-	char text[80];
-	uint64_t suppressed;
-	char note[64];
-
-	DAEMON_COUNT(ctl->d, CtlRejects, 1);
-	snprintf(text, sizeof(text), "too many clients (max_clients = %u)", ctl->d->cfg.max_clients);
-	long len = tn_rpc_encode_error(ctl->reply, sizeof(ctl->reply), 0, EMFILE, text);
-	if (len > 0 && send(fd, ctl->reply, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_debug("cannot tell a rejected client why: %s", strerror(errno));
-	close(fd);
-	if (log_ratelimit_ok(&ctl->reject_log, &suppressed))
-		log_warning("control connection from pid %ld uid %ld refused: %s%s", (long)cred->pid,
-			    (long)cred->uid, text, log_suppressed_note(suppressed, note));
 }
 
 /* ------------------------------------------------------------------ accepting */
@@ -755,20 +947,33 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		socklen_t len = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 			log_debug("cannot read a client's credentials: %s", strerror(errno));
-		if (ctl->n_clients >= ctl->d->cfg.max_clients)
-			client_reject(ctl, fd, &cred);
-		else
+		if (ctl->n_clients >= ctl->d->cfg.max_clients && !reclaim_idle(ctl, (uid_t)-1)) {
+			char text[80];
+			snprintf(text, sizeof(text), "too many clients (max_clients = %u)",
+				 ctl->d->cfg.max_clients);
+			client_reject(ctl, fd, &cred, text);
+		} else {
 			client_new(ctl, fd, &cred);
+		}
 	}
 }
 
 /* ------------------------------------------------------------------ the socket file */
 
-/* Creates the socket's directory if missing; only that one level. */
+/*
+ * Creates the socket's directory if missing (only that one level), or
+ * checks the one that is there: a directory (not a symlink to one), owned
+ * by root or by the user tapnetd runs as, and not open to writing by
+ * others unless sticky; otherwise someone else could swap the socket for
+ * something of theirs. Owner and mode are set through an fd of the
+ * directory itself, never by a path that a symlink could redirect.
+ */
 static int make_parent_dir(const char *path, const struct privs *privs)
 {
 	char dir[CONFIG_SOCKET_PATH_MAX];
 	struct stat st;
+	bool created = false;
+	uid_t runs_as = privs->started_as_root ? privs->uid : geteuid();
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
@@ -777,24 +982,41 @@ static int make_parent_dir(const char *path, const struct privs *privs)
 	*slash = '\0';
 
 	if (mkdir(dir, 0755) == 0) {
-		/* umask may have narrowed it; others need to reach the socket inside */
-		if (chmod(dir, 0755) < 0 ||
-		    (privs->started_as_root && chown(dir, privs->uid, privs->gid) < 0)) {
-			log_error("cannot set owner and mode of %s: %s", dir, strerror(errno));
-			return -1;
-		}
-		log_info("created directory %s for the control socket", dir);
-		return 0;
-	}
-	if (errno != EEXIST) {
+		created = true;
+	} else if (errno != EEXIST) {
 		log_error("cannot create directory %s for the control socket: %s", dir, strerror(errno));
 		return -1;
 	}
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		log_error("%s exists and is not a directory", dir);
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("%s: %s", dir, errno == ELOOP || errno == ENOTDIR ?
+			  "not a directory (a symlink is not accepted)" : strerror(errno));
 		return -1;
 	}
-	return 0;
+	int rc = 0;
+	if (created) {
+		/* umask may have narrowed it; others need to reach the socket inside */
+		if (fchmod(fd, 0755) < 0 ||
+		    (privs->started_as_root && fchown(fd, privs->uid, privs->gid) < 0)) {
+			log_error("cannot set owner and mode of %s: %s", dir, strerror(errno));
+			rc = -1;
+		} else {
+			log_info("created directory %s for the control socket", dir);
+		}
+	} else if (fstat(fd, &st) < 0) {
+		log_error("cannot check %s: %s", dir, strerror(errno));
+		rc = -1;
+	} else if (st.st_uid != 0 && st.st_uid != runs_as) {
+		log_error("%s belongs to uid %ld, neither root nor tapnetd's user; not using it", dir,
+			  (long)st.st_uid);
+		rc = -1;
+	} else if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+		log_error("%s may be written by others (mode %04o) and is not sticky; not using it",
+			  dir, (unsigned)(st.st_mode & 07777));
+		rc = -1;
+	}
+	close(fd);
+	return rc;
 }
 
 static void fill_address(struct sockaddr_un *sun, const char *path)
@@ -864,13 +1086,14 @@ static int bind_socket(struct control *ctl, const struct daemon_config *cfg, con
 		return -1;
 	}
 	ctl->bound = true;
-	if (chmod(ctl->path, cfg->control_socket_mode) < 0) {
+	/* never through a symlink someone put in the socket's place */
+	if (fchmodat(AT_FDCWD, ctl->path, cfg->control_socket_mode, AT_SYMLINK_NOFOLLOW) < 0) {
 		log_error("cannot set mode %04o on %s: %s", (unsigned)cfg->control_socket_mode,
 			  ctl->path, strerror(errno));
 		return -1;
 	}
 	uid_t owner = privs->started_as_root ? privs->uid : (uid_t)-1;
-	if (chown(ctl->path, owner, privs->gid) < 0) {
+	if (lchown(ctl->path, owner, privs->gid) < 0) {
 		if (privs->started_as_root) {
 			log_error("cannot set owner of %s: %s", ctl->path, strerror(errno));
 			return -1;
@@ -909,9 +1132,6 @@ struct control *control_open(struct tapnetd *d)
 		log_error("out of memory for the control socket");
 		goto fail;
 	}
-	ctl->sockets = sockets_new(d);
-	if (!ctl->sockets)
-		goto fail;
 	if (make_parent_dir(ctl->path, &d->privs) < 0 || remove_stale_socket(ctl->path) < 0 ||
 	    bind_socket(ctl, &d->cfg, &d->privs) < 0)
 		goto fail;
@@ -934,7 +1154,7 @@ unsigned control_client_count(const struct control *ctl)
 void control_apply_limits(struct control *ctl)
 {
 	if (ctl)
-		sockets_apply_limits(ctl->sockets);
+		sockets_apply_limits(ctl->d->sockets);
 }
 
 void control_close(struct control *ctl)
@@ -943,7 +1163,6 @@ void control_close(struct control *ctl)
 		return;
 	while (ctl->clients)
 		client_free(ctl->clients);
-	sockets_free(ctl->sockets);
 	ev_io_stop(ctl->d->loop, &ctl->accept_io);
 	ev_timer_stop(ctl->d->loop, &ctl->accept_pause);
 	if (ctl->fd >= 0)

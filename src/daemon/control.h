@@ -1,6 +1,6 @@
 /*
  * control.h - the control socket: a Unix stream socket speaking the
- * protocol of rpc/rpc.h to the `tapnet` tool and, later, libtapnet.
+ * protocol of rpc/rpc.h to the `tapnet` tool and libtapnet.
  *
  * Who may connect is decided by the socket file's owner, group and mode.
  * A client that sends anything malformed loses its connection, and only

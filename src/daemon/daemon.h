@@ -23,7 +23,7 @@
 
 /*
  * The daemon's counters, nstat-style, listed after the core's in
- * `tapnet stats`. CtlClients, SockOpen and SockBufferBytes are gauges
+ * `tapnet stats`. CtlClients, SockOpen, SockBufferBytes and CloserBusy are gauges
  * (what is open or reserved now), like TcpCurrEstab; everything else only
  * grows.
  */
@@ -47,8 +47,11 @@
 	X(SockOpen)         /* tapnet sockets of clients open now */         \
 	X(SockRefusals)     /* over max_sockets(_per_client) */              \
 	X(SockBufferBytes)  /* buffer space their connections reserve now */ \
-	X(SockBufferRefusals) /* connects over max_buffer_bytes(_per_client) */ \
-	X(SockAcceptWaits)  /* accepts that had to wait for buffer space */  \
+	X(SockBufferRefusals) /* connections over max_buffer_bytes(_per_client) */ \
+	X(SockAcceptWaits)  /* accepts that had to wait for a socket slot */  \
+	X(CtlFdsRefused)    /* fds clients passed that name none of their sockets */ \
+	X(CtlIdleCloses)    /* connections closed after client_idle_timeout */ \
+	X(CloserBusy)       /* closes of client-touched fds not returned yet */ \
 	SERVICES_COUNTERS(X) /* the built-in services (services.h) */ \
 	FAULT_COUNTERS(X)    /* [debug] fault injection on the tap (fault.h) */
 
@@ -60,6 +63,7 @@ enum daemon_counter {
 };
 
 struct control;
+struct sockets;
 
 struct tapnetd {
 	struct ev_loop *loop;
@@ -71,6 +75,7 @@ struct tapnetd {
 	struct tn_stack *stack;
 	struct services *services;   /* the built-in echo, discard, daytime, chargen */
 	struct control *control;
+	struct sockets *sockets;     /* clients' tapnet sockets: they outlive their connections */
 	struct notifier notify;
 
 	struct fault *fault;         /* NULL unless [debug] asks for faults on the tap */

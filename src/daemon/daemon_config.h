@@ -41,9 +41,11 @@ struct daemon_config {
 	enum log_level log_level;
 	uint32_t max_clients;
 	uint32_t max_sockets;            /* tapnet sockets of all clients together */
-	uint32_t max_sockets_per_client; /* per control connection (process) */
+	uint32_t max_sockets_per_client; /* per user (uid) */
 	uint64_t max_buffer_bytes;       /* buffer space of all clients' connections */
-	uint64_t max_buffer_bytes_per_client;
+	uint64_t max_buffer_bytes_per_client; /* per user (uid) */
+	uint32_t max_clients_per_user;   /* control connections of one uid */
+	uint32_t client_idle_timeout_ms; /* a connection without sockets or requests; 0: never */
 
 	/* [services]: the built-in echo, discard, daytime and chargen; [tcp] lives in core */
 	struct services_config services;

@@ -27,6 +27,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "services.h"
+#include "sockets.h"
 
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
@@ -231,6 +232,9 @@ static int start(struct tapnetd *d)
 		return -1;
 	if (start_services(d) < 0)
 		return -1;
+	d->sockets = sockets_new(d);
+	if (!d->sockets)
+		return -1;
 	d->control = control_open(d);
 	if (!d->control)
 		return -1;
@@ -261,6 +265,8 @@ static void stop(struct tapnetd *d)
 	daemon_loop_stop(d);
 	control_close(d->control);
 	d->control = NULL;
+	sockets_free(d->sockets);
+	d->sockets = NULL;
 	services_stop(d->services);
 	d->services = NULL;
 	tn_stack_free(d->stack);

@@ -2,18 +2,22 @@
  * tapnet.c - libtapnet: the socket API on tapnet (see <tapnet.h>).
  *
  * A socket is one end B of a Unix socketpair; tapnetd holds the other end
- * A (src/daemon/sockets.c has the whole story). Control operations are
+ * A (src/daemon/sockets.h has the whole story). Control operations are
  * messages on this process's control connection, each carrying B itself
  * (SCM_RIGHTS) so the daemon knows which socket is meant, whatever fd
  * number, process or program holds it now.
  *
- * The control connection is per process: opened on first use, opened
- * again after fork (the pid changed), close-on-exec. One mutex serialises
- * its use, so every request has its reply before the next goes out.
+ * The control connection is per process, made while the process still
+ * has the credentials it started with and carried through fork and exec
+ * (see "the control connection" below). One mutex serialises its use, so
+ * every request has its reply before the next goes out.
  *
- * Socket system calls made here go straight to the kernel (syscall()),
- * never through symbols an LD_PRELOAD shim may interpose, so that this
- * file can be linked into the shim too.
+ * Calls that the LD_PRELOAD shim interposes are made here with syscall()
+ * or while tn_lib_busy is set (the shim then passes them to libc), so
+ * that this file can be linked into the shim too.
+ *
+ * Thread-safe: every call holds one mutex across its request and reply
+ * (ENTER/LEAVE below).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -50,9 +54,12 @@
 #endif
 
 #define CALL_TIMEOUT_MS 60000 /* a daemon that does not answer in this long is broken */
-#define FILLER_CHUNK 4096
 #define INHERIT_SCAN_MAX 4096 /* fds searched for an inherited control connection */
-#define CACHE_SIZE 256        /* inodes known to be (or not be) tapnet sockets */
+#define CACHE_SIZE 256        /* sockets (by SO_COOKIE) known to be, or not be, tapnet's */
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
 
 __thread int tn_lib_busy;
 
@@ -62,18 +69,12 @@ static uint8_t reply_buf[TN_RPC_MAX_MSG];
 static uint8_t req_buf[1024];
 
 static struct cache_entry {
-	dev_t dev;
-	ino_t ino;
+	uint64_t cookie;       /* never reused while the system runs, unlike an inode */
 	int8_t is_tapnet;
 } cache[CACHE_SIZE];
 static unsigned cache_next;
 
 /* ------------------------------------------------------------------ raw system calls */
-
-static int sys_socketpair(int d, int t, int p, int sv[2])
-{
-	return (int)syscall(SYS_socketpair, d, t, p, sv);
-}
 
 static ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags)
 {
@@ -234,9 +235,17 @@ static void ctl_install(int fd)
 /* With the lock held: the control connection of this process, or -1. */
 static int conn_get(void)
 {
-	if (ctl_fd >= 0 && ctl_pid == getpid() && ctl_still_ours())
-		return ctl_fd;
-	if (ctl_fd >= 0 && ctl_still_ours()) {
+	if (ctl_fd >= 0 && ctl_pid == getpid() && ctl_still_ours()) {
+		/*
+		 * Between calls the daemon sends nothing: anything to read is its
+		 * goodbye (an idle connection closed, see client_idle_timeout), and
+		 * a new connection serves as well, at the same number.
+		 */
+		struct pollfd p = { .fd = ctl_fd, .events = POLLIN };
+		if (poll(&p, 1, 0) == 0)
+			return ctl_fd;
+		close(ctl_fd);
+	} else if (ctl_fd >= 0 && ctl_still_ours()) {
 		/* a copy from a process that forked without our handler: not ours to use */
 		close(ctl_fd);
 	} else if (ctl_fd >= 0) {
@@ -372,8 +381,10 @@ out:
  * With the lock held: sends the request in w (fds attached to its bytes)
  * and waits for its reply in reply_buf. Returns the reply's length, or -1
  * with errno: the daemon's error for this request, or what went wrong.
+ * With passed, the fd that came with a successful reply is left there
+ * (-1 if none).
  */
-static long call(struct tn_rpc_writer *w, const int *fds, unsigned nfds)
+static long call_fd(struct tn_rpc_writer *w, const int *fds, unsigned nfds, int *passed)
 {
 	struct tn_rpc_header hdr;
 	long len = tn_rpc_end(w);
@@ -416,13 +427,23 @@ static long call(struct tn_rpc_writer *w, const int *fds, unsigned nfds)
 		conn_drop();
 		return -1;
 	}
-	long r = tn_rpc_recv_msg(fd, reply_buf, sizeof(reply_buf), CALL_TIMEOUT_MS);
+	int got_fd = -1;
+	long r = tn_rpc_recv_msg_fd(fd, reply_buf, sizeof(reply_buf), CALL_TIMEOUT_MS, &got_fd);
 	if (r < 0) {
 		conn_drop();
 		return -1;
 	}
+	if (passed)
+		*passed = got_fd;
+	else if (got_fd >= 0)
+		close(got_fd);
 	struct tn_rpc_header rh;
 	tn_rpc_parse_header(reply_buf, (size_t)r, &rh);
+	if (passed && *passed >= 0 &&
+	    ((rh.type & ~TN_RPC_REPLY) == TN_RPC_ERROR || rh.id != hdr.id)) {
+		close(*passed);
+		*passed = -1;
+	}
 	if ((rh.type & ~TN_RPC_REPLY) == TN_RPC_ERROR) {
 		int err;
 		char text[128];
@@ -441,6 +462,11 @@ static long call(struct tn_rpc_writer *w, const int *fds, unsigned nfds)
 	return r;
 }
 
+static long call(struct tn_rpc_writer *w, const int *fds, unsigned nfds)
+{
+	return call_fd(w, fds, nfds, NULL);
+}
+
 static void begin(struct tn_rpc_writer *w, uint16_t type)
 {
 	tn_rpc_begin(w, req_buf, sizeof(req_buf), type, next_id++);
@@ -450,45 +476,39 @@ static void begin(struct tn_rpc_writer *w, uint16_t type)
 
 /* ------------------------------------------------------------------ which fds are ours */
 
-static int fd_ident(int fd, dev_t *dev, ino_t *ino)
+/* The socket's cookie; -1 (ENOTSOCK) for anything but a socket. */
+static int fd_ident(int fd, uint64_t *cookie)
 {
-	struct stat st;
+	socklen_t len = sizeof(*cookie);
 
-	if (fstat(fd, &st) < 0)
+	if (sys_getsockopt(fd, SOL_SOCKET, SO_COOKIE, cookie, &len) < 0)
 		return -1;
-	if (!S_ISSOCK(st.st_mode)) {
-		errno = ENOTSOCK;
-		return -1;
-	}
-	*dev = st.st_dev;
-	*ino = st.st_ino;
 	return 0;
 }
 
-static void cache_put(dev_t dev, ino_t ino, bool yes)
+static void cache_put(uint64_t cookie, bool yes)
 {
 	for (unsigned i = 0; i < CACHE_SIZE; i++)
-		if (cache[i].ino == ino && cache[i].dev == dev) {
+		if (cache[i].cookie == cookie) {
 			cache[i].is_tapnet = yes;
 			return;
 		}
-	cache[cache_next] = (struct cache_entry){ dev, ino, yes };
+	cache[cache_next] = (struct cache_entry){ cookie, yes };
 	cache_next = (cache_next + 1) % CACHE_SIZE;
 }
 
 static void cache_put_fd(int fd, bool yes)
 {
-	dev_t dev;
-	ino_t ino;
+	uint64_t cookie;
 
-	if (fd_ident(fd, &dev, &ino) == 0)
-		cache_put(dev, ino, yes);
+	if (fd_ident(fd, &cookie) == 0)
+		cache_put(cookie, yes);
 }
 
-static int cache_get(dev_t dev, ino_t ino)
+static int cache_get(uint64_t cookie)
 {
 	for (unsigned i = 0; i < CACHE_SIZE; i++)
-		if (cache[i].ino == ino && cache[i].dev == dev && ino)
+		if (cache[i].cookie == cookie && cookie)
 			return cache[i].is_tapnet;
 	return -1;
 }
@@ -496,19 +516,18 @@ static int cache_get(dev_t dev, ino_t ino)
 /* With the lock held. */
 static int is_socket_locked(int fd)
 {
-	dev_t dev;
-	ino_t ino;
+	uint64_t cookie;
 	int v;
 	socklen_t len = sizeof(v);
 
-	if (fd_ident(fd, &dev, &ino) < 0)
+	if (fd_ident(fd, &cookie) < 0)
 		return 0;
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
 		return 0;
 	len = sizeof(v);
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
 		return 0;
-	int known = cache_get(dev, ino);
+	int known = cache_get(cookie);
 	if (known >= 0)
 		return known;
 	struct ucred cred;
@@ -525,7 +544,7 @@ static int is_socket_locked(int fd)
 	long r = call(&w, &fd, 1);
 	int yes = r >= 0;
 	if (r >= 0 || errno == ENOTSOCK)
-		cache_put(dev, ino, yes);
+		cache_put(cookie, yes);
 	errno = saved;
 	return yes;
 }
@@ -736,22 +755,29 @@ static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t 
 
 /* ------------------------------------------------------------------ the calls */
 
-#define ENTER()                     \
-	tn_lib_busy++;              \
-	pthread_mutex_lock(&lock)
+/*
+ * Every call holds the lock from ENTER() to LEAVE(rv); rv is evaluated
+ * before the lock is released, so LEAVE(call(...)) is one locked step
+ * (req_buf and reply_buf are shared by every thread).
+ */
+#define ENTER()                             \
+	do {                                \
+		tn_lib_busy++;              \
+		pthread_mutex_lock(&lock);  \
+	} while (0)
 #define LEAVE(rv)                                  \
 	do {                                       \
+		int r_ = (rv);                     \
 		int e_ = errno;                    \
 		pthread_mutex_unlock(&lock);       \
 		tn_lib_busy--;                     \
 		errno = e_;                        \
-		return (rv);                       \
+		return r_;                         \
 	} while (0)
 
 int tapnet_socket(int domain, int type, int protocol)
 {
 	int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
-	int sv[2];
 
 	if (domain != AF_INET && domain != AF_INET6) {
 		errno = EAFNOSUPPORT;
@@ -766,28 +792,14 @@ int tapnet_socket(int domain, int type, int protocol)
 		return -1;
 	}
 	ENTER();
-	if (sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		LEAVE(-1);
-	int a = sv[0], b = sv[1];
-	/* B unwritable until connected: the smallest send buffer, full of filler */
-	static const uint8_t zeros[FILLER_CHUNK];
-	int one = 1;
-	uint32_t filler = 0;
-	sys_setsockopt(b, SOL_SOCKET, SO_SNDBUF, &one, sizeof(one));
-	for (;;) {
-		ssize_t n = send(b, zeros, sizeof(zeros), MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n <= 0)
-			break;
-		filler += (uint32_t)n;
-	}
+	/* the daemon makes the pair; its reply brings our end, not yet writable */
 	struct tn_rpc_writer w;
+	int b = -1;
 	begin(&w, TN_RPC_SOCKET);
-	tn_rpc_put_u32(&w, TN_ATTR_FILLER, filler);
-	int fds[2] = { a, b };
-	long r = call(&w, fds, 2);
-	close_keep_errno(a);
-	if (r < 0) {
-		close_keep_errno(b);
+	if (call_fd(&w, NULL, 0, &b) < 0)
+		LEAVE(-1);
+	if (b < 0) {
+		errno = EPROTO;
 		LEAVE(-1);
 	}
 	if (!(flags & SOCK_CLOEXEC))

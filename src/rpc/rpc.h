@@ -1,6 +1,7 @@
 /*
  * rpc.h - the tapnet control protocol between tapnetd and its clients
- * (the `tapnet` CLI today, libtapnet later), over a Unix stream socket.
+ * (the `tapnet` CLI, libtapnet and the LD_PRELOAD shim), over a Unix
+ * stream socket.
  *
  * Every message is a 16-byte header followed by attributes:
  *
@@ -42,12 +43,13 @@ enum tn_rpc_type {
 	 * Socket operations (libtapnet). Every one but SOCKET carries, with
 	 * SCM_RIGHTS on the same sendmsg() as the message's bytes, exactly one
 	 * fd: the client's end B of the socket's pair, which names the socket
-	 * (the daemon finds it by B's inode and closes the copy it received).
-	 * SOCKET carries two: the daemon's end A, then B. A client has at most
-	 * one request with fds outstanding; fds with any other message cost it
-	 * the connection. See src/daemon/sockets.c for what each does.
+	 * (the daemon finds it by B's SO_COOKIE and closes the copy it
+	 * received). SOCKET carries none: the daemon makes the pair and its
+	 * reply carries B. A client has at most one request with fds
+	 * outstanding; fds with any other message cost it the connection. See
+	 * src/daemon/sockets_req.c for what each does.
 	 */
-	TN_RPC_SOCKET = 16,     /* fds A, B; FILLER; reply: empty */
+	TN_RPC_SOCKET = 16,     /* reply: empty, with fd B (not writable until connected) */
 	TN_RPC_BIND = 17,       /* fd B; ADDR, PORT */
 	TN_RPC_LISTEN = 18,     /* fd B; BACKLOG */
 	TN_RPC_CONNECT = 19,    /* fd B; ADDR, PORT; reply empty = started (EINPROGRESS) */
@@ -92,7 +94,7 @@ enum tn_rpc_attr {
 	TN_ATTR_QUEUED = 43,     /* u32 */
 
 	/* socket operations */
-	TN_ATTR_FILLER = 60,     /* u32, bytes the client queued on B to keep it unwritable */
+	TN_ATTR_FILLER = 60,     /* unused: the daemon fills B itself now */
 	TN_ATTR_PORT = 61,       /* u32, TCP port, host order value */
 	TN_ATTR_BACKLOG = 62,    /* u32 */
 	TN_ATTR_HOW = 63,        /* u32, TN_SHUT_RD/WR/RDWR */
@@ -303,6 +305,12 @@ int tn_rpc_send_msg(int fd, const void *msg, size_t len, int timeout_ms);
  * Validates it (EPROTO); returns its length.
  */
 long tn_rpc_recv_msg(int fd, void *buf, size_t cap, int timeout_ms);
+/*
+ * The same, keeping the one fd that may come with the message (SCM_RIGHTS,
+ * close-on-exec) in *passed, -1 if none; any other fd is closed. On
+ * failure no fd is left open.
+ */
+long tn_rpc_recv_msg_fd(int fd, void *buf, size_t cap, int timeout_ms, int *passed);
 /*
  * Sends the request req (whole message, as built by tn_rpc_end) and receives
  * its reply: same id, and the request's type with TN_RPC_REPLY or an error

@@ -194,13 +194,45 @@ int tn_rpc_send_msg(int fd, const void *msg, size_t len, int timeout_ms)
 	return send_until(fd, msg, len, deadline_after(timeout_ms));
 }
 
-/* Reads exactly len bytes; the peer closing early is ECONNRESET. */
-static int recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline)
+/* Keeps the first fd passed in msg in *passed (if -1 there), closes any other. */
+static void take_fds(struct msghdr *msg, int *passed)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int x;
+			memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (passed && *passed < 0)
+				*passed = x;
+			else
+				close(x);
+		}
+	}
+}
+
+/*
+ * Reads exactly len bytes; the peer closing early is ECONNRESET. fds that
+ * come along go to take_fds().
+ */
+static int recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline, int *passed)
 {
 	size_t got = 0;
 
 	while (got < len) {
-		ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * 4)];
+		} cbuf;
+		struct iovec iov = { buf + got, len - got };
+		struct msghdr msg = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+		};
+		ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n >= 0)
+			take_fds(&msg, passed);
 
 		if (n > 0) {
 			got += (size_t)n;
@@ -223,7 +255,7 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline)
  * The header first, then exactly the length it announces: reading no more
  * than one message keeps the stream in step for the next one.
  */
-static long recv_until(int fd, void *buf, size_t cap, int64_t deadline)
+static long recv_until(int fd, void *buf, size_t cap, int64_t deadline, int *passed)
 {
 	struct tn_rpc_header hdr;
 
@@ -231,7 +263,7 @@ static long recv_until(int fd, void *buf, size_t cap, int64_t deadline)
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if (recv_exact(fd, buf, TN_RPC_HDR_LEN, deadline) < 0)
+	if (recv_exact(fd, buf, TN_RPC_HDR_LEN, deadline, passed) < 0)
 		return -1;
 	if (tn_rpc_parse_header(buf, TN_RPC_HDR_LEN, &hdr) != TN_RPC_OK) {
 		errno = EPROTO;
@@ -242,7 +274,7 @@ static long recv_until(int fd, void *buf, size_t cap, int64_t deadline)
 		return -1;
 	}
 	if (recv_exact(fd, (uint8_t *)buf + TN_RPC_HDR_LEN, hdr.length - TN_RPC_HDR_LEN,
-		       deadline) < 0)
+		       deadline, passed) < 0)
 		return -1;
 	if (!tn_rpc_validate(buf, hdr.length)) {
 		errno = EPROTO;
@@ -253,7 +285,20 @@ static long recv_until(int fd, void *buf, size_t cap, int64_t deadline)
 
 long tn_rpc_recv_msg(int fd, void *buf, size_t cap, int timeout_ms)
 {
-	return recv_until(fd, buf, cap, deadline_after(timeout_ms));
+	return recv_until(fd, buf, cap, deadline_after(timeout_ms), NULL);
+}
+
+long tn_rpc_recv_msg_fd(int fd, void *buf, size_t cap, int timeout_ms, int *passed)
+{
+	*passed = -1;
+	long len = recv_until(fd, buf, cap, deadline_after(timeout_ms), passed);
+	if (len < 0 && *passed >= 0) {
+		int e = errno;
+		close(*passed);
+		*passed = -1;
+		errno = e;
+	}
+	return len;
 }
 
 static bool answers(const struct tn_rpc_header *req, const struct tn_rpc_header *reply)
@@ -282,7 +327,7 @@ long tn_rpc_call(int fd, const void *req, size_t req_len, void *reply, size_t ca
 		/* A daemon that refuses us says why before it hangs up: read that. */
 		send_failed = true;
 	}
-	long len = recv_until(fd, reply, cap, deadline);
+	long len = recv_until(fd, reply, cap, deadline, NULL);
 
 	if (len < 0) {
 		if (send_failed)

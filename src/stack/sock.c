@@ -58,6 +58,10 @@ int tn_sock_listen(struct tn_sock *s, int backlog)
 		int rc = tcp_bind_port(s, 0);
 		if (rc < 0)
 			return rc;
+	} else {
+		int rc = tcp_listen_conflict(s);
+		if (rc < 0)
+			return rc;
 	}
 	s->listen = calloc(1, sizeof(*s->listen));
 	if (!s->listen)
@@ -473,6 +477,23 @@ int tn_sock_set_linger(struct tn_sock *s, bool on, uint32_t seconds)
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on)
 {
 	s->reuseaddr = on;
+	return 0;
+}
+
+void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o)
+{
+	*o = (struct tn_sock_opts){
+		.nodelay = s->nodelay, .keepalive = s->keepalive, .linger = s->linger,
+		.reuseaddr = s->reuseaddr, .reuseport = s->reuseport, .linger_s = s->linger_s,
+		.ka_idle_s = s->ka_idle_s, .ka_intvl_s = s->ka_intvl_s, .ka_probes = s->ka_probes,
+		.rcvbuf = s->rcvbuf_size, .sndbuf = s->sndbuf_size,
+	};
+}
+
+int tn_sock_set_reuseport(struct tn_sock *s, bool on, uint32_t owner)
+{
+	s->reuseport = on;
+	s->reuse_owner = owner;
 	return 0;
 }
 

@@ -380,6 +380,30 @@ int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t 
 int tn_sock_set_bufsize(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf); /* 0: unchanged */
 int tn_sock_set_linger(struct tn_sock *s, bool on, uint32_t seconds);
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on);
+/* SO_REUSEPORT: shares a port with sockets that set it with the same owner (a uid). */
+int tn_sock_set_reuseport(struct tn_sock *s, bool on, uint32_t owner);
+
+/*
+ * Who pays for a connection's buffers. The core calls charge(ctx, owner,
+ * bytes) before it allocates a connection's send and receive buffers
+ * (bytes > 0; false refuses them: connect fails with ENOBUFS, a listener's
+ * new connection is dropped, TcpExtListenDrops) and charge(ctx, owner,
+ * -bytes) when it frees them: for a closed connection, only once its FIN
+ * exchange is over, since it holds them until then. owner is what
+ * tn_sock_set_owner gave the socket; a listener's connections get the
+ * listener's. NULL fn: nobody counts.
+ */
+typedef bool (*tn_charge_fn)(void *ctx, void *owner, int64_t bytes);
+void tn_stack_set_charge(struct tn_stack *stack, tn_charge_fn fn, void *ctx);
+void tn_sock_set_owner(struct tn_sock *s, void *owner);
+
+/* The options set above, as they are now (an accepted socket's come from its listener). */
+struct tn_sock_opts {
+	bool nodelay, keepalive, linger, reuseaddr, reuseport;
+	uint32_t linger_s, ka_idle_s, ka_intvl_s, ka_probes;
+	uint32_t rcvbuf, sndbuf;
+};
+void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o);
 
 /* Pending error (SO_ERROR semantics: read and cleared), 0 if none. */
 int tn_sock_error(struct tn_sock *s);

@@ -63,6 +63,9 @@ int tn_tcp_init(struct tn_stack *stack)
 
 static void sock_free(struct tn_sock *s)
 {
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (s->charged && tcp->charge)
+		tcp->charge(tcp->charge_ctx, s->mem_owner, -(int64_t)s->charged);
 	tn_ring_free(&s->sndbuf);
 	tn_ring_free(&s->rcvbuf);
 	free(s->listen);
@@ -185,6 +188,12 @@ struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16
 	return wild;
 }
 
+/*
+ * As Linux's inet_bind_conflict(): o, on the port at an address that
+ * overlaps s's (equal, or either a wildcard), stands in s's way unless
+ * both set SO_REUSEADDR and o does not listen, or both set SO_REUSEPORT
+ * and have the same owner (Linux: the same uid).
+ */
 static bool port_taken(struct tn_stack *stack, const struct tn_sock *s, uint16_t port)
 {
 	for (struct tn_sock *o = *bound_bucket(stack, port); o; o = o->bnext) {
@@ -192,12 +201,24 @@ static bool port_taken(struct tn_stack *stack, const struct tn_sock *s, uint16_t
 			continue;
 		if (o->laddr && s->laddr && o->laddr != s->laddr)
 			continue;
-		/* Linux: SO_REUSEADDR on both lets a port be shared unless one listens. */
 		if (s->reuseaddr && o->reuseaddr && o->state != TN_TCP_LISTEN)
+			continue;
+		if (s->reuseport && o->reuseport && s->reuse_owner == o->reuse_owner)
 			continue;
 		return true;
 	}
 	return false;
+}
+
+/*
+ * listen() checks again, as Linux's inet_csk_listen_start() does: two
+ * sockets with SO_REUSEADDR may share a port while bound, but only one of
+ * them may listen; else a socket bound to a specific address would take a
+ * wildcard listener's connections (tcp_lookup_listener prefers it).
+ */
+int tcp_listen_conflict(const struct tn_sock *s)
+{
+	return port_taken(s->stack, s, s->lport) ? -EADDRINUSE : 0;
 }
 
 /*
@@ -373,11 +394,30 @@ struct tn_sock *tcp_sock_new(struct tn_stack *stack)
 
 int tcp_alloc_buffers(struct tn_sock *s)
 {
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (!s->charged && !s->rcvbuf.data && !s->sndbuf.data && tcp->charge) {
+		uint64_t bytes = (uint64_t)s->rcvbuf_size + s->sndbuf_size;
+		if (!tcp->charge(tcp->charge_ctx, s->mem_owner, (int64_t)bytes))
+			return -ENOBUFS;
+		s->charged = bytes; /* given back by sock_free, whatever happens below */
+	}
 	if (!s->rcvbuf.data && tn_ring_init(&s->rcvbuf, s->rcvbuf_size) < 0)
 		return -ENOMEM;
 	if (!s->sndbuf.data && tn_ring_init(&s->sndbuf, s->sndbuf_size) < 0)
 		return -ENOMEM;
 	return 0;
+}
+
+void tn_stack_set_charge(struct tn_stack *stack, tn_charge_fn fn, void *ctx)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	tcp->charge = fn;
+	tcp->charge_ctx = ctx;
+}
+
+void tn_sock_set_owner(struct tn_sock *s, void *owner)
+{
+	s->mem_owner = owner;
 }
 
 /* Smallest scale that lets the whole receive buffer be advertised (RFC 7323 2.2). */

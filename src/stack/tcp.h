@@ -167,6 +167,10 @@ struct tn_sock {
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
 	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1;
+	bool reuseport : 1;               /* SO_REUSEPORT: shares with reuse_owner's sockets */
+	uint32_t reuse_owner;             /* who set it (the daemon passes the client's uid) */
+	void *mem_owner;                  /* who pays for its buffers (tn_sock_set_owner) */
+	uint64_t charged;                 /* buffer bytes charged to mem_owner, given back at free */
 	unsigned events;                  /* pending TN_SOCK_EV_* */
 	int err;                          /* pending error (negative errno) */
 	int soft_err;                     /* last ICMP error, reported on timeout */
@@ -241,6 +245,8 @@ struct tn_tcp {
 	uint32_t nsocks;
 	struct tn_sock *ev_head, *ev_tail;
 	struct tn_sock *dead;      /* freed at the end of the current entry */
+	tn_charge_fn charge;       /* who pays for buffers (tn_stack_set_charge), or NULL */
+	void *charge_ctx;
 	int depth;                 /* nesting of core entry points */
 	uint8_t isn_key[16], port_key[16], ts_key[16];
 	uint16_t port_table[256];  /* RFC 6056 algorithm 4 perturbation */
@@ -268,6 +274,7 @@ struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16
 int tcp_hash(struct tn_sock *s);
 void tcp_unhash(struct tn_sock *s);
 int tcp_bind_port(struct tn_sock *s, uint16_t port);
+int tcp_listen_conflict(const struct tn_sock *s); /* -EADDRINUSE or 0: see tcp.c */
 void tcp_unbind(struct tn_sock *s);
 /*
  * RFC 6056, for connect: a local port whose 4-tuple is free. A TIME_WAIT

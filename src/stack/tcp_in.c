@@ -165,6 +165,9 @@ static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct
 	c->linger = l->linger;
 	c->linger_s = l->linger_s;
 	c->reuseaddr = l->reuseaddr; /* as Linux's sk_clone: its TIME_WAIT entry remembers it */
+	c->mem_owner = l->mem_owner; /* its buffers are the listener's owner's to pay */
+	c->reuseport = l->reuseport;
+	c->reuse_owner = l->reuse_owner;
 	c->laddr = g->dst;
 	c->lport = g->dport;
 	c->raddr = g->src;

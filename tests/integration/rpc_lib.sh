@@ -63,18 +63,27 @@ bg() {
 	at_exit "pkill -P $BG_PID; kill $BG_PID"
 }
 
-# publish_tools: `tapnet` and the shim copied to $TN_TMP/pub, which (like
-# $TN_TMP) any user can search, so that programs that drop privileges can
-# still load the shim, even from a source tree only root can read (a clone
-# under /root). Sets PUB_TAPNET and PUB_PRELOAD.
+# ---------------------------------------------------------------- as another user
+# For attacks by a local user, limits per user, and servers that drop
+# privileges: nobody:nogroup, without supplementary groups, must reach the
+# control socket and read what it runs (the build and source trees may be
+# closed to it: a clone under /root), so those are copied to $TN_TMP/pub.
+
+# as_nobody CMD ARGS...: CMD in the namespace as nobody.
+as_nobody() { ns_exec setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
+
+# nobody_copy FILE...: copies FILEs into $TN_TMP/pub, readable by everyone.
+nobody_copy() {
+	mkdir -p "$TN_TMP/pub" && chmod 0755 "$TN_TMP" "$TN_TMP/pub" &&
+		cp "$@" "$TN_TMP/pub/" && chmod -R a+rX "$TN_TMP/pub" || fail "cannot copy $* for nobody"
+}
+
+# publish_tools: `tapnet` and the shim in $TN_TMP/pub (once); sets
+# PUB_TAPNET and PUB_PRELOAD.
 publish_tools() {
-	local pub=$TN_TMP/pub
-	PUB_TAPNET=$pub/$(basename "$TAPNET")
-	PUB_PRELOAD=$pub/$(basename "$TAPNET_PRELOAD")
-	[ -d "$pub" ] && return 0
-	mkdir -p "$pub" && cp "$TAPNET" "$TAPNET_PRELOAD" "$pub/" &&
-		chmod 0755 "$TN_TMP" "$pub" "$PUB_TAPNET" "$PUB_PRELOAD" ||
-		fail "cannot copy tapnet and the shim to $pub"
+	PUB_TAPNET=$TN_TMP/pub/${TAPNET##*/}
+	PUB_PRELOAD=$TN_TMP/pub/${TAPNET_PRELOAD##*/}
+	[ -f "$PUB_PRELOAD" ] || nobody_copy "$TAPNET" "$TAPNET_PRELOAD"
 }
 
 # tn_run_as USER GROUP CMD ARGS...: CMD under `tapnet run` as USER, with no
@@ -87,3 +96,6 @@ tn_run_as() {
 		setpriv --reuid "$user" --regid "$group" --clear-groups --inh-caps=-all \
 		"$PUB_TAPNET" -s "$SOCK" run "$@"
 }
+
+# tn_run_nobody CMD ARGS...: tn_run as nobody.
+tn_run_nobody() { tn_run_as nobody nogroup "$@"; }

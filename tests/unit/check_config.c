@@ -97,7 +97,7 @@ START_TEST(test_empty_file_gives_defaults)
 	ck_assert_str_eq(cfg.group, "tapnet");
 	ck_assert_uint_eq(cfg.control_socket_mode, 0660);
 	ck_assert_int_eq(cfg.log_level, LOG_LEVEL_INFO);
-	ck_assert_uint_eq(cfg.max_clients, 64);
+	ck_assert_uint_eq(cfg.max_clients, 512);
 	ck_assert_uint_eq(cfg.max_sockets, 16384);
 	ck_assert_uint_eq(cfg.max_sockets_per_client, 4096);
 	ck_assert_uint_eq(cfg.max_buffer_bytes, UINT64_C(4) << 30);

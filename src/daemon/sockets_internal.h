@@ -1,0 +1,141 @@
+/*
+ * sockets_internal.h - what the files of tapnet's client sockets share
+ * (sockets.h tells the story): the registry and its accounting
+ * (sockets.c), the data pump between the socket pairs and the core
+ * (sockets_pump.c), the request handlers (sockets_req.c) and the Linux
+ * socket-option ABI (sockets_opt.c).
+ */
+#ifndef TAPNETD_SOCKETS_INTERNAL_H
+#define TAPNETD_SOCKETS_INTERNAL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "closer.h"
+#include "daemon.h"
+#include "sockets.h"
+
+#define CHUNK 65536            /* bytes moved per read/recv */
+#define HASH_BUCKETS 4096      /* by B's cookie */
+#define TOMBSTONES 4096        /* finished sockets remembered */
+#define HUP_BATCH 64
+#define PAIR_SNDBUF 212992     /* asked for each end's send buffer (the kernel caps it) */
+#define ACCEPT_BATCH 64        /* connections handed to one listener per wakeup */
+#define FILLER_CHUNK 4096
+#define PASSED_FDS_MAX 253     /* the kernel's SCM_MAX_FD: all one recvmsg() can bring */
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+
+struct tsock {
+	struct sockets *ss;
+	struct tsock *hnext;          /* cookie hash chain */
+	struct tsock *prev, *next;    /* every socket */
+	struct sockets_owner *conn;   /* the connection that made it; NULL once closed */
+	struct sockets_account *acct; /* its user's, charged until it is freed */
+	struct tn_sock *sk;           /* NULL once closed in the core */
+	int a;                        /* our end of the pair */
+	int b_hold;                   /* the client's end, held while connecting */
+	uint64_t cookie;              /* B's SO_COOKIE: the socket's name in requests */
+	ev_io io;
+	int io_events;
+	uint32_t filler;              /* filler bytes still to drop from A */
+	struct tsock *pend_next;      /* in ss->pending: peer data to pass on */
+	bool pending;
+	bool a_idle;                  /* the last read of A found nothing */
+	int pend_b;                   /* listener: accepted B not yet sent */
+	struct tn_accept_rec pend_rec;
+	bool listening, connecting, connected;
+	bool rd_eof;                  /* client shut its write side: FIN sent */
+	bool wr_shut;                 /* peer FIN passed on: A's write side shut */
+	bool client_closed;           /* B's last close seen */
+	bool in_hup;                  /* registered in the hang-up epoll */
+	bool in_pump, again, done;
+	bool accept_waits;            /* listener: an accept waits for a socket slot */
+	struct tsock *wait_next;      /* in ss->waiting (or ss->waking) while it waits */
+	int done_err;                 /* positive errno for SO_ERROR, 0 for none */
+	int err;                      /* pending SO_ERROR kept here */
+};
+
+struct tombstone {
+	uint64_t cookie;              /* 0: free */
+	int err;
+	tn_ip4 laddr;
+	uint16_t lport;
+};
+
+struct sockets {
+	struct tapnetd *d;
+	struct tsock *hash[HASH_BUCKETS];
+	struct tsock *all;
+	unsigned count;
+	unsigned max_total, max_per_client;
+	unsigned max_clients_per_user;
+	uint64_t buf_bytes, buf_max, buf_max_per_client;
+	struct sockets_account *accounts; /* users with connections or sockets */
+	struct tsock *waiting;        /* listeners whose accept waits for a socket slot */
+	struct tsock *waking;         /* those wake_idle_cb is trying again */
+	ev_idle wake_idle;            /* hands space given back to waiting listeners */
+	int hup_ep;                   /* every A, events 0: hang-ups only */
+	ev_io hup_io;
+	struct tombstone tomb[TOMBSTONES];
+	unsigned tomb_next;
+	struct log_ratelimit limit_log, err_log, buf_log;
+	struct tsock *pending;        /* sockets with peer data for the client */
+	ev_prepare pend_watcher;
+	uint8_t scratch[CHUNK];
+};
+
+/* A request's attributes (sockets_req.c) */
+struct req {
+	bool has_addr, has_port;
+	uint32_t addr, port;
+	uint32_t backlog, how, peer, level, optname, optlen;
+	bool has_how, has_level, has_optname;
+	const uint8_t *optval;
+	size_t optval_len;
+};
+
+/* ---- the registry (sockets.c) */
+struct tsock *find_sock(struct sockets *ss, uint64_t cookie);
+struct tombstone *find_tomb(struct sockets *ss, uint64_t cookie);
+int unix_stream_cookie(int fd, uint64_t *cookie);
+struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
+			struct sockets_account *acct, struct tn_sock *sk, int a, uint64_t cookie);
+/* Frees t; the core socket is closed (FIN) unless already gone. */
+void tsock_free(struct tsock *t);
+/* The socket is over for the client: remember how it ended, free it. */
+void tsock_finish(struct tsock *t);
+int limit_check(struct sockets *ss, const struct sockets_account *acct);
+/* Listener t has a connection to hand over but no socket slot: try again when one is freed. */
+void accept_wait(struct tsock *t);
+void io_set(struct tsock *t, int events);
+void hup_del(struct tsock *t);
+
+/* ---- the data pump (sockets_pump.c) */
+int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *filler);
+void tsock_pump(struct tsock *t);
+void close_core(struct tsock *t, bool abort);
+int pos_err(int e);
+void sock_cb(struct tn_sock *s, unsigned events, void *arg);
+void a_io_cb(struct ev_loop *loop, ev_io *w, int revents);
+void pend_cb(struct ev_loop *loop, ev_prepare *w, int revents);
+void hup_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+/* ---- the Linux socket options (sockets_opt.c); tb: the tombstone when t is gone */
+int req_setsockopt(struct tsock *t, const struct req *r);
+int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
+		   struct tn_rpc_writer *reply);
+
+#endif

@@ -1,0 +1,230 @@
+/*
+ * sockets_opt.c - setsockopt/getsockopt as Linux answers them, on top of
+ * the core's socket options.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "sockets_internal.h"
+
+/* The kernel's TCP_* state numbers, for TCP_INFO. */
+static uint8_t tcp_state_linux(enum tn_tcp_state s)
+{
+	switch (s) {
+	case TN_TCP_ESTABLISHED: return 1;
+	case TN_TCP_SYN_SENT: return 2;
+	case TN_TCP_SYN_RECEIVED: return 3;
+	case TN_TCP_FIN_WAIT_1: return 4;
+	case TN_TCP_FIN_WAIT_2: return 5;
+	case TN_TCP_TIME_WAIT: return 6;
+	case TN_TCP_CLOSE_WAIT: return 8;
+	case TN_TCP_LAST_ACK: return 9;
+	case TN_TCP_LISTEN: return 10;
+	case TN_TCP_CLOSING: return 11;
+	default: return 7; /* CLOSE */
+	}
+}
+
+static int opt_int(const struct req *r, int *v)
+{
+	if (r->optval_len < sizeof(int))
+		return -EINVAL;
+	memcpy(v, r->optval, sizeof(int));
+	return 0;
+}
+
+int req_setsockopt(struct tsock *t, const struct req *r)
+{
+	int v = 0, rc;
+	struct tn_sock_opts o;
+
+	if (!r->has_level || !r->has_optname)
+		return -EINVAL;
+	if (!t || !t->sk)
+		return 0; /* the connection is over: nothing left to tune */
+	if (r->level == SOL_SOCKET) {
+		switch (r->optname) {
+		case SO_REUSEADDR:
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			return tn_sock_set_reuseaddr(t->sk, v != 0);
+		case SO_REUSEPORT:
+			/* shared only with sockets of the same user, as Linux */
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			return tn_sock_set_reuseport(t->sk, v != 0, t->acct ? (uint32_t)t->acct->uid
+									    : UINT32_MAX);
+		case SO_KEEPALIVE:
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			return tn_sock_set_keepalive(t->sk, v != 0, 0, 0, 0);
+		case SO_LINGER: {
+			struct linger l;
+			if (r->optval_len < sizeof(l))
+				return -EINVAL;
+			memcpy(&l, r->optval, sizeof(l));
+			return tn_sock_set_linger(t->sk, l.l_onoff != 0,
+						  l.l_linger < 0 ? 0 : (uint32_t)l.l_linger);
+		}
+		case SO_RCVBUF:
+		case SO_SNDBUF: {
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			/* like Linux: doubled for bookkeeping, clamped, never an error */
+			long b = (long)v * 2;
+			if (b < 4096)
+				b = 4096;
+			if (b > (32l << 20))
+				b = 32l << 20;
+			/* once connected the core keeps its buffers (EISCONN): ignored, as said */
+			(void)tn_sock_set_bufsize(t->sk, r->optname == SO_RCVBUF ? (uint32_t)b : 0,
+						  r->optname == SO_SNDBUF ? (uint32_t)b : 0);
+			return 0;
+		}
+		case SO_OOBINLINE:
+		case SO_PRIORITY:
+		case SO_RCVLOWAT:
+		case SO_SNDLOWAT:
+		case SO_RCVTIMEO:
+		case SO_SNDTIMEO:
+			return 0; /* accepted, without effect */
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (r->level == IPPROTO_TCP) {
+		if ((rc = opt_int(r, &v)) < 0)
+			return rc;
+		switch (r->optname) {
+		case TCP_NODELAY:
+			return tn_sock_set_nodelay(t->sk, v != 0);
+		case TCP_KEEPIDLE:
+		case TCP_KEEPINTVL:
+		case TCP_KEEPCNT:
+			if (v < 1 || v > (r->optname == TCP_KEEPCNT ? 127 : 32767))
+				return -EINVAL;
+			tn_sock_get_opts(t->sk, &o);
+			return tn_sock_set_keepalive(t->sk, o.keepalive,
+						     r->optname == TCP_KEEPIDLE ? (uint32_t)v : 0,
+						     r->optname == TCP_KEEPINTVL ? (uint32_t)v : 0,
+						     r->optname == TCP_KEEPCNT ? (uint32_t)v : 0);
+		case TCP_QUICKACK:
+		case TCP_USER_TIMEOUT:
+		case TCP_CORK:
+			return 0; /* accepted, without effect */
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (r->level == IPPROTO_IP) {
+		switch (r->optname) {
+		case IP_TOS:
+		case IP_TTL:
+			return 0; /* accepted, without effect */
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	return -ENOPROTOOPT;
+}
+
+int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
+			  struct tn_rpc_writer *reply)
+{
+	int v;
+	struct tn_sock_info info;
+	struct tn_sock_opts o;
+
+	if (!r->has_level || !r->has_optname)
+		return -EINVAL;
+	if (!t) { /* over: its tombstone answers (sockets_request passes no t without a core socket) */
+		if (r->level == SOL_SOCKET && r->optname == SO_ERROR) {
+			v = tb->err;
+			tb->err = 0;
+			goto put_int;
+		}
+		if (r->level == SOL_SOCKET && r->optname == SO_TYPE) {
+			v = SOCK_STREAM;
+			goto put_int;
+		}
+		return -ENOPROTOOPT;
+	}
+	tn_sock_get_opts(t->sk, &o); /* the core keeps every option: one owner */
+	if (r->level == SOL_SOCKET) {
+		switch (r->optname) {
+		case SO_ERROR:
+			v = t->err;
+			t->err = 0;
+			if (!v && t->sk)
+				v = pos_err(tn_sock_error(t->sk));
+			goto put_int;
+		case SO_TYPE: v = SOCK_STREAM; goto put_int;
+		case SO_DOMAIN: v = AF_INET; goto put_int;
+		case SO_PROTOCOL: v = IPPROTO_TCP; goto put_int;
+		case SO_ACCEPTCONN: v = t->listening; goto put_int;
+		case SO_REUSEADDR: v = o.reuseaddr; goto put_int;
+		case SO_REUSEPORT: v = o.reuseport; goto put_int;
+		case SO_KEEPALIVE: v = o.keepalive; goto put_int;
+		case SO_RCVBUF: v = (int)o.rcvbuf; goto put_int;
+		case SO_SNDBUF: v = (int)o.sndbuf; goto put_int;
+		case SO_LINGER: {
+			struct linger l = { .l_onoff = o.linger, .l_linger = (int)o.linger_s };
+			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &l, sizeof(l));
+			return 0;
+		}
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (r->level == IPPROTO_TCP) {
+		switch (r->optname) {
+		case TCP_NODELAY: v = o.nodelay; goto put_int;
+		case TCP_KEEPIDLE: v = (int)o.ka_idle_s; goto put_int;
+		case TCP_KEEPINTVL: v = (int)o.ka_intvl_s; goto put_int;
+		case TCP_KEEPCNT: v = (int)o.ka_probes; goto put_int;
+		case TCP_MAXSEG:
+			v = (t->sk && tn_sock_info(t->sk, &info) == 0 && info.mss) ? (int)info.mss : 536;
+			goto put_int;
+		case TCP_INFO: {
+			struct tcp_info ti;
+			memset(&ti, 0, sizeof(ti));
+			if (t->sk && tn_sock_info(t->sk, &info) == 0) {
+				ti.tcpi_state = tcp_state_linux(info.state);
+				ti.tcpi_rto = info.rto_ms * 1000;
+				ti.tcpi_snd_mss = info.mss;
+				ti.tcpi_rcv_mss = info.rcv_mss;
+				ti.tcpi_rtt = info.rtt_us;
+				ti.tcpi_rttvar = info.rttvar_us;
+				ti.tcpi_snd_cwnd = info.cwnd;
+				ti.tcpi_snd_ssthresh = info.ssthresh;
+				ti.tcpi_retransmits = (uint8_t)info.retransmits;
+				ti.tcpi_total_retrans = (uint32_t)info.total_retrans;
+				ti.tcpi_unacked = info.send_q;
+				ti.tcpi_snd_wscale = info.snd_wscale;
+				ti.tcpi_rcv_wscale = info.rcv_wscale;
+				ti.tcpi_rcv_space = info.rcv_wnd;
+			}
+			size_t n = r->optlen < sizeof(ti) ? r->optlen : sizeof(ti);
+			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &ti, n);
+			return 0;
+		}
+		case TCP_CONGESTION: {
+			char name[16] = "";
+			if (t->sk && tn_sock_info(t->sk, &info) == 0 && info.cc)
+				snprintf(name, sizeof(name), "%s", info.cc);
+			size_t n = r->optlen < sizeof(name) ? r->optlen : sizeof(name);
+			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, name, n);
+			return 0;
+		}
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	return -ENOPROTOOPT;
+put_int:
+	tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &v, sizeof(v));
+	return 0;
+}

@@ -1,0 +1,487 @@
+/*
+ * sockets_pump.c - moves bytes, accepted connections and ends between each
+ * socket pair and its core socket (see sockets.h).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "sockets_internal.h"
+
+/*
+ * recvmsg() on A, always with room for passed fds: a client may send
+ * some on B, and the kernel would release those it cannot hand over in
+ * our context. They go to closer.c.
+ */
+static ssize_t recv_a(struct tsock *t, struct msghdr *msg)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * PASSED_FDS_MAX)];
+	} cbuf;
+
+	msg->msg_control = cbuf.buf;
+	msg->msg_controllen = sizeof(cbuf.buf);
+	ssize_t n = recvmsg(t->a, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 || msg->msg_controllen == 0)
+		return n;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			closer_close(fd);
+			DAEMON_COUNT(t->ss->d, CtlFdsRefused, 1);
+		}
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------ the data path */
+
+void a_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tsock *t = w->data;
+	struct tapnetd *d = t->ss->d;
+
+	if (revents & EV_READ)
+		t->a_idle = false;
+	tsock_pump(t);
+	daemon_rearm_timer(d);
+}
+
+#define set_done(t, err) set_done_at(t, err, __LINE__)
+static void set_done_at(struct tsock *t, int err, int line)
+{
+	log_debug("socket %llx done at line %d (err %d, rd_eof %d wr_shut %d closed %d unread %zu filler %u)",
+		  (unsigned long long)t->cookie, line, err, t->rd_eof, t->wr_shut, t->client_closed,
+		  t->sk ? tn_sock_readable(t->sk) : 0, t->filler);
+	t->done = true;
+	if (err && !t->done_err)
+		t->done_err = err;
+}
+
+/* Ends the TCP connection as a close() would: RST when abort, else FIN (or RST per the core). */
+void close_core(struct tsock *t, bool abort)
+{
+	if (!t->sk)
+		return;
+	tn_sock_set_callback(t->sk, NULL, NULL);
+	if (abort)
+		tn_sock_abort(t->sk);
+	else
+		tn_sock_close(t->sk);
+	t->sk = NULL;
+}
+
+/* Did the client's last close happen (as opposed to shutdown(SHUT_WR))? */
+static bool a_hung_up(const struct tsock *t)
+{
+	struct pollfd p = { .fd = t->a, .events = 0 };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+}
+
+/* Peer data the client has not taken yet (and would lose with a close). */
+static bool unread(const struct tsock *t)
+{
+	return t->sk && !t->wr_shut && tn_sock_readable(t->sk) > 0;
+}
+
+/* Peer -> client: from the core's receive buffer into A while A takes it. */
+static void pump_to_client(struct tsock *t)
+{
+	if (t->wr_shut || !t->sk)
+		return;
+	for (;;) {
+		struct tn_sock_piece piece[2];
+		int np;
+		long n = tn_sock_recv_peek(t->sk, piece, &np);
+		if (n == -EAGAIN)
+			return;
+		if (n == 0) { /* peer FIN, everything before it delivered */
+			shutdown(t->a, SHUT_WR);
+			t->wr_shut = true;
+			/* a closed client may still have bytes in A for the peer: not yet */
+			if (t->rd_eof) {
+				close_core(t, false);
+				set_done(t, 0);
+			}
+			return;
+		}
+		if (n < 0) { /* reset, timed out: the client reads EOF, SO_ERROR says why */
+			close_core(t, false);
+			set_done(t, (int)-n);
+			return;
+		}
+		struct iovec iov[2];
+		for (int i = 0; i < np; i++) {
+			iov[i].iov_base = (void *)piece[i].base;
+			iov[i].iov_len = piece[i].len;
+		}
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)np };
+		ssize_t w = sendmsg(t->a, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return; /* A is full: EV_WRITE resumes */
+			/* B is gone with our data unread: a close with unread data */
+			close_core(t, true);
+			set_done(t, 0);
+			return;
+		}
+		tn_sock_recv_consume(t->sk, (size_t)w);
+		if (w < n)
+			return; /* A is full: EV_WRITE resumes */
+	}
+}
+
+/* Client -> peer: read A only as far as the TCP send buffer has room. */
+static void pump_from_client(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+
+	while (!t->rd_eof && t->sk) {
+		/* client data goes straight into the TCP send buffer; filler into scratch */
+		struct iovec iov[2];
+		struct msghdr msg = { .msg_iov = iov };
+		if (t->filler) {
+			iov[0].iov_base = ss->scratch;
+			iov[0].iov_len = t->filler < CHUNK ? t->filler : CHUNK;
+			msg.msg_iovlen = 1;
+		} else {
+			struct tn_sock_wpiece piece[2];
+			int np;
+			if (tn_sock_send_space(t->sk, piece, &np) <= 0)
+				return; /* full (TN_SOCK_EV_WRITABLE resumes), or over: events follow */
+			for (int i = 0; i < np; i++) {
+				iov[i].iov_base = piece[i].base;
+				iov[i].iov_len = piece[i].len;
+			}
+			msg.msg_iovlen = (size_t)np;
+		}
+		ssize_t n = recv_a(t, &msg);
+		if (n < 0) {
+			if (errno == EAGAIN)
+				t->a_idle = true; /* until EV_READ or news from the core */
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			/* ECONNRESET: B was closed with data we sent it unread */
+			close_core(t, true);
+			set_done(t, 0);
+			return;
+		}
+		if (n == 0) {
+			t->rd_eof = true;
+			if (t->client_closed || a_hung_up(t)) {
+				t->client_closed = true;
+				close_core(t, unread(t));
+				set_done(t, 0);
+				return;
+			}
+			int r = tn_sock_shutdown(t->sk, TN_SHUT_WR);
+			if (r < 0 && r != -ENOTCONN)
+				log_debug("shutdown after the client's SHUT_WR: %s", strerror(-r));
+			if (t->wr_shut) {
+				close_core(t, false);
+				set_done(t, 0);
+			}
+			return;
+		}
+		if (t->filler) {
+			t->filler -= (uint32_t)n;
+			continue;
+		}
+		long s = tn_sock_send_commit(t->sk, (size_t)n);
+		if (s != n) {
+			/* the space was there: only a connection that just died says otherwise */
+			uint64_t suppressed;
+			char note[64];
+			if (log_ratelimit_ok(&ss->err_log, &suppressed))
+				log_debug("tn_sock_send_commit took %ld of %zd bytes%s", s, n,
+					  log_suppressed_note(suppressed, note));
+			return;
+		}
+	}
+}
+
+/*
+ * A new pair: A, ours, non-blocking; B, the client's, and its cookie. With
+ * filler, B's send buffer is shrunk and filled (the count in *filler), so
+ * that B is not writable until a connect ends (see sockets.h).
+ * Returns 0 or -errno.
+ */
+int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *filler)
+{
+	int sv[2];
+	int sz = PAIR_SNDBUF, one = 1;
+	socklen_t len = sizeof(*cookie);
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	int fl = fcntl(sv[0], F_GETFL);
+	if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0 ||
+	    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, filler ? &one : &sz, sizeof(sz)) < 0 ||
+	    getsockopt(sv[1], SOL_SOCKET, SO_COOKIE, cookie, &len) < 0) {
+		int err = errno;
+		close(sv[0]);
+		close(sv[1]);
+		return -err;
+	}
+	if (filler) {
+		*filler = 0;
+		for (;;) {
+			ssize_t n = send(sv[1], ss->scratch, FILLER_CHUNK, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n <= 0)
+				break;
+			*filler += (uint32_t)n;
+		}
+	}
+	*a = sv[0];
+	*b = sv[1];
+	return 0;
+}
+
+/* Listener: hand accepted connections to the client while its fd takes them. */
+static void pump_accept(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+
+	for (int i = 0; i < ACCEPT_BATCH && t->sk; i++) {
+		if (t->pend_b >= 0) {
+			union {
+				struct cmsghdr align;
+				char buf[CMSG_SPACE(sizeof(int))];
+			} cbuf;
+			struct iovec iov = { &t->pend_rec, sizeof(t->pend_rec) };
+			struct msghdr msg = {
+				.msg_iov = &iov, .msg_iovlen = 1,
+				.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
+			};
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &t->pend_b, sizeof(int));
+			ssize_t n = sendmsg(t->a, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				return; /* the client does not accept: EV_WRITE */
+			if (n != (ssize_t)sizeof(t->pend_rec))
+				log_warning("cannot pass an accepted connection: %s",
+					    n < 0 ? strerror(errno) : "short write");
+			close(t->pend_b); /* its A sees the hang-up if it never arrived */
+			t->pend_b = -1;
+		}
+		int err = 0;
+		struct tn_sock_info li;
+		if (tn_sock_info(t->sk, &li) < 0 || li.recv_q == 0)
+			return; /* nothing to accept */
+		/* over a socket limit the connection waits in the accept queue, as on Linux */
+		if (limit_check(ss, t->acct) < 0) {
+			accept_wait(t);
+			return;
+		}
+		/* its buffers are charged already: see charge_cb */
+		struct tn_sock *c = tn_sock_accept(t->sk, &err);
+		if (!c)
+			return;
+		int a, b;
+		uint64_t cookie;
+		int rc = make_pair(ss, &a, &b, &cookie, NULL);
+		if (rc < 0) {
+			log_warning("cannot create a socketpair for an accepted connection: %s",
+				    strerror(-rc));
+			tn_sock_abort(c);
+			return;
+		}
+		struct tsock *conn = tsock_new(ss, t->conn, t->acct, c, a, cookie);
+		if (!conn) {
+			log_warning("cannot register an accepted connection: %s", strerror(errno));
+			tn_sock_abort(c);
+			close(a);
+			close(b);
+			return;
+		}
+		conn->connected = true;
+		struct tn_sock_info info;
+		memset(&t->pend_rec, 0, sizeof(t->pend_rec));
+		t->pend_rec.version = TN_ACCEPT_REC_VERSION;
+		if (tn_sock_info(c, &info) == 0) {
+			t->pend_rec.peer_addr = htonl(info.remote_addr);
+			t->pend_rec.peer_port = htons(info.remote_port);
+			t->pend_rec.local_addr = htonl(info.local_addr);
+			t->pend_rec.local_port = htons(info.local_port);
+		}
+		t->pend_b = b;
+		/* last: it delivers what happened before accept, may even end conn */
+		tn_sock_set_callback(c, sock_cb, conn);
+	}
+}
+
+static void tsock_update_io(struct tsock *t)
+{
+	int ev = 0;
+
+	if (t->listening) {
+		if (t->pend_b >= 0)
+			ev |= EV_WRITE;
+	} else if (t->connected && t->sk) {
+		if (!t->rd_eof && (t->filler || tn_sock_writable(t->sk) > 0))
+			ev |= EV_READ;
+		if (unread(t))
+			ev |= EV_WRITE; /* A was full */
+	}
+	io_set(t, ev);
+}
+
+void tsock_pump(struct tsock *t)
+{
+	if (t->in_pump) {
+		t->again = true;
+		return;
+	}
+	t->in_pump = true;
+	do {
+		t->again = false;
+		if (t->listening)
+			pump_accept(t);
+		else if (t->connected) {
+			pump_to_client(t);
+			if (!t->done && !t->a_idle)
+				pump_from_client(t);
+		}
+	} while (t->again && !t->done);
+	t->in_pump = false;
+	if (t->done)
+		tsock_finish(t);
+	else
+		tsock_update_io(t);
+}
+
+/* The handshake ended well: drop the filler, make B writable. */
+static void connect_done(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+
+	t->connecting = false;
+	t->connected = true;
+	t->a_idle = false;
+	while (t->filler) {
+		struct iovec iov = { ss->scratch, t->filler < CHUNK ? t->filler : CHUNK };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recv_a(t, &msg);
+		if (n <= 0)
+			break; /* a client that lied about it: pump_from_client drops the rest */
+		t->filler -= (uint32_t)n;
+	}
+	if (t->b_hold >= 0) {
+		int sz = PAIR_SNDBUF;
+		if (setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
+			log_debug("cannot restore a connected socket's send buffer: %s",
+				  strerror(errno));
+		closer_close(t->b_hold);
+		t->b_hold = -1;
+	}
+}
+
+int pos_err(int e)
+{
+	return e < 0 ? -e : e;
+}
+
+/* Before the loop waits: pass on the peer data that came in since it last did. */
+void pend_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct sockets *ss = w->data;
+
+	if (!ss->pending)
+		return;
+	while (ss->pending) {
+		struct tsock *t = ss->pending;
+		ss->pending = t->pend_next;
+		t->pending = false;
+		tsock_pump(t);
+	}
+	daemon_rearm_timer(ss->d);
+}
+
+void sock_cb(struct tn_sock *s, unsigned events, void *arg)
+{
+	struct tsock *t = arg;
+
+	if (!t)
+		return;
+	if (events == TN_SOCK_EV_READABLE && t->connected && !t->in_pump) {
+		/* more may come in the same batch of frames: pend_cb passes it all on */
+		if (!t->pending) {
+			t->pending = true;
+			t->pend_next = t->ss->pending;
+			t->ss->pending = t;
+		}
+		return;
+	}
+	if (events & ~(unsigned)TN_SOCK_EV_READABLE)
+		t->a_idle = false;
+	if (t->connecting) {
+		if (events & TN_SOCK_EV_CONNECTED) {
+			connect_done(t);
+		} else if (events & (TN_SOCK_EV_ERROR | TN_SOCK_EV_CLOSED)) {
+			int err = pos_err(tn_sock_error(s));
+			t->connecting = false;
+			close_core(t, false);
+			set_done(t, err ? err : ECONNREFUSED);
+			if (!t->in_pump)
+				tsock_finish(t);
+			return;
+		} else {
+			return;
+		}
+	}
+	tsock_pump(t);
+}
+
+/* ------------------------------------------------------------------ hang-ups */
+
+/*
+ * The pointers of one epoll_wait() batch stay valid while tsock_pump()
+ * runs for one of them only because the core raises events for other
+ * sockets from segment input alone, never from a call on a socket (the
+ * events of a call are its own socket's): no pump here frees another
+ * socket of the batch. Keep it so, or re-check each pointer.
+ */
+void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sockets *ss = w->data;
+	struct epoll_event evs[HUP_BATCH];
+	int n = epoll_wait(ss->hup_ep, evs, HUP_BATCH, 0);
+
+	for (int i = 0; i < n; i++) {
+		struct tsock *t = evs[i].data.ptr;
+		hup_del(t); /* level-triggered: once is enough */
+		t->client_closed = true;
+		t->a_idle = false;
+		if (!t->connected || t->rd_eof) {
+			/* not connected, or nothing more to read: close as close() does */
+			close_core(t, unread(t));
+			set_done(t, 0);
+			tsock_finish(t);
+			continue;
+		}
+		int soerr = 0;
+		socklen_t len = sizeof(soerr);
+		getsockopt(t->a, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		if (soerr == ECONNRESET || unread(t)) {
+			/* the client closed with data it never read: RST (RFC 1122 4.2.2.13) */
+			close_core(t, true);
+			set_done(t, 0);
+			tsock_finish(t);
+			continue;
+		}
+		tsock_pump(t); /* what it wrote before closing still goes out, then FIN */
+	}
+	daemon_rearm_timer(ss->d);
+}

@@ -1,0 +1,245 @@
+/*
+ * sockets_req.c - the socket requests of the control protocol (SOCKET,
+ * BIND, LISTEN, CONNECT, SHUTDOWN, GETNAME, SETSOCKOPT, GETSOCKOPT).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "sockets_internal.h"
+
+/* ------------------------------------------------------------------ requests */
+
+static int parse_req(const uint8_t *msg, size_t len, struct req *r)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	bool ok = true;
+
+	memset(r, 0, sizeof(*r));
+	tn_rpc_iter_msg(&it, msg, len);
+	while (tn_rpc_next(&it, &a)) {
+		switch (a.type) {
+		case TN_ATTR_ADDR: ok = tn_rpc_get_u32(&a, &r->addr); r->has_addr = true; break;
+		case TN_ATTR_PORT: ok = tn_rpc_get_u32(&a, &r->port) && r->port <= 65535; r->has_port = true; break;
+		case TN_ATTR_BACKLOG: ok = tn_rpc_get_u32(&a, &r->backlog); break;
+		case TN_ATTR_HOW: ok = tn_rpc_get_u32(&a, &r->how); r->has_how = true; break;
+		case TN_ATTR_PEER: ok = tn_rpc_get_u32(&a, &r->peer); break;
+		case TN_ATTR_LEVEL: ok = tn_rpc_get_u32(&a, &r->level); r->has_level = true; break;
+		case TN_ATTR_OPTNAME: ok = tn_rpc_get_u32(&a, &r->optname); r->has_optname = true; break;
+		case TN_ATTR_OPTLEN: ok = tn_rpc_get_u32(&a, &r->optlen); break;
+		case TN_ATTR_OPTVAL:
+			ok = a.len <= TN_RPC_OPTVAL_MAX;
+			r->optval = a.value;
+			r->optval_len = a.len;
+			break;
+		default:
+			break;
+		}
+		if (!ok)
+			return -EINVAL;
+	}
+	return it.bad ? -EINVAL : 0;
+}
+
+int sockets_request_fds(uint16_t type)
+{
+	switch (type) {
+	case TN_RPC_SOCKET:
+		return 0;
+	case TN_RPC_BIND:
+	case TN_RPC_LISTEN:
+	case TN_RPC_CONNECT:
+	case TN_RPC_SHUTDOWN:
+	case TN_RPC_GETNAME:
+	case TN_RPC_SETSOCKOPT:
+	case TN_RPC_GETSOCKOPT:
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+/* A new socket: its pair is made here, and B goes back with the reply. */
+static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *reply_fd)
+{
+	int rc = limit_check(ss, owner->acct);
+	if (rc < 0)
+		return rc;
+	struct tn_sock *sk = tn_sock_open(ss->d->stack);
+	if (!sk)
+		return -ENOMEM;
+	int a, b;
+	uint64_t cookie;
+	uint32_t filler;
+	rc = make_pair(ss, &a, &b, &cookie, &filler);
+	if (rc < 0) {
+		tn_sock_close(sk);
+		return rc;
+	}
+	struct tsock *t = tsock_new(ss, owner, owner->acct, sk, a, cookie);
+	if (!t) {
+		tn_sock_close(sk);
+		close(a);
+		close(b);
+		return -ENOMEM;
+	}
+	tn_sock_set_owner(sk, owner->acct);
+	t->filler = filler;
+	tn_sock_set_callback(sk, sock_cb, t);
+	*reply_fd = b;
+	return 0;
+}
+
+static int req_bind(struct sockets *ss, struct sockets_owner *owner, struct tsock *t,
+		    const struct req *r)
+{
+	if (!r->has_port)
+		return -EINVAL;
+	if (r->port > 0 && r->port < 1024 && !owner->may_bind_low)
+		return -EACCES;
+	return tn_sock_bind(t->sk, r->addr, (uint16_t)r->port);
+}
+
+static int req_listen(struct tsock *t, const struct req *r)
+{
+	if (t->connecting || t->connected)
+		return -EINVAL;
+	int rc = tn_sock_listen(t->sk, r->backlog > INT32_MAX ? INT32_MAX : (int)r->backlog);
+	if (rc == 0)
+		t->listening = true;
+	return rc;
+}
+
+static int req_connect(struct tsock *t, const struct req *r, int *fds)
+{
+	if (!r->has_addr || !r->has_port)
+		return -EINVAL;
+	if (t->listening)
+		return -EINVAL;
+	if (t->connecting)
+		return -EALREADY;
+	if (t->connected)
+		return -EISCONN;
+	/* the core asks charge_cb for the buffers: ENOBUFS over a limit */
+	int rc = tn_sock_connect(t->sk, r->addr, (uint16_t)r->port);
+	if (rc != -EINPROGRESS && rc != 0)
+		return rc;
+	t->connecting = true;
+	t->b_hold = fds[0]; /* until the handshake ends: see sockets.h */
+	fds[0] = -1;
+	return 0;
+}
+
+static int req_shutdown(struct tsock *t, const struct req *r)
+{
+	if (!r->has_how || r->how > TN_SHUT_RDWR)
+		return -EINVAL;
+	if (!t->connected || !t->sk)
+		return -ENOTCONN;
+	if (r->how == TN_SHUT_WR)
+		return 0; /* the client shuts B; A's EOF becomes the FIN, after the data */
+	int rc = tn_sock_shutdown(t->sk, TN_SHUT_RD);
+	if (rc < 0)
+		return rc;
+	/* reads return EOF from now on; what the peer sends is dropped */
+	if (!t->wr_shut) {
+		shutdown(t->a, SHUT_WR);
+		t->wr_shut = true;
+	}
+	return 0;
+}
+
+static int req_getname(struct tsock *t, struct tombstone *tb, const struct req *r,
+		       struct tn_rpc_writer *reply)
+{
+	struct tn_sock_info info;
+
+	if (!t) { /* the connection is over */
+		if (r->peer)
+			return -ENOTCONN;
+		tn_rpc_put_u32(reply, TN_ATTR_ADDR, tb->laddr);
+		tn_rpc_put_u32(reply, TN_ATTR_PORT, tb->lport);
+		return 0;
+	}
+	if (!t->sk || tn_sock_info(t->sk, &info) < 0)
+		return -EINVAL;
+	if (r->peer) {
+		if (!t->connected || info.remote_port == 0)
+			return -ENOTCONN;
+		tn_rpc_put_u32(reply, TN_ATTR_ADDR, info.remote_addr);
+		tn_rpc_put_u32(reply, TN_ATTR_PORT, info.remote_port);
+	} else {
+		tn_rpc_put_u32(reply, TN_ATTR_ADDR, info.local_addr);
+		tn_rpc_put_u32(reply, TN_ATTR_PORT, info.local_port);
+	}
+	return 0;
+}
+
+int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t type,
+		    const uint8_t *msg, size_t len, int *fds, unsigned nfds,
+		    struct tn_rpc_writer *reply, int *reply_fd)
+{
+	struct req r;
+	int rc = parse_req(msg, len, &r);
+
+	if (rc < 0)
+		return rc;
+	if (sockets_request_fds(type) != (int)nfds)
+		return -EINVAL;
+	if (type == TN_RPC_SOCKET)
+		return req_socket(ss, owner, reply_fd);
+
+	uint64_t cookie;
+	if (unix_stream_cookie(fds[0], &cookie) < 0)
+		return -ENOTSOCK;
+	struct tsock *t = find_sock(ss, cookie);
+	struct tombstone *tb = t ? NULL : find_tomb(ss, cookie);
+	if (!t && !tb)
+		return -ENOTSOCK; /* a Unix socket, but none of ours */
+	if (!t || !t->sk) {
+		/* a socket whose core half is gone but not yet buried answers as its tombstone */
+		struct tombstone now = { .cookie = cookie, .err = t ? t->done_err : 0 };
+		if (!tb)
+			tb = &now;
+		switch (type) {
+		case TN_RPC_GETNAME:
+			return req_getname(NULL, tb, &r, reply);
+		case TN_RPC_GETSOCKOPT:
+			return req_getsockopt(NULL, tb, &r, reply);
+		case TN_RPC_SETSOCKOPT:
+			return req_setsockopt(NULL, &r);
+		case TN_RPC_SHUTDOWN:
+			return -ENOTCONN;
+		default:
+			return -EINVAL;
+		}
+	}
+	switch (type) {
+	case TN_RPC_BIND:
+		return req_bind(ss, owner, t, &r);
+	case TN_RPC_LISTEN:
+		rc = req_listen(t, &r);
+		if (rc == 0)
+			tsock_pump(t);
+		return rc;
+	case TN_RPC_CONNECT:
+		rc = req_connect(t, &r, fds);
+		return rc;
+	case TN_RPC_SHUTDOWN:
+		rc = req_shutdown(t, &r);
+		if (rc == 0)
+			tsock_pump(t);
+		return rc;
+	case TN_RPC_GETNAME:
+		return req_getname(t, NULL, &r, reply);
+	case TN_RPC_SETSOCKOPT:
+		return req_setsockopt(t, &r);
+	case TN_RPC_GETSOCKOPT:
+		return req_getsockopt(t, NULL, &r, reply);
+	default:
+		return -EOPNOTSUPP;
+	}
+}

@@ -1,0 +1,76 @@
+#!/bin/bash
+# rpc_uid_limits.sh - limits are per user, not per control connection: as
+# nobody, rpc_uid_limits.py gets no more sockets through a second
+# connection or after reconnecting (its sockets stay counted), no more
+# connections than max_clients_per_user, an accept over its socket limit
+# waits for a slot, and its connections idle past client_idle_timeout
+# give up their slots to new ones. Meanwhile root's clients are served,
+# and tapnetd answers status and pings.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
+require_cmd setpriv
+ATTACK=rpc_uid_limits.py
+nobody_copy "$TOP_SRCDIR/tests/integration/$ATTACK"
+
+alive() {
+	timeout 1 "$TAPNET" -s "$SOCK" status >/dev/null || fail "tapnet status did not answer within 1 s"
+	ns_exec ping -c 1 -W 1 "$TAPNET_ADDR" >/dev/null || fail "no answer to a ping within 1 s"
+}
+
+start_tapnetd "[daemon]" "max_sockets_per_client = 4" "max_clients_per_user = 3" \
+	"client_idle_timeout = 0"
+out=$(as_nobody timeout 120 "$PYTHON" "$TN_TMP/pub/$ATTACK" limits "$SOCK" 4 3 2>&1)
+rc=$?
+printf '%s\n' "$out"
+[ $rc -eq 0 ] || fail "a per-user limit did not hold"
+grep -q "uid $(id -u nobody): socket refused: max_sockets_per_client (4) reached" "$DAEMON_LOG" ||
+	fail "no log line about nobody's max_sockets_per_client"
+grep -q "too many connections of uid $(id -u nobody) (max_clients_per_user = 3)" "$DAEMON_LOG" ||
+	fail "no log line about nobody's max_clients_per_user"
+alive
+log "per user: sockets and connection slots held; root still served"
+
+# a listener at the socket limit: the next accept waits for a slot
+bg listener tn_run_nobody timeout 120 "$PYTHON" "$TN_TMP/pub/$ATTACK" accept 7600 4 3
+LISTENER=$BG_PID
+wait_listen tapnet 0.0.0.0 7600
+bg kclients ns_exec "$PYTHON" -c '
+import socket, threading, time
+def client():
+    c = socket.create_connection(("'"$TAPNET_ADDR"'", 7600), timeout=60)
+    time.sleep(3600)
+for i in range(5):
+    threading.Thread(target=client, daemon=True).start()
+time.sleep(3600)'
+wait "$LISTENER"
+rc=$?
+cat "$TN_TMP/listener.log"
+[ $rc -eq 0 ] || fail "the accept at the socket limit did not wait, or did not go on"
+[ "$(counter SockAcceptWaits)" -ge 1 ] || fail "SockAcceptWaits is $(counter SockAcceptWaits)"
+log "an accept over the socket limit waited for a slot"
+
+restart_tapnetd "[daemon]" "max_clients_per_user = 3" "client_idle_timeout = 1s"
+out=$(as_nobody timeout 120 "$PYTHON" "$TN_TMP/pub/$ATTACK" idle "$SOCK" 4 3 2>&1)
+rc=$?
+printf '%s\n' "$out"
+[ $rc -eq 0 ] || fail "idle connections did not give up their slots as they should"
+[ "$(counter CtlIdleCloses)" -ge 1 ] || fail "CtlIdleCloses is $(counter CtlIdleCloses)"
+alive
+# a program that outlives client_idle_timeout between two calls goes on
+bg kernel ns_exec "$PYTHON" -c '
+import socket
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("'"$HOST_ADDR"'", 7400)); l.listen(4)
+while True:
+    c = l.accept()[0]; c.sendall(c.recv(100)); c.close()'
+wait_listen kernel "$HOST_ADDR" 7400
+out=$(timeout 60 "$TAPNET" -s "$SOCK" run "$PYTHON" -c '
+import socket, time
+for i in range(2):
+    s = socket.create_connection(("'"$HOST_ADDR"'", 7400), timeout=5)
+    s.sendall(b"round %d" % i); print(s.recv(100).decode()); s.close()
+    time.sleep(3)') || fail "a program idle between its calls failed: $out"
+[ "$out" = "round 0
+round 1" ] || fail "echo after an idle pause: '$out'"
+log "idle connections give up their slots when wanted; a program reconnects transparently"
+exit 0

@@ -1,0 +1,135 @@
+/*
+ * check_bind.c - who may share a port, as Linux decides it
+ * (inet_bind_conflict, inet_csk_listen_start): no socket takes another's
+ * port or its connections.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+
+#include "stack/stack.h"
+#include "stack_harness.h"
+
+#define PORT 8088
+#define UID_A 1000
+#define UID_B 1001
+
+static struct tn_sock *sock_with(struct harness *h, bool reuseaddr, bool reuseport, uint32_t owner)
+{
+	struct tn_sock *s = tn_sock_open(h->stack);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(tn_sock_set_reuseaddr(s, reuseaddr), 0);
+	ck_assert_int_eq(tn_sock_set_reuseport(s, reuseport, owner), 0);
+	return s;
+}
+
+/* A binds 0.0.0.0:8088, B 10.0.0.2:8088, both SO_REUSEADDR: both binds work, one listen only. */
+START_TEST(specific_cannot_intercept_wildcard_listener)
+{
+	struct harness *h = h_new(NULL);
+	struct tn_sock *a = sock_with(h, true, false, UID_A);
+	struct tn_sock *b = sock_with(h, true, false, UID_B);
+
+	ck_assert_int_eq(tn_sock_bind(a, 0, PORT), 0);
+	ck_assert_int_eq(tn_sock_bind(b, H_STACK_IP, PORT), 0);
+	ck_assert_int_eq(tn_sock_listen(a, 4), 0);
+	ck_assert_int_eq(tn_sock_listen(b, 4), -EADDRINUSE);
+	/* the same the other way round */
+	tn_sock_close(a);
+	tn_sock_close(b);
+	a = sock_with(h, true, false, UID_A);
+	b = sock_with(h, true, false, UID_B);
+	ck_assert_int_eq(tn_sock_bind(a, 0, PORT), 0);
+	ck_assert_int_eq(tn_sock_bind(b, H_STACK_IP, PORT), 0);
+	ck_assert_int_eq(tn_sock_listen(b, 4), 0);
+	ck_assert_int_eq(tn_sock_listen(a, 4), -EADDRINUSE);
+	tn_sock_close(a);
+	tn_sock_close(b);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(no_bind_over_a_listener)
+{
+	struct harness *h = h_new(NULL);
+	struct tn_sock *a = sock_with(h, true, false, UID_A);
+	struct tn_sock *b = sock_with(h, true, false, UID_B);
+	struct tn_sock *c = sock_with(h, false, false, UID_B);
+
+	ck_assert_int_eq(tn_sock_bind(a, 0, PORT), 0);
+	ck_assert_int_eq(tn_sock_listen(a, 4), 0);
+	ck_assert_int_eq(tn_sock_bind(b, 0, PORT), -EADDRINUSE);
+	ck_assert_int_eq(tn_sock_bind(b, H_STACK_IP, PORT), -EADDRINUSE);
+	ck_assert_int_eq(tn_sock_bind(c, H_STACK_IP, PORT), -EADDRINUSE);
+	/* without SO_REUSEADDR on both, bound alone is enough to keep the port */
+	ck_assert_int_eq(tn_sock_bind(c, 0, PORT + 1), 0);
+	ck_assert_int_eq(tn_sock_bind(b, H_STACK_IP, PORT + 1), -EADDRINUSE);
+	tn_sock_close(a);
+	tn_sock_close(b);
+	tn_sock_close(c);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(reuseport_only_for_the_same_owner)
+{
+	struct harness *h = h_new(NULL);
+	struct tn_sock *a = sock_with(h, false, true, UID_A);
+	struct tn_sock *a2 = sock_with(h, false, true, UID_A);
+	struct tn_sock *b = sock_with(h, false, true, UID_B);
+	struct tn_sock *a3 = sock_with(h, false, false, UID_A);
+
+	ck_assert_int_eq(tn_sock_bind(a, 0, PORT), 0);
+	ck_assert_int_eq(tn_sock_listen(a, 4), 0);
+	ck_assert_int_eq(tn_sock_bind(a2, 0, PORT), 0);
+	ck_assert_int_eq(tn_sock_listen(a2, 4), 0);
+	ck_assert_int_eq(tn_sock_bind(b, 0, PORT), -EADDRINUSE);
+	ck_assert_int_eq(tn_sock_bind(b, H_STACK_IP, PORT), -EADDRINUSE);
+	ck_assert_int_eq(tn_sock_bind(a3, 0, PORT), -EADDRINUSE); /* both must set it */
+	tn_sock_close(a);
+	tn_sock_close(a2);
+	tn_sock_close(b);
+	tn_sock_close(a3);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(bound_sockets_share_with_reuseaddr)
+{
+	struct harness *h = h_new(NULL);
+	struct tn_sock *a = sock_with(h, true, false, UID_A);
+	struct tn_sock *b = sock_with(h, true, false, UID_B);
+
+	ck_assert_int_eq(tn_sock_bind(a, 0, PORT), 0);
+	ck_assert_int_eq(tn_sock_bind(b, 0, PORT), 0);
+	ck_assert_int_eq(tn_sock_listen(a, 4), 0);
+	ck_assert_int_eq(tn_sock_listen(b, 4), -EADDRINUSE);
+	tn_sock_close(a);
+	/* the listener gone, the other may listen */
+	ck_assert_int_eq(tn_sock_listen(b, 4), 0);
+	tn_sock_close(b);
+	h_free(h);
+}
+END_TEST
+
+static Suite *bind_suite(void)
+{
+	Suite *s = suite_create("bind");
+	TCase *tc = tcase_create("conflicts");
+
+	tcase_add_test(tc, specific_cannot_intercept_wildcard_listener);
+	tcase_add_test(tc, no_bind_over_a_listener);
+	tcase_add_test(tc, reuseport_only_for_the_same_owner);
+	tcase_add_test(tc, bound_sockets_share_with_reuseaddr);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(bind_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,340 @@
+/*
+ * check_sockets.c - the accounting of tapnetd's client sockets
+ * (src/daemon/sockets*.c) against a real core and a real event loop:
+ * limits are per user (uid), not per control connection; sockets stay
+ * counted after their connection closed, until they are gone; connection
+ * buffers are charged to their user through the core's charge hook and
+ * given back when the core frees them.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/sockets.h"
+#include "rpc/rpc.h"
+
+/* loop.c's, which the test does not link: the stack's timer is not needed here */
+void daemon_rearm_timer(struct tapnetd *d)
+{
+	(void)d;
+}
+
+static struct tapnetd *d;
+static struct sockets *ss;
+static uint64_t now_ns = 1000000000ull;
+
+static uint64_t fake_now(void *ctx)
+{
+	(void)ctx;
+	return now_ns;
+}
+
+/* Moves the clock on by seconds, running the core's timers a second at a time. */
+static void advance(unsigned seconds)
+{
+	for (unsigned i = 0; i < seconds; i++) {
+		now_ns += 1000000000ull;
+		tn_stack_run_timers(d->stack, now_ns);
+	}
+}
+
+static void fake_random(void *ctx, void *buf, size_t len)
+{
+	(void)ctx;
+	memset(buf, 0x5a, len);
+}
+
+static void no_output(void *ctx, const struct tn_frame_meta *meta, const void *frame, size_t len)
+{
+	(void)ctx, (void)meta, (void)frame, (void)len;
+}
+
+static uint8_t reply_buf[TN_RPC_MAX_MSG];
+
+static void setup(void)
+{
+	static const struct tn_env env = { .now_ns = fake_now, .random = fake_random,
+					   .output = no_output };
+	d = calloc(1, sizeof(*d));
+	ck_assert_ptr_nonnull(d);
+	d->loop = ev_loop_new(EVFLAG_AUTO);
+	tn_config_defaults(&d->cfg.core);
+	d->cfg.core.addr = 0x0a000002u;
+	d->cfg.core.prefix_len = 24;
+	d->cfg.core.tcp_rcvbuf = d->cfg.core.tcp_sndbuf = 32768;
+	d->cfg.max_sockets = 100;
+	d->cfg.max_sockets_per_client = 2;
+	d->cfg.max_clients_per_user = 2;
+	d->cfg.max_buffer_bytes = 4 * 65536;
+	d->cfg.max_buffer_bytes_per_client = 65536; /* one connection */
+	d->stack = tn_stack_new(&d->cfg.core, &env);
+	ck_assert_ptr_nonnull(d->stack);
+	ss = sockets_new(d);
+	ck_assert_ptr_nonnull(ss);
+}
+
+static void teardown(void)
+{
+	sockets_free(ss);
+	tn_stack_free(d->stack);
+	ev_loop_destroy(d->loop);
+	free(d);
+}
+
+static struct sockets_owner owner_of(uid_t uid, unsigned serial)
+{
+	struct sockets_owner o = { .cred = { .pid = 1, .uid = uid, .gid = uid }, .serial = serial };
+	return o;
+}
+
+/* A request of type with fd (or -1); its reply's fd in *fd_out if asked. Returns the handler's rc. */
+static int request(struct sockets_owner *o, uint16_t type, int fd, uint32_t addr, uint32_t port,
+		   int *fd_out)
+{
+	uint8_t msg[256];
+	struct tn_rpc_writer w, reply;
+	tn_rpc_begin(&w, msg, sizeof(msg), type, 1);
+	if (type == TN_RPC_CONNECT) {
+		tn_rpc_put_u32(&w, TN_ATTR_ADDR, addr);
+		tn_rpc_put_u32(&w, TN_ATTR_PORT, port);
+	}
+	long len = tn_rpc_end(&w);
+	ck_assert_int_gt(len, 0);
+	tn_rpc_begin(&reply, reply_buf, sizeof(reply_buf), type | TN_RPC_REPLY, 1);
+	int fds[1] = { fd >= 0 ? dup(fd) : -1 };
+	int out = -1;
+	int rc = sockets_request(ss, o, type, msg, (size_t)len, fds, fd >= 0 ? 1 : 0, &reply, &out);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (fd_out)
+		*fd_out = out;
+	else if (out >= 0)
+		close(out);
+	return rc;
+}
+
+/* setsockopt on the socket of fd: the handler's rc */
+static int setopt(struct sockets_owner *o, int fd, int level, int name, const void *val, size_t len)
+{
+	uint8_t msg[512];
+	struct tn_rpc_writer w, reply;
+	tn_rpc_begin(&w, msg, sizeof(msg), TN_RPC_SETSOCKOPT, 1);
+	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
+	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)name);
+	tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, val, len);
+	long n = tn_rpc_end(&w);
+	tn_rpc_begin(&reply, reply_buf, sizeof(reply_buf), TN_RPC_SETSOCKOPT | TN_RPC_REPLY, 1);
+	int fds[1] = { dup(fd) }, out = -1;
+	int rc = sockets_request(ss, o, TN_RPC_SETSOCKOPT, msg, (size_t)n, fds, 1, &reply, &out);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	return rc;
+}
+
+/* getsockopt on the socket of fd into val (len bytes expected): the handler's rc */
+static int getopt_(struct sockets_owner *o, int fd, int level, int name, void *val, size_t len)
+{
+	uint8_t msg[512];
+	struct tn_rpc_writer w, reply;
+	tn_rpc_begin(&w, msg, sizeof(msg), TN_RPC_GETSOCKOPT, 1);
+	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
+	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)name);
+	tn_rpc_put_u32(&w, TN_ATTR_OPTLEN, (uint32_t)len);
+	long n = tn_rpc_end(&w);
+	tn_rpc_begin(&reply, reply_buf, sizeof(reply_buf), TN_RPC_GETSOCKOPT | TN_RPC_REPLY, 1);
+	int fds[1] = { dup(fd) }, out = -1;
+	int rc = sockets_request(ss, o, TN_RPC_GETSOCKOPT, msg, (size_t)n, fds, 1, &reply, &out);
+	if (fds[0] >= 0)
+		close(fds[0]);
+	if (rc < 0)
+		return rc;
+	long rlen = tn_rpc_end(&reply);
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	tn_rpc_iter_msg(&it, reply_buf, (size_t)rlen);
+	while (tn_rpc_next(&it, &a))
+		if (a.type == TN_ATTR_OPTVAL) {
+			ck_assert_uint_eq(a.len, len);
+			memcpy(val, a.value, len);
+			return 0;
+		}
+	return -ENODATA;
+}
+
+/* Lets the loop see what happened to the pairs (hang-ups). */
+static void run_loop(void)
+{
+	for (int i = 0; i < 10; i++)
+		ev_run(d->loop, EVRUN_NOWAIT);
+}
+
+START_TEST(connections_per_user)
+{
+	struct sockets_owner a1 = owner_of(1000, 1), a2 = owner_of(1000, 2), a3 = owner_of(1000, 3);
+	struct sockets_owner b1 = owner_of(1001, 4);
+
+	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
+	ck_assert_int_eq(sockets_owner_attach(ss, &a2), 0);
+	ck_assert_int_eq(sockets_owner_attach(ss, &a3), -EMFILE);
+	ck_assert_int_eq(sockets_owner_attach(ss, &b1), 0);
+	sockets_owner_gone(ss, &a2);
+	ck_assert_int_eq(sockets_owner_attach(ss, &a3), 0); /* the slot is free again */
+	sockets_owner_gone(ss, &a1);
+	sockets_owner_gone(ss, &a3);
+	sockets_owner_gone(ss, &b1);
+}
+END_TEST
+
+START_TEST(sockets_per_user_outlive_the_connection)
+{
+	struct sockets_owner a1 = owner_of(1000, 1), a2 = owner_of(1000, 2), b1 = owner_of(1001, 3);
+	int s1, s2, s3;
+
+	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
+	ck_assert_int_eq(sockets_owner_attach(ss, &b1), 0);
+	ck_assert_int_eq(request(&a1, TN_RPC_SOCKET, -1, 0, 0, &s1), 0);
+	ck_assert_int_eq(request(&a1, TN_RPC_SOCKET, -1, 0, 0, &s2), 0);
+	ck_assert_int_ge(s1, 0);
+	ck_assert_int_ge(s2, 0);
+	ck_assert_int_eq(request(&a1, TN_RPC_SOCKET, -1, 0, 0, NULL), -EMFILE);
+	ck_assert_int_eq(request(&b1, TN_RPC_SOCKET, -1, 0, 0, &s3), 0); /* another user */
+	ck_assert_uint_eq(sockets_count(ss), 3);
+
+	/* a1 reconnects as a2: its sockets still count */
+	sockets_owner_gone(ss, &a1);
+	ck_assert_int_eq(sockets_owner_attach(ss, &a2), 0);
+	ck_assert_int_eq(request(&a2, TN_RPC_SOCKET, -1, 0, 0, NULL), -EMFILE);
+	/* until one is gone */
+	close(s1);
+	run_loop();
+	ck_assert_uint_eq(sockets_count(ss), 2);
+	int s4;
+	ck_assert_int_eq(request(&a2, TN_RPC_SOCKET, -1, 0, 0, &s4), 0);
+	close(s2);
+	close(s3);
+	close(s4);
+	run_loop();
+	ck_assert_uint_eq(sockets_count(ss), 0);
+	sockets_owner_gone(ss, &a2);
+	sockets_owner_gone(ss, &b1);
+}
+END_TEST
+
+START_TEST(buffers_charged_to_the_user_until_freed)
+{
+	struct sockets_owner a1 = owner_of(1000, 1), b1 = owner_of(1001, 2);
+	int s1, s2, s3;
+
+	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
+	ck_assert_int_eq(sockets_owner_attach(ss, &b1), 0);
+	ck_assert_int_eq(request(&a1, TN_RPC_SOCKET, -1, 0, 0, &s1), 0);
+	ck_assert_int_eq(request(&a1, TN_RPC_SOCKET, -1, 0, 0, &s2), 0);
+	ck_assert_int_eq(request(&b1, TN_RPC_SOCKET, -1, 0, 0, &s3), 0);
+	ck_assert_uint_eq(sockets_buffer_bytes(ss), 0); /* no connection yet */
+	ck_assert_int_eq(request(&a1, TN_RPC_CONNECT, s1, 0x0a000001u, 80, NULL), 0);
+	ck_assert_uint_eq(sockets_buffer_bytes(ss), 65536);
+	ck_assert_uint_eq(a1.acct->buf_bytes, 65536);
+	/* the user's limit, not the connection's: a second one is refused */
+	ck_assert_int_eq(request(&a1, TN_RPC_CONNECT, s2, 0x0a000001u, 80, NULL), -ENOBUFS);
+	ck_assert_uint_eq(d->counters[DCTR_SockBufferRefusals], 1);
+	/* another user has its own */
+	ck_assert_int_eq(request(&b1, TN_RPC_CONNECT, s3, 0x0a000001u, 80, NULL), 0);
+	ck_assert_uint_eq(sockets_buffer_bytes(ss), 2 * 65536);
+	/* closed, it is still the user's while the core holds it (its SYNs go on) */
+	close(s1);
+	run_loop();
+	ck_assert_uint_eq(a1.acct->buf_bytes, 65536);
+	ck_assert_int_eq(request(&a1, TN_RPC_CONNECT, s2, 0x0a000001u, 80, NULL), -ENOBUFS);
+	/* given back once the core gave up on it and freed it (no peer answers either SYN) */
+	advance(600);
+	run_loop();
+	ck_assert_uint_eq(sockets_count(ss), 1);
+	ck_assert_uint_eq(a1.acct->buf_bytes, 0);
+	ck_assert_uint_eq(sockets_buffer_bytes(ss), 0);
+	ck_assert_int_eq(request(&a1, TN_RPC_CONNECT, s2, 0x0a000001u, 80, NULL), 0);
+	ck_assert_uint_eq(a1.acct->buf_bytes, 65536);
+	close(s2);
+	close(s3);
+	advance(600);
+	run_loop();
+	ck_assert_uint_eq(sockets_buffer_bytes(ss), 0);
+	ck_assert_uint_eq(sockets_count(ss), 0);
+	sockets_owner_gone(ss, &a1);
+	sockets_owner_gone(ss, &b1);
+}
+END_TEST
+
+/* What setsockopt set, getsockopt reads back, from the core (one owner of the options). */
+START_TEST(options_read_back)
+{
+	struct sockets_owner a1 = owner_of(1000, 1);
+	int fd, v;
+	struct linger l = { 1, 7 }, got;
+
+	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
+	ck_assert_int_eq(request(&a1, TN_RPC_SOCKET, -1, 0, 0, &fd), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, (int)d->cfg.core.tcp_keepalive_time_s);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 32768);
+	v = 1;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	ck_assert_int_eq(setopt(&a1, fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)), 0);
+	ck_assert_int_eq(setopt(&a1, fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)), 0);
+	ck_assert_int_eq(setopt(&a1, fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+	v = 42;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)), 0);
+	v = 10000;
+	ck_assert_int_eq(setopt(&a1, fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_REUSEPORT, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 42);
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 20000); /* doubled, as Linux */
+	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_LINGER, &got, sizeof(got)), 0);
+	ck_assert_int_eq(got.l_onoff, 1);
+	ck_assert_int_eq(got.l_linger, 7);
+	close(fd);
+	run_loop();
+	sockets_owner_gone(ss, &a1);
+}
+END_TEST
+
+static Suite *sockets_suite(void)
+{
+	Suite *s = suite_create("sockets");
+	TCase *tc = tcase_create("accounting");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, connections_per_user);
+	tcase_add_test(tc, sockets_per_user_outlive_the_connection);
+	tcase_add_test(tc, buffers_charged_to_the_user_until_freed);
+	tcase_add_test(tc, options_read_back);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(sockets_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
