@@ -183,7 +183,16 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTCPWinProbe)                                                   \
 	X(TcpExtTCPToZeroWindowAdv)                                            \
 	X(TcpExtTCPFromZeroWindowAdv)                                          \
-	X(TcpExtTCPOrigDataSent)
+	X(TcpExtTCPOrigDataSent)                                               \
+	/* loss recovery (RFC 6675, RFC 6937, RFC 8985), as Linux counts it */ \
+	X(TcpExtTCPLossProbes)     /* tail loss probes sent */                 \
+	X(TcpExtTCPLossProbeRecovery) /* a probe repaired a tail loss */       \
+	X(TcpExtTCPLostRetransmit) /* a retransmission found lost again */     \
+	X(TcpExtTCPDSACKRecv)                                                  \
+	X(TcpExtTCPDSACKOldSent)   /* D-SACK for data below rcv_nxt */         \
+	X(TcpExtTCPDSACKOfoSent)   /* D-SACK for data already held out of order */ \
+	X(TcpExtTCPSACKReneging)                                               \
+	X(TcpExtTCPLossFailures)   /* an RTO during recovery */
 
 /*
  * Counters, nstat names. One list, expanded where needed (X-macro), so a

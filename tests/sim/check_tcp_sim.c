@@ -104,7 +104,8 @@ static void print_stats(const char *name, struct sim *sim, uint64_t t0)
 	struct tn_stack *a = sim->node[0].stack, *b = sim->node[1].stack;
 	fprintf(stderr,
 		"%s: %.1f s simulated, frames %llu dropped %llu dup %llu corrupt %llu reorder %llu; "
-		"retrans a=%llu b=%llu timeouts a=%llu b=%llu fastretrans a=%llu b=%llu\n",
+		"retrans a=%llu b=%llu timeouts a=%llu b=%llu fastretrans a=%llu b=%llu "
+		"sackrecovery a=%llu b=%llu probes a=%llu b=%llu lostretrans a=%llu b=%llu\n",
 		name, (double)(sim->now - t0) / 1e9, (unsigned long long)sim->frames,
 		(unsigned long long)sim->dropped, (unsigned long long)sim->duplicated,
 		(unsigned long long)sim->corrupted, (unsigned long long)sim->reordered,
@@ -113,11 +114,19 @@ static void print_stats(const char *name, struct sim *sim, uint64_t t0)
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPTimeouts),
 		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPTimeouts),
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPFastRetrans),
-		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPFastRetrans));
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPFastRetrans),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPSackRecovery),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPSackRecovery),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPLossProbes),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPLossProbes),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPLostRetransmit),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPLostRetransmit));
 }
 
 static void run_transfer(const char *name, const struct run *r)
 {
+	if (getenv("ONLY") && strcmp(getenv("ONLY"), name))
+		return;
 	struct sim *sim = sim_new(&r->link, r->seed, r->have_cfg ? &r->cfg : NULL);
 	ck_assert_ptr_nonnull(sim);
 	struct tn_stack *a = sim->node[0].stack, *b = sim->node[1].stack;
@@ -225,6 +234,33 @@ START_TEST(loss_5pct)
 	struct run r = base_run();
 	r.link.loss = 0.05;
 	run_transfer("loss 5%", &r);
+}
+END_TEST
+
+/* A fast, short link like tap0: RTT 50 us, 10 Gbit/s, where every RTO costs thousands of RTTs. */
+static struct run fast_run(double loss)
+{
+	struct run r = configured_run();
+	r.link.delay_ns = 25 * 1000;
+	r.link.rate_bps = 10000000000ull;
+	r.link.queue_ns = 1 * TN_NSEC_PER_MSEC;
+	r.link.loss = loss;
+	r.bytes_ab = 20 * MB;
+	r.bytes_ba = 0;
+	return r;
+}
+
+START_TEST(fast_loss_1pct)
+{
+	struct run r = fast_run(0.01);
+	run_transfer("fast 1%", &r);
+}
+END_TEST
+
+START_TEST(fast_loss_5pct)
+{
+	struct run r = fast_run(0.05);
+	run_transfer("fast 5%", &r);
 }
 END_TEST
 
@@ -337,6 +373,8 @@ static Suite *tcp_sim_suite(void)
 	tcase_add_test(tc, clean_link);
 	tcase_add_test(tc, loss_1pct);
 	tcase_add_test(tc, loss_5pct);
+	tcase_add_test(tc, fast_loss_1pct);
+	tcase_add_test(tc, fast_loss_5pct);
 	tcase_add_test(tc, reordering);
 	tcase_add_test(tc, duplication);
 	tcase_add_test(tc, corruption);
