@@ -215,6 +215,7 @@ struct tn_sock {
 	uint32_t irs, rcv_nxt, rcv_adv;   /* rcv_adv: right edge last advertised */
 	uint32_t rcv_acked;               /* rcv_nxt in the last ACK we sent */
 	uint32_t rcv_mss;                 /* estimate of the peer's full segment size */
+	uint8_t quickack;                 /* segments still ACKed at once after a hole */
 	struct tn_ring rcvbuf;
 	uint32_t ofo_fin_seq;
 	uint8_t ofo_n, ofo_last;

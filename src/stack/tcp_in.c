@@ -635,8 +635,15 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 	if (len) {
 		bool had_ofo = s->ofo_n != 0, ooo;
 		uint32_t delivered = tcp_ofo_store(s, seq, data, len, &ooo);
-		if (ooo || had_ofo)
+		if (ooo || had_ofo) {
 			s->ack_now = true; /* RFC 5681 4.2: dup ACK now / hole filled */
+			/*
+			 * The sender is recovering from a loss with a small window:
+			 * a delayed ACK now would cost it a delack timeout per round
+			 * trip (Linux's quick ACK mode after out-of-order data).
+			 */
+			s->quickack = 16;
+		}
 		/* Linux's tcp_measure_rcv_mss(): the largest segment seen, up to our MSS. */
 		if (g->len > s->rcv_mss)
 			s->rcv_mss = min_u32(g->len, s->stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN);

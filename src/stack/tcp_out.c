@@ -475,6 +475,11 @@ void tcp_ack_later(struct tn_sock *s)
 		s->ack_now = true;
 		return;
 	}
+	if (s->quickack && s->rcv_nxt != s->rcv_acked) {
+		s->quickack--;
+		s->ack_now = true;
+		return;
+	}
 	if (s->rcv_nxt != s->rcv_acked)
 		tcp_arm_delack(s);
 }

@@ -84,7 +84,7 @@ void tcp_arm_rtx_if_idle(struct tn_sock *s)
 static bool tlp_allowed(const struct tn_sock *s)
 {
 	return s->sack_ok && s->srtt_us && !s->in_recovery && !s->in_loss && !s->tlp_out &&
-	       s->state == TN_TCP_ESTABLISHED;
+	       s->state != TN_TCP_SYN_SENT && s->state != TN_TCP_SYN_RECEIVED;
 }
 
 /*
@@ -114,7 +114,7 @@ void tcp_arm_loss_timer(struct tn_sock *s, uint64_t reo_ns)
 		s->rtx_kind = TCP_RTX_REO;
 		arm(s, &s->rtx_timer, reo_ns);
 	} else if (tlp_allowed(s)) {
-		s->rtx_kind = TCP_RTX_PTO;
+			s->rtx_kind = TCP_RTX_PTO;
 		arm(s, &s->rtx_timer, pto_ns(s));
 	} else {
 		s->rtx_kind = TCP_RTX_RTO;
