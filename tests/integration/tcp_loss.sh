@@ -1,0 +1,55 @@
+#!/bin/bash
+# tcp_loss.sh - TCP through random loss, both directions: nftables in the
+# test's namespace drops 1 % and then 5 % of the packets to and from
+# tapnet, and a kernel-side client sends 8 MB of random data through the
+# built-in echo service, which must come back exact (sha256). Once with
+# offloads off, once on (the kernel then loses whole super-frames). A drop
+# in the kernel's output hook is reported to its TCP, which sends the
+# segment again at once, so the loss that counts is on the input side:
+# tapnet's data and ACKs. tapnet
+# must have repaired its losses by SACK recovery (RFC 6675 with RACK,
+# RFC 8985) and tail loss probes rather than by retransmission timeouts.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+require_cmd nft
+
+MB8=$((8 * 1024 * 1024))
+
+# set_loss PERCENT: replaces the namespace's loss table (kernel output to
+# tapnet, kernel input from tapnet).
+set_loss() {
+	ns_exec nft delete table inet loss 2>/dev/null
+	ns_exec nft -f - <<-NFT || fail "cannot set up nftables loss of $1 %"
+	table inet loss {
+		chain o { type filter hook output priority 0; ip daddr $TAPNET_ADDR numgen random mod 100 < $1 drop; }
+		chain i { type filter hook input priority 0; ip saddr $TAPNET_ADDR numgen random mod 100 < $1 drop; }
+	}
+	NFT
+}
+
+for offload in no yes; do
+	for pct in 1 5; do
+		OFFLOAD=$offload
+		if [ "$offload" = no ] && [ "$pct" = 1 ]; then
+			start_tapnetd "${SERVICES_CONFIG[@]}"
+		else
+			restart_tapnetd "${SERVICES_CONFIG[@]}"
+		fi
+		set_loss "$pct"
+		tcp_client echo "$TAPNET_ADDR" 7 "$MB8" || fail "8 MB through echo at $pct % loss, offload $offload"
+		drops=$(ns_exec nft list table inet loss | grep -c 'drop')
+		[ "$drops" -eq 2 ] || fail "the loss rules are gone"
+		ns_exec nft delete table inet loss
+		[ "$(counter SvcOutOctets)" -eq "$MB8" ] ||
+			fail "SvcOutOctets is $(counter SvcOutOctets), expected $MB8"
+		rec=$(counter TcpExtTCPSackRecovery)
+		rto=$(counter TcpExtTCPTimeouts)
+		log "offload $offload, $pct % loss: retrans $(counter TcpRetransSegs)" \
+			"sack recovery $rec timeouts $rto probes $(counter TcpExtTCPLossProbes)" \
+			"lost retrans $(counter TcpExtTCPLostRetransmit) ofo $(counter TcpExtTCPOFOQueue)" \
+			"ofo drops $(counter TcpExtTCPOFODrop)"
+		[ "$rec" -gt 0 ] || fail "no SACK recovery at $pct % loss, offload $offload"
+		# The RTO is the last resort: recoveries must outnumber timeouts.
+		[ "$rec" -gt "$rto" ] || fail "$rto timeouts for $rec SACK recoveries at $pct % loss"
+	done
+done
+exit 0
