@@ -251,6 +251,7 @@ struct tn_sock {
 	struct tcp_txmark txlog[TCP_TXLOG_MAX];   /* a ring, oldest at txlog_head */
 	/* RACK (RFC 8985): the most recently sent segment known delivered */
 	uint32_t rack_xmit_us, rack_end_seq, rack_rtt_us, min_rtt_us;
+	uint32_t ack_rtt_us;              /* RTT of the newest byte the last ACK covered, 0: none (Karn) */
 	uint8_t reo_wnd_steps;
 	bool rack_valid : 1, reord_seen : 1, in_loss : 1;
 	/* TLP (RFC 8985 7): one probe outstanding at most, until the ACK passes tlp_high_seq */
@@ -401,7 +402,7 @@ void tcp_send_rst(struct tn_sock *s);  /* RST for a synchronized connection (abo
 /* Retransmits one segment starting at seq (<= mss bytes, or the FIN). Returns bytes sent. */
 uint32_t tcp_retransmit(struct tn_sock *s, uint32_t seq, uint32_t max_len);
 void tcp_send_probe(struct tn_sock *s); /* zero-window / keepalive probe: seq snd_una - 1 */
-/* RFC 8985 7.3: a tail loss probe, new data if any may go, else the last segment again. */
+/* RFC 8985 7.3: a tail loss probe, the last segment again. */
 void tcp_send_loss_probe(struct tn_sock *s);
 /* RST answering a segment no connection takes (RFC 9293 3.10.7.1). */
 void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g);
@@ -418,6 +419,8 @@ void tcp_arm_rtx_if_idle(struct tn_sock *s);
 void tcp_arm_persist(struct tn_sock *s);
 /* After an ACK or a send: the RACK reordering timer, a tail loss probe or the RTO. */
 void tcp_arm_loss_timer(struct tn_sock *s, uint64_t reo_ns);
+/* After new data went: the probe timeout counts from the last transmission (Linux). */
+void tcp_schedule_loss_probe(struct tn_sock *s);
 void tcp_arm_delack(struct tn_sock *s);
 void tcp_arm_keepalive(struct tn_sock *s);
 void tcp_arm_lifetime(struct tn_sock *s, uint64_t ms); /* FIN_WAIT_2 / TIME_WAIT */

@@ -94,6 +94,11 @@ static void init_congestion(struct tn_sock *s)
 
 static void rtt_from_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t ack)
 {
+	if (s->ack_rtt_us) {
+		tcp_rtt_sample(s, s->ack_rtt_us);
+		s->ack_rtt_us = 0;
+		return;
+	}
 	if (s->ts_ok && g->opt.ts_ok && g->opt.tsecr) {
 		uint32_t ms = tcp_ts_now(s) - g->opt.tsecr;
 		if (ms < 3600u * 1000)

@@ -348,31 +348,18 @@ static bool retransmit_lost(struct tn_sock *s)
 	return n != 0;
 }
 
+/*
+ * RFC 8985 7.3 prefers new data for the probe; tapnet sends the last
+ * segment again instead. A receiver answers a duplicate at once (RFC 5681
+ * 4.2; Linux also enters quick ACK mode), while new data in order may wait
+ * for its delayed-ACK timer: Linux holds the ACK up to 40 ms when its
+ * reader lags, and that wait, not the loss, was what a probe of new data
+ * cost on tap0. The ACK of the duplicate carries the SACK (or D-SACK) that
+ * shows what, if anything, was lost.
+ */
 void tcp_send_loss_probe(struct tn_sock *s)
 {
 	uint32_t mss = tcp_send_mss(s);
-	uint32_t end = data_end(s);
-	uint32_t wnd_end = s->snd_una + s->snd_wnd;
-	uint32_t len = seq_lt(s->snd_nxt, end) ? min_u32(end - s->snd_nxt, mss) : 0;
-	if (seq_lt(s->snd_nxt + len, wnd_end) || s->snd_nxt + len == wnd_end) {
-		if (len) {
-			/* New data: it costs nothing if nothing was lost, and its SACK shows what was. */
-			uint32_t seq = s->snd_nxt;
-			uint8_t flags = TCP_ACK | (seq + len == end ? TCP_PSH : 0);
-			if (s->fin_queued && seq + len == s->fin_seq)
-				flags |= TCP_FIN;
-			TCP_CTR(s, TcpExtTCPOrigDataSent);
-			tcp_sack_note_tx(s, seq);
-			xmit(s, seq, flags, len);
-			s->snd_nxt = seq + len + !!(flags & TCP_FIN);
-			s->snd_max = seq_max(s->snd_max, s->snd_nxt);
-			s->tlp_out = true;
-			s->tlp_rxt = false;
-			s->tlp_high_seq = s->snd_max;
-			return;
-		}
-	}
-	/* Nothing new may go: the last segment again. */
 	uint32_t seq = s->snd_max - min_u32(s->snd_max - s->snd_una, mss);
 	if (tcp_retransmit(s, seq, mss)) {
 		s->tlp_out = true;
@@ -402,6 +389,7 @@ void tcp_output(struct tn_sock *s)
 	 * Every round sends a frame or stops; the bound only keeps one call
 	 * from holding the loop for too long (the next ACK or timer goes on).
 	 */
+	bool sent_new = false;
 	for (int guard = 0; guard < 1024; guard++) {
 		if (retransmit_lost(s))
 			continue;
@@ -455,11 +443,14 @@ void tcp_output(struct tn_sock *s)
 		tcp_sack_note_tx(s, seq);
 		if (s->in_recovery)
 			s->prr_out += len;
+		sent_new = true;
 		xmit(s, seq, flags, len);
 		s->snd_nxt = seq + len + !!(flags & TCP_FIN);
 		s->snd_max = seq_max(s->snd_max, s->snd_nxt);
 		tcp_arm_rtx_if_idle(s);
 	}
+	if (sent_new)
+		tcp_schedule_loss_probe(s);
 	if (s->ack_now)
 		tcp_send_ack(s);
 }

@@ -282,6 +282,8 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 					 seq_le(end, o->sack[1].end)));
 		if (dsack) {
 			TCP_CTR(s, TcpExtTCPDSACKRecv);
+			if (s->tlp_out)
+				s->tlp_rxt = false; /* the probe was a duplicate: nothing to repair */
 			/* a retransmission was not needed: the network reorders (Linux's reo_wnd_steps) */
 			s->reord_seen = true;
 			if (s->reo_wnd_steps < 16)
@@ -297,11 +299,21 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 		rack_update(s, start, end);
 		sb_insert(s, start, end);
 	}
+	s->ack_rtt_us = 0;
 	if (seq_gt(ack, s->snd_una)) {
 		uint32_t newly = ack - s->snd_una - sb_covered(s, s->snd_una, ack);
 		delivered += newly;
 		if (newly)
 			rack_update(s, s->snd_una, ack);
+		/*
+		 * An RTT sample in microseconds from our own transmit times, as
+		 * Linux takes it from its skb timestamps: the millisecond TSecr
+		 * cannot tell 30 us from 1 ms. Never from a retransmission (Karn).
+		 */
+		bool rxt;
+		uint32_t t = sent_at(s, ack - 1, &rxt);
+		if (!rxt && s->txlog_n && seq_ge(ack - 1, txlog_at(s, 0)->seq) && seq_le(ack, s->snd_max))
+			s->ack_rtt_us = max_u32(tcp_clock_us(s) - t, 1);
 	}
 	recount(s);
 	if (s->sacked_bytes > before)

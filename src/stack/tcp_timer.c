@@ -103,6 +103,12 @@ static uint64_t pto_ns(const struct tn_sock *s)
 	return us_to_ns(pto);
 }
 
+void tcp_schedule_loss_probe(struct tn_sock *s)
+{
+	if (!s->persist && s->rtx_kind != TCP_RTX_REO && tlp_allowed(s))
+		tcp_arm_loss_timer(s, 0);
+}
+
 void tcp_arm_loss_timer(struct tn_sock *s, uint64_t reo_ns)
 {
 	s->persist = false;

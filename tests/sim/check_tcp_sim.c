@@ -115,7 +115,8 @@ static void print_stats(const char *name, struct sim *sim, uint64_t t0)
 	fprintf(stderr,
 		"%s: %.1f s simulated, frames %llu dropped %llu dup %llu corrupt %llu reorder %llu; "
 		"retrans a=%llu b=%llu timeouts a=%llu b=%llu fastretrans a=%llu b=%llu "
-		"sackrecovery a=%llu b=%llu probes a=%llu b=%llu lostretrans a=%llu b=%llu\n",
+		"sackrecovery a=%llu b=%llu probes a=%llu b=%llu lostretrans a=%llu b=%llu "
+		"delayedacks a=%llu b=%llu\n",
 		name, (double)(sim->now - t0) / 1e9, (unsigned long long)sim->frames,
 		(unsigned long long)sim->dropped, (unsigned long long)sim->duplicated,
 		(unsigned long long)sim->corrupted, (unsigned long long)sim->reordered,
@@ -130,7 +131,9 @@ static void print_stats(const char *name, struct sim *sim, uint64_t t0)
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPLossProbes),
 		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPLossProbes),
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPLostRetransmit),
-		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPLostRetransmit));
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPLostRetransmit),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtDelayedACKs),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtDelayedACKs));
 }
 
 static void run_transfer_result(const char *name, const struct run *r, struct result *res)
