@@ -218,8 +218,12 @@ struct tn_sock {
 	uint8_t quickack;                 /* segments still ACKed at once after a hole */
 	struct tn_ring rcvbuf;
 	uint32_t ofo_fin_seq;
-	uint8_t ofo_n, ofo_last;
+	uint8_t ofo_n;
+	uint8_t sack_recent_n;            /* ranges reported most recently, newest first */
+	uint32_t sack_recent[TCP_SACK_BLOCKS_MAX];   /* a byte of each (ranges merge and move) */
 	struct tcp_sack_block ofo[TCP_OFO_MAX];
+	struct tcp_sack_block dsack;      /* RFC 2883: a duplicate to report once */
+	bool dsack_pending;
 
 	/* timestamps (RFC 7323) */
 	uint32_t ts_recent, ts_offset;
@@ -365,8 +369,14 @@ void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tc
 /* Stores an in-window segment in the receive buffer; returns bytes delivered in order. */
 uint32_t tcp_ofo_store(struct tn_sock *s, uint32_t seq, const uint8_t *data, uint32_t len,
 		       bool *out_of_order);
-/* The SACK blocks to send (RFC 2018: the most recent first). */
+/*
+ * The SACK blocks to send: a pending D-SACK first (RFC 2883), then the
+ * range of the latest segment and the ones reported most recently
+ * (RFC 2018 4), then the highest others.
+ */
 uint8_t tcp_ofo_sack_blocks(const struct tn_sock *s, struct tcp_sack_block *out, uint8_t max);
+/* A duplicate arrived: report [start, end) once in the next ACK. */
+void tcp_ofo_dsack(struct tn_sock *s, uint32_t start, uint32_t end, bool out_of_order);
 
 /* ---- tcp_sack.c */
 static inline uint32_t tcp_clock_us(const struct tn_sock *s) { return (uint32_t)(tn_now(s->stack) / 1000); }

@@ -122,6 +122,9 @@ static void send_challenge_ack(struct tn_sock *s)
 /* Answer to an unacceptable segment: an ACK, rate-limited when it is a pure ACK (loop risk). */
 static void send_dupack(struct tn_sock *s, const struct tcp_seg *g)
 {
+	/* Data we hold already: its ACK reports it as a duplicate (RFC 2883, Linux's tcp_send_dupack). */
+	if (g->len && seq_lt(g->seq, s->rcv_nxt))
+		tcp_ofo_dsack(s, g->seq, seq_min(g->seq + g->len, s->rcv_nxt), false);
 	if (g->len == 0 && tcp_oow_rate_limited(s)) {
 		TCP_CTR(s, TcpExtTCPACKSkippedSeq);
 		return;
@@ -617,6 +620,7 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 	}
 	if (len && seq_lt(seq, s->rcv_nxt)) {
 		uint32_t d = s->rcv_nxt - seq;
+		tcp_ofo_dsack(s, seq, seq + min_u32(d, len), false);
 		if (d >= len) {
 			len = 0; /* all old: a retransmission, our ACK got lost */
 			s->ack_now = true;

@@ -111,9 +111,9 @@ void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g)
 /* Payload of a full segment now: s->mss less the room SACK blocks take (RFC 6691). */
 uint32_t tcp_send_mss(const struct tn_sock *s)
 {
-	if (!s->sack_ok || !s->ofo_n)
+	if (!s->sack_ok || (!s->ofo_n && !s->dsack_pending))
 		return s->mss;
-	uint32_t blocks = min_u32(s->ofo_n, s->ts_ok ? 3 : 4);
+	uint32_t blocks = min_u32(s->ofo_n + s->dsack_pending, s->ts_ok ? 3 : 4);
 	return s->mss - (4 + 8 * blocks);
 }
 
@@ -180,7 +180,7 @@ static size_t build_options(struct tn_sock *s, uint8_t *out, bool syn, uint32_t 
 		o.tsval = tcp_ts_now(s);
 		o.tsecr = s->ts_recent;
 	}
-	if (!syn && s->sack_ok && s->ofo_n) {
+	if (!syn && s->sack_ok && (s->ofo_n || s->dsack_pending)) {
 		uint32_t room = s->mss; /* min(peer MSS, MTU - 40) less the timestamps */
 		room = room > data_len ? room - data_len : 0;
 		uint8_t max = room >= 4 + 8 ? (uint8_t)min_u32((room - 4) / 8, TCP_SACK_BLOCKS_MAX) : 0;
@@ -208,6 +208,7 @@ static int xmit(struct tn_sock *s, uint32_t seq, uint8_t flags, uint32_t data_le
 	uint32_t mss = tcp_send_mss(s);
 	int rc = tcp_emit(s->stack, &a, iov, n, data_len > mss ? mss : 0);
 	if (flags & TCP_ACK) {
+		s->dsack_pending = false; /* reported once (RFC 2883 4) */
 		s->rcv_acked = s->rcv_nxt;
 		s->ack_now = false;
 		tn_timer_cancel(s->stack, &s->delack_timer);

@@ -194,6 +194,73 @@ START_TEST(out_of_order_data_gets_sack_and_fills)
 }
 END_TEST
 
+/*
+ * RFC 2018 4: the block of the segment that triggered the ACK first, then
+ * the most recently reported; RFC 2883: a duplicate is reported once, as
+ * the first block, whether it was already held out of order or below
+ * rcv_nxt.
+ */
+START_TEST(sack_blocks_most_recent_first_and_dsack)
+{
+	struct tn_config cfg;
+	tn_config_defaults(&cfg);
+	cfg.tcp_timestamps = false;
+	struct conn c = {.h = h_new(&cfg)};
+	h_learn_peer(c.h);
+	c.l = tn_sock_open(c.h->stack);
+	tn_sock_bind(c.l, 0, LPORT);
+	tn_sock_listen(c.l, 4);
+	static const uint8_t sackperm[] = {4, 2, 1, 1};
+	peer_send(c.h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN, .opt = sackperm, .optlen = 4});
+	struct oseg o = last_only(c.h);
+	c.rcv = o.seq + 1;
+	c.snd = PEER_ISN + 1;
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
+	c.s = tn_sock_accept(c.l, NULL);
+	ck_assert_ptr_nonnull(c.s);
+
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 9, .ack = c.rcv, .flags = TCP_ACK, .data = "jkl", .len = 3});
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 3, .ack = c.rcv, .flags = TCP_ACK, .data = "def", .len = 3});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_eq(o.opt.nsack, 2);
+	ck_assert_uint_eq(o.opt.sack[0].start, c.snd + 3); /* the newest first */
+	ck_assert_uint_eq(o.opt.sack[1].start, c.snd + 9);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 9, .ack = c.rcv, .flags = TCP_ACK, .data = "jkl", .len = 3});
+	o = last_only(c.h); /* a duplicate of held data: D-SACK, then its range, then the other */
+	ck_assert_uint_eq(o.opt.nsack, 3);
+	ck_assert_uint_eq(o.opt.sack[0].start, c.snd + 9);
+	ck_assert_uint_eq(o.opt.sack[0].end, c.snd + 12);
+	ck_assert_uint_eq(o.opt.sack[1].start, c.snd + 9);
+	ck_assert_uint_eq(o.opt.sack[2].start, c.snd + 3);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKOfoSent), 1);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = "abc", .len = 3});
+	o = last_only(c.h); /* the first hole filled: [9, 12) is left */
+	ck_assert_uint_eq(o.ack, c.snd + 6);
+	ck_assert_uint_eq(o.opt.nsack, 1);
+	ck_assert_uint_eq(o.opt.sack[0].start, c.snd + 9);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = "abc", .len = 3});
+	o = last_only(c.h); /* old data again: D-SACK below the ACK, reported once */
+	ck_assert_uint_eq(o.ack, c.snd + 6);
+	ck_assert_uint_eq(o.opt.nsack, 2);
+	ck_assert_uint_eq(o.opt.sack[0].start, c.snd);
+	ck_assert_uint_eq(o.opt.sack[0].end, c.snd + 3);
+	ck_assert_uint_eq(o.opt.sack[1].start, c.snd + 9);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKOldSent), 1);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 6, .ack = c.rcv, .flags = TCP_ACK, .data = "ghi", .len = 3});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd + 12);
+	ck_assert_uint_eq(o.opt.nsack, 0);
+	close_conn(&c);
+}
+END_TEST
+
 /* A router's "fragmentation needed" about frame i of the output, next-hop MTU mtu. */
 static void frag_needed(struct harness *h, size_t i, uint16_t mtu)
 {
@@ -756,6 +823,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, malformed_options_are_ignored);
 	tcase_add_test(tc, data_is_acked_late_then_every_second_segment);
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
+	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, send_in_place_then_commit);
 	tcase_add_test(tc, path_mtu_discovery);
