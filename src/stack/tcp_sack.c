@@ -241,6 +241,9 @@ uint32_t tcp_in_flight(const struct tn_sock *s)
 /* ---- RACK: what the newly delivered bytes teach */
 static void rack_update(struct tn_sock *s, uint32_t start, uint32_t end)
 {
+	/* the SYN (or anything else sent before the first checkpoint) has no transmit time here */
+	if (!s->txlog_n || seq_lt(end - 1, txlog_at(s, 0)->seq))
+		return;
 	bool rxt;
 	uint32_t t = sent_at(s, end - 1, &rxt);
 	uint32_t now = tcp_clock_us(s);
@@ -254,8 +257,10 @@ static void rack_update(struct tn_sock *s, uint32_t start, uint32_t end)
 	if (!rxt && (!s->min_rtt_us || rtt < s->min_rtt_us))
 		s->min_rtt_us = rtt ? rtt : 1;
 	/* Step 3: delivered below what was delivered before without a retransmission: reordering. */
-	if (s->rack_valid && !rxt && seq_lt(end, s->rack_end_seq) && !t_before(s->rack_xmit_us, t))
+	if (s->rack_valid && !rxt && seq_lt(end, s->rack_end_seq) && !t_before(s->rack_xmit_us, t)) {
+		TCP_CTR(s, TcpExtTCPSACKReorder);
 		s->reord_seen = true;
+	}
 	if (!s->rack_valid || t_before(s->rack_xmit_us, t) ||
 	    (t == s->rack_xmit_us && seq_gt(end, s->rack_end_seq))) {
 		s->rack_valid = true;
@@ -282,10 +287,14 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 					 seq_le(end, o->sack[1].end)));
 		if (dsack) {
 			TCP_CTR(s, TcpExtTCPDSACKRecv);
-			if (s->tlp_out)
+			if (s->tlp_out) {
 				s->tlp_rxt = false; /* the probe was a duplicate: nothing to repair */
-			/* a retransmission was not needed: the network reorders (Linux's reo_wnd_steps) */
-			s->reord_seen = true;
+				continue;
+			}
+			/*
+			 * A retransmission was not needed: once reordering was seen,
+			 * wait longer before calling a hole lost (Linux's reo_wnd_steps).
+			 */
 			if (s->reo_wnd_steps < 16)
 				s->reo_wnd_steps++;
 			continue;
@@ -303,8 +312,18 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 	if (seq_gt(ack, s->snd_una)) {
 		uint32_t newly = ack - s->snd_una - sb_covered(s, s->snd_una, ack);
 		delivered += newly;
+		/*
+		 * The bytes this ACK delivers first are the hole at snd_una: if
+		 * it was never retransmitted and data above it arrived before,
+		 * the network reordered (RFC 8985 6.2 step 3).
+		 */
+		uint16_t first = sb_find(s, s->snd_una);
+		uint32_t hole_end = ack;
+		if (first < s->sb_n && seq_gt(s->sb[first].start, s->snd_una) &&
+		    seq_lt(s->sb[first].start, ack))
+			hole_end = s->sb[first].start;
 		if (newly)
-			rack_update(s, s->snd_una, ack);
+			rack_update(s, s->snd_una, hole_end);
 		/*
 		 * An RTT sample in microseconds from our own transmit times, as
 		 * Linux takes it from its skb timestamps: the millisecond TSecr
