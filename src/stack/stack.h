@@ -392,6 +392,11 @@ struct tn_sock_info {
 	uint64_t total_retrans;
 	uint64_t bytes_acked, bytes_received;
 	const char *cc;        /* "cubic", "reno" */
+	/* loss recovery */
+	const char *ca_state;  /* "open", "recovery" (fast recovery), "loss" (after an RTO) */
+	uint32_t lost, sacked; /* segments presumed lost (not yet resent), SACKed */
+	uint32_t min_rtt_us;   /* 0 before a sample */
+	bool reord_seen;
 };
 int tn_sock_info(const struct tn_sock *s, struct tn_sock_info *info);
 /* Every connection and listener, for `tapnet ss`: fills up to max, returns how many exist. */

@@ -52,4 +52,27 @@ for offload in no yes; do
 		[ "$rec" -gt "$rto" ] || fail "$rto timeouts for $rec SACK recoveries at $pct % loss"
 	done
 done
+
+# `tapnet ss -i/-j` shows the recovery state of a connection (here one held
+# open to echo, which sends back what it gets): open, nothing lost.
+sync=$TN_TMP/hold
+tcp_client --sync "$sync" --timeout 60 hold "$TAPNET_ADDR" 7 1 &
+hold_pid=$!
+at_exit "touch $sync.go; kill $hold_pid"
+wait_for_file "$sync.ready" 30 "$hold_pid"
+sleep 0.3
+tapnet_cli ss -j >"$TN_TMP/ss.json" || fail "tapnet ss -j failed"
+tapnet_cli ss -i >"$TN_TMP/ss.txt" || fail "tapnet ss -i failed"
+touch "$sync.go"
+wait "$hold_pid" || fail "the held connection failed"
+grep -q 'minrtt:' "$TN_TMP/ss.txt" || fail "tapnet ss -i shows no minrtt: $(cat "$TN_TMP/ss.txt")"
+"$PYTHON" - "$TN_TMP/ss.json" <<'PY' || fail "tapnet ss -j does not show the recovery state"
+import json, sys
+socks = [s for s in json.load(open(sys.argv[1])) if s["local_port"] == 7 and s["state"] == "ESTAB"]
+assert len(socks) == 1, "expected one ESTAB connection to port 7, got %r" % socks
+s = socks[0]
+assert s["ca_state"] == "open" and s["lost"] == 0 and s["min_rtt_us"] > 0, s
+print("tcp_loss: tapnet ss -j: ca_state %s, lost %d, sacked %d, min_rtt_us %d, reord_seen %s"
+      % (s["ca_state"], s["lost"], s["sacked"], s["min_rtt_us"], s["reord_seen"]))
+PY
 exit 0
