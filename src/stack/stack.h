@@ -192,7 +192,8 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTCPDSACKOldSent)   /* D-SACK for data below rcv_nxt */         \
 	X(TcpExtTCPDSACKOfoSent)   /* D-SACK for data already held out of order */ \
 	X(TcpExtTCPSACKReneging)                                               \
-	X(TcpExtTCPLossFailures)   /* an RTO during recovery */
+	X(TcpExtTCPLossFailures)   /* an RTO during recovery */                \
+	X(TcpExtTCPHystartDelayDetect) /* HyStart++ saw the RTT grow: slow start ends */
 
 /*
  * Counters, nstat names. One list, expanded where needed (X-macro), so a

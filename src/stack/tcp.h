@@ -136,6 +136,17 @@ const struct tcp_cc_ops *tcp_cc_get(uint8_t which);
 uint32_t tcp_cc_slow_start(struct tn_sock *s, uint32_t acked);
 void tcp_cc_cong_avoid_reno(struct tn_sock *s, uint32_t acked);
 
+/* HyStart++ (RFC 9406): leave the first slow start when the RTT grows, before a loss. */
+struct tcp_hystart {
+	uint32_t window_end;       /* the round ends when this is acknowledged */
+	uint32_t last_round_min_rtt, cur_round_min_rtt, css_baseline_min_rtt; /* us, UINT32_MAX: none */
+	uint8_t samples;           /* RTT samples this round */
+	uint8_t css_rounds;        /* rounds in conservative slow start */
+	bool in_css, started;
+};
+/* Per ACK of new data in slow start, with the ACK's RTT sample (0: none). */
+void tcp_hystart_on_ack(struct tn_sock *s, uint32_t ack, uint32_t rtt_us);
+
 struct tcp_cubic {
 	uint32_t w_max;          /* bytes, window before the last reduction */
 	uint32_t w_last_max;
@@ -265,6 +276,7 @@ struct tn_sock {
 	uint32_t prr_delivered, prr_out;
 	uint8_t rtx_kind;                 /* enum tcp_rtx_kind, while rtx_timer runs and !persist */
 	struct tcp_cubic cubic;
+	struct tcp_hystart hystart;
 
 	/* timers */
 	struct tn_timer rtx_timer;        /* retransmission, SYN, persist */

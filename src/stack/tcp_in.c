@@ -428,6 +428,7 @@ static void on_new_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t prio
 	if (seq_lt(s->snd_nxt, s->snd_una))
 		s->snd_nxt = s->snd_una;
 	s->bytes_acked += data;
+	uint32_t rtt_sample_us = s->ack_rtt_us;
 	rtt_from_ack(s, g, g->ack);
 	s->retries = 0;
 	s->backoff = 0;
@@ -445,8 +446,10 @@ static void on_new_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t prio
 	} else {
 		s->dupacks = 0;
 		/* Grow only when the window was what limited us (RFC 7661 in spirit). */
-		if (prior_flight + 2 * s->mss >= s->cwnd || s->cwnd < s->ssthresh)
+		if (prior_flight + 2 * s->mss >= s->cwnd || s->cwnd < s->ssthresh) {
+			tcp_hystart_on_ack(s, g->ack, rtt_sample_us);
 			s->cc->on_ack(s, acked, s->srtt_us);
+		}
 	}
 	if (data)
 		tcp_notify(s, TN_SOCK_EV_WRITABLE);

@@ -116,7 +116,7 @@ static void print_stats(const char *name, struct sim *sim, uint64_t t0)
 		"%s: %.1f s simulated, frames %llu dropped %llu dup %llu corrupt %llu reorder %llu; "
 		"retrans a=%llu b=%llu timeouts a=%llu b=%llu fastretrans a=%llu b=%llu "
 		"sackrecovery a=%llu b=%llu probes a=%llu b=%llu lostretrans a=%llu b=%llu "
-		"delayedacks a=%llu b=%llu\n",
+		"delayedacks a=%llu b=%llu hystart a=%llu\n",
 		name, (double)(sim->now - t0) / 1e9, (unsigned long long)sim->frames,
 		(unsigned long long)sim->dropped, (unsigned long long)sim->duplicated,
 		(unsigned long long)sim->corrupted, (unsigned long long)sim->reordered,
@@ -133,7 +133,8 @@ static void print_stats(const char *name, struct sim *sim, uint64_t t0)
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPLostRetransmit),
 		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPLostRetransmit),
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtDelayedACKs),
-		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtDelayedACKs));
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtDelayedACKs),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPHystartDelayDetect));
 }
 
 static void run_transfer_result(const char *name, const struct run *r, struct result *res)
@@ -360,6 +361,30 @@ START_TEST(tail_loss_probe)
 }
 END_TEST
 
+/*
+ * HyStart++ (RFC 9406): 4 MB one way through a 100 Mbit/s bottleneck
+ * whose queue holds 80 ms. With 4 MB buffers slow start alone overflows
+ * it (709 frames lost when HyStart++ is off); the RTT grows first, so
+ * conservative slow start and then congestion avoidance begin in time and
+ * nothing is lost.
+ */
+START_TEST(hystart_leaves_slow_start_on_delay)
+{
+	struct run r = configured_run();
+	struct result res;
+	r.cfg.tcp_sndbuf = r.cfg.tcp_rcvbuf = 4u << 20;
+	r.link.rate_bps = 100000000ull;
+	r.link.queue_ns = 80 * TN_NSEC_PER_MSEC;
+	r.bytes_ab = 4 * MB;
+	r.bytes_ba = 0;
+	r.limit_s = 10;
+	r.max_rtos = 0;
+	run_transfer_result("hystart", &r, &res);
+	ck_assert_uint_ge(res.a[TN_CTR_TcpExtTCPHystartDelayDetect], 1);
+	ck_assert_uint_eq(res.a[TN_CTR_TcpRetransSegs], 0);
+}
+END_TEST
+
 START_TEST(reordering)
 {
 	struct run r = base_run();
@@ -503,6 +528,7 @@ static Suite *tcp_sim_suite(void)
 	tcase_add_test(tc, fast_loss_1pct);
 	tcase_add_test(tc, fast_loss_5pct);
 	tcase_add_test(tc, tail_loss_probe);
+	tcase_add_test(tc, hystart_leaves_slow_start_on_delay);
 	tcase_add_test(tc, reordering);
 	tcase_add_test(tc, duplication);
 	tcase_add_test(tc, corruption);
