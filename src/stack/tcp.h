@@ -426,6 +426,8 @@ uint32_t tcp_retransmit(struct tn_sock *s, uint32_t seq, uint32_t max_len);
 void tcp_send_probe(struct tn_sock *s); /* zero-window / keepalive probe: seq snd_una - 1 */
 /* RFC 8985 7.3: a tail loss probe, the last segment again. */
 void tcp_send_loss_probe(struct tn_sock *s);
+/* Persist: new data up to a window too small for SWS avoidance (Linux's tcp_write_wakeup). */
+uint32_t tcp_fill_window(struct tn_sock *s);
 /* RST answering a segment no connection takes (RFC 9293 3.10.7.1). */
 void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g);
 uint32_t tcp_rcv_window(struct tn_sock *s); /* the window to advertise now (unscaled bytes) */

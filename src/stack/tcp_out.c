@@ -369,6 +369,31 @@ void tcp_send_loss_probe(struct tn_sock *s)
 	}
 }
 
+/*
+ * The persist timer found a window too small for sender SWS avoidance to
+ * use: fill it (Linux's tcp_write_wakeup), so that it closes and is then
+ * probed, rather than staying a few bytes open for ever. Returns bytes sent.
+ */
+uint32_t tcp_fill_window(struct tn_sock *s)
+{
+	uint32_t end = data_end(s);
+	uint32_t wnd_end = s->snd_una + s->snd_wnd;
+	if (!sending_state(s) || !seq_lt(s->snd_nxt, end) || !seq_lt(s->snd_nxt, wnd_end))
+		return 0;
+	uint32_t seq = s->snd_nxt;
+	uint32_t len = min_u32(min_u32(end - seq, wnd_end - seq), tcp_send_mss(s));
+	uint8_t flags = TCP_ACK | TCP_PSH;
+	if (s->fin_queued && seq + len == s->fin_seq)
+		flags |= TCP_FIN;
+	TCP_CTR(s, TcpExtTCPOrigDataSent);
+	tcp_sack_note_tx(s, seq);
+	xmit(s, seq, flags, len);
+	s->snd_nxt = seq + len + !!(flags & TCP_FIN);
+	s->snd_max = seq_max(s->snd_max, s->snd_nxt);
+	tcp_arm_loss_timer(s, 0);
+	return len;
+}
+
 /* May a segment of len bytes (len < mss) go now? Nagle (RFC 896) and sender SWS. */
 static bool small_segment_ok(const struct tn_sock *s, uint32_t len, uint32_t unsent)
 {

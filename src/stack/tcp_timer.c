@@ -266,6 +266,10 @@ static void persist_timeout(struct tn_sock *s)
 		s->probes = 0;
 		s->persist_backoff = 0;
 		tcp_output(s);
+		if (s->snd_una == s->snd_max && s->snd_wnd > 0 && unsent)
+			tcp_fill_window(s); /* the window is open, but too little to use */
+		if (s->snd_una == s->snd_max && unsent)
+			tcp_arm_persist(s);
 		return;
 	}
 	uint32_t limit = s->stack->cfg.tcp_retries;
