@@ -274,7 +274,51 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 {
 	uint32_t delivered = 0;
 	uint32_t before = s->sacked_bytes;
+	/*
+	 * What the cumulative ACK delivers first, with RACK's state from
+	 * before this ACK: SACK blocks of the same ACK are no reordering.
+	 */
+	s->ack_rtt_us = 0;
+	if (seq_gt(ack, s->snd_una)) {
+		uint32_t newly = ack - s->snd_una - sb_covered(s, s->snd_una, ack);
+		delivered += newly;
+		/*
+		 * The bytes this ACK delivers first are the hole at snd_una: if
+		 * it was never retransmitted and data above it arrived before,
+		 * the network reordered (RFC 8985 6.2 step 3).
+		 */
+		uint16_t first = sb_find(s, s->snd_una);
+		uint32_t hole_end = ack;
+		if (first < s->sb_n && seq_gt(s->sb[first].start, s->snd_una) &&
+		    seq_lt(s->sb[first].start, ack))
+			hole_end = s->sb[first].start;
+		if (newly)
+			rack_update(s, s->snd_una, hole_end);
+		/*
+		 * An RTT sample in microseconds from our own transmit times, as
+		 * Linux takes it from its skb timestamps: the millisecond TSecr
+		 * cannot tell 30 us from 1 ms. Never from a retransmission (Karn).
+		 */
+		bool rxt;
+		uint32_t t = sent_at(s, ack - 1, &rxt);
+		if (!rxt && s->txlog_n && seq_ge(ack - 1, txlog_at(s, 0)->seq) && seq_le(ack, s->snd_max))
+			s->ack_rtt_us = max_u32(tcp_clock_us(s) - t, 1);
+	}
+	/*
+	 * Blocks in sequence order, as Linux sorts them: the order the peer
+	 * listed them in (most recent first) says nothing about reordering.
+	 */
+	uint8_t order[TCP_SACK_BLOCKS_MAX];
 	for (uint8_t k = 0; k < o->nsack; k++) {
+		uint8_t j = k;
+		while (j > 0 && seq_lt(o->sack[k].start, o->sack[order[j - 1]].start)) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = k;
+	}
+	for (uint8_t n = 0; n < o->nsack; n++) {
+		uint8_t k = order[n];
 		uint32_t start = o->sack[k].start, end = o->sack[k].end;
 		if (!seq_lt(start, end) || seq_gt(end, s->snd_max) ||
 		    seq_lt(start, s->snd_una - s->max_snd_wnd)) {
@@ -307,32 +351,6 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 			continue;
 		rack_update(s, start, end);
 		sb_insert(s, start, end);
-	}
-	s->ack_rtt_us = 0;
-	if (seq_gt(ack, s->snd_una)) {
-		uint32_t newly = ack - s->snd_una - sb_covered(s, s->snd_una, ack);
-		delivered += newly;
-		/*
-		 * The bytes this ACK delivers first are the hole at snd_una: if
-		 * it was never retransmitted and data above it arrived before,
-		 * the network reordered (RFC 8985 6.2 step 3).
-		 */
-		uint16_t first = sb_find(s, s->snd_una);
-		uint32_t hole_end = ack;
-		if (first < s->sb_n && seq_gt(s->sb[first].start, s->snd_una) &&
-		    seq_lt(s->sb[first].start, ack))
-			hole_end = s->sb[first].start;
-		if (newly)
-			rack_update(s, s->snd_una, hole_end);
-		/*
-		 * An RTT sample in microseconds from our own transmit times, as
-		 * Linux takes it from its skb timestamps: the millisecond TSecr
-		 * cannot tell 30 us from 1 ms. Never from a retransmission (Karn).
-		 */
-		bool rxt;
-		uint32_t t = sent_at(s, ack - 1, &rxt);
-		if (!rxt && s->txlog_n && seq_ge(ack - 1, txlog_at(s, 0)->seq) && seq_le(ack, s->snd_max))
-			s->ack_rtt_us = max_u32(tcp_clock_us(s) - t, 1);
 	}
 	recount(s);
 	if (s->sacked_bytes > before)
