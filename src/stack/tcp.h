@@ -49,6 +49,7 @@
 #define TCP_RXT_MAX 128       /* retransmitted ranges whose fate is not known yet */
 #define TCP_TXLOG_MAX 256     /* transmit-time checkpoints of original data */
 #define TCP_SACK_BLOCKS_MAX 4
+#define TCP_TS_ALIGNED_LEN 12 /* NOP NOP TS: what timestamps take from every segment */
 
 /* ---- sequence arithmetic (RFC 9293 3.4: modulo 2^32) */
 static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
@@ -400,7 +401,6 @@ static inline uint32_t tcp_clock_us(const struct tn_sock *s) { return (uint32_t)
 uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t ack);
 /* After snd_una moved: forget what lies below it. */
 void tcp_sack_trim(struct tn_sock *s);
-void tcp_sack_clear(struct tn_sock *s);
 /* RACK: marks what is lost by now; returns the ns until more may be (0: nothing pending). */
 uint64_t tcp_rack_detect(struct tn_sock *s);
 /* An RTO: everything not SACKed is lost (Linux's tcp_timeout_mark_lost). */
@@ -413,7 +413,6 @@ bool tcp_sack_note_rxt(struct tn_sock *s, uint32_t seq, uint32_t len);
 void tcp_sack_note_tx(struct tn_sock *s, uint32_t seq);
 /* Bytes in the network (RFC 6675 pipe with RACK's idea of lost, as Linux's in_flight). */
 uint32_t tcp_in_flight(const struct tn_sock *s);
-bool tcp_sack_is_sacked(const struct tn_sock *s, uint32_t seq, uint32_t *end);
 
 /* ---- tcp_out.c */
 /* Sends what the windows, Nagle and SWS avoidance allow, plus a pending ACK. */

@@ -61,16 +61,6 @@ static uint16_t sb_find(const struct tn_sock *s, uint32_t seq)
 	return i;
 }
 
-bool tcp_sack_is_sacked(const struct tn_sock *s, uint32_t seq, uint32_t *end)
-{
-	uint16_t i = sb_find(s, seq);
-	if (i < s->sb_n && seq_ge(seq, s->sb[i].start)) {
-		*end = s->sb[i].end;
-		return true;
-	}
-	return false;
-}
-
 /* Bytes of [start, end) that are SACKed. */
 static uint32_t sb_covered(const struct tn_sock *s, uint32_t start, uint32_t end)
 {
@@ -384,12 +374,6 @@ void tcp_sack_trim(struct tn_sock *s)
 	}
 	if (seq_lt(s->lost_end, s->snd_una))
 		s->lost_end = s->snd_una;
-	recount(s);
-}
-
-void tcp_sack_clear(struct tn_sock *s)
-{
-	s->sb_n = 0;
 	recount(s);
 }
 
