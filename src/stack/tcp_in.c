@@ -536,6 +536,12 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		update_window(s, g);
 		if (dup && !s->sack_ok)
 			on_dupack(s);
+		else if (dup && ++s->dupacks >= 3 && !s->sacked_bytes && seq_ge(s->snd_una, s->recover))
+			/*
+			 * SACK agreed but no block came (a middlebox may strip them):
+			 * RFC 6675's DupThresh rule, the first segment is lost.
+			 */
+			s->lost_end = seq_max(s->lost_end, s->snd_una + min_u32(s->mss, s->snd_max - s->snd_una));
 		else if (!dup && g->len == 0)
 			TCP_CTR(s, TcpExtTCPPureAcks);
 	}

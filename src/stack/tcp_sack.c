@@ -406,8 +406,10 @@ static bool rack_sent_before(const struct tn_sock *s, uint32_t t, uint32_t end)
 
 uint64_t tcp_rack_detect(struct tn_sock *s)
 {
-	if (!s->sack_ok || !s->rack_valid || s->snd_una == s->snd_max)
+	if (!s->sack_ok || !s->rack_valid || s->snd_una == s->snd_max) {
+		recount(s); /* lost_end may have moved by the DupThresh rule */
 		return 0;
+	}
 	uint32_t now = tcp_clock_us(s);
 	uint32_t wait = s->rack_rtt_us + reo_wnd_us(s);
 	int64_t remaining_max = 0;

@@ -358,6 +358,29 @@ START_TEST(rack_finds_a_lost_retransmission)
 }
 END_TEST
 
+/* SACK agreed, but the peer's duplicate ACKs carry no blocks: three of them still repair the hole. */
+START_TEST(sack_peer_without_blocks_three_dupacks)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	static uint8_t data[10 * 1460];
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	h_clear(c.h);
+	h_advance(c.h, 200 * 1000);
+	for (int i = 0; i < 2; i++)
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	ck_assert_uint_eq(o.len, 1460);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
+	close_conn(&c);
+}
+END_TEST
+
 /* A router's "fragmentation needed" about frame i of the output, next-hop MTU mtu. */
 static void frag_needed(struct harness *h, size_t i, uint16_t mtu)
 {
@@ -923,6 +946,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
+	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, send_in_place_then_commit);
 	tcase_add_test(tc, path_mtu_discovery);
