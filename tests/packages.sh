@@ -16,6 +16,8 @@ TAPNET_PACKAGES=(
 	netcat-openbsd curl iperf3
 	# systemd-analyze, systemd-sysusers
 	systemd
+	# loss in the test's namespace (tcp_loss.sh, bench/loss); ethtool for bench/loss
+	nftables ethtool
 )
 
 install_packages() {
