@@ -20,6 +20,8 @@ TAPNET_PACKAGES=(
 	man-db groff-base
 	# setpriv (util-linux) and setcap: attacks by local users in the integration tests
 	util-linux libcap2-bin
+	# loss in the test's namespace (tcp_loss.sh, bench/loss); ethtool for bench/loss
+	nftables ethtool
 )
 
 install_packages() {

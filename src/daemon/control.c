@@ -480,7 +480,8 @@ static void put_sock(struct tn_rpc_writer *reply, const struct tn_sock_info *si)
 	uint32_t flags = (si->ts ? TN_SOCK_F_TS : 0) | (si->sack ? TN_SOCK_F_SACK : 0) |
 			 (si->nodelay ? TN_SOCK_F_NODELAY : 0) |
 			 (si->keepalive ? TN_SOCK_F_KEEPALIVE : 0) |
-			 (si->orphan ? TN_SOCK_F_ORPHAN : 0);
+			 (si->orphan ? TN_SOCK_F_ORPHAN : 0) |
+			 (si->reord_seen ? TN_SOCK_F_REORD : 0);
 
 	tn_rpc_nest_begin(reply, TN_ATTR_SOCK);
 	snprintf(cc, sizeof(cc), "%s", tn_tcp_state_name(si->state));
@@ -509,6 +510,14 @@ static void put_sock(struct tn_rpc_writer *reply, const struct tn_sock_info *si)
 	tn_rpc_put_u64(reply, TN_ATTR_SOCK_BYTES_RECEIVED, si->bytes_received);
 	snprintf(cc, sizeof(cc), "%s", si->cc ? si->cc : "");
 	tn_rpc_put_str(reply, TN_ATTR_SOCK_CC, cc);
+	if (si->ca_state) {
+		snprintf(cc, sizeof(cc), "%s", si->ca_state);
+		tn_rpc_put_str(reply, TN_ATTR_SOCK_CA_STATE, cc);
+	}
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_LOST, si->lost);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_SACKED, si->sacked);
+	if (si->min_rtt_us)
+		tn_rpc_put_u32(reply, TN_ATTR_SOCK_MIN_RTT_US, si->min_rtt_us);
 	tn_rpc_nest_end(reply);
 }
 

@@ -149,6 +149,12 @@ enum tn_rpc_attr {
 	TN_ATTR_TW_LPORT = 134,     /* u32 */
 	TN_ATTR_TW_RADDR = 135,     /* u32 IPv4 */
 	TN_ATTR_TW_RPORT = 136,     /* u32 */
+
+	/* SOCK, loss recovery (`tapnet ss -i`, as Linux's ss -i shows it) */
+	TN_ATTR_SOCK_CA_STATE = 140, /* string: "open", "recovery" (fast), "loss" (after an RTO) */
+	TN_ATTR_SOCK_LOST = 141,     /* u32, segments presumed lost, not yet retransmitted */
+	TN_ATTR_SOCK_SACKED = 142,   /* u32, segments SACKed above snd_una */
+	TN_ATTR_SOCK_MIN_RTT_US = 143, /* u32, RACK's minimum RTT; absent before a sample */
 };
 
 #define TN_RPC_OPTVAL_MAX 256
@@ -159,6 +165,7 @@ enum tn_rpc_attr {
 #define TN_SOCK_F_NODELAY 0x04
 #define TN_SOCK_F_KEEPALIVE 0x08
 #define TN_SOCK_F_ORPHAN 0x10    /* closed by its owner; the core finishes it */
+#define TN_SOCK_F_REORD 0x20     /* RACK saw the network reorder */
 
 /*
  * What a listening socket's fd carries for each accepted connection: this

@@ -555,6 +555,11 @@ int tn_sock_info(const struct tn_sock *s, struct tn_sock_info *i)
 	i->bytes_acked = s->bytes_acked;
 	i->bytes_received = s->bytes_received;
 	i->cc = s->cc->name;
+	i->ca_state = s->in_recovery ? "recovery" : s->in_loss ? "loss" : "open";
+	i->lost = s->mss ? (s->lost_bytes + s->mss - 1) / s->mss : 0;
+	i->sacked = s->mss ? (s->sacked_bytes + s->mss - 1) / s->mss : 0;
+	i->min_rtt_us = s->min_rtt_us;
+	i->reord_seen = s->reord_seen;
 	return 0;
 }
 

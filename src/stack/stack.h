@@ -204,7 +204,17 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTCPWinProbe)                                                   \
 	X(TcpExtTCPToZeroWindowAdv)                                            \
 	X(TcpExtTCPFromZeroWindowAdv)                                          \
-	X(TcpExtTCPOrigDataSent)
+	X(TcpExtTCPOrigDataSent)                                               \
+	/* loss recovery (RFC 6675, RFC 6937, RFC 8985), as Linux counts it */ \
+	X(TcpExtTCPLossProbes)     /* tail loss probes sent */                 \
+	X(TcpExtTCPLossProbeRecovery) /* a probe repaired a tail loss */       \
+	X(TcpExtTCPLostRetransmit) /* a retransmission found lost again */     \
+	X(TcpExtTCPDSACKRecv)                                                  \
+	X(TcpExtTCPDSACKOldSent)   /* D-SACK for data below rcv_nxt */         \
+	X(TcpExtTCPDSACKOfoSent)   /* D-SACK for data already held out of order */ \
+	X(TcpExtTCPSACKReneging)                                               \
+	X(TcpExtTCPLossFailures)   /* an RTO during recovery */                \
+	X(TcpExtTCPHystartDelayDetect) /* HyStart++ saw the RTT grow: slow start ends */
 
 /*
  * Counters, nstat names. One list, expanded where needed (X-macro), so a
@@ -429,6 +439,11 @@ struct tn_sock_info {
 	uint64_t total_retrans;
 	uint64_t bytes_acked, bytes_received;
 	const char *cc;        /* "cubic", "reno" */
+	/* loss recovery */
+	const char *ca_state;  /* "open", "recovery" (fast recovery), "loss" (after an RTO) */
+	uint32_t lost, sacked; /* segments presumed lost (not yet resent), SACKed */
+	uint32_t min_rtt_us;   /* 0 before a sample */
+	bool reord_seen;
 };
 int tn_sock_info(const struct tn_sock *s, struct tn_sock_info *info);
 /* Every connection and listener, for `tapnet ss`: fills up to max, returns how many exist. */

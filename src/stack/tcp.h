@@ -9,7 +9,8 @@
  *   tcp_opt.c      option parse/emit (the only place that reads or writes options)
  *   tcp_in.c       segment arrival (RFC 9293 3.10.7)
  *   tcp_ofo.c      out-of-order ranges of the receive buffer, SACK blocks we send
- *   tcp_sack.c     the send-side SACK scoreboard (RFC 6675)
+ *   tcp_sack.c     the send-side scoreboard: SACKed ranges, transmit times,
+ *                  RACK loss detection (RFC 8985), pipe and NextSeg (RFC 6675)
  *   tcp_out.c      segment building and the send engine (Nagle, SWS, windows)
  *   tcp_timer.c    RTO (RFC 6298), delayed ACK, persist, keepalive, FIN_WAIT_2 lifetime
  *   tcp_cc*.c      congestion control behind struct tcp_cc_ops
@@ -38,9 +39,17 @@
 #define TCP_PMTU_MIN 552      /* lowest path MTU believed (Linux's min_pmtu) */
 #define TCP_MAX_WSCALE 14
 #define TCP_INIT_CWND 10      /* segments, RFC 6928 */
-#define TCP_OFO_MAX 32        /* out-of-order ranges held per connection */
-#define TCP_SACK_SB_MAX 32    /* send-side scoreboard ranges */
+/*
+ * Out-of-order ranges held per connection: at 5 % random loss a window of
+ * a few hundred segments has tens of holes, and every range is one more
+ * hole to keep (8 bytes each).
+ */
+#define TCP_OFO_MAX 128
+#define TCP_SACK_SB_MAX 128   /* send-side scoreboard: SACKed ranges */
+#define TCP_RXT_MAX 128       /* retransmitted ranges whose fate is not known yet */
+#define TCP_TXLOG_MAX 256     /* transmit-time checkpoints of original data */
 #define TCP_SACK_BLOCKS_MAX 4
+#define TCP_TS_ALIGNED_LEN 12 /* NOP NOP TS: what timestamps take from every segment */
 
 /* ---- sequence arithmetic (RFC 9293 3.4: modulo 2^32) */
 static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
@@ -128,6 +137,17 @@ const struct tcp_cc_ops *tcp_cc_get(uint8_t which);
 uint32_t tcp_cc_slow_start(struct tn_sock *s, uint32_t acked);
 void tcp_cc_cong_avoid_reno(struct tn_sock *s, uint32_t acked);
 
+/* HyStart++ (RFC 9406): leave the first slow start when the RTT grows, before a loss. */
+struct tcp_hystart {
+	uint32_t window_end;       /* the round ends when this is acknowledged */
+	uint32_t last_round_min_rtt, cur_round_min_rtt, css_baseline_min_rtt; /* us, UINT32_MAX: none */
+	uint8_t samples;           /* RTT samples this round */
+	uint8_t css_rounds;        /* rounds in conservative slow start */
+	bool in_css, started;
+};
+/* Per ACK of new data in slow start, with the ACK's RTT sample (0: none). */
+void tcp_hystart_on_ack(struct tn_sock *s, uint32_t ack, uint32_t rtt_us);
+
 struct tcp_cubic {
 	uint32_t w_max;          /* bytes, window before the last reduction */
 	uint32_t w_last_max;
@@ -138,6 +158,25 @@ struct tcp_cubic {
 	uint32_t ack_cnt;
 	uint32_t min_rtt_us;
 };
+
+/*
+ * A retransmitted range not yet acknowledged: when it went (RACK needs
+ * per-segment transmit times) and whether RACK found it lost again.
+ */
+struct tcp_rxt {
+	uint32_t start, end;
+	uint32_t t_us;   /* the stack clock in microseconds, modulo 2^32 */
+	bool lost;
+};
+
+/* Original data from seq on (up to the next checkpoint) first went at t_us. */
+struct tcp_txmark {
+	uint32_t seq;
+	uint32_t t_us;
+};
+
+/* What the retransmission timer is running for (Linux's icsk_pending). */
+enum tcp_rtx_kind { TCP_RTX_RTO, TCP_RTX_PTO, TCP_RTX_REO };
 
 /* ---- the connection block, which is also the public socket handle */
 struct tcp_listen {
@@ -192,10 +231,15 @@ struct tn_sock {
 	uint32_t irs, rcv_nxt, rcv_adv;   /* rcv_adv: right edge last advertised */
 	uint32_t rcv_acked;               /* rcv_nxt in the last ACK we sent */
 	uint32_t rcv_mss;                 /* estimate of the peer's full segment size */
+	uint8_t quickack;                 /* segments still ACKed at once after a hole */
 	struct tn_ring rcvbuf;
 	uint32_t ofo_fin_seq;
-	uint8_t ofo_n, ofo_last;
+	uint8_t ofo_n;
+	uint8_t sack_recent_n;            /* ranges reported most recently, newest first */
+	uint32_t sack_recent[TCP_SACK_BLOCKS_MAX];   /* a byte of each (ranges merge and move) */
 	struct tcp_sack_block ofo[TCP_OFO_MAX];
+	struct tcp_sack_block dsack;      /* RFC 2883: a duplicate to report once */
+	bool dsack_pending;
 
 	/* timestamps (RFC 7323) */
 	uint32_t ts_recent, ts_offset;
@@ -213,11 +257,31 @@ struct tn_sock {
 	uint32_t cwnd, ssthresh, cwnd_cnt;
 	uint32_t recover, dupacks;
 	uint32_t prior_cwnd;
-	uint32_t high_rxt;                /* RFC 6675 HighRxt: retransmitted up to here */
-	uint8_t sb_n;
+	uint16_t sb_n;
 	struct tcp_sack_block sb[TCP_SACK_SB_MAX];   /* sacked ranges above snd_una */
 	uint32_t sacked_bytes;
+	/*
+	 * Loss detection (tcp_sack.c). Unsacked original data below lost_end
+	 * and the rxt ranges marked lost are what recovery retransmits;
+	 * lost_bytes is their total (not yet retransmitted again).
+	 */
+	uint32_t lost_end, lost_bytes;
+	uint16_t rxt_n, txlog_n, txlog_head;
+	struct tcp_rxt rxt[TCP_RXT_MAX];
+	struct tcp_txmark txlog[TCP_TXLOG_MAX];   /* a ring, oldest at txlog_head */
+	/* RACK (RFC 8985): the most recently sent segment known delivered */
+	uint32_t rack_xmit_us, rack_end_seq, rack_rtt_us, min_rtt_us;
+	uint32_t ack_rtt_us;              /* RTT of the newest byte the last ACK covered, 0: none (Karn) */
+	uint8_t reo_wnd_steps;
+	bool rack_valid : 1, reord_seen : 1, in_loss : 1;
+	/* TLP (RFC 8985 7): one probe outstanding at most, until the ACK passes tlp_high_seq */
+	bool tlp_out : 1, tlp_rxt : 1;
+	uint32_t tlp_high_seq;
+	/* PRR (RFC 6937) */
+	uint32_t prr_delivered, prr_out;
+	uint8_t rtx_kind;                 /* enum tcp_rtx_kind, while rtx_timer runs and !persist */
 	struct tcp_cubic cubic;
+	struct tcp_hystart hystart;
 
 	/* timers */
 	struct tn_timer rtx_timer;        /* retransmission, SYN, persist */
@@ -311,6 +375,12 @@ bool tcp_challenge_allowed(struct tn_stack *stack);
 void tcp_enter_time_wait(struct tn_sock *s);
 
 /* ---- tcp_in.c */
+/*
+ * RACK's verdict (SACK connections): starts recovery when something is
+ * lost, sets cwnd by PRR for the delivered bytes, and (rearm, or a
+ * reordering wait) arms the loss timer.
+ */
+void tcp_detect_loss(struct tn_sock *s, uint32_t delivered, bool rearm);
 void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g);
 /* A segment for a TIME_WAIT entry (CONFORMANCE 13-17). */
 void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tcp_seg *g);
@@ -319,18 +389,37 @@ void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tc
 /* Stores an in-window segment in the receive buffer; returns bytes delivered in order. */
 uint32_t tcp_ofo_store(struct tn_sock *s, uint32_t seq, const uint8_t *data, uint32_t len,
 		       bool *out_of_order);
-/* The SACK blocks to send (RFC 2018: the most recent first). */
+/*
+ * The SACK blocks to send: a pending D-SACK first (RFC 2883), then the
+ * range of the latest segment and the ones reported most recently
+ * (RFC 2018 4), then the highest others.
+ */
 uint8_t tcp_ofo_sack_blocks(const struct tn_sock *s, struct tcp_sack_block *out, uint8_t max);
+/* A duplicate arrived: report [start, end) once in the next ACK. */
+void tcp_ofo_dsack(struct tn_sock *s, uint32_t start, uint32_t end, bool out_of_order);
 
 /* ---- tcp_sack.c */
-void tcp_sack_update(struct tn_sock *s, const struct tcp_opts *o);
-void tcp_sack_trim(struct tn_sock *s);   /* drop ranges below snd_una */
-void tcp_sack_clear(struct tn_sock *s);
-bool tcp_sack_is_sacked(const struct tn_sock *s, uint32_t seq, uint32_t *end);
-uint32_t tcp_sack_highest(const struct tn_sock *s);
-/* RFC 6675 NextSeg() rule 1: the first unsacked byte in [from, highest sacked) presumed lost. */
-bool tcp_sack_next_hole(const struct tn_sock *s, uint32_t from, uint32_t *seq, uint32_t *len);
-uint32_t tcp_sack_pipe(const struct tn_sock *s);
+static inline uint32_t tcp_clock_us(const struct tn_sock *s) { return (uint32_t)(tn_now(s->stack) / 1000); }
+/*
+ * An ACK's SACK blocks and cumulative ACK: the scoreboard takes them in,
+ * RACK learns from what was newly delivered. Returns the bytes newly
+ * delivered (acked or SACKed), for PRR. Call before snd_una moves.
+ */
+uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t ack);
+/* After snd_una moved: forget what lies below it. */
+void tcp_sack_trim(struct tn_sock *s);
+/* RACK: marks what is lost by now; returns the ns until more may be (0: nothing pending). */
+uint64_t tcp_rack_detect(struct tn_sock *s);
+/* An RTO: everything not SACKed is lost (Linux's tcp_timeout_mark_lost). */
+void tcp_sack_mark_all_lost(struct tn_sock *s);
+/* RFC 6675 NextSeg() rules 1-2: the lowest range presumed lost and not retransmitted since. */
+bool tcp_sack_next_lost(const struct tn_sock *s, uint32_t *seq, uint32_t *len);
+/* Records a retransmission of [seq, seq + len); false when the record is full (do not send). */
+bool tcp_sack_note_rxt(struct tn_sock *s, uint32_t seq, uint32_t len);
+/* Records when original data from seq went. */
+void tcp_sack_note_tx(struct tn_sock *s, uint32_t seq);
+/* Bytes in the network (RFC 6675 pipe with RACK's idea of lost, as Linux's in_flight). */
+uint32_t tcp_in_flight(const struct tn_sock *s);
 
 /* ---- tcp_out.c */
 /* Sends what the windows, Nagle and SWS avoidance allow, plus a pending ACK. */
@@ -341,6 +430,10 @@ void tcp_send_rst(struct tn_sock *s);  /* RST for a synchronized connection (abo
 /* Retransmits one segment starting at seq (<= mss bytes, or the FIN). Returns bytes sent. */
 uint32_t tcp_retransmit(struct tn_sock *s, uint32_t seq, uint32_t max_len);
 void tcp_send_probe(struct tn_sock *s); /* zero-window / keepalive probe: seq snd_una - 1 */
+/* RFC 8985 7.3: a tail loss probe, the last segment again. */
+void tcp_send_loss_probe(struct tn_sock *s);
+/* Persist: new data up to a window too small for SWS avoidance (Linux's tcp_write_wakeup). */
+uint32_t tcp_fill_window(struct tn_sock *s);
 /* RST answering a segment no connection takes (RFC 9293 3.10.7.1). */
 void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g);
 uint32_t tcp_rcv_window(struct tn_sock *s); /* the window to advertise now (unscaled bytes) */
@@ -354,6 +447,10 @@ void tcp_rtt_sample(struct tn_sock *s, uint32_t rtt_us);
 void tcp_rearm_rtx(struct tn_sock *s);  /* restart RTO (unacked data) or stop it */
 void tcp_arm_rtx_if_idle(struct tn_sock *s);
 void tcp_arm_persist(struct tn_sock *s);
+/* After an ACK or a send: the RACK reordering timer, a tail loss probe or the RTO. */
+void tcp_arm_loss_timer(struct tn_sock *s, uint64_t reo_ns);
+/* After new data went: the probe timeout counts from the last transmission (Linux). */
+void tcp_schedule_loss_probe(struct tn_sock *s);
 void tcp_arm_delack(struct tn_sock *s);
 void tcp_arm_keepalive(struct tn_sock *s);
 void tcp_arm_lifetime(struct tn_sock *s, uint64_t ms); /* FIN_WAIT_2 / TIME_WAIT */

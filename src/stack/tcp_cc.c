@@ -1,7 +1,8 @@
 /*
  * tcp_cc.c - the congestion control interface and what every algorithm
  * shares: RFC 5681 slow start with appropriate byte counting (RFC 3465,
- * L = 2) and Reno's additive increase.
+ * L = 2), HyStart++ (RFC 9406) in the first slow start, and Reno's
+ * additive increase.
  */
 #include "tcp.h"
 
@@ -11,9 +12,72 @@ const struct tcp_cc_ops *tcp_cc_get(uint8_t which)
 }
 
 /* Returns the acked bytes left over once cwnd reached ssthresh. */
+/* RFC 9406 4.3's constants */
+#define HYSTART_MIN_RTT_THRESH_US 4000
+#define HYSTART_MAX_RTT_THRESH_US 16000
+#define HYSTART_MIN_RTT_DIVISOR 8
+#define HYSTART_N_RTT_SAMPLE 8
+#define HYSTART_CSS_GROWTH_DIVISOR 4
+#define HYSTART_CSS_ROUNDS 5
+
+static void hystart_new_round(struct tn_sock *s)
+{
+	struct tcp_hystart *h = &s->hystart;
+	h->window_end = s->snd_nxt;
+	h->last_round_min_rtt = h->cur_round_min_rtt;
+	h->cur_round_min_rtt = UINT32_MAX;
+	h->samples = 0;
+}
+
+void tcp_hystart_on_ack(struct tn_sock *s, uint32_t ack, uint32_t rtt_us)
+{
+	struct tcp_hystart *h = &s->hystart;
+	/* only the first slow start: after a loss ssthresh says where to stop */
+	if (s->ssthresh != UINT32_MAX || s->cwnd >= s->ssthresh)
+		return;
+	if (!h->started) {
+		h->started = true;
+		h->cur_round_min_rtt = UINT32_MAX;
+		h->css_baseline_min_rtt = UINT32_MAX;
+		hystart_new_round(s);
+	} else if (seq_ge(ack, h->window_end)) {
+		if (h->in_css && ++h->css_rounds >= HYSTART_CSS_ROUNDS) {
+			/* RFC 9406 4.2: the RTT stayed up for CSS_ROUNDS: congestion avoidance */
+			s->ssthresh = s->cwnd;
+			h->in_css = false;
+			return;
+		}
+		hystart_new_round(s);
+	}
+	if (!rtt_us)
+		return;
+	if (rtt_us < h->cur_round_min_rtt)
+		h->cur_round_min_rtt = rtt_us;
+	if (h->samples < 255)
+		h->samples++;
+	if (h->samples < HYSTART_N_RTT_SAMPLE || h->last_round_min_rtt == UINT32_MAX)
+		return;
+	if (!h->in_css) {
+		uint32_t thresh = h->last_round_min_rtt / HYSTART_MIN_RTT_DIVISOR;
+		thresh = max_u32(HYSTART_MIN_RTT_THRESH_US, min_u32(thresh, HYSTART_MAX_RTT_THRESH_US));
+		if (h->cur_round_min_rtt >= h->last_round_min_rtt + thresh) {
+			TCP_CTR(s, TcpExtTCPHystartDelayDetect);
+			h->in_css = true;
+			h->css_rounds = 0;
+			h->css_baseline_min_rtt = h->cur_round_min_rtt;
+		}
+	} else if (h->cur_round_min_rtt < h->css_baseline_min_rtt) {
+		/* the RTT came back down: the rise was noise, slow start again */
+		h->in_css = false;
+		h->css_baseline_min_rtt = UINT32_MAX;
+	}
+}
+
 uint32_t tcp_cc_slow_start(struct tn_sock *s, uint32_t acked)
 {
 	uint32_t inc = min_u32(acked, 2 * s->mss);
+	if (s->hystart.in_css)
+		inc /= HYSTART_CSS_GROWTH_DIVISOR; /* conservative slow start */
 	uint32_t room = s->ssthresh > s->cwnd ? s->ssthresh - s->cwnd : 0;
 	if (inc > room) {
 		s->cwnd += room;

@@ -74,8 +74,12 @@ static void cubic_on_ack(struct tn_sock *s, uint32_t acked, uint32_t rtt_us)
 	if (target > 1.5 * cwnd_seg)
 		target = 1.5 * cwnd_seg;
 
-	/* RFC 9438 4.3: the Reno-friendly estimate grows alpha segments per RTT. */
-	double alpha = 3.0 * (1 - CUBIC_BETA) / (1 + CUBIC_BETA);
+	/*
+	 * RFC 9438 4.3: the Reno-friendly estimate grows alpha segments per
+	 * RTT, alpha = 3(1 - beta)/(1 + beta) until it reaches the window of
+	 * the last reduction, then 1 like Reno's.
+	 */
+	double alpha = c->w_est >= c->w_max ? 1.0 : 3.0 * (1 - CUBIC_BETA) / (1 + CUBIC_BETA);
 	c->w_est += (uint32_t)(alpha * s->mss * acked / s->cwnd);
 
 	if (w_cubic * s->mss < c->w_est) {

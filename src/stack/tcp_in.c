@@ -61,7 +61,7 @@ static uint32_t mss_for_mtu(const struct tn_sock *s, uint32_t mtu)
 	uint32_t mss = min_u32(s->peer_mss, mtu - TN_IP_HLEN - TCP_HLEN);
 	if (mss < TCP_MIN_MSS)
 		mss = TCP_MIN_MSS;
-	return s->ts_ok ? mss - 12 : mss; /* NOP NOP TS */
+	return s->ts_ok ? mss - TCP_TS_ALIGNED_LEN : mss;
 }
 
 /* ---- options negotiated by the SYN exchange */
@@ -87,11 +87,18 @@ static void init_congestion(struct tn_sock *s)
 	/* RFC 6928 / RFC 5681 3.1: 10 segments, 1 if the SYN had to be repeated. */
 	s->cwnd = (s->retries ? 1 : TCP_INIT_CWND) * s->mss;
 	s->ssthresh = UINT32_MAX;
+	s->lost_end = s->snd_una; /* nothing lost yet: the scoreboard starts at the ISN */
+	s->recover = s->snd_una;
 	s->cc->init(s);
 }
 
 static void rtt_from_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t ack)
 {
+	if (s->ack_rtt_us) {
+		tcp_rtt_sample(s, s->ack_rtt_us);
+		s->ack_rtt_us = 0;
+		return;
+	}
 	if (s->ts_ok && g->opt.ts_ok && g->opt.tsecr) {
 		uint32_t ms = tcp_ts_now(s) - g->opt.tsecr;
 		if (ms < 3600u * 1000)
@@ -115,6 +122,9 @@ static void send_challenge_ack(struct tn_sock *s)
 /* Answer to an unacceptable segment: an ACK, rate-limited when it is a pure ACK (loop risk). */
 static void send_dupack(struct tn_sock *s, const struct tcp_seg *g)
 {
+	/* Data we hold already: its ACK reports it as a duplicate (RFC 2883, Linux's tcp_send_dupack). */
+	if (g->len && seq_lt(g->seq, s->rcv_nxt))
+		tcp_ofo_dsack(s, g->seq, seq_min(g->seq + g->len, s->rcv_nxt), false);
 	if (g->len == 0 && tcp_oow_rate_limited(s)) {
 		TCP_CTR(s, TcpExtTCPACKSkippedSeq);
 		return;
@@ -293,31 +303,69 @@ static bool fin_acked(const struct tn_sock *s)
 	return s->fin_queued && seq_gt(s->snd_una, s->fin_seq);
 }
 
+/*
+ * Fast recovery begins: RFC 6675 with SACK (RACK found something lost),
+ * RFC 6582 NewReno without (three duplicate ACKs).
+ */
 static void enter_recovery(struct tn_sock *s)
 {
 	s->ssthresh = s->cc->ssthresh(s);
 	s->prior_cwnd = s->cwnd;
 	s->recover = s->snd_max;
 	s->in_recovery = true;
-	s->high_rxt = s->snd_una;
-	TCP_CTR(s, TcpExtTCPFastRetrans);
-	uint32_t n = tcp_retransmit(s, s->snd_una, s->mss);
+	s->tlp_out = false;
+	s->prr_delivered = 0;
+	s->prr_out = 0;
 	if (s->sack_ok) {
 		TCP_CTR(s, TcpExtTCPSackRecovery);
-		s->cwnd = s->ssthresh;
-		s->high_rxt = s->snd_una + n;
-	} else {
-		TCP_CTR(s, TcpExtTCPRenoRecovery);
-		s->cwnd = s->ssthresh + 3 * s->mss;
+		return; /* PRR sets cwnd on every ACK; tcp_output retransmits what is lost */
 	}
+	TCP_CTR(s, TcpExtTCPRenoRecovery);
+	tcp_retransmit(s, s->snd_una, s->mss);
+	s->cwnd = s->ssthresh + 3 * s->mss;
 	tcp_rearm_rtx(s);
+}
+
+/*
+ * RFC 6937 Proportional Rate Reduction: while the pipe is above ssthresh,
+ * send in proportion to what is delivered (ssthresh / the window before
+ * the loss); below it, slow start back up to ssthresh (PRR-SSRB). cwnd is
+ * set so that tcp_output sends exactly that much (as Linux's
+ * tcp_cwnd_reduction).
+ */
+static void prr_update(struct tn_sock *s, uint32_t delivered)
+{
+	s->prr_delivered += delivered;
+	uint32_t pipe = tcp_in_flight(s);
+	int64_t sndcnt;
+	if (pipe > s->ssthresh) {
+		uint64_t fs = max_u32(s->prior_cwnd, 1);
+		sndcnt = (int64_t)(((uint64_t)s->prr_delivered * s->ssthresh + fs - 1) / fs) - s->prr_out;
+	} else {
+		int64_t limit = (int64_t)s->prr_delivered - s->prr_out;
+		if (limit < (int64_t)delivered)
+			limit = delivered;
+		limit += s->mss;
+		sndcnt = (int64_t)(s->ssthresh - pipe);
+		if (sndcnt > limit)
+			sndcnt = limit;
+	}
+	if (sndcnt < 0)
+		sndcnt = 0;
+	if (!s->prr_out && sndcnt < s->mss)
+		sndcnt = s->mss; /* the first retransmission goes at once */
+	s->cwnd = pipe + (uint32_t)sndcnt;
 }
 
 static void exit_recovery(struct tn_sock *s)
 {
-	uint32_t flight = s->snd_max - s->snd_una;
-	/* RFC 6582 3.2 (3): deflate, but never into a burst. */
-	s->cwnd = min_u32(s->ssthresh, max_u32(flight, s->mss) + s->mss);
+	if (s->sack_ok) {
+		s->cwnd = s->ssthresh; /* RFC 6937: the reduction ends at ssthresh */
+	} else {
+		uint32_t flight = s->snd_max - s->snd_una;
+		/* RFC 6582 3.2 (3): deflate, but never into a burst. */
+		s->cwnd = min_u32(s->ssthresh, max_u32(flight, s->mss) + s->mss);
+	}
 	s->in_recovery = false;
 	s->dupacks = 0;
 	s->cc->on_recovery_end(s);
@@ -326,13 +374,10 @@ static void exit_recovery(struct tn_sock *s)
 /* RFC 6582 3.2 (5): a partial ACK repairs the next hole at once (NewReno without SACK). */
 static void partial_ack(struct tn_sock *s, uint32_t acked)
 {
-	if (!s->sack_ok) {
-		tcp_retransmit(s, s->snd_una, s->mss);
-		s->cwnd = s->cwnd > acked ? s->cwnd - acked : s->mss;
-		if (acked >= s->mss)
-			s->cwnd += s->mss;
-	}
-	s->high_rxt = seq_max(s->high_rxt, s->snd_una);
+	tcp_retransmit(s, s->snd_una, s->mss);
+	s->cwnd = s->cwnd > acked ? s->cwnd - acked : s->mss;
+	if (acked >= s->mss)
+		s->cwnd += s->mss;
 }
 
 static bool is_dupack(const struct tn_sock *s, const struct tcp_seg *g, uint32_t old_wnd)
@@ -341,19 +386,34 @@ static bool is_dupack(const struct tn_sock *s, const struct tcp_seg *g, uint32_t
 	       !(g->flags & (TCP_SYN | TCP_FIN)) && (g->wnd << s->snd_wscale) == old_wnd;
 }
 
-static void on_dupack(struct tn_sock *s, const struct tcp_seg *g)
+/* NewReno (no SACK): duplicate ACKs are the only loss signal. */
+static void on_dupack(struct tn_sock *s)
 {
 	s->dupacks++;
 	if (s->in_recovery) {
-		if (!s->sack_ok)
-			s->cwnd += s->mss; /* RFC 6582 3.2 (4): inflate */
+		s->cwnd += s->mss; /* RFC 6582 3.2 (4): inflate */
 		return;
 	}
-	bool sack_loss = s->sack_ok && s->sacked_bytes >= 3 * s->mss;
-	if (s->dupacks >= 3 || sack_loss) {
-		/* RFC 6582 4.1: not for losses of what was sent before the last recovery/RTO. */
-		if (s->sack_ok || seq_gt(s->snd_una, s->recover) || s->snd_una == s->recover)
-			enter_recovery(s);
+	/* RFC 6582 4.1: not for losses of what was sent before the last recovery/RTO. */
+	if (s->dupacks >= 3 && !s->in_loss && seq_ge(s->snd_una, s->recover))
+		enter_recovery(s);
+}
+
+/*
+ * RFC 8985 7.4: the ACK of the tail loss probe. A probe that was a
+ * retransmission and came back without a D-SACK repaired a real loss:
+ * congestion control hears of it.
+ */
+static void tlp_acked(struct tn_sock *s)
+{
+	s->tlp_out = false;
+	if (!s->tlp_rxt)
+		return;
+	TCP_CTR(s, TcpExtTCPLossProbeRecovery);
+	if (!s->in_recovery && !s->in_loss) {
+		s->ssthresh = s->cc->ssthresh(s);
+		s->cwnd = max_u32(s->ssthresh, 2 * s->mss);
+		s->cc->on_recovery_end(s);
 	}
 }
 
@@ -371,26 +431,47 @@ static void on_new_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t prio
 	if (seq_lt(s->snd_nxt, s->snd_una))
 		s->snd_nxt = s->snd_una;
 	s->bytes_acked += data;
+	uint32_t rtt_sample_us = s->ack_rtt_us;
 	rtt_from_ack(s, g, g->ack);
 	s->retries = 0;
 	s->backoff = 0;
-	if (s->sb_n)
-		tcp_sack_trim(s);
+	tcp_sack_trim(s);
+	if (s->tlp_out && seq_ge(s->snd_una, s->tlp_high_seq))
+		tlp_acked(s);
+	if (s->in_loss && seq_ge(s->snd_una, s->recover))
+		s->in_loss = false;
 
 	if (s->in_recovery) {
 		if (seq_ge(s->snd_una, s->recover))
 			exit_recovery(s);
-		else
+		else if (!s->sack_ok)
 			partial_ack(s, acked);
 	} else {
 		s->dupacks = 0;
 		/* Grow only when the window was what limited us (RFC 7661 in spirit). */
-		if (prior_flight + 2 * s->mss >= s->cwnd || s->cwnd < s->ssthresh)
+		if (prior_flight + 2 * s->mss >= s->cwnd || s->cwnd < s->ssthresh) {
+			tcp_hystart_on_ack(s, g->ack, rtt_sample_us);
 			s->cc->on_ack(s, acked, s->srtt_us);
+		}
 	}
-	tcp_rearm_rtx(s);
 	if (data)
 		tcp_notify(s, TN_SOCK_EV_WRITABLE);
+}
+
+/*
+ * With SACK: RACK decides what is lost (RFC 8985), recovery starts when
+ * something is, PRR paces it; then the timer that fits: the reordering
+ * timer, a tail loss probe, or the RTO.
+ */
+void tcp_detect_loss(struct tn_sock *s, uint32_t delivered, bool acked_new)
+{
+	uint64_t reo_ns = tcp_rack_detect(s);
+	if (s->lost_bytes && !s->in_recovery && !s->in_loss)
+		enter_recovery(s);
+	if (s->in_recovery)
+		prr_update(s, delivered);
+	if (acked_new || reo_ns || s->rtx_kind == TCP_RTX_REO)
+		tcp_arm_loss_timer(s, reo_ns);
 }
 
 static void update_window(struct tn_sock *s, const struct tcp_seg *g)
@@ -442,25 +523,33 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		return false;
 	}
 	s->probes = 0;
-	if (s->sack_ok && g->opt.nsack) {
-		uint32_t before = s->sacked_bytes;
-		tcp_sack_update(s, &g->opt);
-		if (s->sacked_bytes < before)
-			TCP_CTR(s, TcpExtTCPSACKReorder);
-	}
 	uint32_t old_wnd = s->snd_wnd;
 	uint32_t prior_flight = s->snd_nxt - s->snd_una;
-	if (seq_gt(g->ack, s->snd_una)) {
+	bool acked_new = seq_gt(g->ack, s->snd_una);
+	uint32_t delivered = 0;
+	if (s->sack_ok)
+		delivered = tcp_sack_on_ack(s, &g->opt, g->ack);
+	if (acked_new) {
 		update_window(s, g);
 		on_new_ack(s, g, prior_flight);
+		if (!s->sack_ok)
+			tcp_rearm_rtx(s);
 	} else {
 		bool dup = is_dupack(s, g, old_wnd);
 		update_window(s, g);
-		if (dup)
-			on_dupack(s, g);
-		else if (g->len == 0)
+		if (dup && !s->sack_ok)
+			on_dupack(s);
+		else if (dup && ++s->dupacks >= 3 && !s->sacked_bytes && seq_ge(s->snd_una, s->recover))
+			/*
+			 * SACK agreed but no block came (a middlebox may strip them):
+			 * RFC 6675's DupThresh rule, the first segment is lost.
+			 */
+			s->lost_end = seq_max(s->lost_end, s->snd_una + min_u32(s->mss, s->snd_max - s->snd_una));
+		else if (!dup && g->len == 0)
 			TCP_CTR(s, TcpExtTCPPureAcks);
 	}
+	if (s->sack_ok)
+		tcp_detect_loss(s, delivered, acked_new);
 	if (s->snd_wnd && s->persist) {
 		tn_timer_cancel(s->stack, &s->rtx_timer);
 		s->persist = false;
@@ -543,6 +632,7 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 	}
 	if (len && seq_lt(seq, s->rcv_nxt)) {
 		uint32_t d = s->rcv_nxt - seq;
+		tcp_ofo_dsack(s, seq, seq + min_u32(d, len), false);
 		if (d >= len) {
 			len = 0; /* all old: a retransmission, our ACK got lost */
 			s->ack_now = true;
@@ -566,8 +656,15 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 	if (len) {
 		bool had_ofo = s->ofo_n != 0, ooo;
 		uint32_t delivered = tcp_ofo_store(s, seq, data, len, &ooo);
-		if (ooo || had_ofo)
+		if (ooo || had_ofo) {
 			s->ack_now = true; /* RFC 5681 4.2: dup ACK now / hole filled */
+			/*
+			 * The sender is recovering from a loss with a small window:
+			 * a delayed ACK now would cost it a delack timeout per round
+			 * trip (Linux's quick ACK mode after out-of-order data).
+			 */
+			s->quickack = 16;
+		}
 		/* Linux's tcp_measure_rcv_mss(): the largest segment seen, up to our MSS. */
 		if (g->len > s->rcv_mss)
 			s->rcv_mss = min_u32(g->len, s->stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN);
@@ -726,13 +823,13 @@ void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint
 static int icmp_unreach_errno(uint8_t code)
 {
 	switch (code) {
-	case 0:
+	case TN_ICMP_UNREACH_NET:
 		return -ENETUNREACH;
-	case 2:
+	case TN_ICMP_UNREACH_PROTOCOL:
 		return -ENOPROTOOPT;
-	case 3:
+	case TN_ICMP_UNREACH_PORT:
 		return -ECONNREFUSED;
-	case 4:
+	case TN_ICMP_UNREACH_NEEDFRAG:
 		return -EMSGSIZE;
 	default:
 		return -EHOSTUNREACH;
@@ -771,8 +868,8 @@ static void pmtu_lower(struct tn_sock *s, uint32_t mtu)
 		return;
 	s->mss = mss;
 	TCP_CTR(s, TcpExtTCPPMTUDecreases);
-	if (!s->in_recovery && seq_lt(s->snd_una, s->snd_max)) {
-		s->snd_nxt = s->snd_una;
+	if (seq_lt(s->snd_una, s->snd_max)) {
+		tcp_sack_mark_all_lost(s);
 		tcp_output(s);
 	}
 }
@@ -781,7 +878,7 @@ void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, uint1
 		       const uint8_t *orig_ip, size_t len)
 {
 	size_t hl = (size_t)(orig_ip[0] & 0x0f) * 4;
-	if (type != 3 || len < hl + 8)
+	if (type != TN_ICMP_DEST_UNREACH || len < hl + 8)
 		return;
 	const uint8_t *th = orig_ip + hl;
 	struct tn_sock *s = tcp_lookup(stack, tn_get32(orig_ip + 12), tn_get16(th), tn_get32(orig_ip + 16),
@@ -794,9 +891,9 @@ void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, uint1
 		return;
 	tcp_enter(stack);
 	int err = icmp_unreach_errno(code);
-	if (s->state == TN_TCP_SYN_SENT && code != 4) {
+	if (s->state == TN_TCP_SYN_SENT && code != TN_ICMP_UNREACH_NEEDFRAG) {
 		tcp_done(s, err); /* like Linux: the handshake fails at once */
-	} else if (code != 4) {
+	} else if (code != TN_ICMP_UNREACH_NEEDFRAG) {
 		s->soft_err = err; /* reported only if the connection then times out */
 	} else {
 		uint32_t mtu = pmtu_from_icmp(next_hop_mtu, orig_ip);

@@ -111,9 +111,9 @@ void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g)
 /* Payload of a full segment now: s->mss less the room SACK blocks take (RFC 6691). */
 uint32_t tcp_send_mss(const struct tn_sock *s)
 {
-	if (!s->sack_ok || !s->ofo_n)
+	if (!s->sack_ok || (!s->ofo_n && !s->dsack_pending))
 		return s->mss;
-	uint32_t blocks = min_u32(s->ofo_n, s->ts_ok ? 3 : 4);
+	uint32_t blocks = min_u32(s->ofo_n + s->dsack_pending, s->ts_ok ? 3 : 4);
 	return s->mss - (4 + 8 * blocks);
 }
 
@@ -180,7 +180,7 @@ static size_t build_options(struct tn_sock *s, uint8_t *out, bool syn, uint32_t 
 		o.tsval = tcp_ts_now(s);
 		o.tsecr = s->ts_recent;
 	}
-	if (!syn && s->sack_ok && s->ofo_n) {
+	if (!syn && s->sack_ok && (s->ofo_n || s->dsack_pending)) {
 		uint32_t room = s->mss; /* min(peer MSS, MTU - 40) less the timestamps */
 		room = room > data_len ? room - data_len : 0;
 		uint8_t max = room >= 4 + 8 ? (uint8_t)min_u32((room - 4) / 8, TCP_SACK_BLOCKS_MAX) : 0;
@@ -208,6 +208,7 @@ static int xmit(struct tn_sock *s, uint32_t seq, uint8_t flags, uint32_t data_le
 	uint32_t mss = tcp_send_mss(s);
 	int rc = tcp_emit(s->stack, &a, iov, n, data_len > mss ? mss : 0);
 	if (flags & TCP_ACK) {
+		s->dsack_pending = false; /* reported once (RFC 2883 4) */
 		s->rcv_acked = s->rcv_nxt;
 		s->ack_now = false;
 		tn_timer_cancel(s->stack, &s->delack_timer);
@@ -265,26 +266,6 @@ static void karn(struct tn_sock *s, uint32_t seq, uint32_t len)
 		s->rtt_timing = false;
 }
 
-uint32_t tcp_retransmit(struct tn_sock *s, uint32_t seq, uint32_t max_len)
-{
-	uint32_t end = seq_min(data_end(s), s->snd_max);
-	uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, min_u32(max_len, tcp_send_mss(s))) : 0;
-	uint8_t flags = TCP_ACK;
-	if (s->fin_queued && seq + len == s->fin_seq && seq_lt(s->fin_seq, s->snd_max))
-		flags |= TCP_FIN;
-	if (!len && !(flags & TCP_FIN))
-		return 0;
-	if (len && seq + len == end)
-		flags |= TCP_PSH;
-	karn(s, seq, len);
-	TCP_CTR(s, TcpRetransSegs);
-	s->total_retrans++;
-	xmit(s, seq, flags, len);
-	if (seq_gt(seq + len + !!(flags & TCP_FIN), s->snd_nxt) && !s->in_recovery)
-		s->snd_nxt = seq + len + !!(flags & TCP_FIN);
-	return len + !!(flags & TCP_FIN);
-}
-
 static bool sending_state(const struct tn_sock *s)
 {
 	switch (s->state) {
@@ -299,45 +280,118 @@ static bool sending_state(const struct tn_sock *s)
 	}
 }
 
-/* Bytes in the network as far as congestion control is concerned. */
-static uint32_t in_flight(const struct tn_sock *s)
-{
-	if (s->in_recovery && s->sack_ok && s->sb_n)
-		return tcp_sack_pipe(s);
-	uint32_t flight = s->snd_nxt - s->snd_una;
-	return flight > s->sacked_bytes ? flight - s->sacked_bytes : 0;
-}
-
 /*
- * RFC 6675 5 (C): while in SACK recovery, retransmit the next hole the
- * scoreboard presumes lost, as long as the pipe allows.
+ * The most one frame may carry: one segment, or with TSO a run of
+ * segments (new or retransmitted) as large as the congestion window
+ * allows and an IP datagram holds.
  */
-static bool sack_recovery_step(struct tn_sock *s)
+static uint32_t tso_max(const struct tn_sock *s, uint32_t mss, uint32_t flight)
 {
-	uint32_t seq, len;
-	if (!s->in_recovery || !s->sack_ok || in_flight(s) + s->mss > s->cwnd)
-		return false;
-	if (!tcp_sack_next_hole(s, seq_max(s->high_rxt, s->snd_una), &seq, &len))
-		return false;
-	uint32_t n = tcp_retransmit(s, seq, len);
-	if (!n)
-		return false;
-	s->high_rxt = seq + n;
-	return true;
-}
-
-/*
- * The most one frame may carry: one segment, or with TSO a run of new
- * segments as large as the congestion window allows and an IP datagram
- * holds. Retransmissions go one segment at a time.
- */
-static uint32_t tso_max(const struct tn_sock *s, uint32_t mss, uint32_t flight, bool retrans)
-{
-	if (!(s->stack->cfg.offload & TN_OFFLOAD_TSO4) || retrans)
+	if (!(s->stack->cfg.offload & TN_OFFLOAD_TSO4))
 		return mss;
 	uint32_t room = s->cwnd > flight ? s->cwnd - flight : 0;
 	uint32_t segs = min_u32(room / mss, (TN_IP_MAXPACKET - TN_IP_HLEN - TCP_HLEN - TCP_MAX_OPTLEN) / mss);
 	return segs > 1 ? segs * mss : mss;
+}
+
+static void count_retrans(struct tn_sock *s, uint32_t len, uint32_t mss)
+{
+	uint32_t segs = len > mss ? (len + mss - 1) / mss : 1;
+	TN_COUNT_N(s->stack, TcpRetransSegs, segs);
+	s->total_retrans += segs;
+	if (s->in_recovery)
+		TN_COUNT_N(s->stack, TcpExtTCPFastRetrans, segs);
+	else if (s->in_loss)
+		TN_COUNT_N(s->stack, TcpExtTCPSlowStartRetrans, segs);
+}
+
+uint32_t tcp_retransmit(struct tn_sock *s, uint32_t seq, uint32_t max_len)
+{
+	uint32_t end = seq_min(data_end(s), s->snd_max);
+	uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, max_len) : 0;
+	uint8_t flags = TCP_ACK;
+	if (s->fin_queued && seq + len == s->fin_seq && seq_lt(s->fin_seq, s->snd_max))
+		flags |= TCP_FIN;
+	if (!len && !(flags & TCP_FIN))
+		return 0;
+	if (len && seq + len == end)
+		flags |= TCP_PSH;
+	uint32_t n = len + !!(flags & TCP_FIN);
+	if (!tcp_sack_note_rxt(s, seq, n))
+		return 0; /* no room to remember it: wait for ACKs to free some */
+	karn(s, seq, len);
+	count_retrans(s, len, tcp_send_mss(s));
+	if (s->in_recovery)
+		s->prr_out += n;
+	xmit(s, seq, flags, len);
+	return n;
+}
+
+/*
+ * RFC 6675 5 (C) with RACK's idea of lost: retransmit the lowest lost
+ * range the window allows, a run of segments in one frame with TSO.
+ */
+static bool retransmit_lost(struct tn_sock *s)
+{
+	uint32_t seq, len;
+	uint32_t mss = tcp_send_mss(s);
+	uint32_t flight = tcp_in_flight(s);
+	if (flight + mss > s->cwnd && flight > 0)
+		return false;
+	if (!tcp_sack_next_lost(s, &seq, &len))
+		return false;
+	len = min_u32(len, tso_max(s, mss, flight));
+	if (len > mss)
+		len -= len % mss;
+	uint32_t n = tcp_retransmit(s, seq, len);
+	if (n)
+		tcp_arm_rtx_if_idle(s);
+	return n != 0;
+}
+
+/*
+ * RFC 8985 7.3 prefers new data for the probe; tapnet sends the last
+ * segment again instead. A receiver answers a duplicate at once (RFC 5681
+ * 4.2; Linux also enters quick ACK mode), while new data in order may wait
+ * for its delayed-ACK timer: Linux holds the ACK up to 40 ms when its
+ * reader lags, and that wait, not the loss, was what a probe of new data
+ * cost on tap0. The ACK of the duplicate carries the SACK (or D-SACK) that
+ * shows what, if anything, was lost.
+ */
+void tcp_send_loss_probe(struct tn_sock *s)
+{
+	uint32_t mss = tcp_send_mss(s);
+	uint32_t seq = s->snd_max - min_u32(s->snd_max - s->snd_una, mss);
+	if (tcp_retransmit(s, seq, mss)) {
+		s->tlp_out = true;
+		s->tlp_rxt = true;
+		s->tlp_high_seq = s->snd_max;
+	}
+}
+
+/*
+ * The persist timer found a window too small for sender SWS avoidance to
+ * use: fill it (Linux's tcp_write_wakeup), so that it closes and is then
+ * probed, rather than staying a few bytes open for ever. Returns bytes sent.
+ */
+uint32_t tcp_fill_window(struct tn_sock *s)
+{
+	uint32_t end = data_end(s);
+	uint32_t wnd_end = s->snd_una + s->snd_wnd;
+	if (!sending_state(s) || !seq_lt(s->snd_nxt, end) || !seq_lt(s->snd_nxt, wnd_end))
+		return 0;
+	uint32_t seq = s->snd_nxt;
+	uint32_t len = min_u32(min_u32(end - seq, wnd_end - seq), tcp_send_mss(s));
+	uint8_t flags = TCP_ACK | TCP_PSH;
+	if (s->fin_queued && seq + len == s->fin_seq)
+		flags |= TCP_FIN;
+	TCP_CTR(s, TcpExtTCPOrigDataSent);
+	tcp_sack_note_tx(s, seq);
+	xmit(s, seq, flags, len);
+	s->snd_nxt = seq + len + !!(flags & TCP_FIN);
+	s->snd_max = seq_max(s->snd_max, s->snd_nxt);
+	tcp_arm_loss_timer(s, 0);
+	return len;
 }
 
 /* May a segment of len bytes (len < mss) go now? Nagle (RFC 896) and sender SWS. */
@@ -357,19 +411,19 @@ void tcp_output(struct tn_sock *s)
 			tcp_send_ack(s);
 		return;
 	}
+	/*
+	 * Every round sends a frame or stops; the bound only keeps one call
+	 * from holding the loop for too long (the next ACK or timer goes on).
+	 */
+	bool sent_new = false;
 	for (int guard = 0; guard < 1024; guard++) {
-		if (sack_recovery_step(s))
+		if (retransmit_lost(s))
 			continue;
-		/* Going back N after a timeout: do not resend what the peer SACKed. */
-		uint32_t sacked_end;
-		if (seq_lt(s->snd_nxt, s->snd_max) && tcp_sack_is_sacked(s, s->snd_nxt, &sacked_end)) {
-			s->snd_nxt = seq_min(sacked_end, s->snd_max);
-			continue;
-		}
 		uint32_t end = data_end(s);
 		uint32_t unsent = seq_lt(s->snd_nxt, end) ? end - s->snd_nxt : 0;
 		if (!unsent) {
 			if (fin_unsent(s) && s->snd_nxt == s->fin_seq) {
+				tcp_sack_note_tx(s, s->snd_nxt);
 				xmit(s, s->snd_nxt, TCP_FIN | TCP_ACK, 0);
 				s->snd_nxt++;
 				s->snd_max = seq_max(s->snd_max, s->snd_nxt);
@@ -377,14 +431,11 @@ void tcp_output(struct tn_sock *s)
 			}
 			break;
 		}
-		uint32_t flight = in_flight(s);
+		uint32_t flight = tcp_in_flight(s);
 		uint32_t wnd_end = s->snd_una + s->snd_wnd;
 		uint32_t wnd_room = seq_lt(s->snd_nxt, wnd_end) ? wnd_end - s->snd_nxt : 0;
 		uint32_t mss = tcp_send_mss(s);
-		bool retrans = seq_lt(s->snd_nxt, s->snd_max);
-		uint32_t len = min_u32(min_u32(unsent, tso_max(s, mss, flight, retrans)), wnd_room);
-		if (retrans)
-			len = min_u32(len, s->snd_max - s->snd_nxt);
+		uint32_t len = min_u32(min_u32(unsent, tso_max(s, mss, flight)), wnd_room);
 		if (len > mss) {
 			/* a GSO run: its last segment may be short only where a lone one could go */
 			uint32_t tail = len % mss;
@@ -398,7 +449,7 @@ void tcp_output(struct tn_sock *s)
 		}
 		if (flight + len > s->cwnd && flight > 0)
 			break;
-		if (len < mss && !retrans && !small_segment_ok(s, len, unsent)) {
+		if (len < mss && !small_segment_ok(s, len, unsent)) {
 			if (flight == 0 && !tn_timer_armed(&s->rtx_timer))
 				tcp_arm_persist(s); /* window too small to be worth it: probe it */
 			break;
@@ -407,25 +458,25 @@ void tcp_output(struct tn_sock *s)
 		uint32_t seq = s->snd_nxt;
 		if (seq + len == end)
 			flags |= TCP_PSH;
-		if (s->fin_queued && seq + len == s->fin_seq && !retrans)
+		if (s->fin_queued && seq + len == s->fin_seq)
 			flags |= TCP_FIN;
-		if (retrans) {
-			karn(s, seq, len);
-			TCP_CTR(s, TcpRetransSegs);
-			s->total_retrans++;
-		} else {
-			TCP_CTR(s, TcpExtTCPOrigDataSent);
-			if (!s->ts_ok && !s->rtt_timing) {
-				s->rtt_timing = true;
-				s->rtt_seq = seq;
-				s->rtt_start_ns = tn_now(s->stack);
-			}
+		TCP_CTR(s, TcpExtTCPOrigDataSent);
+		if (!s->ts_ok && !s->rtt_timing) {
+			s->rtt_timing = true;
+			s->rtt_seq = seq;
+			s->rtt_start_ns = tn_now(s->stack);
 		}
+		tcp_sack_note_tx(s, seq);
+		if (s->in_recovery)
+			s->prr_out += len;
+		sent_new = true;
 		xmit(s, seq, flags, len);
 		s->snd_nxt = seq + len + !!(flags & TCP_FIN);
 		s->snd_max = seq_max(s->snd_max, s->snd_nxt);
 		tcp_arm_rtx_if_idle(s);
 	}
+	if (sent_new)
+		tcp_schedule_loss_probe(s);
 	if (s->ack_now)
 		tcp_send_ack(s);
 }
@@ -438,6 +489,11 @@ void tcp_output(struct tn_sock *s)
 void tcp_ack_later(struct tn_sock *s)
 {
 	if (s->ack_now || s->rcv_nxt - s->rcv_acked >= 2 * s->rcv_mss) {
+		s->ack_now = true;
+		return;
+	}
+	if (s->quickack && s->rcv_nxt != s->rcv_acked) {
+		s->quickack--;
 		s->ack_now = true;
 		return;
 	}

@@ -1,22 +1,27 @@
 /*
- * tcp_sack.c - the send side's SACK scoreboard (RFC 2018, RFC 6675).
+ * tcp_sack.c - the send side's scoreboard: which bytes above snd_una the
+ * peer SACKed (RFC 2018), when each byte last went, and which ones are
+ * lost (RACK, RFC 8985), so that recovery (RFC 6675) can retransmit every
+ * lost segment in one round trip and count the pipe right.
  *
- * A sorted array of the ranges above snd_una the peer reported as
- * received. Loss recovery asks it for the next hole to retransmit and for
- * the pipe (bytes still in the network). Bounded: TCP_SACK_SB_MAX ranges;
- * when full the highest range is dropped (recovery works bottom up).
+ * Three bounded arrays, no allocation:
+ *   sb[]    the SACKed ranges, sorted. When full the highest is dropped
+ *           (recovery works bottom up; the peer reports it again).
+ *   rxt[]   the retransmitted ranges not yet delivered, sorted, each with
+ *           its transmit time and a lost mark.
+ *   txlog[] checkpoints (seq, time) of original transmissions, a ring in
+ *           sequence order: original data goes out in order, so one
+ *           checkpoint per burst gives every byte its first transmit time.
+ * Original data below lost_end that is neither SACKed nor retransmitted is
+ * lost; so is every rxt range marked lost. lost_bytes is their sum.
  */
 #include "tcp.h"
 
-static void sb_recount(struct tn_sock *s)
-{
-	uint32_t n = 0;
-	for (uint8_t i = 0; i < s->sb_n; i++)
-		n += s->sb[i].end - s->sb[i].start;
-	s->sacked_bytes = n;
-}
+static bool t_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
+static void recount(struct tn_sock *s);
 
-static void sb_remove(struct tn_sock *s, uint8_t i)
+/* ---- SACKed ranges */
+static void sb_remove(struct tn_sock *s, uint16_t i)
 {
 	memmove(&s->sb[i], &s->sb[i + 1], (size_t)(s->sb_n - i - 1) * sizeof(s->sb[0]));
 	s->sb_n--;
@@ -24,7 +29,7 @@ static void sb_remove(struct tn_sock *s, uint8_t i)
 
 static void sb_insert(struct tn_sock *s, uint32_t start, uint32_t end)
 {
-	uint8_t i = 0;
+	uint16_t i = 0;
 	while (i < s->sb_n && seq_lt(s->sb[i].end, start))
 		i++;
 	if (i < s->sb_n && seq_le(s->sb[i].start, end)) {
@@ -32,7 +37,7 @@ static void sb_insert(struct tn_sock *s, uint32_t start, uint32_t end)
 		s->sb[i].end = seq_max(s->sb[i].end, end);
 		while (i + 1 < s->sb_n && seq_le(s->sb[i + 1].start, s->sb[i].end)) {
 			s->sb[i].end = seq_max(s->sb[i].end, s->sb[i + 1].end);
-			sb_remove(s, (uint8_t)(i + 1));
+			sb_remove(s, (uint16_t)(i + 1));
 		}
 		return;
 	}
@@ -47,85 +52,440 @@ static void sb_insert(struct tn_sock *s, uint32_t start, uint32_t end)
 	s->sb_n++;
 }
 
-void tcp_sack_update(struct tn_sock *s, const struct tcp_opts *o)
+/* The first SACKed range ending above seq (sb_n if none). */
+static uint16_t sb_find(const struct tn_sock *s, uint32_t seq)
 {
+	uint16_t i = 0;
+	while (i < s->sb_n && seq_le(s->sb[i].end, seq))
+		i++;
+	return i;
+}
+
+/* Bytes of [start, end) that are SACKed. */
+static uint32_t sb_covered(const struct tn_sock *s, uint32_t start, uint32_t end)
+{
+	uint32_t n = 0;
+	for (uint16_t i = sb_find(s, start); i < s->sb_n && seq_lt(s->sb[i].start, end); i++)
+		n += seq_min(s->sb[i].end, end) - seq_max(s->sb[i].start, start);
+	return n;
+}
+
+/* ---- retransmitted ranges */
+static void rxt_remove(struct tn_sock *s, uint16_t i)
+{
+	memmove(&s->rxt[i], &s->rxt[i + 1], (size_t)(s->rxt_n - i - 1) * sizeof(s->rxt[0]));
+	s->rxt_n--;
+}
+
+/* The first rxt range ending above seq (rxt_n if none). */
+static uint16_t rxt_find(const struct tn_sock *s, uint32_t seq)
+{
+	uint16_t i = 0;
+	while (i < s->rxt_n && seq_le(s->rxt[i].end, seq))
+		i++;
+	return i;
+}
+
+bool tcp_sack_note_rxt(struct tn_sock *s, uint32_t seq, uint32_t len)
+{
+	uint32_t end = seq + len;
+	uint16_t i = rxt_find(s, seq);
+	/* Cut what the new range covers out of the old ones. */
+	while (i < s->rxt_n && seq_lt(s->rxt[i].start, end)) {
+		struct tcp_rxt *r = &s->rxt[i];
+		if (seq_lt(r->start, seq) && seq_gt(r->end, end)) {
+			if (s->rxt_n == TCP_RXT_MAX)
+				return false;
+			memmove(&s->rxt[i + 1], r, (size_t)(s->rxt_n - i) * sizeof(*r));
+			s->rxt_n++;
+			s->rxt[i].end = seq;
+			s->rxt[i + 1].start = end;
+			i++;
+			break;
+		}
+		if (seq_lt(r->start, seq)) {
+			r->end = seq;
+			i++;
+		} else if (seq_gt(r->end, end)) {
+			r->start = end;
+			break;
+		} else {
+			rxt_remove(s, i);
+		}
+	}
+	if (s->rxt_n == TCP_RXT_MAX) {
+		/* The head must always be retransmittable (RTO): forget the highest range. */
+		if (seq != s->snd_una)
+			return false;
+		s->rxt_n--;
+		if (i > s->rxt_n)
+			i = s->rxt_n;
+	}
+	memmove(&s->rxt[i + 1], &s->rxt[i], (size_t)(s->rxt_n - i) * sizeof(s->rxt[0]));
+	s->rxt[i] = (struct tcp_rxt){ .start = seq, .end = end, .t_us = tcp_clock_us(s) };
+	s->rxt_n++;
+	recount(s);
+	return true;
+}
+
+/* ---- first transmit times */
+static struct tcp_txmark *txlog_at(struct tn_sock *s, uint16_t k)
+{
+	return &s->txlog[(s->txlog_head + k) % TCP_TXLOG_MAX];
+}
+
+static const struct tcp_txmark *txlog_at_c(const struct tn_sock *s, uint16_t k)
+{
+	return &s->txlog[(s->txlog_head + k) % TCP_TXLOG_MAX];
+}
+
+void tcp_sack_note_tx(struct tn_sock *s, uint32_t seq)
+{
+	uint32_t now = tcp_clock_us(s);
+	if (s->txlog_n) {
+		struct tcp_txmark *last = txlog_at(s, (uint16_t)(s->txlog_n - 1));
+		if (last->t_us == now)
+			return;
+		/*
+		 * Full: the burst counts as sent with the last checkpoint, earlier
+		 * than it was. RACK may then call it lost a little early; it
+		 * never forgets it.
+		 */
+		if (s->txlog_n == TCP_TXLOG_MAX)
+			return;
+	}
+	*txlog_at(s, s->txlog_n) = (struct tcp_txmark){ .seq = seq, .t_us = now };
+	s->txlog_n++;
+}
+
+/* The checkpoint index covering seq (the last one at or below it); 0 if none is. */
+static uint16_t txlog_find(const struct tn_sock *s, uint32_t seq)
+{
+	uint16_t lo = 0, hi = s->txlog_n; /* the answer is in [lo, hi) */
+	while (hi - lo > 1) {
+		uint16_t mid = (uint16_t)((lo + hi) / 2);
+		if (seq_le(txlog_at_c(s, mid)->seq, seq))
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* When the byte at seq last went: its retransmission, or its first transmission. */
+static uint32_t sent_at(const struct tn_sock *s, uint32_t seq, bool *retransmitted)
+{
+	uint16_t i = rxt_find(s, seq);
+	if (i < s->rxt_n && seq_ge(seq, s->rxt[i].start)) {
+		*retransmitted = true;
+		return s->rxt[i].t_us;
+	}
+	*retransmitted = false;
+	return s->txlog_n ? txlog_at_c(s, txlog_find(s, seq))->t_us : tcp_clock_us(s);
+}
+
+/* ---- counting */
+
+/* A retransmission SACKed is delivered: it leaves the record (what is left counts as original). */
+static void rxt_drop_sacked(struct tn_sock *s)
+{
+	uint16_t si = 0, out = 0;
+	for (uint16_t i = 0; i < s->rxt_n; i++) {
+		const struct tcp_rxt *r = &s->rxt[i];
+		while (si < s->sb_n && seq_le(s->sb[si].end, r->start))
+			si++;
+		if (si < s->sb_n && seq_lt(s->sb[si].start, r->end))
+			continue;
+		s->rxt[out++] = *r;
+	}
+	s->rxt_n = out;
+}
+
+/* sacked_bytes and lost_bytes, in one pass over the sorted arrays. */
+static void recount(struct tn_sock *s)
+{
+	uint32_t sacked = 0, lost = 0;
+	rxt_drop_sacked(s);
+	for (uint16_t i = 0; i < s->sb_n; i++)
+		sacked += s->sb[i].end - s->sb[i].start;
+	/* original data below lost_end: not SACKed, not retransmitted */
+	if (seq_gt(s->lost_end, s->snd_una)) {
+		lost = s->lost_end - s->snd_una - sb_covered(s, s->snd_una, s->lost_end);
+		for (uint16_t i = 0; i < s->rxt_n && seq_lt(s->rxt[i].start, s->lost_end); i++)
+			lost -= seq_min(s->rxt[i].end, s->lost_end) - s->rxt[i].start;
+	}
+	for (uint16_t i = 0; i < s->rxt_n; i++)
+		if (s->rxt[i].lost)
+			lost += s->rxt[i].end - s->rxt[i].start;
+	s->sacked_bytes = sacked;
+	s->lost_bytes = lost;
+}
+
+uint32_t tcp_in_flight(const struct tn_sock *s)
+{
+	uint32_t out = s->snd_nxt - s->snd_una;
+	uint32_t gone = s->sacked_bytes + s->lost_bytes;
+	return out > gone ? out - gone : 0;
+}
+
+/* ---- RACK: what the newly delivered bytes teach */
+static void rack_update(struct tn_sock *s, uint32_t start, uint32_t end)
+{
+	/* the SYN (or anything else sent before the first checkpoint) has no transmit time here */
+	if (!s->txlog_n || seq_lt(end - 1, txlog_at(s, 0)->seq))
+		return;
+	bool rxt;
+	uint32_t t = sent_at(s, end - 1, &rxt);
+	uint32_t now = tcp_clock_us(s);
+	uint32_t rtt = now - t;
+	/*
+	 * RFC 8985 6.2 step 1: a retransmission acked sooner than the minimum
+	 * RTT was the original arriving: its time says nothing.
+	 */
+	if (rxt && s->min_rtt_us && rtt < s->min_rtt_us)
+		return;
+	if (!rxt && (!s->min_rtt_us || rtt < s->min_rtt_us))
+		s->min_rtt_us = rtt ? rtt : 1;
+	/* Step 3: delivered below what was delivered before without a retransmission: reordering. */
+	if (s->rack_valid && !rxt && seq_lt(end, s->rack_end_seq) && !t_before(s->rack_xmit_us, t)) {
+		TCP_CTR(s, TcpExtTCPSACKReorder);
+		s->reord_seen = true;
+	}
+	if (!s->rack_valid || t_before(s->rack_xmit_us, t) ||
+	    (t == s->rack_xmit_us && seq_gt(end, s->rack_end_seq))) {
+		s->rack_valid = true;
+		s->rack_xmit_us = t;
+		s->rack_end_seq = end;
+		s->rack_rtt_us = rtt;
+	}
+}
+
+uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t ack)
+{
+	uint32_t delivered = 0;
+	uint32_t before = s->sacked_bytes;
+	/*
+	 * What the cumulative ACK delivers first, with RACK's state from
+	 * before this ACK: SACK blocks of the same ACK are no reordering.
+	 */
+	s->ack_rtt_us = 0;
+	if (seq_gt(ack, s->snd_una)) {
+		uint32_t newly = ack - s->snd_una - sb_covered(s, s->snd_una, ack);
+		delivered += newly;
+		/*
+		 * The bytes this ACK delivers first are the hole at snd_una: if
+		 * it was never retransmitted and data above it arrived before,
+		 * the network reordered (RFC 8985 6.2 step 3).
+		 */
+		uint16_t first = sb_find(s, s->snd_una);
+		uint32_t hole_end = ack;
+		if (first < s->sb_n && seq_gt(s->sb[first].start, s->snd_una) &&
+		    seq_lt(s->sb[first].start, ack))
+			hole_end = s->sb[first].start;
+		if (newly)
+			rack_update(s, s->snd_una, hole_end);
+		/*
+		 * An RTT sample in microseconds from our own transmit times, as
+		 * Linux takes it from its skb timestamps: the millisecond TSecr
+		 * cannot tell 30 us from 1 ms. Never from a retransmission (Karn).
+		 */
+		bool rxt;
+		uint32_t t = sent_at(s, ack - 1, &rxt);
+		if (!rxt && s->txlog_n && seq_ge(ack - 1, txlog_at(s, 0)->seq) && seq_le(ack, s->snd_max))
+			s->ack_rtt_us = max_u32(tcp_clock_us(s) - t, 1);
+	}
+	/*
+	 * Blocks in sequence order, as Linux sorts them: the order the peer
+	 * listed them in (most recent first) says nothing about reordering.
+	 */
+	uint8_t order[TCP_SACK_BLOCKS_MAX];
 	for (uint8_t k = 0; k < o->nsack; k++) {
+		uint8_t j = k;
+		while (j > 0 && seq_lt(o->sack[k].start, o->sack[order[j - 1]].start)) {
+			order[j] = order[j - 1];
+			j--;
+		}
+		order[j] = k;
+	}
+	for (uint8_t n = 0; n < o->nsack; n++) {
+		uint8_t k = order[n];
 		uint32_t start = o->sack[k].start, end = o->sack[k].end;
-		/* Invalid or for data never sent: ignore (RFC 2883 D-SACKs fall here too). */
-		if (!seq_lt(start, end) || seq_gt(end, s->snd_max)) {
+		if (!seq_lt(start, end) || seq_gt(end, s->snd_max) ||
+		    seq_lt(start, s->snd_una - s->max_snd_wnd)) {
 			TCP_CTR(s, TcpExtTCPSACKDiscard);
 			continue;
 		}
-		if (seq_le(end, s->snd_una))
+		/* RFC 2883: the first block below the ACK or inside another one reports a duplicate. */
+		bool dsack = k == 0 && (seq_le(end, ack) ||
+					(o->nsack > 1 && seq_ge(start, o->sack[1].start) &&
+					 seq_le(end, o->sack[1].end)));
+		if (dsack) {
+			TCP_CTR(s, TcpExtTCPDSACKRecv);
+			if (s->tlp_out) {
+				s->tlp_rxt = false; /* the probe was a duplicate: nothing to repair */
+				continue;
+			}
+			/*
+			 * A retransmission was not needed: once reordering was seen,
+			 * wait longer before calling a hole lost (Linux's reo_wnd_steps).
+			 */
+			if (s->reo_wnd_steps < 16)
+				s->reo_wnd_steps++;
 			continue;
-		sb_insert(s, seq_max(start, s->snd_una), end);
+		}
+		if (seq_le(end, ack))
+			continue;
+		start = seq_max(start, ack);
+		uint32_t news = end - start - sb_covered(s, start, end);
+		if (!news)
+			continue;
+		rack_update(s, start, end);
+		sb_insert(s, start, end);
 	}
-	sb_recount(s);
+	recount(s);
+	if (s->sacked_bytes > before)
+		delivered += s->sacked_bytes - before;
+	return delivered;
 }
 
 void tcp_sack_trim(struct tn_sock *s)
 {
 	while (s->sb_n && seq_le(s->sb[0].end, s->snd_una))
 		sb_remove(s, 0);
-	if (s->sb_n && seq_lt(s->sb[0].start, s->snd_una))
+	if (s->sb_n && seq_lt(s->sb[0].start, s->snd_una)) {
+		/*
+		 * The peer acknowledged up to a byte it had SACKed beyond: fine.
+		 * But a SACKed range starting right at the new snd_una means the
+		 * peer dropped what it SACKed, or it would have acknowledged it
+		 * (Linux's tcp_check_sack_reneging).
+		 */
 		s->sb[0].start = s->snd_una;
-	sb_recount(s);
-}
-
-void tcp_sack_clear(struct tn_sock *s)
-{
-	s->sb_n = 0;
-	s->sacked_bytes = 0;
-}
-
-bool tcp_sack_is_sacked(const struct tn_sock *s, uint32_t seq, uint32_t *end)
-{
-	for (uint8_t i = 0; i < s->sb_n; i++) {
-		if (seq_lt(seq, s->sb[i].start))
-			return false;
-		if (seq_lt(seq, s->sb[i].end)) {
-			*end = s->sb[i].end;
-			return true;
-		}
+	} else if (s->sb_n && s->sb[0].start == s->snd_una) {
+		TCP_CTR(s, TcpExtTCPSACKReneging);
+		s->sb_n = 0;
 	}
-	return false;
-}
-
-uint32_t tcp_sack_highest(const struct tn_sock *s)
-{
-	return s->sb_n ? s->sb[s->sb_n - 1].end : s->snd_una;
-}
-
-bool tcp_sack_next_hole(const struct tn_sock *s, uint32_t from, uint32_t *seq, uint32_t *len)
-{
-	uint32_t cur = seq_max(from, s->snd_una);
-	for (uint8_t i = 0; i < s->sb_n; i++) {
-		if (seq_lt(cur, s->sb[i].start)) {
-			*seq = cur;
-			*len = s->sb[i].start - cur;
-			return true;
-		}
-		cur = seq_max(cur, s->sb[i].end);
+	while (s->rxt_n && seq_le(s->rxt[0].end, s->snd_una))
+		rxt_remove(s, 0);
+	if (s->rxt_n && seq_lt(s->rxt[0].start, s->snd_una))
+		s->rxt[0].start = s->snd_una;
+	while (s->txlog_n > 1 && seq_le(txlog_at(s, 1)->seq, s->snd_una)) {
+		s->txlog_head = (uint16_t)((s->txlog_head + 1) % TCP_TXLOG_MAX);
+		s->txlog_n--;
 	}
-	return false;
+	if (seq_lt(s->lost_end, s->snd_una))
+		s->lost_end = s->snd_una;
+	recount(s);
 }
 
-/*
- * RFC 6675 SetPipe(), with every hole below the highest SACKed byte taken
- * as lost: what was sent above the highest SACK, plus the holes already
- * retransmitted (below HighRxt).
- */
-uint32_t tcp_sack_pipe(const struct tn_sock *s)
+void tcp_sack_mark_all_lost(struct tn_sock *s)
 {
-	uint32_t high = tcp_sack_highest(s);
-	uint32_t pipe = seq_gt(s->snd_nxt, high) ? s->snd_nxt - high : 0;
-	uint32_t rxt_end = seq_min(s->high_rxt, high);
+	if (s->sb_n && s->sb[0].start == s->snd_una) {
+		TCP_CTR(s, TcpExtTCPSACKReneging);
+		s->sb_n = 0;
+	}
+	s->lost_end = s->snd_max;
+	for (uint16_t i = 0; i < s->rxt_n; i++)
+		s->rxt[i].lost = true;
+	recount(s);
+}
+
+/* RFC 8985 6.2 step 4, with Linux's choice: no reordering seen, no waiting in recovery. */
+static uint32_t reo_wnd_us(const struct tn_sock *s)
+{
+	if (!s->reord_seen && (s->in_recovery || s->in_loss || s->sacked_bytes >= 3 * s->mss))
+		return 0;
+	uint32_t w = (s->min_rtt_us / 4) * max_u32(s->reo_wnd_steps, 1);
+	return min_u32(w, s->srtt_us);
+}
+
+/* Was a byte sent at t ending at end sent before the RACK segment? */
+static bool rack_sent_before(const struct tn_sock *s, uint32_t t, uint32_t end)
+{
+	return t_before(t, s->rack_xmit_us) || (t == s->rack_xmit_us && seq_le(end, s->rack_end_seq));
+}
+
+uint64_t tcp_rack_detect(struct tn_sock *s)
+{
+	if (!s->sack_ok || !s->rack_valid || s->snd_una == s->snd_max) {
+		recount(s); /* lost_end may have moved by the DupThresh rule */
+		return 0;
+	}
+	uint32_t now = tcp_clock_us(s);
+	uint32_t wait = s->rack_rtt_us + reo_wnd_us(s);
+	int64_t remaining_max = 0;
+
+	/* Original data: first transmit times grow with the sequence, so the lost part is a prefix. */
+	for (uint16_t k = txlog_find(s, s->lost_end); k < s->txlog_n; k++) {
+		const struct tcp_txmark *m = txlog_at(s, k);
+		uint32_t from = seq_max(m->seq, s->lost_end);
+		uint32_t end = k + 1 < s->txlog_n ? txlog_at(s, (uint16_t)(k + 1))->seq : s->snd_max;
+		if (m->t_us == s->rack_xmit_us)
+			end = seq_min(end, s->rack_end_seq);
+		if (!seq_lt(from, end) || !rack_sent_before(s, m->t_us, end))
+			break;
+		int64_t remaining = (int64_t)(int32_t)(m->t_us + wait - now);
+		if (remaining > 0) {
+			remaining_max = remaining;
+			break;
+		}
+		s->lost_end = end;
+	}
+	for (uint16_t i = 0; i < s->rxt_n; i++) {
+		struct tcp_rxt *r = &s->rxt[i];
+		if (r->lost || !rack_sent_before(s, r->t_us, r->end))
+			continue;
+		int64_t remaining = (int64_t)(int32_t)(r->t_us + wait - now);
+		if (remaining > 0) {
+			if (remaining > remaining_max)
+				remaining_max = remaining;
+			continue;
+		}
+		r->lost = true;
+		TCP_CTR(s, TcpExtTCPLostRetransmit);
+	}
+	recount(s);
+	return (uint64_t)remaining_max * 1000;
+}
+
+bool tcp_sack_next_lost(const struct tn_sock *s, uint32_t *seq, uint32_t *len)
+{
+	if (!s->lost_bytes)
+		return false;
 	uint32_t cur = s->snd_una;
-	for (uint8_t i = 0; i < s->sb_n && seq_lt(cur, rxt_end); i++) {
-		uint32_t hole_end = seq_min(s->sb[i].start, rxt_end);
-		if (seq_lt(cur, hole_end))
-			pipe += hole_end - cur;
-		cur = seq_max(cur, s->sb[i].end);
+	uint16_t si = 0, ri = 0;
+	while (seq_lt(cur, s->snd_max)) {
+		while (si < s->sb_n && seq_le(s->sb[si].end, cur))
+			si++;
+		if (si < s->sb_n && seq_ge(cur, s->sb[si].start)) {
+			cur = s->sb[si].end;
+			continue;
+		}
+		uint32_t stop = si < s->sb_n ? s->sb[si].start : s->snd_max;
+		while (ri < s->rxt_n && seq_le(s->rxt[ri].end, cur))
+			ri++;
+		if (ri < s->rxt_n && seq_ge(cur, s->rxt[ri].start)) {
+			const struct tcp_rxt *r = &s->rxt[ri];
+			if (r->lost) {
+				*seq = cur;
+				*len = seq_min(r->end, stop) - cur;
+				return true;
+			}
+			cur = r->end;
+			continue;
+		}
+		if (ri < s->rxt_n)
+			stop = seq_min(stop, s->rxt[ri].start);
+		if (seq_lt(cur, s->lost_end)) {
+			*seq = cur;
+			*len = seq_min(stop, s->lost_end) - cur;
+			return true;
+		}
+		/* No original data above lost_end is lost: on to the next lost retransmission. */
+		while (ri < s->rxt_n && !s->rxt[ri].lost)
+			ri++;
+		if (ri == s->rxt_n)
+			return false;
+		cur = s->rxt[ri].start;
 	}
-	return pipe;
+	return false;
 }

@@ -65,6 +65,7 @@ static void arm(struct tn_sock *s, struct tn_timer *t, uint64_t delay_ns)
 void tcp_rearm_rtx(struct tn_sock *s)
 {
 	s->persist = false;
+	s->rtx_kind = TCP_RTX_RTO;
 	if (s->snd_una == s->snd_max) {
 		tn_timer_cancel(s->stack, &s->rtx_timer);
 		return;
@@ -76,8 +77,60 @@ void tcp_arm_rtx_if_idle(struct tn_sock *s)
 {
 	if (tn_timer_armed(&s->rtx_timer) && !s->persist)
 		return;
+	tcp_arm_loss_timer(s, 0);
+}
+
+/*
+ * RFC 8985 7.2: one probe at a time, once the RTT is known. Unlike Linux,
+ * also in fast recovery: when a retransmission and what followed it are
+ * lost, nothing else would tell before the RTO, and on a link with a
+ * 50 us RTT the 200 ms RTO costs thousands of round trips.
+ */
+static bool tlp_allowed(const struct tn_sock *s)
+{
+	return s->sack_ok && s->srtt_us && !s->in_loss && !s->tlp_out &&
+	       s->state != TN_TCP_SYN_SENT && s->state != TN_TCP_SYN_RECEIVED;
+}
+
+/*
+ * RFC 8985 7.2: PTO = 2 SRTT, plus the peer's worst delayed ACK when a
+ * single segment is out (its ACK may be held back), never past the RTO.
+ */
+static uint64_t pto_ns(const struct tn_sock *s)
+{
+	uint64_t pto = 2 * (uint64_t)s->srtt_us;
+	if (s->snd_max - s->snd_una <= s->mss)
+		pto += tcp_rto_min_us(s);
+	if (pto < 1000)
+		pto = 1000; /* a timer finer than this is noise */
+	if (pto > s->rto_us)
+		pto = s->rto_us;
+	return us_to_ns(pto);
+}
+
+void tcp_schedule_loss_probe(struct tn_sock *s)
+{
+	if (!s->persist && s->rtx_kind != TCP_RTX_REO && tlp_allowed(s))
+		tcp_arm_loss_timer(s, 0);
+}
+
+void tcp_arm_loss_timer(struct tn_sock *s, uint64_t reo_ns)
+{
 	s->persist = false;
-	arm(s, &s->rtx_timer, backed_off_rto_ns(s));
+	if (s->snd_una == s->snd_max) {
+		tn_timer_cancel(s->stack, &s->rtx_timer);
+		return;
+	}
+	if (reo_ns) {
+		s->rtx_kind = TCP_RTX_REO;
+		arm(s, &s->rtx_timer, reo_ns);
+	} else if (tlp_allowed(s)) {
+			s->rtx_kind = TCP_RTX_PTO;
+		arm(s, &s->rtx_timer, pto_ns(s));
+	} else {
+		s->rtx_kind = TCP_RTX_RTO;
+		arm(s, &s->rtx_timer, backed_off_rto_ns(s));
+	}
 }
 
 void tcp_arm_persist(struct tn_sock *s)
@@ -147,6 +200,8 @@ static void data_timeout(struct tn_sock *s)
 		return;
 	}
 	TCP_CTR(s, TcpExtTCPTimeouts);
+	if (s->in_recovery)
+		TCP_CTR(s, TcpExtTCPLossFailures);
 	/* RFC 5681 (4): a segment lost again keeps the ssthresh of the first loss. */
 	if (s->retries == 0 || s->in_recovery) {
 		s->ssthresh = s->cc->ssthresh(s);
@@ -156,15 +211,41 @@ static void data_timeout(struct tn_sock *s)
 	s->cwnd = s->mss;
 	s->cwnd_cnt = 0;
 	s->in_recovery = false;
+	s->in_loss = true;
+	s->tlp_out = false;
 	s->dupacks = 0;
 	s->recover = s->snd_max; /* RFC 6582 4.1: no fast retransmit for what was sent before */
-	s->high_rxt = s->snd_una;
-	s->snd_nxt = s->snd_una; /* go back N, skipping what the peer SACKed */
+	/*
+	 * Everything not SACKed is lost and goes again in slow start, lowest
+	 * first (Linux's tcp_timeout_mark_lost); SACK information the peer
+	 * reneged on is forgotten (RFC 6675 5.1).
+	 */
+	tcp_sack_mark_all_lost(s);
 	s->rtt_timing = false;
 	s->retries++;
 	s->backoff++;
-	tcp_retransmit(s, s->snd_una, s->mss);
+	s->rtx_kind = TCP_RTX_RTO;
 	arm(s, &s->rtx_timer, backed_off_rto_ns(s));
+	tcp_output(s);
+}
+
+static void pto_timeout(struct tn_sock *s)
+{
+	if (!tlp_allowed(s)) {
+		tcp_rearm_rtx(s);
+		return;
+	}
+	TCP_CTR(s, TcpExtTCPLossProbes);
+	tcp_send_loss_probe(s);
+	tcp_rearm_rtx(s);
+}
+
+/* RFC 8985 6.3: the reordering window of a suspect segment ran out. */
+static void reo_timeout(struct tn_sock *s)
+{
+	s->rtx_kind = TCP_RTX_RTO;
+	tcp_detect_loss(s, 0, true);
+	tcp_output(s);
 }
 
 /*
@@ -185,6 +266,10 @@ static void persist_timeout(struct tn_sock *s)
 		s->probes = 0;
 		s->persist_backoff = 0;
 		tcp_output(s);
+		if (s->snd_una == s->snd_max && s->snd_wnd > 0 && unsent)
+			tcp_fill_window(s); /* the window is open, but too little to use */
+		if (s->snd_una == s->snd_max && unsent)
+			tcp_arm_persist(s);
 		return;
 	}
 	uint32_t limit = s->stack->cfg.tcp_retries;
@@ -216,6 +301,10 @@ static void rtx_fire(struct tn_stack *stack, struct tn_timer *t)
 	default:
 		if (s->persist)
 			persist_timeout(s);
+		else if (s->rtx_kind == TCP_RTX_PTO)
+			pto_timeout(s);
+		else if (s->rtx_kind == TCP_RTX_REO)
+			reo_timeout(s);
 		else
 			data_timeout(s);
 		break;

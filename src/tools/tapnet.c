@@ -655,6 +655,8 @@ struct sock_entry {
 	uint32_t wscale, flags, retrans;
 	uint64_t total_retrans, bytes_acked, bytes_received;
 	bool has_ssthresh;
+	char ca_state[STR_MAX];
+	uint32_t lost, sacked, min_rtt_us;
 };
 
 struct sock_list {
@@ -718,6 +720,14 @@ static bool decode_sock_attr(struct sock_entry *e, const struct tn_rpc_attr_view
 		return tn_rpc_get_u64(a, &e->bytes_acked);
 	case TN_ATTR_SOCK_BYTES_RECEIVED:
 		return tn_rpc_get_u64(a, &e->bytes_received);
+	case TN_ATTR_SOCK_CA_STATE:
+		return tn_rpc_get_str(a, e->ca_state, sizeof(e->ca_state));
+	case TN_ATTR_SOCK_LOST:
+		return tn_rpc_get_u32(a, &e->lost);
+	case TN_ATTR_SOCK_SACKED:
+		return tn_rpc_get_u32(a, &e->sacked);
+	case TN_ATTR_SOCK_MIN_RTT_US:
+		return tn_rpc_get_u32(a, &e->min_rtt_us);
 	default:
 		return true;
 	}
@@ -872,6 +882,16 @@ static void print_sock_info(const struct sock_entry *e)
 	       e->bytes_received);
 	if (e->retrans || e->total_retrans)
 		printf(" retrans:%" PRIu32 "/%" PRIu64, e->retrans, e->total_retrans);
+	if (e->lost)
+		printf(" lost:%" PRIu32, e->lost);
+	if (e->sacked)
+		printf(" sacked:%" PRIu32, e->sacked);
+	if (e->flags & TN_SOCK_F_REORD)
+		fputs(" reord_seen", stdout);
+	if (e->min_rtt_us)
+		printf(" minrtt:%.3f", e->min_rtt_us / 1000.0);
+	if (e->ca_state[0] && strcmp(e->ca_state, "open") != 0)
+		printf(" ca_state:%s", e->ca_state);
 	printf(" snd_wnd:%" PRIu32 " rcv_wnd:%" PRIu32 "\n", e->snd_wnd, e->rcv_wnd);
 }
 
@@ -920,8 +940,14 @@ static void print_sock_json(const struct sock_entry *e)
 	json_bool("keepalive", e->flags & TN_SOCK_F_KEEPALIVE);
 	json_bool("orphan", e->flags & TN_SOCK_F_ORPHAN);
 	printf(", \"retrans\": %" PRIu32 ", \"total_retrans\": %" PRIu64
-	       ", \"bytes_acked\": %" PRIu64 ", \"bytes_received\": %" PRIu64 "}",
+	       ", \"bytes_acked\": %" PRIu64 ", \"bytes_received\": %" PRIu64,
 	       e->retrans, e->total_retrans, e->bytes_acked, e->bytes_received);
+	fputs(", \"ca_state\": ", stdout);
+	json_string(e->ca_state);
+	printf(", \"lost\": %" PRIu32 ", \"sacked\": %" PRIu32 ", \"min_rtt_us\": %" PRIu32,
+	       e->lost, e->sacked, e->min_rtt_us);
+	json_bool("reord_seen", e->flags & TN_SOCK_F_REORD);
+	fputs("}", stdout);
 }
 
 static int append_timewait(struct cli *cli, struct sock_list *list);

@@ -2,8 +2,10 @@
  * check_tcp_sim.c - TCP between two cores on a simulated wire: megabytes
  * each way through loss, reordering, duplication, corruption and a slow
  * (zero-window) reader. Every byte is checked against a position-dependent
- * pattern; a transfer that does not finish within a bounded simulated time
- * is a stall and fails.
+ * pattern. Each run has a bound on the simulated time it may take and on
+ * the retransmission timeouts it may use (a stack that repairs losses only
+ * by RTO must fail), and the tests check that the mechanism meant to work
+ * (SACK recovery, RACK, tail loss probes, NewReno, ...) did run.
  */
 #include <check.h>
 #include <errno.h>
@@ -93,10 +95,18 @@ struct run {
 	struct sim_link link;
 	uint64_t seed;
 	uint64_t bytes_ab, bytes_ba; /* client->server, server->client */
-	uint64_t limit_s;            /* simulated seconds before it is a stall */
+	uint64_t limit_s;            /* simulated seconds the transfer may take */
+	uint64_t max_rtos;           /* TcpExtTCPTimeouts of both sides together */
 	struct tn_config cfg;
 	bool have_cfg;
 	uint64_t slow_period_ns, slow_on_ns; /* server reads slowly */
+	sim_filter filter;
+	void *filter_arg;
+};
+
+/* Counters of both cores after a run (a: client, b: server). */
+struct result {
+	uint64_t a[TN_CTR__COUNT], b[TN_CTR__COUNT];
 };
 
 static void print_stats(const char *name, struct sim *sim, uint64_t t0)
@@ -104,7 +114,9 @@ static void print_stats(const char *name, struct sim *sim, uint64_t t0)
 	struct tn_stack *a = sim->node[0].stack, *b = sim->node[1].stack;
 	fprintf(stderr,
 		"%s: %.1f s simulated, frames %llu dropped %llu dup %llu corrupt %llu reorder %llu; "
-		"retrans a=%llu b=%llu timeouts a=%llu b=%llu fastretrans a=%llu b=%llu\n",
+		"retrans a=%llu b=%llu timeouts a=%llu b=%llu fastretrans a=%llu b=%llu "
+		"sackrecovery a=%llu b=%llu probes a=%llu b=%llu lostretrans a=%llu b=%llu "
+		"delayedacks a=%llu b=%llu hystart a=%llu\n",
 		name, (double)(sim->now - t0) / 1e9, (unsigned long long)sim->frames,
 		(unsigned long long)sim->dropped, (unsigned long long)sim->duplicated,
 		(unsigned long long)sim->corrupted, (unsigned long long)sim->reordered,
@@ -113,13 +125,24 @@ static void print_stats(const char *name, struct sim *sim, uint64_t t0)
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPTimeouts),
 		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPTimeouts),
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPFastRetrans),
-		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPFastRetrans));
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPFastRetrans),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPSackRecovery),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPSackRecovery),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPLossProbes),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPLossProbes),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPLostRetransmit),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtTCPLostRetransmit),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtDelayedACKs),
+		(unsigned long long)tn_stack_counter(b, TN_CTR_TcpExtDelayedACKs),
+		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPHystartDelayDetect));
 }
 
-static void run_transfer(const char *name, const struct run *r)
+static void run_transfer_result(const char *name, const struct run *r, struct result *res)
 {
 	struct sim *sim = sim_new(&r->link, r->seed, r->have_cfg ? &r->cfg : NULL);
 	ck_assert_ptr_nonnull(sim);
+	sim->filter = r->filter;
+	sim->filter_arg = r->filter_arg;
 	struct tn_stack *a = sim->node[0].stack, *b = sim->node[1].stack;
 	uint64_t t0 = sim->now;
 
@@ -167,6 +190,14 @@ static void run_transfer(const char *name, const struct run *r)
 		      (unsigned long long)sv.rcvd, (unsigned long long)sv.expect);
 	ck_assert_uint_eq(cl.rcvd, r->bytes_ba);
 	ck_assert_uint_eq(sv.rcvd, r->bytes_ab);
+	uint64_t rtos = tn_stack_counter(a, TN_CTR_TcpExtTCPTimeouts) +
+			tn_stack_counter(b, TN_CTR_TcpExtTCPTimeouts);
+	ck_assert_msg(rtos <= r->max_rtos, "%s: %llu RTOs, at most %llu allowed", name,
+		      (unsigned long long)rtos, (unsigned long long)r->max_rtos);
+	for (int c = 0; c < TN_CTR__COUNT; c++) {
+		res->a[c] = tn_stack_counter(a, (enum tn_counter)c);
+		res->b[c] = tn_stack_counter(b, (enum tn_counter)c);
+	}
 
 	/* Both sides sent FIN and read the other's: everything must wind down. */
 	tn_sock_close(cl.s);
@@ -183,6 +214,12 @@ static void run_transfer(const char *name, const struct run *r)
 	sim_free(sim);
 }
 
+static void run_transfer(const char *name, const struct run *r)
+{
+	struct result res;
+	run_transfer_result(name, r, &res);
+}
+
 static struct run base_run(void)
 {
 	struct run r = {
@@ -191,7 +228,8 @@ static struct run base_run(void)
 		.seed = 42,
 		.bytes_ab = 10 * MB,
 		.bytes_ba = 10 * MB,
-		.limit_s = 1800,
+		.limit_s = 60,
+		.max_rtos = 4,
 	};
 	return r;
 }
@@ -208,23 +246,142 @@ static struct run configured_run(void)
 START_TEST(clean_link)
 {
 	struct run r = base_run();
-	run_transfer("clean", &r);
+	struct result res;
+	r.limit_s = 2;
+	r.max_rtos = 0;
+	run_transfer_result("clean", &r, &res);
+	ck_assert_uint_eq(res.a[TN_CTR_TcpRetransSegs] + res.b[TN_CTR_TcpRetransSegs], 0);
 }
 END_TEST
 
+/* Random loss is repaired by SACK recovery (RACK finds the holes), not by timeouts. */
 START_TEST(loss_1pct)
 {
 	struct run r = base_run();
+	struct result res;
 	r.link.loss = 0.01;
-	run_transfer("loss 1%", &r);
+	r.limit_s = 15;
+	r.max_rtos = 1;
+	run_transfer_result("loss 1%", &r, &res);
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPSackRecovery], 0);
+	ck_assert_uint_gt(res.b[TN_CTR_TcpExtTCPSackRecovery], 0);
 }
 END_TEST
 
 START_TEST(loss_5pct)
 {
 	struct run r = base_run();
+	struct result res;
 	r.link.loss = 0.05;
-	run_transfer("loss 5%", &r);
+	r.limit_s = 40;
+	r.max_rtos = 4;
+	run_transfer_result("loss 5%", &r, &res);
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPSackRecovery], 0);
+	/* at 5 % some retransmissions are lost too: RACK finds them without an RTO */
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPLostRetransmit] + res.b[TN_CTR_TcpExtTCPLostRetransmit], 0);
+}
+END_TEST
+
+/* A fast, short link like tap0: RTT 50 us, 10 Gbit/s, where every RTO costs thousands of RTTs. */
+static struct run fast_run(double loss)
+{
+	struct run r = configured_run();
+	r.link.delay_ns = 25 * 1000;
+	r.link.rate_bps = 10000000000ull;
+	r.link.queue_ns = 1 * TN_NSEC_PER_MSEC;
+	r.link.loss = loss;
+	r.bytes_ab = 20 * MB;
+	r.bytes_ba = 0;
+	return r;
+}
+
+/* 20 MB: 0.3 s with one RTO before RACK and PRR, the clean link takes 0.02 s. */
+START_TEST(fast_loss_1pct)
+{
+	struct run r = fast_run(0.01);
+	struct result res;
+	r.limit_s = 1;
+	r.max_rtos = 1;
+	run_transfer_result("fast 1%", &r, &res);
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPSackRecovery], 0);
+}
+END_TEST
+
+/* 10.7 s and 45 RTOs before RACK, TLP, PRR and quick ACKs; 0.2 s and no RTO after. */
+START_TEST(fast_loss_5pct)
+{
+	struct run r = fast_run(0.05);
+	struct result res;
+	r.limit_s = 1;
+	r.max_rtos = 3;
+	run_transfer_result("fast 5%", &r, &res);
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPSackRecovery], 0);
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPLostRetransmit], 0);
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPLossProbes], 0);
+}
+END_TEST
+
+/*
+ * The client's FIN rides on its last data segment; losing that frame is a
+ * tail loss no ACK reports. A probe after 2 SRTT repairs it, not the RTO.
+ */
+struct tail_drop {
+	bool done;
+};
+
+static bool drop_first_fin_from_client(void *arg, int from, const uint8_t *f, size_t len)
+{
+	struct tail_drop *d = arg;
+	if (d->done || from != 0 || len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 ||
+	    f[14 + 9] != 6)
+		return false;
+	const uint8_t *t = f + 14 + (size_t)(f[14] & 0x0f) * 4;
+	if (!(t[13] & 0x01))
+		return false;
+	d->done = true;
+	return true;
+}
+
+START_TEST(tail_loss_probe)
+{
+	struct run r = base_run();
+	struct tail_drop d = {0};
+	struct result res;
+	r.bytes_ab = 256 * 1024;
+	r.bytes_ba = 0;
+	r.filter = drop_first_fin_from_client;
+	r.filter_arg = &d;
+	r.limit_s = 1;
+	r.max_rtos = 0;
+	run_transfer_result("tail loss", &r, &res);
+	ck_assert(d.done);
+	/* no RTO, one retransmission: the probe was it */
+	ck_assert_uint_ge(res.a[TN_CTR_TcpExtTCPLossProbes], 1);
+	ck_assert_uint_eq(res.a[TN_CTR_TcpRetransSegs], res.a[TN_CTR_TcpExtTCPLossProbes]);
+}
+END_TEST
+
+/*
+ * HyStart++ (RFC 9406): 4 MB one way through a 100 Mbit/s bottleneck
+ * whose queue holds 80 ms. With 4 MB buffers slow start alone overflows
+ * it (709 frames lost when HyStart++ is off); the RTT grows first, so
+ * conservative slow start and then congestion avoidance begin in time and
+ * nothing is lost.
+ */
+START_TEST(hystart_leaves_slow_start_on_delay)
+{
+	struct run r = configured_run();
+	struct result res;
+	r.cfg.tcp_sndbuf = r.cfg.tcp_rcvbuf = 4u << 20;
+	r.link.rate_bps = 100000000ull;
+	r.link.queue_ns = 80 * TN_NSEC_PER_MSEC;
+	r.bytes_ab = 4 * MB;
+	r.bytes_ba = 0;
+	r.limit_s = 10;
+	r.max_rtos = 0;
+	run_transfer_result("hystart", &r, &res);
+	ck_assert_uint_ge(res.a[TN_CTR_TcpExtTCPHystartDelayDetect], 1);
+	ck_assert_uint_eq(res.a[TN_CTR_TcpRetransSegs], 0);
 }
 END_TEST
 
@@ -233,7 +390,18 @@ START_TEST(reordering)
 	struct run r = base_run();
 	r.link.reorder = 0.1;
 	r.link.reorder_ns = 8 * TN_NSEC_PER_MSEC;
-	run_transfer("reorder 10%", &r);
+	r.max_rtos = 0;
+	r.limit_s = 5;
+	struct result res;
+	run_transfer_result("reorder 10%", &r, &res);
+	/*
+	 * RACK saw the reordering and waits a reordering window before it
+	 * calls a hole lost: few retransmissions, none of them needed (19 s
+	 * and 1 000 retransmissions when every hole below a SACK was lost).
+	 */
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPSACKReorder], 0);
+	ck_assert_uint_gt(res.b[TN_CTR_TcpExtTCPSACKReorder], 0);
+	ck_assert_uint_lt(res.a[TN_CTR_TcpRetransSegs] + res.b[TN_CTR_TcpRetransSegs], 100);
 }
 END_TEST
 
@@ -241,6 +409,8 @@ START_TEST(duplication)
 {
 	struct run r = base_run();
 	r.link.dup = 0.05;
+	r.limit_s = 2;
+	r.max_rtos = 0;
 	run_transfer("dup 5%", &r);
 }
 END_TEST
@@ -248,8 +418,14 @@ END_TEST
 START_TEST(corruption)
 {
 	struct run r = base_run();
+	struct result res;
 	r.link.corrupt = 0.03;
-	run_transfer("corrupt 3%", &r);
+	r.max_rtos = 2;
+	run_transfer_result("corrupt 3%", &r, &res);
+	/* the corrupt frames were caught by the checksum, and their loss repaired */
+	ck_assert_uint_gt(res.a[TN_CTR_TcpInCsumErrors], 0);
+	ck_assert_uint_gt(res.b[TN_CTR_TcpInCsumErrors], 0);
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPSackRecovery], 0);
 }
 END_TEST
 
@@ -273,8 +449,22 @@ START_TEST(zero_window_reader)
 	r.bytes_ba = 1 * MB;
 	r.slow_period_ns = 3 * TN_NSEC_PER_SEC; /* reads during 0.2 s of every 3 s */
 	r.slow_on_ns = 200 * TN_NSEC_PER_MSEC;
+	struct result res;
 	r.link.loss = 0.01;
-	run_transfer("zero-window reader", &r);
+	r.limit_s = 120;
+	/*
+	 * Bytes that fill the last of the window may find it rounded up by
+	 * the window scale and not all fit: they wait for an RTO while the
+	 * window stays shut, as on Linux.
+	 */
+	r.max_rtos = 8;
+	run_transfer_result("zero-window reader", &r, &res);
+	/* the window closed and was probed open */
+	/* the window closed and the sender probed it until it opened again */
+	ck_assert_uint_gt(res.b[TN_CTR_TcpExtTCPToZeroWindowAdv], 0);
+	ck_assert_uint_gt(res.b[TN_CTR_TcpExtTCPFromZeroWindowAdv], 0);
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPWinProbe], 0);
+	ck_assert_uint_eq(res.a[TN_CTR_TcpExtTCPAbortOnTimeout], 0);
 }
 END_TEST
 
@@ -284,8 +474,14 @@ START_TEST(newreno_without_sack)
 	r.cfg.tcp_sack = false;
 	r.cfg.tcp_congestion = TN_TCP_CC_NEWRENO;
 	r.link.loss = 0.05;
+	struct result res;
 	r.bytes_ab = r.bytes_ba = 4 * MB;
-	run_transfer("newreno no-sack 5%", &r);
+	r.limit_s = 60;
+	r.max_rtos = 200; /* without SACK a lost retransmission costs an RTO, as on Linux */
+	run_transfer_result("newreno no-sack 5%", &r, &res);
+	ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPRenoRecovery], 0);
+	ck_assert_uint_gt(res.b[TN_CTR_TcpExtTCPRenoRecovery], 0);
+	ck_assert_uint_eq(res.a[TN_CTR_TcpExtTCPSackRecovery] + res.b[TN_CTR_TcpExtTCPSackRecovery], 0);
 }
 END_TEST
 
@@ -337,6 +533,10 @@ static Suite *tcp_sim_suite(void)
 	tcase_add_test(tc, clean_link);
 	tcase_add_test(tc, loss_1pct);
 	tcase_add_test(tc, loss_5pct);
+	tcase_add_test(tc, fast_loss_1pct);
+	tcase_add_test(tc, fast_loss_5pct);
+	tcase_add_test(tc, tail_loss_probe);
+	tcase_add_test(tc, hystart_leaves_slow_start_on_delay);
 	tcase_add_test(tc, reordering);
 	tcase_add_test(tc, duplication);
 	tcase_add_test(tc, corruption);

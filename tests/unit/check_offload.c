@@ -1,7 +1,8 @@
 /*
  * check_offload.c - the core's side of the tap offloads (struct
- * tn_frame_meta): with TN_OFFLOAD_TSO4 new data leaves as runs of segments
- * in one GSO frame whose PARTIAL checksum the link completes; frames in that
+ * tn_frame_meta): with TN_OFFLOAD_TSO4 new data, and runs of lost segments
+ * sent again, leave as runs of segments in one GSO frame whose PARTIAL
+ * checksum the link completes; frames in that
  * the link vouches for (PARTIAL, VALID) skip checksum verification, and a
  * GSO frame in counts as the segments it stands for.
  */
@@ -90,7 +91,8 @@ START_TEST(tso_sends_the_congestion_window_as_one_frame)
 }
 END_TEST
 
-START_TEST(retransmissions_go_one_segment_at_a_time)
+/* After an RTO the window is one segment: so is each retransmission. */
+START_TEST(after_a_timeout_one_segment_at_a_time)
 {
 	fill_data();
 	struct conn c = open_offloaded(TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4);
@@ -108,6 +110,43 @@ START_TEST(retransmissions_go_one_segment_at_a_time)
 		m = c.h->out[i].meta;
 		ck_assert_uint_eq(m.gso_type, TN_GSO_NONE);
 	}
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * Six segments lost at the head, the four after them SACKed: the lost run
+ * goes again as one GSO frame, as large as PRR lets the window be.
+ */
+START_TEST(a_lost_run_goes_again_as_one_gso_frame)
+{
+	fill_data();
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4;
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, 10 * MSS), 10 * MSS);
+	struct tn_frame_meta m;
+	struct oseg o = only_frame(&c, &m);
+	ck_assert_uint_eq(o.len, 10 * MSS);
+	h_clear(c.h);
+	h_advance(c.h, 200 * 1000);
+	uint8_t opt[12] = { 1, 1, 5, 10 };
+	tn_put32(opt + 4, c.rcv + 6 * MSS);
+	tn_put32(opt + 8, c.rcv + 10 * MSS);
+	peer_send(c.h, &(struct pseg){ .seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .opt = opt,
+				       .optlen = sizeof(opt) });
+	o = only_frame(&c, &m);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	ck_assert_uint_eq(m.gso_type, TN_GSO_TCPV4);
+	ck_assert_uint_eq(m.gso_size, MSS);
+	ck_assert_uint_gt(o.len, MSS);
+	ck_assert_uint_le(o.len, 6 * MSS);
+	ck_assert_uint_eq(o.len % MSS, 0);
+	ck_assert_mem_eq(o.data, data, o.len);
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), o.len / MSS);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
 	close_conn(&c);
 }
 END_TEST
@@ -293,7 +332,8 @@ static Suite *offload_suite(void)
 	Suite *s = suite_create("offload");
 	TCase *tc = tcase_create("tso and checksums");
 	tcase_add_test(tc, tso_sends_the_congestion_window_as_one_frame);
-	tcase_add_test(tc, retransmissions_go_one_segment_at_a_time);
+	tcase_add_test(tc, after_a_timeout_one_segment_at_a_time);
+	tcase_add_test(tc, a_lost_run_goes_again_as_one_gso_frame);
 	tcase_add_test(tc, checksum_offload_alone_sends_plain_segments);
 	tcase_add_test(tc, without_offload_every_frame_is_plain);
 	tcase_add_test(tc, checksums_the_link_vouches_for_are_not_verified);

@@ -194,6 +194,193 @@ START_TEST(out_of_order_data_gets_sack_and_fills)
 }
 END_TEST
 
+/*
+ * RFC 2018 4: the block of the segment that triggered the ACK first, then
+ * the most recently reported; RFC 2883: a duplicate is reported once, as
+ * the first block, whether it was already held out of order or below
+ * rcv_nxt.
+ */
+START_TEST(sack_blocks_most_recent_first_and_dsack)
+{
+	struct tn_config cfg;
+	tn_config_defaults(&cfg);
+	cfg.tcp_timestamps = false;
+	struct conn c = {.h = h_new(&cfg)};
+	h_learn_peer(c.h);
+	c.l = tn_sock_open(c.h->stack);
+	tn_sock_bind(c.l, 0, LPORT);
+	tn_sock_listen(c.l, 4);
+	static const uint8_t sackperm[] = {4, 2, 1, 1};
+	peer_send(c.h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN, .opt = sackperm, .optlen = 4});
+	struct oseg o = last_only(c.h);
+	c.rcv = o.seq + 1;
+	c.snd = PEER_ISN + 1;
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
+	c.s = tn_sock_accept(c.l, NULL);
+	ck_assert_ptr_nonnull(c.s);
+
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 9, .ack = c.rcv, .flags = TCP_ACK, .data = "jkl", .len = 3});
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 3, .ack = c.rcv, .flags = TCP_ACK, .data = "def", .len = 3});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_eq(o.opt.nsack, 2);
+	ck_assert_uint_eq(o.opt.sack[0].start, c.snd + 3); /* the newest first */
+	ck_assert_uint_eq(o.opt.sack[1].start, c.snd + 9);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 9, .ack = c.rcv, .flags = TCP_ACK, .data = "jkl", .len = 3});
+	o = last_only(c.h); /* a duplicate of held data: D-SACK, then its range, then the other */
+	ck_assert_uint_eq(o.opt.nsack, 3);
+	ck_assert_uint_eq(o.opt.sack[0].start, c.snd + 9);
+	ck_assert_uint_eq(o.opt.sack[0].end, c.snd + 12);
+	ck_assert_uint_eq(o.opt.sack[1].start, c.snd + 9);
+	ck_assert_uint_eq(o.opt.sack[2].start, c.snd + 3);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKOfoSent), 1);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = "abc", .len = 3});
+	o = last_only(c.h); /* the first hole filled: [9, 12) is left */
+	ck_assert_uint_eq(o.ack, c.snd + 6);
+	ck_assert_uint_eq(o.opt.nsack, 1);
+	ck_assert_uint_eq(o.opt.sack[0].start, c.snd + 9);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = "abc", .len = 3});
+	o = last_only(c.h); /* old data again: D-SACK below the ACK, reported once */
+	ck_assert_uint_eq(o.ack, c.snd + 6);
+	ck_assert_uint_eq(o.opt.nsack, 2);
+	ck_assert_uint_eq(o.opt.sack[0].start, c.snd);
+	ck_assert_uint_eq(o.opt.sack[0].end, c.snd + 3);
+	ck_assert_uint_eq(o.opt.sack[1].start, c.snd + 9);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKOldSent), 1);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 6, .ack = c.rcv, .flags = TCP_ACK, .data = "ghi", .len = 3});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd + 12);
+	ck_assert_uint_eq(o.opt.nsack, 0);
+	close_conn(&c);
+}
+END_TEST
+
+/* The peer's ACK of ack with SACK blocks (start, end pairs relative to base). */
+static void peer_sack(struct conn *c, uint32_t ack, uint32_t base, const uint32_t *blocks, int n)
+{
+	uint8_t opt[40] = {1, 1, 5, (uint8_t)(2 + 8 * n)};
+	for (int i = 0; i < 2 * n; i++)
+		tn_put32(opt + 4 + 4 * i, base + blocks[i]);
+	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = ack, .flags = TCP_ACK, .opt = opt,
+				       .optlen = (size_t)(4 + 8 * n)});
+}
+
+/*
+ * RFC 6675 with RACK: one ACK whose SACK blocks show two holes below three
+ * or more SACKed segments marks both lost at once (no reordering seen: no
+ * reordering window), and both go again in the same round, paced by PRR.
+ */
+START_TEST(sack_recovery_repairs_every_hole_at_once)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	enum { MSS = 1460, SEGS = 10 };
+	static uint8_t data[SEGS * MSS];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)i;
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	ck_assert_uint_eq(tcp_out_count(c.h), SEGS); /* the initial window */
+	h_clear(c.h);
+	h_advance(c.h, 200 * 1000); /* an RTT, less than the 1 ms probe timeout */
+	/* segments 1 and 4 (from 0) lost: SACK 2-3 and 5-9 */
+	const uint32_t blocks[] = {5 * MSS, 10 * MSS, 2 * MSS, 4 * MSS};
+	peer_sack(&c, c.rcv + MSS, c.rcv, blocks, 2);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
+	size_t n = tcp_out_count(c.h);
+	bool again[SEGS] = {false};
+	for (size_t i = 0; i < n; i++) {
+		struct oseg o;
+		ck_assert(out_seg(c.h, i, &o));
+		uint32_t k = (o.seq - c.rcv) / MSS;
+		ck_assert_uint_lt(k, SEGS);
+		ck_assert_uint_eq(o.len, MSS);
+		ck_assert_int_eq(memcmp(o.data, data + k * MSS, MSS), 0);
+		again[k] = true;
+	}
+	ck_assert_msg(again[1] && again[4] && n == 2, "retransmitted %zu segments", n);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPFastRetrans), 2);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_str_eq(info.ca_state, "recovery");
+	ck_assert_uint_eq(info.sacked, 7);
+	ck_assert_uint_eq(info.lost, 0); /* both sent again */
+	/* The repairs arrive: everything acknowledged, recovery over at ssthresh. */
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + SEGS * MSS, .flags = TCP_ACK});
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_str_eq(info.ca_state, "open");
+	ck_assert_uint_eq(info.cwnd, info.ssthresh);
+	ck_assert_uint_eq(info.ssthresh, 7); /* CUBIC: 0.7 of the 10 segments */
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * A lost retransmission (RFC 8985): once a segment sent after it is
+ * SACKed and an RTT has passed, RACK sends it again without an RTO.
+ */
+START_TEST(rack_finds_a_lost_retransmission)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	enum { MSS = 1460, SEGS = 10 };
+	static uint8_t data[2 * SEGS * MSS];
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	h_clear(c.h);
+	h_advance(c.h, 200 * 1000);
+	const uint32_t b1[] = {1 * MSS, 10 * MSS};
+	peer_sack(&c, c.rcv, c.rcv, b1, 1); /* segment 0 lost */
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 1);
+	ck_assert_uint_ge(tcp_out_count(c.h), 2); /* the repair and new data (PRR) */
+	h_clear(c.h);
+	/* The repair is lost too; new data sent after it arrives, an RTT later. */
+	h_advance(c.h, 200 * 1000);
+	const uint32_t b2[] = {1 * MSS, 11 * MSS};
+	peer_sack(&c, c.rcv, c.rcv, b2, 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLostRetransmit), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 2);
+	struct oseg o;
+	ck_assert(out_seg(c.h, 0, &o));
+	ck_assert_uint_eq(o.seq, c.rcv);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/* SACK agreed, but the peer's duplicate ACKs carry no blocks: three of them still repair the hole. */
+START_TEST(sack_peer_without_blocks_three_dupacks)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	static uint8_t data[10 * 1460];
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	h_clear(c.h);
+	h_advance(c.h, 200 * 1000);
+	for (int i = 0; i < 2; i++)
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	ck_assert_uint_eq(o.len, 1460);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
+	close_conn(&c);
+}
+END_TEST
+
 /* A router's "fragmentation needed" about frame i of the output, next-hop MTU mtu. */
 static void frag_needed(struct harness *h, size_t i, uint16_t mtu)
 {
@@ -756,6 +943,10 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, malformed_options_are_ignored);
 	tcase_add_test(tc, data_is_acked_late_then_every_second_segment);
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
+	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
+	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
+	tcase_add_test(tc, rack_finds_a_lost_retransmission);
+	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, send_in_place_then_commit);
 	tcase_add_test(tc, path_mtu_discovery);
