@@ -56,6 +56,7 @@ int tn_tcp_init(struct tn_stack *stack)
 	tn_random(stack, tcp->port_key, sizeof(tcp->port_key));
 	tn_random(stack, tcp->port_table, sizeof(tcp->port_table));
 	tn_random(stack, tcp->ts_key, sizeof(tcp->ts_key));
+	tn_random(stack, tcp->cookie_key, sizeof(tcp->cookie_key));
 	tcp->clock_base_ns = tn_now(stack);
 	stack->tcp = tcp;
 	return 0;
@@ -129,6 +130,10 @@ const char *tn_tcp_config_check(const struct tn_config *cfg)
 		return "tcp tw_reuse must be 0 or 1";
 	if (cfg->tcp_invalid_ratelimit_ms > 60000)
 		return "tcp invalid_ratelimit must be 0..60000 ms";
+	if (cfg->tcp_syncookies > TN_TCP_SYNCOOKIES_ALWAYS)
+		return "tcp syncookies must be no, yes or always";
+	if (cfg->tcp_max_orphans > TN_TW_MAX_ENTRIES)
+		return "tcp max_orphans must be 0..16777216";
 	return NULL;
 }
 
@@ -320,10 +325,15 @@ uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip
 }
 
 /* Timestamp clock: milliseconds (RFC 7323 5.4), offset so it leaks no uptime. */
+uint32_t tcp_ts_clock(const struct tn_stack *stack, uint32_t offset)
+{
+	uint64_t ms = (tn_now(stack) - tcp_of(stack)->clock_base_ns) / TN_NSEC_PER_MSEC;
+	return (uint32_t)ms + offset;
+}
+
 uint32_t tcp_ts_now(const struct tn_sock *s)
 {
-	uint64_t ms = (tn_now(s->stack) - tcp_of(s->stack)->clock_base_ns) / TN_NSEC_PER_MSEC;
-	return (uint32_t)ms + s->ts_offset;
+	return tcp_ts_clock(s->stack, s->ts_offset);
 }
 
 /*
@@ -381,12 +391,17 @@ int tcp_alloc_buffers(struct tn_sock *s)
 }
 
 /* Smallest scale that lets the whole receive buffer be advertised (RFC 7323 2.2). */
-void tcp_init_rcv_wscale(struct tn_sock *s)
+uint8_t tcp_wscale_for(uint32_t rcvbuf_size)
 {
 	uint8_t ws = 0;
-	while (ws < TCP_MAX_WSCALE && (s->rcvbuf_size >> ws) > 65535)
+	while (ws < TCP_MAX_WSCALE && (rcvbuf_size >> ws) > 65535)
 		ws++;
-	s->rcv_wscale = ws;
+	return ws;
+}
+
+void tcp_init_rcv_wscale(struct tn_sock *s)
+{
+	s->rcv_wscale = tcp_wscale_for(s->rcvbuf_size);
 }
 
 static bool state_is_estab(uint8_t st)
@@ -599,18 +614,32 @@ bool tcp_oow_rate_limited(struct tn_sock *s)
 	return false;
 }
 
-/* A stack-wide budget per second (Linux tcp_challenge_ack_limit). */
-bool tcp_challenge_allowed(struct tn_stack *stack)
+/*
+ * RFC 5961 challenge ACKs, limited as Linux's tcp_send_challenge_ack: the
+ * connection's own invalid_ratelimit first, so one connection cannot spend
+ * the shared budget; then a stack-wide budget per second drawn at random in
+ * [limit/2, limit*3/2), so an off-path attacker counting the challenge ACKs
+ * it provokes cannot tell how many other connections spent (the global
+ * counter side channel of CVE-2016-5696).
+ */
+bool tcp_challenge_allowed(struct tn_sock *s)
 {
+	struct tn_stack *stack = s->stack;
 	struct tn_tcp *tcp = tcp_of(stack);
-	uint64_t now = tn_now(stack);
-	if (now - tcp->chal_window_ns >= TN_NSEC_PER_SEC) {
-		tcp->chal_window_ns = now;
-		tcp->chal_count = 0;
-	}
-	if (tcp->chal_count >= stack->cfg.tcp_challenge_ack_limit)
+	if (tcp_oow_rate_limited(s)) {
+		TCP_CTR(s, TcpExtTCPACKSkippedChallenge);
 		return false;
-	tcp->chal_count++;
+	}
+	uint64_t now = tn_now(stack);
+	if (!tcp->chal_window_ns || now - tcp->chal_window_ns >= TN_NSEC_PER_SEC) {
+		uint32_t limit = stack->cfg.tcp_challenge_ack_limit, half = (limit + 1) / 2, r;
+		tn_random(stack, &r, sizeof(r));
+		tcp->chal_window_ns = now ? now : 1;
+		tcp->chal_budget = half + (limit ? r % limit : 0);
+	}
+	if (!tcp->chal_budget)
+		return false;
+	tcp->chal_budget--;
 	return true;
 }
 

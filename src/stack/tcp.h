@@ -6,6 +6,7 @@
  *   tcp.c          connection table (keyed hash), ISNs, ports, lifecycle, events,
  *                  the move into TIME_WAIT
  *   tcp_timewait.c the TIME_WAIT table (compact entries sharing the connection hash)
+ *   tcp_syncookie.c SYN cookies: the stateless SYN-ACK of a listener whose SYN queue is full
  *   tcp_opt.c      option parse/emit (the only place that reads or writes options)
  *   tcp_in.c       segment arrival (RFC 9293 3.10.7)
  *   tcp_ofo.c      out-of-order ranges of the receive buffer, SACK blocks we send
@@ -146,6 +147,7 @@ struct tcp_listen {
 	struct tn_sock *syn_head;          /* children in SYN_RECEIVED */
 	uint32_t syn_len;
 	uint32_t backlog;
+	uint64_t last_overflow_ns;         /* last SYN answered with a cookie (0: never) */
 };
 
 struct tn_sock {
@@ -244,8 +246,9 @@ struct tn_tcp {
 	int depth;                 /* nesting of core entry points */
 	uint8_t isn_key[16], port_key[16], ts_key[16];
 	uint16_t port_table[256];  /* RFC 6056 algorithm 4 perturbation */
+	uint8_t cookie_key[2][16]; /* SYN cookies: H0 and H1 of tcp_syncookie.c */
 	uint64_t chal_window_ns;   /* challenge ACK limiter: 1 s windows */
-	uint32_t chal_count;
+	uint32_t chal_budget;      /* challenge ACKs left in this window (randomised) */
 	uint64_t clock_base_ns;
 };
 
@@ -280,6 +283,8 @@ int tcp_check_established(struct tn_sock *s, uint32_t *isn);
 uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 		     uint16_t rport);
 uint32_t tcp_ts_now(const struct tn_sock *s);
+/* The timestamp clock with a given offset (a connection's, before it has a socket). */
+uint32_t tcp_ts_clock(const struct tn_stack *stack, uint32_t offset);
 /* Timestamp clock offset of an address pair (keyed: one clock per peer, like Linux's). */
 uint32_t tcp_ts_offset(struct tn_stack *stack, tn_ip4 laddr, tn_ip4 raddr);
 void tcp_set_state(struct tn_sock *s, enum tn_tcp_state st);
@@ -292,6 +297,7 @@ void tcp_enter(struct tn_stack *stack);
 void tcp_leave(struct tn_stack *stack);
 int tcp_alloc_buffers(struct tn_sock *s);
 void tcp_init_rcv_wscale(struct tn_sock *s);
+uint8_t tcp_wscale_for(uint32_t rcvbuf_size);
 /* A listener's child: joins the SYN queue, moves to the accept queue, leaves. */
 void tcp_child_add(struct tn_sock *listener, struct tn_sock *child);
 void tcp_child_established(struct tn_sock *child);
@@ -299,7 +305,8 @@ struct tn_sock *tcp_child_accept(struct tn_sock *listener);
 void tcp_child_unlink(struct tn_sock *child);
 /* Rate limit for ACKs to out-of-window segments (RFC 5961, invalid_ratelimit). */
 bool tcp_oow_rate_limited(struct tn_sock *s);
-bool tcp_challenge_allowed(struct tn_stack *stack);
+/* May s send a challenge ACK now (per connection, then stack-wide; RFC 5961 7)? */
+bool tcp_challenge_allowed(struct tn_sock *s);
 /* Leaves the connection as a TIME_WAIT entry (or nothing if the table overflows) and ends s. */
 void tcp_enter_time_wait(struct tn_sock *s);
 
@@ -307,6 +314,25 @@ void tcp_enter_time_wait(struct tn_sock *s);
 void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g);
 /* A segment for a TIME_WAIT entry (CONFORMANCE 13-17). */
 void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tcp_seg *g);
+
+/* ---- tcp_syncookie.c */
+struct tcp_cookie_opts {
+	bool ts_ok, ws_ok, sack_ok;
+	uint8_t snd_wscale;
+};
+uint32_t tcp_cookie_minute(const struct tn_stack *stack);
+/* The entry of the MSS table a cookie carries for a peer MSS, and back. */
+uint8_t tcp_cookie_mss_index(uint32_t mss);
+uint16_t tcp_cookie_mss(uint8_t index);
+/* Our ISN for a SYN answered with a cookie. */
+uint32_t tcp_cookie_make(const struct tn_stack *stack, const struct tcp_seg *syn, uint8_t mss_index);
+/* The MSS index of a valid cookie in an ACK (ack - 1), or -1 (forged or too old). */
+int tcp_cookie_check(const struct tn_stack *stack, const struct tcp_seg *ack);
+/* Our TSval in a cookie SYN-ACK, carrying window scale and SACK-permitted. */
+uint32_t tcp_cookie_tsval(uint32_t ts_now, bool ws_ok, uint8_t wscale, bool sack_ok);
+/* What the TSecr of a cookie ACK says was agreed; false: no cookie of ours. */
+bool tcp_cookie_ts_decode(const struct tn_config *cfg, const struct tcp_opts *o,
+			  struct tcp_cookie_opts *out);
 
 /* ---- tcp_ofo.c */
 /* Stores an in-window segment in the receive buffer; returns bytes delivered in order. */
@@ -336,6 +362,9 @@ uint32_t tcp_retransmit(struct tn_sock *s, uint32_t seq, uint32_t max_len);
 void tcp_send_probe(struct tn_sock *s); /* zero-window / keepalive probe: seq snd_una - 1 */
 /* RST answering a segment no connection takes (RFC 9293 3.10.7.1). */
 void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g);
+/* A SYN-ACK answering syn without a socket (SYN cookies): seq iss, options o, window wnd. */
+void tcp_send_synack_stateless(struct tn_stack *stack, const struct tcp_seg *syn, uint32_t iss,
+			       const struct tcp_opts *o, uint16_t wnd);
 uint32_t tcp_rcv_window(struct tn_sock *s); /* the window to advertise now (unscaled bytes) */
 uint32_t tcp_send_mss(const struct tn_sock *s); /* payload per full segment incl. option room */
 void tcp_ack_later(struct tn_sock *s);

@@ -106,7 +106,7 @@ static void rtt_from_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t ac
 
 static void send_challenge_ack(struct tn_sock *s)
 {
-	if (!tcp_challenge_allowed(s->stack) || tcp_oow_rate_limited(s))
+	if (!tcp_challenge_allowed(s))
 		return;
 	TCP_CTR(s, TcpExtTCPChallengeACK);
 	tcp_send_ack(s);
@@ -123,38 +123,28 @@ static void send_dupack(struct tn_sock *s, const struct tcp_seg *g)
 }
 
 /* ---- LISTEN */
+static void synchronized_input(struct tn_sock *s, const struct tcp_seg *g);
+static void init_congestion(struct tn_sock *s);
+static void established(struct tn_sock *s);
+
 static uint32_t syn_queue_limit(const struct tn_sock *l)
 {
 	return min_u32(l->stack->cfg.tcp_max_syn_backlog, max_u32(l->listen->backlog, 8));
 }
 
-/* A SYN for listener l; isn != 0 when it recycled a TIME_WAIT entry (RFC 6191). */
-static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g,
-			 uint32_t isn)
+/* Linux's TCP_SYNCOOKIE_VALID: a cookie ACK counts only this long after the last overflow. */
+#define COOKIE_LISTEN_VALID_NS (120 * TN_NSEC_PER_SEC)
+
+/*
+ * A child of listener l for the 4-tuple of g, with the listener's settings
+ * (as Linux's sk_clone). No buffers yet: those come when the connection is
+ * established, so a SYN costs no ring (tcp_alloc_buffers).
+ */
+static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
 {
-	if (g->flags & TCP_RST)
-		return;
-	if (g->flags & TCP_ACK) {
-		tcp_reset_reply(stack, g);
-		return;
-	}
-	if (!(g->flags & TCP_SYN) || (g->flags & TCP_FIN))
-		return;
-	struct tcp_listen *q = l->listen;
-	if (q->aq_len >= q->backlog) {
-		TN_COUNT(stack, TcpExtListenOverflows);
-		TN_COUNT(stack, TcpExtListenDrops);
-		return;
-	}
-	if (q->syn_len >= syn_queue_limit(l)) {
-		TN_COUNT(stack, TcpExtListenDrops);
-		return;
-	}
 	struct tn_sock *c = tcp_sock_new(stack);
-	if (!c) {
-		TN_COUNT(stack, TcpExtListenDrops);
-		return;
-	}
+	if (!c)
+		return NULL;
 	c->rcvbuf_size = l->rcvbuf_size;
 	c->sndbuf_size = l->sndbuf_size;
 	c->nodelay = l->nodelay;
@@ -170,18 +160,161 @@ static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct
 	c->raddr = g->src;
 	c->rport = g->sport;
 	c->orphan = true; /* nobody holds it until accept() */
-	if (tcp_alloc_buffers(c) < 0 || tcp_hash(c) < 0) {
-		TN_COUNT(stack, TcpExtListenDrops);
+	if (tcp_hash(c) < 0) {
 		tcp_release(c);
-		return;
+		return NULL;
 	}
 	const struct tn_config *cfg = &stack->cfg;
 	c->ws_ok = cfg->tcp_window_scaling;
 	c->sack_ok = cfg->tcp_sack;
 	c->ts_ok = cfg->tcp_timestamps;
 	tcp_init_rcv_wscale(c);
-	tcp_apply_syn_options(c, g);
 	c->ts_offset = tcp_ts_offset(stack, c->laddr, c->raddr);
+	return c;
+}
+
+/*
+ * The SYN-ACK of a full SYN queue (Linux tcp_conn_request with want_cookie):
+ * our ISN is the cookie, and without timestamps to carry them, window
+ * scaling and SACK are not offered.
+ */
+static void send_cookie_synack(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
+{
+	const struct tn_config *cfg = &stack->cfg;
+	const struct tcp_opts *in = &g->opt;
+	uint32_t own_mss = cfg->mtu - TN_IP_HLEN - TCP_HLEN;
+	uint32_t peer_mss = in->mss_ok ? in->mss : TCP_DEFAULT_MSS;
+	uint8_t idx = tcp_cookie_mss_index(min_u32(peer_mss, own_mss));
+	struct tcp_opts o = {
+		.mss_ok = true,
+		.mss = (uint16_t)min_u32(own_mss, 65535),
+	};
+	if (cfg->tcp_timestamps && in->ts_ok) {
+		o.ts_ok = true;
+		o.ws_ok = cfg->tcp_window_scaling && in->ws_ok;
+		o.sack_ok = cfg->tcp_sack && in->sack_ok;
+		o.wscale = tcp_wscale_for(l->rcvbuf_size);
+		uint32_t now = tcp_ts_clock(stack, tcp_ts_offset(stack, g->dst, g->src));
+		o.tsval = tcp_cookie_tsval(now, o.ws_ok, o.wscale, o.sack_ok);
+		o.tsecr = in->tsval;
+	}
+	uint32_t iss = tcp_cookie_make(stack, g, idx);
+	tcp_send_synack_stateless(stack, g, iss, &o, (uint16_t)min_u32(l->rcvbuf_size, 65535));
+	TN_COUNT(stack, TcpExtSyncookiesSent);
+}
+
+/*
+ * An ACK for a listener: the end of a cookie handshake, or nothing of ours
+ * (RST). A valid cookie becomes an established child in the accept queue
+ * (Linux cookie_v4_check); the rest of the segment (data, FIN) is then
+ * processed on it. Returns false when the ACK is no cookie of ours.
+ */
+static bool cookie_ack(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
+{
+	const struct tn_config *cfg = &stack->cfg;
+	struct tcp_listen *q = l->listen;
+	if ((g->flags & (TCP_SYN | TCP_RST)) || cfg->tcp_syncookies == TN_TCP_SYNCOOKIES_NO)
+		return false;
+	/* Linux's tcp_synq_no_recent_overflow: no cookies sent lately, none to check. */
+	if (cfg->tcp_syncookies != TN_TCP_SYNCOOKIES_ALWAYS &&
+	    (!q->last_overflow_ns || tn_now(stack) - q->last_overflow_ns > COOKIE_LISTEN_VALID_NS))
+		return false;
+	struct tcp_cookie_opts co;
+	int idx = tcp_cookie_check(stack, g);
+	if (idx < 0 || !tcp_cookie_ts_decode(cfg, &g->opt, &co)) {
+		TN_COUNT(stack, TcpExtSyncookiesFailed);
+		return false;
+	}
+	TN_COUNT(stack, TcpExtSyncookiesRecv);
+	if (q->aq_len >= q->backlog) {
+		/* Linux: the ACK is dropped; the peer's retransmission may find room. */
+		TN_COUNT(stack, TcpExtListenOverflows);
+		TN_COUNT(stack, TcpExtListenDrops);
+		return true;
+	}
+	struct tn_sock *c = child_new(stack, l, g);
+	if (!c) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		return true;
+	}
+	c->ws_ok = c->ws_ok && co.ws_ok;
+	c->snd_wscale = c->ws_ok ? co.snd_wscale : 0;
+	if (!c->ws_ok)
+		c->rcv_wscale = 0;
+	c->sack_ok = c->sack_ok && co.sack_ok;
+	c->ts_ok = c->ts_ok && co.ts_ok;
+	if (c->ts_ok)
+		c->ts_recent = g->opt.tsval;
+	c->peer_mss = tcp_cookie_mss((uint8_t)idx);
+	c->mss = mss_for_mtu(c, cfg->mtu);
+	c->rcv_mss = c->mss;
+	c->irs = g->seq - 1;
+	c->rcv_nxt = g->seq;
+	c->rcv_acked = c->rcv_nxt;
+	/* the window our SYN-ACK offered */
+	c->rcv_adv = c->rcv_nxt + min_u32(c->rcvbuf_size, 65535);
+	c->iss = g->ack - 1;
+	c->snd_una = c->snd_nxt = c->snd_max = g->ack;
+	c->snd_wnd = g->wnd << c->snd_wscale;
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = g->seq;
+	c->snd_wl2 = g->ack;
+	c->last_rx_ns = tn_now(stack);
+	if (tcp_alloc_buffers(c) < 0) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		tcp_release(c);
+		return true;
+	}
+	init_congestion(c);
+	tcp_child_add(l, c);
+	established(c);
+	TN_COUNT(stack, TcpPassiveOpens);
+	tcp_child_established(c);
+	synchronized_input(c, g);
+	return true;
+}
+
+/* A segment for listener l; isn != 0 when a SYN recycled a TIME_WAIT entry (RFC 6191). */
+static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g,
+			 uint32_t isn)
+{
+	if (g->flags & TCP_RST)
+		return;
+	if (g->flags & TCP_ACK) {
+		if (!cookie_ack(stack, l, g))
+			tcp_reset_reply(stack, g);
+		return;
+	}
+	if (!(g->flags & TCP_SYN) || (g->flags & TCP_FIN))
+		return;
+	const struct tn_config *cfg = &stack->cfg;
+	struct tcp_listen *q = l->listen;
+	if (q->aq_len >= q->backlog) {
+		/* Linux drops it even with cookies: the connection would find no room either. */
+		TN_COUNT(stack, TcpExtListenOverflows);
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	bool full = q->syn_len >= syn_queue_limit(l);
+	if (cfg->tcp_syncookies == TN_TCP_SYNCOOKIES_ALWAYS ||
+	    (full && cfg->tcp_syncookies == TN_TCP_SYNCOOKIES_YES)) {
+		if (full)
+			TN_COUNT(stack, TcpExtTCPReqQFullDoCookies);
+		q->last_overflow_ns = tn_now(stack) ? tn_now(stack) : 1;
+		send_cookie_synack(stack, l, g);
+		return;
+	}
+	if (full) {
+		TN_COUNT(stack, TcpExtTCPReqQFullDrop);
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	struct tn_sock *c = child_new(stack, l, g);
+	if (!c) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	tcp_apply_syn_options(c, g);
 	c->irs = g->seq;
 	c->rcv_nxt = g->seq + 1;
 	c->rcv_acked = c->rcv_nxt;
@@ -401,6 +534,20 @@ static void update_window(struct tn_sock *s, const struct tcp_seg *g)
 	}
 }
 
+/*
+ * RFC 7323 4.3: remember the timestamp of the segment our last ACK asked
+ * for, and only once its ACK was found acceptable (Linux's tcp_ack with
+ * FLAG_UPDATE_TS_RECENT): a segment we drop, say one acking data never
+ * sent, must not move ts_recent, or a forged TSval far ahead would make
+ * PAWS throw away the peer's real segments.
+ */
+static void update_ts_recent(struct tn_sock *s, const struct tcp_seg *g)
+{
+	if (s->ts_ok && g->opt.ts_ok && seq_le(g->seq, s->rcv_acked) &&
+	    (int32_t)(g->opt.tsval - s->ts_recent) >= 0)
+		s->ts_recent = g->opt.tsval;
+}
+
 /* Returns false when the segment must be dropped (or the connection ended). */
 static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 {
@@ -412,6 +559,11 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		if (s->parent && s->parent->listen->aq_len >= s->parent->listen->backlog) {
 			/* Like Linux: ignore the ACK, the SYN-ACK retransmission tries again. */
 			TCP_CTR(s, TcpExtListenOverflows);
+			TCP_CTR(s, TcpExtListenDrops);
+			return false;
+		}
+		if (tcp_alloc_buffers(s) < 0) {
+			/* No memory for the rings: as a full queue, a retransmission tries again. */
 			TCP_CTR(s, TcpExtListenDrops);
 			return false;
 		}
@@ -438,6 +590,7 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		send_challenge_ack(s); /* RFC 5961 5.2 */
 		return false;
 	}
+	update_ts_recent(s, g);
 	s->probes = 0;
 	if (s->sack_ok && g->opt.nsack) {
 		uint32_t before = s->sacked_bytes;
@@ -669,9 +822,6 @@ static void synchronized_input(struct tn_sock *s, const struct tcp_seg *g)
 	}
 	if (!(g->flags & TCP_ACK))
 		return;
-	/* RFC 7323 4.3: remember the timestamp of the segment our last ACK asked for. */
-	if (s->ts_ok && g->opt.ts_ok && seq_le(g->seq, s->rcv_acked))
-		s->ts_recent = g->opt.tsval;
 	s->last_rx_ns = tn_now(s->stack);
 	if (!process_ack(s, g))
 		return;

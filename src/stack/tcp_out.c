@@ -108,6 +108,18 @@ void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g)
 	tcp_emit(stack, &a, NULL, 0, 0);
 }
 
+void tcp_send_synack_stateless(struct tn_stack *stack, const struct tcp_seg *syn, uint32_t iss,
+			       const struct tcp_opts *o, uint16_t wnd)
+{
+	uint8_t opt[TCP_MAX_OPTLEN];
+	struct tcp_hdr_args a = {
+		.src = syn->dst, .dst = syn->src, .sport = syn->dport, .dport = syn->sport,
+		.seq = iss, .ack = syn->seq + 1, .flags = TCP_SYN | TCP_ACK, .wnd = wnd, .opt = opt,
+	};
+	a.optlen = tcp_opt_emit(opt, o, true);
+	tcp_emit(stack, &a, NULL, 0, 0);
+}
+
 /* Payload of a full segment now: s->mss less the room SACK blocks take (RFC 6691). */
 uint32_t tcp_send_mss(const struct tn_sock *s)
 {
@@ -125,7 +137,8 @@ uint32_t tcp_send_mss(const struct tn_sock *s)
 uint32_t tcp_rcv_window(struct tn_sock *s)
 {
 	uint32_t cur = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
-	uint32_t free_space = s->shut_rd ? s->rcvbuf_size : tn_ring_space(&s->rcvbuf);
+	/* no ring yet: a half-open connection gets its buffers once established */
+	uint32_t free_space = s->shut_rd || !s->rcvbuf.data ? s->rcvbuf_size : tn_ring_space(&s->rcvbuf);
 	uint32_t max = (uint32_t)65535 << s->rcv_wscale;
 	if (free_space > max)
 		free_space = max;
