@@ -195,7 +195,9 @@ static void send_cookie_synack(struct tn_stack *stack, struct tn_sock *l, const 
 		o.sack_ok = cfg->tcp_sack && in->sack_ok;
 		o.wscale = tcp_wscale_for(l->rcvbuf_size);
 		uint32_t now = tcp_ts_clock(stack, tcp_ts_offset(stack, g->dst, g->src));
-		o.tsval = tcp_cookie_tsval(now, o.ws_ok, o.wscale, o.sack_ok);
+		/* the peer's scale: ours follows from the listener's buffer again */
+		o.tsval = tcp_cookie_tsval(now, o.ws_ok, (uint8_t)min_u32(in->wscale, TCP_MAX_WSCALE),
+					   o.sack_ok);
 		o.tsecr = in->tsval;
 	}
 	uint32_t iss = tcp_cookie_make(stack, g, idx);

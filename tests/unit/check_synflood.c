@@ -1,0 +1,424 @@
+/*
+ * check_synflood.c - what a remote peer may make the core hold: SYN
+ * cookies (encode/decode, expiry, forged ones, options through the
+ * timestamp), half-open connections without buffers, PAWS ordering and the
+ * challenge-ACK budget (RFC 5961, CVE-2016-5696).
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stack/tcp.h"
+#include "stack_harness.h"
+#include "tcp_peer.h"
+
+#define MS TN_NSEC_PER_MSEC
+#define SEC TN_NSEC_PER_SEC
+
+/* The segment as tcp_in.c parses it, from the peer to the stack. */
+static struct tcp_seg seg_from_peer(uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags)
+{
+	return (struct tcp_seg){
+		.seq = seq, .ack = ack, .flags = flags,
+		.src = H_PEER_IP, .dst = H_STACK_IP, .sport = sport, .dport = LPORT,
+	};
+}
+
+START_TEST(cookie_round_trip_and_expiry)
+{
+	struct harness *h = new_harness();
+	h_advance(h, 60 * SEC - h->now % (60 * SEC) + 30 * SEC); /* half a minute into one */
+	for (uint8_t idx = 0; idx < 4; idx++) {
+		struct tcp_seg syn = seg_from_peer((uint16_t)(1000 + idx), 7777u * idx, 0, TCP_SYN);
+		uint32_t cookie = tcp_cookie_make(h->stack, &syn, idx);
+		struct tcp_seg ack = seg_from_peer(syn.sport, syn.seq + 1, cookie + 1, TCP_ACK);
+		ck_assert_int_eq(tcp_cookie_check(h->stack, &ack), idx);
+		/* another 4-tuple, another peer ISN, a forged cookie: refused */
+		struct tcp_seg other = ack;
+		other.sport++;
+		ck_assert_int_eq(tcp_cookie_check(h->stack, &other), -1);
+		other = ack;
+		other.seq += 1000;
+		ck_assert_int_eq(tcp_cookie_check(h->stack, &other), -1);
+		other = ack;
+		other.ack ^= 0x00a5a500;
+		ck_assert_int_eq(tcp_cookie_check(h->stack, &other), -1);
+	}
+	/* Made 30 s into minute m: good through minute m + 1, refused from m + 2. */
+	struct tcp_seg syn = seg_from_peer(2000, 123456, 0, TCP_SYN);
+	uint32_t cookie = tcp_cookie_make(h->stack, &syn, 3);
+	struct tcp_seg ack = seg_from_peer(2000, 123457, cookie + 1, TCP_ACK);
+	h_advance(h, 89 * SEC); /* 59 s into m + 1 */
+	ck_assert_int_eq(tcp_cookie_check(h->stack, &ack), 3);
+	h_advance(h, 1 * SEC);  /* m + 2 */
+	ck_assert_int_eq(tcp_cookie_check(h->stack, &ack), -1);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(cookie_mss_table_and_timestamp_options)
+{
+	ck_assert_uint_eq(tcp_cookie_mss(tcp_cookie_mss_index(1460)), 1460);
+	ck_assert_uint_eq(tcp_cookie_mss(tcp_cookie_mss_index(9000)), 1460);
+	ck_assert_uint_eq(tcp_cookie_mss(tcp_cookie_mss_index(1400)), 1300);
+	ck_assert_uint_eq(tcp_cookie_mss(tcp_cookie_mss_index(1440)), 1440);
+	ck_assert_uint_eq(tcp_cookie_mss(tcp_cookie_mss_index(100)), 536);
+
+	struct tn_config cfg;
+	tn_config_defaults(&cfg);
+	struct tcp_cookie_opts co;
+	uint32_t now = 1000000;
+	uint32_t ts = tcp_cookie_tsval(now, true, 7, true);
+	ck_assert(seq_le(ts, now) && now - ts < 64); /* never ahead of the clock */
+	struct tcp_opts o = {.ts_ok = true, .tsecr = ts};
+	ck_assert(tcp_cookie_ts_decode(&cfg, &o, &co));
+	ck_assert(co.ts_ok && co.ws_ok && co.sack_ok);
+	ck_assert_uint_eq(co.snd_wscale, 7);
+	o.tsecr = tcp_cookie_tsval(now + 5, false, 0, false);
+	ck_assert(tcp_cookie_ts_decode(&cfg, &o, &co));
+	ck_assert(co.ts_ok && !co.ws_ok && !co.sack_ok);
+	/* no timestamps: nothing beyond the MSS was agreed */
+	o.ts_ok = false;
+	ck_assert(tcp_cookie_ts_decode(&cfg, &o, &co));
+	ck_assert(!co.ts_ok && !co.ws_ok && !co.sack_ok);
+	/* a claim this stack never offers: not a cookie of ours */
+	o = (struct tcp_opts){.ts_ok = true, .tsecr = tcp_cookie_tsval(now, true, 2, true)};
+	cfg.tcp_sack = false;
+	ck_assert(!tcp_cookie_ts_decode(&cfg, &o, &co));
+	cfg.tcp_sack = true;
+	cfg.tcp_window_scaling = false;
+	ck_assert(!tcp_cookie_ts_decode(&cfg, &o, &co));
+}
+END_TEST
+
+/* A listener on LPORT with a SYN queue of one. */
+static struct harness *flood_server(struct tn_config *cfg, struct tn_sock **l, int backlog)
+{
+	cfg->tcp_max_syn_backlog = 1;
+	struct harness *h = new_harness_cfg(cfg);
+	*l = tn_sock_open(h->stack);
+	ck_assert_int_eq(tn_sock_bind(*l, 0, LPORT), 0);
+	ck_assert_int_eq(tn_sock_listen(*l, backlog), 0);
+	return h;
+}
+
+static size_t nsocks(struct harness *h)
+{
+	return tn_sock_list(h->stack, NULL, 0);
+}
+
+START_TEST(full_syn_queue_answers_with_cookies)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_timestamps = true;
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 4);
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 10, .flags = TCP_SYN});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	ck_assert_uint_eq(nsocks(h), 2); /* listener + the half-open one */
+	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesSent), 0);
+	h_clear(h);
+
+	/* The queue is full: a cookie, and nothing kept. */
+	uint8_t opts[20];
+	memcpy(opts, syn_opts, sizeof(opts));
+	tn_put32(opts + 8, 5000); /* the peer's TSval */
+	peer_send(h, &(struct pseg){.sport = 1002, .seq = 20000, .flags = TCP_SYN, .opt = opts,
+				    .optlen = sizeof(opts)});
+	o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	ck_assert_uint_eq(o.ack, 20001);
+	ck_assert(o.opt.mss_ok && o.opt.mss == 1460);
+	ck_assert(o.opt.ws_ok && o.opt.wscale == 3);
+	ck_assert(o.opt.sack_ok);
+	ck_assert(o.opt.ts_ok && o.opt.tsecr == 5000);
+	ck_assert_uint_eq(o.opt.tsval & 0x3f, 0x10 | 7); /* SACK + the peer's window scale */
+	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesSent), 1);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPReqQFullDoCookies), 1);
+	ck_assert_uint_eq(nsocks(h), 2);
+	uint32_t cookie = o.seq, tsval = o.opt.tsval;
+	h_clear(h);
+
+	/* The ACK comes back with data: the connection exists, established, with its options. */
+	uint8_t ts[12];
+	ts_opt(ts, 5001, tsval);
+	peer_send(h, &(struct pseg){.sport = 1002, .seq = 20001, .ack = cookie + 1,
+				    .flags = TCP_ACK | TCP_PSH, .opt = ts, .optlen = sizeof(ts),
+				    .wnd = 100, .data = "hello", .len = 5});
+	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesRecv), 1);
+	ck_assert_uint_eq(H_CTR(h, TcpPassiveOpens), 1);
+	struct tn_sock *s = tn_sock_accept(l, NULL);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(tn_sock_state(s), TN_TCP_ESTABLISHED);
+	struct tn_sock_info info;
+	tn_sock_info(s, &info);
+	ck_assert(info.ts && info.sack);
+	ck_assert_uint_eq(info.mss, 1460 - 12);
+	ck_assert_uint_eq(info.snd_wscale, 7);
+	ck_assert_uint_eq(info.rcv_wscale, 3);
+	ck_assert_uint_eq(info.snd_wnd, 100u << 7);
+	char buf[8];
+	ck_assert_int_eq(tn_sock_recv(s, buf, sizeof(buf)), 5);
+	ck_assert(memcmp(buf, "hello", 5) == 0);
+	/* and it talks: our data carries the right seq, ack and timestamps */
+	h_clear(h);
+	ck_assert_int_eq(tn_sock_send(s, "back", 4), 4);
+	o = last_only(h);
+	ck_assert_uint_eq(o.seq, cookie + 1);
+	ck_assert_uint_eq(o.ack, 20006);
+	ck_assert(o.opt.ts_ok && o.opt.tsecr == 5001 && seq_ge(o.opt.tsval, tsval));
+	h_free(h);
+}
+END_TEST
+
+START_TEST(cookie_without_timestamps_keeps_only_the_mss)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_syncookies = TN_TCP_SYNCOOKIES_ALWAYS;
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 4);
+	static const uint8_t mss1400_ws[] = {2, 4, 0x05, 0x78, 4, 2, 1, 3, 3, 7, 1, 1};
+	peer_send(h, &(struct pseg){.sport = 1003, .seq = 30000, .flags = TCP_SYN, .opt = mss1400_ws,
+				    .optlen = sizeof(mss1400_ws)});
+	struct oseg o = last_only(h);
+	ck_assert(o.opt.mss_ok && !o.opt.ws_ok && !o.opt.sack_ok && !o.opt.ts_ok);
+	ck_assert_uint_eq(nsocks(h), 1); /* always: not even a free SYN queue is used */
+	h_clear(h);
+	peer_send(h, &(struct pseg){.sport = 1003, .seq = 30001, .ack = o.seq + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	struct tn_sock *s = tn_sock_accept(l, NULL);
+	ck_assert_ptr_nonnull(s);
+	struct tn_sock_info info;
+	tn_sock_info(s, &info);
+	ck_assert(!info.ts && !info.sack);
+	ck_assert_uint_eq(info.mss, 1300); /* the table's entry below the peer's 1400 */
+	ck_assert_uint_eq(info.snd_wscale, 0);
+	ck_assert_uint_eq(info.rcv_wscale, 0);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(bad_or_unexpected_cookie_acks_get_a_reset)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 4);
+	/* No overflow yet: an ACK is nobody's, and no cookie is checked. */
+	peer_send(h, &(struct pseg){.sport = 1004, .seq = 1, .ack = 12345, .flags = TCP_ACK});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_RST);
+	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesFailed), 0);
+	h_clear(h);
+	peer_send(h, &(struct pseg){.sport = 1005, .seq = 1, .flags = TCP_SYN});
+	peer_send(h, &(struct pseg){.sport = 1006, .seq = 1, .flags = TCP_SYN});
+	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesSent), 1);
+	h_clear(h);
+	/* A guessed cookie: counted, reset, nothing created. */
+	peer_send(h, &(struct pseg){.sport = 1007, .seq = 2, .ack = 12345, .flags = TCP_ACK});
+	o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_RST);
+	ck_assert_uint_eq(o.seq, 12345);
+	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesFailed), 1);
+	ck_assert_uint_eq(nsocks(h), 2);
+	ck_assert_ptr_null(tn_sock_accept(l, NULL));
+	/* Two minutes without overflow: cookie ACKs are no longer even looked at. */
+	h_advance(h, 121 * SEC);
+	h_clear(h);
+	peer_send(h, &(struct pseg){.sport = 1007, .seq = 2, .ack = 12345, .flags = TCP_ACK});
+	ck_assert_uint_eq(last_only(h).flags, TCP_RST);
+	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesFailed), 1);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(full_queue_without_cookies_drops)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_syncookies = TN_TCP_SYNCOOKIES_NO;
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 4);
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 1, .flags = TCP_SYN});
+	h_clear(h);
+	for (uint16_t p = 0; p < 10; p++)
+		peer_send(h, &(struct pseg){.sport = (uint16_t)(2000 + p), .seq = 1, .flags = TCP_SYN});
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	ck_assert_uint_eq(H_CTR(h, TcpExtListenDrops), 10);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPReqQFullDrop), 10);
+	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesSent), 0);
+	ck_assert_uint_eq(nsocks(h), 2);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(full_accept_queue_drops_the_cookie_ack)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_syncookies = TN_TCP_SYNCOOKIES_ALWAYS;
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 1);
+	uint32_t cookies[2];
+	for (int i = 0; i < 2; i++) {
+		peer_send(h, &(struct pseg){.sport = (uint16_t)(3000 + i), .seq = 1, .flags = TCP_SYN});
+		cookies[i] = last_only(h).seq;
+		h_clear(h);
+	}
+	peer_send(h, &(struct pseg){.sport = 3000, .seq = 2, .ack = cookies[0] + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(H_CTR(h, TcpPassiveOpens), 1);
+	/* The accept queue (backlog 1) is full: the ACK is ignored, as Linux does; no RST. */
+	peer_send(h, &(struct pseg){.sport = 3001, .seq = 2, .ack = cookies[1] + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	ck_assert_uint_eq(H_CTR(h, TcpExtListenOverflows), 1);
+	ck_assert_uint_eq(H_CTR(h, TcpPassiveOpens), 1);
+	/* accepted: the peer's retransmitted ACK now gets in */
+	ck_assert_ptr_nonnull(tn_sock_accept(l, NULL));
+	peer_send(h, &(struct pseg){.sport = 3001, .seq = 2, .ack = cookies[1] + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(H_CTR(h, TcpPassiveOpens), 2);
+	ck_assert_ptr_nonnull(tn_sock_accept(l, NULL));
+	h_free(h);
+}
+END_TEST
+
+/* Half-open connections hold no buffers; they get them at the handshake's end. */
+START_TEST(half_open_holds_no_buffers)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 4);
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 10, .flags = TCP_SYN});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.wnd, 65535); /* the window is the buffer it will get */
+	struct tn_sock *child = tcp_of(h->stack)->all; /* the newest socket */
+	ck_assert_int_eq(child->state, TN_TCP_SYN_RECEIVED);
+	ck_assert_ptr_null(child->rcvbuf.data);
+	ck_assert_ptr_null(child->sndbuf.data);
+	h_clear(h);
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 11, .ack = o.seq + 1, .flags = TCP_ACK});
+	ck_assert_int_eq(child->state, TN_TCP_ESTABLISHED);
+	ck_assert_ptr_nonnull(child->rcvbuf.data);
+	ck_assert_ptr_nonnull(child->sndbuf.data);
+	h_free(h);
+}
+END_TEST
+
+/*
+ * RFC 7323 with Linux's order: a segment whose ACK is unacceptable (here:
+ * acking what was never sent) must not move ts_recent, or its forged TSval
+ * would make PAWS drop the peer's real segments afterwards.
+ */
+START_TEST(ts_recent_moves_only_with_an_acceptable_ack)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_timestamps = true;
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	uint8_t ts[12];
+	ts_opt(ts, 0x70000000, 0);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 100000, .flags = TCP_ACK,
+				      .opt = ts, .optlen = sizeof(ts)});
+	ck_assert_uint_eq(tcp_out_count(c.h), 1); /* answered with an ACK, and dropped */
+	h_clear(c.h);
+	ts_opt(ts, 3, 0);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .opt = ts, .optlen = sizeof(ts), .data = "data", .len = 4});
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtPAWSEstab), 0);
+	ck_assert_uint_eq(tn_sock_readable(c.s), 4);
+	/* and a real older TSval is still refused */
+	ts_opt(ts, 2, 0);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 4, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .opt = ts, .optlen = sizeof(ts), .data = "more", .len = 4});
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtPAWSEstab), 1);
+	ck_assert_uint_eq(tn_sock_readable(c.s), 4);
+	close_conn(&c);
+}
+END_TEST
+
+/* One connection's limited attempts do not spend the budget others need. */
+START_TEST(challenge_acks_limited_per_connection_first)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_challenge_ack_limit = 3; /* a budget of 2..4 per second */
+	struct tn_sock *l;
+	struct harness *h = new_harness_cfg(&cfg);
+	l = tn_sock_open(h->stack);
+	tn_sock_bind(l, 0, LPORT);
+	tn_sock_listen(l, 8);
+	uint32_t iss[2];
+	for (int i = 0; i < 2; i++) {
+		uint16_t port = (uint16_t)(50001 + i);
+		peer_send(h, &(struct pseg){.sport = port, .seq = 1000, .flags = TCP_SYN});
+		iss[i] = last_only(h).seq;
+		h_clear(h);
+		peer_send(h, &(struct pseg){.sport = port, .seq = 1001, .ack = iss[i] + 1, .flags = TCP_ACK});
+		ck_assert_ptr_nonnull(tn_sock_accept(l, NULL));
+	}
+	h_clear(h);
+	for (int i = 0; i < 20; i++)
+		peer_send(h, &(struct pseg){.sport = 50001, .seq = 1010, .flags = TCP_RST});
+	ck_assert_uint_eq(tcp_out_count(h), 1);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPACKSkippedChallenge), 19);
+	peer_send(h, &(struct pseg){.sport = 50002, .seq = 1010, .flags = TCP_RST});
+	ck_assert_uint_eq(tcp_out_count(h), 2);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPChallengeACK), 2);
+	h_free(h);
+}
+END_TEST
+
+/* The stack-wide budget is drawn anew each second in [limit/2, limit*3/2). */
+START_TEST(challenge_ack_budget_is_randomised)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_invalid_ratelimit_ms = 0; /* the per-connection limit out of the way */
+	cfg.tcp_challenge_ack_limit = 100;
+	struct conn c = open_passive_cfg(&cfg, NULL, 0);
+	uint32_t lo = UINT32_MAX, hi = 0;
+	for (int sec = 0; sec < 20; sec++) {
+		uint32_t n = 0;
+		while (tcp_challenge_allowed(c.s) && n < 1000)
+			n++;
+		ck_assert_uint_ge(n, 50);
+		ck_assert_uint_le(n, 149);
+		lo = n < lo ? n : lo;
+		hi = n > hi ? n : hi;
+		h_advance(c.h, SEC);
+	}
+	ck_assert_uint_lt(lo, hi); /* not a fixed number an attacker could subtract */
+	close_conn(&c);
+}
+END_TEST
+
+static Suite *synflood_suite(void)
+{
+	Suite *s = suite_create("synflood");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, cookie_round_trip_and_expiry);
+	tcase_add_test(tc, cookie_mss_table_and_timestamp_options);
+	tcase_add_test(tc, full_syn_queue_answers_with_cookies);
+	tcase_add_test(tc, cookie_without_timestamps_keeps_only_the_mss);
+	tcase_add_test(tc, bad_or_unexpected_cookie_acks_get_a_reset);
+	tcase_add_test(tc, full_queue_without_cookies_drops);
+	tcase_add_test(tc, full_accept_queue_drops_the_cookie_ack);
+	tcase_add_test(tc, half_open_holds_no_buffers);
+	tcase_add_test(tc, ts_recent_moves_only_with_an_acceptable_ack);
+	tcase_add_test(tc, challenge_acks_limited_per_connection_first);
+	tcase_add_test(tc, challenge_ack_budget_is_randomised);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(synflood_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
