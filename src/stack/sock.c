@@ -400,7 +400,7 @@ void tn_sock_close(struct tn_sock *s)
 		    s->state == TN_TCP_SYN_RECEIVED)
 			queue_fin(s);
 		else if (s->state == TN_TCP_FIN_WAIT_2)
-			tcp_arm_lifetime(s, stack->cfg.tcp_fin_timeout_ms);
+			tcp_enter_fin_wait2(s); /* s is gone: a compact entry waits for the FIN */
 		break;
 	}
 	tcp_leave(stack);

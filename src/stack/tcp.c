@@ -22,6 +22,14 @@
 #define TCP_BOUND_BUCKETS 1024
 
 /* ---- init / free */
+
+/* max_orphans reached: the oldest orphan is reset (Linux counts its orphan resets so). */
+static void orphan_evicted(struct tn_stack *stack, const struct tn_tw_entry *e)
+{
+	TN_COUNT(stack, TcpExtTCPAbortOnMemory);
+	tn_tw_send(stack, e, TCP_RST | TCP_ACK);
+}
+
 int tn_tcp_init(struct tn_stack *stack)
 {
 	const struct tn_config *c = &stack->cfg;
@@ -44,9 +52,18 @@ int tn_tcp_init(struct tn_stack *stack)
 									: TN_TW_OVERFLOW_DROP,
 		.ehash = &tcp->ehash,
 	};
+	struct tn_tw_config fw2c = {
+		.max_entries = c->tcp_max_orphans,
+		.lifetime_ms = c->tcp_fin_timeout_ms,
+		.overflow = TN_TW_OVERFLOW_EVICT_OLDEST,
+		.ehash = &tcp->ehash,
+		.evict = orphan_evicted,
+	};
 	tcp->nbound_buckets = TCP_BOUND_BUCKETS;
 	tcp->bound = calloc(tcp->nbound_buckets, sizeof(*tcp->bound));
-	if (!tcp->bound || tn_tw_init(stack, &tcp->tw, &twc) < 0) {
+	if (!tcp->bound || tn_tw_init(stack, &tcp->tw, &twc) < 0 ||
+	    tn_tw_init(stack, &tcp->fw2, &fw2c) < 0) {
+		tn_tw_free(stack, &tcp->tw);
 		free(tcp->bound);
 		tn_ehash_free(&tcp->ehash);
 		free(tcp);
@@ -81,6 +98,7 @@ void tn_tcp_free(struct tn_stack *stack)
 	 * chained next to them still exist.
 	 */
 	tn_tw_free(stack, &tcp->tw);
+	tn_tw_free(stack, &tcp->fw2);
 	for (struct tn_sock *s = tcp->all, *next; s; s = next) {
 		next = s->all_next;
 		tcp_timers_stop(s);
@@ -213,7 +231,9 @@ static bool port_taken(struct tn_stack *stack, const struct tn_sock *s, uint16_t
  */
 static bool bind_conflict(struct tn_stack *stack, const struct tn_sock *s, uint16_t port)
 {
-	return port_taken(stack, s, port) || tn_tw_bind_conflict(&tcp_of(stack)->tw, port, s->reuseaddr);
+	struct tn_tcp *tcp = tcp_of(stack);
+	return port_taken(stack, s, port) || tn_tw_bind_conflict(&tcp->tw, port, s->reuseaddr) ||
+	       tn_tw_bind_conflict(&tcp->fw2, port, s->reuseaddr);
 }
 
 int tcp_bind_port(struct tn_sock *s, uint16_t port)
@@ -226,7 +246,8 @@ int tcp_bind_port(struct tn_sock *s, uint16_t port)
 		for (uint32_t i = 0; i < n; i++) {
 			uint16_t p = (uint16_t)(c->tcp_port_min + (start + i) % n);
 			/* Like Linux's bind(0): no port where TIME_WAIT lingers, even with SO_REUSEADDR. */
-			if (!port_taken(stack, s, p) && !tn_tw_port_refs(&tcp_of(stack)->tw, p)) {
+			if (!port_taken(stack, s, p) && !tn_tw_port_refs(&tcp_of(stack)->tw, p) &&
+			    !tn_tw_port_refs(&tcp_of(stack)->fw2, p)) {
 				port = p;
 				break;
 			}
@@ -271,7 +292,8 @@ static bool tuple_free(struct tn_sock *s, uint16_t lport, uint32_t *isn)
 	*isn = 0;
 	if (!n)
 		return true;
-	if (n->kind != TN_HNODE_TW || !stack->cfg.tcp_tw_reuse ||
+	if (n->kind != TN_HNODE_TW || (tn_tw_of_node(n)->flags & TN_TW_FIN_WAIT2) ||
+	    !stack->cfg.tcp_tw_reuse ||
 	    !tn_tw_reusable(stack, &tcp->tw, tn_tw_of_node(n), TCP_TW_REUSE_DELAY_MS))
 		return false;
 	struct tn_tw_entry *e = tn_tw_of_node(n);
@@ -508,6 +530,36 @@ void tcp_enter_time_wait(struct tn_sock *s)
 	};
 	tcp_done(s, 0); /* unhashed first: the entry takes the 4-tuple */
 	tn_tw_insert(stack, &tcp_of(stack)->tw, &t);
+}
+
+/*
+ * An orphan whose FIN the peer acknowledged waits fin_timeout for the
+ * peer's FIN (CONFORMANCE 9). It needs no socket for that: like Linux's
+ * tcp_time_wait(TCP_FIN_WAIT2) it leaves a compact entry in the orphan
+ * table (max_orphans, the oldest reset beyond it), which a FIN turns into
+ * TIME_WAIT, data or a SYN into a RST (tcp_in.c, tcp_fw2_input).
+ */
+void tcp_enter_fin_wait2(struct tn_sock *s)
+{
+	struct tn_stack *stack = s->stack;
+	uint32_t wnd = seq_gt(s->rcv_adv, s->rcv_nxt) ? (s->rcv_adv - s->rcv_nxt) >> s->rcv_wscale : 0;
+	struct tn_tw_entry t = {
+		.hn = {.laddr = s->laddr, .lport = s->lport, .raddr = s->raddr, .rport = s->rport},
+		.snd_nxt = s->snd_max,
+		.rcv_nxt = s->rcv_nxt,
+		.ts_recent = s->ts_recent,
+		.ts_offset = tcp_ts_now(s) - tn_tw_now_ms(stack),
+		.rcv_wnd = (uint16_t)(wnd > 65535 ? 65535 : wnd),
+		.flags = (uint8_t)((s->ts_ok ? TN_TW_TS : 0) | (s->reuseaddr ? TN_TW_REUSEADDR : 0) |
+				   TN_TW_FIN_WAIT2),
+		.rcv_wscale = s->rcv_wscale,
+	};
+	tcp_done(s, 0);
+	if (!tn_tw_insert(stack, &tcp_of(stack)->fw2, &t)) {
+		/* max_orphans 0: nothing may wait, the peer learns at once */
+		TN_COUNT(stack, TcpExtTCPAbortOnMemory);
+		tn_tw_send(stack, &t, TCP_RST | TCP_ACK);
+	}
 }
 
 /* ---- TIME_WAIT views (stack.h) */

@@ -237,6 +237,7 @@ struct tn_sock {
 struct tn_tcp {
 	struct tn_ehash ehash;     /* by 4-tuple: live connections and TIME_WAIT entries */
 	struct tn_tw_table tw;     /* the TIME_WAIT entries (hashed in ehash) */
+	struct tn_tw_table fw2;    /* orphans in FIN_WAIT_2, compact (hashed in ehash) */
 	struct tn_sock **bound;    /* by local port */
 	uint32_t nbound_buckets;
 	struct tn_sock *all;       /* every socket, for tn_sock_list */
@@ -309,6 +310,8 @@ bool tcp_oow_rate_limited(struct tn_sock *s);
 bool tcp_challenge_allowed(struct tn_sock *s);
 /* Leaves the connection as a TIME_WAIT entry (or nothing if the table overflows) and ends s. */
 void tcp_enter_time_wait(struct tn_sock *s);
+/* An orphan in FIN_WAIT_2 leaves a compact entry (the orphan table) and ends s. */
+void tcp_enter_fin_wait2(struct tn_sock *s);
 
 /* ---- tcp_in.c */
 void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g);

@@ -536,6 +536,14 @@ static void update_window(struct tn_sock *s, const struct tcp_seg *g)
 	}
 }
 
+/* What is left of a segment after its connection became a compact entry goes to that entry. */
+static void redeliver(struct tn_stack *stack, const struct tcp_seg *g)
+{
+	struct tn_hnode *n = tn_ehash_lookup(stack, &tcp_of(stack)->ehash, g->dst, g->dport, g->src, g->sport);
+	if (n && n->kind == TN_HNODE_TW)
+		tcp_tw_input(stack, tn_tw_of_node(n), g);
+}
+
 /*
  * RFC 7323 4.3: remember the timestamp of the segment our last ACK asked
  * for, and only once its ACK was found acceptable (Linux's tcp_ack with
@@ -624,8 +632,15 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 	case TN_TCP_FIN_WAIT_1:
 		if (fin_acked(s)) {
 			tcp_set_state(s, TN_TCP_FIN_WAIT_2);
-			if (s->orphan)
-				tcp_arm_lifetime(s, s->stack->cfg.tcp_fin_timeout_ms);
+			if (s->orphan) {
+				/* the rest of the segment (data, FIN) goes to the entry */
+				bool more = g->len || (g->flags & TCP_FIN);
+				struct tn_stack *stack = s->stack;
+				tcp_enter_fin_wait2(s);
+				if (more)
+					redeliver(stack, g);
+				return false;
+			}
 		}
 		break;
 	case TN_TCP_CLOSING:
@@ -743,6 +758,65 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 	return true;
 }
 
+/* Linux's tcp_in_window(): the segment overlaps [s_win, e_win), or is empty at the edge. */
+static bool in_window(uint32_t seq, uint32_t end_seq, uint32_t s_win, uint32_t e_win)
+{
+	if (seq == s_win)
+		return true;
+	if (seq_gt(end_seq, s_win) && seq_lt(seq, e_win))
+		return true;
+	return seq == e_win && seq == end_seq;
+}
+
+/*
+ * An orphan in FIN_WAIT_2, as a compact entry (Linux's
+ * tcp_timewait_state_process, substate FIN_WAIT2): its FIN moves it to
+ * TIME_WAIT, new data or a SYN reset it (nobody reads, CONFORMANCE 6),
+ * anything out of window gets the rate-limited ACK.
+ */
+static void fw2_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tcp_seg *g)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	uint32_t end_seq = g->seq + tcp_seg_seqlen(g);
+	uint32_t wnd = (uint32_t)e->rcv_wnd << e->rcv_wscale;
+	bool paws_reject = (e->flags & TN_TW_TS) && g->opt.ts_ok && !(g->flags & TCP_RST) &&
+			   (int32_t)(g->opt.tsval - e->ts_recent) < 0;
+
+	if (paws_reject || !in_window(g->seq, end_seq, e->rcv_nxt, e->rcv_nxt + wnd)) {
+		uint32_t now = tn_tw_now_ms(stack);
+		if (g->flags & TCP_RST)
+			return;
+		if ((uint32_t)(now - e->last_ack_ms) < stack->cfg.tcp_invalid_ratelimit_ms)
+			return;
+		e->last_ack_ms = now;
+		tn_tw_send_ack(stack, e);
+		return;
+	}
+	if (g->flags & TCP_RST) {
+		tn_tw_remove(stack, &tcp->fw2, e, TN_TW_KILLED);
+		return;
+	}
+	bool syn = (g->flags & TCP_SYN) && !seq_lt(g->seq, e->rcv_nxt);
+	if (!syn && (!(g->flags & TCP_ACK) || !seq_gt(end_seq, e->rcv_nxt) || end_seq == g->seq))
+		return; /* a duplicate: nothing new */
+	if (syn || !(g->flags & TCP_FIN) || end_seq != e->rcv_nxt + 1) {
+		if (!syn)
+			TN_COUNT(stack, TcpExtTCPAbortOnData);
+		tn_tw_send(stack, e, TCP_RST | TCP_ACK); /* from our state, as the socket would */
+		tn_tw_remove(stack, &tcp->fw2, e, TN_TW_MOVED);
+		return;
+	}
+	/* The peer's FIN: TIME_WAIT proper, which ACKs it (CONFORMANCE 1). */
+	struct tn_tw_entry t = *e;
+	t.rcv_nxt = end_seq;
+	t.flags &= (uint8_t)~(TN_TW_FIN_WAIT2 | TN_TW_IN_USE);
+	if ((t.flags & TN_TW_TS) && g->opt.ts_ok)
+		t.ts_recent = g->opt.tsval;
+	tn_tw_remove(stack, &tcp->fw2, e, TN_TW_MOVED);
+	struct tn_tw_entry *n = tn_tw_insert(stack, &tcp->tw, &t);
+	tn_tw_send_ack(stack, n ? n : &t);
+}
+
 /*
  * TIME_WAIT: the connection is an entry of the table (tcp_timewait.c
  * decides, CONFORMANCE 13-17). A SYN that may open a new incarnation goes
@@ -764,6 +838,10 @@ void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tc
 	uint32_t isn = 0;
 	struct tn_sock *l;
 
+	if (e->flags & TN_TW_FIN_WAIT2) {
+		fw2_input(stack, e, g);
+		return;
+	}
 	switch (tn_tw_process(stack, tw, e, &seg, &policy, &isn)) {
 	case TN_TW_ACCEPT_SYN:
 		l = tcp_lookup_listener(stack, g->dst, g->dport);
