@@ -395,6 +395,86 @@ START_TEST(challenge_ack_budget_is_randomised)
 }
 END_TEST
 
+
+/* Closes an accepted connection on port sport and lets the peer ACK our FIN: an orphan in FIN_WAIT_2. */
+static void orphan_on(struct harness *h, struct tn_sock *l, uint16_t sport, uint32_t *our_seq)
+{
+	peer_send(h, &(struct pseg){.sport = sport, .seq = 1000, .flags = TCP_SYN});
+	uint32_t iss = last_only(h).seq;
+	h_clear(h);
+	peer_send(h, &(struct pseg){.sport = sport, .seq = 1001, .ack = iss + 1, .flags = TCP_ACK});
+	struct tn_sock *s = tn_sock_accept(l, NULL);
+	ck_assert_ptr_nonnull(s);
+	tn_sock_close(s);
+	h_clear(h);
+	peer_send(h, &(struct pseg){.sport = sport, .seq = 1001, .ack = iss + 2, .flags = TCP_ACK});
+	*our_seq = iss + 2;
+}
+
+START_TEST(orphan_fin_wait_2_is_compact)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 8);
+	uint32_t seq;
+	orphan_on(h, l, 4000, &seq);
+	ck_assert_uint_eq(nsocks(h), 1); /* only the listener: no socket, no rings */
+	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 1);
+	/* a pure ACK changes nothing */
+	peer_send(h, &(struct pseg){.sport = 4000, .seq = 1001, .ack = seq, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	/* its FIN: TIME_WAIT, ACKed at once */
+	peer_send(h, &(struct pseg){.sport = 4000, .seq = 1001, .ack = seq, .flags = TCP_ACK | TCP_FIN});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_ACK);
+	ck_assert_uint_eq(o.seq, seq);
+	ck_assert_uint_eq(o.ack, 1002);
+	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 0);
+	ck_assert_uint_eq(tn_timewait_count(h->stack), 1);
+	h_clear(h);
+	/* a SYN at an orphan resets it */
+	orphan_on(h, l, 4001, &seq);
+	peer_send(h, &(struct pseg){.sport = 4001, .seq = 5000, .flags = TCP_SYN});
+	o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_RST | TCP_ACK);
+	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 0);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(max_orphans_resets_the_oldest)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_max_orphans = 2;
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 8);
+	uint32_t seq[3];
+	for (int i = 0; i < 3; i++) {
+		if (i == 2)
+			ck_assert_uint_eq(H_CTR(h, TcpExtTCPAbortOnMemory), 0);
+		orphan_on(h, l, (uint16_t)(4100 + i), &seq[i]);
+	}
+	/* the third pushed out the first: it got a RST from the state it had */
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_RST | TCP_ACK);
+	ck_assert_uint_eq(o.dport, 4100);
+	ck_assert_uint_eq(o.seq, seq[0]);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPAbortOnMemory), 1);
+	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 2);
+	/* the others wait out fin_timeout, then go quietly */
+	h_clear(h);
+	h_advance(h, 60 * SEC);
+	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 0);
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	h_free(h);
+}
+END_TEST
+
+/* What a half-open connection and an orphan cost, at compile time. */
+_Static_assert(sizeof(struct tn_tw_entry) <= 64, "TIME_WAIT and FIN_WAIT_2 orphans: 64 bytes");
+
 static Suite *synflood_suite(void)
 {
 	Suite *s = suite_create("synflood");
@@ -410,6 +490,8 @@ static Suite *synflood_suite(void)
 	tcase_add_test(tc, ts_recent_moves_only_with_an_acceptable_ack);
 	tcase_add_test(tc, challenge_acks_limited_per_connection_first);
 	tcase_add_test(tc, challenge_ack_budget_is_randomised);
+	tcase_add_test(tc, orphan_fin_wait_2_is_compact);
+	tcase_add_test(tc, max_orphans_resets_the_oldest);
 	suite_add_tcase(s, tc);
 	return s;
 }
