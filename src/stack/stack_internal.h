@@ -189,6 +189,8 @@ void tn_reasm_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const ui
 void tn_icmp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *msg, size_t len);
 /* A rate-limited Destination Unreachable about the datagram in ip. */
 void tn_icmp_send_unreach(struct tn_stack *stack, const struct tn_ip4_rx *ip, uint8_t code);
+#define TN_ICMP_DEST_UNREACH 3 /* the type */
+#define TN_ICMP_UNREACH_NET 0
 #define TN_ICMP_UNREACH_PROTOCOL 2
 #define TN_ICMP_UNREACH_PORT 3
 #define TN_ICMP_UNREACH_NEEDFRAG 4

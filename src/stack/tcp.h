@@ -38,6 +38,7 @@
 #define TCP_MIN_MSS 88        /* Linux's floor against tiny-MSS attacks */
 #define TCP_PMTU_MIN 552      /* lowest path MTU believed (Linux's min_pmtu) */
 #define TCP_MAX_WSCALE 14
+#define TCP_TS_OPTLEN 12      /* NOP NOP TS(10): what timestamps take from every segment */
 #define TCP_INIT_CWND 10      /* segments, RFC 6928 */
 #define TCP_OFO_MAX 32        /* out-of-order ranges held per connection */
 #define TCP_SACK_SB_MAX 32    /* send-side scoreboard ranges */

@@ -61,7 +61,7 @@ static uint32_t mss_for_mtu(const struct tn_sock *s, uint32_t mtu)
 	uint32_t mss = min_u32(s->peer_mss, mtu - TN_IP_HLEN - TCP_HLEN);
 	if (mss < TCP_MIN_MSS)
 		mss = TCP_MIN_MSS;
-	return s->ts_ok ? mss - 12 : mss; /* NOP NOP TS */
+	return s->ts_ok ? mss - TCP_TS_OPTLEN : mss;
 }
 
 /* ---- options negotiated by the SYN exchange */
@@ -953,13 +953,13 @@ void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint
 static int icmp_unreach_errno(uint8_t code)
 {
 	switch (code) {
-	case 0:
+	case TN_ICMP_UNREACH_NET:
 		return -ENETUNREACH;
-	case 2:
+	case TN_ICMP_UNREACH_PROTOCOL:
 		return -ENOPROTOOPT;
-	case 3:
+	case TN_ICMP_UNREACH_PORT:
 		return -ECONNREFUSED;
-	case 4:
+	case TN_ICMP_UNREACH_NEEDFRAG:
 		return -EMSGSIZE;
 	default:
 		return -EHOSTUNREACH;
@@ -1008,7 +1008,7 @@ void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, uint1
 		       const uint8_t *orig_ip, size_t len)
 {
 	size_t hl = (size_t)(orig_ip[0] & 0x0f) * 4;
-	if (type != 3 || len < hl + 8)
+	if (type != TN_ICMP_DEST_UNREACH || len < hl + 8)
 		return;
 	const uint8_t *th = orig_ip + hl;
 	struct tn_sock *s = tcp_lookup(stack, tn_get32(orig_ip + 12), tn_get16(th), tn_get32(orig_ip + 16),
@@ -1021,9 +1021,9 @@ void tn_tcp_icmp_error(struct tn_stack *stack, uint8_t type, uint8_t code, uint1
 		return;
 	tcp_enter(stack);
 	int err = icmp_unreach_errno(code);
-	if (s->state == TN_TCP_SYN_SENT && code != 4) {
+	if (s->state == TN_TCP_SYN_SENT && code != TN_ICMP_UNREACH_NEEDFRAG) {
 		tcp_done(s, err); /* like Linux: the handshake fails at once */
-	} else if (code != 4) {
+	} else if (code != TN_ICMP_UNREACH_NEEDFRAG) {
 		s->soft_err = err; /* reported only if the connection then times out */
 	} else {
 		uint32_t mtu = pmtu_from_icmp(next_hop_mtu, orig_ip);
