@@ -353,6 +353,8 @@ static void close_listener(struct tn_sock *s)
 	struct tcp_listen *q = s->listen;
 	while (q->syn_head)
 		tcp_done(q->syn_head, 0);
+	while (q->req_head)
+		tcp_req_free(q->req_head);
 	while (q->aq_head) {
 		struct tn_sock *c = q->aq_head;
 		tcp_send_rst(c);

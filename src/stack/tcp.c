@@ -83,6 +83,8 @@ static void sock_free(struct tn_sock *s)
 {
 	tn_ring_free(&s->sndbuf);
 	tn_ring_free(&s->rcvbuf);
+	while (s->listen && s->listen->req_head)
+		tcp_req_free(s->listen->req_head);
 	free(s->listen);
 	free(s);
 }
@@ -653,6 +655,67 @@ struct tn_sock *tcp_child_accept(struct tn_sock *l)
 	tcp_child_unlink(c);
 	c->orphan = false;
 	return c;
+}
+
+/* ---- half-open connections */
+static void req_timer_fired(struct tn_stack *stack, struct tn_timer *t)
+{
+	struct tcp_req *r = (struct tcp_req *)((char *)t - offsetof(struct tcp_req, timer));
+	const struct tn_config *c = &stack->cfg;
+	if (r->retries >= c->tcp_synack_retries) {
+		tcp_req_free(r); /* nobody knew of it: it goes quietly, as Linux's */
+		return;
+	}
+	r->retries++;
+	TN_COUNT(stack, TcpExtTCPSynRetrans);
+	TN_COUNT(stack, TcpRetransSegs);
+	tcp_send_req_synack(stack, r);
+	uint64_t rto = (uint64_t)c->tcp_rto_initial_ms << min_u32(r->retries, 20);
+	if (rto > c->tcp_rto_max_ms)
+		rto = c->tcp_rto_max_ms;
+	(void)tn_timer_arm(stack, &r->timer, tn_now(stack) + rto * TN_NSEC_PER_MSEC);
+}
+
+struct tcp_req *tcp_req_new(struct tn_sock *l, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+			    uint16_t rport)
+{
+	struct tn_stack *stack = l->stack;
+	struct tcp_req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->hn = (struct tn_hnode){.laddr = laddr, .lport = lport, .raddr = raddr, .rport = rport,
+				  .kind = TN_HNODE_REQ};
+	r->listener = l;
+	tn_timer_init(&r->timer, req_timer_fired);
+	if (tn_timer_arm(stack, &r->timer,
+			 tn_now(stack) + (uint64_t)stack->cfg.tcp_rto_initial_ms * TN_NSEC_PER_MSEC) < 0) {
+		free(r);
+		return NULL;
+	}
+	tn_ehash_insert(stack, &tcp_of(stack)->ehash, &r->hn);
+	struct tcp_listen *q = l->listen;
+	r->next = q->req_head;
+	if (q->req_head)
+		q->req_head->prev = r;
+	q->req_head = r;
+	q->syn_len++;
+	return r;
+}
+
+void tcp_req_free(struct tcp_req *r)
+{
+	struct tn_stack *stack = r->listener->stack;
+	struct tcp_listen *q = r->listener->listen;
+	tn_timer_cancel(stack, &r->timer);
+	tn_ehash_remove(stack, &tcp_of(stack)->ehash, &r->hn);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		q->req_head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	q->syn_len--;
+	free(r);
 }
 
 /* ---- rate limits */

@@ -141,12 +141,34 @@ struct tcp_cubic {
 	uint32_t min_rtt_us;
 };
 
+/*
+ * A half-open passive connection (SYN received, SYN-ACK sent), as Linux's
+ * request_sock: what the handshake needs and nothing more, no socket and
+ * no buffers. The final ACK turns it into a connection (tcp_in.c).
+ */
+struct tcp_req {
+	struct tn_hnode hn;             /* in the connection hash (kind TN_HNODE_REQ); first member */
+	struct tn_timer timer;          /* SYN-ACK retransmission */
+	struct tn_sock *listener;
+	struct tcp_req *prev, *next;    /* the listener's SYN queue */
+	uint64_t sent_ns;               /* the first SYN-ACK (RTT without timestamps) */
+	uint32_t iss, irs;
+	uint32_t ts_recent, ts_offset;
+	uint16_t peer_mss;
+	uint8_t snd_wscale;
+	uint8_t retries;
+	bool ws_ok : 1, sack_ok : 1, ts_ok : 1;
+};
+_Static_assert(sizeof(struct tcp_req) <= 128, "a half-open connection costs at most 128 bytes");
+_Static_assert(offsetof(struct tcp_req, hn) == 0, "the hash node comes first");
+
 /* ---- the connection block, which is also the public socket handle */
 struct tcp_listen {
 	struct tn_sock *aq_head, *aq_tail; /* established, waiting for accept */
 	uint32_t aq_len;
-	struct tn_sock *syn_head;          /* children in SYN_RECEIVED */
-	uint32_t syn_len;
+	struct tn_sock *syn_head;          /* children in SYN_RECEIVED (only on the way to aq) */
+	struct tcp_req *req_head;          /* half-open connections */
+	uint32_t syn_len;                  /* both */
 	uint32_t backlog;
 	uint64_t last_overflow_ns;         /* last SYN answered with a cookie (0: never) */
 };
@@ -304,6 +326,11 @@ uint8_t tcp_wscale_for(uint32_t rcvbuf_size);
 void tcp_child_add(struct tn_sock *listener, struct tn_sock *child);
 void tcp_child_established(struct tn_sock *child);
 struct tn_sock *tcp_child_accept(struct tn_sock *listener);
+/* A half-open connection of l for the SYN's 4-tuple, hashed and queued; NULL if memory is short. */
+struct tcp_req *tcp_req_new(struct tn_sock *l, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+			    uint16_t rport);
+void tcp_req_free(struct tcp_req *r);
+static inline struct tcp_req *tcp_req_of_node(struct tn_hnode *n) { return (struct tcp_req *)n; }
 void tcp_child_unlink(struct tn_sock *child);
 /* Rate limit for ACKs to out-of-window segments (RFC 5961, invalid_ratelimit). */
 bool tcp_oow_rate_limited(struct tn_sock *s);
@@ -315,6 +342,7 @@ void tcp_enter_time_wait(struct tn_sock *s);
 void tcp_enter_fin_wait2(struct tn_sock *s);
 
 /* ---- tcp_in.c */
+void tcp_send_req_synack(struct tn_stack *stack, const struct tcp_req *r); /* (re)sends its SYN-ACK */
 void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g);
 /* A segment for a TIME_WAIT entry (CONFORMANCE 13-17). */
 void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tcp_seg *g);

@@ -124,7 +124,6 @@ static void send_dupack(struct tn_sock *s, const struct tcp_seg *g)
 
 /* ---- LISTEN */
 static void synchronized_input(struct tn_sock *s, const struct tcp_seg *g);
-static void init_congestion(struct tn_sock *s);
 static void established(struct tn_sock *s);
 
 static uint32_t syn_queue_limit(const struct tn_sock *l)
@@ -137,8 +136,8 @@ static uint32_t syn_queue_limit(const struct tn_sock *l)
 
 /*
  * A child of listener l for the 4-tuple of g, with the listener's settings
- * (as Linux's sk_clone). No buffers yet: those come when the connection is
- * established, so a SYN costs no ring (tcp_alloc_buffers).
+ * (as Linux's sk_clone), made when the handshake is complete: a SYN alone
+ * gets a half-open entry (struct tcp_req) or a cookie, never a socket.
  */
 static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
 {
@@ -164,13 +163,109 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 		tcp_release(c);
 		return NULL;
 	}
-	const struct tn_config *cfg = &stack->cfg;
-	c->ws_ok = cfg->tcp_window_scaling;
-	c->sack_ok = cfg->tcp_sack;
-	c->ts_ok = cfg->tcp_timestamps;
-	tcp_init_rcv_wscale(c);
 	c->ts_offset = tcp_ts_offset(stack, c->laddr, c->raddr);
 	return c;
+}
+
+/* What a completed handshake agreed: from a half-open entry or from a cookie. */
+struct handshake {
+	uint32_t iss, irs, ts_recent;
+	uint16_t peer_mss;
+	uint8_t snd_wscale;
+	bool ws_ok, sack_ok, ts_ok;
+	bool rtt_timing;       /* the SYN-ACK went once: an RTT sample */
+	uint64_t rtt_start_ns;
+};
+
+/* The window of every SYN-ACK of l: the buffer the connection will get, unscaled. */
+static uint16_t synack_window(const struct tn_sock *l)
+{
+	return (uint16_t)min_u32(l->rcvbuf_size, 65535);
+}
+
+/*
+ * The third segment g completed a handshake with l: the connection is
+ * established, gets its buffers and joins the accept queue (the caller
+ * checked there is room); the rest of g (data, FIN) is then processed on
+ * it.
+ */
+static void child_established(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g,
+			      const struct handshake *hs)
+{
+	const struct tn_config *cfg = &stack->cfg;
+	struct tn_sock *c = child_new(stack, l, g);
+	if (!c) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	c->ws_ok = cfg->tcp_window_scaling && hs->ws_ok;
+	c->snd_wscale = c->ws_ok ? hs->snd_wscale : 0;
+	c->rcv_wscale = c->ws_ok ? tcp_wscale_for(c->rcvbuf_size) : 0;
+	c->sack_ok = cfg->tcp_sack && hs->sack_ok;
+	c->ts_ok = cfg->tcp_timestamps && hs->ts_ok;
+	if (c->ts_ok)
+		c->ts_recent = hs->ts_recent;
+	c->peer_mss = hs->peer_mss;
+	c->mss = mss_for_mtu(c, cfg->mtu);
+	c->rcv_mss = c->mss;
+	c->irs = hs->irs;
+	c->rcv_nxt = hs->irs + 1;
+	c->rcv_acked = c->rcv_nxt;
+	c->rcv_adv = c->rcv_nxt + synack_window(l);
+	c->iss = hs->iss;
+	c->snd_una = c->snd_nxt = c->snd_max = hs->iss + 1;
+	c->snd_wnd = g->wnd << c->snd_wscale;
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = g->seq;
+	c->snd_wl2 = g->ack;
+	c->last_rx_ns = tn_now(stack);
+	if (tcp_alloc_buffers(c) < 0) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		tcp_release(c);
+		return;
+	}
+	if (hs->rtt_timing) {
+		c->rtt_timing = true;
+		c->rtt_seq = c->iss;
+		c->rtt_start_ns = hs->rtt_start_ns;
+		rtt_from_ack(c, g, g->ack);
+	}
+	init_congestion(c);
+	tcp_child_add(l, c);
+	established(c);
+	TN_COUNT(stack, TcpPassiveOpens);
+	tcp_child_established(c);
+	synchronized_input(c, g);
+}
+
+/* Our SYN-ACK options for a SYN that offered o; tsval as the caller computes it. */
+static struct tcp_opts synack_options(const struct tn_stack *stack, const struct tn_sock *l, bool ws_ok,
+				      bool sack_ok, bool ts_ok)
+{
+	uint32_t own_mss = stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN;
+	return (struct tcp_opts){
+		.mss_ok = true,
+		.mss = (uint16_t)min_u32(own_mss, 65535),
+		.ws_ok = ws_ok,
+		.wscale = ws_ok ? tcp_wscale_for(l->rcvbuf_size) : 0,
+		.sack_ok = sack_ok,
+		.ts_ok = ts_ok,
+	};
+}
+
+void tcp_send_req_synack(struct tn_stack *stack, const struct tcp_req *r)
+{
+	const struct tn_sock *l = r->listener;
+	struct tcp_opts o = synack_options(stack, l, r->ws_ok, r->sack_ok, r->ts_ok);
+	if (r->ts_ok) {
+		o.tsval = tcp_ts_clock(stack, r->ts_offset);
+		o.tsecr = r->ts_recent;
+	}
+	const struct tcp_seg syn = {
+		.src = r->hn.raddr, .dst = r->hn.laddr, .sport = r->hn.rport, .dport = r->hn.lport,
+		.seq = r->irs,
+	};
+	tcp_send_synack_stateless(stack, &syn, r->iss, &o, synack_window(l));
 }
 
 /*
@@ -185,31 +280,34 @@ static void send_cookie_synack(struct tn_stack *stack, struct tn_sock *l, const 
 	uint32_t own_mss = cfg->mtu - TN_IP_HLEN - TCP_HLEN;
 	uint32_t peer_mss = in->mss_ok ? in->mss : TCP_DEFAULT_MSS;
 	uint8_t idx = tcp_cookie_mss_index(min_u32(peer_mss, own_mss));
-	struct tcp_opts o = {
-		.mss_ok = true,
-		.mss = (uint16_t)min_u32(own_mss, 65535),
-	};
-	if (cfg->tcp_timestamps && in->ts_ok) {
-		o.ts_ok = true;
-		o.ws_ok = cfg->tcp_window_scaling && in->ws_ok;
-		o.sack_ok = cfg->tcp_sack && in->sack_ok;
-		o.wscale = tcp_wscale_for(l->rcvbuf_size);
+	bool ts_ok = cfg->tcp_timestamps && in->ts_ok;
+	struct tcp_opts o = synack_options(stack, l, ts_ok && cfg->tcp_window_scaling && in->ws_ok,
+					   ts_ok && cfg->tcp_sack && in->sack_ok, ts_ok);
+	if (ts_ok) {
 		uint32_t now = tcp_ts_clock(stack, tcp_ts_offset(stack, g->dst, g->src));
 		/* the peer's scale: ours follows from the listener's buffer again */
-		o.tsval = tcp_cookie_tsval(now, o.ws_ok, (uint8_t)min_u32(in->wscale, TCP_MAX_WSCALE),
-					   o.sack_ok);
+		o.tsval = tcp_cookie_tsval(now, o.ws_ok, in->wscale, o.sack_ok);
 		o.tsecr = in->tsval;
 	}
 	uint32_t iss = tcp_cookie_make(stack, g, idx);
-	tcp_send_synack_stateless(stack, g, iss, &o, (uint16_t)min_u32(l->rcvbuf_size, 65535));
+	tcp_send_synack_stateless(stack, g, iss, &o, synack_window(l));
 	TN_COUNT(stack, TcpExtSyncookiesSent);
+}
+
+/* Linux's accept-queue check on the final ACK: full, the ACK is dropped (a retransmission may fit). */
+static bool accept_queue_full(struct tn_stack *stack, const struct tn_sock *l)
+{
+	if (l->listen->aq_len < l->listen->backlog)
+		return false;
+	TN_COUNT(stack, TcpExtListenOverflows);
+	TN_COUNT(stack, TcpExtListenDrops);
+	return true;
 }
 
 /*
  * An ACK for a listener: the end of a cookie handshake, or nothing of ours
  * (RST). A valid cookie becomes an established child in the accept queue
- * (Linux cookie_v4_check); the rest of the segment (data, FIN) is then
- * processed on it. Returns false when the ACK is no cookie of ours.
+ * (Linux cookie_v4_check). Returns false when the ACK is no cookie of ours.
  */
 static bool cookie_ack(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
 {
@@ -228,52 +326,75 @@ static bool cookie_ack(struct tn_stack *stack, struct tn_sock *l, const struct t
 		return false;
 	}
 	TN_COUNT(stack, TcpExtSyncookiesRecv);
-	if (q->aq_len >= q->backlog) {
-		/* Linux: the ACK is dropped; the peer's retransmission may find room. */
-		TN_COUNT(stack, TcpExtListenOverflows);
-		TN_COUNT(stack, TcpExtListenDrops);
+	if (accept_queue_full(stack, l))
 		return true;
-	}
-	struct tn_sock *c = child_new(stack, l, g);
-	if (!c) {
-		TN_COUNT(stack, TcpExtListenDrops);
-		return true;
-	}
-	c->ws_ok = c->ws_ok && co.ws_ok;
-	c->snd_wscale = c->ws_ok ? co.snd_wscale : 0;
-	if (!c->ws_ok)
-		c->rcv_wscale = 0;
-	c->sack_ok = c->sack_ok && co.sack_ok;
-	c->ts_ok = c->ts_ok && co.ts_ok;
-	if (c->ts_ok)
-		c->ts_recent = g->opt.tsval;
-	c->peer_mss = tcp_cookie_mss((uint8_t)idx);
-	c->mss = mss_for_mtu(c, cfg->mtu);
-	c->rcv_mss = c->mss;
-	c->irs = g->seq - 1;
-	c->rcv_nxt = g->seq;
-	c->rcv_acked = c->rcv_nxt;
-	/* the window our SYN-ACK offered */
-	c->rcv_adv = c->rcv_nxt + min_u32(c->rcvbuf_size, 65535);
-	c->iss = g->ack - 1;
-	c->snd_una = c->snd_nxt = c->snd_max = g->ack;
-	c->snd_wnd = g->wnd << c->snd_wscale;
-	c->max_snd_wnd = c->snd_wnd;
-	c->snd_wl1 = g->seq;
-	c->snd_wl2 = g->ack;
-	c->last_rx_ns = tn_now(stack);
-	if (tcp_alloc_buffers(c) < 0) {
-		TN_COUNT(stack, TcpExtListenDrops);
-		tcp_release(c);
-		return true;
-	}
-	init_congestion(c);
-	tcp_child_add(l, c);
-	established(c);
-	TN_COUNT(stack, TcpPassiveOpens);
-	tcp_child_established(c);
-	synchronized_input(c, g);
+	const struct handshake hs = {
+		.iss = g->ack - 1, .irs = g->seq - 1, .ts_recent = g->opt.tsval,
+		.peer_mss = tcp_cookie_mss((uint8_t)idx), .snd_wscale = co.snd_wscale,
+		.ws_ok = co.ws_ok, .sack_ok = co.sack_ok, .ts_ok = co.ts_ok,
+	};
+	child_established(stack, l, g, &hs);
 	return true;
+}
+
+/* Linux's tcp_in_window(): the segment overlaps [s_win, e_win), or is empty at the edge. */
+static bool in_window(uint32_t seq, uint32_t end_seq, uint32_t s_win, uint32_t e_win)
+{
+	if (seq == s_win)
+		return true;
+	if (seq_gt(end_seq, s_win) && seq_lt(seq, e_win))
+		return true;
+	return seq == e_win && seq == end_seq;
+}
+
+/*
+ * SYN-RECEIVED (Linux's tcp_check_req): a segment for a half-open entry.
+ * A repeated SYN gets the SYN-ACK again; an exact RST ends it, a new SYN
+ * in the window too (with a RST); an ACK of our SYN completes it.
+ */
+static void req_input(struct tn_stack *stack, struct tcp_req *r, const struct tcp_seg *g)
+{
+	struct tn_sock *l = r->listener;
+	uint32_t rcv_nxt = r->irs + 1;
+	uint32_t end_seq = g->seq + tcp_seg_seqlen(g);
+
+	if ((g->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN && g->seq == r->irs) {
+		tcp_send_req_synack(stack, r);
+		return;
+	}
+	bool paws = r->ts_ok && g->opt.ts_ok && !(g->flags & TCP_RST) &&
+		    (int32_t)(g->opt.tsval - r->ts_recent) < 0;
+	if (paws || !in_window(g->seq, end_seq, rcv_nxt, rcv_nxt + synack_window(l))) {
+		if (paws)
+			TN_COUNT(stack, TcpExtPAWSEstab);
+		return;
+	}
+	if (g->flags & TCP_RST) {
+		if (g->seq == rcv_nxt) /* RFC 5961 3.2: only the exact sequence number */
+			tcp_req_free(r);
+		return;
+	}
+	if (g->flags & TCP_SYN) {
+		tcp_reset_reply(stack, g);
+		tcp_req_free(r);
+		return;
+	}
+	if (!(g->flags & TCP_ACK))
+		return;
+	if (g->ack != r->iss + 1) {
+		tcp_reset_reply(stack, g);
+		return;
+	}
+	if (accept_queue_full(stack, l))
+		return; /* the entry stays; its SYN-ACK retransmission invites the ACK again */
+	const struct handshake hs = {
+		.iss = r->iss, .irs = r->irs, .ts_recent = g->opt.tsval,
+		.peer_mss = r->peer_mss, .snd_wscale = r->snd_wscale,
+		.ws_ok = r->ws_ok, .sack_ok = r->sack_ok, .ts_ok = r->ts_ok && g->opt.ts_ok,
+		.rtt_timing = r->retries == 0, .rtt_start_ns = r->sent_ns,
+	};
+	tcp_req_free(r); /* its 4-tuple goes to the connection */
+	child_established(stack, l, g, &hs);
 }
 
 /* A segment for listener l; isn != 0 when a SYN recycled a TIME_WAIT entry (RFC 6191). */
@@ -311,31 +432,23 @@ static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct
 		TN_COUNT(stack, TcpExtListenDrops);
 		return;
 	}
-	struct tn_sock *c = child_new(stack, l, g);
-	if (!c) {
+	struct tcp_req *r = tcp_req_new(l, g->dst, g->dport, g->src, g->sport);
+	if (!r) {
 		TN_COUNT(stack, TcpExtListenDrops);
 		return;
 	}
-	tcp_apply_syn_options(c, g);
-	c->irs = g->seq;
-	c->rcv_nxt = g->seq + 1;
-	c->rcv_acked = c->rcv_nxt;
-	c->rcv_adv = c->rcv_nxt;
-	c->iss = isn ? isn : tcp_new_isn(stack, c->laddr, c->lport, c->raddr, c->rport);
-	c->snd_una = c->iss;
-	c->snd_nxt = c->snd_max = c->iss + 1;
-	c->snd_wnd = g->wnd; /* never scaled in a SYN (RFC 7323 2.2) */
-	c->max_snd_wnd = c->snd_wnd;
-	c->snd_wl1 = g->seq;
-	c->snd_wl2 = c->iss;
-	c->last_rx_ns = tn_now(stack);
-	tcp_child_add(l, c);
-	tcp_set_state(c, TN_TCP_SYN_RECEIVED);
-	c->rtt_timing = true;
-	c->rtt_seq = c->iss;
-	c->rtt_start_ns = tn_now(stack);
-	tcp_send_syn(c);
-	tcp_arm_rtx_if_idle(c);
+	const struct tcp_opts *o = &g->opt;
+	r->irs = g->seq;
+	r->iss = isn ? isn : tcp_new_isn(stack, g->dst, g->dport, g->src, g->sport);
+	r->peer_mss = o->mss_ok ? o->mss : TCP_DEFAULT_MSS;
+	r->ws_ok = cfg->tcp_window_scaling && o->ws_ok;
+	r->snd_wscale = r->ws_ok ? o->wscale : 0;
+	r->sack_ok = cfg->tcp_sack && o->sack_ok;
+	r->ts_ok = cfg->tcp_timestamps && o->ts_ok;
+	r->ts_recent = r->ts_ok ? o->tsval : 0;
+	r->ts_offset = tcp_ts_offset(stack, g->dst, g->src);
+	r->sent_ns = tn_now(stack);
+	tcp_send_req_synack(stack, r);
 }
 
 /* ---- SYN-SENT */
@@ -758,16 +871,6 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 	return true;
 }
 
-/* Linux's tcp_in_window(): the segment overlaps [s_win, e_win), or is empty at the edge. */
-static bool in_window(uint32_t seq, uint32_t end_seq, uint32_t s_win, uint32_t e_win)
-{
-	if (seq == s_win)
-		return true;
-	if (seq_gt(end_seq, s_win) && seq_lt(seq, e_win))
-		return true;
-	return seq == e_win && seq == end_seq;
-}
-
 /*
  * An orphan in FIN_WAIT_2, as a compact entry (Linux's
  * tcp_timewait_state_process, substate FIN_WAIT2): its FIN moves it to
@@ -939,6 +1042,8 @@ void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint
 			tcp_reset_reply(stack, &g);
 	} else if (n->kind == TN_HNODE_TW) {
 		tcp_tw_input(stack, tn_tw_of_node(n), &g);
+	} else if (n->kind == TN_HNODE_REQ) {
+		req_input(stack, tcp_req_of_node(n), &g);
 	} else {
 		struct tn_sock *s = tcp_sock_of_node(n);
 		if (s->state == TN_TCP_SYN_SENT)

@@ -107,6 +107,12 @@ static size_t nsocks(struct harness *h)
 	return tn_sock_list(h->stack, NULL, 0);
 }
 
+/* Half-open connections of listener l. */
+static uint32_t half_open(const struct tn_sock *l)
+{
+	return l->listen->syn_len;
+}
+
 START_TEST(full_syn_queue_answers_with_cookies)
 {
 	struct tn_config cfg;
@@ -117,7 +123,8 @@ START_TEST(full_syn_queue_answers_with_cookies)
 	peer_send(h, &(struct pseg){.sport = 1001, .seq = 10, .flags = TCP_SYN});
 	struct oseg o = last_only(h);
 	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
-	ck_assert_uint_eq(nsocks(h), 2); /* listener + the half-open one */
+	ck_assert_uint_eq(nsocks(h), 1); /* the listener: a half-open connection is no socket */
+	ck_assert_uint_eq(half_open(l), 1);
 	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesSent), 0);
 	h_clear(h);
 
@@ -137,7 +144,8 @@ START_TEST(full_syn_queue_answers_with_cookies)
 	ck_assert_uint_eq(o.opt.tsval & 0x3f, 0x10 | 7); /* SACK + the peer's window scale */
 	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesSent), 1);
 	ck_assert_uint_eq(H_CTR(h, TcpExtTCPReqQFullDoCookies), 1);
-	ck_assert_uint_eq(nsocks(h), 2);
+	ck_assert_uint_eq(half_open(l), 1);
+	ck_assert_uint_eq(nsocks(h), 1);
 	uint32_t cookie = o.seq, tsval = o.opt.tsval;
 	h_clear(h);
 
@@ -223,7 +231,8 @@ START_TEST(bad_or_unexpected_cookie_acks_get_a_reset)
 	ck_assert_uint_eq(o.flags, TCP_RST);
 	ck_assert_uint_eq(o.seq, 12345);
 	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesFailed), 1);
-	ck_assert_uint_eq(nsocks(h), 2);
+	ck_assert_uint_eq(nsocks(h), 1);
+	ck_assert_uint_eq(half_open(l), 1);
 	ck_assert_ptr_null(tn_sock_accept(l, NULL));
 	/* Two minutes without overflow: cookie ACKs are no longer even looked at. */
 	h_advance(h, 121 * SEC);
@@ -250,7 +259,7 @@ START_TEST(full_queue_without_cookies_drops)
 	ck_assert_uint_eq(H_CTR(h, TcpExtListenDrops), 10);
 	ck_assert_uint_eq(H_CTR(h, TcpExtTCPReqQFullDrop), 10);
 	ck_assert_uint_eq(H_CTR(h, TcpExtSyncookiesSent), 0);
-	ck_assert_uint_eq(nsocks(h), 2);
+	ck_assert_uint_eq(half_open(l), 1);
 	h_free(h);
 }
 END_TEST
@@ -284,25 +293,147 @@ START_TEST(full_accept_queue_drops_the_cookie_ack)
 }
 END_TEST
 
-/* Half-open connections hold no buffers; they get them at the handshake's end. */
-START_TEST(half_open_holds_no_buffers)
+/*
+ * A half-open connection is a compact entry (struct tcp_req, at most 128
+ * bytes, checked at compile time in tcp.h), not a socket: no rings, no
+ * socket block. The connection and its buffers exist from the final ACK.
+ */
+START_TEST(half_open_is_compact_and_holds_no_buffers)
 {
 	struct tn_config cfg;
 	peer_config(&cfg);
+	cfg.tcp_timestamps = true;
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 4);
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 10, .flags = TCP_SYN, .opt = syn_opts,
+				    .optlen = sizeof(syn_opts)});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	ck_assert_uint_eq(o.wnd, 65535); /* the window is the buffer it will get */
+	ck_assert(o.opt.ws_ok && o.opt.wscale == 3 && o.opt.sack_ok && o.opt.ts_ok && o.opt.tsecr == 1);
+	ck_assert_uint_eq(nsocks(h), 1);
+	ck_assert_uint_eq(half_open(l), 1);
+	h_clear(h);
+	h_advance(h, 7 * MS);
+	uint8_t ts[12];
+	ts_opt(ts, 2, o.opt.tsval);
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 11, .ack = o.seq + 1, .flags = TCP_ACK,
+				    .opt = ts, .optlen = sizeof(ts), .wnd = 1000});
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	ck_assert_uint_eq(half_open(l), 0);
+	struct tn_sock *s = tn_sock_accept(l, NULL);
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(s->rcvbuf.data);
+	ck_assert_ptr_nonnull(s->sndbuf.data);
+	struct tn_sock_info info;
+	tn_sock_info(s, &info);
+	ck_assert(info.ts && info.sack);
+	ck_assert_uint_eq(info.snd_wscale, 7);
+	ck_assert_uint_eq(info.snd_wnd, 1000u << 7);
+	ck_assert_uint_eq(info.mss, 1448);
+	ck_assert_uint_eq(info.rtt_us, 7000); /* the SYN-ACK's round trip, from the timestamp */
+	ck_assert_uint_eq(H_CTR(h, TcpPassiveOpens), 1);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(half_open_retransmits_then_goes)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_synack_retries = 2;
 	struct tn_sock *l;
 	struct harness *h = flood_server(&cfg, &l, 4);
 	peer_send(h, &(struct pseg){.sport = 1001, .seq = 10, .flags = TCP_SYN});
-	struct oseg o = last_only(h);
-	ck_assert_uint_eq(o.wnd, 65535); /* the window is the buffer it will get */
-	struct tn_sock *child = tcp_of(h->stack)->all; /* the newest socket */
-	ck_assert_int_eq(child->state, TN_TCP_SYN_RECEIVED);
-	ck_assert_ptr_null(child->rcvbuf.data);
-	ck_assert_ptr_null(child->sndbuf.data);
+	uint32_t iss = last_only(h).seq;
 	h_clear(h);
-	peer_send(h, &(struct pseg){.sport = 1001, .seq = 11, .ack = o.seq + 1, .flags = TCP_ACK});
-	ck_assert_int_eq(child->state, TN_TCP_ESTABLISHED);
-	ck_assert_ptr_nonnull(child->rcvbuf.data);
-	ck_assert_ptr_nonnull(child->sndbuf.data);
+	/* the peer repeats its SYN: the same SYN-ACK */
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 10, .flags = TCP_SYN});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	ck_assert_uint_eq(o.seq, iss);
+	h_clear(h);
+	/* 1 s, then 2 s later: SYN-ACK again; after the last, 4 s of silence and it is gone */
+	h_advance(h, 999 * MS);
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	h_advance(h, 1 * MS);
+	ck_assert_uint_eq(last_only(h).seq, iss);
+	h_clear(h);
+	h_advance(h, 2 * SEC);
+	ck_assert_uint_eq(last_only(h).seq, iss);
+	h_clear(h);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPSynRetrans), 2);
+	h_advance(h, 4 * SEC);
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	ck_assert_uint_eq(half_open(l), 0);
+	/* its ACK now finds nothing: RST */
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 11, .ack = iss + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(last_only(h).flags, TCP_RST);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(half_open_rst_syn_and_bad_ack)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_max_syn_backlog = 8;
+	struct tn_sock *l;
+	struct harness *h = new_harness_cfg(&cfg);
+	l = tn_sock_open(h->stack);
+	tn_sock_bind(l, 0, LPORT);
+	tn_sock_listen(l, 8);
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 10, .flags = TCP_SYN});
+	uint32_t iss = last_only(h).seq;
+	h_clear(h);
+	/* an ACK of something else: RST, the entry stays */
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 11, .ack = iss + 5, .flags = TCP_ACK});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_RST);
+	ck_assert_uint_eq(o.seq, iss + 5);
+	ck_assert_uint_eq(half_open(l), 1);
+	h_clear(h);
+	/* a RST not at the exact sequence number: ignored; at it: the entry goes */
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 12, .flags = TCP_RST});
+	ck_assert_uint_eq(half_open(l), 1);
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 11, .flags = TCP_RST});
+	ck_assert_uint_eq(half_open(l), 0);
+	ck_assert_uint_eq(tcp_out_count(h), 0);
+	/* a different SYN inside the window: RST, and the entry goes */
+	peer_send(h, &(struct pseg){.sport = 1002, .seq = 10, .flags = TCP_SYN});
+	h_clear(h);
+	peer_send(h, &(struct pseg){.sport = 1002, .seq = 500, .flags = TCP_SYN});
+	ck_assert_uint_eq(last_only(h).flags & TCP_RST, TCP_RST);
+	ck_assert_uint_eq(half_open(l), 0);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(half_open_waits_for_room_in_the_accept_queue)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_max_syn_backlog = 8;
+	struct tn_sock *l;
+	struct harness *h = new_harness_cfg(&cfg);
+	l = tn_sock_open(h->stack);
+	tn_sock_bind(l, 0, LPORT);
+	tn_sock_listen(l, 1);
+	uint32_t iss[2];
+	for (int i = 0; i < 2; i++) {
+		peer_send(h, &(struct pseg){.sport = (uint16_t)(1001 + i), .seq = 10, .flags = TCP_SYN});
+		iss[i] = last_only(h).seq;
+		h_clear(h);
+	}
+	peer_send(h, &(struct pseg){.sport = 1001, .seq = 11, .ack = iss[0] + 1, .flags = TCP_ACK});
+	peer_send(h, &(struct pseg){.sport = 1002, .seq = 11, .ack = iss[1] + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(h), 0); /* dropped, as Linux does: no RST */
+	ck_assert_uint_eq(H_CTR(h, TcpExtListenOverflows), 1);
+	ck_assert_uint_eq(half_open(l), 1);
+	ck_assert_ptr_nonnull(tn_sock_accept(l, NULL));
+	peer_send(h, &(struct pseg){.sport = 1002, .seq = 11, .ack = iss[1] + 1, .flags = TCP_ACK});
+	ck_assert_ptr_nonnull(tn_sock_accept(l, NULL));
+	ck_assert_uint_eq(half_open(l), 0);
 	h_free(h);
 }
 END_TEST
@@ -486,7 +617,10 @@ static Suite *synflood_suite(void)
 	tcase_add_test(tc, bad_or_unexpected_cookie_acks_get_a_reset);
 	tcase_add_test(tc, full_queue_without_cookies_drops);
 	tcase_add_test(tc, full_accept_queue_drops_the_cookie_ack);
-	tcase_add_test(tc, half_open_holds_no_buffers);
+	tcase_add_test(tc, half_open_is_compact_and_holds_no_buffers);
+	tcase_add_test(tc, half_open_retransmits_then_goes);
+	tcase_add_test(tc, half_open_rst_syn_and_bad_ack);
+	tcase_add_test(tc, half_open_waits_for_room_in_the_accept_queue);
 	tcase_add_test(tc, ts_recent_moves_only_with_an_acceptable_ack);
 	tcase_add_test(tc, challenge_acks_limited_per_connection_first);
 	tcase_add_test(tc, challenge_ack_budget_is_randomised);
