@@ -286,6 +286,19 @@ static inline struct tn_sock *tcp_sock_of_node(struct tn_hnode *n)
 /* A reuse delay like Linux's tcp_tw_reuse_delay (ms): see tn_tw_reusable(). */
 #define TCP_TW_REUSE_DELAY_MS 1000
 
+/*
+ * An orphan whose peer keeps its window under one segment while data waits
+ * (a byte at a time, say): it sends no such sliver and its persist backoff
+ * goes on growing, so the orphan limit of CONFORMANCE 26 ends it as it ends
+ * one facing a zero window (Linux bounds orphans' probes by
+ * tcp_orphan_retries likewise).
+ */
+static inline bool tcp_orphan_window_starved(const struct tn_sock *s)
+{
+	uint32_t unsent = s->snd_una + s->sndbuf.len - s->snd_nxt;
+	return s->orphan && unsent > s->snd_wnd && s->snd_wnd < s->mss;
+}
+
 /* ---- tcp.c */
 struct tn_sock *tcp_sock_new(struct tn_stack *stack);
 /* The live connection of a 4-tuple (NULL if none, or if only a TIME_WAIT entry holds it). */

@@ -734,11 +734,12 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		else if (g->len == 0)
 			TCP_CTR(s, TcpExtTCPPureAcks);
 	}
-	if (s->snd_wnd && s->persist) {
+	bool starved = tcp_orphan_window_starved(s);
+	if (s->snd_wnd && s->persist && !starved) {
 		tn_timer_cancel(s->stack, &s->rtx_timer);
 		s->persist = false;
 	}
-	if (s->snd_wnd)
+	if (s->snd_wnd && !starved)
 		s->persist_backoff = 0;
 
 	switch (s->state) {

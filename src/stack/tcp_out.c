@@ -357,7 +357,7 @@ static uint32_t tso_max(const struct tn_sock *s, uint32_t mss, uint32_t flight, 
 static bool small_segment_ok(const struct tn_sock *s, uint32_t len, uint32_t unsent)
 {
 	if (len < unsent) /* window-limited: worth it only if it is a good part of the window */
-		return len >= s->max_snd_wnd / 2 && s->max_snd_wnd / 2 > 0;
+		return !s->orphan && len >= s->max_snd_wnd / 2 && s->max_snd_wnd / 2 > 0; /* orphan: tcp.h */
 	if (s->fin_queued)
 		return true; /* the last data before FIN: push it */
 	return s->nodelay || s->snd_nxt == s->snd_una;

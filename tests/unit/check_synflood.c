@@ -603,6 +603,45 @@ START_TEST(max_orphans_resets_the_oldest)
 }
 END_TEST
 
+/*
+ * CONFORMANCE 26 against a peer that opens its window a byte at a time
+ * and says so ten times a second: the orphan sends it no slivers, its
+ * probes back off as against a zero window, and it ends after tcp_retries
+ * of them instead of holding its buffers forever.
+ */
+START_TEST(orphan_facing_a_one_byte_window_gives_up)
+{
+	struct conn c = open_passive();
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .wnd = 1});
+	char data[100];
+	memset(data, 'x', sizeof(data));
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), 100);
+	tn_sock_close(c.s);
+	h_clear(c.h);
+	uint64_t ended = 0;
+	for (uint64_t t = 0; t < 7200 * SEC && !ended; t += 100 * MS) {
+		h_advance(c.h, 100 * MS);
+		struct oseg o;
+		for (size_t i = 0; i < c.h->nout; i++) {
+			if (!out_seg(c.h, i, &o))
+				continue;
+			ck_assert_uint_eq(o.len, 0); /* probes only, never a byte of data */
+			if (o.flags & TCP_RST)
+				ended = t;
+		}
+		h_clear(c.h);
+		if (tn_sock_list(c.h->stack, NULL, 0) == 1)
+			ended = ended ? ended : t;
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .wnd = 1});
+	}
+	ck_assert_uint_gt(ended, 0);
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1); /* only the listener left */
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPAbortOnTimeout), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPWinProbe), 15);
+	close_conn(&c);
+}
+END_TEST
+
 /* What a half-open connection and an orphan cost, at compile time. */
 _Static_assert(sizeof(struct tn_tw_entry) <= 64, "TIME_WAIT and FIN_WAIT_2 orphans: 64 bytes");
 
@@ -626,6 +665,7 @@ static Suite *synflood_suite(void)
 	tcase_add_test(tc, challenge_ack_budget_is_randomised);
 	tcase_add_test(tc, orphan_fin_wait_2_is_compact);
 	tcase_add_test(tc, max_orphans_resets_the_oldest);
+	tcase_add_test(tc, orphan_facing_a_one_byte_window_gives_up);
 	suite_add_tcase(s, tc);
 	return s;
 }
