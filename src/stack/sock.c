@@ -401,8 +401,10 @@ void tn_sock_close(struct tn_sock *s)
 		if (s->state == TN_TCP_ESTABLISHED || s->state == TN_TCP_CLOSE_WAIT ||
 		    s->state == TN_TCP_SYN_RECEIVED)
 			queue_fin(s);
-		else if (s->state == TN_TCP_FIN_WAIT_2)
+		if (s->state == TN_TCP_FIN_WAIT_2)
 			tcp_enter_fin_wait2(s); /* s is gone: a compact entry waits for the FIN */
+		else if (!s->dead && s->state != TN_TCP_CLOSED)
+			tcp_orphan_add(s);
 		break;
 	}
 	tcp_leave(stack);

@@ -461,11 +461,63 @@ void tcp_notify(struct tn_sock *s, unsigned events)
 	tcp->ev_tail = s;
 }
 
+static void orphan_unlink(struct tn_sock *s)
+{
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (!s->in_orphans)
+		return;
+	if (s->orph_prev)
+		s->orph_prev->orph_next = s->orph_next;
+	else
+		tcp->orph_head = s->orph_next;
+	if (s->orph_next)
+		s->orph_next->orph_prev = s->orph_prev;
+	else
+		tcp->orph_tail = s->orph_prev;
+	s->orph_prev = s->orph_next = NULL;
+	s->in_orphans = false;
+	tcp->norphans--;
+}
+
+/*
+ * Linux's tcp_max_orphans: orphans (sockets still closing, and compact
+ * FIN_WAIT_2 entries) at most max_orphans; beyond, the oldest is reset,
+ * first those that hold a socket and its buffers.
+ */
+void tcp_orphan_add(struct tn_sock *s)
+{
+	struct tn_stack *stack = s->stack;
+	struct tn_tcp *tcp = tcp_of(stack);
+	s->in_orphans = true;
+	s->orph_next = NULL;
+	s->orph_prev = tcp->orph_tail;
+	if (tcp->orph_tail)
+		tcp->orph_tail->orph_next = s;
+	else
+		tcp->orph_head = s;
+	tcp->orph_tail = s;
+	tcp->norphans++;
+	while (tcp->norphans + tcp->fw2.count > stack->cfg.tcp_max_orphans) {
+		if (tcp->fw2.count && !tcp->orph_head->orph_next && tcp->orph_head == s) {
+			/* only the newcomer holds a socket: the oldest compact entry goes */
+			struct tn_tw_entry *e = &tcp->fw2.entries[tcp->fw2.fifo_head];
+			orphan_evicted(stack, e);
+			tn_tw_remove(stack, &tcp->fw2, e, TN_TW_MOVED);
+			continue;
+		}
+		struct tn_sock *victim = tcp->orph_head;
+		TN_COUNT(stack, TcpExtTCPAbortOnMemory);
+		tcp_send_rst(victim);
+		tcp_done(victim, 0); /* an orphan: released, and unlinked from here */
+	}
+}
+
 void tcp_release(struct tn_sock *s)
 {
 	struct tn_tcp *tcp = tcp_of(s->stack);
 	if (s->dead)
 		return;
+	orphan_unlink(s);
 	tcp_timers_stop(s);
 	tcp_unhash(s);
 	tcp_unbind(s);

@@ -181,6 +181,7 @@ struct tn_sock {
 	struct tn_sock *ev_next;          /* pending-event list */
 	struct tn_sock *parent;           /* listener, until accepted */
 	struct tn_sock *aq_prev, *aq_next;
+	struct tn_sock *orph_prev, *orph_next; /* closed by its owner, still closing: oldest first */
 
 	tn_ip4 laddr, raddr;
 	uint16_t lport, rport;
@@ -191,7 +192,7 @@ struct tn_sock {
 	bool ts_ok : 1, sack_ok : 1, ws_ok : 1;
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
-	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1;
+	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1, in_orphans : 1;
 	unsigned events;                  /* pending TN_SOCK_EV_* */
 	int err;                          /* pending error (negative errno) */
 	int soft_err;                     /* last ICMP error, reported on timeout */
@@ -267,6 +268,8 @@ struct tn_tcp {
 	uint32_t nsocks;
 	struct tn_sock *ev_head, *ev_tail;
 	struct tn_sock *dead;      /* freed at the end of the current entry */
+	struct tn_sock *orph_head, *orph_tail; /* orphans that still hold a socket (max_orphans) */
+	uint32_t norphans;
 	int depth;                 /* nesting of core entry points */
 	uint8_t isn_key[16], port_key[16], ts_key[16];
 	uint16_t port_table[256];  /* RFC 6056 algorithm 4 perturbation */
@@ -353,6 +356,8 @@ bool tcp_challenge_allowed(struct tn_sock *s);
 void tcp_enter_time_wait(struct tn_sock *s);
 /* An orphan in FIN_WAIT_2 leaves a compact entry (the orphan table) and ends s. */
 void tcp_enter_fin_wait2(struct tn_sock *s);
+/* s was just closed by its owner and goes on closing: counted against max_orphans. */
+void tcp_orphan_add(struct tn_sock *s);
 
 /* ---- tcp_in.c */
 void tcp_send_req_synack(struct tn_stack *stack, const struct tcp_req *r); /* (re)sends its SYN-ACK */

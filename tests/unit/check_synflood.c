@@ -581,18 +581,32 @@ START_TEST(max_orphans_resets_the_oldest)
 	cfg.tcp_max_orphans = 2;
 	struct tn_sock *l;
 	struct harness *h = flood_server(&cfg, &l, 8);
-	uint32_t seq[3];
-	for (int i = 0; i < 3; i++) {
-		if (i == 2)
-			ck_assert_uint_eq(H_CTR(h, TcpExtTCPAbortOnMemory), 0);
+	uint32_t seq[2];
+	for (int i = 0; i < 2; i++)
 		orphan_on(h, l, (uint16_t)(4100 + i), &seq[i]);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPAbortOnMemory), 0);
+	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 2);
+	/* a third close: the oldest orphan gets a RST from the state it had */
+	peer_send(h, &(struct pseg){.sport = 4102, .seq = 1000, .flags = TCP_SYN});
+	uint32_t iss = last_only(h).seq;
+	peer_send(h, &(struct pseg){.sport = 4102, .seq = 1001, .ack = iss + 1, .flags = TCP_ACK});
+	h_clear(h);
+	tn_sock_close(tn_sock_accept(l, NULL));
+	bool reset = false, fin = false;
+	struct oseg o;
+	for (size_t i = 0; i < h->nout; i++) {
+		if (!out_seg(h, i, &o))
+			continue;
+		if (o.dport == 4100 && o.flags == (TCP_RST | TCP_ACK) && o.seq == seq[0])
+			reset = true;
+		if (o.dport == 4102 && (o.flags & TCP_FIN))
+			fin = true;
 	}
-	/* the third pushed out the first: it got a RST from the state it had */
-	struct oseg o = last_only(h);
-	ck_assert_uint_eq(o.flags, TCP_RST | TCP_ACK);
-	ck_assert_uint_eq(o.dport, 4100);
-	ck_assert_uint_eq(o.seq, seq[0]);
+	ck_assert(reset && fin);
+	ck_assert_uint_eq(tcp_out_count(h), 2);
 	ck_assert_uint_eq(H_CTR(h, TcpExtTCPAbortOnMemory), 1);
+	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 1);
+	peer_send(h, &(struct pseg){.sport = 4102, .seq = 1001, .ack = iss + 2, .flags = TCP_ACK});
 	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 2);
 	/* the others wait out fin_timeout, then go quietly */
 	h_clear(h);
@@ -642,6 +656,41 @@ START_TEST(orphan_facing_a_one_byte_window_gives_up)
 }
 END_TEST
 
+/* Orphans that still hold a socket count too, and are the first to go. */
+START_TEST(max_orphans_counts_closing_sockets)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_max_orphans = 2;
+	struct tn_sock *l;
+	struct harness *h = flood_server(&cfg, &l, 8);
+	uint32_t fw2_seq;
+	orphan_on(h, l, 4200, &fw2_seq); /* a compact one, the oldest */
+	uint32_t iss[2];
+	for (int i = 0; i < 2; i++) {
+		uint16_t port = (uint16_t)(4300 + i);
+		peer_send(h, &(struct pseg){.sport = port, .seq = 1000, .flags = TCP_SYN});
+		iss[i] = last_only(h).seq;
+		h_clear(h);
+		/* the peer's window is shut: the FIN waits behind data, the socket stays */
+		peer_send(h, &(struct pseg){.sport = port, .seq = 1001, .ack = iss[i] + 1, .flags = TCP_ACK,
+					    .zero_wnd = true});
+		struct tn_sock *s = tn_sock_accept(l, NULL);
+		ck_assert_int_eq(tn_sock_send(s, "stuck", 5), 5);
+		h_clear(h);
+		tn_sock_close(s);
+	}
+	/* three orphans for two places: the oldest that holds a socket was reset */
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPAbortOnMemory), 1);
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_RST | TCP_ACK);
+	ck_assert_uint_eq(o.dport, 4300);
+	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 1);
+	ck_assert_uint_eq(tcp_of(h->stack)->norphans, 1);
+	h_free(h);
+}
+END_TEST
+
 /* What a half-open connection and an orphan cost, at compile time. */
 _Static_assert(sizeof(struct tn_tw_entry) <= 64, "TIME_WAIT and FIN_WAIT_2 orphans: 64 bytes");
 
@@ -666,6 +715,7 @@ static Suite *synflood_suite(void)
 	tcase_add_test(tc, orphan_fin_wait_2_is_compact);
 	tcase_add_test(tc, max_orphans_resets_the_oldest);
 	tcase_add_test(tc, orphan_facing_a_one_byte_window_gives_up);
+	tcase_add_test(tc, max_orphans_counts_closing_sockets);
 	suite_add_tcase(s, tc);
 	return s;
 }
