@@ -238,7 +238,7 @@ static void child_established(struct tn_stack *stack, struct tn_sock *l, const s
 	synchronized_input(c, g);
 }
 
-/* Our SYN-ACK options for a SYN that offered o; tsval as the caller computes it. */
+/* Our SYN-ACK options, as agreed with the SYN; the caller adds the timestamps. */
 static struct tcp_opts synack_options(const struct tn_stack *stack, const struct tn_sock *l, bool ws_ok,
 				      bool sack_ok, bool ts_ok)
 {
