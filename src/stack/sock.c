@@ -64,6 +64,7 @@ int tn_sock_listen(struct tn_sock *s, int backlog)
 		return -ENOMEM;
 	s->listen->backlog = b;
 	tcp_set_state(s, TN_TCP_LISTEN);
+	tcp_listen_hash(s);
 	return 0;
 }
 

@@ -196,10 +196,41 @@ static struct tn_sock **bound_bucket(struct tn_stack *stack, uint16_t port)
 	return &tcp->bound[port & (tcp->nbound_buckets - 1)];
 }
 
+/*
+ * Listeners have a chain of their own: every SYN looks here, and the
+ * bound-port chains, which sockets bound with SO_REUSEADDR can make long,
+ * are not walked for it.
+ */
+static struct tn_sock **listen_bucket(struct tn_stack *stack, uint16_t port)
+{
+	return &tcp_of(stack)->listeners[port % TCP_LISTEN_BUCKETS];
+}
+
+void tcp_listen_hash(struct tn_sock *s)
+{
+	struct tn_sock **b = listen_bucket(s->stack, s->lport);
+	s->lnext = *b;
+	*b = s;
+	s->listed = true;
+}
+
+static void listen_unhash(struct tn_sock *s)
+{
+	if (!s->listed)
+		return;
+	for (struct tn_sock **pp = listen_bucket(s->stack, s->lport); *pp; pp = &(*pp)->lnext) {
+		if (*pp == s) {
+			*pp = s->lnext;
+			break;
+		}
+	}
+	s->listed = false;
+}
+
 struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport)
 {
 	struct tn_sock *wild = NULL;
-	for (struct tn_sock *s = *bound_bucket(stack, lport); s; s = s->bnext) {
+	for (struct tn_sock *s = *listen_bucket(stack, lport); s; s = s->lnext) {
 		if (s->lport != lport || s->state != TN_TCP_LISTEN)
 			continue;
 		if (s->laddr == laddr)
@@ -518,6 +549,7 @@ void tcp_release(struct tn_sock *s)
 	if (s->dead)
 		return;
 	orphan_unlink(s);
+	listen_unhash(s);
 	tcp_timers_stop(s);
 	tcp_unhash(s);
 	tcp_unbind(s);

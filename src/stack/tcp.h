@@ -43,6 +43,7 @@
 #define TCP_OFO_MAX 32        /* out-of-order ranges held per connection */
 #define TCP_SACK_SB_MAX 32    /* send-side scoreboard ranges */
 #define TCP_SACK_BLOCKS_MAX 4
+#define TCP_LISTEN_BUCKETS 256
 
 /* ---- sequence arithmetic (RFC 9293 3.4: modulo 2^32) */
 static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
@@ -182,6 +183,7 @@ struct tn_sock {
 	struct tn_sock *parent;           /* listener, until accepted */
 	struct tn_sock *aq_prev, *aq_next;
 	struct tn_sock *orph_prev, *orph_next; /* closed by its owner, still closing: oldest first */
+	struct tn_sock *lnext;            /* listener chain of its port (tcp_listen_hash) */
 
 	tn_ip4 laddr, raddr;
 	uint16_t lport, rport;
@@ -192,7 +194,7 @@ struct tn_sock {
 	bool ts_ok : 1, sack_ok : 1, ws_ok : 1;
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
-	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1, in_orphans : 1;
+	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1, in_orphans : 1, listed : 1;
 	unsigned events;                  /* pending TN_SOCK_EV_* */
 	int err;                          /* pending error (negative errno) */
 	int soft_err;                     /* last ICMP error, reported on timeout */
@@ -263,6 +265,7 @@ struct tn_tcp {
 	struct tn_tw_table tw;     /* the TIME_WAIT entries (hashed in ehash) */
 	struct tn_tw_table fw2;    /* orphans in FIN_WAIT_2, compact (hashed in ehash) */
 	struct tn_sock **bound;    /* by local port */
+	struct tn_sock *listeners[TCP_LISTEN_BUCKETS]; /* listeners only, by port: a SYN walks no bound socket */
 	uint32_t nbound_buckets;
 	struct tn_sock *all;       /* every socket, for tn_sock_list */
 	uint32_t nsocks;
@@ -308,6 +311,8 @@ struct tn_sock *tcp_sock_new(struct tn_stack *stack);
 struct tn_sock *tcp_lookup(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 			   uint16_t rport);
 struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport);
+/* s starts listening: findable by tcp_lookup_listener until released. */
+void tcp_listen_hash(struct tn_sock *s);
 int tcp_hash(struct tn_sock *s);
 void tcp_unhash(struct tn_sock *s);
 int tcp_bind_port(struct tn_sock *s, uint16_t port);
