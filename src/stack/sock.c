@@ -352,8 +352,6 @@ int tn_sock_shutdown(struct tn_sock *s, int how)
 static void close_listener(struct tn_sock *s)
 {
 	struct tcp_listen *q = s->listen;
-	while (q->syn_head)
-		tcp_done(q->syn_head, 0);
 	while (q->req_head)
 		tcp_req_free(q->req_head);
 	while (q->aq_head) {

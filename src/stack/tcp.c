@@ -671,56 +671,12 @@ size_t tn_timewait_count(const struct tn_stack *stack)
 	return tcp_of(stack)->tw.count;
 }
 
-/* ---- listener children: two doubly linked lists through aq_prev/aq_next */
-static void list_unlink(struct tn_sock **head, struct tn_sock **tail, struct tn_sock *c)
-{
-	if (c->aq_prev)
-		c->aq_prev->aq_next = c->aq_next;
-	else
-		*head = c->aq_next;
-	if (c->aq_next)
-		c->aq_next->aq_prev = c->aq_prev;
-	else if (tail)
-		*tail = c->aq_prev;
-	c->aq_prev = c->aq_next = NULL;
-}
-
-void tcp_child_add(struct tn_sock *l, struct tn_sock *c)
+/* ---- listener children: the accept queue, a doubly linked list through aq_prev/aq_next */
+void tcp_child_queue(struct tn_sock *l, struct tn_sock *c)
 {
 	struct tcp_listen *q = l->listen;
 	c->parent = l;
-	c->in_aq = false;
-	c->aq_prev = NULL;
-	c->aq_next = q->syn_head;
-	if (q->syn_head)
-		q->syn_head->aq_prev = c;
-	q->syn_head = c;
-	q->syn_len++;
-}
-
-void tcp_child_unlink(struct tn_sock *c)
-{
-	struct tcp_listen *q = c->parent ? c->parent->listen : NULL;
-	if (!q)
-		return;
-	if (c->in_aq) {
-		list_unlink(&q->aq_head, &q->aq_tail, c);
-		q->aq_len--;
-	} else {
-		list_unlink(&q->syn_head, NULL, c);
-		q->syn_len--;
-	}
-	c->in_aq = false;
-	c->parent = NULL;
-}
-
-void tcp_child_established(struct tn_sock *c)
-{
-	struct tn_sock *l = c->parent;
-	struct tcp_listen *q = l->listen;
-	list_unlink(&q->syn_head, NULL, c);
-	q->syn_len--;
-	c->in_aq = true;
+	c->aq_next = NULL;
 	c->aq_prev = q->aq_tail;
 	if (q->aq_tail)
 		q->aq_tail->aq_next = c;
@@ -729,6 +685,24 @@ void tcp_child_established(struct tn_sock *c)
 	q->aq_tail = c;
 	q->aq_len++;
 	tcp_notify(l, TN_SOCK_EV_ACCEPT);
+}
+
+void tcp_child_unlink(struct tn_sock *c)
+{
+	struct tcp_listen *q = c->parent ? c->parent->listen : NULL;
+	if (!q)
+		return;
+	if (c->aq_prev)
+		c->aq_prev->aq_next = c->aq_next;
+	else
+		q->aq_head = c->aq_next;
+	if (c->aq_next)
+		c->aq_next->aq_prev = c->aq_prev;
+	else
+		q->aq_tail = c->aq_prev;
+	c->aq_prev = c->aq_next = NULL;
+	q->aq_len--;
+	c->parent = NULL;
 }
 
 struct tn_sock *tcp_child_accept(struct tn_sock *l)

@@ -167,9 +167,8 @@ _Static_assert(offsetof(struct tcp_req, hn) == 0, "the hash node comes first");
 struct tcp_listen {
 	struct tn_sock *aq_head, *aq_tail; /* established, waiting for accept */
 	uint32_t aq_len;
-	struct tn_sock *syn_head;          /* children in SYN_RECEIVED (only on the way to aq) */
-	struct tcp_req *req_head;          /* half-open connections */
-	uint32_t syn_len;                  /* both */
+	struct tcp_req *req_head;          /* half-open connections (the SYN queue) */
+	uint32_t syn_len;
 	uint32_t backlog;
 	uint64_t last_overflow_ns;         /* last SYN answered with a cookie (0: never) */
 };
@@ -194,7 +193,7 @@ struct tn_sock {
 	bool ts_ok : 1, sack_ok : 1, ws_ok : 1;
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
-	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1, in_orphans : 1, listed : 1;
+	bool was_established : 1, zero_wnd_adv : 1, in_orphans : 1, listed : 1;
 	unsigned events;                  /* pending TN_SOCK_EV_* */
 	int err;                          /* pending error (negative errno) */
 	int soft_err;                     /* last ICMP error, reported on timeout */
@@ -344,8 +343,8 @@ int tcp_alloc_buffers(struct tn_sock *s);
 void tcp_init_rcv_wscale(struct tn_sock *s);
 uint8_t tcp_wscale_for(uint32_t rcvbuf_size);
 /* A listener's child: joins the SYN queue, moves to the accept queue, leaves. */
-void tcp_child_add(struct tn_sock *listener, struct tn_sock *child);
-void tcp_child_established(struct tn_sock *child);
+/* An established child joins l's accept queue (l is told), waits for accept, or leaves. */
+void tcp_child_queue(struct tn_sock *listener, struct tn_sock *child);
 struct tn_sock *tcp_child_accept(struct tn_sock *listener);
 /* A half-open connection of l for the SYN's 4-tuple, hashed and queued; NULL if memory is short. */
 struct tcp_req *tcp_req_new(struct tn_sock *l, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,

@@ -231,10 +231,9 @@ static void child_established(struct tn_stack *stack, struct tn_sock *l, const s
 		rtt_from_ack(c, g, g->ack);
 	}
 	init_congestion(c);
-	tcp_child_add(l, c);
 	established(c);
 	TN_COUNT(stack, TcpPassiveOpens);
-	tcp_child_established(c);
+	tcp_child_queue(l, c);
 	synchronized_input(c, g);
 }
 
@@ -516,7 +515,7 @@ static void reset_connection(struct tn_sock *s)
 {
 	switch (s->state) {
 	case TN_TCP_SYN_RECEIVED:
-		tcp_done(s, s->parent ? 0 : -ECONNREFUSED);
+		tcp_done(s, -ECONNREFUSED); /* a simultaneous open refused */
 		break;
 	case TN_TCP_ESTABLISHED:
 	case TN_TCP_CLOSE_WAIT:
@@ -679,17 +678,7 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 			tcp_reset_reply(s->stack, g);
 			return false;
 		}
-		if (s->parent && s->parent->listen->aq_len >= s->parent->listen->backlog) {
-			/* Like Linux: ignore the ACK, the SYN-ACK retransmission tries again. */
-			TCP_CTR(s, TcpExtListenOverflows);
-			TCP_CTR(s, TcpExtListenDrops);
-			return false;
-		}
-		if (tcp_alloc_buffers(s) < 0) {
-			/* No memory for the rings: as a full queue, a retransmission tries again. */
-			TCP_CTR(s, TcpExtListenDrops);
-			return false;
-		}
+		/* (a simultaneous open: a listener's half-open connections are struct tcp_req) */
 		if (s->retries == 0)
 			rtt_from_ack(s, g, g->ack);
 		init_congestion(s);
@@ -698,12 +687,7 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		s->max_snd_wnd = s->snd_wnd;
 		s->snd_wl1 = g->seq;
 		s->snd_wl2 = g->ack;
-		if (s->parent) {
-			TCP_CTR(s, TcpPassiveOpens);
-			tcp_child_established(s);
-		} else {
-			tcp_notify(s, TN_SOCK_EV_CONNECTED | TN_SOCK_EV_WRITABLE);
-		}
+		tcp_notify(s, TN_SOCK_EV_CONNECTED | TN_SOCK_EV_WRITABLE);
 	}
 	if (seq_gt(g->ack, s->snd_max)) {
 		send_dupack(s, g);
