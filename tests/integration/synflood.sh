@@ -88,4 +88,8 @@ log "tapnetd RSS: ${rss_before} KiB before, ${rss_flood} KiB at the flood's end,
 for r in "$rss_flood" "$rss_after"; do
 	[ "$r" -le "$RSS_BOUND_KB" ] || fail "tapnetd's RSS ${r} KiB is above ${RSS_BOUND_KB} KiB"
 done
+# what the flood left: at most a full SYN queue of half-open entries, listed as SYN-RECV
+synrecv=$(tapnet_cli ss -a | grep -c '^SYN-RECV' || true)
+log "half-open connections left: $synrecv"
+[ "$synrecv" -le 256 ] || fail "$synrecv half-open connections: more than the SYN queue holds"
 exit 0

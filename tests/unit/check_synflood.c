@@ -102,9 +102,10 @@ static struct harness *flood_server(struct tn_config *cfg, struct tn_sock **l, i
 	return h;
 }
 
+/* Sockets (listeners, connections): half-open and FIN_WAIT_2 entries are none. */
 static size_t nsocks(struct harness *h)
 {
-	return tn_sock_list(h->stack, NULL, 0);
+	return tcp_of(h->stack)->nsocks;
 }
 
 /* Half-open connections of listener l. */
@@ -644,12 +645,12 @@ START_TEST(orphan_facing_a_one_byte_window_gives_up)
 				ended = t;
 		}
 		h_clear(c.h);
-		if (tn_sock_list(c.h->stack, NULL, 0) == 1)
+		if (nsocks(c.h) == 1)
 			ended = ended ? ended : t;
 		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .wnd = 1});
 	}
 	ck_assert_uint_gt(ended, 0);
-	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1); /* only the listener left */
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1); /* only the listener left, no entry */
 	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPAbortOnTimeout), 1);
 	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPWinProbe), 15);
 	close_conn(&c);
@@ -691,6 +692,49 @@ START_TEST(max_orphans_counts_closing_sockets)
 }
 END_TEST
 
+/* `tapnet ss` still sees them: half-open as SYN-RECV, orphans as FIN-WAIT-2, in pages too. */
+START_TEST(entries_are_listed_like_sockets)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_max_syn_backlog = 8;
+	struct tn_sock *l;
+	struct harness *h = new_harness_cfg(&cfg);
+	l = tn_sock_open(h->stack);
+	tn_sock_bind(l, 0, LPORT);
+	tn_sock_listen(l, 8);
+	uint32_t seq;
+	orphan_on(h, l, 5000, &seq);
+	peer_send(h, &(struct pseg){.sport = 5001, .seq = 10, .flags = TCP_SYN});
+	peer_send(h, &(struct pseg){.sport = 5002, .seq = 10, .flags = TCP_SYN});
+	struct tn_sock_info all[8];
+	ck_assert_uint_eq(tn_sock_list(h->stack, all, 8), 4);
+	unsigned synrecv = 0, fw2 = 0, listen = 0;
+	for (int i = 0; i < 4; i++) {
+		synrecv += all[i].state == TN_TCP_SYN_RECEIVED && all[i].remote_port >= 5001;
+		fw2 += all[i].state == TN_TCP_FIN_WAIT_2 && all[i].remote_port == 5000 && all[i].orphan;
+		listen += all[i].state == TN_TCP_LISTEN;
+		ck_assert_ptr_nonnull(all[i].cc);
+	}
+	ck_assert_uint_eq(synrecv, 2);
+	ck_assert_uint_eq(fw2, 1);
+	ck_assert_uint_eq(listen, 1);
+	/* oldest first in pages of one: the listener, then the entries */
+	struct tn_sock_info one;
+	ck_assert_uint_eq(tn_sock_list_from(h->stack, 0, &one, 1), 4);
+	ck_assert_int_eq(one.state, TN_TCP_LISTEN);
+	unsigned seen = 0;
+	for (size_t start = 1; start < 4; start++) {
+		memset(&one, 0, sizeof(one));
+		ck_assert_uint_eq(tn_sock_list_from(h->stack, start, &one, 1), 4);
+		ck_assert(one.state == TN_TCP_SYN_RECEIVED || one.state == TN_TCP_FIN_WAIT_2);
+		seen |= 1u << (one.remote_port - 5000);
+	}
+	ck_assert_uint_eq(seen, 7);
+	h_free(h);
+}
+END_TEST
+
 /* What a half-open connection and an orphan cost, at compile time. */
 _Static_assert(sizeof(struct tn_tw_entry) <= 64, "TIME_WAIT and FIN_WAIT_2 orphans: 64 bytes");
 
@@ -716,6 +760,7 @@ static Suite *synflood_suite(void)
 	tcase_add_test(tc, max_orphans_resets_the_oldest);
 	tcase_add_test(tc, orphan_facing_a_one_byte_window_gives_up);
 	tcase_add_test(tc, max_orphans_counts_closing_sockets);
+	tcase_add_test(tc, entries_are_listed_like_sockets);
 	suite_add_tcase(s, tc);
 	return s;
 }
