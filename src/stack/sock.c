@@ -622,12 +622,14 @@ size_t tn_sock_list_from(const struct tn_stack *stack, size_t start, struct tn_s
 			tn_sock_info(s, &out[idx - start]);
 	}
 	/* then the entries, the newest */
-	struct list_window w = {.out = out, .max = max};
+	struct list_window w = {.out = out, .max = out ? max : 0};
 	if (start > nsocks) {
 		w.first = start - nsocks;
-	} else {
+	} else if (w.max > nsocks - start) {
 		w.out = out + (nsocks - start);
-		w.max = max > nsocks - start ? max - (nsocks - start) : 0;
+		w.max -= nsocks - start;
+	} else {
+		w.max = 0;
 	}
 	return nsocks + list_entries(stack, w.max ? list_window_put : NULL, &w);
 }
