@@ -137,8 +137,7 @@ uint32_t tcp_send_mss(const struct tn_sock *s)
 uint32_t tcp_rcv_window(struct tn_sock *s)
 {
 	uint32_t cur = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
-	/* no ring yet: a half-open connection gets its buffers once established */
-	uint32_t free_space = s->shut_rd || !s->rcvbuf.data ? s->rcvbuf_size : tn_ring_space(&s->rcvbuf);
+	uint32_t free_space = s->shut_rd ? s->rcvbuf_size : tn_ring_space(&s->rcvbuf);
 	uint32_t max = (uint32_t)65535 << s->rcv_wscale;
 	if (free_space > max)
 		free_space = max;
