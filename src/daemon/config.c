@@ -68,6 +68,7 @@ static bool parse_congestion(const struct config_key *, const char *, void *, vo
 static bool parse_tw_overflow(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_port_range(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_percent(const struct config_key *, const char *, void *, void *, char *, size_t);
+static bool parse_syncookies(const struct config_key *, const char *, void *, void *, char *, size_t);
 
 #define FIELD(f) offsetof(struct daemon_config, f), sizeof(((struct daemon_config *)0)->f)
 #define PREFIX_AT(f) offsetof(struct daemon_config, f)
@@ -139,6 +140,9 @@ static const struct config_key config_keys[] = {
 	{ "tcp", "tw_reuse", parse_bool, FIELD(core.tcp_tw_reuse), 0, 1, NO_AUX },
 	{ "tcp", "invalid_ratelimit", parse_duration, FIELD(core.tcp_invalid_ratelimit_ms), 0, MS(60),
 	  NO_AUX },
+	/* what a remote peer may hold: half-open (SYN cookies) and orphaned connections */
+	{ "tcp", "syncookies", parse_syncookies, FIELD(core.tcp_syncookies), 0, 0, NO_AUX },
+	{ "tcp", "max_orphans", parse_uint, FIELD(core.tcp_max_orphans), 0, 1u << 24, NO_AUX },
 	/* both ends of the range: tcp_port_min and tcp_port_max, next to each other */
 	{ "tcp", "port_range", parse_port_range, offsetof(struct daemon_config, core.tcp_port_min),
 	  2 * sizeof(uint16_t), 1024, 65535, NO_AUX },
@@ -614,6 +618,25 @@ static bool parse_tw_overflow(const struct config_key *key, const char *value, v
 		v = TN_TCP_TW_EVICT_OLDEST;
 	else {
 		snprintf(why, whylen, "'%s' is not one of drop, evict_oldest", value);
+		return false;
+	}
+	memcpy(field, &v, sizeof(v));
+	return true;
+}
+
+/* yes/no as parse_bool takes them, or always (Linux tcp_syncookies 1, 0, 2). */
+static bool parse_syncookies(const struct config_key *key, const char *value, void *field,
+			     void *aux, char *why, size_t whylen)
+{
+	uint8_t v;
+	bool b;
+
+	if (strcmp(value, "always") == 0) {
+		v = TN_TCP_SYNCOOKIES_ALWAYS;
+	} else if (parse_bool(key, value, &b, aux, why, whylen)) {
+		v = b ? TN_TCP_SYNCOOKIES_YES : TN_TCP_SYNCOOKIES_NO;
+	} else {
+		snprintf(why, whylen, "'%s' is not one of yes, no, always", value);
 		return false;
 	}
 	memcpy(field, &v, sizeof(v));

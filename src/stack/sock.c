@@ -68,6 +68,7 @@ int tn_sock_listen(struct tn_sock *s, int backlog)
 		return -ENOMEM;
 	s->listen->backlog = b;
 	tcp_set_state(s, TN_TCP_LISTEN);
+	tcp_listen_hash(s);
 	return 0;
 }
 
@@ -355,8 +356,8 @@ int tn_sock_shutdown(struct tn_sock *s, int how)
 static void close_listener(struct tn_sock *s)
 {
 	struct tcp_listen *q = s->listen;
-	while (q->syn_head)
-		tcp_done(q->syn_head, 0);
+	while (q->req_head)
+		tcp_req_free(q->req_head);
 	while (q->aq_head) {
 		struct tn_sock *c = q->aq_head;
 		tcp_send_rst(c);
@@ -403,8 +404,10 @@ void tn_sock_close(struct tn_sock *s)
 		if (s->state == TN_TCP_ESTABLISHED || s->state == TN_TCP_CLOSE_WAIT ||
 		    s->state == TN_TCP_SYN_RECEIVED)
 			queue_fin(s);
-		else if (s->state == TN_TCP_FIN_WAIT_2)
-			tcp_arm_lifetime(s, stack->cfg.tcp_fin_timeout_ms);
+		if (s->state == TN_TCP_FIN_WAIT_2)
+			tcp_enter_fin_wait2(s); /* s is gone: a compact entry waits for the FIN */
+		else if (!s->dead && s->state != TN_TCP_CLOSED)
+			tcp_orphan_add(s);
 		break;
 	}
 	tcp_leave(stack);
@@ -563,9 +566,69 @@ int tn_sock_info(const struct tn_sock *s, struct tn_sock_info *i)
 	return 0;
 }
 
+/*
+ * Half-open connections (struct tcp_req) and orphans in FIN_WAIT_2 (compact
+ * entries) have no socket, but listings show them, as ss shows SYN-RECV
+ * and FIN-WAIT-2: as the newest, half-open ones by listener first. f is
+ * called with each entry's number (0..) and its info.
+ */
+static size_t list_entries(const struct tn_stack *stack,
+			   void (*f)(size_t k, const struct tn_sock_info *info, void *arg), void *arg)
+{
+	const struct tn_tcp *tcp = tcp_of(stack);
+	const char *cc = tcp_cc_get(stack->cfg.tcp_congestion)->name;
+	size_t k = 0;
+	for (size_t b = 0; b < TCP_LISTEN_BUCKETS; b++) {
+		for (const struct tn_sock *l = tcp->listeners[b]; l; l = l->lnext) {
+			for (const struct tcp_req *r = l->listen->req_head; r; r = r->next, k++) {
+				if (!f)
+					continue;
+				const struct tn_sock_info i = {
+					.state = TN_TCP_SYN_RECEIVED, .orphan = true, .cc = cc,
+					.local_addr = r->hn.laddr, .local_port = r->hn.lport,
+					.remote_addr = r->hn.raddr, .remote_port = r->hn.rport,
+					.ts = r->ts_ok, .sack = r->sack_ok, .snd_wscale = r->snd_wscale,
+					.retransmits = r->retries, .mss = r->peer_mss,
+					.ssthresh = UINT32_MAX,
+				};
+				f(k, &i, arg);
+			}
+		}
+	}
+	const struct tn_tw_table *fw2 = &tcp->fw2;
+	for (uint32_t e = fw2->fifo_head; e != TN_TW_NONE; e = fw2->entries[e].fifo_next, k++) {
+		if (!f)
+			continue;
+		const struct tn_tw_entry *t = &fw2->entries[e];
+		const struct tn_sock_info i = {
+			.state = TN_TCP_FIN_WAIT_2, .orphan = true, .cc = cc,
+			.local_addr = t->hn.laddr, .local_port = t->hn.lport,
+			.remote_addr = t->hn.raddr, .remote_port = t->hn.rport,
+			.ts = (t->flags & TN_TW_TS) != 0, .rcv_wscale = t->rcv_wscale,
+			.rcv_wnd = (uint32_t)t->rcv_wnd << t->rcv_wscale, .ssthresh = UINT32_MAX,
+		};
+		f(k, &i, arg);
+	}
+	return k;
+}
+
+struct list_window {
+	struct tn_sock_info *out;
+	size_t first, max; /* out[0] is entry number first */
+};
+
+static void list_window_put(size_t k, const struct tn_sock_info *info, void *arg)
+{
+	struct list_window *w = arg;
+	if (k >= w->first && k - w->first < w->max)
+		w->out[k - w->first] = *info;
+}
+
 size_t tn_sock_list(const struct tn_stack *stack, struct tn_sock_info *out, size_t max)
 {
-	size_t n = 0;
+	/* newest first: the entries, then the sockets */
+	struct list_window w = {.out = out, .first = 0, .max = max};
+	size_t n = list_entries(stack, out ? list_window_put : NULL, &w);
 	for (const struct tn_sock *s = tcp_of(stack)->all; s; s = s->all_next, n++)
 		if (n < max)
 			tn_sock_info(s, &out[n]);
@@ -576,13 +639,23 @@ size_t tn_sock_list_from(const struct tn_stack *stack, size_t start, struct tn_s
 			 size_t max)
 {
 	const struct tn_tcp *tcp = tcp_of(stack);
-	size_t total = tcp->nsocks, pos = 0;
+	size_t nsocks = tcp->nsocks, pos = 0;
 
-	/* The list is newest first: the socket at pos is the (total-1-pos)-th oldest. */
-	for (const struct tn_sock *s = tcp->all; s && pos < total; s = s->all_next, pos++) {
-		size_t idx = total - 1 - pos;
+	/* The list is newest first: the socket at pos is the (nsocks-1-pos)-th oldest. */
+	for (const struct tn_sock *s = tcp->all; s && pos < nsocks; s = s->all_next, pos++) {
+		size_t idx = nsocks - 1 - pos;
 		if (idx >= start && idx - start < max)
 			tn_sock_info(s, &out[idx - start]);
 	}
-	return total;
+	/* then the entries, the newest */
+	struct list_window w = {.out = out, .max = out ? max : 0};
+	if (start > nsocks) {
+		w.first = start - nsocks;
+	} else if (w.max > nsocks - start) {
+		w.out = out + (nsocks - start);
+		w.max -= nsocks - start;
+	} else {
+		w.max = 0;
+	}
+	return nsocks + list_entries(stack, w.max ? list_window_put : NULL, &w);
 }

@@ -61,6 +61,8 @@ void tn_config_defaults(struct tn_config *cfg)
 	cfg->tcp_window_scaling = true;
 	cfg->tcp_rfc1337 = false;
 	cfg->tcp_congestion = TN_TCP_CC_CUBIC;
+	cfg->tcp_syncookies = TN_TCP_SYNCOOKIES_YES;
+	cfg->tcp_max_orphans = 65536;
 }
 
 static bool mac_is_multicast(const uint8_t mac[TN_ETH_ALEN])

@@ -131,9 +131,13 @@ struct tn_config {
 	bool tcp_window_scaling;        /* default true */
 	bool tcp_rfc1337;               /* ignore RST in TIME_WAIT, default false */
 	uint8_t tcp_congestion;         /* enum tn_tcp_cc, default CUBIC */
+	uint8_t tcp_syncookies;         /* enum tn_tcp_syncookies, default YES */
+	uint32_t tcp_max_orphans;       /* orphaned connections at most, default 65536 */
 };
 
 enum tn_tcp_cc { TN_TCP_CC_CUBIC = 0, TN_TCP_CC_NEWRENO = 1 };
+/* SYN cookies: never, when a listener's SYN queue is full (Linux tcp_syncookies=1), or for every SYN. */
+enum tn_tcp_syncookies { TN_TCP_SYNCOOKIES_NO = 0, TN_TCP_SYNCOOKIES_YES = 1, TN_TCP_SYNCOOKIES_ALWAYS = 2 };
 /* A full TIME_WAIT table: the closing connection gets no entry (Linux), or the oldest entry goes. */
 enum tn_tcp_tw_overflow { TN_TCP_TW_DROP = 0, TN_TCP_TW_EVICT_OLDEST = 1 };
 
@@ -214,7 +218,14 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTCPDSACKOfoSent)   /* D-SACK for data already held out of order */ \
 	X(TcpExtTCPSACKReneging)                                               \
 	X(TcpExtTCPLossFailures)   /* an RTO during recovery */                \
-	X(TcpExtTCPHystartDelayDetect) /* HyStart++ saw the RTT grow: slow start ends */
+	X(TcpExtTCPHystartDelayDetect) /* HyStart++ saw the RTT grow: slow start ends */ \
+	X(TcpExtSyncookiesSent)                                                \
+	X(TcpExtSyncookiesRecv)                                                \
+	X(TcpExtSyncookiesFailed)                                              \
+	X(TcpExtTCPReqQFullDoCookies)                                          \
+	X(TcpExtTCPReqQFullDrop)                                               \
+	X(TcpExtTCPAbortOnMemory)                                              \
+	X(TcpExtTCPACKSkippedChallenge)
 
 /*
  * Counters, nstat names. One list, expanded where needed (X-macro), so a

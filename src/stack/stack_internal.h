@@ -62,7 +62,7 @@ uint32_t tn_tuple_hash(const struct tn_stack *stack, tn_ip4 laddr, uint16_t lpor
  * costs one keyed hash and one chain walk whatever it finds. A 4-tuple is
  * never in the table twice (the owners keep that invariant).
  */
-enum tn_hnode_kind { TN_HNODE_SOCK = 1, TN_HNODE_TW = 2 };
+enum tn_hnode_kind { TN_HNODE_SOCK = 1, TN_HNODE_TW = 2, TN_HNODE_REQ = 3 /* half-open, tcp.h */ };
 
 struct tn_hnode {
 	struct tn_hnode *next;

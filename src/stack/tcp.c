@@ -22,6 +22,14 @@
 #define TCP_BOUND_BUCKETS 1024
 
 /* ---- init / free */
+
+/* max_orphans reached: the oldest orphan is reset (Linux counts its orphan resets so). */
+static void orphan_evicted(struct tn_stack *stack, const struct tn_tw_entry *e)
+{
+	TN_COUNT(stack, TcpExtTCPAbortOnMemory);
+	tn_tw_send(stack, e, TCP_RST | TCP_ACK);
+}
+
 int tn_tcp_init(struct tn_stack *stack)
 {
 	const struct tn_config *c = &stack->cfg;
@@ -44,9 +52,18 @@ int tn_tcp_init(struct tn_stack *stack)
 									: TN_TW_OVERFLOW_DROP,
 		.ehash = &tcp->ehash,
 	};
+	struct tn_tw_config fw2c = {
+		.max_entries = c->tcp_max_orphans,
+		.lifetime_ms = c->tcp_fin_timeout_ms,
+		.overflow = TN_TW_OVERFLOW_EVICT_OLDEST,
+		.ehash = &tcp->ehash,
+		.evict = orphan_evicted,
+	};
 	tcp->nbound_buckets = TCP_BOUND_BUCKETS;
 	tcp->bound = calloc(tcp->nbound_buckets, sizeof(*tcp->bound));
-	if (!tcp->bound || tn_tw_init(stack, &tcp->tw, &twc) < 0) {
+	if (!tcp->bound || tn_tw_init(stack, &tcp->tw, &twc) < 0 ||
+	    tn_tw_init(stack, &tcp->fw2, &fw2c) < 0) {
+		tn_tw_free(stack, &tcp->tw);
 		free(tcp->bound);
 		tn_ehash_free(&tcp->ehash);
 		free(tcp);
@@ -56,6 +73,7 @@ int tn_tcp_init(struct tn_stack *stack)
 	tn_random(stack, tcp->port_key, sizeof(tcp->port_key));
 	tn_random(stack, tcp->port_table, sizeof(tcp->port_table));
 	tn_random(stack, tcp->ts_key, sizeof(tcp->ts_key));
+	tn_random(stack, tcp->cookie_key, sizeof(tcp->cookie_key));
 	tcp->clock_base_ns = tn_now(stack);
 	stack->tcp = tcp;
 	return 0;
@@ -68,6 +86,8 @@ static void sock_free(struct tn_sock *s)
 		tcp->charge(tcp->charge_ctx, s->mem_owner, -(int64_t)s->charged);
 	tn_ring_free(&s->sndbuf);
 	tn_ring_free(&s->rcvbuf);
+	while (s->listen && s->listen->req_head)
+		tcp_req_free(s->listen->req_head);
 	free(s->listen);
 	free(s);
 }
@@ -83,6 +103,7 @@ void tn_tcp_free(struct tn_stack *stack)
 	 * chained next to them still exist.
 	 */
 	tn_tw_free(stack, &tcp->tw);
+	tn_tw_free(stack, &tcp->fw2);
 	for (struct tn_sock *s = tcp->all, *next; s; s = next) {
 		next = s->all_next;
 		tcp_timers_stop(s);
@@ -132,6 +153,10 @@ const char *tn_tcp_config_check(const struct tn_config *cfg)
 		return "tcp tw_reuse must be 0 or 1";
 	if (cfg->tcp_invalid_ratelimit_ms > 60000)
 		return "tcp invalid_ratelimit must be 0..60000 ms";
+	if (cfg->tcp_syncookies > TN_TCP_SYNCOOKIES_ALWAYS)
+		return "tcp syncookies must be no, yes or always";
+	if (cfg->tcp_max_orphans > TN_TW_MAX_ENTRIES)
+		return "tcp max_orphans must be 0..16777216";
 	return NULL;
 }
 
@@ -174,10 +199,41 @@ static struct tn_sock **bound_bucket(struct tn_stack *stack, uint16_t port)
 	return &tcp->bound[port & (tcp->nbound_buckets - 1)];
 }
 
+/*
+ * Listeners have a chain of their own: every SYN looks here, and the
+ * bound-port chains, which sockets bound with SO_REUSEADDR can make long,
+ * are not walked for it.
+ */
+static struct tn_sock **listen_bucket(struct tn_stack *stack, uint16_t port)
+{
+	return &tcp_of(stack)->listeners[port % TCP_LISTEN_BUCKETS];
+}
+
+void tcp_listen_hash(struct tn_sock *s)
+{
+	struct tn_sock **b = listen_bucket(s->stack, s->lport);
+	s->lnext = *b;
+	*b = s;
+	s->listed = true;
+}
+
+static void listen_unhash(struct tn_sock *s)
+{
+	if (!s->listed)
+		return;
+	for (struct tn_sock **pp = listen_bucket(s->stack, s->lport); *pp; pp = &(*pp)->lnext) {
+		if (*pp == s) {
+			*pp = s->lnext;
+			break;
+		}
+	}
+	s->listed = false;
+}
+
 struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport)
 {
 	struct tn_sock *wild = NULL;
-	for (struct tn_sock *s = *bound_bucket(stack, lport); s; s = s->bnext) {
+	for (struct tn_sock *s = *listen_bucket(stack, lport); s; s = s->lnext) {
 		if (s->lport != lport || s->state != TN_TCP_LISTEN)
 			continue;
 		if (s->laddr == laddr)
@@ -229,7 +285,9 @@ int tcp_listen_conflict(const struct tn_sock *s)
  */
 static bool bind_conflict(struct tn_stack *stack, const struct tn_sock *s, uint16_t port)
 {
-	return port_taken(stack, s, port) || tn_tw_bind_conflict(&tcp_of(stack)->tw, port, s->reuseaddr);
+	struct tn_tcp *tcp = tcp_of(stack);
+	return port_taken(stack, s, port) || tn_tw_bind_conflict(&tcp->tw, port, s->reuseaddr) ||
+	       tn_tw_bind_conflict(&tcp->fw2, port, s->reuseaddr);
 }
 
 int tcp_bind_port(struct tn_sock *s, uint16_t port)
@@ -242,7 +300,8 @@ int tcp_bind_port(struct tn_sock *s, uint16_t port)
 		for (uint32_t i = 0; i < n; i++) {
 			uint16_t p = (uint16_t)(c->tcp_port_min + (start + i) % n);
 			/* Like Linux's bind(0): no port where TIME_WAIT lingers, even with SO_REUSEADDR. */
-			if (!port_taken(stack, s, p) && !tn_tw_port_refs(&tcp_of(stack)->tw, p)) {
+			if (!port_taken(stack, s, p) && !tn_tw_port_refs(&tcp_of(stack)->tw, p) &&
+			    !tn_tw_port_refs(&tcp_of(stack)->fw2, p)) {
 				port = p;
 				break;
 			}
@@ -287,7 +346,8 @@ static bool tuple_free(struct tn_sock *s, uint16_t lport, uint32_t *isn)
 	*isn = 0;
 	if (!n)
 		return true;
-	if (n->kind != TN_HNODE_TW || !stack->cfg.tcp_tw_reuse ||
+	if (n->kind != TN_HNODE_TW || (tn_tw_of_node(n)->flags & TN_TW_FIN_WAIT2) ||
+	    !stack->cfg.tcp_tw_reuse ||
 	    !tn_tw_reusable(stack, &tcp->tw, tn_tw_of_node(n), TCP_TW_REUSE_DELAY_MS))
 		return false;
 	struct tn_tw_entry *e = tn_tw_of_node(n);
@@ -341,10 +401,15 @@ uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip
 }
 
 /* Timestamp clock: milliseconds (RFC 7323 5.4), offset so it leaks no uptime. */
+uint32_t tcp_ts_clock(const struct tn_stack *stack, uint32_t offset)
+{
+	uint64_t ms = (tn_now(stack) - tcp_of(stack)->clock_base_ns) / TN_NSEC_PER_MSEC;
+	return (uint32_t)ms + offset;
+}
+
 uint32_t tcp_ts_now(const struct tn_sock *s)
 {
-	uint64_t ms = (tn_now(s->stack) - tcp_of(s->stack)->clock_base_ns) / TN_NSEC_PER_MSEC;
-	return (uint32_t)ms + s->ts_offset;
+	return tcp_ts_clock(s->stack, s->ts_offset);
 }
 
 /*
@@ -421,12 +486,17 @@ void tn_sock_set_owner(struct tn_sock *s, void *owner)
 }
 
 /* Smallest scale that lets the whole receive buffer be advertised (RFC 7323 2.2). */
-void tcp_init_rcv_wscale(struct tn_sock *s)
+uint8_t tcp_wscale_for(uint32_t rcvbuf_size)
 {
 	uint8_t ws = 0;
-	while (ws < TCP_MAX_WSCALE && (s->rcvbuf_size >> ws) > 65535)
+	while (ws < TCP_MAX_WSCALE && (rcvbuf_size >> ws) > 65535)
 		ws++;
-	s->rcv_wscale = ws;
+	return ws;
+}
+
+void tcp_init_rcv_wscale(struct tn_sock *s)
+{
+	s->rcv_wscale = tcp_wscale_for(s->rcvbuf_size);
 }
 
 static bool state_is_estab(uint8_t st)
@@ -462,11 +532,64 @@ void tcp_notify(struct tn_sock *s, unsigned events)
 	tcp->ev_tail = s;
 }
 
+static void orphan_unlink(struct tn_sock *s)
+{
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (!s->in_orphans)
+		return;
+	if (s->orph_prev)
+		s->orph_prev->orph_next = s->orph_next;
+	else
+		tcp->orph_head = s->orph_next;
+	if (s->orph_next)
+		s->orph_next->orph_prev = s->orph_prev;
+	else
+		tcp->orph_tail = s->orph_prev;
+	s->orph_prev = s->orph_next = NULL;
+	s->in_orphans = false;
+	tcp->norphans--;
+}
+
+/*
+ * Linux's tcp_max_orphans: orphans (sockets still closing, and compact
+ * FIN_WAIT_2 entries) at most max_orphans; beyond, the oldest is reset,
+ * first those that hold a socket and its buffers.
+ */
+void tcp_orphan_add(struct tn_sock *s)
+{
+	struct tn_stack *stack = s->stack;
+	struct tn_tcp *tcp = tcp_of(stack);
+	s->in_orphans = true;
+	s->orph_next = NULL;
+	s->orph_prev = tcp->orph_tail;
+	if (tcp->orph_tail)
+		tcp->orph_tail->orph_next = s;
+	else
+		tcp->orph_head = s;
+	tcp->orph_tail = s;
+	tcp->norphans++;
+	while (tcp->norphans + tcp->fw2.count > stack->cfg.tcp_max_orphans) {
+		if (tcp->fw2.count && !tcp->orph_head->orph_next && tcp->orph_head == s) {
+			/* only the newcomer holds a socket: the oldest compact entry goes */
+			struct tn_tw_entry *e = &tcp->fw2.entries[tcp->fw2.fifo_head];
+			orphan_evicted(stack, e);
+			tn_tw_remove(stack, &tcp->fw2, e, TN_TW_MOVED);
+			continue;
+		}
+		struct tn_sock *victim = tcp->orph_head;
+		TN_COUNT(stack, TcpExtTCPAbortOnMemory);
+		tcp_send_rst(victim);
+		tcp_done(victim, 0); /* an orphan: released, and unlinked from here */
+	}
+}
+
 void tcp_release(struct tn_sock *s)
 {
 	struct tn_tcp *tcp = tcp_of(s->stack);
 	if (s->dead)
 		return;
+	orphan_unlink(s);
+	listen_unhash(s);
 	tcp_timers_stop(s);
 	tcp_unhash(s);
 	tcp_unbind(s);
@@ -535,6 +658,36 @@ void tcp_enter_time_wait(struct tn_sock *s)
 	tn_tw_insert(stack, &tcp_of(stack)->tw, &t);
 }
 
+/*
+ * An orphan whose FIN the peer acknowledged waits fin_timeout for the
+ * peer's FIN (CONFORMANCE 9). It needs no socket for that: like Linux's
+ * tcp_time_wait(TCP_FIN_WAIT2) it leaves a compact entry in the orphan
+ * table (max_orphans, the oldest reset beyond it), which a FIN turns into
+ * TIME_WAIT, data or a SYN into a RST (tcp_in.c, tcp_fw2_input).
+ */
+void tcp_enter_fin_wait2(struct tn_sock *s)
+{
+	struct tn_stack *stack = s->stack;
+	uint32_t wnd = seq_gt(s->rcv_adv, s->rcv_nxt) ? (s->rcv_adv - s->rcv_nxt) >> s->rcv_wscale : 0;
+	struct tn_tw_entry t = {
+		.hn = {.laddr = s->laddr, .lport = s->lport, .raddr = s->raddr, .rport = s->rport},
+		.snd_nxt = s->snd_max,
+		.rcv_nxt = s->rcv_nxt,
+		.ts_recent = s->ts_recent,
+		.ts_offset = tcp_ts_now(s) - tn_tw_now_ms(stack),
+		.rcv_wnd = (uint16_t)(wnd > 65535 ? 65535 : wnd),
+		.flags = (uint8_t)((s->ts_ok ? TN_TW_TS : 0) | (s->reuseaddr ? TN_TW_REUSEADDR : 0) |
+				   TN_TW_FIN_WAIT2),
+		.rcv_wscale = s->rcv_wscale,
+	};
+	tcp_done(s, 0);
+	if (!tn_tw_insert(stack, &tcp_of(stack)->fw2, &t)) {
+		/* max_orphans 0: nothing may wait, the peer learns at once */
+		TN_COUNT(stack, TcpExtTCPAbortOnMemory);
+		tn_tw_send(stack, &t, TCP_RST | TCP_ACK);
+	}
+}
+
 /* ---- TIME_WAIT views (stack.h) */
 size_t tn_timewait_list(const struct tn_stack *stack, struct tn_tw_info *out, size_t max)
 {
@@ -558,56 +711,12 @@ size_t tn_timewait_count(const struct tn_stack *stack)
 	return tcp_of(stack)->tw.count;
 }
 
-/* ---- listener children: two doubly linked lists through aq_prev/aq_next */
-static void list_unlink(struct tn_sock **head, struct tn_sock **tail, struct tn_sock *c)
-{
-	if (c->aq_prev)
-		c->aq_prev->aq_next = c->aq_next;
-	else
-		*head = c->aq_next;
-	if (c->aq_next)
-		c->aq_next->aq_prev = c->aq_prev;
-	else if (tail)
-		*tail = c->aq_prev;
-	c->aq_prev = c->aq_next = NULL;
-}
-
-void tcp_child_add(struct tn_sock *l, struct tn_sock *c)
+/* ---- listener children: the accept queue, a doubly linked list through aq_prev/aq_next */
+void tcp_child_queue(struct tn_sock *l, struct tn_sock *c)
 {
 	struct tcp_listen *q = l->listen;
 	c->parent = l;
-	c->in_aq = false;
-	c->aq_prev = NULL;
-	c->aq_next = q->syn_head;
-	if (q->syn_head)
-		q->syn_head->aq_prev = c;
-	q->syn_head = c;
-	q->syn_len++;
-}
-
-void tcp_child_unlink(struct tn_sock *c)
-{
-	struct tcp_listen *q = c->parent ? c->parent->listen : NULL;
-	if (!q)
-		return;
-	if (c->in_aq) {
-		list_unlink(&q->aq_head, &q->aq_tail, c);
-		q->aq_len--;
-	} else {
-		list_unlink(&q->syn_head, NULL, c);
-		q->syn_len--;
-	}
-	c->in_aq = false;
-	c->parent = NULL;
-}
-
-void tcp_child_established(struct tn_sock *c)
-{
-	struct tn_sock *l = c->parent;
-	struct tcp_listen *q = l->listen;
-	list_unlink(&q->syn_head, NULL, c);
-	q->syn_len--;
-	c->in_aq = true;
+	c->aq_next = NULL;
 	c->aq_prev = q->aq_tail;
 	if (q->aq_tail)
 		q->aq_tail->aq_next = c;
@@ -618,6 +727,24 @@ void tcp_child_established(struct tn_sock *c)
 	tcp_notify(l, TN_SOCK_EV_ACCEPT);
 }
 
+void tcp_child_unlink(struct tn_sock *c)
+{
+	struct tcp_listen *q = c->parent ? c->parent->listen : NULL;
+	if (!q)
+		return;
+	if (c->aq_prev)
+		c->aq_prev->aq_next = c->aq_next;
+	else
+		q->aq_head = c->aq_next;
+	if (c->aq_next)
+		c->aq_next->aq_prev = c->aq_prev;
+	else
+		q->aq_tail = c->aq_prev;
+	c->aq_prev = c->aq_next = NULL;
+	q->aq_len--;
+	c->parent = NULL;
+}
+
 struct tn_sock *tcp_child_accept(struct tn_sock *l)
 {
 	struct tn_sock *c = l->listen->aq_head;
@@ -626,6 +753,67 @@ struct tn_sock *tcp_child_accept(struct tn_sock *l)
 	tcp_child_unlink(c);
 	c->orphan = false;
 	return c;
+}
+
+/* ---- half-open connections */
+static void req_timer_fired(struct tn_stack *stack, struct tn_timer *t)
+{
+	struct tcp_req *r = (struct tcp_req *)((char *)t - offsetof(struct tcp_req, timer));
+	const struct tn_config *c = &stack->cfg;
+	if (r->retries >= c->tcp_synack_retries) {
+		tcp_req_free(r); /* nobody knew of it: it goes quietly, as Linux's */
+		return;
+	}
+	r->retries++;
+	TN_COUNT(stack, TcpExtTCPSynRetrans);
+	TN_COUNT(stack, TcpRetransSegs);
+	tcp_send_req_synack(stack, r);
+	uint64_t rto = (uint64_t)c->tcp_rto_initial_ms << min_u32(r->retries, 20);
+	if (rto > c->tcp_rto_max_ms)
+		rto = c->tcp_rto_max_ms;
+	(void)tn_timer_arm(stack, &r->timer, tn_now(stack) + rto * TN_NSEC_PER_MSEC);
+}
+
+struct tcp_req *tcp_req_new(struct tn_sock *l, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+			    uint16_t rport)
+{
+	struct tn_stack *stack = l->stack;
+	struct tcp_req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->hn = (struct tn_hnode){.laddr = laddr, .lport = lport, .raddr = raddr, .rport = rport,
+				  .kind = TN_HNODE_REQ};
+	r->listener = l;
+	tn_timer_init(&r->timer, req_timer_fired);
+	if (tn_timer_arm(stack, &r->timer,
+			 tn_now(stack) + (uint64_t)stack->cfg.tcp_rto_initial_ms * TN_NSEC_PER_MSEC) < 0) {
+		free(r);
+		return NULL;
+	}
+	tn_ehash_insert(stack, &tcp_of(stack)->ehash, &r->hn);
+	struct tcp_listen *q = l->listen;
+	r->next = q->req_head;
+	if (q->req_head)
+		q->req_head->prev = r;
+	q->req_head = r;
+	q->syn_len++;
+	return r;
+}
+
+void tcp_req_free(struct tcp_req *r)
+{
+	struct tn_stack *stack = r->listener->stack;
+	struct tcp_listen *q = r->listener->listen;
+	tn_timer_cancel(stack, &r->timer);
+	tn_ehash_remove(stack, &tcp_of(stack)->ehash, &r->hn);
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		q->req_head = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+	q->syn_len--;
+	free(r);
 }
 
 /* ---- rate limits */
@@ -639,18 +827,32 @@ bool tcp_oow_rate_limited(struct tn_sock *s)
 	return false;
 }
 
-/* A stack-wide budget per second (Linux tcp_challenge_ack_limit). */
-bool tcp_challenge_allowed(struct tn_stack *stack)
+/*
+ * RFC 5961 challenge ACKs, limited as Linux's tcp_send_challenge_ack: the
+ * connection's own invalid_ratelimit first, so one connection cannot spend
+ * the shared budget; then a stack-wide budget per second drawn at random in
+ * [limit/2, limit*3/2), so an off-path attacker counting the challenge ACKs
+ * it provokes cannot tell how many other connections spent (the global
+ * counter side channel of CVE-2016-5696).
+ */
+bool tcp_challenge_allowed(struct tn_sock *s)
 {
+	struct tn_stack *stack = s->stack;
 	struct tn_tcp *tcp = tcp_of(stack);
-	uint64_t now = tn_now(stack);
-	if (now - tcp->chal_window_ns >= TN_NSEC_PER_SEC) {
-		tcp->chal_window_ns = now;
-		tcp->chal_count = 0;
-	}
-	if (tcp->chal_count >= stack->cfg.tcp_challenge_ack_limit)
+	if (tcp_oow_rate_limited(s)) {
+		TCP_CTR(s, TcpExtTCPACKSkippedChallenge);
 		return false;
-	tcp->chal_count++;
+	}
+	uint64_t now = tn_now(stack);
+	if (!tcp->chal_window_ns || now - tcp->chal_window_ns >= TN_NSEC_PER_SEC) {
+		uint32_t limit = stack->cfg.tcp_challenge_ack_limit, half = (limit + 1) / 2, r;
+		tn_random(stack, &r, sizeof(r));
+		tcp->chal_window_ns = now ? now : 1;
+		tcp->chal_budget = half + (limit ? r % limit : 0);
+	}
+	if (!tcp->chal_budget)
+		return false;
+	tcp->chal_budget--;
 	return true;
 }
 

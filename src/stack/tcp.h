@@ -6,6 +6,7 @@
  *   tcp.c          connection table (keyed hash), ISNs, ports, lifecycle, events,
  *                  the move into TIME_WAIT
  *   tcp_timewait.c the TIME_WAIT table (compact entries sharing the connection hash)
+ *   tcp_syncookie.c SYN cookies: the stateless SYN-ACK of a listener whose SYN queue is full
  *   tcp_opt.c      option parse/emit (the only place that reads or writes options)
  *   tcp_in.c       segment arrival (RFC 9293 3.10.7)
  *   tcp_ofo.c      out-of-order ranges of the receive buffer, SACK blocks we send
@@ -38,6 +39,7 @@
 #define TCP_MIN_MSS 88        /* Linux's floor against tiny-MSS attacks */
 #define TCP_PMTU_MIN 552      /* lowest path MTU believed (Linux's min_pmtu) */
 #define TCP_MAX_WSCALE 14
+#define TCP_TS_OPTLEN 12      /* NOP NOP TS(10): what timestamps take from every segment */
 #define TCP_INIT_CWND 10      /* segments, RFC 6928 */
 /*
  * Out-of-order ranges held per connection: at 5 % random loss a window of
@@ -49,7 +51,7 @@
 #define TCP_RXT_MAX 128       /* retransmitted ranges whose fate is not known yet */
 #define TCP_TXLOG_MAX 256     /* transmit-time checkpoints of original data */
 #define TCP_SACK_BLOCKS_MAX 4
-#define TCP_TS_ALIGNED_LEN 12 /* NOP NOP TS: what timestamps take from every segment */
+#define TCP_LISTEN_BUCKETS 256
 
 /* ---- sequence arithmetic (RFC 9293 3.4: modulo 2^32) */
 static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
@@ -178,13 +180,35 @@ struct tcp_txmark {
 /* What the retransmission timer is running for (Linux's icsk_pending). */
 enum tcp_rtx_kind { TCP_RTX_RTO, TCP_RTX_PTO, TCP_RTX_REO };
 
+/*
+ * A half-open passive connection (SYN received, SYN-ACK sent), as Linux's
+ * request_sock: what the handshake needs and nothing more, no socket and
+ * no buffers. The final ACK turns it into a connection (tcp_in.c).
+ */
+struct tcp_req {
+	struct tn_hnode hn;             /* in the connection hash (kind TN_HNODE_REQ); first member */
+	struct tn_timer timer;          /* SYN-ACK retransmission */
+	struct tn_sock *listener;
+	struct tcp_req *prev, *next;    /* the listener's SYN queue */
+	uint64_t sent_ns;               /* the first SYN-ACK (RTT without timestamps) */
+	uint32_t iss, irs;
+	uint32_t ts_recent, ts_offset;
+	uint16_t peer_mss;
+	uint8_t snd_wscale;
+	uint8_t retries;
+	bool ws_ok : 1, sack_ok : 1, ts_ok : 1;
+};
+_Static_assert(sizeof(struct tcp_req) <= 128, "a half-open connection costs at most 128 bytes");
+_Static_assert(offsetof(struct tcp_req, hn) == 0, "the hash node comes first");
+
 /* ---- the connection block, which is also the public socket handle */
 struct tcp_listen {
 	struct tn_sock *aq_head, *aq_tail; /* established, waiting for accept */
 	uint32_t aq_len;
-	struct tn_sock *syn_head;          /* children in SYN_RECEIVED */
+	struct tcp_req *req_head;          /* half-open connections (the SYN queue) */
 	uint32_t syn_len;
 	uint32_t backlog;
+	uint64_t last_overflow_ns;         /* last SYN answered with a cookie (0: never) */
 };
 
 struct tn_sock {
@@ -195,6 +219,8 @@ struct tn_sock {
 	struct tn_sock *ev_next;          /* pending-event list */
 	struct tn_sock *parent;           /* listener, until accepted */
 	struct tn_sock *aq_prev, *aq_next;
+	struct tn_sock *orph_prev, *orph_next; /* closed by its owner, still closing: oldest first */
+	struct tn_sock *lnext;            /* listener chain of its port (tcp_listen_hash) */
 
 	tn_ip4 laddr, raddr;
 	uint16_t lport, rport;
@@ -205,7 +231,7 @@ struct tn_sock {
 	bool ts_ok : 1, sack_ok : 1, ws_ok : 1;
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
-	bool was_established : 1, zero_wnd_adv : 1, in_aq : 1;
+	bool was_established : 1, zero_wnd_adv : 1, in_orphans : 1, listed : 1;
 	bool reuseport : 1;               /* SO_REUSEPORT: shares with reuse_owner's sockets */
 	uint32_t reuse_owner;             /* who set it (the daemon passes the client's uid) */
 	void *mem_owner;                  /* who pays for its buffers (tn_sock_set_owner) */
@@ -303,7 +329,9 @@ struct tn_sock {
 struct tn_tcp {
 	struct tn_ehash ehash;     /* by 4-tuple: live connections and TIME_WAIT entries */
 	struct tn_tw_table tw;     /* the TIME_WAIT entries (hashed in ehash) */
+	struct tn_tw_table fw2;    /* orphans in FIN_WAIT_2, compact (hashed in ehash) */
 	struct tn_sock **bound;    /* by local port */
+	struct tn_sock *listeners[TCP_LISTEN_BUCKETS]; /* listeners only, by port: a SYN walks no bound socket */
 	uint32_t nbound_buckets;
 	struct tn_sock *all;       /* every socket, for tn_sock_list */
 	uint32_t nsocks;
@@ -311,11 +339,14 @@ struct tn_tcp {
 	struct tn_sock *dead;      /* freed at the end of the current entry */
 	tn_charge_fn charge;       /* who pays for buffers (tn_stack_set_charge), or NULL */
 	void *charge_ctx;
+	struct tn_sock *orph_head, *orph_tail; /* orphans that still hold a socket (max_orphans) */
+	uint32_t norphans;
 	int depth;                 /* nesting of core entry points */
 	uint8_t isn_key[16], port_key[16], ts_key[16];
 	uint16_t port_table[256];  /* RFC 6056 algorithm 4 perturbation */
+	uint8_t cookie_key[2][16]; /* SYN cookies: H0 and H1 of tcp_syncookie.c */
 	uint64_t chal_window_ns;   /* challenge ACK limiter: 1 s windows */
-	uint32_t chal_count;
+	uint32_t chal_budget;      /* challenge ACKs left in this window (randomised) */
 	uint64_t clock_base_ns;
 };
 
@@ -329,12 +360,27 @@ static inline struct tn_sock *tcp_sock_of_node(struct tn_hnode *n)
 /* A reuse delay like Linux's tcp_tw_reuse_delay (ms): see tn_tw_reusable(). */
 #define TCP_TW_REUSE_DELAY_MS 1000
 
+/*
+ * An orphan whose peer keeps its window under one segment while data waits
+ * (a byte at a time, say): it sends no such sliver and its persist backoff
+ * goes on growing, so the orphan limit of CONFORMANCE 26 ends it as it ends
+ * one facing a zero window (Linux bounds orphans' probes by
+ * tcp_orphan_retries likewise).
+ */
+static inline bool tcp_orphan_window_starved(const struct tn_sock *s)
+{
+	uint32_t unsent = s->snd_una + s->sndbuf.len - s->snd_nxt;
+	return s->orphan && unsent > s->snd_wnd && s->snd_wnd < s->mss;
+}
+
 /* ---- tcp.c */
 struct tn_sock *tcp_sock_new(struct tn_stack *stack);
 /* The live connection of a 4-tuple (NULL if none, or if only a TIME_WAIT entry holds it). */
 struct tn_sock *tcp_lookup(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 			   uint16_t rport);
 struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport);
+/* s starts listening: findable by tcp_lookup_listener until released. */
+void tcp_listen_hash(struct tn_sock *s);
 int tcp_hash(struct tn_sock *s);
 void tcp_unhash(struct tn_sock *s);
 int tcp_bind_port(struct tn_sock *s, uint16_t port);
@@ -351,6 +397,8 @@ int tcp_check_established(struct tn_sock *s, uint32_t *isn);
 uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 		     uint16_t rport);
 uint32_t tcp_ts_now(const struct tn_sock *s);
+/* The timestamp clock with a given offset (a connection's, before it has a socket). */
+uint32_t tcp_ts_clock(const struct tn_stack *stack, uint32_t offset);
 /* Timestamp clock offset of an address pair (keyed: one clock per peer, like Linux's). */
 uint32_t tcp_ts_offset(struct tn_stack *stack, tn_ip4 laddr, tn_ip4 raddr);
 void tcp_set_state(struct tn_sock *s, enum tn_tcp_state st);
@@ -363,16 +411,27 @@ void tcp_enter(struct tn_stack *stack);
 void tcp_leave(struct tn_stack *stack);
 int tcp_alloc_buffers(struct tn_sock *s);
 void tcp_init_rcv_wscale(struct tn_sock *s);
+uint8_t tcp_wscale_for(uint32_t rcvbuf_size);
 /* A listener's child: joins the SYN queue, moves to the accept queue, leaves. */
-void tcp_child_add(struct tn_sock *listener, struct tn_sock *child);
-void tcp_child_established(struct tn_sock *child);
+/* An established child joins l's accept queue (l is told), waits for accept, or leaves. */
+void tcp_child_queue(struct tn_sock *listener, struct tn_sock *child);
 struct tn_sock *tcp_child_accept(struct tn_sock *listener);
+/* A half-open connection of l for the SYN's 4-tuple, hashed and queued; NULL if memory is short. */
+struct tcp_req *tcp_req_new(struct tn_sock *l, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+			    uint16_t rport);
+void tcp_req_free(struct tcp_req *r);
+static inline struct tcp_req *tcp_req_of_node(struct tn_hnode *n) { return (struct tcp_req *)n; }
 void tcp_child_unlink(struct tn_sock *child);
 /* Rate limit for ACKs to out-of-window segments (RFC 5961, invalid_ratelimit). */
 bool tcp_oow_rate_limited(struct tn_sock *s);
-bool tcp_challenge_allowed(struct tn_stack *stack);
+/* May s send a challenge ACK now (per connection, then stack-wide; RFC 5961 7)? */
+bool tcp_challenge_allowed(struct tn_sock *s);
 /* Leaves the connection as a TIME_WAIT entry (or nothing if the table overflows) and ends s. */
 void tcp_enter_time_wait(struct tn_sock *s);
+/* An orphan in FIN_WAIT_2 leaves a compact entry (the orphan table) and ends s. */
+void tcp_enter_fin_wait2(struct tn_sock *s);
+/* s was just closed by its owner and goes on closing: counted against max_orphans. */
+void tcp_orphan_add(struct tn_sock *s);
 
 /* ---- tcp_in.c */
 /*
@@ -381,9 +440,29 @@ void tcp_enter_time_wait(struct tn_sock *s);
  * reordering wait) arms the loss timer.
  */
 void tcp_detect_loss(struct tn_sock *s, uint32_t delivered, bool rearm);
+void tcp_send_req_synack(struct tn_stack *stack, const struct tcp_req *r); /* (re)sends its SYN-ACK */
 void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g);
 /* A segment for a TIME_WAIT entry (CONFORMANCE 13-17). */
 void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tcp_seg *g);
+
+/* ---- tcp_syncookie.c */
+struct tcp_cookie_opts {
+	bool ts_ok, ws_ok, sack_ok;
+	uint8_t snd_wscale;
+};
+uint32_t tcp_cookie_minute(const struct tn_stack *stack);
+/* The entry of the MSS table a cookie carries for a peer MSS, and back. */
+uint8_t tcp_cookie_mss_index(uint32_t mss);
+uint16_t tcp_cookie_mss(uint8_t index);
+/* Our ISN for a SYN answered with a cookie. */
+uint32_t tcp_cookie_make(const struct tn_stack *stack, const struct tcp_seg *syn, uint8_t mss_index);
+/* The MSS index of a valid cookie in an ACK (ack - 1), or -1 (forged or too old). */
+int tcp_cookie_check(const struct tn_stack *stack, const struct tcp_seg *ack);
+/* Our TSval in a cookie SYN-ACK, carrying window scale and SACK-permitted. */
+uint32_t tcp_cookie_tsval(uint32_t ts_now, bool ws_ok, uint8_t wscale, bool sack_ok);
+/* What the TSecr of a cookie ACK says was agreed; false: no cookie of ours. */
+bool tcp_cookie_ts_decode(const struct tn_config *cfg, const struct tcp_opts *o,
+			  struct tcp_cookie_opts *out);
 
 /* ---- tcp_ofo.c */
 /* Stores an in-window segment in the receive buffer; returns bytes delivered in order. */
@@ -436,6 +515,9 @@ void tcp_send_loss_probe(struct tn_sock *s);
 uint32_t tcp_fill_window(struct tn_sock *s);
 /* RST answering a segment no connection takes (RFC 9293 3.10.7.1). */
 void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g);
+/* A SYN-ACK answering syn without a socket (SYN cookies): seq iss, options o, window wnd. */
+void tcp_send_synack_stateless(struct tn_stack *stack, const struct tcp_seg *syn, uint32_t iss,
+			       const struct tcp_opts *o, uint16_t wnd);
 uint32_t tcp_rcv_window(struct tn_sock *s); /* the window to advertise now (unscaled bytes) */
 uint32_t tcp_send_mss(const struct tn_sock *s); /* payload per full segment incl. option room */
 void tcp_ack_later(struct tn_sock *s);

@@ -61,7 +61,7 @@ static uint32_t mss_for_mtu(const struct tn_sock *s, uint32_t mtu)
 	uint32_t mss = min_u32(s->peer_mss, mtu - TN_IP_HLEN - TCP_HLEN);
 	if (mss < TCP_MIN_MSS)
 		mss = TCP_MIN_MSS;
-	return s->ts_ok ? mss - TCP_TS_ALIGNED_LEN : mss;
+	return s->ts_ok ? mss - TCP_TS_OPTLEN : mss;
 }
 
 /* ---- options negotiated by the SYN exchange */
@@ -113,7 +113,7 @@ static void rtt_from_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t ac
 
 static void send_challenge_ack(struct tn_sock *s)
 {
-	if (!tcp_challenge_allowed(s->stack) || tcp_oow_rate_limited(s))
+	if (!tcp_challenge_allowed(s))
 		return;
 	TCP_CTR(s, TcpExtTCPChallengeACK);
 	tcp_send_ack(s);
@@ -133,38 +133,27 @@ static void send_dupack(struct tn_sock *s, const struct tcp_seg *g)
 }
 
 /* ---- LISTEN */
+static void synchronized_input(struct tn_sock *s, const struct tcp_seg *g);
+static void established(struct tn_sock *s);
+
 static uint32_t syn_queue_limit(const struct tn_sock *l)
 {
 	return min_u32(l->stack->cfg.tcp_max_syn_backlog, max_u32(l->listen->backlog, 8));
 }
 
-/* A SYN for listener l; isn != 0 when it recycled a TIME_WAIT entry (RFC 6191). */
-static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g,
-			 uint32_t isn)
+/* Linux's TCP_SYNCOOKIE_VALID: a cookie ACK counts only this long after the last overflow. */
+#define COOKIE_LISTEN_VALID_NS (120 * TN_NSEC_PER_SEC)
+
+/*
+ * A child of listener l for the 4-tuple of g, with the listener's settings
+ * (as Linux's sk_clone), made when the handshake is complete: a SYN alone
+ * gets a half-open entry (struct tcp_req) or a cookie, never a socket.
+ */
+static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
 {
-	if (g->flags & TCP_RST)
-		return;
-	if (g->flags & TCP_ACK) {
-		tcp_reset_reply(stack, g);
-		return;
-	}
-	if (!(g->flags & TCP_SYN) || (g->flags & TCP_FIN))
-		return;
-	struct tcp_listen *q = l->listen;
-	if (q->aq_len >= q->backlog) {
-		TN_COUNT(stack, TcpExtListenOverflows);
-		TN_COUNT(stack, TcpExtListenDrops);
-		return;
-	}
-	if (q->syn_len >= syn_queue_limit(l)) {
-		TN_COUNT(stack, TcpExtListenDrops);
-		return;
-	}
 	struct tn_sock *c = tcp_sock_new(stack);
-	if (!c) {
-		TN_COUNT(stack, TcpExtListenDrops);
-		return;
-	}
+	if (!c)
+		return NULL;
 	c->rcvbuf_size = l->rcvbuf_size;
 	c->sndbuf_size = l->sndbuf_size;
 	c->nodelay = l->nodelay;
@@ -183,37 +172,295 @@ static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct
 	c->raddr = g->src;
 	c->rport = g->sport;
 	c->orphan = true; /* nobody holds it until accept() */
-	if (tcp_alloc_buffers(c) < 0 || tcp_hash(c) < 0) {
+	if (tcp_hash(c) < 0) {
+		tcp_release(c);
+		return NULL;
+	}
+	c->ts_offset = tcp_ts_offset(stack, c->laddr, c->raddr);
+	return c;
+}
+
+/* What a completed handshake agreed: from a half-open entry or from a cookie. */
+struct handshake {
+	uint32_t iss, irs, ts_recent;
+	uint16_t peer_mss;
+	uint8_t snd_wscale;
+	bool ws_ok, sack_ok, ts_ok;
+	bool rtt_timing;       /* the SYN-ACK went once: an RTT sample */
+	uint64_t rtt_start_ns;
+};
+
+/* The window of every SYN-ACK of l: the buffer the connection will get, unscaled. */
+static uint16_t synack_window(const struct tn_sock *l)
+{
+	return (uint16_t)min_u32(l->rcvbuf_size, 65535);
+}
+
+/*
+ * The third segment g completed a handshake with l: the connection is
+ * established, gets its buffers and joins the accept queue (the caller
+ * checked there is room); the rest of g (data, FIN) is then processed on
+ * it.
+ */
+static void child_established(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g,
+			      const struct handshake *hs)
+{
+	const struct tn_config *cfg = &stack->cfg;
+	struct tn_sock *c = child_new(stack, l, g);
+	if (!c) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	c->ws_ok = cfg->tcp_window_scaling && hs->ws_ok;
+	c->snd_wscale = c->ws_ok ? hs->snd_wscale : 0;
+	c->rcv_wscale = c->ws_ok ? tcp_wscale_for(c->rcvbuf_size) : 0;
+	c->sack_ok = cfg->tcp_sack && hs->sack_ok;
+	c->ts_ok = cfg->tcp_timestamps && hs->ts_ok;
+	if (c->ts_ok)
+		c->ts_recent = hs->ts_recent;
+	c->peer_mss = hs->peer_mss;
+	c->mss = mss_for_mtu(c, cfg->mtu);
+	c->rcv_mss = c->mss;
+	c->irs = hs->irs;
+	c->rcv_nxt = hs->irs + 1;
+	c->rcv_acked = c->rcv_nxt;
+	c->rcv_adv = c->rcv_nxt + synack_window(l);
+	c->iss = hs->iss;
+	c->snd_una = c->snd_nxt = c->snd_max = hs->iss + 1;
+	c->snd_wnd = g->wnd << c->snd_wscale;
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = g->seq;
+	c->snd_wl2 = g->ack;
+	c->last_rx_ns = tn_now(stack);
+	if (tcp_alloc_buffers(c) < 0) {
 		TN_COUNT(stack, TcpExtListenDrops);
 		tcp_release(c);
 		return;
 	}
+	if (hs->rtt_timing) {
+		c->rtt_timing = true;
+		c->rtt_seq = c->iss;
+		c->rtt_start_ns = hs->rtt_start_ns;
+		rtt_from_ack(c, g, g->ack);
+	}
+	init_congestion(c);
+	established(c);
+	TN_COUNT(stack, TcpPassiveOpens);
+	tcp_child_queue(l, c);
+	synchronized_input(c, g);
+}
+
+/* Our SYN-ACK options, as agreed with the SYN; the caller adds the timestamps. */
+static struct tcp_opts synack_options(const struct tn_stack *stack, const struct tn_sock *l, bool ws_ok,
+				      bool sack_ok, bool ts_ok)
+{
+	uint32_t own_mss = stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN;
+	return (struct tcp_opts){
+		.mss_ok = true,
+		.mss = (uint16_t)min_u32(own_mss, 65535),
+		.ws_ok = ws_ok,
+		.wscale = ws_ok ? tcp_wscale_for(l->rcvbuf_size) : 0,
+		.sack_ok = sack_ok,
+		.ts_ok = ts_ok,
+	};
+}
+
+void tcp_send_req_synack(struct tn_stack *stack, const struct tcp_req *r)
+{
+	const struct tn_sock *l = r->listener;
+	struct tcp_opts o = synack_options(stack, l, r->ws_ok, r->sack_ok, r->ts_ok);
+	if (r->ts_ok) {
+		o.tsval = tcp_ts_clock(stack, r->ts_offset);
+		o.tsecr = r->ts_recent;
+	}
+	const struct tcp_seg syn = {
+		.src = r->hn.raddr, .dst = r->hn.laddr, .sport = r->hn.rport, .dport = r->hn.lport,
+		.seq = r->irs,
+	};
+	tcp_send_synack_stateless(stack, &syn, r->iss, &o, synack_window(l));
+}
+
+/*
+ * The SYN-ACK of a full SYN queue (Linux tcp_conn_request with want_cookie):
+ * our ISN is the cookie, and without timestamps to carry them, window
+ * scaling and SACK are not offered.
+ */
+static void send_cookie_synack(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
+{
 	const struct tn_config *cfg = &stack->cfg;
-	c->ws_ok = cfg->tcp_window_scaling;
-	c->sack_ok = cfg->tcp_sack;
-	c->ts_ok = cfg->tcp_timestamps;
-	tcp_init_rcv_wscale(c);
-	tcp_apply_syn_options(c, g);
-	c->ts_offset = tcp_ts_offset(stack, c->laddr, c->raddr);
-	c->irs = g->seq;
-	c->rcv_nxt = g->seq + 1;
-	c->rcv_acked = c->rcv_nxt;
-	c->rcv_adv = c->rcv_nxt;
-	c->iss = isn ? isn : tcp_new_isn(stack, c->laddr, c->lport, c->raddr, c->rport);
-	c->snd_una = c->iss;
-	c->snd_nxt = c->snd_max = c->iss + 1;
-	c->snd_wnd = g->wnd; /* never scaled in a SYN (RFC 7323 2.2) */
-	c->max_snd_wnd = c->snd_wnd;
-	c->snd_wl1 = g->seq;
-	c->snd_wl2 = c->iss;
-	c->last_rx_ns = tn_now(stack);
-	tcp_child_add(l, c);
-	tcp_set_state(c, TN_TCP_SYN_RECEIVED);
-	c->rtt_timing = true;
-	c->rtt_seq = c->iss;
-	c->rtt_start_ns = tn_now(stack);
-	tcp_send_syn(c);
-	tcp_arm_rtx_if_idle(c);
+	const struct tcp_opts *in = &g->opt;
+	uint32_t own_mss = cfg->mtu - TN_IP_HLEN - TCP_HLEN;
+	uint32_t peer_mss = in->mss_ok ? in->mss : TCP_DEFAULT_MSS;
+	uint8_t idx = tcp_cookie_mss_index(min_u32(peer_mss, own_mss));
+	bool ts_ok = cfg->tcp_timestamps && in->ts_ok;
+	struct tcp_opts o = synack_options(stack, l, ts_ok && cfg->tcp_window_scaling && in->ws_ok,
+					   ts_ok && cfg->tcp_sack && in->sack_ok, ts_ok);
+	if (ts_ok) {
+		uint32_t now = tcp_ts_clock(stack, tcp_ts_offset(stack, g->dst, g->src));
+		/* the peer's scale: ours follows from the listener's buffer again */
+		o.tsval = tcp_cookie_tsval(now, o.ws_ok, in->wscale, o.sack_ok);
+		o.tsecr = in->tsval;
+	}
+	uint32_t iss = tcp_cookie_make(stack, g, idx);
+	tcp_send_synack_stateless(stack, g, iss, &o, synack_window(l));
+	TN_COUNT(stack, TcpExtSyncookiesSent);
+}
+
+/* Linux's accept-queue check on the final ACK: full, the ACK is dropped (a retransmission may fit). */
+static bool accept_queue_full(struct tn_stack *stack, const struct tn_sock *l)
+{
+	if (l->listen->aq_len < l->listen->backlog)
+		return false;
+	TN_COUNT(stack, TcpExtListenOverflows);
+	TN_COUNT(stack, TcpExtListenDrops);
+	return true;
+}
+
+/*
+ * An ACK for a listener: the end of a cookie handshake, or nothing of ours
+ * (RST). A valid cookie becomes an established child in the accept queue
+ * (Linux cookie_v4_check). Returns false when the ACK is no cookie of ours.
+ */
+static bool cookie_ack(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g)
+{
+	const struct tn_config *cfg = &stack->cfg;
+	struct tcp_listen *q = l->listen;
+	if ((g->flags & (TCP_SYN | TCP_RST)) || cfg->tcp_syncookies == TN_TCP_SYNCOOKIES_NO)
+		return false;
+	/* Linux's tcp_synq_no_recent_overflow: no cookies sent lately, none to check. */
+	if (cfg->tcp_syncookies != TN_TCP_SYNCOOKIES_ALWAYS &&
+	    (!q->last_overflow_ns || tn_now(stack) - q->last_overflow_ns > COOKIE_LISTEN_VALID_NS))
+		return false;
+	struct tcp_cookie_opts co;
+	int idx = tcp_cookie_check(stack, g);
+	if (idx < 0 || !tcp_cookie_ts_decode(cfg, &g->opt, &co)) {
+		TN_COUNT(stack, TcpExtSyncookiesFailed);
+		return false;
+	}
+	TN_COUNT(stack, TcpExtSyncookiesRecv);
+	if (accept_queue_full(stack, l))
+		return true;
+	const struct handshake hs = {
+		.iss = g->ack - 1, .irs = g->seq - 1, .ts_recent = g->opt.tsval,
+		.peer_mss = tcp_cookie_mss((uint8_t)idx), .snd_wscale = co.snd_wscale,
+		.ws_ok = co.ws_ok, .sack_ok = co.sack_ok, .ts_ok = co.ts_ok,
+	};
+	child_established(stack, l, g, &hs);
+	return true;
+}
+
+/* Linux's tcp_in_window(): the segment overlaps [s_win, e_win), or is empty at the edge. */
+static bool in_window(uint32_t seq, uint32_t end_seq, uint32_t s_win, uint32_t e_win)
+{
+	if (seq == s_win)
+		return true;
+	if (seq_gt(end_seq, s_win) && seq_lt(seq, e_win))
+		return true;
+	return seq == e_win && seq == end_seq;
+}
+
+/*
+ * SYN-RECEIVED (Linux's tcp_check_req): a segment for a half-open entry.
+ * A repeated SYN gets the SYN-ACK again; an exact RST ends it, a new SYN
+ * in the window too (with a RST); an ACK of our SYN completes it.
+ */
+static void req_input(struct tn_stack *stack, struct tcp_req *r, const struct tcp_seg *g)
+{
+	struct tn_sock *l = r->listener;
+	uint32_t rcv_nxt = r->irs + 1;
+	uint32_t end_seq = g->seq + tcp_seg_seqlen(g);
+
+	if ((g->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == TCP_SYN && g->seq == r->irs) {
+		tcp_send_req_synack(stack, r);
+		return;
+	}
+	bool paws = r->ts_ok && g->opt.ts_ok && !(g->flags & TCP_RST) &&
+		    (int32_t)(g->opt.tsval - r->ts_recent) < 0;
+	if (paws || !in_window(g->seq, end_seq, rcv_nxt, rcv_nxt + synack_window(l))) {
+		if (paws)
+			TN_COUNT(stack, TcpExtPAWSEstab);
+		return;
+	}
+	if (g->flags & TCP_RST) {
+		if (g->seq == rcv_nxt) /* RFC 5961 3.2: only the exact sequence number */
+			tcp_req_free(r);
+		return;
+	}
+	if (g->flags & TCP_SYN) {
+		tcp_reset_reply(stack, g);
+		tcp_req_free(r);
+		return;
+	}
+	if (!(g->flags & TCP_ACK))
+		return;
+	if (g->ack != r->iss + 1) {
+		tcp_reset_reply(stack, g);
+		return;
+	}
+	if (accept_queue_full(stack, l))
+		return; /* the entry stays; its SYN-ACK retransmission invites the ACK again */
+	const struct handshake hs = {
+		.iss = r->iss, .irs = r->irs, .ts_recent = g->opt.tsval,
+		.peer_mss = r->peer_mss, .snd_wscale = r->snd_wscale,
+		.ws_ok = r->ws_ok, .sack_ok = r->sack_ok, .ts_ok = r->ts_ok && g->opt.ts_ok,
+		.rtt_timing = r->retries == 0, .rtt_start_ns = r->sent_ns,
+	};
+	tcp_req_free(r); /* its 4-tuple goes to the connection */
+	child_established(stack, l, g, &hs);
+}
+
+/* A segment for listener l; isn != 0 when a SYN recycled a TIME_WAIT entry (RFC 6191). */
+static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct tcp_seg *g,
+			 uint32_t isn)
+{
+	if (g->flags & TCP_RST)
+		return;
+	if (g->flags & TCP_ACK) {
+		if (!cookie_ack(stack, l, g))
+			tcp_reset_reply(stack, g);
+		return;
+	}
+	if (!(g->flags & TCP_SYN) || (g->flags & TCP_FIN))
+		return;
+	const struct tn_config *cfg = &stack->cfg;
+	struct tcp_listen *q = l->listen;
+	if (q->aq_len >= q->backlog) {
+		/* Linux drops it even with cookies: the connection would find no room either. */
+		TN_COUNT(stack, TcpExtListenOverflows);
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	bool full = q->syn_len >= syn_queue_limit(l);
+	if (cfg->tcp_syncookies == TN_TCP_SYNCOOKIES_ALWAYS ||
+	    (full && cfg->tcp_syncookies == TN_TCP_SYNCOOKIES_YES)) {
+		if (full)
+			TN_COUNT(stack, TcpExtTCPReqQFullDoCookies);
+		q->last_overflow_ns = tn_now(stack) ? tn_now(stack) : 1;
+		send_cookie_synack(stack, l, g);
+		return;
+	}
+	if (full) {
+		TN_COUNT(stack, TcpExtTCPReqQFullDrop);
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	struct tcp_req *r = tcp_req_new(l, g->dst, g->dport, g->src, g->sport);
+	if (!r) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		return;
+	}
+	const struct tcp_opts *o = &g->opt;
+	r->irs = g->seq;
+	r->iss = isn ? isn : tcp_new_isn(stack, g->dst, g->dport, g->src, g->sport);
+	r->peer_mss = o->mss_ok ? o->mss : TCP_DEFAULT_MSS;
+	r->ws_ok = cfg->tcp_window_scaling && o->ws_ok;
+	r->snd_wscale = r->ws_ok ? o->wscale : 0;
+	r->sack_ok = cfg->tcp_sack && o->sack_ok;
+	r->ts_ok = cfg->tcp_timestamps && o->ts_ok;
+	r->ts_recent = r->ts_ok ? o->tsval : 0;
+	r->ts_offset = tcp_ts_offset(stack, g->dst, g->src);
+	r->sent_ns = tn_now(stack);
+	tcp_send_req_synack(stack, r);
 }
 
 /* ---- SYN-SENT */
@@ -281,7 +528,7 @@ static void reset_connection(struct tn_sock *s)
 {
 	switch (s->state) {
 	case TN_TCP_SYN_RECEIVED:
-		tcp_done(s, s->parent ? 0 : -ECONNREFUSED);
+		tcp_done(s, -ECONNREFUSED); /* a simultaneous open refused */
 		break;
 	case TN_TCP_ESTABLISHED:
 	case TN_TCP_CLOSE_WAIT:
@@ -485,6 +732,28 @@ static void update_window(struct tn_sock *s, const struct tcp_seg *g)
 	}
 }
 
+/* What is left of a segment after its connection became a compact entry goes to that entry. */
+static void redeliver(struct tn_stack *stack, const struct tcp_seg *g)
+{
+	struct tn_hnode *n = tn_ehash_lookup(stack, &tcp_of(stack)->ehash, g->dst, g->dport, g->src, g->sport);
+	if (n && n->kind == TN_HNODE_TW)
+		tcp_tw_input(stack, tn_tw_of_node(n), g);
+}
+
+/*
+ * RFC 7323 4.3: remember the timestamp of the segment our last ACK asked
+ * for, and only once its ACK was found acceptable (Linux's tcp_ack with
+ * FLAG_UPDATE_TS_RECENT): a segment we drop, say one acking data never
+ * sent, must not move ts_recent, or a forged TSval far ahead would make
+ * PAWS throw away the peer's real segments.
+ */
+static void update_ts_recent(struct tn_sock *s, const struct tcp_seg *g)
+{
+	if (s->ts_ok && g->opt.ts_ok && seq_le(g->seq, s->rcv_acked) &&
+	    (int32_t)(g->opt.tsval - s->ts_recent) >= 0)
+		s->ts_recent = g->opt.tsval;
+}
+
 /* Returns false when the segment must be dropped (or the connection ended). */
 static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 {
@@ -493,12 +762,7 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 			tcp_reset_reply(s->stack, g);
 			return false;
 		}
-		if (s->parent && s->parent->listen->aq_len >= s->parent->listen->backlog) {
-			/* Like Linux: ignore the ACK, the SYN-ACK retransmission tries again. */
-			TCP_CTR(s, TcpExtListenOverflows);
-			TCP_CTR(s, TcpExtListenDrops);
-			return false;
-		}
+		/* (a simultaneous open: a listener's half-open connections are struct tcp_req) */
 		if (s->retries == 0)
 			rtt_from_ack(s, g, g->ack);
 		init_congestion(s);
@@ -507,12 +771,7 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		s->max_snd_wnd = s->snd_wnd;
 		s->snd_wl1 = g->seq;
 		s->snd_wl2 = g->ack;
-		if (s->parent) {
-			TCP_CTR(s, TcpPassiveOpens);
-			tcp_child_established(s);
-		} else {
-			tcp_notify(s, TN_SOCK_EV_CONNECTED | TN_SOCK_EV_WRITABLE);
-		}
+		tcp_notify(s, TN_SOCK_EV_CONNECTED | TN_SOCK_EV_WRITABLE);
 	}
 	if (seq_gt(g->ack, s->snd_max)) {
 		send_dupack(s, g);
@@ -522,6 +781,7 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		send_challenge_ack(s); /* RFC 5961 5.2 */
 		return false;
 	}
+	update_ts_recent(s, g);
 	s->probes = 0;
 	uint32_t old_wnd = s->snd_wnd;
 	uint32_t prior_flight = s->snd_nxt - s->snd_una;
@@ -550,19 +810,27 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 	}
 	if (s->sack_ok)
 		tcp_detect_loss(s, delivered, acked_new);
-	if (s->snd_wnd && s->persist) {
+	bool starved = tcp_orphan_window_starved(s);
+	if (s->snd_wnd && s->persist && !starved) {
 		tn_timer_cancel(s->stack, &s->rtx_timer);
 		s->persist = false;
 	}
-	if (s->snd_wnd)
+	if (s->snd_wnd && !starved)
 		s->persist_backoff = 0;
 
 	switch (s->state) {
 	case TN_TCP_FIN_WAIT_1:
 		if (fin_acked(s)) {
 			tcp_set_state(s, TN_TCP_FIN_WAIT_2);
-			if (s->orphan)
-				tcp_arm_lifetime(s, s->stack->cfg.tcp_fin_timeout_ms);
+			if (s->orphan) {
+				/* the rest of the segment (data, FIN) goes to the entry */
+				bool more = g->len || (g->flags & TCP_FIN);
+				struct tn_stack *stack = s->stack;
+				tcp_enter_fin_wait2(s);
+				if (more)
+					redeliver(stack, g);
+				return false;
+			}
 		}
 		break;
 	case TN_TCP_CLOSING:
@@ -689,6 +957,55 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 }
 
 /*
+ * An orphan in FIN_WAIT_2, as a compact entry (Linux's
+ * tcp_timewait_state_process, substate FIN_WAIT2): its FIN moves it to
+ * TIME_WAIT, new data or a SYN reset it (nobody reads, CONFORMANCE 6),
+ * anything out of window gets the rate-limited ACK.
+ */
+static void fw2_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tcp_seg *g)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	uint32_t end_seq = g->seq + tcp_seg_seqlen(g);
+	uint32_t wnd = (uint32_t)e->rcv_wnd << e->rcv_wscale;
+	bool paws_reject = (e->flags & TN_TW_TS) && g->opt.ts_ok && !(g->flags & TCP_RST) &&
+			   (int32_t)(g->opt.tsval - e->ts_recent) < 0;
+
+	if (paws_reject || !in_window(g->seq, end_seq, e->rcv_nxt, e->rcv_nxt + wnd)) {
+		uint32_t now = tn_tw_now_ms(stack);
+		if (g->flags & TCP_RST)
+			return;
+		if ((uint32_t)(now - e->last_ack_ms) < stack->cfg.tcp_invalid_ratelimit_ms)
+			return;
+		e->last_ack_ms = now;
+		tn_tw_send_ack(stack, e);
+		return;
+	}
+	if (g->flags & TCP_RST) {
+		tn_tw_remove(stack, &tcp->fw2, e, TN_TW_KILLED);
+		return;
+	}
+	bool syn = (g->flags & TCP_SYN) && !seq_lt(g->seq, e->rcv_nxt);
+	if (!syn && (!(g->flags & TCP_ACK) || !seq_gt(end_seq, e->rcv_nxt) || end_seq == g->seq))
+		return; /* a duplicate: nothing new */
+	if (syn || !(g->flags & TCP_FIN) || end_seq != e->rcv_nxt + 1) {
+		if (!syn)
+			TN_COUNT(stack, TcpExtTCPAbortOnData);
+		tn_tw_send(stack, e, TCP_RST | TCP_ACK); /* from our state, as the socket would */
+		tn_tw_remove(stack, &tcp->fw2, e, TN_TW_MOVED);
+		return;
+	}
+	/* The peer's FIN: TIME_WAIT proper, which ACKs it (CONFORMANCE 1). */
+	struct tn_tw_entry t = *e;
+	t.rcv_nxt = end_seq;
+	t.flags &= (uint8_t)~(TN_TW_FIN_WAIT2 | TN_TW_IN_USE);
+	if ((t.flags & TN_TW_TS) && g->opt.ts_ok)
+		t.ts_recent = g->opt.tsval;
+	tn_tw_remove(stack, &tcp->fw2, e, TN_TW_MOVED);
+	struct tn_tw_entry *n = tn_tw_insert(stack, &tcp->tw, &t);
+	tn_tw_send_ack(stack, n ? n : &t);
+}
+
+/*
  * TIME_WAIT: the connection is an entry of the table (tcp_timewait.c
  * decides, CONFORMANCE 13-17). A SYN that may open a new incarnation goes
  * to the listener with the ISN the entry chose (Linux tcp_v4_rcv,
@@ -709,6 +1026,10 @@ void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tc
 	uint32_t isn = 0;
 	struct tn_sock *l;
 
+	if (e->flags & TN_TW_FIN_WAIT2) {
+		fw2_input(stack, e, g);
+		return;
+	}
 	switch (tn_tw_process(stack, tw, e, &seg, &policy, &isn)) {
 	case TN_TW_ACCEPT_SYN:
 		l = tcp_lookup_listener(stack, g->dst, g->dport);
@@ -769,9 +1090,6 @@ static void synchronized_input(struct tn_sock *s, const struct tcp_seg *g)
 	}
 	if (!(g->flags & TCP_ACK))
 		return;
-	/* RFC 7323 4.3: remember the timestamp of the segment our last ACK asked for. */
-	if (s->ts_ok && g->opt.ts_ok && seq_le(g->seq, s->rcv_acked))
-		s->ts_recent = g->opt.tsval;
 	s->last_rx_ns = tn_now(s->stack);
 	if (!process_ack(s, g))
 		return;
@@ -809,6 +1127,8 @@ void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint
 			tcp_reset_reply(stack, &g);
 	} else if (n->kind == TN_HNODE_TW) {
 		tcp_tw_input(stack, tn_tw_of_node(n), &g);
+	} else if (n->kind == TN_HNODE_REQ) {
+		req_input(stack, tcp_req_of_node(n), &g);
 	} else {
 		struct tn_sock *s = tcp_sock_of_node(n);
 		if (s->state == TN_TCP_SYN_SENT)

@@ -108,6 +108,18 @@ void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g)
 	tcp_emit(stack, &a, NULL, 0, 0);
 }
 
+void tcp_send_synack_stateless(struct tn_stack *stack, const struct tcp_seg *syn, uint32_t iss,
+			       const struct tcp_opts *o, uint16_t wnd)
+{
+	uint8_t opt[TCP_MAX_OPTLEN];
+	struct tcp_hdr_args a = {
+		.src = syn->dst, .dst = syn->src, .sport = syn->dport, .dport = syn->sport,
+		.seq = iss, .ack = syn->seq + 1, .flags = TCP_SYN | TCP_ACK, .wnd = wnd, .opt = opt,
+	};
+	a.optlen = tcp_opt_emit(opt, o, true);
+	tcp_emit(stack, &a, NULL, 0, 0);
+}
+
 /* Payload of a full segment now: s->mss less the room SACK blocks take (RFC 6691). */
 uint32_t tcp_send_mss(const struct tn_sock *s)
 {
@@ -398,7 +410,7 @@ uint32_t tcp_fill_window(struct tn_sock *s)
 static bool small_segment_ok(const struct tn_sock *s, uint32_t len, uint32_t unsent)
 {
 	if (len < unsent) /* window-limited: worth it only if it is a good part of the window */
-		return len >= s->max_snd_wnd / 2 && s->max_snd_wnd / 2 > 0;
+		return !s->orphan && len >= s->max_snd_wnd / 2 && s->max_snd_wnd / 2 > 0; /* orphan: tcp.h */
 	if (s->fin_queued)
 		return true; /* the last data before FIN: push it */
 	return s->nodelay || s->snd_nxt == s->snd_una;

@@ -262,7 +262,7 @@ static void persist_timeout(struct tn_sock *s)
 {
 	s->persist = false;
 	uint32_t unsent = s->snd_una + s->sndbuf.len - s->snd_nxt;
-	if (s->snd_wnd > 0 || (!unsent && !s->fin_queued)) {
+	if ((s->snd_wnd > 0 && !tcp_orphan_window_starved(s)) || (!unsent && !s->fin_queued)) {
 		s->probes = 0;
 		s->persist_backoff = 0;
 		tcp_output(s);

@@ -4,7 +4,7 @@
  * (tn_tw_process, Linux's tcp_timewait_state_process). The TCP input path
  * (tcp_in.c) finds the entry and acts on the verdict.
  */
-#include "tcp_timewait.h"
+#include "tcp.h" /* flags, options (tcp_opt.c) and sequence arithmetic; tcp_timewait.h with it */
 
 #include <stdlib.h>
 
@@ -170,6 +170,8 @@ void tn_tw_remove(struct tn_stack *stack, struct tn_tw_table *tw, struct tn_tw_e
 	case TN_TW_EVICTED:
 		TN_COUNT(stack, TcpExtTCPTimeWaitOverflow);
 		break;
+	case TN_TW_MOVED:
+		break;
 	}
 	if (was_head)
 		tw_arm(stack, tw);
@@ -204,7 +206,13 @@ struct tn_tw_entry *tn_tw_insert(struct tn_stack *stack, struct tn_tw_table *tw,
 			TN_COUNT(stack, TcpExtTCPTimeWaitOverflow);
 			return NULL;
 		}
-		tn_tw_remove(stack, tw, &tw->entries[tw->fifo_head], TN_TW_EVICTED);
+		struct tn_tw_entry *oldest = &tw->entries[tw->fifo_head];
+		if (tw->cfg.evict) {
+			tw->cfg.evict(stack, oldest); /* it says goodbye and counts */
+			tn_tw_remove(stack, tw, oldest, TN_TW_MOVED);
+		} else {
+			tn_tw_remove(stack, tw, oldest, TN_TW_EVICTED);
+		}
 		idx = tw_alloc(tw);
 	}
 	struct tn_tw_entry *e = &tw->entries[idx];
@@ -280,18 +288,6 @@ bool tn_tw_reusable(const struct tn_stack *stack, const struct tn_tw_table *tw,
 
 /* ---- segments arriving in TIME_WAIT */
 
-#define TCP_FIN 0x01
-#define TCP_SYN 0x02
-#define TCP_RST 0x04
-#define TCP_ACK 0x10
-#define TCP_HLEN 20
-#define TCPOPT_TS_LEN 12 /* NOP NOP TS(10) */
-
-static bool seq_after(uint32_t a, uint32_t b)
-{
-	return (int32_t)(a - b) > 0;
-}
-
 /* RFC 7323 5.3: a segment whose TSval is older than the last one is an old duplicate. */
 static bool tw_paws_reject(const struct tn_tw_entry *e, const struct tn_tw_seg *seg)
 {
@@ -335,7 +331,7 @@ enum tn_tw_verdict tn_tw_process(struct tn_stack *stack, struct tn_tw_table *tw,
 	}
 	/* (SYN+FIN is never a new connection: the listener would drop it, the entry must not go.) */
 	if ((seg->flags & (TCP_SYN | TCP_ACK | TCP_FIN)) == TCP_SYN && !paws_reject &&
-	    (seq_after(seg->seq, e->rcv_nxt) ||
+	    (seq_gt(seg->seq, e->rcv_nxt) ||
 	     ((e->flags & TN_TW_TS) && seg->has_ts && (int32_t)(seg->tsval - e->ts_recent) > 0))) {
 		/* Item 16 (RFC 6191): a new incarnation; its ISN leaves the old sequence space behind. */
 		*isn = tn_tw_reuse_isn(e);
@@ -352,28 +348,34 @@ enum tn_tw_verdict tn_tw_process(struct tn_stack *stack, struct tn_tw_table *tw,
 	return tw_ack_ratelimited(stack, e, policy);
 }
 
-void tn_tw_send_ack(struct tn_stack *stack, const struct tn_tw_entry *e)
+void tn_tw_send(struct tn_stack *stack, const struct tn_tw_entry *e, uint8_t flags)
 {
-	uint8_t seg[TCP_HLEN + TCPOPT_TS_LEN] = {0};
+	uint8_t seg[TCP_HLEN + TCP_MAX_OPTLEN] = {0};
 	size_t len = TCP_HLEN;
 
 	tn_put16(seg, e->hn.lport);
 	tn_put16(seg + 2, e->hn.rport);
 	tn_put32(seg + 4, e->snd_nxt);
 	tn_put32(seg + 8, e->rcv_nxt);
-	seg[13] = TCP_ACK;
-	tn_put16(seg + 14, e->rcv_wnd);
-	if (e->flags & TN_TW_TS) {
-		uint8_t *o = seg + TCP_HLEN;
-		o[0] = 1, o[1] = 1, o[2] = 8, o[3] = 10;
-		tn_put32(o + 4, tn_tw_now_ms(stack) + e->ts_offset);
-		tn_put32(o + 8, e->ts_recent);
-		len += TCPOPT_TS_LEN;
+	seg[13] = flags;
+	tn_put16(seg + 14, (flags & TCP_RST) ? 0 : e->rcv_wnd);
+	if ((e->flags & TN_TW_TS) && !(flags & TCP_RST)) {
+		struct tcp_opts o = {
+			.ts_ok = true, .tsval = tn_tw_now_ms(stack) + e->ts_offset, .tsecr = e->ts_recent,
+		};
+		len += tcp_opt_emit(seg + TCP_HLEN, &o, false);
 	}
 	seg[12] = (uint8_t)((len / 4) << 4);
 	uint32_t sum = tn_csum_pseudo(e->hn.laddr, e->hn.raddr, TN_IP_PROTO_TCP, (uint16_t)len);
 	tn_put16(seg + 16, tn_csum_fold(tn_csum_add(sum, seg, len)));
 	const struct tn_iov iov = {seg, len};
 	TN_COUNT(stack, TcpOutSegs);
+	if (flags & TCP_RST)
+		TN_COUNT(stack, TcpOutRsts);
 	tn_ipv4_output(stack, e->hn.raddr, TN_IP_PROTO_TCP, 0, &iov, 1, TN_IP_OUT_DF);
+}
+
+void tn_tw_send_ack(struct tn_stack *stack, const struct tn_tw_entry *e)
+{
+	tn_tw_send(stack, e, TCP_ACK);
 }

@@ -27,6 +27,7 @@ enum tn_tw_removal {
 	TN_TW_KILLED,   /* RST in TIME_WAIT (rfc1337 = 0): TcpExtTWKilled */
 	TN_TW_RECYCLED, /* a new SYN or connect() took the 4-tuple: TcpExtTWRecycled */
 	TN_TW_EVICTED,  /* made room for a newer entry: TcpExtTCPTimeWaitOverflow */
+	TN_TW_MOVED,    /* the caller counted it (moved to another table, or its evict hook) */
 };
 
 struct tn_tw_entry {
@@ -45,6 +46,12 @@ struct tn_tw_entry {
 #define TN_TW_IN_USE 0x01
 #define TN_TW_TS 0x02       /* timestamps were negotiated */
 #define TN_TW_REUSEADDR 0x04 /* the socket had SO_REUSEADDR (bind() conflicts, as Linux's tw_reuse) */
+/*
+ * An orphan in FIN_WAIT_2 (Linux's tw_substate FIN_WAIT2): our FIN is
+ * acknowledged, the peer's has not come. It lives in a table of its own
+ * (lifetime fin_timeout, max_orphans entries) sharing the same hash.
+ */
+#define TN_TW_FIN_WAIT2 0x08
 
 _Static_assert(sizeof(struct tn_tw_entry) <= 64, "a TIME_WAIT entry must fit in 64 bytes");
 _Static_assert(offsetof(struct tn_tw_entry, hn) == 0, "the hash node comes first");
@@ -54,6 +61,8 @@ struct tn_tw_config {
 	uint32_t lifetime_ms;  /* time_wait, 2*MSL */
 	enum tn_tw_overflow overflow;
 	struct tn_ehash *ehash; /* the connection hash to share; NULL: the table's own */
+	/* Under TN_TW_OVERFLOW_EVICT_OLDEST: called for the entry evicted (NULL: TcpExtTCPTimeWaitOverflow). */
+	void (*evict)(struct tn_stack *stack, const struct tn_tw_entry *e);
 };
 
 struct tn_tw_table {
@@ -146,6 +155,8 @@ enum tn_tw_verdict tn_tw_process(struct tn_stack *stack, struct tn_tw_table *tw,
 				 const struct tn_tw_policy *policy, uint32_t *isn);
 /* The ACK a TIME_WAIT entry answers with: seq snd_nxt, ack rcv_nxt, timestamps if used. */
 void tn_tw_send_ack(struct tn_stack *stack, const struct tn_tw_entry *e);
+/* A segment from the entry's state with these flags (a RST: no window, no options). */
+void tn_tw_send(struct tn_stack *stack, const struct tn_tw_entry *e, uint8_t flags);
 
 /*
  * May connect() take e's 4-tuple now (tw_reuse, Linux tcp_twsk_unique)?

@@ -34,6 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tn_config_defaults(&cfg);
 	cfg.offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4; /* replies as GSO frames too */
 	cfg.reasm_max_bytes = 256 * 1024; /* keep runs light, still above one datagram */
+	cfg.tcp_max_syn_backlog = 2;      /* a full SYN queue soon: SYN cookies too */
+	cfg.tcp_max_orphans = 2;          /* and the orphan limit */
 	struct tn_env env = {now_ns, random_bytes, output, NULL};
 	fake_now = 1000000000ull;
 	struct tn_stack *stack = tn_stack_new(&cfg, &env);
@@ -42,6 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t mac[6];
 	tn_stack_get_mac(stack, mac);
 	tn_stack_start(stack);
+	/* a listener on port 80 whose connections are answered and closed: half-open, cookies, orphans */
+	struct tn_sock *l = tn_sock_open(stack);
+	if (!l || tn_sock_bind(l, 0, 80) < 0 || tn_sock_listen(l, 4) < 0)
+		abort();
 
 	while (size >= 3) {
 		uint8_t op = data[0];
@@ -66,6 +72,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				.csum_offset = 16,
 			};
 			tn_stack_input(stack, (op & 0x38) ? &meta : NULL, frame, len);
+			for (struct tn_sock *c; (c = tn_sock_accept(l, NULL));) {
+				tn_sock_send(c, "x", 1);
+				tn_sock_close(c);
+			}
 			data += len;
 			size -= len;
 		} else {

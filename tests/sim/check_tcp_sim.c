@@ -102,6 +102,7 @@ struct run {
 	uint64_t slow_period_ns, slow_on_ns; /* server reads slowly */
 	sim_filter filter;
 	void *filter_arg;
+	bool via_cookie; /* the server's connection came from a SYN cookie, options and all */
 };
 
 /* Counters of both cores after a run (a: client, b: server). */
@@ -199,7 +200,14 @@ static void run_transfer_result(const char *name, const struct run *r, struct re
 		res->b[c] = tn_stack_counter(b, (enum tn_counter)c);
 	}
 
-	/* Both sides sent FIN and read the other's: everything must wind down. */
+	if (r->via_cookie) {
+		struct tn_sock_info info;
+		tn_sock_info(sv.s, &info);
+		ck_assert_uint_ge(tn_stack_counter(b, TN_CTR_TcpExtSyncookiesRecv), 1);
+		ck_assert_uint_eq(tn_stack_counter(b, TN_CTR_TcpPassiveOpens), 1);
+		ck_assert(info.ts && info.sack && info.snd_wscale > 0 && info.rcv_wscale > 0);
+	}
+		/* Both sides sent FIN and read the other's: everything must wind down. */
 	tn_sock_close(cl.s);
 	tn_sock_close(sv.s);
 	tn_sock_close(l);
@@ -498,6 +506,25 @@ START_TEST(no_timestamps_no_wscale)
 }
 END_TEST
 
+/*
+ * Every SYN answered with a SYN cookie (syncookies = always): the
+ * connection the final ACK makes carries the options restored from the
+ * cookie and the timestamp, through loss and reordering.
+ */
+START_TEST(syn_cookie_connection)
+{
+	struct run r = configured_run();
+	r.cfg.tcp_syncookies = TN_TCP_SYNCOOKIES_ALWAYS;
+	r.link.loss = 0.02;
+	r.link.reorder = 0.02;
+	r.link.reorder_ns = 3 * TN_NSEC_PER_MSEC;
+	r.bytes_ab = r.bytes_ba = 4 * MB;
+	r.seed = 11;
+	r.via_cookie = true;
+	run_transfer("syn cookies 2%", &r);
+}
+END_TEST
+
 /* TSO on both cores, the wire cutting GSO frames into segments before the faults. */
 START_TEST(tso_segmented_with_faults)
 {
@@ -544,6 +571,7 @@ static Suite *tcp_sim_suite(void)
 	tcase_add_test(tc, zero_window_reader);
 	tcase_add_test(tc, newreno_without_sack);
 	tcase_add_test(tc, no_timestamps_no_wscale);
+	tcase_add_test(tc, syn_cookie_connection);
 	tcase_add_test(tc, tso_segmented_with_faults);
 	tcase_add_test(tc, tso_whole_frames_with_loss);
 	suite_add_tcase(s, tc);

@@ -618,6 +618,21 @@ START_TEST(test_tcp_teardown_keys)
 }
 END_TEST
 
+START_TEST(test_tcp_flood_keys)
+{
+	ck_assert_uint_eq(load("[tcp]\n"), 0);
+	ck_assert_uint_eq(cfg.core.tcp_syncookies, TN_TCP_SYNCOOKIES_YES);
+	ck_assert_uint_eq(cfg.core.tcp_max_orphans, 65536);
+	ck_assert_uint_eq(load("[tcp]\nsyncookies = always\nmax_orphans = 0\n"), 0);
+	ck_assert_uint_eq(cfg.core.tcp_syncookies, TN_TCP_SYNCOOKIES_ALWAYS);
+	ck_assert_uint_eq(cfg.core.tcp_max_orphans, 0);
+	ck_assert_uint_eq(load("[tcp]\nsyncookies = off\n"), 0);
+	ck_assert_uint_eq(cfg.core.tcp_syncookies, TN_TCP_SYNCOOKIES_NO);
+	expect_one_error("[tcp]\nsyncookies = sometimes\n", 2, "not one of yes, no, always");
+	expect_one_error("[tcp]\nmax_orphans = 16777217\n", 2, "out of range 0..16777216");
+}
+END_TEST
+
 START_TEST(test_tcp_teardown_mistakes)
 {
 	expect_one_error("[tcp]\ntw_overflow = oldest\n", 2, "not one of drop, evict_oldest");
@@ -691,6 +706,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_tcp_teardown_mistakes);
 	tcase_add_test(tc, test_shipped_file_documents_every_default);
 	tcase_add_test(tc, test_buffer_limits);
+	tcase_add_test(tc, test_tcp_flood_keys);
 	tcase_add_test(tc, reload_takes_limits_only);
 	tcase_add_test(tc, test_fault_keys);
 	suite_add_tcase(s, tc);
