@@ -180,6 +180,27 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 	return c;
 }
 
+/*
+ * May a connection of l have its buffers now (the charge hook, as
+ * tcp_alloc_buffers will ask it)? Asked before a half-open entry gives up
+ * its 4-tuple: refused, the entry stays and its SYN-ACK retransmission
+ * invites the ACK again, as with a full accept queue.
+ */
+static bool listener_can_pay(struct tn_stack *stack, const struct tn_sock *l)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	int64_t bytes = (int64_t)l->rcvbuf_size + l->sndbuf_size;
+
+	if (!tcp->charge)
+		return true;
+	if (!tcp->charge(tcp->charge_ctx, l->mem_owner, bytes)) {
+		TN_COUNT(stack, TcpExtListenDrops);
+		return false;
+	}
+	tcp->charge(tcp->charge_ctx, l->mem_owner, -bytes);
+	return true;
+}
+
 /* What a completed handshake agreed: from a half-open entry or from a cookie. */
 struct handshake {
 	uint32_t iss, irs, ts_recent;
@@ -397,7 +418,7 @@ static void req_input(struct tn_stack *stack, struct tcp_req *r, const struct tc
 		tcp_reset_reply(stack, g);
 		return;
 	}
-	if (accept_queue_full(stack, l))
+	if (accept_queue_full(stack, l) || !listener_can_pay(stack, l))
 		return; /* the entry stays; its SYN-ACK retransmission invites the ACK again */
 	const struct handshake hs = {
 		.iss = r->iss, .irs = r->irs, .ts_recent = g->opt.tsval,

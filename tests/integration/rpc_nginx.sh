@@ -5,7 +5,8 @@
 # workers, sendfile, tcp_nopush, keepalive), serving a 20 MB file and 1000
 # small requests to kernel-side curl, every byte checked. The workers make
 # their socket calls over control connections made before they dropped
-# privileges, so tapnetd sees them and counts the connections.
+# privileges (kept past client_idle_timeout), so tapnetd sees them and
+# counts the connections.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
@@ -13,7 +14,9 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 [ -x "$NGINX" ] || missing "nginx not found (Debian package nginx-light)"
 getent passwd www-data >/dev/null || missing "no user www-data"
 
-start_tapnetd
+# idle control connections give up their slots only when one is wanted: a
+# worker that made its connection before dropping privileges keeps it
+start_tapnetd "[daemon]" "client_idle_timeout = 1s"
 WWW=$TN_TMP/www
 NGX=$TN_TMP/nginx
 mkdir -p "$WWW" "$NGX/tmp" || fail "mkdir failed"
@@ -62,6 +65,7 @@ ns_exec curl -sS --fail -o "$TN_TMP/got-big" "http://$TAPNET_ADDR/big" ||
 	fail "curl of the 20 MB file failed: $(cat "$NGX/error.log")"
 same_file "$WWW/big" "$TN_TMP/got-big" "nginx on tapnet: 20 MB with sendfile and tcp_nopush"
 
+sleep 2 # past client_idle_timeout: the workers' connections stay theirs
 # 1000 small requests: 10 curls of 100 requests each, each over one keep-alive connection
 urls=()
 for ((i = 0; i < 100; i++)); do urls+=("http://$TAPNET_ADDR/index.html"); done
