@@ -1052,6 +1052,57 @@ bool config_reload_key(struct daemon_config *cfg, const struct daemon_config *fr
 	return false;
 }
 
+bool config_key_in_core(const char *section, const char *name)
+{
+	const struct config_key *k = find_key(section, name);
+	size_t core = offsetof(struct daemon_config, core);
+
+	return k && k->offset >= core && k->offset + k->size <= core + sizeof(struct tn_config);
+}
+
+bool config_key_same(const struct daemon_config *a, const struct daemon_config *b,
+		     const char *section, const char *name)
+{
+	const struct config_key *k = find_key(section, name);
+	const char *pa = (const char *)a, *pb = (const char *)b;
+
+	if (!k)
+		return true;
+	return memcmp(pa + k->offset, pb + k->offset, k->size) == 0 &&
+	       (!k->aux_offset || pa[k->aux_offset] == pb[k->aux_offset]);
+}
+
+void config_key_copy(struct daemon_config *dst, const struct daemon_config *src,
+		     const char *section, const char *name)
+{
+	const struct config_key *k = find_key(section, name);
+
+	if (!k)
+		return;
+	memcpy((char *)dst + k->offset, (const char *)src + k->offset, k->size);
+	if (k->aux_offset)
+		((char *)dst)[k->aux_offset] = ((const char *)src)[k->aux_offset];
+}
+
+void config_key_format(const struct daemon_config *cfg, const char *section, const char *name,
+		       char *buf, size_t len)
+{
+	const struct config_key *k = find_key(section, name);
+
+	buf[0] = '\0';
+	if (!k || k->size > sizeof(uint64_t))
+		return;
+	uint64_t v = load_uint((const char *)cfg + k->offset, k->size);
+	if (k->parse == parse_bool)
+		snprintf(buf, len, "%s", v ? "yes" : "no");
+	else if (k->parse == parse_duration && (k->flags & KEY_SECONDS))
+		snprintf(buf, len, "%llus", (unsigned long long)v);
+	else if (k->parse == parse_duration)
+		snprintf(buf, len, "%llums", (unsigned long long)v);
+	else if (k->parse == parse_uint)
+		snprintf(buf, len, "%llu", (unsigned long long)v);
+}
+
 void config_diff(const struct daemon_config *a, const struct daemon_config *b,
 		 void (*changed)(void *ctx, const char *section, const char *name),
 		 void *ctx)

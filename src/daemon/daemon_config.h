@@ -82,6 +82,18 @@ bool config_key_at(size_t i, const char **section, const char **name);
 bool config_reload_key(struct daemon_config *cfg, const struct daemon_config *fresh,
 		       const char *section, const char *name, uint64_t *was, uint64_t *now);
 
+/* Is [section] name part of the stack's configuration (struct tn_config, cfg.core)? */
+bool config_key_in_core(const char *section, const char *name);
+/* Do a and b hold the same value for [section] name? */
+bool config_key_same(const struct daemon_config *a, const struct daemon_config *b,
+		     const char *section, const char *name);
+/* Takes [section] name's value over from src into dst. */
+void config_key_copy(struct daemon_config *dst, const struct daemon_config *src,
+		     const char *section, const char *name);
+/* [section] name's value in cfg as the file writes it (numbers, durations, yes/no); else "". */
+void config_key_format(const struct daemon_config *cfg, const char *section, const char *name,
+		       char *buf, size_t len);
+
 /* Calls changed() for every key whose value differs between a and b. */
 void config_diff(const struct daemon_config *a, const struct daemon_config *b,
 		 void (*changed)(void *ctx, const char *section, const char *name),

@@ -65,10 +65,24 @@ unsigned daemon_read_config(const struct tapnetd *d, struct daemon_config *cfg)
 
 struct reload_diff {
 	const struct daemon_config *fresh;
+	const struct daemon_config *running; /* fresh, with what the stack kept in core */
 	struct tapnetd *d;
 	unsigned changes;
-	bool limits_changed;
+	bool limits_changed, services_changed;
 };
+
+static void log_applied(const struct daemon_config *was, const struct daemon_config *now,
+			const char *section, const char *name)
+{
+	char a[32], b[32];
+
+	config_key_format(was, section, name, a, sizeof(a));
+	config_key_format(now, section, name, b, sizeof(b));
+	if (a[0] && b[0])
+		log_notice("[%s] %s changed from %s to %s", section, name, a, b);
+	else
+		log_notice("[%s] %s changed", section, name);
+}
 
 static void note_change(void *ctx, const char *section, const char *name)
 {
@@ -92,23 +106,51 @@ static void note_change(void *ctx, const char *section, const char *name)
 		r->limits_changed = true;
 		return;
 	}
-	/* The tap and the privileges are set up once, before privileges are dropped. */
+	if (strcmp(section, "services") == 0) {
+		log_applied(cfg, fresh, section, name);
+		config_key_copy(cfg, fresh, section, name);
+		r->services_changed = true;
+		return;
+	}
+	/* the stack took it, unless it is fixed at creation (running shows which) */
+	if (config_key_in_core(section, name) && config_key_same(r->running, fresh, section, name)) {
+		log_applied(cfg, fresh, section, name);
+		config_key_copy(cfg, fresh, section, name);
+		return;
+	}
+	/* The tap, the addresses and privileges are set up once, before privileges are dropped. */
 	log_notice("[%s] %s changed in %s; it takes effect when tapnetd is restarted",
 		   section, name, r->d->config_path);
 }
 
-/* SIGHUP: log_level and the [daemon] limits change at run time; everything else is reported. */
+/*
+ * SIGHUP: a file with any error is rejected whole and the running
+ * configuration stays. Otherwise every key that can change at run time
+ * does (log_level, the [daemon] limits, [services], and what the stack
+ * takes: see tn_stack_reconfigure), and each other change is named in the
+ * log as waiting for a restart.
+ */
 static void reload_config(struct tapnetd *d)
 {
-	struct daemon_config fresh;
+	struct daemon_config fresh, running;
 
 	log_info("SIGHUP: reading %s", d->config_path);
 	notify_reloading(&d->notify);
 	if (daemon_read_config(d, &fresh) == 0) {
-		struct reload_diff r = { .fresh = &fresh, .d = d };
+		running = fresh;
+		const char *err = tn_stack_reconfigure(d->stack, &fresh.core, &running.core);
+		if (err) {
+			log_error("configuration not reloaded: %s; the running one stays in effect", err);
+			notify_ready(&d->notify, "running");
+			return;
+		}
+		struct reload_diff r = { .fresh = &fresh, .running = &running, .d = d };
 		config_diff(&d->cfg, &fresh, note_change, &r);
 		if (r.limits_changed)
 			control_apply_limits(d->control);
+		if (r.services_changed)
+			services_reconfigure(d->services, &d->cfg.services);
+		daemon_rearm_timer(d); /* new timeouts may move the stack's next deadline */
 		if (r.changes == 0)
 			log_info("configuration unchanged");
 	} else {

@@ -330,11 +330,59 @@ static int listen_on(struct services *svc, enum service_kind kind, uint16_t port
 	return 0;
 }
 
+static const char *listen_error(int err)
+{
+	return err == NO_SOCKET ? "no socket ([tcp] max_conns reached, or out of memory)"
+				: strerror(-err);
+}
+
+static void stop_listening(struct services *svc, enum service_kind kind)
+{
+	if (!svc->listener[kind])
+		return;
+	tn_sock_set_callback(svc->listener[kind], NULL, NULL);
+	tn_sock_close(svc->listener[kind]);
+	svc->listener[kind] = NULL;
+}
+
+static void ports_of(const struct services_config *cfg, uint16_t ports[SVC__COUNT])
+{
+	ports[SVC_ECHO] = cfg->echo_port;
+	ports[SVC_DISCARD] = cfg->discard_port;
+	ports[SVC_DAYTIME] = cfg->daytime_port;
+	ports[SVC_CHARGEN] = cfg->chargen_port;
+}
+
+int services_reconfigure(struct services *svc, const struct services_config *cfg)
+{
+	uint16_t was[SVC__COUNT], now[SVC__COUNT];
+	int failed = 0;
+
+	ports_of(&svc->cfg, was);
+	ports_of(cfg, now);
+	svc->cfg = *cfg;
+	for (int k = 0; k < SVC__COUNT; k++) {
+		if (was[k] == now[k] && (svc->listener[k] || !now[k]))
+			continue;
+		stop_listening(svc, (enum service_kind)k);
+		if (!was[k] || !now[k])
+			log_info("%s service %s", service_names[k], now[k] ? "on" : "off");
+		if (!now[k])
+			continue;
+		int err = listen_on(svc, (enum service_kind)k, now[k]);
+		if (err) {
+			log_error("cannot start the %s service on port %u: %s; it stays off",
+				  service_names[k], now[k], listen_error(err));
+			failed++;
+		}
+	}
+	return failed;
+}
+
 struct services *services_start(struct tn_stack *stack, const struct services_config *cfg,
 				uint64_t *counters)
 {
-	const uint16_t ports[SVC__COUNT] = { cfg->echo_port, cfg->discard_port, cfg->daytime_port,
-					     cfg->chargen_port };
+	uint16_t ports[SVC__COUNT];
 	struct services *svc = calloc(1, sizeof(*svc));
 
 	if (!svc) {
@@ -344,6 +392,7 @@ struct services *services_start(struct tn_stack *stack, const struct services_co
 	svc->stack = stack;
 	svc->cfg = *cfg;
 	svc->counters = counters;
+	ports_of(cfg, ports);
 	chargen_init_pattern();
 	for (int k = 0; k < SVC__COUNT; k++) {
 		if (!ports[k])
@@ -351,9 +400,7 @@ struct services *services_start(struct tn_stack *stack, const struct services_co
 		int err = listen_on(svc, (enum service_kind)k, ports[k]);
 		if (err) {
 			log_error("cannot start the %s service on port %u: %s", service_names[k],
-				  ports[k],
-				  err == NO_SOCKET ? "no socket ([tcp] max_conns reached, or out of memory)"
-						   : strerror(-err));
+				  ports[k], listen_error(err));
 			services_stop(svc);
 			return NULL;
 		}
@@ -367,11 +414,7 @@ void services_stop(struct services *svc)
 		return;
 	while (svc->conns)
 		conn_end(svc->conns, true, "reset (tapnetd stopping)");
-	for (int k = 0; k < SVC__COUNT; k++) {
-		if (svc->listener[k]) {
-			tn_sock_set_callback(svc->listener[k], NULL, NULL);
-			tn_sock_close(svc->listener[k]);
-		}
-	}
+	for (int k = 0; k < SVC__COUNT; k++)
+		stop_listening(svc, (enum service_kind)k);
 	free(svc);
 }

@@ -45,6 +45,13 @@ struct services;
  */
 struct services *services_start(struct tn_stack *stack, const struct services_config *cfg,
 				uint64_t *counters);
+/*
+ * A reload: a service whose port changed stops listening there and
+ * listens on the new one (0: off); open connections go on; chargen_bytes
+ * is for connections from now on. Returns how many could not listen
+ * (logged; they stay off).
+ */
+int services_reconfigure(struct services *svc, const struct services_config *cfg);
 /* Resets the services' connections and closes their listeners. NULL is fine. */
 void services_stop(struct services *svc);
 

@@ -114,6 +114,30 @@ const char *tn_config_check(const struct tn_config *cfg)
 	return tn_tcp_config_check(cfg); /* TCP fields */
 }
 
+const char *tn_stack_reconfigure(struct tn_stack *stack, const struct tn_config *fresh,
+				 struct tn_config *running)
+{
+	const struct tn_config *cur = &stack->cfg;
+	struct tn_config next = *fresh;
+
+	/* fixed at creation: the link and the tables sized then */
+	memcpy(next.mac, cur->mac, sizeof(next.mac));
+	next.addr = cur->addr;
+	next.prefix_len = cur->prefix_len;
+	next.mtu = cur->mtu;
+	next.offload = cur->offload;
+	next.arp_cache_size = cur->arp_cache_size;
+	next.reasm_max_datagrams = cur->reasm_max_datagrams;
+	const char *err = tn_config_check(&next);
+	if (err)
+		return err;
+	tn_tcp_reconfigure(stack, &next);
+	stack->cfg = next;
+	if (running)
+		*running = stack->cfg;
+	return NULL;
+}
+
 struct tn_stack *tn_stack_new(const struct tn_config *cfg, const struct tn_env *env)
 {
 	if (tn_config_check(cfg) || !env->now_ns || !env->random || !env->output)

@@ -152,6 +152,20 @@ void tn_stack_free(struct tn_stack *stack);
 /* NULL when cfg is usable, else a message naming the bad field. */
 const char *tn_config_check(const struct tn_config *cfg);
 
+/*
+ * A reload (SIGHUP): applies what may change while the stack runs — timers
+ * and timeouts, limits and rate limits, TCP options and policies (for
+ * connections made from now on; a shorter time_wait or fin_timeout also
+ * shortens the entries already there) — and keeps what is fixed at
+ * creation: address, prefix, MAC, MTU, offloads, and the sizes of tables
+ * allocated then (arp cache_size, reasm_max_datagrams; tw_max_buckets and
+ * max_orphans may go down but not above their first value). running gets
+ * the configuration in force afterwards (what was kept shows there).
+ * Returns NULL, or why fresh is unusable (then nothing changed).
+ */
+const char *tn_stack_reconfigure(struct tn_stack *stack, const struct tn_config *fresh,
+				 struct tn_config *running);
+
 /* Announce ourselves (gratuitous ARP). Call once the link is up. */
 void tn_stack_start(struct tn_stack *stack);
 

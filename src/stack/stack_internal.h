@@ -202,6 +202,8 @@ void tn_icmp_send_unreach(struct tn_stack *stack, const struct tn_ip4_rx *ip, ui
 /* ---- TCP (tcp_*.c); owned by the TCP modules */
 struct tn_tcp;
 int tn_tcp_init(struct tn_stack *stack);
+/* A reload: the TIME_WAIT and orphan tables take next's limits (clamped there) and lifetimes. */
+void tn_tcp_reconfigure(struct tn_stack *stack, struct tn_config *next);
 void tn_tcp_free(struct tn_stack *stack);
 void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint8_t *seg, size_t len);
 /* NULL when the TCP fields of cfg are usable, else a message (called by tn_config_check). */

@@ -30,6 +30,22 @@ static void orphan_evicted(struct tn_stack *stack, const struct tn_tw_entry *e)
 	tn_tw_send(stack, e, TCP_RST | TCP_ACK);
 }
 
+static enum tn_tw_overflow tw_overflow_of(const struct tn_config *c)
+{
+	return c->tcp_tw_overflow == TN_TCP_TW_EVICT_OLDEST ? TN_TW_OVERFLOW_EVICT_OLDEST
+							     : TN_TW_OVERFLOW_DROP;
+}
+
+void tn_tcp_reconfigure(struct tn_stack *stack, struct tn_config *next)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+
+	next->tcp_tw_max_buckets = tn_tw_reconfigure(stack, &tcp->tw, next->tcp_tw_max_buckets,
+						     next->tcp_time_wait_ms, tw_overflow_of(next));
+	next->tcp_max_orphans = tn_tw_reconfigure(stack, &tcp->fw2, next->tcp_max_orphans,
+						  next->tcp_fin_timeout_ms, TN_TW_OVERFLOW_EVICT_OLDEST);
+}
+
 int tn_tcp_init(struct tn_stack *stack)
 {
 	const struct tn_config *c = &stack->cfg;
@@ -48,8 +64,7 @@ int tn_tcp_init(struct tn_stack *stack)
 	struct tn_tw_config twc = {
 		.max_entries = c->tcp_tw_max_buckets,
 		.lifetime_ms = c->tcp_time_wait_ms,
-		.overflow = c->tcp_tw_overflow == TN_TCP_TW_EVICT_OLDEST ? TN_TW_OVERFLOW_EVICT_OLDEST
-									: TN_TW_OVERFLOW_DROP,
+		.overflow = tw_overflow_of(c),
 		.ehash = &tcp->ehash,
 	};
 	struct tn_tw_config fw2c = {

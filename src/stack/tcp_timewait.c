@@ -42,6 +42,7 @@ int tn_tw_init(struct tn_stack *stack, struct tn_tw_table *tw, const struct tn_t
 	 * when entries use them. Creating a stack stays cheap however large
 	 * tw_max_buckets is (the per-port counts come with the first entry).
 	 */
+	tw->capacity = cfg->max_entries;
 	tw->entries = malloc((cfg->max_entries ? cfg->max_entries : 1) * sizeof(*tw->entries));
 	if (!tw->entries) {
 		tn_tw_free(stack, tw);
@@ -82,7 +83,7 @@ void tn_tw_free(struct tn_stack *stack, struct tn_tw_table *tw)
 
 size_t tn_tw_memory(const struct tn_tw_table *tw)
 {
-	size_t bytes = (size_t)tw->cfg.max_entries * sizeof(struct tn_tw_entry) +
+	size_t bytes = (size_t)tw->capacity * sizeof(struct tn_tw_entry) +
 		       2 * 65536 * sizeof(uint32_t);
 	if (tw->ehash == &tw->own)
 		bytes += ((size_t)tw->own.mask + 1) * sizeof(*tw->own.buckets);
@@ -180,12 +181,14 @@ void tn_tw_remove(struct tn_stack *stack, struct tn_tw_table *tw, struct tn_tw_e
 /* A free slot: a released one, else one never used; TN_TW_NONE when all are in use. */
 static uint32_t tw_alloc(struct tn_tw_table *tw)
 {
+	if (tw->count >= tw->cfg.max_entries)
+		return TN_TW_NONE; /* a reload may have lowered the limit under what was used */
 	uint32_t idx = tw->free_head;
 	if (idx != TN_TW_NONE) {
 		tw->free_head = tw->entries[idx].fifo_next;
 		return idx;
 	}
-	if (tw->unused < tw->cfg.max_entries)
+	if (tw->unused < tw->capacity)
 		return tw->unused++;
 	return TN_TW_NONE;
 }
@@ -243,6 +246,28 @@ void tn_tw_restart(struct tn_stack *stack, struct tn_tw_table *tw, struct tn_tw_
 	fifo_append(tw, e);
 	if (was_head)
 		tw_arm(stack, tw);
+}
+
+uint32_t tn_tw_reconfigure(struct tn_stack *stack, struct tn_tw_table *tw, uint32_t max_entries,
+			   uint32_t lifetime_ms, enum tn_tw_overflow overflow)
+{
+	tw->cfg.max_entries = max_entries < tw->capacity ? max_entries : tw->capacity;
+	tw->cfg.overflow = overflow;
+	if (lifetime_ms < tw->cfg.lifetime_ms) {
+		/*
+		 * The FIFO stays in expiry order: entries due after now + the new
+		 * lifetime are the newest ones, and all of them get that expiry.
+		 */
+		uint32_t latest = tn_tw_now_ms(stack) + lifetime_ms;
+		for (uint32_t i = tw->fifo_tail; i != TN_TW_NONE; i = tw->entries[i].fifo_prev) {
+			if (ms_before_eq(tw->entries[i].expires_ms, latest))
+				break;
+			tw->entries[i].expires_ms = latest;
+		}
+	}
+	tw->cfg.lifetime_ms = lifetime_ms;
+	tw_arm(stack, tw);
+	return tw->cfg.max_entries;
 }
 
 uint32_t tn_tw_remaining_ms(const struct tn_stack *stack, const struct tn_tw_entry *e)

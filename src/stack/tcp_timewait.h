@@ -69,7 +69,8 @@ struct tn_tw_table {
 	struct tn_tw_config cfg;
 	struct tn_ehash *ehash;      /* shared, or &own */
 	struct tn_ehash own;
-	struct tn_tw_entry *entries; /* cfg.max_entries, preallocated (pages touched only when used) */
+	struct tn_tw_entry *entries; /* capacity of them, preallocated (pages touched only when used) */
+	uint32_t capacity;           /* max_entries at creation: a reload may lower the limit, not pass this */
 	uint32_t unused;             /* entries[unused..] were never used */
 	uint32_t free_head;          /* released entries, through fifo_next */
 	uint32_t fifo_head, fifo_tail; /* oldest, newest */
@@ -81,6 +82,14 @@ struct tn_tw_table {
 
 int tn_tw_init(struct tn_stack *stack, struct tn_tw_table *tw, const struct tn_tw_config *cfg);
 void tn_tw_free(struct tn_stack *stack, struct tn_tw_table *tw);
+/*
+ * A reload: a new limit (at most the capacity it was made with; returns the
+ * limit kept), lifetime and overflow policy. A shorter lifetime shortens
+ * the entries already there, so that none outlives it; a longer one is for
+ * the entries made from now on.
+ */
+uint32_t tn_tw_reconfigure(struct tn_stack *stack, struct tn_tw_table *tw, uint32_t max_entries,
+			   uint32_t lifetime_ms, enum tn_tw_overflow overflow);
 /* Bytes the table may use when full: entries, the hash buckets (if its own), port counts. */
 size_t tn_tw_memory(const struct tn_tw_table *tw);
 

@@ -185,6 +185,35 @@ START_TEST(expiry_follows_insertion_order)
 }
 END_TEST
 
+START_TEST(reconfigure_lowers_the_limit_and_shortens_entries)
+{
+	setup_table(4, TN_TW_OVERFLOW_DROP);
+	struct tn_tw_entry t1 = tuple(1), t2 = tuple(2), t3 = tuple(3), t4 = tuple(4);
+	ck_assert_ptr_nonnull(tn_tw_insert(h->stack, &tw, &t1));
+	h_advance(h, 50 * TN_NSEC_PER_SEC); /* t1 has 10 s left */
+	struct tn_tw_entry *e2 = tn_tw_insert(h->stack, &tw, &t2); /* 60 s left */
+	ck_assert_ptr_nonnull(e2);
+
+	/* above the capacity it was made with: kept at 4 */
+	ck_assert_uint_eq(tn_tw_reconfigure(h->stack, &tw, 100, 60000, TN_TW_OVERFLOW_DROP), 4);
+	/* a limit under the count: no new entry until the count falls under it */
+	ck_assert_uint_eq(tn_tw_reconfigure(h->stack, &tw, 1, 20000, TN_TW_OVERFLOW_DROP), 1);
+	ck_assert_ptr_null(tn_tw_insert(h->stack, &tw, &t3));
+	/* the shorter lifetime: t2 shortened to 20 s, t1 keeps its 10 s */
+	ck_assert_uint_eq(tn_tw_remaining_ms(h->stack, e2), 20000);
+	h_advance(h, 10 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(tw.count, 1); /* t1 expired on time */
+	ck_assert_ptr_null(tn_tw_insert(h->stack, &tw, &t3)); /* still at the limit of 1 */
+	h_advance(h, 10 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(tw.count, 0); /* t2 went at its shortened expiry */
+	struct tn_tw_entry *e4 = tn_tw_insert(h->stack, &tw, &t4);
+	ck_assert_ptr_nonnull(e4);
+	ck_assert_uint_eq(tn_tw_remaining_ms(h->stack, e4), 20000); /* new entries: the new lifetime */
+	ck_assert_uint_eq(H_CTR(h, TcpExtTW), 2);
+	teardown_table();
+}
+END_TEST
+
 START_TEST(bind_conflict_follows_reuseaddr)
 {
 	setup_table(16, TN_TW_OVERFLOW_DROP);
@@ -405,6 +434,7 @@ Suite *timewait_suite(void)
 	tcase_add_test(tc, many_entries_expire_in_one_pass);
 	tcase_add_test(tc, expiry_follows_insertion_order);
 	tcase_add_test(tc, bind_conflict_follows_reuseaddr);
+	tcase_add_test(tc, reconfigure_lowers_the_limit_and_shortens_entries);
 	tcase_add_test(tc, shared_hash_holds_both_kinds);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("segments");
