@@ -901,19 +901,7 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		else if (n < 0)
 			return -1; /* EAGAIN, EINTR, ENOTSOCK... as accept() */
 		int nfd = -1;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int x;
-				memcpy(&x, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (nfd < 0)
-					nfd = x;
-				else
-					close(x);
-			}
-		}
+		tn_rpc_take_fds(&msg, &nfd);
 		if (n == 0 && nfd < 0) {
 			quiet_listener(fd);
 			errno = ECONNABORTED; /* what accept says of a connection that went: try again */

@@ -318,6 +318,9 @@ long tn_rpc_recv_msg(int fd, void *buf, size_t cap, int timeout_ms);
  * failure no fd is left open.
  */
 long tn_rpc_recv_msg_fd(int fd, void *buf, size_t cap, int timeout_ms, int *passed);
+/* Of the fds passed in msg (SCM_RIGHTS), keeps the first in *passed if it is -1 there; closes the rest. */
+struct msghdr;
+void tn_rpc_take_fds(struct msghdr *msg, int *passed);
 /*
  * Sends the request req (whole message, as built by tn_rpc_end) and receives
  * its reply: same id, and the request's type with TN_RPC_REPLY or an error

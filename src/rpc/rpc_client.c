@@ -194,8 +194,7 @@ int tn_rpc_send_msg(int fd, const void *msg, size_t len, int timeout_ms)
 	return send_until(fd, msg, len, deadline_after(timeout_ms));
 }
 
-/* Keeps the first fd passed in msg in *passed (if -1 there), closes any other. */
-static void take_fds(struct msghdr *msg, int *passed)
+void tn_rpc_take_fds(struct msghdr *msg, int *passed)
 {
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
@@ -214,7 +213,7 @@ static void take_fds(struct msghdr *msg, int *passed)
 
 /*
  * Reads exactly len bytes; the peer closing early is ECONNRESET. fds that
- * come along go to take_fds().
+ * come along go to tn_rpc_take_fds().
  */
 static int recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline, int *passed)
 {
@@ -232,7 +231,7 @@ static int recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline, int *p
 		};
 		ssize_t n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n >= 0)
-			take_fds(&msg, passed);
+			tn_rpc_take_fds(&msg, passed);
 
 		if (n > 0) {
 			got += (size_t)n;
