@@ -24,43 +24,11 @@ import struct
 import sys
 import time
 
+from ctlproto import (ATTR_ADDR, ATTR_LEVEL, ATTR_OPTNAME, ATTR_OPTVAL, ATTR_PORT, CONNECT, REPLY,
+                      SETSOCKOPT, SOCKET, attr, msg, recv_reply)
+
 PATH, HOST, PORT = sys.argv[1], sys.argv[2], int(sys.argv[3])
-SOCKET, CONNECT, SETSOCKOPT = 16, 19, 22
-ATTR_ADDR, ATTR_PORT = 14, 61
-ATTR_LEVEL, ATTR_OPTNAME, ATTR_OPTVAL = 65, 66, 68
-REPLY, ERROR = 0x8000, 0x7FFF
 TCP_NODELAY = 1
-
-
-def attr(atype, value):
-    pad = (4 - len(value) % 4) % 4
-    return struct.pack("<HH", atype, len(value)) + value + b"\0" * pad
-
-
-def msg(mtype, body=b"", mid=1):
-    return struct.pack("<IHHII", 16 + len(body), 1, mtype, mid, 0) + body
-
-
-def recv_reply(s):
-    """(type, errno or None, fds passed with it)"""
-    data, fds = b"", []
-    while len(data) < 16:
-        chunk, got, _, _ = socket.recv_fds(s, 16 - len(data), 4)
-        if not chunk:
-            return None
-        data += chunk
-        fds += got
-    length = struct.unpack("<I", data[:4])[0]
-    while len(data) < length:
-        chunk = s.recv(length - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    mtype = struct.unpack("<H", data[6:8])[0]
-    err = None
-    if mtype & ~REPLY == ERROR:
-        err = struct.unpack("<I", data[20:24])[0]
-    return mtype, err, fds
 
 
 def control():

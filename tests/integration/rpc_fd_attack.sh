@@ -15,7 +15,8 @@ start_tapnetd
 # the attacker is nobody: it must reach the socket and read its script
 chmod 0755 "$TN_TMP"
 cp "$TOP_SRCDIR/tests/integration/rpc_fd_attack.py" "$TN_TMP/attack.py"
-chmod 0644 "$TN_TMP/attack.py"
+cp "$TOP_SRCDIR/tests/integration/ctlproto.py" "$TN_TMP/"
+chmod 0644 "$TN_TMP/attack.py" "$TN_TMP/ctlproto.py"
 
 bg attack ns_exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
 	"$PYTHON" "$TN_TMP/attack.py" "$SOCK" "$HOST_ADDR" 7300

@@ -24,9 +24,7 @@ import struct
 import sys
 import time
 
-BIND, SOCKET = 17, 16
-ATTR_ADDR, ATTR_PORT = 14, 61
-REPLY, ERROR = 0x8000, 0x7FFF
+from ctlproto import ATTR_ADDR, ATTR_PORT, BIND, SOCKET, msg, recv_reply, u32_attrs
 
 
 def name(e):
@@ -39,27 +37,6 @@ def try_call(what, f):
         print("%s: ok" % what, flush=True)
     except OSError as e:
         print("%s: %s" % (what, name(e)), flush=True)
-
-
-def msg(mtype, attrs=(), mid=1):
-    body = b"".join(struct.pack("<HHI", t, 4, v) for t, v in attrs)
-    return struct.pack("<IHHII", 16 + len(body), 1, mtype, mid, 0) + body
-
-
-def recv_reply(s):
-    data, fds = b"", []
-    while len(data) < 16:
-        chunk, got, _, _ = socket.recv_fds(s, 16 - len(data), 4)
-        if not chunk:
-            return None
-        data += chunk
-        fds += got
-    length = struct.unpack("<I", data[:4])[0]
-    while len(data) < length:
-        data += s.recv(length - len(data))
-    mtype = struct.unpack("<H", data[6:8])[0]
-    err = struct.unpack("<I", data[20:24])[0] if mtype & ~REPLY == ERROR else None
-    return mtype, err, fds
 
 
 def wait_file(path):
@@ -136,7 +113,7 @@ elif mode == "after-exec":
     try_call("after exec, a kernel socket on port 80 (the capability is real)",
              lambda: k.bind(("0.0.0.0", 80)))
     k.close()
-    socket.send_fds(c, [msg(BIND, [(ATTR_ADDR, 0), (ATTR_PORT, 80)], mid=2)], [b])
+    socket.send_fds(c, [msg(BIND, u32_attrs([(ATTR_ADDR, 0), (ATTR_PORT, 80)]), mid=2)], [b])
     r = recv_reply(c)
     got = "hung up" if r is None else "ok" if r[1] is None else errno.errorcode.get(r[1], r[1])
     print("after exec, tapnet port 80 on the old connection: %s" % got, flush=True)

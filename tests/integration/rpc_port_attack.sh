@@ -12,7 +12,7 @@
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 require_cmd setpriv setcap
 ATTACK=rpc_port_attack.py
-nobody_copy "$TOP_SRCDIR/tests/integration/$ATTACK"
+nobody_copy "$TOP_SRCDIR/tests/integration/$ATTACK" "$TOP_SRCDIR/tests/integration/ctlproto.py"
 SCRIPT=$TN_TMP/pub/$ATTACK
 
 alive() {

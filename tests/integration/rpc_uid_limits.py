@@ -22,32 +22,7 @@ import sys
 import time
 
 MODE, PATH, MAX_SOCKETS, MAX_CONNS = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-HELLO, STATUS, SOCKET = 1, 2, 16
-REPLY, ERROR = 0x8000, 0x7FFF
-
-
-def msg(mtype, mid=1):
-    return struct.pack("<IHHII", 16, 1, mtype, mid, 0)
-
-
-def recv_reply(s):
-    """(type, errno or None, fds) or None at EOF"""
-    data, fds = b"", []
-    while len(data) < 16:
-        chunk, got, _, _ = socket.recv_fds(s, 16 - len(data), 4)
-        if not chunk:
-            return None
-        data += chunk
-        fds += got
-    length = struct.unpack("<I", data[:4])[0]
-    while len(data) < length:
-        chunk = s.recv(length - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    mtype = struct.unpack("<H", data[6:8])[0]
-    err = struct.unpack("<I", data[20:24])[0] if mtype & ~REPLY == ERROR else None
-    return mtype, err, fds
+from ctlproto import REPLY, SOCKET, STATUS, msg, recv_reply
 
 
 def control():

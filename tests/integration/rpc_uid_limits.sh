@@ -10,7 +10,7 @@
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 require_cmd setpriv
 ATTACK=rpc_uid_limits.py
-nobody_copy "$TOP_SRCDIR/tests/integration/$ATTACK"
+nobody_copy "$TOP_SRCDIR/tests/integration/$ATTACK" "$TOP_SRCDIR/tests/integration/ctlproto.py"
 
 alive() {
 	timeout 1 "$TAPNET" -s "$SOCK" status >/dev/null || fail "tapnet status did not answer within 1 s"
