@@ -41,6 +41,8 @@ struct cmd_options {
 	bool listening; /* -l: only listeners */
 	bool verbose;   /* run -v: say which sockets stay the kernel's */
 	bool kernel_ipv6; /* run --kernel-ipv6 */
+	const char *write_file; /* capture -w FILE */
+	uint64_t count;   /* capture -c COUNT (0: no limit) */
 	int argc;  /* operands after the options */
 	char **argv;
 };
@@ -85,5 +87,7 @@ int cmd_arp(struct cli *cli, const struct cmd_options *opt);
 int cmd_ss(struct cli *cli, const struct cmd_options *opt);
 int cmd_timewait(struct cli *cli, const struct cmd_options *opt);
 int cmd_run(struct cli *cli, const struct cmd_options *opt);
+int cmd_trace(struct cli *cli, const struct cmd_options *opt);
+int cmd_capture(struct cli *cli, const struct cmd_options *opt);
 
 #endif

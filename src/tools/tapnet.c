@@ -11,6 +11,7 @@
 #endif
 
 #include "tools/cli.h"
+#include "tools/trace_filter.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +32,10 @@ static const struct command commands[] = {
 	  "connections in TIME-WAIT, ss -tan -o state time-wait style" },
 	{ "run", cmd_run, "v6", 4096, "[-v] CMD...",
 	  "run CMD with its TCP sockets on tapnet (LD_PRELOAD)" },
+	{ "trace", cmd_trace, "j", TRACE_FILTER_WORDS, "[-j] [FILTER]",
+	  "live ladder diagram of TCP connections (FILTER: port 13, host A, and, or, not)" },
+	{ "capture", cmd_capture, "w:c:", TRACE_FILTER_WORDS, "-w FILE [-c COUNT] [FILTER]",
+	  "what crosses the tap, as a pcap file (GSO frames cut into segments)" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -59,11 +64,13 @@ static void usage(FILE *out)
 		     ", else " DEFAULT_SOCKET ")\n"
 		     "  -h, --help         this help (tapnet COMMAND --help: one command's)\n"
 		     "  -V, --version      the version\n"
-		     "  -j, --json         (stats, arp, ss, timewait) print JSON\n"
+		     "  -j, --json         (stats, arp, ss, timewait, trace) print JSON\n"
 		     "  -a, --all          (stats) include counters that are zero; (ss) every socket\n"
 		     "  -l, --listening    (ss) listening sockets only\n"
 		     "  -i, --info         (ss) a second line per socket: rtt, rto, cwnd, mss, ...\n"
 		     "  -v, --verbose      (run) say on stderr each socket that stays the kernel's, and why\n"
+		     "  -w, --write FILE   (capture) the pcap file to write (- for stdout)\n"
+		     "  -c, --count COUNT  (capture) stop after COUNT frames\n"
 		     "  --kernel-ipv6      (run) IPv6 sockets for IPv6 proper use the kernel instead of\n"
 		     "                     failing (IPv4, also through v4-mapped addresses, is tapnet's)\n");
 }
@@ -88,10 +95,25 @@ static const struct option command_long_options[] = {
 	{ "listening", no_argument, NULL, 'l' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "kernel-ipv6", no_argument, NULL, OPT_KERNEL_IPV6 },
+	{ "write", required_argument, NULL, 'w' },
+	{ "count", required_argument, NULL, 'c' },
 	{ NULL, 0, NULL, 0 },
 };
 
 #define PARSE_RUN (-1) /* options fine: run the command */
+
+/* A positive decimal count, whole. */
+static bool parse_count(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (errno || end == s || *end || n == 0 || s[0] == '-')
+		return false;
+	*v = n;
+	return true;
+}
 
 /* argv[0] is the command's name. Returns PARSE_RUN or the exit code. */
 static int parse_command_options(const struct command *cmd, int argc, char **argv,
@@ -129,6 +151,13 @@ static int parse_command_options(const struct command *cmd, int argc, char **arg
 		opt->listening |= c == 'l';
 		opt->verbose |= c == 'v';
 		opt->kernel_ipv6 |= c == OPT_KERNEL_IPV6;
+		if (c == 'w')
+			opt->write_file = optarg;
+		if (c == 'c' && !parse_count(optarg, &opt->count)) {
+			fprintf(stderr, "tapnet: %s: -c wants a number of frames, not '%s'\n", cmd->name,
+				optarg);
+			return EXIT_USAGE;
+		}
 	}
 	opt->argc = argc - optind;
 	opt->argv = argv + optind;
