@@ -21,7 +21,6 @@
 #include "rpc/rpc.h"
 #include "tools/trace_filter.h"
 
-#define TRACE_FILTER_WORDS 64 /* words of a filter at most (the parser takes fewer terms) */
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
 #define IP_PROTO_TCP 6
