@@ -21,6 +21,7 @@
 #include "rpc/rpc.h"
 #include "tools/trace_filter.h"
 
+#define TRACE_LOST_MAX 64 /* bytes of a LOST event */
 #define ETH_HLEN 14
 #define ETH_P_IP 0x0800
 #define IP_PROTO_TCP 6
@@ -87,6 +88,29 @@ static bool sub_room(struct trace_sub *s, size_t len)
 	return true;
 }
 
+/*
+ * Can s take an event of len bytes (with the LOST event it owes)? If not,
+ * the event is lost, counted, before anything is encoded: a stopped
+ * reader costs the frame path no copy.
+ */
+static bool sub_takes(struct trace_sub *s, size_t len)
+{
+	if (sub_room(s, len + (s->lost ? TRACE_LOST_MAX : 0)))
+		return true;
+	s->lost++;
+	DAEMON_COUNT(s->t->d, TraceEventsLost, 1);
+	return false;
+}
+
+/* Bytes of a message with attributes of these value lengths (rpc.h: 4-byte headers, padding to 4). */
+static size_t msg_size(const size_t *values, size_t n)
+{
+	size_t len = TN_RPC_HDR_LEN;
+	for (size_t i = 0; i < n; i++)
+		len += TN_RPC_ATTR_HDR_LEN + ((values[i] + 3) & ~(size_t)3);
+	return len;
+}
+
 /* The event's messages (a, then b if any) whole, or counted as lost. */
 static void sub_queue(struct trace_sub *s, const uint8_t *a, size_t alen, const uint8_t *b,
 		      size_t blen)
@@ -95,7 +119,7 @@ static void sub_queue(struct trace_sub *s, const uint8_t *a, size_t alen, const 
 	bool was_empty = s->head == s->tail;
 
 	if (s->lost) {
-		uint8_t lost[64];
+		uint8_t lost[TRACE_LOST_MAX];
 		struct tn_rpc_writer w;
 		tn_rpc_begin(&w, lost, sizeof(lost), TN_RPC_TRACE_EVENT | TN_RPC_REPLY,
 			     TN_RPC_CONNECTION_ID);
@@ -180,11 +204,17 @@ void trace_frame(struct trace *t, bool from_tapnet, const struct tn_frame_meta *
 	bool ip = frame_tuple(frame, len, &saddr, &sport, &daddr, &dport);
 	size_t first = len < TN_RPC_TRACE_CHUNK ? len : TN_RPC_TRACE_CHUNK;
 	long alen = -1, blen = 0;
+	/* KIND, TIME_NS, FRAME_LEN, five of meta, FRAME; the rest: KIND, TIME_NS, FRAME */
+	const size_t a_values[] = { 4, 8, 4, 4, 4, 4, 4, 4, first };
+	const size_t b_values[] = { 4, 8, len - first };
+	size_t need = msg_size(a_values, 9) + (len > first ? msg_size(b_values, 3) : 0);
 
 	for (struct trace_sub *s = t->subs, *next; s; s = next) {
 		next = s->next;
 		/* filters speak of the kernel's side and tapnet's, whichever way the frame goes */
 		if (s->filtered && (!ip || !sub_wants(s, saddr, sport, daddr, dport)))
+			continue;
+		if (!sub_takes(s, need))
 			continue;
 		if (alen < 0) { /* encoded at the first subscriber that wants it */
 			begin_event(&w, t->msg, from_tapnet ? TN_TRACE_FRAME_OUT : TN_TRACE_FRAME_IN);
