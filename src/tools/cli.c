@@ -7,6 +7,7 @@
 #endif
 
 #include "tools/cli.h"
+#include "stack/stack.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -149,18 +150,15 @@ int cli_connect(struct cli *cli)
 
 /* ---------------------------------------------------------------- printing helpers */
 
+/* The core's formats, so that the CLI and the daemon's log write addresses alike. */
 const char *ip4_str(uint32_t addr, char buf[16])
 {
-	snprintf(buf, 16, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff,
-		 addr & 0xff);
-	return buf;
+	return tn_ip4_str(addr, buf);
 }
 
 const char *mac_str(const uint8_t mac[MAC_LEN], char buf[18])
 {
-	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		 mac[4], mac[5]);
-	return buf;
+	return tn_mac_str(mac, buf);
 }
 
 bool mac_is_zero(const uint8_t mac[MAC_LEN])

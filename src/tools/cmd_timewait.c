@@ -106,7 +106,8 @@ int cmd_timewait(struct cli *cli, const struct cmd_options *opt)
 				return malformed("bad TW_TRUNCATED in TIMEWAIT");
 		}
 	}
-	if (it.bad || !have_total || entries > total || (!truncated && entries != total))
+	if (it.bad || !have_total || entries > total || (!truncated && entries != total) ||
+	    (truncated && entries != listed))
 		return malformed("bad TIMEWAIT");
 
 	if (opt->json)
