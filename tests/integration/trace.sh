@@ -18,6 +18,14 @@ tw() { ns_exec timeout -k 5 120 "$PYTHON" "$TW" "$@"; }
 
 start_tapnetd "${SERVICES_CONFIG[@]}" "[tcp]" "time_wait = 3s"
 
+# usage errors: a bad filter, capture without a file or with a bad count
+for args in "trace port" "trace port 70000" "trace host 10.0.0" "capture port 9" "capture -w /dev/null -c 0"; do
+	tapnet_cli $args >/dev/null 2>&1
+	rc=$?
+	[ "$rc" -eq 2 ] || fail "tapnet $args exited $rc, not 2 (usage)"
+done
+[ "$(counter TraceSubscribers)" -eq 0 ] || fail "a refused trace left a subscriber"
+
 # start_reader OUT ARGS...: `tapnet trace|capture ARGS` in the background, its
 # stdout in OUT; waits until tapnetd counts it as a subscriber.
 READER_PID=
