@@ -22,6 +22,8 @@ TAPNET_PACKAGES=(
 	util-linux libcap2-bin
 	# loss in the test's namespace (tcp_loss.sh, bench/loss); ethtool for bench/loss
 	nftables ethtool
+	# `tapnet capture` read back (trace.sh); asks about non-root capture: DEBIAN_FRONTEND
+	tshark
 )
 
 install_packages() {

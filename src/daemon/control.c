@@ -44,6 +44,7 @@
 #include "daemon.h"
 #include "rpc/rpc.h"
 #include "sockets.h"
+#include "trace.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5 */
@@ -109,6 +110,7 @@ struct ctl_client {
 	uint64_t fdq_pos[CTL_FDQ_MAX]; /* stream offset of the byte each came with */
 	unsigned fdq_len;
 	struct sockets_owner owner; /* its tapnet sockets */
+	struct trace_sub *sub;      /* after TRACE: its event stream (trace.c); it asks nothing more */
 };
 
 struct control {
@@ -131,6 +133,7 @@ struct control {
 
 /* A handler's result besides 0 (reply built) and -errno (error reply). */
 #define CTL_DROP 1
+#define CTL_SENT 2 /* the handler sent its reply itself */
 
 typedef int (*ctl_handler)(struct ctl_client *c, const struct tn_rpc_header *hdr,
 			   const uint8_t *msg, struct tn_rpc_writer *reply);
@@ -145,6 +148,8 @@ static int handle_arp(struct ctl_client *, const struct tn_rpc_header *, const u
 		      struct tn_rpc_writer *);
 static int handle_timewait(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
 			   struct tn_rpc_writer *);
+static int handle_trace(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
+			struct tn_rpc_writer *);
 static int handle_sockets(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
 			  struct tn_rpc_writer *);
 
@@ -158,6 +163,7 @@ static const struct ctl_request {
 	{ TN_RPC_ARP, handle_arp },
 	{ TN_RPC_TIMEWAIT, handle_timewait },
 	{ TN_RPC_SOCKETS, handle_sockets },
+	{ TN_RPC_TRACE, handle_trace },
 };
 
 /* ------------------------------------------------------------------ clients */
@@ -182,6 +188,8 @@ static void client_free(struct ctl_client *c)
 	for (unsigned i = 0; i < c->ofd_len; i++)
 		close(c->ofd[i]); /* ours, never out of our hands: nothing in flight in it */
 	sockets_owner_gone(ctl->d->sockets, &c->owner);
+	if (c->sub)
+		trace_unsubscribe(c->sub);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -320,8 +328,22 @@ static bool client_flush(struct ctl_client *c)
 		c->out_sent += (uint64_t)n;
 	}
 	c->out_off = c->out_len = 0;
-	client_set_events(c, EV_READ);
+	/* a subscriber's events go after its replies, never between two messages */
+	int sent = c->sub ? trace_sub_flush(c->sub) : 1;
+	if (sent < 0) {
+		client_close(c, strerror(errno));
+		return false;
+	}
+	client_set_events(c, sent ? EV_READ : EV_READ | EV_WRITE);
 	return true;
+}
+
+/* trace.c has events for c: send them when the socket is writable (never here: we may be deep in the stack). */
+static void client_trace_wake(void *ctx)
+{
+	struct ctl_client *c = ctx;
+
+	client_set_events(c, EV_READ | EV_WRITE);
 }
 
 /* Queues a reply (with fd, or -1) and sends what the socket takes. false: the client is gone. */
@@ -555,6 +577,39 @@ static int handle_sockets(struct ctl_client *c, const struct tn_rpc_header *hdr,
 }
 
 /* The TIME_WAIT entries, oldest first, as many as one message holds. */
+/*
+ * TRACE: from the reply on, c receives the event stream (trace.c). A bad
+ * filter is an error reply saying what is wrong with it.
+ */
+static int handle_trace(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
+			struct tn_rpc_writer *reply)
+{
+	struct control *ctl = c->ctl;
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	char filter[1024] = "";
+	char err[160];
+
+	(void)reply;
+	tn_rpc_iter_msg(&it, msg, hdr->length);
+	while (tn_rpc_next(&it, &a))
+		if (a.type == TN_ATTR_TRACE_FILTER && !tn_rpc_get_str(&a, filter, sizeof(filter)))
+			return client_send_error(c, hdr->id, EINVAL, "filter: too long") ? CTL_SENT
+											    : CTL_DROP;
+	struct trace_sub *sub = trace_subscribe(ctl->d->trace, c->fd, filter, client_trace_wake, c,
+						err, sizeof(err));
+	if (!sub)
+		return client_send_error(c, hdr->id, EINVAL, err) ? CTL_SENT : CTL_DROP;
+	/* the reply first, then the events (client_flush) */
+	long len = tn_rpc_end(reply);
+	if (len < 0 || !client_queue(c, ctl->reply, (size_t)len, -1)) {
+		trace_unsubscribe(sub);
+		return CTL_DROP;
+	}
+	c->sub = sub;
+	return client_flush(c) ? CTL_SENT : CTL_DROP;
+}
+
 static int handle_timewait(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
 			   struct tn_rpc_writer *reply)
 {
@@ -591,6 +646,10 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 	}
 	if ((hdr->type & TN_RPC_REPLY) || hdr->type == TN_RPC_ERROR) {
 		client_drop_bad(c, "sent a reply where a request was due");
+		return false;
+	}
+	if (c->sub) { /* its replies would cut into the event stream */
+		client_drop_bad(c, "sent a request after TRACE");
 		return false;
 	}
 	DAEMON_COUNT(ctl->d, CtlRequests, 1);
@@ -644,6 +703,8 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 	int r = req->handle(c, hdr, msg, &reply);
 	if (r == CTL_DROP)
 		return false;
+	if (r == CTL_SENT)
+		return true;
 	if (r < 0)
 		return client_send_error(c, hdr->id, -r, strerror(-r));
 	long len = tn_rpc_end(&reply);
@@ -777,7 +838,7 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->idle_expired = true;
+	c->idle_expired = c->sub == NULL; /* a trace reader asks nothing and is not idle */
 }
 
 /*
@@ -1133,11 +1194,12 @@ struct control *control_open(struct tapnetd *d)
 	ctl->accept_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 3);
 	ctl->arp_cap = d->cfg.core.arp_cache_size;
 	ctl->arp = calloc(ctl->arp_cap, sizeof(*ctl->arp));
+	d->trace = trace_new(d);
 	ev_io_init(&ctl->accept_io, accept_cb, -1, EV_READ);
 	ev_timer_init(&ctl->accept_pause, accept_pause_cb, CTL_ACCEPT_PAUSE, 0.);
 	ctl->accept_io.data = ctl->accept_pause.data = ctl;
 
-	if (!ctl->arp) {
+	if (!ctl->arp || !d->trace) {
 		log_error("out of memory for the control socket");
 		goto fail;
 	}
@@ -1172,6 +1234,8 @@ void control_close(struct control *ctl)
 		return;
 	while (ctl->clients)
 		client_free(ctl->clients);
+	trace_free(ctl->d->trace); /* its subscribers were clients */
+	ctl->d->trace = NULL;
 	ev_io_stop(ctl->d->loop, &ctl->accept_io);
 	ev_timer_stop(ctl->d->loop, &ctl->accept_pause);
 	if (ctl->fd >= 0)

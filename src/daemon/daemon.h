@@ -52,6 +52,9 @@
 	X(CtlFdsRefused)    /* fds clients passed that name none of their sockets */ \
 	X(CtlIdleCloses)    /* connections closed after client_idle_timeout */ \
 	X(CloserBusy)       /* closes of client-touched fds not returned yet */ \
+	X(TraceSubscribers) /* TRACE connections now (tapnet trace, capture) */ \
+	X(TraceEvents)      /* events queued for them */                     \
+	X(TraceEventsLost)  /* events a slow reader's full buffer dropped */ \
 	SERVICES_COUNTERS(X) /* the built-in services (services.h) */ \
 	FAULT_COUNTERS(X)    /* [debug] fault injection on the tap (fault.h) */
 
@@ -64,6 +67,7 @@ enum daemon_counter {
 
 struct control;
 struct sockets;
+struct trace;
 
 struct tapnetd {
 	struct ev_loop *loop;
@@ -75,6 +79,7 @@ struct tapnetd {
 	struct tn_stack *stack;
 	struct services *services;   /* the built-in echo, discard, daytime, chargen */
 	struct control *control;
+	struct trace *trace;         /* TRACE subscribers (made and freed with control) */
 	struct sockets *sockets;     /* clients' tapnet sockets: they outlive their connections */
 	struct notifier notify;
 

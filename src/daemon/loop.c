@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "control.h"
+#include "trace.h"
 
 static const char *const daemon_counter_names[DCTR__COUNT] = {
 #define DAEMON_COUNTER_NAME(name) #name,
@@ -192,6 +193,8 @@ static void tap_output(struct tapnetd *d, const struct tn_frame_meta *meta, cons
 	char note[64];
 
 	if (tapdev_write(&d->tap, meta, frame, len) == 0) {
+		if (trace_active(d->trace))
+			trace_frame(d->trace, true, meta, frame, len);
 		DAEMON_COUNT(d, TapOutFrames, 1);
 		DAEMON_COUNT(d, TapOutOctets, len);
 		if (meta->gso_type != TN_GSO_NONE)
@@ -335,6 +338,8 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 		DAEMON_COUNT(d, TapInOctets, (uint64_t)n);
 		if (meta.gso_type != TN_GSO_NONE)
 			DAEMON_COUNT(d, TapInGsoFrames, 1);
+		if (trace_active(d->trace))
+			trace_frame(d->trace, false, &meta, frame, (size_t)n);
 		if (d->fault)
 			fault_frame(d->fault, FAULT_RX, daemon_now_ns(), &meta, frame, (size_t)n);
 		else

@@ -407,6 +407,10 @@ const char *tn_rpc_type_name(uint16_t type)
 		return "SOCKETS";
 	case TN_RPC_TIMEWAIT:
 		return "TIMEWAIT";
+	case TN_RPC_TRACE:
+		return "TRACE";
+	case TN_RPC_TRACE_EVENT:
+		return "TRACE_EVENT";
 	case TN_RPC_SOCKET:
 		return "SOCKET";
 	case TN_RPC_BIND:

@@ -40,6 +40,17 @@ enum tn_rpc_type {
 	TN_RPC_SOCKETS = 5, /* req: [SS_START]; reply: SS_TOTAL, SOCK nests, [SS_TRUNCATED] */
 	TN_RPC_TIMEWAIT = 6, /* reply: TW_TOTAL, TW_ENTRY nests (oldest first), [TW_TRUNCATED] */
 	/*
+	 * TRACE (`tapnet trace`, `tapnet capture`): req [TRACE_FILTER]; reply
+	 * empty. From then on the connection only receives TRACE_EVENT
+	 * messages (type TRACE_EVENT | REPLY, id TN_RPC_CONNECTION_ID), one per
+	 * event (a frame longer than TN_RPC_TRACE_CHUNK goes on in FRAME_CONT
+	 * messages right after it); any further request costs the connection.
+	 * A reader too slow for the stream loses events: the next message it
+	 * gets is a LOST event saying how many. See src/daemon/trace.c.
+	 */
+	TN_RPC_TRACE = 7,
+	TN_RPC_TRACE_EVENT = 8, /* TRACE_KIND, TRACE_TIME_NS and what the kind carries */
+	/*
 	 * Socket operations (libtapnet). Every one but SOCKET carries, with
 	 * SCM_RIGHTS on the same sendmsg() as the message's bytes, exactly one
 	 * fd: the client's end B of the socket's pair, which names the socket
@@ -155,7 +166,36 @@ enum tn_rpc_attr {
 	TN_ATTR_SOCK_LOST = 141,     /* u32, segments presumed lost, not yet retransmitted */
 	TN_ATTR_SOCK_SACKED = 142,   /* u32, segments SACKed above snd_una */
 	TN_ATTR_SOCK_MIN_RTT_US = 143, /* u32, RACK's minimum RTT; absent before a sample */
+
+	/* TRACE and TRACE_EVENT */
+	TN_ATTR_TRACE_FILTER = 150,   /* string, request: tcpdump-like words (tools/trace_filter.h) */
+	TN_ATTR_TRACE_KIND = 151,     /* u32, enum tn_trace_kind */
+	TN_ATTR_TRACE_TIME_NS = 152,  /* u64, CLOCK_REALTIME */
+	TN_ATTR_TRACE_FRAME = 153,    /* bytes: the frame (its first TN_RPC_TRACE_CHUNK, or the rest) */
+	TN_ATTR_TRACE_FRAME_LEN = 154, /* u32, the whole frame's length */
+	TN_ATTR_TRACE_GSO_TYPE = 155, /* u32, the frame's struct tn_frame_meta, */
+	TN_ATTR_TRACE_GSO_SIZE = 156, /* u32   from or for the virtio-net header */
+	TN_ATTR_TRACE_CSUM_START = 157,  /* u32 */
+	TN_ATTR_TRACE_CSUM_OFFSET = 158, /* u32 */
+	TN_ATTR_TRACE_META_FLAGS = 159,  /* u32 */
+	TN_ATTR_TRACE_FROM = 160,     /* u32, STATE: enum tn_tcp_state */
+	TN_ATTR_TRACE_TO = 161,       /* u32 */
+	TN_ATTR_TRACE_TW_EVENT = 162, /* u32, TIMEWAIT: enum tn_trace_tw */
+	TN_ATTR_TRACE_REMAINING_MS = 163, /* u32 */
+	TN_ATTR_TRACE_LOST = 164,     /* u64, LOST: events dropped since the last LOST */
+	/* STATE and TIMEWAIT carry the connection as SOCK_LADDR, SOCK_LPORT, SOCK_RADDR, SOCK_RPORT */
 };
+
+/* TN_ATTR_TRACE_KIND */
+enum tn_trace_kind {
+	TN_TRACE_FRAME_IN = 1,  /* read from the tap: to tapnet */
+	TN_TRACE_FRAME_OUT = 2, /* written to the tap: from tapnet */
+	TN_TRACE_FRAME_CONT = 3, /* the rest of the previous message's frame */
+	TN_TRACE_KIND_STATE = 4,
+	TN_TRACE_KIND_TIMEWAIT = 5,
+	TN_TRACE_KIND_LOST = 6,
+};
+#define TN_RPC_TRACE_CHUNK 32768 /* frame bytes per TRACE_EVENT message at most */
 
 #define TN_RPC_OPTVAL_MAX 256
 

@@ -190,6 +190,33 @@ void tn_stack_input(struct tn_stack *stack, const struct tn_frame_meta *meta,
 	stack->rx_meta = NULL;
 }
 
+void tn_stack_set_tracer(struct tn_stack *stack, tn_trace_fn fn, void *ctx)
+{
+	stack->tracer = fn;
+	stack->tracer_ctx = ctx;
+}
+
+void tn_trace_state(struct tn_stack *stack, const struct tn_hnode *tuple, int from, int to)
+{
+	const struct tn_trace_event ev = {
+		.type = TN_TRACE_STATE, .from = (uint8_t)from, .to = (uint8_t)to,
+		.local_addr = tuple->laddr, .local_port = tuple->lport,
+		.remote_addr = tuple->raddr, .remote_port = tuple->rport,
+	};
+	stack->tracer(stack->tracer_ctx, &ev);
+}
+
+void tn_trace_tw(struct tn_stack *stack, const struct tn_hnode *tuple, enum tn_trace_tw event,
+		 uint32_t remaining_ms)
+{
+	const struct tn_trace_event ev = {
+		.type = TN_TRACE_TIMEWAIT, .tw_event = (uint8_t)event, .remaining_ms = remaining_ms,
+		.local_addr = tuple->laddr, .local_port = tuple->lport,
+		.remote_addr = tuple->raddr, .remote_port = tuple->rport,
+	};
+	stack->tracer(stack->tracer_ctx, &ev);
+}
+
 void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN])
 {
 	memcpy(mac, stack->cfg.mac, TN_ETH_ALEN);

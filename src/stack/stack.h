@@ -491,6 +491,40 @@ struct tn_tw_info {
 /* Fills up to max entries, oldest first; returns how many exist (may be > max). */
 size_t tn_timewait_list(const struct tn_stack *stack, struct tn_tw_info *out, size_t max);
 size_t tn_timewait_count(const struct tn_stack *stack);
+
+/*
+ * Tracing: what TCP does, as it happens, for `tapnet trace`. The tracer is
+ * called synchronously from inside the core with one compact event; it
+ * must not call back into the stack. Without a tracer (the default) an
+ * event costs one predictable branch and nothing is built.
+ */
+enum tn_trace_type {
+	TN_TRACE_STATE = 1, /* a connection of ours changed state: from -> to */
+	TN_TRACE_TIMEWAIT,  /* something happened to a TIME-WAIT entry: tw_event */
+};
+/* What happens to a TIME-WAIT entry. */
+enum tn_trace_tw {
+	TN_TRACE_TW_ENTER,       /* the connection became an entry: remaining_ms to live */
+	TN_TRACE_TW_FIN_REACKED, /* a retransmitted FIN, ACKed again; timer restarted */
+	TN_TRACE_TW_ACKED,       /* another segment, answered with an ACK */
+	TN_TRACE_TW_RECYCLED,    /* a new SYN took the 4-tuple over (RFC 6191) */
+	TN_TRACE_TW_SYN_REFUSED, /* an old SYN (or no listener): ACKed, the entry stays */
+	TN_TRACE_TW_RST_KILLED,  /* a RST ended it early (rfc1337 = 0) */
+	TN_TRACE_TW_RST_IGNORED, /* a RST, ignored (rfc1337, or not the exact sequence number) */
+	TN_TRACE_TW_EXPIRED,     /* 2*MSL passed: gone */
+	TN_TRACE_TW__COUNT
+};
+struct tn_trace_event {
+	uint8_t type;          /* enum tn_trace_type */
+	uint8_t from, to;      /* STATE: enum tn_tcp_state */
+	uint8_t tw_event;      /* TIMEWAIT: enum tn_trace_tw */
+	uint32_t remaining_ms; /* TIMEWAIT: the entry's time left */
+	tn_ip4 local_addr, remote_addr;
+	uint16_t local_port, remote_port;
+};
+typedef void (*tn_trace_fn)(void *ctx, const struct tn_trace_event *ev);
+/* fn NULL: no tracing. */
+void tn_stack_set_tracer(struct tn_stack *stack, tn_trace_fn fn, void *ctx);
 /*
  * The same oldest first, from the start-th socket on (0: the oldest), for
  * listings in pages: sockets opened meanwhile do not move the ones already

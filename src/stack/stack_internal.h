@@ -242,9 +242,19 @@ struct tn_stack {
 	/* What the link said of the frame being handled (NULL outside tn_stack_input). */
 	const struct tn_frame_meta *rx_meta;
 
+	/* tn_stack_set_tracer's; NULL (nearly always): tracing costs one branch */
+	tn_trace_fn tracer;
+	void *tracer_ctx;
+
 	/* Scratch buffer for building one outgoing frame (no allocation per frame). */
 	uint8_t tx[TN_FRAME_MAX];
 };
+
+/* Tracing (stack.c): callers test TN_TRACING first, so an untraced stack builds no event. */
+#define TN_TRACING(stack) __builtin_expect((stack)->tracer != NULL, 0)
+void tn_trace_state(struct tn_stack *stack, const struct tn_hnode *tuple, int from, int to);
+void tn_trace_tw(struct tn_stack *stack, const struct tn_hnode *tuple, enum tn_trace_tw ev,
+		 uint32_t remaining_ms);
 
 #define TN_COUNT(stack, name) ((stack)->counters[TN_CTR_##name]++)
 #define TN_COUNT_N(stack, name, n) ((stack)->counters[TN_CTR_##name] += (n))

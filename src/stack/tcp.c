@@ -26,6 +26,8 @@
 /* max_orphans reached: the oldest orphan is reset (Linux counts its orphan resets so). */
 static void orphan_evicted(struct tn_stack *stack, const struct tn_tw_entry *e)
 {
+	if (TN_TRACING(stack))
+		tn_trace_state(stack, &e->hn, TN_TCP_FIN_WAIT_2, TN_TCP_CLOSED);
 	TN_COUNT(stack, TcpExtTCPAbortOnMemory);
 	tn_tw_send(stack, e, TCP_RST | TCP_ACK);
 }
@@ -519,8 +521,19 @@ static bool state_is_estab(uint8_t st)
 	return st == TN_TCP_ESTABLISHED || st == TN_TCP_CLOSE_WAIT;
 }
 
+/* For tracing: a socket's 4-tuple as a hash node, whether it is hashed or not. */
+static struct tn_hnode sock_tuple(const struct tn_sock *s)
+{
+	return (struct tn_hnode){.laddr = s->laddr, .lport = s->lport, .raddr = s->raddr,
+				 .rport = s->rport};
+}
+
 void tcp_set_state(struct tn_sock *s, enum tn_tcp_state st)
 {
+	if (TN_TRACING(s->stack) && st != s->state && !s->to_entry) {
+		struct tn_hnode t = sock_tuple(s);
+		tn_trace_state(s->stack, &t, s->state, st);
+	}
 	if (state_is_estab(s->state) && !state_is_estab(st))
 		s->stack->counters[TN_CTR_TcpCurrEstab]--;
 	if (!state_is_estab(s->state) && state_is_estab(st))
@@ -669,8 +682,11 @@ void tcp_enter_time_wait(struct tn_sock *s)
 		.flags = (s->ts_ok ? TN_TW_TS : 0) | (s->reuseaddr ? TN_TW_REUSEADDR : 0),
 		.rcv_wscale = s->rcv_wscale,
 	};
+	tcp_set_state(s, TN_TCP_TIME_WAIT); /* (tracing: the entry's own events follow) */
+	s->to_entry = true;
 	tcp_done(s, 0); /* unhashed first: the entry takes the 4-tuple */
-	tn_tw_insert(stack, &tcp_of(stack)->tw, &t);
+	if (!tn_tw_insert(stack, &tcp_of(stack)->tw, &t) && TN_TRACING(stack))
+		tn_trace_state(stack, &t.hn, TN_TCP_TIME_WAIT, TN_TCP_CLOSED); /* table full */
 }
 
 /*
@@ -695,8 +711,11 @@ void tcp_enter_fin_wait2(struct tn_sock *s)
 				   TN_TW_FIN_WAIT2),
 		.rcv_wscale = s->rcv_wscale,
 	};
+	s->to_entry = true; /* still FIN_WAIT_2, as an entry */
 	tcp_done(s, 0);
 	if (!tn_tw_insert(stack, &tcp_of(stack)->fw2, &t)) {
+		if (TN_TRACING(stack))
+			tn_trace_state(stack, &t.hn, TN_TCP_FIN_WAIT_2, TN_TCP_CLOSED);
 		/* max_orphans 0: nothing may wait, the peer learns at once */
 		TN_COUNT(stack, TcpExtTCPAbortOnMemory);
 		tn_tw_send(stack, &t, TCP_RST | TCP_ACK);
@@ -812,6 +831,8 @@ struct tcp_req *tcp_req_new(struct tn_sock *l, tn_ip4 laddr, uint16_t lport, tn_
 		q->req_head->prev = r;
 	q->req_head = r;
 	q->syn_len++;
+	if (TN_TRACING(stack))
+		tn_trace_state(stack, &r->hn, TN_TCP_LISTEN, TN_TCP_SYN_RECEIVED);
 	return r;
 }
 
@@ -819,6 +840,8 @@ void tcp_req_free(struct tcp_req *r)
 {
 	struct tn_stack *stack = r->listener->stack;
 	struct tcp_listen *q = r->listener->listen;
+	if (TN_TRACING(stack) && !r->established)
+		tn_trace_state(stack, &r->hn, TN_TCP_SYN_RECEIVED, TN_TCP_CLOSED);
 	tn_timer_cancel(stack, &r->timer);
 	tn_ehash_remove(stack, &tcp_of(stack)->ehash, &r->hn);
 	if (r->prev)

@@ -197,6 +197,7 @@ struct tcp_req {
 	uint8_t snd_wscale;
 	uint8_t retries;
 	bool ws_ok : 1, sack_ok : 1, ts_ok : 1;
+	bool established : 1;           /* freed because it became a connection (tracing) */
 };
 _Static_assert(sizeof(struct tcp_req) <= 128, "a half-open connection costs at most 128 bytes");
 _Static_assert(offsetof(struct tcp_req, hn) == 0, "the hash node comes first");
@@ -231,6 +232,7 @@ struct tn_sock {
 	bool ts_ok : 1, sack_ok : 1, ws_ok : 1;
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
+	bool to_entry : 1;                /* leaving for a compact entry: its CLOSED is no news */
 	bool was_established : 1, zero_wnd_adv : 1, in_orphans : 1, listed : 1;
 	bool reuseport : 1;               /* SO_REUSEPORT: shares with reuse_owner's sockets */
 	uint32_t reuse_owner;             /* who set it (the daemon passes the client's uid) */

@@ -265,6 +265,7 @@ static void child_established(struct tn_stack *stack, struct tn_sock *l, const s
 		rtt_from_ack(c, g, g->ack);
 	}
 	init_congestion(c);
+	c->state = TN_TCP_SYN_RECEIVED; /* what the half-open entry (or the cookie) stood for */
 	established(c);
 	TN_COUNT(stack, TcpPassiveOpens);
 	tcp_child_queue(l, c);
@@ -426,6 +427,7 @@ static void req_input(struct tn_stack *stack, struct tcp_req *r, const struct tc
 		.ws_ok = r->ws_ok, .sack_ok = r->sack_ok, .ts_ok = r->ts_ok && g->opt.ts_ok,
 		.rtt_timing = r->retries == 0, .rtt_start_ns = r->sent_ns,
 	};
+	r->established = true;
 	tcp_req_free(r); /* its 4-tuple goes to the connection */
 	child_established(stack, l, g, &hs);
 }
@@ -1002,6 +1004,8 @@ static void fw2_input(struct tn_stack *stack, struct tn_tw_entry *e, const struc
 		return;
 	}
 	if (g->flags & TCP_RST) {
+		if (TN_TRACING(stack))
+			tn_trace_state(stack, &e->hn, TN_TCP_FIN_WAIT_2, TN_TCP_CLOSED);
 		tn_tw_remove(stack, &tcp->fw2, e, TN_TW_KILLED);
 		return;
 	}
@@ -1012,6 +1016,8 @@ static void fw2_input(struct tn_stack *stack, struct tn_tw_entry *e, const struc
 		if (!syn)
 			TN_COUNT(stack, TcpExtTCPAbortOnData);
 		tn_tw_send(stack, e, TCP_RST | TCP_ACK); /* from our state, as the socket would */
+		if (TN_TRACING(stack))
+			tn_trace_state(stack, &e->hn, TN_TCP_FIN_WAIT_2, TN_TCP_CLOSED);
 		tn_tw_remove(stack, &tcp->fw2, e, TN_TW_MOVED);
 		return;
 	}
@@ -1022,6 +1028,8 @@ static void fw2_input(struct tn_stack *stack, struct tn_tw_entry *e, const struc
 	if ((t.flags & TN_TW_TS) && g->opt.ts_ok)
 		t.ts_recent = g->opt.tsval;
 	tn_tw_remove(stack, &tcp->fw2, e, TN_TW_MOVED);
+	if (TN_TRACING(stack))
+		tn_trace_state(stack, &t.hn, TN_TCP_FIN_WAIT_2, TN_TCP_TIME_WAIT);
 	struct tn_tw_entry *n = tn_tw_insert(stack, &tcp->tw, &t);
 	tn_tw_send_ack(stack, n ? n : &t);
 }
@@ -1059,6 +1067,8 @@ void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tc
 			listen_input(stack, l, g, isn);
 			break;
 		}
+		if (TN_TRACING(stack))
+			tn_trace_tw(stack, &e->hn, TN_TRACE_TW_SYN_REFUSED, tn_tw_remaining_ms(stack, e));
 		tn_tw_send_ack(stack, e);
 		break;
 	case TN_TW_SEND_ACK:

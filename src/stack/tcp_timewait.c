@@ -156,10 +156,32 @@ static void tw_release(const struct tn_stack *stack, struct tn_tw_table *tw, str
 	tw->free_head = tw_index(tw, e);
 }
 
+/* What an entry's early end looks like to a tracer; FIN_WAIT_2 entries' callers say it themselves. */
+static void tw_trace_removal(struct tn_stack *stack, const struct tn_tw_entry *e,
+			     enum tn_tw_removal why)
+{
+	if (e->flags & TN_TW_FIN_WAIT2)
+		return;
+	switch (why) {
+	case TN_TW_KILLED:
+		tn_trace_tw(stack, &e->hn, TN_TRACE_TW_RST_KILLED, 0);
+		break;
+	case TN_TW_RECYCLED:
+		tn_trace_tw(stack, &e->hn, TN_TRACE_TW_RECYCLED, 0);
+		break;
+	case TN_TW_EVICTED:
+	case TN_TW_MOVED:
+		tn_trace_state(stack, &e->hn, TN_TCP_TIME_WAIT, TN_TCP_CLOSED);
+		break;
+	}
+}
+
 void tn_tw_remove(struct tn_stack *stack, struct tn_tw_table *tw, struct tn_tw_entry *e,
 		  enum tn_tw_removal why)
 {
 	bool was_head = tw_index(tw, e) == tw->fifo_head;
+	if (TN_TRACING(stack))
+		tw_trace_removal(stack, e, why);
 	tw_release(stack, tw, e);
 	switch (why) {
 	case TN_TW_KILLED:
@@ -234,6 +256,8 @@ struct tn_tw_entry *tn_tw_insert(struct tn_stack *stack, struct tn_tw_table *tw,
 	tw->count++;
 	if (tw->fifo_head == idx)
 		tw_arm(stack, tw);
+	if (TN_TRACING(stack) && !(e->flags & TN_TW_FIN_WAIT2))
+		tn_trace_tw(stack, &e->hn, TN_TRACE_TW_ENTER, tw->cfg.lifetime_ms);
 	return e;
 }
 
@@ -284,6 +308,11 @@ static void tw_timer_fired(struct tn_stack *stack, struct tn_timer *t)
 	/* Expiring N entries costs O(N): the FIFO is in expiry order. */
 	while (tw->fifo_head != TN_TW_NONE &&
 	       ms_before_eq(tw->entries[tw->fifo_head].expires_ms, now)) {
+		const struct tn_tw_entry *e = &tw->entries[tw->fifo_head];
+		if (TN_TRACING(stack) && (e->flags & TN_TW_FIN_WAIT2))
+			tn_trace_state(stack, &e->hn, TN_TCP_FIN_WAIT_2, TN_TCP_CLOSED);
+		else if (TN_TRACING(stack))
+			tn_trace_tw(stack, &e->hn, TN_TRACE_TW_EXPIRED, 0);
 		tw_release(stack, tw, &tw->entries[tw->fifo_head]);
 		TN_COUNT(stack, TcpExtTW);
 	}
@@ -352,6 +381,8 @@ enum tn_tw_verdict tn_tw_process(struct tn_stack *stack, struct tn_tw_table *tw,
 		/* Item 15: only an exact in-window RST counts; a RST is never answered. */
 		if (seg->seq == e->rcv_nxt && !policy->rfc1337)
 			tn_tw_remove(stack, tw, e, TN_TW_KILLED);
+		else if (TN_TRACING(stack))
+			tn_trace_tw(stack, &e->hn, TN_TRACE_TW_RST_IGNORED, tn_tw_remaining_ms(stack, e));
 		return TN_TW_DROP;
 	}
 	/* (SYN+FIN is never a new connection: the listener would drop it, the entry must not go.) */
@@ -367,10 +398,19 @@ enum tn_tw_verdict tn_tw_process(struct tn_stack *stack, struct tn_tw_table *tw,
 		if (seg->has_ts && (e->flags & TN_TW_TS))
 			e->ts_recent = seg->tsval;
 		tn_tw_restart(stack, tw, e);
-		return tw_ack_ratelimited(stack, e, policy);
+		enum tn_tw_verdict v = tw_ack_ratelimited(stack, e, policy);
+		if (TN_TRACING(stack))
+			tn_trace_tw(stack, &e->hn, TN_TRACE_TW_FIN_REACKED, tw->cfg.lifetime_ms);
+		return v;
 	}
 	/* Items 14 and 17: everything else gets the rate-limited ACK and changes nothing. */
-	return tw_ack_ratelimited(stack, e, policy);
+	enum tn_tw_verdict v = tw_ack_ratelimited(stack, e, policy);
+	if (TN_TRACING(stack) && v == TN_TW_SEND_ACK)
+		tn_trace_tw(stack, &e->hn,
+			    (seg->flags & (TCP_SYN | TCP_ACK)) == TCP_SYN ? TN_TRACE_TW_SYN_REFUSED
+									 : TN_TRACE_TW_ACKED,
+			    tn_tw_remaining_ms(stack, e));
+	return v;
 }
 
 void tn_tw_send(struct tn_stack *stack, const struct tn_tw_entry *e, uint8_t flags)

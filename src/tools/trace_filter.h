@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #define TRACE_FILTER_MAX_TERMS 16
+#define TRACE_FILTER_WORDS 64 /* words of a filter at most (a term takes 2 to 4) */
 
 struct trace_term {
 	bool negate;
