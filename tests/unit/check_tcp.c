@@ -325,6 +325,54 @@ START_TEST(sack_recovery_repairs_every_hole_at_once)
 END_TEST
 
 /*
+ * RFC 2883 / Linux's tcp_try_undo_dsack: both "lost" segments were only
+ * late; the peer reports each retransmission as a duplicate. The first
+ * D-SACK alone proves nothing; with the second, every retransmission of
+ * the recovery was spurious and CUBIC's cut is taken back.
+ */
+START_TEST(dsack_for_every_retransmission_undoes_the_cut)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	enum { MSS = 1460, SEGS = 10 };
+	static uint8_t data[SEGS * MSS];
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	h_clear(c.h);
+	h_advance(c.h, 200 * 1000);
+	const uint32_t blocks[] = {5 * MSS, 10 * MSS, 2 * MSS, 4 * MSS};
+	peer_sack(&c, c.rcv + MSS, c.rcv, blocks, 2);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 2);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_eq(info.ssthresh, 7);
+	/* The originals arrive; the ACK of all reports the first repair as a duplicate. */
+	const uint32_t dup1[] = {1 * MSS, 2 * MSS};
+	peer_sack(&c, c.rcv + SEGS * MSS, c.rcv, dup1, 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKRecv), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKUndo), 0);
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_str_eq(info.ca_state, "open");
+	ck_assert_uint_eq(info.cwnd, 7); /* recovery ended at ssthresh */
+	/* The second repair comes back as a duplicate too: nothing was lost. */
+	const uint32_t dup4[] = {4 * MSS, 5 * MSS};
+	peer_sack(&c, c.rcv + SEGS * MSS, c.rcv, dup4, 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKRecv), 2);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKUndo), 1);
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_eq(info.cwnd, SEGS + 1); /* as before the cut: slow start had grown it by the first ACK */
+	ck_assert_uint_gt(info.ssthresh, 7);
+	/* Once undone, a later duplicate undoes nothing more. */
+	peer_sack(&c, c.rcv + SEGS * MSS, c.rcv, dup4, 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKUndo), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/*
  * A lost retransmission (RFC 8985): once a segment sent after it is
  * SACKed and an RTT has passed, RACK sends it again without an RTO.
  */
@@ -945,6 +993,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
+	tcase_add_test(tc, dsack_for_every_retransmission_undoes_the_cut);
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
