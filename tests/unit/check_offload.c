@@ -298,6 +298,7 @@ START_TEST(a_gso_frame_finishes_as_its_segments_with_their_own_checksums)
 	}
 	ck_assert_uint_eq(total, frame_payload);
 	ck_assert(fin.flags[n - 1] & TCP_ACK);
+	close_conn(&c);
 }
 END_TEST
 
@@ -324,6 +325,7 @@ START_TEST(a_partial_checksum_is_completed_and_a_plain_frame_passes_as_it_is)
 	struct finished plain = { .checksums_ok = true };
 	ck_assert_uint_eq(tn_frame_finish(NULL, copy, fr.len, collect_segment, &plain), 1);
 	ck_assert(!plain.checksums_ok);
+	close_conn(&c);
 }
 END_TEST
 
