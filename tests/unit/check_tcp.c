@@ -908,6 +908,46 @@ START_TEST(retransmission_after_rto)
 }
 END_TEST
 
+/*
+ * The receive window is rounded down to the window scale: the right edge
+ * an ACK offers never lies beyond what the buffer can hold, whatever
+ * amounts arrive (rounding up offered up to 2^wscale - 1 bytes more, again
+ * at every ACK while nobody reads).
+ */
+START_TEST(receive_window_never_offers_more_than_the_buffer)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = 1 << 20;
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_gt(info.rcv_wscale, 2); /* rounding matters */
+	const uint32_t first = c.snd, buf_end = first + (1u << 20);
+	static uint8_t chunk[1000];
+	size_t acks = 0;
+	/* nobody reads: odd-sized segments fill the buffer to its end */
+	for (uint32_t sent = 0; sent < (1u << 20) + 10000; sent += sizeof(chunk)) {
+		h_clear(c.h);
+		peer_send(c.h, &(struct pseg){.seq = first + sent, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+					      .data = chunk, .len = sizeof(chunk)});
+		h_advance(c.h, 50 * TN_NSEC_PER_MSEC); /* the delayed ACK, if any */
+		for (size_t i = 0; i < c.h->nout; i++) {
+			struct oseg o;
+			if (!out_seg(c.h, i, &o))
+				continue;
+			uint64_t edge = (uint64_t)(o.ack - first) + ((uint64_t)o.wnd << info.rcv_wscale);
+			ck_assert_msg(edge <= (uint64_t)(buf_end - first), "offered %llu bytes past the buffer",
+				      (unsigned long long)(edge - (buf_end - first)));
+			acks++;
+		}
+	}
+	ck_assert_uint_gt(acks, 100);
+	ck_assert_uint_gt(H_CTR(c.h, TcpExtTCPToZeroWindowAdv), 0);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(zero_window_is_probed)
 {
 	struct conn c = open_passive();
@@ -1009,6 +1049,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, active_open_and_syn_retries);
 	tcase_add_test(tc, retransmission_after_rto);
 	tcase_add_test(tc, zero_window_is_probed);
+	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
 	tcase_add_test(tc, sock_list_in_pages);
 	suite_add_tcase(s, tc);
