@@ -232,6 +232,7 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTCPDSACKOfoSent)   /* D-SACK for data already held out of order */ \
 	X(TcpExtTCPSACKReneging)                                               \
 	X(TcpExtTCPLossFailures)   /* an RTO during recovery */                \
+	X(TcpExtTCPDSACKUndo)      /* D-SACKs showed a recovery was spurious: undone */ \
 	X(TcpExtTCPHystartDelayDetect) /* HyStart++ saw the RTT grow: slow start ends */ \
 	X(TcpExtSyncookiesSent)                                                \
 	X(TcpExtSyncookiesRecv)                                                \

@@ -285,6 +285,15 @@ struct tn_sock {
 	uint32_t cwnd, ssthresh, cwnd_cnt;
 	uint32_t recover, dupacks;
 	uint32_t prior_cwnd;
+	/*
+	 * Undo (RFC 2883 / RFC 3708, Linux's undo_marker): the ssthresh before
+	 * the last recovery cut it, and how many of that recovery's
+	 * retransmissions (at or above undo_marker) have not come back as
+	 * D-SACK duplicates. When all have, the loss was not one.
+	 */
+	uint32_t prior_ssthresh, undo_marker;
+	int32_t undo_retrans;
+	bool undo_armed;
 	uint16_t sb_n;
 	struct tcp_sack_block sb[TCP_SACK_SB_MAX];   /* sacked ranges above snd_una */
 	uint32_t sacked_bytes;

@@ -579,6 +579,11 @@ static bool fin_acked(const struct tn_sock *s)
  */
 static void enter_recovery(struct tn_sock *s)
 {
+	/* Linux's tcp_init_undo and tcp_current_ssthresh. */
+	s->prior_ssthresh = max_u32(s->ssthresh, s->cwnd / 2 + s->cwnd / 4);
+	s->undo_marker = s->snd_una;
+	s->undo_retrans = 0;
+	s->undo_armed = true;
 	s->ssthresh = s->cc->ssthresh(s);
 	s->prior_cwnd = s->cwnd;
 	s->recover = s->snd_max;

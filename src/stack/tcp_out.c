@@ -155,11 +155,15 @@ static uint16_t window_field(struct tn_sock *s, bool syn)
 		s->rcv_adv = s->rcv_nxt + w;
 		return (uint16_t)w;
 	}
-	uint32_t cur = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
-	uint32_t w = tcp_rcv_window(s);
-	uint32_t field = w >> s->rcv_wscale;
-	if (w == cur && (field << s->rcv_wscale) < cur)
-		field++; /* rounding must not pull the edge back */
+	/*
+	 * Rounded down to the scale: rounding up would offer up to
+	 * 2^wscale - 1 bytes the buffer does not have, again at every ACK
+	 * while the window stays put, and the peer's segments beyond the
+	 * buffer are lost to it. The edge a rounded-down field seems to pull
+	 * back (RFC 7323 2.4) stays open in rcv_adv: data sent to it is
+	 * still taken.
+	 */
+	uint32_t field = tcp_rcv_window(s) >> s->rcv_wscale;
 	if (field > 65535)
 		field = 65535;
 	uint32_t adv = field << s->rcv_wscale;
@@ -311,6 +315,8 @@ static void count_retrans(struct tn_sock *s, uint32_t len, uint32_t mss)
 	uint32_t segs = len > mss ? (len + mss - 1) / mss : 1;
 	TN_COUNT_N(s->stack, TcpRetransSegs, segs);
 	s->total_retrans += segs;
+	if (s->undo_armed)
+		s->undo_retrans += (int32_t)segs;
 	if (s->in_recovery)
 		TN_COUNT_N(s->stack, TcpExtTCPFastRetrans, segs);
 	else if (s->in_loss)

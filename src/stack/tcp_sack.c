@@ -260,9 +260,30 @@ static void rack_update(struct tn_sock *s, uint32_t start, uint32_t end)
 	}
 }
 
+/*
+ * Every retransmission of the last recovery came back as a duplicate: the
+ * network reordered or delayed, nothing was lost, and the cut of cwnd and
+ * ssthresh is taken back (Linux's tcp_try_undo_dsack and
+ * tcp_undo_cwnd_reduction). With nothing left marked lost, recovery ends
+ * without the usual drop to ssthresh (tcp_try_keep_open).
+ */
+static void undo_dsack(struct tn_sock *s)
+{
+	s->undo_armed = false;
+	s->cwnd = max_u32(s->cwnd, s->prior_cwnd);
+	s->ssthresh = max_u32(s->ssthresh, s->prior_ssthresh);
+	TCP_CTR(s, TcpExtTCPDSACKUndo);
+	if (s->in_recovery && !s->lost_bytes) {
+		s->in_recovery = false;
+		s->dupacks = 0;
+		s->cc->on_recovery_end(s);
+	}
+}
+
 uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t ack)
 {
 	uint32_t delivered = 0;
+	bool undo = false;
 	uint32_t before = s->sacked_bytes;
 	/*
 	 * What the cumulative ACK delivers first, with RACK's state from
@@ -331,6 +352,13 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 			 */
 			if (s->reo_wnd_steps < 16)
 				s->reo_wnd_steps++;
+			/* Linux's tcp_check_dsack: one of the recovery's retransmissions was spurious. */
+			if (s->undo_armed && s->undo_retrans > 0 && seq_le(end, ack) &&
+			    seq_gt(end, s->undo_marker)) {
+				uint32_t segs = (end - start + s->mss - 1) / max_u32(s->mss, 1);
+				s->undo_retrans = segs >= (uint32_t)s->undo_retrans ? 0 : s->undo_retrans - (int32_t)segs;
+				undo = s->undo_retrans == 0;
+			}
 			continue;
 		}
 		if (seq_le(end, ack))
@@ -343,6 +371,8 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 		sb_insert(s, start, end);
 	}
 	recount(s);
+	if (undo)
+		undo_dsack(s);
 	if (s->sacked_bytes > before)
 		delivered += s->sacked_bytes - before;
 	return delivered;

@@ -208,6 +208,7 @@ static void data_timeout(struct tn_sock *s)
 		s->prior_cwnd = s->cwnd;
 	}
 	s->cc->on_timeout(s);
+	s->undo_armed = false; /* what an RTO sends again no D-SACK count can vouch for */
 	s->cwnd = s->mss;
 	s->cwnd_cnt = 0;
 	s->in_recovery = false;

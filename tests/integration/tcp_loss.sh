@@ -52,10 +52,14 @@ for offload in no yes; do
 		log "offload $offload, $pct % loss: retrans $(counter TcpRetransSegs)" \
 			"sack recovery $rec timeouts $rto probes $probes" \
 			"lost retrans $(counter TcpExtTCPLostRetransmit) ofo $(counter TcpExtTCPOFOQueue)" \
-			"ofo drops $(counter TcpExtTCPOFODrop)"
+			"ofo drops $(counter TcpExtTCPOFODrop) dsack undo $(counter TcpExtTCPDSACKUndo)"
 		[ "$rec" -gt 0 ] || fail "no SACK recovery at $pct % loss, offload $offload"
-		# The RTO is the last resort: recoveries and probes must outnumber timeouts.
-		[ $((rec + probes)) -gt "$rto" ] ||
+		# The RTO is the last resort: recoveries and probes must outnumber
+		# timeouts by far. Some RTOs are in the rules: at 5 % a flight of a
+		# few segments (CUBIC's window there) can lose all its ACKs and the
+		# answer to its tail loss probe; kernel CUBIC sending under the
+		# same rules has about one RTO per 7 recoveries.
+		[ $((rec + probes)) -gt $((4 * rto)) ] ||
 			fail "$rto timeouts for $rec SACK recoveries and $probes probes at $pct % loss"
 	done
 done

@@ -453,6 +453,40 @@ START_TEST(ip_id_is_per_destination)
 }
 END_TEST
 
+/* RFC 1071's sum, a 16-bit big-endian word at a time: what tn_csum_add must equal. */
+static uint16_t reference_csum(uint32_t start, const uint8_t *p, size_t len)
+{
+	uint64_t acc = start;
+	for (size_t i = 0; i + 1 < len; i += 2)
+		acc += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		acc += (uint32_t)p[len - 1] << 8;
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)~acc;
+}
+
+START_TEST(checksum_matches_rfc1071_at_any_length_and_alignment)
+{
+	static uint8_t buf[300];
+	uint32_t rnd = 12345;
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		rnd = rnd * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(rnd >> 16);
+	}
+	memset(buf + 200, 0xff, 64); /* runs of 0xffff words make carries */
+	const uint32_t starts[] = {0, 1, 0xffff, 0x1fffe, 0xffffffffu};
+	for (size_t off = 0; off < 8; off++)
+		for (size_t len = 0; len + off <= sizeof(buf); len++)
+			for (size_t k = 0; k < sizeof(starts) / sizeof(starts[0]); k++)
+				ck_assert_uint_eq(tn_csum_fold(tn_csum_add(starts[k], buf + off, len)),
+						  reference_csum(starts[k], buf + off, len));
+	/* a run summed in even pieces is the run summed whole */
+	uint32_t pieces = tn_csum_add(tn_csum_add(tn_csum_add(0, buf + 1, 14), buf + 15, 100), buf + 115, 77);
+	ck_assert_uint_eq(tn_csum_fold(pieces), reference_csum(0, buf + 1, 191));
+}
+END_TEST
+
 Suite *ipv4_suite(void)
 {
 	Suite *s = suite_create("ipv4");
@@ -471,6 +505,7 @@ Suite *ipv4_suite(void)
 	tcase_add_test(tc, many_datagrams_at_once);
 	tcase_add_test(tc, output_fragmentation_and_df);
 	tcase_add_test(tc, ip_id_is_per_destination);
+	tcase_add_test(tc, checksum_matches_rfc1071_at_any_length_and_alignment);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -325,6 +325,54 @@ START_TEST(sack_recovery_repairs_every_hole_at_once)
 END_TEST
 
 /*
+ * RFC 2883 / Linux's tcp_try_undo_dsack: both "lost" segments were only
+ * late; the peer reports each retransmission as a duplicate. The first
+ * D-SACK alone proves nothing; with the second, every retransmission of
+ * the recovery was spurious and CUBIC's cut is taken back.
+ */
+START_TEST(dsack_for_every_retransmission_undoes_the_cut)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	enum { MSS = 1460, SEGS = 10 };
+	static uint8_t data[SEGS * MSS];
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	h_clear(c.h);
+	h_advance(c.h, 200 * 1000);
+	const uint32_t blocks[] = {5 * MSS, 10 * MSS, 2 * MSS, 4 * MSS};
+	peer_sack(&c, c.rcv + MSS, c.rcv, blocks, 2);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 2);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_eq(info.ssthresh, 7);
+	/* The originals arrive; the ACK of all reports the first repair as a duplicate. */
+	const uint32_t dup1[] = {1 * MSS, 2 * MSS};
+	peer_sack(&c, c.rcv + SEGS * MSS, c.rcv, dup1, 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKRecv), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKUndo), 0);
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_str_eq(info.ca_state, "open");
+	ck_assert_uint_eq(info.cwnd, 7); /* recovery ended at ssthresh */
+	/* The second repair comes back as a duplicate too: nothing was lost. */
+	const uint32_t dup4[] = {4 * MSS, 5 * MSS};
+	peer_sack(&c, c.rcv + SEGS * MSS, c.rcv, dup4, 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKRecv), 2);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKUndo), 1);
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_eq(info.cwnd, SEGS + 1); /* as before the cut: slow start had grown it by the first ACK */
+	ck_assert_uint_gt(info.ssthresh, 7);
+	/* Once undone, a later duplicate undoes nothing more. */
+	peer_sack(&c, c.rcv + SEGS * MSS, c.rcv, dup4, 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKUndo), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/*
  * A lost retransmission (RFC 8985): once a segment sent after it is
  * SACKed and an RTT has passed, RACK sends it again without an RTO.
  */
@@ -860,6 +908,46 @@ START_TEST(retransmission_after_rto)
 }
 END_TEST
 
+/*
+ * The receive window is rounded down to the window scale: the right edge
+ * an ACK offers never lies beyond what the buffer can hold, whatever
+ * amounts arrive (rounding up offered up to 2^wscale - 1 bytes more, again
+ * at every ACK while nobody reads).
+ */
+START_TEST(receive_window_never_offers_more_than_the_buffer)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = 1 << 20;
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_gt(info.rcv_wscale, 2); /* rounding matters */
+	const uint32_t first = c.snd, buf_end = first + (1u << 20);
+	static uint8_t chunk[1000];
+	size_t acks = 0;
+	/* nobody reads: odd-sized segments fill the buffer to its end */
+	for (uint32_t sent = 0; sent < (1u << 20) + 10000; sent += sizeof(chunk)) {
+		h_clear(c.h);
+		peer_send(c.h, &(struct pseg){.seq = first + sent, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+					      .data = chunk, .len = sizeof(chunk)});
+		h_advance(c.h, 50 * TN_NSEC_PER_MSEC); /* the delayed ACK, if any */
+		for (size_t i = 0; i < c.h->nout; i++) {
+			struct oseg o;
+			if (!out_seg(c.h, i, &o))
+				continue;
+			uint64_t edge = (uint64_t)(o.ack - first) + ((uint64_t)o.wnd << info.rcv_wscale);
+			ck_assert_msg(edge <= (uint64_t)(buf_end - first), "offered %llu bytes past the buffer",
+				      (unsigned long long)(edge - (buf_end - first)));
+			acks++;
+		}
+	}
+	ck_assert_uint_gt(acks, 100);
+	ck_assert_uint_gt(H_CTR(c.h, TcpExtTCPToZeroWindowAdv), 0);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(zero_window_is_probed)
 {
 	struct conn c = open_passive();
@@ -945,6 +1033,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
+	tcase_add_test(tc, dsack_for_every_retransmission_undoes_the_cut);
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
@@ -960,6 +1049,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, active_open_and_syn_retries);
 	tcase_add_test(tc, retransmission_after_rto);
 	tcase_add_test(tc, zero_window_is_probed);
+	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
 	tcase_add_test(tc, sock_list_in_pages);
 	suite_add_tcase(s, tc);
