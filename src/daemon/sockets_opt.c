@@ -111,9 +111,10 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 						     r->optname == TCP_KEEPIDLE ? (uint32_t)v : 0,
 						     r->optname == TCP_KEEPINTVL ? (uint32_t)v : 0,
 						     r->optname == TCP_KEEPCNT ? (uint32_t)v : 0);
+		case TCP_CORK: /* BSD's TCP_NOPUSH, as nginx's tcp_nopush uses it on Linux */
+			return tn_sock_set_cork(t->sk, v != 0);
 		case TCP_QUICKACK:
 		case TCP_USER_TIMEOUT:
-		case TCP_CORK:
 			return 0; /* accepted, without effect */
 		default:
 			return -ENOPROTOOPT;
@@ -182,6 +183,7 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 	if (r->level == IPPROTO_TCP) {
 		switch (r->optname) {
 		case TCP_NODELAY: v = o.nodelay; goto put_int;
+		case TCP_CORK: v = o.cork; goto put_int;
 		case TCP_KEEPIDLE: v = (int)o.ka_idle_s; goto put_int;
 		case TCP_KEEPINTVL: v = (int)o.ka_intvl_s; goto put_int;
 		case TCP_KEEPCNT: v = (int)o.ka_probes; goto put_int;
