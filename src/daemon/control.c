@@ -624,6 +624,20 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 			closer_close(fds[i]); /* the client's: see closer.h */
 		if (r == -ENOTSOCK)
 			DAEMON_COUNT(ctl->d, CtlFdsRefused, nfds);
+		if (hdr->type == TN_RPC_SETSOCKOPT_NOWAIT) {
+			/* no reply: sockets_opt.c counted and logged a failure on a socket */
+			static struct log_ratelimit nowait_log = LOG_RATELIMIT_INIT(5, 5);
+			uint64_t suppressed;
+			char note[64];
+			if (r < 0) {
+				DAEMON_COUNT(ctl->d, SockOptNowaitErrors, 1);
+				if (log_ratelimit_ok(&nowait_log, &suppressed))
+					log_warning("client pid %ld: setsockopt sent without waiting "
+						 "failed: %s%s", (long)c->cred.pid, strerror(-r),
+						 log_suppressed_note(suppressed, note));
+			}
+			return true;
+		}
 		if (r < 0)
 			return client_send_error(c, hdr->id, -r, strerror(-r));
 		long len = tn_rpc_end(&reply);

@@ -132,6 +132,87 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 	return -ENOPROTOOPT;
 }
 
+/* A setsockopt the client did not wait for failed: nobody else will know. */
+static void nowait_failed(struct tsock *t, uint32_t level, uint32_t optname, int rc)
+{
+	struct sockets *ss = t->ss;
+	uint64_t suppressed;
+	char note[64];
+
+	DAEMON_COUNT(ss->d, SockOptNowaitErrors, 1);
+	if (log_ratelimit_ok(&ss->err_log, &suppressed))
+		log_warning("socket %llx: setsockopt(level %u, option %u) sent without waiting "
+			 "failed: %s%s", (unsigned long long)t->cookie, level, optname, strerror(-rc),
+			 log_suppressed_note(suppressed, note));
+}
+
+static void opt_later_apply_one(struct tsock *t, const struct opt_later *o)
+{
+	struct req r = {
+		.has_level = true, .has_optname = true, .level = o->level, .optname = o->optname,
+		.optval = o->val, .optval_len = o->len,
+	};
+	int rc = req_setsockopt(t, &r);
+	if (rc < 0)
+		nowait_failed(t, o->level, o->optname, rc);
+}
+
+void opts_later_apply(struct tsock *t)
+{
+	unsigned n = 0;
+
+	while (n < t->n_opts_later && t->opts_later[n].at <= t->a_taken && t->sk)
+		opt_later_apply_one(t, &t->opts_later[n++]);
+	if (!t->sk)
+		n = t->n_opts_later; /* the connection is over: nothing left to tune */
+	if (!n)
+		return;
+	t->n_opts_later -= n;
+	memmove(t->opts_later, t->opts_later + n, t->n_opts_later * sizeof(t->opts_later[0]));
+}
+
+/*
+ * SETSOCKOPT_NOWAIT: the client did not wait for an answer, so the option
+ * takes a place in the byte stream, and that place is defined as the end of
+ * what A holds when the request is read. Every byte the program wrote
+ * before the call is there by then (its write() returned before the request
+ * was sent), so the option applies after all of them; bytes written after
+ * the call but already in A go before it too. The bytes up to that place
+ * are moved into the core's send buffer first; when it cannot take them
+ * all, the option waits (t->opts_later) and the pump stops at its place.
+ * An error is counted (SockOptNowaitErrors) and logged.
+ */
+int req_setsockopt_nowait(struct tsock *t, const struct req *r)
+{
+	if (!r->has_level || !r->has_optname || r->optval_len > OPT_LATER_VAL_MAX)
+		return -EINVAL;
+	int inq = 0;
+	if (t && t->sk && t->connected && !t->rd_eof && ioctl(t->a, FIONREAD, &inq) < 0)
+		inq = 0;
+	uint64_t held = t && (uint64_t)inq > t->filler ? (uint64_t)inq - t->filler : 0;
+	if (!held && (!t || !t->n_opts_later)) {
+		int rc = req_setsockopt(t, r);
+		if (rc < 0 && t) {
+			nowait_failed(t, r->level, r->optname, rc);
+			return 0; /* counted and logged once */
+		}
+		return rc;
+	}
+	if (t->n_opts_later == OPTS_LATER_MAX) {
+		/* a client that outruns its own data: the oldest applies early, not never */
+		opt_later_apply_one(t, &t->opts_later[0]);
+		memmove(t->opts_later, t->opts_later + 1,
+			--t->n_opts_later * sizeof(t->opts_later[0]));
+	}
+	struct opt_later *o = &t->opts_later[t->n_opts_later++];
+	*o = (struct opt_later){ .at = t->a_taken + held, .level = r->level, .optname = r->optname,
+				 .len = (uint8_t)r->optval_len };
+	memcpy(o->val, r->optval, r->optval_len);
+	t->a_idle = false; /* A has the bytes: read them now, not at the next EV_READ */
+	tsock_pump(t); /* may finish t */
+	return 0;
+}
+
 int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 			  struct tn_rpc_writer *reply)
 {

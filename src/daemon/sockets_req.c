@@ -1,6 +1,7 @@
 /*
  * sockets_req.c - the socket requests of the control protocol (SOCKET,
- * BIND, LISTEN, CONNECT, SHUTDOWN, GETNAME, SETSOCKOPT, GETSOCKOPT).
+ * BIND, LISTEN, CONNECT, SHUTDOWN, GETNAME, SETSOCKOPT, SETSOCKOPT_NOWAIT,
+ * GETSOCKOPT).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -55,6 +56,7 @@ int sockets_request_fds(uint16_t type)
 	case TN_RPC_SHUTDOWN:
 	case TN_RPC_GETNAME:
 	case TN_RPC_SETSOCKOPT:
+	case TN_RPC_SETSOCKOPT_NOWAIT:
 	case TN_RPC_GETSOCKOPT:
 		return 1;
 	default:
@@ -210,6 +212,7 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 		case TN_RPC_GETSOCKOPT:
 			return req_getsockopt(NULL, tb, &r, reply);
 		case TN_RPC_SETSOCKOPT:
+		case TN_RPC_SETSOCKOPT_NOWAIT:
 			return req_setsockopt(NULL, &r);
 		case TN_RPC_SHUTDOWN:
 			return -ENOTCONN;
@@ -237,6 +240,8 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 		return req_getname(t, NULL, &r, reply);
 	case TN_RPC_SETSOCKOPT:
 		return req_setsockopt(t, &r);
+	case TN_RPC_SETSOCKOPT_NOWAIT:
+		return req_setsockopt_nowait(t, &r);
 	case TN_RPC_GETSOCKOPT:
 		return req_getsockopt(t, NULL, &r, reply);
 	default:

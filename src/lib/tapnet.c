@@ -1096,6 +1096,88 @@ static bool fd_option(int level, int optname)
 	return level == SOL_SOCKET && (optname == SO_RCVTIMEO || optname == SO_SNDTIMEO);
 }
 
+/*
+ * Options whose outcome the client knows: the value is checked here as
+ * Linux checks it (0, or -errno), and the daemon gets the change without
+ * a reply to wait for (TN_RPC_SETSOCKOPT_NOWAIT), in its place after the
+ * data written before. 1: not one of those, ask the daemon.
+ */
+static int nowait_option(int level, int optname, const void *optval, socklen_t optlen)
+{
+	int v;
+
+	if (level == SOL_SOCKET && optname == SO_LINGER)
+		return optlen < sizeof(struct linger) ? -EINVAL : 0;
+	bool known = false;
+	switch (level) {
+	case SOL_SOCKET:
+		known = optname == SO_KEEPALIVE || optname == SO_RCVBUF || optname == SO_SNDBUF ||
+			optname == SO_REUSEADDR || optname == SO_PRIORITY ||
+			optname == SO_OOBINLINE;
+		break;
+	case IPPROTO_TCP:
+		known = optname == TCP_NODELAY || optname == TCP_CORK || optname == TCP_QUICKACK ||
+			optname == TCP_KEEPIDLE || optname == TCP_KEEPINTVL ||
+			optname == TCP_KEEPCNT;
+		break;
+	case IPPROTO_IP:
+		known = optname == IP_TOS;
+		break;
+	}
+	if (!known)
+		return 1;
+	if (optlen < sizeof(int))
+		return -EINVAL;
+	memcpy(&v, optval, sizeof(v));
+	if (level == IPPROTO_TCP && (optname == TCP_KEEPIDLE || optname == TCP_KEEPINTVL) &&
+	    (v < 1 || v > 32767))
+		return -EINVAL; /* MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL */
+	if (level == IPPROTO_TCP && optname == TCP_KEEPCNT && (v < 1 || v > 127))
+		return -EINVAL; /* MAX_TCP_KEEPCNT */
+	return 0;
+}
+
+/* With the lock held: sends w (fds attached) and returns without waiting for anything. */
+static int send_nowait(struct tn_rpc_writer *w, const int *fds, unsigned nfds)
+{
+	long len = tn_rpc_end(w);
+	int fd = conn_get();
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+
+	if (len < 0 || nfds > 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	struct iovec iov = { w->buf, (size_t)len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds) {
+		msg.msg_control = cbuf.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int));
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sys_sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 || (n < len && tn_rpc_send_msg(fd, w->buf + n, (size_t)(len - n),
+						 CALL_TIMEOUT_MS) < 0)) {
+		int e = errno;
+		conn_drop();
+		errno = (e == EPIPE) ? ECONNRESET : e;
+		return -1;
+	}
+	return 0;
+}
+
 int tapnet_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 {
 	struct tn_rpc_writer w;
@@ -1122,11 +1204,20 @@ int tapnet_setsockopt(int fd, int level, int optname, const void *optval, sockle
 		errno = EFAULT;
 		return -1;
 	}
+	int local = nowait_option(level, optname, optval, optlen);
+	if (local < 0) {
+		errno = -local;
+		return -1;
+	}
+	if (local == 0 && optlen > sizeof(struct linger))
+		optlen = sizeof(struct linger); /* what Linux reads of a longer value, no more */
 	ENTER();
-	begin(&w, TN_RPC_SETSOCKOPT);
+	begin(&w, local == 0 ? TN_RPC_SETSOCKOPT_NOWAIT : TN_RPC_SETSOCKOPT);
 	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
 	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)optname);
 	tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, optval, optlen);
+	if (local == 0)
+		LEAVE(send_nowait(&w, &fd, 1));
 	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);
 }
 

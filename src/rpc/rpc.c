@@ -421,6 +421,8 @@ const char *tn_rpc_type_name(uint16_t type)
 		return "GETNAME";
 	case TN_RPC_SETSOCKOPT:
 		return "SETSOCKOPT";
+	case TN_RPC_SETSOCKOPT_NOWAIT:
+		return "SETSOCKOPT_NOWAIT";
 	case TN_RPC_GETSOCKOPT:
 		return "GETSOCKOPT";
 	case TN_RPC_ERROR:

@@ -57,6 +57,15 @@ enum tn_rpc_type {
 	TN_RPC_GETNAME = 21,    /* fd B; PEER (0 local, 1 peer); reply: ADDR, PORT */
 	TN_RPC_SETSOCKOPT = 22, /* fd B; LEVEL, OPTNAME, OPTVAL */
 	TN_RPC_GETSOCKOPT = 23, /* fd B; LEVEL, OPTNAME, OPTLEN; reply: OPTVAL */
+	/*
+	 * fd B; LEVEL, OPTNAME, OPTVAL (at most 8 bytes); NO reply, not even an
+	 * error: for options whose outcome the client knows (it validated the
+	 * value as Linux would). Applies after the bytes the program wrote to
+	 * B before the call (src/daemon/sockets_opt.c); a failure is counted
+	 * (SockOptNowaitErrors) and logged by the daemon. Exempt from the
+	 * one-outstanding-request rule above.
+	 */
+	TN_RPC_SETSOCKOPT_NOWAIT = 24,
 	TN_RPC_TYPE__MAX,
 
 	TN_RPC_ERROR = 0x7fff, /* reply to any request: ERRNO, MESSAGE */
