@@ -909,6 +909,7 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	c->cred = *cred;
 	c->serial = ++ctl->next_serial;
 	c->owner.serial = c->serial;
+	c->owner.ctl_fd = fd;
 	c->next = ctl->clients;
 	if (c->next)
 		c->next->prev = c;
@@ -918,6 +919,9 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	DAEMON_COUNT(ctl->d, CtlAccepts, 1);
 
 	ev_io_init(&c->io, client_io_cb, fd, EV_READ);
+	/* requests before pair data in one wakeup: a setsockopt sent without waiting
+	 * keeps its place before the bytes written after it (sockets_opt.c) */
+	ev_set_priority(&c->io, EV_MAXPRI);
 	c->io.data = c;
 	ev_io_start(ctl->d->loop, &c->io);
 	ev_init(&c->idle, idle_cb);

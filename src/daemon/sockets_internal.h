@@ -83,6 +83,7 @@ struct tsock {
 	uint64_t a_taken;             /* client bytes moved from A into the core so far */
 	struct opt_later opts_later[OPTS_LATER_MAX]; /* oldest first */
 	unsigned n_opts_later;
+	struct sockets_owner *opt_conn; /* sent the last option without waiting; NULL once gone */
 };
 
 struct tombstone {
@@ -120,6 +121,7 @@ struct req {
 	uint32_t addr, port;
 	uint32_t backlog, how, peer, level, optname, optlen;
 	bool has_how, has_level, has_optname;
+	bool pair_empty;
 	const uint8_t *optval;
 	size_t optval_len;
 };
@@ -153,7 +155,7 @@ void hup_cb(struct ev_loop *loop, ev_io *w, int revents);
 /* ---- the Linux socket options (sockets_opt.c); tb: the tombstone when t is gone */
 int req_setsockopt(struct tsock *t, const struct req *r);
 /* SETSOCKOPT_NOWAIT: r applies after the bytes A holds now (see sockets_opt.c). */
-int req_setsockopt_nowait(struct tsock *t, const struct req *r);
+int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const struct req *r);
 /* Applies the options waiting for t's stream to reach them; each error is counted and logged. */
 void opts_later_apply(struct tsock *t);
 int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,

@@ -173,23 +173,33 @@ void opts_later_apply(struct tsock *t)
 
 /*
  * SETSOCKOPT_NOWAIT: the client did not wait for an answer, so the option
- * takes a place in the byte stream, and that place is defined as the end of
- * what A holds when the request is read. Every byte the program wrote
+ * takes a place in the byte stream: where the stream was at the call when
+ * the client saw the pair empty (PAIR_EMPTY: B's SIOCOUTQ was 0, every
+ * byte written before had been taken), else the end of what A holds when
+ * the request is read. Every byte the program wrote
  * before the call is there by then (its write() returned before the request
  * was sent), so the option applies after all of them; bytes written after
- * the call but already in A go before it too. The bytes up to that place
- * are moved into the core's send buffer first; when it cannot take them
- * all, the option waits (t->opts_later) and the pump stops at its place.
- * An error is counted (SockOptNowaitErrors) and logged.
+ * the call would go before it too if they were in A, but A is not read
+ * while the connection that sent the option has requests the daemon has
+ * not read (pump_from_client), and control connections have the loop's
+ * highest priority: a request is read before the pair data that follows
+ * it. The bytes up to that place are moved into the core's send buffer
+ * first; when it cannot take them all, the option waits (t->opts_later,
+ * which getsockopt answers from) and the pump stops at its place. An
+ * error is counted (SockOptNowaitErrors) and logged.
  */
-int req_setsockopt_nowait(struct tsock *t, const struct req *r)
+int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const struct req *r)
 {
 	if (!r->has_level || !r->has_optname || r->optval_len > OPT_LATER_VAL_MAX)
 		return -EINVAL;
+	if (t)
+		t->opt_conn = owner; /* its next requests go before A's next bytes (sockets_pump.c) */
 	int inq = 0;
 	if (t && t->sk && t->connected && !t->rd_eof && ioctl(t->a, FIONREAD, &inq) < 0)
 		inq = 0;
 	uint64_t held = t && (uint64_t)inq > t->filler ? (uint64_t)inq - t->filler : 0;
+	if (r->pair_empty)
+		held = 0; /* all A holds was written after the call: the option goes first */
 	if (!held && (!t || !t->n_opts_later)) {
 		int rc = req_setsockopt(t, r);
 		if (rc < 0 && t) {
@@ -213,6 +223,19 @@ int req_setsockopt_nowait(struct tsock *t, const struct req *r)
 	return 0;
 }
 
+/* What getsockopt says of a waiting change, for the options it answers by value. */
+static bool opt_later_value(const struct opt_later *p, int *v)
+{
+	memcpy(v, p->val, sizeof(*v));
+	if ((p->level == SOL_SOCKET && (p->optname == SO_KEEPALIVE || p->optname == SO_REUSEADDR)) ||
+	    (p->level == IPPROTO_TCP && (p->optname == TCP_NODELAY || p->optname == TCP_CORK))) {
+		*v = *v != 0;
+		return true;
+	}
+	return p->level == IPPROTO_TCP && (p->optname == TCP_KEEPIDLE ||
+					   p->optname == TCP_KEEPINTVL || p->optname == TCP_KEEPCNT);
+}
+
 int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 			  struct tn_rpc_writer *reply)
 {
@@ -233,6 +256,15 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 			goto put_int;
 		}
 		return -ENOPROTOOPT;
+	}
+	/* a value still waiting for its place in the stream is already the answer, as on Linux */
+	for (unsigned i = t->n_opts_later; i-- > 0;) {
+		const struct opt_later *p = &t->opts_later[i];
+		if (p->level == r->level && p->optname == r->optname && p->len >= sizeof(int)) {
+			if (opt_later_value(p, &v))
+				goto put_int;
+			break;
+		}
 	}
 	tn_sock_get_opts(t->sk, &o); /* the core keeps every option: one owner */
 	if (r->level == SOL_SOCKET) {

@@ -150,6 +150,16 @@ static void pump_from_client(struct tsock *t)
 			if (!t->sk)
 				return;
 		}
+		/*
+		 * An option sent without waiting may be on its way, and bytes after
+		 * it in A: its request goes first. The control connection is read
+		 * before A in the next wakeup (highest priority), and A stays
+		 * readable until then.
+		 */
+		int unread_req = 0;
+		if (t->opt_conn && ioctl(t->opt_conn->ctl_fd, FIONREAD, &unread_req) == 0 &&
+		    unread_req > 0)
+			return;
 		/* client data goes straight into the TCP send buffer; filler into scratch */
 		struct iovec iov[2];
 		struct msghdr msg = { .msg_iov = iov };

@@ -31,6 +31,12 @@ static int parse_req(const uint8_t *msg, size_t len, struct req *r)
 		case TN_ATTR_LEVEL: ok = tn_rpc_get_u32(&a, &r->level); r->has_level = true; break;
 		case TN_ATTR_OPTNAME: ok = tn_rpc_get_u32(&a, &r->optname); r->has_optname = true; break;
 		case TN_ATTR_OPTLEN: ok = tn_rpc_get_u32(&a, &r->optlen); break;
+		case TN_ATTR_PAIR_EMPTY: {
+			uint32_t v = 0;
+			ok = tn_rpc_get_u32(&a, &v);
+			r->pair_empty = v != 0;
+			break;
+		}
 		case TN_ATTR_OPTVAL:
 			ok = a.len <= TN_RPC_OPTVAL_MAX;
 			r->optval = a.value;
@@ -241,7 +247,7 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 	case TN_RPC_SETSOCKOPT:
 		return req_setsockopt(t, &r);
 	case TN_RPC_SETSOCKOPT_NOWAIT:
-		return req_setsockopt_nowait(t, &r);
+		return req_setsockopt_nowait(t, owner, &r);
 	case TN_RPC_GETSOCKOPT:
 		return req_getsockopt(t, NULL, &r, reply);
 	default:

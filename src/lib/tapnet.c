@@ -40,6 +40,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -94,6 +96,12 @@ static int sys_setsockopt(int fd, int l, int o, const void *v, socklen_t n)
 static int sys_getsockopt(int fd, int l, int o, void *v, socklen_t *n)
 {
 	return (int)syscall(SYS_getsockopt, fd, l, o, v, n);
+}
+
+/* Bytes written to the pair's end fd that the daemon has not taken: 0 exactly when none. */
+static int sys_outq(int fd, int *n)
+{
+	return (int)syscall(SYS_ioctl, fd, SIOCOUTQ, n);
 }
 
 static int sys_shutdown(int fd, int how)
@@ -1216,6 +1224,9 @@ int tapnet_setsockopt(int fd, int level, int optname, const void *optval, sockle
 	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
 	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)optname);
 	tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, optval, optlen);
+	int queued = -1;
+	if (local == 0 && sys_outq(fd, &queued) == 0 && queued == 0)
+		tn_rpc_put_u32(&w, TN_ATTR_PAIR_EMPTY, 1); /* the option goes before what follows */
 	if (local == 0)
 		LEAVE(send_nowait(&w, &fd, 1));
 	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);

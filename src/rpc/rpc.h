@@ -58,7 +58,7 @@ enum tn_rpc_type {
 	TN_RPC_SETSOCKOPT = 22, /* fd B; LEVEL, OPTNAME, OPTVAL */
 	TN_RPC_GETSOCKOPT = 23, /* fd B; LEVEL, OPTNAME, OPTLEN; reply: OPTVAL */
 	/*
-	 * fd B; LEVEL, OPTNAME, OPTVAL (at most 8 bytes); NO reply, not even an
+	 * fd B; LEVEL, OPTNAME, OPTVAL (at most 8 bytes), [PAIR_EMPTY]; NO reply, not even an
 	 * error: for options whose outcome the client knows (it validated the
 	 * value as Linux would). Applies after the bytes the program wrote to
 	 * B before the call (src/daemon/sockets_opt.c); a failure is counted
@@ -112,6 +112,8 @@ enum tn_rpc_attr {
 	TN_ATTR_OPTNAME = 66,    /* u32, Linux option number */
 	TN_ATTR_OPTVAL = 67,     /* bytes, at most TN_RPC_OPTVAL_MAX */
 	TN_ATTR_OPTLEN = 68,     /* u32, room the caller has for the value */
+	TN_ATTR_PAIR_EMPTY = 69, /* u32 1, SETSOCKOPT_NOWAIT: the daemon had taken every byte
+				  * written to B before the call (B's SIOCOUTQ was 0) */
 
 	/*
 	 * SOCKETS (`tapnet ss`): the core's sockets, oldest first, as many as
