@@ -73,6 +73,10 @@ static uint8_t req_buf[1024];
 static struct cache_entry {
 	uint64_t cookie;       /* never reused while the system runs, unlike an inode */
 	int8_t is_tapnet;
+	/* an accepted socket's own address, from its accept record: it never changes */
+	bool named;
+	uint16_t local_port;   /* network order */
+	uint32_t local_addr;   /* network order */
 } cache[CACHE_SIZE];
 static unsigned cache_next;
 
@@ -501,8 +505,32 @@ static void cache_put(uint64_t cookie, bool yes)
 			cache[i].is_tapnet = yes;
 			return;
 		}
-	cache[cache_next] = (struct cache_entry){ cookie, yes };
+	cache[cache_next] = (struct cache_entry){ .cookie = cookie, .is_tapnet = yes };
 	cache_next = (cache_next + 1) % CACHE_SIZE;
+}
+
+/* An accepted socket: ours, and getsockname needs no daemon (the cache survives fork and dup). */
+static void cache_put_accepted(int fd, const struct tn_accept_rec *rec)
+{
+	uint64_t cookie;
+
+	if (fd_ident(fd, &cookie) < 0)
+		return;
+	cache_put(cookie, true);
+	for (unsigned i = 0; i < CACHE_SIZE; i++)
+		if (cache[i].cookie == cookie) {
+			cache[i].named = true;
+			cache[i].local_addr = rec->local_addr;
+			cache[i].local_port = rec->local_port;
+		}
+}
+
+static const struct cache_entry *cache_find(uint64_t cookie)
+{
+	for (unsigned i = 0; i < CACHE_SIZE; i++)
+		if (cache[i].cookie == cookie && cookie)
+			return &cache[i];
+	return NULL;
 }
 
 static void cache_put_fd(int fd, bool yes)
@@ -941,7 +969,7 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		put_addr(mark, addr, len, rec.peer_addr, rec.peer_port);
 		tn_lib_busy++;
 		pthread_mutex_lock(&lock);
-		cache_put_fd(nfd, true);
+		cache_put_accepted(nfd, &rec);
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
 		return nfd;
@@ -1044,6 +1072,12 @@ static int getname(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 		return -1;
 	}
 	ENTER();
+	uint64_t cookie;
+	const struct cache_entry *e;
+	if (!peer && fd_ident(fd, &cookie) == 0 && (e = cache_find(cookie)) && e->named) {
+		put_addr(family_mark(fd), addr, len, e->local_addr, e->local_port);
+		LEAVE(0);
+	}
 	begin(&w, TN_RPC_GETNAME);
 	tn_rpc_put_u32(&w, TN_ATTR_PEER, peer);
 	long r = call(&w, &fd, 1);

@@ -170,6 +170,78 @@ enum tn_rpc_attr {
 
 #define TN_RPC_OPTVAL_MAX 256
 
+/*
+ * The attributes of a SOCK nest, one table for the daemon's encoder
+ * (control.c) and the CLI's decoder (`tapnet ss`): X(attribute, kind,
+ * name), kind one of u32, u64, str. An encoder leaves out what it does not
+ * have (struct tn_rpc_sock's has_NAME); a decoder takes what comes.
+ */
+#define TN_RPC_SOCK_ATTRS(X)                                \
+	X(TN_ATTR_STATE, str, state)                        \
+	X(TN_ATTR_SOCK_LADDR, u32, laddr)                   \
+	X(TN_ATTR_SOCK_LPORT, u32, lport)                   \
+	X(TN_ATTR_SOCK_RADDR, u32, raddr)                   \
+	X(TN_ATTR_SOCK_RPORT, u32, rport)                   \
+	X(TN_ATTR_SOCK_RECV_Q, u32, recv_q)                 \
+	X(TN_ATTR_SOCK_SEND_Q, u32, send_q)                 \
+	X(TN_ATTR_SOCK_RTT_US, u32, rtt_us)                 \
+	X(TN_ATTR_SOCK_RTTVAR_US, u32, rttvar_us)           \
+	X(TN_ATTR_SOCK_RTO_MS, u32, rto_ms)                 \
+	X(TN_ATTR_SOCK_MSS, u32, mss)                       \
+	X(TN_ATTR_SOCK_RCV_MSS, u32, rcv_mss)               \
+	X(TN_ATTR_SOCK_CWND, u32, cwnd)                     \
+	X(TN_ATTR_SOCK_SSTHRESH, u32, ssthresh)             \
+	X(TN_ATTR_SOCK_SND_WND, u32, snd_wnd)               \
+	X(TN_ATTR_SOCK_RCV_WND, u32, rcv_wnd)               \
+	X(TN_ATTR_SOCK_WSCALE, u32, wscale)                 \
+	X(TN_ATTR_SOCK_FLAGS, u32, flags)                   \
+	X(TN_ATTR_SOCK_RETRANS, u32, retrans)               \
+	X(TN_ATTR_SOCK_TOTAL_RETRANS, u64, total_retrans)   \
+	X(TN_ATTR_SOCK_BYTES_ACKED, u64, bytes_acked)       \
+	X(TN_ATTR_SOCK_BYTES_RECEIVED, u64, bytes_received) \
+	X(TN_ATTR_SOCK_CC, str, cc)                         \
+	X(TN_ATTR_SOCK_CA_STATE, str, ca_state)             \
+	X(TN_ATTR_SOCK_LOST, u32, lost)                     \
+	X(TN_ATTR_SOCK_SACKED, u32, sacked)                 \
+	X(TN_ATTR_SOCK_MIN_RTT_US, u32, min_rtt_us)
+
+typedef uint32_t tn_rpc_sock_u32;
+typedef uint64_t tn_rpc_sock_u64;
+typedef const char *tn_rpc_sock_str;
+
+struct tn_rpc_writer;
+
+/* One socket as the encoder has it: a value and whether to send it, per attribute. */
+struct tn_rpc_sock {
+#define TN_RPC_SOCK_FIELD(attr, kind, name) tn_rpc_sock_##kind name; bool has_##name;
+	TN_RPC_SOCK_ATTRS(TN_RPC_SOCK_FIELD)
+#undef TN_RPC_SOCK_FIELD
+};
+/* A SOCK nest with every attribute s has (a NULL string counts as absent). */
+void tn_rpc_put_sock(struct tn_rpc_writer *w, const struct tn_rpc_sock *s);
+
+/*
+ * Decoding, into any struct with the table's names (char arrays for str):
+ * TN_RPC_GET_SOCK_ATTR(a, e) is a statement that returns from the caller
+ * what the typed accessor said when a is one of the table's attributes.
+ */
+#define TN_RPC_GET_u32(a, field) tn_rpc_get_u32(a, &(field))
+#define TN_RPC_GET_u64(a, field) tn_rpc_get_u64(a, &(field))
+#define TN_RPC_GET_str(a, field) tn_rpc_get_str(a, field, sizeof(field))
+#define TN_RPC_SOCK_CASE(attr, kind, name) \
+	case attr:                         \
+		return TN_RPC_GET_##kind(a_, e_->name);
+#define TN_RPC_GET_SOCK_ATTR(a, e)                           \
+	do {                                                 \
+		const struct tn_rpc_attr_view *a_ = (a);     \
+		__typeof__(e) e_ = (e);                      \
+		switch (a_->type) {                          \
+			TN_RPC_SOCK_ATTRS(TN_RPC_SOCK_CASE)  \
+		default:                                     \
+			break;                               \
+		}                                            \
+	} while (0)
+
 /* TN_ATTR_SOCK_FLAGS */
 #define TN_SOCK_F_TS 0x01        /* timestamps in use */
 #define TN_SOCK_F_SACK 0x02      /* SACK in use */

@@ -8,7 +8,9 @@
 #    send what the core held apart from the rest;
 #  - getsockopt sees the value set without a reply;
 #  - nginx with tcp_nopush (Debian's stock setting): each response, headers
-#    and file, leaves in full segments but the last.
+#    and file, leaves in full segments but the last;
+#  - an accepted socket's getsockname is answered from its accept record,
+#    also after fork and dup, without a request to tapnetd.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
@@ -153,6 +155,42 @@ print("20 responses of %d bytes, each in full segments but the last (e.g. %s)"
       % (sum(responses[0]), responses[0]))
 PY
 log "nginx tcp_nopush: every response in full segments but the last"
+# --- getsockname of accepted sockets: from the accept record
+bg names tn_run "$PYTHON" -c '
+import os, socket
+l = socket.socket()
+l.bind(("0.0.0.0", 9100))
+l.listen(1)
+print("listening", flush=True)
+c, peer = l.accept()
+want = ("10.0.0.2", 9100)
+assert c.getsockname() == want, c.getsockname()
+d = socket.socket(fileno=os.dup(c.fileno()))
+pid = os.fork()
+if pid == 0:
+    ok = all(d.getsockname() == want for _ in range(100))
+    os._exit(0 if ok else 1)
+_, st = os.waitpid(pid, 0)
+assert st == 0, "getsockname in a child after fork and dup"
+assert all(c.getsockname() == want for _ in range(100))
+print("names", flush=True)
+'
+wait_for_file_line "$TN_TMP/names.log" listening
+requests=$(counter CtlRequests)
+ns_exec "$PYTHON" -c '
+import socket, time
+s = socket.create_connection(("10.0.0.2", 9100))
+time.sleep(1)
+' &
+client=$!
+wait_for_file_line "$TN_TMP/names.log" names
+after=$(counter CtlRequests)
+# the counter reads themselves are requests (STATS) of the CLI
+[ $((after - requests)) -lt 10 ] ||
+	fail "201 getsockname of accepted sockets made $((after - requests)) requests to tapnetd"
+log "201 getsockname of accepted sockets (after fork and dup too): $((after - requests)) requests to tapnetd"
+wait "$client"
+
 now=$(counter SockOptNowaitErrors)
 [ "$now" -eq "$nowait_errors" ] || fail "SockOptNowaitErrors went from $nowait_errors to $now"
 log "no setsockopt sent without a reply failed"
