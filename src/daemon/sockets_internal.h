@@ -121,7 +121,8 @@ struct req {
 	uint32_t addr, port;
 	uint32_t backlog, how, peer, level, optname, optlen;
 	bool has_how, has_level, has_optname;
-	bool pair_empty;
+	bool pair_empty, has_cookie;
+	uint64_t cookie;
 	const uint8_t *optval;
 	size_t optval_len;
 };

@@ -31,6 +31,7 @@ static int parse_req(const uint8_t *msg, size_t len, struct req *r)
 		case TN_ATTR_LEVEL: ok = tn_rpc_get_u32(&a, &r->level); r->has_level = true; break;
 		case TN_ATTR_OPTNAME: ok = tn_rpc_get_u32(&a, &r->optname); r->has_optname = true; break;
 		case TN_ATTR_OPTLEN: ok = tn_rpc_get_u32(&a, &r->optlen); break;
+		case TN_ATTR_COOKIE: ok = tn_rpc_get_u64(&a, &r->cookie); r->has_cookie = true; break;
 		case TN_ATTR_PAIR_EMPTY: {
 			uint32_t v = 0;
 			ok = tn_rpc_get_u32(&a, &v);
@@ -55,6 +56,7 @@ int sockets_request_fds(uint16_t type)
 {
 	switch (type) {
 	case TN_RPC_SOCKET:
+	case TN_RPC_SETSOCKOPT_NOWAIT:
 		return 0;
 	case TN_RPC_BIND:
 	case TN_RPC_LISTEN:
@@ -62,7 +64,6 @@ int sockets_request_fds(uint16_t type)
 	case TN_RPC_SHUTDOWN:
 	case TN_RPC_GETNAME:
 	case TN_RPC_SETSOCKOPT:
-	case TN_RPC_SETSOCKOPT_NOWAIT:
 	case TN_RPC_GETSOCKOPT:
 		return 1;
 	default:
@@ -199,6 +200,15 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 		return -EINVAL;
 	if (type == TN_RPC_SOCKET)
 		return req_socket(ss, owner, reply_fd);
+	if (type == TN_RPC_SETSOCKOPT_NOWAIT) {
+		/* named by cookie: the user's own sockets only; a finished one has nothing to tune */
+		struct tsock *t = r.has_cookie ? find_sock(ss, r.cookie) : NULL;
+		if (t && (!t->acct || !owner->acct || t->acct->uid != owner->acct->uid))
+			t = NULL;
+		if (!t)
+			return r.has_cookie && find_tomb(ss, r.cookie) ? 0 : -ENOTSOCK;
+		return req_setsockopt_nowait(t->sk ? t : NULL, owner, &r);
+	}
 
 	uint64_t cookie;
 	if (unix_stream_cookie(fds[0], &cookie) < 0)
@@ -218,7 +228,6 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 		case TN_RPC_GETSOCKOPT:
 			return req_getsockopt(NULL, tb, &r, reply);
 		case TN_RPC_SETSOCKOPT:
-		case TN_RPC_SETSOCKOPT_NOWAIT:
 			return req_setsockopt(NULL, &r);
 		case TN_RPC_SHUTDOWN:
 			return -ENOTCONN;
@@ -246,8 +255,6 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 		return req_getname(t, NULL, &r, reply);
 	case TN_RPC_SETSOCKOPT:
 		return req_setsockopt(t, &r);
-	case TN_RPC_SETSOCKOPT_NOWAIT:
-		return req_setsockopt_nowait(t, owner, &r);
 	case TN_RPC_GETSOCKOPT:
 		return req_getsockopt(t, NULL, &r, reply);
 	default:

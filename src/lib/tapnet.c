@@ -1258,11 +1258,16 @@ int tapnet_setsockopt(int fd, int level, int optname, const void *optval, sockle
 	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
 	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)optname);
 	tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, optval, optlen);
-	int queued = -1;
-	if (local == 0 && sys_outq(fd, &queued) == 0 && queued == 0)
-		tn_rpc_put_u32(&w, TN_ATTR_PAIR_EMPTY, 1); /* the option goes before what follows */
-	if (local == 0)
-		LEAVE(send_nowait(&w, &fd, 1));
+	if (local == 0) {
+		int queued = -1;
+		uint64_t cookie;
+		if (fd_ident(fd, &cookie) < 0)
+			LEAVE(-1);
+		tn_rpc_put_u64(&w, TN_ATTR_COOKIE, cookie);
+		if (sys_outq(fd, &queued) == 0 && queued == 0)
+			tn_rpc_put_u32(&w, TN_ATTR_PAIR_EMPTY, 1); /* the option goes before what follows */
+		LEAVE(send_nowait(&w, NULL, 0));
+	}
 	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);
 }
 

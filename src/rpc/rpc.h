@@ -58,12 +58,14 @@ enum tn_rpc_type {
 	TN_RPC_SETSOCKOPT = 22, /* fd B; LEVEL, OPTNAME, OPTVAL */
 	TN_RPC_GETSOCKOPT = 23, /* fd B; LEVEL, OPTNAME, OPTLEN; reply: OPTVAL */
 	/*
-	 * fd B; LEVEL, OPTNAME, OPTVAL (at most 8 bytes), [PAIR_EMPTY]; NO reply, not even an
-	 * error: for options whose outcome the client knows (it validated the
-	 * value as Linux would). Applies after the bytes the program wrote to
-	 * B before the call (src/daemon/sockets_opt.c); a failure is counted
-	 * (SockOptNowaitErrors) and logged by the daemon. Exempt from the
-	 * one-outstanding-request rule above.
+	 * COOKIE, LEVEL, OPTNAME, OPTVAL (at most 8 bytes), [PAIR_EMPTY]; no
+	 * fd, NO reply, not even an error: for options whose outcome the
+	 * client knows (it validated the value as Linux would). The socket is
+	 * named by B's cookie rather than by B itself, which would cost the
+	 * daemon an fd to receive and close per call; only the socket's own
+	 * user (uid) may name it so. Applies after the bytes the program wrote
+	 * to B before the call (src/daemon/sockets_opt.c); a failure is
+	 * counted (SockOptNowaitErrors) and logged by the daemon.
 	 */
 	TN_RPC_SETSOCKOPT_NOWAIT = 24,
 	TN_RPC_TYPE__MAX,
@@ -114,6 +116,7 @@ enum tn_rpc_attr {
 	TN_ATTR_OPTLEN = 68,     /* u32, room the caller has for the value */
 	TN_ATTR_PAIR_EMPTY = 69, /* u32 1, SETSOCKOPT_NOWAIT: the daemon had taken every byte
 				  * written to B before the call (B's SIOCOUTQ was 0) */
+	TN_ATTR_COOKIE = 70,     /* u64, SETSOCKOPT_NOWAIT: B's SO_COOKIE, naming the socket */
 
 	/*
 	 * SOCKETS (`tapnet ss`): the core's sockets, oldest first, as many as

@@ -185,8 +185,8 @@ time.sleep(1)
 client=$!
 wait_for_file_line "$TN_TMP/names.log" names
 after=$(counter CtlRequests)
-# the counter reads themselves are requests (STATS) of the CLI
-[ $((after - requests)) -lt 10 ] ||
+# the counter reads, the child's own control connection: a few requests, not 201
+[ $((after - requests)) -lt 50 ] ||
 	fail "201 getsockname of accepted sockets made $((after - requests)) requests to tapnetd"
 log "201 getsockname of accepted sockets (after fork and dup too): $((after - requests)) requests to tapnetd"
 wait "$client"

@@ -129,17 +129,29 @@ static int setopt_type(struct sockets_owner *o, uint16_t type, int fd, int level
 	uint8_t msg[512];
 	struct tn_rpc_writer w, reply;
 	tn_rpc_begin(&w, msg, sizeof(msg), type, 1);
+	if (type == TN_RPC_SETSOCKOPT_NOWAIT) {
+		uint64_t cookie;
+		socklen_t clen = sizeof(cookie);
+		ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen), 0);
+		tn_rpc_put_u64(&w, TN_ATTR_COOKIE, cookie);
+	}
 	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
 	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)name);
 	tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, val, len);
 	long n = tn_rpc_end(&w);
 	tn_rpc_begin(&reply, reply_buf, sizeof(reply_buf), type | TN_RPC_REPLY, 1);
-	int fds[1] = { dup(fd) }, out = -1;
+	int out = -1;
+	if (type == TN_RPC_SETSOCKOPT_NOWAIT) { /* named by cookie, no fd */
+		ck_assert_int_eq(sockets_request(ss, o, type, msg, (size_t)n, NULL, 1, &reply, &out),
+				 -EINVAL);
+		int rc = sockets_request(ss, o, type, msg, (size_t)n, NULL, 0, &reply, &out);
+		ck_assert_uint_eq(tn_rpc_end(&reply), TN_RPC_HDR_LEN); /* nothing to say back */
+		return rc;
+	}
+	int fds[1] = { dup(fd) };
 	int rc = sockets_request(ss, o, type, msg, (size_t)n, fds, 1, &reply, &out);
 	if (fds[0] >= 0)
 		close(fds[0]);
-	if (type == TN_RPC_SETSOCKOPT_NOWAIT)
-		ck_assert_uint_eq(tn_rpc_end(&reply), TN_RPC_HDR_LEN); /* nothing to say back */
 	return rc;
 }
 
@@ -360,6 +372,15 @@ START_TEST(options_without_reply)
 	/* longer than any option sent without a reply: the request itself is bad */
 	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, TCP_NODELAY,
 				     big, sizeof(big)), -EINVAL);
+	/* another user cannot name it by its cookie */
+	struct sockets_owner b1 = owner_of(1001, 2);
+	ck_assert_int_eq(sockets_owner_attach(ss, &b1), 0);
+	v = 0;
+	ck_assert_int_eq(setopt_type(&b1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, TCP_CORK, &v,
+				     sizeof(v)), -ENOTSOCK);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	sockets_owner_gone(ss, &b1);
 	v = 0;
 	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, TCP_CORK, &v,
 				     sizeof(v)), 0);
