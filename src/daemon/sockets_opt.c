@@ -176,9 +176,9 @@ void opts_later_apply(struct tsock *t)
  * takes a place in the byte stream: where the stream was at the call when
  * the client saw the pair empty (PAIR_EMPTY: B's SIOCOUTQ was 0, every
  * byte written before had been taken), else the end of what A holds when
- * the request is read. Every byte the program wrote
- * before the call is there by then (its write() returned before the request
- * was sent), so the option applies after all of them; bytes written after
+ * the request is read. Every byte the program wrote before the call is
+ * there by then (its write() returned before the request was sent), so the
+ * option applies after all of them; bytes written after
  * the call would go before it too if they were in A, but A is not read
  * while the connection that sent the option has requests the daemon has
  * not read (pump_from_client), and control connections have the loop's
@@ -214,8 +214,11 @@ int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const st
 		memmove(t->opts_later, t->opts_later + 1,
 			--t->n_opts_later * sizeof(t->opts_later[0]));
 	}
+	uint64_t at = t->a_taken + held;
+	if (t->n_opts_later && at < t->opts_later[t->n_opts_later - 1].at)
+		at = t->opts_later[t->n_opts_later - 1].at; /* never before an earlier option */
 	struct opt_later *o = &t->opts_later[t->n_opts_later++];
-	*o = (struct opt_later){ .at = t->a_taken + held, .level = r->level, .optname = r->optname,
+	*o = (struct opt_later){ .at = at, .level = r->level, .optname = r->optname,
 				 .len = (uint8_t)r->optval_len };
 	memcpy(o->val, r->optval, r->optval_len);
 	t->a_idle = false; /* A has the bytes: read them now, not at the next EV_READ */
