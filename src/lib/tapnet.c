@@ -1254,15 +1254,17 @@ int tapnet_setsockopt(int fd, int level, int optname, const void *optval, sockle
 	if (local == 0 && optlen > sizeof(struct linger))
 		optlen = sizeof(struct linger); /* what Linux reads of a longer value, no more */
 	ENTER();
+	uint64_t cookie = 0;
+	const struct cache_entry *known;
+	if (local == 0 && (fd_ident(fd, &cookie) < 0 || !(known = cache_find(cookie)) ||
+			   known->is_tapnet != 1))
+		local = 1; /* not a socket this process knows as tapnet's: the daemon says */
 	begin(&w, local == 0 ? TN_RPC_SETSOCKOPT_NOWAIT : TN_RPC_SETSOCKOPT);
 	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
 	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)optname);
 	tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, optval, optlen);
 	if (local == 0) {
 		int queued = -1;
-		uint64_t cookie;
-		if (fd_ident(fd, &cookie) < 0)
-			LEAVE(-1);
 		tn_rpc_put_u64(&w, TN_ATTR_COOKIE, cookie);
 		if (sys_outq(fd, &queued) == 0 && queued == 0)
 			tn_rpc_put_u32(&w, TN_ATTR_PAIR_EMPTY, 1); /* the option goes before what follows */
