@@ -5,12 +5,15 @@
  * A (src/daemon/sockets.h has the whole story). Control operations are
  * messages on this process's control connection, each carrying B itself
  * (SCM_RIGHTS) so the daemon knows which socket is meant, whatever fd
- * number, process or program holds it now.
+ * number, process or program holds it now; but a setsockopt whose outcome
+ * is known here names B by its cookie and waits for no reply (see
+ * nowait_option), and getsockname of an accepted socket is answered from
+ * its accept record (the cache).
  *
  * The control connection is per process, made while the process still
  * has the credentials it started with and carried through fork and exec
  * (see "the control connection" below). One mutex serialises its use, so
- * every request has its reply before the next goes out.
+ * every request that has a reply has it before the next goes out.
  *
  * Calls that the LD_PRELOAD shim interposes are made here with syscall()
  * or while tn_lib_busy is set (the shim then passes them to libc), so
