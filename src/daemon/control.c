@@ -505,42 +505,42 @@ static void put_sock(struct tn_rpc_writer *reply, const struct tn_sock_info *si)
 			 (si->orphan ? TN_SOCK_F_ORPHAN : 0) |
 			 (si->reord_seen ? TN_SOCK_F_REORD : 0);
 
-	tn_rpc_nest_begin(reply, TN_ATTR_SOCK);
-	snprintf(cc, sizeof(cc), "%s", tn_tcp_state_name(si->state));
-	tn_rpc_put_str(reply, TN_ATTR_STATE, cc);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_LADDR, si->local_addr);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_LPORT, si->local_port);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RADDR, si->remote_addr);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RPORT, si->remote_port);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RECV_Q, si->recv_q);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_SEND_Q, si->send_q);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RTT_US, si->rtt_us);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RTTVAR_US, si->rttvar_us);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RTO_MS, si->rto_ms);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_MSS, si->mss);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RCV_MSS, si->rcv_mss);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_CWND, si->cwnd);
-	if (si->ssthresh != UINT32_MAX)
-		tn_rpc_put_u32(reply, TN_ATTR_SOCK_SSTHRESH, si->ssthresh);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_SND_WND, si->snd_wnd);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RCV_WND, si->rcv_wnd);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_WSCALE, (uint32_t)si->snd_wscale << 8 | si->rcv_wscale);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_FLAGS, flags);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RETRANS, si->retransmits);
-	tn_rpc_put_u64(reply, TN_ATTR_SOCK_TOTAL_RETRANS, si->total_retrans);
-	tn_rpc_put_u64(reply, TN_ATTR_SOCK_BYTES_ACKED, si->bytes_acked);
-	tn_rpc_put_u64(reply, TN_ATTR_SOCK_BYTES_RECEIVED, si->bytes_received);
+	char state[CTL_SOCK_STR_MAX + 1], ca_state[CTL_SOCK_STR_MAX + 1];
+
+	/* strings cut to CTL_SOCK_STR_MAX: an entry fits CTL_SOCK_ENTRY_MAX */
+	snprintf(state, sizeof(state), "%s", tn_tcp_state_name(si->state));
 	snprintf(cc, sizeof(cc), "%s", si->cc ? si->cc : "");
-	tn_rpc_put_str(reply, TN_ATTR_SOCK_CC, cc);
-	if (si->ca_state) {
-		snprintf(cc, sizeof(cc), "%s", si->ca_state);
-		tn_rpc_put_str(reply, TN_ATTR_SOCK_CA_STATE, cc);
-	}
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_LOST, si->lost);
-	tn_rpc_put_u32(reply, TN_ATTR_SOCK_SACKED, si->sacked);
-	if (si->min_rtt_us)
-		tn_rpc_put_u32(reply, TN_ATTR_SOCK_MIN_RTT_US, si->min_rtt_us);
-	tn_rpc_nest_end(reply);
+	snprintf(ca_state, sizeof(ca_state), "%s", si->ca_state ? si->ca_state : "");
+	struct tn_rpc_sock s = {
+		.state = state, .has_state = true,
+		.laddr = si->local_addr, .has_laddr = true,
+		.lport = si->local_port, .has_lport = true,
+		.raddr = si->remote_addr, .has_raddr = true,
+		.rport = si->remote_port, .has_rport = true,
+		.recv_q = si->recv_q, .has_recv_q = true,
+		.send_q = si->send_q, .has_send_q = true,
+		.rtt_us = si->rtt_us, .has_rtt_us = true,
+		.rttvar_us = si->rttvar_us, .has_rttvar_us = true,
+		.rto_ms = si->rto_ms, .has_rto_ms = true,
+		.mss = si->mss, .has_mss = true,
+		.rcv_mss = si->rcv_mss, .has_rcv_mss = true,
+		.cwnd = si->cwnd, .has_cwnd = true,
+		.ssthresh = si->ssthresh, .has_ssthresh = si->ssthresh != UINT32_MAX,
+		.snd_wnd = si->snd_wnd, .has_snd_wnd = true,
+		.rcv_wnd = si->rcv_wnd, .has_rcv_wnd = true,
+		.wscale = (uint32_t)si->snd_wscale << 8 | si->rcv_wscale, .has_wscale = true,
+		.flags = flags, .has_flags = true,
+		.retrans = si->retransmits, .has_retrans = true,
+		.total_retrans = si->total_retrans, .has_total_retrans = true,
+		.bytes_acked = si->bytes_acked, .has_bytes_acked = true,
+		.bytes_received = si->bytes_received, .has_bytes_received = true,
+		.cc = cc, .has_cc = true,
+		.ca_state = ca_state, .has_ca_state = si->ca_state != NULL,
+		.lost = si->lost, .has_lost = true,
+		.sacked = si->sacked, .has_sacked = true,
+		.min_rtt_us = si->min_rtt_us, .has_min_rtt_us = si->min_rtt_us != 0,
+	};
+	tn_rpc_put_sock(reply, &s);
 }
 
 /*
@@ -683,6 +683,20 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 			closer_close(fds[i]); /* the client's: see closer.h */
 		if (r == -ENOTSOCK)
 			DAEMON_COUNT(ctl->d, CtlFdsRefused, nfds);
+		if (hdr->type == TN_RPC_SETSOCKOPT_NOWAIT) {
+			/* no reply: sockets_opt.c counted and logged a failure on a socket */
+			static struct log_ratelimit nowait_log = LOG_RATELIMIT_INIT(5, 5);
+			uint64_t suppressed;
+			char note[64];
+			if (r < 0) {
+				DAEMON_COUNT(ctl->d, SockOptNowaitErrors, 1);
+				if (log_ratelimit_ok(&nowait_log, &suppressed))
+					log_warning("client pid %ld: setsockopt sent without waiting "
+						 "failed: %s%s", (long)c->cred.pid, strerror(-r),
+						 log_suppressed_note(suppressed, note));
+			}
+			return true;
+		}
 		if (r < 0)
 			return client_send_error(c, hdr->id, -r, strerror(-r));
 		long len = tn_rpc_end(&reply);
@@ -956,6 +970,7 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	c->cred = *cred;
 	c->serial = ++ctl->next_serial;
 	c->owner.serial = c->serial;
+	c->owner.ctl_fd = fd;
 	c->next = ctl->clients;
 	if (c->next)
 		c->next->prev = c;
@@ -965,6 +980,9 @@ static void client_new(struct control *ctl, int fd, const struct ucred *cred)
 	DAEMON_COUNT(ctl->d, CtlAccepts, 1);
 
 	ev_io_init(&c->io, client_io_cb, fd, EV_READ);
+	/* requests before pair data in one wakeup: a setsockopt sent without waiting
+	 * keeps its place before the bytes written after it (sockets_opt.c) */
+	ev_set_priority(&c->io, EV_MAXPRI);
 	c->io.data = c;
 	ev_io_start(ctl->d->loop, &c->io);
 	ev_init(&c->idle, idle_cb);

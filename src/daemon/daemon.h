@@ -50,6 +50,7 @@
 	X(SockBufferRefusals) /* connections over max_buffer_bytes(_per_client) */ \
 	X(SockAcceptWaits)  /* accepts that had to wait for a socket slot */  \
 	X(CtlFdsRefused)    /* fds clients passed that name none of their sockets */ \
+	X(SockOptNowaitErrors) /* setsockopt sent without waiting that failed: logged */ \
 	X(CtlIdleCloses)    /* connections closed after client_idle_timeout */ \
 	X(CloserBusy)       /* closes of client-touched fds not returned yet */ \
 	X(TraceSubscribers) /* TRACE connections now (tapnet trace, capture) */ \

@@ -362,6 +362,8 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 	if (!ss)
 		return;
 	for (struct tsock *t = ss->all; t; t = t->next) {
+		if (t->opt_conn == owner)
+			t->opt_conn = NULL;
 		if (t->conn != owner)
 			continue;
 		t->conn = NULL; /* its user's account keeps it, and its buffers, counted */

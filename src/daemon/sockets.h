@@ -100,6 +100,7 @@ struct sockets_owner {
 	unsigned nsockets;    /* sockets made through this connection still open */
 	struct sockets_account *acct; /* its user's; set by sockets_owner_attach */
 	bool may_bind_low;    /* ports < 1024: decided once, at connect time (see control.c) */
+	int ctl_fd;           /* the control connection: what it has not read yet goes first */
 };
 
 struct sockets *sockets_new(struct tapnetd *d);

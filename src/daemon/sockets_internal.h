@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -37,6 +38,19 @@
 #ifndef SO_COOKIE
 #define SO_COOKIE 57
 #endif
+
+/*
+ * A SETSOCKOPT_NOWAIT waiting for its place in the stream: it applies once
+ * every byte that was in A when it arrived has gone into the core (at).
+ */
+#define OPTS_LATER_MAX 8
+#define OPT_LATER_VAL_MAX 8 /* an int or a struct linger: what the client sends without waiting */
+struct opt_later {
+	uint64_t at;                  /* a_taken at which it applies */
+	uint32_t level, optname;
+	uint8_t len;
+	uint8_t val[OPT_LATER_VAL_MAX];
+};
 
 struct tsock {
 	struct sockets *ss;
@@ -66,6 +80,10 @@ struct tsock {
 	struct tsock *wait_next;      /* in ss->waiting (or ss->waking) while it waits */
 	int done_err;                 /* positive errno for SO_ERROR, 0 for none */
 	int err;                      /* pending SO_ERROR kept here */
+	uint64_t a_taken;             /* client bytes moved from A into the core so far */
+	struct opt_later opts_later[OPTS_LATER_MAX]; /* oldest first */
+	unsigned n_opts_later;
+	struct sockets_owner *opt_conn; /* sent the last option without waiting; NULL once gone */
 };
 
 struct tombstone {
@@ -103,6 +121,8 @@ struct req {
 	uint32_t addr, port;
 	uint32_t backlog, how, peer, level, optname, optlen;
 	bool has_how, has_level, has_optname;
+	bool pair_empty, has_cookie;
+	uint64_t cookie;
 	const uint8_t *optval;
 	size_t optval_len;
 };
@@ -135,6 +155,10 @@ void hup_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 /* ---- the Linux socket options (sockets_opt.c); tb: the tombstone when t is gone */
 int req_setsockopt(struct tsock *t, const struct req *r);
+/* SETSOCKOPT_NOWAIT: r applies after the bytes A holds now (see sockets_opt.c). */
+int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const struct req *r);
+/* Applies the options waiting for t's stream to reach them; each error is counted and logged. */
+void opts_later_apply(struct tsock *t);
 int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 		   struct tn_rpc_writer *reply);
 

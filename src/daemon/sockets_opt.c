@@ -111,9 +111,10 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 						     r->optname == TCP_KEEPIDLE ? (uint32_t)v : 0,
 						     r->optname == TCP_KEEPINTVL ? (uint32_t)v : 0,
 						     r->optname == TCP_KEEPCNT ? (uint32_t)v : 0);
+		case TCP_CORK: /* BSD's TCP_NOPUSH, as nginx's tcp_nopush uses it on Linux */
+			return tn_sock_set_cork(t->sk, v != 0);
 		case TCP_QUICKACK:
 		case TCP_USER_TIMEOUT:
-		case TCP_CORK:
 			return 0; /* accepted, without effect */
 		default:
 			return -ENOPROTOOPT;
@@ -129,6 +130,113 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 		}
 	}
 	return -ENOPROTOOPT;
+}
+
+/* A setsockopt the client did not wait for failed: nobody else will know. */
+static void nowait_failed(struct tsock *t, uint32_t level, uint32_t optname, int rc)
+{
+	struct sockets *ss = t->ss;
+	uint64_t suppressed;
+	char note[64];
+
+	DAEMON_COUNT(ss->d, SockOptNowaitErrors, 1);
+	if (log_ratelimit_ok(&ss->err_log, &suppressed))
+		log_warning("socket %llx: setsockopt(level %u, option %u) sent without waiting "
+			 "failed: %s%s", (unsigned long long)t->cookie, level, optname, strerror(-rc),
+			 log_suppressed_note(suppressed, note));
+}
+
+static void opt_later_apply_one(struct tsock *t, const struct opt_later *o)
+{
+	struct req r = {
+		.has_level = true, .has_optname = true, .level = o->level, .optname = o->optname,
+		.optval = o->val, .optval_len = o->len,
+	};
+	int rc = req_setsockopt(t, &r);
+	if (rc < 0)
+		nowait_failed(t, o->level, o->optname, rc);
+}
+
+void opts_later_apply(struct tsock *t)
+{
+	unsigned n = 0;
+
+	while (n < t->n_opts_later && t->opts_later[n].at <= t->a_taken && t->sk)
+		opt_later_apply_one(t, &t->opts_later[n++]);
+	if (!t->sk)
+		n = t->n_opts_later; /* the connection is over: nothing left to tune */
+	if (!n)
+		return;
+	t->n_opts_later -= n;
+	memmove(t->opts_later, t->opts_later + n, t->n_opts_later * sizeof(t->opts_later[0]));
+}
+
+/*
+ * SETSOCKOPT_NOWAIT: the client did not wait for an answer, so the option
+ * takes a place in the byte stream: where the stream was at the call when
+ * the client saw the pair empty (PAIR_EMPTY: B's SIOCOUTQ was 0, every
+ * byte written before had been taken), else the end of what A holds when
+ * the request is read. Every byte the program wrote before the call is
+ * there by then (its write() returned before the request was sent), so the
+ * option applies after all of them; bytes written after
+ * the call would go before it too if they were in A, but A is not read
+ * while the connection that sent the option has requests the daemon has
+ * not read (pump_from_client), and control connections have the loop's
+ * highest priority: a request is read before the pair data that follows
+ * it. The bytes up to that place are moved into the core's send buffer
+ * first; when it cannot take them all, the option waits (t->opts_later,
+ * which getsockopt answers from) and the pump stops at its place. An
+ * error is counted (SockOptNowaitErrors) and logged.
+ */
+int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const struct req *r)
+{
+	if (!r->has_level || !r->has_optname || r->optval_len > OPT_LATER_VAL_MAX)
+		return -EINVAL;
+	if (t)
+		t->opt_conn = owner; /* its next requests go before A's next bytes (sockets_pump.c) */
+	int inq = 0;
+	if (t && t->sk && t->connected && !t->rd_eof && ioctl(t->a, FIONREAD, &inq) < 0)
+		inq = 0;
+	uint64_t held = t && (uint64_t)inq > t->filler ? (uint64_t)inq - t->filler : 0;
+	if (r->pair_empty)
+		held = 0; /* all A holds was written after the call: the option goes first */
+	if (!held && (!t || !t->n_opts_later)) {
+		int rc = req_setsockopt(t, r);
+		if (rc < 0 && t) {
+			nowait_failed(t, r->level, r->optname, rc);
+			return 0; /* counted and logged once */
+		}
+		return rc;
+	}
+	if (t->n_opts_later == OPTS_LATER_MAX) {
+		/* a client that outruns its own data: the oldest applies early, not never */
+		opt_later_apply_one(t, &t->opts_later[0]);
+		memmove(t->opts_later, t->opts_later + 1,
+			--t->n_opts_later * sizeof(t->opts_later[0]));
+	}
+	uint64_t at = t->a_taken + held;
+	if (t->n_opts_later && at < t->opts_later[t->n_opts_later - 1].at)
+		at = t->opts_later[t->n_opts_later - 1].at; /* never before an earlier option */
+	struct opt_later *o = &t->opts_later[t->n_opts_later++];
+	*o = (struct opt_later){ .at = at, .level = r->level, .optname = r->optname,
+				 .len = (uint8_t)r->optval_len };
+	memcpy(o->val, r->optval, r->optval_len);
+	t->a_idle = false; /* A has the bytes: read them now, not at the next EV_READ */
+	tsock_pump(t); /* may finish t */
+	return 0;
+}
+
+/* What getsockopt says of a waiting change, for the options it answers by value. */
+static bool opt_later_value(const struct opt_later *p, int *v)
+{
+	memcpy(v, p->val, sizeof(*v));
+	if ((p->level == SOL_SOCKET && (p->optname == SO_KEEPALIVE || p->optname == SO_REUSEADDR)) ||
+	    (p->level == IPPROTO_TCP && (p->optname == TCP_NODELAY || p->optname == TCP_CORK))) {
+		*v = *v != 0;
+		return true;
+	}
+	return p->level == IPPROTO_TCP && (p->optname == TCP_KEEPIDLE ||
+					   p->optname == TCP_KEEPINTVL || p->optname == TCP_KEEPCNT);
 }
 
 int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
@@ -151,6 +259,15 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 			goto put_int;
 		}
 		return -ENOPROTOOPT;
+	}
+	/* a value still waiting for its place in the stream is already the answer, as on Linux */
+	for (unsigned i = t->n_opts_later; i-- > 0;) {
+		const struct opt_later *p = &t->opts_later[i];
+		if (p->level == r->level && p->optname == r->optname && p->len >= sizeof(int)) {
+			if (opt_later_value(p, &v))
+				goto put_int;
+			break;
+		}
 	}
 	tn_sock_get_opts(t->sk, &o); /* the core keeps every option: one owner */
 	if (r->level == SOL_SOCKET) {
@@ -182,6 +299,7 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 	if (r->level == IPPROTO_TCP) {
 		switch (r->optname) {
 		case TCP_NODELAY: v = o.nodelay; goto put_int;
+		case TCP_CORK: v = o.cork; goto put_int;
 		case TCP_KEEPIDLE: v = (int)o.ka_idle_s; goto put_int;
 		case TCP_KEEPINTVL: v = (int)o.ka_intvl_s; goto put_int;
 		case TCP_KEEPCNT: v = (int)o.ka_probes; goto put_int;

@@ -145,6 +145,21 @@ static void pump_from_client(struct tsock *t)
 	struct sockets *ss = t->ss;
 
 	while (!t->rd_eof && t->sk) {
+		if (t->n_opts_later) {
+			opts_later_apply(t); /* those whose place in the stream is reached */
+			if (!t->sk)
+				return;
+		}
+		/*
+		 * An option sent without waiting may be on its way, and bytes after
+		 * it in A: its request goes first. The control connection is read
+		 * before A in the next wakeup (highest priority), and A stays
+		 * readable until then.
+		 */
+		int unread_req = 0;
+		if (t->opt_conn && ioctl(t->opt_conn->ctl_fd, FIONREAD, &unread_req) == 0 &&
+		    unread_req > 0)
+			return;
 		/* client data goes straight into the TCP send buffer; filler into scratch */
 		struct iovec iov[2];
 		struct msghdr msg = { .msg_iov = iov };
@@ -157,11 +172,16 @@ static void pump_from_client(struct tsock *t)
 			int np;
 			if (tn_sock_send_space(t->sk, piece, &np) <= 0)
 				return; /* full (TN_SOCK_EV_WRITABLE resumes), or over: events follow */
-			for (int i = 0; i < np; i++) {
+			/* an option waiting for its place: read no further than that */
+			uint64_t room = t->n_opts_later ? t->opts_later[0].at - t->a_taken : UINT64_MAX;
+			msg.msg_iovlen = 0;
+			for (int i = 0; i < np && room; i++) {
+				size_t len = piece[i].len < room ? piece[i].len : (size_t)room;
 				iov[i].iov_base = piece[i].base;
-				iov[i].iov_len = piece[i].len;
+				iov[i].iov_len = len;
+				room -= len;
+				msg.msg_iovlen++;
 			}
-			msg.msg_iovlen = (size_t)np;
 		}
 		ssize_t n = recv_a(t, &msg);
 		if (n < 0) {
@@ -195,6 +215,7 @@ static void pump_from_client(struct tsock *t)
 			t->filler -= (uint32_t)n;
 			continue;
 		}
+		t->a_taken += (uint64_t)n;
 		long s = tn_sock_send_commit(t->sk, (size_t)n);
 		if (s != n) {
 			/* the space was there: only a connection that just died says otherwise */

@@ -1,6 +1,7 @@
 /*
  * sockets_req.c - the socket requests of the control protocol (SOCKET,
- * BIND, LISTEN, CONNECT, SHUTDOWN, GETNAME, SETSOCKOPT, GETSOCKOPT).
+ * BIND, LISTEN, CONNECT, SHUTDOWN, GETNAME, SETSOCKOPT, SETSOCKOPT_NOWAIT,
+ * GETSOCKOPT).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -30,6 +31,13 @@ static int parse_req(const uint8_t *msg, size_t len, struct req *r)
 		case TN_ATTR_LEVEL: ok = tn_rpc_get_u32(&a, &r->level); r->has_level = true; break;
 		case TN_ATTR_OPTNAME: ok = tn_rpc_get_u32(&a, &r->optname); r->has_optname = true; break;
 		case TN_ATTR_OPTLEN: ok = tn_rpc_get_u32(&a, &r->optlen); break;
+		case TN_ATTR_COOKIE: ok = tn_rpc_get_u64(&a, &r->cookie); r->has_cookie = true; break;
+		case TN_ATTR_PAIR_EMPTY: {
+			uint32_t v = 0;
+			ok = tn_rpc_get_u32(&a, &v);
+			r->pair_empty = v != 0;
+			break;
+		}
 		case TN_ATTR_OPTVAL:
 			ok = a.len <= TN_RPC_OPTVAL_MAX;
 			r->optval = a.value;
@@ -48,6 +56,7 @@ int sockets_request_fds(uint16_t type)
 {
 	switch (type) {
 	case TN_RPC_SOCKET:
+	case TN_RPC_SETSOCKOPT_NOWAIT:
 		return 0;
 	case TN_RPC_BIND:
 	case TN_RPC_LISTEN:
@@ -191,6 +200,15 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 		return -EINVAL;
 	if (type == TN_RPC_SOCKET)
 		return req_socket(ss, owner, reply_fd);
+	if (type == TN_RPC_SETSOCKOPT_NOWAIT) {
+		/* named by cookie: the user's own sockets only; a finished one has nothing to tune */
+		struct tsock *t = r.has_cookie ? find_sock(ss, r.cookie) : NULL;
+		if (t && (!t->acct || !owner->acct || t->acct->uid != owner->acct->uid))
+			t = NULL;
+		if (!t)
+			return r.has_cookie && find_tomb(ss, r.cookie) ? 0 : -ENOTSOCK;
+		return req_setsockopt_nowait(t->sk ? t : NULL, owner, &r);
+	}
 
 	uint64_t cookie;
 	if (unix_stream_cookie(fds[0], &cookie) < 0)

@@ -5,12 +5,15 @@
  * A (src/daemon/sockets.h has the whole story). Control operations are
  * messages on this process's control connection, each carrying B itself
  * (SCM_RIGHTS) so the daemon knows which socket is meant, whatever fd
- * number, process or program holds it now.
+ * number, process or program holds it now; but a setsockopt whose outcome
+ * is known here names B by its cookie and waits for no reply (see
+ * nowait_option), and getsockname of an accepted socket is answered from
+ * its accept record (the cache).
  *
  * The control connection is per process, made while the process still
  * has the credentials it started with and carried through fork and exec
  * (see "the control connection" below). One mutex serialises its use, so
- * every request has its reply before the next goes out.
+ * every request that has a reply has it before the next goes out.
  *
  * Calls that the LD_PRELOAD shim interposes are made here with syscall()
  * or while tn_lib_busy is set (the shim then passes them to libc), so
@@ -40,6 +43,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -71,6 +76,10 @@ static uint8_t req_buf[1024];
 static struct cache_entry {
 	uint64_t cookie;       /* never reused while the system runs, unlike an inode */
 	int8_t is_tapnet;
+	/* an accepted socket's own address, from its accept record: it never changes */
+	bool named;
+	uint16_t local_port;   /* network order */
+	uint32_t local_addr;   /* network order */
 } cache[CACHE_SIZE];
 static unsigned cache_next;
 
@@ -94,6 +103,12 @@ static int sys_setsockopt(int fd, int l, int o, const void *v, socklen_t n)
 static int sys_getsockopt(int fd, int l, int o, void *v, socklen_t *n)
 {
 	return (int)syscall(SYS_getsockopt, fd, l, o, v, n);
+}
+
+/* Bytes written to the pair's end fd that the daemon has not taken: 0 exactly when none. */
+static int sys_outq(int fd, int *n)
+{
+	return (int)syscall(SYS_ioctl, fd, SIOCOUTQ, n);
 }
 
 static int sys_shutdown(int fd, int how)
@@ -493,8 +508,32 @@ static void cache_put(uint64_t cookie, bool yes)
 			cache[i].is_tapnet = yes;
 			return;
 		}
-	cache[cache_next] = (struct cache_entry){ cookie, yes };
+	cache[cache_next] = (struct cache_entry){ .cookie = cookie, .is_tapnet = yes };
 	cache_next = (cache_next + 1) % CACHE_SIZE;
+}
+
+/* An accepted socket: ours, and getsockname needs no daemon (the cache survives fork and dup). */
+static void cache_put_accepted(int fd, const struct tn_accept_rec *rec)
+{
+	uint64_t cookie;
+
+	if (fd_ident(fd, &cookie) < 0)
+		return;
+	cache_put(cookie, true);
+	for (unsigned i = 0; i < CACHE_SIZE; i++)
+		if (cache[i].cookie == cookie) {
+			cache[i].named = true;
+			cache[i].local_addr = rec->local_addr;
+			cache[i].local_port = rec->local_port;
+		}
+}
+
+static const struct cache_entry *cache_find(uint64_t cookie)
+{
+	for (unsigned i = 0; i < CACHE_SIZE; i++)
+		if (cache[i].cookie == cookie && cookie)
+			return &cache[i];
+	return NULL;
 }
 
 static void cache_put_fd(int fd, bool yes)
@@ -921,7 +960,7 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		put_addr(mark, addr, len, rec.peer_addr, rec.peer_port);
 		tn_lib_busy++;
 		pthread_mutex_lock(&lock);
-		cache_put_fd(nfd, true);
+		cache_put_accepted(nfd, &rec);
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
 		return nfd;
@@ -1024,6 +1063,12 @@ static int getname(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 		return -1;
 	}
 	ENTER();
+	uint64_t cookie;
+	const struct cache_entry *e;
+	if (!peer && fd_ident(fd, &cookie) == 0 && (e = cache_find(cookie)) && e->named) {
+		put_addr(family_mark(fd), addr, len, e->local_addr, e->local_port);
+		LEAVE(0);
+	}
 	begin(&w, TN_RPC_GETNAME);
 	tn_rpc_put_u32(&w, TN_ATTR_PEER, peer);
 	long r = call(&w, &fd, 1);
@@ -1084,6 +1129,88 @@ static bool fd_option(int level, int optname)
 	return level == SOL_SOCKET && (optname == SO_RCVTIMEO || optname == SO_SNDTIMEO);
 }
 
+/*
+ * Options whose outcome the client knows: the value is checked here as
+ * Linux checks it (0, or -errno), and the daemon gets the change without
+ * a reply to wait for (TN_RPC_SETSOCKOPT_NOWAIT), in its place after the
+ * data written before. 1: not one of those, ask the daemon.
+ */
+static int nowait_option(int level, int optname, const void *optval, socklen_t optlen)
+{
+	int v;
+
+	if (level == SOL_SOCKET && optname == SO_LINGER)
+		return optlen < sizeof(struct linger) ? -EINVAL : 0;
+	bool known = false;
+	switch (level) {
+	case SOL_SOCKET:
+		known = optname == SO_KEEPALIVE || optname == SO_RCVBUF || optname == SO_SNDBUF ||
+			optname == SO_REUSEADDR || optname == SO_PRIORITY ||
+			optname == SO_OOBINLINE;
+		break;
+	case IPPROTO_TCP:
+		known = optname == TCP_NODELAY || optname == TCP_CORK || optname == TCP_QUICKACK ||
+			optname == TCP_KEEPIDLE || optname == TCP_KEEPINTVL ||
+			optname == TCP_KEEPCNT;
+		break;
+	case IPPROTO_IP:
+		known = optname == IP_TOS;
+		break;
+	}
+	if (!known)
+		return 1;
+	if (optlen < sizeof(int))
+		return -EINVAL;
+	memcpy(&v, optval, sizeof(v));
+	if (level == IPPROTO_TCP && (optname == TCP_KEEPIDLE || optname == TCP_KEEPINTVL) &&
+	    (v < 1 || v > 32767))
+		return -EINVAL; /* MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL */
+	if (level == IPPROTO_TCP && optname == TCP_KEEPCNT && (v < 1 || v > 127))
+		return -EINVAL; /* MAX_TCP_KEEPCNT */
+	return 0;
+}
+
+/* With the lock held: sends w (fds attached) and returns without waiting for anything. */
+static int send_nowait(struct tn_rpc_writer *w, const int *fds, unsigned nfds)
+{
+	long len = tn_rpc_end(w);
+	int fd = conn_get();
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+
+	if (len < 0 || nfds > 1) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (fd < 0)
+		return -1;
+	struct iovec iov = { w->buf, (size_t)len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (nfds) {
+		msg.msg_control = cbuf.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int));
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, sizeof(int));
+	}
+	ssize_t n;
+	do
+		n = sys_sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 || (n < len && tn_rpc_send_msg(fd, w->buf + n, (size_t)(len - n),
+						 CALL_TIMEOUT_MS) < 0)) {
+		int e = errno;
+		conn_drop();
+		errno = (e == EPIPE) ? ECONNRESET : e;
+		return -1;
+	}
+	return 0;
+}
+
 int tapnet_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 {
 	struct tn_rpc_writer w;
@@ -1110,11 +1237,30 @@ int tapnet_setsockopt(int fd, int level, int optname, const void *optval, sockle
 		errno = EFAULT;
 		return -1;
 	}
+	int local = nowait_option(level, optname, optval, optlen);
+	if (local < 0) {
+		errno = -local;
+		return -1;
+	}
+	if (local == 0 && optlen > sizeof(struct linger))
+		optlen = sizeof(struct linger); /* what Linux reads of a longer value, no more */
 	ENTER();
-	begin(&w, TN_RPC_SETSOCKOPT);
+	uint64_t cookie = 0;
+	const struct cache_entry *known;
+	if (local == 0 && (fd_ident(fd, &cookie) < 0 || !(known = cache_find(cookie)) ||
+			   known->is_tapnet != 1))
+		local = 1; /* not a socket this process knows as tapnet's: the daemon says */
+	begin(&w, local == 0 ? TN_RPC_SETSOCKOPT_NOWAIT : TN_RPC_SETSOCKOPT);
 	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
 	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)optname);
 	tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, optval, optlen);
+	if (local == 0) {
+		int queued = -1;
+		tn_rpc_put_u64(&w, TN_ATTR_COOKIE, cookie);
+		if (sys_outq(fd, &queued) == 0 && queued == 0)
+			tn_rpc_put_u32(&w, TN_ATTR_PAIR_EMPTY, 1); /* the option goes before what follows */
+		LEAVE(send_nowait(&w, NULL, 0));
+	}
 	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);
 }
 

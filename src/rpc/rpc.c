@@ -138,6 +138,25 @@ void tn_rpc_put_str(struct tn_rpc_writer *w, uint16_t attr, const char *s)
 	tn_rpc_put_bytes(w, attr, s, strlen(s));
 }
 
+#define PUT_SOCK_u32(w, attr, v) tn_rpc_put_u32(w, attr, v)
+#define PUT_SOCK_u64(w, attr, v) tn_rpc_put_u64(w, attr, v)
+#define PUT_SOCK_str(w, attr, v) \
+	do {                     \
+		if (v)           \
+			tn_rpc_put_str(w, attr, v); \
+	} while (0)
+
+void tn_rpc_put_sock(struct tn_rpc_writer *w, const struct tn_rpc_sock *s)
+{
+	tn_rpc_nest_begin(w, TN_ATTR_SOCK);
+#define PUT_SOCK(attr, kind, name)                   \
+	if (s->has_##name)                           \
+		PUT_SOCK_##kind(w, attr, s->name);
+	TN_RPC_SOCK_ATTRS(PUT_SOCK)
+#undef PUT_SOCK
+	tn_rpc_nest_end(w);
+}
+
 void tn_rpc_nest_begin(struct tn_rpc_writer *w, uint16_t attr)
 {
 	if (w->overflow)
@@ -425,6 +444,8 @@ const char *tn_rpc_type_name(uint16_t type)
 		return "GETNAME";
 	case TN_RPC_SETSOCKOPT:
 		return "SETSOCKOPT";
+	case TN_RPC_SETSOCKOPT_NOWAIT:
+		return "SETSOCKOPT_NOWAIT";
 	case TN_RPC_GETSOCKOPT:
 		return "GETSOCKOPT";
 	case TN_RPC_ERROR:

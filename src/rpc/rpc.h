@@ -68,6 +68,17 @@ enum tn_rpc_type {
 	TN_RPC_GETNAME = 21,    /* fd B; PEER (0 local, 1 peer); reply: ADDR, PORT */
 	TN_RPC_SETSOCKOPT = 22, /* fd B; LEVEL, OPTNAME, OPTVAL */
 	TN_RPC_GETSOCKOPT = 23, /* fd B; LEVEL, OPTNAME, OPTLEN; reply: OPTVAL */
+	/*
+	 * COOKIE, LEVEL, OPTNAME, OPTVAL (at most 8 bytes), [PAIR_EMPTY]; no
+	 * fd, NO reply, not even an error: for options whose outcome the
+	 * client knows (it validated the value as Linux would). The socket is
+	 * named by B's cookie rather than by B itself, which would cost the
+	 * daemon an fd to receive and close per call; only the socket's own
+	 * user (uid) may name it so. Applies after the bytes the program wrote
+	 * to B before the call (src/daemon/sockets_opt.c); a failure is
+	 * counted (SockOptNowaitErrors) and logged by the daemon.
+	 */
+	TN_RPC_SETSOCKOPT_NOWAIT = 24,
 	TN_RPC_TYPE__MAX,
 
 	TN_RPC_ERROR = 0x7fff, /* reply to any request: ERRNO, MESSAGE */
@@ -114,6 +125,9 @@ enum tn_rpc_attr {
 	TN_ATTR_OPTNAME = 66,    /* u32, Linux option number */
 	TN_ATTR_OPTVAL = 67,     /* bytes, at most TN_RPC_OPTVAL_MAX */
 	TN_ATTR_OPTLEN = 68,     /* u32, room the caller has for the value */
+	TN_ATTR_PAIR_EMPTY = 69, /* u32 1, SETSOCKOPT_NOWAIT: the daemon had taken every byte
+				  * written to B before the call (B's SIOCOUTQ was 0) */
+	TN_ATTR_COOKIE = 70,     /* u64, SETSOCKOPT_NOWAIT: B's SO_COOKIE, naming the socket */
 
 	/*
 	 * SOCKETS (`tapnet ss`): the core's sockets, oldest first, as many as
@@ -198,6 +212,78 @@ enum tn_trace_kind {
 #define TN_RPC_TRACE_CHUNK 32768 /* frame bytes per TRACE_EVENT message at most */
 
 #define TN_RPC_OPTVAL_MAX 256
+
+/*
+ * The attributes of a SOCK nest, one table for the daemon's encoder
+ * (control.c) and the CLI's decoder (`tapnet ss`): X(attribute, kind,
+ * name), kind one of u32, u64, str. An encoder leaves out what it does not
+ * have (struct tn_rpc_sock's has_NAME); a decoder takes what comes.
+ */
+#define TN_RPC_SOCK_ATTRS(X)                                \
+	X(TN_ATTR_STATE, str, state)                        \
+	X(TN_ATTR_SOCK_LADDR, u32, laddr)                   \
+	X(TN_ATTR_SOCK_LPORT, u32, lport)                   \
+	X(TN_ATTR_SOCK_RADDR, u32, raddr)                   \
+	X(TN_ATTR_SOCK_RPORT, u32, rport)                   \
+	X(TN_ATTR_SOCK_RECV_Q, u32, recv_q)                 \
+	X(TN_ATTR_SOCK_SEND_Q, u32, send_q)                 \
+	X(TN_ATTR_SOCK_RTT_US, u32, rtt_us)                 \
+	X(TN_ATTR_SOCK_RTTVAR_US, u32, rttvar_us)           \
+	X(TN_ATTR_SOCK_RTO_MS, u32, rto_ms)                 \
+	X(TN_ATTR_SOCK_MSS, u32, mss)                       \
+	X(TN_ATTR_SOCK_RCV_MSS, u32, rcv_mss)               \
+	X(TN_ATTR_SOCK_CWND, u32, cwnd)                     \
+	X(TN_ATTR_SOCK_SSTHRESH, u32, ssthresh)             \
+	X(TN_ATTR_SOCK_SND_WND, u32, snd_wnd)               \
+	X(TN_ATTR_SOCK_RCV_WND, u32, rcv_wnd)               \
+	X(TN_ATTR_SOCK_WSCALE, u32, wscale)                 \
+	X(TN_ATTR_SOCK_FLAGS, u32, flags)                   \
+	X(TN_ATTR_SOCK_RETRANS, u32, retrans)               \
+	X(TN_ATTR_SOCK_TOTAL_RETRANS, u64, total_retrans)   \
+	X(TN_ATTR_SOCK_BYTES_ACKED, u64, bytes_acked)       \
+	X(TN_ATTR_SOCK_BYTES_RECEIVED, u64, bytes_received) \
+	X(TN_ATTR_SOCK_CC, str, cc)                         \
+	X(TN_ATTR_SOCK_CA_STATE, str, ca_state)             \
+	X(TN_ATTR_SOCK_LOST, u32, lost)                     \
+	X(TN_ATTR_SOCK_SACKED, u32, sacked)                 \
+	X(TN_ATTR_SOCK_MIN_RTT_US, u32, min_rtt_us)
+
+typedef uint32_t tn_rpc_sock_u32;
+typedef uint64_t tn_rpc_sock_u64;
+typedef const char *tn_rpc_sock_str;
+
+struct tn_rpc_writer;
+
+/* One socket as the encoder has it: a value and whether to send it, per attribute. */
+struct tn_rpc_sock {
+#define TN_RPC_SOCK_FIELD(attr, kind, name) tn_rpc_sock_##kind name; bool has_##name;
+	TN_RPC_SOCK_ATTRS(TN_RPC_SOCK_FIELD)
+#undef TN_RPC_SOCK_FIELD
+};
+/* A SOCK nest with every attribute s has (a NULL string counts as absent). */
+void tn_rpc_put_sock(struct tn_rpc_writer *w, const struct tn_rpc_sock *s);
+
+/*
+ * Decoding, into any struct with the table's names (char arrays for str):
+ * TN_RPC_GET_SOCK_ATTR(a, e) is a statement that returns from the caller
+ * what the typed accessor said when a is one of the table's attributes.
+ */
+#define TN_RPC_GET_u32(a, field) tn_rpc_get_u32(a, &(field))
+#define TN_RPC_GET_u64(a, field) tn_rpc_get_u64(a, &(field))
+#define TN_RPC_GET_str(a, field) tn_rpc_get_str(a, field, sizeof(field))
+#define TN_RPC_SOCK_CASE(attr, kind, name) \
+	case attr:                         \
+		return TN_RPC_GET_##kind(a_, e_->name);
+#define TN_RPC_GET_SOCK_ATTR(a, e)                           \
+	do {                                                 \
+		const struct tn_rpc_attr_view *a_ = (a);     \
+		__typeof__(e) e_ = (e);                      \
+		switch (a_->type) {                          \
+			TN_RPC_SOCK_ATTRS(TN_RPC_SOCK_CASE)  \
+		default:                                     \
+			break;                               \
+		}                                            \
+	} while (0)
 
 /* TN_ATTR_SOCK_FLAGS */
 #define TN_SOCK_F_TS 0x01        /* timestamps in use */

@@ -440,6 +440,23 @@ int tn_sock_set_nodelay(struct tn_sock *s, bool on)
 	return 0;
 }
 
+int tn_sock_set_cork(struct tn_sock *s, bool on)
+{
+	s->cork = on;
+	if (!on) {
+		/* uncork sends what waited at once, whatever Nagle would say (tcp(7)) */
+		tn_timer_cancel(s->stack, &s->cork_timer);
+		if (s->sndbuf.data) {
+			tcp_enter(s->stack);
+			s->cork_push = true;
+			tcp_output(s);
+			s->cork_push = false;
+			tcp_leave(s->stack);
+		}
+	}
+	return 0;
+}
+
 int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t intvl_s,
 			  uint32_t probes)
 {
@@ -486,7 +503,7 @@ int tn_sock_set_reuseaddr(struct tn_sock *s, bool on)
 void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o)
 {
 	*o = (struct tn_sock_opts){
-		.nodelay = s->nodelay, .keepalive = s->keepalive, .linger = s->linger,
+		.nodelay = s->nodelay, .cork = s->cork, .keepalive = s->keepalive, .linger = s->linger,
 		.reuseaddr = s->reuseaddr, .reuseport = s->reuseport, .linger_s = s->linger_s,
 		.ka_idle_s = s->ka_idle_s, .ka_intvl_s = s->ka_intvl_s, .ka_probes = s->ka_probes,
 		.rcvbuf = s->rcvbuf_size, .sndbuf = s->sndbuf_size,

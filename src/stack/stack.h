@@ -411,6 +411,8 @@ void tn_sock_set_callback(struct tn_sock *s, tn_sock_cb cb, void *arg);
 
 /* Socket options. Buffer sizes apply before connect/listen. */
 int tn_sock_set_nodelay(struct tn_sock *s, bool on);
+/* TCP_CORK (TCP_NOPUSH): full segments only, for at most 200 ms; off sends the rest at once. */
+int tn_sock_set_cork(struct tn_sock *s, bool on);
 int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t intvl_s,
 			  uint32_t probes); /* 0: keep the current value */
 int tn_sock_set_bufsize(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf); /* 0: unchanged */
@@ -435,7 +437,7 @@ void tn_sock_set_owner(struct tn_sock *s, void *owner);
 
 /* The options set above, as they are now (an accepted socket's come from its listener). */
 struct tn_sock_opts {
-	bool nodelay, keepalive, linger, reuseaddr, reuseport;
+	bool nodelay, cork, keepalive, linger, reuseaddr, reuseport;
 	uint32_t linger_s, ka_idle_s, ka_intvl_s, ka_probes;
 	uint32_t rcvbuf, sndbuf;
 };

@@ -235,6 +235,8 @@ struct tn_sock {
 	bool to_entry : 1;                /* leaving for a compact entry: its CLOSED is no news */
 	bool was_established : 1, zero_wnd_adv : 1, in_orphans : 1, listed : 1;
 	bool reuseport : 1;               /* SO_REUSEPORT: shares with reuse_owner's sockets */
+	/* TCP_CORK: partial segments wait for uncork or cork_timer; cork_push lets them go once */
+	bool cork : 1, cork_push : 1;
 	uint32_t reuse_owner;             /* who set it (the daemon passes the client's uid) */
 	void *mem_owner;                  /* who pays for its buffers (tn_sock_set_owner) */
 	uint64_t charged;                 /* buffer bytes charged to mem_owner, given back at free */
@@ -324,6 +326,7 @@ struct tn_sock {
 	struct tn_timer rtx_timer;        /* retransmission, SYN, persist */
 	struct tn_timer delack_timer;
 	struct tn_timer ka_timer;         /* keepalive, FIN_WAIT_2 and TIME_WAIT lifetime */
+	struct tn_timer cork_timer;       /* the ceiling on how long TCP_CORK holds a partial segment */
 	bool persist : 1;
 	uint64_t last_rx_ns;
 	uint64_t last_oow_ack_ns;
@@ -545,6 +548,7 @@ void tcp_arm_loss_timer(struct tn_sock *s, uint64_t reo_ns);
 /* After new data went: the probe timeout counts from the last transmission (Linux). */
 void tcp_schedule_loss_probe(struct tn_sock *s);
 void tcp_arm_delack(struct tn_sock *s);
+void tcp_arm_cork(struct tn_sock *s);
 void tcp_arm_keepalive(struct tn_sock *s);
 void tcp_arm_lifetime(struct tn_sock *s, uint64_t ms); /* FIN_WAIT_2 / TIME_WAIT */
 uint32_t tcp_rto_min_us(const struct tn_sock *s);

@@ -157,6 +157,7 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 	c->rcvbuf_size = l->rcvbuf_size;
 	c->sndbuf_size = l->sndbuf_size;
 	c->nodelay = l->nodelay;
+	c->cork = l->cork;
 	c->keepalive = l->keepalive;
 	c->ka_idle_s = l->ka_idle_s;
 	c->ka_intvl_s = l->ka_intvl_s;

@@ -412,14 +412,26 @@ uint32_t tcp_fill_window(struct tn_sock *s)
 	return len;
 }
 
+/*
+ * TCP_CORK holds the last partial segment: until uncork, the FIN (close
+ * pushes it, as Linux) or the cork timer. It wins over TCP_NODELAY, as on
+ * Linux since 2.5.71.
+ */
+static bool corked(const struct tn_sock *s)
+{
+	return s->cork && !s->cork_push && !s->fin_queued;
+}
+
 /* May a segment of len bytes (len < mss) go now? Nagle (RFC 896) and sender SWS. */
 static bool small_segment_ok(const struct tn_sock *s, uint32_t len, uint32_t unsent)
 {
 	if (len < unsent) /* window-limited: worth it only if it is a good part of the window */
 		return !s->orphan && len >= s->max_snd_wnd / 2 && s->max_snd_wnd / 2 > 0; /* orphan: tcp.h */
+	if (corked(s))
+		return false;
 	if (s->fin_queued)
 		return true; /* the last data before FIN: push it */
-	return s->nodelay || s->snd_nxt == s->snd_una;
+	return s->nodelay || s->cork_push || s->snd_nxt == s->snd_una;
 }
 
 void tcp_output(struct tn_sock *s)
@@ -457,7 +469,8 @@ void tcp_output(struct tn_sock *s)
 		if (len > mss) {
 			/* a GSO run: its last segment may be short only where a lone one could go */
 			uint32_t tail = len % mss;
-			if (tail && !(len == unsent && (s->nodelay || s->fin_queued)))
+			if (tail && !(len == unsent && !corked(s) &&
+				      (s->nodelay || s->cork_push || s->fin_queued)))
 				len -= tail;
 		}
 		if (len == 0) {
@@ -468,7 +481,9 @@ void tcp_output(struct tn_sock *s)
 		if (flight + len > s->cwnd && flight > 0)
 			break;
 		if (len < mss && !small_segment_ok(s, len, unsent)) {
-			if (flight == 0 && !tn_timer_armed(&s->rtx_timer))
+			if (len == unsent && corked(s))
+				tcp_arm_cork(s);
+			else if (flight == 0 && !tn_timer_armed(&s->rtx_timer))
 				tcp_arm_persist(s); /* window too small to be worth it: probe it */
 			break;
 		}

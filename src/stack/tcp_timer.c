@@ -7,6 +7,8 @@
  *   ka_timer      keepalive (RFC 1122 4.2.3.6); lifetime of an orphaned
  *                 FIN_WAIT_2 (fin_timeout). TIME_WAIT has no socket and no
  *                 timer of its own: the table keeps one for all entries.
+ *   cork_timer    TCP_CORK's ceiling: a partial segment corked for 200 ms
+ *                 goes out (tcp(7): "a 200 millisecond ceiling").
  */
 #include "tcp.h"
 
@@ -324,6 +326,25 @@ static void delack_fire(struct tn_stack *stack, struct tn_timer *t)
 	tcp_leave(stack);
 }
 
+/* As Linux: corked output waits at most this long (tcp(7), TCP_CORK). */
+#define TCP_CORK_CEILING_NS (200 * TN_NSEC_PER_MSEC)
+
+void tcp_arm_cork(struct tn_sock *s)
+{
+	if (!tn_timer_armed(&s->cork_timer))
+		arm(s, &s->cork_timer, TCP_CORK_CEILING_NS);
+}
+
+static void cork_fire(struct tn_stack *stack, struct tn_timer *t)
+{
+	struct tn_sock *s = sock_of(t, cork_timer);
+	tcp_enter(stack);
+	s->cork_push = true; /* what waits goes now; what comes later waits again */
+	tcp_output(s);
+	s->cork_push = false;
+	tcp_leave(stack);
+}
+
 static void keepalive_timeout(struct tn_sock *s)
 {
 	uint64_t now = tn_now(s->stack);
@@ -372,6 +393,7 @@ void tcp_timers_init(struct tn_sock *s)
 	tn_timer_init(&s->rtx_timer, rtx_fire);
 	tn_timer_init(&s->delack_timer, delack_fire);
 	tn_timer_init(&s->ka_timer, ka_fire);
+	tn_timer_init(&s->cork_timer, cork_fire);
 }
 
 void tcp_timers_stop(struct tn_sock *s)
@@ -379,5 +401,6 @@ void tcp_timers_stop(struct tn_sock *s)
 	tn_timer_cancel(s->stack, &s->rtx_timer);
 	tn_timer_cancel(s->stack, &s->delack_timer);
 	tn_timer_cancel(s->stack, &s->ka_timer);
+	tn_timer_cancel(s->stack, &s->cork_timer);
 	s->persist = false;
 }

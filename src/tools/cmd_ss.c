@@ -38,64 +38,11 @@ struct sock_list {
 
 static bool decode_sock_attr(struct sock_entry *e, const struct tn_rpc_attr_view *a)
 {
-	switch (a->type) {
-	case TN_ATTR_STATE:
-		return tn_rpc_get_str(a, e->state, sizeof(e->state));
-	case TN_ATTR_SOCK_CC:
-		return tn_rpc_get_str(a, e->cc, sizeof(e->cc));
-	case TN_ATTR_SOCK_LADDR:
-		return tn_rpc_get_u32(a, &e->laddr);
-	case TN_ATTR_SOCK_LPORT:
-		return tn_rpc_get_u32(a, &e->lport);
-	case TN_ATTR_SOCK_RADDR:
-		return tn_rpc_get_u32(a, &e->raddr);
-	case TN_ATTR_SOCK_RPORT:
-		return tn_rpc_get_u32(a, &e->rport);
-	case TN_ATTR_SOCK_RECV_Q:
-		return tn_rpc_get_u32(a, &e->recv_q);
-	case TN_ATTR_SOCK_SEND_Q:
-		return tn_rpc_get_u32(a, &e->send_q);
-	case TN_ATTR_SOCK_RTT_US:
-		return tn_rpc_get_u32(a, &e->rtt_us);
-	case TN_ATTR_SOCK_RTTVAR_US:
-		return tn_rpc_get_u32(a, &e->rttvar_us);
-	case TN_ATTR_SOCK_RTO_MS:
-		return tn_rpc_get_u32(a, &e->rto_ms);
-	case TN_ATTR_SOCK_MSS:
-		return tn_rpc_get_u32(a, &e->mss);
-	case TN_ATTR_SOCK_RCV_MSS:
-		return tn_rpc_get_u32(a, &e->rcv_mss);
-	case TN_ATTR_SOCK_CWND:
-		return tn_rpc_get_u32(a, &e->cwnd);
-	case TN_ATTR_SOCK_SSTHRESH:
-		return (e->has_ssthresh = tn_rpc_get_u32(a, &e->ssthresh));
-	case TN_ATTR_SOCK_SND_WND:
-		return tn_rpc_get_u32(a, &e->snd_wnd);
-	case TN_ATTR_SOCK_RCV_WND:
-		return tn_rpc_get_u32(a, &e->rcv_wnd);
-	case TN_ATTR_SOCK_WSCALE:
-		return tn_rpc_get_u32(a, &e->wscale);
-	case TN_ATTR_SOCK_FLAGS:
-		return tn_rpc_get_u32(a, &e->flags);
-	case TN_ATTR_SOCK_RETRANS:
-		return tn_rpc_get_u32(a, &e->retrans);
-	case TN_ATTR_SOCK_TOTAL_RETRANS:
-		return tn_rpc_get_u64(a, &e->total_retrans);
-	case TN_ATTR_SOCK_BYTES_ACKED:
-		return tn_rpc_get_u64(a, &e->bytes_acked);
-	case TN_ATTR_SOCK_BYTES_RECEIVED:
-		return tn_rpc_get_u64(a, &e->bytes_received);
-	case TN_ATTR_SOCK_CA_STATE:
-		return tn_rpc_get_str(a, e->ca_state, sizeof(e->ca_state));
-	case TN_ATTR_SOCK_LOST:
-		return tn_rpc_get_u32(a, &e->lost);
-	case TN_ATTR_SOCK_SACKED:
-		return tn_rpc_get_u32(a, &e->sacked);
-	case TN_ATTR_SOCK_MIN_RTT_US:
-		return tn_rpc_get_u32(a, &e->min_rtt_us);
-	default:
-		return true;
-	}
+	/* the cases come from rpc.h's table, which the daemon's encoder uses too */
+	if (a->type == TN_ATTR_SOCK_SSTHRESH)
+		e->has_ssthresh = true; /* absent while unset */
+	TN_RPC_GET_SOCK_ATTR(a, e);
+	return true; /* not ours: a newer daemon's */
 }
 
 /* STATE is what an entry is; the rest may be absent (an older or newer daemon). */

@@ -122,22 +122,42 @@ static int request(struct sockets_owner *o, uint16_t type, int fd, uint32_t addr
 	return rc;
 }
 
-/* setsockopt on the socket of fd: the handler's rc */
-static int setopt(struct sockets_owner *o, int fd, int level, int name, const void *val, size_t len)
+/* setsockopt (type SETSOCKOPT or SETSOCKOPT_NOWAIT) on the socket of fd: the handler's rc */
+static int setopt_type(struct sockets_owner *o, uint16_t type, int fd, int level, int name,
+		       const void *val, size_t len)
 {
 	uint8_t msg[512];
 	struct tn_rpc_writer w, reply;
-	tn_rpc_begin(&w, msg, sizeof(msg), TN_RPC_SETSOCKOPT, 1);
+	tn_rpc_begin(&w, msg, sizeof(msg), type, 1);
+	if (type == TN_RPC_SETSOCKOPT_NOWAIT) {
+		uint64_t cookie;
+		socklen_t clen = sizeof(cookie);
+		ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &clen), 0);
+		tn_rpc_put_u64(&w, TN_ATTR_COOKIE, cookie);
+	}
 	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);
 	tn_rpc_put_u32(&w, TN_ATTR_OPTNAME, (uint32_t)name);
 	tn_rpc_put_bytes(&w, TN_ATTR_OPTVAL, val, len);
 	long n = tn_rpc_end(&w);
-	tn_rpc_begin(&reply, reply_buf, sizeof(reply_buf), TN_RPC_SETSOCKOPT | TN_RPC_REPLY, 1);
-	int fds[1] = { dup(fd) }, out = -1;
-	int rc = sockets_request(ss, o, TN_RPC_SETSOCKOPT, msg, (size_t)n, fds, 1, &reply, &out);
+	tn_rpc_begin(&reply, reply_buf, sizeof(reply_buf), type | TN_RPC_REPLY, 1);
+	int out = -1;
+	if (type == TN_RPC_SETSOCKOPT_NOWAIT) { /* named by cookie, no fd */
+		ck_assert_int_eq(sockets_request(ss, o, type, msg, (size_t)n, NULL, 1, &reply, &out),
+				 -EINVAL);
+		int rc = sockets_request(ss, o, type, msg, (size_t)n, NULL, 0, &reply, &out);
+		ck_assert_uint_eq(tn_rpc_end(&reply), TN_RPC_HDR_LEN); /* nothing to say back */
+		return rc;
+	}
+	int fds[1] = { dup(fd) };
+	int rc = sockets_request(ss, o, type, msg, (size_t)n, fds, 1, &reply, &out);
 	if (fds[0] >= 0)
 		close(fds[0]);
 	return rc;
+}
+
+static int setopt(struct sockets_owner *o, int fd, int level, int name, const void *val, size_t len)
+{
+	return setopt_type(o, TN_RPC_SETSOCKOPT, fd, level, name, val, len);
 }
 
 /* getsockopt on the socket of fd into val (len bytes expected): the handler's rc */
@@ -316,6 +336,62 @@ START_TEST(options_read_back)
 }
 END_TEST
 
+/*
+ * Options sent without a reply: applied (getsockopt reads them back, TCP_CORK
+ * included); one that fails is counted, not lost; a value longer than any
+ * such option is refused.
+ */
+START_TEST(options_without_reply)
+{
+	struct sockets_owner a1 = owner_of(1000, 1);
+	int fd, v = 1;
+	uint8_t big[16] = { 0 };
+
+	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
+	ck_assert_int_eq(request(&a1, TN_RPC_SOCKET, -1, 0, 0, &fd), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 0);
+	v = 1;
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, TCP_CORK, &v,
+				     sizeof(v)), 0);
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, TCP_NODELAY,
+				     &v, sizeof(v)), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	ck_assert_uint_eq(d->counters[DCTR_SockOptNowaitErrors], 0);
+	/* an option tapnet does not have: nobody waits for the error, the counter says it */
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, 9999, &v,
+				     sizeof(v)), 0);
+	ck_assert_uint_eq(d->counters[DCTR_SockOptNowaitErrors], 1);
+	/* a short value, as Linux refuses it */
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, TCP_NODELAY,
+				     &v, 2), 0);
+	ck_assert_uint_eq(d->counters[DCTR_SockOptNowaitErrors], 2);
+	/* longer than any option sent without a reply: the request itself is bad */
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, TCP_NODELAY,
+				     big, sizeof(big)), -EINVAL);
+	/* another user cannot name it by its cookie */
+	struct sockets_owner b1 = owner_of(1001, 2);
+	ck_assert_int_eq(sockets_owner_attach(ss, &b1), 0);
+	v = 0;
+	ck_assert_int_eq(setopt_type(&b1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, TCP_CORK, &v,
+				     sizeof(v)), -ENOTSOCK);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 1);
+	sockets_owner_gone(ss, &b1);
+	v = 0;
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, fd, IPPROTO_TCP, TCP_CORK, &v,
+				     sizeof(v)), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 0);
+	close(fd);
+	run_loop();
+	sockets_owner_gone(ss, &a1);
+}
+END_TEST
+
 static Suite *sockets_suite(void)
 {
 	Suite *s = suite_create("sockets");
@@ -326,6 +402,7 @@ static Suite *sockets_suite(void)
 	tcase_add_test(tc, sockets_per_user_outlive_the_connection);
 	tcase_add_test(tc, buffers_charged_to_the_user_until_freed);
 	tcase_add_test(tc, options_read_back);
+	tcase_add_test(tc, options_without_reply);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -880,6 +880,125 @@ START_TEST(active_open_and_syn_retries)
 }
 END_TEST
 
+/* Bytes of data the stack sent since the last h_clear(), checking each frame is whole segments of mss. */
+static uint32_t sent_full_segments(struct harness *h, uint32_t mss, uint32_t *seq)
+{
+	uint32_t total = 0;
+	struct oseg o;
+	for (size_t i = 0; i < h->nout; i++) {
+		if (!out_seg(h, i, &o) || !o.len)
+			continue;
+		ck_assert_uint_eq(o.seq, *seq);
+		ck_assert_uint_eq(o.len % mss, 0);
+		*seq += o.len;
+		total += o.len;
+	}
+	return total;
+}
+
+/* TCP_CORK: a partial segment waits for uncork, which sends it at once. */
+START_TEST(cork_holds_partial_segment_until_uncork)
+{
+	struct conn c = open_passive_cfg(NULL, syn_opts, sizeof(syn_opts));
+	uint8_t data[100];
+	memset(data, 'h', sizeof(data));
+	ck_assert_int_eq(tn_sock_set_cork(c.s, true), 0);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	/* TCP_NODELAY does not uncork (Linux: cork wins) */
+	ck_assert_int_eq(tn_sock_set_nodelay(c.s, true), 0);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	struct tn_sock_opts o;
+	tn_sock_get_opts(c.s, &o);
+	ck_assert(o.cork);
+	ck_assert_int_eq(tn_sock_set_cork(c.s, false), 0);
+	struct oseg seg = last_only(c.h);
+	ck_assert_uint_eq(seg.seq, c.rcv);
+	ck_assert_uint_eq(seg.len, 200);
+	ck_assert(seg.flags & TCP_PSH);
+	tn_sock_get_opts(c.s, &o);
+	ck_assert(!o.cork);
+	close_conn(&c);
+}
+END_TEST
+
+/* Corked, full segments go as soon as they are whole; only the tail waits. */
+START_TEST(cork_sends_full_segments)
+{
+	struct conn c = open_passive_cfg(NULL, syn_opts, sizeof(syn_opts));
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	uint32_t mss = info.mss;
+	ck_assert_uint_gt(mss, 100);
+	static uint8_t data[4 * 1460];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	ck_assert_int_eq(tn_sock_set_cork(c.s, true), 0);
+	ck_assert_int_eq(tn_sock_send(c.s, data, 100), 100);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	long more = (long)(2 * mss);
+	ck_assert_int_eq(tn_sock_send(c.s, data + 100, (size_t)more), more);
+	uint32_t seq = c.rcv;
+	ck_assert_uint_eq(sent_full_segments(c.h, mss, &seq), 2 * mss);
+	/* the peer acknowledges all: the 100 left still wait */
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){ .seq = c.snd, .ack = seq, .flags = TCP_ACK });
+	h_advance(c.h, 10 * TN_NSEC_PER_MSEC);
+	struct oseg o;
+	for (size_t i = 0; i < c.h->nout; i++)
+		ck_assert(!out_seg(c.h, i, &o) || o.len == 0);
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_set_cork(c.s, false), 0);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, seq);
+	ck_assert_uint_eq(o.len, 100);
+	ck_assert_int_eq(memcmp(o.data, data + 2 * mss, 100), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/* Corked output waits at most 200 ms, as Linux's ceiling; then it goes by itself. */
+START_TEST(cork_ceiling_200ms)
+{
+	struct conn c = open_passive_cfg(NULL, syn_opts, sizeof(syn_opts));
+	ck_assert_int_eq(tn_sock_set_cork(c.s, true), 0);
+	ck_assert_int_eq(tn_sock_send(c.s, "corked", 6), 6);
+	h_advance(c.h, 199 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	h_advance(c.h, 1 * TN_NSEC_PER_MSEC);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	ck_assert_uint_eq(o.len, 6);
+	/* still corked: the next write waits again */
+	peer_send(c.h, &(struct pseg){ .seq = c.snd, .ack = c.rcv + 6, .flags = TCP_ACK });
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_send(c.s, "again", 5), 5);
+	h_advance(c.h, 100 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	h_advance(c.h, 100 * TN_NSEC_PER_MSEC);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv + 6);
+	ck_assert_uint_eq(o.len, 5);
+	close_conn(&c);
+}
+END_TEST
+
+/* close() pushes what cork holds, with the FIN (as Linux's tcp_close). */
+START_TEST(cork_close_pushes)
+{
+	struct conn c = open_passive_cfg(NULL, syn_opts, sizeof(syn_opts));
+	ck_assert_int_eq(tn_sock_set_cork(c.s, true), 0);
+	ck_assert_int_eq(tn_sock_send(c.s, "bye", 3), 3);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	ck_assert_int_eq(tn_sock_shutdown(c.s, TN_SHUT_WR), 0);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.len, 3);
+	ck_assert(o.flags & TCP_FIN);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(retransmission_after_rto)
 {
 	struct conn c = open_passive();
@@ -1052,6 +1171,10 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
 	tcase_add_test(tc, sock_list_in_pages);
+	tcase_add_test(tc, cork_holds_partial_segment_until_uncork);
+	tcase_add_test(tc, cork_sends_full_segments);
+	tcase_add_test(tc, cork_ceiling_200ms);
+	tcase_add_test(tc, cork_close_pushes);
 	suite_add_tcase(s, tc);
 	return s;
 }

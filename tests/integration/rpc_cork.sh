@@ -1,0 +1,196 @@
+#!/bin/bash
+# rpc_cork.sh - TCP_CORK and TCP_NODELAY through `tapnet run`, seen on tap0.
+# setsockopt of these options does not wait for tapnetd; the daemon applies
+# each one after the bytes the program wrote before the call:
+#  - corked writes of 100 bytes, spread out so that tapnetd takes each into
+#    the core before the next, then uncork (no reply awaited): one segment
+#    of 500 bytes; an uncork applied before the last write was taken would
+#    send what the core held apart from the rest;
+#  - getsockopt sees the value set without a reply;
+#  - nginx with tcp_nopush (Debian's stock setting): each response, headers
+#    and file, leaves in full segments but the last;
+#  - an accepted socket's getsockname is answered from its accept record,
+#    also after fork and dup, without a request to tapnetd.
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
+
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+[ -x "$NGINX" ] || missing "nginx not found (Debian package nginx-light)"
+getent passwd www-data >/dev/null || missing "no user www-data"
+
+start_tapnetd
+nowait_errors=$(counter SockOptNowaitErrors)
+
+# segments PORT: starts capturing the data segments to or from PORT on tap0
+segments() {
+	bg "seg$1" ns_exec "$PYTHON" "$TOP_SRCDIR/tests/integration/tcp_segments.py" tap0 "$1"
+	wait_for_file_line "$TN_TMP/seg$1.log" ready
+}
+wait_for_file_line() {
+	local i
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		grep -qx "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "no '$2' in $1 after ${WAIT_SECONDS}s: $(cat "$1")"
+}
+
+# --- a kernel-side sink and a client on tapnet
+segments 9000
+bg sink ns_exec "$PYTHON" -c '
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.0.0.1", 9000))
+l.listen(1)
+c, _ = l.accept()
+n = 0
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    n += len(b)
+print("got", n, flush=True)
+'
+wait_listen kernel 10.0.0.1 9000
+tn_run "$PYTHON" -c '
+import socket, time
+T = socket.IPPROTO_TCP
+s = socket.create_connection(("10.0.0.1", 9000))
+s.setsockopt(T, socket.TCP_NODELAY, 1)
+s.setsockopt(T, socket.TCP_CORK, 1)
+assert s.getsockopt(T, socket.TCP_CORK) == 1, "getsockopt(TCP_CORK) after setting it"
+for i in range(5):
+    if i:
+        time.sleep(0.02)  # lets tapnetd take each write into the core before the next
+    s.sendall(b"a" * 100)
+s.setsockopt(T, socket.TCP_CORK, 0)  # right after the last write: likely still in the pair
+assert s.getsockopt(T, socket.TCP_CORK) == 0, "getsockopt(TCP_CORK) after clearing it"
+assert s.getsockopt(T, socket.TCP_NODELAY) == 1
+time.sleep(0.3)
+s.sendall(b"z" * 7)
+time.sleep(0.1)
+s.close()
+' >"$TN_TMP/client.log" 2>&1 || fail "client failed: $(cat "$TN_TMP/client.log")"
+wait_for_file_line "$TN_TMP/sink.log" "got 507"
+sizes=$(awk 'NF == 5 && $1 != 9000 { print $4 }' "$TN_TMP/seg9000.log" | tr '\n' ' ')
+[ "$sizes" = "500 7 " ] ||
+	fail "corked writes then uncork: data segments of $sizes, expected 500 then 7"
+log "5 corked writes of 100 bytes, uncork without a reply: one segment of 500, then 7"
+
+# --- nginx, tcp_nopush: headers and file in full segments
+WWW=$TN_TMP/www
+NGX=$TN_TMP/nginx
+mkdir -p "$WWW" "$NGX/tmp" || fail "mkdir failed"
+head -c 5000 /dev/urandom >"$WWW/file"
+chmod 0755 "$TN_TMP" "$WWW" "$NGX" && chmod 0644 "$WWW"/* && chown www-data "$NGX/tmp" ||
+	fail "cannot make the document root readable by www-data"
+cat >"$NGX/nginx.conf" <<CONF || fail "cannot write nginx.conf"
+user www-data;
+worker_processes 2;
+pid $NGX/nginx.pid;
+error_log $NGX/error.log;
+events { worker_connections 768; }
+http {
+	sendfile on;
+	tcp_nopush on;
+	keepalive_timeout 65;
+	default_type application/octet-stream;
+	access_log off;
+	client_body_temp_path $NGX/tmp/body;
+	proxy_temp_path $NGX/tmp/proxy;
+	fastcgi_temp_path $NGX/tmp/fastcgi;
+	uwsgi_temp_path $NGX/tmp/uwsgi;
+	scgi_temp_path $NGX/tmp/scgi;
+	server {
+		listen $TAPNET_ADDR:80;
+		root $WWW;
+	}
+}
+CONF
+at_exit '[ -f "$NGX/nginx.pid" ] && kill -QUIT "$(cat "$NGX/nginx.pid")"'
+tn_run "$NGINX" -p "$NGX" -c "$NGX/nginx.conf" 2>"$TN_TMP/nginx.err" ||
+	fail "nginx did not start: $(cat "$TN_TMP/nginx.err" "$NGX/error.log" 2>/dev/null)"
+wait_listen tapnet "$TAPNET_ADDR" 80
+segments 80
+urls=()
+for ((i = 0; i < 10; i++)); do urls+=(-o /dev/null "http://$TAPNET_ADDR/file"); done
+# one connection per request and 10 requests on one keep-alive connection
+for ((i = 0; i < 10; i++)); do
+	ns_exec curl -sS --fail -o "$TN_TMP/got" "http://$TAPNET_ADDR/file" ||
+		fail "curl failed: $(cat "$NGX/error.log")"
+	cmp -s "$TN_TMP/got" "$WWW/file" || fail "nginx served other bytes than the file"
+done
+ns_exec curl -sS --fail "${urls[@]}" || fail "keep-alive curl failed"
+sleep 0.5
+# each response: the segments from port 80 between two requests
+"$PYTHON" - "$TN_TMP/seg80.log" <<'PY' || fail "nginx with tcp_nopush sent partial segments (log: $TN_TMP/seg80.log)"
+import sys
+responses, cur, sent = [], None, {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if f == ["ready"]:
+        continue
+    sport, dport, seq, length = (int(x) for x in f[:4])
+    if sport != 80:  # a request: what follows is its response
+        cur = []
+        responses.append(cur)
+        continue
+    end = (seq + length) % 2**32
+    if dport in sent and (end - sent[dport]) % 2**32 > 2**31 or end == sent.get(dport):
+        continue  # a retransmission (a loss probe): not how the response was cut
+    sent[dport] = end
+    if cur is not None:
+        cur.append(length)
+if len(responses) != 20:
+    sys.exit("expected 20 requests on the wire, saw %d" % len(responses))
+for r in responses:
+    if sum(r) < 5000:
+        sys.exit("a response of %d bytes: %s" % (sum(r), r))
+    # GSO frames carry several full segments: every frame but the last is whole ones
+    full = min(r[:-1]) if len(r) > 1 else None
+    if full is None or full < 1000 or any(x % full for x in r[:-1]) or r[-1] > full:
+        sys.exit("response in segments of %s: not full ones but the last" % r)
+print("20 responses of %d bytes, each in full segments but the last (e.g. %s)"
+      % (sum(responses[0]), responses[0]))
+PY
+log "nginx tcp_nopush: every response in full segments but the last"
+# --- getsockname of accepted sockets: from the accept record
+bg names tn_run "$PYTHON" -c '
+import os, socket
+l = socket.socket()
+l.bind(("0.0.0.0", 9100))
+l.listen(1)
+print("listening", flush=True)
+c, peer = l.accept()
+want = ("10.0.0.2", 9100)
+assert c.getsockname() == want, c.getsockname()
+d = socket.socket(fileno=os.dup(c.fileno()))
+pid = os.fork()
+if pid == 0:
+    ok = all(d.getsockname() == want for _ in range(100))
+    os._exit(0 if ok else 1)
+_, st = os.waitpid(pid, 0)
+assert st == 0, "getsockname in a child after fork and dup"
+assert all(c.getsockname() == want for _ in range(100))
+print("names", flush=True)
+'
+wait_for_file_line "$TN_TMP/names.log" listening
+requests=$(counter CtlRequests)
+ns_exec "$PYTHON" -c '
+import socket, time
+s = socket.create_connection(("10.0.0.2", 9100))
+time.sleep(1)
+' &
+client=$!
+wait_for_file_line "$TN_TMP/names.log" names
+after=$(counter CtlRequests)
+# the counter reads, the child's own control connection: a few requests, not 201
+[ $((after - requests)) -lt 50 ] ||
+	fail "201 getsockname of accepted sockets made $((after - requests)) requests to tapnetd"
+log "201 getsockname of accepted sockets (after fork and dup too): $((after - requests)) requests to tapnetd"
+wait "$client"
+
+now=$(counter SockOptNowaitErrors)
+[ "$now" -eq "$nowait_errors" ] || fail "SockOptNowaitErrors went from $nowait_errors to $now"
+log "no setsockopt sent without a reply failed"
