@@ -60,11 +60,12 @@ int report_call_error(const char *request, int err)
 /* ---------------------------------------------------------------- requests */
 
 /*
- * Sends a request of the given type carrying only attrs_fn's attributes,
- * and leaves the reply in cli->reply. Error replies are reported here, so
- * callers see either a reply of their type or EXIT_FAILURE.
+ * Sends a request of the given type carrying only the attributes that
+ * attrs_fn(w, arg) writes, and leaves the reply in cli->reply. Error
+ * replies are reported here, so callers see either a reply of their type
+ * or EXIT_FAILURE.
  */
-int call(struct cli *cli, uint16_t type, void (*attrs_fn)(struct tn_rpc_writer *))
+int call(struct cli *cli, uint16_t type, attrs_fn_t attrs_fn, const void *arg)
 {
 	uint8_t req[512];
 	struct tn_rpc_writer w;
@@ -72,7 +73,7 @@ int call(struct cli *cli, uint16_t type, void (*attrs_fn)(struct tn_rpc_writer *
 
 	tn_rpc_begin(&w, req, sizeof(req), type, cli->next_id++);
 	if (attrs_fn)
-		attrs_fn(&w);
+		attrs_fn(&w, arg);
 	long req_len = tn_rpc_end(&w);
 
 	if (req_len < 0)
@@ -104,8 +105,9 @@ int call(struct cli *cli, uint16_t type, void (*attrs_fn)(struct tn_rpc_writer *
 	return fail("%s: %s", message, strerror(err));
 }
 
-static void hello_attrs(struct tn_rpc_writer *w)
+static void hello_attrs(struct tn_rpc_writer *w, const void *arg)
 {
+	(void)arg;
 	tn_rpc_put_str(w, TN_ATTR_CLIENT_NAME, CLIENT_NAME);
 }
 
@@ -143,7 +145,7 @@ int cli_connect(struct cli *cli)
 		return fail("cannot connect to %s: %s%s", cli->socket_path, strerror(err),
 			    not_running ? " (is tapnetd running?)" : "");
 	}
-	if (call(cli, TN_RPC_HELLO, hello_attrs) != EXIT_SUCCESS)
+	if (call(cli, TN_RPC_HELLO, hello_attrs, NULL) != EXIT_SUCCESS)
 		return EXIT_FAILURE;
 	return decode_hello(cli);
 }

@@ -61,8 +61,9 @@ int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int malformed(const char *what);
 int report_call_error(const char *request, int err);
 
-/* cli.c: requests */
-int call(struct cli *cli, uint16_t type, void (*attrs_fn)(struct tn_rpc_writer *));
+/* cli.c: requests. attrs_fn (may be NULL) writes the request's attributes from arg. */
+typedef void (*attrs_fn_t)(struct tn_rpc_writer *w, const void *arg);
+int call(struct cli *cli, uint16_t type, attrs_fn_t attrs_fn, const void *arg);
 int cli_connect(struct cli *cli);
 
 /* cli.c: printing helpers */
@@ -78,7 +79,13 @@ struct tw_entry {
 	uint32_t laddr, lport, raddr, rport;
 	uint64_t remaining_ms;
 };
-bool decode_tw_entry(const struct tn_rpc_attr_view *nest, struct tw_entry *e);
+/* the whole TIMEWAIT reply; v is malloc'ed (free it), n < total when cut short */
+struct tw_table {
+	struct tw_entry *v;
+	size_t n, cap;
+	uint32_t total; /* entries in the daemon's table */
+};
+int fetch_timewait(struct cli *cli, struct tw_table *t);
 
 /* one per command, each in its cmd_*.c */
 int cmd_status(struct cli *cli, const struct cmd_options *opt);

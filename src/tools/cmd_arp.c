@@ -103,7 +103,7 @@ int cmd_arp(struct cli *cli, const struct cmd_options *opt)
 
 	if ((rc = cli_connect(cli)) != EXIT_SUCCESS)
 		return rc;
-	if ((rc = call(cli, TN_RPC_ARP, NULL)) != EXIT_SUCCESS)
+	if ((rc = call(cli, TN_RPC_ARP, NULL, NULL)) != EXIT_SUCCESS)
 		return rc;
 	/* Whole reply checked before the first line, so output is all or nothing. */
 	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);

@@ -73,12 +73,13 @@ static struct sock_entry *sock_list_add(struct sock_list *list)
 	return &list->v[list->n];
 }
 
-static uint32_t ss_start; /* SS_START of the next request */
-
-static void ss_attrs(struct tn_rpc_writer *w)
+/* arg: the SS_START of the request (0: from the first socket) */
+static void ss_attrs(struct tn_rpc_writer *w, const void *arg)
 {
-	if (ss_start)
-		tn_rpc_put_u32(w, TN_ATTR_SS_START, ss_start);
+	uint32_t start = *(const uint32_t *)arg;
+
+	if (start)
+		tn_rpc_put_u32(w, TN_ATTR_SS_START, start);
 }
 
 /*
@@ -118,23 +119,23 @@ static int decode_sockets(const struct cli *cli, struct sock_list *list, uint32_
  */
 static int fetch_sockets(struct cli *cli, struct sock_list *list)
 {
+	uint32_t start = 0;
 	int rc;
 
-	ss_start = 0;
 	for (unsigned page = 0;; page++) {
 		uint32_t next;
 
-		if ((rc = call(cli, TN_RPC_SOCKETS, ss_attrs)) != EXIT_SUCCESS)
+		if ((rc = call(cli, TN_RPC_SOCKETS, ss_attrs, &start)) != EXIT_SUCCESS)
 			return rc;
 		if ((rc = decode_sockets(cli, list, &next)) != EXIT_SUCCESS)
 			return rc;
 		if (next == 0)
 			return EXIT_SUCCESS;
-		if (next <= ss_start || page + 1 >= SS_MAX_PAGES) {
+		if (next <= start || page + 1 >= SS_MAX_PAGES) {
 			list->incomplete = true; /* no progress: do not loop forever */
 			return EXIT_SUCCESS;
 		}
-		ss_start = next;
+		start = next;
 	}
 }
 
@@ -306,39 +307,27 @@ int cmd_ss(struct cli *cli, const struct cmd_options *opt)
  */
 static int append_timewait(struct cli *cli, struct sock_list *list)
 {
-	struct tn_rpc_iter it;
-	struct tn_rpc_attr_view a;
-	struct tw_entry e;
+	struct tw_table t;
 	int rc;
 
-	if ((rc = call(cli, TN_RPC_TIMEWAIT, NULL)) != EXIT_SUCCESS)
+	if ((rc = fetch_timewait(cli, &t)) != EXIT_SUCCESS)
 		return rc;
-	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);
-	while (tn_rpc_next(&it, &a)) {
-		if (a.type == TN_ATTR_TW_TOTAL) {
-			if (!tn_rpc_get_u32(&a, &list->tw_total))
-				return malformed("bad TW_TOTAL in TIMEWAIT");
-			continue;
-		}
-		if (a.type != TN_ATTR_TW_ENTRY)
-			continue;
-		if (!decode_tw_entry(&a, &e))
-			return malformed("bad TW_ENTRY in TIMEWAIT");
+	for (size_t i = 0; i < t.n; i++) {
 		struct sock_entry *s = sock_list_add(list);
-		if (!s)
+		if (!s) {
+			free(t.v);
 			return fail("out of memory");
+		}
 		list->n++;
 		memset(s, 0, sizeof(*s));
 		snprintf(s->state, sizeof(s->state), "TIME-WAIT");
-		s->laddr = e.laddr;
-		s->lport = e.lport;
-		s->raddr = e.raddr;
-		s->rport = e.rport;
-		list->tw_listed++;
+		s->laddr = t.v[i].laddr;
+		s->lport = t.v[i].lport;
+		s->raddr = t.v[i].raddr;
+		s->rport = t.v[i].rport;
 	}
-	if (it.bad)
-		return malformed("bad TIMEWAIT");
-	if (list->tw_total < list->tw_listed)
-		list->tw_total = (uint32_t)list->tw_listed;
+	list->tw_total = t.total;
+	list->tw_listed = t.n;
+	free(t.v);
 	return EXIT_SUCCESS;
 }

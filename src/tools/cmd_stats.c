@@ -103,7 +103,7 @@ int cmd_stats(struct cli *cli, const struct cmd_options *opt)
 
 	if ((rc = cli_connect(cli)) != EXIT_SUCCESS)
 		return rc;
-	if ((rc = call(cli, TN_RPC_STATS, NULL)) != EXIT_SUCCESS)
+	if ((rc = call(cli, TN_RPC_STATS, NULL, NULL)) != EXIT_SUCCESS)
 		return rc;
 	rc = decode_stats(cli, &list);
 	if (rc == EXIT_SUCCESS) {

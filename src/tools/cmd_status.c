@@ -161,7 +161,7 @@ int cmd_status(struct cli *cli, const struct cmd_options *opt)
 
 	if ((rc = cli_connect(cli)) != EXIT_SUCCESS)
 		return rc;
-	if ((rc = call(cli, TN_RPC_STATUS, NULL)) != EXIT_SUCCESS)
+	if ((rc = call(cli, TN_RPC_STATUS, NULL, NULL)) != EXIT_SUCCESS)
 		return rc;
 	memset(&st, 0, sizeof(st));
 	if ((rc = decode_status(cli, &st)) != EXIT_SUCCESS)

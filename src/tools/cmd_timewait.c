@@ -12,7 +12,7 @@
 
 /* ---------------------------------------------------------------- timewait */
 
-bool decode_tw_entry(const struct tn_rpc_attr_view *nest, struct tw_entry *e)
+static bool decode_tw_entry(const struct tn_rpc_attr_view *nest, struct tw_entry *e)
 {
 	struct tn_rpc_iter it;
 	struct tn_rpc_attr_view a;
@@ -77,62 +77,92 @@ static void print_tw_json(const struct tw_entry *e)
 	       e->remaining_ms);
 }
 
-int cmd_timewait(struct cli *cli, const struct cmd_options *opt)
+/*
+ * The TIMEWAIT reply, decoded and checked whole: TW_TOTAL is there, and
+ * the reply holds every entry, or exactly the TW_TRUNCATED oldest ones.
+ */
+int fetch_timewait(struct cli *cli, struct tw_table *t)
 {
 	struct tn_rpc_iter it;
 	struct tn_rpc_attr_view a;
-	struct tw_entry e;
-	uint32_t total = 0, listed = 0, entries = 0;
+	uint32_t listed = 0;
 	bool have_total = false, truncated = false;
-	size_t printed = 0;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if ((rc = call(cli, TN_RPC_TIMEWAIT, NULL, NULL)) != EXIT_SUCCESS)
+		return rc;
+	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type == TN_ATTR_TW_ENTRY) {
+			if (t->n == t->cap) {
+				size_t cap = t->cap ? t->cap * 2 : 64;
+				struct tw_entry *v = realloc(t->v, cap * sizeof(*v));
+				if (!v) {
+					rc = fail("out of memory");
+					goto out;
+				}
+				t->v = v;
+				t->cap = cap;
+			}
+			if (!decode_tw_entry(&a, &t->v[t->n])) {
+				rc = malformed("bad TW_ENTRY in TIMEWAIT");
+				goto out;
+			}
+			t->n++;
+		} else if (a.type == TN_ATTR_TW_TOTAL) {
+			if (!(have_total = tn_rpc_get_u32(&a, &t->total))) {
+				rc = malformed("bad TW_TOTAL in TIMEWAIT");
+				goto out;
+			}
+		} else if (a.type == TN_ATTR_TW_TRUNCATED) {
+			if (!(truncated = tn_rpc_get_u32(&a, &listed))) {
+				rc = malformed("bad TW_TRUNCATED in TIMEWAIT");
+				goto out;
+			}
+		}
+	}
+	if (it.bad || !have_total || t->n > t->total || t->n != (truncated ? listed : t->total)) {
+		rc = malformed("bad TIMEWAIT");
+		goto out;
+	}
+	return EXIT_SUCCESS;
+out:
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+	return rc;
+}
+
+int cmd_timewait(struct cli *cli, const struct cmd_options *opt)
+{
+	struct tw_table t;
 	int rc;
 
 	if ((rc = cli_connect(cli)) != EXIT_SUCCESS)
 		return rc;
-	if ((rc = call(cli, TN_RPC_TIMEWAIT, NULL)) != EXIT_SUCCESS)
-		return rc;
 	/* Whole reply checked before the first line, so output is all or nothing. */
-	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);
-	while (tn_rpc_next(&it, &a)) {
-		if (a.type == TN_ATTR_TW_ENTRY) {
-			if (!decode_tw_entry(&a, &e))
-				return malformed("bad TW_ENTRY in TIMEWAIT");
-			entries++;
-		} else if (a.type == TN_ATTR_TW_TOTAL) {
-			if (!(have_total = tn_rpc_get_u32(&a, &total)))
-				return malformed("bad TW_TOTAL in TIMEWAIT");
-		} else if (a.type == TN_ATTR_TW_TRUNCATED) {
-			if (!(truncated = tn_rpc_get_u32(&a, &listed)))
-				return malformed("bad TW_TRUNCATED in TIMEWAIT");
-		}
-	}
-	if (it.bad || !have_total || entries > total || (!truncated && entries != total) ||
-	    (truncated && entries != listed))
-		return malformed("bad TIMEWAIT");
-
+	if ((rc = fetch_timewait(cli, &t)) != EXIT_SUCCESS)
+		return rc;
 	if (opt->json)
 		putchar('[');
 	else
 		printf("%-10s %-6s %-6s %-21s %-21s %s\n", "State", "Recv-Q", "Send-Q",
 		       "Local Address:Port", "Peer Address:Port", "Timer");
-	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);
-	while (tn_rpc_next(&it, &a)) {
-		if (a.type != TN_ATTR_TW_ENTRY)
-			continue;
-		decode_tw_entry(&a, &e);
+	for (size_t i = 0; i < t.n; i++) {
 		if (opt->json) {
-			fputs(printed++ ? ", " : "", stdout);
-			print_tw_json(&e);
+			fputs(i ? ", " : "", stdout);
+			print_tw_json(&t.v[i]);
 		} else {
-			print_tw_text(&e);
+			print_tw_text(&t.v[i]);
 		}
 	}
 	if (opt->json)
 		puts("]");
-	if (truncated)
+	if (t.n < t.total)
 		/* on stderr with -j, so that stdout stays valid JSON */
 		fprintf(opt->json ? stderr : stdout,
-			"%sTRUNCATED: %" PRIu32 " entries in TIME-WAIT, the oldest %" PRIu32 " shown\n",
-			opt->json ? "tapnet: timewait: " : "", total, entries);
+			"%sTRUNCATED: %" PRIu32 " entries in TIME-WAIT, the oldest %zu shown\n",
+			opt->json ? "tapnet: timewait: " : "", t.total, t.n);
+	free(t.v);
 	return EXIT_SUCCESS;
 }

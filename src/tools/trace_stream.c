@@ -27,10 +27,11 @@ static void on_stop(int sig)
 	stop_signal = sig;
 }
 
-static char filter_words[1024];
-
-static void trace_attrs(struct tn_rpc_writer *w)
+/* arg: the filter words, one string */
+static void trace_attrs(struct tn_rpc_writer *w, const void *arg)
 {
+	const char *filter_words = arg;
+
 	if (filter_words[0])
 		tn_rpc_put_str(w, TN_ATTR_TRACE_FILTER, filter_words);
 }
@@ -137,6 +138,7 @@ static int handle_event(struct reader *r, const uint8_t *msg, size_t len)
 int trace_stream_run(struct cli *cli, int argc, char **argv, trace_ev_fn fn, trace_tick_fn tick,
 		     void *ctx, uint64_t *lost)
 {
+	char filter_words[1024] = "";
 	size_t used = 0;
 	for (int i = 0; i < argc; i++) {
 		int n = snprintf(filter_words + used, sizeof(filter_words) - used, "%s%s",
@@ -148,7 +150,7 @@ int trace_stream_run(struct cli *cli, int argc, char **argv, trace_ev_fn fn, tra
 	int rc = cli_connect(cli);
 	if (rc != EXIT_SUCCESS)
 		return rc;
-	if ((rc = call(cli, TN_RPC_TRACE, trace_attrs)) != EXIT_SUCCESS)
+	if ((rc = call(cli, TN_RPC_TRACE, trace_attrs, filter_words)) != EXIT_SUCCESS)
 		return rc;
 
 	struct sigaction sa = { .sa_handler = on_stop }; /* no SA_RESTART: poll() returns */
