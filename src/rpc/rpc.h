@@ -308,6 +308,12 @@ struct tn_accept_rec {
 	uint16_t local_port; /* network order */
 	uint32_t local_addr; /* network order */
 };
+/* 16 bytes with no padding: both ends read it as bytes. */
+_Static_assert(sizeof(struct tn_accept_rec) == TN_ACCEPT_REC_LEN, "accept record size");
+_Static_assert(offsetof(struct tn_accept_rec, peer_addr) == 4, "accept record layout");
+_Static_assert(offsetof(struct tn_accept_rec, peer_port) == 8, "accept record layout");
+_Static_assert(offsetof(struct tn_accept_rec, local_port) == 10, "accept record layout");
+_Static_assert(offsetof(struct tn_accept_rec, local_addr) == 12, "accept record layout");
 
 struct tn_rpc_header {
 	uint32_t length;

@@ -43,6 +43,8 @@ struct tn_tw_entry {
 	uint8_t flags;         /* TN_TW_* */
 	uint8_t rcv_wscale;    /* for listings; the window above is already scaled */
 };
+/* Compact (a table holds up to hundreds of thousands): one 64-byte cache line at most. */
+_Static_assert(sizeof(struct tn_tw_entry) <= 64, "a TIME-WAIT entry fits 64 bytes");
 #define TN_TW_IN_USE 0x01
 #define TN_TW_TS 0x02       /* timestamps were negotiated */
 #define TN_TW_REUSEADDR 0x04 /* the socket had SO_REUSEADDR (bind() conflicts, as Linux's tw_reuse) */
