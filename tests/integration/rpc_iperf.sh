@@ -1,35 +1,85 @@
 #!/bin/bash
-# rpc_iperf.sh - iperf3 through `tapnet run`, 5 s in each direction, with
-# tapnet as the server and as the client. Passes when every run completes
-# and moved data; the rates are printed, never judged (bench/rpc does that).
+# rpc_iperf.sh - iperf3 through `tapnet run`, with tapnet as the server and
+# as the client, sending and receiving (-R), then the same bytes with sha256.
+#  1. Each iperf3 run sends exactly IPERF_BYTES (-n). iperf3 (3.12) ends the
+#     test once the sender has written its bytes and the receiver stops
+#     reading then (kernel to kernel too: what is still buffered is not
+#     counted), so: both ends' JSON say IPERF_BYTES were sent, both say the
+#     same count R was received, 0 < R <= IPERF_BYTES.
+#  2. iperf3 cannot check the data (-F loses bytes on a short write, kernel
+#     to kernel too), so nc carries a file of IPERF_BYTES random bytes each
+#     way, tapnet sending and receiving: the sha256 must match.
+# The rates are printed, never judged (bench/rpc does that).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
-require_cmd iperf3 timeout
+require_cmd iperf3 nc timeout
+
+IPERF_MB=64
+IPERF_BYTES=$((IPERF_MB * 1048576))
 
 LOG_LEVEL=info start_tapnetd
 
-# one_run NAME SERVER-SIDE ADDR PORT [-R]
+# on_side SIDE: the command prefix that runs a program there (tapnet or kernel).
+on_side() { if [ "$1" = tapnet ]; then echo tn_run; else echo ns_exec; fi; }
+other_side() { if [ "$1" = tapnet ]; then echo kernel; else echo tapnet; fi; }
+
+# one_run NAME SERVER-SIDE ADDR PORT [-R]: the client sends (the server with -R).
 one_run() {
-	local name=$1 side=$2 addr=$3 port=$4 srv cli
-	shift 4
-	if [ "$side" = tapnet ]; then srv=(tn_run) cli=(ns_exec); else srv=(ns_exec) cli=(tn_run); fi
-	"${srv[@]}" timeout 60 iperf3 -s -1 -B "$addr" -p "$port" >"$TN_TMP/$name.server" 2>&1 &
+	local name=$1 side=$2 addr=$3 port=$4 reverse=${5:-} srv cli
+	srv=$(on_side "$side") cli=$(on_side "$(other_side "$side")")
+	$srv timeout 60 iperf3 -s -1 -B "$addr" -p "$port" -J \
+		>"$TN_TMP/$port.server.json" 2>"$TN_TMP/$port.server.err" &
 	local spid=$!
 	wait_listen "$side" "$addr" "$port"
-	"${cli[@]}" timeout 60 iperf3 -c "$addr" -p "$port" -t 5 -J "$@" >"$TN_TMP/$name.json" ||
-		fail "$name: iperf3 -c failed: $(tail -c 400 "$TN_TMP/$name.json")"
-	wait "$spid" || fail "$name: iperf3 -s failed: $(tail -5 "$TN_TMP/$name.server")"
+	$cli timeout 60 iperf3 -c "$addr" -p "$port" -n "$IPERF_BYTES" -J $reverse \
+		>"$TN_TMP/$port.client.json" ||
+		fail "$name: iperf3 -c failed: $(tail -c 400 "$TN_TMP/$port.client.json")"
+	wait "$spid" || fail "$name: iperf3 -s failed: $(tail -c 400 "$TN_TMP/$port.server.json")" \
+		"$(tail -5 "$TN_TMP/$port.server.err")"
+	# the client's JSON has both ends' sums, the server's its own
 	"$PYTHON" -c '
 import json, sys
-r = json.load(open(sys.argv[1]))["end"]["sum_received"]
-if r["bytes"] <= 0: sys.exit("no bytes received")
-print("%s: %.0f MB in %.1f s, %.2f Gbit/s" % (sys.argv[2], r["bytes"] / 1e6, r["seconds"], r["bits_per_second"] / 1e9))
-' "$TN_TMP/$name.json" "$name" || fail "$name: no data moved"
+client, server, n, reverse, name = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "-R", sys.argv[5]
+c = json.load(open(client))["end"]
+s = json.load(open(server))["end"]
+sent = {"client JSON": c["sum_sent"]["bytes"]}  # with -R, what the server sent
+received = {"client JSON": c["sum_received"]["bytes"]}
+if reverse:
+    sent["server JSON"] = s["sum_sent"]["bytes"]
+else:
+    received["server JSON"] = s["sum_received"]["bytes"]
+if any(v != n for v in sent.values()):
+    sys.exit("sent %s, expected %d" % (sent, n))
+r = received["client JSON"]
+if any(v != r for v in received.values()) or not 0 < r <= n:
+    sys.exit("received %s of %d" % (received, n))
+print("%s: %d bytes sent, %d received before the end of the test, %.2f Gbit/s"
+      % (name, n, r, c["sum_received"]["bits_per_second"] / 1e9))
+' "$TN_TMP/$port.client.json" "$TN_TMP/$port.server.json" "$IPERF_BYTES" "$reverse" "$name" ||
+		fail "$name: byte counts"
 }
 
 one_run "kernel -> tapnet iperf3 -s" tapnet "$TAPNET_ADDR" 5201
 one_run "tapnet iperf3 -s -> kernel (-R)" tapnet "$TAPNET_ADDR" 5202 -R
 one_run "tapnet iperf3 -c -> kernel" kernel "$HOST_ADDR" 5203
 one_run "kernel -> tapnet iperf3 -c (-R)" kernel "$HOST_ADDR" 5204 -R
+
+# nc_copy NAME RECEIVER-SIDE ADDR PORT: nc -N sends the file, nc -l on the
+# receiving side reads it to the FIN.
+make_file "$TN_TMP/data" "$IPERF_MB"
+nc_copy() {
+	local name=$1 side=$2 addr=$3 port=$4 srv cli
+	srv=$(on_side "$side") cli=$(on_side "$(other_side "$side")")
+	$srv timeout 60 nc -l "$addr" "$port" </dev/null >"$TN_TMP/$port.got" &
+	local spid=$!
+	wait_listen "$side" "$addr" "$port"
+	$cli timeout 60 nc -N "$addr" "$port" <"$TN_TMP/data" >/dev/null || fail "$name: nc -N failed"
+	wait "$spid" || fail "$name: nc -l did not end with the FIN"
+	same_file "$TN_TMP/$port.got" "$TN_TMP/data" "$name"
+	rm -f "$TN_TMP/$port.got"
+}
+
+nc_copy "kernel nc -> tapnet nc -l" tapnet "$TAPNET_ADDR" 5205
+nc_copy "tapnet nc -> kernel nc -l" kernel "$HOST_ADDR" 5206
 wait_no_conns 'ESTAB|LISTEN|SYN|CLOSE-WAIT'
 exit 0
