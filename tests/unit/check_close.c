@@ -150,21 +150,6 @@ static uint64_t wait_segment(struct harness *h, uint64_t limit, struct oseg *o)
 	return h->now - start;
 }
 
-/* A second connection on listener l from the peer's port rport; returns the accepted socket. */
-static struct tn_sock *accept_from(struct harness *h, struct tn_sock *l, uint16_t rport,
-				   uint32_t peer_isn, uint32_t *iss)
-{
-	peer_send(h, &(struct pseg){.seq = peer_isn, .flags = TCP_SYN, .sport = rport});
-	struct oseg o = last_only(h);
-	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
-	*iss = o.seq;
-	h_clear(h);
-	peer_send(h, &(struct pseg){.seq = peer_isn + 1, .ack = o.seq + 1, .flags = TCP_ACK, .sport = rport});
-	struct tn_sock *s = tn_sock_accept(l, NULL);
-	ck_assert_ptr_nonnull(s);
-	return s;
-}
-
 /* The stack closes the connection from rport first, through to TIME_WAIT. */
 static void close_first(struct harness *h, struct tn_sock *s, uint16_t rport, uint32_t peer_seq,
 			uint32_t our_seq)
@@ -1073,22 +1058,13 @@ END_TEST
 
 /* ---- 20-22: the table */
 
-static struct harness *server(const struct tn_config *cfg, struct tn_sock **l)
-{
-	struct harness *h = new_harness_cfg(cfg);
-	*l = tn_sock_open(h->stack);
-	ck_assert_int_eq(tn_sock_bind(*l, 0, LPORT), 0);
-	ck_assert_int_eq(tn_sock_listen(*l, 16), 0);
-	return h;
-}
-
 START_TEST(overflow_drop)
 {
 	struct tn_config cfg;
 	peer_config(&cfg);
 	cfg.tcp_tw_max_buckets = 2;
 	struct tn_sock *l;
-	struct harness *h = server(&cfg, &l);
+	struct harness *h = new_server(&cfg, 16, &l);
 	for (uint16_t p = 1; p <= 3; p++) {
 		uint32_t iss;
 		struct tn_sock *s = accept_from(h, l, (uint16_t)(50000 + p), 1000, &iss);
@@ -1114,7 +1090,7 @@ START_TEST(overflow_evict_oldest)
 	cfg.tcp_tw_max_buckets = 2;
 	cfg.tcp_tw_overflow = TN_TCP_TW_EVICT_OLDEST;
 	struct tn_sock *l;
-	struct harness *h = server(&cfg, &l);
+	struct harness *h = new_server(&cfg, 16, &l);
 	for (uint16_t p = 1; p <= 3; p++) {
 		uint32_t iss;
 		struct tn_sock *s = accept_from(h, l, (uint16_t)(50000 + p), 1000, &iss);
@@ -1159,7 +1135,7 @@ START_TEST(stack_free_with_live_and_time_wait)
 	peer_config(&cfg);
 	cfg.tcp_tw_max_buckets = 512; /* a small hash: long mixed chains */
 	struct tn_sock *l;
-	struct harness *h = server(&cfg, &l);
+	struct harness *h = new_server(&cfg, 16, &l);
 	for (uint16_t p = 1; p <= 1500; p++) {
 		uint32_t iss;
 		struct tn_sock *s = accept_from(h, l, (uint16_t)(20000 + p), 1000, &iss);
@@ -1180,7 +1156,7 @@ START_TEST(counters_and_listing)
 	peer_config(&cfg);
 	cfg.tcp_time_wait_ms = 10000;
 	struct tn_sock *l;
-	struct harness *h = server(&cfg, &l);
+	struct harness *h = new_server(&cfg, 16, &l);
 	for (uint16_t p = 1; p <= 4; p++) {
 		uint32_t iss;
 		struct tn_sock *s = accept_from(h, l, (uint16_t)(50000 + p), 1000, &iss);
@@ -1233,7 +1209,7 @@ START_TEST(challenge_acks_are_rate_limited)
 	peer_config(&cfg);
 	cfg.tcp_challenge_ack_limit = 1;
 	struct tn_sock *l;
-	struct harness *h = server(&cfg, &l);
+	struct harness *h = new_server(&cfg, 16, &l);
 	uint32_t iss;
 	accept_from(h, l, 50001, 1000, &iss);
 	accept_from(h, l, 50002, 1000, &iss);

@@ -95,11 +95,7 @@ END_TEST
 static struct harness *flood_server(struct tn_config *cfg, struct tn_sock **l, int backlog)
 {
 	cfg->tcp_max_syn_backlog = 1;
-	struct harness *h = new_harness_cfg(cfg);
-	*l = tn_sock_open(h->stack);
-	ck_assert_int_eq(tn_sock_bind(*l, 0, LPORT), 0);
-	ck_assert_int_eq(tn_sock_listen(*l, backlog), 0);
-	return h;
+	return new_server(cfg, backlog, l);
 }
 
 /* Sockets (listeners, connections): half-open and FIN_WAIT_2 entries are none. */
@@ -380,10 +376,7 @@ START_TEST(half_open_rst_syn_and_bad_ack)
 	peer_config(&cfg);
 	cfg.tcp_max_syn_backlog = 8;
 	struct tn_sock *l;
-	struct harness *h = new_harness_cfg(&cfg);
-	l = tn_sock_open(h->stack);
-	tn_sock_bind(l, 0, LPORT);
-	tn_sock_listen(l, 8);
+	struct harness *h = new_server(&cfg, 8, &l);
 	peer_send(h, &(struct pseg){.sport = 1001, .seq = 10, .flags = TCP_SYN});
 	uint32_t iss = last_only(h).seq;
 	h_clear(h);
@@ -416,10 +409,7 @@ START_TEST(half_open_waits_for_room_in_the_accept_queue)
 	peer_config(&cfg);
 	cfg.tcp_max_syn_backlog = 8;
 	struct tn_sock *l;
-	struct harness *h = new_harness_cfg(&cfg);
-	l = tn_sock_open(h->stack);
-	tn_sock_bind(l, 0, LPORT);
-	tn_sock_listen(l, 1);
+	struct harness *h = new_server(&cfg, 1, &l);
 	uint32_t iss[2];
 	for (int i = 0; i < 2; i++) {
 		peer_send(h, &(struct pseg){.sport = (uint16_t)(1001 + i), .seq = 10, .flags = TCP_SYN});
@@ -478,19 +468,10 @@ START_TEST(challenge_acks_limited_per_connection_first)
 	peer_config(&cfg);
 	cfg.tcp_challenge_ack_limit = 3; /* a budget of 2..4 per second */
 	struct tn_sock *l;
-	struct harness *h = new_harness_cfg(&cfg);
-	l = tn_sock_open(h->stack);
-	tn_sock_bind(l, 0, LPORT);
-	tn_sock_listen(l, 8);
+	struct harness *h = new_server(&cfg, 8, &l);
 	uint32_t iss[2];
-	for (int i = 0; i < 2; i++) {
-		uint16_t port = (uint16_t)(50001 + i);
-		peer_send(h, &(struct pseg){.sport = port, .seq = 1000, .flags = TCP_SYN});
-		iss[i] = last_only(h).seq;
-		h_clear(h);
-		peer_send(h, &(struct pseg){.sport = port, .seq = 1001, .ack = iss[i] + 1, .flags = TCP_ACK});
-		ck_assert_ptr_nonnull(tn_sock_accept(l, NULL));
-	}
+	for (int i = 0; i < 2; i++)
+		accept_from(h, l, (uint16_t)(50001 + i), 1000, &iss[i]);
 	h_clear(h);
 	for (int i = 0; i < 20; i++)
 		peer_send(h, &(struct pseg){.sport = 50001, .seq = 1010, .flags = TCP_RST});
@@ -531,13 +512,8 @@ END_TEST
 /* Closes an accepted connection on port sport and lets the peer ACK our FIN: an orphan in FIN_WAIT_2. */
 static void orphan_on(struct harness *h, struct tn_sock *l, uint16_t sport, uint32_t *our_seq)
 {
-	peer_send(h, &(struct pseg){.sport = sport, .seq = 1000, .flags = TCP_SYN});
-	uint32_t iss = last_only(h).seq;
-	h_clear(h);
-	peer_send(h, &(struct pseg){.sport = sport, .seq = 1001, .ack = iss + 1, .flags = TCP_ACK});
-	struct tn_sock *s = tn_sock_accept(l, NULL);
-	ck_assert_ptr_nonnull(s);
-	tn_sock_close(s);
+	uint32_t iss;
+	tn_sock_close(accept_from(h, l, sport, 1000, &iss));
 	h_clear(h);
 	peer_send(h, &(struct pseg){.sport = sport, .seq = 1001, .ack = iss + 2, .flags = TCP_ACK});
 	*our_seq = iss + 2;
@@ -588,11 +564,10 @@ START_TEST(max_orphans_resets_the_oldest)
 	ck_assert_uint_eq(H_CTR(h, TcpExtTCPAbortOnMemory), 0);
 	ck_assert_uint_eq(tcp_of(h->stack)->fw2.count, 2);
 	/* a third close: the oldest orphan gets a RST from the state it had */
-	peer_send(h, &(struct pseg){.sport = 4102, .seq = 1000, .flags = TCP_SYN});
-	uint32_t iss = last_only(h).seq;
-	peer_send(h, &(struct pseg){.sport = 4102, .seq = 1001, .ack = iss + 1, .flags = TCP_ACK});
+	uint32_t iss;
+	struct tn_sock *third = accept_from(h, l, 4102, 1000, &iss);
 	h_clear(h);
-	tn_sock_close(tn_sock_accept(l, NULL));
+	tn_sock_close(third);
 	bool reset = false, fin = false;
 	struct oseg o;
 	for (size_t i = 0; i < h->nout; i++) {
@@ -699,10 +674,7 @@ START_TEST(entries_are_listed_like_sockets)
 	peer_config(&cfg);
 	cfg.tcp_max_syn_backlog = 8;
 	struct tn_sock *l;
-	struct harness *h = new_harness_cfg(&cfg);
-	l = tn_sock_open(h->stack);
-	tn_sock_bind(l, 0, LPORT);
-	tn_sock_listen(l, 8);
+	struct harness *h = new_server(&cfg, 8, &l);
 	uint32_t seq;
 	orphan_on(h, l, 5000, &seq);
 	peer_send(h, &(struct pseg){.sport = 5001, .seq = 10, .flags = TCP_SYN});
@@ -734,9 +706,6 @@ START_TEST(entries_are_listed_like_sockets)
 	h_free(h);
 }
 END_TEST
-
-/* What a half-open connection and an orphan cost, at compile time. */
-_Static_assert(sizeof(struct tn_tw_entry) <= 64, "TIME_WAIT and FIN_WAIT_2 orphans: 64 bytes");
 
 static Suite *synflood_suite(void)
 {

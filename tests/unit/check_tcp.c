@@ -39,11 +39,8 @@ START_TEST(handshake_negotiates_options)
 {
 	struct tn_config cfg;
 	tn_config_defaults(&cfg);
-	struct harness *h = h_new(&cfg);
-	h_learn_peer(h);
-	struct tn_sock *l = tn_sock_open(h->stack);
-	ck_assert_int_eq(tn_sock_bind(l, 0, LPORT), 0);
-	ck_assert_int_eq(tn_sock_listen(l, 4), 0);
+	struct tn_sock *l;
+	struct harness *h = new_server(&cfg, 4, &l);
 	peer_send(h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN, .opt = syn_opts,
 				    .optlen = sizeof(syn_opts)});
 	struct oseg o = last_only(h);
@@ -75,10 +72,8 @@ END_TEST
 
 START_TEST(malformed_options_are_ignored)
 {
-	struct harness *h = new_harness();
-	struct tn_sock *l = tn_sock_open(h->stack);
-	tn_sock_bind(l, 0, LPORT);
-	tn_sock_listen(l, 4);
+	struct tn_sock *l;
+	struct harness *h = new_server(NULL, 4, &l);
 	/* A zero-length option stops parsing: the MSS after it is not seen. */
 	static const uint8_t zero_len[] = {3, 0, 1, 1, 2, 4, 0x01, 0x00};
 	peer_send(h, &(struct pseg){.seq = 1, .flags = TCP_SYN, .opt = zero_len, .optlen = 8,
@@ -156,23 +151,9 @@ END_TEST
 
 START_TEST(out_of_order_data_gets_sack_and_fills)
 {
-	struct tn_config cfg;
-	tn_config_defaults(&cfg);
-	cfg.tcp_timestamps = false;
-	struct conn c = {.h = h_new(&cfg)};
-	h_learn_peer(c.h);
-	c.l = tn_sock_open(c.h->stack);
-	tn_sock_bind(c.l, 0, LPORT);
-	tn_sock_listen(c.l, 4);
 	static const uint8_t sackperm[] = {4, 2, 1, 1};
-	peer_send(c.h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN, .opt = sackperm, .optlen = 4});
-	struct oseg o = last_only(c.h);
-	c.rcv = o.seq + 1;
-	c.snd = PEER_ISN + 1;
-	h_clear(c.h);
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
-	c.s = tn_sock_accept(c.l, NULL);
-	ck_assert_ptr_nonnull(c.s);
+	struct conn c = open_passive_cfg(NULL, sackperm, sizeof(sackperm));
+	struct oseg o;
 
 	peer_send(c.h, &(struct pseg){.seq = c.snd + 3, .ack = c.rcv, .flags = TCP_ACK, .data = "def",
 				      .len = 3});
@@ -202,23 +183,9 @@ END_TEST
  */
 START_TEST(sack_blocks_most_recent_first_and_dsack)
 {
-	struct tn_config cfg;
-	tn_config_defaults(&cfg);
-	cfg.tcp_timestamps = false;
-	struct conn c = {.h = h_new(&cfg)};
-	h_learn_peer(c.h);
-	c.l = tn_sock_open(c.h->stack);
-	tn_sock_bind(c.l, 0, LPORT);
-	tn_sock_listen(c.l, 4);
 	static const uint8_t sackperm[] = {4, 2, 1, 1};
-	peer_send(c.h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN, .opt = sackperm, .optlen = 4});
-	struct oseg o = last_only(c.h);
-	c.rcv = o.seq + 1;
-	c.snd = PEER_ISN + 1;
-	h_clear(c.h);
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
-	c.s = tn_sock_accept(c.l, NULL);
-	ck_assert_ptr_nonnull(c.s);
+	struct conn c = open_passive_cfg(NULL, sackperm, sizeof(sackperm));
+	struct oseg o;
 
 	peer_send(c.h, &(struct pseg){.seq = c.snd + 9, .ack = c.rcv, .flags = TCP_ACK, .data = "jkl", .len = 3});
 	h_clear(c.h);

@@ -60,29 +60,32 @@ static struct conn open_traced(struct recorder *r, const struct tn_config *cfg)
 {
 	struct conn c = {.h = new_harness_cfg(cfg)};
 	tn_stack_set_tracer(c.h->stack, record, r);
-	c.l = tn_sock_open(c.h->stack);
-	ck_assert_int_eq(tn_sock_bind(c.l, 0, LPORT), 0);
-	ck_assert_int_eq(tn_sock_listen(c.l, 4), 0);
+	c.l = peer_listener(c.h, 4);
 	/* the listener's own change: no peer */
 	expect_state(r, 0, TN_TCP_CLOSED, TN_TCP_LISTEN);
 	ck_assert_uint_eq(r->ev[0].remote_port, 0);
 	r->n = 0;
-	peer_send(c.h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN});
-	struct oseg o = last_only(c.h);
-	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	struct oseg synack = passive_syn(&c, NULL, 0);
 	expect_state(r, 0, TN_TCP_LISTEN, TN_TCP_SYN_RECEIVED);
 	ck_assert_uint_eq(r->n, 1);
-	c.iss = o.seq;
-	c.snd = PEER_ISN + 1;
-	c.rcv = c.iss + 1;
-	h_clear(c.h);
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK});
-	c.s = tn_sock_accept(c.l, NULL);
-	ck_assert_ptr_nonnull(c.s);
+	passive_ack(&c, &synack);
 	expect_state(r, 1, TN_TCP_SYN_RECEIVED, TN_TCP_ESTABLISHED);
 	ck_assert_uint_eq(r->n, 2);
 	expect_tuples(r, 0);
 	return c;
+}
+
+/*
+ * The owner closes; the peer's FIN with the ACK of ours puts the connection
+ * in TIME_WAIT at once. Returns how many events there were by then.
+ */
+static size_t close_into_time_wait(struct conn *c, const struct recorder *r)
+{
+	tn_sock_close(c->s);
+	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv + 1, .flags = TCP_FIN | TCP_ACK});
+	h_clear(c->h);
+	expect_tw(r, r->n - 1, TN_TRACE_TW_ENTER, c->h->stack->cfg.tcp_time_wait_ms);
+	return r->n;
 }
 
 START_TEST(active_close_into_time_wait)
@@ -144,11 +147,7 @@ START_TEST(late_fin_in_time_wait)
 	peer_config(&cfg);
 	struct conn c = open_traced(&r, &cfg);
 
-	tn_sock_close(c.s);
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_FIN | TCP_ACK});
-	h_clear(c.h);
-	size_t entered = r.n;
-	expect_tw(&r, entered - 1, TN_TRACE_TW_ENTER, 60000);
+	size_t entered = close_into_time_wait(&c, &r);
 	h_advance(c.h, 20 * SEC);
 	/* our last ACK was lost: the FIN again, ACKed, the timer restarted */
 	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_FIN | TCP_ACK});
@@ -183,10 +182,7 @@ START_TEST(new_syn_recycles_time_wait)
 	peer_config(&cfg);
 	struct conn c = open_traced(&r, &cfg);
 
-	tn_sock_close(c.s);
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_FIN | TCP_ACK});
-	h_clear(c.h);
-	size_t entered = r.n;
+	size_t entered = close_into_time_wait(&c, &r);
 	peer_send(c.h, &(struct pseg){.seq = c.snd + 100000, .flags = TCP_SYN});
 	expect_tw(&r, entered, TN_TRACE_TW_RECYCLED, 0);
 	expect_state(&r, entered + 1, TN_TCP_LISTEN, TN_TCP_SYN_RECEIVED);
@@ -204,9 +200,7 @@ START_TEST(half_open_gives_up)
 	peer_config(&cfg);
 	struct harness *h = new_harness_cfg(&cfg);
 	tn_stack_set_tracer(h->stack, record, &r);
-	struct tn_sock *l = tn_sock_open(h->stack);
-	ck_assert_int_eq(tn_sock_bind(l, 0, LPORT), 0);
-	ck_assert_int_eq(tn_sock_listen(l, 4), 0);
+	peer_listener(h, 4);
 	r.n = 0;
 	peer_send(h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN});
 	expect_state(&r, 0, TN_TCP_LISTEN, TN_TCP_SYN_RECEIVED);

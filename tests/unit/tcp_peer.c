@@ -107,34 +107,68 @@ void ts_opt(uint8_t out[12], uint32_t tsval, uint32_t tsecr)
 	tn_put32(out + 8, tsecr);
 }
 
-struct conn open_passive_cfg(const struct tn_config *cfg, const uint8_t *opt, size_t optlen)
+struct tn_sock *peer_listener(struct harness *h, int backlog)
 {
-	struct tn_config def;
-	if (!cfg) {
-		peer_config(&def);
-		cfg = &def;
-	}
-	struct conn c = {.h = new_harness_cfg(cfg)};
-	c.l = tn_sock_open(c.h->stack);
-	ck_assert_int_eq(tn_sock_bind(c.l, 0, LPORT), 0);
-	ck_assert_int_eq(tn_sock_listen(c.l, 4), 0);
-	peer_send(c.h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN, .opt = opt, .optlen = optlen});
-	struct oseg o = last_only(c.h);
+	struct tn_sock *l = tn_sock_open(h->stack);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_int_eq(tn_sock_bind(l, 0, LPORT), 0);
+	ck_assert_int_eq(tn_sock_listen(l, backlog), 0);
+	return l;
+}
+
+struct harness *new_server(const struct tn_config *cfg, int backlog, struct tn_sock **l)
+{
+	struct harness *h = cfg ? new_harness_cfg(cfg) : new_harness();
+	*l = peer_listener(h, backlog);
+	return h;
+}
+
+struct tn_sock *accept_from(struct harness *h, struct tn_sock *l, uint16_t rport,
+			    uint32_t peer_isn, uint32_t *iss)
+{
+	peer_send(h, &(struct pseg){.seq = peer_isn, .flags = TCP_SYN, .sport = rport});
+	struct oseg o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	*iss = o.seq;
+	h_clear(h);
+	peer_send(h, &(struct pseg){.seq = peer_isn + 1, .ack = o.seq + 1, .flags = TCP_ACK, .sport = rport});
+	struct tn_sock *s = tn_sock_accept(l, NULL);
+	ck_assert_ptr_nonnull(s);
+	return s;
+}
+
+struct oseg passive_syn(struct conn *c, const uint8_t *opt, size_t optlen)
+{
+	peer_send(c->h, &(struct pseg){.seq = PEER_ISN, .flags = TCP_SYN, .opt = opt, .optlen = optlen});
+	struct oseg o = last_only(c->h);
 	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
 	ck_assert_uint_eq(o.ack, PEER_ISN + 1);
-	c.iss = o.seq;
-	c.snd = PEER_ISN + 1;
-	c.rcv = c.iss + 1;
-	h_clear(c.h);
+	c->iss = o.seq;
+	c->snd = PEER_ISN + 1;
+	c->rcv = c->iss + 1;
+	h_clear(c->h);
+	return o;
+}
+
+void passive_ack(struct conn *c, const struct oseg *synack)
+{
 	uint8_t ts[12];
-	ts_opt(ts, 2, o.opt.tsval);
-	bool with_ts = o.opt.ts_ok;
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
-				      .opt = with_ts ? ts : NULL, .optlen = with_ts ? sizeof(ts) : 0});
-	ck_assert_uint_eq(tcp_out_count(c.h), 0);
-	c.s = tn_sock_accept(c.l, NULL);
-	ck_assert_ptr_nonnull(c.s);
-	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_ESTABLISHED);
+	ts_opt(ts, 2, synack->opt.tsval);
+	bool with_ts = synack->opt.ts_ok;
+	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK,
+				       .opt = with_ts ? ts : NULL, .optlen = with_ts ? sizeof(ts) : 0});
+	ck_assert_uint_eq(tcp_out_count(c->h), 0);
+	c->s = tn_sock_accept(c->l, NULL);
+	ck_assert_ptr_nonnull(c->s);
+	ck_assert_int_eq(tn_sock_state(c->s), TN_TCP_ESTABLISHED);
+}
+
+struct conn open_passive_cfg(const struct tn_config *cfg, const uint8_t *opt, size_t optlen)
+{
+	struct conn c = {0};
+	c.h = new_server(cfg, 4, &c.l);
+	struct oseg synack = passive_syn(&c, opt, optlen);
+	passive_ack(&c, &synack);
 	return c;
 }
 

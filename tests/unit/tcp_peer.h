@@ -1,7 +1,8 @@
 /*
  * tcp_peer.h - plays the TCP peer (10.0.0.1) against one core in a unit
  * test: crafts the segments it sends and parses the segments the core sends
- * back. Shared by check_tcp.c and check_close.c.
+ * back, and sets up what the TCP tests start from (a listener, a passive
+ * open). Shared by the check_* programs that test TCP.
  */
 #ifndef TAPNET_TCP_PEER_H
 #define TAPNET_TCP_PEER_H
@@ -62,6 +63,17 @@ struct conn {
 void peer_config(struct tn_config *cfg);
 struct harness *new_harness(void);
 struct harness *new_harness_cfg(const struct tn_config *cfg);
+/* A listener on LPORT of h's stack (bind and listen asserted). */
+struct tn_sock *peer_listener(struct harness *h, int backlog);
+/* new_harness_cfg(cfg) (NULL: peer_config) with a listener on LPORT in *l. */
+struct harness *new_server(const struct tn_config *cfg, int backlog, struct tn_sock **l);
+/*
+ * The peer's handshake from port rport with ISN peer_isn, no options, at
+ * listener l; returns the accepted socket, *iss gets the stack's ISN. The
+ * output is cleared after the SYN-ACK.
+ */
+struct tn_sock *accept_from(struct harness *h, struct tn_sock *l, uint16_t rport,
+			    uint32_t peer_isn, uint32_t *iss);
 /* Passive open through the three-way handshake; leaves the output cleared. */
 struct conn open_passive(void);
 /*
@@ -69,6 +81,14 @@ struct conn open_passive(void);
  * timestamps the peer's TSval is 1 in the SYN and 2 in the ACK.
  */
 struct conn open_passive_cfg(const struct tn_config *cfg, const uint8_t *opt, size_t optlen);
+/*
+ * open_passive_cfg's two steps, for a test that looks in between, on c->h
+ * with the listener c->l: the peer's SYN (the SYN-ACK checked and returned,
+ * c->iss, snd and rcv set, the output cleared), then its ACK (nothing sent
+ * back; c->s accepted, ESTABLISHED).
+ */
+struct oseg passive_syn(struct conn *c, const uint8_t *opt, size_t optlen);
+void passive_ack(struct conn *c, const struct oseg *synack);
 void close_conn(struct conn *c);
 
 #endif
