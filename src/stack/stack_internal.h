@@ -28,6 +28,56 @@
 #define TN_UNUSED __attribute__((unused))
 #define TN_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/*
+ * ---- intrusive doubly linked lists, in the manner of BSD <sys/queue.h>
+ * The links are fields of the element, named by the caller, so that one
+ * element can be on several lists (a socket on its port's listener chain,
+ * an accept queue, the orphan list). A list is a head pointer, and for a
+ * FIFO a tail pointer too; an element has prev (NULL at the head) and next
+ * (NULL at the end). Removal is O(1), with no walk. The arguments are
+ * evaluated more than once: pass plain lvalues.
+ */
+#define TN_LIST_INSERT_HEAD(head, elm, prev, next) \
+	do {                                       \
+		(elm)->prev = NULL;                \
+		(elm)->next = (head);              \
+		if ((head) != NULL)                \
+			(head)->prev = (elm);      \
+		(head) = (elm);                    \
+	} while (0)
+#define TN_FIFO_APPEND(head, tail, elm, prev, next) \
+	do {                                        \
+		(elm)->next = NULL;                 \
+		(elm)->prev = (tail);               \
+		if ((tail) != NULL)                 \
+			(tail)->next = (elm);       \
+		else                                \
+			(head) = (elm);             \
+		(tail) = (elm);                     \
+	} while (0)
+#define TN_LIST_REMOVE(head, elm, prev, next)            \
+	do {                                             \
+		if ((elm)->prev != NULL)                 \
+			(elm)->prev->next = (elm)->next; \
+		else                                     \
+			(head) = (elm)->next;            \
+		if ((elm)->next != NULL)                 \
+			(elm)->next->prev = (elm)->prev; \
+		(elm)->prev = (elm)->next = NULL;        \
+	} while (0)
+#define TN_FIFO_REMOVE(head, tail, elm, prev, next)      \
+	do {                                             \
+		if ((elm)->prev != NULL)                 \
+			(elm)->prev->next = (elm)->next; \
+		else                                     \
+			(head) = (elm)->next;            \
+		if ((elm)->next != NULL)                 \
+			(elm)->next->prev = (elm)->prev; \
+		else                                     \
+			(tail) = (elm)->prev;            \
+		(elm)->prev = (elm)->next = NULL;        \
+	} while (0)
+
 /* ---- byte order helpers: the wire is big-endian, we read bytes explicitly */
 static inline uint16_t tn_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t tn_get32(const uint8_t *p)

@@ -229,8 +229,7 @@ static struct tn_sock **listen_bucket(struct tn_stack *stack, uint16_t port)
 void tcp_listen_hash(struct tn_sock *s)
 {
 	struct tn_sock **b = listen_bucket(s->stack, s->lport);
-	s->lnext = *b;
-	*b = s;
+	TN_LIST_INSERT_HEAD(*b, s, lprev, lnext);
 	s->listed = true;
 }
 
@@ -238,12 +237,8 @@ static void listen_unhash(struct tn_sock *s)
 {
 	if (!s->listed)
 		return;
-	for (struct tn_sock **pp = listen_bucket(s->stack, s->lport); *pp; pp = &(*pp)->lnext) {
-		if (*pp == s) {
-			*pp = s->lnext;
-			break;
-		}
-	}
+	struct tn_sock **b = listen_bucket(s->stack, s->lport);
+	TN_LIST_REMOVE(*b, s, lprev, lnext);
 	s->listed = false;
 }
 
@@ -330,8 +325,7 @@ int tcp_bind_port(struct tn_sock *s, uint16_t port)
 	}
 	s->lport = port;
 	struct tn_sock **b = bound_bucket(stack, port);
-	s->bnext = *b;
-	*b = s;
+	TN_LIST_INSERT_HEAD(*b, s, bprev, bnext);
 	s->bound = true;
 	return 0;
 }
@@ -340,12 +334,8 @@ void tcp_unbind(struct tn_sock *s)
 {
 	if (!s->bound)
 		return;
-	for (struct tn_sock **pp = bound_bucket(s->stack, s->lport); *pp; pp = &(*pp)->bnext) {
-		if (*pp == s) {
-			*pp = s->bnext;
-			break;
-		}
-	}
+	struct tn_sock **b = bound_bucket(s->stack, s->lport);
+	TN_LIST_REMOVE(*b, s, bprev, bnext);
 	s->bound = false;
 }
 
@@ -466,10 +456,7 @@ struct tn_sock *tcp_sock_new(struct tn_stack *stack)
 	s->ssthresh = UINT32_MAX;
 	s->cc = tcp_cc_get(c->tcp_congestion);
 	tcp_timers_init(s);
-	s->all_next = tcp->all;
-	if (tcp->all)
-		tcp->all->all_prev = s;
-	tcp->all = s;
+	TN_LIST_INSERT_HEAD(tcp->all, s, all_prev, all_next);
 	tcp->nsocks++;
 	return s;
 }
@@ -565,15 +552,7 @@ static void orphan_unlink(struct tn_sock *s)
 	struct tn_tcp *tcp = tcp_of(s->stack);
 	if (!s->in_orphans)
 		return;
-	if (s->orph_prev)
-		s->orph_prev->orph_next = s->orph_next;
-	else
-		tcp->orph_head = s->orph_next;
-	if (s->orph_next)
-		s->orph_next->orph_prev = s->orph_prev;
-	else
-		tcp->orph_tail = s->orph_prev;
-	s->orph_prev = s->orph_next = NULL;
+	TN_FIFO_REMOVE(tcp->orph_head, tcp->orph_tail, s, orph_prev, orph_next);
 	s->in_orphans = false;
 	tcp->norphans--;
 }
@@ -588,13 +567,7 @@ void tcp_orphan_add(struct tn_sock *s)
 	struct tn_stack *stack = s->stack;
 	struct tn_tcp *tcp = tcp_of(stack);
 	s->in_orphans = true;
-	s->orph_next = NULL;
-	s->orph_prev = tcp->orph_tail;
-	if (tcp->orph_tail)
-		tcp->orph_tail->orph_next = s;
-	else
-		tcp->orph_head = s;
-	tcp->orph_tail = s;
+	TN_FIFO_APPEND(tcp->orph_head, tcp->orph_tail, s, orph_prev, orph_next);
 	tcp->norphans++;
 	while (tcp->norphans + tcp->fw2.count > stack->cfg.tcp_max_orphans) {
 		if (tcp->fw2.count && !tcp->orph_head->orph_next && tcp->orph_head == s) {
@@ -622,15 +595,9 @@ void tcp_release(struct tn_sock *s)
 	tcp_unhash(s);
 	tcp_unbind(s);
 	s->dead = true;
-	if (s->all_prev)
-		s->all_prev->all_next = s->all_next;
-	else
-		tcp->all = s->all_next;
-	if (s->all_next)
-		s->all_next->all_prev = s->all_prev;
+	TN_LIST_REMOVE(tcp->all, s, all_prev, all_next);
 	tcp->nsocks--;
-	s->all_prev = NULL;
-	s->all_next = tcp->dead;
+	s->all_next = tcp->dead; /* the dead list is singly linked */
 	tcp->dead = s;
 }
 
@@ -745,18 +712,12 @@ size_t tn_timewait_count(const struct tn_stack *stack)
 	return tcp_of(stack)->tw.count;
 }
 
-/* ---- listener children: the accept queue, a doubly linked list through aq_prev/aq_next */
+/* ---- listener children: the accept queue, a FIFO through aq_prev/aq_next */
 void tcp_child_queue(struct tn_sock *l, struct tn_sock *c)
 {
 	struct tcp_listen *q = l->listen;
 	c->parent = l;
-	c->aq_next = NULL;
-	c->aq_prev = q->aq_tail;
-	if (q->aq_tail)
-		q->aq_tail->aq_next = c;
-	else
-		q->aq_head = c;
-	q->aq_tail = c;
+	TN_FIFO_APPEND(q->aq_head, q->aq_tail, c, aq_prev, aq_next);
 	q->aq_len++;
 	tcp_notify(l, TN_SOCK_EV_ACCEPT);
 }
@@ -766,15 +727,7 @@ void tcp_child_unlink(struct tn_sock *c)
 	struct tcp_listen *q = c->parent ? c->parent->listen : NULL;
 	if (!q)
 		return;
-	if (c->aq_prev)
-		c->aq_prev->aq_next = c->aq_next;
-	else
-		q->aq_head = c->aq_next;
-	if (c->aq_next)
-		c->aq_next->aq_prev = c->aq_prev;
-	else
-		q->aq_tail = c->aq_prev;
-	c->aq_prev = c->aq_next = NULL;
+	TN_FIFO_REMOVE(q->aq_head, q->aq_tail, c, aq_prev, aq_next);
 	q->aq_len--;
 	c->parent = NULL;
 }

@@ -215,13 +215,13 @@ struct tcp_listen {
 struct tn_sock {
 	struct tn_stack *stack;
 	struct tn_hnode hn;               /* in the connection hash while hashed (copy of the 4-tuple) */
-	struct tn_sock *bnext;            /* bound-port chain */
+	struct tn_sock *bprev, *bnext;    /* bound-port chain */
 	struct tn_sock *all_prev, *all_next;
 	struct tn_sock *ev_next;          /* pending-event list */
 	struct tn_sock *parent;           /* listener, until accepted */
 	struct tn_sock *aq_prev, *aq_next;
 	struct tn_sock *orph_prev, *orph_next; /* closed by its owner, still closing: oldest first */
-	struct tn_sock *lnext;            /* listener chain of its port (tcp_listen_hash) */
+	struct tn_sock *lprev, *lnext;    /* listener chain of its port (tcp_listen_hash) */
 
 	tn_ip4 laddr, raddr;
 	uint16_t lport, rport;
