@@ -4,7 +4,6 @@
  */
 #include "stack_internal.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 void tn_config_defaults(struct tn_config *cfg)
@@ -240,16 +239,35 @@ uint64_t tn_stack_counter(const struct tn_stack *stack, enum tn_counter c)
 	return (unsigned)c < TN_CTR__COUNT ? stack->counters[c] : 0;
 }
 
+/* The decimal digits of v (0..255) at p, no leading zero; returns the end. */
+static char *put_dec8(char *p, unsigned v)
+{
+	if (v >= 100)
+		*p++ = (char)('0' + v / 100);
+	if (v >= 10)
+		*p++ = (char)('0' + v / 10 % 10);
+	*p++ = (char)('0' + v % 10);
+	return p;
+}
+
+/* By hand, not snprintf: the core needs nothing of stdio. */
 const char *tn_ip4_str(tn_ip4 addr, char buf[16])
 {
-	snprintf(buf, 16, "%u.%u.%u.%u", addr >> 24, (addr >> 16) & 0xff, (addr >> 8) & 0xff,
-		 addr & 0xff);
+	char *p = buf;
+	for (int shift = 24; shift >= 0; shift -= 8) {
+		p = put_dec8(p, (addr >> shift) & 0xff);
+		*p++ = shift ? '.' : '\0';
+	}
 	return buf;
 }
 
 const char *tn_mac_str(const uint8_t mac[TN_ETH_ALEN], char buf[18])
 {
-	snprintf(buf, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		 mac[4], mac[5]);
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 0; i < TN_ETH_ALEN; i++) {
+		buf[3 * i] = hex[mac[i] >> 4];
+		buf[3 * i + 1] = hex[mac[i] & 0x0f];
+		buf[3 * i + 2] = i + 1 < TN_ETH_ALEN ? ':' : '\0';
+	}
 	return buf;
 }

@@ -52,6 +52,21 @@ START_TEST(default_mac_is_stable_and_local)
 }
 END_TEST
 
+START_TEST(address_strings)
+{
+	char ip[16], mac[18];
+	ck_assert_str_eq(tn_ip4_str(0x0a000002u, ip), "10.0.0.2");
+	ck_assert_str_eq(tn_ip4_str(0, ip), "0.0.0.0");
+	ck_assert_str_eq(tn_ip4_str(0xffffffffu, ip), "255.255.255.255");
+	ck_assert_str_eq(tn_ip4_str(0xc0a8640au, ip), "192.168.100.10");
+	ck_assert_str_eq(tn_ip4_str(0x01097f63u, ip), "1.9.127.99");
+	static const uint8_t m1[6] = {0x02, 0x54, 0x4e, 0x00, 0x00, 0x02};
+	static const uint8_t m2[6] = {0xff, 0xab, 0x0f, 0xf0, 0x10, 0x9c};
+	ck_assert_str_eq(tn_mac_str(m1, mac), "02:54:4e:00:00:02");
+	ck_assert_str_eq(tn_mac_str(m2, mac), "ff:ab:0f:f0:10:9c");
+}
+END_TEST
+
 Suite *eth_suite(void)
 {
 	Suite *s = suite_create("eth");
@@ -59,6 +74,7 @@ Suite *eth_suite(void)
 	tcase_add_test(tc, short_frames_are_counted);
 	tcase_add_test(tc, other_destinations_are_dropped);
 	tcase_add_test(tc, default_mac_is_stable_and_local);
+	tcase_add_test(tc, address_strings);
 	suite_add_tcase(s, tc);
 	return s;
 }
