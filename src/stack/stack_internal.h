@@ -65,17 +65,11 @@
 			(elm)->next->prev = (elm)->prev; \
 		(elm)->prev = (elm)->next = NULL;        \
 	} while (0)
-#define TN_FIFO_REMOVE(head, tail, elm, prev, next)      \
-	do {                                             \
-		if ((elm)->prev != NULL)                 \
-			(elm)->prev->next = (elm)->next; \
-		else                                     \
-			(head) = (elm)->next;            \
-		if ((elm)->next != NULL)                 \
-			(elm)->next->prev = (elm)->prev; \
-		else                                     \
-			(tail) = (elm)->prev;            \
-		(elm)->prev = (elm)->next = NULL;        \
+#define TN_FIFO_REMOVE(head, tail, elm, prev, next)    \
+	do {                                           \
+		if ((elm)->next == NULL)               \
+			(tail) = (elm)->prev;          \
+		TN_LIST_REMOVE(head, elm, prev, next); \
 	} while (0)
 
 /* ---- byte order helpers: the wire is big-endian, we read bytes explicitly */

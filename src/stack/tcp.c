@@ -623,6 +623,27 @@ void tcp_done(struct tn_sock *s, int err)
 }
 
 /*
+ * The compact entry that stands for s from now on (TIME_WAIT, or an
+ * orphan's FIN_WAIT_2): the 4-tuple, the sequence numbers and window that
+ * its ACKs carry, and the timestamp state.
+ */
+static struct tn_tw_entry tw_entry_of(const struct tn_sock *s, uint8_t flags)
+{
+	uint32_t wnd = seq_gt(s->rcv_adv, s->rcv_nxt) ? (s->rcv_adv - s->rcv_nxt) >> s->rcv_wscale : 0;
+	return (struct tn_tw_entry){
+		.hn = {.laddr = s->laddr, .lport = s->lport, .raddr = s->raddr, .rport = s->rport},
+		.snd_nxt = s->snd_max,
+		.rcv_nxt = s->rcv_nxt,
+		.ts_recent = s->ts_recent,
+		/* TW's clock is tn_tw_now_ms(): shift the offset so our TSvals go on from here. */
+		.ts_offset = tcp_ts_now(s) - tn_tw_now_ms(s->stack),
+		.rcv_wnd = (uint16_t)(wnd > 65535 ? 65535 : wnd),
+		.flags = (uint8_t)(flags | (s->ts_ok ? TN_TW_TS : 0) | (s->reuseaddr ? TN_TW_REUSEADDR : 0)),
+		.rcv_wscale = s->rcv_wscale,
+	};
+}
+
+/*
  * CONFORMANCE 1, 2, 4: the connection is over for us, and 2*MSL begins. The
  * socket and its buffers go (an owner still holding the handle sees CLOSED,
  * as with Linux's tcp_time_wait); what TIME_WAIT needs stays as a compact
@@ -637,18 +658,7 @@ void tcp_enter_time_wait(struct tn_sock *s)
 	if (s->ack_now || s->rcv_acked != s->rcv_nxt)
 		tcp_send_ack(s);
 
-	uint32_t wnd = seq_gt(s->rcv_adv, s->rcv_nxt) ? (s->rcv_adv - s->rcv_nxt) >> s->rcv_wscale : 0;
-	struct tn_tw_entry t = {
-		.hn = {.laddr = s->laddr, .lport = s->lport, .raddr = s->raddr, .rport = s->rport},
-		.snd_nxt = s->snd_max,
-		.rcv_nxt = s->rcv_nxt,
-		.ts_recent = s->ts_recent,
-		/* TW's clock is tn_tw_now_ms(): shift the offset so our TSvals go on from here. */
-		.ts_offset = tcp_ts_now(s) - tn_tw_now_ms(stack),
-		.rcv_wnd = (uint16_t)(wnd > 65535 ? 65535 : wnd),
-		.flags = (s->ts_ok ? TN_TW_TS : 0) | (s->reuseaddr ? TN_TW_REUSEADDR : 0),
-		.rcv_wscale = s->rcv_wscale,
-	};
+	struct tn_tw_entry t = tw_entry_of(s, 0);
 	tcp_set_state(s, TN_TCP_TIME_WAIT); /* (tracing: the entry's own events follow) */
 	s->to_entry = true;
 	tcp_done(s, 0); /* unhashed first: the entry takes the 4-tuple */
@@ -666,18 +676,7 @@ void tcp_enter_time_wait(struct tn_sock *s)
 void tcp_enter_fin_wait2(struct tn_sock *s)
 {
 	struct tn_stack *stack = s->stack;
-	uint32_t wnd = seq_gt(s->rcv_adv, s->rcv_nxt) ? (s->rcv_adv - s->rcv_nxt) >> s->rcv_wscale : 0;
-	struct tn_tw_entry t = {
-		.hn = {.laddr = s->laddr, .lport = s->lport, .raddr = s->raddr, .rport = s->rport},
-		.snd_nxt = s->snd_max,
-		.rcv_nxt = s->rcv_nxt,
-		.ts_recent = s->ts_recent,
-		.ts_offset = tcp_ts_now(s) - tn_tw_now_ms(stack),
-		.rcv_wnd = (uint16_t)(wnd > 65535 ? 65535 : wnd),
-		.flags = (uint8_t)((s->ts_ok ? TN_TW_TS : 0) | (s->reuseaddr ? TN_TW_REUSEADDR : 0) |
-				   TN_TW_FIN_WAIT2),
-		.rcv_wscale = s->rcv_wscale,
-	};
+	struct tn_tw_entry t = tw_entry_of(s, TN_TW_FIN_WAIT2);
 	s->to_entry = true; /* still FIN_WAIT_2, as an entry */
 	tcp_done(s, 0);
 	if (!tn_tw_insert(stack, &tcp_of(stack)->fw2, &t)) {

@@ -57,6 +57,21 @@ int report_call_error(const char *request, int err)
 	}
 }
 
+/* ---------------------------------------------------------------- memory */
+
+void *array_room(void *v, size_t n, size_t *cap, size_t size)
+{
+	if (n < *cap)
+		return v;
+	size_t more = *cap ? *cap * 2 : 64;
+	if (more > SIZE_MAX / size)
+		return NULL;
+	void *w = realloc(v, more * size);
+	if (w)
+		*cap = more;
+	return w;
+}
+
 /* ---------------------------------------------------------------- requests */
 
 /*

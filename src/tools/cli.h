@@ -61,6 +61,13 @@ int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int malformed(const char *what);
 int report_call_error(const char *request, int err);
 
+/*
+ * cli.c: the array v (n elements of size bytes used, room for *cap) with
+ * room for one more: v itself or a larger copy (*cap updated), NULL when
+ * out of memory (v is then left as it was).
+ */
+void *array_room(void *v, size_t n, size_t *cap, size_t size);
+
 /* cli.c: requests. attrs_fn (may be NULL) writes the request's attributes from arg. */
 typedef void (*attrs_fn_t)(struct tn_rpc_writer *w, const void *arg);
 int call(struct cli *cli, uint16_t type, attrs_fn_t attrs_fn, const void *arg);

@@ -62,15 +62,11 @@ static bool decode_sock(const struct tn_rpc_attr_view *nest, struct sock_entry *
 /* Room for one more entry at the end of list; NULL when out of memory. */
 static struct sock_entry *sock_list_add(struct sock_list *list)
 {
-	if (list->n == list->cap) {
-		size_t cap = list->cap ? list->cap * 2 : 64;
-		struct sock_entry *v = realloc(list->v, cap * sizeof(*v));
-		if (!v)
-			return NULL;
-		list->v = v;
-		list->cap = cap;
-	}
-	return &list->v[list->n];
+	struct sock_entry *v = array_room(list->v, list->n, &list->cap, sizeof(*v));
+	if (!v)
+		return NULL;
+	list->v = v;
+	return &v[list->n];
 }
 
 /* arg: the SS_START of the request (0: from the first socket) */

@@ -95,16 +95,12 @@ int fetch_timewait(struct cli *cli, struct tw_table *t)
 	tn_rpc_iter_msg(&it, cli->reply, cli->reply_len);
 	while (tn_rpc_next(&it, &a)) {
 		if (a.type == TN_ATTR_TW_ENTRY) {
-			if (t->n == t->cap) {
-				size_t cap = t->cap ? t->cap * 2 : 64;
-				struct tw_entry *v = realloc(t->v, cap * sizeof(*v));
-				if (!v) {
-					rc = fail("out of memory");
-					goto out;
-				}
-				t->v = v;
-				t->cap = cap;
+			struct tw_entry *v = array_room(t->v, t->n, &t->cap, sizeof(*v));
+			if (!v) {
+				rc = fail("out of memory");
+				goto out;
 			}
+			t->v = v;
 			if (!decode_tw_entry(&a, &t->v[t->n])) {
 				rc = malformed("bad TW_ENTRY in TIMEWAIT");
 				goto out;
