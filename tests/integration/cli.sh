@@ -1,7 +1,9 @@
 #!/bin/bash
 # cli.sh - the tapnet CLI against a running tapnetd: status, stats (text,
 # -a, -j), arp (text, -j), TAPNET_SOCKET, and clear errors when tapnetd is
-# not there or the command line is wrong.
+# not there or the command line is wrong. Then against fake_daemon.py: a
+# TIME-WAIT list cut short is said to be (timewait, ss -a), an
+# inconsistent one is refused.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
 start_tapnetd
@@ -66,6 +68,55 @@ case $err in
 *"$missing_sock"*) ;;
 *) fail "the error for a missing socket does not name it: $err" ;;
 esac
+
+# fake_tw MODE: fake_daemon.py serving MODE on $FAKE_SOCK, until the test ends.
+fake_tw() {
+	FAKE_SOCK=$TN_TMP/fake-$1.sock
+	PYTHONPATH=$TOP_SRCDIR/tests/integration "$PYTHON" \
+		"$TOP_SRCDIR/tests/integration/fake_daemon.py" "$FAKE_SOCK" "$1" &
+	at_exit "kill $!"
+	local i
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		[ -S "$FAKE_SOCK" ] && return 0
+		sleep 0.1
+	done
+	fail "fake_daemon.py did not start"
+}
+
+# A TIME-WAIT table of 3 of which the reply holds the oldest 2: both listed, and the cut said.
+fake_tw tw-truncated
+out=$("$TAPNET" -s "$FAKE_SOCK" timewait) || fail "tapnet timewait (truncated) failed"
+printf '%s\n' "$out"
+[ "$(printf '%s\n' "$out" | grep -c '^TIME-WAIT ')" -eq 2 ] || fail "tapnet timewait: not 2 entries"
+printf '%s\n' "$out" | grep -qE '^TIME-WAIT +0 +0 +10\.0\.0\.2:13 +10\.0\.0\.1:40002 +timer:\(timewait,6sec,0\)$' ||
+	fail "tapnet timewait: the second entry is not as sent"
+[ "$(printf '%s\n' "$out" | tail -n 1)" = "TRUNCATED: 3 entries in TIME-WAIT, the oldest 2 shown" ] ||
+	fail "tapnet timewait does not say the list was cut short"
+json=$("$TAPNET" -s "$FAKE_SOCK" timewait -j 2>"$TN_TMP/tw-err") || fail "tapnet timewait -j (truncated) failed"
+printf '%s' "$json" | "$PYTHON" -c '
+import json, sys
+doc = json.load(sys.stdin)
+assert [e["peer_port"] for e in doc] == [40001, 40002], doc
+assert [e["remaining_ms"] for e in doc] == [5000, 6000], doc
+' || fail "tapnet timewait -j: not the 2 entries as JSON: $json"
+grep -qx "tapnet: timewait: TRUNCATED: 3 entries in TIME-WAIT, the oldest 2 shown" "$TN_TMP/tw-err" ||
+	fail "tapnet timewait -j does not say on stderr that the list was cut short: $(cat "$TN_TMP/tw-err")"
+out=$("$TAPNET" -s "$FAKE_SOCK" ss -a) || fail "tapnet ss -a (truncated) failed"
+[ "$(printf '%s\n' "$out" | grep -c '^TIME-WAIT ')" -eq 2 ] || fail "tapnet ss -a: not 2 TIME-WAIT entries: $out"
+[ "$(printf '%s\n' "$out" | tail -n 1)" = "TRUNCATED: 3 connections in TIME-WAIT, the oldest 2 shown" ] ||
+	fail "tapnet ss -a does not say the TIME-WAIT list was cut short: $out"
+
+# TW_TRUNCATED says 3 entries came, 2 did: no listing, a malformed reply, from both commands.
+fake_tw tw-inconsistent
+for cmd in timewait "ss -a"; do
+	# shellcheck disable=SC2086 # cmd is two words for ss -a
+	err=$("$TAPNET" -s "$FAKE_SOCK" $cmd 2>&1 >"$TN_TMP/tw-out")
+	rc=$?
+	[ "$rc" -eq 1 ] || fail "tapnet $cmd on an inconsistent TIMEWAIT reply exited $rc, expected 1"
+	[ "$err" = "tapnet: malformed reply from tapnetd: bad TIMEWAIT" ] ||
+		fail "tapnet $cmd on an inconsistent TIMEWAIT reply: $err"
+	[ -s "$TN_TMP/tw-out" ] && fail "tapnet $cmd printed a listing of an inconsistent reply"
+done
 
 # Usage errors are not successes either.
 "$TAPNET" -s "$SOCK" no-such-command >/dev/null 2>&1 && fail "tapnet accepted an unknown command"
