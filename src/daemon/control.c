@@ -518,6 +518,9 @@ static void put_sock(struct tn_rpc_writer *reply, const struct tn_sock_info *si)
 	tn_rpc_put_u32(reply, TN_ATTR_SOCK_SACKED, si->sacked);
 	if (si->min_rtt_us)
 		tn_rpc_put_u32(reply, TN_ATTR_SOCK_MIN_RTT_US, si->min_rtt_us);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RCVBUF, si->rcvbuf);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_SNDBUF, si->sndbuf);
+	tn_rpc_put_u32(reply, TN_ATTR_SOCK_RCV_SPACE, si->rcv_space);
 	tn_rpc_nest_end(reply);
 }
 

@@ -155,6 +155,11 @@ enum tn_rpc_attr {
 	TN_ATTR_SOCK_LOST = 141,     /* u32, segments presumed lost, not yet retransmitted */
 	TN_ATTR_SOCK_SACKED = 142,   /* u32, segments SACKed above snd_una */
 	TN_ATTR_SOCK_MIN_RTT_US = 143, /* u32, RACK's minimum RTT; absent before a sample */
+
+	/* SOCK, buffers (`tapnet ss -i`: Linux's skmem rb/tb and rcv_space) */
+	TN_ATTR_SOCK_RCVBUF = 150,     /* u32, receive buffer size now, bytes */
+	TN_ATTR_SOCK_SNDBUF = 151,     /* u32, send buffer size now, bytes */
+	TN_ATTR_SOCK_RCV_SPACE = 152,  /* u32, bytes read in the last measured round trip */
 };
 
 #define TN_RPC_OPTVAL_MAX 256
