@@ -468,11 +468,15 @@ int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t 
 
 int tn_sock_set_bufsize(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf)
 {
-	if (s->state != TN_TCP_CLOSED || s->rcvbuf.data || s->sndbuf.data)
-		return -EISCONN;
 	if ((rcvbuf && (rcvbuf < 2048 || rcvbuf > (64u << 20))) ||
 	    (sndbuf && (sndbuf < 2048 || sndbuf > (64u << 20))))
 		return -EINVAL;
+	if (s->rcvbuf.data || s->sndbuf.data) {
+		tcp_buf_pin(s, rcvbuf, sndbuf);
+		return 0;
+	}
+	if (s->state != TN_TCP_CLOSED && s->state != TN_TCP_LISTEN)
+		return -EISCONN; /* closing, its rings gone */
 	/* as Linux's SOCK_RCVBUF_LOCK: a size the program chose is kept, never tuned */
 	if (rcvbuf)
 		s->rcvbuf_size = s->rcvbuf_max = max_u32(rcvbuf, s->stack->cfg.tcp_rcvbuf_min);

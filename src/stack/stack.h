@@ -403,7 +403,11 @@ void tn_sock_close(struct tn_sock *s); /* FIN (or RST with unread data / linger 
 void tn_sock_abort(struct tn_sock *s); /* RST now, then close */
 void tn_sock_set_callback(struct tn_sock *s, tn_sock_cb cb, void *arg);
 
-/* Socket options. Buffer sizes apply before connect/listen. */
+/*
+ * Socket options. Buffer sizes (SO_RCVBUF/SO_SNDBUF) pin the socket's
+ * buffers: no auto-tuning; a listener's connections inherit them; on a
+ * connection they only grow (tcp_buf_pin).
+ */
 int tn_sock_set_nodelay(struct tn_sock *s, bool on);
 int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t intvl_s,
 			  uint32_t probes); /* 0: keep the current value */

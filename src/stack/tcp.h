@@ -426,6 +426,12 @@ void tcp_rcv_space_init(struct tn_sock *s);
 void tcp_rcv_space_adjust(struct tn_sock *s);
 /* A writer found the send buffer full: grow it towards twice the congestion window. */
 void tcp_sndbuf_expand(struct tn_sock *s);
+/*
+ * SO_RCVBUF/SO_SNDBUF on a connection that has its rings (0: unchanged):
+ * a larger size is taken now if the charge allows, a smaller one keeps the
+ * rings as they are (they never shrink); either way auto-tuning stops.
+ */
+void tcp_buf_pin(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf);
 void tcp_init_rcv_wscale(struct tn_sock *s);
 uint8_t tcp_wscale_for(uint32_t rcvbuf_size);
 /* A listener's child: joins the SYN queue, moves to the accept queue, leaves. */

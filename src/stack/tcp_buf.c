@@ -84,6 +84,18 @@ void tcp_rcv_space_adjust(struct tn_sock *s)
 	s->rcvq_time_ns = now;
 }
 
+void tcp_buf_pin(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf)
+{
+	if (rcvbuf) {
+		buf_grow(s, &s->rcvbuf, &s->rcvbuf_size, rcvbuf);
+		s->rcvbuf_max = s->rcvbuf_size;
+	}
+	if (sndbuf) {
+		buf_grow(s, &s->sndbuf, &s->sndbuf_size, sndbuf);
+		s->sndbuf_max = s->sndbuf_size;
+	}
+}
+
 void tcp_sndbuf_expand(struct tn_sock *s)
 {
 	if (s->sndbuf_max <= s->sndbuf_size)

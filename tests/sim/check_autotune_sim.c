@@ -110,17 +110,24 @@ static struct sim *new_sim(const struct tn_config *cfg, struct ledger *la, struc
 	return sim;
 }
 
-/* total bytes client -> server; server_rcvbuf: SO_RCVBUF on the listener (0: none). */
-static void transfer(struct xfer *x, struct sim *sim, uint64_t total, uint32_t server_rcvbuf)
+/*
+ * total bytes client -> server; server_rcvbuf: SO_RCVBUF on the listener
+ * once it listens (0: none); client_sndbuf: SO_SNDBUF on the client once
+ * it is connecting (0: none).
+ */
+static void transfer_pinned(struct xfer *x, struct sim *sim, uint64_t total, uint32_t server_rcvbuf,
+			    uint32_t client_sndbuf)
 {
 	*x = (struct xfer){ .sim = sim, .total = total };
 	x->listener = tn_sock_open(sim->node[1].stack);
-	if (server_rcvbuf)
-		ck_assert_int_eq(tn_sock_set_bufsize(x->listener, server_rcvbuf, 0), 0);
 	ck_assert_int_eq(tn_sock_bind(x->listener, 0, PORT), 0);
 	ck_assert_int_eq(tn_sock_listen(x->listener, 4), 0);
+	if (server_rcvbuf)
+		ck_assert_int_eq(tn_sock_set_bufsize(x->listener, server_rcvbuf, 0), 0);
 	x->client = tn_sock_open(sim->node[0].stack);
 	ck_assert_int_eq(tn_sock_connect(x->client, SIM_ADDR_B, PORT), -EINPROGRESS);
+	if (client_sndbuf)
+		ck_assert_int_eq(tn_sock_set_bufsize(x->client, 0, client_sndbuf), 0);
 	uint64_t limit = sim->now + 120 * TN_NSEC_PER_SEC;
 	while (!x->eof && sim->now < limit) {
 		if (!sim_step(sim, limit))
@@ -144,6 +151,11 @@ static void transfer(struct xfer *x, struct sim *sim, uint64_t total, uint32_t s
 	ck_assert_msg(x->eof, "stalled at %llu of %llu bytes", (unsigned long long)x->rcvd,
 		      (unsigned long long)total);
 	ck_assert_uint_eq(x->rcvd, total);
+}
+
+static void transfer(struct xfer *x, struct sim *sim, uint64_t total, uint32_t server_rcvbuf)
+{
+	transfer_pinned(x, sim, total, server_rcvbuf, 0);
 }
 
 /* Closes everything, lets the cores wind down, checks every byte was given back. */
@@ -238,6 +250,25 @@ START_TEST(pinned_rcvbuf_does_not_grow)
 }
 END_TEST
 
+START_TEST(pinned_sndbuf_on_a_connection)
+{
+	struct ledger la = { 0 }, lb = { 0 };
+	struct xfer x;
+	/* set while connecting (the rings exist): taken at once, charged, then kept */
+	transfer_pinned(&x, new_sim(NULL, &la, &lb), 4 * MB, 0, 40000);
+	ck_assert_uint_eq(x.client_info.sndbuf, 40000);
+	ck_assert_int_eq(la.balance, 65536 + 40000);
+	ck_assert_uint_gt(x.server_info.rcvbuf, 65536); /* the unpinned side still grows */
+	/* smaller than the rings: they stay (they never shrink), still pinned */
+	ck_assert_int_eq(tn_sock_set_bufsize(x.client, 8192, 0), 0);
+	struct tn_sock_opts o;
+	tn_sock_get_opts(x.client, &o);
+	ck_assert_uint_eq(o.rcvbuf, 65536);
+	ck_assert_uint_eq(o.sndbuf, 40000);
+	finish(&x, &la, &lb);
+}
+END_TEST
+
 START_TEST(refused_charge_keeps_the_size)
 {
 	struct ledger la = { 0 }, lb = { .budget = 65536 + 16384 }; /* the initial buffers, no more */
@@ -319,6 +350,7 @@ int main(void)
 	tcase_add_test(tc, buffers_grow_to_the_path);
 	tcase_add_test(tc, fixed_buffers_do_not_grow);
 	tcase_add_test(tc, pinned_rcvbuf_does_not_grow);
+	tcase_add_test(tc, pinned_sndbuf_on_a_connection);
 	tcase_add_test(tc, refused_charge_keeps_the_size);
 	tcase_add_test(tc, idle_connections_keep_their_buffers);
 	suite_add_tcase(s, tc);
