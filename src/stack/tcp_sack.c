@@ -139,26 +139,6 @@ static const struct tcp_txmark *txlog_at_c(const struct tn_sock *s, uint16_t k)
 	return &s->txlog[(s->txlog_head + k) % TCP_TXLOG_MAX];
 }
 
-/*
- * Full (a window of more bursts than checkpoints, as grown buffers allow):
- * every two neighbouring checkpoints become one, with the later time, so
- * that bytes count as sent later than they were, never earlier. Had new
- * bursts kept an old checkpoint's time instead, RACK would find megabytes
- * sent "more than an RTT ago" and call them all lost at the first SACK.
- * A late time only makes RACK wait a little longer for them.
- */
-static void txlog_halve(struct tn_sock *s)
-{
-	uint16_t n = 0;
-	for (uint16_t k = 0; k < s->txlog_n; k += 2, n++) {
-		struct tcp_txmark m = *txlog_at(s, k);
-		if (k + 1 < s->txlog_n)
-			m.t_us = txlog_at(s, (uint16_t)(k + 1))->t_us;
-		*txlog_at(s, n) = m;
-	}
-	s->txlog_n = n;
-}
-
 void tcp_sack_note_tx(struct tn_sock *s, uint32_t seq)
 {
 	uint32_t now = tcp_clock_us(s);
@@ -166,8 +146,13 @@ void tcp_sack_note_tx(struct tn_sock *s, uint32_t seq)
 		struct tcp_txmark *last = txlog_at(s, (uint16_t)(s->txlog_n - 1));
 		if (last->t_us == now)
 			return;
+		/*
+		 * Full: the burst counts as sent with the last checkpoint, earlier
+		 * than it was. RACK may then call it lost a little early; it
+		 * never forgets it.
+		 */
 		if (s->txlog_n == TCP_TXLOG_MAX)
-			txlog_halve(s);
+			return;
 	}
 	*txlog_at(s, s->txlog_n) = (struct tcp_txmark){ .seq = seq, .t_us = now };
 	s->txlog_n++;
