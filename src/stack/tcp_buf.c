@@ -60,7 +60,7 @@ void tcp_rcv_space_init(struct tn_sock *s)
 
 void tcp_rcv_space_adjust(struct tn_sock *s)
 {
-	if (s->rcvbuf_max <= s->rcvbuf_size || !s->rcvq_time_ns)
+	if (s->rcvbuf_max <= s->rcvbuf_size || !s->rcvq_space) /* not established yet */
 		return;
 	uint64_t now = tn_now(s->stack);
 	/*

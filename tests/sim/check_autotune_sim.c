@@ -143,7 +143,7 @@ static void transfer_pinned(struct xfer *x, struct sim *sim, uint64_t total, uin
 	}
 	x->t_end = sim->now;
 	struct tn_stack *a = sim->node[0].stack;
-	fprintf(stderr, "retrans %llu timeouts %llu sackrec %llu dropped %llu srtt %u\n",
+	fprintf(stderr, "sender: retrans %llu timeouts %llu sack recoveries %llu; link drops %llu; srtt %u us\n",
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpRetransSegs),
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPTimeouts),
 		(unsigned long long)tn_stack_counter(a, TN_CTR_TcpExtTCPSackRecovery),
