@@ -539,6 +539,9 @@ static void put_sock(struct tn_rpc_writer *reply, const struct tn_sock_info *si)
 		.lost = si->lost, .has_lost = true,
 		.sacked = si->sacked, .has_sacked = true,
 		.min_rtt_us = si->min_rtt_us, .has_min_rtt_us = si->min_rtt_us != 0,
+		.rcvbuf = si->rcvbuf, .has_rcvbuf = true,
+		.sndbuf = si->sndbuf, .has_sndbuf = true,
+		.rcv_space = si->rcv_space, .has_rcv_space = true,
 	};
 	tn_rpc_put_sock(reply, &s);
 }

@@ -1,0 +1,85 @@
+#!/bin/bash
+# longpath.sh - one connection each way over 20 ms and 50 ms round trips
+# (longpath_lib.sh's delay line), tapnet with its default buffers:
+#  1. data exact: a kernel client sends a file to a server under `tapnet
+#     run`, which reads it to the FIN and sends another file back;
+#  2. the buffers grew past their defaults while the data flowed (`tapnet
+#     ss -i`: skmem rb/tb, rcv_space), and are given back at the end
+#     (SockBufferBytes 0);
+#  3. figures, not verdicts: iperf3 throughput each way next to two kernels
+#     on the same delay (timing thresholds belong in bench/longpath).
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
+. "$TOP_SRCDIR/tests/integration/longpath_lib.sh"
+require_cmd nc timeout iperf3 ethtool
+
+start_tapnetd
+longpath_setup
+make_file "$TN_TMP/up" 24
+make_file "$TN_TMP/down" 24
+SERVER=$TOP_SRCDIR/tests/integration/halfclose_server.py
+bg iperf-tapnet tn_run iperf3 -s -B "$TAPNET_ADDR" -p 5201
+bg iperf-kernel k2_exec iperf3 -s -B "$KERNEL_PEER_ADDR" -p 5201
+wait_listen tapnet "$TAPNET_ADDR" 5201
+
+# largest FIELD (rb, tb) in `tapnet ss -i` skmem over the samples in FILE
+largest() { grep -o "$1[0-9]*" "$2" | tr -d "$1" | sort -n | tail -1; }
+
+# sample_ss FILE: `tapnet ss -i` every 0.2 s until the file "$FILE.stop" exists
+sample_ss() {
+	while [ ! -e "$1.stop" ]; do
+		tapnet_cli ss -i >>"$1"
+		sleep 0.2
+	done
+}
+
+gbits() { "$PYTHON" -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))'; }
+
+port=5000
+FIGURES=()
+for rtt in ${LONGPATH_RTTS:-20 50}; do
+	longpath_delay $((rtt / 2))
+	port=$((port + 1))
+	name="RTT $rtt ms"
+	: >"$TN_TMP/ss-$rtt"
+	sample_ss "$TN_TMP/ss-$rtt" &
+	sampler=$!
+	tn_run timeout 60 "$PYTHON" "$SERVER" "$TAPNET_ADDR" $port "$TN_TMP/up.$rtt" "$TN_TMP/down" \
+		2>"$TN_TMP/server-err.$rtt" &
+	spid=$!
+	wait_listen tapnet "$TAPNET_ADDR" $port
+	start=$(date +%s.%N)
+	c_exec timeout 60 nc -N "$TAPNET_ADDR" $port <"$TN_TMP/up" >"$TN_TMP/down.$rtt" ||
+		fail "$name: nc failed (got $(stat -c %s "$TN_TMP/down.$rtt") bytes back); tapnet ss -i then:" \
+			"$(tail -n 12 "$TN_TMP/ss-$rtt")" "$(c_exec ss -tni)" "$(tapnet_cli stats | grep -i 'retrans\|timeout\|ofo\|pressure\|zero\|prune\|drop')"
+	end=$(date +%s.%N)
+	wait "$spid" || fail "$name: the server failed: $(cat "$TN_TMP/server-err.$rtt")"
+	touch "$TN_TMP/ss-$rtt.stop"
+	wait "$sampler"
+	same_file "$TN_TMP/up" "$TN_TMP/up.$rtt" "$name: kernel -> tapnet, every byte"
+	same_file "$TN_TMP/down" "$TN_TMP/down.$rtt" "$name: tapnet -> kernel, every byte"
+	rb=$(largest rb "$TN_TMP/ss-$rtt") tb=$(largest tb "$TN_TMP/ss-$rtt")
+	[ -n "$rb" ] && [ -n "$tb" ] || fail "$name: tapnet ss -i showed no skmem: $(tapnet_cli ss -i)"
+	log "$name: 48 MiB both ways exact in $(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }') s;" \
+		"largest rcvbuf $rb, sndbuf $tb"
+	# the defaults are 65536 and 16384: a path of this length needs more
+	[ "$rb" -gt 65536 ] || fail "$name: the receive buffer did not grow (largest $rb)"
+	[ "$tb" -gt 16384 ] || fail "$name: the send buffer did not grow (largest $tb)"
+	grep -q 'rcv_space:[1-9]' "$TN_TMP/ss-$rtt" || fail "$name: no receive-space estimate in ss -i"
+
+	to_t=$(c_exec iperf3 -c "$TAPNET_ADDR" -p 5201 -t 4 -J | gbits) || fail "$name: iperf3 to tapnet failed"
+	from_t=$(c_exec iperf3 -c "$TAPNET_ADDR" -p 5201 -t 4 -J -R | gbits) ||
+		fail "$name: iperf3 from tapnet failed"
+	to_k=$(k1_exec iperf3 -c "$KERNEL_PEER_ADDR" -p 5201 -t 4 -J | gbits) || fail "$name: iperf3 kernel failed"
+	from_k=$(k1_exec iperf3 -c "$KERNEL_PEER_ADDR" -p 5201 -t 4 -J -R | gbits) ||
+		fail "$name: iperf3 kernel -R failed"
+	FIGURES+=("$(printf '%-6s kernel->tapnet %s Gbit/s (kernel->kernel %s), tapnet->kernel %s Gbit/s (kernel->kernel %s)' \
+		"$rtt ms" "$to_t" "$to_k" "$from_t" "$from_k")")
+done
+longpath_stop_delay
+wait_no_conns 'ESTAB|SYN|CLOSE-WAIT'
+# every growth was charged and everything is given back (only the listener is left)
+[ "$(counter SockBufferBytes)" = 0 ] || fail "buffer bytes still charged: $(counter SockBufferBytes)"
+log "figures (one run each, shared CPU: indicative only; bench/longpath compares properly):"
+for f in "${FIGURES[@]}"; do log "  $f"; done
+exit 0
