@@ -13,7 +13,8 @@
  *   keeps its buffer.
  * - send: when a writer finds the buffer full, it grows to twice the
  *   congestion window (Linux tcp_sndbuf_expand): one window in flight,
- *   one queued behind it.
+ *   one queued behind it; by half its size at least, as growing copies
+ *   the ring.
  * Every growth is charged first (tn_stack_set_charge); a refusal leaves
  * the size as it is and counts TcpExtTCPMemoryPressures. Rings never
  * shrink; sock_free gives the whole charge back.
@@ -101,8 +102,18 @@ void tcp_sndbuf_expand(struct tn_sock *s)
 	if (s->sndbuf_max <= s->sndbuf_size)
 		return;
 	uint64_t want = 2 * (uint64_t)max_u32(s->cwnd, TCP_INIT_CWND * s->mss);
+	if (want <= s->sndbuf_size)
+		return;
+	/*
+	 * Linux's sk_sndbuf is a number; this is a ring that is copied to
+	 * grow. The window grows a little with every ACK, so each step is at
+	 * least half the size again: a few copies per connection, not one of
+	 * megabytes per ACK.
+	 */
+	uint64_t step = (uint64_t)s->sndbuf_size + s->sndbuf_size / 2;
+	if (want < step)
+		want = step;
 	if (want > s->sndbuf_max)
 		want = s->sndbuf_max;
-	if (want > s->sndbuf_size)
-		buf_grow(s, &s->sndbuf, &s->sndbuf_size, (uint32_t)want);
+	buf_grow(s, &s->sndbuf, &s->sndbuf_size, (uint32_t)want);
 }
