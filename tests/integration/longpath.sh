@@ -7,13 +7,16 @@
 #     ss -i`: skmem rb/tb, rcv_space), and are given back at the end
 #     (SockBufferBytes 0);
 #  3. figures, not verdicts: iperf3 throughput each way next to two kernels
-#     on the same delay (timing thresholds belong in bench/longpath).
+#     on the same delay (timing thresholds belong in bench/longpath);
+#  4. a thousand idle connections over the 50 ms path (to the echo service,
+#     a line each way first) keep the default sizes: memory per idle
+#     connection does not grow.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 . "$TOP_SRCDIR/tests/integration/longpath_lib.sh"
 require_cmd nc timeout iperf3 ethtool
 
-start_tapnetd
+start_tapnetd "${SERVICES_CONFIG[@]}"
 longpath_setup
 make_file "$TN_TMP/up" 24
 make_file "$TN_TMP/down" 24
@@ -76,10 +79,72 @@ for rtt in ${LONGPATH_RTTS:-20 50}; do
 	FIGURES+=("$(printf '%-6s kernel->tapnet %s Gbit/s (kernel->kernel %s), tapnet->kernel %s Gbit/s (kernel->kernel %s)' \
 		"$rtt ms" "$to_t" "$to_k" "$from_t" "$from_k")")
 done
-longpath_stop_delay
+
 wait_no_conns 'ESTAB|SYN|CLOSE-WAIT'
-# every growth was charged and everything is given back (only the listener is left)
+# every growth was charged and everything is given back (only the listeners are left)
 [ "$(counter SockBufferBytes)" = 0 ] || fail "buffer bytes still charged: $(counter SockBufferBytes)"
+
+# 4. a thousand idle connections over the last path, each after one echoed line
+IDLE=1000
+c_exec "$PYTHON" - "$TAPNET_ADDR" "$IDLE" "$TN_TMP/idle" >"$TN_TMP/idle.log" 2>&1 <<'PY' &
+import os, resource, selectors, socket, sys, time
+host, n, sync = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (n + 64, max(n + 64, hard)))
+sel = selectors.DefaultSelector()
+socks, left = [], {}
+for i in range(n):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex((host, 7))
+    socks.append(s)
+    sel.register(s, selectors.EVENT_WRITE, i)
+end = time.monotonic() + 120
+while sel.get_map() and time.monotonic() < end:
+    for key, ev in sel.select(1):
+        s, i = key.fileobj, key.data
+        if ev & selectors.EVENT_WRITE:
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                sys.exit("connection %d: %s" % (i, os.strerror(err)))
+            line = b"line %d\n" % i
+            s.send(line)
+            left[i] = line
+            sel.modify(s, selectors.EVENT_READ, i)
+        else:
+            got = s.recv(100)
+            if not got or not left[i].startswith(got):
+                sys.exit("connection %d: %r is not its echo" % (i, got))
+            left[i] = left[i][len(got):]
+            if not left[i]:
+                sel.unregister(s)
+if sel.get_map():
+    sys.exit("%d connections without their echo in 120 s" % len(sel.get_map()))
+open(sync + ".ready", "w").close()
+while not os.path.exists(sync + ".go") and time.monotonic() < end + 60:
+    time.sleep(0.1)
+PY
+idle_pid=$!
+at_exit "touch $TN_TMP/idle.go; kill $idle_pid 2>/dev/null"
+wait_for_file "$TN_TMP/idle.ready" 130 "$idle_pid"
+sleep 1 # a round trip or more of idleness (the echo's ACKs, nothing read since)
+tapnet_cli ss -j >"$TN_TMP/idle.json" || fail "tapnet ss -j failed"
+"$PYTHON" - "$TN_TMP/idle.json" "$IDLE" <<'PY' || fail "idle connections: $(tapnet_cli ss -i | tail -n 4)"
+import json, sys
+socks = [s for s in json.load(open(sys.argv[1])) if s["state"] == "ESTAB" and s["local_port"] == 7]
+n = int(sys.argv[2])
+assert len(socks) == n, "%d connections to echo, expected %d" % (len(socks), n)
+grown = [s for s in socks if (s["rcvbuf"], s["sndbuf"]) != (65536, 16384)]
+assert not grown, "%d idle connections not at 65536/16384, e.g. %r" % (len(grown), grown[0])
+print("longpath: %d idle connections after an echoed line: every one at rcvbuf 65536, sndbuf 16384" % n)
+PY
+charged=$(counter SockBufferBytes)
+[ "$charged" -eq $((IDLE * (65536 + 16384))) ] ||
+	fail "$IDLE idle connections hold $charged bytes, expected $((IDLE * (65536 + 16384)))"
+log "$IDLE idle connections: $charged bytes charged, $((charged / IDLE)) each"
+touch "$TN_TMP/idle.go"
+wait "$idle_pid" || fail "the idle client failed: $(cat "$TN_TMP/idle.log")"
+longpath_stop_delay
 log "figures (one run each, shared CPU: indicative only; bench/longpath compares properly):"
 for f in "${FIGURES[@]}"; do log "  $f"; done
 exit 0
