@@ -4,11 +4,12 @@
 set -u
 : "${TOP_SRCDIR:=$(cd "$(dirname "$0")/.." && pwd)}"
 
-# "section key default" per line; an empty default is "-".
+# "section key default" per line (a default may be several words); an empty one is "-".
 from_conf() {
 	sed -n -e 's/^\[\([a-z0-9_]*\)\]$/S \1/p' -e 's/^#\([a-z_]*\) =[ ]*\(.*\)$/K \1 \2/p' \
 		"$TOP_SRCDIR/etc/tapnetd.conf" |
-		awk '$1 == "S" { s = $2; next } { print s, $2, ($3 == "" ? "-" : $3) }'
+		awk '$1 == "S" { s = $2; next }
+		     { k = $2; $1 = $2 = ""; d = substr($0, 3); print s, k, (d == "" ? "-" : d) }'
 }
 from_readme() {
 	awk '/^### \[[a-z0-9_]*\]$/ { s = substr($2, 2, length($2) - 2); next }

@@ -69,6 +69,7 @@ static bool parse_tw_overflow(const struct config_key *, const char *, void *, v
 static bool parse_port_range(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_percent(const struct config_key *, const char *, void *, void *, char *, size_t);
 static bool parse_syncookies(const struct config_key *, const char *, void *, void *, char *, size_t);
+static bool parse_buf_sizes(const struct config_key *, const char *, void *, void *, char *, size_t);
 
 #define FIELD(f) offsetof(struct daemon_config, f), sizeof(((struct daemon_config *)0)->f)
 #define PREFIX_AT(f) offsetof(struct daemon_config, f)
@@ -110,8 +111,11 @@ static const struct config_key config_keys[] = {
 	{ "icmp", "ratelimit", parse_duration, FIELD(core.icmp_ratelimit_ms), 0, MS(60), NO_AUX },
 	{ "icmp", "ratelimit_burst", parse_uint, FIELD(core.icmp_ratelimit_burst), 1, 10000, NO_AUX },
 
-	{ "tcp", "rcvbuf", parse_uint, FIELD(core.tcp_rcvbuf), 4096, 64u << 20, NO_AUX },
-	{ "tcp", "sndbuf", parse_uint, FIELD(core.tcp_sndbuf), 4096, 64u << 20, NO_AUX },
+	/* MIN DEFAULT MAX (tcp_rmem/tcp_wmem) in three uint32_t next to each other, or one fixed size */
+	{ "tcp", "rcvbuf", parse_buf_sizes, offsetof(struct daemon_config, core.tcp_rcvbuf_min),
+	  3 * sizeof(uint32_t), 4096, 64u << 20, NO_AUX },
+	{ "tcp", "sndbuf", parse_buf_sizes, offsetof(struct daemon_config, core.tcp_sndbuf_min),
+	  3 * sizeof(uint32_t), 4096, 64u << 20, NO_AUX },
 	{ "tcp", "syn_retries", parse_uint, FIELD(core.tcp_syn_retries), 1, 127, NO_AUX },
 	{ "tcp", "synack_retries", parse_uint, FIELD(core.tcp_synack_retries), 0, 127, NO_AUX },
 	{ "tcp", "retries", parse_uint, FIELD(core.tcp_retries), 1, 255, NO_AUX },
@@ -640,6 +644,57 @@ static bool parse_syncookies(const struct config_key *key, const char *value, vo
 		return false;
 	}
 	memcpy(field, &v, sizeof(v));
+	return true;
+}
+
+_Static_assert(offsetof(struct tn_config, tcp_rcvbuf) == offsetof(struct tn_config, tcp_rcvbuf_min) + 4 &&
+		       offsetof(struct tn_config, tcp_rcvbuf_max) == offsetof(struct tn_config, tcp_rcvbuf) + 4 &&
+		       offsetof(struct tn_config, tcp_sndbuf) == offsetof(struct tn_config, tcp_sndbuf_min) + 4 &&
+		       offsetof(struct tn_config, tcp_sndbuf_max) == offsetof(struct tn_config, tcp_sndbuf) + 4,
+	       "rcvbuf/sndbuf store MIN DEFAULT MAX as one field");
+
+/*
+ * "MIN DEFAULT MAX" as Linux's tcp_rmem/tcp_wmem, each in key->min..key->max,
+ * MIN <= DEFAULT <= MAX; or one size, fixed (MIN = DEFAULT = MAX: no
+ * auto-tuning), which is what the key meant before it took three.
+ */
+static bool parse_buf_sizes(const struct config_key *key, const char *value, void *field,
+			    void *aux, char *why, size_t whylen)
+{
+	uint64_t v[3];
+	int n = 0;
+	const char *p = value;
+
+	while (n < 3) {
+		const char *end = scan_digits(p, 10, &v[n]);
+		if (!end || (*end && *end != ' ' && *end != '\t'))
+			break;
+		n++;
+		while (*end == ' ' || *end == '\t')
+			end++;
+		p = end;
+		if (!*p)
+			break;
+	}
+	if (*p || (n != 1 && n != 3)) {
+		snprintf(why, whylen, "'%s' is not one size or three (MIN DEFAULT MAX) in bytes", value);
+		return false;
+	}
+	if (n == 1)
+		v[1] = v[2] = v[0];
+	for (int i = 0; i < 3; i++) {
+		if (v[i] < key->min || v[i] > key->max) {
+			snprintf(why, whylen, "%llu is out of range %llu..%llu", (unsigned long long)v[i],
+				 (unsigned long long)key->min, (unsigned long long)key->max);
+			return false;
+		}
+	}
+	if (v[0] > v[1] || v[1] > v[2]) {
+		snprintf(why, whylen, "%s: MIN <= DEFAULT <= MAX does not hold", value);
+		return false;
+	}
+	uint32_t sizes[3] = { (uint32_t)v[0], (uint32_t)v[1], (uint32_t)v[2] };
+	memcpy(field, sizes, sizeof(sizes));
 	return true;
 }
 

@@ -79,12 +79,18 @@
 #define CTL_TW_PER_REPLY ((TN_RPC_MAX_MSG - TN_RPC_HDR_LEN - 2 * 8) / CTL_TW_ENTRY_MAX)
 
 /*
- * A SOCK nest at its largest: STATE and CC (strings of at most 15 bytes),
- * 18 u32 and 3 u64 attributes. A SOCKETS reply holds as many as fit next
- * to SS_TOTAL and SS_TRUNCATED; `tapnet ss` asks for the rest page by page.
+ * A SOCK nest at its largest: every attribute of TN_RPC_SOCK_ATTRS present,
+ * strings (STATE, CC, CA_STATE) of at most 15 bytes; counted from the list
+ * itself, so an attribute added there is room taken here. A SOCKETS reply
+ * holds as many as fit next to SS_TOTAL and SS_TRUNCATED; `tapnet ss` asks
+ * for the rest page by page.
  */
 #define CTL_SOCK_STR_MAX 15
-#define CTL_SOCK_ENTRY_MAX (4 + 2 * (4 + CTL_SOCK_STR_MAX + 1) + 18 * 8 + 3 * 12)
+#define CTL_SOCK_ATTR_u32 8
+#define CTL_SOCK_ATTR_u64 12
+#define CTL_SOCK_ATTR_str (4 + CTL_SOCK_STR_MAX + 1)
+#define CTL_SOCK_ATTR_SIZE(attr, kind, name) +CTL_SOCK_ATTR_##kind
+#define CTL_SOCK_ENTRY_MAX (4 TN_RPC_SOCK_ATTRS(CTL_SOCK_ATTR_SIZE))
 #define CTL_SOCKS_PER_REPLY ((TN_RPC_MAX_MSG - TN_RPC_HDR_LEN - 2 * 8) / CTL_SOCK_ENTRY_MAX)
 
 struct ctl_client {
@@ -539,6 +545,9 @@ static void put_sock(struct tn_rpc_writer *reply, const struct tn_sock_info *si)
 		.lost = si->lost, .has_lost = true,
 		.sacked = si->sacked, .has_sacked = true,
 		.min_rtt_us = si->min_rtt_us, .has_min_rtt_us = si->min_rtt_us != 0,
+		.rcvbuf = si->rcvbuf, .has_rcvbuf = true,
+		.sndbuf = si->sndbuf, .has_sndbuf = true,
+		.rcv_space = si->rcv_space, .has_rcv_space = true,
 	};
 	tn_rpc_put_sock(reply, &s);
 }

@@ -79,7 +79,7 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 				b = 4096;
 			if (b > (32l << 20))
 				b = 32l << 20;
-			/* once connected the core keeps its buffers (EISCONN): ignored, as said */
+			/* stops auto-tuning; once connected the rings only grow (see tcp_buf_pin) */
 			(void)tn_sock_set_bufsize(t->sk, r->optname == SO_RCVBUF ? (uint32_t)b : 0,
 						  r->optname == SO_SNDBUF ? (uint32_t)b : 0);
 			return 0;

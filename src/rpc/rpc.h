@@ -198,6 +198,10 @@ enum tn_rpc_attr {
 	TN_ATTR_TRACE_REMAINING_MS = 163, /* u32 */
 	TN_ATTR_TRACE_LOST = 164,     /* u64, LOST: events dropped since the last LOST */
 	/* STATE and TIMEWAIT carry the connection as SOCK_LADDR, SOCK_LPORT, SOCK_RADDR, SOCK_RPORT */
+	/* SOCK, buffers (`tapnet ss -i`: Linux's skmem rb/tb and rcv_space) */
+	TN_ATTR_SOCK_RCVBUF = 170,     /* u32, receive buffer size now, bytes */
+	TN_ATTR_SOCK_SNDBUF = 171,     /* u32, send buffer size now, bytes */
+	TN_ATTR_SOCK_RCV_SPACE = 172,  /* u32, bytes read in the last measured round trip */
 };
 
 /* TN_ATTR_TRACE_KIND */
@@ -246,7 +250,10 @@ enum tn_trace_kind {
 	X(TN_ATTR_SOCK_CA_STATE, str, ca_state)             \
 	X(TN_ATTR_SOCK_LOST, u32, lost)                     \
 	X(TN_ATTR_SOCK_SACKED, u32, sacked)                 \
-	X(TN_ATTR_SOCK_MIN_RTT_US, u32, min_rtt_us)
+	X(TN_ATTR_SOCK_MIN_RTT_US, u32, min_rtt_us)         \
+	X(TN_ATTR_SOCK_RCVBUF, u32, rcvbuf)                 \
+	X(TN_ATTR_SOCK_SNDBUF, u32, sndbuf)                 \
+	X(TN_ATTR_SOCK_RCV_SPACE, u32, rcv_space)
 
 typedef uint32_t tn_rpc_sock_u32;
 typedef uint64_t tn_rpc_sock_u64;

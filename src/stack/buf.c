@@ -21,6 +21,30 @@ int tn_ring_init(struct tn_ring *r, uint32_t size)
 	return 0;
 }
 
+/*
+ * Moves the ring into a larger allocation, first byte at offset 0: the
+ * whole old ring from head on is copied, so committed bytes and bytes
+ * parked beyond them (out-of-order data) keep their offsets from head.
+ */
+int tn_ring_grow(struct tn_ring *r, uint32_t size)
+{
+	if (size <= r->size)
+		return 0;
+	uint8_t *data = malloc(size);
+	if (!data)
+		return -1;
+	if (r->size) {
+		uint32_t first = r->size - r->head;
+		memcpy(data, r->data + r->head, first);
+		memcpy(data + first, r->data, r->head);
+	}
+	free(r->data);
+	r->data = data;
+	r->size = size;
+	r->head = 0;
+	return 0;
+}
+
 void tn_ring_free(struct tn_ring *r)
 {
 	free(r->data);

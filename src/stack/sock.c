@@ -202,9 +202,13 @@ long tn_sock_send_space(struct tn_sock *s, struct tn_sock_wpiece piece[2], int *
 	if (r < 0)
 		return r;
 	struct tn_iov iov[2];
+	if (tn_ring_space(&s->sndbuf) == 0)
+		tcp_sndbuf_expand(s);
 	int n = tn_ring_free_iov(&s->sndbuf, iov);
-	if (n == 0)
+	if (n == 0) {
+		s->snd_nospace = true;
 		return -EAGAIN;
+	}
 	for (int i = 0; i < n; i++) {
 		piece[i].base = (uint8_t *)iov[i].base;
 		piece[i].len = iov[i].len;
@@ -233,7 +237,11 @@ long tn_sock_send(struct tn_sock *s, const void *buf, size_t len)
 		return r;
 	if (len == 0)
 		return 0;
+	if (len > tn_ring_space(&s->sndbuf))
+		tcp_sndbuf_expand(s);
 	uint32_t n = tn_ring_write(&s->sndbuf, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+	if (n < len)
+		s->snd_nospace = true;
 	if (n == 0)
 		return -EAGAIN;
 	return queued(s, n);
@@ -279,6 +287,7 @@ long tn_sock_recv(struct tn_sock *s, void *buf, size_t len)
 	if (s->rcvbuf.len) {
 		tcp_enter(s->stack);
 		uint32_t n = tn_ring_read(&s->rcvbuf, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+		tcp_rcv_space_adjust(s);
 		maybe_window_update(s);
 		tcp_leave(s->stack);
 		return n;
@@ -310,6 +319,7 @@ void tn_sock_recv_consume(struct tn_sock *s, size_t n)
 		return;
 	tcp_enter(s->stack);
 	tn_ring_discard(&s->rcvbuf, n > s->rcvbuf.len ? s->rcvbuf.len : (uint32_t)n);
+	tcp_rcv_space_adjust(s);
 	maybe_window_update(s);
 	tcp_leave(s->stack);
 }
@@ -475,15 +485,20 @@ int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t 
 
 int tn_sock_set_bufsize(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf)
 {
-	if (s->state != TN_TCP_CLOSED || s->rcvbuf.data || s->sndbuf.data)
-		return -EISCONN;
 	if ((rcvbuf && (rcvbuf < 2048 || rcvbuf > (64u << 20))) ||
 	    (sndbuf && (sndbuf < 2048 || sndbuf > (64u << 20))))
 		return -EINVAL;
+	if (s->rcvbuf.data || s->sndbuf.data) {
+		tcp_buf_pin(s, rcvbuf, sndbuf);
+		return 0;
+	}
+	if (s->state != TN_TCP_CLOSED && s->state != TN_TCP_LISTEN)
+		return -EISCONN; /* closing, its rings gone */
+	/* as Linux's SOCK_RCVBUF_LOCK: a size the program chose is kept, never tuned */
 	if (rcvbuf)
-		s->rcvbuf_size = rcvbuf;
+		s->rcvbuf_size = s->rcvbuf_max = max_u32(rcvbuf, s->stack->cfg.tcp_rcvbuf_min);
 	if (sndbuf)
-		s->sndbuf_size = sndbuf;
+		s->sndbuf_size = s->sndbuf_max = max_u32(sndbuf, s->stack->cfg.tcp_sndbuf_min);
 	return 0;
 }
 
@@ -580,6 +595,9 @@ int tn_sock_info(const struct tn_sock *s, struct tn_sock_info *i)
 	i->sacked = s->mss ? (s->sacked_bytes + s->mss - 1) / s->mss : 0;
 	i->min_rtt_us = s->min_rtt_us;
 	i->reord_seen = s->reord_seen;
+	i->rcvbuf = s->rcvbuf_size;
+	i->sndbuf = s->sndbuf_size;
+	i->rcv_space = s->rcvq_space;
 	return 0;
 }
 

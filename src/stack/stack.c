@@ -31,8 +31,12 @@ void tn_config_defaults(struct tn_config *cfg)
 	cfg->icmp_ratelimit_burst = 6;
 
 	/* TCP (owned by the TCP modules; checked in tn_tcp_config_check) */
-	cfg->tcp_rcvbuf = 256u << 10;
-	cfg->tcp_sndbuf = 256u << 10;
+	cfg->tcp_rcvbuf_min = 4096;
+	cfg->tcp_rcvbuf = 64u << 10;
+	cfg->tcp_rcvbuf_max = 6u << 20;
+	cfg->tcp_sndbuf_min = 4096;
+	cfg->tcp_sndbuf = 16u << 10;
+	cfg->tcp_sndbuf_max = 4u << 20;
 	cfg->tcp_syn_retries = 6;
 	cfg->tcp_synack_retries = 5;
 	cfg->tcp_retries = 15;

@@ -102,8 +102,15 @@ struct tn_config {
 	uint32_t icmp_ratelimit_burst; /* default 6, like Linux's icmp_msgs_burst scaled down */
 
 	/* TCP (defaults set in tn_config_defaults, checked by tn_tcp_config_check) */
-	uint32_t tcp_rcvbuf;            /* receive buffer per socket, bytes, default 256 KiB */
-	uint32_t tcp_sndbuf;            /* send buffer per socket, bytes, default 256 KiB */
+	/*
+	 * Buffers per connection, bytes, as Linux's tcp_rmem/tcp_wmem: a
+	 * connection starts with tcp_rcvbuf/tcp_sndbuf and grows up to _max
+	 * with its path (receive: what the reader takes per round trip; send:
+	 * twice the congestion window); _min is the least SO_RCVBUF/SO_SNDBUF
+	 * pins. min == default == max: fixed sizes, no auto-tuning.
+	 */
+	uint32_t tcp_rcvbuf_min, tcp_rcvbuf, tcp_rcvbuf_max;   /* default 4 KiB, 64 KiB, 6 MiB */
+	uint32_t tcp_sndbuf_min, tcp_sndbuf, tcp_sndbuf_max;   /* default 4 KiB, 16 KiB, 4 MiB */
 	uint32_t tcp_syn_retries;       /* SYN retransmissions before giving up, default 6 */
 	uint32_t tcp_synack_retries;    /* SYN-ACK retransmissions, default 5 */
 	uint32_t tcp_retries;           /* data retransmissions before giving up, default 15 */
@@ -239,6 +246,8 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtSyncookiesFailed)                                              \
 	X(TcpExtTCPReqQFullDoCookies)                                          \
 	X(TcpExtTCPReqQFullDrop)                                               \
+	/* a buffer growth the buffer limits refused (Linux: memory pressure stops growth) */ \
+	X(TcpExtTCPMemoryPressures)                                            \
 	X(TcpExtTCPAbortOnMemory)                                              \
 	X(TcpExtTCPACKSkippedChallenge)
 
@@ -409,7 +418,11 @@ void tn_sock_close(struct tn_sock *s); /* FIN (or RST with unread data / linger 
 void tn_sock_abort(struct tn_sock *s); /* RST now, then close */
 void tn_sock_set_callback(struct tn_sock *s, tn_sock_cb cb, void *arg);
 
-/* Socket options. Buffer sizes apply before connect/listen. */
+/*
+ * Socket options. Buffer sizes (SO_RCVBUF/SO_SNDBUF) pin the socket's
+ * buffers: no auto-tuning; a listener's connections inherit them; on a
+ * connection they only grow (tcp_buf_pin).
+ */
 int tn_sock_set_nodelay(struct tn_sock *s, bool on);
 /* TCP_CORK (TCP_NOPUSH): full segments only, for at most 200 ms; off sends the rest at once. */
 int tn_sock_set_cork(struct tn_sock *s, bool on);
@@ -472,6 +485,9 @@ struct tn_sock_info {
 	uint32_t lost, sacked; /* segments presumed lost (not yet resent), SACKed */
 	uint32_t min_rtt_us;   /* 0 before a sample */
 	bool reord_seen;
+	/* buffers (auto-tuning), as Linux's ss shows skmem rb/tb and rcv_space */
+	uint32_t rcvbuf, sndbuf;  /* current sizes, bytes */
+	uint32_t rcv_space;       /* bytes the reader took in its last measured round trip */
 };
 int tn_sock_info(const struct tn_sock *s, struct tn_sock_info *info);
 /* Every connection and listener, for `tapnet ss`: fills up to max, returns how many exist. */

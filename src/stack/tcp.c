@@ -138,9 +138,11 @@ void tn_tcp_free(struct tn_stack *stack)
 
 const char *tn_tcp_config_check(const struct tn_config *cfg)
 {
-	if (cfg->tcp_rcvbuf < 4096 || cfg->tcp_rcvbuf > (64u << 20) || cfg->tcp_sndbuf < 4096 ||
-	    cfg->tcp_sndbuf > (64u << 20))
-		return "tcp buffer sizes must be 4 KiB..64 MiB";
+	if (cfg->tcp_rcvbuf_min < 4096 || cfg->tcp_rcvbuf_min > cfg->tcp_rcvbuf ||
+	    cfg->tcp_rcvbuf > cfg->tcp_rcvbuf_max || cfg->tcp_rcvbuf_max > (64u << 20) ||
+	    cfg->tcp_sndbuf_min < 4096 || cfg->tcp_sndbuf_min > cfg->tcp_sndbuf ||
+	    cfg->tcp_sndbuf > cfg->tcp_sndbuf_max || cfg->tcp_sndbuf_max > (64u << 20))
+		return "tcp buffer sizes must satisfy 4 KiB <= min <= default <= max <= 64 MiB";
 	if (cfg->tcp_rto_min_ms < 1 || cfg->tcp_rto_min_ms > cfg->tcp_rto_initial_ms ||
 	    cfg->tcp_rto_initial_ms > cfg->tcp_rto_max_ms || cfg->tcp_rto_max_ms > 3600000)
 		return "tcp rto must satisfy 1 <= min <= initial <= max <= 3600000 ms";
@@ -447,6 +449,8 @@ struct tn_sock *tcp_sock_new(struct tn_stack *stack)
 	s->state = TN_TCP_CLOSED;
 	s->rcvbuf_size = c->tcp_rcvbuf;
 	s->sndbuf_size = c->tcp_sndbuf;
+	s->rcvbuf_max = c->tcp_rcvbuf_max;
+	s->sndbuf_max = c->tcp_sndbuf_max;
 	s->ka_idle_s = c->tcp_keepalive_time_s;
 	s->ka_intvl_s = c->tcp_keepalive_intvl_s;
 	s->ka_probes = c->tcp_keepalive_probes;
@@ -489,7 +493,10 @@ void tn_sock_set_owner(struct tn_sock *s, void *owner)
 	s->mem_owner = owner;
 }
 
-/* Smallest scale that lets the whole receive buffer be advertised (RFC 7323 2.2). */
+/*
+ * Smallest scale that lets the whole receive buffer be advertised (RFC 7323
+ * 2.2); callers pass the size it may grow to, as the scale is fixed at the SYN.
+ */
 uint8_t tcp_wscale_for(uint32_t rcvbuf_size)
 {
 	uint8_t ws = 0;
@@ -500,7 +507,7 @@ uint8_t tcp_wscale_for(uint32_t rcvbuf_size)
 
 void tcp_init_rcv_wscale(struct tn_sock *s)
 {
-	s->rcv_wscale = tcp_wscale_for(s->rcvbuf_size);
+	s->rcv_wscale = tcp_wscale_for(s->rcvbuf_max);
 }
 
 static bool state_is_estab(uint8_t st)

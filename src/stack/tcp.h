@@ -16,6 +16,7 @@
  *   tcp_timer.c    RTO (RFC 6298), delayed ACK, persist, keepalive, FIN_WAIT_2 lifetime
  *   tcp_cc*.c      congestion control behind struct tcp_cc_ops
  *   buf.c          byte rings for send and receive buffers
+ *   tcp_buf.c      buffer auto-tuning: receive right-sizing, send growth with cwnd
  *   sock.c         the public socket API (stack.h)
  */
 #ifndef TAPNET_TCP_H
@@ -72,6 +73,8 @@ struct tn_ring {
 };
 int tn_ring_init(struct tn_ring *r, uint32_t size);
 void tn_ring_free(struct tn_ring *r);
+/* Enlarges the ring to size bytes keeping every byte's offset from head; -1: no memory. */
+int tn_ring_grow(struct tn_ring *r, uint32_t size);
 static inline uint32_t tn_ring_space(const struct tn_ring *r) { return r->size - r->len; }
 /* The free space after the committed end, in at most two pieces; returns how many. */
 int tn_ring_free_iov(const struct tn_ring *r, struct tn_iov iov[2]);
@@ -256,6 +259,12 @@ struct tn_sock {
 	uint8_t snd_wscale, rcv_wscale;
 	struct tn_ring sndbuf;
 	uint32_t sndbuf_size, rcvbuf_size;
+	/* auto-tuning ceilings (tcp_buf.c): equal to the size when pinned or fixed */
+	uint32_t sndbuf_max, rcvbuf_max;
+	bool snd_nospace;                 /* a writer found the send buffer full */
+	/* receive-space estimate (Linux rcvq_space): bytes read per round trip */
+	uint32_t rcvq_space, rcvq_seq;
+	uint64_t rcvq_time_ns;
 
 	/* receive side */
 	uint32_t irs, rcv_nxt, rcv_adv;   /* rcv_adv: right edge last advertised */
@@ -424,6 +433,19 @@ void tcp_release(struct tn_sock *s); /* queue for freeing (not referenced anymor
 void tcp_enter(struct tn_stack *stack);
 void tcp_leave(struct tn_stack *stack);
 int tcp_alloc_buffers(struct tn_sock *s);
+
+/* ---- buffer auto-tuning (tcp_buf.c) */
+void tcp_rcv_space_init(struct tn_sock *s);
+/* After the reader took data: grow the receive buffer to twice what it reads per RTT. */
+void tcp_rcv_space_adjust(struct tn_sock *s);
+/* A writer found the send buffer full: grow it towards twice the congestion window. */
+void tcp_sndbuf_expand(struct tn_sock *s);
+/*
+ * SO_RCVBUF/SO_SNDBUF on a connection that has its rings (0: unchanged):
+ * a larger size is taken now if the charge allows, a smaller one keeps the
+ * rings as they are (they never shrink); either way auto-tuning stops.
+ */
+void tcp_buf_pin(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf);
 void tcp_init_rcv_wscale(struct tn_sock *s);
 uint8_t tcp_wscale_for(uint32_t rcvbuf_size);
 /* A listener's child: joins the SYN queue, moves to the accept queue, leaves. */

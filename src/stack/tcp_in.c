@@ -156,6 +156,8 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 		return NULL;
 	c->rcvbuf_size = l->rcvbuf_size;
 	c->sndbuf_size = l->sndbuf_size;
+	c->rcvbuf_max = l->rcvbuf_max; /* a listener's SO_RCVBUF pins its children too */
+	c->sndbuf_max = l->sndbuf_max;
 	c->nodelay = l->nodelay;
 	c->cork = l->cork;
 	c->keepalive = l->keepalive;
@@ -235,7 +237,7 @@ static void child_established(struct tn_stack *stack, struct tn_sock *l, const s
 	}
 	c->ws_ok = cfg->tcp_window_scaling && hs->ws_ok;
 	c->snd_wscale = c->ws_ok ? hs->snd_wscale : 0;
-	c->rcv_wscale = c->ws_ok ? tcp_wscale_for(c->rcvbuf_size) : 0;
+	c->rcv_wscale = c->ws_ok ? tcp_wscale_for(c->rcvbuf_max) : 0;
 	c->sack_ok = cfg->tcp_sack && hs->sack_ok;
 	c->ts_ok = cfg->tcp_timestamps && hs->ts_ok;
 	if (c->ts_ok)
@@ -282,7 +284,7 @@ static struct tcp_opts synack_options(const struct tn_stack *stack, const struct
 		.mss_ok = true,
 		.mss = (uint16_t)min_u32(own_mss, 65535),
 		.ws_ok = ws_ok,
-		.wscale = ws_ok ? tcp_wscale_for(l->rcvbuf_size) : 0,
+		.wscale = ws_ok ? tcp_wscale_for(l->rcvbuf_max) : 0,
 		.sack_ok = sack_ok,
 		.ts_ok = ts_ok,
 	};
@@ -491,6 +493,7 @@ static void listen_input(struct tn_stack *stack, struct tn_sock *l, const struct
 static void established(struct tn_sock *s)
 {
 	tcp_set_state(s, TN_TCP_ESTABLISHED);
+	tcp_rcv_space_init(s);
 	s->retries = 0;
 	s->backoff = 0;
 	tcp_arm_keepalive(s);
@@ -702,6 +705,9 @@ static void on_new_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t prio
 		acked--;
 	}
 	uint32_t data = min_u32(acked, s->sndbuf.len);
+	/* a writer that filled the buffer (it waits for room): growth may help it */
+	if (tn_ring_space(&s->sndbuf) < s->mss)
+		s->snd_nospace = true;
 	tn_ring_discard(&s->sndbuf, data);
 	s->snd_una = g->ack;
 	if (seq_lt(s->snd_nxt, s->snd_una))
@@ -729,6 +735,10 @@ static void on_new_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t prio
 			tcp_hystart_on_ack(s, g->ack, rtt_sample_us);
 			s->cc->on_ack(s, acked, s->srtt_us);
 		}
+	}
+	if (s->snd_nospace && data) {
+		s->snd_nospace = false;
+		tcp_sndbuf_expand(s);
 	}
 	if (data)
 		tcp_notify(s, TN_SOCK_EV_WRITABLE);

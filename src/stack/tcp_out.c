@@ -137,7 +137,15 @@ uint32_t tcp_send_mss(const struct tn_sock *s)
 uint32_t tcp_rcv_window(struct tn_sock *s)
 {
 	uint32_t cur = seq_gt(s->rcv_adv, s->rcv_nxt) ? s->rcv_adv - s->rcv_nxt : 0;
-	uint32_t free_space = s->shut_rd ? s->rcvbuf_size : tn_ring_space(&s->rcvbuf);
+	/*
+	 * A scaled window is advertised in units of 1 << rcv_wscale, and a
+	 * held edge is rounded up (window_field): keep that much of the ring
+	 * out of the offer, so what the peer may send always fits (Linux
+	 * leaves its bookkeeping share for it; tapnet's ring is all payload).
+	 */
+	uint32_t slack = ((uint32_t)1 << s->rcv_wscale) - 1;
+	uint32_t ring_free = tn_ring_space(&s->rcvbuf);
+	uint32_t free_space = s->shut_rd ? s->rcvbuf_size : ring_free > slack ? ring_free - slack : 0;
 	uint32_t max = (uint32_t)65535 << s->rcv_wscale;
 	if (free_space > max)
 		free_space = max;

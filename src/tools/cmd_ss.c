@@ -22,6 +22,7 @@ struct sock_entry {
 	bool has_ssthresh;
 	char ca_state[STR_MAX];
 	uint32_t lost, sacked, min_rtt_us;
+	uint32_t rcvbuf, sndbuf, rcv_space;
 };
 
 struct sock_list {
@@ -191,7 +192,10 @@ static void print_sock_info(const struct sock_entry *e)
 		printf(" minrtt:%.3f", e->min_rtt_us / 1000.0);
 	if (e->ca_state[0] && strcmp(e->ca_state, "open") != 0)
 		printf(" ca_state:%s", e->ca_state);
-	printf(" snd_wnd:%" PRIu32 " rcv_wnd:%" PRIu32 "\n", e->snd_wnd, e->rcv_wnd);
+	printf(" snd_wnd:%" PRIu32 " rcv_wnd:%" PRIu32, e->snd_wnd, e->rcv_wnd);
+	/* as Linux's skmem:(r,rb,t,tb): queued and size, receive then send */
+	printf(" skmem:(r%" PRIu32 ",rb%" PRIu32 ",t%" PRIu32 ",tb%" PRIu32 ") rcv_space:%" PRIu32 "\n",
+	       e->recv_q, e->rcvbuf, e->send_q, e->sndbuf, e->rcv_space);
 }
 
 static void print_sock_text(const struct sock_entry *e, bool info)
@@ -246,6 +250,8 @@ static void print_sock_json(const struct sock_entry *e)
 	printf(", \"lost\": %" PRIu32 ", \"sacked\": %" PRIu32 ", \"min_rtt_us\": %" PRIu32,
 	       e->lost, e->sacked, e->min_rtt_us);
 	json_bool("reord_seen", e->flags & TN_SOCK_F_REORD);
+	printf(", \"rcvbuf\": %" PRIu32 ", \"sndbuf\": %" PRIu32 ", \"rcv_space\": %" PRIu32,
+	       e->rcvbuf, e->sndbuf, e->rcv_space);
 	fputs("}", stdout);
 }
 

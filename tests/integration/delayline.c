@@ -12,7 +12,10 @@
  * BYTES wait in each direction (default 256 MiB); beyond that a frame is
  * dropped and counted, as a router's queue would. The interfaces should
  * have no offloads (GSO/TSO/GRO, checksums) so that frames are wire-sized.
- * Runs until SIGTERM or SIGINT, then prints what it forwarded and dropped.
+ * Runs until SIGTERM or SIGINT, then prints what it forwarded and dropped:
+ * in its queue (full), and before it, by the packet socket of the
+ * interface it read them on (PACKET_STATISTICS: the socket's receive
+ * buffer overflowed while the line was busy).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -237,10 +240,17 @@ int main(int argc, char **argv)
 			nanosleep(&ts, NULL);
 		}
 	}
-	for (int i = 0; i < nif; i++)
-		printf("delayline: %s -> %s: %llu frames, %llu bytes forwarded, %llu dropped\n",
+	for (int i = 0; i < nif; i++) {
+		struct tpacket_stats st = { 0 };
+		socklen_t len = sizeof(st);
+		if (getsockopt(lanes[i].in, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0)
+			st.tp_drops = 0;
+		printf("delayline: %s -> %s: %llu frames, %llu bytes forwarded, %llu dropped,"
+		       " %u dropped by the socket\n",
 		       lanes[i].name_in, lanes[i].name_out, (unsigned long long)lanes[i].frames,
-		       (unsigned long long)lanes[i].bytes, (unsigned long long)lanes[i].drops);
+		       (unsigned long long)lanes[i].bytes, (unsigned long long)lanes[i].drops,
+		       st.tp_drops);
+	}
 	return 0;
 usage:
 	fprintf(stderr, "usage: delayline [-d MS] [-b BYTES] IFACE_A IFACE_B [IFACE_C IFACE_D ...]\n");

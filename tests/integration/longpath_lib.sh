@@ -66,7 +66,10 @@ longpath_stop_delay() {
 # longpath_delay MS: frames wait MS milliseconds each way (the RTT is twice that)
 longpath_delay() {
 	longpath_stop_delay
-	ns_exec "$DELAYLINE" -d "$1" va "$IFACE" vb1 vb2 >>"$TN_TMP/delayline.log" 2>&1 &
+	# not through ns_exec (a function): $! would be a subshell, and killing
+	# it would leave the delay line running next to the next one, every
+	# frame then crossing twice (ip netns exec execs: $! is the delay line)
+	ip netns exec "$NS" "$DELAYLINE" -d "$1" va "$IFACE" vb1 vb2 >>"$TN_TMP/delayline.log" 2>&1 &
 	DELAY_PID=$!
 	local i
 	for ((i = 0; i < 50; i++)); do

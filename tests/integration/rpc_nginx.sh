@@ -57,7 +57,12 @@ tn_run "$NGINX" -p "$NGX" -c "$NGX/nginx.conf" 2>"$TN_TMP/nginx.err" ||
 wait_listen tapnet "$TAPNET_ADDR" 80
 wait_for_file "$NGX/nginx.pid" 10
 master=$(cat "$NGX/nginx.pid")
-workers=$(pgrep -P "$master" -u www-data | wc -l)
+# the pid file is written before the workers are forked and drop privileges
+for ((try = 0; try < 100; try++)); do
+	workers=$(pgrep -P "$master" -u www-data | wc -l)
+	[ "$workers" -eq 2 ] && break
+	sleep 0.1
+done
 [ "$workers" -eq 2 ] || fail "expected 2 nginx workers as www-data, found $workers: $(ps -o pid,user,args --ppid "$master")"
 log "nginx master $master (root), 2 workers as www-data"
 

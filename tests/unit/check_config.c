@@ -413,8 +413,13 @@ static char *uncommented_shipped_file(void)
 START_TEST(test_tcp_keys)
 {
 	ck_assert_uint_eq(load(""), 0);
-	ck_assert_uint_eq(cfg.core.tcp_rcvbuf, 262144);
-	ck_assert_uint_eq(cfg.core.tcp_sndbuf, 262144);
+	/* Linux's tcp_rmem/tcp_wmem, the receive default halved (see etc/tapnetd.conf) */
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf_min, 4096);
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf, 65536);
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf_max, 6291456);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf_min, 4096);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf, 16384);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf_max, 4194304);
 	ck_assert_uint_eq(cfg.core.tcp_syn_retries, 6);
 	ck_assert_uint_eq(cfg.core.tcp_synack_retries, 5);
 	ck_assert_uint_eq(cfg.core.tcp_retries, 15);
@@ -452,8 +457,13 @@ START_TEST(test_tcp_keys)
 			   "max_syn_backlog = 1\n"
 			   "somaxconn = 65535\n") == 0,
 		      "%s", errs.line[0]);
+	/* one size: fixed, as before the key took three */
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf_min, 4096);
 	ck_assert_uint_eq(cfg.core.tcp_rcvbuf, 4096);
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf_max, 4096);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf_min, 64u << 20);
 	ck_assert_uint_eq(cfg.core.tcp_sndbuf, 64u << 20);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf_max, 64u << 20);
 	ck_assert_uint_eq(cfg.core.tcp_syn_retries, 1);
 	ck_assert_uint_eq(cfg.core.tcp_synack_retries, 0);
 	ck_assert_uint_eq(cfg.core.tcp_retries, 255);
@@ -478,13 +488,27 @@ START_TEST(test_tcp_keys)
 	ck_assert_uint_eq(load("[tcp]\nsack = false\ntimestamps = no\ncongestion = cubic\n"), 0);
 	ck_assert(!cfg.core.tcp_sack && !cfg.core.tcp_timestamps && cfg.core.tcp_window_scaling);
 	ck_assert_uint_eq(cfg.core.tcp_congestion, TN_TCP_CC_CUBIC);
+	ck_assert_msg(load("[tcp]\nrcvbuf = 8192 \t 131072  1048576\nsndbuf = 4096 4096 8192\n") == 0, "%s",
+		      errs.line[0]);
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf_min, 8192);
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf, 131072);
+	ck_assert_uint_eq(cfg.core.tcp_rcvbuf_max, 1048576);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf_min, 4096);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf, 4096);
+	ck_assert_uint_eq(cfg.core.tcp_sndbuf_max, 8192);
 }
 END_TEST
 
 START_TEST(test_tcp_mistakes)
 {
 	expect_one_error("[tcp]\nrcvbuf = 4095\n", 2, "[tcp] rcvbuf: 4095 is out of range 4096..67108864");
-	expect_one_error("[tcp]\nsndbuf = 64M\n", 2, "'64M' is not a non-negative whole number");
+	expect_one_error("[tcp]\nsndbuf = 64M\n", 2, "'64M' is not one size or three (MIN DEFAULT MAX)");
+	expect_one_error("[tcp]\nrcvbuf = 4096 65536\n", 2, "is not one size or three");
+	expect_one_error("[tcp]\nrcvbuf = 4096 65536 1 2\n", 2, "is not one size or three");
+	expect_one_error("[tcp]\nrcvbuf = 4096 65536 4096\n", 2, "MIN <= DEFAULT <= MAX does not hold");
+	expect_one_error("[tcp]\nsndbuf = 4096 16384 67108865\n", 2,
+			 "[tcp] sndbuf: 67108865 is out of range 4096..67108864");
+	expect_one_error("[tcp]\nsndbuf = 4096,16384,65536\n", 2, "is not one size or three");
 	expect_one_error("[tcp]\nsyn_retries = 0\n", 2, "out of range 1..127");
 	expect_one_error("[tcp]\nretries = 256\n", 2, "out of range 1..255");
 	expect_one_error("[tcp]\nrto_min = 0\n", 2, "out of range 1ms..1m");

@@ -135,7 +135,7 @@ START_TEST(full_syn_queue_answers_with_cookies)
 	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
 	ck_assert_uint_eq(o.ack, 20001);
 	ck_assert(o.opt.mss_ok && o.opt.mss == 1460);
-	ck_assert(o.opt.ws_ok && o.opt.wscale == 3);
+	ck_assert(o.opt.ws_ok && o.opt.wscale == 7);
 	ck_assert(o.opt.sack_ok);
 	ck_assert(o.opt.ts_ok && o.opt.tsecr == 5000);
 	ck_assert_uint_eq(o.opt.tsval & 0x3f, 0x10 | 7); /* SACK + the peer's window scale */
@@ -162,7 +162,7 @@ START_TEST(full_syn_queue_answers_with_cookies)
 	ck_assert(info.ts && info.sack);
 	ck_assert_uint_eq(info.mss, 1460 - 12);
 	ck_assert_uint_eq(info.snd_wscale, 7);
-	ck_assert_uint_eq(info.rcv_wscale, 3);
+	ck_assert_uint_eq(info.rcv_wscale, 7);
 	ck_assert_uint_eq(info.snd_wnd, 100u << 7);
 	char buf[8];
 	ck_assert_int_eq(tn_sock_recv(s, buf, sizeof(buf)), 5);
@@ -307,7 +307,7 @@ START_TEST(half_open_is_compact_and_holds_no_buffers)
 	struct oseg o = last_only(h);
 	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
 	ck_assert_uint_eq(o.wnd, 65535); /* the window is the buffer it will get */
-	ck_assert(o.opt.ws_ok && o.opt.wscale == 3 && o.opt.sack_ok && o.opt.ts_ok && o.opt.tsecr == 1);
+	ck_assert(o.opt.ws_ok && o.opt.wscale == 7 && o.opt.sack_ok && o.opt.ts_ok && o.opt.tsecr == 1);
 	ck_assert_uint_eq(nsocks(h), 1);
 	ck_assert_uint_eq(half_open(l), 1);
 	h_clear(h);

@@ -46,7 +46,7 @@ START_TEST(handshake_negotiates_options)
 	struct oseg o = last_only(h);
 	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
 	ck_assert(o.opt.mss_ok && o.opt.mss == 1460);
-	ck_assert(o.opt.ws_ok && o.opt.wscale == 3); /* 256 KiB buffer */
+	ck_assert(o.opt.ws_ok && o.opt.wscale == 7); /* the receive buffer may grow to 6 MiB */
 	ck_assert(o.opt.sack_ok);
 	ck_assert(o.opt.ts_ok && o.opt.tsecr == 1);
 	uint32_t iss = o.seq, tsval = o.opt.tsval;
@@ -62,7 +62,7 @@ START_TEST(handshake_negotiates_options)
 	ck_assert(info.ts && info.sack);
 	ck_assert_uint_eq(info.mss, 1448);
 	ck_assert_uint_eq(info.snd_wnd, 1000u << 7);
-	ck_assert_uint_eq(info.rcv_wscale, 3);
+	ck_assert_uint_eq(info.rcv_wscale, 7);
 	ck_assert_uint_eq(H_CTR(h, TcpPassiveOpens), 1);
 	ck_assert_uint_eq(H_CTR(h, TcpCurrEstab), 1);
 	ck_assert_uint_eq(tn_sock_list(h->stack, NULL, 0), 2);
@@ -470,7 +470,7 @@ START_TEST(send_in_place_then_commit)
 	/* a 4096-byte send buffer; the peer's window (65535) is not the limit */
 	struct tn_config cfg;
 	peer_config(&cfg);
-	cfg.tcp_sndbuf = 4096;
+	cfg.tcp_sndbuf = cfg.tcp_sndbuf_max = 4096; /* fixed: no growth */
 	struct conn c = open_passive_cfg(&cfg, NULL, 0);
 	static uint8_t data[6000];
 	for (size_t i = 0; i < sizeof(data); i++)
@@ -530,7 +530,7 @@ START_TEST(recv_peek_then_consume)
 	/* A 4096-byte receive buffer, no window scaling: the window field is in bytes. */
 	struct tn_config cfg;
 	peer_config(&cfg);
-	cfg.tcp_rcvbuf = 4096;
+	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 4096; /* fixed: no growth */
 	struct conn c = open_passive_cfg(&cfg, NULL, 0);
 	static uint8_t data[5000];
 	for (size_t i = 0; i < sizeof(data); i++)
