@@ -186,7 +186,9 @@ static void pump_from_client(struct tsock *t)
 			}
 		}
 		ssize_t n = recv_a(t, &msg);
+		DAEMON_COUNT(ss->d, SockPairReads, n > 0);
 		if (n < 0) {
+			DAEMON_COUNT(ss->d, SockPairEmptyReads, errno == EAGAIN);
 			if (errno == EAGAIN)
 				t->a_idle = true; /* until EV_READ or news from the core */
 			if (errno == EAGAIN || errno == EINTR)

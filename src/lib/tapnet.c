@@ -1046,8 +1046,8 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 			errno = EPROTO;
 			return -1;
 		}
-		if (flags & SOCK_NONBLOCK)
-			fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
+		if (flags & SOCK_NONBLOCK) /* a pair end fresh from socketpair(): no other status flag */
+			fcntl(nfd, F_SETFL, O_NONBLOCK);
 		int mark = family_mark(fd);
 		if (mark != MARK_INET)
 			set_family_mark(nfd, MARK_INET6);
