@@ -209,6 +209,7 @@ static int ctl_pinned = -1; /* the fd number the connection lives at across fork
  * already be something else of the program's.
  */
 static volatile sig_atomic_t ctl_closed_by_program;
+int tn_lib_fds_watched; /* the shim reports closes (tn_lib_fd_closing); else fstat per call */
 
 /* Only where a call failed: fd still the connection it was? */
 static dev_t ctl_dev;
@@ -276,7 +277,8 @@ static void ctl_install(int fd)
 
 /*
  * With the lock held: the control connection of this process, or -1.
- * Nothing is checked here, on the way of every call: a connection stays
+ * Under the shim nothing is checked here, on the way of every call (a
+ * program linked with libtapnet gets an fstat): a connection stays
  * ours until the program closes its number (the shim sees that), a fork
  * gives the child its own (atfork_child) and an exec is checked when the
  * library loads. What else can happen to it shows when a call on it fails
@@ -285,7 +287,7 @@ static void ctl_install(int fd)
  */
 static int conn_get(void)
 {
-	if (ctl_closed_by_program)
+	if (ctl_closed_by_program || (!tn_lib_fds_watched && ctl_fd >= 0 && !ctl_still_ours()))
 		ctl_forget(); /* the number may be in use again: not ours to close */
 	if (ctl_fd >= 0 && ctl_pid == my_pid)
 		return ctl_fd;

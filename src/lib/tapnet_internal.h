@@ -43,5 +43,7 @@ int tn_lib_getsockname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t
  * them, it is the program's again. Async-signal-safe.
  */
 void tn_lib_fd_closing(int lo, int hi);
+/* Set by the shim: closes are reported, libtapnet need not check its fd before each call. */
+extern int tn_lib_fds_watched;
 
 #endif

@@ -229,6 +229,11 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	return eof_or_reset(fd, get_recvmsg()(fd, msg, flags), want);
 }
 
+__attribute__((constructor)) static void watch_fds(void)
+{
+	tn_lib_fds_watched = 1;
+}
+
 /*
  * The control connection lives at an fd number the program does not know
  * of; libtapnet does not look at it before each call (that would cost a
