@@ -234,7 +234,8 @@ void tn_lib_fd_closing(int lo, int hi)
 {
 	int fd = ctl_fd;
 
-	if (fd >= 0 && fd >= lo && fd <= hi)
+	/* not the child of a vfork, which shares our memory but not our fds */
+	if (fd >= 0 && fd >= lo && fd <= hi && (pid_t)syscall(SYS_getpid) == my_pid)
 		ctl_closed_by_program = 1;
 }
 
