@@ -51,6 +51,8 @@
 	X(SockAcceptWaits)  /* accepts that had to wait for a socket slot */  \
 	X(CtlFdsRefused)    /* fds clients passed that name none of their sockets */ \
 	X(SockOptNowaitErrors) /* setsockopt sent without waiting that failed: logged */ \
+	X(SockPairReads)    /* reads of a program's bytes from its socket pairs */ \
+	X(SockPairEmptyReads) /* reads that found a pair empty (EAGAIN) */ \
 	X(CtlIdleCloses)    /* connections closed after client_idle_timeout */ \
 	X(CloserBusy)       /* closes of client-touched fds not returned yet */ \
 	X(TraceSubscribers) /* TRACE connections now (tapnet trace, capture) */ \

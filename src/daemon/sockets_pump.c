@@ -163,6 +163,7 @@ static void pump_from_client(struct tsock *t)
 		/* client data goes straight into the TCP send buffer; filler into scratch */
 		struct iovec iov[2];
 		struct msghdr msg = { .msg_iov = iov };
+		size_t asked = 0;
 		if (t->filler) {
 			iov[0].iov_base = ss->scratch;
 			iov[0].iov_len = t->filler < CHUNK ? t->filler : CHUNK;
@@ -180,11 +181,14 @@ static void pump_from_client(struct tsock *t)
 				iov[i].iov_base = piece[i].base;
 				iov[i].iov_len = len;
 				room -= len;
+				asked += len;
 				msg.msg_iovlen++;
 			}
 		}
 		ssize_t n = recv_a(t, &msg);
+		DAEMON_COUNT(ss->d, SockPairReads, n > 0);
 		if (n < 0) {
+			DAEMON_COUNT(ss->d, SockPairEmptyReads, errno == EAGAIN);
 			if (errno == EAGAIN)
 				t->a_idle = true; /* until EV_READ or news from the core */
 			if (errno == EAGAIN || errno == EINTR)
@@ -224,6 +228,15 @@ static void pump_from_client(struct tsock *t)
 			if (log_ratelimit_ok(&ss->err_log, &suppressed))
 				log_debug("tn_sock_send_commit took %ld of %zd bytes%s", s, n,
 					  log_suppressed_note(suppressed, note));
+			return;
+		}
+		if ((size_t)n < asked) {
+			/*
+			 * A stream socket's read takes all there is up to the room
+			 * given: A is empty now. What the client writes next makes
+			 * it readable (EV_READ); no read to learn that it is empty.
+			 */
+			t->a_idle = true;
 			return;
 		}
 	}
@@ -445,7 +458,16 @@ void sock_cb(struct tn_sock *s, unsigned events, void *arg)
 		}
 		return;
 	}
-	if (events & ~(unsigned)TN_SOCK_EV_READABLE)
+	if (events == TN_SOCK_EV_WRITABLE && t->connected && t->a_idle && !t->in_pump) {
+		/*
+		 * Room in the send buffer (an ACK): news only for a pump that
+		 * stopped for want of it, and this one stopped because A was
+		 * empty. EV_READ is watched again if it was not (a full buffer).
+		 */
+		tsock_update_io(t);
+		return;
+	}
+	if (events & ~(unsigned)(TN_SOCK_EV_READABLE | TN_SOCK_EV_WRITABLE))
 		t->a_idle = false;
 	if (t->connecting) {
 		if (events & TN_SOCK_EV_CONNECTED) {

@@ -38,6 +38,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdarg.h>
@@ -188,27 +189,54 @@ void tn_lib_say(const char *fmt, ...)
  *    and replaced rather than shared, which would mix two processes'
  *    replies on one stream.
  *
+ *  - Nothing is checked on the way of a call: the connection is used until
+ *    a call on it fails. Then it is made again (and the call sent once
+ *    more) when tapnetd closed it without reading the request (an idle
+ *    connection whose slot went to another); the shim tells when the
+ *    program closes its number or puts an fd of its own there.
+ *
  * The daemon authorises each connection by the credentials it had when it
  * connected; a process that drops privileges keeps what it had.
  */
 
 static int ctl_fd = -1;
+static pid_t my_pid;        /* this process: set at load and in the fork handler */
 static pid_t ctl_pid;       /* the process that made ctl_fd */
-static dev_t ctl_dev;       /* ctl_fd's identity, to notice a program closing it */
-static ino_t ctl_ino;
 static int ctl_pinned = -1; /* the fd number the connection lives at across fork and exec */
+/*
+ * The program closed ctl_fd's number (close, dup2 over it, close_range: the
+ * shim tells, see tn_lib_fd_closing): the number is no longer ours, and may
+ * already be something else of the program's.
+ */
+static volatile sig_atomic_t ctl_closed_by_program;
+int tn_lib_fds_watched; /* the shim reports closes (tn_lib_fd_closing); else fstat per call */
+
+/* Only where a call failed: fd still the connection it was? */
+static dev_t ctl_dev;
+static ino_t ctl_ino;
 
 static bool ctl_still_ours(void)
 {
 	struct stat st;
 
-	return fstat(ctl_fd, &st) == 0 && st.st_dev == ctl_dev && st.st_ino == ctl_ino;
+	return !ctl_closed_by_program && fstat(ctl_fd, &st) == 0 && st.st_dev == ctl_dev &&
+	       st.st_ino == ctl_ino;
 }
 
 static void ctl_forget(void)
 {
 	ctl_fd = -1;
 	ctl_pinned = -1;
+	ctl_closed_by_program = 0;
+}
+
+void tn_lib_fd_closing(int lo, int hi)
+{
+	int fd = ctl_fd;
+
+	/* not the child of a vfork, which shares our memory but not our fds */
+	if (fd >= 0 && fd >= lo && fd <= hi && (pid_t)syscall(SYS_getpid) == my_pid)
+		ctl_closed_by_program = 1;
 }
 
 /* A new control connection for this process, HELLO done; -1 with errno. */
@@ -240,38 +268,50 @@ static void ctl_install(int fd)
 		}
 	}
 	ctl_fd = fd;
-	ctl_pid = getpid();
+	ctl_pid = my_pid;
+	ctl_closed_by_program = 0;
 	if (fstat(fd, &st) == 0) {
 		ctl_dev = st.st_dev;
 		ctl_ino = st.st_ino;
 	}
 }
 
-/* With the lock held: the control connection of this process, or -1. */
+/*
+ * With the lock held: the control connection of this process, or -1.
+ * Under the shim nothing is checked here, on the way of every call (a
+ * program linked with libtapnet gets an fstat): a connection stays
+ * ours until the program closes its number (the shim sees that), a fork
+ * gives the child its own (atfork_child) and an exec is checked when the
+ * library loads. What else can happen to it shows when a call on it fails
+ * (conn_lost): tapnetd closed an idle connection or stopped, or a program
+ * closed the number behind libc's back.
+ */
 static int conn_get(void)
 {
-	if (ctl_fd >= 0 && ctl_pid == getpid() && ctl_still_ours()) {
-		/*
-		 * Between calls the daemon sends nothing: anything to read is its
-		 * goodbye (an idle connection closed, see client_idle_timeout), and
-		 * a new connection serves as well, at the same number.
-		 */
-		struct pollfd p = { .fd = ctl_fd, .events = POLLIN };
-		if (poll(&p, 1, 0) == 0)
-			return ctl_fd;
-		close(ctl_fd);
-	} else if (ctl_fd >= 0 && ctl_still_ours()) {
-		/* a copy from a process that forked without our handler: not ours to use */
-		close(ctl_fd);
-	} else if (ctl_fd >= 0) {
-		ctl_forget(); /* the program closed it, and the number may be in use again */
-	}
+	if (ctl_closed_by_program || (!tn_lib_fds_watched && ctl_fd >= 0 && !ctl_still_ours()))
+		ctl_forget(); /* the number may be in use again: not ours to close */
+	if (ctl_fd >= 0 && ctl_pid == my_pid)
+		return ctl_fd;
 	ctl_fd = -1;
 	int fd = ctl_connect();
 	if (fd < 0)
 		return -1;
 	ctl_install(fd);
 	return ctl_fd;
+}
+
+/*
+ * A call on the connection failed: it is over. Closed if it still is what we
+ * made (its number stays pinned for the next one), else forgotten.
+ */
+static void conn_lost(void)
+{
+	if (ctl_fd >= 0 && ctl_still_ours()) {
+		close(ctl_fd);
+		ctl_fd = -1;
+	} else {
+		ctl_forget();
+	}
 }
 
 static void conn_drop(void)
@@ -296,6 +336,7 @@ static void atfork_parent(void)
 /* In the child, before the program's code runs: a connection of its own. */
 static void atfork_child(void)
 {
+	my_pid = getpid();
 	if (ctl_fd >= 0 && ctl_still_ours()) {
 		int inherited = ctl_fd;
 		int fd = ctl_connect();
@@ -365,6 +406,7 @@ __attribute__((constructor)) static void tn_lib_load(void)
 		tn_lib_options |= strstr(p, "kernel-ipv6") ? TN_LIB_OPT_KERNEL_IPV6 : 0;
 	}
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+	my_pid = getpid();
 
 	tn_lib_busy++; /* getsockname and the rest: the kernel's, not the shim's */
 	pthread_mutex_lock(&lock);
@@ -375,7 +417,7 @@ __attribute__((constructor)) static void tn_lib_load(void)
 	if (!cfg_socket_path[0])
 		daemon_path_of(fd); /* the environment is gone: the connection knows where it leads */
 	ctl_pinned = fd;
-	if (owner == getpid()) {
+	if (owner == my_pid) {
 		ctl_install(fd);
 	} else {
 		/* another process's, inherited without the fork handler: ours instead */
@@ -393,6 +435,67 @@ out:
 }
 
 /*
+ * A send that failed this way found the connection over before the daemon
+ * read the request (tapnetd closed it, idle, or the number is no longer a
+ * connection of ours): the request may go again on a new one.
+ */
+static bool conn_gone(int err)
+{
+	return err == EPIPE || err == ECONNRESET || err == ENOTCONN || err == EBADF ||
+	       err == ENOTSOCK || err == EDESTADDRREQ;
+}
+
+/*
+ * With the lock held: sends the len bytes of buf (fds attached) on this
+ * process's connection, made or made again as needed. 0, or -1 with errno.
+ */
+static int send_req(const uint8_t *buf, long len, const int *fds, unsigned nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 2)];
+	} cbuf;
+
+	if (len < 0 || nfds > 2) {
+		errno = EINVAL;
+		return -1;
+	}
+	for (int attempt = 0;; attempt++) {
+		int fd = conn_get();
+		if (fd < 0)
+			return -1;
+		struct iovec iov = { (void *)buf, (size_t)len };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		if (nfds) {
+			msg.msg_control = cbuf.buf;
+			msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+			memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+		}
+		ssize_t n;
+		do
+			n = sys_sendmsg(fd, &msg, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			int e = errno;
+			conn_lost();
+			if (attempt == 0 && conn_gone(e))
+				continue; /* nothing of it went: again, on a new connection */
+			errno = (e == EPIPE) ? ECONNRESET : e;
+			return -1;
+		}
+		if (n < len && tn_rpc_send_msg(fd, buf + n, (size_t)(len - n), CALL_TIMEOUT_MS) < 0) {
+			conn_drop();
+			return -1;
+		}
+		return 0;
+	}
+}
+
+/*
  * With the lock held: sends the request in w (fds attached to its bytes)
  * and waits for its reply in reply_buf. Returns the reply's length, or -1
  * with errno: the daemon's error for this request, or what went wrong.
@@ -403,50 +506,33 @@ static long call_fd(struct tn_rpc_writer *w, const int *fds, unsigned nfds, int 
 {
 	struct tn_rpc_header hdr;
 	long len = tn_rpc_end(w);
-	int fd = conn_get();
 
 	if (len < 0) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (fd < 0)
-		return -1;
 	tn_rpc_parse_header(w->buf, (size_t)len, &hdr);
-
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 2)];
-	} cbuf;
-	struct iovec iov = { w->buf, (size_t)len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		msg.msg_control = cbuf.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	ssize_t n;
-	do
-		n = sys_sendmsg(fd, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		int e = errno;
-		conn_drop();
-		errno = (e == EPIPE) ? ECONNRESET : e;
-		return -1;
-	}
-	if (n < len && tn_rpc_send_msg(fd, w->buf + n, (size_t)(len - n), CALL_TIMEOUT_MS) < 0) {
-		conn_drop();
-		return -1;
-	}
 	int got_fd = -1;
-	long r = tn_rpc_recv_msg_fd(fd, reply_buf, sizeof(reply_buf), CALL_TIMEOUT_MS, &got_fd);
-	if (r < 0) {
-		conn_drop();
-		return -1;
+	long r = -1;
+	for (int attempt = 0; r < 0; attempt++) {
+		if (send_req(w->buf, len, fds, nfds) < 0)
+			return -1;
+		r = tn_rpc_recv_msg_fd(ctl_fd, reply_buf, sizeof(reply_buf), CALL_TIMEOUT_MS, &got_fd);
+		if (r >= 0)
+			break;
+		int e = errno;
+		/*
+		 * End-of-file before any reply: tapnetd closed the connection (an
+		 * idle one whose slot went to another) without reading the request
+		 * that reached it meanwhile. Once more on a new connection; a
+		 * daemon that is gone refuses that one.
+		 */
+		if (attempt > 0 || e != ECONNRESET) {
+			conn_drop();
+			errno = e;
+			return -1;
+		}
+		conn_lost();
 	}
 	if (passed)
 		*passed = got_fd;
@@ -552,8 +638,8 @@ static int cache_get(uint64_t cookie)
 	return -1;
 }
 
-/* With the lock held. */
-static int is_socket_locked(int fd)
+/* With the lock held: fd is a tapnet socket (1) or not (0); its cookie in *cookie when it is. */
+static int is_socket_locked(int fd, uint64_t *cookie_out)
 {
 	uint64_t cookie;
 	int v;
@@ -561,14 +647,17 @@ static int is_socket_locked(int fd)
 
 	if (fd_ident(fd, &cookie) < 0)
 		return 0;
+	/* a cookie names one socket for as long as the system runs: what it was, it is */
+	int known = cache_get(cookie);
+	if (known >= 0) {
+		*cookie_out = cookie;
+		return known;
+	}
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
 		return 0;
 	len = sizeof(v);
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
 		return 0;
-	int known = cache_get(cookie);
-	if (known >= 0)
-		return known;
 	struct ucred cred;
 	len = sizeof(cred);
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid == 0)
@@ -585,17 +674,25 @@ static int is_socket_locked(int fd)
 	if (r >= 0 || errno == ENOTSOCK)
 		cache_put(cookie, yes);
 	errno = saved;
+	*cookie_out = cookie;
 	return yes;
+}
+
+int tn_lib_socket_cookie(int fd, uint64_t *cookie)
+{
+	tn_lib_busy++;
+	pthread_mutex_lock(&lock);
+	int r = is_socket_locked(fd, cookie);
+	pthread_mutex_unlock(&lock);
+	tn_lib_busy--;
+	return r;
 }
 
 int tapnet_is_socket(int fd)
 {
-	tn_lib_busy++;
-	pthread_mutex_lock(&lock);
-	int r = is_socket_locked(fd);
-	pthread_mutex_unlock(&lock);
-	tn_lib_busy--;
-	return r;
+	uint64_t cookie;
+
+	return tn_lib_socket_cookie(fd, &cookie);
 }
 
 /* ------------------------------------------------------------------ IPv4, and IPv6 sockets that speak it */
@@ -952,8 +1049,8 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 			errno = EPROTO;
 			return -1;
 		}
-		if (flags & SOCK_NONBLOCK)
-			fcntl(nfd, F_SETFL, fcntl(nfd, F_GETFL) | O_NONBLOCK);
+		if (flags & SOCK_NONBLOCK) /* a pair end fresh from socketpair(): no other status flag */
+			fcntl(nfd, F_SETFL, O_NONBLOCK);
 		int mark = family_mark(fd);
 		if (mark != MARK_INET)
 			set_family_mark(nfd, MARK_INET6);
@@ -1051,7 +1148,8 @@ int tapnet_shutdown(int fd, int how)
 	LEAVE(0);
 }
 
-static int getname(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
+/* cookie: fd's, when the caller knows it already (the shim), else 0 */
+static int getname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *len, bool peer)
 {
 	struct tn_rpc_writer w;
 	struct tn_rpc_iter it;
@@ -1063,9 +1161,9 @@ static int getname(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 		return -1;
 	}
 	ENTER();
-	uint64_t cookie;
 	const struct cache_entry *e;
-	if (!peer && fd_ident(fd, &cookie) == 0 && (e = cache_find(cookie)) && e->named) {
+	if (!peer && (cookie || fd_ident(fd, &cookie) == 0) && (e = cache_find(cookie)) &&
+	    e->named) {
 		put_addr(family_mark(fd), addr, len, e->local_addr, e->local_port);
 		LEAVE(0);
 	}
@@ -1087,12 +1185,17 @@ static int getname(int fd, struct sockaddr *addr, socklen_t *len, bool peer)
 
 int tapnet_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return getname(fd, addr, len, false);
+	return getname(fd, 0, addr, len, false);
+}
+
+int tn_lib_getsockname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *len)
+{
+	return getname(fd, cookie, addr, len, false);
 }
 
 int tapnet_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return getname(fd, addr, len, true);
+	return getname(fd, 0, addr, len, true);
 }
 
 /*
@@ -1170,48 +1273,15 @@ static int nowait_option(int level, int optname, const void *optval, socklen_t o
 	return 0;
 }
 
-/* With the lock held: sends w (fds attached) and returns without waiting for anything. */
-static int send_nowait(struct tn_rpc_writer *w, const int *fds, unsigned nfds)
+/* With the lock held: sends w and returns without waiting for anything. */
+static int send_nowait(struct tn_rpc_writer *w)
 {
-	long len = tn_rpc_end(w);
-	int fd = conn_get();
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cbuf;
-
-	if (len < 0 || nfds > 1) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (fd < 0)
-		return -1;
-	struct iovec iov = { w->buf, (size_t)len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		msg.msg_control = cbuf.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int));
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, sizeof(int));
-	}
-	ssize_t n;
-	do
-		n = sys_sendmsg(fd, &msg, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 || (n < len && tn_rpc_send_msg(fd, w->buf + n, (size_t)(len - n),
-						 CALL_TIMEOUT_MS) < 0)) {
-		int e = errno;
-		conn_drop();
-		errno = (e == EPIPE) ? ECONNRESET : e;
-		return -1;
-	}
-	return 0;
+	return send_req(w->buf, tn_rpc_end(w), NULL, 0);
 }
 
-int tapnet_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
+/* cookie: fd's, when the caller knows it already (the shim), else 0 */
+static int setsockopt_ck(int fd, uint64_t cookie, int level, int optname, const void *optval,
+			 socklen_t optlen)
 {
 	struct tn_rpc_writer w;
 
@@ -1245,9 +1315,8 @@ int tapnet_setsockopt(int fd, int level, int optname, const void *optval, sockle
 	if (local == 0 && optlen > sizeof(struct linger))
 		optlen = sizeof(struct linger); /* what Linux reads of a longer value, no more */
 	ENTER();
-	uint64_t cookie = 0;
 	const struct cache_entry *known;
-	if (local == 0 && (fd_ident(fd, &cookie) < 0 || !(known = cache_find(cookie)) ||
+	if (local == 0 && ((!cookie && fd_ident(fd, &cookie) < 0) || !(known = cache_find(cookie)) ||
 			   known->is_tapnet != 1))
 		local = 1; /* not a socket this process knows as tapnet's: the daemon says */
 	begin(&w, local == 0 ? TN_RPC_SETSOCKOPT_NOWAIT : TN_RPC_SETSOCKOPT);
@@ -1259,9 +1328,20 @@ int tapnet_setsockopt(int fd, int level, int optname, const void *optval, sockle
 		tn_rpc_put_u64(&w, TN_ATTR_COOKIE, cookie);
 		if (sys_outq(fd, &queued) == 0 && queued == 0)
 			tn_rpc_put_u32(&w, TN_ATTR_PAIR_EMPTY, 1); /* the option goes before what follows */
-		LEAVE(send_nowait(&w, NULL, 0));
+		LEAVE(send_nowait(&w));
 	}
 	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);
+}
+
+int tapnet_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
+{
+	return setsockopt_ck(fd, 0, level, optname, optval, optlen);
+}
+
+int tn_lib_setsockopt(int fd, uint64_t cookie, int level, int optname, const void *optval,
+		      socklen_t optlen)
+{
+	return setsockopt_ck(fd, cookie, level, optname, optval, optlen);
 }
 
 int tapnet_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)

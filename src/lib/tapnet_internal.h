@@ -25,4 +25,25 @@ extern unsigned tn_lib_options;
 /* One line on stderr after "tapnet: "; errno kept. */
 void tn_lib_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * The shim's way in, for the calls it makes on every request: fd is a
+ * tapnet socket (1) or not (0), its SO_COOKIE in *cookie when it is; the
+ * calls below take that cookie instead of asking the kernel again.
+ */
+#include <stdint.h>
+#include <sys/socket.h>
+int tn_lib_socket_cookie(int fd, uint64_t *cookie);
+int tn_lib_setsockopt(int fd, uint64_t cookie, int level, int optname, const void *optval,
+		      socklen_t optlen);
+int tn_lib_getsockname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *len);
+
+/*
+ * The program is about to close fds lo..hi (close, dup2 or dup3 over one,
+ * close_range, closefrom): if the control connection's number is among
+ * them, it is the program's again. Async-signal-safe.
+ */
+void tn_lib_fd_closing(int lo, int hi);
+/* Set by the shim: closes are reported, libtapnet need not check its fd before each call. */
+extern int tn_lib_fds_watched;
+
 #endif

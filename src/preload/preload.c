@@ -13,8 +13,11 @@
  * close and the rest are the kernel's own on a tapnet fd, except that an
  * end-of-file from read/recv/recvfrom/recvmsg on a tapnet socket whose
  * peer reset the connection becomes ECONNRESET (the socket pair itself can
- * only say end-of-file; SO_ERROR knows it was a reset). Name resolution
- * uses the kernel (its UDP and AF_INET6 sockets pass through).
+ * only say end-of-file; SO_ERROR knows it was a reset). close, dup2,
+ * dup3, close_range and closefrom are libc's too; they only tell libtapnet
+ * when the program takes the number its control connection lives at.
+ * Name resolution uses the kernel (its UDP and AF_INET6 sockets pass
+ * through).
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -24,6 +27,8 @@
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -33,6 +38,12 @@
 #include "lib/tapnet_internal.h"
 
 #define EXPORT __attribute__((visibility("default")))
+
+#ifdef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC_FLAG CLOSE_RANGE_CLOEXEC
+#else
+#define CLOSE_RANGE_CLOEXEC_FLAG (1U << 2) /* linux/close_range.h */
+#endif
 
 /* libc's function name, looked up once (a race only looks it up twice). */
 #define REAL(name, ret, ...)                                                   \
@@ -59,16 +70,28 @@ REAL(read, ssize_t, int, void *, size_t)
 REAL(recv, ssize_t, int, void *, size_t, int)
 REAL(recvfrom, ssize_t, int, void *, size_t, int, struct sockaddr *, socklen_t *)
 REAL(recvmsg, ssize_t, int, struct msghdr *, int)
+REAL(close, int, int)
+REAL(dup2, int, int, int)
+REAL(dup3, int, int, int, int)
+REAL(close_range, int, unsigned, unsigned, int)
+REAL(closefrom, void, int)
 
 /* A call on fd is tapnet's: not from inside libtapnet, and fd is one of its sockets. */
-static int ours(int fd)
+static int ours_cookie(int fd, uint64_t *cookie)
 {
 	if (tn_lib_busy)
 		return 0;
 	int e = errno;
-	int r = tapnet_is_socket(fd);
+	int r = tn_lib_socket_cookie(fd, cookie);
 	errno = e;
 	return r;
+}
+
+static int ours(int fd)
+{
+	uint64_t cookie;
+
+	return ours_cookie(fd, &cookie);
 }
 
 /* Why an IP socket stays the kernel's, for `tapnet run -v`; NULL for other families. */
@@ -139,7 +162,10 @@ EXPORT int shutdown(int fd, int how)
 
 EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return ours(fd) ? tapnet_getsockname(fd, addr, len) : get_getsockname()(fd, addr, len);
+	uint64_t cookie;
+
+	return ours_cookie(fd, &cookie) ? tn_lib_getsockname(fd, cookie, addr, len)
+					: get_getsockname()(fd, addr, len);
 }
 
 EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
@@ -149,8 +175,10 @@ EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 
 EXPORT int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 {
-	return ours(fd) ? tapnet_setsockopt(fd, level, optname, optval, optlen)
-			: get_setsockopt()(fd, level, optname, optval, optlen);
+	uint64_t cookie;
+
+	return ours_cookie(fd, &cookie) ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
+					: get_setsockopt()(fd, level, optname, optval, optlen);
 }
 
 EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
@@ -199,4 +227,51 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	for (size_t i = 0; i < msg->msg_iovlen; i++)
 		want += msg->msg_iov[i].iov_len;
 	return eof_or_reset(fd, get_recvmsg()(fd, msg, flags), want);
+}
+
+__attribute__((constructor)) static void watch_fds(void)
+{
+	tn_lib_fds_watched = 1;
+}
+
+/*
+ * The control connection lives at an fd number the program does not know
+ * of; libtapnet does not look at it before each call (that would cost a
+ * system call each), so it learns here when the program closes that number
+ * or puts something else there. Only the number's fate is noted; the call
+ * is libc's.
+ */
+EXPORT int close(int fd)
+{
+	if (!tn_lib_busy)
+		tn_lib_fd_closing(fd, fd);
+	return get_close()(fd);
+}
+
+EXPORT int dup2(int old, int new)
+{
+	if (!tn_lib_busy && old != new)
+		tn_lib_fd_closing(new, new);
+	return get_dup2()(old, new);
+}
+
+EXPORT int dup3(int old, int new, int flags)
+{
+	if (!tn_lib_busy && old != new)
+		tn_lib_fd_closing(new, new);
+	return get_dup3()(old, new, flags);
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	if (!tn_lib_busy && !(flags & CLOSE_RANGE_CLOEXEC_FLAG) && first <= (unsigned)INT_MAX)
+		tn_lib_fd_closing((int)first, last > (unsigned)INT_MAX ? INT_MAX : (int)last);
+	return get_close_range()(first, last, flags);
+}
+
+EXPORT void closefrom(int lowfd)
+{
+	if (!tn_lib_busy)
+		tn_lib_fd_closing(lowfd < 0 ? 0 : lowfd, INT_MAX);
+	get_closefrom()(lowfd);
 }

@@ -14,9 +14,7 @@
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || missing "nginx not found (Debian package nginx-light)"
-getent passwd www-data >/dev/null || missing "no user www-data"
+require_nginx
 
 start_tapnetd
 nowait_errors=$(counter SockOptNowaitErrors)
@@ -81,34 +79,9 @@ log "5 corked writes of 100 bytes, uncork without a reply: one segment of 500, t
 # --- nginx, tcp_nopush: headers and file in full segments
 WWW=$TN_TMP/www
 NGX=$TN_TMP/nginx
-mkdir -p "$WWW" "$NGX/tmp" || fail "mkdir failed"
+nginx_conf "$NGX" "$TAPNET_ADDR:80" "$WWW" "access_log off;"
 head -c 5000 /dev/urandom >"$WWW/file"
-chmod 0755 "$TN_TMP" "$WWW" "$NGX" && chmod 0644 "$WWW"/* && chown www-data "$NGX/tmp" ||
-	fail "cannot make the document root readable by www-data"
-cat >"$NGX/nginx.conf" <<CONF || fail "cannot write nginx.conf"
-user www-data;
-worker_processes 2;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log;
-events { worker_connections 768; }
-http {
-	sendfile on;
-	tcp_nopush on;
-	keepalive_timeout 65;
-	default_type application/octet-stream;
-	access_log off;
-	client_body_temp_path $NGX/tmp/body;
-	proxy_temp_path $NGX/tmp/proxy;
-	fastcgi_temp_path $NGX/tmp/fastcgi;
-	uwsgi_temp_path $NGX/tmp/uwsgi;
-	scgi_temp_path $NGX/tmp/scgi;
-	server {
-		listen $TAPNET_ADDR:80;
-		root $WWW;
-	}
-}
-CONF
-at_exit '[ -f "$NGX/nginx.pid" ] && kill -QUIT "$(cat "$NGX/nginx.pid")"'
+chmod 0644 "$WWW"/* || fail "cannot make the document root readable by www-data"
 tn_run "$NGINX" -p "$NGX" -c "$NGX/nginx.conf" 2>"$TN_TMP/nginx.err" ||
 	fail "nginx did not start: $(cat "$TN_TMP/nginx.err" "$NGX/error.log" 2>/dev/null)"
 wait_listen tapnet "$TAPNET_ADDR" 80

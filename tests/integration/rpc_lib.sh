@@ -99,3 +99,55 @@ tn_run_as() {
 
 # tn_run_nobody CMD ARGS...: tn_run as nobody.
 tn_run_nobody() { tn_run_as nobody nogroup "$@"; }
+
+# ---------------------------------------------------------------- nginx as deployed
+# require_nginx: sets NGINX; the test is skipped (missing) without nginx or
+# the user www-data its workers switch to.
+require_nginx() {
+	NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+	[ -x "$NGINX" ] || missing "nginx not found (Debian package nginx-light)"
+	getent passwd www-data >/dev/null || missing "no user www-data"
+}
+
+# nginx_conf DIR LISTEN ROOT [DIRECTIVE]...: DIR/nginx.conf, Debian's stock
+# /etc/nginx/nginx.conf less its includes (master as root, 2 workers that
+# switch to www-data, sendfile, tcp_nopush, keepalive), its paths in DIR
+# (nginx.pid, error.log, access.log, tmp/ owned by www-data) and one server
+# on LISTEN (ADDR:PORT) serving ROOT. Each DIRECTIVE goes into http { } too;
+# an access_log one replaces DIR/access.log. DIR and ROOT are made readable
+# by www-data (so are the directories above them: $TN_TMP).
+nginx_conf() {
+	local dir=$1 listen=$2 root=$3 d access="access_log $1/access.log;" extra=""
+	shift 3
+	for d in "$@"; do
+		case $d in access_log*) access=$d ;; *) extra+="	$d"$'\n' ;; esac
+	done
+	mkdir -p "$dir/tmp" "$root" && chown www-data "$dir/tmp" &&
+		chmod 0755 "$TN_TMP" "$dir" "$root" || fail "cannot make $dir and $root for www-data"
+	cat >"$dir/nginx.conf" <<CONF || fail "cannot write $dir/nginx.conf"
+# Debian's /etc/nginx/nginx.conf, less its includes, with paths in $dir
+user www-data;
+worker_processes 2;
+pid $dir/nginx.pid;
+error_log $dir/error.log;
+events { worker_connections 768; }
+http {
+	sendfile on;
+	tcp_nopush on;
+	keepalive_timeout 65;
+	types_hash_max_size 2048;
+	default_type application/octet-stream;
+	$access
+	client_body_temp_path $dir/tmp/body;
+	proxy_temp_path $dir/tmp/proxy;
+	fastcgi_temp_path $dir/tmp/fastcgi;
+	uwsgi_temp_path $dir/tmp/uwsgi;
+	scgi_temp_path $dir/tmp/scgi;
+$extra	server {
+		listen $listen;
+		root $root;
+	}
+}
+CONF
+	at_exit "[ -f '$dir/nginx.pid' ] && kill -QUIT \"\$(cat '$dir/nginx.pid')\""
+}

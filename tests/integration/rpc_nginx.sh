@@ -10,46 +10,17 @@
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$NGINX" ] || missing "nginx not found (Debian package nginx-light)"
-getent passwd www-data >/dev/null || missing "no user www-data"
+require_nginx
 
 # idle control connections give up their slots only when one is wanted: a
 # worker that made its connection before dropping privileges keeps it
 start_tapnetd "[daemon]" "client_idle_timeout = 1s"
 WWW=$TN_TMP/www
 NGX=$TN_TMP/nginx
-mkdir -p "$WWW" "$NGX/tmp" || fail "mkdir failed"
+nginx_conf "$NGX" "$TAPNET_ADDR:80" "$WWW"
 make_file "$WWW/big" 20
 head -c 700 /dev/urandom | base64 >"$WWW/index.html"
-chmod 0755 "$TN_TMP" "$WWW" "$NGX" && chmod 0644 "$WWW"/* && chown www-data "$NGX/tmp" ||
-	fail "cannot make the document root readable by www-data"
-cat >"$NGX/nginx.conf" <<CONF || fail "cannot write nginx.conf"
-# Debian's /etc/nginx/nginx.conf, less its includes, with paths in the test's directory
-user www-data;
-worker_processes 2;
-pid $NGX/nginx.pid;
-error_log $NGX/error.log;
-events { worker_connections 768; }
-http {
-	sendfile on;
-	tcp_nopush on;
-	keepalive_timeout 65;
-	types_hash_max_size 2048;
-	default_type application/octet-stream;
-	access_log $NGX/access.log;
-	client_body_temp_path $NGX/tmp/body;
-	proxy_temp_path $NGX/tmp/proxy;
-	fastcgi_temp_path $NGX/tmp/fastcgi;
-	uwsgi_temp_path $NGX/tmp/uwsgi;
-	scgi_temp_path $NGX/tmp/scgi;
-	server {
-		listen $TAPNET_ADDR:80;
-		root $WWW;
-	}
-}
-CONF
-at_exit '[ -f "$NGX/nginx.pid" ] && kill -QUIT "$(cat "$NGX/nginx.pid")"'
+chmod 0644 "$WWW"/* || fail "cannot make the document root readable by www-data"
 passive=$(counter TcpPassiveOpens)
 # as nginx is started: it forks into the background, the command returns
 tn_run "$NGINX" -p "$NGX" -c "$NGX/nginx.conf" 2>"$TN_TMP/nginx.err" ||
@@ -58,7 +29,7 @@ wait_listen tapnet "$TAPNET_ADDR" 80
 wait_for_file "$NGX/nginx.pid" 10
 master=$(cat "$NGX/nginx.pid")
 # the pid file is written before the workers are forked and drop privileges
-for ((try = 0; try < 100; try++)); do
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do # the master forks them after it listens
 	workers=$(pgrep -P "$master" -u www-data | wc -l)
 	[ "$workers" -eq 2 ] && break
 	sleep 0.1

@@ -8,6 +8,10 @@
 #   2. the child drops to nobody and re-execs itself inetd-style with an
 #      environment of LD_PRELOAD alone, and the new program does the same.
 # Both children's outgoing connections are tapnet's (TcpActiveOpens).
+#   3. a program takes the control connection's fd number for its own
+#      (dup2 of a socket pair over it; close and reuse; close_range of
+#      everything above stderr): its next socket calls go on a new
+#      connection, and nothing of libtapnet's reaches the program's fds.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
@@ -71,4 +75,55 @@ print(s.makefile().readline().strip())') || fail "$how: the connection to the se
 	log "$out"
 done
 expect_counter_above TcpActiveOpens "$((active + 1))"
+
+active=$(counter TcpActiveOpens)
+out=$(tn_run "$PYTHON" -c '
+import os, socket
+def ctl_now():  # the fd of the control connection of this process, by its name
+    for n in os.listdir("/proc/self/fd"):
+        try:
+            s = socket.socket(fileno=os.dup(int(n)))
+        except OSError:
+            continue
+        name = s.getsockname() if s.family == socket.AF_UNIX else ""
+        s.close()
+        if isinstance(name, bytes) and name.startswith(b"\0tapnet-ctl/%d/" % os.getpid()):
+            return int(n)
+    raise SystemExit("no control connection")
+ctl = int(os.environ["TAPNET_CTL_FD"])
+assert ctl_now() == ctl
+def use(how):
+    s = socket.socket()
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # without a reply
+    s.settimeout(20); s.connect(("'"$HOST_ADDR"'", 7601))
+    got = s.recv(100).decode()
+    assert s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    s.close()
+    print(how, got)
+def quiet(sock):  # nothing of the control protocol reached the program
+    sock.setblocking(False)
+    try:
+        data = sock.recv(100)
+    except BlockingIOError:
+        data = b""
+    assert data == b"", (data, sock)
+use("first")
+a, b = socket.socketpair()
+os.dup2(a.fileno(), ctl)  # the program puts its own socket at that number
+use("dup2")
+quiet(b)
+ctl = ctl_now()
+os.close(ctl)             # and closes it; the number comes back for a pair of its own
+c, d = socket.socketpair()
+assert c.fileno() == ctl or d.fileno() == ctl, (c, d, ctl)
+use("close")
+quiet(d if c.fileno() == ctl else c)
+os.closerange(3, 1 << 20) # as daemons do: every fd above stderr
+e, f = socket.socketpair()
+use("closerange")
+quiet(f); quiet(e)
+') || fail "a program that took the control connection's number: $out"
+[ "$(echo "$out" | grep -c "hello $TAPNET_ADDR\$")" -eq 4 ] || fail "expected 4 tapnet connections, got: $out"
+log "the control connection's number taken by dup2, close, closerange: each time a new one ($(echo $out | tr '\n' ' '))"
+expect_counter_above TcpActiveOpens "$((active + 3))"
 exit 0

@@ -64,13 +64,35 @@ l.bind(("'"$HOST_ADDR"'", 7400)); l.listen(4)
 while True:
     c = l.accept()[0]; c.sendall(c.recv(100)); c.close()'
 wait_listen kernel "$HOST_ADDR" 7400
-out=$(timeout 60 "$TAPNET" -s "$SOCK" run "$PYTHON" -c '
-import socket, time
+# ... also when its connection's slot went to another meanwhile: tapnetd
+# closed it, and its next call finds that out and makes a new one
+idle_closes=$(counter CtlIdleCloses)
+tn_run_nobody "$PYTHON" -c '
+import signal, socket, time
+signal.alarm(60)
 for i in range(2):
     s = socket.create_connection(("'"$HOST_ADDR"'", 7400), timeout=5)
-    s.sendall(b"round %d" % i); print(s.recv(100).decode()); s.close()
-    time.sleep(3)') || fail "a program idle between its calls failed: $out"
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # without a reply
+    s.sendall(b"round %d" % i); print(s.recv(100).decode(), flush=True); s.close()
+    time.sleep(4)' >"$TN_TMP/idle_prog" 2>&1 &
+prog=$!
+for ((i = 0; i < 50; i++)); do grep -q "round 0" "$TN_TMP/idle_prog" && break; sleep 0.1; done
+sleep 2 # the program's connection is idle past client_idle_timeout: 3 more of nobody's take it
+as_nobody "$PYTHON" -c '
+import socket, sys, time
+sys.path.insert(0, "'"$TN_TMP/pub"'")
+from ctlproto import REPLY, STATUS, msg, recv_reply
+conns = []
+for i in range(3):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); c.settimeout(10); c.connect("'"$SOCK"'")
+    c.sendall(msg(STATUS)); r = recv_reply(c)
+    assert r is not None and r[0] == STATUS | REPLY, (i, r)
+    conns.append(c)
+for c in conns: c.close()' || fail "nobody could not have 3 connections with the program idle"
+wait "$prog" || fail "a program whose idle connection was closed failed: $(cat "$TN_TMP/idle_prog")"
+[ "$(counter CtlIdleCloses)" -gt "$idle_closes" ] || fail "the idle program's connection was not closed"
+out=$(cat "$TN_TMP/idle_prog")
 [ "$out" = "round 0
 round 1" ] || fail "echo after an idle pause: '$out'"
-log "idle connections give up their slots when wanted; a program reconnects transparently"
+log "idle connections give up their slots when wanted; a program whose connection went reconnects transparently"
 exit 0
