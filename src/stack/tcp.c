@@ -101,8 +101,8 @@ static void sock_free(struct tn_sock *s)
 	struct tn_tcp *tcp = tcp_of(s->stack);
 	if (s->charged && tcp->charge)
 		tcp->charge(tcp->charge_ctx, s->mem_owner, -(int64_t)s->charged);
-	tn_ring_free(&s->sndbuf);
-	tn_ring_free(&s->rcvbuf);
+	tn_ring_free_pooled(&tcp->ring_pool, &s->sndbuf);
+	tn_ring_free_pooled(&tcp->ring_pool, &s->rcvbuf);
 	while (s->listen && s->listen->req_head)
 		tcp_req_free(s->listen->req_head);
 	free(s->listen);
@@ -130,6 +130,7 @@ void tn_tcp_free(struct tn_stack *stack)
 		next = s->all_next;
 		sock_free(s);
 	}
+	tn_ring_pool_drain(&tcp->ring_pool);
 	tn_ehash_free(&tcp->ehash);
 	free(tcp->bound);
 	free(tcp);
@@ -483,9 +484,9 @@ int tcp_alloc_buffers(struct tn_sock *s)
 			return -ENOBUFS;
 		s->charged = bytes; /* given back by sock_free, whatever happens below */
 	}
-	if (!s->rcvbuf.data && tn_ring_init(&s->rcvbuf, s->rcvbuf_size) < 0)
+	if (!s->rcvbuf.data && tn_ring_init_pooled(&tcp->ring_pool, &s->rcvbuf, s->rcvbuf_size) < 0)
 		return -ENOMEM;
-	if (!s->sndbuf.data && tn_ring_init(&s->sndbuf, s->sndbuf_size) < 0)
+	if (!s->sndbuf.data && tn_ring_init_pooled(&tcp->ring_pool, &s->sndbuf, s->sndbuf_size) < 0)
 		return -ENOMEM;
 	return 0;
 }

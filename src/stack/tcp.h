@@ -85,6 +85,26 @@ void tn_ring_discard(struct tn_ring *r, uint32_t n);
 /* Points iov (2 entries) at n committed bytes starting at off; returns the iov count. */
 int tn_ring_peek(const struct tn_ring *r, uint32_t off, uint32_t n, struct tn_iov iov[2]);
 
+/*
+ * Ring memory that closed connections gave back, for the next ones: a
+ * connection per request would otherwise make malloc grow and trim its
+ * heap (brk) and fault the first page of each ring in again, every time.
+ * At most TN_RING_POOL_MAX buffers wait, so at most TN_RING_POOL_MAX times
+ * the larger of [tcp] rcvbuf and sndbuf is held beyond the live sockets.
+ */
+#define TN_RING_POOL_MAX 16
+struct tn_ring_pool {
+	uint8_t *data[TN_RING_POOL_MAX];
+	uint32_t size[TN_RING_POOL_MAX];
+	unsigned n;
+};
+/* As tn_ring_init, with a buffer of that size from the pool if one waits there. */
+int tn_ring_init_pooled(struct tn_ring_pool *p, struct tn_ring *r, uint32_t size);
+/* As tn_ring_free; the buffer waits in the pool if it has room (the oldest goes if not). */
+void tn_ring_free_pooled(struct tn_ring_pool *p, struct tn_ring *r);
+/* Frees every buffer in the pool. */
+void tn_ring_pool_drain(struct tn_ring_pool *p);
+
 /* ---- options (tcp_opt.c) */
 struct tcp_sack_block {
 	uint32_t start, end;
@@ -351,6 +371,7 @@ struct tn_tcp {
 	uint32_t nsocks;
 	struct tn_sock *ev_head, *ev_tail;
 	struct tn_sock *dead;      /* freed at the end of the current entry */
+	struct tn_ring_pool ring_pool; /* ring buffers of freed sockets, for the next ones */
 	tn_charge_fn charge;       /* who pays for buffers (tn_stack_set_charge), or NULL */
 	void *charge_ctx;
 	struct tn_sock *orph_head, *orph_tail; /* orphans that still hold a socket (max_orphans) */

@@ -687,6 +687,73 @@ START_TEST(passive_close)
 }
 END_TEST
 
+/* A closed connection's rings wait in the pool for the next one (no malloc, no fault-in). */
+START_TEST(ring_pool_reuses_buffers)
+{
+	struct tn_ring_pool p = { .n = 0 };
+	struct tn_ring a, b, c;
+	ck_assert_int_eq(tn_ring_init_pooled(&p, &a, 4096), 0);
+	ck_assert_int_eq(tn_ring_write(&a, "abc", 3), 3);
+	uint8_t *was = a.data;
+	tn_ring_free_pooled(&p, &a);
+	ck_assert_ptr_null(a.data);
+	ck_assert_uint_eq(p.n, 1);
+	/* another size does not take it */
+	ck_assert_int_eq(tn_ring_init_pooled(&p, &b, 8192), 0);
+	ck_assert_ptr_ne(b.data, was);
+	ck_assert_uint_eq(p.n, 1);
+	/* the same size does, and starts empty */
+	ck_assert_int_eq(tn_ring_init_pooled(&p, &c, 4096), 0);
+	ck_assert_ptr_eq(c.data, was);
+	ck_assert_uint_eq(c.len, 0);
+	ck_assert_uint_eq(c.head, 0);
+	ck_assert_uint_eq(tn_ring_space(&c), 4096);
+	ck_assert_uint_eq(p.n, 0);
+	tn_ring_free_pooled(&p, &b);
+	tn_ring_free_pooled(&p, &c);
+	/* bounded: the oldest leaves for the newest */
+	struct tn_ring r[TN_RING_POOL_MAX + 3];
+	for (unsigned i = 0; i < TN_RING_POOL_MAX + 3; i++)
+		ck_assert_int_eq(tn_ring_init(&r[i], 2048), 0);
+	uint8_t *last = r[TN_RING_POOL_MAX + 2].data;
+	for (unsigned i = 0; i < TN_RING_POOL_MAX + 3; i++)
+		tn_ring_free_pooled(&p, &r[i]);
+	ck_assert_uint_eq(p.n, TN_RING_POOL_MAX);
+	ck_assert_uint_eq(p.size[0], 2048); /* 8192 and 4096 were the oldest */
+	ck_assert_int_eq(tn_ring_init_pooled(&p, &a, 2048), 0);
+	ck_assert_ptr_eq(a.data, last); /* the newest first */
+	tn_ring_free(&a);
+	tn_ring_free_pooled(&p, &a); /* nothing to give: no entry */
+	ck_assert_uint_eq(p.n, TN_RING_POOL_MAX - 1);
+	tn_ring_pool_drain(&p);
+	ck_assert_uint_eq(p.n, 0);
+}
+END_TEST
+
+/* The stack gives a freed socket's rings to the pool and the next connection takes them. */
+START_TEST(closed_connection_rings_go_to_the_next)
+{
+	struct conn c = open_passive();
+	uint8_t *rcv = c.s->rcvbuf.data, *snd = c.s->sndbuf.data;
+	ck_assert_ptr_nonnull(rcv);
+	ck_assert_ptr_nonnull(snd);
+	struct tn_ring_pool *pool = &c.h->stack->tcp->ring_pool;
+	unsigned before = pool->n;
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	tn_sock_close(c.s);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 1, .ack = c.rcv + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1); /* only the listener */
+	ck_assert_uint_eq(pool->n, before + 2);
+	bool rcv_in = false, snd_in = false;
+	for (unsigned i = 0; i < pool->n; i++) {
+		rcv_in |= pool->data[i] == rcv;
+		snd_in |= pool->data[i] == snd;
+	}
+	ck_assert(rcv_in && snd_in);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(active_close_to_time_wait)
 {
 	struct conn c = open_passive();
@@ -1160,6 +1227,8 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, path_mtu_discovery);
 	tcase_add_test(tc, recv_peek_reports_a_reset_after_the_data);
 	tcase_add_test(tc, passive_close);
+	tcase_add_test(tc, ring_pool_reuses_buffers);
+	tcase_add_test(tc, closed_connection_rings_go_to_the_next);
 	tcase_add_test(tc, active_close_to_time_wait);
 	tcase_add_test(tc, fin_ack_in_one_segment);
 	tcase_add_test(tc, simultaneous_close);
