@@ -162,9 +162,16 @@ static void reload_config(struct tapnetd *d)
 
 /* ------------------------------------------------------------------ the stack's environment */
 
+/*
+ * While a frame from the tap is in the stack, the stack's clock is the
+ * frame's arrival time, read once (as Linux stamps a segment once on
+ * arrival); every other entry (timers, sockets, control) reads the clock.
+ */
 static uint64_t env_now_ns(void *ctx)
 {
-	return daemon_now_ns();
+	const struct tapnetd *d = ctx;
+
+	return d->frame_now_ns ? d->frame_now_ns : daemon_now_ns();
 }
 
 static void env_random(void *ctx, void *buf, size_t len)
@@ -340,10 +347,12 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 			DAEMON_COUNT(d, TapInGsoFrames, 1);
 		if (trace_active(d->trace))
 			trace_frame(d->trace, false, &meta, frame, (size_t)n);
+		d->frame_now_ns = daemon_now_ns();
 		if (d->fault)
-			fault_frame(d->fault, FAULT_RX, daemon_now_ns(), &meta, frame, (size_t)n);
+			fault_frame(d->fault, FAULT_RX, d->frame_now_ns, &meta, frame, (size_t)n);
 		else
 			tn_stack_input(d->stack, &meta, frame, (size_t)n);
+		d->frame_now_ns = 0;
 	}
 	d->counters[DCTR_TapInBadHeaders] = d->tap.bad_vnet_hdr;
 	daemon_rearm_timer(d);
