@@ -919,6 +919,33 @@ static void flush_events(struct tn_tcp *tcp)
 	}
 }
 
+void tcp_ack_on_leave(struct tn_sock *s)
+{
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (tcp->depth == 0) {
+		tcp_send_ack(s);
+		return;
+	}
+	if (s->ack_queued)
+		return;
+	s->ack_queued = true;
+	s->ack_next = tcp->ack_head;
+	tcp->ack_head = s;
+}
+
+/* The ACKs still owed once every owner had its say (an answer carried the others). */
+static void flush_acks(struct tn_tcp *tcp)
+{
+	while (tcp->ack_head) {
+		struct tn_sock *s = tcp->ack_head;
+		tcp->ack_head = s->ack_next;
+		s->ack_next = NULL;
+		s->ack_queued = false;
+		if (s->ack_now && !s->dead && s->state != TN_TCP_CLOSED)
+			tcp_send_ack(s);
+	}
+}
+
 void tcp_leave(struct tn_stack *stack)
 {
 	struct tn_tcp *tcp = tcp_of(stack);
@@ -926,6 +953,7 @@ void tcp_leave(struct tn_stack *stack)
 		return;
 	tcp->depth = 1; /* callbacks may call the API: no nested flush */
 	flush_events(tcp);
+	flush_acks(tcp);
 	while (tcp->dead) {
 		struct tn_sock *s = tcp->dead;
 		tcp->dead = s->all_next;

@@ -882,6 +882,70 @@ static void record_events(struct tn_sock *s, unsigned ev, void *arg)
 	last_events |= ev;
 }
 
+/* An owner that answers at once: echo what it reads, close on EOF (the built-in echo service). */
+static void echo_and_close(struct tn_sock *s, unsigned events, void *arg)
+{
+	char buf[64];
+	if (!(events & TN_SOCK_EV_READABLE))
+		return;
+	long n = tn_sock_recv(s, buf, sizeof(buf));
+	if (n > 0)
+		ck_assert_int_eq(tn_sock_send(s, buf, (size_t)n), n);
+	else if (n == 0)
+		tn_sock_close(s);
+}
+
+/*
+ * The ACK a segment is owed waits for the owner's answer in the same pass:
+ * echoed data carries it, and so does the FIN of a close in answer to the
+ * peer's FIN; no segment goes for the ACK alone (as Linux's delayed ACK in
+ * ping-pong mode lets the answer carry it, without the delay).
+ */
+START_TEST(answer_in_the_same_pass_carries_the_ack)
+{
+	struct conn c = open_passive();
+	tn_sock_set_callback(c.s, echo_and_close, NULL);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = "x", .len = 1});
+	c.snd += 1;
+	struct oseg o = last_only(c.h); /* the echo, acking the byte: one segment */
+	ck_assert_uint_eq(o.len, 1);
+	ck_assert_uint_eq(o.flags & TCP_ACK, TCP_ACK);
+	ck_assert_uint_eq(o.ack, c.snd);
+	c.rcv += 1;
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	c.snd += 1;
+	o = last_only(c.h); /* the owner's FIN acks the peer's: one segment */
+	ck_assert_uint_eq(o.flags, TCP_ACK | TCP_FIN);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1); /* only the listener */
+	close_conn(&c);
+}
+END_TEST
+
+/* An owner that does not answer: the ACK still goes, alone, before the core returns. */
+START_TEST(ack_goes_alone_without_an_answer)
+{
+	struct conn c = open_passive();
+	last_events = 0;
+	tn_sock_set_callback(c.s, record_events, NULL);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	c.snd += 1;
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.flags, TCP_ACK);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert(last_events & TN_SOCK_EV_READABLE);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(active_open_and_syn_retries)
 {
 	struct harness *h = new_harness();
@@ -1229,6 +1293,8 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, passive_close);
 	tcase_add_test(tc, ring_pool_reuses_buffers);
 	tcase_add_test(tc, closed_connection_rings_go_to_the_next);
+	tcase_add_test(tc, answer_in_the_same_pass_carries_the_ack);
+	tcase_add_test(tc, ack_goes_alone_without_an_answer);
 	tcase_add_test(tc, active_close_to_time_wait);
 	tcase_add_test(tc, fin_ack_in_one_segment);
 	tcase_add_test(tc, simultaneous_close);
