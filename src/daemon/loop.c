@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "closer.h"
 #include "control.h"
 #include "trace.h"
 
@@ -358,6 +359,12 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 	daemon_rearm_timer(d);
 }
 
+/* Before the loop waits: what the pass handed to the closer goes to its threads (one wakeup). */
+static void closer_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	closer_flush();
+}
+
 static void stop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_notice("%s: stopping", strsignal(w->signum));
@@ -408,6 +415,8 @@ void daemon_loop_start(struct tapnetd *d)
 	start_faults(d);
 	d->tap_error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 3);
 
+	ev_prepare_init(&d->closer_prepare, closer_prepare_cb);
+	ev_prepare_start(d->loop, &d->closer_prepare);
 	ev_io_start(d->loop, &d->tap_watcher);
 	ev_signal_start(d->loop, &d->sig_int);
 	ev_signal_start(d->loop, &d->sig_term);
@@ -419,6 +428,8 @@ void daemon_loop_start(struct tapnetd *d)
 
 void daemon_loop_stop(struct tapnetd *d)
 {
+	ev_prepare_stop(d->loop, &d->closer_prepare);
+	closer_flush();
 	ev_io_stop(d->loop, &d->tap_watcher);
 	ev_timer_stop(d->loop, &d->stack_timer);
 	ev_timer_stop(d->loop, &d->fault_timer);
