@@ -6,6 +6,10 @@ tapnet and against the kernel, so that only the far side differs.
   tcp.py send HOST PORT SECS  stream to a discard server for SECS, then FIN; wait for its FIN
   tcp.py recv HOST PORT SECS  read from a chargen server for SECS
   tcp.py cps HOST PORT SECS   connect, 1 byte to echo and back, close; as often as SECS allow
+  tcp.py cpsalt HOST1 HOST2 PORT SECS
+                              the same against two servers in turn, 0.5 s each, for SECS
+                              in all: both rates (medians of the slices) and the median
+                              of the ratios of neighbouring slices, HOST1 over HOST2
 
 Each client prints one line: "<what> <value> <unit> (<detail>)".
 """
@@ -119,9 +123,47 @@ def cps(host, port, secs):
     print("cps %.0f connections/s (%d in %.2f s)" % (n / elapsed, n, elapsed))
 
 
+def cps_slice(host, port, secs):
+    n = 0
+    start = time.monotonic()
+    end = start + secs
+    while time.monotonic() < end:
+        s = socket.create_connection((host, port), timeout=10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        s.sendall(b"x")
+        if s.recv(1) != b"x":
+            sys.exit("cps: echo did not send the byte back")
+        s.close()
+        n += 1
+    return n / (time.monotonic() - start)
+
+
+def cpsalt(host1, host2, port, secs):
+    """Both servers in turn from one process: a busy machine slows both alike."""
+    a, b, ratios = [], [], []
+    rounds = max(1, int(secs / 1.0))
+    for i in range(rounds):
+        # the order alternates, so that neither always goes first
+        if i % 2 == 0:
+            ra = cps_slice(host1, port, 0.5)
+            rb = cps_slice(host2, port, 0.5)
+        else:
+            rb = cps_slice(host2, port, 0.5)
+            ra = cps_slice(host1, port, 0.5)
+        a.append(ra)
+        b.append(rb)
+        ratios.append(ra / rb if rb else 0.0)
+    med = lambda v: sorted(v)[len(v) // 2] if len(v) % 2 else sum(sorted(v)[len(v) // 2 - 1:len(v) // 2 + 1]) / 2
+    print("cpsalt %.0f %.0f connections/s, ratio %.2f (medians of %d slices of 0.5 s each; ratios %s)"
+          % (med(a), med(b), med(ratios), rounds, " ".join("%.2f" % r for r in ratios)))
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "serve":
         serve(sys.argv[2])
+        return
+    if len(sys.argv) == 6 and sys.argv[1] == "cpsalt":
+        cpsalt(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
         return
     if len(sys.argv) != 5 or sys.argv[1] not in ("send", "recv", "cps"):
         sys.exit(__doc__)

@@ -1,10 +1,13 @@
 /*
  * closer.c - closes client-touched fds on threads of their own (closer.h).
  *
- * A queue under one mutex; a thread is started when an fd is queued and no
- * thread waits for work, up to CLOSER_THREADS_MAX, so that one close that
- * hangs (a FUSE server that never answers) leaves the others a thread to
- * run on. Threads live as long as the process and block every signal:
+ * A queue under one mutex. closer_close only queues; closer_flush, which
+ * the loop calls before it waits, wakes a thread for each fd queued (up to
+ * the threads that wait) and starts threads while fewer wait than fds are
+ * queued, up to CLOSER_THREADS_MAX, so that one close that hangs (a FUSE
+ * server that never answers) leaves the others a thread to run on. The
+ * fds of one loop pass (a connection's two ends, the many of a busy pass)
+ * cost one wakeup, not one each. Threads live as long as the process and block every signal:
  * signals are the loop's business. If a thread cannot be started while
  * none exists, the fd waits in the queue for the next attempt; the loop
  * is never the one to close it.
@@ -114,9 +117,21 @@ void closer_close(int fd)
 	queue[(queue_head + queue_len) % queue_cap] = fd;
 	queue_len++;
 	busy++;
-	if (idle == 0 && threads < CLOSER_THREADS_MAX)
+	pthread_mutex_unlock(&closer_lock);
+}
+
+void closer_flush(void)
+{
+	pthread_mutex_lock(&closer_lock);
+	/* fds a thread has not taken yet: each needs a thread, those waiting first */
+	for (unsigned started = 0; idle + started < queue_len && threads < CLOSER_THREADS_MAX; started++) {
+		unsigned before = threads;
 		start_thread();
-	pthread_cond_signal(&closer_work);
+		if (threads == before)
+			break; /* cannot start one now: the next flush tries again */
+	}
+	for (size_t n = queue_len < idle ? queue_len : idle; n > 0; n--)
+		pthread_cond_signal(&closer_work);
 	pthread_mutex_unlock(&closer_lock);
 }
 

@@ -17,8 +17,11 @@
 
 #include <stdint.h>
 
-/* Hands fd over to be closed; never blocks. fd < 0 is ignored. */
+/* Hands fd over to be closed (by the next closer_flush); never blocks. fd < 0 is ignored. */
 void closer_close(int fd);
+
+/* Sets the threads to work on what was handed over; the loop calls it before it waits. */
+void closer_flush(void);
 
 /* Closes that were handed over and have not returned yet (queued or running). */
 uint64_t closer_busy(void);

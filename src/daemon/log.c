@@ -19,7 +19,7 @@
 
 enum log_target { LOG_TO_STDERR, LOG_TO_JOURNAL, LOG_TO_SYSLOG };
 
-static enum log_level current_level = LOG_LEVEL_INFO;
+enum log_level log_current_level = LOG_LEVEL_INFO;
 static enum log_target target = LOG_TO_STDERR;
 
 static const struct {
@@ -59,17 +59,17 @@ void log_fini(void)
 
 void log_set_level(enum log_level level)
 {
-	current_level = level;
+	log_current_level = level;
 }
 
 enum log_level log_get_level(void)
 {
-	return current_level;
+	return log_current_level;
 }
 
 bool log_enabled(enum log_level level)
 {
-	return level <= current_level;
+	return level <= log_current_level;
 }
 
 const char *log_level_name(enum log_level level)

@@ -46,11 +46,19 @@ bool log_level_parse(const char *name, enum log_level *level);
 void log_msg(enum log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
-#define log_warning(...) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__)
-#define log_notice(...) log_msg(LOG_LEVEL_NOTICE, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__)
+/*
+ * The level is checked before the arguments are evaluated: a debug line on
+ * a per-connection path (an address formatted, say) costs nothing while
+ * debug is off.
+ */
+extern enum log_level log_current_level;
+#define LOG_AT(level, ...) \
+	((level) <= log_current_level ? log_msg((level), __VA_ARGS__) : (void)0)
+#define log_error(...) LOG_AT(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warning(...) LOG_AT(LOG_LEVEL_WARNING, __VA_ARGS__)
+#define log_notice(...) LOG_AT(LOG_LEVEL_NOTICE, __VA_ARGS__)
+#define log_info(...) LOG_AT(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...) LOG_AT(LOG_LEVEL_DEBUG, __VA_ARGS__)
 
 /*
  * Keeps a message that a peer can trigger at will (a bad client, a failing

@@ -22,6 +22,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "closer.h"
 #include "control.h"
 #include "trace.h"
 
@@ -162,9 +163,16 @@ static void reload_config(struct tapnetd *d)
 
 /* ------------------------------------------------------------------ the stack's environment */
 
+/*
+ * While a frame from the tap is in the stack, the stack's clock is the
+ * frame's arrival time, read once (as Linux stamps a segment once on
+ * arrival); every other entry (timers, sockets, control) reads the clock.
+ */
 static uint64_t env_now_ns(void *ctx)
 {
-	return daemon_now_ns();
+	const struct tapnetd *d = ctx;
+
+	return d->frame_now_ns ? d->frame_now_ns : daemon_now_ns();
 }
 
 static void env_random(void *ctx, void *buf, size_t len)
@@ -340,13 +348,21 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 			DAEMON_COUNT(d, TapInGsoFrames, 1);
 		if (trace_active(d->trace))
 			trace_frame(d->trace, false, &meta, frame, (size_t)n);
+		d->frame_now_ns = daemon_now_ns();
 		if (d->fault)
-			fault_frame(d->fault, FAULT_RX, daemon_now_ns(), &meta, frame, (size_t)n);
+			fault_frame(d->fault, FAULT_RX, d->frame_now_ns, &meta, frame, (size_t)n);
 		else
 			tn_stack_input(d->stack, &meta, frame, (size_t)n);
+		d->frame_now_ns = 0;
 	}
 	d->counters[DCTR_TapInBadHeaders] = d->tap.bad_vnet_hdr;
 	daemon_rearm_timer(d);
+}
+
+/* Before the loop waits: what the pass handed to the closer goes to its threads (one wakeup). */
+static void closer_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	closer_flush();
 }
 
 static void stop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -399,6 +415,8 @@ void daemon_loop_start(struct tapnetd *d)
 	start_faults(d);
 	d->tap_error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 3);
 
+	ev_prepare_init(&d->closer_prepare, closer_prepare_cb);
+	ev_prepare_start(d->loop, &d->closer_prepare);
 	ev_io_start(d->loop, &d->tap_watcher);
 	ev_signal_start(d->loop, &d->sig_int);
 	ev_signal_start(d->loop, &d->sig_term);
@@ -410,6 +428,8 @@ void daemon_loop_start(struct tapnetd *d)
 
 void daemon_loop_stop(struct tapnetd *d)
 {
+	ev_prepare_stop(d->loop, &d->closer_prepare);
+	closer_flush();
 	ev_io_stop(d->loop, &d->tap_watcher);
 	ev_timer_stop(d->loop, &d->stack_timer);
 	ev_timer_stop(d->loop, &d->fault_timer);

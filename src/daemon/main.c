@@ -24,6 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "closer.h"
 #include "control.h"
 #include "daemon.h"
 #include "services.h"
@@ -267,6 +268,7 @@ static void stop(struct tapnetd *d)
 	d->control = NULL;
 	sockets_free(d->sockets);
 	d->sockets = NULL;
+	closer_flush(); /* what the control connections and sockets handed over on the way out */
 	services_stop(d->services);
 	d->services = NULL;
 	tn_stack_free(d->stack);

@@ -226,20 +226,18 @@ static bool meta_from_vnet(const struct virtio_net_hdr *h, size_t frame_len,
 	return true;
 }
 
+_Static_assert(sizeof(struct virtio_net_hdr) == TAPDEV_VNET_HDR_LEN,
+	       "TAPDEV_VNET_HDR_LEN is the virtio-net header's size");
+
 ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame)
 {
+	const size_t hlen = tap->vnet_hdr ? sizeof(struct virtio_net_hdr) : 0;
 	struct virtio_net_hdr h;
-	struct iovec iov[2] = {
-		{ &h, sizeof(h) },
-		{ tap->buf, TAPDEV_BUF_SIZE },
-	};
 	ssize_t n;
 
+	/* one read(2) of header and frame together: no iovec to import */
 	for (;;) {
-		if (tap->vnet_hdr)
-			n = readv(tap->fd, iov, 2);
-		else
-			n = read(tap->fd, tap->buf, TAPDEV_BUF_SIZE);
+		n = read(tap->fd, tap->buf, TAPDEV_BUF_SIZE);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -248,13 +246,16 @@ ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_
 			memset(meta, 0, sizeof(*meta));
 			break;
 		}
-		if ((size_t)n >= sizeof(h) && meta_from_vnet(&h, (size_t)n - sizeof(h), meta)) {
-			n -= (ssize_t)sizeof(h);
-			break;
+		if ((size_t)n >= hlen) {
+			memcpy(&h, tap->buf, hlen);
+			if (meta_from_vnet(&h, (size_t)n - hlen, meta)) {
+				n -= (ssize_t)hlen;
+				break;
+			}
 		}
 		tap->bad_vnet_hdr++; /* dropped; the next one may be fine */
 	}
-	*frame = tap->buf;
+	*frame = tap->buf + hlen;
 	return n;
 }
 
@@ -286,13 +287,25 @@ int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const voi
 	size_t want = len;
 	ssize_t n;
 
-	if (tap->vnet_hdr) {
+	if (!tap->vnet_hdr) {
+		do
+			n = write(tap->fd, frame, len);
+		while (n < 0 && errno == EINTR);
+	} else if (len <= TAPDEV_COPY_MAX) {
+		vnet_from_meta(meta, frame, len, &h);
+		memcpy(tap->out, &h, sizeof(h));
+		memcpy(tap->out + sizeof(h), frame, len);
+		want += sizeof(h);
+		do
+			n = write(tap->fd, tap->out, want);
+		while (n < 0 && errno == EINTR);
+	} else {
 		vnet_from_meta(meta, frame, len, &h);
 		want += sizeof(h);
+		do
+			n = writev(tap->fd, iov, 2);
+		while (n < 0 && errno == EINTR);
 	}
-	do {
-		n = tap->vnet_hdr ? writev(tap->fd, iov, 2) : write(tap->fd, frame, len);
-	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -1;
 	if ((size_t)n != want) { /* a tap write is one frame; short means lost */

@@ -21,6 +21,14 @@
 #define TAPDEV_BATCH 64
 /* Largest frame (IP MTU 65535 + Ethernet + VLAN) plus room for a vnet header. */
 #define TAPDEV_BUF_SIZE (65536 + 256)
+/* sizeof(struct virtio_net_hdr), the header size tapdev_open asks for */
+#define TAPDEV_VNET_HDR_LEN 10
+/*
+ * Frames up to this size (a 1500-byte MTU's) are copied behind their header
+ * and written with write(2): cheaper than writev's iovec import, and most
+ * frames are this small (ACKs, handshakes, pings). Larger ones use writev.
+ */
+#define TAPDEV_COPY_MAX 1536
 
 struct tapdev {
 	int fd;                /* -1 when closed */
@@ -30,6 +38,8 @@ struct tapdev {
 	bool vnet_hdr;         /* every frame has a struct virtio_net_hdr in front */
 	uint8_t offload;       /* TN_OFFLOAD_* our frames may use */
 	uint64_t bad_vnet_hdr; /* frames in whose header made no sense (dropped) */
+	/* a frame up to TAPDEV_COPY_MAX goes out from here, behind its header: one write(2) */
+	uint8_t out[TAPDEV_VNET_HDR_LEN + TAPDEV_COPY_MAX];
 };
 
 /* Sets fd to -1 so tapdev_close() is always safe. */
@@ -50,7 +60,8 @@ int tapdev_configure(struct tapdev *tap, unsigned mtu, unsigned txqueuelen, tn_i
 		     unsigned host_prefix_len);
 
 /*
- * Reads one frame into tap->buf. Returns its length and sets *frame, 0 when
+ * Reads one frame (and its header, in front of it) into tap->buf with one
+ * read(2). Returns its length and sets *frame, 0 when
  * no frame is waiting, -1 on an error (errno set).
  */
 ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame);

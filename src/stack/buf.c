@@ -52,6 +52,47 @@ void tn_ring_free(struct tn_ring *r)
 	r->size = r->head = r->len = 0;
 }
 
+int tn_ring_init_pooled(struct tn_ring_pool *p, struct tn_ring *r, uint32_t size)
+{
+	/* the newest first: its pages are the likeliest to be in the cache and mapped */
+	for (unsigned i = p->n; i-- > 0;) {
+		if (p->size[i] != size)
+			continue;
+		r->data = p->data[i];
+		r->size = size;
+		r->head = 0;
+		r->len = 0;
+		p->n--;
+		memmove(&p->data[i], &p->data[i + 1], (p->n - i) * sizeof(p->data[0]));
+		memmove(&p->size[i], &p->size[i + 1], (p->n - i) * sizeof(p->size[0]));
+		return 0;
+	}
+	return tn_ring_init(r, size);
+}
+
+void tn_ring_free_pooled(struct tn_ring_pool *p, struct tn_ring *r)
+{
+	if (!r->data)
+		return;
+	if (p->n == TN_RING_POOL_MAX) { /* the oldest goes: a size no longer used leaves too */
+		free(p->data[0]);
+		p->n--;
+		memmove(&p->data[0], &p->data[1], p->n * sizeof(p->data[0]));
+		memmove(&p->size[0], &p->size[1], p->n * sizeof(p->size[0]));
+	}
+	p->data[p->n] = r->data;
+	p->size[p->n] = r->size;
+	p->n++;
+	r->data = NULL;
+	r->size = r->head = r->len = 0;
+}
+
+void tn_ring_pool_drain(struct tn_ring_pool *p)
+{
+	while (p->n > 0)
+		free(p->data[--p->n]);
+}
+
 /* Copies n bytes into the ring at absolute position pos (mod size). */
 static void ring_copy_in(struct tn_ring *r, uint32_t pos, const uint8_t *src, uint32_t n)
 {

@@ -96,13 +96,27 @@ int tn_tcp_init(struct tn_stack *stack)
 	return 0;
 }
 
+/*
+ * Only rings of a starting size wait in the pool for the next connection: a
+ * ring that grew with its path would wait for one of its own size, which
+ * never comes, and hold megabytes nobody is charged for.
+ */
+static void ring_release(struct tn_sock *s, struct tn_ring *r)
+{
+	const struct tn_config *c = &s->stack->cfg;
+	if (r->size == c->tcp_rcvbuf || r->size == c->tcp_sndbuf)
+		tn_ring_free_pooled(&tcp_of(s->stack)->ring_pool, r);
+	else
+		tn_ring_free(r);
+}
+
 static void sock_free(struct tn_sock *s)
 {
 	struct tn_tcp *tcp = tcp_of(s->stack);
 	if (s->charged && tcp->charge)
 		tcp->charge(tcp->charge_ctx, s->mem_owner, -(int64_t)s->charged);
-	tn_ring_free(&s->sndbuf);
-	tn_ring_free(&s->rcvbuf);
+	ring_release(s, &s->sndbuf);
+	ring_release(s, &s->rcvbuf);
 	while (s->listen && s->listen->req_head)
 		tcp_req_free(s->listen->req_head);
 	free(s->listen);
@@ -130,6 +144,7 @@ void tn_tcp_free(struct tn_stack *stack)
 		next = s->all_next;
 		sock_free(s);
 	}
+	tn_ring_pool_drain(&tcp->ring_pool);
 	tn_ehash_free(&tcp->ehash);
 	free(tcp->bound);
 	free(tcp);
@@ -474,9 +489,9 @@ int tcp_alloc_buffers(struct tn_sock *s)
 			return -ENOBUFS;
 		s->charged = bytes; /* given back by sock_free, whatever happens below */
 	}
-	if (!s->rcvbuf.data && tn_ring_init(&s->rcvbuf, s->rcvbuf_size) < 0)
+	if (!s->rcvbuf.data && tn_ring_init_pooled(&tcp->ring_pool, &s->rcvbuf, s->rcvbuf_size) < 0)
 		return -ENOMEM;
-	if (!s->sndbuf.data && tn_ring_init(&s->sndbuf, s->sndbuf_size) < 0)
+	if (!s->sndbuf.data && tn_ring_init_pooled(&tcp->ring_pool, &s->sndbuf, s->sndbuf_size) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -877,6 +892,33 @@ static void flush_events(struct tn_tcp *tcp)
 	}
 }
 
+void tcp_ack_on_leave(struct tn_sock *s)
+{
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (tcp->depth == 0) {
+		tcp_send_ack(s);
+		return;
+	}
+	if (s->ack_queued)
+		return;
+	s->ack_queued = true;
+	s->ack_next = tcp->ack_head;
+	tcp->ack_head = s;
+}
+
+/* The ACKs still owed once every owner had its say (an answer carried the others). */
+static void flush_acks(struct tn_tcp *tcp)
+{
+	while (tcp->ack_head) {
+		struct tn_sock *s = tcp->ack_head;
+		tcp->ack_head = s->ack_next;
+		s->ack_next = NULL;
+		s->ack_queued = false;
+		if (s->ack_now && !s->dead && s->state != TN_TCP_CLOSED)
+			tcp_send_ack(s);
+	}
+}
+
 void tcp_leave(struct tn_stack *stack)
 {
 	struct tn_tcp *tcp = tcp_of(stack);
@@ -884,6 +926,7 @@ void tcp_leave(struct tn_stack *stack)
 		return;
 	tcp->depth = 1; /* callbacks may call the API: no nested flush */
 	flush_events(tcp);
+	flush_acks(tcp);
 	while (tcp->dead) {
 		struct tn_sock *s = tcp->dead;
 		tcp->dead = s->all_next;

@@ -88,6 +88,26 @@ void tn_ring_discard(struct tn_ring *r, uint32_t n);
 /* Points iov (2 entries) at n committed bytes starting at off; returns the iov count. */
 int tn_ring_peek(const struct tn_ring *r, uint32_t off, uint32_t n, struct tn_iov iov[2]);
 
+/*
+ * Ring memory that closed connections gave back, for the next ones: a
+ * connection per request would otherwise make malloc grow and trim its
+ * heap (brk) and fault the first page of each ring in again, every time.
+ * At most TN_RING_POOL_MAX buffers wait, so at most TN_RING_POOL_MAX times
+ * the larger of [tcp] rcvbuf and sndbuf is held beyond the live sockets.
+ */
+#define TN_RING_POOL_MAX 16
+struct tn_ring_pool {
+	uint8_t *data[TN_RING_POOL_MAX];
+	uint32_t size[TN_RING_POOL_MAX];
+	unsigned n;
+};
+/* As tn_ring_init, with a buffer of that size from the pool if one waits there. */
+int tn_ring_init_pooled(struct tn_ring_pool *p, struct tn_ring *r, uint32_t size);
+/* As tn_ring_free; the buffer waits in the pool if it has room (the oldest goes if not). */
+void tn_ring_free_pooled(struct tn_ring_pool *p, struct tn_ring *r);
+/* Frees every buffer in the pool. */
+void tn_ring_pool_drain(struct tn_ring_pool *p);
+
 /* ---- options (tcp_opt.c) */
 struct tcp_sack_block {
 	uint32_t start, end;
@@ -221,6 +241,7 @@ struct tn_sock {
 	struct tn_sock *bprev, *bnext;    /* bound-port chain */
 	struct tn_sock *all_prev, *all_next;
 	struct tn_sock *ev_next;          /* pending-event list */
+	struct tn_sock *ack_next;         /* ACKs sent on the way out of the core (tcp_ack_on_leave) */
 	struct tn_sock *parent;           /* listener, until accepted */
 	struct tn_sock *aq_prev, *aq_next;
 	struct tn_sock *orph_prev, *orph_next; /* closed by its owner, still closing: oldest first */
@@ -236,6 +257,7 @@ struct tn_sock {
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
 	bool to_entry : 1;                /* leaving for a compact entry: its CLOSED is no news */
+	bool ack_queued : 1;              /* on the list of ACKs sent on the way out */
 	bool was_established : 1, zero_wnd_adv : 1, in_orphans : 1, listed : 1;
 	bool reuseport : 1;               /* SO_REUSEPORT: shares with reuse_owner's sockets */
 	/* TCP_CORK: partial segments wait for uncork or cork_timer; cork_push lets them go once */
@@ -360,6 +382,8 @@ struct tn_tcp {
 	uint32_t nsocks;
 	struct tn_sock *ev_head, *ev_tail;
 	struct tn_sock *dead;      /* freed at the end of the current entry */
+	struct tn_ring_pool ring_pool; /* ring buffers of freed sockets, for the next ones */
+	struct tn_sock *ack_head;  /* sockets whose ACK waits for the way out (tcp_ack_on_leave) */
 	tn_charge_fn charge;       /* who pays for buffers (tn_stack_set_charge), or NULL */
 	void *charge_ctx;
 	struct tn_sock *orph_head, *orph_tail; /* orphans that still hold a socket (max_orphans) */
@@ -398,6 +422,14 @@ static inline bool tcp_orphan_window_starved(const struct tn_sock *s)
 
 /* ---- tcp.c */
 struct tn_sock *tcp_sock_new(struct tn_stack *stack);
+/*
+ * s owes the peer an ACK (ack_now): sent when the outermost entry into the
+ * core ends, after the owners of the sockets heard of their events, so that
+ * what they send or close in answer (an echo, a response, the FIN after
+ * the peer's) carries it and no segment goes for the ACK alone; it goes
+ * alone only if it is still owed then. Outside an entry it goes at once.
+ */
+void tcp_ack_on_leave(struct tn_sock *s);
 /* The live connection of a 4-tuple (NULL if none, or if only a TIME_WAIT entry holds it). */
 struct tn_sock *tcp_lookup(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 			   uint16_t rport);

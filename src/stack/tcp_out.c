@@ -519,7 +519,7 @@ void tcp_output(struct tn_sock *s)
 	if (sent_new)
 		tcp_schedule_loss_probe(s);
 	if (s->ack_now)
-		tcp_send_ack(s);
+		tcp_ack_on_leave(s);
 }
 
 /*

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon_config.h"
+#include "daemon/log.h"
 
 #ifndef TEST_SRCDIR
 #define TEST_SRCDIR "."
@@ -702,6 +703,30 @@ START_TEST(test_shipped_file_documents_every_default)
 }
 END_TEST
 
+static unsigned log_args_evaluated;
+static const char *counted_arg(void)
+{
+	log_args_evaluated++;
+	return "x";
+}
+
+/* A message below the log level costs no formatting: its arguments are not even evaluated. */
+START_TEST(test_log_skips_arguments_below_the_level)
+{
+	enum log_level was = log_get_level();
+	log_set_level(LOG_LEVEL_WARNING);
+	log_args_evaluated = 0;
+	log_debug("%s", counted_arg());
+	log_info("%s", counted_arg());
+	ck_assert_uint_eq(log_args_evaluated, 0);
+	log_set_level(LOG_LEVEL_DEBUG);
+	log_debug("a debug line for check_config: %s", counted_arg());
+	ck_assert_uint_eq(log_args_evaluated, 1);
+	ck_assert(log_enabled(LOG_LEVEL_DEBUG));
+	log_set_level(was);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -733,6 +758,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_tcp_flood_keys);
 	tcase_add_test(tc, reload_takes_limits_only);
 	tcase_add_test(tc, test_fault_keys);
+	tcase_add_test(tc, test_log_skips_arguments_below_the_level);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -11,6 +11,7 @@
 #endif
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,6 +19,7 @@
 #include <netinet/tcp.h>
 #include <unistd.h>
 
+#include "daemon/closer.h"
 #include "daemon/daemon.h"
 #include "daemon/sockets.h"
 #include "rpc/rpc.h"
@@ -196,6 +198,35 @@ static void run_loop(void)
 	for (int i = 0; i < 10; i++)
 		ev_run(d->loop, EVRUN_NOWAIT);
 }
+
+/* The closer's threads close what was handed over once the loop flushes it, all of it. */
+START_TEST(closer_closes_on_flush)
+{
+	enum { N = 20 };
+	int rd[N];
+	for (int i = 0; i < N; i++) {
+		int p[2];
+		ck_assert_int_eq(pipe(p), 0);
+		rd[i] = p[0];
+		closer_close(p[1]);
+	}
+	closer_close(-1); /* ignored */
+	ck_assert_uint_ge(closer_busy(), N); /* queued: no thread was woken for them yet */
+	closer_flush();
+	for (int i = 0; i < N; i++) {
+		struct pollfd pfd = { .fd = rd[i], .events = POLLIN };
+		ck_assert_int_eq(poll(&pfd, 1, 10000), 1); /* the write end is gone: EOF */
+		char c;
+		ck_assert_int_eq(read(rd[i], &c, 1), 0);
+		close(rd[i]);
+	}
+	for (int i = 0; i < 1000 && closer_busy() > 0; i++)
+		usleep(1000);
+	ck_assert_uint_eq(closer_busy(), 0);
+	ck_assert_uint_ge(closer_threads(), 1);
+	ck_assert_uint_le(closer_threads(), 8);
+}
+END_TEST
 
 START_TEST(connections_per_user)
 {
@@ -403,6 +434,7 @@ static Suite *sockets_suite(void)
 	tcase_add_test(tc, buffers_charged_to_the_user_until_freed);
 	tcase_add_test(tc, options_read_back);
 	tcase_add_test(tc, options_without_reply);
+	tcase_add_test(tc, closer_closes_on_flush);
 	suite_add_tcase(s, tc);
 	return s;
 }

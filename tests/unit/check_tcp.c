@@ -654,6 +654,73 @@ START_TEST(passive_close)
 }
 END_TEST
 
+/* A closed connection's rings wait in the pool for the next one (no malloc, no fault-in). */
+START_TEST(ring_pool_reuses_buffers)
+{
+	struct tn_ring_pool p = { .n = 0 };
+	struct tn_ring a, b, c;
+	ck_assert_int_eq(tn_ring_init_pooled(&p, &a, 4096), 0);
+	ck_assert_int_eq(tn_ring_write(&a, "abc", 3), 3);
+	uint8_t *was = a.data;
+	tn_ring_free_pooled(&p, &a);
+	ck_assert_ptr_null(a.data);
+	ck_assert_uint_eq(p.n, 1);
+	/* another size does not take it */
+	ck_assert_int_eq(tn_ring_init_pooled(&p, &b, 8192), 0);
+	ck_assert_ptr_ne(b.data, was);
+	ck_assert_uint_eq(p.n, 1);
+	/* the same size does, and starts empty */
+	ck_assert_int_eq(tn_ring_init_pooled(&p, &c, 4096), 0);
+	ck_assert_ptr_eq(c.data, was);
+	ck_assert_uint_eq(c.len, 0);
+	ck_assert_uint_eq(c.head, 0);
+	ck_assert_uint_eq(tn_ring_space(&c), 4096);
+	ck_assert_uint_eq(p.n, 0);
+	tn_ring_free_pooled(&p, &b);
+	tn_ring_free_pooled(&p, &c);
+	/* bounded: the oldest leaves for the newest */
+	struct tn_ring r[TN_RING_POOL_MAX + 3];
+	for (unsigned i = 0; i < TN_RING_POOL_MAX + 3; i++)
+		ck_assert_int_eq(tn_ring_init(&r[i], 2048), 0);
+	uint8_t *last = r[TN_RING_POOL_MAX + 2].data;
+	for (unsigned i = 0; i < TN_RING_POOL_MAX + 3; i++)
+		tn_ring_free_pooled(&p, &r[i]);
+	ck_assert_uint_eq(p.n, TN_RING_POOL_MAX);
+	ck_assert_uint_eq(p.size[0], 2048); /* 8192 and 4096 were the oldest */
+	ck_assert_int_eq(tn_ring_init_pooled(&p, &a, 2048), 0);
+	ck_assert_ptr_eq(a.data, last); /* the newest first */
+	tn_ring_free(&a);
+	tn_ring_free_pooled(&p, &a); /* nothing to give: no entry */
+	ck_assert_uint_eq(p.n, TN_RING_POOL_MAX - 1);
+	tn_ring_pool_drain(&p);
+	ck_assert_uint_eq(p.n, 0);
+}
+END_TEST
+
+/* The stack gives a freed socket's rings to the pool and the next connection takes them. */
+START_TEST(closed_connection_rings_go_to_the_next)
+{
+	struct conn c = open_passive();
+	uint8_t *rcv = c.s->rcvbuf.data, *snd = c.s->sndbuf.data;
+	ck_assert_ptr_nonnull(rcv);
+	ck_assert_ptr_nonnull(snd);
+	struct tn_ring_pool *pool = &c.h->stack->tcp->ring_pool;
+	unsigned before = pool->n;
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	tn_sock_close(c.s);
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 1, .ack = c.rcv + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1); /* only the listener */
+	ck_assert_uint_eq(pool->n, before + 2);
+	bool rcv_in = false, snd_in = false;
+	for (unsigned i = 0; i < pool->n; i++) {
+		rcv_in |= pool->data[i] == rcv;
+		snd_in |= pool->data[i] == snd;
+	}
+	ck_assert(rcv_in && snd_in);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(active_close_to_time_wait)
 {
 	struct conn c = open_passive();
@@ -781,6 +848,70 @@ static void record_events(struct tn_sock *s, unsigned ev, void *arg)
 {
 	last_events |= ev;
 }
+
+/* An owner that answers at once: echo what it reads, close on EOF (the built-in echo service). */
+static void echo_and_close(struct tn_sock *s, unsigned events, void *arg)
+{
+	char buf[64];
+	if (!(events & TN_SOCK_EV_READABLE))
+		return;
+	long n = tn_sock_recv(s, buf, sizeof(buf));
+	if (n > 0)
+		ck_assert_int_eq(tn_sock_send(s, buf, (size_t)n), n);
+	else if (n == 0)
+		tn_sock_close(s);
+}
+
+/*
+ * The ACK a segment is owed waits for the owner's answer in the same pass:
+ * echoed data carries it, and so does the FIN of a close in answer to the
+ * peer's FIN; no segment goes for the ACK alone (as Linux's delayed ACK in
+ * ping-pong mode lets the answer carry it, without the delay).
+ */
+START_TEST(answer_in_the_same_pass_carries_the_ack)
+{
+	struct conn c = open_passive();
+	tn_sock_set_callback(c.s, echo_and_close, NULL);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = "x", .len = 1});
+	c.snd += 1;
+	struct oseg o = last_only(c.h); /* the echo, acking the byte: one segment */
+	ck_assert_uint_eq(o.len, 1);
+	ck_assert_uint_eq(o.flags & TCP_ACK, TCP_ACK);
+	ck_assert_uint_eq(o.ack, c.snd);
+	c.rcv += 1;
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	c.snd += 1;
+	o = last_only(c.h); /* the owner's FIN acks the peer's: one segment */
+	ck_assert_uint_eq(o.flags, TCP_ACK | TCP_FIN);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	ck_assert_uint_eq(tn_sock_list(c.h->stack, NULL, 0), 1); /* only the listener */
+	close_conn(&c);
+}
+END_TEST
+
+/* An owner that does not answer: the ACK still goes, alone, before the core returns. */
+START_TEST(ack_goes_alone_without_an_answer)
+{
+	struct conn c = open_passive();
+	last_events = 0;
+	tn_sock_set_callback(c.s, record_events, NULL);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	c.snd += 1;
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.flags, TCP_ACK);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert(last_events & TN_SOCK_EV_READABLE);
+	close_conn(&c);
+}
+END_TEST
 
 START_TEST(active_open_and_syn_retries)
 {
@@ -1127,6 +1258,10 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, path_mtu_discovery);
 	tcase_add_test(tc, recv_peek_reports_a_reset_after_the_data);
 	tcase_add_test(tc, passive_close);
+	tcase_add_test(tc, ring_pool_reuses_buffers);
+	tcase_add_test(tc, closed_connection_rings_go_to_the_next);
+	tcase_add_test(tc, answer_in_the_same_pass_carries_the_ack);
+	tcase_add_test(tc, ack_goes_alone_without_an_answer);
 	tcase_add_test(tc, active_close_to_time_wait);
 	tcase_add_test(tc, fin_ack_in_one_segment);
 	tcase_add_test(tc, simultaneous_close);
