@@ -106,6 +106,13 @@ struct sockets_owner {
 struct sockets *sockets_new(struct tapnetd *d);
 /* Resets every connection (as a dying daemon must) and frees everything. */
 void sockets_free(struct sockets *ss);
+/*
+ * Passes the peer data that came in since the last call on to the clients
+ * (otherwise done before the loop waits): the tap reader calls it before
+ * it ends its batch, so the batch's ACKs offer the window the clients'
+ * reads opened.
+ */
+void sockets_pass_pending(struct sockets *ss);
 
 /* How many fds a request of this type carries: -1 when it is not a socket request. */
 int sockets_request_fds(uint16_t type);

@@ -173,6 +173,18 @@ void tn_stack_start(struct tn_stack *stack);
 void tn_stack_input(struct tn_stack *stack, const struct tn_frame_meta *meta,
 		    const void *frame, size_t len);
 
+/*
+ * A batch of frames read together (a poll of the link): between begin and
+ * end, a connection's ACK of in-order data, due by the every-second-segment
+ * rule or a window update, waits for the end and covers the whole batch, as
+ * Linux's ACK of a GRO run does. Out-of-order data, holes, FINs and
+ * duplicates are still answered at once. The owner may call the socket API
+ * inside the batch (a reader that drains the receive buffer before the end
+ * makes the ACK carry the larger window). Every begin needs its end.
+ */
+void tn_stack_batch_begin(struct tn_stack *stack);
+void tn_stack_batch_end(struct tn_stack *stack);
+
 /* Absolute time (ns, the env's clock) of the next timer, TN_TIME_NEVER if none. */
 uint64_t tn_stack_next_deadline(const struct tn_stack *stack);
 /* Run every timer due at or before now_ns. */

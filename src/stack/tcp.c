@@ -99,6 +99,12 @@ int tn_tcp_init(struct tn_stack *stack)
 static void sock_free(struct tn_sock *s)
 {
 	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (s->ack_listed) {
+		struct tn_sock **p = &tcp->ack_head;
+		while (*p != s)
+			p = &(*p)->ack_next;
+		*p = s->ack_next;
+	}
 	if (s->charged && tcp->charge)
 		tcp->charge(tcp->charge_ctx, s->mem_owner, -(int64_t)s->charged);
 	tn_ring_free(&s->sndbuf);
@@ -916,6 +922,30 @@ static void flush_events(struct tn_tcp *tcp)
 		if (ev)
 			s->cb(s, ev, s->cb_arg);
 	}
+}
+
+void tn_stack_batch_begin(struct tn_stack *stack)
+{
+	tcp_of(stack)->batch = true;
+}
+
+void tn_stack_batch_end(struct tn_stack *stack)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	tcp->batch = false;
+	if (!tcp->ack_head)
+		return;
+	tcp_enter(stack);
+	while (tcp->ack_head) {
+		struct tn_sock *s = tcp->ack_head;
+		tcp->ack_head = s->ack_next;
+		s->ack_next = NULL;
+		s->ack_listed = false;
+		if (s->ack_deferred) /* (a segment since, data or ACK, may have carried it) */
+			tcp_send_ack(s);
+		s->ack_deferred = false;
+	}
+	tcp_leave(stack);
 }
 
 void tcp_leave(struct tn_stack *stack)

@@ -218,6 +218,7 @@ struct tn_sock {
 	struct tn_sock *bnext;            /* bound-port chain */
 	struct tn_sock *all_prev, *all_next;
 	struct tn_sock *ev_next;          /* pending-event list */
+	struct tn_sock *ack_next;         /* deferred-ACK list (tn_stack_batch_end) */
 	struct tn_sock *parent;           /* listener, until accepted */
 	struct tn_sock *aq_prev, *aq_next;
 	struct tn_sock *orph_prev, *orph_next; /* closed by its owner, still closing: oldest first */
@@ -234,6 +235,8 @@ struct tn_sock {
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
 	bool to_entry : 1;                /* leaving for a compact entry: its CLOSED is no news */
 	bool was_established : 1, zero_wnd_adv : 1, in_orphans : 1, listed : 1;
+	/* an ACK owed at the end of the input batch (tn_stack_batch_end); in tcp->ack_head's list */
+	bool ack_deferred : 1, ack_listed : 1;
 	bool reuseport : 1;               /* SO_REUSEPORT: shares with reuse_owner's sockets */
 	/* TCP_CORK: partial segments wait for uncork or cork_timer; cork_push lets them go once */
 	bool cork : 1, cork_push : 1;
@@ -351,6 +354,8 @@ struct tn_tcp {
 	uint32_t nsocks;
 	struct tn_sock *ev_head, *ev_tail;
 	struct tn_sock *dead;      /* freed at the end of the current entry */
+	struct tn_sock *ack_head;  /* connections owing an ACK at the end of the input batch */
+	bool batch;                /* between tn_stack_batch_begin and _end */
 	tn_charge_fn charge;       /* who pays for buffers (tn_stack_set_charge), or NULL */
 	void *charge_ctx;
 	struct tn_sock *orph_head, *orph_tail; /* orphans that still hold a socket (max_orphans) */
@@ -535,6 +540,12 @@ void tcp_send_synack_stateless(struct tn_stack *stack, const struct tcp_seg *syn
 uint32_t tcp_rcv_window(struct tn_sock *s); /* the window to advertise now (unscaled bytes) */
 uint32_t tcp_send_mss(const struct tn_sock *s); /* payload per full segment incl. option room */
 void tcp_ack_later(struct tn_sock *s);
+/*
+ * Inside an input batch, an ACK of in-order data (or a window update) may
+ * wait for the batch's end: true when it will (s is listed), false when
+ * the caller must send it now (no batch, or holes to report).
+ */
+bool tcp_defer_ack(struct tn_sock *s);
 
 /* ---- tcp_timer.c */
 void tcp_timers_init(struct tn_sock *s);

@@ -227,6 +227,7 @@ static int xmit(struct tn_sock *s, uint32_t seq, uint8_t flags, uint32_t data_le
 		s->dsack_pending = false; /* reported once (RFC 2883 4) */
 		s->rcv_acked = s->rcv_nxt;
 		s->ack_now = false;
+		s->ack_deferred = false; /* this one covers it */
 		tn_timer_cancel(s->stack, &s->delack_timer);
 	}
 	return rc;
@@ -521,15 +522,41 @@ void tcp_output(struct tn_sock *s)
  */
 void tcp_ack_later(struct tn_sock *s)
 {
-	if (s->ack_now || s->rcv_nxt - s->rcv_acked >= 2 * s->rcv_mss) {
-		s->ack_now = true;
+	if (s->ack_now)
+		return;
+	bool two = s->rcv_nxt - s->rcv_acked >= 2 * s->rcv_mss;
+	if (!two && !(s->quickack && s->rcv_nxt != s->rcv_acked)) {
+		if (s->rcv_nxt != s->rcv_acked)
+			tcp_arm_delack(s);
 		return;
 	}
-	if (s->quickack && s->rcv_nxt != s->rcv_acked) {
+	if (!two)
 		s->quickack--;
+	/*
+	 * Due now, but in an input batch the ACK may wait for the batch's end
+	 * and cover all of it, as Linux's ACK of a GRO-merged run: the frames
+	 * of a batch arrived together, ACKing them one by one only makes the
+	 * sender wake more often.
+	 */
+	if (!tcp_defer_ack(s))
 		s->ack_now = true;
-		return;
+}
+
+/*
+ * Out-of-order data and holes never wait (RFC 5681 4.2: a duplicate ACK
+ * at once, with SACK blocks as current as the data; Linux's GRO does not
+ * merge such segments either): only in-order data and window updates.
+ */
+bool tcp_defer_ack(struct tn_sock *s)
+{
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (!tcp->batch || s->ofo_n || s->ofo_fin || s->dsack_pending)
+		return false;
+	s->ack_deferred = true;
+	if (!s->ack_listed) {
+		s->ack_listed = true;
+		s->ack_next = tcp->ack_head;
+		tcp->ack_head = s;
 	}
-	if (s->rcv_nxt != s->rcv_acked)
-		tcp_arm_delack(s);
+	return true;
 }

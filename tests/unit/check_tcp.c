@@ -154,6 +154,154 @@ START_TEST(data_is_acked_late_then_every_second_segment)
 }
 END_TEST
 
+/* Peer data in order, n full segments of 1460 bytes. */
+static void send_full(struct conn *c, int n)
+{
+	static uint8_t big[1460];
+	for (int i = 0; i < n; i++) {
+		peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK,
+					       .data = big, .len = sizeof(big)});
+		c->snd += sizeof(big);
+	}
+}
+
+/*
+ * An input batch (tn_stack_batch_begin/end): in-order data is ACKed once,
+ * at the batch's end, whatever the every-second-segment rule said inside;
+ * a lone small segment keeps its delayed ACK; without a batch nothing
+ * changes (every second segment).
+ */
+START_TEST(batch_acks_in_order_data_once_at_its_end)
+{
+	struct conn c = open_passive();
+	tn_stack_batch_begin(c.h->stack);
+	send_full(&c, 10);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	tn_stack_batch_end(c.h->stack);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert(o.flags == TCP_ACK);
+	h_clear(c.h);
+	h_advance(c.h, 100 * TN_NSEC_PER_MSEC); /* no delayed ACK left behind */
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+
+	/* an empty batch, and a batch of one small segment: the delayed ACK as before */
+	tn_stack_batch_begin(c.h->stack);
+	tn_stack_batch_end(c.h->stack);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	tn_stack_batch_begin(c.h->stack);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = "hello", .len = 5});
+	c.snd += 5;
+	tn_stack_batch_end(c.h->stack);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	h_advance(c.h, 40 * TN_NSEC_PER_MSEC);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	h_clear(c.h);
+
+	/* no batch: every second full segment, 5 ACKs for 10 */
+	send_full(&c, 10);
+	ck_assert_uint_eq(tcp_out_count(c.h), 5);
+	h_clear(c.h);
+
+	/* a FIN in a batch is ACKed at once, with the data before it */
+	tn_stack_batch_begin(c.h->stack);
+	send_full(&c, 3);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	c.snd++;
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	h_clear(c.h);
+	tn_stack_batch_end(c.h->stack);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * Out-of-order data in a batch is answered at once with its SACK block
+ * (RFC 5681 4.2, RFC 2018), covering the in-order data deferred before it;
+ * the segment that fills the hole is ACKed at once too, and the batch's end
+ * then owes nothing.
+ */
+START_TEST(batch_answers_holes_at_once)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	static uint8_t big[1460];
+	tn_stack_batch_begin(c.h->stack);
+	send_full(&c, 4); /* deferred */
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	uint32_t hole = c.snd;
+	peer_send(c.h, &(struct pseg){.seq = hole + 1460, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = big, .len = sizeof(big)});
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, hole);
+	ck_assert_uint_eq(o.opt.nsack, 1);
+	ck_assert_uint_eq(o.opt.sack[0].start, hole + 1460);
+	ck_assert_uint_eq(o.opt.sack[0].end, hole + 2920);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = hole + 2920, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = big, .len = sizeof(big)});
+	o = last_only(c.h); /* each out-of-order segment: its own duplicate ACK */
+	ck_assert_uint_eq(o.ack, hole);
+	ck_assert_uint_eq(o.opt.sack[0].end, hole + 3 * 1460);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = hole, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = big, .len = sizeof(big)});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, hole + 3 * 1460);
+	ck_assert_uint_eq(o.opt.nsack, 0);
+	c.snd = hole + 3 * 1460;
+	h_clear(c.h);
+	/* after a hole, quick ACK mode: in a batch, still one ACK at its end */
+	send_full(&c, 4);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	tn_stack_batch_end(c.h->stack);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * A reader draining the buffer inside a batch: its window update waits for
+ * the batch's end and goes as the one ACK of the batch's data; outside a
+ * batch it goes at once (Linux's tcp_cleanup_rbuf: the window doubled).
+ */
+START_TEST(batch_merges_window_update_with_its_ack)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = 16384;
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	static char buf[16384];
+	send_full(&c, 10); /* 14600 of 16384: the window is almost closed */
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 14600);
+	struct oseg o = last_only(c.h); /* the window update */
+	ck_assert_uint_eq(o.ack, c.snd);
+	h_clear(c.h);
+
+	send_full(&c, 10);
+	h_clear(c.h);
+	tn_stack_batch_begin(c.h->stack);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 14600);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	send_full(&c, 2);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	tn_stack_batch_end(c.h->stack);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_ge((uint32_t)o.wnd << info.rcv_wscale, 16384 - 2 * 1460 - (1u << info.rcv_wscale));
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(out_of_order_data_gets_sack_and_fills)
 {
 	struct tn_config cfg;
@@ -1149,6 +1297,9 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, handshake_negotiates_options);
 	tcase_add_test(tc, malformed_options_are_ignored);
 	tcase_add_test(tc, data_is_acked_late_then_every_second_segment);
+	tcase_add_test(tc, batch_acks_in_order_data_once_at_its_end);
+	tcase_add_test(tc, batch_answers_holes_at_once);
+	tcase_add_test(tc, batch_merges_window_update_with_its_ack);
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
