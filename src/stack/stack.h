@@ -245,6 +245,8 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTCPSACKReneging)                                               \
 	X(TcpExtTCPLossFailures)   /* an RTO during recovery */                \
 	X(TcpExtTCPDSACKUndo)      /* D-SACKs showed a recovery was spurious: undone */ \
+	X(TcpExtTCPLossUndo)       /* an RTO proved spurious: cwnd, ssthresh undone */ \
+	X(TcpExtTCPSpuriousRTOs)   /* of those, found by F-RTO (RFC 5682) */   \
 	X(TcpExtTCPHystartDelayDetect) /* HyStart++ saw the RTT grow: slow start ends */ \
 	X(TcpExtSyncookiesSent)                                                \
 	X(TcpExtSyncookiesRecv)                                                \

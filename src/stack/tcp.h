@@ -299,6 +299,16 @@ struct tn_sock {
 	uint32_t prior_ssthresh, undo_marker;
 	int32_t undo_retrans;
 	bool undo_armed;
+	/*
+	 * RTO undo (Linux's tcp_try_undo_loss): after a fresh timeout cut cwnd,
+	 * an ACK may show the timeout was spurious: F-RTO (RFC 5682 3.1, the
+	 * SACK-enhanced form) when it (S)ACKs original data sent before the
+	 * timeout (below frto_high) and never retransmitted; Eifel (RFC 3522)
+	 * when it echoes a timestamp older than the first retransmission
+	 * (rto_ts, our TS clock). Then cwnd and ssthresh come back.
+	 */
+	bool rto_undo : 1, frto : 1;
+	uint32_t frto_high, rto_ts;
 	uint16_t sb_n;
 	struct tcp_sack_block sb[TCP_SACK_SB_MAX];   /* sacked ranges above snd_una */
 	uint32_t sacked_bytes;
@@ -510,6 +520,10 @@ void tcp_sack_trim(struct tn_sock *s);
 uint64_t tcp_rack_detect(struct tn_sock *s);
 /* An RTO: everything not SACKed is lost (Linux's tcp_timeout_mark_lost). */
 void tcp_sack_mark_all_lost(struct tn_sock *s);
+/* An undone timeout: nothing is lost any more (what RACK finds again will be). */
+void tcp_sack_unmark_lost(struct tn_sock *s);
+/* Bytes of [start, end) neither SACKed nor retransmitted: still original transmissions. */
+uint32_t tcp_sack_orig_bytes(const struct tn_sock *s, uint32_t start, uint32_t end);
 /* RFC 6675 NextSeg() rules 1-2: the lowest range presumed lost and not retransmitted since. */
 bool tcp_sack_next_lost(const struct tn_sock *s, uint32_t *seq, uint32_t *len);
 /* Records a retransmission of [seq, seq + len); false when the record is full (do not send). */

@@ -370,6 +370,40 @@ START_TEST(tail_loss_probe)
 END_TEST
 
 /*
+ * Spurious timeouts: every second the link stalls for 400 ms (what is sent
+ * then arrives when the stall ends, nothing is lost). The sender's RTO
+ * fires in the stall; then the ACKs of its original segments arrive, and
+ * F-RTO (RFC 5682) and Eifel (RFC 3522, timestamps) find the timeout
+ * spurious: cwnd and ssthresh come back (TcpExtTCPLossUndo; by F-RTO,
+ * TcpExtTCPSpuriousRTOs, when there are no timestamps for Eifel).
+ */
+START_TEST(spurious_rto_undone)
+{
+	for (int ts = 0; ts <= 1; ts++) {
+		struct run r = configured_run();
+		r.link.stall_every_ns = TN_NSEC_PER_SEC;
+		r.link.stall_ns = 400 * TN_NSEC_PER_MSEC;
+		r.cfg.tcp_timestamps = ts;
+		r.bytes_ab = 40 * MB;
+		r.bytes_ba = 0;
+		r.limit_s = 10;
+		r.max_rtos = 10;
+		struct result res;
+		run_transfer_result(ts ? "stalls, timestamps" : "stalls, no timestamps", &r, &res);
+		fprintf(stderr, "  timeouts %llu, undone %llu, by F-RTO %llu\n",
+			(unsigned long long)res.a[TN_CTR_TcpExtTCPTimeouts],
+			(unsigned long long)res.a[TN_CTR_TcpExtTCPLossUndo],
+			(unsigned long long)res.a[TN_CTR_TcpExtTCPSpuriousRTOs]);
+		ck_assert_uint_ge(res.a[TN_CTR_TcpExtTCPTimeouts], 1);
+		/* one timeout per stall, each spurious, each undone; without timestamps by F-RTO */
+		ck_assert_uint_eq(res.a[TN_CTR_TcpExtTCPLossUndo], res.a[TN_CTR_TcpExtTCPTimeouts]);
+		if (!ts)
+			ck_assert_uint_eq(res.a[TN_CTR_TcpExtTCPSpuriousRTOs], res.a[TN_CTR_TcpExtTCPTimeouts]);
+	}
+}
+END_TEST
+
+/*
  * HyStart++ (RFC 9406): 4 MB one way through a 100 Mbit/s bottleneck
  * whose queue holds 80 ms. With 4 MB buffers slow start alone overflows
  * it (709 frames lost when HyStart++ is off); the RTT grows first, so
@@ -562,6 +596,7 @@ static Suite *tcp_sim_suite(void)
 	tcase_add_test(tc, fast_loss_1pct);
 	tcase_add_test(tc, fast_loss_5pct);
 	tcase_add_test(tc, tail_loss_probe);
+	tcase_add_test(tc, spurious_rto_undone);
 	tcase_add_test(tc, hystart_leaves_slow_start_on_delay);
 	tcase_add_test(tc, reordering);
 	tcase_add_test(tc, duplication);

@@ -147,6 +147,15 @@ static void wire_output(struct sim_node *n, const struct tn_frame_meta *meta, co
 		enqueue(sim, to, frame, len, at);
 		return;
 	}
+	if (l->stall_every_ns) {
+		uint64_t phase = sim->now % l->stall_every_ns;
+		if (phase < l->stall_ns) {
+			uint64_t end = sim->now - phase + l->stall_ns + l->delay_ns;
+			if (end > at)
+				at = end;
+			sim->stalled++;
+		}
+	}
 	if (rng_unit(&sim->rng) < l->loss) {
 		sim->dropped++;
 		return;

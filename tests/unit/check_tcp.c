@@ -1176,6 +1176,127 @@ START_TEST(retransmission_after_rto)
 END_TEST
 
 /*
+ * One segment ACKed after 20 ms (an RTT measured), then ten full segments
+ * go out and nothing comes back until the retransmission timer fires (a
+ * tail loss probe first, then the RTO). Returns the segment size and the
+ * TSval of the first original segment and of the RTO's retransmission.
+ */
+static uint32_t flight_until_rto(struct conn *c, uint32_t *ts_orig, uint32_t *ts_rxt)
+{
+	static uint8_t data[10 * 1460];
+	ck_assert_int_eq(tn_sock_send(c->s, data, 100), 100);
+	struct oseg o = last_only(c->h);
+	h_clear(c->h);
+	h_advance(c->h, 20 * TN_NSEC_PER_MSEC);
+	uint8_t ts[12];
+	ts_opt(ts, 3, o.opt.tsval);
+	c->rcv += 100;
+	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK,
+				       .opt = o.opt.ts_ok ? ts : NULL, .optlen = o.opt.ts_ok ? 12 : 0});
+	ck_assert_uint_eq(tcp_out_count(c->h), 0);
+	ck_assert_int_eq(tn_sock_send(c->s, data, sizeof(data)), sizeof(data));
+	ck_assert_uint_ge(tcp_out_count(c->h), 10);
+	ck_assert(out_seg(c->h, 0, &o));
+	ck_assert_uint_eq(o.seq, c->rcv);
+	uint32_t seg = o.len;
+	*ts_orig = o.opt.tsval;
+	h_clear(c->h);
+	for (int i = 0; i < 2000 && H_CTR(c->h, TcpExtTCPTimeouts) == 0; i++) {
+		h_clear(c->h);
+		h_advance(c->h, TN_NSEC_PER_MSEC);
+	}
+	ck_assert_uint_eq(H_CTR(c->h, TcpExtTCPTimeouts), 1);
+	o = last_only(c->h); /* the head again, cwnd one segment */
+	ck_assert_uint_eq(o.seq, c->rcv);
+	*ts_rxt = o.opt.tsval;
+	h_clear(c->h);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c->s, &info), 0);
+	ck_assert_uint_eq(info.cwnd, 1);
+	return seg;
+}
+
+static uint32_t cwnd_of(struct conn *c, uint32_t *ssthresh)
+{
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c->s, &info), 0);
+	*ssthresh = info.ssthresh;
+	return info.cwnd;
+}
+
+/*
+ * Eifel (RFC 3522): the ACK after the timeout echoes the TSval of an
+ * original transmission, so the originals got there (delayed, not lost):
+ * cwnd and ssthresh come back (TcpExtTCPLossUndo). An ACK echoing the
+ * retransmission's TSval is a real loss: no undo.
+ */
+START_TEST(eifel_undoes_a_spurious_rto)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_timestamps = true;
+	for (int real = 0; real <= 1; real++) {
+		struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+		uint32_t ts_orig, ts_rxt, ssthresh;
+		uint32_t seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
+		ck_assert_uint_gt(ts_rxt, ts_orig);
+		uint8_t ts[12];
+		ts_opt(ts, 4, real ? ts_rxt : ts_orig);
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + seg, .flags = TCP_ACK,
+					      .opt = ts, .optlen = sizeof(ts)});
+		uint32_t cwnd = cwnd_of(&c, &ssthresh);
+		if (real) {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 0);
+			ck_assert_uint_le(cwnd, 2);
+			ck_assert_uint_eq(ssthresh, 7); /* CUBIC (the default): 0.7 x 10 */
+		} else {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 1);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSpuriousRTOs), 0); /* Eifel, not F-RTO */
+			ck_assert_uint_ge(cwnd, 10);
+			ck_assert_uint_eq(ssthresh, UINT32_MAX); /* slow start goes on */
+		}
+		close_conn(&c);
+	}
+}
+END_TEST
+
+/*
+ * F-RTO (RFC 5682 3.1, SACK-enhanced; no timestamps here): the first ACK
+ * after the timeout covers segments that were never retransmitted, so not
+ * all was lost (TcpExtTCPSpuriousRTOs). An ACK of the retransmission alone
+ * says nothing yet; a duplicate ACK first says the loss was real, and a
+ * later ACK of original data no longer undoes.
+ */
+START_TEST(frto_undoes_a_spurious_rto)
+{
+	for (int real = 0; real <= 1; real++) {
+		struct tn_config cfg;
+		peer_config(&cfg);
+		struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+		uint32_t ts_orig, ts_rxt, ssthresh;
+		uint32_t seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + seg, .flags = TCP_ACK});
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 0); /* the retransmission's ACK, maybe */
+		if (real)
+			peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + seg, .flags = TCP_ACK});
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 5 * seg, .flags = TCP_ACK});
+		uint32_t cwnd = cwnd_of(&c, &ssthresh);
+		if (real) {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 0);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSpuriousRTOs), 0);
+			ck_assert_uint_le(cwnd, 5);
+		} else {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 1);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSpuriousRTOs), 1);
+			ck_assert_uint_ge(cwnd, 10);
+			ck_assert_uint_eq(ssthresh, UINT32_MAX);
+		}
+		close_conn(&c);
+	}
+}
+END_TEST
+
+/*
  * The receive window is rounded down to the window scale: the right edge
  * an ACK offers never lies beyond what the buffer can hold, whatever
  * amounts arrive (rounding up offered up to 2^wscale - 1 bytes more, again
@@ -1318,6 +1439,8 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, challenge_acks);
 	tcase_add_test(tc, active_open_and_syn_retries);
 	tcase_add_test(tc, retransmission_after_rto);
+	tcase_add_test(tc, eifel_undoes_a_spurious_rto);
+	tcase_add_test(tc, frto_undoes_a_spurious_rto);
 	tcase_add_test(tc, zero_window_is_probed);
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
