@@ -530,16 +530,22 @@ void tcp_ack_later(struct tn_sock *s)
 			tcp_arm_delack(s);
 		return;
 	}
+	/*
+	 * Due now. In an input batch, the ACK of a run of segments the link
+	 * merged (a TSO/GRO frame) may wait for the batch's end and cover all
+	 * of it, as Linux ACKs a GRO packet: the frames of a batch arrived
+	 * together, and ACKing them one by one only makes the sender wake more
+	 * often. Segments that came one by one keep every-second-segment ACKs,
+	 * and quick ACK mode (after a hole) ACKs at once: a sender with a small
+	 * window would otherwise get a single ACK per flight, which one loss
+	 * turns into a probe timeout.
+	 */
+	const struct tn_frame_meta *m = s->stack->rx_meta;
+	if (two && !s->quickack && m && m->gso_type != TN_GSO_NONE && tcp_defer_ack(s))
+		return;
 	if (!two)
 		s->quickack--;
-	/*
-	 * Due now, but in an input batch the ACK may wait for the batch's end
-	 * and cover all of it, as Linux's ACK of a GRO-merged run: the frames
-	 * of a batch arrived together, ACKing them one by one only makes the
-	 * sender wake more often.
-	 */
-	if (!tcp_defer_ack(s))
-		s->ack_now = true;
+	s->ack_now = true;
 }
 
 /*

@@ -30,6 +30,13 @@ struct sim_link {
 	 */
 	uint64_t stall_every_ns, stall_ns;
 	/*
+	 * Receive batches: a frame that becomes due waits rx_batch_ns (a NIC's
+	 * interrupt coalescing), then every frame due by then goes in as one
+	 * batch (tn_stack_batch_begin/end, as tapnetd reads the tap). 0: each
+	 * frame on its own, no batch.
+	 */
+	uint64_t rx_batch_ns;
+	/*
 	 * Frames a core sends with offloads (cfg.offload): by default the wire
 	 * completes PARTIAL checksums and cuts GSO frames into segments, as a
 	 * NIC would, before any fault. gso_whole: it passes them whole, meta
