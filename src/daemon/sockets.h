@@ -16,8 +16,10 @@
  * that does not read closes the TCP window.
  *
  * Peer data that arrives in a batch of frames is passed on once, after the
- * batch (an ev_prepare watcher runs before the loop waits again), rather
- * than once per segment: one send to A instead of dozens.
+ * batch (the tap reader calls sockets_pass_pending before the stack sends
+ * the batch's deferred ACKs, and an ev_prepare watcher passes on whatever
+ * else came before the loop waits again), rather than once per segment:
+ * one send to A instead of dozens.
  *
  * The client's side of the story, as A sees it:
  *   read EOF on A, no hang-up       client shutdown(SHUT_WR)   -> FIN

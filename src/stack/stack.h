@@ -175,12 +175,14 @@ void tn_stack_input(struct tn_stack *stack, const struct tn_frame_meta *meta,
 
 /*
  * A batch of frames read together (a poll of the link): between begin and
- * end, a connection's ACK of in-order data, due by the every-second-segment
- * rule or a window update, waits for the end and covers the whole batch, as
- * Linux's ACK of a GRO run does. Out-of-order data, holes, FINs and
- * duplicates are still answered at once. The owner may call the socket API
- * inside the batch (a reader that drains the receive buffer before the end
- * makes the ACK carry the larger window). Every begin needs its end.
+ * end, a connection's ACK of in-order data that came as merged runs (TSO/GRO
+ * frames, meta->gso_type), and a window update, wait for the end and cover
+ * the whole batch, as Linux ACKs a GRO packet. Segments that come one by
+ * one keep every-second-segment ACKs; out-of-order data, holes, quick ACK
+ * mode after a hole, FINs and duplicates are answered at once. The owner
+ * may call the socket API inside the batch (a reader that drains the
+ * receive buffer before the end makes the ACK carry the larger window).
+ * Every begin needs its end.
  */
 void tn_stack_batch_begin(struct tn_stack *stack);
 void tn_stack_batch_end(struct tn_stack *stack);

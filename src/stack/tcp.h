@@ -303,7 +303,8 @@ struct tn_sock {
 	 * RTO undo (Linux's tcp_try_undo_loss): after a fresh timeout cut cwnd,
 	 * an ACK may show the timeout was spurious: F-RTO (RFC 5682 3.1, the
 	 * SACK-enhanced form) when it (S)ACKs original data sent before the
-	 * timeout (below frto_high) and never retransmitted; Eifel (RFC 3522)
+	 * timeout (below frto_high) and never retransmitted (SACK connections
+ * only); Eifel (RFC 3522)
 	 * when it echoes a timestamp older than the first retransmission
 	 * (rto_ts, our TS clock). Then cwnd and ssthresh come back.
 	 */
@@ -555,9 +556,10 @@ uint32_t tcp_rcv_window(struct tn_sock *s); /* the window to advertise now (unsc
 uint32_t tcp_send_mss(const struct tn_sock *s); /* payload per full segment incl. option room */
 void tcp_ack_later(struct tn_sock *s);
 /*
- * Inside an input batch, an ACK of in-order data (or a window update) may
- * wait for the batch's end: true when it will (s is listed), false when
- * the caller must send it now (no batch, or holes to report).
+ * Inside an input batch, an ACK of in-order data (the caller says which
+ * may wait) or a window update may wait for the batch's end: true when it
+ * will (s is listed), false when the caller must send it now (no batch, or
+ * holes to report).
  */
 bool tcp_defer_ack(struct tn_sock *s);
 

@@ -208,7 +208,8 @@ static void data_timeout(struct tn_sock *s)
 		/* A fresh timeout, which the ACKs to come may prove spurious (tcp_in.c). */
 		s->prior_ssthresh = max_u32(s->ssthresh, s->cwnd / 2 + s->cwnd / 4);
 		s->rto_undo = true;
-		s->frto = true;
+		/* without SACK a jump of the cumulative ACK may be data held out of order: Eifel only */
+		s->frto = s->sack_ok;
 		s->frto_high = s->snd_max;
 		s->rto_ts = tcp_ts_now(s);
 	} else if (s->in_recovery) {
