@@ -31,6 +31,7 @@
 	X(TapInFrames)                                                         \
 	X(TapInOctets)                                                         \
 	X(TapReadErrors)                                                       \
+	X(TapInPolls)       /* readable wakeups of the tap: batches of TapInFrames */ \
 	X(TapInGsoFrames)   /* of TapInFrames: TSO runs of segments */        \
 	X(TapInBadHeaders)  /* virtio-net header not understood: dropped */   \
 	X(TapOutFrames)                                                        \

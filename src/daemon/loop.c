@@ -24,6 +24,7 @@
 
 #include "closer.h"
 #include "control.h"
+#include "sockets.h"
 #include "trace.h"
 
 static const char *const daemon_counter_names[DCTR__COUNT] = {
@@ -325,6 +326,8 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 	uint64_t suppressed;
 	char note[64];
 
+	DAEMON_COUNT(d, TapInPolls, 1);
+	tn_stack_batch_begin(d->stack);
 	for (int i = 0; i < TAPDEV_BATCH; i++) {
 		ssize_t n = tapdev_read(&d->tap, &meta, &frame);
 		if (n == 0)
@@ -333,6 +336,7 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (errno == EBADFD) { /* the interface was deleted under us */
 				log_error("%s is gone: %s; stopping", d->tap.name, strerror(errno));
 				d->exit_status = 1;
+				tn_stack_batch_end(d->stack);
 				ev_break(loop, EVBREAK_ALL);
 				return;
 			}
@@ -356,6 +360,14 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 		d->frame_now_ns = 0;
 	}
 	d->counters[DCTR_TapInBadHeaders] = d->tap.bad_vnet_hdr;
+	/*
+	 * The batch's peer data goes to the clients first, then the ACKs the
+	 * batch deferred: one per connection, with the window those reads
+	 * opened (and no separate window update for them).
+	 */
+	if (d->sockets)
+		sockets_pass_pending(d->sockets);
+	tn_stack_batch_end(d->stack);
 	daemon_rearm_timer(d);
 }
 

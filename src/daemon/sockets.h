@@ -16,8 +16,10 @@
  * that does not read closes the TCP window.
  *
  * Peer data that arrives in a batch of frames is passed on once, after the
- * batch (an ev_prepare watcher runs before the loop waits again), rather
- * than once per segment: one send to A instead of dozens.
+ * batch (the tap reader calls sockets_pass_pending before the stack sends
+ * the batch's deferred ACKs, and an ev_prepare watcher passes on whatever
+ * else came before the loop waits again), rather than once per segment:
+ * one send to A instead of dozens.
  *
  * The client's side of the story, as A sees it:
  *   read EOF on A, no hang-up       client shutdown(SHUT_WR)   -> FIN
@@ -106,6 +108,13 @@ struct sockets_owner {
 struct sockets *sockets_new(struct tapnetd *d);
 /* Resets every connection (as a dying daemon must) and frees everything. */
 void sockets_free(struct sockets *ss);
+/*
+ * Passes the peer data that came in since the last call on to the clients
+ * (otherwise done before the loop waits): the tap reader calls it before
+ * it ends its batch, so the batch's ACKs offer the window the clients'
+ * reads opened.
+ */
+void sockets_pass_pending(struct sockets *ss);
 
 /* How many fds a request of this type carries: -1 when it is not a socket request. */
 int sockets_request_fds(uint16_t type);

@@ -427,6 +427,16 @@ int pos_err(int e)
 	return e < 0 ? -e : e;
 }
 
+void sockets_pass_pending(struct sockets *ss)
+{
+	while (ss->pending) {
+		struct tsock *t = ss->pending;
+		ss->pending = t->pend_next;
+		t->pending = false;
+		tsock_pump(t);
+	}
+}
+
 /* Before the loop waits: pass on the peer data that came in since it last did. */
 void pend_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
@@ -434,12 +444,7 @@ void pend_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	if (!ss->pending)
 		return;
-	while (ss->pending) {
-		struct tsock *t = ss->pending;
-		ss->pending = t->pend_next;
-		t->pending = false;
-		tsock_pump(t);
-	}
+	sockets_pass_pending(ss);
 	daemon_rearm_timer(ss->d);
 }
 

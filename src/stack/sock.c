@@ -259,7 +259,7 @@ static void maybe_window_update(struct tn_sock *s)
 	if (2 * (uint64_t)cur > s->rcvbuf_size)
 		return;
 	uint32_t w = tcp_rcv_window(s);
-	if (w >= 2 * cur && w > cur)
+	if (w >= 2 * cur && w > cur && !tcp_defer_ack(s))
 		tcp_send_ack(s);
 }
 

@@ -180,6 +180,20 @@ void tn_stack_start(struct tn_stack *stack);
 void tn_stack_input(struct tn_stack *stack, const struct tn_frame_meta *meta,
 		    const void *frame, size_t len);
 
+/*
+ * A batch of frames read together (a poll of the link): between begin and
+ * end, a connection's ACK of in-order data that came as merged runs (TSO/GRO
+ * frames, meta->gso_type), and a window update, wait for the end and cover
+ * the whole batch, as Linux ACKs a GRO packet. Segments that come one by
+ * one keep every-second-segment ACKs; out-of-order data, holes, quick ACK
+ * mode after a hole, FINs and duplicates are answered at once. The owner
+ * may call the socket API inside the batch (a reader that drains the
+ * receive buffer before the end makes the ACK carry the larger window).
+ * Every begin needs its end.
+ */
+void tn_stack_batch_begin(struct tn_stack *stack);
+void tn_stack_batch_end(struct tn_stack *stack);
+
 /* Absolute time (ns, the env's clock) of the next timer, TN_TIME_NEVER if none. */
 uint64_t tn_stack_next_deadline(const struct tn_stack *stack);
 /* Run every timer due at or before now_ns. */
@@ -240,6 +254,8 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTCPSACKReneging)                                               \
 	X(TcpExtTCPLossFailures)   /* an RTO during recovery */                \
 	X(TcpExtTCPDSACKUndo)      /* D-SACKs showed a recovery was spurious: undone */ \
+	X(TcpExtTCPLossUndo)       /* an RTO proved spurious: cwnd, ssthresh undone */ \
+	X(TcpExtTCPSpuriousRTOs)   /* of those, found by F-RTO (RFC 5682) */   \
 	X(TcpExtTCPHystartDelayDetect) /* HyStart++ saw the RTT grow: slow start ends */ \
 	X(TcpExtSyncookiesSent)                                                \
 	X(TcpExtSyncookiesRecv)                                                \

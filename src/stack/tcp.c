@@ -113,6 +113,12 @@ static void ring_release(struct tn_sock *s, struct tn_ring *r)
 static void sock_free(struct tn_sock *s)
 {
 	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (s->ack_listed) {
+		struct tn_sock **p = &tcp->ack_head;
+		while (*p != s)
+			p = &(*p)->ack_next;
+		*p = s->ack_next;
+	}
 	if (s->charged && tcp->charge)
 		tcp->charge(tcp->charge_ctx, s->mem_owner, -(int64_t)s->charged);
 	ring_release(s, &s->sndbuf);
@@ -892,6 +898,16 @@ static void flush_events(struct tn_tcp *tcp)
 	}
 }
 
+/* On tcp->ack_head's list once, whatever the reason (an ACK owed at leave or at the batch's end). */
+void tcp_ack_list(struct tn_tcp *tcp, struct tn_sock *s)
+{
+	if (s->ack_listed)
+		return;
+	s->ack_listed = true;
+	s->ack_next = tcp->ack_head;
+	tcp->ack_head = s;
+}
+
 void tcp_ack_on_leave(struct tn_sock *s)
 {
 	struct tn_tcp *tcp = tcp_of(s->stack);
@@ -899,24 +915,46 @@ void tcp_ack_on_leave(struct tn_sock *s)
 		tcp_send_ack(s);
 		return;
 	}
-	if (s->ack_queued)
-		return;
-	s->ack_queued = true;
-	s->ack_next = tcp->ack_head;
-	tcp->ack_head = s;
+	tcp_ack_list(tcp, s);
 }
 
-/* The ACKs still owed once every owner had its say (an answer carried the others). */
-static void flush_acks(struct tn_tcp *tcp)
+/*
+ * The ACKs still owed once every owner had its say (an answer carried the
+ * others): ack_now ones at every way out of the core; deferred ones (a run
+ * the link merged, tcp_defer_ack) only at the end of the input batch. A
+ * segment sent since cleared both flags: it carried the ACK.
+ */
+static void flush_acks(struct tn_tcp *tcp, bool batch_end)
 {
-	while (tcp->ack_head) {
-		struct tn_sock *s = tcp->ack_head;
-		tcp->ack_head = s->ack_next;
+	struct tn_sock **p = &tcp->ack_head;
+	while (*p) {
+		struct tn_sock *s = *p;
+		if (!s->ack_now && s->ack_deferred && !batch_end) {
+			p = &s->ack_next;
+			continue;
+		}
+		*p = s->ack_next;
 		s->ack_next = NULL;
-		s->ack_queued = false;
-		if (s->ack_now && !s->dead && s->state != TN_TCP_CLOSED)
+		s->ack_listed = false;
+		if ((s->ack_now || s->ack_deferred) && !s->dead && s->state != TN_TCP_CLOSED)
 			tcp_send_ack(s);
+		s->ack_deferred = false;
 	}
+}
+
+void tn_stack_batch_begin(struct tn_stack *stack)
+{
+	tcp_of(stack)->batch = true;
+}
+
+void tn_stack_batch_end(struct tn_stack *stack)
+{
+	struct tn_tcp *tcp = tcp_of(stack);
+	tcp->batch = false;
+	if (!tcp->ack_head)
+		return;
+	tcp_enter(stack);
+	tcp_leave(stack); /* out of the batch: the deferred ACKs go too */
 }
 
 void tcp_leave(struct tn_stack *stack)
@@ -926,7 +964,7 @@ void tcp_leave(struct tn_stack *stack)
 		return;
 	tcp->depth = 1; /* callbacks may call the API: no nested flush */
 	flush_events(tcp);
-	flush_acks(tcp);
+	flush_acks(tcp, !tcp->batch);
 	while (tcp->dead) {
 		struct tn_sock *s = tcp->dead;
 		tcp->dead = s->all_next;

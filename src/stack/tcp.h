@@ -241,7 +241,7 @@ struct tn_sock {
 	struct tn_sock *bprev, *bnext;    /* bound-port chain */
 	struct tn_sock *all_prev, *all_next;
 	struct tn_sock *ev_next;          /* pending-event list */
-	struct tn_sock *ack_next;         /* ACKs sent on the way out of the core (tcp_ack_on_leave) */
+	struct tn_sock *ack_next;         /* ACKs owed on the way out of the core or at the batch's end */
 	struct tn_sock *parent;           /* listener, until accepted */
 	struct tn_sock *aq_prev, *aq_next;
 	struct tn_sock *orph_prev, *orph_next; /* closed by its owner, still closing: oldest first */
@@ -257,8 +257,10 @@ struct tn_sock {
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
 	bool to_entry : 1;                /* leaving for a compact entry: its CLOSED is no news */
-	bool ack_queued : 1;              /* on the list of ACKs sent on the way out */
 	bool was_established : 1, zero_wnd_adv : 1, in_orphans : 1, listed : 1;
+	/* ack_deferred: an ACK owed at the end of the input batch (tn_stack_batch_end);
+	 * ack_listed: on tcp->ack_head's list (for that or for ack_now at the way out) */
+	bool ack_deferred : 1, ack_listed : 1;
 	bool reuseport : 1;               /* SO_REUSEPORT: shares with reuse_owner's sockets */
 	/* TCP_CORK: partial segments wait for uncork or cork_timer; cork_push lets them go once */
 	bool cork : 1, cork_push : 1;
@@ -327,6 +329,17 @@ struct tn_sock {
 	uint32_t prior_ssthresh, undo_marker;
 	int32_t undo_retrans;
 	bool undo_armed;
+	/*
+	 * RTO undo (Linux's tcp_try_undo_loss): after a fresh timeout cut cwnd,
+	 * an ACK may show the timeout was spurious: F-RTO (RFC 5682 3.1, the
+	 * SACK-enhanced form) when it (S)ACKs original data sent before the
+	 * timeout (below frto_high) and never retransmitted (SACK connections
+ * only); Eifel (RFC 3522)
+	 * when it echoes a timestamp older than the first retransmission
+	 * (rto_ts, our TS clock). Then cwnd and ssthresh come back.
+	 */
+	bool rto_undo : 1, frto : 1;
+	uint32_t frto_high, rto_ts;
 	uint16_t sb_n;
 	struct tcp_sack_block sb[TCP_SACK_SB_MAX];   /* sacked ranges above snd_una */
 	uint32_t sacked_bytes;
@@ -383,7 +396,8 @@ struct tn_tcp {
 	struct tn_sock *ev_head, *ev_tail;
 	struct tn_sock *dead;      /* freed at the end of the current entry */
 	struct tn_ring_pool ring_pool; /* ring buffers of freed sockets, for the next ones */
-	struct tn_sock *ack_head;  /* sockets whose ACK waits for the way out (tcp_ack_on_leave) */
+	struct tn_sock *ack_head;  /* sockets owing an ACK (tcp_ack_on_leave, tcp_defer_ack) */
+	bool batch;                /* between tn_stack_batch_begin and _end */
 	tn_charge_fn charge;       /* who pays for buffers (tn_stack_set_charge), or NULL */
 	void *charge_ctx;
 	struct tn_sock *orph_head, *orph_tail; /* orphans that still hold a socket (max_orphans) */
@@ -430,6 +444,8 @@ struct tn_sock *tcp_sock_new(struct tn_stack *stack);
  * alone only if it is still owed then. Outside an entry it goes at once.
  */
 void tcp_ack_on_leave(struct tn_sock *s);
+/* Puts s on the list of sockets owing an ACK (flushed in tcp_leave / tn_stack_batch_end). */
+void tcp_ack_list(struct tn_tcp *tcp, struct tn_sock *s);
 /* The live connection of a 4-tuple (NULL if none, or if only a TIME_WAIT entry holds it). */
 struct tn_sock *tcp_lookup(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 			   uint16_t rport);
@@ -559,6 +575,10 @@ void tcp_sack_trim(struct tn_sock *s);
 uint64_t tcp_rack_detect(struct tn_sock *s);
 /* An RTO: everything not SACKed is lost (Linux's tcp_timeout_mark_lost). */
 void tcp_sack_mark_all_lost(struct tn_sock *s);
+/* An undone timeout: nothing is lost any more (what RACK finds again will be). */
+void tcp_sack_unmark_lost(struct tn_sock *s);
+/* Bytes of [start, end) neither SACKed nor retransmitted: still original transmissions. */
+uint32_t tcp_sack_orig_bytes(const struct tn_sock *s, uint32_t start, uint32_t end);
 /* RFC 6675 NextSeg() rules 1-2: the lowest range presumed lost and not retransmitted since. */
 bool tcp_sack_next_lost(const struct tn_sock *s, uint32_t *seq, uint32_t *len);
 /* Records a retransmission of [seq, seq + len); false when the record is full (do not send). */
@@ -589,6 +609,13 @@ void tcp_send_synack_stateless(struct tn_stack *stack, const struct tcp_seg *syn
 uint32_t tcp_rcv_window(struct tn_sock *s); /* the window to advertise now (unscaled bytes) */
 uint32_t tcp_send_mss(const struct tn_sock *s); /* payload per full segment incl. option room */
 void tcp_ack_later(struct tn_sock *s);
+/*
+ * Inside an input batch, an ACK of in-order data (the caller says which
+ * may wait) or a window update may wait for the batch's end: true when it
+ * will (s is listed), false when the caller must send it now (no batch, or
+ * holes to report).
+ */
+bool tcp_defer_ack(struct tn_sock *s);
 
 /* ---- tcp_timer.c */
 void tcp_timers_init(struct tn_sock *s);

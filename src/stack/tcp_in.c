@@ -720,8 +720,11 @@ static void on_new_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t prio
 	tcp_sack_trim(s);
 	if (s->tlp_out && seq_ge(s->snd_una, s->tlp_high_seq))
 		tlp_acked(s);
-	if (s->in_loss && seq_ge(s->snd_una, s->recover))
+	if (s->in_loss && seq_ge(s->snd_una, s->recover)) {
 		s->in_loss = false;
+		s->rto_undo = false;
+		s->frto = false;
+	}
 
 	if (s->in_recovery) {
 		if (seq_ge(s->snd_una, s->recover))
@@ -793,6 +796,52 @@ static void update_ts_recent(struct tn_sock *s, const struct tcp_seg *g)
 		s->ts_recent = g->opt.tsval;
 }
 
+/*
+ * After a fresh RTO (tcp_timer.c), is this ACK the sign that it was
+ * spurious, the segments delayed rather than lost? Eifel (RFC 3522): it
+ * acknowledges new data and echoes a timestamp older than our first
+ * retransmission, so an original transmission got there. F-RTO (RFC 5682
+ * 3.1 with SACK, as Linux's tcp_process_loss): it (S)ACKs original data
+ * sent before the timeout and never retransmitted, so not everything was
+ * lost; a duplicate ACK without such news first says the loss was real.
+ */
+static bool rto_spurious(struct tn_sock *s, const struct tcp_seg *g, bool acked_new, bool *frto)
+{
+	*frto = false;
+	if (acked_new && s->ts_ok && g->opt.ts_ok && g->opt.tsecr && seq_lt(g->opt.tsecr, s->rto_ts))
+		return true;
+	if (!s->frto)
+		return false;
+	uint32_t high = s->frto_high;
+	if (acked_new && tcp_sack_orig_bytes(s, s->snd_una, seq_min(g->ack, high)))
+		return *frto = true;
+	for (uint8_t i = 0; s->sack_ok && i < g->opt.nsack; i++) {
+		const struct tcp_sack_block *b = &g->opt.sack[i];
+		uint32_t start = seq_max(b->start, s->snd_una), end = seq_min(b->end, high);
+		if (seq_lt(start, end) && seq_le(b->end, s->snd_max) && tcp_sack_orig_bytes(s, start, end))
+			return *frto = true;
+	}
+	if (!acked_new)
+		s->frto = false;
+	return false;
+}
+
+/* Linux's tcp_undo_cwnd_reduction after a spurious timeout: back to the window before it. */
+static void undo_rto(struct tn_sock *s, bool frto)
+{
+	TCP_CTR(s, TcpExtTCPLossUndo);
+	if (frto)
+		TCP_CTR(s, TcpExtTCPSpuriousRTOs);
+	s->cwnd = max_u32(s->cwnd, s->prior_cwnd);
+	s->ssthresh = max_u32(s->ssthresh, s->prior_ssthresh);
+	s->in_loss = false;
+	s->rto_undo = false;
+	s->frto = false;
+	s->retries = 0;
+	s->backoff = 0;
+	tcp_sack_unmark_lost(s); /* RACK marks again what the SACKs show lost */
+}
+
 /* Returns false when the segment must be dropped (or the connection ended). */
 static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 {
@@ -825,6 +874,9 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 	uint32_t old_wnd = s->snd_wnd;
 	uint32_t prior_flight = s->snd_nxt - s->snd_una;
 	bool acked_new = seq_gt(g->ack, s->snd_una);
+	bool frto;
+	if (s->rto_undo && s->in_loss && rto_spurious(s, g, acked_new, &frto))
+		undo_rto(s, frto);
 	uint32_t delivered = 0;
 	if (s->sack_ok)
 		delivered = tcp_sack_on_ack(s, &g->opt, g->ack);

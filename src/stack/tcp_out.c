@@ -235,6 +235,7 @@ static int xmit(struct tn_sock *s, uint32_t seq, uint8_t flags, uint32_t data_le
 		s->dsack_pending = false; /* reported once (RFC 2883 4) */
 		s->rcv_acked = s->rcv_nxt;
 		s->ack_now = false;
+		s->ack_deferred = false; /* this one covers it */
 		tn_timer_cancel(s->stack, &s->delack_timer);
 	}
 	return rc;
@@ -529,15 +530,43 @@ void tcp_output(struct tn_sock *s)
  */
 void tcp_ack_later(struct tn_sock *s)
 {
-	if (s->ack_now || s->rcv_nxt - s->rcv_acked >= 2 * s->rcv_mss) {
-		s->ack_now = true;
+	if (s->ack_now)
+		return;
+	bool two = s->rcv_nxt - s->rcv_acked >= 2 * s->rcv_mss;
+	if (!two && !(s->quickack && s->rcv_nxt != s->rcv_acked)) {
+		if (s->rcv_nxt != s->rcv_acked)
+			tcp_arm_delack(s);
 		return;
 	}
-	if (s->quickack && s->rcv_nxt != s->rcv_acked) {
+	/*
+	 * Due now. In an input batch, the ACK of a run of segments the link
+	 * merged (a TSO/GRO frame) may wait for the batch's end and cover all
+	 * of it, as Linux ACKs a GRO packet: the frames of a batch arrived
+	 * together, and ACKing them one by one only makes the sender wake more
+	 * often. Segments that came one by one keep every-second-segment ACKs,
+	 * and quick ACK mode (after a hole) ACKs at once: a sender with a small
+	 * window would otherwise get a single ACK per flight, which one loss
+	 * turns into a probe timeout.
+	 */
+	const struct tn_frame_meta *m = s->stack->rx_meta;
+	if (two && !s->quickack && m && m->gso_type != TN_GSO_NONE && tcp_defer_ack(s))
+		return;
+	if (!two)
 		s->quickack--;
-		s->ack_now = true;
-		return;
-	}
-	if (s->rcv_nxt != s->rcv_acked)
-		tcp_arm_delack(s);
+	s->ack_now = true;
+}
+
+/*
+ * Out-of-order data and holes never wait (RFC 5681 4.2: a duplicate ACK
+ * at once, with SACK blocks as current as the data; Linux's GRO does not
+ * merge such segments either): only in-order data and window updates.
+ */
+bool tcp_defer_ack(struct tn_sock *s)
+{
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (!tcp->batch || s->ofo_n || s->ofo_fin || s->dsack_pending)
+		return false;
+	s->ack_deferred = true;
+	tcp_ack_list(tcp, s);
+	return true;
 }

@@ -419,6 +419,26 @@ void tcp_sack_mark_all_lost(struct tn_sock *s)
 	recount(s);
 }
 
+void tcp_sack_unmark_lost(struct tn_sock *s)
+{
+	s->lost_end = s->snd_una;
+	for (uint16_t i = 0; i < s->rxt_n; i++)
+		s->rxt[i].lost = false;
+	recount(s);
+}
+
+uint32_t tcp_sack_orig_bytes(const struct tn_sock *s, uint32_t start, uint32_t end)
+{
+	if (!seq_lt(start, end))
+		return 0;
+	uint32_t n = end - start - sb_covered(s, start, end);
+	for (uint16_t i = rxt_find(s, start); i < s->rxt_n && seq_lt(s->rxt[i].start, end); i++) {
+		uint32_t a = seq_max(s->rxt[i].start, start), b = seq_min(s->rxt[i].end, end);
+		n -= b - a - sb_covered(s, a, b); /* (SACKed bytes were taken off already) */
+	}
+	return n;
+}
+
 /* RFC 8985 6.2 step 4, with Linux's choice: no reordering seen, no waiting in recovery. */
 static uint32_t reo_wnd_us(const struct tn_sock *s)
 {

@@ -204,6 +204,18 @@ static void data_timeout(struct tn_sock *s)
 	TCP_CTR(s, TcpExtTCPTimeouts);
 	if (s->in_recovery)
 		TCP_CTR(s, TcpExtTCPLossFailures);
+	if (s->retries == 0 && !s->in_recovery && !s->in_loss) {
+		/* A fresh timeout, which the ACKs to come may prove spurious (tcp_in.c). */
+		s->prior_ssthresh = max_u32(s->ssthresh, s->cwnd / 2 + s->cwnd / 4);
+		s->rto_undo = true;
+		/* without SACK a jump of the cumulative ACK may be data held out of order: Eifel only */
+		s->frto = s->sack_ok;
+		s->frto_high = s->snd_max;
+		s->rto_ts = tcp_ts_now(s);
+	} else if (s->in_recovery) {
+		s->rto_undo = false; /* the recovery's own reduction stands (Linux: no undo either) */
+		s->frto = false;
+	}
 	/* RFC 5681 (4): a segment lost again keeps the ssthresh of the first loss. */
 	if (s->retries == 0 || s->in_recovery) {
 		s->ssthresh = s->cc->ssthresh(s);

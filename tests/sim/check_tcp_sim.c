@@ -375,6 +375,40 @@ START_TEST(tail_loss_probe)
 END_TEST
 
 /*
+ * Spurious timeouts: every second the link stalls for 400 ms (what is sent
+ * then arrives when the stall ends, nothing is lost). The sender's RTO
+ * fires in the stall; then the ACKs of its original segments arrive, and
+ * F-RTO (RFC 5682) and Eifel (RFC 3522, timestamps) find the timeout
+ * spurious: cwnd and ssthresh come back (TcpExtTCPLossUndo; by F-RTO,
+ * TcpExtTCPSpuriousRTOs, when there are no timestamps for Eifel).
+ */
+START_TEST(spurious_rto_undone)
+{
+	for (int ts = 0; ts <= 1; ts++) {
+		struct run r = configured_run();
+		r.link.stall_every_ns = TN_NSEC_PER_SEC;
+		r.link.stall_ns = 400 * TN_NSEC_PER_MSEC;
+		r.cfg.tcp_timestamps = ts;
+		r.bytes_ab = 40 * MB;
+		r.bytes_ba = 0;
+		r.limit_s = 10;
+		r.max_rtos = 10;
+		struct result res;
+		run_transfer_result(ts ? "stalls, timestamps" : "stalls, no timestamps", &r, &res);
+		fprintf(stderr, "  timeouts %llu, undone %llu, by F-RTO %llu\n",
+			(unsigned long long)res.a[TN_CTR_TcpExtTCPTimeouts],
+			(unsigned long long)res.a[TN_CTR_TcpExtTCPLossUndo],
+			(unsigned long long)res.a[TN_CTR_TcpExtTCPSpuriousRTOs]);
+		ck_assert_uint_ge(res.a[TN_CTR_TcpExtTCPTimeouts], 1);
+		/* one timeout per stall, each spurious, each undone; without timestamps by F-RTO */
+		ck_assert_uint_eq(res.a[TN_CTR_TcpExtTCPLossUndo], res.a[TN_CTR_TcpExtTCPTimeouts]);
+		if (!ts)
+			ck_assert_uint_eq(res.a[TN_CTR_TcpExtTCPSpuriousRTOs], res.a[TN_CTR_TcpExtTCPTimeouts]);
+	}
+}
+END_TEST
+
+/*
  * HyStart++ (RFC 9406): 4 MB one way through a 100 Mbit/s bottleneck
  * whose queue holds 80 ms. With 4 MB buffers slow start alone overflows
  * it (709 frames lost when HyStart++ is off); the RTT grows first, so
@@ -566,6 +600,47 @@ START_TEST(tso_whole_frames_with_loss)
 }
 END_TEST
 
+/*
+ * A receiver that takes frames in batches, as tapnetd reads the tap
+ * (tn_stack_batch_begin/end; frames wait 20 us to be taken together), on
+ * the fast link: whole TSO frames at 0 and 1 % loss, frames cut into
+ * segments at 1 and 5 %. The data is exact, losses are still repaired by
+ * SACK recovery within the bounds of the unbatched runs (out-of-order data
+ * and quick ACK mode are answered at once in a batch too), and with whole
+ * frames the receiver sends fewer ACKs than without batches.
+ */
+START_TEST(batched_receiver)
+{
+	static const struct {
+		double loss;
+		bool whole;
+	} cases[] = {{0, true}, {0.01, true}, {0.01, false}, {0.05, false}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t acks[2];
+		for (int batched = 0; batched <= 1; batched++) {
+			struct run r = fast_run(cases[i].loss);
+			r.cfg.offload = TN_OFFLOAD_CSUM | TN_OFFLOAD_TSO4;
+			r.link.gso_whole = cases[i].whole;
+			r.link.rx_batch_ns = batched ? 20 * 1000 : 0;
+			r.limit_s = 1;
+			r.max_rtos = 3;
+			struct result res;
+			char name[64];
+			snprintf(name, sizeof(name), "%s receiver, %s frames, loss %.0f%%",
+				 batched ? "batched" : "plain", cases[i].whole ? "whole" : "cut",
+				 cases[i].loss * 100);
+			run_transfer_result(name, &r, &res);
+			acks[batched] = res.b[TN_CTR_TcpOutSegs];
+			fprintf(stderr, "  receiver segments out %llu\n", (unsigned long long)acks[batched]);
+			if (cases[i].loss > 0)
+				ck_assert_uint_gt(res.a[TN_CTR_TcpExtTCPSackRecovery], 0);
+		}
+		if (cases[i].whole) /* (single segments keep their ACKs) */
+			ck_assert_uint_lt(acks[1], acks[0]);
+	}
+}
+END_TEST
+
 static Suite *tcp_sim_suite(void)
 {
 	Suite *s = suite_create("tcp_sim");
@@ -577,6 +652,8 @@ static Suite *tcp_sim_suite(void)
 	tcase_add_test(tc, fast_loss_1pct);
 	tcase_add_test(tc, fast_loss_5pct);
 	tcase_add_test(tc, tail_loss_probe);
+	tcase_add_test(tc, spurious_rto_undone);
+	tcase_add_test(tc, batched_receiver);
 	tcase_add_test(tc, hystart_leaves_slow_start_on_delay);
 	tcase_add_test(tc, reordering);
 	tcase_add_test(tc, duplication);

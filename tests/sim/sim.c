@@ -147,6 +147,15 @@ static void wire_output(struct sim_node *n, const struct tn_frame_meta *meta, co
 		enqueue(sim, to, frame, len, at);
 		return;
 	}
+	if (l->stall_every_ns) {
+		uint64_t phase = sim->now % l->stall_every_ns;
+		if (phase < l->stall_ns) {
+			uint64_t end = sim->now - phase + l->stall_ns + l->delay_ns;
+			if (end > at)
+				at = end;
+			sim->stalled++;
+		}
+	}
 	if (rng_unit(&sim->rng) < l->loss) {
 		sim->dropped++;
 		return;
@@ -242,11 +251,19 @@ bool sim_step(struct sim *sim, uint64_t until)
 		return false;
 	if (t > sim->now)
 		sim->now = t;
+	bool batch = sim->link.rx_batch_ns && sim->nheap && sim->heap[0]->at <= sim->now;
+	if (batch) {
+		sim->now += sim->link.rx_batch_ns;
+		for (int i = 0; i < 2; i++)
+			tn_stack_batch_begin(sim->node[i].stack);
+	}
 	while (sim->nheap && sim->heap[0]->at <= sim->now) {
 		struct sim_pkt *p = heap_pop(sim);
 		tn_stack_input(sim->node[p->to].stack, &p->meta, p->data, p->len);
 		free(p);
 	}
+	for (int i = 0; batch && i < 2; i++)
+		tn_stack_batch_end(sim->node[i].stack);
 	for (int i = 0; i < 2; i++)
 		tn_stack_run_timers(sim->node[i].stack, sim->now);
 	return true;

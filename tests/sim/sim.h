@@ -23,6 +23,20 @@ struct sim_link {
 	uint64_t rate_bps;      /* bottleneck rate, 0: unlimited */
 	uint64_t queue_ns;      /* drop-tail when the queue holds more than this */
 	/*
+	 * Stalls: for stall_ns at the start of every stall_every_ns the link
+	 * holds what is sent and delivers it, in order, when the stall ends
+	 * (a radio link's pause, a path change): the delay spike that makes
+	 * an RTO spurious.
+	 */
+	uint64_t stall_every_ns, stall_ns;
+	/*
+	 * Receive batches: a frame that becomes due waits rx_batch_ns (a NIC's
+	 * interrupt coalescing), then every frame due by then goes in as one
+	 * batch (tn_stack_batch_begin/end, as tapnetd reads the tap). 0: each
+	 * frame on its own, no batch.
+	 */
+	uint64_t rx_batch_ns;
+	/*
 	 * Frames a core sends with offloads (cfg.offload): by default the wire
 	 * completes PARTIAL checksums and cuts GSO frames into segments, as a
 	 * NIC would, before any fault. gso_whole: it passes them whole, meta
@@ -56,7 +70,7 @@ struct sim {
 	struct sim_pkt **heap; /* pending deliveries, by time */
 	size_t nheap, capheap;
 	uint64_t seq;          /* FIFO order among equal times */
-	uint64_t frames, dropped, duplicated, corrupted, reordered;
+	uint64_t frames, dropped, duplicated, corrupted, reordered, stalled;
 	sim_filter filter;     /* NULL: none */
 	void *filter_arg;
 };

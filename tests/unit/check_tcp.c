@@ -149,6 +149,177 @@ START_TEST(data_is_acked_late_then_every_second_segment)
 }
 END_TEST
 
+/* Peer data in order, n full segments of 1460 bytes. */
+static void send_full(struct conn *c, int n)
+{
+	static uint8_t big[1460];
+	for (int i = 0; i < n; i++) {
+		peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK,
+					       .data = big, .len = sizeof(big)});
+		c->snd += sizeof(big);
+	}
+}
+
+/* Peer data in order, n frames of two segments each, merged as the tap's TSO/GRO frames are. */
+static void send_gso(struct conn *c, int n)
+{
+	static uint8_t run[2 * 1460];
+	struct tn_frame_meta gso = {.gso_type = TN_GSO_TCPV4, .gso_size = 1460,
+				    .flags = TN_FRAME_CSUM_VALID};
+	c->h->in_meta = &gso;
+	for (int i = 0; i < n; i++) {
+		peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK,
+					       .data = run, .len = sizeof(run)});
+		c->snd += sizeof(run);
+	}
+	c->h->in_meta = NULL;
+}
+
+/*
+ * An input batch (tn_stack_batch_begin/end): merged runs of in-order data
+ * (TSO/GRO frames) are ACKed once, at the batch's end; segments that came
+ * one by one keep every-second-segment ACKs; a lone small segment keeps
+ * its delayed ACK; without a batch every run is ACKed at once; a FIN is
+ * ACKed at once.
+ */
+START_TEST(batch_acks_in_order_data_once_at_its_end)
+{
+	struct conn c = open_passive();
+	tn_stack_batch_begin(c.h->stack);
+	send_gso(&c, 5);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	tn_stack_batch_end(c.h->stack);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert(o.flags == TCP_ACK);
+	h_clear(c.h);
+	h_advance(c.h, 100 * TN_NSEC_PER_MSEC); /* no delayed ACK left behind */
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+
+	/* single segments in a batch: every second one, as without a batch */
+	tn_stack_batch_begin(c.h->stack);
+	send_full(&c, 10);
+	ck_assert_uint_eq(tcp_out_count(c.h), 5);
+	h_clear(c.h);
+	tn_stack_batch_end(c.h->stack);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+
+	/* an empty batch, and a batch of one small segment: the delayed ACK as before */
+	tn_stack_batch_begin(c.h->stack);
+	tn_stack_batch_end(c.h->stack);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	tn_stack_batch_begin(c.h->stack);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = "hello", .len = 5});
+	c.snd += 5;
+	tn_stack_batch_end(c.h->stack);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	h_advance(c.h, 40 * TN_NSEC_PER_MSEC);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	h_clear(c.h);
+
+	/* no batch: each run at once */
+	send_gso(&c, 5);
+	ck_assert_uint_eq(tcp_out_count(c.h), 5);
+	h_clear(c.h);
+
+	/* a FIN in a batch is ACKed at once, with the data before it */
+	tn_stack_batch_begin(c.h->stack);
+	send_gso(&c, 3);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
+	c.snd++;
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	h_clear(c.h);
+	tn_stack_batch_end(c.h->stack);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * Out-of-order data in a batch is answered at once with its SACK block
+ * (RFC 5681 4.2, RFC 2018), covering the in-order data deferred before it;
+ * the segment that fills the hole is ACKed at once too; then quick ACK
+ * mode ACKs each run at once, and the batch's end owes nothing.
+ */
+START_TEST(batch_answers_holes_at_once)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	static uint8_t big[1460];
+	tn_stack_batch_begin(c.h->stack);
+	send_gso(&c, 2); /* deferred */
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	uint32_t hole = c.snd;
+	peer_send(c.h, &(struct pseg){.seq = hole + 1460, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = big, .len = sizeof(big)});
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, hole);
+	ck_assert_uint_eq(o.opt.nsack, 1);
+	ck_assert_uint_eq(o.opt.sack[0].start, hole + 1460);
+	ck_assert_uint_eq(o.opt.sack[0].end, hole + 2920);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = hole + 2920, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = big, .len = sizeof(big)});
+	o = last_only(c.h); /* each out-of-order segment: its own duplicate ACK */
+	ck_assert_uint_eq(o.ack, hole);
+	ck_assert_uint_eq(o.opt.sack[0].end, hole + 3 * 1460);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = hole, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = big, .len = sizeof(big)});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, hole + 3 * 1460);
+	ck_assert_uint_eq(o.opt.nsack, 0);
+	c.snd = hole + 3 * 1460;
+	h_clear(c.h);
+	send_gso(&c, 2); /* quick ACK mode after the hole: at once */
+	ck_assert_uint_eq(tcp_out_count(c.h), 2);
+	h_clear(c.h);
+	tn_stack_batch_end(c.h->stack);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * A reader draining the buffer inside a batch: its window update waits for
+ * the batch's end and goes as the one ACK of the batch's data; outside a
+ * batch it goes at once (Linux's tcp_cleanup_rbuf: the window doubled).
+ */
+START_TEST(batch_merges_window_update_with_its_ack)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 16384; /* a fixed buffer: no growth, no scale */
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	static char buf[16384];
+	send_full(&c, 10); /* 14600 of 16384: the window is almost closed */
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 14600);
+	struct oseg o = last_only(c.h); /* the window update */
+	ck_assert_uint_eq(o.ack, c.snd);
+	h_clear(c.h);
+
+	send_full(&c, 10);
+	h_clear(c.h);
+	tn_stack_batch_begin(c.h->stack);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 14600);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	send_gso(&c, 1);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	tn_stack_batch_end(c.h->stack);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_ge((uint32_t)o.wnd << info.rcv_wscale, 16384 - 2 * 1460 - (1u << info.rcv_wscale));
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(out_of_order_data_gets_sack_and_fills)
 {
 	static const uint8_t sackperm[] = {4, 2, 1, 1};
@@ -1126,6 +1297,127 @@ START_TEST(retransmission_after_rto)
 END_TEST
 
 /*
+ * One segment ACKed after 20 ms (an RTT measured), then ten full segments
+ * go out and nothing comes back until the retransmission timer fires (a
+ * tail loss probe first, then the RTO). Returns the segment size and the
+ * TSval of the first original segment and of the RTO's retransmission.
+ */
+static uint32_t flight_until_rto(struct conn *c, uint32_t *ts_orig, uint32_t *ts_rxt)
+{
+	static uint8_t data[10 * 1460];
+	ck_assert_int_eq(tn_sock_send(c->s, data, 100), 100);
+	struct oseg o = last_only(c->h);
+	h_clear(c->h);
+	h_advance(c->h, 20 * TN_NSEC_PER_MSEC);
+	uint8_t ts[12];
+	ts_opt(ts, 3, o.opt.tsval);
+	c->rcv += 100;
+	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK,
+				       .opt = o.opt.ts_ok ? ts : NULL, .optlen = o.opt.ts_ok ? 12 : 0});
+	ck_assert_uint_eq(tcp_out_count(c->h), 0);
+	ck_assert_int_eq(tn_sock_send(c->s, data, sizeof(data)), sizeof(data));
+	ck_assert_uint_ge(tcp_out_count(c->h), 10);
+	ck_assert(out_seg(c->h, 0, &o));
+	ck_assert_uint_eq(o.seq, c->rcv);
+	uint32_t seg = o.len;
+	*ts_orig = o.opt.tsval;
+	h_clear(c->h);
+	for (int i = 0; i < 2000 && H_CTR(c->h, TcpExtTCPTimeouts) == 0; i++) {
+		h_clear(c->h);
+		h_advance(c->h, TN_NSEC_PER_MSEC);
+	}
+	ck_assert_uint_eq(H_CTR(c->h, TcpExtTCPTimeouts), 1);
+	o = last_only(c->h); /* the head again, cwnd one segment */
+	ck_assert_uint_eq(o.seq, c->rcv);
+	*ts_rxt = o.opt.tsval;
+	h_clear(c->h);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c->s, &info), 0);
+	ck_assert_uint_eq(info.cwnd, 1);
+	return seg;
+}
+
+static uint32_t cwnd_of(struct conn *c, uint32_t *ssthresh)
+{
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c->s, &info), 0);
+	*ssthresh = info.ssthresh;
+	return info.cwnd;
+}
+
+/*
+ * Eifel (RFC 3522): the ACK after the timeout echoes the TSval of an
+ * original transmission, so the originals got there (delayed, not lost):
+ * cwnd and ssthresh come back (TcpExtTCPLossUndo). An ACK echoing the
+ * retransmission's TSval is a real loss: no undo.
+ */
+START_TEST(eifel_undoes_a_spurious_rto)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_timestamps = true;
+	for (int real = 0; real <= 1; real++) {
+		struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+		uint32_t ts_orig, ts_rxt, ssthresh;
+		uint32_t seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
+		ck_assert_uint_gt(ts_rxt, ts_orig);
+		uint8_t ts[12];
+		ts_opt(ts, 4, real ? ts_rxt : ts_orig);
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + seg, .flags = TCP_ACK,
+					      .opt = ts, .optlen = sizeof(ts)});
+		uint32_t cwnd = cwnd_of(&c, &ssthresh);
+		if (real) {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 0);
+			ck_assert_uint_le(cwnd, 2);
+			ck_assert_uint_eq(ssthresh, 7); /* CUBIC (the default): 0.7 x 10 */
+		} else {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 1);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSpuriousRTOs), 0); /* Eifel, not F-RTO */
+			ck_assert_uint_ge(cwnd, 10);
+			ck_assert_uint_eq(ssthresh, UINT32_MAX); /* slow start goes on */
+		}
+		close_conn(&c);
+	}
+}
+END_TEST
+
+/*
+ * F-RTO (RFC 5682 3.1, SACK-enhanced; no timestamps here): the first ACK
+ * after the timeout covers segments that were never retransmitted, so not
+ * all was lost (TcpExtTCPSpuriousRTOs). An ACK of the retransmission alone
+ * says nothing yet; a duplicate ACK first says the loss was real, and a
+ * later ACK of original data no longer undoes.
+ */
+START_TEST(frto_undoes_a_spurious_rto)
+{
+	for (int real = 0; real <= 1; real++) {
+		struct tn_config cfg;
+		peer_config(&cfg);
+		struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+		uint32_t ts_orig, ts_rxt, ssthresh;
+		uint32_t seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + seg, .flags = TCP_ACK});
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 0); /* the retransmission's ACK, maybe */
+		if (real)
+			peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + seg, .flags = TCP_ACK});
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 5 * seg, .flags = TCP_ACK});
+		uint32_t cwnd = cwnd_of(&c, &ssthresh);
+		if (real) {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 0);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSpuriousRTOs), 0);
+			ck_assert_uint_le(cwnd, 5);
+		} else {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 1);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSpuriousRTOs), 1);
+			ck_assert_uint_ge(cwnd, 10);
+			ck_assert_uint_eq(ssthresh, UINT32_MAX);
+		}
+		close_conn(&c);
+	}
+}
+END_TEST
+
+/*
  * The receive window is rounded down to the window scale: the right edge
  * an ACK offers never lies beyond what the buffer can hold, whatever
  * amounts arrive (rounding up offered up to 2^wscale - 1 bytes more, again
@@ -1247,6 +1539,9 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, handshake_negotiates_options);
 	tcase_add_test(tc, malformed_options_are_ignored);
 	tcase_add_test(tc, data_is_acked_late_then_every_second_segment);
+	tcase_add_test(tc, batch_acks_in_order_data_once_at_its_end);
+	tcase_add_test(tc, batch_answers_holes_at_once);
+	tcase_add_test(tc, batch_merges_window_update_with_its_ack);
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
@@ -1269,6 +1564,8 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, challenge_acks);
 	tcase_add_test(tc, active_open_and_syn_retries);
 	tcase_add_test(tc, retransmission_after_rto);
+	tcase_add_test(tc, eifel_undoes_a_spurious_rto);
+	tcase_add_test(tc, frto_undoes_a_spurious_rto);
 	tcase_add_test(tc, zero_window_is_probed);
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
