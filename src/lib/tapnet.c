@@ -85,6 +85,11 @@ static unsigned cache_next;
 
 /* ------------------------------------------------------------------ raw system calls */
 
+/*
+ * The socket calls below carry TN_SECCOMP_MARK in their sixth argument, which
+ * these calls do not use: under `tapnet run`'s seccomp filter they are
+ * libtapnet's own calls on its socket pairs and pass straight to the kernel.
+ */
 static ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags)
 {
 	return syscall(SYS_sendmsg, fd, m, flags);
@@ -97,12 +102,12 @@ static ssize_t sys_recvmsg(int fd, struct msghdr *m, int flags)
 
 static int sys_setsockopt(int fd, int l, int o, const void *v, socklen_t n)
 {
-	return (int)syscall(SYS_setsockopt, fd, l, o, v, n);
+	return (int)syscall(SYS_setsockopt, fd, l, o, v, n, TN_SECCOMP_MARK);
 }
 
 static int sys_getsockopt(int fd, int l, int o, void *v, socklen_t *n)
 {
-	return (int)syscall(SYS_getsockopt, fd, l, o, v, n);
+	return (int)syscall(SYS_getsockopt, fd, l, o, v, n, TN_SECCOMP_MARK);
 }
 
 /* Bytes written to the pair's end fd that the daemon has not taken: 0 exactly when none. */
@@ -113,7 +118,7 @@ static int sys_outq(int fd, int *n)
 
 static int sys_shutdown(int fd, int how)
 {
-	return (int)syscall(SYS_shutdown, fd, how);
+	return (int)syscall(SYS_shutdown, fd, how, 0, 0, 0, TN_SECCOMP_MARK);
 }
 
 /* ------------------------------------------------------------------ configuration */
@@ -281,6 +286,16 @@ static void conn_drop(void)
 	ctl_forget();
 }
 
+void tn_lib_supervisor_init(const char *path, unsigned options)
+{
+	if (path && strlen(path) < sizeof(cfg_socket_path))
+		strcpy(cfg_socket_path, path);
+	tn_lib_options = options;
+}
+
+#ifndef TN_LIB_SUPERVISOR
+/* ---- what a process under `tapnet run` does when it loads the library */
+
 static void atfork_prepare(void)
 {
 	tn_lib_busy++;
@@ -344,7 +359,8 @@ static void daemon_path_of(int fd)
 	struct sockaddr_un sun;
 	socklen_t len = sizeof(sun);
 
-	if (getpeername(fd, (struct sockaddr *)&sun, &len) == 0 && sun.sun_family == AF_UNIX &&
+	if (syscall(SYS_getpeername, fd, (struct sockaddr *)&sun, &len, 0, 0, TN_SECCOMP_MARK) == 0 &&
+	    sun.sun_family == AF_UNIX &&
 	    len > offsetof(struct sockaddr_un, sun_path) + 1 && sun.sun_path[0] == '/' &&
 	    len - offsetof(struct sockaddr_un, sun_path) <= sizeof(cfg_socket_path)) {
 		size_t n = len - offsetof(struct sockaddr_un, sun_path);
@@ -391,6 +407,7 @@ out:
 	pthread_mutex_unlock(&lock);
 	tn_lib_busy--;
 }
+#endif
 
 /*
  * With the lock held: sends the request in w (fds attached to its bytes)
@@ -734,7 +751,8 @@ static int kernel_takeover(int fd, int mark)
 
 	if (fl < 0 || fdfl < 0)
 		return -1;
-	int k = (int)syscall(SYS_socket, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int k = (int)syscall(SYS_socket, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0,
+				TN_SECCOMP_MARK);
 	if (k < 0)
 		return -1;
 	int one = 1;
@@ -775,7 +793,8 @@ static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t 
 	if (tn_lib_options & TN_LIB_OPT_KERNEL_IPV6) {
 		if (kernel_takeover(fd, mark) < 0)
 			return -1;
-		return (int)syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, addr, len);
+		return (int)syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, addr, len, 0, 0,
+				    TN_SECCOMP_MARK);
 	}
 	if (!said || (tn_lib_options & TN_LIB_OPT_VERBOSE)) {
 		char text[INET6_ADDRSTRLEN] = "?";
@@ -917,6 +936,11 @@ static void quiet_listener(int fd)
 
 int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
+	return tn_lib_accept4(fd, addr, len, flags, false);
+}
+
+int tn_lib_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags, bool nowait)
+{
 	struct tn_accept_rec rec;
 	union {
 		struct cmsghdr align;
@@ -934,7 +958,8 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 			.msg_iov = &iov, .msg_iovlen = 1,
 			.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
 		};
-		ssize_t n = sys_recvmsg(fd, &msg, (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0);
+		ssize_t n = sys_recvmsg(fd, &msg, ((flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0) |
+							    (nowait ? MSG_DONTWAIT : 0));
 		if (n < 0 && errno == ECONNRESET)
 			n = 0; /* the daemon's end closed with our filler unread: gone all the same */
 		else if (n < 0)
@@ -993,7 +1018,7 @@ static int so_error(int fd)
 	return v;
 }
 
-int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
+int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	uint32_t ip, port;
 	struct tn_rpc_writer w;
@@ -1002,26 +1027,41 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (kind < 0)
 		return -1;
-	if (kind == ADDR_IPV6)
-		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
+	if (kind == ADDR_IPV6) {
+		if (ipv6_proper(fd, mark, addr, len, FOR_CONNECT) < 0)
+			return -1;
+		errno = EISCONN; /* --kernel-ipv6: the kernel's socket, connected by it */
+		return -1;
+	}
 	ENTER();
 	begin(&w, TN_RPC_CONNECT);
 	tn_rpc_put_u32(&w, TN_ATTR_ADDR, ip);
 	tn_rpc_put_u32(&w, TN_ATTR_PORT, port);
-	if (call(&w, &fd, 1) < 0)
-		LEAVE(-1);
+	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);
+}
+
+int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	uint32_t ip, port;
+	int mark = family_mark(fd);
+	int kind = get_addr(mark, addr, len, FOR_CONNECT, &ip, &port);
+
+	if (kind < 0)
+		return -1;
+	if (kind == ADDR_IPV6)
+		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
+	if (tn_lib_connect_begin(fd, addr, len) < 0)
+		return -1;
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK)) {
 		errno = EINPROGRESS;
-		LEAVE(-1);
+		return -1;
 	}
-	pthread_mutex_unlock(&lock);
 	/* blocking: B turns writable when the handshake is over, either way */
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	int n = poll(&p, 1, -1);
-	pthread_mutex_lock(&lock);
-	if (n < 0)
-		LEAVE(-1); /* EINTR: the connect goes on, as on Linux */
+	if (poll(&p, 1, -1) < 0)
+		return -1; /* EINTR: the connect goes on, as on Linux */
+	ENTER();
 	int err = so_error(fd);
 	if (err < 0)
 		LEAVE(-1);

@@ -1,0 +1,981 @@
+/*
+ * run_seccomp.c - `tapnet run`'s seccomp supervisor (see run_seccomp.h).
+ *
+ * The shim (libtapnet-preload.so) sees the socket calls a program makes
+ * through libc. Static binaries and Go programs make system calls of their
+ * own, which no LD_PRELOAD can see. For them `tapnet run` installs a
+ * seccomp filter that hands those calls to a supervisor process
+ * (SECCOMP_RET_USER_NOTIF, Linux 5.0; the tools used below need 5.9):
+ *
+ *  - socket(AF_INET or AF_INET6, SOCK_STREAM, 0 or IPPROTO_TCP): the
+ *    supervisor asks tapnetd for a socket, as libtapnet does, and puts its
+ *    end of the pair into the program at the number the program gets back
+ *    (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND).
+ *  - connect, bind, listen, accept, accept4, getsockname, getpeername,
+ *    setsockopt, getsockopt, shutdown: the supervisor takes a copy of the
+ *    fd (pidfd_getfd: the same open file, so its flags and the socket are
+ *    the program's own). A tapnet socket's call is made here through
+ *    libtapnet, its arguments read from and its results written to the
+ *    program's memory (process_vm_readv/writev); any other fd's call goes
+ *    on to the kernel unchanged (SECCOMP_USER_NOTIF_FLAG_CONTINUE, safe
+ *    here because the call is then the kernel's own, checked by it).
+ *  - A call that carries TN_SECCOMP_MARK in its unused sixth argument is
+ *    the shim's or libtapnet's own (the shim has already decided) and the
+ *    filter passes it without asking: a program that has the shim pays for
+ *    the filter only a few BPF instructions per socket call.
+ *  - io_uring_setup fails with ENOSYS (io_uring could open and connect
+ *    sockets out of the filter's sight; programs fall back to epoll).
+ *
+ * Calls that wait (a blocking accept, a blocking connect) never hold up the
+ * others: the supervisor is one event loop, and such a call waits in it on
+ * its socket's readiness until it can be answered. Every answer is checked
+ * against the notification still being valid (the program may have been
+ * interrupted, or have died, and its pid reused).
+ *
+ * The supervisor is started before the filter is installed, so it is not
+ * under it, and outside the program's process tree (the program keeps
+ * `tapnet run`'s pid, its signals and its exit status). It ends when no
+ * process under the filter is left (the listener reports POLLHUP).
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "tools/run_seccomp.h"
+
+#include "lib/tapnet.h"
+#include "lib/tapnet_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#if defined(__x86_64__)
+#define SUP_ARCH AUDIT_ARCH_X86_64
+#define SUP_X32_BIT 0x40000000u /* x32 system calls: another ABI, not followed */
+#elif defined(__aarch64__)
+#define SUP_ARCH AUDIT_ARCH_AARCH64
+#else
+#define SUP_ARCH 0 /* not supported: run_seccomp_unavailable() says so */
+#endif
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd for a thread */
+#endif
+#ifndef IPPROTO_MPTCP
+#define IPPROTO_MPTCP 262
+#endif
+
+#define SUP_ADDR_MAX 128   /* the largest sockaddr read from a program (sockaddr_storage) */
+#define SUP_OPT_MAX 512    /* the largest option value read or written */
+#define SUP_SWEEP_MS 500   /* how often waiting calls are checked for still being wanted */
+#define SUP_PENDING_MAX 4096 /* calls waiting at once (one fd each) */
+#define SUP_WARNED_MAX 64  /* processes told about once (another ABI) */
+
+/* ------------------------------------------------------------------ the filter */
+
+/*
+ * A small BPF assembler: instructions with symbolic jump targets, resolved
+ * into offsets once the program is complete.
+ */
+enum label { L_NONE, L_NOTIFY, L_ALLOW, L_FOREIGN, L_FDCALL, L_SOCKET, L_SOCKARGS, L_TYPE,
+	     L_OTHER, L_COUNT };
+
+struct insn {
+	struct sock_filter f;
+	enum label here; /* this instruction starts label `here` */
+	enum label jt, jf;
+};
+
+struct prog {
+	struct insn in[96];
+	unsigned n;
+	enum label next_label;
+};
+
+static void emit(struct prog *p, uint16_t code, uint32_t k, enum label jt, enum label jf)
+{
+	struct insn *i = &p->in[p->n++];
+
+	i->f = (struct sock_filter)BPF_STMT(code, k);
+	i->here = p->next_label;
+	i->jt = jt;
+	i->jf = jf;
+	p->next_label = L_NONE;
+}
+
+static void label(struct prog *p, enum label l)
+{
+	p->next_label = l;
+}
+
+#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
+#define ARG_HI(i) (ARG_LO(i) + 4) /* little-endian: the high half follows */
+
+/* The offsets; 0 (on to the next) where a jump names no label. */
+static int resolve(struct prog *p, struct sock_filter *out)
+{
+	int at[L_COUNT];
+
+	for (int l = 0; l < L_COUNT; l++)
+		at[l] = -1;
+	for (unsigned k = 0; k < p->n; k++)
+		if (p->in[k].here != L_NONE)
+			at[p->in[k].here] = (int)k;
+	for (unsigned k = 0; k < p->n; k++) {
+		out[k] = p->in[k].f;
+		enum label j[2] = { p->in[k].jt, p->in[k].jf };
+		for (int w = 0; w < 2; w++) {
+			if (j[w] == L_NONE)
+				continue;
+			int off = at[j[w]] - (int)k - 1;
+			if (at[j[w]] < 0 || off < 0 || off > 255)
+				return -1;
+			if (w == 0)
+				out[k].jt = (uint8_t)off;
+			else
+				out[k].jf = (uint8_t)off;
+		}
+	}
+	return 0;
+}
+
+/* The calls on an fd that the supervisor may have to make through libtapnet. */
+static const int fd_calls[] = {
+	SYS_connect, SYS_bind, SYS_listen, SYS_accept, SYS_accept4, SYS_getsockname,
+	SYS_getpeername, SYS_setsockopt, SYS_getsockopt, SYS_shutdown,
+};
+
+/*
+ * The filter. With verbose, every AF_INET, AF_INET6 and AF_PACKET socket()
+ * comes to the supervisor, which says why those that are not TCP stay the
+ * kernel's; otherwise only TCP ones do.
+ */
+static int build_filter(bool verbose, struct sock_filter *out, unsigned *len)
+{
+	struct prog p = { .n = 0 };
+	const uint32_t mark_lo = (uint32_t)TN_SECCOMP_MARK, mark_hi = (uint32_t)(TN_SECCOMP_MARK >> 32);
+
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SUP_ARCH, L_NONE, L_FOREIGN);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), L_NONE, L_NONE);
+#ifdef SUP_X32_BIT
+	emit(&p, BPF_JMP | BPF_JGE | BPF_K, SUP_X32_BIT, L_FOREIGN, L_NONE);
+#endif
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, L_SOCKET, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, L_NOTIFY, L_NONE);
+	for (size_t k = 0; k < sizeof(fd_calls) / sizeof(fd_calls[0]); k++)
+		emit(&p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)fd_calls[k], L_FDCALL, L_NONE);
+	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
+
+	/* a call on an fd: the shim's own (marked) passes, any other asks */
+	label(&p, L_FDCALL);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(5), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, mark_lo, L_NONE, L_NOTIFY);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_HI(5), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, mark_hi, L_ALLOW, L_NOTIFY);
+
+	/* socket(): marked passes; else by domain, type and protocol */
+	label(&p, L_SOCKET);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(5), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, mark_lo, L_NONE, L_SOCKARGS);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_HI(5), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, mark_hi, L_ALLOW, L_NONE);
+	label(&p, L_SOCKARGS);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(0), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, AF_INET, L_TYPE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, AF_INET6, L_TYPE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, AF_PACKET, L_OTHER, L_ALLOW);
+	label(&p, L_TYPE);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
+	emit(&p, BPF_ALU | BPF_AND | BPF_K, 0xf, L_NONE, L_NONE); /* SOCK_TYPE_MASK */
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, L_NONE, L_OTHER);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 0, L_NOTIFY, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, L_NOTIFY, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_MPTCP, L_NOTIFY, L_OTHER);
+	label(&p, L_OTHER);
+	emit(&p, BPF_RET | BPF_K, verbose ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_ALLOW, L_NONE,
+	     L_NONE);
+	label(&p, L_NOTIFY);
+	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF, L_NONE, L_NONE);
+	label(&p, L_ALLOW);
+	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
+	/*
+	 * Another ABI (32-bit x86, x32) numbers its calls differently: every
+	 * call comes to the supervisor, which says once that the process is
+	 * not followed and lets its calls go on.
+	 */
+	label(&p, L_FOREIGN);
+	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF, L_NONE, L_NONE);
+	*len = p.n;
+	return resolve(&p, out);
+}
+
+static int sys_seccomp(unsigned op, unsigned flags, void *arg)
+{
+	return (int)syscall(SYS_seccomp, op, flags, arg);
+}
+
+const char *run_seccomp_unavailable(void)
+{
+	uint32_t action = SECCOMP_RET_USER_NOTIF;
+
+	if (SUP_ARCH == 0)
+		return "not built for this architecture";
+	if (sys_seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &action) < 0)
+		return "this kernel has no seccomp user notification (Linux 5.0)";
+	/* pidfd_getfd (5.6) and SECCOMP_ADDFD_FLAG_SEND (5.14): an fd that is not a pidfd says so */
+	if (syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == ENOSYS)
+		return "this kernel has no pidfd_getfd (Linux 5.6)";
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ the supervisor */
+
+static struct run_seccomp_opts sup_opts;
+static int listener = -1;
+static struct seccomp_notif_sizes sizes;
+
+/* A call that waits for its socket: a blocking accept or connect. */
+struct pending {
+	uint64_t id;
+	pid_t pid;
+	int fd; /* the supervisor's copy of the program's socket */
+	bool accept;
+	int flags;                   /* accept4's */
+	uint64_t addr_ptr, len_ptr;  /* accept's */
+};
+static struct pending pending[SUP_PENDING_MAX];
+static unsigned n_pending;
+
+static pid_t warned[SUP_WARNED_MAX];
+static unsigned n_warned;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+	char line[300];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	tn_lib_say("%s", line);
+}
+
+static bool id_valid(uint64_t id)
+{
+	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+/* Answers a call: its value, or -err. */
+static void reply(uint64_t id, long val, int err)
+{
+	struct seccomp_notif_resp *r = calloc(1, sizes.seccomp_notif_resp);
+
+	if (!r)
+		return;
+	r->id = id;
+	r->val = err ? -1 : val;
+	r->error = err ? -err : 0;
+	ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, r); /* ENOENT: gone, nothing to tell */
+	free(r);
+}
+
+/* Lets a call go on to the kernel, unchanged. */
+static void pass(uint64_t id)
+{
+	struct seccomp_notif_resp *r = calloc(1, sizes.seccomp_notif_resp);
+
+	if (!r)
+		return;
+	r->id = id;
+	r->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, r);
+	free(r);
+}
+
+/*
+ * Puts fd into the program as the call's result (its number there is
+ * what the call returns), close-on-exec as asked. 0, or -1 if the
+ * program is gone.
+ */
+static int reply_fd(uint64_t id, int fd, bool cloexec)
+{
+	struct seccomp_notif_addfd add = {
+		.id = id,
+		.flags = SECCOMP_ADDFD_FLAG_SEND,
+		.srcfd = (uint32_t)fd,
+		.newfd_flags = cloexec ? O_CLOEXEC : 0,
+	};
+	int n = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+	if (n < 0 && errno == EINVAL) {
+		/* before Linux 5.14: add, then answer (not atomic, but the best there is) */
+		add.flags = 0;
+		n = ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+		if (n >= 0)
+			reply(id, n, 0);
+	}
+	return n < 0 ? -1 : 0;
+}
+
+/* The program's memory. 0, or -1 (EFAULT: the program passed a bad pointer). */
+static int mem_read(pid_t pid, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+
+	if (len == 0)
+		return 0;
+	return process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+static int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
+
+	if (len == 0)
+		return 0;
+	return process_vm_writev(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
+}
+
+/* A pidfd for the thread that made the call (whose fd table is the one meant). */
+static int pidfd_of(pid_t tid)
+{
+	int pfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	if (pfd >= 0 || errno != EINVAL)
+		return pfd;
+	/* before Linux 6.9: the thread group leader's (threads share the fd table) */
+	char path[64], line[128];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
+	FILE *f = fopen(path, "re");
+	pid_t tgid = 0;
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Tgid: %d", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid > 0 ? (int)syscall(SYS_pidfd_open, tgid, 0) : -1;
+}
+
+/* The supervisor's copy of the program's fd (same open file): -1 if none. */
+static int take_fd(const struct seccomp_notif *n, int fd)
+{
+	int pfd = pidfd_of((pid_t)n->pid);
+	if (pfd < 0)
+		return -1;
+	int local = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	close(pfd);
+	if (local >= 0 && !id_valid(n->id)) { /* the pid was reused: not the program's fd */
+		close(local);
+		return -1;
+	}
+	return local;
+}
+
+static const char *family_name(int domain)
+{
+	return domain == AF_INET ? "AF_INET" : domain == AF_INET6 ? "AF_INET6" : "AF_PACKET";
+}
+
+/* socket(): a tapnet socket into the program, or a kernel one (said why under -v). */
+static void do_socket(const struct seccomp_notif *n)
+{
+	int domain = (int)n->data.args[0], type = (int)n->data.args[1];
+	int protocol = (int)n->data.args[2];
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if ((domain != AF_INET && domain != AF_INET6) || base != SOCK_STREAM ||
+	    (protocol != 0 && protocol != IPPROTO_TCP && protocol != IPPROTO_MPTCP)) {
+		/* only under -v does the filter send these */
+		const char *why = domain == AF_PACKET	      ? "a packet socket: the kernel's interfaces"
+				  : base == SOCK_DGRAM	      ? (protocol == IPPROTO_ICMP ||
+								 protocol == IPPROTO_ICMPV6
+							     ? "tapnet has no ping sockets"
+							     : "tapnet has no UDP")
+				  : base == SOCK_RAW	      ? "tapnet has no raw sockets"
+				  : base == SOCK_STREAM	      ? "a stream protocol other than TCP"
+							      : "a socket type tapnet does not have";
+		say("pid %u: socket(%s, type %d, protocol %d) stays the kernel's: %s", n->pid,
+		    family_name(domain), base, protocol, why);
+		pass(n->id);
+		return;
+	}
+	if (protocol == IPPROTO_MPTCP) {
+		/* as a kernel without MPTCP answers: the program falls back to TCP */
+		if (sup_opts.verbose)
+			say("pid %u: MPTCP socket refused (EPROTONOSUPPORT): TCP on tapnet instead",
+			    n->pid);
+		reply(n->id, 0, EPROTONOSUPPORT);
+		return;
+	}
+	int b = tapnet_socket(domain, type | SOCK_CLOEXEC, protocol);
+	if (b < 0) {
+		reply(n->id, 0, errno);
+		return;
+	}
+	if (reply_fd(n->id, b, type & SOCK_CLOEXEC) == 0 && sup_opts.verbose)
+		say("pid %u: socket(%s, SOCK_STREAM) made without libc: tapnet's", n->pid,
+		    family_name(domain));
+	close(b);
+}
+
+static void add_pending(const struct seccomp_notif *n, int fd, bool accept, int flags)
+{
+	if (n_pending == SUP_PENDING_MAX) {
+		close(fd);
+		reply(n->id, 0, ENOBUFS);
+		return;
+	}
+	pending[n_pending++] = (struct pending){
+		.id = n->id, .pid = (pid_t)n->pid, .fd = fd, .accept = accept, .flags = flags,
+		.addr_ptr = n->data.args[1], .len_ptr = n->data.args[2],
+	};
+}
+
+/*
+ * One accept, not waiting: 1 answered (a connection or an error), 0 nothing
+ * to accept yet.
+ */
+static int try_accept(uint64_t id, pid_t pid, int fd, int flags, uint64_t addr_ptr,
+		      uint64_t len_ptr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), want = 0;
+
+	if (addr_ptr && (!len_ptr || mem_read(pid, len_ptr, &want, sizeof(want)) < 0)) {
+		reply(id, 0, EFAULT);
+		return 1;
+	}
+	if (addr_ptr && (int)want < 0) {
+		reply(id, 0, EINVAL);
+		return 1;
+	}
+	if (!id_valid(id)) /* gone or interrupted: take no connection it would lose */
+		return 1;
+	int nfd = tn_lib_accept4(fd, addr_ptr ? (struct sockaddr *)&ss : NULL, &len, flags, true);
+	if (nfd < 0 && errno == EAGAIN)
+		return 0;
+	if (nfd < 0) {
+		reply(id, 0, errno);
+		return 1;
+	}
+	if (addr_ptr && (mem_write(pid, addr_ptr, &ss, want < len ? want : len) < 0 ||
+			 mem_write(pid, len_ptr, &len, sizeof(len)) < 0)) {
+		close(nfd);
+		reply(id, 0, EFAULT);
+		return 1;
+	}
+	if (reply_fd(id, nfd, flags & SOCK_CLOEXEC) < 0 && sup_opts.verbose)
+		say("pid %d: an accepted connection was lost: the program left accept() first", pid);
+	close(nfd);
+	return 1;
+}
+
+static void do_accept(const struct seccomp_notif *n, int fd)
+{
+	int flags = n->data.nr == SYS_accept4 ? (int)n->data.args[3] : 0;
+
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+		close(fd);
+		reply(n->id, 0, EINVAL);
+		return;
+	}
+	if (try_accept(n->id, (pid_t)n->pid, fd, flags, n->data.args[1], n->data.args[2])) {
+		close(fd);
+		return;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK)) {
+		close(fd);
+		reply(n->id, 0, EAGAIN);
+		return;
+	}
+	add_pending(n, fd, true, flags); /* a blocking accept: waits for the listener */
+}
+
+/* The connect's outcome (SO_ERROR), once the pair says the handshake is over. */
+static void finish_connect(uint64_t id, int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	reply(id, 0, err);
+}
+
+static void do_connect(const struct seccomp_notif *n, int fd)
+{
+	uint8_t addr[SUP_ADDR_MAX];
+	socklen_t len = (socklen_t)n->data.args[2];
+
+	if (len > sizeof(addr))
+		len = sizeof(addr); /* as Linux reads no more than a sockaddr_storage */
+	if (mem_read((pid_t)n->pid, n->data.args[1], addr, len) < 0) {
+		close(fd);
+		reply(n->id, 0, EFAULT);
+		return;
+	}
+	if (!id_valid(n->id)) {
+		close(fd);
+		return;
+	}
+	if (tn_lib_connect_begin(fd, (struct sockaddr *)addr, len) < 0) {
+		close(fd);
+		reply(n->id, 0, errno);
+		return;
+	}
+	int fl = fcntl(fd, F_GETFL);
+	if (fl >= 0 && (fl & O_NONBLOCK)) {
+		close(fd);
+		reply(n->id, 0, EINPROGRESS); /* then POLLOUT and SO_ERROR, on the pair itself */
+		return;
+	}
+	add_pending(n, fd, false, 0); /* a blocking connect: waits for the handshake */
+}
+
+static void do_bind(const struct seccomp_notif *n, int fd)
+{
+	uint8_t addr[SUP_ADDR_MAX];
+	socklen_t len = (socklen_t)n->data.args[2];
+
+	if (len > sizeof(addr)) {
+		reply(n->id, 0, EINVAL);
+		return;
+	}
+	if (mem_read((pid_t)n->pid, n->data.args[1], addr, len) < 0) {
+		reply(n->id, 0, EFAULT);
+		return;
+	}
+	if (!id_valid(n->id))
+		return;
+	int r = tapnet_bind(fd, (struct sockaddr *)addr, len);
+	reply(n->id, 0, r < 0 ? errno : 0);
+}
+
+static void do_getname(const struct seccomp_notif *n, int fd, bool peer)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss), want;
+	pid_t pid = (pid_t)n->pid;
+
+	if (mem_read(pid, n->data.args[2], &want, sizeof(want)) < 0) {
+		reply(n->id, 0, EFAULT);
+		return;
+	}
+	if ((int)want < 0) {
+		reply(n->id, 0, EINVAL);
+		return;
+	}
+	int r = peer ? tapnet_getpeername(fd, (struct sockaddr *)&ss, &len)
+		     : tapnet_getsockname(fd, (struct sockaddr *)&ss, &len);
+	if (r < 0) {
+		reply(n->id, 0, errno);
+		return;
+	}
+	if (mem_write(pid, n->data.args[1], &ss, want < len ? want : len) < 0 ||
+	    mem_write(pid, n->data.args[2], &len, sizeof(len)) < 0) {
+		reply(n->id, 0, EFAULT);
+		return;
+	}
+	reply(n->id, 0, 0);
+}
+
+static void do_setsockopt(const struct seccomp_notif *n, int fd)
+{
+	uint8_t val[SUP_OPT_MAX + 1];
+	socklen_t len = (socklen_t)n->data.args[4];
+
+	if ((int)len < 0) {
+		reply(n->id, 0, EINVAL);
+		return;
+	}
+	if (len > SUP_OPT_MAX + 1)
+		len = SUP_OPT_MAX + 1; /* longer than any option tapnet has: its EINVAL */
+	if (n->data.args[3] && mem_read((pid_t)n->pid, n->data.args[3], val, len) < 0) {
+		reply(n->id, 0, EFAULT);
+		return;
+	}
+	if (!id_valid(n->id))
+		return;
+	int r = tapnet_setsockopt(fd, (int)n->data.args[1], (int)n->data.args[2],
+				  n->data.args[3] ? val : NULL, len);
+	reply(n->id, 0, r < 0 ? errno : 0);
+}
+
+static void do_getsockopt(const struct seccomp_notif *n, int fd)
+{
+	uint8_t val[SUP_OPT_MAX];
+	socklen_t len;
+	pid_t pid = (pid_t)n->pid;
+
+	if (mem_read(pid, n->data.args[4], &len, sizeof(len)) < 0) {
+		reply(n->id, 0, EFAULT);
+		return;
+	}
+	if ((int)len < 0) {
+		reply(n->id, 0, EINVAL);
+		return;
+	}
+	if (len > sizeof(val))
+		len = sizeof(val);
+	int r = tapnet_getsockopt(fd, (int)n->data.args[1], (int)n->data.args[2], val, &len);
+	if (r < 0) {
+		reply(n->id, 0, errno);
+		return;
+	}
+	if (mem_write(pid, n->data.args[3], val, len) < 0 ||
+	    mem_write(pid, n->data.args[4], &len, sizeof(len)) < 0) {
+		reply(n->id, 0, EFAULT);
+		return;
+	}
+	reply(n->id, 0, 0);
+}
+
+/* Under -v, once per socket: a kernel TCP socket that the program had before (or was sent). */
+static void say_kernel_tcp(const struct seccomp_notif *n, int fd)
+{
+	static uint64_t said[64];
+	static unsigned next;
+	int domain = 0, type = 0, proto = 0;
+	uint64_t cookie = 0;
+	socklen_t l = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) < 0 ||
+	    (domain != AF_INET && domain != AF_INET6))
+		return;
+	l = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l);
+	l = sizeof(int);
+	getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l);
+	l = sizeof(cookie);
+	if (type != SOCK_STREAM || proto != IPPROTO_TCP ||
+	    getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &l) < 0)
+		return;
+	for (unsigned k = 0; k < 64; k++)
+		if (said[k] == cookie)
+			return;
+	said[next++ % 64] = cookie;
+	say("pid %u: fd %d is a kernel TCP socket it had before tapnet run or was sent: "
+	    "stays the kernel's",
+	    n->pid, (int)n->data.args[0]);
+}
+
+/* Another ABI's process: said once, its calls go on. */
+static void foreign(const struct seccomp_notif *n)
+{
+	bool known = false;
+
+	for (unsigned k = 0; k < n_warned && k < SUP_WARNED_MAX; k++)
+		known |= warned[k] == (pid_t)n->pid;
+	if (!known) {
+		warned[n_warned++ % SUP_WARNED_MAX] = (pid_t)n->pid;
+		say("pid %u runs a program of another ABI (arch 0x%x): its sockets are the "
+		    "kernel's, and every system call it makes is slowed down",
+		    n->pid, n->data.arch);
+	}
+	pass(n->id);
+}
+
+static void handle(const struct seccomp_notif *n)
+{
+	int nr = n->data.nr;
+
+	if (n->data.arch != SUP_ARCH
+#ifdef SUP_X32_BIT
+	    || (uint32_t)nr >= SUP_X32_BIT
+#endif
+	) {
+		foreign(n);
+		return;
+	}
+	if (nr == SYS_socket) {
+		do_socket(n);
+		return;
+	}
+	if (nr == SYS_io_uring_setup) {
+		if (sup_opts.verbose)
+			say("pid %u: io_uring_setup refused (ENOSYS): its sockets would escape tapnet",
+			    n->pid);
+		reply(n->id, 0, ENOSYS);
+		return;
+	}
+	int fd = take_fd(n, (int)n->data.args[0]);
+	if (fd < 0) {
+		pass(n->id); /* no such fd (EBADF), or the program is gone: the kernel says */
+		return;
+	}
+	if (!tapnet_is_socket(fd)) {
+		if (sup_opts.verbose)
+			say_kernel_tcp(n, fd);
+		close(fd);
+		pass(n->id);
+		return;
+	}
+	switch (nr) {
+	case SYS_accept:
+	case SYS_accept4:
+		do_accept(n, fd);
+		return; /* fd kept or closed there */
+	case SYS_connect:
+		do_connect(n, fd);
+		return;
+	case SYS_bind:
+		do_bind(n, fd);
+		break;
+	case SYS_listen: {
+		int r = tapnet_listen(fd, (int)n->data.args[1]);
+		reply(n->id, 0, r < 0 ? errno : 0);
+		break;
+	}
+	case SYS_getsockname:
+	case SYS_getpeername:
+		do_getname(n, fd, nr == SYS_getpeername);
+		break;
+	case SYS_setsockopt:
+		do_setsockopt(n, fd);
+		break;
+	case SYS_getsockopt:
+		do_getsockopt(n, fd);
+		break;
+	case SYS_shutdown: {
+		int r = tapnet_shutdown(fd, (int)n->data.args[1]);
+		reply(n->id, 0, r < 0 ? errno : 0);
+		break;
+	}
+	default:
+		pass(n->id);
+		break;
+	}
+	close(fd);
+}
+
+static void drop_pending(unsigned k)
+{
+	close(pending[k].fd);
+	pending[k] = pending[--n_pending];
+}
+
+/* A waiting call whose socket is ready: answered, or back to waiting. */
+static void ready(unsigned k)
+{
+	struct pending *p = &pending[k];
+
+	if (p->accept) {
+		if (try_accept(p->id, p->pid, p->fd, p->flags, p->addr_ptr, p->len_ptr))
+			drop_pending(k);
+		return;
+	}
+	if (id_valid(p->id))
+		finish_connect(p->id, p->fd);
+	drop_pending(k);
+}
+
+/* The calls that gave up waiting (a signal, or the program died). */
+static void sweep(void)
+{
+	for (unsigned k = n_pending; k-- > 0;)
+		if (!id_valid(pending[k].id))
+			drop_pending(k);
+}
+
+static void serve(void)
+{
+	struct seccomp_notif *n = malloc(sizes.seccomp_notif);
+	static struct pollfd pfd[SUP_PENDING_MAX + 1];
+
+	if (!n)
+		_exit(1);
+	for (;;) {
+		unsigned count = n_pending;
+		pfd[0] = (struct pollfd){ .fd = listener, .events = POLLIN };
+		for (unsigned k = 0; k < count; k++)
+			pfd[k + 1] = (struct pollfd){ .fd = pending[k].fd,
+						      .events = pending[k].accept ? POLLIN : POLLOUT };
+		int r = poll(pfd, count + 1, count ? SUP_SWEEP_MS : -1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			_exit(1);
+		if (r == 0) {
+			sweep();
+			continue;
+		}
+		/* answer the waiting calls first: pending[] may change under handle() */
+		for (unsigned k = count; k-- > 0;)
+			if (pfd[k + 1].revents)
+				ready(k);
+		if (pfd[0].revents & POLLIN) {
+			memset(n, 0, sizes.seccomp_notif);
+			if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n) == 0)
+				handle(n);
+		} else if (pfd[0].revents & (POLLHUP | POLLERR)) {
+			break; /* no process left under the filter */
+		}
+	}
+	free(n);
+}
+
+/* ------------------------------------------------------------------ starting it */
+
+/* In the supervisor: takes the listener from the program's side, then serves. */
+static void supervisor_main(int chan)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			      .msg_controllen = sizeof(cbuf.buf) };
+
+	setsid(); /* out of the terminal's process group: ^C is for the program */
+	prctl(PR_SET_NAME, "tapnet-seccomp", 0, 0, 0);
+	signal(SIGPIPE, SIG_IGN);
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		close(null);
+	}
+	/* none of the program's fds: only stderr, and the channel */
+	if (chan != 3) {
+		dup3(chan, 3, O_CLOEXEC);
+		close(chan);
+		chan = 3;
+	}
+	syscall(SYS_close_range, 4, ~0u, 0);
+	if (recvmsg(chan, &msg, MSG_CMSG_CLOEXEC) != 1)
+		_exit(1);
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		_exit(1);
+	memcpy(&listener, CMSG_DATA(cm), sizeof(int));
+	tn_lib_supervisor_init(sup_opts.socket_path, sup_opts.verbose ? TN_LIB_OPT_VERBOSE : 0);
+	if (write(chan, "k", 1) != 1)
+		_exit(1);
+	close(chan);
+	serve();
+	_exit(0);
+}
+
+int run_seccomp_start(const struct run_seccomp_opts *opts, int *pid)
+{
+	struct sock_filter filter[96];
+	unsigned len;
+	int chan[2], info[2];
+
+	sup_opts = *opts;
+	if (sys_seccomp(SECCOMP_GET_NOTIF_SIZES, 0, &sizes) < 0) {
+		fprintf(stderr, "tapnet: run: seccomp: %s\n", strerror(errno));
+		return -1;
+	}
+	if (build_filter(opts->verbose, filter, &len) < 0) {
+		fprintf(stderr, "tapnet: run: seccomp: the filter does not assemble\n");
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, chan) < 0 ||
+	    pipe2(info, O_CLOEXEC) < 0) {
+		fprintf(stderr, "tapnet: run: %s\n", strerror(errno));
+		return -1;
+	}
+	/* twice forked: not the program's child (it would see it exit), not in its way */
+	pid_t mid = fork();
+	if (mid < 0) {
+		fprintf(stderr, "tapnet: run: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (mid == 0) {
+		close(chan[0]);
+		close(info[0]);
+		pid_t sup = fork();
+		if (sup == 0) {
+			close(info[1]);
+			supervisor_main(chan[1]);
+		}
+		ssize_t w = write(info[1], &sup, sizeof(sup));
+		_exit(w == (ssize_t)sizeof(sup) && sup > 0 ? 0 : 1);
+	}
+	close(chan[1]);
+	close(info[1]);
+	pid_t sup = -1;
+	int status;
+	ssize_t got = read(info[0], &sup, sizeof(sup));
+	close(info[0]);
+	waitpid(mid, &status, 0);
+	if (got != (ssize_t)sizeof(sup) || sup <= 0) {
+		fprintf(stderr, "tapnet: run: cannot start the seccomp supervisor\n");
+		close(chan[0]);
+		return -1;
+	}
+
+	/*
+	 * With CAP_SYS_ADMIN a filter needs no no_new_privs (set-user-ID
+	 * programs keep working); without it, it does.
+	 */
+	struct sock_fprog prog = { .len = (unsigned short)len, .filter = filter };
+	int lfd = sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	if (lfd < 0 && errno == EACCES) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+			fprintf(stderr, "tapnet: run: no_new_privs: %s\n", strerror(errno));
+			close(chan[0]);
+			return -1;
+		}
+		lfd = sys_seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+	}
+	if (lfd < 0) {
+		fprintf(stderr, "tapnet: run: seccomp filter: %s\n", strerror(errno));
+		close(chan[0]); /* the supervisor gets end-of-file and leaves */
+		return -1;
+	}
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	char byte = 'l';
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			      .msg_controllen = sizeof(cbuf.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &lfd, sizeof(int));
+	if (sendmsg(chan[0], &msg, MSG_NOSIGNAL) != 1 || read(chan[0], &byte, 1) != 1) {
+		/*
+		 * The filter is on and nobody will answer it: every socket call
+		 * it catches would fail with ENOSYS. Say so rather than run.
+		 */
+		fprintf(stderr, "tapnet: run: the seccomp supervisor did not start\n");
+		close(lfd);
+		close(chan[0]);
+		return -1;
+	}
+	close(lfd);
+	close(chan[0]);
+	*pid = sup;
+	return 0;
+}
