@@ -52,7 +52,13 @@ static int start_seccomp(const struct cli *cli, const struct cmd_options *opt)
 		return 0;
 	}
 	struct run_seccomp_opts so = { .socket_path = cli->socket_path, .verbose = opt->verbose };
-	if (run_seccomp_start(&so, &pid) < 0)
+	int r = run_seccomp_start(&so, &pid);
+	if (r == -1 && opt->seccomp == 0) {
+		fprintf(stderr, "tapnet: no seccomp supervisor; only socket calls made through libc "
+				"are tapnet's\n");
+		return 0;
+	}
+	if (r < 0)
 		return EXIT_FAILURE;
 	if (opt->verbose)
 		fprintf(stderr, "tapnet: seccomp supervisor (pid %d) follows the socket calls the "

@@ -67,6 +67,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -244,10 +245,15 @@ const char *run_seccomp_unavailable(void)
 	if (SUP_ARCH == 0)
 		return "not built for this architecture";
 	if (sys_seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &action) < 0)
-		return "this kernel has no seccomp user notification (Linux 5.0)";
-	/* pidfd_getfd (5.6) and SECCOMP_ADDFD_FLAG_SEND (5.14): an fd that is not a pidfd says so */
-	if (syscall(SYS_pidfd_getfd, -1, 0, 0) < 0 && errno == ENOSYS)
-		return "this kernel has no pidfd_getfd (Linux 5.6)";
+		return errno == ENOSYS || errno == EOPNOTSUPP
+			       ? "this kernel has no seccomp user notification (Linux 5.0)"
+			       : "seccomp is not allowed here";
+	/* SECCOMP_IOCTL_NOTIF_ADDFD is Linux 5.9's (ADDFD_FLAG_SEND, 5.14, is used when there) */
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+	if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+	    (major < 5 || (major == 5 && minor < 9)))
+		return "this kernel cannot add an fd to a process it supervises (Linux 5.9)";
 	return NULL;
 }
 
@@ -542,12 +548,18 @@ static void do_connect(const struct seccomp_notif *n, int fd)
 		close(fd);
 		return;
 	}
-	if (tn_lib_connect_begin(fd, (struct sockaddr *)addr, len) < 0) {
+	int r = tn_lib_connect_begin(fd, (struct sockaddr *)addr, len);
+	int fl = fcntl(fd, F_GETFL);
+	if (r < 0 && errno == EALREADY && fl >= 0 && !(fl & O_NONBLOCK)) {
+		/* a blocking connect restarted after a signal: it waits on, as on Linux */
+		add_pending(n, fd, false, 0);
+		return;
+	}
+	if (r < 0) {
 		close(fd);
 		reply(n->id, 0, errno);
 		return;
 	}
-	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK)) {
 		close(fd);
 		reply(n->id, 0, EINPROGRESS); /* then POLLOUT and SO_ERROR, on the pair itself */
@@ -951,6 +963,7 @@ int run_seccomp_start(const struct run_seccomp_opts *opts, int *pid)
 		close(chan[0]); /* the supervisor gets end-of-file and leaves */
 		return -1;
 	}
+	/* from here on the filter is there: without its supervisor, nothing may run under it */
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
@@ -972,7 +985,7 @@ int run_seccomp_start(const struct run_seccomp_opts *opts, int *pid)
 		fprintf(stderr, "tapnet: run: the seccomp supervisor did not start\n");
 		close(lfd);
 		close(chan[0]);
-		return -1;
+		return -2;
 	}
 	close(lfd);
 	close(chan[0]);

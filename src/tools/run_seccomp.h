@@ -20,8 +20,10 @@ const char *run_seccomp_unavailable(void);
  * Starts the supervisor (a process of its own, outside the caller's
  * process tree, which ends when no process under the filter is left) and
  * installs the filter on the calling process, which then execs the
- * program: everything it runs from then on is followed. 0, or -1 with a
- * message on stderr. On success the supervisor's pid is in *pid.
+ * program: everything it runs from then on is followed. 0 (the supervisor's
+ * pid in *pid); -1 with a message on stderr, nothing installed; -2 with a
+ * message, the filter installed but nobody to answer it: the caller must
+ * not run anything.
  */
 int run_seccomp_start(const struct run_seccomp_opts *opts, int *pid);
 

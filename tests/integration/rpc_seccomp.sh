@@ -6,8 +6,9 @@
 #     server sees tapnet's address, TcpActiveOpens counts it;
 #   - connects non-blocking as Go does (EINPROGRESS, POLLOUT, SO_ERROR),
 #     also to a closed port (ECONNREFUSED);
-#   - listens and accepts kernel-side clients (a blocking accept, then a
-#     non-blocking accept4 with poll): TcpPassiveOpens counts them;
+#   - listens and accepts kernel-side clients (a blocking accept, which a
+#     signal interrupts and SA_RESTART restarts, then a non-blocking accept4
+#     with poll): TcpPassiveOpens counts them;
 #   - keeps UDP and AF_UNIX sockets the kernel's, and they work;
 # `tapnet run -v` says which sockets the supervisor made; with --no-seccomp
 # the same program's socket is the kernel's (which shows that the checks
@@ -66,6 +67,7 @@ log "static non-blocking client: $(echo $out)"
 passive=$(counter TcpPassiveOpens)
 bg sserver tn_run "$STATIC" server "$TAPNET_ADDR" 7602 2
 wait_listen tapnet "$TAPNET_ADDR" 7602
+sleep 1.5 # the server's SIGALRM (at 1 s) interrupts its blocking accept, which goes on
 for n in 1 2; do
 	reply=$(ns_exec "$PYTHON" -c '
 import socket
@@ -80,6 +82,8 @@ done
 [ "$(grep -c "^peer $HOST_ADDR" "$TN_TMP/sserver.log")" -eq 2 ] ||
 	fail "static server: $(cat "$TN_TMP/sserver.log")"
 grep -q '^FAIL' "$TN_TMP/sserver.log" && fail "static server: $(cat "$TN_TMP/sserver.log")"
+grep -qx 'alarms during the first accept: 1' "$TN_TMP/sserver.log" ||
+	fail "static server: the blocking accept was not interrupted and restarted: $(cat "$TN_TMP/sserver.log")"
 expect_counter_above TcpPassiveOpens $((passive + 1))
 log "static server: two kernel-side clients served: $(grep -c '^ok' "$TN_TMP/sserver.log") checks ok"
 

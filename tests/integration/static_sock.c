@@ -11,7 +11,9 @@
  *                                    CLOSED_PORT), then an echo
  *   static_sock server ADDR PORT N   listens, accepts N connections (blocking accept,
  *                                    then accept4 non-blocking with poll), echoes each
- *                                    line in upper case; prints each peer
+ *                                    line in upper case; prints each peer. The first
+ *                                    blocking accept is interrupted by a SIGALRM after
+ *                                    1 s (SA_RESTART: it goes on waiting)
  *   static_sock other                UDP and AF_UNIX sockets stay the kernel's and work
  */
 #define _GNU_SOURCE
@@ -21,6 +23,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,8 +200,17 @@ static void serve_one(int c, const struct sockaddr_in *peer)
 	close(c);
 }
 
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
 static int server(const char *ip, const char *port, int n)
 {
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
 	struct sockaddr_in sin = addr_of(ip, port), a;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
@@ -217,6 +229,9 @@ static int server(const char *ip, const char *port, int n)
 	check(a.sin_port == sin.sin_port, "getsockname of the listener");
 	printf("listening\n");
 	fflush(stdout);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
 	for (int k = 0; k < n; k++) {
 		len = sizeof(a);
 		int c;
@@ -241,6 +256,8 @@ static int server(const char *ip, const char *port, int n)
 		}
 		if (c < 0)
 			die("accept");
+		if (k == 0)
+			printf("alarms during the first accept: %d\n", (int)alarms);
 		check(len == sizeof(a), "accept: the peer's address");
 		serve_one(c, &a);
 		fflush(stdout);
