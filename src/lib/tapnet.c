@@ -735,11 +735,11 @@ static void put_addr(int mark, struct sockaddr *addr, socklen_t *len, uint32_t i
 }
 
 /*
- * --kernel-ipv6: a socket that turns out to be for IPv6 proper becomes a
- * kernel AF_INET6 socket at the same fd number, with the options that
- * matter for bind and connect carried over. Called without the lock.
+ * --kernel-ipv6: a kernel AF_INET6 socket to stand in for tapnet socket fd,
+ * with the options that matter for bind and connect carried over and fd's
+ * file status flags (O_NONBLOCK); close-on-exec. -1 with errno.
  */
-static int kernel_takeover(int fd, int mark)
+int tn_lib_kernel_ipv6_socket(int fd)
 {
 	static const struct {
 		int level, name;
@@ -747,16 +747,16 @@ static int kernel_takeover(int fd, int mark)
 		{ SOL_SOCKET, SO_REUSEADDR }, { SOL_SOCKET, SO_REUSEPORT },
 		{ SOL_SOCKET, SO_KEEPALIVE }, { IPPROTO_TCP, TCP_NODELAY },
 	};
-	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fdfl < 0)
+	if (fl < 0)
 		return -1;
 	int k = (int)syscall(SYS_socket, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0,
 				TN_SECCOMP_MARK);
 	if (k < 0)
 		return -1;
 	int one = 1;
-	if (mark == MARK_INET6_ONLY)
+	if (family_mark(fd) == MARK_INET6_ONLY)
 		sys_setsockopt(k, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++) {
 		int v = 0;
@@ -764,12 +764,38 @@ static int kernel_takeover(int fd, int mark)
 		if (tapnet_getsockopt(fd, carried[i].level, carried[i].name, &v, &l) == 0 && v)
 			sys_setsockopt(k, carried[i].level, carried[i].name, &v, sizeof(v));
 	}
+	fcntl(k, F_SETFL, fl & O_NONBLOCK);
+	return k;
+}
+
+int tn_lib_ipv6_proper(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind)
+{
+	uint32_t ip, port;
+	int e = errno;
+	int kind = get_addr(family_mark(fd), addr, len, for_bind ? FOR_BIND : FOR_CONNECT, &ip, &port);
+
+	errno = e;
+	return kind == ADDR_IPV6;
+}
+
+/*
+ * --kernel-ipv6: a socket that turns out to be for IPv6 proper becomes a
+ * kernel AF_INET6 socket at the same fd number. Called without the lock.
+ */
+static int kernel_takeover(int fd)
+{
+	int fdfl = fcntl(fd, F_GETFD);
+
+	if (fdfl < 0)
+		return -1;
+	int k = tn_lib_kernel_ipv6_socket(fd);
+	if (k < 0)
+		return -1;
 	if (dup3(k, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
 		close_keep_errno(k);
 		return -1;
 	}
 	close(k); /* the daemon sees B's last close and lets its socket go */
-	fcntl(fd, F_SETFL, fl & O_NONBLOCK);
 	tn_lib_busy++;
 	pthread_mutex_lock(&lock);
 	cache_put_fd(fd, false);
@@ -791,7 +817,7 @@ static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t 
 	static bool said;
 
 	if (tn_lib_options & TN_LIB_OPT_KERNEL_IPV6) {
-		if (kernel_takeover(fd, mark) < 0)
+		if (kernel_takeover(fd) < 0)
 			return -1;
 		return (int)syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, addr, len, 0, 0,
 				    TN_SECCOMP_MARK);

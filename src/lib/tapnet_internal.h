@@ -51,5 +51,9 @@ int tn_lib_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags, boo
  * SO_ERROR, tell how it ended). -1 with errno otherwise.
  */
 int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len);
+/* 1 if addr is IPv6 proper for tapnet socket fd (bind or connect): tapnet cannot reach it. */
+int tn_lib_ipv6_proper(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind);
+/* --kernel-ipv6: a kernel AF_INET6 socket to stand in for fd (options, O_NONBLOCK); -1. */
+int tn_lib_kernel_ipv6_socket(int fd);
 
 #endif

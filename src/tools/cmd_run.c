@@ -51,7 +51,11 @@ static int start_seccomp(const struct cli *cli, const struct cmd_options *opt)
 				"through libc are tapnet's\n", why);
 		return 0;
 	}
-	struct run_seccomp_opts so = { .socket_path = cli->socket_path, .verbose = opt->verbose };
+	struct run_seccomp_opts so = {
+		.socket_path = cli->socket_path,
+		.verbose = opt->verbose,
+		.kernel_ipv6 = opt->kernel_ipv6,
+	};
 	int r = run_seccomp_start(&so, &pid);
 	if (r == -1 && opt->seccomp == 0) {
 		fprintf(stderr, "tapnet: no seccomp supervisor; only socket calls made through libc "

@@ -532,6 +532,58 @@ static void finish_connect(uint64_t id, int fd)
 	reply(id, 0, err);
 }
 
+/* Whether the program's fd is close-on-exec (its fdinfo says). */
+static bool remote_cloexec(pid_t pid, int fd)
+{
+	char path[64], line[128];
+	unsigned long flags = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "flags: %lo", &flags) == 1)
+			break;
+	fclose(f);
+	return (flags & O_CLOEXEC) != 0;
+}
+
+/*
+ * --kernel-ipv6, and the call's address is IPv6 proper: a kernel socket
+ * takes the tapnet socket's place at the program's fd number and the call
+ * goes on to the kernel. 1 if so (answered), 0 if not for the kernel.
+ */
+static int kernel_ipv6(const struct seccomp_notif *n, int fd, const void *addr, socklen_t len,
+		       bool for_bind)
+{
+	if (!sup_opts.kernel_ipv6 || !tn_lib_ipv6_proper(fd, addr, len, for_bind))
+		return 0;
+	int target = (int)n->data.args[0];
+	int k = tn_lib_kernel_ipv6_socket(fd);
+	if (k < 0) {
+		reply(n->id, 0, errno);
+		return 1;
+	}
+	struct seccomp_notif_addfd add = {
+		.id = n->id,
+		.flags = SECCOMP_ADDFD_FLAG_SETFD,
+		.srcfd = (uint32_t)k,
+		.newfd = (uint32_t)target,
+		.newfd_flags = remote_cloexec((pid_t)n->pid, target) ? O_CLOEXEC : 0,
+	};
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0) {
+		close(k);
+		reply(n->id, 0, errno == ENOENT ? EINTR : errno);
+		return 1;
+	}
+	close(k);
+	if (sup_opts.verbose)
+		say("pid %u: socket %d is for IPv6: now the kernel's (--kernel-ipv6)", n->pid, target);
+	pass(n->id); /* the kernel binds or connects its own socket, now at that number */
+	return 1;
+}
+
 static void do_connect(const struct seccomp_notif *n, int fd)
 {
 	uint8_t addr[SUP_ADDR_MAX];
@@ -545,6 +597,10 @@ static void do_connect(const struct seccomp_notif *n, int fd)
 		return;
 	}
 	if (!id_valid(n->id)) {
+		close(fd);
+		return;
+	}
+	if (kernel_ipv6(n, fd, addr, len, false)) {
 		close(fd);
 		return;
 	}
@@ -581,7 +637,7 @@ static void do_bind(const struct seccomp_notif *n, int fd)
 		reply(n->id, 0, EFAULT);
 		return;
 	}
-	if (!id_valid(n->id))
+	if (!id_valid(n->id) || kernel_ipv6(n, fd, addr, len, true))
 		return;
 	int r = tapnet_bind(fd, (struct sockaddr *)addr, len);
 	reply(n->id, 0, r < 0 ? errno : 0);

@@ -11,6 +11,7 @@
 struct run_seccomp_opts {
 	const char *socket_path; /* tapnetd's control socket */
 	bool verbose;            /* run -v: each socket it makes, each it leaves to the kernel */
+	bool kernel_ipv6;        /* run --kernel-ipv6: IPv6 proper becomes the kernel's */
 };
 
 /* NULL if this kernel can notify a supervisor of system calls; else why not. */

@@ -10,6 +10,9 @@
 #     signal interrupts and SA_RESTART restarts, then a non-blocking accept4
 #     with poll): TcpPassiveOpens counts them;
 #   - keeps UDP and AF_UNIX sockets the kernel's, and they work;
+#   - is followed when a dynamic program (the shim loaded) execs it;
+#   - with AF_INET6: v4-mapped through tapnet, IPv6 proper ENETUNREACH with a
+#     line on stderr, or the kernel's with --kernel-ipv6;
 # `tapnet run -v` says which sockets the supervisor made; with --no-seccomp
 # the same program's socket is the kernel's (which shows that the checks
 # above can tell).
@@ -56,6 +59,14 @@ expect_counter_above TcpActiveOpens "$active"
 grep -qx "peer $TAPNET_ADDR" "$TN_TMP/kecho.log" ||
 	fail "the kernel-side server did not see $TAPNET_ADDR: $(cat "$TN_TMP/kecho.log")"
 
+# --- a dynamic program (the shim loaded) that execs the static one: followed too
+active=$(counter TcpActiveOpens)
+out=$(tn_run /bin/sh -c 'exec "$0" client "$1" 7601' "$STATIC" "$HOST_ADDR" 2>&1) ||
+	fail "sh -c exec static client: $out"
+grep -q "local $TAPNET_ADDR:" <<<"$out" || fail "static client exec'd by sh: $out"
+expect_counter_above TcpActiveOpens "$active"
+log "static client exec'd by a shell that has the shim: on tapnet"
+
 # --- non-blocking connect as Go makes it
 active=$(counter TcpActiveOpens)
 out=$(tn_run "$STATIC" nbclient "$HOST_ADDR" 7601 7609 2>&1) || fail "static nbclient: $out"
@@ -93,6 +104,28 @@ out=$(tn_run -v "$STATIC" other 2>"$TN_TMP/other.err") ||
 grep -q 'socket(AF_INET, type 2, protocol 0) stays the kernel.s: tapnet has no UDP' \
 	"$TN_TMP/other.err" || fail "-v did not name the UDP socket: $(cat "$TN_TMP/other.err")"
 log "static UDP and AF_UNIX: $(echo $out)"
+
+# --- AF_INET6: v4-mapped is tapnet's; IPv6 proper fails, or is the kernel's with --kernel-ipv6
+ns_exec sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 && ns_exec ip link set lo up ||
+	fail "cannot bring up lo with ::1 in the namespace"
+bg kserver6 ns_exec "$PYTHON" -u -c '
+import socket
+l = socket.socket(socket.AF_INET6); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("::", 7603)); l.listen(8)
+while True:
+    c, peer = l.accept(); c.sendall(("from " + peer[0]).encode()); c.close()'
+for ((i = 0; i < 50; i++)); do ns_exec ss -ltnH 'sport = :7603' | grep -q . && break; sleep 0.1; done
+out=$(tn_run "$STATIC" connect6 "::ffff:$HOST_ADDR" 7603 2>&1)
+[ "$out" = "got from ::ffff:$TAPNET_ADDR" ] || fail "static AF_INET6 to ::ffff:$HOST_ADDR: '$out'"
+out=$(tn_run "$STATIC" connect6 ::1 7603 2>"$TN_TMP/v6.err")
+[ "$out" = ENETUNREACH ] || fail "static AF_INET6 to ::1: '$out' $(cat "$TN_TMP/v6.err")"
+grep -q 'connect to \[::1\]:7603: tapnet has no IPv6' "$TN_TMP/v6.err" ||
+	fail "no clear message for the pure IPv6 connect: $(cat "$TN_TMP/v6.err")"
+out=$(tn_run -v --kernel-ipv6 "$STATIC" connect6 ::1 7603 2>"$TN_TMP/kv6.err")
+[ "$out" = "got from ::1" ] || fail "static --kernel-ipv6 to ::1: '$out' $(cat "$TN_TMP/kv6.err")"
+grep -q 'socket [0-9]* is for IPv6: now the kernel.s (--kernel-ipv6)' "$TN_TMP/kv6.err" ||
+	fail "-v did not name the IPv6 socket: $(cat "$TN_TMP/kv6.err")"
+log "static AF_INET6: v4-mapped through tapnet; ::1 ENETUNREACH, or the kernel's with --kernel-ipv6"
 
 # --- the same client without the supervisor: its socket is the kernel's
 out=$(tn_run --no-seccomp "$STATIC" client "$HOST_ADDR" 7601 2>&1) ||

@@ -15,6 +15,8 @@
  *                                    blocking accept is interrupted by a SIGALRM after
  *                                    1 s (SA_RESTART: it goes on waiting)
  *   static_sock other                UDP and AF_UNIX sockets stay the kernel's and work
+ *   static_sock connect6 ADDR6 PORT  an AF_INET6 socket connects (blocking); prints
+ *                                    "got TEXT" (what the server sent) or the errno name
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -311,6 +313,29 @@ static int other(void)
 	return 0;
 }
 
+static int connect6(const char *ip, const char *port)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+				     .sin6_port = htons((uint16_t)atoi(port)) };
+	char buf[128];
+
+	if (inet_pton(AF_INET6, ip, &sin6.sin6_addr) != 1)
+		return 2;
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	if (fd < 0)
+		die("socket");
+	if (connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)) < 0) {
+		printf("%s\n", errno == ENETUNREACH ? "ENETUNREACH" : strerror(errno));
+		return 0;
+	}
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		die("read");
+	buf[n] = '\0';
+	printf("got %s\n", buf);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -322,6 +347,8 @@ int main(int argc, char **argv)
 		return server(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 2 && strcmp(argv[1], "other") == 0)
 		return other();
-	fprintf(stderr, "usage: static_sock client|nbclient|server|other ...\n");
+	if (argc == 4 && strcmp(argv[1], "connect6") == 0)
+		return connect6(argv[2], argv[3]);
+	fprintf(stderr, "usage: static_sock client|nbclient|server|other|connect6 ...\n");
 	return 2;
 }
