@@ -274,6 +274,7 @@ struct pending {
 	int fd; /* the supervisor's copy of the program's socket */
 	bool accept;
 	int flags;                   /* accept4's */
+	int target;                  /* the listener's fd number in the program */
 	uint64_t addr_ptr, len_ptr;  /* accept's */
 };
 static struct pending pending[SUP_PENDING_MAX];
@@ -492,15 +493,43 @@ static void add_pending(const struct seccomp_notif *n, int fd, bool accept, int 
 	}
 	pending[n_pending++] = (struct pending){
 		.id = n->id, .pid = (pid_t)n->pid, .fd = fd, .accept = accept, .flags = flags,
+		.target = (int)n->data.args[0],
 		.addr_ptr = n->data.args[1], .len_ptr = n->data.args[2],
 	};
 }
 
+/* Whether the program's fd is close-on-exec (its fdinfo says). */
+static bool remote_cloexec(pid_t pid, int fd)
+{
+	char path[64], line[128];
+	unsigned long flags = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "flags: %lo", &flags) == 1)
+			break;
+	fclose(f);
+	return (flags & O_CLOEXEC) != 0;
+}
+
+static uint64_t cookie_of(int fd)
+{
+	uint64_t c = 0;
+	socklen_t l = sizeof(c);
+
+	getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c, &l);
+	return c;
+}
+
 /*
  * One accept, not waiting: 1 answered (a connection or an error), 0 nothing
- * to accept yet.
+ * to accept yet. fd is the supervisor's copy of the program's listener, at
+ * number target there.
  */
-static int try_accept(uint64_t id, pid_t pid, int fd, int flags, uint64_t addr_ptr,
+static int try_accept(uint64_t id, pid_t pid, int fd, int target, int flags, uint64_t addr_ptr,
 		      uint64_t len_ptr)
 {
 	struct sockaddr_storage ss;
@@ -516,9 +545,24 @@ static int try_accept(uint64_t id, pid_t pid, int fd, int flags, uint64_t addr_p
 	}
 	if (!id_valid(id)) /* gone or interrupted: take no connection it would lose */
 		return 1;
+	uint64_t cookie = cookie_of(fd);
 	int nfd = tn_lib_accept4(fd, addr_ptr ? (struct sockaddr *)&ss : NULL, &len, flags, true);
 	if (nfd < 0 && errno == EAGAIN)
 		return 0;
+	if (nfd < 0 && errno == ECONNABORTED && cookie_of(fd) != cookie) {
+		/*
+		 * tapnetd is gone and libtapnet made the copy a quiet listener
+		 * (one that never turns readable again): the program's fd becomes
+		 * that too, as under the shim, so a server loop does not spin.
+		 */
+		struct seccomp_notif_addfd add = {
+			.id = id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (uint32_t)fd,
+			.newfd = (uint32_t)target,
+			.newfd_flags = remote_cloexec(pid, target) ? O_CLOEXEC : 0,
+		};
+		ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+		errno = ECONNABORTED;
+	}
 	if (nfd < 0) {
 		reply(id, 0, errno);
 		return 1;
@@ -543,7 +587,8 @@ static void do_accept(const struct seccomp_notif *n, int fd)
 		reply(n->id, 0, EINVAL);
 		return;
 	}
-	if (try_accept(n->id, (pid_t)n->pid, fd, flags, n->data.args[1], n->data.args[2])) {
+	if (try_accept(n->id, (pid_t)n->pid, fd, (int)n->data.args[0], flags, n->data.args[1],
+		       n->data.args[2])) {
 		close(fd);
 		return;
 	}
@@ -565,23 +610,6 @@ static void finish_connect(uint64_t id, int fd)
 	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
 	reply(id, 0, err);
-}
-
-/* Whether the program's fd is close-on-exec (its fdinfo says). */
-static bool remote_cloexec(pid_t pid, int fd)
-{
-	char path[64], line[128];
-	unsigned long flags = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "flags: %lo", &flags) == 1)
-			break;
-	fclose(f);
-	return (flags & O_CLOEXEC) != 0;
 }
 
 /*
@@ -885,7 +913,7 @@ static void ready(unsigned k)
 	struct pending *p = &pending[k];
 
 	if (p->accept) {
-		if (try_accept(p->id, p->pid, p->fd, p->flags, p->addr_ptr, p->len_ptr))
+		if (try_accept(p->id, p->pid, p->fd, p->target, p->flags, p->addr_ptr, p->len_ptr))
 			drop_pending(k);
 		return;
 	}

@@ -11,6 +11,8 @@
 #     with poll): TcpPassiveOpens counts them;
 #   - keeps UDP and AF_UNIX sockets the kernel's, and they work;
 #   - is followed when a dynamic program (the shim loaded) execs it;
+#   - sees its listener fail one accept with ECONNABORTED when tapnetd
+#     stops, then stay quiet (as under the shim, rpc_daemon_gone.sh);
 #   - with AF_INET6: v4-mapped through tapnet, IPv6 proper ENETUNREACH with a
 #     line on stderr, or the kernel's with --kernel-ipv6;
 # `tapnet run -v` says which sockets the supervisor made; with --no-seccomp
@@ -132,4 +134,20 @@ out=$(tn_run --no-seccomp "$STATIC" client "$HOST_ADDR" 7601 2>&1) ||
 	fail "static client with --no-seccomp: $out"
 grep -q "local $HOST_ADDR:" <<<"$out" || fail "--no-seccomp: expected the kernel's socket: $out"
 log "with --no-seccomp the static client's socket is the kernel's: $(grep '^local' <<<"$out")"
+
+# --- tapnetd stops under a static listener: one ECONNABORTED, then quiet (no spinning)
+bg gone tn_run "$STATIC" gone "$TAPNET_ADDR" 7604 "$TN_TMP/stopped"
+wait_listen tapnet "$TAPNET_ADDR" 7604
+stop_tapnetd
+touch "$TN_TMP/stopped"
+said() { grep -v '^tapnet:' "$TN_TMP/gone.log" | tr '\n' ' '; }
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	[ "$(grep -vc '^tapnet:' "$TN_TMP/gone.log")" -ge 4 ] && break
+	sleep 0.1
+done
+[ "$(said)" = "listening aborted quiet quiet " ] ||
+	fail "static listener after tapnetd stopped: $(cat "$TN_TMP/gone.log")"
+grep -q '^tapnet: a listening socket lost tapnetd' "$TN_TMP/gone.log" ||
+	fail "no line on stderr for the lost listener: $(cat "$TN_TMP/gone.log")"
+log "static listener after tapnetd stopped: $(said)"
 exit 0

@@ -15,6 +15,9 @@
  *                                    blocking accept is interrupted by a SIGALRM after
  *                                    1 s (SA_RESTART: it goes on waiting)
  *   static_sock other                UDP and AF_UNIX sockets stay the kernel's and work
+ *   static_sock gone ADDR PORT FILE  listens; once FILE exists (tapnetd stopped), polls
+ *                                    the listener 3 times for 1 s, accepting when it is
+ *                                    readable: prints "aborted", "accepted", "quiet"...
  *   static_sock connect6 ADDR6 PORT  an AF_INET6 socket connects (blocking); prints
  *                                    "got TEXT" (what the server sent) or the errno name
  */
@@ -313,6 +316,28 @@ static int other(void)
 	return 0;
 }
 
+static int gone(const char *ip, const char *port, const char *file)
+{
+	struct sockaddr_in sin = addr_of(ip, port);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 4) < 0)
+		die("listen");
+	printf("listening\n");
+	while (access(file, F_OK) < 0)
+		usleep(50000);
+	for (int i = 0; i < 3; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 1000) == 0) {
+			printf("quiet\n");
+			continue;
+		}
+		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK);
+		printf("%s\n", c >= 0 ? "accepted" : errno == ECONNABORTED ? "aborted" : strerror(errno));
+	}
+	return 0;
+}
+
 static int connect6(const char *ip, const char *port)
 {
 	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
@@ -347,8 +372,10 @@ int main(int argc, char **argv)
 		return server(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 2 && strcmp(argv[1], "other") == 0)
 		return other();
+	if (argc == 5 && strcmp(argv[1], "gone") == 0)
+		return gone(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "connect6") == 0)
 		return connect6(argv[2], argv[3]);
-	fprintf(stderr, "usage: static_sock client|nbclient|server|other|connect6 ...\n");
+	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6 ...\n");
 	return 2;
 }
