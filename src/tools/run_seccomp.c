@@ -280,6 +280,8 @@ struct pending {
 static struct pending pending[SUP_PENDING_MAX];
 static unsigned n_pending;
 
+static unsigned long n_calls, n_passed; /* notifications, and those let go on to the kernel */
+
 static pid_t warned[SUP_WARNED_MAX];
 static unsigned n_warned;
 
@@ -321,6 +323,7 @@ static void reply(uint64_t id, long val, int err)
 /* Lets a call go on to the kernel, unchanged. */
 static void pass(uint64_t id)
 {
+	n_passed++;
 	send_resp(id, 0, 0, SECCOMP_USER_NOTIF_FLAG_CONTINUE);
 }
 
@@ -965,8 +968,10 @@ static void serve(void)
 				ready(k);
 		if (pfd[0].revents & POLLIN) {
 			memset(n, 0, sizes.seccomp_notif);
-			if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n) == 0)
+			if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, n) == 0) {
+				n_calls++;
 				handle(n);
+			}
 		} else if (pfd[0].revents & (POLLHUP | POLLERR)) {
 			break; /* no process left under the filter */
 		}
@@ -1015,6 +1020,9 @@ static void supervisor_main(int chan)
 		_exit(1);
 	close(chan);
 	serve();
+	if (sup_opts.verbose)
+		say("seccomp supervisor (pid %d): %lu calls caught, %lu of them left to the kernel",
+		    (int)getpid(), n_calls, n_passed);
 	_exit(0);
 }
 

@@ -15,6 +15,7 @@
 #     stops, then stay quiet (as under the shim, rpc_daemon_gone.sh);
 #   - with AF_INET6: v4-mapped through tapnet, IPv6 proper ENETUNREACH with a
 #     line on stderr, or the kernel's with --kernel-ipv6;
+# a dynamic program with the shim costs the supervisor no call at all;
 # `tapnet run -v` says which sockets the supervisor made; with --no-seccomp
 # the same program's socket is the kernel's (which shows that the checks
 # above can tell).
@@ -68,6 +69,22 @@ out=$(tn_run /bin/sh -c 'exec "$0" client "$1" 7601' "$STATIC" "$HOST_ADDR" 2>&1
 grep -q "local $TAPNET_ADDR:" <<<"$out" || fail "static client exec'd by sh: $out"
 expect_counter_above TcpActiveOpens "$active"
 log "static client exec'd by a shell that has the shim: on tapnet"
+
+# --- a program the shim serves: the supervisor gets none of its calls
+out=$(tn_run -v "$PYTHON" -c '
+import socket
+s = socket.create_connection(("'"$HOST_ADDR"'", 7601)); s.sendall(b"py\n"); print(s.recv(10).decode().strip())' \
+	2>"$TN_TMP/py.err") || fail "python client with the filter on: $out $(cat "$TN_TMP/py.err")"
+[ "$out" = py ] || fail "python client with the filter on: '$out'"
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	grep -q 'calls caught' "$TN_TMP/py.err" && break
+	sleep 0.1
+done
+grep -q 'seccomp supervisor (pid [0-9]*): 0 calls caught' "$TN_TMP/py.err" ||
+	fail "the supervisor saw calls of a program the shim serves: $(cat "$TN_TMP/py.err")"
+log "python (the shim) with the filter on: $(grep 'calls caught' "$TN_TMP/py.err")"
+grep -q 'calls caught' "$TN_TMP/client.err" || sleep 1
+log "static client: $(grep 'calls caught' "$TN_TMP/client.err")"
 
 # --- non-blocking connect as Go makes it
 active=$(counter TcpActiveOpens)
