@@ -8,8 +8,11 @@
  * libtapnet); every other socket stays the kernel's, said on stderr under
  * `tapnet run -v`. The calls that take an fd go to
  * libtapnet when the fd is a tapnet socket (tapnet_is_socket(): known by
- * the inode of the fd, so dup, dup2, dup3, F_DUPFD, fork and exec need
- * nothing here) and to libc otherwise. read, write, send, recv, poll,
+ * the socket's cookie, so dup, dup2, dup3, F_DUPFD, fork and exec need
+ * nothing here) and to the kernel otherwise (connect and accept through
+ * libc; the others, and socket(), as system calls marked TN_SECCOMP_MARK,
+ * which `tapnet run`'s seccomp filter lets through without asking its
+ * supervisor). read, write, send, recv, poll,
  * close and the rest are the kernel's own on a tapnet fd, except that an
  * end-of-file from read/recv/recvfrom/recvmsg on a tapnet socket whose
  * peer reset the connection becomes ECONNRESET (the socket pair itself can
@@ -145,12 +148,14 @@ EXPORT int shutdown(int fd, int how)
 
 EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return ours(fd) ? tapnet_getsockname(fd, addr, len) : (int)MARKED(SYS_getsockname, fd, addr, len, 0, 0);
+	return ours(fd) ? tapnet_getsockname(fd, addr, len)
+			: (int)MARKED(SYS_getsockname, fd, addr, len, 0, 0);
 }
 
 EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return ours(fd) ? tapnet_getpeername(fd, addr, len) : (int)MARKED(SYS_getpeername, fd, addr, len, 0, 0);
+	return ours(fd) ? tapnet_getpeername(fd, addr, len)
+			: (int)MARKED(SYS_getpeername, fd, addr, len, 0, 0);
 }
 
 EXPORT int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
