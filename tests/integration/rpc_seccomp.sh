@@ -3,7 +3,8 @@
 # on tapnet through `tapnet run`'s seccomp supervisor: a statically linked
 # C program (static_sock, into which no shim can be preloaded)
 #   - connects to a kernel-side echo server with a blocking connect: the
-#     server sees tapnet's address, TcpActiveOpens counts it;
+#     server sees tapnet's address, TcpActiveOpens counts it, its packets
+#     come in on tap0;
 #   - connects non-blocking as Go does (EINPROGRESS, POLLOUT, SO_ERROR),
 #     also to a closed port (ECONNREFUSED);
 #   - listens and accepts kernel-side clients (a blocking accept, which a
@@ -50,8 +51,13 @@ wait_listen kernel "$HOST_ADDR" 7601
 
 # --- a blocking connect, an echo, names, SO_ERROR, shutdown
 active=$(counter TcpActiveOpens)
+tap_rx() { ns_exec cat /sys/class/net/$IFACE/statistics/rx_packets; }
+rx=$(tap_rx)
 out=$(tn_run -v "$STATIC" client "$HOST_ADDR" 7601 2>"$TN_TMP/client.err") ||
 	fail "static client: $out $(cat "$TN_TMP/client.err")"
+# SYN, ACK, data, ACK, FIN, ACK at least: what the kernel received on tap0
+[ "$(tap_rx)" -ge $((rx + 5)) ] || fail "tap0 received $(($(tap_rx) - rx)) packets, expected >= 5"
+log "static client: tap0 received $(($(tap_rx) - rx)) packets"
 log "static client: $(echo $out)"
 grep -q "local $TAPNET_ADDR:" <<<"$out" || fail "static client's local address: $out"
 grep -q 'socket(AF_INET, SOCK_STREAM) made without libc: tapnet.s' "$TN_TMP/client.err" ||
