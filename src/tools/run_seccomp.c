@@ -376,10 +376,15 @@ static int mem_write(pid_t pid, uint64_t addr, const void *buf, size_t len, uint
 		       : -1;
 }
 
-/* A pidfd for the thread that made the call (whose fd table is the one meant). */
-static int pidfd_of(pid_t tid)
+/*
+ * A pidfd for the thread that made the call (whose fd table is the one
+ * meant); *thread says whether it names that thread itself, or only its
+ * process (before Linux 6.9).
+ */
+static int pidfd_of(pid_t tid, bool *thread)
 {
 	int pfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+	*thread = pfd >= 0;
 	if (pfd >= 0 || errno != EINVAL)
 		return pfd;
 	/* before Linux 6.9: the thread group leader's (threads share the fd table) */
@@ -397,9 +402,11 @@ static int pidfd_of(pid_t tid)
 }
 
 /*
- * pidfds of the threads that made calls, kept: a pidfd names one process
- * for good, so one that still works is the caller's (a pid reused by
- * another makes the old pidfd fail with ESRCH, and a new one is opened).
+ * pidfds of the threads that made calls, kept: a thread's pidfd names it
+ * for good, so one that still works is the caller's (a thread id reused
+ * by another makes the old pidfd fail with ESRCH, and a new one is
+ * opened). A process's pidfd (before Linux 6.9) cannot tell whether the
+ * thread is still the same, and is not kept.
  */
 #define SUP_PIDFDS 64
 static struct {
@@ -424,7 +431,8 @@ static int take_fd(const struct seccomp_notif *n, int fd)
 		close(pidfds[slot].pidfd);
 		pidfds[slot].pidfd = 0;
 	}
-	int pfd = pidfd_of(tid);
+	bool thread;
+	int pfd = pidfd_of(tid, &thread);
 	if (pfd < 0)
 		return -1;
 	if (!id_valid(n->id)) { /* the call is gone, and the pid may be another's already */
@@ -432,6 +440,14 @@ static int take_fd(const struct seccomp_notif *n, int fd)
 		return -1;
 	}
 	int local = (int)syscall(SYS_pidfd_getfd, pfd, fd, 0);
+	if (!thread) {
+		close(pfd);
+		if (local >= 0 && !id_valid(n->id)) {
+			close(local);
+			return -1;
+		}
+		return local;
+	}
 	slot = slot < SUP_PIDFDS ? slot : pidfd_next++ % SUP_PIDFDS;
 	if (pidfds[slot].pidfd > 0)
 		close(pidfds[slot].pidfd);
@@ -568,6 +584,14 @@ static int try_accept(uint64_t id, pid_t pid, int fd, int target, int flags, uin
 	}
 	if (nfd < 0) {
 		reply(id, 0, errno);
+		return 1;
+	}
+	if (!id_valid(id)) {
+		/* the program left accept() just now: this connection is lost (Linux keeps it queued) */
+		if (sup_opts.verbose)
+			say("pid %d: an accepted connection was lost: the program left accept() first",
+			    pid);
+		close(nfd);
 		return 1;
 	}
 	if (addr_ptr && mem_write(pid, addr_ptr, &ss, want < len ? want : len, len_ptr, len) < 0) {
@@ -729,6 +753,8 @@ static void do_getname(const struct seccomp_notif *n, int fd, bool peer)
 		reply(n->id, 0, errno);
 		return;
 	}
+	if (!id_valid(n->id)) /* its memory may be another's by now */
+		return;
 	if (mem_write(pid, n->data.args[1], &ss, want < len ? want : len, n->data.args[2], len) < 0) {
 		reply(n->id, 0, EFAULT);
 		return;
@@ -779,6 +805,8 @@ static void do_getsockopt(const struct seccomp_notif *n, int fd)
 		reply(n->id, 0, errno);
 		return;
 	}
+	if (!id_valid(n->id)) /* its memory may be another's by now */
+		return;
 	if (mem_write(pid, n->data.args[3], val, len, n->data.args[4], len) < 0) {
 		reply(n->id, 0, EFAULT);
 		return;
