@@ -578,14 +578,15 @@ static int is_socket_locked(int fd)
 
 	if (fd_ident(fd, &cookie) < 0)
 		return 0;
+	/* a cookie names one socket while the system runs: one seen before needs no more */
+	int known = cache_get(cookie);
+	if (known >= 0)
+		return known;
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 || v != AF_UNIX)
 		return 0;
 	len = sizeof(v);
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 || v != SOCK_STREAM)
 		return 0;
-	int known = cache_get(cookie);
-	if (known >= 0)
-		return known;
 	struct ucred cred;
 	len = sizeof(cred);
 	if (sys_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.pid == 0)
