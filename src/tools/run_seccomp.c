@@ -1149,6 +1149,13 @@ int run_seccomp_start(const struct run_seccomp_opts *opts, int *pid)
 	}
 	close(lfd);
 	close(chan[0]);
+	/*
+	 * Under Yama's ptrace_scope 1 only an ancestor may take the program's
+	 * fds, and the supervisor is none: this process (the program, once it
+	 * execs) names it as its tracer. Its children are not covered (Yama
+	 * ties the exception to one process); without Yama this is EINVAL.
+	 */
+	prctl(PR_SET_PTRACER, (unsigned long)sup, 0, 0, 0);
 	*pid = sup;
 	return 0;
 }
