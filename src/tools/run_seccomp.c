@@ -50,8 +50,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -67,18 +65,8 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
-#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#if defined(__x86_64__)
-#define SUP_ARCH AUDIT_ARCH_X86_64
-#define SUP_X32_BIT 0x40000000u /* x32 system calls: another ABI, not followed */
-#elif defined(__aarch64__)
-#define SUP_ARCH AUDIT_ARCH_AARCH64
-#else
-#define SUP_ARCH 0 /* not supported: run_seccomp_unavailable() says so */
-#endif
 
 #ifndef PIDFD_THREAD
 #define PIDFD_THREAD O_EXCL /* Linux 6.9: a pidfd for a thread */
@@ -87,9 +75,6 @@
 #define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
 #define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
 #endif
-#ifndef IPPROTO_MPTCP
-#define IPPROTO_MPTCP 262
-#endif
 
 #define SUP_ADDR_MAX 128   /* the largest sockaddr read from a program (sockaddr_storage) */
 #define SUP_OPT_MAX 512    /* the largest option value read or written */
@@ -97,168 +82,9 @@
 #define SUP_PENDING_MAX 4096 /* calls waiting at once (one fd each) */
 #define SUP_WARNED_MAX 64  /* processes told about once (another ABI) */
 
-/* ------------------------------------------------------------------ the filter */
-
-/*
- * A small BPF assembler: instructions with symbolic jump targets, resolved
- * into offsets once the program is complete.
- */
-enum label { L_NONE, L_NOTIFY, L_ALLOW, L_FOREIGN, L_FDCALL, L_SOCKET, L_SOCKARGS, L_TYPE,
-	     L_OTHER, L_COUNT };
-
-struct insn {
-	struct sock_filter f;
-	enum label here; /* this instruction starts label `here` */
-	enum label jt, jf;
-};
-
-struct prog {
-	struct insn in[96];
-	unsigned n;
-	enum label next_label;
-};
-
-static void emit(struct prog *p, uint16_t code, uint32_t k, enum label jt, enum label jf)
-{
-	struct insn *i = &p->in[p->n++];
-
-	i->f = (struct sock_filter)BPF_STMT(code, k);
-	i->here = p->next_label;
-	i->jt = jt;
-	i->jf = jf;
-	p->next_label = L_NONE;
-}
-
-static void label(struct prog *p, enum label l)
-{
-	p->next_label = l;
-}
-
-#define ARG_LO(i) (offsetof(struct seccomp_data, args) + 8 * (i))
-#define ARG_HI(i) (ARG_LO(i) + 4) /* little-endian: the high half follows */
-
-/* The offsets; 0 (on to the next) where a jump names no label. */
-static int resolve(struct prog *p, struct sock_filter *out)
-{
-	int at[L_COUNT];
-
-	for (int l = 0; l < L_COUNT; l++)
-		at[l] = -1;
-	for (unsigned k = 0; k < p->n; k++)
-		if (p->in[k].here != L_NONE)
-			at[p->in[k].here] = (int)k;
-	for (unsigned k = 0; k < p->n; k++) {
-		out[k] = p->in[k].f;
-		enum label j[2] = { p->in[k].jt, p->in[k].jf };
-		for (int w = 0; w < 2; w++) {
-			if (j[w] == L_NONE)
-				continue;
-			int off = at[j[w]] - (int)k - 1;
-			if (at[j[w]] < 0 || off < 0 || off > 255)
-				return -1;
-			if (w == 0)
-				out[k].jt = (uint8_t)off;
-			else
-				out[k].jf = (uint8_t)off;
-		}
-	}
-	return 0;
-}
-
-/* The calls on an fd that the supervisor may have to make through libtapnet. */
-static const int fd_calls[] = {
-	SYS_connect, SYS_bind, SYS_listen, SYS_accept, SYS_accept4, SYS_getsockname,
-	SYS_getpeername, SYS_setsockopt, SYS_getsockopt, SYS_shutdown,
-};
-
-/*
- * The filter. With verbose, every AF_INET, AF_INET6 and AF_PACKET socket()
- * comes to the supervisor, which says why those that are not TCP stay the
- * kernel's; otherwise only TCP ones do.
- */
-static int build_filter(bool verbose, struct sock_filter *out, unsigned *len)
-{
-	struct prog p = { .n = 0 };
-	const uint32_t mark_lo = (uint32_t)TN_SECCOMP_MARK, mark_hi = (uint32_t)(TN_SECCOMP_MARK >> 32);
-
-	emit(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch), L_NONE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SUP_ARCH, L_NONE, L_FOREIGN);
-	emit(&p, BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr), L_NONE, L_NONE);
-#ifdef SUP_X32_BIT
-	emit(&p, BPF_JMP | BPF_JGE | BPF_K, SUP_X32_BIT, L_FOREIGN, L_NONE);
-#endif
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, L_SOCKET, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, L_NOTIFY, L_NONE);
-	for (size_t k = 0; k < sizeof(fd_calls) / sizeof(fd_calls[0]); k++)
-		emit(&p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)fd_calls[k], L_FDCALL, L_NONE);
-	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
-
-	/* a call on an fd: the shim's own (marked) passes, any other asks */
-	label(&p, L_FDCALL);
-	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(5), L_NONE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, mark_lo, L_NONE, L_NOTIFY);
-	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_HI(5), L_NONE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, mark_hi, L_ALLOW, L_NOTIFY);
-
-	/* socket(): marked passes; else by domain, type and protocol */
-	label(&p, L_SOCKET);
-	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(5), L_NONE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, mark_lo, L_NONE, L_SOCKARGS);
-	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_HI(5), L_NONE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, mark_hi, L_ALLOW, L_NONE);
-	label(&p, L_SOCKARGS);
-	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(0), L_NONE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, AF_INET, L_TYPE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, AF_INET6, L_TYPE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, AF_PACKET, L_OTHER, L_ALLOW);
-	label(&p, L_TYPE);
-	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
-	emit(&p, BPF_ALU | BPF_AND | BPF_K, 0xf, L_NONE, L_NONE); /* SOCK_TYPE_MASK */
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SOCK_STREAM, L_NONE, L_OTHER);
-	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, 0, L_NOTIFY, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_TCP, L_NOTIFY, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, IPPROTO_MPTCP, L_NOTIFY, L_OTHER);
-	label(&p, L_OTHER);
-	emit(&p, BPF_RET | BPF_K, verbose ? SECCOMP_RET_USER_NOTIF : SECCOMP_RET_ALLOW, L_NONE,
-	     L_NONE);
-	label(&p, L_NOTIFY);
-	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF, L_NONE, L_NONE);
-	label(&p, L_ALLOW);
-	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
-	/*
-	 * Another ABI (32-bit x86, x32) numbers its calls differently: every
-	 * call comes to the supervisor, which says once that the process is
-	 * not followed and lets its calls go on.
-	 */
-	label(&p, L_FOREIGN);
-	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF, L_NONE, L_NONE);
-	*len = p.n;
-	return resolve(&p, out);
-}
-
 static int sys_seccomp(unsigned op, unsigned flags, void *arg)
 {
 	return (int)syscall(SYS_seccomp, op, flags, arg);
-}
-
-const char *run_seccomp_unavailable(void)
-{
-	uint32_t action = SECCOMP_RET_USER_NOTIF;
-
-	if (SUP_ARCH == 0)
-		return "not built for this architecture";
-	if (sys_seccomp(SECCOMP_GET_ACTION_AVAIL, 0, &action) < 0)
-		return errno == ENOSYS || errno == EOPNOTSUPP
-			       ? "this kernel has no seccomp user notification (Linux 5.0)"
-			       : "seccomp is not allowed here";
-	/* SECCOMP_IOCTL_NOTIF_ADDFD is Linux 5.9's (ADDFD_FLAG_SEND, 5.14, is used when there) */
-	struct utsname u;
-	unsigned major = 0, minor = 0;
-	if (uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
-	    (major < 5 || (major == 5 && minor < 9)))
-		return "this kernel cannot add an fd to a process it supervises (Linux 5.9)";
-	return NULL;
 }
 
 /* ------------------------------------------------------------------ the supervisor */
@@ -863,9 +689,9 @@ static void handle(const struct seccomp_notif *n)
 {
 	int nr = n->data.nr;
 
-	if (n->data.arch != SUP_ARCH
-#ifdef SUP_X32_BIT
-	    || (uint32_t)nr >= SUP_X32_BIT
+	if (n->data.arch != RUN_SECCOMP_ARCH
+#ifdef RUN_SECCOMP_X32_BIT
+	    || (uint32_t)nr >= RUN_SECCOMP_X32_BIT
 #endif
 	) {
 		foreign(n);
@@ -1056,7 +882,7 @@ static void supervisor_main(int chan)
 
 int run_seccomp_start(const struct run_seccomp_opts *opts, int *pid)
 {
-	struct sock_filter filter[96];
+	struct sock_filter filter[RUN_SECCOMP_FILTER_MAX];
 	unsigned len;
 	int chan[2], info[2];
 
@@ -1065,7 +891,7 @@ int run_seccomp_start(const struct run_seccomp_opts *opts, int *pid)
 		fprintf(stderr, "tapnet: run: seccomp: %s\n", strerror(errno));
 		return -1;
 	}
-	if (build_filter(opts->verbose, filter, &len) < 0) {
+	if (run_seccomp_filter(opts->verbose, filter, &len) < 0) {
 		fprintf(stderr, "tapnet: run: seccomp: the filter does not assemble\n");
 		return -1;
 	}
