@@ -24,6 +24,8 @@ TAPNET_PACKAGES=(
 	nftables ethtool
 	# `tapnet capture` read back (trace.sh); asks about non-root capture: DEBIAN_FRONTEND
 	tshark
+	# a Go client and server under `tapnet run`'s seccomp supervisor (rpc_seccomp_go.sh)
+	golang-go
 )
 
 install_packages() {

@@ -86,6 +86,11 @@ static unsigned cache_next;
 
 /* ------------------------------------------------------------------ raw system calls */
 
+/*
+ * The socket calls below carry TN_SECCOMP_MARK in their sixth argument, which
+ * these calls do not use: under `tapnet run`'s seccomp filter they are
+ * libtapnet's own calls on its socket pairs and pass straight to the kernel.
+ */
 static ssize_t sys_sendmsg(int fd, const struct msghdr *m, int flags)
 {
 	return syscall(SYS_sendmsg, fd, m, flags);
@@ -98,12 +103,12 @@ static ssize_t sys_recvmsg(int fd, struct msghdr *m, int flags)
 
 static int sys_setsockopt(int fd, int l, int o, const void *v, socklen_t n)
 {
-	return (int)syscall(SYS_setsockopt, fd, l, o, v, n);
+	return (int)syscall(SYS_setsockopt, fd, l, o, v, n, TN_SECCOMP_MARK);
 }
 
 static int sys_getsockopt(int fd, int l, int o, void *v, socklen_t *n)
 {
-	return (int)syscall(SYS_getsockopt, fd, l, o, v, n);
+	return (int)syscall(SYS_getsockopt, fd, l, o, v, n, TN_SECCOMP_MARK);
 }
 
 /* Bytes written to the pair's end fd that the daemon has not taken: 0 exactly when none. */
@@ -114,7 +119,7 @@ static int sys_outq(int fd, int *n)
 
 static int sys_shutdown(int fd, int how)
 {
-	return (int)syscall(SYS_shutdown, fd, how);
+	return (int)syscall(SYS_shutdown, fd, how, 0, 0, 0, TN_SECCOMP_MARK);
 }
 
 /* ------------------------------------------------------------------ configuration */
@@ -321,6 +326,16 @@ static void conn_drop(void)
 	ctl_forget();
 }
 
+void tn_lib_supervisor_init(const char *path, unsigned options)
+{
+	if (path && strlen(path) < sizeof(cfg_socket_path))
+		strcpy(cfg_socket_path, path);
+	tn_lib_options = options;
+}
+
+#ifndef TN_LIB_SUPERVISOR
+/* ---- what a process under `tapnet run` does when it loads the library */
+
 static void atfork_prepare(void)
 {
 	tn_lib_busy++;
@@ -385,7 +400,8 @@ static void daemon_path_of(int fd)
 	struct sockaddr_un sun;
 	socklen_t len = sizeof(sun);
 
-	if (getpeername(fd, (struct sockaddr *)&sun, &len) == 0 && sun.sun_family == AF_UNIX &&
+	if (syscall(SYS_getpeername, fd, (struct sockaddr *)&sun, &len, 0, 0, TN_SECCOMP_MARK) == 0 &&
+	    sun.sun_family == AF_UNIX &&
 	    len > offsetof(struct sockaddr_un, sun_path) + 1 && sun.sun_path[0] == '/' &&
 	    len - offsetof(struct sockaddr_un, sun_path) <= sizeof(cfg_socket_path)) {
 		size_t n = len - offsetof(struct sockaddr_un, sun_path);
@@ -433,6 +449,7 @@ out:
 	pthread_mutex_unlock(&lock);
 	tn_lib_busy--;
 }
+#endif
 
 /*
  * A send that failed this way found the connection over before the daemon
@@ -815,11 +832,11 @@ static void put_addr(int mark, struct sockaddr *addr, socklen_t *len, uint32_t i
 }
 
 /*
- * --kernel-ipv6: a socket that turns out to be for IPv6 proper becomes a
- * kernel AF_INET6 socket at the same fd number, with the options that
- * matter for bind and connect carried over. Called without the lock.
+ * --kernel-ipv6: a kernel AF_INET6 socket to stand in for tapnet socket fd,
+ * with the options that matter for bind and connect carried over and fd's
+ * file status flags (O_NONBLOCK); close-on-exec. -1 with errno.
  */
-static int kernel_takeover(int fd, int mark)
+int tn_lib_kernel_ipv6_socket(int fd)
 {
 	static const struct {
 		int level, name;
@@ -827,15 +844,16 @@ static int kernel_takeover(int fd, int mark)
 		{ SOL_SOCKET, SO_REUSEADDR }, { SOL_SOCKET, SO_REUSEPORT },
 		{ SOL_SOCKET, SO_KEEPALIVE }, { IPPROTO_TCP, TCP_NODELAY },
 	};
-	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+	int fl = fcntl(fd, F_GETFL);
 
-	if (fl < 0 || fdfl < 0)
+	if (fl < 0)
 		return -1;
-	int k = (int)syscall(SYS_socket, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int k = (int)syscall(SYS_socket, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0,
+				TN_SECCOMP_MARK);
 	if (k < 0)
 		return -1;
 	int one = 1;
-	if (mark == MARK_INET6_ONLY)
+	if (family_mark(fd) == MARK_INET6_ONLY)
 		sys_setsockopt(k, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++) {
 		int v = 0;
@@ -843,12 +861,38 @@ static int kernel_takeover(int fd, int mark)
 		if (tapnet_getsockopt(fd, carried[i].level, carried[i].name, &v, &l) == 0 && v)
 			sys_setsockopt(k, carried[i].level, carried[i].name, &v, sizeof(v));
 	}
+	fcntl(k, F_SETFL, fl & O_NONBLOCK);
+	return k;
+}
+
+int tn_lib_ipv6_proper(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind)
+{
+	uint32_t ip, port;
+	int e = errno;
+	int kind = get_addr(family_mark(fd), addr, len, for_bind ? FOR_BIND : FOR_CONNECT, &ip, &port);
+
+	errno = e;
+	return kind == ADDR_IPV6;
+}
+
+/*
+ * --kernel-ipv6: a socket that turns out to be for IPv6 proper becomes a
+ * kernel AF_INET6 socket at the same fd number. Called without the lock.
+ */
+static int kernel_takeover(int fd)
+{
+	int fdfl = fcntl(fd, F_GETFD);
+
+	if (fdfl < 0)
+		return -1;
+	int k = tn_lib_kernel_ipv6_socket(fd);
+	if (k < 0)
+		return -1;
 	if (dup3(k, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
 		close_keep_errno(k);
 		return -1;
 	}
 	close(k); /* the daemon sees B's last close and lets its socket go */
-	fcntl(fd, F_SETFL, fl & O_NONBLOCK);
 	tn_lib_busy++;
 	pthread_mutex_lock(&lock);
 	cache_put_fd(fd, false);
@@ -870,9 +914,10 @@ static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t 
 	static bool said;
 
 	if (tn_lib_options & TN_LIB_OPT_KERNEL_IPV6) {
-		if (kernel_takeover(fd, mark) < 0)
+		if (kernel_takeover(fd) < 0)
 			return -1;
-		return (int)syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, addr, len);
+		return (int)syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, addr, len, 0, 0,
+				    TN_SECCOMP_MARK);
 	}
 	if (!said || (tn_lib_options & TN_LIB_OPT_VERBOSE)) {
 		char text[INET6_ADDRSTRLEN] = "?";
@@ -1014,6 +1059,11 @@ static void quiet_listener(int fd)
 
 int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
+	return tn_lib_accept4(fd, addr, len, flags, false);
+}
+
+int tn_lib_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags, bool nowait)
+{
 	struct tn_accept_rec rec;
 	union {
 		struct cmsghdr align;
@@ -1031,7 +1081,8 @@ int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 			.msg_iov = &iov, .msg_iovlen = 1,
 			.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
 		};
-		ssize_t n = sys_recvmsg(fd, &msg, (flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0);
+		ssize_t n = sys_recvmsg(fd, &msg, ((flags & SOCK_CLOEXEC) ? MSG_CMSG_CLOEXEC : 0) |
+							    (nowait ? MSG_DONTWAIT : 0));
 		if (n < 0 && errno == ECONNRESET)
 			n = 0; /* the daemon's end closed with our filler unread: gone all the same */
 		else if (n < 0)
@@ -1090,7 +1141,7 @@ static int so_error(int fd)
 	return v;
 }
 
-int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
+int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	uint32_t ip, port;
 	struct tn_rpc_writer w;
@@ -1099,26 +1150,41 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (kind < 0)
 		return -1;
-	if (kind == ADDR_IPV6)
-		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
+	if (kind == ADDR_IPV6) {
+		if (ipv6_proper(fd, mark, addr, len, FOR_CONNECT) < 0)
+			return -1;
+		errno = EISCONN; /* --kernel-ipv6: the kernel's socket, connected by it */
+		return -1;
+	}
 	ENTER();
 	begin(&w, TN_RPC_CONNECT);
 	tn_rpc_put_u32(&w, TN_ATTR_ADDR, ip);
 	tn_rpc_put_u32(&w, TN_ATTR_PORT, port);
-	if (call(&w, &fd, 1) < 0)
-		LEAVE(-1);
+	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);
+}
+
+int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	uint32_t ip, port;
+	int mark = family_mark(fd);
+	int kind = get_addr(mark, addr, len, FOR_CONNECT, &ip, &port);
+
+	if (kind < 0)
+		return -1;
+	if (kind == ADDR_IPV6)
+		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
+	if (tn_lib_connect_begin(fd, addr, len) < 0)
+		return -1;
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK)) {
 		errno = EINPROGRESS;
-		LEAVE(-1);
+		return -1;
 	}
-	pthread_mutex_unlock(&lock);
 	/* blocking: B turns writable when the handshake is over, either way */
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
-	int n = poll(&p, 1, -1);
-	pthread_mutex_lock(&lock);
-	if (n < 0)
-		LEAVE(-1); /* EINTR: the connect goes on, as on Linux */
+	if (poll(&p, 1, -1) < 0)
+		return -1; /* EINTR: the connect goes on, as on Linux */
+	ENTER();
 	int err = so_error(fd);
 	if (err < 0)
 		LEAVE(-1);

@@ -46,4 +46,35 @@ void tn_lib_fd_closing(int lo, int hi);
 /* Set by the shim: closes are reported, libtapnet need not check its fd before each call. */
 extern int tn_lib_fds_watched;
 
+/*
+ * The sixth argument of the socket system calls that libtapnet and the shim
+ * make themselves (none of those calls uses it). `tapnet run`'s seccomp
+ * filter lets a call that carries it pass to the kernel without asking its
+ * supervisor: the shim has already decided where it goes.
+ */
+#define TN_SECCOMP_MARK 0x7461706e65743a31ULL /* "tapnet:1" */
+
+/*
+ * For `tapnet run`'s seccomp supervisor, which links libtapnet built with
+ * TN_LIB_SUPERVISOR (no load-time constructor: it is not under tapnet run)
+ * and acts on its copies of another process's sockets.
+ */
+#include <stdbool.h>
+#include <sys/socket.h>
+
+/* Where the daemon is, and TN_LIB_OPT_* (instead of the environment). */
+void tn_lib_supervisor_init(const char *socket_path, unsigned options);
+/* tapnet_accept4; with nowait, EAGAIN instead of waiting, whatever the fd's flags. */
+int tn_lib_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags, bool nowait);
+/*
+ * The first half of tapnet_connect: the request sent and accepted, 0; the
+ * handshake is then under way whatever the fd's flags (POLLOUT, then
+ * SO_ERROR, tell how it ended). -1 with errno otherwise.
+ */
+int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len);
+/* 1 if addr is IPv6 proper for tapnet socket fd (bind or connect): tapnet cannot reach it. */
+int tn_lib_ipv6_proper(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind);
+/* --kernel-ipv6: a kernel AF_INET6 socket to stand in for fd (options, O_NONBLOCK); -1. */
+int tn_lib_kernel_ipv6_socket(int fd);
+
 #endif

@@ -8,8 +8,11 @@
  * libtapnet); every other socket stays the kernel's, said on stderr under
  * `tapnet run -v`. The calls that take an fd go to
  * libtapnet when the fd is a tapnet socket (tapnet_is_socket(): known by
- * the inode of the fd, so dup, dup2, dup3, F_DUPFD, fork and exec need
- * nothing here) and to libc otherwise. read, write, send, recv, poll,
+ * the socket's cookie, so dup, dup2, dup3, F_DUPFD, fork and exec need
+ * nothing here) and to the kernel otherwise (connect and accept through
+ * libc; the others, and socket(), as system calls marked TN_SECCOMP_MARK,
+ * which `tapnet run`'s seccomp filter lets through without asking its
+ * supervisor). read, write, send, recv, poll,
  * close and the rest are the kernel's own on a tapnet fd, except that an
  * end-of-file from read/recv/recvfrom/recvmsg on a tapnet socket whose
  * peer reset the connection becomes ECONNRESET (the socket pair itself can
@@ -32,6 +35,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/tapnet.h"
@@ -55,17 +59,9 @@
 		return real_##name;                                            \
 	}
 
-REAL(socket, int, int, int, int)
-REAL(bind, int, int, const struct sockaddr *, socklen_t)
-REAL(listen, int, int, int)
 REAL(accept, int, int, struct sockaddr *, socklen_t *)
 REAL(accept4, int, int, struct sockaddr *, socklen_t *, int)
 REAL(connect, int, int, const struct sockaddr *, socklen_t)
-REAL(shutdown, int, int, int)
-REAL(getsockname, int, int, struct sockaddr *, socklen_t *)
-REAL(getpeername, int, int, struct sockaddr *, socklen_t *)
-REAL(setsockopt, int, int, int, int, const void *, socklen_t)
-REAL(getsockopt, int, int, int, int, void *, socklen_t *)
 REAL(read, ssize_t, int, void *, size_t)
 REAL(recv, ssize_t, int, void *, size_t, int)
 REAL(recvfrom, ssize_t, int, void *, size_t, int, struct sockaddr *, socklen_t *)
@@ -75,6 +71,19 @@ REAL(dup2, int, int, int)
 REAL(dup3, int, int, int, int)
 REAL(close_range, int, unsigned, unsigned, int)
 REAL(closefrom, void, int)
+
+/*
+ * The calls that never block, passed to the kernel marked as the shim's
+ * (TN_SECCOMP_MARK): `tapnet run`'s seccomp filter lets them through
+ * without asking its supervisor, which would only say the same. connect
+ * and accept go through libc, whose versions are cancellation points.
+ */
+#define MARKED(nr, a, b, c, d, e) syscall(nr, a, b, c, d, e, TN_SECCOMP_MARK)
+
+static int kernel_socket(int domain, int type, int protocol)
+{
+	return (int)MARKED(SYS_socket, domain, type, protocol, 0, 0);
+}
 
 /* A call on fd is tapnet's: not from inside libtapnet, and fd is one of its sockets. */
 static int ours_cookie(int fd, uint64_t *cookie)
@@ -116,11 +125,11 @@ EXPORT int socket(int domain, int type, int protocol)
 	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (tn_lib_busy)
-		return get_socket()(domain, type, protocol);
+		return kernel_socket(domain, type, protocol);
 	if ((domain == AF_INET || domain == AF_INET6) && base == SOCK_STREAM &&
 	    (protocol == 0 || protocol == IPPROTO_TCP))
 		return tapnet_socket(domain, type, protocol);
-	int fd = get_socket()(domain, type, protocol);
+	int fd = kernel_socket(domain, type, protocol);
 	const char *why;
 	if ((tn_lib_options & TN_LIB_OPT_VERBOSE) && fd >= 0 &&
 	    (why = kernel_reason(domain, base, protocol)) != NULL)
@@ -132,12 +141,12 @@ EXPORT int socket(int domain, int type, int protocol)
 
 EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	return ours(fd) ? tapnet_bind(fd, addr, len) : get_bind()(fd, addr, len);
+	return ours(fd) ? tapnet_bind(fd, addr, len) : (int)MARKED(SYS_bind, fd, addr, len, 0, 0);
 }
 
 EXPORT int listen(int fd, int backlog)
 {
-	return ours(fd) ? tapnet_listen(fd, backlog) : get_listen()(fd, backlog);
+	return ours(fd) ? tapnet_listen(fd, backlog) : (int)MARKED(SYS_listen, fd, backlog, 0, 0, 0);
 }
 
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
@@ -157,7 +166,7 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 EXPORT int shutdown(int fd, int how)
 {
-	return ours(fd) ? tapnet_shutdown(fd, how) : get_shutdown()(fd, how);
+	return ours(fd) ? tapnet_shutdown(fd, how) : (int)MARKED(SYS_shutdown, fd, how, 0, 0, 0);
 }
 
 EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
@@ -165,12 +174,13 @@ EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	uint64_t cookie;
 
 	return ours_cookie(fd, &cookie) ? tn_lib_getsockname(fd, cookie, addr, len)
-					: get_getsockname()(fd, addr, len);
+					: (int)MARKED(SYS_getsockname, fd, addr, len, 0, 0);
 }
 
 EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return ours(fd) ? tapnet_getpeername(fd, addr, len) : get_getpeername()(fd, addr, len);
+	return ours(fd) ? tapnet_getpeername(fd, addr, len)
+			: (int)MARKED(SYS_getpeername, fd, addr, len, 0, 0);
 }
 
 EXPORT int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
@@ -178,13 +188,13 @@ EXPORT int setsockopt(int fd, int level, int optname, const void *optval, sockle
 	uint64_t cookie;
 
 	return ours_cookie(fd, &cookie) ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
-					: get_setsockopt()(fd, level, optname, optval, optlen);
+					: (int)MARKED(SYS_setsockopt, fd, level, optname, optval, optlen);
 }
 
 EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
 	return ours(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
-			: get_getsockopt()(fd, level, optname, optval, optlen);
+			: (int)MARKED(SYS_getsockopt, fd, level, optname, optval, optlen);
 }
 
 /*

@@ -4,6 +4,7 @@
 #endif
 
 #include "tools/cli.h"
+#include "tools/run_seccomp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,10 +27,55 @@
 #define RUN_CTL_FD_MIN 64
 
 /*
+ * The seccomp supervisor, unless --no-seccomp: it follows the socket calls
+ * that the shim cannot see (static programs, Go), and passes the shim's
+ * own. 0 to go on (with it, or without it when the kernel cannot and
+ * --seccomp was not given), or the exit code.
+ */
+static int start_seccomp(const struct cli *cli, const struct cmd_options *opt)
+{
+	const char *why = opt->seccomp < 0 ? NULL : run_seccomp_unavailable();
+	int pid;
+
+	if (opt->seccomp < 0) {
+		if (opt->verbose)
+			fprintf(stderr, "tapnet: no seccomp supervisor (--no-seccomp): only socket "
+					"calls made through libc are tapnet's\n");
+		return 0;
+	}
+	if (why && opt->seccomp > 0)
+		return fail("run: --seccomp: %s", why);
+	if (why) {
+		/* said even without -v: sockets of static and Go programs would be the kernel's */
+		fprintf(stderr, "tapnet: no seccomp supervisor: %s; only socket calls made "
+				"through libc are tapnet's\n", why);
+		return 0;
+	}
+	struct run_seccomp_opts so = {
+		.socket_path = cli->socket_path,
+		.verbose = opt->verbose,
+		.kernel_ipv6 = opt->kernel_ipv6,
+	};
+	int r = run_seccomp_start(&so, &pid);
+	if (r == -1 && opt->seccomp == 0) {
+		fprintf(stderr, "tapnet: no seccomp supervisor; only socket calls made through libc "
+				"are tapnet's\n");
+		return 0;
+	}
+	if (r < 0)
+		return EXIT_FAILURE;
+	if (opt->verbose)
+		fprintf(stderr, "tapnet: seccomp supervisor (pid %d) follows the socket calls the "
+				"shim does not see (static programs, Go)\n", pid);
+	return 0;
+}
+
+/*
  * Runs CMD with the shim preloaded: its TCP sockets are tapnet's, reached
  * through a control connection made here, before CMD runs, with the
  * credentials it starts with. CMD finds it at $TAPNET_CTL_FD (libtapnet
- * explains how it follows forks and execs). Only returns on failure.
+ * explains how it follows forks and execs). Under the seccomp supervisor
+ * (start_seccomp), unless --no-seccomp. Only returns on failure.
  */
 int cmd_run(struct cli *cli, const struct cmd_options *opt)
 {
@@ -75,6 +121,9 @@ int cmd_run(struct cli *cli, const struct cmd_options *opt)
 	free(preload);
 	free(cli->reply);
 	cli->reply = NULL;
+	int rc = start_seccomp(cli, opt);
+	if (rc != 0)
+		return rc;
 	execvp(opt->argv[0], opt->argv);
 	int err = errno;
 	fail("run: %s: %s", opt->argv[0], strerror(err));

@@ -30,8 +30,8 @@ static const struct command commands[] = {
 	  "TCP sockets, ss -tan style (-l: listeners; -a: all; -i: rtt, cwnd, ...)" },
 	{ "timewait", cmd_timewait, "j", 0, "[-j]",
 	  "connections in TIME-WAIT, ss -tan -o state time-wait style" },
-	{ "run", cmd_run, "v6", 4096, "[-v] CMD...",
-	  "run CMD with its TCP sockets on tapnet (LD_PRELOAD)" },
+	{ "run", cmd_run, "v6SN", 4096, "[-v] [--kernel-ipv6] [--[no-]seccomp] CMD...",
+	  "run CMD with its TCP sockets on tapnet (LD_PRELOAD, seccomp)" },
 	{ "trace", cmd_trace, "j", TRACE_FILTER_WORDS, "[-j] [FILTER]",
 	  "live ladder diagram of TCP connections (FILTER: port 13, host A, and, or, not)" },
 	{ "capture", cmd_capture, "w:c:", TRACE_FILTER_WORDS, "-w FILE [-c COUNT] [FILTER]",
@@ -72,7 +72,11 @@ static void usage(FILE *out)
 		     "  -w, --write FILE   (capture) the pcap file to write (- for stdout)\n"
 		     "  -c, --count COUNT  (capture) stop after COUNT frames\n"
 		     "  --kernel-ipv6      (run) IPv6 sockets for IPv6 proper use the kernel instead of\n"
-		     "                     failing (IPv4, also through v4-mapped addresses, is tapnet's)\n");
+		     "                     failing (IPv4, also through v4-mapped addresses, is tapnet's)\n"
+		     "  --seccomp          (run) fail unless the seccomp supervisor can follow the socket\n"
+		     "                     calls made without libc (static programs, Go); default: when\n"
+		     "                     the kernel can\n"
+		     "  --no-seccomp       (run) the LD_PRELOAD shim alone\n");
 }
 
 static void command_usage(FILE *out, const struct command *cmd)
@@ -86,7 +90,17 @@ static void command_usage(FILE *out, const struct command *cmd)
  * (a long-only option, by the character its code stands for there).
  */
 #define OPT_KERNEL_IPV6 0x100
-#define OPT_KERNEL_IPV6_CHAR '6' /* in commands[].options; not a short option itself */
+#define OPT_SECCOMP 0x101
+#define OPT_NO_SECCOMP 0x102
+/* in commands[].options, the characters that stand for long-only options */
+static const struct {
+	int code;
+	char c;
+} long_only[] = {
+	{ OPT_KERNEL_IPV6, '6' },
+	{ OPT_SECCOMP, 'S' },
+	{ OPT_NO_SECCOMP, 'N' },
+};
 static const struct option command_long_options[] = {
 	{ "help", no_argument, NULL, 'h' },
 	{ "json", no_argument, NULL, 'j' },
@@ -95,6 +109,8 @@ static const struct option command_long_options[] = {
 	{ "listening", no_argument, NULL, 'l' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "kernel-ipv6", no_argument, NULL, OPT_KERNEL_IPV6 },
+	{ "seccomp", no_argument, NULL, OPT_SECCOMP },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "write", required_argument, NULL, 'w' },
 	{ "count", required_argument, NULL, 'c' },
 	{ NULL, 0, NULL, 0 },
@@ -124,9 +140,11 @@ static int parse_command_options(const struct command *cmd, int argc, char **arg
 
 	/* '+': stop at the first operand, so an operand's own options stay its own */
 	snprintf(shortopts, sizeof(shortopts), "+h%s", cmd->options);
-	char *long_only = strchr(shortopts, OPT_KERNEL_IPV6_CHAR);
-	if (long_only)
-		memmove(long_only, long_only + 1, strlen(long_only));
+	for (size_t k = 0; k < sizeof(long_only) / sizeof(long_only[0]); k++) {
+		char *at = strchr(shortopts, long_only[k].c);
+		if (at)
+			memmove(at, at + 1, strlen(at));
+	}
 	memset(opt, 0, sizeof(*opt));
 	optind = 0; /* glibc: start afresh on a new argv */
 	opterr = 0;
@@ -135,8 +153,13 @@ static int parse_command_options(const struct command *cmd, int argc, char **arg
 			command_usage(stdout, cmd);
 			return EXIT_SUCCESS;
 		}
-		int key = c == OPT_KERNEL_IPV6 ? OPT_KERNEL_IPV6_CHAR : c;
-		if (c == '?' || c == OPT_KERNEL_IPV6_CHAR || strchr(cmd->options, key) == NULL) {
+		int key = c;
+		bool is_long_only_char = false;
+		for (size_t k = 0; k < sizeof(long_only) / sizeof(long_only[0]); k++) {
+			key = c == long_only[k].code ? long_only[k].c : key;
+			is_long_only_char |= c == long_only[k].c;
+		}
+		if (c == '?' || is_long_only_char || strchr(cmd->options, key) == NULL) {
 			if (c == '?' && optopt != 0)
 				fprintf(stderr, "tapnet: %s: unknown option '-%c'\n", cmd->name, optopt);
 			else
@@ -151,6 +174,8 @@ static int parse_command_options(const struct command *cmd, int argc, char **arg
 		opt->listening |= c == 'l';
 		opt->verbose |= c == 'v';
 		opt->kernel_ipv6 |= c == OPT_KERNEL_IPV6;
+		if (c == OPT_SECCOMP || c == OPT_NO_SECCOMP)
+			opt->seccomp = c == OPT_SECCOMP ? 1 : -1; /* the last one given */
 		if (c == 'w')
 			opt->write_file = optarg;
 		if (c == 'c' && !parse_count(optarg, &opt->count)) {

@@ -1,0 +1,176 @@
+#!/bin/bash
+# rpc_seccomp.sh - programs that make their socket calls without libc are
+# on tapnet through `tapnet run`'s seccomp supervisor: a statically linked
+# C program (static_sock, into which no shim can be preloaded)
+#   - connects to a kernel-side echo server with a blocking connect: the
+#     server sees tapnet's address, TcpActiveOpens counts it, its packets
+#     come in on tap0;
+#   - connects non-blocking as Go does (EINPROGRESS, POLLOUT, SO_ERROR),
+#     also to a closed port (ECONNREFUSED);
+#   - listens and accepts kernel-side clients (a blocking accept, which a
+#     signal interrupts and SA_RESTART restarts, then a non-blocking accept4
+#     with poll): TcpPassiveOpens counts them;
+#   - keeps UDP and AF_UNIX sockets the kernel's, and they work;
+#   - is followed when a dynamic program (the shim loaded) execs it;
+#   - sees its listener fail one accept with ECONNABORTED when tapnetd
+#     stops, then stay quiet (as under the shim, rpc_daemon_gone.sh);
+#   - with AF_INET6: v4-mapped through tapnet, IPv6 proper ENETUNREACH with a
+#     line on stderr, or the kernel's with --kernel-ipv6;
+# a dynamic program with the shim costs the supervisor no call at all;
+# `tapnet run -v` says which sockets the supervisor made; with --no-seccomp
+# the same program's socket is the kernel's (which shows that the checks
+# above can tell).
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
+
+STATIC=$TOP_BUILDDIR/tests/integration/static_sock
+[ -x "$STATIC" ] || fail "$STATIC not built"
+grep -q 'INTERP' <(LC_ALL=C readelf -lW "$STATIC" 2>/dev/null) &&
+	fail "$STATIC has a program interpreter: not statically linked"
+
+start_tapnetd
+if ! why=$(tn_run --seccomp true 2>&1); then
+	grep -q 'run: --seccomp: ' <<<"$why" && missing "no seccomp supervisor here: $why"
+	fail "tapnet run --seccomp true: $why"
+fi
+# kernel side: an echo server that logs each peer
+bg kecho ns_exec "$PYTHON" -u -c '
+import socket, threading
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("'"$HOST_ADDR"'", 7601)); l.listen(16)
+def echo(c):
+    while True:
+        b = c.recv(4096)
+        if not b: break
+        c.sendall(b)
+    c.close()
+while True:
+    c, peer = l.accept(); print("peer", peer[0], flush=True)
+    threading.Thread(target=echo, args=(c,)).start()'
+wait_listen kernel "$HOST_ADDR" 7601
+
+# --- a blocking connect, an echo, names, SO_ERROR, shutdown
+active=$(counter TcpActiveOpens)
+tap_rx() { ns_exec cat /sys/class/net/$IFACE/statistics/rx_packets; }
+rx=$(tap_rx)
+out=$(tn_run -v "$STATIC" client "$HOST_ADDR" 7601 2>"$TN_TMP/client.err") ||
+	fail "static client: $out $(cat "$TN_TMP/client.err")"
+# SYN, ACK, data, ACK, FIN, ACK at least: what the kernel received on tap0
+[ "$(tap_rx)" -ge $((rx + 5)) ] || fail "tap0 received $(($(tap_rx) - rx)) packets, expected >= 5"
+log "static client: tap0 received $(($(tap_rx) - rx)) packets"
+log "static client: $(echo $out)"
+grep -q "local $TAPNET_ADDR:" <<<"$out" || fail "static client's local address: $out"
+grep -q 'socket(AF_INET, SOCK_STREAM) made without libc: tapnet.s' "$TN_TMP/client.err" ||
+	fail "-v did not say the supervisor made the socket: $(cat "$TN_TMP/client.err")"
+grep -q 'seccomp supervisor (pid [0-9]*) follows' "$TN_TMP/client.err" ||
+	fail "-v did not say the supervisor runs: $(cat "$TN_TMP/client.err")"
+expect_counter_above TcpActiveOpens "$active"
+grep -qx "peer $TAPNET_ADDR" "$TN_TMP/kecho.log" ||
+	fail "the kernel-side server did not see $TAPNET_ADDR: $(cat "$TN_TMP/kecho.log")"
+
+# --- a dynamic program (the shim loaded) that execs the static one: followed too
+active=$(counter TcpActiveOpens)
+out=$(tn_run /bin/sh -c 'exec "$0" client "$1" 7601' "$STATIC" "$HOST_ADDR" 2>&1) ||
+	fail "sh -c exec static client: $out"
+grep -q "local $TAPNET_ADDR:" <<<"$out" || fail "static client exec'd by sh: $out"
+expect_counter_above TcpActiveOpens "$active"
+log "static client exec'd by a shell that has the shim: on tapnet"
+
+# --- a program the shim serves: the supervisor gets none of its calls
+out=$(tn_run -v "$PYTHON" -c '
+import socket
+s = socket.create_connection(("'"$HOST_ADDR"'", 7601)); s.sendall(b"py\n"); print(s.recv(10).decode().strip())' \
+	2>"$TN_TMP/py.err") || fail "python client with the filter on: $out $(cat "$TN_TMP/py.err")"
+[ "$out" = py ] || fail "python client with the filter on: '$out'"
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	grep -q 'calls caught' "$TN_TMP/py.err" && break
+	sleep 0.1
+done
+grep -q 'seccomp supervisor (pid [0-9]*): 0 calls caught' "$TN_TMP/py.err" ||
+	fail "the supervisor saw calls of a program the shim serves: $(cat "$TN_TMP/py.err")"
+log "python (the shim) with the filter on: $(grep 'calls caught' "$TN_TMP/py.err")"
+grep -q 'calls caught' "$TN_TMP/client.err" || sleep 1
+log "static client: $(grep 'calls caught' "$TN_TMP/client.err")"
+
+# --- non-blocking connect as Go makes it
+active=$(counter TcpActiveOpens)
+out=$(tn_run "$STATIC" nbclient "$HOST_ADDR" 7601 7609 2>&1) || fail "static nbclient: $out"
+log "static non-blocking client: $(echo $out)"
+[ "$(counter TcpActiveOpens)" -ge $((active + 2)) ] ||
+	fail "TcpActiveOpens $(counter TcpActiveOpens), expected >= $((active + 2))"
+
+# --- a server: blocking accept, then accept4 non-blocking with poll
+passive=$(counter TcpPassiveOpens)
+bg sserver tn_run "$STATIC" server "$TAPNET_ADDR" 7602 2
+wait_listen tapnet "$TAPNET_ADDR" 7602
+sleep 1.5 # the server's SIGALRM (at 1 s) interrupts its blocking accept, which goes on
+for n in 1 2; do
+	reply=$(ns_exec "$PYTHON" -c '
+import socket
+s = socket.create_connection(("'"$TAPNET_ADDR"'", 7602), timeout=10)
+s.sendall(b"static '$n'\n"); print(s.recv(100).decode().strip())') || fail "kernel client $n to the static server"
+	[ "$reply" = "STATIC $n" ] || fail "the static server answered '$reply'"
+done
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	[ "$(grep -c "^peer $HOST_ADDR" "$TN_TMP/sserver.log")" -ge 2 ] && break
+	sleep 0.1
+done
+[ "$(grep -c "^peer $HOST_ADDR" "$TN_TMP/sserver.log")" -eq 2 ] ||
+	fail "static server: $(cat "$TN_TMP/sserver.log")"
+grep -q '^FAIL' "$TN_TMP/sserver.log" && fail "static server: $(cat "$TN_TMP/sserver.log")"
+grep -qx 'alarms during the first accept: 1' "$TN_TMP/sserver.log" ||
+	fail "static server: the blocking accept was not interrupted and restarted: $(cat "$TN_TMP/sserver.log")"
+expect_counter_above TcpPassiveOpens $((passive + 1))
+log "static server: two kernel-side clients served: $(grep -c '^ok' "$TN_TMP/sserver.log") checks ok"
+
+# --- UDP and AF_UNIX stay the kernel's, and work
+out=$(tn_run -v "$STATIC" other 2>"$TN_TMP/other.err") ||
+	fail "static UDP/AF_UNIX: $out $(cat "$TN_TMP/other.err")"
+grep -q 'socket(AF_INET, type 2, protocol 0) stays the kernel.s: tapnet has no UDP' \
+	"$TN_TMP/other.err" || fail "-v did not name the UDP socket: $(cat "$TN_TMP/other.err")"
+log "static UDP and AF_UNIX: $(echo $out)"
+
+# --- AF_INET6: v4-mapped is tapnet's; IPv6 proper fails, or is the kernel's with --kernel-ipv6
+ns_exec sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 && ns_exec ip link set lo up ||
+	fail "cannot bring up lo with ::1 in the namespace"
+bg kserver6 ns_exec "$PYTHON" -u -c '
+import socket
+l = socket.socket(socket.AF_INET6); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("::", 7603)); l.listen(8)
+while True:
+    c, peer = l.accept(); c.sendall(("from " + peer[0]).encode()); c.close()'
+for ((i = 0; i < 50; i++)); do ns_exec ss -ltnH 'sport = :7603' | grep -q . && break; sleep 0.1; done
+out=$(tn_run "$STATIC" connect6 "::ffff:$HOST_ADDR" 7603 2>&1)
+[ "$out" = "got from ::ffff:$TAPNET_ADDR" ] || fail "static AF_INET6 to ::ffff:$HOST_ADDR: '$out'"
+out=$(tn_run "$STATIC" connect6 ::1 7603 2>"$TN_TMP/v6.err")
+[ "$out" = ENETUNREACH ] || fail "static AF_INET6 to ::1: '$out' $(cat "$TN_TMP/v6.err")"
+grep -q 'connect to \[::1\]:7603: tapnet has no IPv6' "$TN_TMP/v6.err" ||
+	fail "no clear message for the pure IPv6 connect: $(cat "$TN_TMP/v6.err")"
+out=$(tn_run -v --kernel-ipv6 "$STATIC" connect6 ::1 7603 2>"$TN_TMP/kv6.err")
+[ "$out" = "got from ::1" ] || fail "static --kernel-ipv6 to ::1: '$out' $(cat "$TN_TMP/kv6.err")"
+grep -q 'socket [0-9]* is for IPv6: now the kernel.s (--kernel-ipv6)' "$TN_TMP/kv6.err" ||
+	fail "-v did not name the IPv6 socket: $(cat "$TN_TMP/kv6.err")"
+log "static AF_INET6: v4-mapped through tapnet; ::1 ENETUNREACH, or the kernel's with --kernel-ipv6"
+
+# --- the same client without the supervisor: its socket is the kernel's
+out=$(tn_run --no-seccomp "$STATIC" client "$HOST_ADDR" 7601 2>&1) ||
+	fail "static client with --no-seccomp: $out"
+grep -q "local $HOST_ADDR:" <<<"$out" || fail "--no-seccomp: expected the kernel's socket: $out"
+log "with --no-seccomp the static client's socket is the kernel's: $(grep '^local' <<<"$out")"
+
+# --- tapnetd stops under a static listener: one ECONNABORTED, then quiet (no spinning)
+bg gone tn_run "$STATIC" gone "$TAPNET_ADDR" 7604 "$TN_TMP/stopped"
+wait_listen tapnet "$TAPNET_ADDR" 7604
+stop_tapnetd
+touch "$TN_TMP/stopped"
+said() { grep -v '^tapnet:' "$TN_TMP/gone.log" | tr '\n' ' '; }
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	[ "$(grep -vc '^tapnet:' "$TN_TMP/gone.log")" -ge 4 ] && break
+	sleep 0.1
+done
+[ "$(said)" = "listening aborted quiet quiet " ] ||
+	fail "static listener after tapnetd stopped: $(cat "$TN_TMP/gone.log")"
+grep -q '^tapnet: a listening socket lost tapnetd' "$TN_TMP/gone.log" ||
+	fail "no line on stderr for the lost listener: $(cat "$TN_TMP/gone.log")"
+log "static listener after tapnetd stopped: $(said)"
+exit 0

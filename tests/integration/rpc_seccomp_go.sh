@@ -1,0 +1,82 @@
+#!/bin/bash
+# rpc_seccomp_go.sh - Go programs (raw system calls, no libc) under
+# `tapnet run`: a Go client (built static, CGO_ENABLED=0, and dynamic with
+# cgo, where the shim is loaded but Go's own calls bypass it) reaches a
+# kernel-side echo server through tapnet (TcpActiveOpens; the server sees
+# tapnet's address), and a Go server on tapnet serves 20 kernel-side
+# clients (TcpPassiveOpens).
+. "$TOP_SRCDIR/tests/integration/lib.sh"
+. "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
+require_cmd go
+
+# build: a module of one file, in the test's directory, caches there too
+export GOCACHE=$TN_TMP/gocache GOPATH=$TN_TMP/gopath GOFLAGS=-mod=mod GO111MODULE=off
+mkdir -p "$TN_TMP/go" && cp "$TOP_SRCDIR/tests/integration/seccomp_go.go" "$TN_TMP/go/main.go" ||
+	fail "cannot copy the Go program"
+(cd "$TN_TMP/go" && CGO_ENABLED=0 go build -o static main.go) >"$TN_TMP/gobuild.log" 2>&1 ||
+	fail "go build (static): $(cat "$TN_TMP/gobuild.log")"
+if (cd "$TN_TMP/go" && CGO_ENABLED=1 go build -o dynamic main.go) >>"$TN_TMP/gobuild.log" 2>&1; then
+	builds="static dynamic"
+else
+	builds=static
+	log "no cgo build (no C compiler for cgo?): the static one only"
+fi
+
+start_tapnetd
+if ! why=$(tn_run --seccomp true 2>&1); then
+	grep -q 'run: --seccomp: ' <<<"$why" && missing "no seccomp supervisor here: $why"
+	fail "tapnet run --seccomp true: $why"
+fi
+bg kecho ns_exec "$PYTHON" -u -c '
+import socket, threading
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("'"$HOST_ADDR"'", 7611)); l.listen(16)
+def echo(c):
+    while True:
+        b = c.recv(4096)
+        if not b: break
+        c.sendall(b)
+    c.close()
+while True:
+    c, peer = l.accept(); print("peer", peer[0], flush=True)
+    threading.Thread(target=echo, args=(c,)).start()'
+wait_listen kernel "$HOST_ADDR" 7611
+
+for b in $builds; do
+	active=$(counter TcpActiveOpens)
+	out=$(tn_run -v "$TN_TMP/go/$b" client "$HOST_ADDR:7611" 2>"$TN_TMP/$b.err") ||
+		fail "Go client ($b): $out $(cat "$TN_TMP/$b.err")"
+	grep -qx "local $TAPNET_ADDR:[0-9]* remote $HOST_ADDR:7611" <<<"$out" ||
+		fail "Go client ($b) addresses: $out"
+	grep -qx "echo hello go" <<<"$out" || fail "Go client ($b): $out"
+	grep -q 'made without libc: tapnet.s' "$TN_TMP/$b.err" ||
+		fail "Go client ($b): -v did not say the supervisor made its socket: $(cat "$TN_TMP/$b.err")"
+	expect_counter_above TcpActiveOpens "$active"
+	log "Go client ($b): $(echo $out)"
+done
+[ "$(grep -c "^peer $TAPNET_ADDR" "$TN_TMP/kecho.log")" -ge 1 ] ||
+	fail "the kernel-side server saw: $(cat "$TN_TMP/kecho.log")"
+grep -q "^peer $HOST_ADDR" "$TN_TMP/kecho.log" &&
+	fail "a Go client reached the server through the kernel: $(cat "$TN_TMP/kecho.log")"
+
+passive=$(counter TcpPassiveOpens)
+bg gserver tn_run "$TN_TMP/go/static" server "$TAPNET_ADDR:7612" 20
+wait_listen tapnet "$TAPNET_ADDR" 7612
+ns_exec "$PYTHON" -c '
+import socket, sys
+for i in range(20):
+    s = socket.create_connection(("'"$TAPNET_ADDR"'", 7612), timeout=10)
+    s.sendall(b"go %d\n" % i)
+    got = s.makefile().readline().strip()
+    if got != "GO %d" % i: sys.exit("reply %d: %r" % (i, got))
+    s.close()' || fail "kernel-side clients of the Go server: $(cat "$TN_TMP/gserver.log")"
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	[ "$(grep -c "^peer $HOST_ADDR:" "$TN_TMP/gserver.log")" -ge 20 ] && break
+	sleep 0.1
+done
+[ "$(grep -c "^peer $HOST_ADDR:" "$TN_TMP/gserver.log")" -eq 20 ] ||
+	fail "Go server: $(cat "$TN_TMP/gserver.log")"
+grep -q FAIL "$TN_TMP/gserver.log" && fail "Go server: $(cat "$TN_TMP/gserver.log")"
+expect_counter_above TcpPassiveOpens $((passive + 19))
+log "Go server on tapnet: 20 kernel-side clients served"
+exit 0

@@ -1,0 +1,77 @@
+// seccomp_go.go - a Go client and server for rpc_seccomp_go.sh: Go makes its
+// socket calls itself (no libc), so only `tapnet run`'s seccomp supervisor
+// can put them on tapnet.
+//
+//	seccomp_go client ADDR:PORT   a line out, its echo back; prints both addresses
+//	seccomp_go server ADDR:PORT N accepts N connections, answers each line in upper case
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func die(what string, err error) {
+	fmt.Printf("FAIL %s: %v\n", what, err)
+	os.Exit(1)
+}
+
+func client(addr string) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		die("dial", err)
+	}
+	fmt.Printf("local %s remote %s\n", c.LocalAddr(), c.RemoteAddr())
+	if _, err := c.Write([]byte("hello go\n")); err != nil {
+		die("write", err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		die("read", err)
+	}
+	fmt.Printf("echo %s", line)
+	c.Close()
+}
+
+func server(addr string, n int) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		die("listen", err)
+	}
+	fmt.Printf("listening %s\n", l.Addr())
+	for i := 0; i < n; i++ {
+		c, err := l.Accept()
+		if err != nil {
+			die("accept", err)
+		}
+		go func(c net.Conn) {
+			defer c.Close()
+			line, err := bufio.NewReader(c).ReadString('\n')
+			if err != nil {
+				fmt.Printf("FAIL read: %v\n", err)
+				return
+			}
+			c.Write([]byte(strings.ToUpper(line)))
+			fmt.Printf("peer %s\n", c.RemoteAddr())
+		}(c)
+	}
+	time.Sleep(500 * time.Millisecond) // the last answers go out
+}
+
+func main() {
+	switch {
+	case len(os.Args) == 3 && os.Args[1] == "client":
+		client(os.Args[2])
+	case len(os.Args) == 4 && os.Args[1] == "server":
+		n, _ := strconv.Atoi(os.Args[3])
+		server(os.Args[2], n)
+	default:
+		fmt.Fprintln(os.Stderr, "usage: seccomp_go client ADDR:PORT | server ADDR:PORT N")
+		os.Exit(2)
+	}
+}

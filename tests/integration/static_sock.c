@@ -1,0 +1,381 @@
+/*
+ * static_sock.c - a statically linked program that makes its socket calls
+ * itself (no shim can be preloaded into it), for rpc_seccomp.sh. Every
+ * check prints one line; a failed one exits non-zero with what it saw.
+ *
+ *   static_sock client ADDR PORT     blocking connect, "hello" out, its echo back,
+ *                                    getsockname/getpeername, SO_ERROR, shutdown
+ *   static_sock nbclient ADDR PORT CLOSED_PORT
+ *                                    non-blocking connect as Go does it: EINPROGRESS,
+ *                                    poll for POLLOUT, SO_ERROR (0; ECONNREFUSED to
+ *                                    CLOSED_PORT), then an echo
+ *   static_sock server ADDR PORT N   listens, accepts N connections (blocking accept,
+ *                                    then accept4 non-blocking with poll), echoes each
+ *                                    line in upper case; prints each peer. The first
+ *                                    blocking accept is interrupted by a SIGALRM after
+ *                                    1 s (SA_RESTART: it goes on waiting)
+ *   static_sock other                UDP and AF_UNIX sockets stay the kernel's and work
+ *   static_sock gone ADDR PORT FILE  listens; once FILE exists (tapnetd stopped), polls
+ *                                    the listener 3 times for 1 s, accepting when it is
+ *                                    readable: prints "aborted", "accepted", "quiet"...
+ *   static_sock connect6 ADDR6 PORT  an AF_INET6 socket connects (blocking); prints
+ *                                    "got TEXT" (what the server sent) or the errno name
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+	printf("FAIL %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static void check(int ok, const char *what)
+{
+	if (!ok) {
+		printf("FAIL %s\n", what);
+		exit(1);
+	}
+	printf("ok %s\n", what);
+}
+
+static struct sockaddr_in addr_of(const char *ip, const char *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)) };
+
+	if (inet_pton(AF_INET, ip, &sin.sin_addr) != 1) {
+		printf("FAIL bad address %s\n", ip);
+		exit(2);
+	}
+	return sin;
+}
+
+/* "hello N" out, the same back (the kernel-side peer echoes). */
+static void echo(int fd, int n)
+{
+	char msg[32], got[32];
+	int len = snprintf(msg, sizeof(msg), "hello %d\n", n);
+
+	if (write(fd, msg, (size_t)len) != len)
+		die("write");
+	int have = 0;
+	while (have < len) {
+		ssize_t r = read(fd, got + have, (size_t)(len - have));
+		if (r <= 0)
+			die("read the echo");
+		have += (int)r;
+	}
+	check(memcmp(msg, got, (size_t)len) == 0, "echo came back");
+}
+
+static void names(int fd, const struct sockaddr_in *peer)
+{
+	struct sockaddr_in a;
+	socklen_t len = sizeof(a);
+
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		die("getsockname");
+	printf("local %s:%u\n", inet_ntoa(a.sin_addr), ntohs(a.sin_port));
+	len = sizeof(a);
+	if (getpeername(fd, (struct sockaddr *)&a, &len) < 0)
+		die("getpeername");
+	check(len == sizeof(a) && a.sin_addr.s_addr == peer->sin_addr.s_addr &&
+		      a.sin_port == peer->sin_port,
+	      "getpeername is the server");
+}
+
+static int client(const char *ip, const char *port)
+{
+	struct sockaddr_in sin = addr_of(ip, port);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1, v = -1;
+	socklen_t len = sizeof(v);
+
+	if (fd < 0)
+		die("socket");
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		die("setsockopt TCP_NODELAY");
+	if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, &len) < 0)
+		die("getsockopt TCP_NODELAY");
+	check(v == 1 && len == sizeof(v), "TCP_NODELAY set and read back");
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		die("connect");
+	check(1, "blocking connect");
+	names(fd, &sin);
+	echo(fd, 1);
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &len) < 0)
+		die("getsockopt SO_ERROR");
+	check(v == 0, "SO_ERROR 0");
+	if (shutdown(fd, SHUT_WR) < 0)
+		die("shutdown");
+	char c;
+	check(read(fd, &c, 1) == 0, "end of file after our FIN");
+	close(fd);
+	return 0;
+}
+
+/* A non-blocking connect as Go makes it: 0, or the SO_ERROR it ended with. */
+static int nb_connect(const struct sockaddr_in *sin, int *fdp)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+	int err = -1;
+	socklen_t len = sizeof(err);
+
+	if (fd < 0)
+		die("socket");
+	if (connect(fd, (const struct sockaddr *)sin, sizeof(*sin)) == 0) {
+		*fdp = fd;
+		return 0;
+	}
+	if (errno != EINPROGRESS)
+		die("non-blocking connect: not EINPROGRESS");
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	if (poll(&p, 1, 10000) != 1)
+		die("poll for POLLOUT");
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		die("getsockopt SO_ERROR");
+	*fdp = fd;
+	return err;
+}
+
+static int nbclient(const char *ip, const char *port, const char *closed)
+{
+	struct sockaddr_in sin = addr_of(ip, closed);
+	int fd;
+	int err = nb_connect(&sin, &fd);
+
+	printf("closed port: SO_ERROR %d (%s)\n", err, strerror(err));
+	check(err == ECONNREFUSED, "non-blocking connect to a closed port: ECONNREFUSED");
+	close(fd);
+	sin = addr_of(ip, port);
+	err = nb_connect(&sin, &fd);
+	check(err == 0, "non-blocking connect: EINPROGRESS, POLLOUT, SO_ERROR 0");
+	names(fd, &sin);
+	int fl = 0;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	/* the socket stays non-blocking: a read with nothing there says EAGAIN */
+	check(read(fd, &fl, 1) < 0 && errno == EAGAIN, "non-blocking read: EAGAIN");
+	char msg[] = "hello 2\n", got[sizeof(msg)];
+	if (write(fd, msg, sizeof(msg) - 1) != (ssize_t)sizeof(msg) - 1)
+		die("write");
+	size_t have = 0;
+	while (have < sizeof(msg) - 1) {
+		if (poll(&p, 1, 10000) != 1)
+			die("poll for the echo");
+		ssize_t r = read(fd, got + have, sizeof(msg) - 1 - have);
+		if (r <= 0)
+			die("read the echo");
+		have += (size_t)r;
+	}
+	check(memcmp(msg, got, sizeof(msg) - 1) == 0, "echo came back");
+	close(fd);
+	return 0;
+}
+
+static void serve_one(int c, const struct sockaddr_in *peer)
+{
+	char line[256];
+	size_t have = 0;
+
+	printf("peer %s\n", inet_ntoa(peer->sin_addr));
+	while (have < sizeof(line) && (have == 0 || line[have - 1] != '\n')) {
+		ssize_t r = read(c, line + have, sizeof(line) - have);
+		if (r <= 0)
+			die("read from the client");
+		have += (size_t)r;
+	}
+	for (size_t k = 0; k < have; k++)
+		line[k] = (char)toupper((unsigned char)line[k]);
+	if (write(c, line, have) != (ssize_t)have)
+		die("write to the client");
+	close(c);
+}
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+static int server(const char *ip, const char *port, int n)
+{
+	struct sigaction sa = { .sa_handler = on_alarm, .sa_flags = SA_RESTART };
+	struct sockaddr_in sin = addr_of(ip, port), a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	socklen_t len = sizeof(a);
+
+	if (fd < 0)
+		die("socket");
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+		die("setsockopt SO_REUSEADDR");
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		die("bind");
+	if (listen(fd, 8) < 0)
+		die("listen");
+	if (getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		die("getsockname");
+	check(a.sin_port == sin.sin_port, "getsockname of the listener");
+	printf("listening\n");
+	fflush(stdout);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	for (int k = 0; k < n; k++) {
+		len = sizeof(a);
+		int c;
+		if (k % 2 == 0) {
+			c = accept(fd, (struct sockaddr *)&a, &len); /* blocks in the supervisor */
+		} else {
+			/* as Go does: accept4 non-blocking, poll while EAGAIN */
+			int fl = SOCK_NONBLOCK | SOCK_CLOEXEC;
+			struct pollfd p = { .fd = fd, .events = POLLIN };
+			while ((c = accept4(fd, (struct sockaddr *)&a, &len, fl)) < 0 && errno == EAGAIN)
+				if (poll(&p, 1, 10000) != 1)
+					die("poll the listener");
+			if (c >= 0) {
+				/* the accepted socket is non-blocking, as asked: wait for the line */
+				struct pollfd q = { .fd = c, .events = POLLIN };
+				poll(&q, 1, 10000);
+				int f = 0;
+				socklen_t l = sizeof(f);
+				check(getsockopt(c, SOL_SOCKET, SO_ERROR, &f, &l) == 0 && f == 0,
+				      "accept4: SO_ERROR 0");
+			}
+		}
+		if (c < 0)
+			die("accept");
+		if (k == 0)
+			printf("alarms during the first accept: %d\n", (int)alarms);
+		check(len == sizeof(a), "accept: the peer's address");
+		serve_one(c, &a);
+		fflush(stdout);
+	}
+	close(fd);
+	return 0;
+}
+
+static int other(void)
+{
+	/* UDP to itself on lo */
+	int u = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	char buf[16];
+
+	if (u < 0)
+		die("UDP socket");
+	if (bind(u, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockname(u, (struct sockaddr *)&sin, &len) < 0)
+		die("UDP bind");
+	if (connect(u, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		die("UDP connect");
+	if (send(u, "udp", 3, 0) != 3 || recv(u, buf, sizeof(buf), 0) != 3 || memcmp(buf, "udp", 3))
+		die("UDP to itself");
+	int type = 0;
+	len = sizeof(type);
+	check(getsockopt(u, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_DGRAM,
+	      "UDP socket: the kernel's, works");
+	close(u);
+
+	/* AF_UNIX stream: a listener, a connect, an accept */
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1, "static_sock-%d", (int)getpid());
+	socklen_t sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(sun.sun_path + 1));
+	int l = socket(AF_UNIX, SOCK_STREAM, 0), c = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (l < 0 || c < 0 || bind(l, (struct sockaddr *)&sun, sl) < 0 || listen(l, 1) < 0)
+		die("AF_UNIX listener");
+	if (connect(c, (struct sockaddr *)&sun, sl) < 0)
+		die("AF_UNIX connect");
+	int a = accept(l, NULL, NULL);
+	if (a < 0 || write(c, "unix", 4) != 4 || read(a, buf, sizeof(buf)) != 4 || memcmp(buf, "unix", 4))
+		die("AF_UNIX exchange");
+	int dom = 0;
+	len = sizeof(dom);
+	check(getsockopt(a, SOL_SOCKET, SO_DOMAIN, &dom, &len) == 0 && dom == AF_UNIX,
+	      "AF_UNIX sockets: the kernel's, work");
+	close(a);
+	close(c);
+	close(l);
+	return 0;
+}
+
+static int gone(const char *ip, const char *port, const char *file)
+{
+	struct sockaddr_in sin = addr_of(ip, port);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(fd, 4) < 0)
+		die("listen");
+	printf("listening\n");
+	while (access(file, F_OK) < 0)
+		usleep(50000);
+	for (int i = 0; i < 3; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 1000) == 0) {
+			printf("quiet\n");
+			continue;
+		}
+		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK);
+		printf("%s\n", c >= 0 ? "accepted" : errno == ECONNABORTED ? "aborted" : strerror(errno));
+	}
+	return 0;
+}
+
+static int connect6(const char *ip, const char *port)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+				     .sin6_port = htons((uint16_t)atoi(port)) };
+	char buf[128];
+
+	if (inet_pton(AF_INET6, ip, &sin6.sin6_addr) != 1)
+		return 2;
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	if (fd < 0)
+		die("socket");
+	if (connect(fd, (struct sockaddr *)&sin6, sizeof(sin6)) < 0) {
+		printf("%s\n", errno == ENETUNREACH ? "ENETUNREACH" : strerror(errno));
+		return 0;
+	}
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		die("read");
+	buf[n] = '\0';
+	printf("got %s\n", buf);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 4 && strcmp(argv[1], "client") == 0)
+		return client(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "nbclient") == 0)
+		return nbclient(argv[2], argv[3], argv[4]);
+	if (argc == 5 && strcmp(argv[1], "server") == 0)
+		return server(argv[2], argv[3], atoi(argv[4]));
+	if (argc == 2 && strcmp(argv[1], "other") == 0)
+		return other();
+	if (argc == 5 && strcmp(argv[1], "gone") == 0)
+		return gone(argv[2], argv[3], argv[4]);
+	if (argc == 4 && strcmp(argv[1], "connect6") == 0)
+		return connect6(argv[2], argv[3]);
+	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6 ...\n");
+	return 2;
+}
