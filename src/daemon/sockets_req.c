@@ -122,7 +122,8 @@ static int req_listen(struct tsock *t, const struct req *r)
 	return rc;
 }
 
-static int req_connect(struct tsock *t, const struct req *r, int *fds)
+/* The reply names the connection's local end (so getsockname needs no request). */
+static int req_connect(struct tsock *t, const struct req *r, int *fds, struct tn_rpc_writer *reply)
 {
 	if (!r->has_addr || !r->has_port)
 		return -EINVAL;
@@ -139,6 +140,11 @@ static int req_connect(struct tsock *t, const struct req *r, int *fds)
 	t->connecting = true;
 	t->b_hold = fds[0]; /* until the handshake ends: see sockets.h */
 	fds[0] = -1;
+	struct tn_sock_info info;
+	if (tn_sock_info(t->sk, &info) == 0) {
+		tn_rpc_put_u32(reply, TN_ATTR_ADDR, info.local_addr);
+		tn_rpc_put_u32(reply, TN_ATTR_PORT, info.local_port);
+	}
 	return 0;
 }
 
@@ -244,8 +250,7 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 			tsock_pump(t);
 		return rc;
 	case TN_RPC_CONNECT:
-		rc = req_connect(t, &r, fds);
-		return rc;
+		return req_connect(t, &r, fds, reply);
 	case TN_RPC_SHUTDOWN:
 		rc = req_shutdown(t, &r);
 		if (rc == 0)

@@ -77,10 +77,14 @@ static uint8_t req_buf[1024];
 static struct cache_entry {
 	uint64_t cookie;       /* never reused while the system runs, unlike an inode */
 	int8_t is_tapnet;
-	/* an accepted socket's own address, from its accept record: it never changes */
-	bool named;
-	uint16_t local_port;   /* network order */
-	uint32_t local_addr;   /* network order */
+	/*
+	 * The socket's own address (named) and its peer's (peer_named), from
+	 * its accept record or from connect and its reply: neither changes
+	 * while the connection lives.
+	 */
+	bool named, peer_named;
+	uint16_t local_port, peer_port; /* network order */
+	uint32_t local_addr, peer_addr; /* network order */
 } cache[CACHE_SIZE];
 static unsigned cache_next;
 
@@ -615,8 +619,12 @@ static void cache_put(uint64_t cookie, bool yes)
 	cache_next = (cache_next + 1) % CACHE_SIZE;
 }
 
-/* An accepted socket: ours, and getsockname needs no daemon (the cache survives fork and dup). */
-static void cache_put_accepted(int fd, const struct tn_accept_rec *rec)
+/*
+ * A connection's names, all in network order: getsockname and getpeername
+ * need no daemon (the cache survives fork and dup).
+ */
+static void cache_put_names(int fd, uint32_t local_addr, uint16_t local_port, uint32_t peer_addr,
+			    uint16_t peer_port)
 {
 	uint64_t cookie;
 
@@ -625,10 +633,25 @@ static void cache_put_accepted(int fd, const struct tn_accept_rec *rec)
 	cache_put(cookie, true);
 	for (unsigned i = 0; i < CACHE_SIZE; i++)
 		if (cache[i].cookie == cookie) {
-			cache[i].named = true;
-			cache[i].local_addr = rec->local_addr;
-			cache[i].local_port = rec->local_port;
+			cache[i].named = cache[i].peer_named = true;
+			cache[i].local_addr = local_addr;
+			cache[i].local_port = local_port;
+			cache[i].peer_addr = peer_addr;
+			cache[i].peer_port = peer_port;
 		}
+}
+
+/*
+ * B as the daemon left it, without a request: 1 when it is writable and
+ * tapnetd has neither closed nor shut its end, so the connection (or the
+ * socket not yet connected) stands without an error; 0 when only tapnetd
+ * can say.
+ */
+static int pair_clean(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT | POLLRDHUP };
+
+	return poll(&p, 1, 0) == 1 && (p.revents & ~POLLIN) == POLLOUT;
 }
 
 static const struct cache_entry *cache_find(uint64_t cookie)
@@ -1108,7 +1131,7 @@ int tn_lib_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags, boo
 		put_addr(mark, addr, len, rec.peer_addr, rec.peer_port);
 		tn_lib_busy++;
 		pthread_mutex_lock(&lock);
-		cache_put_accepted(nfd, &rec);
+		cache_put_names(nfd, rec.local_addr, rec.local_port, rec.peer_addr, rec.peer_port);
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
 		return nfd;
@@ -1160,7 +1183,25 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
 	begin(&w, TN_RPC_CONNECT);
 	tn_rpc_put_u32(&w, TN_ATTR_ADDR, ip);
 	tn_rpc_put_u32(&w, TN_ATTR_PORT, port);
-	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);
+	long r = call(&w, &fd, 1);
+	if (r < 0)
+		LEAVE(-1);
+	/* the reply names the local end the connection has from now on */
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	uint32_t local_ip = 0, local_port = 0;
+	bool has_ip = false, has_port = false;
+	tn_rpc_iter_msg(&it, reply_buf, (size_t)r);
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type == TN_ATTR_ADDR)
+			has_ip = tn_rpc_get_u32(&a, &local_ip);
+		else if (a.type == TN_ATTR_PORT)
+			has_port = tn_rpc_get_u32(&a, &local_port) && local_port <= 65535;
+	}
+	if (has_ip && has_port)
+		cache_put_names(fd, htonl(local_ip), htons((uint16_t)local_port), htonl(ip),
+				htons((uint16_t)port));
+	LEAVE(0);
 }
 
 int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -1180,10 +1221,16 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = EINPROGRESS;
 		return -1;
 	}
-	/* blocking: B turns writable when the handshake is over, either way */
+	/*
+	 * blocking: B turns writable when the handshake is over, either way;
+	 * tapnetd closes its end when it failed, so only then is there an
+	 * error to ask for.
+	 */
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
 	if (poll(&p, 1, -1) < 0)
 		return -1; /* EINTR: the connect goes on, as on Linux */
+	if ((p.revents & ~POLLIN) == POLLOUT)
+		return 0;
 	ENTER();
 	int err = so_error(fd);
 	if (err < 0)
@@ -1228,10 +1275,16 @@ static int getname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 	}
 	ENTER();
 	const struct cache_entry *e;
-	if (!peer && (cookie || fd_ident(fd, &cookie) == 0) && (e = cache_find(cookie)) &&
-	    e->named) {
-		put_addr(family_mark(fd), addr, len, e->local_addr, e->local_port);
-		LEAVE(0);
+	if ((cookie || fd_ident(fd, &cookie) == 0) && (e = cache_find(cookie))) {
+		if (!peer && e->named) {
+			put_addr(family_mark(fd), addr, len, e->local_addr, e->local_port);
+			LEAVE(0);
+		}
+		/* a connection that is over has no peer (ENOTCONN): tapnetd says */
+		if (peer && e->peer_named && pair_clean(fd)) {
+			put_addr(family_mark(fd), addr, len, e->peer_addr, e->peer_port);
+			LEAVE(0);
+		}
 	}
 	begin(&w, TN_RPC_GETNAME);
 	tn_rpc_put_u32(&w, TN_ATTR_PEER, peer);
@@ -1430,6 +1483,9 @@ int tapnet_getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
 			return -1;
 	} else if (level == SOL_SOCKET && optname == SO_DOMAIN) {
 		known = family_mark(fd) == MARK_INET ? AF_INET : AF_INET6;
+	} else if (level == SOL_SOCKET && optname == SO_ERROR && pair_clean(fd)) {
+		/* a pending error closes or shuts tapnetd's end first: there is none */
+		known = 0;
 	}
 	if (known >= 0) {
 		socklen_t n = *optlen < sizeof(known) ? *optlen : sizeof(known);

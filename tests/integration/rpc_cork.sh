@@ -10,7 +10,12 @@
 #  - nginx with tcp_nopush (Debian's stock setting): each response, headers
 #    and file, leaves in full segments but the last;
 #  - an accepted socket's getsockname is answered from its accept record,
-#    also after fork and dup, without a request to tapnetd.
+#    also after fork and dup, without a request to tapnetd;
+#  - a connect's reply names its local end: getsockname, getpeername and
+#    SO_ERROR of a connection that stands, and the end of a blocking
+#    connect, make no request (two per connection: socket and connect);
+#    names right as the kernel side sees them; a refused connect still
+#    reports ECONNREFUSED, and getpeername ENOTCONN.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
@@ -163,6 +168,77 @@ after=$(counter CtlRequests)
 	fail "201 getsockname of accepted sockets made $((after - requests)) requests to tapnetd"
 log "201 getsockname of accepted sockets (after fork and dup too): $((after - requests)) requests to tapnetd"
 wait "$client"
+
+# --- connected sockets: names and SO_ERROR from the connect's reply
+bg peers ns_exec "$PYTHON" -c '
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.0.0.1", 9200))
+l.listen(64)
+print("listening", flush=True)
+for i in range(60):
+    c, peer = l.accept()
+    got = b""
+    while not got.endswith(b"\n"):
+        b = c.recv(100)
+        assert b, "EOF before the names"
+        got += b
+    assert got.decode() == "%s %d 10.0.0.1 9200\n" % peer, (got, peer)
+    c.sendall(b"ok")
+    c.close()
+print("names checked", flush=True)
+'
+wait_for_file_line "$TN_TMP/peers.log" listening
+requests=$(counter CtlRequests)
+tn_run "$PYTHON" - <<'PY' || fail "names and SO_ERROR of connected sockets"
+import errno, select, socket
+def names(s):
+    me, peer = s.getsockname(), s.getpeername()
+    assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+    assert me[0] == "10.0.0.2" and 1024 <= me[1] <= 65535, me
+    assert peer == ("10.0.0.1", 9200), peer
+    s.sendall(("%s %d %s %d\n" % (me + peer)).encode())
+    assert s.recv(2) == b"ok"
+for i in range(50):  # blocking connects
+    s = socket.socket()
+    s.connect(("10.0.0.1", 9200))
+    names(s)
+    s.close()
+for i in range(10):  # non-blocking ones: poll, then SO_ERROR
+    s = socket.socket()
+    s.setblocking(False)
+    assert s.connect_ex(("10.0.0.1", 9200)) in (0, errno.EINPROGRESS)
+    select.select([], [s], [], 10)
+    s.setblocking(True)
+    names(s)
+    s.close()
+PY
+after=$(counter CtlRequests)
+[ $((after - requests)) -le 130 ] ||
+	fail "60 connections with names and SO_ERROR made $((after - requests)) requests to tapnetd (2 each wanted)"
+log "60 connections, their names and SO_ERROR: $((after - requests)) requests to tapnetd"
+wait_for_file_line "$TN_TMP/peers.log" "names checked"
+tn_run "$PYTHON" - <<'PY' || fail "a refused connect through tapnet"
+import errno, select, socket
+s = socket.socket()
+try:
+    s.connect(("10.0.0.1", 9201))
+    raise SystemExit("a connect to a closed port succeeded")
+except ConnectionRefusedError:
+    pass
+try:
+    s.getpeername()
+    raise SystemExit("getpeername of a refused socket succeeded")
+except OSError as e:
+    assert e.errno == errno.ENOTCONN, e
+s = socket.socket()
+s.setblocking(False)
+assert s.connect_ex(("10.0.0.1", 9201)) in (errno.EINPROGRESS, errno.ECONNREFUSED)
+select.select([], [s], [], 10)
+assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == errno.ECONNREFUSED
+PY
+log "a refused connect: ECONNREFUSED blocking and by SO_ERROR, getpeername ENOTCONN"
 
 now=$(counter SockOptNowaitErrors)
 [ "$now" -eq "$nowait_errors" ] || fail "SockOptNowaitErrors went from $nowait_errors to $now"
