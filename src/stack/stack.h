@@ -243,6 +243,7 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTCPWinProbe)                                                   \
 	X(TcpExtTCPToZeroWindowAdv)                                            \
 	X(TcpExtTCPFromZeroWindowAdv)                                          \
+	X(TcpWindowUpdateRepeats)  /* an update reopening a zero window, again */ \
 	X(TcpExtTCPOrigDataSent)                                               \
 	/* loss recovery (RFC 6675, RFC 6937, RFC 8985), as Linux counts it */ \
 	X(TcpExtTCPLossProbes)     /* tail loss probes sent */                 \

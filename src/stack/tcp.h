@@ -371,6 +371,9 @@ struct tn_sock {
 	struct tn_timer delack_timer;
 	struct tn_timer ka_timer;         /* keepalive, FIN_WAIT_2 and TIME_WAIT lifetime */
 	struct tn_timer cork_timer;       /* the ceiling on how long TCP_CORK holds a partial segment */
+	struct tn_timer wnd_timer;        /* repeats an update that reopened a zero window */
+	uint32_t wnd_reopen_seq;          /* rcv_nxt when that update went */
+	uint8_t wnd_repeats;              /* repeats left */
 	bool persist : 1;
 	uint64_t last_rx_ns;
 	uint64_t last_oow_ack_ns;
@@ -629,6 +632,8 @@ void tcp_arm_loss_timer(struct tn_sock *s, uint64_t reo_ns);
 /* After new data went: the probe timeout counts from the last transmission (Linux). */
 void tcp_schedule_loss_probe(struct tn_sock *s);
 void tcp_arm_delack(struct tn_sock *s);
+/* A window update just reopened a zero window: repeat it while no data comes (tcp_timer.c). */
+void tcp_wnd_reopened(struct tn_sock *s);
 void tcp_arm_cork(struct tn_sock *s);
 void tcp_arm_keepalive(struct tn_sock *s);
 void tcp_arm_lifetime(struct tn_sock *s, uint64_t ms); /* FIN_WAIT_2 / TIME_WAIT */

@@ -181,6 +181,7 @@ static uint16_t window_field(struct tn_sock *s, bool syn)
 	} else if (adv && s->zero_wnd_adv) {
 		s->zero_wnd_adv = false;
 		TCP_CTR(s, TcpExtTCPFromZeroWindowAdv);
+		tcp_wnd_reopened(s);
 	}
 	if (seq_gt(s->rcv_nxt + adv, s->rcv_adv) || adv == 0)
 		s->rcv_adv = seq_max(s->rcv_adv, s->rcv_nxt + adv);

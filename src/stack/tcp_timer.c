@@ -1,5 +1,5 @@
 /*
- * tcp_timer.c - the three timers of a connection and the RTO estimator.
+ * tcp_timer.c - the timers of a connection and the RTO estimator.
  *
  *   rtx_timer     retransmission (RFC 6298, Karn, exponential backoff),
  *                 SYN/SYN-ACK retries, and the persist timer (zero window)
@@ -9,6 +9,8 @@
  *                 timer of its own: the table keeps one for all entries.
  *   cork_timer    TCP_CORK's ceiling: a partial segment corked for 200 ms
  *                 goes out (tcp(7): "a 200 millisecond ceiling").
+ *   wnd_timer     repeats the window update that reopened a zero window
+ *                 while no data comes (see tcp_wnd_reopened).
  */
 #include "tcp.h"
 
@@ -400,12 +402,60 @@ static void ka_fire(struct tn_stack *stack, struct tn_timer *t)
 	tcp_leave(stack);
 }
 
+/*
+ * After a zero window, the update that reopens it is all that restarts the
+ * sender; if it is lost, the sender waits for its persist timer (Linux's is
+ * the RTO, 200 ms at least, then doubling). A receiver slower than its
+ * sender closes and reopens its window all the time, and a link that loses
+ * a few percent then stalls the connection for a persist timeout again and
+ * again. So while no data has come since, the update goes again: after two
+ * round trips (5 ms while no RTT is known; within 1 to 200 ms), then after
+ * twice that. An update the sender did get costs it a pure ACK it ignores
+ * (no data in flight: not a duplicate ACK).
+ */
+#define TCP_WND_REPEATS 2
+#define TCP_WND_REPEAT_NO_RTT_NS (5 * TN_NSEC_PER_MSEC)
+
+static void arm_wnd_repeat(struct tn_sock *s)
+{
+	uint64_t ns = s->srtt_us ? 2 * (uint64_t)s->srtt_us * 1000 : TCP_WND_REPEAT_NO_RTT_NS;
+	if (ns < TN_NSEC_PER_MSEC)
+		ns = TN_NSEC_PER_MSEC;
+	if (ns > 200 * TN_NSEC_PER_MSEC)
+		ns = 200 * TN_NSEC_PER_MSEC;
+	arm(s, &s->wnd_timer, ns << (TCP_WND_REPEATS - s->wnd_repeats));
+}
+
+void tcp_wnd_reopened(struct tn_sock *s)
+{
+	s->wnd_repeats = TCP_WND_REPEATS;
+	s->wnd_reopen_seq = s->rcv_nxt;
+	arm_wnd_repeat(s);
+}
+
+static void wnd_fire(struct tn_stack *stack, struct tn_timer *t)
+{
+	struct tn_sock *s = sock_of(t, wnd_timer);
+	tcp_enter(stack);
+	bool open_state = s->state == TN_TCP_ESTABLISHED || s->state == TN_TCP_FIN_WAIT_1 ||
+			  s->state == TN_TCP_FIN_WAIT_2;
+	if (s->wnd_repeats && s->rcv_nxt == s->wnd_reopen_seq && !s->zero_wnd_adv && open_state &&
+	    !s->fin_rcvd) {
+		TCP_CTR(s, TcpWindowUpdateRepeats);
+		tcp_send_ack(s);
+		if (--s->wnd_repeats)
+			arm_wnd_repeat(s);
+	}
+	tcp_leave(stack);
+}
+
 void tcp_timers_init(struct tn_sock *s)
 {
 	tn_timer_init(&s->rtx_timer, rtx_fire);
 	tn_timer_init(&s->delack_timer, delack_fire);
 	tn_timer_init(&s->ka_timer, ka_fire);
 	tn_timer_init(&s->cork_timer, cork_fire);
+	tn_timer_init(&s->wnd_timer, wnd_fire);
 }
 
 void tcp_timers_stop(struct tn_sock *s)
@@ -414,5 +464,6 @@ void tcp_timers_stop(struct tn_sock *s)
 	tn_timer_cancel(s->stack, &s->delack_timer);
 	tn_timer_cancel(s->stack, &s->ka_timer);
 	tn_timer_cancel(s->stack, &s->cork_timer);
+	tn_timer_cancel(s->stack, &s->wnd_timer);
 	s->persist = false;
 }

@@ -320,6 +320,68 @@ START_TEST(batch_merges_window_update_with_its_ack)
 }
 END_TEST
 
+/*
+ * A reader that empties a full buffer reopens the window; when that update
+ * is lost the sender would wait for its persist timer. The update goes
+ * again while no data comes: after two RTTs (1 ms at least: the harness's
+ * handshake took no time), then after twice that, then no more; data in
+ * between stops the repeats.
+ */
+START_TEST(window_update_after_zero_window_is_repeated)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 16384; /* a fixed buffer: no growth, no scale */
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	static char buf[16384];
+	static uint8_t rest[16384 - 11 * 1460];
+	send_full(&c, 11);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = rest,
+				      .len = sizeof(rest)});
+	c.snd += sizeof(rest);
+	h_advance(c.h, 50 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPToZeroWindowAdv), 1);
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 16384);
+	struct oseg o = last_only(c.h); /* the update */
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_gt(o.wnd, 0);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPFromZeroWindowAdv), 1);
+	h_clear(c.h);
+	h_advance(c.h, TN_NSEC_PER_MSEC / 2);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	h_advance(c.h, TN_NSEC_PER_MSEC / 2);
+	o = last_only(c.h); /* again, the same */
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_gt(o.wnd, 0);
+	ck_assert_uint_eq(H_CTR(c.h, TcpWindowUpdateRepeats), 1);
+	h_clear(c.h);
+	h_advance(c.h, TN_NSEC_PER_MSEC + TN_NSEC_PER_MSEC / 2);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	h_advance(c.h, TN_NSEC_PER_MSEC / 2);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_eq(H_CTR(c.h, TcpWindowUpdateRepeats), 2);
+	h_clear(c.h);
+	h_advance(c.h, 1000 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0); /* twice at most */
+
+	/* closed and reopened again, and the sender's data comes: no repeat */
+	send_full(&c, 11);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = rest,
+				      .len = sizeof(rest)});
+	c.snd += sizeof(rest);
+	h_advance(c.h, 50 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPToZeroWindowAdv), 2);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 16384);
+	send_full(&c, 1);
+	h_clear(c.h);
+	h_advance(c.h, 1000 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(H_CTR(c.h, TcpWindowUpdateRepeats), 2);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(out_of_order_data_gets_sack_and_fills)
 {
 	static const uint8_t sackperm[] = {4, 2, 1, 1};
@@ -1542,6 +1604,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, batch_acks_in_order_data_once_at_its_end);
 	tcase_add_test(tc, batch_answers_holes_at_once);
 	tcase_add_test(tc, batch_merges_window_update_with_its_ack);
+	tcase_add_test(tc, window_update_after_zero_window_is_repeated);
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
