@@ -259,8 +259,11 @@ static void maybe_window_update(struct tn_sock *s)
 	if (2 * (uint64_t)cur > s->rcvbuf_size)
 		return;
 	uint32_t w = tcp_rcv_window(s);
-	if (w >= 2 * cur && w > cur && !tcp_defer_ack(s))
+	if (w < 2 * cur || w <= cur)
+		return;
+	if (!tcp_defer_ack(s))
 		tcp_send_ack(s);
+	tcp_wnd_reopened(s); /* the sender may be waiting for this one: see tcp_timer.c */
 }
 
 /* What a read returns when the receive buffer is empty. */

@@ -371,8 +371,9 @@ struct tn_sock {
 	struct tn_timer delack_timer;
 	struct tn_timer ka_timer;         /* keepalive, FIN_WAIT_2 and TIME_WAIT lifetime */
 	struct tn_timer cork_timer;       /* the ceiling on how long TCP_CORK holds a partial segment */
-	struct tn_timer wnd_timer;        /* repeats an update that reopened a zero window */
+	struct tn_timer wnd_timer;        /* repeats an update that reopened the window */
 	uint32_t wnd_reopen_seq;          /* rcv_nxt when that update went */
+	uint32_t wnd_reopen_snd;          /* snd_nxt then: data sent since carries the window too */
 	uint8_t wnd_repeats;              /* repeats left */
 	bool persist : 1;
 	uint64_t last_rx_ns;
@@ -632,7 +633,7 @@ void tcp_arm_loss_timer(struct tn_sock *s, uint64_t reo_ns);
 /* After new data went: the probe timeout counts from the last transmission (Linux). */
 void tcp_schedule_loss_probe(struct tn_sock *s);
 void tcp_arm_delack(struct tn_sock *s);
-/* A window update just reopened a zero window: repeat it while no data comes (tcp_timer.c). */
+/* A window update just reopened a closed or small window: repeat it while no data comes (tcp_timer.c). */
 void tcp_wnd_reopened(struct tn_sock *s);
 void tcp_arm_cork(struct tn_sock *s);
 void tcp_arm_keepalive(struct tn_sock *s);

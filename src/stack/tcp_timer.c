@@ -405,13 +405,18 @@ static void ka_fire(struct tn_stack *stack, struct tn_timer *t)
 /*
  * After a zero window, the update that reopens it is all that restarts the
  * sender; if it is lost, the sender waits for its persist timer (Linux's is
- * the RTO, 200 ms at least, then doubling). A receiver slower than its
- * sender closes and reopens its window all the time, and a link that loses
- * a few percent then stalls the connection for a persist timeout again and
- * again. So while no data has come since, the update goes again: after two
- * round trips (5 ms while no RTT is known; within 1 to 200 ms), then after
- * twice that. An update the sender did get costs it a pure ACK it ignores
- * (no data in flight: not a duplicate ACK).
+ * the RTO, 200 ms at least, then doubling). The same goes for the update a
+ * read sends when the window the sender has left is less than half the
+ * buffer (maybe_window_update): once the reader has emptied the buffer no
+ * later read sends another, and a sender that used up the old window waits
+ * for a tail loss probe or its RTO. A receiver slower than its sender
+ * closes and reopens its window all the time, and a link that loses a few
+ * percent then stalls the connection again and again. So while no data has
+ * come since (and none of ours carried the window), the update goes again:
+ * after two round trips (5 ms while no RTT is known; within 1 to 200 ms),
+ * then after twice that. An update the sender did get costs it a pure ACK
+ * it ignores (no data in flight: not a duplicate ACK; with data in flight
+ * the sender's segments cancel the repeat).
  */
 #define TCP_WND_REPEATS 2
 #define TCP_WND_REPEAT_NO_RTT_NS (5 * TN_NSEC_PER_MSEC)
@@ -430,6 +435,7 @@ void tcp_wnd_reopened(struct tn_sock *s)
 {
 	s->wnd_repeats = TCP_WND_REPEATS;
 	s->wnd_reopen_seq = s->rcv_nxt;
+	s->wnd_reopen_snd = s->snd_nxt;
 	arm_wnd_repeat(s);
 }
 
@@ -439,8 +445,8 @@ static void wnd_fire(struct tn_stack *stack, struct tn_timer *t)
 	tcp_enter(stack);
 	bool open_state = s->state == TN_TCP_ESTABLISHED || s->state == TN_TCP_FIN_WAIT_1 ||
 			  s->state == TN_TCP_FIN_WAIT_2;
-	if (s->wnd_repeats && s->rcv_nxt == s->wnd_reopen_seq && !s->zero_wnd_adv && open_state &&
-	    !s->fin_rcvd) {
+	if (s->wnd_repeats && s->rcv_nxt == s->wnd_reopen_seq && s->snd_nxt == s->wnd_reopen_snd &&
+	    !s->zero_wnd_adv && open_state && !s->fin_rcvd) {
 		TCP_CTR(s, TcpWindowUpdateRepeats);
 		tcp_send_ack(s);
 		if (--s->wnd_repeats)

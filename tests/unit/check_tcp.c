@@ -196,13 +196,24 @@ START_TEST(batch_acks_in_order_data_once_at_its_end)
 	h_advance(c.h, 100 * TN_NSEC_PER_MSEC); /* no delayed ACK left behind */
 	ck_assert_uint_eq(tcp_out_count(c.h), 0);
 
-	/* single segments in a batch: every second one, as without a batch */
+	/* single segments in a batch: every sixteenth, the rest at the batch's end */
 	tn_stack_batch_begin(c.h->stack);
+	send_full(&c, 18);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd - 2 * 1460);
+	h_clear(c.h);
+	tn_stack_batch_end(c.h->stack);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	/* room for what follows (its window update, repeated, is no concern here) */
+	static char drain[65536];
+	ck_assert_int_gt(tn_sock_recv(c.s, drain, sizeof(drain)), 0);
+	h_advance(c.h, 10 * TN_NSEC_PER_MSEC);
+	h_clear(c.h);
+	/* without a batch: every second one */
 	send_full(&c, 10);
 	ck_assert_uint_eq(tcp_out_count(c.h), 5);
 	h_clear(c.h);
-	tn_stack_batch_end(c.h->stack);
-	ck_assert_uint_eq(tcp_out_count(c.h), 0);
 
 	/* an empty batch, and a batch of one small segment: the delayed ACK as before */
 	tn_stack_batch_begin(c.h->stack);
@@ -378,6 +389,41 @@ START_TEST(window_update_after_zero_window_is_repeated)
 	h_clear(c.h);
 	h_advance(c.h, 1000 * TN_NSEC_PER_MSEC);
 	ck_assert_uint_eq(H_CTR(c.h, TcpWindowUpdateRepeats), 2);
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * The update a read sends when less than half the buffer was left open to
+ * the sender (no zero window) is repeated the same way: once the buffer is
+ * empty no later read would send another.
+ */
+START_TEST(window_update_of_a_small_window_is_repeated)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 16384; /* a fixed buffer: no growth, no scale */
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	static char buf[16384];
+	send_full(&c, 10); /* 14600 of 16384: 1784 left */
+	h_advance(c.h, 50 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPToZeroWindowAdv), 0);
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 14600);
+	struct oseg o = last_only(c.h); /* the update */
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_ge(o.wnd, 16384 - 1460);
+	h_clear(c.h);
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	ck_assert_uint_ge(o.wnd, 16384 - 1460);
+	ck_assert_uint_eq(H_CTR(c.h, TcpWindowUpdateRepeats), 1);
+	/* the sender's data comes: no second repeat */
+	send_full(&c, 1);
+	h_clear(c.h);
+	h_advance(c.h, 1000 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(H_CTR(c.h, TcpWindowUpdateRepeats), 1);
 	close_conn(&c);
 }
 END_TEST
@@ -1605,6 +1651,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, batch_answers_holes_at_once);
 	tcase_add_test(tc, batch_merges_window_update_with_its_ack);
 	tcase_add_test(tc, window_update_after_zero_window_is_repeated);
+	tcase_add_test(tc, window_update_of_a_small_window_is_repeated);
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
