@@ -530,6 +530,7 @@ void tcp_output(struct tn_sock *s)
  * else within the delayed-ACK timeout.
  */
 #define TCP_BATCH_ACK_SEGS 16
+#define TCP_BATCH_ACK_BYTES (256 * 1024)
 
 void tcp_ack_later(struct tn_sock *s)
 {
@@ -546,18 +547,22 @@ void tcp_ack_later(struct tn_sock *s)
 	 * merged (a TSO/GRO frame) may wait for the batch's end and cover all
 	 * of it, as Linux ACKs a GRO packet: the frames of a batch arrived
 	 * together, and ACKing them one by one only makes the sender wake more
-	 * often. Segments that came one by one (no offloads) are merged the
-	 * same way up to TCP_BATCH_ACK_SEGS of them, as GRO would have (up to
-	 * 64 KB): an ACK for every sixteenth, not every second, which took
-	 * tapnetd from 3.4 to 6.2 Gbit/s receiving iperf3 without offloads
-	 * (each ACK written to the tap also runs the kernel sender's ACK
-	 * processing in tapnetd's write). Quick ACK mode (after a hole) ACKs
-	 * at once.
+	 * often. Not beyond TCP_BATCH_ACK_BYTES, though: a batch of 64 KB
+	 * frames could otherwise be answered by one ACK per half megabyte and
+	 * more, and where ACKs are lost (5 %) the sender then waits for its
+	 * probe timeout; the cap took iperf3 into tapnet there from 7 to 11-13
+	 * Gbit/s, and costs nothing without loss. Segments that came one by
+	 * one (no offloads) are merged the same way up to TCP_BATCH_ACK_SEGS
+	 * of them, as GRO would have: an ACK for every sixteenth, not every
+	 * second, which took tapnetd from 3.4 to 6.2 Gbit/s receiving iperf3
+	 * without offloads (each ACK written to the tap also runs the kernel
+	 * sender's ACK processing in tapnetd's write). Quick ACK mode (after a
+	 * hole) ACKs at once.
 	 */
 	const struct tn_frame_meta *m = s->stack->rx_meta;
 	if (two && !s->quickack &&
-	    ((m && m->gso_type != TN_GSO_NONE) ||
-	     s->rcv_nxt - s->rcv_acked < TCP_BATCH_ACK_SEGS * s->rcv_mss) &&
+	    s->rcv_nxt - s->rcv_acked < ((m && m->gso_type != TN_GSO_NONE) ? TCP_BATCH_ACK_BYTES
+									  : TCP_BATCH_ACK_SEGS * s->rcv_mss) &&
 	    tcp_defer_ack(s))
 		return;
 	if (!two)

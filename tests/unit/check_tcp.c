@@ -255,6 +255,27 @@ END_TEST
  * the segment that fills the hole is ACKed at once too; then quick ACK
  * mode ACKs each run at once, and the batch's end owes nothing.
  */
+/* A batch of merged runs is ACKed at least every 256 KB, not only at its end. */
+START_TEST(batch_acks_merged_runs_every_256k)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 1 << 20;
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	const uint32_t first = c.snd;
+	tn_stack_batch_begin(c.h->stack);
+	send_gso(&c, 100); /* 292 000 bytes */
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_ge(o.ack - first, 256 * 1024);
+	ck_assert_uint_lt(o.ack - first, 256 * 1024 + 2 * 1460);
+	h_clear(c.h);
+	tn_stack_batch_end(c.h->stack);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.ack, c.snd);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(batch_answers_holes_at_once)
 {
 	struct tn_config cfg;
@@ -1649,6 +1670,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, data_is_acked_late_then_every_second_segment);
 	tcase_add_test(tc, batch_acks_in_order_data_once_at_its_end);
 	tcase_add_test(tc, batch_answers_holes_at_once);
+	tcase_add_test(tc, batch_acks_merged_runs_every_256k);
 	tcase_add_test(tc, batch_merges_window_update_with_its_ack);
 	tcase_add_test(tc, window_update_after_zero_window_is_repeated);
 	tcase_add_test(tc, window_update_of_a_small_window_is_repeated);
