@@ -151,3 +151,34 @@ $extra	server {
 CONF
 	at_exit "[ -f '$dir/nginx.pid' ] && kill -QUIT \"\$(cat '$dir/nginx.pid')\""
 }
+
+# require_seccomp: `tapnet run --seccomp` can run a program here (tapnetd
+# started); if the kernel has no seccomp user notification, the test is
+# missing what it needs.
+require_seccomp() {
+	local why
+	if ! why=$(tn_run --seccomp true 2>&1); then
+		grep -q 'run: --seccomp: ' <<<"$why" && missing "no seccomp supervisor here: $why"
+		fail "tapnet run --seccomp true: $why"
+	fi
+}
+
+# kernel_echo NAME PORT: an echo server on the kernel side ($HOST_ADDR:PORT),
+# in the background as NAME; its log ($TN_TMP/NAME.log) has "peer ADDR" for
+# each connection.
+kernel_echo() {
+	bg "$1" ns_exec "$PYTHON" -u -c '
+import socket, sys, threading
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(16)
+def echo(c):
+    while True:
+        b = c.recv(4096)
+        if not b: break
+        c.sendall(b)
+    c.close()
+while True:
+    c, peer = l.accept(); print("peer", peer[0], flush=True)
+    threading.Thread(target=echo, args=(c,)).start()' "$HOST_ADDR" "$2"
+	wait_listen kernel "$HOST_ADDR" "$2"
+}

@@ -29,25 +29,9 @@ grep -q 'INTERP' <(LC_ALL=C readelf -lW "$STATIC" 2>/dev/null) &&
 	fail "$STATIC has a program interpreter: not statically linked"
 
 start_tapnetd
-if ! why=$(tn_run --seccomp true 2>&1); then
-	grep -q 'run: --seccomp: ' <<<"$why" && missing "no seccomp supervisor here: $why"
-	fail "tapnet run --seccomp true: $why"
-fi
+require_seccomp
 # kernel side: an echo server that logs each peer
-bg kecho ns_exec "$PYTHON" -u -c '
-import socket, threading
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("'"$HOST_ADDR"'", 7601)); l.listen(16)
-def echo(c):
-    while True:
-        b = c.recv(4096)
-        if not b: break
-        c.sendall(b)
-    c.close()
-while True:
-    c, peer = l.accept(); print("peer", peer[0], flush=True)
-    threading.Thread(target=echo, args=(c,)).start()'
-wait_listen kernel "$HOST_ADDR" 7601
+kernel_echo kecho 7601
 
 # --- a blocking connect, an echo, names, SO_ERROR, shutdown
 active=$(counter TcpActiveOpens)

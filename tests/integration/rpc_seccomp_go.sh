@@ -23,24 +23,9 @@ else
 fi
 
 start_tapnetd
-if ! why=$(tn_run --seccomp true 2>&1); then
-	grep -q 'run: --seccomp: ' <<<"$why" && missing "no seccomp supervisor here: $why"
-	fail "tapnet run --seccomp true: $why"
-fi
-bg kecho ns_exec "$PYTHON" -u -c '
-import socket, threading
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("'"$HOST_ADDR"'", 7611)); l.listen(16)
-def echo(c):
-    while True:
-        b = c.recv(4096)
-        if not b: break
-        c.sendall(b)
-    c.close()
-while True:
-    c, peer = l.accept(); print("peer", peer[0], flush=True)
-    threading.Thread(target=echo, args=(c,)).start()'
-wait_listen kernel "$HOST_ADDR" 7611
+require_seccomp
+# kernel side: an echo server that logs each peer
+kernel_echo kecho 7611
 
 for b in $builds; do
 	active=$(counter TcpActiveOpens)

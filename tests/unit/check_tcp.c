@@ -316,6 +316,15 @@ START_TEST(batch_answers_holes_at_once)
 }
 END_TEST
 
+/* A connection with a fixed 16 KiB receive buffer: no growth, no window scale. */
+static struct conn open_fixed_16k(void)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 16384;
+	return open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+}
+
 /*
  * A reader draining the buffer inside a batch: its window update waits for
  * the batch's end and goes as the one ACK of the batch's data; outside a
@@ -323,10 +332,7 @@ END_TEST
  */
 START_TEST(batch_merges_window_update_with_its_ack)
 {
-	struct tn_config cfg;
-	peer_config(&cfg);
-	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 16384; /* a fixed buffer: no growth, no scale */
-	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	struct conn c = open_fixed_16k();
 	static char buf[16384];
 	send_full(&c, 10); /* 14600 of 16384: the window is almost closed */
 	h_clear(c.h);
@@ -361,10 +367,7 @@ END_TEST
  */
 START_TEST(window_update_after_zero_window_is_repeated)
 {
-	struct tn_config cfg;
-	peer_config(&cfg);
-	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 16384; /* a fixed buffer: no growth, no scale */
-	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	struct conn c = open_fixed_16k();
 	static char buf[16384];
 	static uint8_t rest[16384 - 11 * 1460];
 	send_full(&c, 11);
@@ -421,10 +424,7 @@ END_TEST
  */
 START_TEST(window_update_of_a_small_window_is_repeated)
 {
-	struct tn_config cfg;
-	peer_config(&cfg);
-	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 16384; /* a fixed buffer: no growth, no scale */
-	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	struct conn c = open_fixed_16k();
 	static char buf[16384];
 	send_full(&c, 10); /* 14600 of 16384: 1784 left */
 	h_advance(c.h, 50 * TN_NSEC_PER_MSEC);
