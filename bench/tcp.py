@@ -107,7 +107,8 @@ def recv(host, port, secs):
     print("recv %.3f Gbit/s (%d bytes in %.2f s)" % (total * 8 / elapsed / 1e9, total, elapsed))
 
 
-def cps(host, port, secs):
+def cps_slice(host, port, secs):
+    """Connections per second (connect, a byte echoed, close) for secs seconds."""
     n = 0
     start = time.monotonic()
     end = start + secs
@@ -119,23 +120,17 @@ def cps(host, port, secs):
             sys.exit("cps: echo did not send the byte back")
         s.close()
         n += 1
-    elapsed = time.monotonic() - start
+    return n, time.monotonic() - start
+
+
+def cps(host, port, secs):
+    n, elapsed = cps_slice(host, port, secs)
     print("cps %.0f connections/s (%d in %.2f s)" % (n / elapsed, n, elapsed))
 
 
-def cps_slice(host, port, secs):
-    n = 0
-    start = time.monotonic()
-    end = start + secs
-    while time.monotonic() < end:
-        s = socket.create_connection((host, port), timeout=10)
-        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s.sendall(b"x")
-        if s.recv(1) != b"x":
-            sys.exit("cps: echo did not send the byte back")
-        s.close()
-        n += 1
-    return n / (time.monotonic() - start)
+def cps_rate(host, port, secs):
+    n, elapsed = cps_slice(host, port, secs)
+    return n / elapsed
 
 
 def cpsalt(host1, host2, port, secs):
@@ -145,11 +140,11 @@ def cpsalt(host1, host2, port, secs):
     for i in range(rounds):
         # the order alternates, so that neither always goes first
         if i % 2 == 0:
-            ra = cps_slice(host1, port, 0.5)
-            rb = cps_slice(host2, port, 0.5)
+            ra = cps_rate(host1, port, 0.5)
+            rb = cps_rate(host2, port, 0.5)
         else:
-            rb = cps_slice(host2, port, 0.5)
-            ra = cps_slice(host1, port, 0.5)
+            rb = cps_rate(host2, port, 0.5)
+            ra = cps_rate(host1, port, 0.5)
         a.append(ra)
         b.append(rb)
         ratios.append(ra / rb if rb else 0.0)

@@ -163,22 +163,26 @@ require_seccomp() {
 	fi
 }
 
-# kernel_echo NAME PORT: an echo server on the kernel side ($HOST_ADDR:PORT),
-# in the background as NAME; its log ($TN_TMP/NAME.log) has "peer ADDR" for
-# each connection.
-kernel_echo() {
-	bg "$1" ns_exec "$PYTHON" -u -c '
+# echo_server SIDE NAME PORT: an echo server (TCP_NODELAY, a thread per
+# connection) on SIDE (kernel: $HOST_ADDR, tapnet: $TAPNET_ADDR under
+# `tapnet run`), in the background as NAME; its log ($TN_TMP/NAME.log) has
+# "peer ADDR" for each connection.
+echo_server() {
+	local run=ns_exec addr=$HOST_ADDR
+	[ "$1" = tapnet ] && run=tn_run addr=$TAPNET_ADDR
+	bg "$2" $run "$PYTHON" -u -c '
 import socket, sys, threading
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(16)
 def echo(c):
+    c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     while True:
-        b = c.recv(4096)
+        b = c.recv(65536)
         if not b: break
         c.sendall(b)
     c.close()
 while True:
     c, peer = l.accept(); print("peer", peer[0], flush=True)
-    threading.Thread(target=echo, args=(c,)).start()' "$HOST_ADDR" "$2"
-	wait_listen kernel "$HOST_ADDR" "$2"
+    threading.Thread(target=echo, args=(c,)).start()' "$addr" "$3"
+	wait_listen "$1" "$addr" "$3"
 }

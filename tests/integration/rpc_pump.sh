@@ -13,16 +13,7 @@
 ROUNDS=2000
 start_tapnetd
 
-bg kecho ns_exec "$PYTHON" -c '
-import socket
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("'"$HOST_ADDR"'", 7700)); l.listen(1)
-c = l.accept()[0]; c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-while True:
-    b = c.recv(65536)
-    if not b: break
-    c.sendall(b)'
-wait_listen kernel "$HOST_ADDR" 7700
+echo_server kernel kecho 7700
 
 # the program asks: request and answer of sizes that vary, each answer whole
 CLIENT='
@@ -48,16 +39,7 @@ grep -qx asked "$TN_TMP/asked" || fail "the program on tapnet did not finish"
 log "$ROUNDS requests and answers from a program on tapnet: every byte"
 
 # the program answers: a server under tapnet run, a kernel-side client
-bg techo tn_run "$PYTHON" -c '
-import socket
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("'"$TAPNET_ADDR"'", 7701)); l.listen(1)
-c = l.accept()[0]; c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-while True:
-    b = c.recv(65536)
-    if not b: break
-    c.sendall(b)'
-wait_listen tapnet "$TAPNET_ADDR" 7701
+echo_server tapnet techo 7701
 ns_exec "$PYTHON" -c "$CLIENT"'
 s = socket.create_connection(("'"$TAPNET_ADDR"'", 7701), timeout=20)
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

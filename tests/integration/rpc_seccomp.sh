@@ -31,7 +31,7 @@ grep -q 'INTERP' <(LC_ALL=C readelf -lW "$STATIC" 2>/dev/null) &&
 start_tapnetd
 require_seccomp
 # kernel side: an echo server that logs each peer
-kernel_echo kecho 7601
+echo_server kernel kecho 7601
 
 # --- a blocking connect, an echo, names, SO_ERROR, shutdown
 active=$(counter TcpActiveOpens)

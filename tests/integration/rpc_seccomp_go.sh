@@ -25,7 +25,7 @@ fi
 start_tapnetd
 require_seccomp
 # kernel side: an echo server that logs each peer
-kernel_echo kecho 7611
+echo_server kernel kecho 7611
 
 for b in $builds; do
 	active=$(counter TcpActiveOpens)
