@@ -113,12 +113,8 @@ static void ring_release(struct tn_sock *s, struct tn_ring *r)
 static void sock_free(struct tn_sock *s)
 {
 	struct tn_tcp *tcp = tcp_of(s->stack);
-	if (s->ack_listed) {
-		struct tn_sock **p = &tcp->ack_head;
-		while (*p != s)
-			p = &(*p)->ack_next;
-		*p = s->ack_next;
-	}
+	if (s->ack_listed)
+		TN_LIST_REMOVE(tcp->ack_head, s, ack_prev, ack_next);
 	if (s->charged && tcp->charge)
 		tcp->charge(tcp->charge_ctx, s->mem_owner, -(int64_t)s->charged);
 	ring_release(s, &s->sndbuf);
@@ -904,8 +900,7 @@ void tcp_ack_list(struct tn_tcp *tcp, struct tn_sock *s)
 	if (s->ack_listed)
 		return;
 	s->ack_listed = true;
-	s->ack_next = tcp->ack_head;
-	tcp->ack_head = s;
+	TN_LIST_INSERT_HEAD(tcp->ack_head, s, ack_prev, ack_next);
 }
 
 void tcp_ack_on_leave(struct tn_sock *s)
@@ -926,15 +921,12 @@ void tcp_ack_on_leave(struct tn_sock *s)
  */
 static void flush_acks(struct tn_tcp *tcp, bool batch_end)
 {
-	struct tn_sock **p = &tcp->ack_head;
-	while (*p) {
-		struct tn_sock *s = *p;
-		if (!s->ack_now && s->ack_deferred && !batch_end) {
-			p = &s->ack_next;
+	struct tn_sock *next;
+	for (struct tn_sock *s = tcp->ack_head; s; s = next) {
+		next = s->ack_next;
+		if (!s->ack_now && s->ack_deferred && !batch_end)
 			continue;
-		}
-		*p = s->ack_next;
-		s->ack_next = NULL;
+		TN_LIST_REMOVE(tcp->ack_head, s, ack_prev, ack_next);
 		s->ack_listed = false;
 		if ((s->ack_now || s->ack_deferred) && !s->dead && s->state != TN_TCP_CLOSED)
 			tcp_send_ack(s);

@@ -241,7 +241,7 @@ struct tn_sock {
 	struct tn_sock *bprev, *bnext;    /* bound-port chain */
 	struct tn_sock *all_prev, *all_next;
 	struct tn_sock *ev_next;          /* pending-event list */
-	struct tn_sock *ack_next;         /* ACKs owed on the way out of the core or at the batch's end */
+	struct tn_sock *ack_prev, *ack_next; /* ACKs owed on the way out of the core or at the batch's end */
 	struct tn_sock *parent;           /* listener, until accepted */
 	struct tn_sock *aq_prev, *aq_next;
 	struct tn_sock *orph_prev, *orph_next; /* closed by its owner, still closing: oldest first */
