@@ -250,6 +250,8 @@ long tn_sock_send(struct tn_sock *s, const void *buf, size_t len)
 /*
  * After the reader made room: tell the peer when the window it can use has
  * at least doubled (Linux tcp_cleanup_rbuf), so a stalled sender restarts.
+ * Every reopening of a closed window comes through here (0 doubles to
+ * anything), so the update is repeated from here too.
  */
 static void maybe_window_update(struct tn_sock *s)
 {

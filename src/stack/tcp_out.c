@@ -181,7 +181,6 @@ static uint16_t window_field(struct tn_sock *s, bool syn)
 	} else if (adv && s->zero_wnd_adv) {
 		s->zero_wnd_adv = false;
 		TCP_CTR(s, TcpExtTCPFromZeroWindowAdv);
-		tcp_wnd_reopened(s);
 	}
 	if (seq_gt(s->rcv_nxt + adv, s->rcv_adv) || adv == 0)
 		s->rcv_adv = seq_max(s->rcv_adv, s->rcv_nxt + adv);
@@ -524,14 +523,15 @@ void tcp_output(struct tn_sock *s)
 		tcp_ack_on_leave(s);
 }
 
+/* In an input batch, at most this much in-order data waits for one ACK (see tcp_ack_later). */
+#define TCP_BATCH_ACK_SEGS 16
+#define TCP_BATCH_ACK_BYTES (256 * 1024)
+
 /*
  * Called after data arrived: ACK at once when asked to (out of order, FIN,
  * window news), or when two full segments are unacknowledged (RFC 5681 4.2),
  * else within the delayed-ACK timeout.
  */
-#define TCP_BATCH_ACK_SEGS 16
-#define TCP_BATCH_ACK_BYTES (256 * 1024)
-
 void tcp_ack_later(struct tn_sock *s)
 {
 	if (s->ack_now)
@@ -560,10 +560,9 @@ void tcp_ack_later(struct tn_sock *s)
 	 * hole) ACKs at once.
 	 */
 	const struct tn_frame_meta *m = s->stack->rx_meta;
-	if (two && !s->quickack &&
-	    s->rcv_nxt - s->rcv_acked < ((m && m->gso_type != TN_GSO_NONE) ? TCP_BATCH_ACK_BYTES
-									  : TCP_BATCH_ACK_SEGS * s->rcv_mss) &&
-	    tcp_defer_ack(s))
+	uint32_t merge_max = (m && m->gso_type != TN_GSO_NONE) ? TCP_BATCH_ACK_BYTES
+							       : TCP_BATCH_ACK_SEGS * s->rcv_mss;
+	if (two && !s->quickack && s->rcv_nxt - s->rcv_acked < merge_max && tcp_defer_ack(s))
 		return;
 	if (!two)
 		s->quickack--;

@@ -9,8 +9,8 @@
  *                 timer of its own: the table keeps one for all entries.
  *   cork_timer    TCP_CORK's ceiling: a partial segment corked for 200 ms
  *                 goes out (tcp(7): "a 200 millisecond ceiling").
- *   wnd_timer     repeats the window update that reopened a zero window
- *                 while no data comes (see tcp_wnd_reopened).
+ *   wnd_timer     repeats the window update that reopened a closed or small
+ *                 window while no data comes (see tcp_wnd_reopened).
  */
 #include "tcp.h"
 
@@ -403,13 +403,13 @@ static void ka_fire(struct tn_stack *stack, struct tn_timer *t)
 }
 
 /*
- * After a zero window, the update that reopens it is all that restarts the
+ * A read sends a window update when the window the sender has left is less
+ * than half the buffer (maybe_window_update, the only place a window
+ * reopens). After a zero window that update is all that restarts the
  * sender; if it is lost, the sender waits for its persist timer (Linux's is
- * the RTO, 200 ms at least, then doubling). The same goes for the update a
- * read sends when the window the sender has left is less than half the
- * buffer (maybe_window_update): once the reader has emptied the buffer no
- * later read sends another, and a sender that used up the old window waits
- * for a tail loss probe or its RTO. A receiver slower than its sender
+ * the RTO, 200 ms at least, then doubling). After a small one, once the
+ * reader has emptied the buffer no later read sends another, and a sender
+ * that used up the old window waits for a tail loss probe or its RTO. A receiver slower than its sender
  * closes and reopens its window all the time, and a link that loses a few
  * percent then stalls the connection again and again. So while no data has
  * come since (and none of ours carried the window), the update goes again:
