@@ -642,16 +642,22 @@ static void cache_put_names(int fd, uint32_t local_addr, uint16_t local_port, ui
 }
 
 /*
- * B as the daemon left it, without a request: 1 when it is writable and
- * tapnetd has neither closed nor shut its end, so the connection (or the
- * socket not yet connected) stands without an error; 0 when only tapnetd
- * can say.
+ * B's poll events say, without a request, that it is writable and that
+ * tapnetd has neither closed nor shut its end: the connection (or the
+ * socket not yet connected) stands without an error. tapnetd closes or
+ * shuts its end first whenever there is an error to report.
  */
+static bool pair_revents_clean(short revents)
+{
+	return (revents & ~POLLIN) == POLLOUT;
+}
+
+/* B as the daemon left it now: 1 when clean (pair_revents_clean), 0 when only tapnetd can say. */
 static int pair_clean(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLOUT | POLLRDHUP };
 
-	return poll(&p, 1, 0) == 1 && (p.revents & ~POLLIN) == POLLOUT;
+	return poll(&p, 1, 0) == 1 && pair_revents_clean(p.revents);
 }
 
 static const struct cache_entry *cache_find(uint64_t cookie)
@@ -1143,6 +1149,29 @@ int tapnet_accept(int fd, struct sockaddr *addr, socklen_t *len)
 	return tapnet_accept4(fd, addr, len, 0);
 }
 
+/*
+ * The ADDR and PORT of the reply of length r in reply_buf (a name), in
+ * network order; a field missing is 0. True when both are there and valid.
+ */
+static bool reply_name(long r, uint32_t *ip, uint32_t *port)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	uint32_t v_ip = 0, v_port = 0;
+	bool has_ip = false, has_port = false;
+
+	tn_rpc_iter_msg(&it, reply_buf, (size_t)r);
+	while (tn_rpc_next(&it, &a)) {
+		if (a.type == TN_ATTR_ADDR)
+			has_ip = tn_rpc_get_u32(&a, &v_ip);
+		else if (a.type == TN_ATTR_PORT)
+			has_port = tn_rpc_get_u32(&a, &v_port);
+	}
+	*ip = htonl(v_ip);
+	*port = htons((uint16_t)v_port);
+	return has_ip && has_port && v_port <= 65535;
+}
+
 static int so_error(int fd)
 {
 	struct tn_rpc_writer w;
@@ -1187,20 +1216,9 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
 	if (r < 0)
 		LEAVE(-1);
 	/* the reply names the local end the connection has from now on */
-	struct tn_rpc_iter it;
-	struct tn_rpc_attr_view a;
-	uint32_t local_ip = 0, local_port = 0;
-	bool has_ip = false, has_port = false;
-	tn_rpc_iter_msg(&it, reply_buf, (size_t)r);
-	while (tn_rpc_next(&it, &a)) {
-		if (a.type == TN_ATTR_ADDR)
-			has_ip = tn_rpc_get_u32(&a, &local_ip);
-		else if (a.type == TN_ATTR_PORT)
-			has_port = tn_rpc_get_u32(&a, &local_port) && local_port <= 65535;
-	}
-	if (has_ip && has_port)
-		cache_put_names(fd, htonl(local_ip), htons((uint16_t)local_port), htonl(ip),
-				htons((uint16_t)port));
+	uint32_t local_ip, local_port;
+	if (reply_name(r, &local_ip, &local_port))
+		cache_put_names(fd, local_ip, (uint16_t)local_port, htonl(ip), htons((uint16_t)port));
 	LEAVE(0);
 }
 
@@ -1229,7 +1247,7 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
 	if (poll(&p, 1, -1) < 0)
 		return -1; /* EINTR: the connect goes on, as on Linux */
-	if ((p.revents & ~POLLIN) == POLLOUT)
+	if (pair_revents_clean(p.revents))
 		return 0;
 	ENTER();
 	int err = so_error(fd);
@@ -1265,9 +1283,7 @@ int tapnet_shutdown(int fd, int how)
 static int getname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *len, bool peer)
 {
 	struct tn_rpc_writer w;
-	struct tn_rpc_iter it;
-	struct tn_rpc_attr_view a;
-	uint32_t ip = 0, port = 0;
+	uint32_t ip, port;
 
 	if (!addr || !len) {
 		errno = EFAULT;
@@ -1291,14 +1307,8 @@ static int getname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 	long r = call(&w, &fd, 1);
 	if (r < 0)
 		LEAVE(-1);
-	tn_rpc_iter_msg(&it, reply_buf, (size_t)r);
-	while (tn_rpc_next(&it, &a)) {
-		if (a.type == TN_ATTR_ADDR)
-			tn_rpc_get_u32(&a, &ip);
-		else if (a.type == TN_ATTR_PORT)
-			tn_rpc_get_u32(&a, &port);
-	}
-	put_addr(family_mark(fd), addr, len, htonl(ip), htons((uint16_t)port));
+	reply_name(r, &ip, &port); /* a field missing is 0 */
+	put_addr(family_mark(fd), addr, len, ip, (uint16_t)port);
 	LEAVE(0);
 }
 
