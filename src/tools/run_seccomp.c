@@ -838,15 +838,6 @@ static void serve(void)
 /* In the supervisor: takes the listener from the program's side, then serves. */
 static void supervisor_main(int chan)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cbuf;
-	char byte;
-	struct iovec iov = { &byte, 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			      .msg_controllen = sizeof(cbuf.buf) };
-
 	setsid(); /* out of the terminal's process group: ^C is for the program */
 	prctl(PR_SET_NAME, "tapnet-seccomp", 0, 0, 0);
 	signal(SIGPIPE, SIG_IGN);
@@ -863,12 +854,9 @@ static void supervisor_main(int chan)
 		chan = 3;
 	}
 	syscall(SYS_close_range, 4, ~0u, 0);
-	if (recvmsg(chan, &msg, MSG_CMSG_CLOEXEC) != 1)
+	listener = run_seccomp_recv_listener(chan);
+	if (listener < 0)
 		_exit(1);
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	if (!cm || cm->cmsg_type != SCM_RIGHTS || cm->cmsg_len != CMSG_LEN(sizeof(int)))
-		_exit(1);
-	memcpy(&listener, CMSG_DATA(cm), sizeof(int));
 	tn_lib_supervisor_init(sup_opts.socket_path, sup_opts.verbose ? TN_LIB_OPT_VERBOSE : 0);
 	if (write(chan, "k", 1) != 1)
 		_exit(1);
@@ -950,20 +938,8 @@ int run_seccomp_start(const struct run_seccomp_opts *opts, int *pid)
 		return -1;
 	}
 	/* from here on the filter is there: without its supervisor, nothing may run under it */
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cbuf;
-	char byte = 'l';
-	struct iovec iov = { &byte, 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			      .msg_controllen = sizeof(cbuf.buf) };
-	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &lfd, sizeof(int));
-	if (sendmsg(chan[0], &msg, MSG_NOSIGNAL) != 1 || read(chan[0], &byte, 1) != 1) {
+	char byte;
+	if (run_seccomp_send_listener(chan[0], lfd) < 0 || read(chan[0], &byte, 1) != 1) {
 		/*
 		 * The filter is on and nobody will answer it: every socket call
 		 * it catches would fail with ENOSYS. Say so rather than run.

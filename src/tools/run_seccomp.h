@@ -39,6 +39,14 @@ const char *run_seccomp_unavailable(void);
  * kernel's. 0, or -1 if it does not assemble.
  */
 int run_seccomp_filter(bool verbose, struct sock_filter *out, unsigned *len);
+/*
+ * run_seccomp_filter.c: the filter's listener goes from the process that
+ * installed the filter to its supervisor over a socket, with one byte
+ * (SCM_RIGHTS). Send: 0, or -1 with errno. Receive: the fd (close-on-exec),
+ * or -1 if what came is not one fd with one byte.
+ */
+int run_seccomp_send_listener(int chan, int listener);
+int run_seccomp_recv_listener(int chan);
 
 /*
  * Starts the supervisor (a process of its own, outside the caller's

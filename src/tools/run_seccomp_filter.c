@@ -1,6 +1,7 @@
 /*
  * run_seccomp_filter.c - the seccomp filter of `tapnet run` (see
- * run_seccomp.h): which system calls its supervisor is handed.
+ * run_seccomp.h): which system calls its supervisor is handed, and how the
+ * filter's listener reaches the supervisor.
  *
  * Handed: socket() of AF_INET or AF_INET6, SOCK_STREAM, protocol 0,
  * IPPROTO_TCP or IPPROTO_MPTCP (with verbose, every AF_INET, AF_INET6 and
@@ -28,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -195,4 +197,43 @@ const char *run_seccomp_unavailable(void)
 	    (major < 5 || (major == 5 && minor < 9)))
 		return "this kernel cannot add an fd to a process it supervises (Linux 5.9)";
 	return NULL;
+}
+
+/* The one fd with the one byte of the hand-over. */
+union listener_cmsg {
+	struct cmsghdr align;
+	char buf[CMSG_SPACE(sizeof(int))];
+};
+
+int run_seccomp_send_listener(int chan, int listener)
+{
+	union listener_cmsg cbuf;
+	char byte = 'l';
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			      .msg_controllen = sizeof(cbuf.buf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &listener, sizeof(int));
+	return sendmsg(chan, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+int run_seccomp_recv_listener(int chan)
+{
+	union listener_cmsg cbuf;
+	char byte;
+	struct iovec iov = { &byte, 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
+			      .msg_controllen = sizeof(cbuf.buf) };
+	if (recvmsg(chan, &msg, MSG_CMSG_CLOEXEC) != 1)
+		return -1;
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
+	    cm->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -1;
+	int fd;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
 }

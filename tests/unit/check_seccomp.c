@@ -107,20 +107,7 @@ static int run_child(bool verbose)
 				     SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
 		if (l < 0)
 			_exit(101);
-		char c = 0;
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int))];
-		} cbuf;
-		struct iovec iov = { &c, 1 };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-				      .msg_controllen = sizeof(cbuf.buf) };
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &l, sizeof(int));
-		if (sendmsg(sv[1], &msg, 0) != 1)
+		if (run_seccomp_send_listener(sv[1], l) < 0)
 			_exit(102);
 		close(l);
 		close(sv[0]);
@@ -128,17 +115,8 @@ static int run_child(bool verbose)
 		_exit(calls(verbose));
 	}
 	close(sv[1]);
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cbuf;
-	char c;
-	struct iovec iov = { &c, 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.buf,
-			      .msg_controllen = sizeof(cbuf.buf) };
-	ck_assert_int_eq(recvmsg(sv[0], &msg, 0), 1);
-	int l;
-	memcpy(&l, CMSG_DATA(CMSG_FIRSTHDR(&msg)), sizeof(int));
+	int l = run_seccomp_recv_listener(sv[0]);
+	ck_assert_int_ge(l, 0);
 	close(sv[0]);
 
 	struct seccomp_notif_sizes sizes;
