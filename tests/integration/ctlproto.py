@@ -26,8 +26,9 @@ def msg(mtype, body=b"", mid=1):
     return struct.pack("<IHHII", 16 + len(body), 1, mtype, mid, 0) + body
 
 
-def recv_reply(s):
-    """(type, errno or None, fds passed with it), or None at end of file."""
+def recv_msg(s):
+    """(the whole message, header and attributes; the fds passed with it),
+    or None at end of file."""
     data, fds = b"", []
     while len(data) < 16:
         chunk, got, _, _ = socket.recv_fds(s, 16 - len(data), 4)
@@ -41,6 +42,21 @@ def recv_reply(s):
         if not chunk:
             return None
         data += chunk
-    mtype = struct.unpack("<H", data[6:8])[0]
+    return data, fds
+
+
+def msg_type_id(data):
+    """(type, id) of a message from recv_msg."""
+    _, _, mtype, mid, _ = struct.unpack("<IHHII", data[:16])
+    return mtype, mid
+
+
+def recv_reply(s):
+    """(type, errno or None, fds passed with it), or None at end of file."""
+    got = recv_msg(s)
+    if got is None:
+        return None
+    data, fds = got
+    mtype = msg_type_id(data)[0]
     err = struct.unpack("<I", data[20:24])[0] if mtype & ~REPLY == ERROR else None
     return mtype, err, fds

@@ -9,7 +9,7 @@ import socket
 import struct
 import sys
 
-from ctlproto import REPLY, attr, msg, u32_attrs
+from ctlproto import REPLY, attr, msg, msg_type_id, recv_msg, u32_attrs
 
 HELLO, SOCKETS, TIMEWAIT = 1, 5, 6
 ATTR_SS_TOTAL = 101
@@ -32,24 +32,6 @@ def timewait_reply(mode):
             tw_entry(40001, 5000) + tw_entry(40002, 6000))
 
 
-def read_msg(conn):
-    """(type, id) of the next request, or None at end of file."""
-    data = b""
-    while len(data) < 16:
-        chunk = conn.recv(16 - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    length, _, mtype, mid, _ = struct.unpack("<IHHII", data)
-    left = length - 16
-    while left > 0:
-        chunk = conn.recv(left)
-        if not chunk:
-            return None
-        left -= len(chunk)
-    return mtype, mid
-
-
 def main():
     path, mode = sys.argv[1], sys.argv[2]
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -59,8 +41,8 @@ def main():
     while True:
         conn, _ = srv.accept()
         with conn:
-            while (req := read_msg(conn)) is not None:
-                mtype, mid = req
+            while (req := recv_msg(conn)) is not None:
+                mtype, mid = msg_type_id(req[0])
                 body = {HELLO: b"", SOCKETS: u32_attrs([(ATTR_SS_TOTAL, 0)]),
                         TIMEWAIT: timewait_reply(mode)}[mtype]
                 conn.sendall(msg(mtype | REPLY, body, mid))

@@ -4,20 +4,18 @@ control protocol cost the sender its connection (or, for a request that is
 merely wrong, an error reply); the daemon answers the next client."""
 import os
 import socket
-import struct
 import sys
 
+from ctlproto import (ATTR_ADDR, ATTR_FILLER, ATTR_PORT, BIND, CONNECT, HELLO, REPLY, SOCKET,
+                      STATUS, recv_reply, u32_attrs)
+from ctlproto import msg as ctl_msg
+
 PATH = sys.argv[1]
-HELLO, STATUS, SOCKET, BIND, CONNECT = 1, 2, 16, 17, 19
-ATTR_ADDR, ATTR_PORT, ATTR_FILLER = 14, 61, 60
-REPLY, ERROR = 0x8000, 0x7FFF
 
 
 def msg(mtype, attrs=(), mid=1):
-    body = b""
-    for atype, value in attrs:
-        body += struct.pack("<HHI", atype, 4, value)
-    return struct.pack("<IHHII", 16 + len(body), 1, mtype, mid, 0) + body
+    """A request with (type, 32-bit value) attributes."""
+    return ctl_msg(mtype, u32_attrs(attrs), mid)
 
 
 def conn():
@@ -27,27 +25,10 @@ def conn():
     return s
 
 
-def reply(s):
-    hdr = b""
-    while len(hdr) < 16:
-        b = s.recv(16 - len(hdr))
-        if not b:
-            return None
-        hdr += b
-    length, _, mtype, _, _ = struct.unpack("<IHHII", hdr)
-    body = b""
-    while len(body) < length - 16:
-        body += s.recv(length - 16 - len(body))
-    errno_value = None
-    if mtype & ~REPLY == ERROR:
-        errno_value = struct.unpack("<I", body[4:8])[0]
-    return mtype, errno_value
-
-
 def expect_dropped(name, data, fds):
     s = conn()
     socket.send_fds(s, [data], fds)
-    r = reply(s)
+    r = recv_reply(s)
     ok = r is None
     print("%s: %s" % (name, "connection closed" if ok else "WRONG: answered %r" % (r,)))
     s.close()
@@ -57,7 +38,7 @@ def expect_dropped(name, data, fds):
 def still_answers():
     s = conn()
     s.sendall(msg(STATUS))
-    r = reply(s)
+    r = recv_reply(s)
     s.close()
     return r is not None and r[0] == STATUS | REPLY
 
@@ -73,11 +54,11 @@ ok &= expect_dropped("CONNECT without an fd", msg(CONNECT, [(ATTR_ADDR, 0x0A0000
 # well formed but about something that is not a tapnet socket: an error, not a hang-up
 s = conn()
 socket.send_fds(s, [msg(BIND, [(ATTR_ADDR, 0), (ATTR_PORT, 1234)])], [f])
-r = reply(s)
+r = recv_reply(s)
 print("BIND with /dev/null: %r" % (r,))
 ok &= r is not None and r[1] == 88  # ENOTSOCK
 socket.send_fds(s, [msg(BIND, [(ATTR_ADDR, 0), (ATTR_PORT, 1234)], mid=2)], [a.fileno()])
-r = reply(s)
+r = recv_reply(s)
 print("BIND with a socket that is not tapnet's: %r" % (r,))
 ok &= r is not None and r[1] == 88
 s.close()

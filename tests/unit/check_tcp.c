@@ -358,6 +358,17 @@ START_TEST(batch_merges_window_update_with_its_ack)
 }
 END_TEST
 
+/* Fills open_fixed_16k's buffer to the last byte; the delayed ACK (a zero window) has gone. */
+static void fill_16k(struct conn *c)
+{
+	static uint8_t rest[16384 - 11 * 1460];
+	send_full(c, 11);
+	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK, .data = rest,
+				       .len = sizeof(rest)});
+	c->snd += sizeof(rest);
+	h_advance(c->h, 50 * TN_NSEC_PER_MSEC);
+}
+
 /*
  * A reader that empties a full buffer reopens the window; when that update
  * is lost the sender would wait for its persist timer. The update goes
@@ -369,12 +380,7 @@ START_TEST(window_update_after_zero_window_is_repeated)
 {
 	struct conn c = open_fixed_16k();
 	static char buf[16384];
-	static uint8_t rest[16384 - 11 * 1460];
-	send_full(&c, 11);
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = rest,
-				      .len = sizeof(rest)});
-	c.snd += sizeof(rest);
-	h_advance(c.h, 50 * TN_NSEC_PER_MSEC);
+	fill_16k(&c);
 	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPToZeroWindowAdv), 1);
 	h_clear(c.h);
 	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 16384);
@@ -402,11 +408,7 @@ START_TEST(window_update_after_zero_window_is_repeated)
 	ck_assert_uint_eq(tcp_out_count(c.h), 0); /* twice at most */
 
 	/* closed and reopened again, and the sender's data comes: no repeat */
-	send_full(&c, 11);
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = rest,
-				      .len = sizeof(rest)});
-	c.snd += sizeof(rest);
-	h_advance(c.h, 50 * TN_NSEC_PER_MSEC);
+	fill_16k(&c);
 	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPToZeroWindowAdv), 2);
 	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 16384);
 	send_full(&c, 1);
