@@ -936,7 +936,9 @@ static void flush_acks(struct tn_tcp *tcp, bool batch_end)
 
 void tn_stack_batch_begin(struct tn_stack *stack)
 {
-	tcp_of(stack)->batch = true;
+	struct tn_tcp *tcp = tcp_of(stack);
+	tcp->batch = true;
+	tcp->batch_gen++;
 }
 
 void tn_stack_batch_end(struct tn_stack *stack)

@@ -42,6 +42,7 @@
 #define TCP_MAX_WSCALE 14
 #define TCP_TS_OPTLEN 12      /* NOP NOP TS(10): what timestamps take from every segment */
 #define TCP_INIT_CWND 10      /* segments, RFC 6928 */
+#define TCP_QUICKACKS 16      /* segments ACKed at once in quick ACK mode (Linux TCP_MAX_QUICKACKS) */
 /*
  * Out-of-order ranges held per connection: at 5 % random loss a window of
  * a few hundred segments has tens of holes, and every range is one more
@@ -294,7 +295,13 @@ struct tn_sock {
 	uint32_t irs, rcv_nxt, rcv_adv;   /* rcv_adv: right edge last advertised */
 	uint32_t rcv_acked;               /* rcv_nxt in the last ACK we sent */
 	uint32_t rcv_mss;                 /* estimate of the peer's full segment size */
-	uint8_t quickack;                 /* segments still ACKed at once after a hole */
+	uint8_t quickack;                 /* segments still ACKed at once (TCP_QUICKACKS) */
+	/*
+	 * In-order bytes received in this socket's current input batch and in
+	 * its previous one (tcp_ack_later spaces a batch's ACKs by the latter).
+	 */
+	uint32_t batch_rx_gen, batch_rx_bytes, batch_rx_prev;
+	uint64_t last_data_ns;            /* when data last arrived (quick ACKs after a gap) */
 	struct tn_ring rcvbuf;
 	uint32_t ofo_fin_seq;
 	uint8_t ofo_n;
@@ -402,6 +409,7 @@ struct tn_tcp {
 	struct tn_ring_pool ring_pool; /* ring buffers of freed sockets, for the next ones */
 	struct tn_sock *ack_head;  /* sockets owing an ACK (tcp_ack_on_leave, tcp_defer_ack) */
 	bool batch;                /* between tn_stack_batch_begin and _end */
+	uint32_t batch_gen;        /* counts input batches (a socket's batch_rx_gen) */
 	tn_charge_fn charge;       /* who pays for buffers (tn_stack_set_charge), or NULL */
 	void *charge_ctx;
 	struct tn_sock *orph_head, *orph_tail; /* orphans that still hold a socket (max_orphans) */

@@ -971,6 +971,36 @@ static bool receiving_state(const struct tn_sock *s)
 	       s->state == TN_TCP_FIN_WAIT_2;
 }
 
+/* In-order bytes of this input batch, and of the previous one (tcp_ack_later). */
+static void note_batch_rx(struct tn_sock *s, uint32_t delivered)
+{
+	struct tn_tcp *tcp = tcp_of(s->stack);
+	if (!tcp->batch)
+		return;
+	if (s->batch_rx_gen != tcp->batch_gen) {
+		s->batch_rx_prev = s->batch_rx_bytes;
+		s->batch_rx_bytes = 0;
+		s->batch_rx_gen = tcp->batch_gen;
+	}
+	s->batch_rx_bytes += delivered;
+}
+
+/*
+ * Data after a silence longer than the RTO: the sender has probably just
+ * recovered from a timeout (its window collapsed) or restarted an idle
+ * window, and sends a segment or two and waits. Delayed ACKs would add up
+ * to 40 ms per round trip while it grows again; ACK the next segments at
+ * once, as Linux does (tcp_event_data_recv's quick ACK mode).
+ */
+static void note_data_gap(struct tn_sock *s)
+{
+	uint64_t now = tn_now(s->stack);
+	if (s->last_data_ns && now - s->last_data_ns > (uint64_t)s->rto_us * 1000 &&
+	    s->quickack < TCP_QUICKACKS)
+		s->quickack = TCP_QUICKACKS;
+	s->last_data_ns = now;
+}
+
 /* Steps 7 and 8: the text and the FIN. Returns false when the connection was reset. */
 static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 {
@@ -1022,15 +1052,17 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 			 * a delayed ACK now would cost it a delack timeout per round
 			 * trip (Linux's quick ACK mode after out-of-order data).
 			 */
-			s->quickack = 16;
+			s->quickack = TCP_QUICKACKS;
 		}
 		/* Linux's tcp_measure_rcv_mss(): the largest segment seen, up to our MSS. */
 		if (g->len > s->rcv_mss)
 			s->rcv_mss = min_u32(g->len, s->stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN);
 		if (delivered) {
 			s->bytes_received += delivered;
+			note_batch_rx(s, delivered);
 			tcp_notify(s, TN_SOCK_EV_READABLE);
 		}
+		note_data_gap(s);
 		tcp_ack_later(s);
 	}
 	if (fin) {

@@ -562,6 +562,16 @@ void tcp_ack_later(struct tn_sock *s)
 	const struct tn_frame_meta *m = s->stack->rx_meta;
 	uint32_t merge_max = (m && m->gso_type != TN_GSO_NONE) ? TCP_BATCH_ACK_BYTES
 							       : TCP_BATCH_ACK_SEGS * s->rcv_mss;
+	/*
+	 * And at least four ACKs per flight of the sender's, estimated as what
+	 * this batch or the previous one brought. With one ACK per batch, a
+	 * sender whose window had shrunk (after a loss) got one ACK per
+	 * flight: when that ACK was lost it waited for its probe or
+	 * retransmission timer (200 ms), and as it covered everything in
+	 * flight, nothing was left in flight to clock the sender on. (Linux's
+	 * receiver ACKs every GRO packet.)
+	 */
+	merge_max = min_u32(merge_max, max_u32(s->batch_rx_prev, s->batch_rx_bytes) / 4);
 	if (two && !s->quickack && s->rcv_nxt - s->rcv_acked < merge_max && tcp_defer_ack(s))
 		return;
 	if (!two)

@@ -176,15 +176,35 @@ static void send_gso(struct conn *c, int n)
 }
 
 /*
+ * A batch of n merged runs, read by the application: the sender's flight
+ * as the next batch estimates it (tcp_ack_later ACKs a batch at least four
+ * times per flight).
+ */
+static void batch_of_flight(struct conn *c, int n)
+{
+	static char drain[65536];
+	tn_stack_batch_begin(c->h->stack);
+	send_gso(c, n);
+	tn_stack_batch_end(c->h->stack);
+	while (tn_sock_recv(c->s, drain, sizeof(drain)) > 0)
+		;
+	h_clear(c->h);
+}
+
+/*
  * An input batch (tn_stack_batch_begin/end): merged runs of in-order data
- * (TSO/GRO frames) are ACKed once, at the batch's end; segments that came
- * one by one keep every-second-segment ACKs; a lone small segment keeps
- * its delayed ACK; without a batch every run is ACKed at once; a FIN is
- * ACKed at once.
+ * (TSO/GRO frames) of less than a quarter of the sender's flight are ACKed
+ * once, at the batch's end; segments that came one by one keep
+ * every-second-segment ACKs; a lone small segment keeps its delayed ACK;
+ * without a batch every run is ACKed at once; a FIN is ACKed at once.
  */
 START_TEST(batch_acks_in_order_data_once_at_its_end)
 {
-	struct conn c = open_passive();
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 1 << 20;
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	batch_of_flight(&c, 40); /* 116 800 bytes: ACKs at least every 29 200 */
 	tn_stack_batch_begin(c.h->stack);
 	send_gso(&c, 5);
 	ck_assert_uint_eq(tcp_out_count(c.h), 0);
@@ -197,6 +217,7 @@ START_TEST(batch_acks_in_order_data_once_at_its_end)
 	ck_assert_uint_eq(tcp_out_count(c.h), 0);
 
 	/* single segments in a batch: every sixteenth, the rest at the batch's end */
+	batch_of_flight(&c, 40);
 	tn_stack_batch_begin(c.h->stack);
 	send_full(&c, 18);
 	o = last_only(c.h);
@@ -236,6 +257,7 @@ START_TEST(batch_acks_in_order_data_once_at_its_end)
 	h_clear(c.h);
 
 	/* a FIN in a batch is ACKed at once, with the data before it */
+	batch_of_flight(&c, 40);
 	tn_stack_batch_begin(c.h->stack);
 	send_gso(&c, 3);
 	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN});
@@ -260,8 +282,9 @@ START_TEST(batch_acks_merged_runs_every_256k)
 {
 	struct tn_config cfg;
 	peer_config(&cfg);
-	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 1 << 20;
+	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 4 << 20;
 	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	batch_of_flight(&c, 400); /* 1 168 000 bytes: a quarter is more than 256 KB */
 	const uint32_t first = c.snd;
 	tn_stack_batch_begin(c.h->stack);
 	send_gso(&c, 100); /* 292 000 bytes */
@@ -276,12 +299,79 @@ START_TEST(batch_acks_merged_runs_every_256k)
 }
 END_TEST
 
+/*
+ * A batch is ACKed at least four times per flight of the sender's (the
+ * larger of this batch and the previous one), so that one lost ACK, or
+ * one ACK of everything in flight, does not leave the sender waiting for
+ * a timer; a connection's first batch is ACKed from its first frame on.
+ */
+START_TEST(batch_acks_four_times_a_flight)
+{
+	struct conn c = open_passive();
+	tn_stack_batch_begin(c.h->stack);
+	send_gso(&c, 1); /* no flight known: a quarter of this one */
+	ck_assert_uint_eq(tcp_out_count(c.h), 1);
+	tn_stack_batch_end(c.h->stack);
+	static char drain[65536];
+	while (tn_sock_recv(c.s, drain, sizeof(drain)) > 0)
+		;
+	batch_of_flight(&c, 20); /* 58 400 bytes */
+	const uint32_t first = c.snd;
+	tn_stack_batch_begin(c.h->stack);
+	send_gso(&c, 20);
+	ck_assert_uint_eq(tcp_out_count(c.h), 4);
+	for (size_t i = 0; i < 4; i++) {
+		struct oseg o;
+		ck_assert(out_seg(c.h, i, &o));
+		ck_assert_uint_eq(o.ack, first + (uint32_t)(i + 1) * 5 * 2920);
+	}
+	h_clear(c.h);
+	tn_stack_batch_end(c.h->stack);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0); /* nothing left owed */
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * Data after a silence longer than the RTO is ACKed at once, as Linux's
+ * quick ACK mode does: the sender is likely starting again from a small
+ * window (after a timeout) and waits for each ACK.
+ */
+START_TEST(data_after_a_silence_is_acked_at_once)
+{
+	struct conn c = open_passive();
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = "hello", .len = 5});
+	c.snd += 5;
+	ck_assert_uint_eq(tcp_out_count(c.h), 0); /* delayed */
+	h_advance(c.h, 40 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(last_only(c.h).ack, c.snd);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = "hello", .len = 5});
+	c.snd += 5;
+	ck_assert_uint_eq(tcp_out_count(c.h), 0); /* no silence: delayed */
+	h_advance(c.h, 40 * TN_NSEC_PER_MSEC);
+	h_clear(c.h);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	h_advance(c.h, ((uint64_t)info.rto_ms + 1) * TN_NSEC_PER_MSEC);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = "hello", .len = 5});
+	c.snd += 5;
+	ck_assert_uint_eq(last_only(c.h).ack, c.snd);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(batch_answers_holes_at_once)
 {
 	struct tn_config cfg;
 	peer_config(&cfg);
 	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
 	static uint8_t big[1460];
+	batch_of_flight(&c, 20);
 	tn_stack_batch_begin(c.h->stack);
 	send_gso(&c, 2); /* deferred */
 	ck_assert_uint_eq(tcp_out_count(c.h), 0);
@@ -334,7 +424,9 @@ START_TEST(batch_merges_window_update_with_its_ack)
 {
 	struct conn c = open_fixed_16k();
 	static char buf[16384];
+	tn_stack_batch_begin(c.h->stack);
 	send_full(&c, 10); /* 14600 of 16384: the window is almost closed */
+	tn_stack_batch_end(c.h->stack); /* a flight of 14 600 bytes (batch_of_flight) */
 	h_clear(c.h);
 	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 14600);
 	struct oseg o = last_only(c.h); /* the window update */
@@ -1673,6 +1765,8 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, batch_acks_in_order_data_once_at_its_end);
 	tcase_add_test(tc, batch_answers_holes_at_once);
 	tcase_add_test(tc, batch_acks_merged_runs_every_256k);
+	tcase_add_test(tc, batch_acks_four_times_a_flight);
+	tcase_add_test(tc, data_after_a_silence_is_acked_at_once);
 	tcase_add_test(tc, batch_merges_window_update_with_its_ack);
 	tcase_add_test(tc, window_update_after_zero_window_is_repeated);
 	tcase_add_test(tc, window_update_of_a_small_window_is_repeated);
