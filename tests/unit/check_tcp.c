@@ -332,6 +332,15 @@ START_TEST(batch_acks_four_times_a_flight)
 }
 END_TEST
 
+/* A small segment of the peer's, in order, with PSH. */
+static void send_text(struct conn *c, const char *text)
+{
+	size_t len = strlen(text);
+	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK | TCP_PSH,
+				       .data = text, .len = len});
+	c->snd += (uint32_t)len;
+}
+
 /*
  * Data after a silence longer than the RTO is ACKed at once, as Linux's
  * quick ACK mode does: the sender is likely starting again from a small
@@ -340,16 +349,12 @@ END_TEST
 START_TEST(data_after_a_silence_is_acked_at_once)
 {
 	struct conn c = open_passive();
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
-				      .data = "hello", .len = 5});
-	c.snd += 5;
+	send_text(&c, "hello");
 	ck_assert_uint_eq(tcp_out_count(c.h), 0); /* delayed */
 	h_advance(c.h, 40 * TN_NSEC_PER_MSEC);
 	ck_assert_uint_eq(last_only(c.h).ack, c.snd);
 	h_clear(c.h);
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
-				      .data = "hello", .len = 5});
-	c.snd += 5;
+	send_text(&c, "hello");
 	ck_assert_uint_eq(tcp_out_count(c.h), 0); /* no silence: delayed */
 	h_advance(c.h, 40 * TN_NSEC_PER_MSEC);
 	h_clear(c.h);
@@ -357,9 +362,7 @@ START_TEST(data_after_a_silence_is_acked_at_once)
 	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
 	h_advance(c.h, ((uint64_t)info.rto_ms + 1) * TN_NSEC_PER_MSEC);
 	h_clear(c.h);
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
-				      .data = "hello", .len = 5});
-	c.snd += 5;
+	send_text(&c, "hello");
 	ck_assert_uint_eq(last_only(c.h).ack, c.snd);
 	close_conn(&c);
 }
@@ -1182,9 +1185,7 @@ END_TEST
 START_TEST(orphan_data_and_unread_close_reset)
 {
 	struct conn c = open_passive();
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
-				      .data = "unread", .len = 6});
-	c.snd += 6;
+	send_text(&c, "unread");
 	h_clear(c.h);
 	tn_sock_close(c.s); /* unread data: RST, not FIN (RFC 1122 4.2.2.13) */
 	struct oseg o = last_only(c.h);
