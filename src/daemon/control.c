@@ -839,6 +839,7 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct ctl_client *c = w->data;
 
+	daemon_note_io(c->ctl->d);
 	if (revents & EV_WRITE) {
 		client_flush(c);
 		return; /* c may be gone; a pending read is seen at the next wakeup */

@@ -97,6 +97,9 @@ struct tapnetd {
 	uint64_t frame_now_ns;       /* while a frame from the tap is in the stack: its arrival time (else 0) */
 	ev_signal sig_int, sig_term, sig_hup;
 	ev_prepare closer_prepare;   /* the fds handed to the closer in a pass, to its threads at once */
+	uint64_t io_wakeups;         /* I/O callbacks so far: what busy polling waits for (daemon_run) */
+	uint32_t busy_poll_us;       /* [interface] busy_poll as applied (0 with one CPU) */
+	bool loop_stopping;          /* the loop was told to stop (daemon_run's passes end) */
 
 	uint64_t started_ns;
 	uint64_t counters[DCTR__COUNT];
@@ -132,5 +135,17 @@ void daemon_loop_start(struct tapnetd *d);
 void daemon_rearm_timer(struct tapnetd *d);
 
 void daemon_loop_stop(struct tapnetd *d);
+
+/*
+ * Runs the loop until a signal or a failure stops it, busy polling
+ * ([interface] busy_poll) while traffic flows.
+ */
+void daemon_run(struct tapnetd *d);
+
+/* An I/O callback ran: traffic flows (busy polling goes on). */
+static inline void daemon_note_io(struct tapnetd *d) { d->io_wakeups++; }
+
+/* Stops daemon_run (from a callback). */
+void daemon_stop_loop(struct tapnetd *d);
 
 #endif

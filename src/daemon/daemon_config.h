@@ -32,6 +32,7 @@ struct daemon_config {
 	uint8_t host_prefix_len;        /* 0: same prefix as core.prefix_len */
 	uint32_t txqueuelen;            /* frames the kernel queues toward tapnet */
 	bool offload;                   /* virtio-net header: checksum offload, TSO both ways */
+	uint32_t busy_poll_us;          /* poll this long after I/O before sleeping; 0: never */
 
 	/* [daemon] */
 	char user[CONFIG_NAME_MAX];     /* "" or "root": stay root (capabilities still dropped) */

@@ -1,6 +1,7 @@
 /*
  * loop.c - the libev loop: tap frames in, the stack's one timer, signals,
- * and the environment (clock, randomness, frame output) the stack runs in.
+ * the environment (clock, randomness, frame output) the stack runs in, and
+ * the loop itself, busy polling while traffic flows (daemon_run).
  *
  * After every call into the stack (a batch of frames, a timer run, a
  * control request) the single ev_timer is pointed at the stack's next
@@ -15,6 +16,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,6 +329,7 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 	char note[64];
 
 	DAEMON_COUNT(d, TapInPolls, 1);
+	daemon_note_io(d);
 	tn_stack_batch_begin(d->stack);
 	for (int i = 0; i < TAPDEV_BATCH; i++) {
 		ssize_t n = tapdev_read(&d->tap, &meta, &frame);
@@ -337,7 +340,7 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_error("%s is gone: %s; stopping", d->tap.name, strerror(errno));
 				d->exit_status = 1;
 				tn_stack_batch_end(d->stack);
-				ev_break(loop, EVBREAK_ALL);
+				daemon_stop_loop(d);
 				return;
 			}
 			DAEMON_COUNT(d, TapReadErrors, 1);
@@ -380,7 +383,7 @@ static void closer_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 static void stop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_notice("%s: stopping", strsignal(w->signum));
-	ev_break(loop, EVBREAK_ALL);
+	daemon_stop_loop(w->data);
 }
 
 static void hup_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -411,6 +414,13 @@ static void start_faults(struct tapnetd *d)
 		    "frames on %s are damaged on purpose: %s", d->tap.name, what);
 }
 
+/* CPUs this process may run on. */
+static int usable_cpus(void)
+{
+	cpu_set_t set;
+	return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+}
+
 void daemon_loop_start(struct tapnetd *d)
 {
 	ev_io_init(&d->tap_watcher, tap_readable_cb, d->tap.fd, EV_READ);
@@ -420,6 +430,11 @@ void daemon_loop_start(struct tapnetd *d)
 	ev_signal_init(&d->sig_hup, hup_signal_cb, SIGHUP);
 	d->tap_watcher.data = d->stack_timer.data = d;
 	d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
+	d->busy_poll_us = d->cfg.busy_poll_us;
+	if (d->busy_poll_us && usable_cpus() < 2) {
+		log_info("busy_poll off: one CPU, which polling would take from the programs");
+		d->busy_poll_us = 0;
+	}
 	d->stack_timer_at = TN_TIME_NEVER;
 	ev_timer_init(&d->fault_timer, fault_timer_cb, 0., 0.);
 	d->fault_timer.data = d;
@@ -436,6 +451,61 @@ void daemon_loop_start(struct tapnetd *d)
 
 	tn_stack_start(d->stack);
 	daemon_rearm_timer(d);
+}
+
+void daemon_stop_loop(struct tapnetd *d)
+{
+	d->loop_stopping = true;
+	ev_break(d->loop, EVBREAK_ALL);
+}
+
+/*
+ * Busy polling, as Linux's net.core.busy_poll does for a socket: after a
+ * pass that had I/O, tapnetd keeps polling (passes that do not wait) for
+ * up to busy_poll microseconds before it sleeps in epoll_wait. While
+ * traffic flows, tapnetd is then awake when the next frame or client write
+ * comes: the writer (a kernel sender writing to tap0, a client writing to
+ * its socket pair) does not have to wake it, which costs both sides a
+ * scheduler round and, in a virtual machine, an inter-processor interrupt.
+ * On two CPUs, polling after every pass took iperf3 into tapnet from
+ * 15-21 to 24-28 Gbit/s and a one-connection redis-benchmark from 10 to
+ * 18 thousand requests/s (single runs). Off by default until its adaptive
+ * form below is measured as carefully.
+ *
+ * Adaptive, as KVM's halt polling is: a poll that found nothing before
+ * sleeping is not tried again until two wakeups come within busy_poll of
+ * each other, so traffic that comes further apart than that (a ping every
+ * 10 ms, an idle daemon) costs no polling at all. With one CPU polling
+ * would only take time from the programs that make the traffic: off.
+ */
+void daemon_run(struct tapnetd *d)
+{
+	uint64_t poll_ns = (uint64_t)d->busy_poll_us * 1000;
+	bool poll = true;
+
+	d->loop_stopping = false;
+	if (!poll_ns) {
+		ev_run(d->loop, 0);
+		return;
+	}
+	while (!d->loop_stopping) {
+		uint64_t seen = d->io_wakeups, quiet_since = daemon_now_ns();
+		while (poll && !d->loop_stopping) {
+			if (!ev_run(d->loop, EVRUN_NOWAIT))
+				return; /* no watcher left */
+			uint64_t now = daemon_now_ns();
+			if (d->io_wakeups != seen) {
+				seen = d->io_wakeups;
+				quiet_since = now;
+			} else if (now - quiet_since >= poll_ns) {
+				break;
+			}
+		}
+		if (d->loop_stopping || !ev_run(d->loop, EVRUN_ONCE))
+			return;
+		/* poll next time if what woke us came soon enough to be caught */
+		poll = d->io_wakeups != seen && daemon_now_ns() - quiet_since <= poll_ns;
+	}
 }
 
 void daemon_loop_stop(struct tapnetd *d)

@@ -323,7 +323,7 @@ int main(int argc, char **argv)
 	if (start(&d) == 0) {
 		if (ready_fd >= 0)
 			daemonize_finish(ready_fd);
-		ev_run(d.loop, 0);
+		daemon_run(&d);
 		log_info("stopped");
 	} else {
 		d.exit_status = EXIT_FAILURE;

@@ -48,6 +48,7 @@ void a_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct tsock *t = w->data;
 	struct tapnetd *d = t->ss->d;
 
+	daemon_note_io(d);
 	if (revents & EV_READ)
 		t->a_idle = false;
 	tsock_pump(t);
