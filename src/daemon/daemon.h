@@ -145,7 +145,7 @@ void daemon_run(struct tapnetd *d);
 /* An I/O callback ran: traffic flows (busy polling goes on). */
 static inline void daemon_note_io(struct tapnetd *d) { d->io_wakeups++; }
 
-/* Stops daemon_run (from a callback). */
-void daemon_stop_loop(struct tapnetd *d);
+/* Ends daemon_run, from a callback (daemon_loop_stop then takes the watchers down). */
+void daemon_break_loop(struct tapnetd *d);
 
 #endif

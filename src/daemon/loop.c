@@ -340,7 +340,7 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 				log_error("%s is gone: %s; stopping", d->tap.name, strerror(errno));
 				d->exit_status = 1;
 				tn_stack_batch_end(d->stack);
-				daemon_stop_loop(d);
+				daemon_break_loop(d);
 				return;
 			}
 			DAEMON_COUNT(d, TapReadErrors, 1);
@@ -383,7 +383,7 @@ static void closer_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 static void stop_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	log_notice("%s: stopping", strsignal(w->signum));
-	daemon_stop_loop(w->data);
+	daemon_break_loop(w->data);
 }
 
 static void hup_signal_cb(struct ev_loop *loop, ev_signal *w, int revents)
@@ -453,7 +453,7 @@ void daemon_loop_start(struct tapnetd *d)
 	daemon_rearm_timer(d);
 }
 
-void daemon_stop_loop(struct tapnetd *d)
+void daemon_break_loop(struct tapnetd *d)
 {
 	d->loop_stopping = true;
 	ev_break(d->loop, EVBREAK_ALL);

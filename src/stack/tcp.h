@@ -298,7 +298,8 @@ struct tn_sock {
 	uint8_t quickack;                 /* segments still ACKed at once (TCP_QUICKACKS) */
 	/*
 	 * In-order bytes received in this socket's current input batch and in
-	 * its previous one (tcp_ack_later spaces a batch's ACKs by the latter).
+	 * its previous one: the larger is tcp_ack_later's estimate of the
+	 * sender's flight, which a batch's ACKs are spaced by.
 	 */
 	uint32_t batch_rx_gen, batch_rx_bytes, batch_rx_prev;
 	uint64_t last_data_ns;            /* when data last arrived (quick ACKs after a gap) */

@@ -995,8 +995,7 @@ static void note_batch_rx(struct tn_sock *s, uint32_t delivered)
 static void note_data_gap(struct tn_sock *s)
 {
 	uint64_t now = tn_now(s->stack);
-	if (s->last_data_ns && now - s->last_data_ns > (uint64_t)s->rto_us * 1000 &&
-	    s->quickack < TCP_QUICKACKS)
+	if (s->last_data_ns && now - s->last_data_ns > (uint64_t)s->rto_us * 1000)
 		s->quickack = TCP_QUICKACKS;
 	s->last_data_ns = now;
 }

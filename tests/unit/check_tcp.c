@@ -175,6 +175,14 @@ static void send_gso(struct conn *c, int n)
 	c->h->in_meta = NULL;
 }
 
+/* The application reads everything received so far. */
+static void read_all(struct conn *c)
+{
+	static char drain[65536];
+	while (tn_sock_recv(c->s, drain, sizeof(drain)) > 0)
+		;
+}
+
 /*
  * A batch of n merged runs, read by the application: the sender's flight
  * as the next batch estimates it (tcp_ack_later ACKs a batch at least four
@@ -182,12 +190,10 @@ static void send_gso(struct conn *c, int n)
  */
 static void batch_of_flight(struct conn *c, int n)
 {
-	static char drain[65536];
 	tn_stack_batch_begin(c->h->stack);
 	send_gso(c, n);
 	tn_stack_batch_end(c->h->stack);
-	while (tn_sock_recv(c->s, drain, sizeof(drain)) > 0)
-		;
+	read_all(c);
 	h_clear(c->h);
 }
 
@@ -312,9 +318,7 @@ START_TEST(batch_acks_four_times_a_flight)
 	send_gso(&c, 1); /* no flight known: a quarter of this one */
 	ck_assert_uint_eq(tcp_out_count(c.h), 1);
 	tn_stack_batch_end(c.h->stack);
-	static char drain[65536];
-	while (tn_sock_recv(c.s, drain, sizeof(drain)) > 0)
-		;
+	read_all(&c);
 	batch_of_flight(&c, 20); /* 58 400 bytes */
 	const uint32_t first = c.snd;
 	tn_stack_batch_begin(c.h->stack);
