@@ -405,14 +405,13 @@ static void connect_done(struct tsock *t)
 	t->connecting = false;
 	t->connected = true;
 	t->a_idle = false;
-	while (t->filler) {
-		struct iovec iov = { ss->scratch, t->filler < CHUNK ? t->filler : CHUNK };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
-		ssize_t n = recv_a(t, &msg);
-		if (n <= 0)
-			break; /* a client that lied about it: pump_from_client drops the rest */
-		t->filler -= (uint32_t)n;
-	}
+	/*
+	 * B's send buffer grows before the filler goes: drained first, B
+	 * would wake the client with its shrunk buffer, and a non-blocking
+	 * write would take a few KiB and then fail with EAGAIN. What the
+	 * client writes from now on lands behind the filler, whose length
+	 * we know, so the order does not matter to the stream.
+	 */
 	if (t->b_hold >= 0) {
 		int sz = PAIR_SNDBUF;
 		if (setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
@@ -420,6 +419,14 @@ static void connect_done(struct tsock *t)
 				  strerror(errno));
 		closer_close(t->b_hold);
 		t->b_hold = -1;
+	}
+	while (t->filler) {
+		struct iovec iov = { ss->scratch, t->filler < CHUNK ? t->filler : CHUNK };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t n = recv_a(t, &msg);
+		if (n <= 0)
+			break; /* a client that lied about it: pump_from_client drops the rest */
+		t->filler -= (uint32_t)n;
 	}
 }
 
