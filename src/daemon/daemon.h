@@ -54,6 +54,7 @@
 	X(SockOptNowaitErrors) /* setsockopt sent without waiting that failed: logged */ \
 	X(SockPairReads)    /* reads of a program's bytes from its socket pairs */ \
 	X(SockPairEmptyReads) /* reads that found a pair empty (EAGAIN) */ \
+	X(SockPairDeliveries) /* peer segments sent to a pair straight from the tap */ \
 	X(CtlIdleCloses)    /* connections closed after client_idle_timeout */ \
 	X(CloserBusy)       /* closes of client-touched fds not returned yet */ \
 	X(TraceSubscribers) /* TRACE connections now (tapnet trace, capture) */ \

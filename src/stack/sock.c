@@ -204,6 +204,7 @@ long tn_sock_send_space(struct tn_sock *s, struct tn_sock_wpiece piece[2], int *
 	struct tn_iov iov[2];
 	if (tn_ring_space(&s->sndbuf) == 0)
 		tcp_sndbuf_expand(s);
+	tn_ring_rewind_empty(&s->sndbuf);
 	int n = tn_ring_free_iov(&s->sndbuf, iov);
 	if (n == 0) {
 		s->snd_nospace = true;
@@ -239,6 +240,7 @@ long tn_sock_send(struct tn_sock *s, const void *buf, size_t len)
 		return 0;
 	if (len > tn_ring_space(&s->sndbuf))
 		tcp_sndbuf_expand(s);
+	tn_ring_rewind_empty(&s->sndbuf);
 	uint32_t n = tn_ring_write(&s->sndbuf, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
 	if (n < len)
 		s->snd_nospace = true;
@@ -440,8 +442,15 @@ void tn_sock_set_callback(struct tn_sock *s, tn_sock_cb cb, void *arg)
 	tcp_enter(s->stack);
 	s->cb = cb;
 	s->cb_arg = arg;
+	if (!cb)
+		s->deliver = NULL;
 	tcp_notify(s, 0); /* events that waited for a callback */
 	tcp_leave(s->stack);
+}
+
+void tn_sock_set_deliver(struct tn_sock *s, tn_sock_deliver_fn fn)
+{
+	s->deliver = fn;
 }
 
 int tn_sock_set_nodelay(struct tn_sock *s, bool on)

@@ -434,6 +434,18 @@ int tn_sock_shutdown(struct tn_sock *s, int how);
 void tn_sock_close(struct tn_sock *s); /* FIN (or RST with unread data / linger 0) */
 void tn_sock_abort(struct tn_sock *s); /* RST now, then close */
 void tn_sock_set_callback(struct tn_sock *s, tn_sock_cb cb, void *arg);
+/*
+ * Delivery past the receive buffer: in-order peer bytes that would land in
+ * an empty receive buffer (nothing unread, nothing out of order) are first
+ * offered to fn(arg, data, len) with the callback's arg, in the middle of
+ * tn_stack_input. fn hands on what it can without blocking and returns how
+ * many bytes it took (0..len); those count as received and read at once,
+ * the rest goes to the buffer as usual. It saves a copy for a caller that
+ * would otherwise read them from the buffer right away. fn must not call
+ * into the stack. Cleared with the callback (tn_sock_set_callback).
+ */
+typedef size_t (*tn_sock_deliver_fn)(void *arg, const uint8_t *data, size_t len);
+void tn_sock_set_deliver(struct tn_sock *s, tn_sock_deliver_fn fn);
 
 /*
  * Socket options. Buffer sizes (SO_RCVBUF/SO_SNDBUF) pin the socket's

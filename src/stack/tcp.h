@@ -86,6 +86,17 @@ void tn_ring_write_beyond(struct tn_ring *r, uint32_t off, const void *src, uint
 void tn_ring_commit(struct tn_ring *r, uint32_t n);
 uint32_t tn_ring_read(struct tn_ring *r, void *dst, uint32_t n);
 void tn_ring_discard(struct tn_ring *r, uint32_t n);
+/*
+ * An empty ring starts again at its first byte, so that a connection
+ * whose reader keeps up reuses the same few cache-hot KiB instead of
+ * walking through megabytes. Only for a ring with nothing parked beyond
+ * its committed end (no out-of-order bytes), and no pieces handed out.
+ */
+static inline void tn_ring_rewind_empty(struct tn_ring *r)
+{
+	if (r->len == 0)
+		r->head = 0;
+}
 /* Points iov (2 entries) at n committed bytes starting at off; returns the iov count. */
 int tn_ring_peek(const struct tn_ring *r, uint32_t off, uint32_t n, struct tn_iov iov[2]);
 
@@ -273,6 +284,7 @@ struct tn_sock {
 	int soft_err;                     /* last ICMP error, reported on timeout */
 	tn_sock_cb cb;
 	void *cb_arg;
+	tn_sock_deliver_fn deliver;       /* in-order bytes past an empty rcvbuf (tn_sock_set_deliver) */
 	struct tcp_listen *listen;
 
 	/* send side */

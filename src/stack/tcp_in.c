@@ -1000,6 +1000,25 @@ static void note_data_gap(struct tn_sock *s)
 	s->last_data_ns = now;
 }
 
+/*
+ * tn_sock_set_deliver: in-order bytes for an empty receive buffer go to the
+ * owner's deliver function first; what it takes is read already (rcv_nxt
+ * moves, and receive-buffer tuning counts it as copied). Returns that.
+ */
+static uint32_t deliver_past_rcvbuf(struct tn_sock *s, uint32_t seq, const uint8_t *data,
+				    uint32_t len)
+{
+	if (!s->deliver || !s->cb || seq != s->rcv_nxt || s->rcvbuf.len || s->ofo_n || s->shut_rd)
+		return 0;
+	size_t took = s->deliver(s->cb_arg, data, len);
+	if (!took)
+		return 0;
+	uint32_t n = took < len ? (uint32_t)took : len;
+	s->rcv_nxt += n;
+	tcp_rcv_space_adjust(s);
+	return n;
+}
+
 /* Steps 7 and 8: the text and the FIN. Returns false when the connection was reset. */
 static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 {
@@ -1042,8 +1061,10 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 		}
 	}
 	if (len) {
-		bool had_ofo = s->ofo_n != 0, ooo;
-		uint32_t delivered = tcp_ofo_store(s, seq, data, len, &ooo);
+		bool had_ofo = s->ofo_n != 0, ooo = false;
+		uint32_t passed = deliver_past_rcvbuf(s, seq, data, len), delivered = 0;
+		if (passed < len)
+			delivered = tcp_ofo_store(s, seq + passed, data + passed, len - passed, &ooo);
 		if (ooo || had_ofo) {
 			s->ack_now = true; /* RFC 5681 4.2: dup ACK now / hole filled */
 			/*
@@ -1056,11 +1077,12 @@ static bool process_text(struct tn_sock *s, const struct tcp_seg *g)
 		/* Linux's tcp_measure_rcv_mss(): the largest segment seen, up to our MSS. */
 		if (g->len > s->rcv_mss)
 			s->rcv_mss = min_u32(g->len, s->stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN);
-		if (delivered) {
-			s->bytes_received += delivered;
-			note_batch_rx(s, delivered);
-			tcp_notify(s, TN_SOCK_EV_READABLE);
+		if (delivered + passed) {
+			s->bytes_received += delivered + passed;
+			note_batch_rx(s, delivered + passed);
 		}
+		if (delivered)
+			tcp_notify(s, TN_SOCK_EV_READABLE);
 		note_data_gap(s);
 		tcp_ack_later(s);
 	}

@@ -89,6 +89,8 @@ uint32_t tcp_ofo_store(struct tn_sock *s, uint32_t seq, const uint8_t *data, uin
 		TCP_CTR(s, TcpExtTCPOFOQueue);
 		return 0;
 	}
+	if (!s->ofo_n)
+		tn_ring_rewind_empty(&s->rcvbuf);
 	tn_ring_write_beyond(&s->rcvbuf, 0, data, len);
 	uint32_t nxt = seq + len;
 	while (s->ofo_n && seq_le(s->ofo[0].start, nxt)) {

@@ -10,7 +10,9 @@
 #     next write (seen with kernel senders, client and server).
 #  2. iperf3 cannot check the data (-F loses bytes on a short write, kernel
 #     to kernel too), so nc carries a file of IPERF_BYTES random bytes each
-#     way, tapnet sending and receiving: the sha256 must match.
+#     way, tapnet sending and receiving: the sha256 must match. Receiving,
+#     some of the kernel's 64 KB frames go from the tap straight to the pair
+#     (SockPairDeliveries), the rest through the receive ring.
 # The rates are printed, never judged (bench/rpc does that).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
@@ -83,7 +85,11 @@ nc_copy() {
 	rm -f "$TN_TMP/$port.got"
 }
 
+delivered=$(counter SockPairDeliveries)
 nc_copy "kernel nc -> tapnet nc -l" tapnet "$TAPNET_ADDR" 5205
+# the kernel's 64 KB frames went past empty rings straight to the pair, some of them
+[ "$(counter SockPairDeliveries)" -gt "$delivered" ] ||
+	fail "no peer segment went straight to a pair (SockPairDeliveries $(counter SockPairDeliveries))"
 nc_copy "tapnet nc -> kernel nc -l" kernel "$HOST_ADDR" 5206
 wait_no_conns 'ESTAB|LISTEN|SYN|CLOSE-WAIT'
 

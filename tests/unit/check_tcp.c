@@ -891,19 +891,20 @@ START_TEST(send_in_place_then_commit)
 	h_clear(c.h);
 	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), 4096 - 3000);
 
-	/* acknowledged (the tail goes once the rest is): the free space wraps around */
+	/* the full segments acknowledged (the tail goes now): the free space wraps around */
 	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 5 * 536, .flags = TCP_ACK});
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 3000, .flags = TCP_ACK});
-	c.rcv += 3000;
+	c.rcv += 5 * 536;
 	h_clear(c.h);
-	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), 4096);
+	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), 4096 - 320);
 	ck_assert_int_eq(np, 2);
 	ck_assert_uint_eq(p[0].len, 4096 - 3000);
-	ck_assert_uint_eq(p[1].len, 3000);
+	ck_assert_uint_eq(p[1].len, 5 * 536);
 	memcpy(p[0].base, data + 3000, p[0].len);
 	memcpy(p[1].base, data + 3000 + p[0].len, 3000 - p[0].len);
 	ck_assert_int_eq(tn_sock_send_commit(c.s, 3000), 3000);
-	/* what went out is what was written, in order, across the wrap */
+	/* what goes out once the tail is acknowledged is what was written, in order, across the wrap */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 320, .flags = TCP_ACK});
+	c.rcv += 320;
 	size_t got = 0;
 	for (size_t i = 0; i < c.h->nout; i++) {
 		struct oseg o;
@@ -914,6 +915,18 @@ START_TEST(send_in_place_then_commit)
 		got += o.len;
 	}
 	ck_assert_uint_gt(got, 0);
+	h_clear(c.h);
+
+	/* everything acknowledged: an empty ring starts again at its first byte, in one piece */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 5 * 536, .flags = TCP_ACK});
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 3000, .flags = TCP_ACK});
+	c.rcv += 3000;
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), 4096);
+	ck_assert_int_eq(np, 1);
+	ck_assert_ptr_eq(p[0].base, c.s->sndbuf.data);
+	memcpy(p[0].base, data, 3000);
+	ck_assert_int_eq(tn_sock_send_commit(c.s, 3000), 3000);
 
 	/* more than there is room for is clamped; after shutdown it is refused */
 	ck_assert_int_eq(tn_sock_send_commit(c.s, 5000), 4096 - 3000);
@@ -1001,6 +1014,137 @@ START_TEST(recv_peek_then_consume)
 	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), 0);
 	ck_assert_int_eq(np, 0);
 	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * A receive ring that a reader emptied starts again at its first byte (the
+ * same cache-hot bytes for the next data), but not while out-of-order bytes
+ * are parked beyond the committed end: they keep their place.
+ */
+START_TEST(empty_receive_ring_starts_again_at_its_first_byte)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 4096;
+	struct conn c = open_passive_cfg(&cfg, NULL, 0);
+	static uint8_t data[1500];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 11 + i / 257);
+	struct tn_sock_piece p[2];
+	int np;
+	uint8_t buf[2000];
+
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = data,
+				      .len = 1000});
+	c.snd += 1000;
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 1000);
+	/* a hole, then the bytes after it, then the hole filled: all in their place */
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 500, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = data + 500, .len = 1000});
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = data,
+				      .len = 500});
+	c.snd += 1500;
+	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), 1500);
+	ck_assert_int_eq(np, 1);
+	ck_assert_ptr_eq(p[0].base, c.s->rcvbuf.data + 1000);
+	ck_assert_int_eq(memcmp(p[0].base, data, 1500), 0);
+	tn_sock_recv_consume(c.s, 1500);
+	/* empty, nothing parked: the next bytes land at the start */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = data,
+				      .len = 100});
+	c.snd += 100;
+	ck_assert_int_eq(tn_sock_recv_peek(c.s, p, &np), 100);
+	ck_assert_int_eq(np, 1);
+	ck_assert_ptr_eq(p[0].base, c.s->rcvbuf.data);
+	ck_assert_int_eq(memcmp(p[0].base, data, 100), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/* A deliver function (tn_sock_set_deliver) that takes up to deliver_room bytes into deliver_buf. */
+static uint8_t deliver_buf[8192];
+static size_t deliver_len, deliver_room, deliver_calls;
+static size_t deliver_some(void *arg, const uint8_t *data, size_t len)
+{
+	(void)arg;
+	deliver_calls++;
+	size_t n = len < deliver_room ? len : deliver_room;
+	ck_assert_uint_le(deliver_len + n, sizeof(deliver_buf));
+	memcpy(deliver_buf + deliver_len, data, n);
+	deliver_len += n;
+	deliver_room -= n;
+	return n;
+}
+static void ignore_events(struct tn_sock *s, unsigned events, void *arg)
+{
+	(void)s, (void)events, (void)arg;
+}
+
+/*
+ * In-order bytes for an empty receive buffer go to the deliver function
+ * first: what it takes is read (ACKed, not in the buffer), the rest is
+ * buffered behind it; with bytes unread or out of order it is not asked.
+ */
+START_TEST(deliver_takes_in_order_bytes_past_an_empty_buffer)
+{
+	struct conn c = open_passive();
+	static uint8_t data[3000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 5 + i / 263);
+	uint8_t buf[3000];
+	deliver_len = deliver_calls = 0;
+	deliver_room = 1000 + 300;
+	tn_sock_set_callback(c.s, ignore_events, NULL);
+	tn_sock_set_deliver(c.s, deliver_some);
+
+	/* all of it taken: nothing to read, and the ACK covers it */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+				      .data = data, .len = 1000});
+	c.snd += 1000;
+	ck_assert_uint_eq(deliver_len, 1000);
+	ck_assert_uint_eq(tn_sock_readable(c.s), 0);
+	h_advance(c.h, TN_NSEC_PER_SEC); /* the delayed ACK */
+	ck_assert_uint_eq(last_only(c.h).ack, c.snd);
+	h_clear(c.h);
+	/* part of it taken: the rest is buffered, in order behind it */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = data + 1000, .len = 500});
+	c.snd += 500;
+	ck_assert_uint_eq(deliver_len, 1300);
+	ck_assert_uint_eq(tn_sock_readable(c.s), 200);
+	/* bytes unread: the next segment goes to the buffer, the deliver function is not asked */
+	deliver_room = 5000;
+	size_t calls = deliver_calls;
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = data + 1500, .len = 500});
+	c.snd += 500;
+	ck_assert_uint_eq(deliver_calls, calls);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 700);
+	ck_assert_int_eq(memcmp(deliver_buf, data, 1300), 0);
+	ck_assert_int_eq(memcmp(buf, data + 1300, 700), 0);
+	/* out of order: buffered; the hole filled with bytes parked: buffered too */
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 500, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = data + 2500, .len = 500});
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = data + 2000, .len = 500});
+	c.snd += 1000;
+	ck_assert_uint_eq(deliver_calls, calls);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 1000);
+	ck_assert_int_eq(memcmp(buf, data + 2000, 1000), 0);
+	/* empty again: taken; then the peer's FIN reads as EOF */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN,
+				      .data = data, .len = 100});
+	c.snd += 101;
+	ck_assert_uint_eq(deliver_len, 1400);
+	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 0);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_eq(info.bytes_received, 3100);
+	/* cleared with the callback */
+	tn_sock_set_callback(c.s, NULL, NULL);
+	ck_assert_ptr_null(c.s->deliver);
 	close_conn(&c);
 }
 END_TEST
@@ -1782,6 +1926,8 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
+	tcase_add_test(tc, empty_receive_ring_starts_again_at_its_first_byte);
+	tcase_add_test(tc, deliver_takes_in_order_bytes_past_an_empty_buffer);
 	tcase_add_test(tc, send_in_place_then_commit);
 	tcase_add_test(tc, path_mtu_discovery);
 	tcase_add_test(tc, recv_peek_reports_a_reset_after_the_data);
