@@ -600,6 +600,11 @@ void tcp_sack_trim(struct tn_sock *s);
 uint64_t tcp_rack_detect(struct tn_sock *s);
 /* An RTO: everything not SACKed is lost (Linux's tcp_timeout_mark_lost). */
 void tcp_sack_mark_all_lost(struct tn_sock *s);
+/*
+ * A timeout found spurious (Eifel, F-RTO: frto; or every retransmission
+ * D-SACKed): cwnd and ssthresh as before it, loss state left.
+ */
+void tcp_undo_rto(struct tn_sock *s, bool frto);
 /* An undone timeout: nothing is lost any more (what RACK finds again will be). */
 void tcp_sack_unmark_lost(struct tn_sock *s);
 /* Bytes of [start, end) neither SACKed nor retransmitted: still original transmissions. */

@@ -827,7 +827,7 @@ static bool rto_spurious(struct tn_sock *s, const struct tcp_seg *g, bool acked_
 }
 
 /* Linux's tcp_undo_cwnd_reduction after a spurious timeout: back to the window before it. */
-static void undo_rto(struct tn_sock *s, bool frto)
+void tcp_undo_rto(struct tn_sock *s, bool frto)
 {
 	TCP_CTR(s, TcpExtTCPLossUndo);
 	if (frto)
@@ -837,6 +837,7 @@ static void undo_rto(struct tn_sock *s, bool frto)
 	s->in_loss = false;
 	s->rto_undo = false;
 	s->frto = false;
+	s->undo_armed = false;
 	s->retries = 0;
 	s->backoff = 0;
 	tcp_sack_unmark_lost(s); /* RACK marks again what the SACKs show lost */
@@ -876,7 +877,7 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 	bool acked_new = seq_gt(g->ack, s->snd_una);
 	bool frto;
 	if (s->rto_undo && s->in_loss && rto_spurious(s, g, acked_new, &frto))
-		undo_rto(s, frto);
+		tcp_undo_rto(s, frto);
 	uint32_t delivered = 0;
 	if (s->sack_ok)
 		delivered = tcp_sack_on_ack(s, &g->opt, g->ack);

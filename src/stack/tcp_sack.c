@@ -269,6 +269,11 @@ static void rack_update(struct tn_sock *s, uint32_t start, uint32_t end)
  */
 static void undo_dsack(struct tn_sock *s)
 {
+	if (s->in_loss) {
+		if (s->rto_undo)
+			tcp_undo_rto(s, false); /* a timeout's retransmissions, all duplicates */
+		return;
+	}
 	s->undo_armed = false;
 	s->cwnd = max_u32(s->cwnd, s->prior_cwnd);
 	s->ssthresh = max_u32(s->ssthresh, s->prior_ssthresh);

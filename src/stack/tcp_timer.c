@@ -206,7 +206,8 @@ static void data_timeout(struct tn_sock *s)
 	TCP_CTR(s, TcpExtTCPTimeouts);
 	if (s->in_recovery)
 		TCP_CTR(s, TcpExtTCPLossFailures);
-	if (s->retries == 0 && !s->in_recovery && !s->in_loss) {
+	bool fresh = s->retries == 0 && !s->in_recovery && !s->in_loss;
+	if (fresh) {
 		/* A fresh timeout, which the ACKs to come may prove spurious (tcp_in.c). */
 		s->prior_ssthresh = max_u32(s->ssthresh, s->cwnd / 2 + s->cwnd / 4);
 		s->rto_undo = true;
@@ -224,7 +225,20 @@ static void data_timeout(struct tn_sock *s)
 		s->prior_cwnd = s->cwnd;
 	}
 	s->cc->on_timeout(s);
-	s->undo_armed = false; /* what an RTO sends again no D-SACK count can vouch for */
+	if (fresh) {
+		/*
+		 * Linux's tcp_init_undo at a fresh timeout: when every segment it
+		 * sends again comes back as a D-SACK duplicate, the originals had
+		 * arrived and the timeout was spurious (tcp_sack.c), as Eifel or
+		 * F-RTO would have said had they had a timestamp or an original
+		 * segment to go by (a lone tail segment without timestamps).
+		 */
+		s->undo_marker = s->snd_una;
+		s->undo_retrans = 0;
+		s->undo_armed = true;
+	} else if (!s->rto_undo) {
+		s->undo_armed = false; /* a timeout in recovery: its cut stands */
+	}
 	s->cwnd = s->mss;
 	s->cwnd_cnt = 0;
 	s->in_recovery = false;

@@ -1790,6 +1790,48 @@ START_TEST(frto_undoes_a_spurious_rto)
 END_TEST
 
 /*
+ * A lone tail segment, no timestamps: after its timeout neither Eifel nor
+ * F-RTO has anything to go by. When the retransmission comes back as a
+ * D-SACK duplicate (RFC 2883), the original had arrived: the timeout is
+ * undone as Linux's tcp_try_undo_loss does (TcpExtTCPLossUndo). A plain
+ * ACK of it is a real loss: no undo.
+ */
+START_TEST(dsack_of_every_retransmission_undoes_a_timeout)
+{
+	for (int real = 0; real <= 1; real++) {
+		struct tn_config cfg;
+		peer_config(&cfg);
+		struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+		uint32_t ssthresh, cwnd0 = cwnd_of(&c, &ssthresh);
+		ck_assert_int_eq(tn_sock_send(c.s, "tail", 4), 4);
+		h_clear(c.h);
+		for (int i = 0; i < 5000 && H_CTR(c.h, TcpExtTCPTimeouts) == 0; i++)
+			h_advance(c.h, TN_NSEC_PER_MSEC);
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 1);
+		ck_assert_uint_eq(cwnd_of(&c, &ssthresh), 1);
+		if (real) {
+			peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 4, .flags = TCP_ACK});
+		} else {
+			const uint32_t dup[] = {0, 4};
+			peer_sack(&c, c.rcv + 4, c.rcv, dup, 1);
+		}
+		uint32_t cwnd = cwnd_of(&c, &ssthresh);
+		if (real) {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 0);
+			ck_assert_uint_le(cwnd, 2);
+		} else {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKRecv), 1);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 1);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSpuriousRTOs), 0); /* not F-RTO */
+			ck_assert_uint_ge(cwnd, cwnd0);
+			ck_assert_uint_eq(ssthresh, UINT32_MAX);
+		}
+		close_conn(&c);
+	}
+}
+END_TEST
+
+/*
  * The receive window is rounded down to the window scale: the right edge
  * an ACK offers never lies beyond what the buffer can hold, whatever
  * amounts arrive (rounding up offered up to 2^wscale - 1 bytes more, again
@@ -1945,6 +1987,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, retransmission_after_rto);
 	tcase_add_test(tc, eifel_undoes_a_spurious_rto);
 	tcase_add_test(tc, frto_undoes_a_spurious_rto);
+	tcase_add_test(tc, dsack_of_every_retransmission_undoes_a_timeout);
 	tcase_add_test(tc, zero_window_is_probed);
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
