@@ -119,6 +119,10 @@ static void sock_free(struct tn_sock *s)
 		tcp->charge(tcp->charge_ctx, s->mem_owner, -(int64_t)s->charged);
 	ring_release(s, &s->sndbuf);
 	ring_release(s, &s->rcvbuf);
+	free(s->ofo);
+	free(s->sb);
+	free(s->rxt);
+	free(s->txlog);
 	while (s->listen && s->listen->req_head)
 		tcp_req_free(s->listen->req_head);
 	free(s->listen);

@@ -26,6 +26,7 @@
 #include "tcp_timewait.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 
 #define TCP_HLEN 20
 #define TCP_MAX_OPTLEN 40
@@ -86,6 +87,14 @@ void tn_ring_write_beyond(struct tn_ring *r, uint32_t off, const void *src, uint
 void tn_ring_commit(struct tn_ring *r, uint32_t n);
 uint32_t tn_ring_read(struct tn_ring *r, void *dst, uint32_t n);
 void tn_ring_discard(struct tn_ring *r, uint32_t n);
+/*
+ * *p, an array of n entries of a connection's loss and reordering state,
+ * allocated at its first use; false (TcpExtTCPMemoryPressures counted by
+ * the caller) when there is no memory: the caller does without, as when
+ * the array is full.
+ */
+#define tcp_lazy_array(p, n) ((p) || ((p) = malloc((size_t)(n) * sizeof(*(p)))) != NULL)
+
 /*
  * An empty ring starts again at its first byte, so that a connection
  * whose reader keeps up reuses the same few cache-hot KiB instead of
@@ -320,7 +329,12 @@ struct tn_sock {
 	uint8_t ofo_n;
 	uint8_t sack_recent_n;            /* ranges reported most recently, newest first */
 	uint32_t sack_recent[TCP_SACK_BLOCKS_MAX];   /* a byte of each (ranges merge and move) */
-	struct tcp_sack_block ofo[TCP_OFO_MAX];
+	/*
+	 * ofo, sb, rxt and txlog are arrays of TCP_OFO_MAX, ... entries
+	 * allocated at their first use (tcp_lazy_array): an idle connection,
+	 * or one that never sees a hole or a loss, does without most of them.
+	 */
+	struct tcp_sack_block *ofo;       /* out-of-order ranges held beyond rcv_nxt */
 	struct tcp_sack_block dsack;      /* RFC 2883: a duplicate to report once */
 	bool dsack_pending;
 
@@ -361,7 +375,7 @@ struct tn_sock {
 	bool rto_undo : 1, frto : 1;
 	uint32_t frto_high, rto_ts;
 	uint16_t sb_n;
-	struct tcp_sack_block sb[TCP_SACK_SB_MAX];   /* sacked ranges above snd_una */
+	struct tcp_sack_block *sb;        /* SACKed ranges above snd_una */
 	uint32_t sacked_bytes;
 	/*
 	 * Loss detection (tcp_sack.c). Unsacked original data below lost_end
@@ -370,8 +384,8 @@ struct tn_sock {
 	 */
 	uint32_t lost_end, lost_bytes;
 	uint16_t rxt_n, txlog_n, txlog_head;
-	struct tcp_rxt rxt[TCP_RXT_MAX];
-	struct tcp_txmark txlog[TCP_TXLOG_MAX];   /* a ring, oldest at txlog_head */
+	struct tcp_rxt *rxt;
+	struct tcp_txmark *txlog;         /* a ring, oldest at txlog_head */
 	/* RACK (RFC 8985): the most recently sent segment known delivered */
 	uint32_t rack_xmit_us, rack_end_seq, rack_rtt_us, min_rtt_us;
 	uint32_t ack_rtt_us;              /* RTT of the newest byte the last ACK covered, 0: none (Karn) */

@@ -1149,6 +1149,42 @@ START_TEST(deliver_takes_in_order_bytes_past_an_empty_buffer)
 }
 END_TEST
 
+/*
+ * A connection's loss and reordering state (out-of-order ranges, SACK
+ * scoreboard, retransmitted ranges, transmit-time checkpoints: 6 KiB) is
+ * allocated when first needed, so an idle connection is under 1 KiB.
+ */
+START_TEST(loss_state_is_allocated_at_first_need)
+{
+	static const uint8_t sackperm[] = {4, 2, 1, 1};
+	struct conn c = open_passive_cfg(NULL, sackperm, sizeof(sackperm));
+	ck_assert_uint_lt(sizeof(struct tn_sock), 1024);
+	ck_assert_ptr_null(c.s->ofo);
+	ck_assert_ptr_null(c.s->sb);
+	ck_assert_ptr_null(c.s->rxt);
+	ck_assert_ptr_null(c.s->txlog);
+	/* in-order data both ways: transmit times only */
+	send_text(&c, "hello");
+	ck_assert_int_eq(tn_sock_send(c.s, "world", 5), 5);
+	ck_assert_ptr_null(c.s->ofo);
+	ck_assert_ptr_nonnull(c.s->txlog);
+	ck_assert_ptr_null(c.s->sb);
+	ck_assert_ptr_null(c.s->rxt);
+	/* a hole: out-of-order ranges; a SACK block: the scoreboard */
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 10, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = "later", .len = 5});
+	ck_assert_ptr_nonnull(c.s->ofo);
+	ck_assert_uint_eq(c.s->ofo_n, 1);
+	ck_assert_int_eq(tn_sock_set_nodelay(c.s, true), 0);
+	ck_assert_int_eq(tn_sock_send(c.s, "again", 5), 5);
+	const uint32_t sacked[] = {5, 10};
+	peer_sack(&c, c.rcv, c.rcv, sacked, 1);
+	ck_assert_ptr_nonnull(c.s->sb);
+	ck_assert_uint_eq(c.s->sb_n, 1);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(recv_peek_reports_a_reset_after_the_data)
 {
 	struct conn c = open_passive();
@@ -1970,6 +2006,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, empty_receive_ring_starts_again_at_its_first_byte);
 	tcase_add_test(tc, deliver_takes_in_order_bytes_past_an_empty_buffer);
+	tcase_add_test(tc, loss_state_is_allocated_at_first_need);
 	tcase_add_test(tc, send_in_place_then_commit);
 	tcase_add_test(tc, path_mtu_discovery);
 	tcase_add_test(tc, recv_peek_reports_a_reset_after_the_data);
