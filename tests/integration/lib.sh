@@ -107,6 +107,9 @@ expect_counter_above() {
 # overrides its log_level (debug), OFFLOAD its [interface] offload (yes),
 # TAP_HOST_ADDRESS its host_address (10.0.0.1/24; empty: the kernel's side of
 # tap0 gets no address, for a test that bridges tap0 elsewhere).
+# TAPNETD_EXTRA_CONFIG, lines of a configuration file, goes after them all:
+# the benches take it from the user (say "[interface]" and "busy_poll = 50"
+# on two lines) to measure a setting; its sections may repeat earlier ones.
 write_config() {
 	local line
 	{
@@ -129,6 +132,7 @@ write_config() {
 		for line in "$@"; do
 			printf '%s\n' "$line"
 		done
+		[ -z "${TAPNETD_EXTRA_CONFIG:-}" ] || printf '%s\n' "$TAPNETD_EXTRA_CONFIG"
 	} >"$CONF" || fail "cannot write $CONF"
 	chmod 0644 "$CONF"
 }
