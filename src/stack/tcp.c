@@ -431,10 +431,16 @@ uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip
 }
 
 /* Timestamp clock: milliseconds (RFC 7323 5.4), offset so it leaks no uptime. */
+uint32_t tcp_ts_clock_at(const struct tn_stack *stack, uint32_t offset, uint64_t ns)
+{
+	uint64_t base = tcp_of(stack)->clock_base_ns;
+	uint64_t ms = (ns > base ? ns - base : 0) / TN_NSEC_PER_MSEC;
+	return (uint32_t)ms + offset;
+}
+
 uint32_t tcp_ts_clock(const struct tn_stack *stack, uint32_t offset)
 {
-	uint64_t ms = (tn_now(stack) - tcp_of(stack)->clock_base_ns) / TN_NSEC_PER_MSEC;
-	return (uint32_t)ms + offset;
+	return tcp_ts_clock_at(stack, offset, tn_now(stack));
 }
 
 uint32_t tcp_ts_now(const struct tn_sock *s)

@@ -509,6 +509,8 @@ uint32_t tcp_new_isn(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip
 uint32_t tcp_ts_now(const struct tn_sock *s);
 /* The timestamp clock with a given offset (a connection's, before it has a socket). */
 uint32_t tcp_ts_clock(const struct tn_stack *stack, uint32_t offset);
+/* What that clock read at time ns (tn_now's clock). */
+uint32_t tcp_ts_clock_at(const struct tn_stack *stack, uint32_t offset, uint64_t ns);
 /* Timestamp clock offset of an address pair (keyed: one clock per peer, like Linux's). */
 uint32_t tcp_ts_offset(struct tn_stack *stack, tn_ip4 laddr, tn_ip4 raddr);
 void tcp_set_state(struct tn_sock *s, enum tn_tcp_state st);

@@ -94,6 +94,21 @@ static void init_congestion(struct tn_sock *s)
 
 static void rtt_from_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t ack)
 {
+	uint32_t timed_us = 0; /* the timed segment's RTT, to the microsecond */
+	if (s->rtt_timing && seq_gt(ack, s->rtt_seq)) {
+		s->rtt_timing = false;
+		timed_us = (uint32_t)((tn_now(s->stack) - s->rtt_start_ns) / 1000);
+		timed_us = timed_us ? timed_us : 1;
+		/*
+		 * RACK's minimum RTT takes this sample too, the handshake's
+		 * included, as Linux's tcp_min_rtt takes every RTT sample: it
+		 * had none before the first data was ACKed, so the first
+		 * flight had no reordering window and no way to tell a
+		 * retransmission's ACK from the original's (RFC 8985 6.2).
+		 */
+		if (!s->min_rtt_us || timed_us < s->min_rtt_us)
+			s->min_rtt_us = timed_us;
+	}
 	if (s->ack_rtt_us) {
 		tcp_rtt_sample(s, s->ack_rtt_us);
 		s->ack_rtt_us = 0;
@@ -105,10 +120,8 @@ static void rtt_from_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t ac
 			tcp_rtt_sample(s, ms ? ms * 1000 : 500);
 		return;
 	}
-	if (s->rtt_timing && seq_gt(ack, s->rtt_seq)) {
-		s->rtt_timing = false;
-		tcp_rtt_sample(s, (uint32_t)((tn_now(s->stack) - s->rtt_start_ns) / 1000));
-	}
+	if (timed_us)
+		tcp_rtt_sample(s, timed_us);
 }
 
 static void send_challenge_ack(struct tn_sock *s)

@@ -240,8 +240,27 @@ uint32_t tcp_in_flight(const struct tn_sock *s)
 	return out > gone ? out - gone : 0;
 }
 
+/*
+ * Does the ACK echo a timestamp older than the one a transmission at t_us
+ * (our microsecond clock) carried? Then it answers an earlier copy. Only
+ * for what an ACK acknowledges cumulatively (o NULL otherwise): a receiver
+ * echoes the segment that moved its left edge (RFC 7323 4.3), so a SACK
+ * block's echo is older than the segment it reports, whichever copy came.
+ */
+static bool echoes_before(const struct tn_sock *s, const struct tcp_opts *o, uint32_t t_us)
+{
+	if (!o || !s->ts_ok || !o->ts_ok || !o->tsecr)
+		return false;
+	uint64_t now_ns = tn_now(s->stack);
+	uint64_t ago_ns = (uint64_t)(uint32_t)(tcp_clock_us(s) - t_us) * 1000;
+	if (ago_ns > now_ns)
+		return false;
+	uint32_t tsval = tcp_ts_clock_at(s->stack, s->ts_offset, now_ns - ago_ns);
+	return (int32_t)(o->tsecr - tsval) < 0;
+}
+
 /* ---- RACK: what the newly delivered bytes teach */
-static void rack_update(struct tn_sock *s, uint32_t start, uint32_t end)
+static void rack_update(struct tn_sock *s, const struct tcp_opts *o, uint32_t start, uint32_t end)
 {
 	/* the SYN (or anything else sent before the first checkpoint) has no transmit time here */
 	if (!s->txlog_n || seq_lt(end - 1, txlog_at(s, 0)->seq))
@@ -251,10 +270,13 @@ static void rack_update(struct tn_sock *s, uint32_t start, uint32_t end)
 	uint32_t now = tcp_clock_us(s);
 	uint32_t rtt = now - t;
 	/*
-	 * RFC 8985 6.2 step 1: a retransmission acked sooner than the minimum
-	 * RTT was the original arriving: its time says nothing.
+	 * RFC 8985 6.2 step 2: for a retransmitted segment, an ACK that echoes
+	 * a timestamp from before the retransmission, or that comes sooner
+	 * than the minimum RTT, was the original arriving: its time says
+	 * nothing. (The timestamp test holds when queues make the RTT far
+	 * longer than its minimum; o is NULL for SACK blocks, see above.)
 	 */
-	if (rxt && s->min_rtt_us && rtt < s->min_rtt_us)
+	if (rxt && ((s->min_rtt_us && rtt < s->min_rtt_us) || echoes_before(s, o, t)))
 		return;
 	if (!rxt && (!s->min_rtt_us || rtt < s->min_rtt_us))
 		s->min_rtt_us = rtt ? rtt : 1;
@@ -321,7 +343,7 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 		    seq_lt(s->sb[first].start, ack))
 			hole_end = s->sb[first].start;
 		if (newly)
-			rack_update(s, s->snd_una, hole_end);
+			rack_update(s, o, s->snd_una, hole_end);
 		/*
 		 * An RTT sample in microseconds from our own transmit times, as
 		 * Linux takes it from its skb timestamps: the millisecond TSecr
@@ -384,7 +406,7 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 		uint32_t news = end - start - sb_covered(s, start, end);
 		if (!news)
 			continue;
-		rack_update(s, start, end);
+		rack_update(s, NULL, start, end);
 		sb_insert(s, start, end);
 	}
 	recount(s);

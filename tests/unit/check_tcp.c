@@ -1710,13 +1710,14 @@ END_TEST
  * tail loss probe first, then the RTO). Returns the segment size and the
  * TSval of the first original segment and of the RTO's retransmission.
  */
+#define FLIGHT_RTT_NS (20 * TN_NSEC_PER_MSEC) /* the path of flight_until_rto, handshake included */
 static uint32_t flight_until_rto(struct conn *c, uint32_t *ts_orig, uint32_t *ts_rxt)
 {
 	static uint8_t data[10 * 1460];
 	ck_assert_int_eq(tn_sock_send(c->s, data, 100), 100);
 	struct oseg o = last_only(c->h);
 	h_clear(c->h);
-	h_advance(c->h, 20 * TN_NSEC_PER_MSEC);
+	h_advance(c->h, FLIGHT_RTT_NS);
 	uint8_t ts[12];
 	ts_opt(ts, 3, o.opt.tsval);
 	c->rcv += 100;
@@ -1757,15 +1758,21 @@ static uint32_t cwnd_of(struct conn *c, uint32_t *ssthresh)
  * Eifel (RFC 3522): the ACK after the timeout echoes the TSval of an
  * original transmission, so the originals got there (delayed, not lost):
  * cwnd and ssthresh come back (TcpExtTCPLossUndo). An ACK echoing the
- * retransmission's TSval is a real loss: no undo.
+ * retransmission's TSval is a real loss: no undo. Also on a path whose
+ * handshake was much faster than its data (a queue built since): the
+ * minimum RTT cannot tell that the ACK is the original's, but its echo
+ * can (RFC 8985 6.2 step 2), so RACK does not take the retransmission as
+ * delivered and call everything sent before it lost.
  */
 START_TEST(eifel_undoes_a_spurious_rto)
 {
 	struct tn_config cfg;
 	peer_config(&cfg);
 	cfg.tcp_timestamps = true;
-	for (int real = 0; real <= 1; real++) {
-		struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	for (int i = 0; i < 4; i++) {
+		int real = i & 1;
+		uint64_t handshake_rtt = i < 2 ? FLIGHT_RTT_NS : 0;
+		struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), handshake_rtt);
 		uint32_t ts_orig, ts_rxt, ssthresh;
 		uint32_t seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
 		ck_assert_uint_gt(ts_rxt, ts_orig);
@@ -1801,7 +1808,7 @@ START_TEST(frto_undoes_a_spurious_rto)
 	for (int real = 0; real <= 1; real++) {
 		struct tn_config cfg;
 		peer_config(&cfg);
-		struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+		struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), FLIGHT_RTT_NS);
 		uint32_t ts_orig, ts_rxt, ssthresh;
 		uint32_t seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
 		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + seg, .flags = TCP_ACK});
@@ -1820,6 +1827,29 @@ START_TEST(frto_undoes_a_spurious_rto)
 			ck_assert_uint_ge(cwnd, 10);
 			ck_assert_uint_eq(ssthresh, UINT32_MAX);
 		}
+		close_conn(&c);
+	}
+}
+END_TEST
+
+/*
+ * RACK's minimum RTT (RFC 8985 6.2; minrtt in `tapnet ss -i`) starts with
+ * the handshake's, to the microsecond, timestamps or not, as Linux's
+ * tcp_min_rtt does: before, it had none until the first data was ACKed.
+ */
+START_TEST(min_rtt_starts_with_the_handshake)
+{
+	for (int ts = 0; ts <= 1; ts++) {
+		struct tn_config cfg;
+		peer_config(&cfg);
+		cfg.tcp_timestamps = ts;
+		static const uint8_t ts_syn[] = {8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 1};
+		struct conn c = open_passive_rtt(&cfg, ts ? ts_syn : NULL, ts ? sizeof(ts_syn) : 0,
+						 3 * TN_NSEC_PER_MSEC + 250 * 1000);
+		struct tn_sock_info info;
+		ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+		ck_assert(info.ts == (bool)ts);
+		ck_assert_uint_eq(info.min_rtt_us, 3250);
 		close_conn(&c);
 	}
 }
@@ -2025,6 +2055,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, eifel_undoes_a_spurious_rto);
 	tcase_add_test(tc, frto_undoes_a_spurious_rto);
 	tcase_add_test(tc, dsack_of_every_retransmission_undoes_a_timeout);
+	tcase_add_test(tc, min_rtt_starts_with_the_handshake);
 	tcase_add_test(tc, zero_window_is_probed);
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);

@@ -163,13 +163,21 @@ void passive_ack(struct conn *c, const struct oseg *synack)
 	ck_assert_int_eq(tn_sock_state(c->s), TN_TCP_ESTABLISHED);
 }
 
-struct conn open_passive_cfg(const struct tn_config *cfg, const uint8_t *opt, size_t optlen)
+struct conn open_passive_rtt(const struct tn_config *cfg, const uint8_t *opt, size_t optlen,
+			     uint64_t rtt_ns)
 {
 	struct conn c = {0};
 	c.h = new_server(cfg, 4, &c.l);
 	struct oseg synack = passive_syn(&c, opt, optlen);
+	if (rtt_ns)
+		h_advance(c.h, rtt_ns);
 	passive_ack(&c, &synack);
 	return c;
+}
+
+struct conn open_passive_cfg(const struct tn_config *cfg, const uint8_t *opt, size_t optlen)
+{
+	return open_passive_rtt(cfg, opt, optlen, 0);
 }
 
 struct conn open_passive(void)

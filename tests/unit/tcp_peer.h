@@ -81,6 +81,9 @@ struct conn open_passive(void);
  * timestamps the peer's TSval is 1 in the SYN and 2 in the ACK.
  */
 struct conn open_passive_cfg(const struct tn_config *cfg, const uint8_t *opt, size_t optlen);
+/* The same on a path of round-trip time rtt_ns: the peer's ACK comes that long after the SYN-ACK. */
+struct conn open_passive_rtt(const struct tn_config *cfg, const uint8_t *opt, size_t optlen,
+			     uint64_t rtt_ns);
 /*
  * open_passive_cfg's two steps, for a test that looks in between, on c->h
  * with the listener c->l: the peer's SYN (the SYN-ACK checked and returned,
