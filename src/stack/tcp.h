@@ -368,11 +368,12 @@ struct tn_sock {
 	 * an ACK may show the timeout was spurious: F-RTO (RFC 5682 3.1, the
 	 * SACK-enhanced form) when it (S)ACKs original data sent before the
 	 * timeout (below frto_high) and never retransmitted (SACK connections
- * only); Eifel (RFC 3522)
+ * only; after the first ACK, new data goes first and frto_high moves to
+ * what was sent then: step 2b); Eifel (RFC 3522)
 	 * when it echoes a timestamp older than the first retransmission
 	 * (rto_ts, our TS clock). Then cwnd and ssthresh come back.
 	 */
-	bool rto_undo : 1, frto : 1;
+	bool rto_undo : 1, frto : 1, frto_new_data : 1; /* frto_new_data: RFC 5682 step 2b (tcp_output) */
 	uint32_t frto_high, rto_ts;
 	uint16_t sb_n;
 	struct tcp_sack_block *sb;        /* SACKed ranges above snd_una */

@@ -834,8 +834,24 @@ static bool rto_spurious(struct tn_sock *s, const struct tcp_seg *g, bool acked_
 		if (seq_lt(start, end) && seq_le(b->end, s->snd_max) && tcp_sack_orig_bytes(s, start, end))
 			return *frto = true;
 	}
-	if (!acked_new)
+	if (!acked_new) {
 		s->frto = false;
+	} else if (seq_gt(s->snd_nxt, high)) {
+		/* step 3a: after step 2b's new data, a SACK says the loss was real */
+		if (g->opt.nsack)
+			s->frto = false;
+	} else if (seq_lt(g->ack, high)) {
+		/*
+		 * Step 2b: the first ACK after the timeout covers only what it
+		 * sent again. Send new data rather than the next presumed-lost
+		 * segments (tcp_output): whether the ACKs that follow cover
+		 * original data sent before the timeout tells which it was.
+		 * What was sent before then counts as original (frto_high);
+		 * new data then sent, SACKed, says the loss was real (3a).
+		 */
+		s->frto_high = s->snd_nxt;
+		s->frto_new_data = true;
+	}
 	return false;
 }
 

@@ -455,8 +455,11 @@ void tcp_output(struct tn_sock *s)
 	 * from holding the loop for too long (the next ACK or timer goes on).
 	 */
 	bool sent_new = false;
+	/* F-RTO step 2b (tcp_in.c): new data this once, no retransmission before it */
+	bool frto_new_data = s->frto_new_data;
+	s->frto_new_data = false;
 	for (int guard = 0; guard < 1024; guard++) {
-		if (retransmit_lost(s))
+		if (!frto_new_data && retransmit_lost(s))
 			continue;
 		uint32_t end = data_end(s);
 		uint32_t unsent = seq_lt(s->snd_nxt, end) ? end - s->snd_nxt : 0;
@@ -516,6 +519,16 @@ void tcp_output(struct tn_sock *s)
 		s->snd_nxt = seq + len + !!(flags & TCP_FIN);
 		s->snd_max = seq_max(s->snd_max, s->snd_nxt);
 		tcp_arm_rtx_if_idle(s);
+	}
+	if (frto_new_data && !sent_new) {
+		/*
+		 * No new data to send, or no window for it: the presumed-lost
+		 * segments go again now. RFC 5682 would end F-RTO here; an ACK
+		 * of original data not sent again still shows that not all was
+		 * lost, so tcp_in.c keeps watching for one.
+		 */
+		tcp_output(s);
+		return;
 	}
 	if (sent_new)
 		tcp_schedule_loss_probe(s);

@@ -1833,6 +1833,54 @@ START_TEST(frto_undoes_a_spurious_rto)
 END_TEST
 
 /*
+ * F-RTO step 2b (RFC 5682 3.1): when the first ACK after the timeout
+ * covers only the retransmission and data waits unsent, that new data goes
+ * out instead of the next presumed-lost segments. Then an ACK of original
+ * data from before the timeout undoes it (step 3b); a SACK of the new data
+ * says the loss was real (3a): the lost segments go again, no undo.
+ */
+START_TEST(frto_sends_new_data_after_the_first_ack)
+{
+	for (int real = 0; real <= 1; real++) {
+		struct tn_config cfg;
+		peer_config(&cfg);
+		struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), FLIGHT_RTT_NS);
+		uint32_t ts_orig, ts_rxt, ssthresh;
+		uint32_t seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
+		uint32_t high = c.rcv + 10 * seg; /* all sent before the timeout */
+		static uint8_t more[3 * 1460];
+		ck_assert_int_eq(tn_sock_send(c.s, more, sizeof(more)), sizeof(more));
+		ck_assert_uint_eq(tcp_out_count(c.h), 0); /* cwnd 1, the retransmission out */
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + seg, .flags = TCP_ACK});
+		/* new data, not the second segment again */
+		ck_assert_uint_ge(tcp_out_count(c.h), 1);
+		for (size_t i = 0; i < c.h->nout; i++) {
+			struct oseg o;
+			if (out_seg(c.h, i, &o) && o.len)
+				ck_assert_uint_ge(o.seq - c.rcv, high - c.rcv);
+		}
+		h_clear(c.h);
+		if (real) {
+			const uint32_t sacked[] = {10 * seg, 11 * seg};
+			peer_sack(&c, c.rcv + seg, c.rcv, sacked, 1);
+			struct oseg o;
+			ck_assert(out_seg(c.h, 0, &o));
+			ck_assert_uint_eq(o.seq, c.rcv + seg); /* the lost ones go again */
+			peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 5 * seg, .flags = TCP_ACK});
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 0);
+			ck_assert_uint_le(cwnd_of(&c, &ssthresh), 5);
+		} else {
+			peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 5 * seg, .flags = TCP_ACK});
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 1);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSpuriousRTOs), 1);
+			ck_assert_uint_ge(cwnd_of(&c, &ssthresh), 10);
+		}
+		close_conn(&c);
+	}
+}
+END_TEST
+
+/*
  * RACK's minimum RTT (RFC 8985 6.2; minrtt in `tapnet ss -i`) starts with
  * the handshake's, to the microsecond, timestamps or not, as Linux's
  * tcp_min_rtt does: before, it had none until the first data was ACKed.
@@ -2056,6 +2104,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, frto_undoes_a_spurious_rto);
 	tcase_add_test(tc, dsack_of_every_retransmission_undoes_a_timeout);
 	tcase_add_test(tc, min_rtt_starts_with_the_handshake);
+	tcase_add_test(tc, frto_sends_new_data_after_the_first_ack);
 	tcase_add_test(tc, zero_window_is_probed);
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
