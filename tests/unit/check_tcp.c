@@ -1803,14 +1803,22 @@ END_TEST
  * says nothing yet; a duplicate ACK first says the loss was real, and a
  * later ACK of original data no longer undoes.
  */
+/* A SACK connection without timestamps whose flight of ten segments timed out; *seg: their size. */
+static struct conn frto_conn(uint32_t *seg)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), FLIGHT_RTT_NS);
+	uint32_t ts_orig, ts_rxt;
+	*seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
+	return c;
+}
+
 START_TEST(frto_undoes_a_spurious_rto)
 {
 	for (int real = 0; real <= 1; real++) {
-		struct tn_config cfg;
-		peer_config(&cfg);
-		struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), FLIGHT_RTT_NS);
-		uint32_t ts_orig, ts_rxt, ssthresh;
-		uint32_t seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
+		uint32_t seg, ssthresh;
+		struct conn c = frto_conn(&seg);
 		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + seg, .flags = TCP_ACK});
 		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossUndo), 0); /* the retransmission's ACK, maybe */
 		if (real)
@@ -1842,11 +1850,8 @@ END_TEST
 START_TEST(frto_sends_new_data_after_the_first_ack)
 {
 	for (int real = 0; real <= 1; real++) {
-		struct tn_config cfg;
-		peer_config(&cfg);
-		struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), FLIGHT_RTT_NS);
-		uint32_t ts_orig, ts_rxt, ssthresh;
-		uint32_t seg = flight_until_rto(&c, &ts_orig, &ts_rxt);
+		uint32_t seg, ssthresh;
+		struct conn c = frto_conn(&seg);
 		uint32_t high = c.rcv + 10 * seg; /* all sent before the timeout */
 		static uint8_t more[3 * 1460];
 		ck_assert_int_eq(tn_sock_send(c.s, more, sizeof(more)), sizeof(more));
