@@ -369,10 +369,9 @@ static void pump_accept(struct tsock *t)
 			t->pend_rec.local_port = htons(info.local_port);
 		}
 		t->pend_b = b;
-		/* last: it delivers what happened before accept, may even end conn */
+		tn_sock_set_deliver(c, deliver_to_client); /* used once the callback is set */
+		/* last: it delivers what happened before accept, may even end (free) conn */
 		tn_sock_set_callback(c, sock_cb, conn);
-		if (!conn->done)
-			tn_sock_set_deliver(c, deliver_to_client);
 	}
 }
 

@@ -97,8 +97,8 @@ static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *repl
 	}
 	tn_sock_set_owner(sk, owner->acct);
 	t->filler = filler;
-	tn_sock_set_callback(sk, sock_cb, t);
 	tn_sock_set_deliver(sk, deliver_to_client);
+	tn_sock_set_callback(sk, sock_cb, t);
 	*reply_fd = b;
 	return 0;
 }

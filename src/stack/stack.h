@@ -442,7 +442,8 @@ void tn_sock_set_callback(struct tn_sock *s, tn_sock_cb cb, void *arg);
  * many bytes it took (0..len); those count as received and read at once,
  * the rest goes to the buffer as usual. It saves a copy for a caller that
  * would otherwise read them from the buffer right away. fn must not call
- * into the stack. Cleared with the callback (tn_sock_set_callback).
+ * into the stack. Used only while a callback is set; cleared with it
+ * (tn_sock_set_callback(s, NULL, NULL)), so set it before the callback.
  */
 typedef size_t (*tn_sock_deliver_fn)(void *arg, const uint8_t *data, size_t len);
 void tn_sock_set_deliver(struct tn_sock *s, tn_sock_deliver_fn fn);
