@@ -5,9 +5,10 @@
 #     test once the sender has written its bytes and the receiver stops
 #     reading then (kernel to kernel too: what is still buffered is not
 #     counted), so: both ends' JSON say the same count S was sent, both say
-#     the same count R was received, 0 < R <= S. S is IPERF_BYTES, or one
-#     128 KiB block more: iperf3's sender may check the count only after its
-#     next write (seen with kernel senders, client and server).
+#     the same count R was received, 0 < R <= S. S is IPERF_BYTES, or up to
+#     one 128 KiB block more: iperf3's sender may check the count only after
+#     its next write (seen with kernel senders, client and server), which a
+#     full socket buffer may cut short (IPERF_BYTES + 121032 seen).
 #  2. iperf3 cannot check the data (-F loses bytes on a short write, kernel
 #     to kernel too), so nc carries a file of IPERF_BYTES random bytes each
 #     way, tapnet sending and receiving: the sha256 must match. Receiving,
@@ -54,7 +55,7 @@ else:
     received["server JSON"] = s["sum_received"]["bytes"]
 snt = sent["client JSON"]
 block = 128 * 1024  # the TCP block of iperf3
-if any(v != snt for v in sent.values()) or snt not in (n, n + block):
+if any(v != snt for v in sent.values()) or not n <= snt <= n + block:
     sys.exit("sent %s, expected %d" % (sent, n))
 r = received["client JSON"]
 if any(v != r for v in received.values()) or not 0 < r <= snt:
