@@ -206,8 +206,7 @@ static void data_timeout(struct tn_sock *s)
 	TCP_CTR(s, TcpExtTCPTimeouts);
 	if (s->in_recovery)
 		TCP_CTR(s, TcpExtTCPLossFailures);
-	bool fresh = s->retries == 0 && !s->in_recovery && !s->in_loss;
-	if (fresh) {
+	if (s->retries == 0 && !s->in_recovery && !s->in_loss) {
 		/* A fresh timeout, which the ACKs to come may prove spurious (tcp_in.c). */
 		s->prior_ssthresh = max_u32(s->ssthresh, s->cwnd / 2 + s->cwnd / 4);
 		s->rto_undo = true;
@@ -215,17 +214,6 @@ static void data_timeout(struct tn_sock *s)
 		s->frto = s->sack_ok;
 		s->frto_high = s->snd_max;
 		s->rto_ts = tcp_ts_now(s);
-	} else if (s->in_recovery) {
-		s->rto_undo = false; /* the recovery's own reduction stands (Linux: no undo either) */
-		s->frto = false;
-	}
-	/* RFC 5681 (4): a segment lost again keeps the ssthresh of the first loss. */
-	if (s->retries == 0 || s->in_recovery) {
-		s->ssthresh = s->cc->ssthresh(s);
-		s->prior_cwnd = s->cwnd;
-	}
-	s->cc->on_timeout(s);
-	if (fresh) {
 		/*
 		 * Linux's tcp_init_undo at a fresh timeout: when every segment it
 		 * sends again comes back as a D-SACK duplicate, the originals had
@@ -236,9 +224,17 @@ static void data_timeout(struct tn_sock *s)
 		s->undo_marker = s->snd_una;
 		s->undo_retrans = 0;
 		s->undo_armed = true;
-	} else if (!s->rto_undo) {
-		s->undo_armed = false; /* a timeout in recovery: its cut stands */
+	} else if (s->in_recovery) {
+		s->rto_undo = false; /* the recovery's own reduction stands (Linux: no undo either) */
+		s->frto = false;
+		s->undo_armed = false;
 	}
+	/* RFC 5681 (4): a segment lost again keeps the ssthresh of the first loss. */
+	if (s->retries == 0 || s->in_recovery) {
+		s->ssthresh = s->cc->ssthresh(s);
+		s->prior_cwnd = s->cwnd;
+	}
+	s->cc->on_timeout(s);
 	s->cwnd = s->mss;
 	s->cwnd_cnt = 0;
 	s->in_recovery = false;
