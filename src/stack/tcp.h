@@ -88,12 +88,14 @@ void tn_ring_commit(struct tn_ring *r, uint32_t n);
 uint32_t tn_ring_read(struct tn_ring *r, void *dst, uint32_t n);
 void tn_ring_discard(struct tn_ring *r, uint32_t n);
 /*
- * *p, an array of n entries of a connection's loss and reordering state,
- * allocated at its first use; false (TcpExtTCPMemoryPressures counted by
- * the caller) when there is no memory: the caller does without, as when
- * the array is full.
+ * *p, an array of n entries of socket s's loss and reordering state,
+ * allocated at its first use; false when there is no memory (counted:
+ * TcpExtTCPMemoryPressures), and the caller does without, as when the
+ * array is full.
  */
-#define tcp_lazy_array(p, n) ((p) || ((p) = malloc((size_t)(n) * sizeof(*(p)))) != NULL)
+#define tcp_lazy_array(s, p, n)                                                         \
+	((p) || ((p) = malloc((size_t)(n) * sizeof(*(p)))) != NULL ||                   \
+	 (TN_COUNT((s)->stack, TcpExtTCPMemoryPressures), false))
 
 /*
  * An empty ring starts again at its first byte, so that a connection

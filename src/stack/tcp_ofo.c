@@ -61,10 +61,8 @@ static bool ofo_insert(struct tn_sock *s, uint32_t start, uint32_t end)
 	}
 	if (s->ofo_n == TCP_OFO_MAX)
 		return false;
-	if (!tcp_lazy_array(s->ofo, TCP_OFO_MAX)) {
-		TCP_CTR(s, TcpExtTCPMemoryPressures);
+	if (!tcp_lazy_array(s, s->ofo, TCP_OFO_MAX))
 		return false;
-	}
 	memmove(&s->ofo[i + 1], &s->ofo[i], (size_t)(s->ofo_n - i) * sizeof(s->ofo[0]));
 	s->ofo[i].start = start;
 	s->ofo[i].end = end;

@@ -46,10 +46,8 @@ static void sb_insert(struct tn_sock *s, uint32_t start, uint32_t end)
 			return;
 		s->sb_n--; /* forget the highest range */
 	}
-	if (!tcp_lazy_array(s->sb, TCP_SACK_SB_MAX)) {
-		TCP_CTR(s, TcpExtTCPMemoryPressures); /* as if full: the range is forgotten */
-		return;
-	}
+	if (!tcp_lazy_array(s, s->sb, TCP_SACK_SB_MAX))
+		return; /* as if full: the range is forgotten */
 	memmove(&s->sb[i + 1], &s->sb[i], (size_t)(s->sb_n - i) * sizeof(s->sb[0]));
 	s->sb[i].start = start;
 	s->sb[i].end = end;
@@ -117,10 +115,8 @@ bool tcp_sack_note_rxt(struct tn_sock *s, uint32_t seq, uint32_t len)
 			rxt_remove(s, i);
 		}
 	}
-	if (!tcp_lazy_array(s->rxt, TCP_RXT_MAX)) {
-		TCP_CTR(s, TcpExtTCPMemoryPressures);
+	if (!tcp_lazy_array(s, s->rxt, TCP_RXT_MAX))
 		return false;
-	}
 	if (s->rxt_n == TCP_RXT_MAX) {
 		/* The head must always be retransmittable (RTO): forget the highest range. */
 		if (seq != s->snd_una)
@@ -162,10 +158,8 @@ void tcp_sack_note_tx(struct tn_sock *s, uint32_t seq)
 		if (s->txlog_n == TCP_TXLOG_MAX)
 			return;
 	}
-	if (!tcp_lazy_array(s->txlog, TCP_TXLOG_MAX)) {
-		TCP_CTR(s, TcpExtTCPMemoryPressures); /* no transmit times: RACK waits for the RTO */
-		return;
-	}
+	if (!tcp_lazy_array(s, s->txlog, TCP_TXLOG_MAX))
+		return; /* no transmit times: RACK waits for the RTO */
 	*txlog_at(s, s->txlog_n) = (struct tcp_txmark){ .seq = seq, .t_us = now };
 	s->txlog_n++;
 }
