@@ -83,7 +83,9 @@ build asan CC=clang --enable-sanitizers --enable-fuzzing
 grep -q '^FAIL ' "$STEPS" && failed=1
 
 # Every failed test's own log, so that CI's output tells what went wrong.
-for suite in "$BUILD"/gcc/test-suite.log "$BUILD"/asan/test-suite.log; do
+# distcheck leaves its tree behind when its check fails.
+for suite in "$BUILD"/gcc/test-suite.log "$BUILD"/gcc/tapnet-*/_build/sub/test-suite.log \
+	"$BUILD"/asan/test-suite.log; do
 	[ -f "$suite" ] || continue
 	if grep -qE '^# (FAIL|ERROR|XPASS): +[1-9]' "$suite"; then
 		echo
