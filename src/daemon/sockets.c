@@ -220,7 +220,7 @@ void io_set(struct tsock *t, int events)
 	ev_io_stop(loop, &t->io);
 	t->io_events = events;
 	if (events) {
-		ev_io_set(&t->io, t->a, events);
+		ev_io_set(&t->io, t->own_end, events);
 		ev_io_start(loop, &t->io);
 	}
 }
@@ -228,7 +228,7 @@ void io_set(struct tsock *t, int events)
 void hup_del(struct tsock *t)
 {
 	if (t->in_hup)
-		epoll_ctl(t->ss->hup_ep, EPOLL_CTL_DEL, t->a, NULL);
+		epoll_ctl(t->ss->hup_ep, EPOLL_CTL_DEL, t->own_end, NULL);
 	t->in_hup = false;
 }
 
@@ -244,10 +244,10 @@ void tsock_free(struct tsock *t)
 		tn_sock_close(t->sk);
 		t->sk = NULL;
 	}
-	closer_close(t->a); /* a client may have sent fds into it: see closer.h */
-	closer_close(t->b_hold);
-	if (t->pend_b >= 0)
-		close(t->pend_b); /* ours, never in a client's hands */
+	closer_close(t->own_end); /* a client may have sent fds into it: see closer.h */
+	closer_close(t->client_end_held);
+	if (t->accepted_end >= 0)
+		close(t->accepted_end); /* ours, never in a client's hands */
 	if (t->accept_waits) {
 		if (!wait_unlink(&ss->waiting, t))
 			wait_unlink(&ss->waking, t);
@@ -303,9 +303,9 @@ struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
 	t->conn = conn;
 	t->acct = acct;
 	t->sk = sk;
-	t->a = a;
-	t->b_hold = -1;
-	t->pend_b = -1;
+	t->own_end = a;
+	t->client_end_held = -1;
+	t->accepted_end = -1;
 	t->cookie = cookie;
 	ev_io_init(&t->io, a_io_cb, a, 0);
 	t->io.data = t;
@@ -368,7 +368,7 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 			continue;
 		t->conn = NULL; /* its user's account keeps it, and its buffers, counted */
 		owner->nsockets--;
-		if (t->b_hold < 0)
+		if (t->client_end_held < 0)
 			continue;
 		/*
 		 * A connect in progress whose B may live on in another process
@@ -377,17 +377,17 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 		 * hang-up of a B that nobody else holds closes the socket.
 		 */
 		int sz = PAIR_SNDBUF;
-		if (setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
+		if (setsockopt(t->client_end_held, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
 			log_debug("cannot grow a connecting socket's send buffer: %s", strerror(errno));
 		memset(ss->scratch, 0, 4096);
 		for (;;) {
-			ssize_t n = send(t->b_hold, ss->scratch, 4096, MSG_DONTWAIT | MSG_NOSIGNAL);
+			ssize_t n = send(t->client_end_held, ss->scratch, 4096, MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n <= 0)
 				break;
 			t->filler += (uint32_t)n;
 		}
-		closer_close(t->b_hold);
-		t->b_hold = -1;
+		closer_close(t->client_end_held);
+		t->client_end_held = -1;
 	}
 	if (owner->acct) {
 		/* kept, as every account, until tapnetd exits: core sockets name it */

@@ -59,8 +59,8 @@ struct tsock {
 	struct sockets_owner *conn;   /* the connection that made it; NULL once closed */
 	struct sockets_account *acct; /* its user's, charged until it is freed */
 	struct tn_sock *sk;           /* NULL once closed in the core */
-	int a;                        /* our end of the pair */
-	int b_hold;                   /* the client's end, held while connecting */
+	int own_end;                  /* A: our end of the pair (see sockets.h) */
+	int client_end_held;          /* B, the client's end, held while connecting */
 	uint64_t cookie;              /* B's SO_COOKIE: the socket's name in requests */
 	ev_io io;
 	int io_events;
@@ -68,8 +68,8 @@ struct tsock {
 	struct tsock *pend_next;      /* in ss->pending: peer data to pass on */
 	bool pending;
 	bool a_idle;                  /* the last read of A found nothing */
-	int pend_b;                   /* listener: accepted B not yet sent */
-	struct tn_accept_rec pend_rec;
+	int accepted_end;             /* listener: an accepted connection's B not yet sent */
+	struct tn_accept_rec accepted_rec; /* and the record that goes with it */
 	bool listening, connecting, connected;
 	bool rd_eof;                  /* client shut its write side: FIN sent */
 	bool wr_shut;                 /* peer FIN passed on: A's write side shut */

@@ -196,7 +196,7 @@ int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const st
 		t->opt_conn = owner; /* its next requests go before A's next bytes (sockets_pump.c) */
 	int inq = 0;
 	if (!r->pair_empty && t && t->sk && t->connected && !t->rd_eof &&
-	    ioctl(t->a, FIONREAD, &inq) < 0)
+	    ioctl(t->own_end, FIONREAD, &inq) < 0)
 		inq = 0;
 	uint64_t held = t && (uint64_t)inq > t->filler ? (uint64_t)inq - t->filler : 0;
 	if (r->pair_empty)

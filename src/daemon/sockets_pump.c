@@ -24,7 +24,7 @@ static ssize_t recv_a(struct tsock *t, struct msghdr *msg)
 
 	msg->msg_control = cbuf.buf;
 	msg->msg_controllen = sizeof(cbuf.buf);
-	ssize_t n = recvmsg(t->a, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	ssize_t n = recvmsg(t->own_end, msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 || msg->msg_controllen == 0)
 		return n;
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
@@ -82,7 +82,7 @@ void close_core(struct tsock *t, bool abort)
 /* Did the client's last close happen (as opposed to shutdown(SHUT_WR))? */
 static bool a_hung_up(const struct tsock *t)
 {
-	struct pollfd p = { .fd = t->a, .events = 0 };
+	struct pollfd p = { .fd = t->own_end, .events = 0 };
 
 	return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
 }
@@ -105,7 +105,7 @@ static void pump_to_client(struct tsock *t)
 		if (n == -EAGAIN)
 			return;
 		if (n == 0) { /* peer FIN, everything before it delivered */
-			shutdown(t->a, SHUT_WR);
+			shutdown(t->own_end, SHUT_WR);
 			t->wr_shut = true;
 			/* a closed client may still have bytes in A for the peer: not yet */
 			if (t->rd_eof) {
@@ -125,7 +125,7 @@ static void pump_to_client(struct tsock *t)
 			iov[i].iov_len = piece[i].len;
 		}
 		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)np };
-		ssize_t w = sendmsg(t->a, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t w = sendmsg(t->own_end, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return; /* A is full: EV_WRITE resumes */
@@ -150,7 +150,7 @@ size_t deliver_to_client(void *arg, const uint8_t *data, size_t len)
 	struct tsock *t = arg;
 	if (len < DELIVER_MIN || !t->connected || t->wr_shut || t->done || t->in_pump)
 		return 0;
-	ssize_t w = send(t->a, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	ssize_t w = send(t->own_end, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (w <= 0)
 		return 0;
 	DAEMON_COUNT(t->ss->d, SockPairDeliveries, 1);
@@ -304,12 +304,12 @@ static void pump_accept(struct tsock *t)
 	struct sockets *ss = t->ss;
 
 	for (int i = 0; i < ACCEPT_BATCH && t->sk; i++) {
-		if (t->pend_b >= 0) {
+		if (t->accepted_end >= 0) {
 			union {
 				struct cmsghdr align;
 				char buf[CMSG_SPACE(sizeof(int))];
 			} cbuf;
-			struct iovec iov = { &t->pend_rec, sizeof(t->pend_rec) };
+			struct iovec iov = { &t->accepted_rec, sizeof(t->accepted_rec) };
 			struct msghdr msg = {
 				.msg_iov = &iov, .msg_iovlen = 1,
 				.msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf),
@@ -318,15 +318,15 @@ static void pump_accept(struct tsock *t)
 			cm->cmsg_level = SOL_SOCKET;
 			cm->cmsg_type = SCM_RIGHTS;
 			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &t->pend_b, sizeof(int));
-			ssize_t n = sendmsg(t->a, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+			memcpy(CMSG_DATA(cm), &t->accepted_end, sizeof(int));
+			ssize_t n = sendmsg(t->own_end, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				return; /* the client does not accept: EV_WRITE */
-			if (n != (ssize_t)sizeof(t->pend_rec))
+			if (n != (ssize_t)sizeof(t->accepted_rec))
 				log_warning("cannot pass an accepted connection: %s",
 					    n < 0 ? strerror(errno) : "short write");
-			close(t->pend_b); /* its A sees the hang-up if it never arrived */
-			t->pend_b = -1;
+			close(t->accepted_end); /* its A sees the hang-up if it never arrived */
+			t->accepted_end = -1;
 		}
 		int err = 0;
 		struct tn_sock_info li;
@@ -360,15 +360,15 @@ static void pump_accept(struct tsock *t)
 		}
 		conn->connected = true;
 		struct tn_sock_info info;
-		memset(&t->pend_rec, 0, sizeof(t->pend_rec));
-		t->pend_rec.version = TN_ACCEPT_REC_VERSION;
+		memset(&t->accepted_rec, 0, sizeof(t->accepted_rec));
+		t->accepted_rec.version = TN_ACCEPT_REC_VERSION;
 		if (tn_sock_info(c, &info) == 0) {
-			t->pend_rec.peer_addr = htonl(info.remote_addr);
-			t->pend_rec.peer_port = htons(info.remote_port);
-			t->pend_rec.local_addr = htonl(info.local_addr);
-			t->pend_rec.local_port = htons(info.local_port);
+			t->accepted_rec.peer_addr = htonl(info.remote_addr);
+			t->accepted_rec.peer_port = htons(info.remote_port);
+			t->accepted_rec.local_addr = htonl(info.local_addr);
+			t->accepted_rec.local_port = htons(info.local_port);
 		}
-		t->pend_b = b;
+		t->accepted_end = b;
 		tn_sock_set_deliver(c, deliver_to_client); /* used once the callback is set */
 		/* last: it delivers what happened before accept, may even end (free) conn */
 		tn_sock_set_callback(c, sock_cb, conn);
@@ -380,7 +380,7 @@ static void tsock_update_io(struct tsock *t)
 	int ev = 0;
 
 	if (t->listening) {
-		if (t->pend_b >= 0)
+		if (t->accepted_end >= 0)
 			ev |= EV_WRITE;
 	} else if (t->connected && t->sk) {
 		if (!t->rd_eof && (t->filler || tn_sock_writable(t->sk) > 0))
@@ -430,13 +430,13 @@ static void connect_done(struct tsock *t)
 	 * client writes from now on lands behind the filler, whose length
 	 * we know, so the order does not matter to the stream.
 	 */
-	if (t->b_hold >= 0) {
+	if (t->client_end_held >= 0) {
 		int sz = PAIR_SNDBUF;
-		if (setsockopt(t->b_hold, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
+		if (setsockopt(t->client_end_held, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
 			log_debug("cannot restore a connected socket's send buffer: %s",
 				  strerror(errno));
-		closer_close(t->b_hold);
-		t->b_hold = -1;
+		closer_close(t->client_end_held);
+		t->client_end_held = -1;
 	}
 	while (t->filler) {
 		struct iovec iov = { ss->scratch, t->filler < CHUNK ? t->filler : CHUNK };
@@ -547,7 +547,7 @@ void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		int soerr = 0;
 		socklen_t len = sizeof(soerr);
-		getsockopt(t->a, SOL_SOCKET, SO_ERROR, &soerr, &len);
+		getsockopt(t->own_end, SOL_SOCKET, SO_ERROR, &soerr, &len);
 		if (soerr == ECONNRESET || unread(t)) {
 			/* the client closed with data it never read: RST (RFC 1122 4.2.2.13) */
 			close_core(t, true);

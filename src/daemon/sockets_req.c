@@ -139,7 +139,7 @@ static int req_connect(struct tsock *t, const struct req *r, int *fds, struct tn
 	if (rc != -EINPROGRESS && rc != 0)
 		return rc;
 	t->connecting = true;
-	t->b_hold = fds[0]; /* until the handshake ends: see sockets.h */
+	t->client_end_held = fds[0]; /* until the handshake ends: see sockets.h */
 	fds[0] = -1;
 	struct tn_sock_info info;
 	if (tn_sock_info(t->sk, &info) == 0) {
@@ -162,7 +162,7 @@ static int req_shutdown(struct tsock *t, const struct req *r)
 		return rc;
 	/* reads return EOF from now on; what the peer sends is dropped */
 	if (!t->wr_shut) {
-		shutdown(t->a, SHUT_WR);
+		shutdown(t->own_end, SHUT_WR);
 		t->wr_shut = true;
 	}
 	return 0;
