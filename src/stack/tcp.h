@@ -96,6 +96,8 @@ void tn_ring_discard(struct tn_ring *r, uint32_t n);
 #define tcp_lazy_array(s, p, n)                                                         \
 	((p) || ((p) = malloc((size_t)(n) * sizeof(*(p)))) != NULL ||                   \
 	 (TN_COUNT((s)->stack, TcpExtTCPMemoryPressures), false))
+/* Gives such an array back once it holds nothing: the next use allocates it again. */
+#define tcp_lazy_array_release(p) (free(p), (p) = NULL)
 
 /*
  * An empty ring starts again at its first byte, so that a connection
@@ -333,8 +335,10 @@ struct tn_sock {
 	uint32_t sack_recent[TCP_SACK_BLOCKS_MAX];   /* a byte of each (ranges merge and move) */
 	/*
 	 * ofo, sb, rxt and txlog are arrays of TCP_OFO_MAX, ... entries
-	 * allocated at their first use (tcp_lazy_array): an idle connection,
-	 * or one that never sees a hole or a loss, does without most of them.
+	 * allocated at their first use (tcp_lazy_array) and given back when
+	 * they hold nothing (ofo: no hole left; the others: everything sent is
+	 * acknowledged): an idle connection, or one that never sees a hole or
+	 * a loss, does without them.
 	 */
 	struct tcp_sack_block *ofo;       /* out-of-order ranges held beyond rcv_nxt */
 	struct tcp_sack_block dsack;      /* RFC 2883: a duplicate to report once */

@@ -5,10 +5,11 @@
  * Out-of-order bytes are written straight into the free part of the
  * receive ring at their distance from rcv_nxt; a small sorted array of
  * ranges remembers which parts are there. When the gap before them fills,
- * the ranges are committed in one step. Nothing is allocated, and at most
- * TCP_OFO_MAX ranges are kept (a segment that would need more is dropped
- * and counted, TcpExtTCPOFODrop); the bytes are bounded by the receive
- * buffer they sit in.
+ * the ranges are committed in one step. The array of ranges exists while
+ * there is a hole (tcp_lazy_array), and it keeps at most TCP_OFO_MAX
+ * ranges (a segment that would need more is dropped and counted,
+ * TcpExtTCPOFODrop); the bytes are bounded by the receive buffer they
+ * sit in.
  */
 #include "tcp.h"
 
@@ -99,6 +100,8 @@ uint32_t tcp_ofo_store(struct tn_sock *s, uint32_t seq, const uint8_t *data, uin
 		nxt = seq_max(nxt, s->ofo[0].end);
 		ofo_remove(s, 0);
 	}
+	if (!s->ofo_n)
+		tcp_lazy_array_release(s->ofo); /* no hole left */
 	uint32_t delivered = nxt - s->rcv_nxt;
 	tn_ring_commit(&s->rcvbuf, delivered);
 	s->rcv_nxt = nxt;

@@ -437,6 +437,18 @@ void tcp_sack_trim(struct tn_sock *s)
 	}
 	if (seq_lt(s->lost_end, s->snd_una))
 		s->lost_end = s->snd_una;
+	if (s->snd_una == s->snd_max) {
+		/*
+		 * Everything sent is acknowledged: no SACKed range, retransmission
+		 * or transmit time is of use any more. An idle keep-alive
+		 * connection gives the arrays back; its next flight allocates
+		 * what it needs again.
+		 */
+		s->sb_n = s->rxt_n = s->txlog_n = s->txlog_head = 0;
+		tcp_lazy_array_release(s->sb);
+		tcp_lazy_array_release(s->rxt);
+		tcp_lazy_array_release(s->txlog);
+	}
 	recount(s);
 }
 

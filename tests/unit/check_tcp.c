@@ -1154,7 +1154,7 @@ END_TEST
  * scoreboard, retransmitted ranges, transmit-time checkpoints: 6 KiB) is
  * allocated when first needed, so an idle connection is under 1 KiB.
  */
-START_TEST(loss_state_is_allocated_at_first_need)
+START_TEST(loss_state_is_allocated_at_first_need_and_given_back)
 {
 	static const uint8_t sackperm[] = {4, 2, 1, 1};
 	struct conn c = open_passive_cfg(NULL, sackperm, sizeof(sackperm));
@@ -1181,6 +1181,19 @@ START_TEST(loss_state_is_allocated_at_first_need)
 	peer_sack(&c, c.rcv, c.rcv, sacked, 1);
 	ck_assert_ptr_nonnull(c.s->sb);
 	ck_assert_uint_eq(c.s->sb_n, 1);
+	/* everything acknowledged and the hole filled: all four given back */
+	c.rcv += 10;
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = "0123456789", .len = 10});
+	c.snd += 15;
+	ck_assert_uint_eq(tn_sock_readable(c.s), 20);
+	ck_assert_ptr_null(c.s->ofo);
+	ck_assert_ptr_null(c.s->sb);
+	ck_assert_ptr_null(c.s->rxt);
+	ck_assert_ptr_null(c.s->txlog);
+	/* and the next flight takes what it needs again */
+	ck_assert_int_eq(tn_sock_send(c.s, "more", 4), 4);
+	ck_assert_ptr_nonnull(c.s->txlog);
 	close_conn(&c);
 }
 END_TEST
@@ -2089,7 +2102,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, empty_receive_ring_starts_again_at_its_first_byte);
 	tcase_add_test(tc, deliver_takes_in_order_bytes_past_an_empty_buffer);
-	tcase_add_test(tc, loss_state_is_allocated_at_first_need);
+	tcase_add_test(tc, loss_state_is_allocated_at_first_need_and_given_back);
 	tcase_add_test(tc, send_in_place_then_commit);
 	tcase_add_test(tc, path_mtu_discovery);
 	tcase_add_test(tc, recv_peek_reports_a_reset_after_the_data);
