@@ -244,7 +244,17 @@ void tsock_free(struct tsock *t)
 		tn_sock_close(t->sk);
 		t->sk = NULL;
 	}
-	closer_close(t->own_end); /* a client may have sent fds into it: see closer.h */
+	/*
+	 * A client may have sent fds into A, and the close that drops them
+	 * may block (closer.h). After EOF on A none can be there: the read
+	 * that saw it found the queue empty, and B's sending side is shut for
+	 * good, so nothing can enter it. Such a close is quick, and the loop
+	 * makes it, sparing a closer thread's wakeup per connection.
+	 */
+	if (t->rd_eof)
+		close(t->own_end);
+	else
+		closer_close(t->own_end);
 	closer_close(t->client_end_held);
 	if (t->accepted_end >= 0)
 		close(t->accepted_end); /* ours, never in a client's hands */

@@ -274,8 +274,8 @@ int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *fi
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	int fl = fcntl(sv[0], F_GETFL);
-	if (fl < 0 || fcntl(sv[0], F_SETFL, fl | O_NONBLOCK) < 0 ||
+	/* a new socket's status flags are none but its access mode, which F_SETFL ignores */
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 ||
 	    setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0 ||
 	    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, filler ? &one : &sz, sizeof(sz)) < 0 ||
 	    getsockopt(sv[1], SOL_SOCKET, SO_COOKIE, cookie, &len) < 0) {
