@@ -10,7 +10,8 @@
  * Every fd that came from a client, or that a client could have sent
  * descriptors into (the daemon's end of every socket pair, every control
  * connection), is closed here, by a small pool of threads, never by the
- * loop.
+ * loop; unless the loop knows that no client fd can be in its queue (a
+ * pair's A after EOF, the copy of B a connect carried: see sockets.c).
  */
 #ifndef TAPNETD_CLOSER_H
 #define TAPNETD_CLOSER_H

@@ -255,7 +255,7 @@ void tsock_free(struct tsock *t)
 		close(t->own_end);
 	else
 		closer_close(t->own_end);
-	closer_close(t->client_end_held);
+	close_client_end_held(t);
 	if (t->accepted_end >= 0)
 		close(t->accepted_end); /* ours, never in a client's hands */
 	if (t->accept_waits) {
@@ -300,6 +300,19 @@ void tsock_finish(struct tsock *t)
 }
 
 void sock_cb(struct tn_sock *s, unsigned events, void *arg);
+
+/*
+ * The copy of B a connect request carried (its cookie named this socket,
+ * so it is B itself) goes. Only A sends into B, and the A of a socket that
+ * connects never sends descriptors: the close cannot drop a client's fd,
+ * nor block, and the loop makes it.
+ */
+void close_client_end_held(struct tsock *t)
+{
+	if (t->client_end_held >= 0)
+		close(t->client_end_held);
+	t->client_end_held = -1;
+}
 
 /* A new socket for the pair end a (ours) whose other end has this cookie. */
 struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
@@ -396,8 +409,7 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 				break;
 			t->filler += (uint32_t)n;
 		}
-		closer_close(t->client_end_held);
-		t->client_end_held = -1;
+		close_client_end_held(t);
 	}
 	if (owner->acct) {
 		/* kept, as every account, until tapnetd exits: core sockets name it */

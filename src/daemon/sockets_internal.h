@@ -145,6 +145,7 @@ void hup_del(struct tsock *t);
 
 /* ---- the data pump (sockets_pump.c) */
 int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *filler);
+void close_client_end_held(struct tsock *t);
 void tsock_pump(struct tsock *t);
 void close_core(struct tsock *t, bool abort);
 int pos_err(int e);

@@ -435,8 +435,7 @@ static void connect_done(struct tsock *t)
 		if (setsockopt(t->client_end_held, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0)
 			log_debug("cannot restore a connected socket's send buffer: %s",
 				  strerror(errno));
-		closer_close(t->client_end_held);
-		t->client_end_held = -1;
+		close_client_end_held(t);
 	}
 	while (t->filler) {
 		struct iovec iov = { ss->scratch, t->filler < CHUNK ? t->filler : CHUNK };
