@@ -39,7 +39,9 @@
  * SOCKET reply, or an accepted connection's record), so A is never a
  * client's fd, and the only fds a client passes are B's copies naming
  * their socket. Whatever a client passes or sends into A (SCM_RIGHTS on
- * B) is closed by closer.c, never on the loop: see closer.h.
+ * B) is closed by closer.c, never on the loop: see closer.h. The loop
+ * closes A itself after EOF (nothing can be queued in it), and the copy
+ * of B a connect carried (only A writes into B, and sends it no fds).
  *
  * Writability tells the truth about a connect in progress: tapnetd
  * shrinks B's send buffer and fills it with filler bytes before handing B
