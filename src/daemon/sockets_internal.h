@@ -142,10 +142,11 @@ int limit_check(struct sockets *ss, const struct sockets_account *acct);
 void accept_wait(struct tsock *t);
 void io_set(struct tsock *t, int events);
 void hup_del(struct tsock *t);
+/* Closes the copy of B a connect carried, if t still holds it. */
+void close_client_end_held(struct tsock *t);
 
 /* ---- the data pump (sockets_pump.c) */
 int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *filler);
-void close_client_end_held(struct tsock *t);
 void tsock_pump(struct tsock *t);
 void close_core(struct tsock *t, bool abort);
 int pos_err(int e);
