@@ -670,6 +670,17 @@ void tcp_ack_later(struct tn_sock *s);
  */
 bool tcp_defer_ack(struct tn_sock *s);
 
+/*
+ * RACK's minimum RTT (RFC 8985) takes every microsecond RTT sample of
+ * original data, the handshake's included, as Linux's tcp_min_rtt does.
+ */
+static inline void tcp_min_rtt_sample(struct tn_sock *s, uint32_t rtt_us)
+{
+	rtt_us = rtt_us ? rtt_us : 1;
+	if (!s->min_rtt_us || rtt_us < s->min_rtt_us)
+		s->min_rtt_us = rtt_us;
+}
+
 /* ---- tcp_timer.c */
 void tcp_timers_init(struct tn_sock *s);
 void tcp_timers_stop(struct tn_sock *s);

@@ -101,13 +101,12 @@ static void rtt_from_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t ac
 		timed_us = timed_us ? timed_us : 1;
 		/*
 		 * RACK's minimum RTT takes this sample too, the handshake's
-		 * included, as Linux's tcp_min_rtt takes every RTT sample: it
-		 * had none before the first data was ACKed, so the first
-		 * flight had no reordering window and no way to tell a
-		 * retransmission's ACK from the original's (RFC 8985 6.2).
+		 * included: without it, it had none before the first data was
+		 * ACKed, so the first flight had no reordering window and no
+		 * way to tell a retransmission's ACK from the original's (RFC
+		 * 8985 6.2).
 		 */
-		if (!s->min_rtt_us || timed_us < s->min_rtt_us)
-			s->min_rtt_us = timed_us;
+		tcp_min_rtt_sample(s, timed_us);
 	}
 	if (s->ack_rtt_us) {
 		tcp_rtt_sample(s, s->ack_rtt_us);

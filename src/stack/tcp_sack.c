@@ -272,8 +272,8 @@ static void rack_update(struct tn_sock *s, const struct tcp_opts *o, uint32_t st
 	 */
 	if (rxt && ((s->min_rtt_us && rtt < s->min_rtt_us) || echoes_before(s, o, t)))
 		return;
-	if (!rxt && (!s->min_rtt_us || rtt < s->min_rtt_us))
-		s->min_rtt_us = rtt ? rtt : 1;
+	if (!rxt)
+		tcp_min_rtt_sample(s, rtt);
 	/* Step 3: delivered below what was delivered before without a retransmission: reordering. */
 	if (s->rack_valid && !rxt && seq_lt(end, s->rack_end_seq) && !t_before(s->rack_xmit_us, t)) {
 		TCP_CTR(s, TcpExtTCPSACKReorder);
