@@ -68,6 +68,7 @@ struct tsock {
 	struct tsock *pend_next;      /* in ss->pending: peer data to pass on */
 	bool pending;
 	bool a_idle;                  /* the last read of A found nothing */
+	unsigned a_idle_iter;         /* the loop iteration (ev_iteration) of that read */
 	int accepted_end;             /* listener: an accepted connection's B not yet sent */
 	struct tn_accept_rec accepted_rec; /* and the record that goes with it */
 	bool listening, connecting, connected;

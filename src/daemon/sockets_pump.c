@@ -49,7 +49,13 @@ void a_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct tapnetd *d = t->ss->d;
 
 	daemon_note_io(d);
-	if (revents & EV_READ)
+	/*
+	 * An EV_READ comes from this iteration's epoll_wait. When a read
+	 * since then (a request or the tap in the same batch pumped A) found
+	 * A empty, it is stale: A stays watched, and the next epoll_wait
+	 * reports whatever the client writes from now on.
+	 */
+	if ((revents & EV_READ) && !(t->a_idle && t->a_idle_iter == ev_iteration(loop)))
 		t->a_idle = false;
 	tsock_pump(t);
 	daemon_rearm_timer(d);
@@ -157,10 +163,18 @@ size_t deliver_to_client(void *arg, const uint8_t *data, size_t len)
 	return (size_t)w;
 }
 
+/* A read found A empty: a_io_cb tells a stale EV_READ from a new one by the iteration. */
+static void a_found_empty(struct tsock *t)
+{
+	t->a_idle = true;
+	t->a_idle_iter = ev_iteration(t->ss->d->loop);
+}
+
 /* Client -> peer: read A only as far as the TCP send buffer has room. */
 static void pump_from_client(struct tsock *t)
 {
 	struct sockets *ss = t->ss;
+	bool asked_before = false; /* once per pump is enough to keep an option in its place */
 
 	while (!t->rd_eof && t->sk) {
 		if (t->n_opts_later) {
@@ -175,8 +189,8 @@ static void pump_from_client(struct tsock *t)
 		 * readable until then.
 		 */
 		int unread_req = 0;
-		if (t->opt_conn && ioctl(t->opt_conn->ctl_fd, FIONREAD, &unread_req) == 0 &&
-		    unread_req > 0)
+		if (t->opt_conn && !asked_before &&
+		    ioctl(t->opt_conn->ctl_fd, FIONREAD, &unread_req) == 0 && unread_req > 0)
 			return;
 		/* client data goes straight into the TCP send buffer; filler into scratch */
 		struct iovec iov[2];
@@ -204,11 +218,12 @@ static void pump_from_client(struct tsock *t)
 			}
 		}
 		ssize_t n = recv_a(t, &msg);
+		asked_before = true;
 		DAEMON_COUNT(ss->d, SockPairReads, n > 0);
 		if (n < 0) {
 			DAEMON_COUNT(ss->d, SockPairEmptyReads, errno == EAGAIN);
 			if (errno == EAGAIN)
-				t->a_idle = true; /* until EV_READ or news from the core */
+				a_found_empty(t); /* until EV_READ or news from the core */
 			if (errno == EAGAIN || errno == EINTR)
 				return;
 			/* ECONNRESET: B was closed with data we sent it unread */
@@ -254,7 +269,7 @@ static void pump_from_client(struct tsock *t)
 			 * given: A is empty now. What the client writes next makes
 			 * it readable (EV_READ); no read to learn that it is empty.
 			 */
-			t->a_idle = true;
+			a_found_empty(t);
 			return;
 		}
 	}
