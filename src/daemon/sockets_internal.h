@@ -47,6 +47,8 @@
 #define OPT_LATER_VAL_MAX 8 /* an int or a struct linger: what the client sends without waiting */
 struct opt_later {
 	uint64_t at;                  /* a_taken at which it applies */
+	bool a_ended_there;           /* A held no more than that when the request was read */
+	unsigned read_iter;           /* the loop iteration (ev_iteration) it was read in */
 	uint32_t level, optname;
 	uint8_t len;
 	uint8_t val[OPT_LATER_VAL_MAX];

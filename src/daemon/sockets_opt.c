@@ -195,8 +195,9 @@ int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const st
 	if (t)
 		t->opt_conn = owner; /* its next requests go before A's next bytes (sockets_pump.c) */
 	int inq = 0;
-	if (!r->pair_empty && t && t->sk && t->connected && !t->rd_eof &&
-	    ioctl(t->own_end, FIONREAD, &inq) < 0)
+	bool measured = !r->pair_empty && t && t->sk && t->connected && !t->rd_eof &&
+			ioctl(t->own_end, FIONREAD, &inq) == 0;
+	if (!measured)
 		inq = 0;
 	uint64_t held = t && (uint64_t)inq > t->filler ? (uint64_t)inq - t->filler : 0;
 	if (r->pair_empty)
@@ -216,11 +217,15 @@ int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const st
 			--t->n_opts_later * sizeof(t->opts_later[0]));
 	}
 	uint64_t at = t->a_taken + held;
-	if (t->n_opts_later && at < t->opts_later[t->n_opts_later - 1].at)
+	bool a_ended_there = measured;
+	if (t->n_opts_later && at < t->opts_later[t->n_opts_later - 1].at) {
 		at = t->opts_later[t->n_opts_later - 1].at; /* never before an earlier option */
+		a_ended_there = false;
+	}
 	struct opt_later *o = &t->opts_later[t->n_opts_later++];
 	*o = (struct opt_later){ .at = at, .level = r->level, .optname = r->optname,
-				 .len = (uint8_t)r->optval_len };
+				 .len = (uint8_t)r->optval_len, .a_ended_there = a_ended_there,
+				 .read_iter = ev_iteration(t->ss->d->loop) };
 	memcpy(o->val, r->optval, r->optval_len);
 	t->a_idle = false; /* A has the bytes: read them now, not at the next EV_READ */
 	tsock_pump(t); /* may finish t */

@@ -163,11 +163,19 @@ size_t deliver_to_client(void *arg, const uint8_t *data, size_t len)
 	return (size_t)w;
 }
 
-/* A read found A empty: a_io_cb tells a stale EV_READ from a new one by the iteration. */
-static void a_found_empty(struct tsock *t)
+/*
+ * A was found empty in the loop's iteration iter, after its epoll_wait:
+ * a_io_cb tells a stale EV_READ from a new one by the iteration.
+ */
+static void a_found_empty_in(struct tsock *t, unsigned iter)
 {
 	t->a_idle = true;
-	t->a_idle_iter = ev_iteration(t->ss->d->loop);
+	t->a_idle_iter = iter;
+}
+
+static void a_found_empty(struct tsock *t)
+{
+	a_found_empty_in(t, ev_iteration(t->ss->d->loop));
 }
 
 /* Client -> peer: read A only as far as the TCP send buffer has room. */
@@ -253,6 +261,9 @@ static void pump_from_client(struct tsock *t)
 			continue;
 		}
 		t->a_taken += (uint64_t)n;
+		bool option_at_a_end = t->n_opts_later && t->opts_later[0].at == t->a_taken &&
+				       t->opts_later[0].a_ended_there;
+		unsigned option_iter = option_at_a_end ? t->opts_later[0].read_iter : 0;
 		long s = tn_sock_send_commit(t->sk, (size_t)n);
 		if (s != n) {
 			/* the space was there: only a connection that just died says otherwise */
@@ -270,6 +281,18 @@ static void pump_from_client(struct tsock *t)
 			 * it readable (EV_READ); no read to learn that it is empty.
 			 */
 			a_found_empty(t);
+			return;
+		}
+		if (option_at_a_end) {
+			/*
+			 * Up to an option that A ended at when its request was
+			 * read (FIONREAD): A was empty then, after that
+			 * iteration's epoll_wait, so no read is needed to learn
+			 * it; what came since makes A readable again.
+			 */
+			opts_later_apply(t);
+			if (t->sk)
+				a_found_empty_in(t, option_iter);
 			return;
 		}
 	}
