@@ -4,7 +4,10 @@
  * limits are per user (uid), not per control connection; sockets stay
  * counted after their connection closed, until they are gone; connection
  * buffers are charged to their user through the core's charge hook and
- * given back when the core frees them.
+ * given back when the core frees them. And the pump between a pair and
+ * its connection, against a peer played by tcp_peer.c: where an option
+ * sent without waiting applies in the byte stream, and how many reads of
+ * the pair that costs.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -23,6 +26,7 @@
 #include "daemon/daemon.h"
 #include "daemon/sockets.h"
 #include "rpc/rpc.h"
+#include "tcp_peer.h"
 
 /* loop.c's, which the test does not link: the stack's timer is not needed here */
 void daemon_rearm_timer(struct tapnetd *d)
@@ -94,7 +98,8 @@ static void teardown(void)
 
 static struct sockets_owner owner_of(uid_t uid, unsigned serial)
 {
-	struct sockets_owner o = { .cred = { .pid = 1, .uid = uid, .gid = uid }, .serial = serial };
+	struct sockets_owner o = { .cred = { .pid = 1, .uid = uid, .gid = uid }, .serial = serial,
+				   .ctl_fd = -1 };
 	return o;
 }
 
@@ -105,10 +110,12 @@ static int request(struct sockets_owner *o, uint16_t type, int fd, uint32_t addr
 	uint8_t msg[256];
 	struct tn_rpc_writer w, reply;
 	tn_rpc_begin(&w, msg, sizeof(msg), type, 1);
-	if (type == TN_RPC_CONNECT) {
+	if (type == TN_RPC_CONNECT || type == TN_RPC_BIND) {
 		tn_rpc_put_u32(&w, TN_ATTR_ADDR, addr);
 		tn_rpc_put_u32(&w, TN_ATTR_PORT, port);
 	}
+	if (type == TN_RPC_LISTEN)
+		tn_rpc_put_u32(&w, TN_ATTR_BACKLOG, 16);
 	long len = tn_rpc_end(&w);
 	ck_assert_int_gt(len, 0);
 	tn_rpc_begin(&reply, reply_buf, sizeof(reply_buf), type | TN_RPC_REPLY, 1);
@@ -423,6 +430,205 @@ START_TEST(options_without_reply)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ the pump, with a peer */
+
+static struct harness *h;
+
+static void setup_peer(void)
+{
+	d = calloc(1, sizeof(*d));
+	ck_assert_ptr_nonnull(d);
+	d->loop = ev_loop_new(EVFLAG_AUTO);
+	peer_config(&d->cfg.core);
+	d->cfg.max_sockets = 100;
+	d->cfg.max_sockets_per_client = 100;
+	d->cfg.max_clients_per_user = 2;
+	d->cfg.max_buffer_bytes = d->cfg.max_buffer_bytes_per_client = 64u << 20;
+	h = new_harness_cfg(&d->cfg.core);
+	d->stack = h->stack;
+	ss = sockets_new(d);
+	ck_assert_ptr_nonnull(ss);
+}
+
+static void teardown_peer(void)
+{
+	sockets_free(ss);
+	h_free(h);
+	ev_loop_destroy(d->loop);
+	free(d);
+}
+
+/*
+ * A listener on LPORT through the requests, the peer's handshake, and the
+ * accepted connection's B as the client gets it; c gets the peer's
+ * sequence numbers.
+ */
+static int accepted_b(struct sockets_owner *o, struct conn *c, int *listener_b)
+{
+	ck_assert_int_eq(request(o, TN_RPC_SOCKET, -1, 0, 0, listener_b), 0);
+	ck_assert_int_eq(request(o, TN_RPC_BIND, *listener_b, 0, LPORT, NULL), 0);
+	ck_assert_int_eq(request(o, TN_RPC_LISTEN, *listener_b, 0, 0, NULL), 0);
+	*c = (struct conn){ .h = h };
+	struct oseg synack = passive_syn(c, NULL, 0);
+	ck_assert_uint_eq(synack.flags, TCP_SYN | TCP_ACK);
+	peer_send(h, &(struct pseg){ .seq = c->snd, .ack = c->rcv, .flags = TCP_ACK });
+	run_loop();
+	struct tn_accept_rec rec;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	struct iovec iov = { &rec, sizeof(rec) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = cbuf.buf, .msg_controllen = sizeof(cbuf.buf) };
+	ck_assert_int_eq(recvmsg(*listener_b, &msg, MSG_DONTWAIT), sizeof(rec));
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	ck_assert_ptr_nonnull(cm);
+	ck_assert_int_eq(cm->cmsg_type, SCM_RIGHTS);
+	int b;
+	memcpy(&b, CMSG_DATA(cm), sizeof(b));
+	ck_assert_uint_eq(ntohs(rec.peer_port), RPORT);
+	return b;
+}
+
+/* The data segments the stack sent since the last h_clear(): their lengths summed, *n of them. */
+static uint32_t sent_data(size_t *n)
+{
+	uint32_t bytes = 0;
+	*n = 0;
+	for (size_t i = 0; i < h->nout; i++) {
+		struct oseg o;
+		if (out_seg(h, i, &o) && o.len) {
+			bytes += o.len;
+			++*n;
+		}
+	}
+	return bytes;
+}
+
+/*
+ * nginx's response: TCP_CORK on, two writes, TCP_CORK off, each option
+ * sent without waiting. The two writes leave as one segment when the
+ * cork comes off, and A is read once: no read finds it empty, because
+ * the request that uncorks measured where A ended. What the client
+ * writes after that is read at the loop's next wakeup.
+ */
+START_TEST(corked_writes_leave_together_with_one_read)
+{
+	struct sockets_owner a1 = owner_of(1000, 1);
+	struct conn c;
+	int lb, on = 1, off = 0;
+	char head[100], body[200], more[50];
+
+	a1.may_bind_low = true;
+	memset(head, 'h', sizeof(head));
+	memset(body, 'b', sizeof(body));
+	memset(more, 'm', sizeof(more));
+	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
+	int b = accepted_b(&a1, &c, &lb);
+	h_clear(h);
+	uint64_t reads0 = d->counters[DCTR_SockPairReads];
+	uint64_t empty0 = d->counters[DCTR_SockPairEmptyReads];
+
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &on,
+				     sizeof(on)), 0);
+	ck_assert_int_eq(write(b, head, sizeof(head)), sizeof(head));
+	ck_assert_int_eq(write(b, body, sizeof(body)), sizeof(body));
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &off,
+				     sizeof(off)), 0);
+	size_t n;
+	ck_assert_uint_eq(sent_data(&n), sizeof(head) + sizeof(body));
+	ck_assert_uint_eq(n, 1);
+	run_loop(); /* the EV_READ of the two writes finds them taken */
+	ck_assert_uint_eq(d->counters[DCTR_SockPairReads] - reads0, 1);
+	ck_assert_uint_eq(d->counters[DCTR_SockPairEmptyReads] - empty0, 0);
+	ck_assert_uint_eq(d->counters[DCTR_SockOptNowaitErrors], 0);
+
+	/* acknowledged, so that Nagle lets the next small write go at once */
+	peer_send(h, &(struct pseg){ .seq = c.snd, .ack = c.rcv + sizeof(head) + sizeof(body),
+				    .flags = TCP_ACK });
+	h_clear(h);
+	ck_assert_int_eq(write(b, more, sizeof(more)), sizeof(more));
+	run_loop();
+	ck_assert_uint_eq(sent_data(&n), sizeof(more));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(d->counters[DCTR_SockPairReads] - reads0, 2);
+
+	close(b);
+	close(lb);
+	run_loop();
+	sockets_owner_gone(ss, &a1);
+}
+END_TEST
+
+/* A request read from a control connection in the loop, as control.c does (EV_MAXPRI). */
+struct uncork_later {
+	ev_io io;
+	struct sockets_owner *owner;
+	int b;
+};
+
+static void uncork_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct uncork_later *u = (struct uncork_later *)w;
+	int off = 0;
+	char byte;
+
+	(void)revents;
+	ck_assert_int_eq(read(w->fd, &byte, 1), 1);
+	ev_io_stop(loop, w);
+	ck_assert_int_eq(setopt_type(u->owner, TN_RPC_SETSOCKOPT_NOWAIT, u->b, IPPROTO_TCP,
+				     TCP_CORK, &off, sizeof(off)), 0);
+}
+
+/*
+ * The uncorking request comes in the same epoll_wait batch as A's
+ * EV_READ for the bytes before it, and goes first (control connections
+ * have the highest priority): it takes those bytes, and the EV_READ
+ * that follows is stale. It costs no read.
+ */
+START_TEST(an_answered_ev_read_costs_no_read)
+{
+	struct sockets_owner a1 = owner_of(1000, 1);
+	struct conn c;
+	int lb, on = 1, p[2];
+	char data[300];
+
+	a1.may_bind_low = true;
+	memset(data, 'd', sizeof(data));
+	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
+	int b = accepted_b(&a1, &c, &lb);
+	h_clear(h);
+	ck_assert_int_eq(pipe(p), 0);
+	struct uncork_later u = { .owner = &a1, .b = b };
+	ev_io_init(&u.io, uncork_cb, p[0], EV_READ);
+	ev_set_priority(&u.io, EV_MAXPRI);
+	ev_io_start(d->loop, &u.io);
+	uint64_t reads0 = d->counters[DCTR_SockPairReads];
+	uint64_t empty0 = d->counters[DCTR_SockPairEmptyReads];
+
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &on,
+				     sizeof(on)), 0);
+	ck_assert_int_eq(write(b, data, sizeof(data)), sizeof(data));
+	ck_assert_int_eq(write(p[1], "u", 1), 1);
+	ev_run(d->loop, EVRUN_NOWAIT); /* one epoll_wait: the pipe and A */
+	size_t n;
+	ck_assert_uint_eq(sent_data(&n), sizeof(data));
+	ck_assert_uint_eq(n, 1);
+	ck_assert_uint_eq(d->counters[DCTR_SockPairReads] - reads0, 1);
+	ck_assert_uint_eq(d->counters[DCTR_SockPairEmptyReads] - empty0, 0);
+	run_loop();
+	ck_assert_uint_eq(d->counters[DCTR_SockPairEmptyReads] - empty0, 0);
+
+	close(p[0]);
+	close(p[1]);
+	close(b);
+	close(lb);
+	run_loop();
+	sockets_owner_gone(ss, &a1);
+}
+END_TEST
+
 static Suite *sockets_suite(void)
 {
 	Suite *s = suite_create("sockets");
@@ -436,6 +642,11 @@ static Suite *sockets_suite(void)
 	tcase_add_test(tc, options_without_reply);
 	tcase_add_test(tc, closer_closes_on_flush);
 	suite_add_tcase(s, tc);
+	TCase *pump = tcase_create("pump");
+	tcase_add_checked_fixture(pump, setup_peer, teardown_peer);
+	tcase_add_test(pump, corked_writes_leave_together_with_one_read);
+	tcase_add_test(pump, an_answered_ev_read_costs_no_read);
+	suite_add_tcase(s, pump);
 	return s;
 }
 
