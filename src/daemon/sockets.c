@@ -225,20 +225,18 @@ void io_set(struct tsock *t, int events)
 	}
 }
 
-void hup_del(struct tsock *t)
-{
-	if (t->in_hup)
-		epoll_ctl(t->ss->hup_ep, EPOLL_CTL_DEL, t->own_end, NULL);
-	t->in_hup = false;
-}
-
 /* Frees t; the core socket is closed (FIN) unless already gone. */
 void tsock_free(struct tsock *t)
 {
 	struct sockets *ss = t->ss;
 
 	io_set(t, 0);
-	hup_del(t);
+	/*
+	 * A hang-up not yet reported would name a freed t, unless A is closed
+	 * here below: its last reference takes it out of every epoll set.
+	 */
+	if (t->in_hup && !t->rd_eof)
+		epoll_ctl(ss->hup_ep, EPOLL_CTL_DEL, t->own_end, NULL);
 	if (t->sk) {
 		tn_sock_set_callback(t->sk, NULL, NULL);
 		tn_sock_close(t->sk);
@@ -333,7 +331,8 @@ struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
 	ev_io_init(&t->io, a_io_cb, a, 0);
 	t->io.data = t;
 
-	struct epoll_event ev = { .events = 0, .data.ptr = t };
+	/* one hang-up is all we need to hear: reported once, then disabled, no DEL */
+	struct epoll_event ev = { .events = EPOLLONESHOT, .data.ptr = t };
 	if (epoll_ctl(ss->hup_ep, EPOLL_CTL_ADD, a, &ev) < 0) {
 		free(t);
 		return NULL;

@@ -77,7 +77,7 @@ struct tsock {
 	bool rd_eof;                  /* client shut its write side: FIN sent */
 	bool wr_shut;                 /* peer FIN passed on: A's write side shut */
 	bool client_closed;           /* B's last close seen */
-	bool in_hup;                  /* registered in the hang-up epoll */
+	bool in_hup;                  /* in the hang-up epoll, its hang-up not yet reported */
 	bool in_pump, again, done;
 	bool accept_waits;            /* listener: an accept waits for a socket slot */
 	struct tsock *wait_next;      /* in ss->waiting (or ss->waking) while it waits */
@@ -144,7 +144,6 @@ int limit_check(struct sockets *ss, const struct sockets_account *acct);
 /* Listener t has a connection to hand over but no socket slot: try again when one is freed. */
 void accept_wait(struct tsock *t);
 void io_set(struct tsock *t, int events);
-void hup_del(struct tsock *t);
 /* Closes the copy of B a connect carried, if t still holds it. */
 void close_client_end_held(struct tsock *t);
 

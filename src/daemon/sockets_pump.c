@@ -397,6 +397,7 @@ static void pump_accept(struct tsock *t)
 			return;
 		}
 		conn->connected = true;
+		a_found_empty(conn); /* nobody has its B yet */
 		struct tn_sock_info info;
 		memset(&t->accepted_rec, 0, sizeof(t->accepted_rec));
 		t->accepted_rec.version = TN_ACCEPT_REC_VERSION;
@@ -572,7 +573,7 @@ void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	for (int i = 0; i < n; i++) {
 		struct tsock *t = evs[i].data.ptr;
-		hup_del(t); /* level-triggered: once is enough */
+		t->in_hup = false; /* EPOLLONESHOT: reported once, the registration is disabled */
 		t->client_closed = true;
 		t->a_idle = false;
 		if (!t->connected || t->rd_eof) {
