@@ -213,6 +213,7 @@ void config_defaults(struct daemon_config *cfg)
 	snprintf(cfg->ifname, sizeof(cfg->ifname), "tap0");
 	cfg->txqueuelen = 10000;
 	cfg->offload = true;
+	cfg->busy_poll_us = 200; /* see daemon_run (loop.c) */
 	snprintf(cfg->user, sizeof(cfg->user), "tapnet");
 	snprintf(cfg->group, sizeof(cfg->group), "tapnet");
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",

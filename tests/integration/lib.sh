@@ -108,7 +108,7 @@ expect_counter_above() {
 # TAP_HOST_ADDRESS its host_address (10.0.0.1/24; empty: the kernel's side of
 # tap0 gets no address, for a test that bridges tap0 elsewhere).
 # TAPNETD_EXTRA_CONFIG, lines of a configuration file, goes after them all:
-# the benches take it from the user (say "[interface]" and "busy_poll = 50"
+# the benches take it from the user (say "[interface]" and "busy_poll = 0"
 # on two lines) to measure a setting; its sections may repeat earlier ones.
 write_config() {
 	local line
