@@ -26,6 +26,7 @@
 
 #include "closer.h"
 #include "control.h"
+#include "cpus.h"
 #include "sockets.h"
 #include "trace.h"
 
@@ -415,12 +416,6 @@ static void start_faults(struct tapnetd *d)
 }
 
 /* CPUs this process may run on. */
-static int usable_cpus(void)
-{
-	cpu_set_t set;
-	return sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
-}
-
 void daemon_loop_start(struct tapnetd *d)
 {
 	ev_io_init(&d->tap_watcher, tap_readable_cb, d->tap.fd, EV_READ);
@@ -431,8 +426,8 @@ void daemon_loop_start(struct tapnetd *d)
 	d->tap_watcher.data = d->stack_timer.data = d;
 	d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
 	d->busy_poll_us = d->cfg.busy_poll_us;
-	if (d->busy_poll_us && usable_cpus() < 2) {
-		log_info("busy_poll off: one CPU, which polling would take from the programs");
+	if (d->busy_poll_us && cpus_usable() < 2) {
+		log_info("busy_poll off: one CPU (affinity or cgroup quota), which polling would take from the programs");
 		d->busy_poll_us = 0;
 	}
 	d->stack_timer_at = TN_TIME_NEVER;
