@@ -415,7 +415,6 @@ static void start_faults(struct tapnetd *d)
 		    "frames on %s are damaged on purpose: %s", d->tap.name, what);
 }
 
-/* CPUs this process may run on. */
 void daemon_loop_start(struct tapnetd *d)
 {
 	ev_io_init(&d->tap_watcher, tap_readable_cb, d->tap.fd, EV_READ);
