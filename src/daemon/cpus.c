@@ -142,20 +142,22 @@ int cpus_cgroup_limit(const char *proc_cgroup, const char *fs_root)
 	return tightest < 1 ? 1 : (int)tightest;
 }
 
-int cpus_usable(void)
+int cpus_affinity(void)
 {
 	cpu_set_t set;
 	int n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+	return n > 0 ? n : 1;
+}
+
+int cpus_quota(void)
+{
 	char text[4096];
 	FILE *f = fopen("/proc/self/cgroup", "re");
 
-	if (f) {
-		size_t got = fread(text, 1, sizeof(text) - 1, f);
-		fclose(f);
-		text[got] = '\0';
-		int limit = cpus_cgroup_limit(text, "/sys/fs/cgroup");
-		if (limit > 0 && limit < n)
-			n = limit;
-	}
-	return n > 0 ? n : 1;
+	if (!f)
+		return 0;
+	size_t got = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[got] = '\0';
+	return cpus_cgroup_limit(text, "/sys/fs/cgroup");
 }

@@ -425,9 +425,18 @@ void daemon_loop_start(struct tapnetd *d)
 	d->tap_watcher.data = d->stack_timer.data = d;
 	d->sig_int.data = d->sig_term.data = d->sig_hup.data = d;
 	d->busy_poll_us = d->cfg.busy_poll_us;
-	if (d->busy_poll_us && cpus_usable() < 2) {
-		log_info("busy_poll off: one CPU (affinity or cgroup quota), which polling would take from the programs");
-		d->busy_poll_us = 0;
+	if (d->busy_poll_us) {
+		int affinity = cpus_affinity(), quota = cpus_quota();
+		if (affinity < 2 || (quota && quota < 2)) {
+			/* polling would take the CPU from the programs that make the traffic */
+			if (quota)
+				log_info("busy_poll off: %d CPU(s) in the affinity, a cgroup CPU quota of %d",
+					 affinity, quota);
+			else
+				log_info("busy_poll off: %d CPU in the affinity, no cgroup CPU quota",
+					 affinity);
+			d->busy_poll_us = 0;
+		}
 	}
 	d->stack_timer_at = TN_TIME_NEVER;
 	ev_timer_init(&d->fault_timer, fault_timer_cb, 0., 0.);

@@ -94,7 +94,8 @@ START_TEST(malformed_means_no_quota)
 	/* lines that are not hierarchy:controllers:/path */
 	ck_assert_int_eq(cpus_cgroup_limit("", root), 0);
 	ck_assert_int_eq(cpus_cgroup_limit("garbage\n0:\n::\n0::relative\n", root), 0);
-	ck_assert_int_ge(cpus_usable(), 1);
+	ck_assert_int_ge(cpus_affinity(), 1);
+	ck_assert_int_ge(cpus_quota(), 0);
 }
 END_TEST
 
