@@ -229,19 +229,6 @@ void io_set(struct tsock *t, int events)
 void tsock_free(struct tsock *t)
 {
 	struct sockets *ss = t->ss;
-
-	io_set(t, 0);
-	/*
-	 * A hang-up not yet reported would name a freed t, unless A is closed
-	 * here below: its last reference takes it out of every epoll set.
-	 */
-	if (t->in_hup && !t->rd_eof)
-		epoll_ctl(ss->hup_ep, EPOLL_CTL_DEL, t->own_end, NULL);
-	if (t->sk) {
-		tn_sock_set_callback(t->sk, NULL, NULL);
-		tn_sock_close(t->sk);
-		t->sk = NULL;
-	}
 	/*
 	 * A client may have sent fds into A, and the close that drops them
 	 * may block (closer.h). After EOF on A none can be there: the read
@@ -249,7 +236,21 @@ void tsock_free(struct tsock *t)
 	 * good, so nothing can enter it. Such a close is quick, and the loop
 	 * makes it, sparing a closer thread's wakeup per connection.
 	 */
-	if (t->rd_eof)
+	bool close_here = t->rd_eof;
+
+	io_set(t, 0);
+	/*
+	 * A hang-up not yet reported would name a freed t, unless A is closed
+	 * here: its last reference takes it out of every epoll set.
+	 */
+	if (t->in_hup && !close_here)
+		epoll_ctl(ss->hup_ep, EPOLL_CTL_DEL, t->own_end, NULL);
+	if (t->sk) {
+		tn_sock_set_callback(t->sk, NULL, NULL);
+		tn_sock_close(t->sk);
+		t->sk = NULL;
+	}
+	if (close_here)
 		close(t->own_end);
 	else
 		closer_close(t->own_end);
