@@ -20,9 +20,9 @@
  * the batch's deferred ACKs, and an ev_prepare watcher passes on whatever
  * else came before the loop waits again), rather than once per segment:
  * one send to A instead of dozens. A segment of DELIVER_MIN bytes or more
- * (the kernel's 64 KB offload frames) that finds the receive buffer empty
- * is sent to A at once, from the tap's frame (tn_sock_set_deliver): one
- * copy less, and what A does not take goes to the buffer as before.
+ * (the kernel's 64 KB offload frames) is sent to A at once, from the tap's
+ * frame, behind what the receive buffer holds unread (tn_sock_set_deliver):
+ * one copy less, and what A does not take goes to the buffer as before.
  *
  * The client's side of the story, as A sees it:
  *   read EOF on A, no hang-up       client shutdown(SHUT_WR)   -> FIN

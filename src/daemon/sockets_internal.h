@@ -153,12 +153,12 @@ void tsock_pump(struct tsock *t);
 void close_core(struct tsock *t, bool abort);
 int pos_err(int e);
 void sock_cb(struct tn_sock *s, unsigned events, void *arg);
-size_t deliver_to_client(void *arg, const uint8_t *data, size_t len);
+size_t deliver_to_client(void *arg, const struct tn_sock_piece *piece, int npieces);
 /*
- * Peer segments at least this long go straight from the tap's frame to A
- * when the receive ring is empty (tn_sock_set_deliver): one send() instead
- * of a copy into the ring and a later sendmsg() from it. Shorter ones are
- * cheaper to gather in the ring and send once per batch.
+ * Peer segments at least this long go straight from the tap's frame to A,
+ * behind what the receive ring holds unread (tn_sock_set_deliver): one
+ * sendmsg() instead of a copy into the ring and a later one from it.
+ * Shorter ones are cheaper to gather in the ring and send once per batch.
  */
 #define DELIVER_MIN 16384
 void a_io_cb(struct ev_loop *loop, ev_io *w, int revents);

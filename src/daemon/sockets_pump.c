@@ -99,6 +99,15 @@ static bool unread(const struct tsock *t)
 	return t->sk && !t->wr_shut && tn_sock_readable(t->sk) > 0;
 }
 
+static size_t pieces_to_iov(const struct tn_sock_piece *piece, int n, struct iovec *iov)
+{
+	for (int i = 0; i < n; i++) {
+		iov[i].iov_base = (void *)piece[i].base;
+		iov[i].iov_len = piece[i].len;
+	}
+	return (size_t)n;
+}
+
 /* Peer -> client: from the core's receive buffer into A while A takes it. */
 static void pump_to_client(struct tsock *t)
 {
@@ -126,11 +135,7 @@ static void pump_to_client(struct tsock *t)
 			return;
 		}
 		struct iovec iov[2];
-		for (int i = 0; i < np; i++) {
-			iov[i].iov_base = (void *)piece[i].base;
-			iov[i].iov_len = piece[i].len;
-		}
-		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)np };
+		struct msghdr msg = { .msg_iov = iov, .msg_iovlen = pieces_to_iov(piece, np, iov) };
 		ssize_t w = sendmsg(t->own_end, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -147,16 +152,22 @@ static void pump_to_client(struct tsock *t)
 }
 
 /*
- * The core's tn_sock_set_deliver: a large in-order segment for an empty
- * ring goes to A at once. Whatever A does not take (full, or B gone: the
- * next pump_to_client finds out) stays with the core, in the ring.
+ * The core's tn_sock_set_deliver: a large in-order segment goes to A at
+ * once, behind what the ring holds unread, in one sendmsg (a small segment
+ * a batch began with would otherwise send every large one behind it
+ * through the ring). Whatever A does not take (full, or B gone: the next
+ * pump_to_client finds out) stays with the core, in the ring.
  */
-size_t deliver_to_client(void *arg, const uint8_t *data, size_t len)
+size_t deliver_to_client(void *arg, const struct tn_sock_piece *piece, int npieces)
 {
 	struct tsock *t = arg;
-	if (len < DELIVER_MIN || !t->connected || t->wr_shut || t->done || t->in_pump)
+	struct iovec iov[3];
+
+	if (npieces < 1 || npieces > (int)(sizeof(iov) / sizeof(iov[0])) || piece[npieces - 1].len < DELIVER_MIN ||
+	    !t->connected || t->wr_shut || t->done || t->in_pump)
 		return 0;
-	ssize_t w = send(t->own_end, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = pieces_to_iov(piece, npieces, iov) };
+	ssize_t w = sendmsg(t->own_end, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (w <= 0)
 		return 0;
 	DAEMON_COUNT(t->ss->d, SockPairDeliveries, 1);

@@ -435,17 +435,20 @@ void tn_sock_close(struct tn_sock *s); /* FIN (or RST with unread data / linger 
 void tn_sock_abort(struct tn_sock *s); /* RST now, then close */
 void tn_sock_set_callback(struct tn_sock *s, tn_sock_cb cb, void *arg);
 /*
- * Delivery past the receive buffer: in-order peer bytes that would land in
- * an empty receive buffer (nothing unread, nothing out of order) are first
- * offered to fn(arg, data, len) with the callback's arg, in the middle of
- * tn_stack_input. fn hands on what it can without blocking and returns how
- * many bytes it took (0..len); those count as received and read at once,
- * the rest goes to the buffer as usual. It saves a copy for a caller that
- * would otherwise read them from the buffer right away. fn must not call
+ * Delivery past the receive buffer: in-order peer bytes (nothing out of
+ * order held) are first offered to fn(arg, piece, npieces) with the
+ * callback's arg, in the middle of tn_stack_input: the buffer's unread
+ * bytes, if any, in one or two pieces, then the new bytes as the last
+ * piece, in stream order. fn hands on what it can without blocking and
+ * returns how many bytes it took from the front (0 up to the pieces'
+ * total); those count as read, and the new bytes it did not take go to
+ * the buffer as usual. It saves a copy for a caller that would otherwise
+ * read them from the buffer right away, and the unread bytes in front let
+ * it do so behind a few bytes the buffer already holds. fn must not call
  * into the stack. Used only while a callback is set; cleared with it
  * (tn_sock_set_callback(s, NULL, NULL)), so set it before the callback.
  */
-typedef size_t (*tn_sock_deliver_fn)(void *arg, const uint8_t *data, size_t len);
+typedef size_t (*tn_sock_deliver_fn)(void *arg, const struct tn_sock_piece *piece, int npieces);
 void tn_sock_set_deliver(struct tn_sock *s, tn_sock_deliver_fn fn);
 
 /*

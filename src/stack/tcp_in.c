@@ -1030,22 +1030,33 @@ static void note_data_gap(struct tn_sock *s)
 }
 
 /*
- * tn_sock_set_deliver: in-order bytes for an empty receive buffer go to the
- * owner's deliver function first; what it takes is read already (rcv_nxt
- * moves, and receive-buffer tuning counts it as copied). Returns that.
+ * tn_sock_set_deliver: in-order bytes go to the owner's deliver function
+ * first, behind what the receive buffer holds unread. What it takes is
+ * read already: the buffer's bytes leave it, the new ones move rcv_nxt,
+ * and receive-buffer tuning counts both as copied. Returns how many of the
+ * new bytes it took.
  */
 static uint32_t deliver_past_rcvbuf(struct tn_sock *s, uint32_t seq, const uint8_t *data,
 				    uint32_t len)
 {
-	if (!s->deliver || !s->cb || seq != s->rcv_nxt || s->rcvbuf.len || s->ofo_n || s->shut_rd)
+	if (!s->deliver || !s->cb || seq != s->rcv_nxt || s->ofo_n || s->shut_rd)
 		return 0;
-	size_t took = s->deliver(s->cb_arg, data, len);
+	struct tn_sock_piece piece[3];
+	struct tn_iov iov[2];
+	uint32_t unread = s->rcvbuf.len;
+	int n = unread ? tn_ring_peek(&s->rcvbuf, 0, unread, iov) : 0;
+	for (int i = 0; i < n; i++)
+		piece[i] = (struct tn_sock_piece){ .base = iov[i].base, .len = iov[i].len };
+	piece[n++] = (struct tn_sock_piece){ .base = data, .len = len };
+	size_t took = s->deliver(s->cb_arg, piece, n);
 	if (!took)
 		return 0;
-	uint32_t n = took < len ? (uint32_t)took : len;
-	s->rcv_nxt += n;
+	uint32_t from_buf = took < unread ? (uint32_t)took : unread;
+	uint32_t from_new = took > unread ? min_u32((uint32_t)(took - unread), len) : 0;
+	tn_ring_discard(&s->rcvbuf, from_buf);
+	s->rcv_nxt += from_new;
 	tcp_rcv_space_adjust(s);
-	return n;
+	return from_new;
 }
 
 /* Steps 7 and 8: the text and the FIN. Returns false when the connection was reset. */

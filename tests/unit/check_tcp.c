@@ -1063,19 +1063,28 @@ START_TEST(empty_receive_ring_starts_again_at_its_first_byte)
 }
 END_TEST
 
-/* A deliver function (tn_sock_set_deliver) that takes up to deliver_room bytes into deliver_buf. */
+/*
+ * A deliver function (tn_sock_set_deliver) that takes up to deliver_room
+ * bytes from the front of its pieces into deliver_buf.
+ */
 static uint8_t deliver_buf[8192];
 static size_t deliver_len, deliver_room, deliver_calls;
-static size_t deliver_some(void *arg, const uint8_t *data, size_t len)
+static int deliver_npieces;
+static size_t deliver_some(void *arg, const struct tn_sock_piece *piece, int npieces)
 {
 	(void)arg;
 	deliver_calls++;
-	size_t n = len < deliver_room ? len : deliver_room;
-	ck_assert_uint_le(deliver_len + n, sizeof(deliver_buf));
-	memcpy(deliver_buf + deliver_len, data, n);
-	deliver_len += n;
-	deliver_room -= n;
-	return n;
+	deliver_npieces = npieces;
+	size_t took = 0;
+	for (int i = 0; i < npieces && deliver_room; i++) {
+		size_t n = piece[i].len < deliver_room ? piece[i].len : deliver_room;
+		ck_assert_uint_le(deliver_len + n, sizeof(deliver_buf));
+		memcpy(deliver_buf + deliver_len, piece[i].base, n);
+		deliver_len += n;
+		deliver_room -= n;
+		took += n;
+	}
+	return took;
 }
 static void ignore_events(struct tn_sock *s, unsigned events, void *arg)
 {
@@ -1083,17 +1092,18 @@ static void ignore_events(struct tn_sock *s, unsigned events, void *arg)
 }
 
 /*
- * In-order bytes for an empty receive buffer go to the deliver function
- * first: what it takes is read (ACKed, not in the buffer), the rest is
- * buffered behind it; with bytes unread or out of order it is not asked.
+ * In-order bytes go to the deliver function first, behind the bytes the
+ * receive buffer holds unread: what it takes is read (ACKed, gone from the
+ * buffer), the rest is buffered in order behind it; with bytes out of
+ * order it is not asked.
  */
-START_TEST(deliver_takes_in_order_bytes_past_an_empty_buffer)
+START_TEST(deliver_takes_in_order_bytes_behind_the_unread_ones)
 {
 	struct conn c = open_passive();
-	static uint8_t data[3000];
+	static uint8_t data[4000];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 5 + i / 263);
-	uint8_t buf[3000];
+	uint8_t buf[4000];
 	deliver_len = deliver_calls = 0;
 	deliver_room = 1000 + 300;
 	tn_sock_set_callback(c.s, ignore_events, NULL);
@@ -1104,6 +1114,7 @@ START_TEST(deliver_takes_in_order_bytes_past_an_empty_buffer)
 				      .data = data, .len = 1000});
 	c.snd += 1000;
 	ck_assert_uint_eq(deliver_len, 1000);
+	ck_assert_int_eq(deliver_npieces, 1);
 	ck_assert_uint_eq(tn_sock_readable(c.s), 0);
 	h_advance(c.h, TN_NSEC_PER_SEC); /* the delayed ACK */
 	ck_assert_uint_eq(last_only(c.h).ack, c.snd);
@@ -1114,34 +1125,42 @@ START_TEST(deliver_takes_in_order_bytes_past_an_empty_buffer)
 	c.snd += 500;
 	ck_assert_uint_eq(deliver_len, 1300);
 	ck_assert_uint_eq(tn_sock_readable(c.s), 200);
-	/* bytes unread: the next segment goes to the buffer, the deliver function is not asked */
-	deliver_room = 5000;
-	size_t calls = deliver_calls;
+	/* bytes unread: offered first; part of them taken, the new ones buffered behind the rest */
+	deliver_room = 100;
 	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
 				      .data = data + 1500, .len = 500});
 	c.snd += 500;
-	ck_assert_uint_eq(deliver_calls, calls);
-	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 700);
-	ck_assert_int_eq(memcmp(deliver_buf, data, 1300), 0);
-	ck_assert_int_eq(memcmp(buf, data + 1300, 700), 0);
-	/* out of order: buffered; the hole filled with bytes parked: buffered too */
-	peer_send(c.h, &(struct pseg){.seq = c.snd + 500, .ack = c.rcv, .flags = TCP_ACK,
-				      .data = data + 2500, .len = 500});
+	ck_assert_int_eq(deliver_npieces, 2);
+	ck_assert_uint_eq(deliver_len, 1400);
+	ck_assert_uint_eq(tn_sock_readable(c.s), 600);
+	/* all of the unread ones and the new ones taken at once */
+	deliver_room = 5000;
 	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
 				      .data = data + 2000, .len = 500});
+	c.snd += 500;
+	ck_assert_uint_eq(deliver_len, 2500);
+	ck_assert_uint_eq(tn_sock_readable(c.s), 0);
+	ck_assert_int_eq(memcmp(deliver_buf, data, 2500), 0);
+	/* out of order: buffered; the hole filled with bytes parked: buffered too */
+	size_t calls = deliver_calls;
+	peer_send(c.h, &(struct pseg){.seq = c.snd + 500, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = data + 3000, .len = 500});
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+				      .data = data + 2500, .len = 500});
 	c.snd += 1000;
 	ck_assert_uint_eq(deliver_calls, calls);
 	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 1000);
-	ck_assert_int_eq(memcmp(buf, data + 2000, 1000), 0);
+	ck_assert_int_eq(memcmp(buf, data + 2500, 1000), 0);
 	/* empty again: taken; then the peer's FIN reads as EOF */
 	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_FIN,
-				      .data = data, .len = 100});
+				      .data = data + 3500, .len = 100});
 	c.snd += 101;
-	ck_assert_uint_eq(deliver_len, 1400);
+	ck_assert_uint_eq(deliver_len, 2600);
+	ck_assert_int_eq(memcmp(deliver_buf + 2500, data + 3500, 100), 0);
 	ck_assert_int_eq(tn_sock_recv(c.s, buf, sizeof(buf)), 0);
 	struct tn_sock_info info;
 	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
-	ck_assert_uint_eq(info.bytes_received, 3100);
+	ck_assert_uint_eq(info.bytes_received, 3600);
 	/* cleared with the callback */
 	tn_sock_set_callback(c.s, NULL, NULL);
 	ck_assert_ptr_null(c.s->deliver);
@@ -2101,7 +2120,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, empty_receive_ring_starts_again_at_its_first_byte);
-	tcase_add_test(tc, deliver_takes_in_order_bytes_past_an_empty_buffer);
+	tcase_add_test(tc, deliver_takes_in_order_bytes_behind_the_unread_ones);
 	tcase_add_test(tc, loss_state_is_allocated_at_first_need_and_given_back);
 	tcase_add_test(tc, send_in_place_then_commit);
 	tcase_add_test(tc, path_mtu_discovery);
