@@ -692,6 +692,44 @@ START_TEST(hang_ups_heard_once_and_not_after_the_end)
 }
 END_TEST
 
+/*
+ * A large segment goes to A as it comes, behind the bytes of a small one
+ * still in the ring (the pump passes those on only after the batch): one
+ * send of both, in order, none of it copied into the ring first.
+ */
+START_TEST(a_large_segment_goes_to_a_behind_the_rings_bytes)
+{
+	struct sockets_owner a1 = owner_of(1000, 1);
+	struct conn c;
+	int lb;
+	static uint8_t data[20100], got[sizeof(data) + 1];
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + i / 251);
+	a1.may_bind_low = true;
+	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
+	int b = accepted_b(&a1, &c, &lb);
+	uint64_t deliveries0 = d->counters[DCTR_SockPairDeliveries];
+
+	peer_send(h, &(struct pseg){ .seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = data,
+				    .len = 100, .sport = RPORT });
+	ck_assert_int_eq(recv(b, got, sizeof(got), MSG_DONTWAIT), -1); /* in the ring, for the pump */
+	peer_send(h, &(struct pseg){ .seq = c.snd + 100, .ack = c.rcv, .flags = TCP_ACK,
+				    .data = data + 100, .len = sizeof(data) - 100, .sport = RPORT });
+	ck_assert_uint_eq(d->counters[DCTR_SockPairDeliveries] - deliveries0, 1);
+	size_t n = 0;
+	for (ssize_t r; n < sizeof(got) && (r = recv(b, got + n, sizeof(got) - n, MSG_DONTWAIT)) > 0;)
+		n += (size_t)r;
+	ck_assert_uint_eq(n, sizeof(data));
+	ck_assert_int_eq(memcmp(got, data, sizeof(data)), 0);
+
+	close(b);
+	close(lb);
+	run_loop();
+	sockets_owner_gone(ss, &a1);
+}
+END_TEST
+
 static Suite *sockets_suite(void)
 {
 	Suite *s = suite_create("sockets");
@@ -710,6 +748,7 @@ static Suite *sockets_suite(void)
 	tcase_add_test(pump, corked_writes_leave_together_with_one_read);
 	tcase_add_test(pump, an_answered_ev_read_costs_no_read);
 	tcase_add_test(pump, hang_ups_heard_once_and_not_after_the_end);
+	tcase_add_test(pump, a_large_segment_goes_to_a_behind_the_rings_bytes);
 	suite_add_tcase(s, pump);
 	return s;
 }
