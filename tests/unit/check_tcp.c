@@ -337,12 +337,17 @@ START_TEST(batch_acks_four_times_a_flight)
 END_TEST
 
 /* A small segment of the peer's, in order, with PSH. */
+/* The peer's next len bytes of data, in order. */
+static void send_bytes(struct conn *c, const void *data, size_t len)
+{
+	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK | TCP_PSH,
+				       .data = data, .len = len});
+	c->snd += (uint32_t)len;
+}
+
 static void send_text(struct conn *c, const char *text)
 {
-	size_t len = strlen(text);
-	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = c->rcv, .flags = TCP_ACK | TCP_PSH,
-				       .data = text, .len = len});
-	c->snd += (uint32_t)len;
+	send_bytes(c, text, strlen(text));
 }
 
 /*
@@ -1120,24 +1125,18 @@ START_TEST(deliver_takes_in_order_bytes_behind_the_unread_ones)
 	ck_assert_uint_eq(last_only(c.h).ack, c.snd);
 	h_clear(c.h);
 	/* part of it taken: the rest is buffered, in order behind it */
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
-				      .data = data + 1000, .len = 500});
-	c.snd += 500;
+	send_bytes(&c, data + 1000, 500);
 	ck_assert_uint_eq(deliver_len, 1300);
 	ck_assert_uint_eq(tn_sock_readable(c.s), 200);
 	/* bytes unread: offered first; part of them taken, the new ones buffered behind the rest */
 	deliver_room = 100;
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
-				      .data = data + 1500, .len = 500});
-	c.snd += 500;
+	send_bytes(&c, data + 1500, 500);
 	ck_assert_int_eq(deliver_npieces, 2);
 	ck_assert_uint_eq(deliver_len, 1400);
 	ck_assert_uint_eq(tn_sock_readable(c.s), 600);
 	/* all of the unread ones and the new ones taken at once */
 	deliver_room = 5000;
-	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
-				      .data = data + 2000, .len = 500});
-	c.snd += 500;
+	send_bytes(&c, data + 2000, 500);
 	ck_assert_uint_eq(deliver_len, 2500);
 	ck_assert_uint_eq(tn_sock_readable(c.s), 0);
 	ck_assert_int_eq(memcmp(deliver_buf, data, 2500), 0);
