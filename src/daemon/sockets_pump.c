@@ -167,8 +167,9 @@ size_t deliver_to_client(void *arg, const struct tn_sock_piece *piece, int npiec
 	struct tsock *t = arg;
 	struct iovec iov[3];
 
-	if (npieces < 1 || npieces > (int)(sizeof(iov) / sizeof(iov[0])) || piece[npieces - 1].len < DELIVER_MIN ||
-	    !t->connected || t->wr_shut || t->done || t->in_pump)
+	if (npieces < 1 || npieces > (int)(sizeof(iov) / sizeof(iov[0])) ||
+	    piece[npieces - 1].len < DELIVER_MIN || !t->connected || t->wr_shut || t->done ||
+	    t->in_pump)
 		return 0;
 	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = pieces_to_iov(piece, npieces, iov) };
 	ssize_t w = sendmsg(t->own_end, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
