@@ -494,6 +494,24 @@ static int accept_from_port(int listener_b, uint16_t rport, struct conn *c)
 	return b;
 }
 
+/* The pump tests' client: uid 1000, allowed to bind LPORT (below 1024), attached. */
+static struct sockets_owner pump_owner(void)
+{
+	struct sockets_owner o = owner_of(1000, 1);
+
+	o.may_bind_low = true;
+	ck_assert_int_eq(sockets_owner_attach(ss, &o), 0);
+	return o;
+}
+
+/* The end of a pump test: its listener's B closed, the loop run, the client gone. */
+static void pump_done(struct sockets_owner *o, int listener_b)
+{
+	close(listener_b);
+	run_loop();
+	sockets_owner_gone(ss, o);
+}
+
 /* A listener on LPORT through the requests, and accept_from_port(RPORT). */
 static int accepted_b(struct sockets_owner *o, struct conn *c, int *listener_b)
 {
@@ -539,16 +557,14 @@ static uint32_t sent_data(size_t *n)
  */
 START_TEST(corked_writes_leave_together_with_one_read)
 {
-	struct sockets_owner a1 = owner_of(1000, 1);
+	struct sockets_owner a1 = pump_owner();
 	struct conn c;
 	int lb, on = 1, off = 0;
 	char head[100], body[200], more[50];
 
-	a1.may_bind_low = true;
 	memset(head, 'h', sizeof(head));
 	memset(body, 'b', sizeof(body));
 	memset(more, 'm', sizeof(more));
-	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
 	int b = accepted_b(&a1, &c, &lb);
 	h_clear(h);
 	uint64_t reads0 = d->counters[DCTR_SockPairReads];
@@ -579,9 +595,7 @@ START_TEST(corked_writes_leave_together_with_one_read)
 	ck_assert_uint_eq(d->counters[DCTR_SockPairReads] - reads0, 2);
 
 	close(b);
-	close(lb);
-	run_loop();
-	sockets_owner_gone(ss, &a1);
+	pump_done(&a1, lb);
 }
 END_TEST
 
@@ -613,14 +627,12 @@ static void uncork_cb(struct ev_loop *loop, ev_io *w, int revents)
  */
 START_TEST(an_answered_ev_read_costs_no_read)
 {
-	struct sockets_owner a1 = owner_of(1000, 1);
+	struct sockets_owner a1 = pump_owner();
 	struct conn c;
 	int lb, on = 1, p[2];
 	char data[300];
 
-	a1.may_bind_low = true;
 	memset(data, 'd', sizeof(data));
-	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
 	int b = accepted_b(&a1, &c, &lb);
 	h_clear(h);
 	ck_assert_int_eq(pipe(p), 0);
@@ -647,9 +659,7 @@ START_TEST(an_answered_ev_read_costs_no_read)
 	close(p[0]);
 	close(p[1]);
 	close(b);
-	close(lb);
-	run_loop();
-	sockets_owner_gone(ss, &a1);
+	pump_done(&a1, lb);
 }
 END_TEST
 
@@ -662,12 +672,10 @@ END_TEST
  */
 START_TEST(hang_ups_heard_once_and_not_after_the_end)
 {
-	struct sockets_owner a1 = owner_of(1000, 1);
+	struct sockets_owner a1 = pump_owner();
 	struct conn c1, c2;
 	int lb;
 
-	a1.may_bind_low = true;
-	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
 	int b1 = accepted_b(&a1, &c1, &lb);
 	int b2 = accept_from_port(lb, RPORT + 1, &c2);
 	ck_assert_uint_eq(d->counters[DCTR_SockOpen], 3);
@@ -686,9 +694,7 @@ START_TEST(hang_ups_heard_once_and_not_after_the_end)
 	run_loop();
 	ck_assert_uint_eq(h->nout, 0);
 
-	close(lb);
-	run_loop();
-	sockets_owner_gone(ss, &a1);
+	pump_done(&a1, lb);
 }
 END_TEST
 
@@ -699,15 +705,13 @@ END_TEST
  */
 START_TEST(a_large_segment_goes_to_a_behind_the_rings_bytes)
 {
-	struct sockets_owner a1 = owner_of(1000, 1);
+	struct sockets_owner a1 = pump_owner();
 	struct conn c;
 	int lb;
 	static uint8_t data[20100], got[sizeof(data) + 1];
 
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7 + i / 251);
-	a1.may_bind_low = true;
-	ck_assert_int_eq(sockets_owner_attach(ss, &a1), 0);
 	int b = accepted_b(&a1, &c, &lb);
 	uint64_t deliveries0 = d->counters[DCTR_SockPairDeliveries];
 
@@ -724,9 +728,7 @@ START_TEST(a_large_segment_goes_to_a_behind_the_rings_bytes)
 	ck_assert_int_eq(memcmp(got, data, sizeof(data)), 0);
 
 	close(b);
-	close(lb);
-	run_loop();
-	sockets_owner_gone(ss, &a1);
+	pump_done(&a1, lb);
 }
 END_TEST
 
