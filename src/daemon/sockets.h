@@ -108,6 +108,9 @@ struct sockets_owner {
 	struct sockets_account *acct; /* its user's; set by sockets_owner_attach */
 	bool may_bind_low;    /* ports < 1024: decided once, at connect time (see control.c) */
 	int ctl_fd;           /* the control connection: what it has not read yet goes first */
+	/* it had no unread request when last asked, in the loop's iteration unread_none_iter */
+	bool unread_none;
+	unsigned unread_none_iter;
 };
 
 struct sockets *sockets_new(struct tapnetd *d);

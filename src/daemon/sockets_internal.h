@@ -45,8 +45,11 @@
  */
 #define OPTS_LATER_MAX 8
 #define OPT_LATER_VAL_MAX 8 /* an int or a struct linger: what the client sends without waiting */
+/* opt_later.at of an option that applies when A is next found empty */
+#define OPT_AT_A_EMPTY UINT64_MAX
+
 struct opt_later {
-	uint64_t at;                  /* a_taken at which it applies */
+	uint64_t at;                  /* a_taken at which it applies, or OPT_AT_A_EMPTY */
 	bool a_ended_there;           /* A held no more than that when the request was read */
 	unsigned read_iter;           /* the loop iteration (ev_iteration) it was read in */
 	uint32_t level, optname;

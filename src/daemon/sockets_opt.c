@@ -173,20 +173,26 @@ void opts_later_apply(struct tsock *t)
 
 /*
  * SETSOCKOPT_NOWAIT: the client did not wait for an answer, so the option
- * takes a place in the byte stream: where the stream was at the call when
- * the client saw the pair empty (PAIR_EMPTY: B's SIOCOUTQ was 0, every
- * byte written before had been taken), else the end of what A holds when
- * the request is read. Every byte the program wrote before the call is
- * there by then (its write() returned before the request was sent), so the
- * option applies after all of them; bytes written after
- * the call would go before it too if they were in A, but A is not read
- * while the connection that sent the option has requests the daemon has
- * not read (pump_from_client), and control connections have the loop's
- * highest priority: a request is read before the pair data that follows
- * it. The bytes up to that place are moved into the core's send buffer
- * first; when it cannot take them all, the option waits (t->opts_later,
- * which getsockopt answers from) and the pump stops at its place. An
- * error is counted (SockOptNowaitErrors) and logged.
+ * takes a place in the byte stream, after every byte the program wrote
+ * before the call (its write() returned before the request was sent):
+ * - where the stream was at the call when the client saw the pair empty
+ *   (PAIR_EMPTY: B's SIOCOUTQ was 0, every byte written before had been
+ *   taken): it applies at once;
+ * - an option that only pushes what came before it (tn_rpc_option_pushes:
+ *   TCP_CORK off, TCP_NODELAY on) applies when A is next found empty
+ *   (OPT_AT_A_EMPTY): the pump reads A, which it would do anyway, and
+ *   the bytes read after the call are pushed with the rest, as they would
+ *   be right after it;
+ * - any other, at the end of what A holds when the request is read
+ *   (FIONREAD).
+ * Bytes written after the call could also be in A by then, but A is not
+ * read while the connection that sent the option has requests the daemon
+ * has not read (pump_from_client), and control connections have the
+ * loop's highest priority: a request is read before the pair data that
+ * follows it. The bytes up to that place are moved into the core's send
+ * buffer first; when it cannot take them all, the option waits
+ * (t->opts_later, which getsockopt answers from) and the pump stops at its
+ * place. An error is counted (SockOptNowaitErrors) and logged.
  */
 int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const struct req *r)
 {
@@ -194,15 +200,16 @@ int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const st
 		return -EINVAL;
 	if (t)
 		t->opt_conn = owner; /* its next requests go before A's next bytes (sockets_pump.c) */
+	bool streaming = t && t->sk && t->connected && !t->rd_eof;
+	bool at_a_empty = streaming && !r->pair_empty &&
+			  tn_rpc_option_pushes(r->level, r->optname, r->optval, r->optval_len);
 	int inq = 0;
-	bool measured = !r->pair_empty && t && t->sk && t->connected && !t->rd_eof &&
+	bool measured = streaming && !r->pair_empty && !at_a_empty &&
 			ioctl(t->own_end, FIONREAD, &inq) == 0;
 	if (!measured)
 		inq = 0;
 	uint64_t held = t && (uint64_t)inq > t->filler ? (uint64_t)inq - t->filler : 0;
-	if (r->pair_empty)
-		held = 0; /* all A holds was written after the call: the option goes first */
-	if (!held && (!t || !t->n_opts_later)) {
+	if (!held && !at_a_empty && (!t || !t->n_opts_later)) {
 		int rc = req_setsockopt(t, r);
 		if (rc < 0 && t) {
 			nowait_failed(t, r->level, r->optname, rc);
@@ -216,7 +223,7 @@ int req_setsockopt_nowait(struct tsock *t, struct sockets_owner *owner, const st
 		memmove(t->opts_later, t->opts_later + 1,
 			--t->n_opts_later * sizeof(t->opts_later[0]));
 	}
-	uint64_t at = t->a_taken + held;
+	uint64_t at = at_a_empty ? OPT_AT_A_EMPTY : t->a_taken + held;
 	bool a_ended_there = measured;
 	if (t->n_opts_later && at < t->opts_later[t->n_opts_later - 1].at) {
 		at = t->opts_later[t->n_opts_later - 1].at; /* never before an earlier option */

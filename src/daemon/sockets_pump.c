@@ -179,6 +179,29 @@ size_t deliver_to_client(void *arg, const struct tn_sock_piece *piece, int npiec
 	return (size_t)w;
 }
 
+static bool opts_wait_for_a_end(const struct tsock *t)
+{
+	return t->n_opts_later && t->opts_later[t->n_opts_later - 1].at == OPT_AT_A_EMPTY;
+}
+
+/*
+ * A is empty, or ended (EOF): the options that wait for that
+ * (OPT_AT_A_EMPTY, see req_setsockopt_nowait) have reached their place. An
+ * option behind one of them waits as long, never less.
+ */
+static void opts_at_a_end_apply(struct tsock *t)
+{
+	bool reached = false;
+
+	for (unsigned i = 0; i < t->n_opts_later; i++)
+		if (t->opts_later[i].at == OPT_AT_A_EMPTY) {
+			t->opts_later[i].at = t->a_taken;
+			reached = true;
+		}
+	if (reached)
+		opts_later_apply(t);
+}
+
 /*
  * A was found empty in the loop's iteration iter, after its epoll_wait:
  * a_io_cb tells a stale EV_READ from a new one by the iteration.
@@ -187,6 +210,7 @@ static void a_found_empty_in(struct tsock *t, unsigned iter)
 {
 	t->a_idle = true;
 	t->a_idle_iter = iter;
+	opts_at_a_end_apply(t);
 }
 
 static void a_found_empty(struct tsock *t)
@@ -194,11 +218,33 @@ static void a_found_empty(struct tsock *t)
 	a_found_empty_in(t, ev_iteration(t->ss->d->loop));
 }
 
+/*
+ * An option sent without waiting may be on its way, and bytes after it in
+ * A: its request goes first. Control connections are read before A in
+ * every wakeup (highest priority), so only a request that came since this
+ * iteration's epoll_wait can be unread here. One FIONREAD per client and
+ * iteration answers for all its sockets' pumps: a request that comes
+ * later in the same iteration is as late as one that comes between the
+ * FIONREAD and the read of A, which no check can exclude, and it costs no
+ * more than an option applied a few bytes late (a segment not coalesced).
+ */
+static bool owner_has_unread_request(struct sockets_owner *owner, unsigned iter)
+{
+	int unread_req = 0;
+
+	if (owner->unread_none && owner->unread_none_iter == iter)
+		return false;
+	if (ioctl(owner->ctl_fd, FIONREAD, &unread_req) == 0 && unread_req > 0)
+		return true;
+	owner->unread_none = true;
+	owner->unread_none_iter = iter;
+	return false;
+}
+
 /* Client -> peer: read A only as far as the TCP send buffer has room. */
 static void pump_from_client(struct tsock *t)
 {
 	struct sockets *ss = t->ss;
-	bool asked_before = false; /* once per pump is enough to keep an option in its place */
 
 	while (!t->rd_eof && t->sk) {
 		if (t->n_opts_later) {
@@ -206,16 +252,19 @@ static void pump_from_client(struct tsock *t)
 			if (!t->sk)
 				return;
 		}
-		/*
-		 * An option sent without waiting may be on its way, and bytes after
-		 * it in A: its request goes first. The control connection is read
-		 * before A in the next wakeup (highest priority), and A stays
-		 * readable until then.
-		 */
-		int unread_req = 0;
-		if (t->opt_conn && !asked_before &&
-		    ioctl(t->opt_conn->ctl_fd, FIONREAD, &unread_req) == 0 && unread_req > 0)
+		if (t->opt_conn && owner_has_unread_request(t->opt_conn, ev_iteration(ss->d->loop))) {
+			/*
+			 * A, if it holds bytes, stays readable: the next wakeup reads
+			 * the request first. An empty A would not wake us, and an
+			 * option waiting for A to be empty would wait for the next
+			 * write: ask.
+			 */
+			int inq;
+			if (opts_wait_for_a_end(t) && !t->filler &&
+			    ioctl(t->own_end, FIONREAD, &inq) == 0 && inq == 0)
+				a_found_empty(t);
 			return;
+		}
 		/* client data goes straight into the TCP send buffer; filler into scratch */
 		struct iovec iov[2];
 		struct msghdr msg = { .msg_iov = iov };
@@ -242,13 +291,13 @@ static void pump_from_client(struct tsock *t)
 			}
 		}
 		ssize_t n = recv_a(t, &msg);
-		asked_before = true;
 		DAEMON_COUNT(ss->d, SockPairReads, n > 0);
 		if (n < 0) {
-			DAEMON_COUNT(ss->d, SockPairEmptyReads, errno == EAGAIN);
-			if (errno == EAGAIN)
+			int err = errno;
+			DAEMON_COUNT(ss->d, SockPairEmptyReads, err == EAGAIN);
+			if (err == EAGAIN)
 				a_found_empty(t); /* until EV_READ or news from the core */
-			if (errno == EAGAIN || errno == EINTR)
+			if (err == EAGAIN || err == EINTR)
 				return;
 			/* ECONNRESET: B was closed with data we sent it unread */
 			close_core(t, true);
@@ -257,6 +306,9 @@ static void pump_from_client(struct tsock *t)
 		}
 		if (n == 0) {
 			t->rd_eof = true;
+			opts_at_a_end_apply(t);
+			if (!t->sk)
+				return;
 			if (t->client_closed || a_hung_up(t)) {
 				t->client_closed = true;
 				close_core(t, unread(t));

@@ -9,6 +9,8 @@
 #include "rpc/rpc.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 
 #define ATTR_ALIGN 4
@@ -409,6 +411,17 @@ bool tn_rpc_decode_error(const void *msg, size_t len, int *err, char *message, s
 	/* An error without a cause is still an error. */
 	*err = errno_value != 0 ? (int)errno_value : EIO;
 	return !it.bad;
+}
+
+bool tn_rpc_option_pushes(uint32_t level, uint32_t optname, const void *val, size_t len)
+{
+	int v;
+
+	if (level != IPPROTO_TCP || (optname != TCP_CORK && optname != TCP_NODELAY) ||
+	    len < sizeof(v))
+		return false;
+	memcpy(&v, val, sizeof(v));
+	return optname == TCP_CORK ? v == 0 : v != 0;
 }
 
 const char *tn_rpc_type_name(uint16_t type)

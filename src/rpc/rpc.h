@@ -423,6 +423,15 @@ bool tn_rpc_decode_error(const void *msg, size_t len, int *err, char *message, s
 const char *tn_rpc_type_name(uint16_t type);
 
 /*
+ * A SETSOCKOPT_NOWAIT whose only effect on the bytes before it is to send
+ * them now: TCP_CORK off, TCP_NODELAY on (as Linux, which pushes what it
+ * holds when either is set so). Applied when its request is read, it
+ * treats the bytes written before it as their place in the stream would,
+ * so neither side measures where that place is (no PAIR_EMPTY needed).
+ */
+bool tn_rpc_option_pushes(uint32_t level, uint32_t optname, const void *val, size_t len);
+
+/*
  * --- client side (rpc_client.c): one request, one whole reply, every wait
  * bounded by timeout_ms. Functions return -1 with errno set on failure;
  * ETIMEDOUT when the daemon is too slow, ECONNRESET when it hung up, EPROTO

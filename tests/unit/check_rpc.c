@@ -9,6 +9,8 @@
 
 #include <check.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
@@ -671,6 +673,24 @@ START_TEST(test_decode_error_malformed)
 	raw_header(msg, 16, TN_RPC_VERSION, TN_RPC_ERROR | TN_RPC_REPLY, 1, 0);
 	ck_assert(tn_rpc_decode_error(msg, 16, &err, message, sizeof(message)));
 	ck_assert_int_eq(err, EIO);
+}
+END_TEST
+
+/* Only TCP_CORK off and TCP_NODELAY on push; short values and other options do not. */
+START_TEST(test_pushing_options)
+{
+	int off = 0, on = 1, two = 2;
+	char one_byte = 0;
+
+	ck_assert(tn_rpc_option_pushes(IPPROTO_TCP, TCP_CORK, &off, sizeof(off)));
+	ck_assert(!tn_rpc_option_pushes(IPPROTO_TCP, TCP_CORK, &on, sizeof(on)));
+	ck_assert(tn_rpc_option_pushes(IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)));
+	ck_assert(tn_rpc_option_pushes(IPPROTO_TCP, TCP_NODELAY, &two, sizeof(two)));
+	ck_assert(!tn_rpc_option_pushes(IPPROTO_TCP, TCP_NODELAY, &off, sizeof(off)));
+	ck_assert(!tn_rpc_option_pushes(IPPROTO_TCP, TCP_CORK, &one_byte, sizeof(one_byte)));
+	ck_assert(!tn_rpc_option_pushes(IPPROTO_TCP, TCP_KEEPIDLE, &on, sizeof(on)));
+	ck_assert(!tn_rpc_option_pushes(SOL_SOCKET, TCP_NODELAY, &on, sizeof(on)));
+	ck_assert(!tn_rpc_option_pushes(IPPROTO_IP, TCP_CORK, &off, sizeof(off)));
 }
 END_TEST
 
@@ -1374,6 +1394,7 @@ static Suite *rpc_suite(void)
 	tcase_add_test(codec, test_padding_content_is_ignored);
 	tcase_add_test(codec, test_error_roundtrip);
 	tcase_add_test(codec, test_type_names_and_nests);
+	tcase_add_test(codec, test_pushing_options);
 	suite_add_tcase(s, codec);
 
 	tcase_add_test(reject, test_header_short_needs_more);

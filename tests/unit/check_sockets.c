@@ -599,6 +599,83 @@ START_TEST(corked_writes_leave_together_with_one_read)
 }
 END_TEST
 
+/*
+ * An uncork (a pushing option: no SIOCOUTQ in the client, no FIONREAD
+ * here) waits for the bytes written before it that are still in A: the
+ * core holds the first write, corked, and A the second when the request
+ * is read. Applied at once, it would send the first apart from the
+ * second; applied when the pump finds A empty, both leave as one segment.
+ */
+START_TEST(an_uncork_takes_the_bytes_still_in_a_first)
+{
+	struct sockets_owner a1 = pump_owner();
+	struct conn c;
+	int lb, on = 1, off = 0;
+	char first[100], second[200];
+
+	memset(first, 'f', sizeof(first));
+	memset(second, 's', sizeof(second));
+	int b = accepted_b(&a1, &c, &lb);
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &on,
+				     sizeof(on)), 0);
+	h_clear(h);
+	ck_assert_int_eq(write(b, first, sizeof(first)), sizeof(first));
+	run_loop();
+	size_t n;
+	ck_assert_uint_eq(sent_data(&n), 0); /* corked: held by the core */
+	ck_assert_int_eq(write(b, second, sizeof(second)), sizeof(second));
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &off,
+				     sizeof(off)), 0);
+	ck_assert_uint_eq(sent_data(&n), sizeof(first) + sizeof(second));
+	ck_assert_uint_eq(n, 1);
+	int v = -1;
+	ck_assert_int_eq(getopt_(&a1, b, IPPROTO_TCP, TCP_CORK, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 0);
+	ck_assert_uint_eq(d->counters[DCTR_SockOptNowaitErrors], 0);
+
+	close(b);
+	pump_done(&a1, lb);
+}
+END_TEST
+
+/*
+ * The same uncork while the control connection holds a request not read
+ * yet: the pump does not read A then (that request may be an option the
+ * bytes in A come after). An empty A would wake nobody, so the uncork,
+ * waiting for A to be found empty, asks whether it is: the corked bytes
+ * leave at once, not at the client's next write.
+ */
+START_TEST(an_uncork_behind_an_unread_request_does_not_wait_for_a_write)
+{
+	struct sockets_owner a1 = pump_owner();
+	struct conn c;
+	int lb, on = 1, off = 0, ctl[2];
+	char data[100];
+
+	memset(data, 'd', sizeof(data));
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, ctl), 0);
+	a1.ctl_fd = ctl[0];
+	int b = accepted_b(&a1, &c, &lb);
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &on,
+				     sizeof(on)), 0);
+	h_clear(h);
+	ck_assert_int_eq(write(b, data, sizeof(data)), sizeof(data));
+	run_loop();
+	size_t n;
+	ck_assert_uint_eq(sent_data(&n), 0);
+	ck_assert_int_eq(write(ctl[1], "r", 1), 1); /* a request the daemon has not read */
+	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &off,
+				     sizeof(off)), 0);
+	ck_assert_uint_eq(sent_data(&n), sizeof(data));
+	ck_assert_uint_eq(n, 1);
+
+	close(b);
+	pump_done(&a1, lb);
+	close(ctl[0]);
+	close(ctl[1]);
+}
+END_TEST
+
 /* A request read from a control connection in the loop, as control.c does (EV_MAXPRI). */
 struct uncork_later {
 	ev_io io;
@@ -749,6 +826,8 @@ static Suite *sockets_suite(void)
 	tcase_add_checked_fixture(pump, setup_peer, teardown_peer);
 	tcase_add_test(pump, corked_writes_leave_together_with_one_read);
 	tcase_add_test(pump, an_answered_ev_read_costs_no_read);
+	tcase_add_test(pump, an_uncork_takes_the_bytes_still_in_a_first);
+	tcase_add_test(pump, an_uncork_behind_an_unread_request_does_not_wait_for_a_write);
 	tcase_add_test(pump, hang_ups_heard_once_and_not_after_the_end);
 	tcase_add_test(pump, a_large_segment_goes_to_a_behind_the_rings_bytes);
 	suite_add_tcase(s, pump);
