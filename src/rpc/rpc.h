@@ -127,7 +127,8 @@ enum tn_rpc_attr {
 	TN_ATTR_OPTLEN = 68,     /* u32, room the caller has for the value */
 	TN_ATTR_PAIR_EMPTY = 69, /* u32 1, SETSOCKOPT_NOWAIT: the daemon had taken every byte
 				  * written to B before the call (B's SIOCOUTQ was 0; it counts
-				  * buffer memory, not bytes, so 0 is all it can say) */
+				  * buffer memory, not bytes, so 0 is all it can say); not
+				  * looked for with a pushing option (tn_rpc_option_pushes) */
 	TN_ATTR_COOKIE = 70,     /* u64, SETSOCKOPT_NOWAIT: B's SO_COOKIE, naming the socket */
 
 	/*
