@@ -599,6 +599,23 @@ START_TEST(corked_writes_leave_together_with_one_read)
 }
 END_TEST
 
+/* TCP_CORK on (1) or off (0) on B's socket, sent without waiting. */
+static void cork_nowait(struct sockets_owner *o, int b, int on)
+{
+	ck_assert_int_eq(setopt_type(o, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &on,
+				     sizeof(on)), 0);
+}
+
+/* Writes len bytes to B and lets the loop take them: corked, the core holds them. */
+static void write_held_by_cork(int b, const void *buf, size_t len)
+{
+	size_t n;
+
+	ck_assert_int_eq(write(b, buf, len), (ssize_t)len);
+	run_loop();
+	ck_assert_uint_eq(sent_data(&n), 0);
+}
+
 /*
  * An uncork (a pushing option: no SIOCOUTQ in the client, no FIONREAD
  * here) waits for the bytes written before it that are still in A: the
@@ -610,22 +627,18 @@ START_TEST(an_uncork_takes_the_bytes_still_in_a_first)
 {
 	struct sockets_owner a1 = pump_owner();
 	struct conn c;
-	int lb, on = 1, off = 0;
+	int lb;
 	char first[100], second[200];
 
 	memset(first, 'f', sizeof(first));
 	memset(second, 's', sizeof(second));
 	int b = accepted_b(&a1, &c, &lb);
-	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &on,
-				     sizeof(on)), 0);
+	cork_nowait(&a1, b, 1);
 	h_clear(h);
-	ck_assert_int_eq(write(b, first, sizeof(first)), sizeof(first));
-	run_loop();
-	size_t n;
-	ck_assert_uint_eq(sent_data(&n), 0); /* corked: held by the core */
+	write_held_by_cork(b, first, sizeof(first));
 	ck_assert_int_eq(write(b, second, sizeof(second)), sizeof(second));
-	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &off,
-				     sizeof(off)), 0);
+	cork_nowait(&a1, b, 0);
+	size_t n;
 	ck_assert_uint_eq(sent_data(&n), sizeof(first) + sizeof(second));
 	ck_assert_uint_eq(n, 1);
 	int v = -1;
@@ -649,23 +662,19 @@ START_TEST(an_uncork_behind_an_unread_request_does_not_wait_for_a_write)
 {
 	struct sockets_owner a1 = pump_owner();
 	struct conn c;
-	int lb, on = 1, off = 0, ctl[2];
+	int lb, ctl[2];
 	char data[100];
 
 	memset(data, 'd', sizeof(data));
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, ctl), 0);
 	a1.ctl_fd = ctl[0];
 	int b = accepted_b(&a1, &c, &lb);
-	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &on,
-				     sizeof(on)), 0);
+	cork_nowait(&a1, b, 1);
 	h_clear(h);
-	ck_assert_int_eq(write(b, data, sizeof(data)), sizeof(data));
-	run_loop();
-	size_t n;
-	ck_assert_uint_eq(sent_data(&n), 0);
+	write_held_by_cork(b, data, sizeof(data));
 	ck_assert_int_eq(write(ctl[1], "r", 1), 1); /* a request the daemon has not read */
-	ck_assert_int_eq(setopt_type(&a1, TN_RPC_SETSOCKOPT_NOWAIT, b, IPPROTO_TCP, TCP_CORK, &off,
-				     sizeof(off)), 0);
+	cork_nowait(&a1, b, 0);
+	size_t n;
 	ck_assert_uint_eq(sent_data(&n), sizeof(data));
 	ck_assert_uint_eq(n, 1);
 
