@@ -830,6 +830,15 @@ static void client_readable(struct ctl_client *c)
 		client_close(c, c->in_len ? "hung up in the middle of a message" : "hung up");
 		return;
 	}
+	/*
+	 * A short read that brought no descriptors took all the connection
+	 * held (a Unix stream read stops early only at a message carrying
+	 * descriptors, or from another process, and each process has its
+	 * own connection): its sockets' pumps need not ask again in this
+	 * iteration (sockets_pump.c).
+	 */
+	if ((size_t)n < iov.iov_len && msg.msg_controllen == 0)
+		sockets_owner_read_all(&c->owner, ev_iteration(c->ctl->d->loop));
 	c->in_len += (size_t)n;
 	if (client_process_input(c))
 		daemon_rearm_timer(c->ctl->d); /* requests may touch the stack */

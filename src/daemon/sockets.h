@@ -113,6 +113,13 @@ struct sockets_owner {
 	unsigned unread_none_iter;
 };
 
+/* Everything the control connection held was read, in the loop's iteration iter. */
+static inline void sockets_owner_read_all(struct sockets_owner *o, unsigned iter)
+{
+	o->unread_none = true;
+	o->unread_none_iter = iter;
+}
+
 struct sockets *sockets_new(struct tapnetd *d);
 /* Resets every connection (as a dying daemon must) and frees everything. */
 void sockets_free(struct sockets *ss);
