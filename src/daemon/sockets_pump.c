@@ -224,10 +224,11 @@ static void a_found_empty(struct tsock *t)
  * every wakeup (highest priority), so only a request that came since this
  * iteration's epoll_wait can be unread here. One FIONREAD per client and
  * iteration answers for all its sockets' pumps, and none is needed after
- * a read of the connection that took all it held (control.c): a request that comes
- * later in the same iteration is as late as one that comes between the
- * FIONREAD and the read of A, which no check can exclude, and it costs no
- * more than an option applied a few bytes late (a segment not coalesced).
+ * a read of the connection that took all it held (control.c): a request
+ * that comes later in the same iteration is as late as one that comes
+ * between the FIONREAD and the read of A, which no check can exclude, and
+ * it costs no more than an option applied a few bytes late (a segment not
+ * coalesced).
  */
 static bool owner_has_unread_request(struct sockets_owner *owner, unsigned iter)
 {

@@ -1455,7 +1455,7 @@ static int setsockopt_ck(int fd, uint64_t cookie, int level, int optname, const 
 	if (local == 0) {
 		int queued = -1;
 		tn_rpc_put_u64(&w, TN_ATTR_COOKIE, cookie);
-		/* a pushing option goes first anyway: no SIOCOUTQ for it */
+		/* a pushing option's place is where tapnetd finds A empty: no SIOCOUTQ */
 		if (!tn_rpc_option_pushes((uint32_t)level, (uint32_t)optname, optval, optlen) &&
 		    sys_outq(fd, &queued) == 0 && queued == 0)
 			tn_rpc_put_u32(&w, TN_ATTR_PAIR_EMPTY, 1); /* the option goes before what follows */
