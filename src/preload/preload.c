@@ -13,7 +13,8 @@
  * libc; the others, and socket(), as system calls marked TN_SECCOMP_MARK,
  * which `tapnet run`'s seccomp filter lets through without asking its
  * supervisor). read, write, send, recv, poll,
- * close and the rest are the kernel's own on a tapnet fd, except that an
+ * close and the rest are the kernel's own on a tapnet fd, except that
+ * sendto and sendmsg with MSG_FASTOPEN connect first, and that an
  * end-of-file from read/recv/recvfrom/recvmsg on a tapnet socket whose
  * peer reset the connection becomes ECONNRESET (the socket pair itself can
  * only say end-of-file; SO_ERROR knows it was a reset). close, dup2,
@@ -66,6 +67,8 @@ REAL(read, ssize_t, int, void *, size_t)
 REAL(recv, ssize_t, int, void *, size_t, int)
 REAL(recvfrom, ssize_t, int, void *, size_t, int, struct sockaddr *, socklen_t *)
 REAL(recvmsg, ssize_t, int, struct msghdr *, int)
+REAL(sendto, ssize_t, int, const void *, size_t, int, const struct sockaddr *, socklen_t)
+REAL(sendmsg, ssize_t, int, const struct msghdr *, int)
 REAL(close, int, int)
 REAL(dup2, int, int, int)
 REAL(dup3, int, int, int, int)
@@ -237,6 +240,39 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	for (size_t i = 0; i < msg->msg_iovlen; i++)
 		want += msg->msg_iov[i].iov_len;
 	return eof_or_reset(fd, get_recvmsg()(fd, msg, flags), want);
+}
+
+/*
+ * MSG_FASTOPEN with an address (TCP Fast Open: connect and send in one
+ * call) on a tapnet socket: its pair is connected from birth, so the
+ * kernel would answer EISCONN. tapnet has no Fast Open, and does what
+ * Linux does when it holds no cookie for the server: it connects, and
+ * sends once connected; a non-blocking socket gets EINPROGRESS with
+ * nothing sent, and the program writes again when the socket is writable.
+ * Any other send is the kernel's own, with no check.
+ */
+EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+		      socklen_t alen)
+{
+	if ((flags & MSG_FASTOPEN) && addr && ours(fd)) {
+		if (tapnet_connect(fd, addr, alen) < 0)
+			return -1;
+		return get_sendto()(fd, buf, len, flags & ~MSG_FASTOPEN, NULL, 0);
+	}
+	return get_sendto()(fd, buf, len, flags, addr, alen);
+}
+
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if ((flags & MSG_FASTOPEN) && msg && msg->msg_name && ours(fd)) {
+		if (tapnet_connect(fd, msg->msg_name, msg->msg_namelen) < 0)
+			return -1;
+		struct msghdr unnamed = *msg;
+		unnamed.msg_name = NULL;
+		unnamed.msg_namelen = 0;
+		return get_sendmsg()(fd, &unnamed, flags & ~MSG_FASTOPEN);
+	}
+	return get_sendmsg()(fd, msg, flags);
 }
 
 __attribute__((constructor)) static void watch_fds(void)

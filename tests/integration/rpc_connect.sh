@@ -4,7 +4,8 @@
 # and SO_ERROR = ECONNREFUSED for a closed kernel-side port; blocking connect
 # raises ConnectionRefusedError; a connect to an open port is writable only
 # once established, then names, options and an echo work. Also: a port
-# below 1024 needs privileges, as on Linux.
+# below 1024 needs privileges, as on Linux; sendto and sendmsg with
+# MSG_FASTOPEN connect and send, answering as the kernel does.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 require_cmd nc setpriv
@@ -56,6 +57,42 @@ done
 grep -q "^inherited True" "$TN_TMP/inherit.log" ||
 	fail "accepted socket options: $(cat "$TN_TMP/inherit.log")"
 log "accepted socket: $(cat "$TN_TMP/inherit.log" | tail -1)"
+
+# sendto and sendmsg with MSG_FASTOPEN (TCP Fast Open's connect-and-send):
+# the same answers from the kernel and under `tapnet run` (EISCONN before)
+echo_server kernel fastopen 7400
+FASTOPEN_PROBE='
+import errno, select, socket, sys
+host, port, closed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+F = socket.MSG_FASTOPEN
+def err(f):
+    try:
+        f(); return "ok"
+    except OSError as e:
+        return errno.errorcode[e.errno]
+s = socket.socket()
+n = s.sendto(b"hello", F, (host, port))
+print("blocking sendto", n, s.recv(100).decode())
+print("again on it", err(lambda: s.sendto(b"x", F, (host, port))))
+s.close()
+s = socket.socket()
+n = s.sendmsg([b"msg", b"parts"], [], F, (host, port))
+print("blocking sendmsg", n, s.recv(100).decode())
+s.close()
+s = socket.socket(); s.setblocking(False)
+print("non-blocking sendto", err(lambda: s.sendto(b"lost", F, (host, port))))
+select.select([], [s], [], 10)
+s.setblocking(True); s.sendall(b"later"); print("then", s.recv(100).decode())
+s.close()
+print("closed port", err(lambda: socket.socket().sendto(b"x", F, (host, closed))))
+'
+kernel_says=$(ns_exec "$PYTHON" -c "$FASTOPEN_PROBE" "$HOST_ADDR" 7400 9 2>&1)
+tapnet_says=$(tn_run "$PYTHON" -c "$FASTOPEN_PROBE" "$HOST_ADDR" 7400 9 2>&1)
+grep -q "^blocking sendto 5 hello" <<<"$kernel_says" ||
+	fail "MSG_FASTOPEN from the kernel side itself: $kernel_says"
+[ "$tapnet_says" = "$kernel_says" ] ||
+	fail "MSG_FASTOPEN under tapnet run: $tapnet_says; the kernel: $kernel_says"
+log "MSG_FASTOPEN as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
 
 # bind to port 80 as nobody: EACCES; as root: fine
 out=$(tn_run_as nobody nogroup "$PYTHON" -c '
