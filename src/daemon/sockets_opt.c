@@ -113,8 +113,11 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 						     r->optname == TCP_KEEPCNT ? (uint32_t)v : 0);
 		case TCP_CORK: /* BSD's TCP_NOPUSH, as nginx's tcp_nopush uses it on Linux */
 			return tn_sock_set_cork(t->sk, v != 0);
-		case TCP_QUICKACK:
 		case TCP_USER_TIMEOUT:
+			if (v < 0)
+				return -EINVAL;
+			return tn_sock_set_user_timeout(t->sk, (uint32_t)v);
+		case TCP_QUICKACK:
 			return 0; /* accepted, without effect */
 		default:
 			return -ENOPROTOOPT;
@@ -248,8 +251,9 @@ static bool opt_later_value(const struct opt_later *p, int *v)
 		*v = *v != 0;
 		return true;
 	}
-	return p->level == IPPROTO_TCP && (p->optname == TCP_KEEPIDLE ||
-					   p->optname == TCP_KEEPINTVL || p->optname == TCP_KEEPCNT);
+	return p->level == IPPROTO_TCP &&
+	       (p->optname == TCP_KEEPIDLE || p->optname == TCP_KEEPINTVL ||
+		p->optname == TCP_KEEPCNT || p->optname == TCP_USER_TIMEOUT);
 }
 
 int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
@@ -316,6 +320,7 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 		case TCP_KEEPIDLE: v = (int)o.ka_idle_s; goto put_int;
 		case TCP_KEEPINTVL: v = (int)o.ka_intvl_s; goto put_int;
 		case TCP_KEEPCNT: v = (int)o.ka_probes; goto put_int;
+		case TCP_USER_TIMEOUT: v = (int)o.user_timeout_ms; goto put_int;
 		case TCP_MAXSEG:
 			v = (t->sk && tn_sock_info(t->sk, &info) == 0 && info.mss) ? (int)info.mss : 536;
 			goto put_int;

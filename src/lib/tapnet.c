@@ -1383,7 +1383,7 @@ static int nowait_option(int level, int optname, const void *optval, socklen_t o
 	case IPPROTO_TCP:
 		known = optname == TCP_NODELAY || optname == TCP_CORK || optname == TCP_QUICKACK ||
 			optname == TCP_KEEPIDLE || optname == TCP_KEEPINTVL ||
-			optname == TCP_KEEPCNT;
+			optname == TCP_KEEPCNT || optname == TCP_USER_TIMEOUT;
 		break;
 	case IPPROTO_IP:
 		known = optname == IP_TOS;
@@ -1399,6 +1399,8 @@ static int nowait_option(int level, int optname, const void *optval, socklen_t o
 		return -EINVAL; /* MAX_TCP_KEEPIDLE, MAX_TCP_KEEPINTVL */
 	if (level == IPPROTO_TCP && optname == TCP_KEEPCNT && (v < 1 || v > 127))
 		return -EINVAL; /* MAX_TCP_KEEPCNT */
+	if (level == IPPROTO_TCP && optname == TCP_USER_TIMEOUT && v < 0)
+		return -EINVAL;
 	return 0;
 }
 

@@ -523,6 +523,12 @@ int tn_sock_set_linger(struct tn_sock *s, bool on, uint32_t seconds)
 	return 0;
 }
 
+int tn_sock_set_user_timeout(struct tn_sock *s, uint32_t ms)
+{
+	s->user_timeout_ms = ms;
+	return 0;
+}
+
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on)
 {
 	s->reuseaddr = on;
@@ -535,6 +541,7 @@ void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o)
 		.nodelay = s->nodelay, .cork = s->cork, .keepalive = s->keepalive, .linger = s->linger,
 		.reuseaddr = s->reuseaddr, .reuseport = s->reuseport, .linger_s = s->linger_s,
 		.ka_idle_s = s->ka_idle_s, .ka_intvl_s = s->ka_intvl_s, .ka_probes = s->ka_probes,
+		.user_timeout_ms = s->user_timeout_ms,
 		.rcvbuf = s->rcvbuf_size, .sndbuf = s->sndbuf_size,
 	};
 }

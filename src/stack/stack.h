@@ -463,6 +463,13 @@ int tn_sock_set_keepalive(struct tn_sock *s, bool on, uint32_t idle_s, uint32_t 
 			  uint32_t probes); /* 0: keep the current value */
 int tn_sock_set_bufsize(struct tn_sock *s, uint32_t rcvbuf, uint32_t sndbuf); /* 0: unchanged */
 int tn_sock_set_linger(struct tn_sock *s, bool on, uint32_t seconds);
+/*
+ * TCP_USER_TIMEOUT (RFC 5482, as Linux): how long sent data may stay
+ * unacknowledged, or a zero window last, or keepalive probes go
+ * unanswered, before the connection ends with ETIMEDOUT; it replaces the
+ * retry counts (tcp_retries, keepalive probes) where it applies. 0: off.
+ */
+int tn_sock_set_user_timeout(struct tn_sock *s, uint32_t ms);
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on);
 /* SO_REUSEPORT: shares a port with sockets that set it with the same owner (a uid). */
 int tn_sock_set_reuseport(struct tn_sock *s, bool on, uint32_t owner);
@@ -486,6 +493,7 @@ struct tn_sock_opts {
 	bool nodelay, cork, keepalive, linger, reuseaddr, reuseport;
 	uint32_t linger_s, ka_idle_s, ka_intvl_s, ka_probes;
 	uint32_t rcvbuf, sndbuf;
+	uint32_t user_timeout_ms;
 };
 void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o);
 

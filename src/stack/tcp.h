@@ -423,6 +423,9 @@ struct tn_sock {
 	/* per-socket settings */
 	uint32_t ka_idle_s, ka_intvl_s, ka_probes;
 	uint32_t linger_s;
+	uint32_t user_timeout_ms;         /* TCP_USER_TIMEOUT, 0: off (tcp_timer.c) */
+	uint64_t rtx_since_ns;            /* data unacknowledged since (valid while retries > 0) */
+	uint64_t probe_since_ns;          /* zero window since (valid while persist_backoff > 0) */
 
 	/* statistics */
 	uint64_t total_retrans, bytes_acked, bytes_received;

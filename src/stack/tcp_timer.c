@@ -175,6 +175,33 @@ void tcp_arm_keepalive(struct tn_sock *s)
 	(void)tn_timer_arm(s->stack, &s->ka_timer, deadline);
 }
 
+/*
+ * TCP_USER_TIMEOUT (RFC 5482), as Linux applies it: since when the user's
+ * timeout has run, or whether it has. 0 ms: off.
+ */
+static bool user_timed_out(const struct tn_sock *s, uint64_t since_ns)
+{
+	return s->user_timeout_ms &&
+	       tn_now(s->stack) - since_ns >= (uint64_t)s->user_timeout_ms * TN_NSEC_PER_MSEC;
+}
+
+/*
+ * The next retransmission timeout, cut to fire when the user's timeout
+ * ends (Linux's tcp_clamp_rto_to_user_timeout), at least 1 ms ahead.
+ */
+static uint64_t rto_within_user_timeout_ns(const struct tn_sock *s)
+{
+	uint64_t rto = backed_off_rto_ns(s);
+	if (!s->user_timeout_ms)
+		return rto;
+	uint64_t end = s->rtx_since_ns + (uint64_t)s->user_timeout_ms * TN_NSEC_PER_MSEC;
+	uint64_t now = tn_now(s->stack);
+	uint64_t left = end > now ? end - now : 0;
+	if (left < TN_NSEC_PER_MSEC)
+		left = TN_NSEC_PER_MSEC;
+	return left < rto ? left : rto;
+}
+
 /* ---- retransmission timer */
 static void syn_timeout(struct tn_sock *s)
 {
@@ -198,7 +225,18 @@ static void data_timeout(struct tn_sock *s)
 {
 	if (s->snd_una == s->snd_max)
 		return;
-	if (s->retries >= s->stack->cfg.tcp_retries) {
+	/*
+	 * The user's timeout, when set, replaces tcp_retries: it counts from
+	 * when the timer that fired first was armed (the oldest data's send,
+	 * or the last ACK that moved snd_una), and it is checked only once a
+	 * retransmission went unanswered, as Linux's retransmits_timed_out.
+	 */
+	if (s->retries == 0) {
+		uint64_t now = tn_now(s->stack), rto = backed_off_rto_ns(s);
+		s->rtx_since_ns = now > rto ? now - rto : 0;
+	}
+	if (s->user_timeout_ms ? s->retries > 0 && user_timed_out(s, s->rtx_since_ns)
+			       : s->retries >= s->stack->cfg.tcp_retries) {
 		TCP_CTR(s, TcpExtTCPAbortOnTimeout);
 		tcp_done(s, -ETIMEDOUT);
 		return;
@@ -252,7 +290,7 @@ static void data_timeout(struct tn_sock *s)
 	s->retries++;
 	s->backoff++;
 	s->rtx_kind = TCP_RTX_RTO;
-	arm(s, &s->rtx_timer, backed_off_rto_ns(s));
+	arm(s, &s->rtx_timer, rto_within_user_timeout_ns(s));
 	tcp_output(s);
 }
 
@@ -300,12 +338,16 @@ static void persist_timeout(struct tn_sock *s)
 		return;
 	}
 	uint32_t limit = s->stack->cfg.tcp_retries;
-	if (s->probes >= limit || (s->orphan && s->persist_backoff >= limit)) {
+	/* the user's timeout also ends a zero window the peer keeps answering for (Linux) */
+	if (s->probes >= limit || (s->orphan && s->persist_backoff >= limit) ||
+	    (s->persist_backoff && user_timed_out(s, s->probe_since_ns))) {
 		TCP_CTR(s, TcpExtTCPAbortOnTimeout);
 		tcp_done(s, -ETIMEDOUT);
 		return;
 	}
 	s->probes++;
+	if (!s->persist_backoff)
+		s->probe_since_ns = tn_now(s->stack); /* the first probe of this zero window */
 	if (s->persist_backoff < 255)
 		s->persist_backoff++;
 	TCP_CTR(s, TcpExtTCPWinProbe);
@@ -382,7 +424,9 @@ static void keepalive_timeout(struct tn_sock *s)
 		(void)tn_timer_arm(s->stack, &s->ka_timer, s->last_rx_ns + idle_ns);
 		return;
 	}
-	if (s->probes >= s->ka_probes) {
+	/* with the user's timeout, silence for that long ends it, not a count of probes */
+	if (s->user_timeout_ms ? s->probes > 0 && user_timed_out(s, s->last_rx_ns)
+			       : s->probes >= s->ka_probes) {
 		tcp_send_rst(s);
 		tcp_done(s, -ETIMEDOUT);
 		return;

@@ -368,6 +368,15 @@ START_TEST(options_read_back)
 	ck_assert_int_eq(getopt_(&a1, fd, SOL_SOCKET, SO_LINGER, &got, sizeof(got)), 0);
 	ck_assert_int_eq(got.l_onoff, 1);
 	ck_assert_int_eq(got.l_linger, 7);
+	/* TCP_USER_TIMEOUT: kept and read back; negative is EINVAL, as on Linux */
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 0);
+	v = 30000;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v)), 0);
+	v = -1;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v)), -EINVAL);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 30000);
 	close(fd);
 	run_loop();
 	sockets_owner_gone(ss, &a1);

@@ -2043,6 +2043,97 @@ START_TEST(zero_window_is_probed)
 }
 END_TEST
 
+/*
+ * TCP_USER_TIMEOUT (RFC 5482, as Linux): data unacknowledged for 1 s ends
+ * the connection with ETIMEDOUT at the first retransmission timeout after
+ * that second, the last timeout cut to end there (200 ms, then 400 ms,
+ * then the 400 ms left of the 800 ms backoff), not after tcp_retries.
+ */
+START_TEST(user_timeout_ends_unacknowledged_data)
+{
+	struct conn c = open_passive();
+	struct tn_sock_opts o;
+	ck_assert_int_eq(tn_sock_set_user_timeout(c.s, 1000), 0);
+	tn_sock_get_opts(c.s, &o);
+	ck_assert_uint_eq(o.user_timeout_ms, 1000);
+	ck_assert_int_eq(tn_sock_send(c.s, "data", 4), 4);
+	h_clear(c.h);
+	h_advance(c.h, 999 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 2); /* at 200 and 600 ms */
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_ESTABLISHED);
+	h_advance(c.h, 2 * TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_CLOSED);
+	ck_assert_int_eq(tn_sock_error(c.s), -ETIMEDOUT);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPAbortOnTimeout), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 2);
+	tn_sock_close(c.s);
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * A zero window the peer keeps answering probes for lasts forever (RFC
+ * 1122 4.2.2.17), unless the user's timeout says otherwise: with 2 s, the
+ * connection ends at the first probe due 2 s or more after the first one.
+ */
+static bool zero_window_outlasts(uint32_t user_timeout_ms, uint64_t secs)
+{
+	struct conn c = open_passive();
+	ck_assert_int_eq(tn_sock_set_user_timeout(c.s, user_timeout_ms), 0);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .zero_wnd = true});
+	ck_assert_int_eq(tn_sock_send(c.s, "waiting", 7), 7);
+	uint64_t probes = 0;
+	for (uint64_t ms = 0; ms < secs * 1000 && tn_sock_state(c.s) == TN_TCP_ESTABLISHED; ms++) {
+		h_clear(c.h);
+		h_advance(c.h, TN_NSEC_PER_MSEC);
+		if (H_CTR(c.h, TcpExtTCPWinProbe) == probes)
+			continue;
+		probes = H_CTR(c.h, TcpExtTCPWinProbe); /* answered, the window still shut */
+		peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv, .flags = TCP_ACK,
+					      .zero_wnd = true});
+	}
+	bool open = tn_sock_state(c.s) == TN_TCP_ESTABLISHED;
+	if (!open) {
+		ck_assert_int_eq(tn_sock_error(c.s), -ETIMEDOUT);
+		ck_assert_uint_ge(probes, 2);
+	}
+	tn_sock_close(c.s);
+	close_conn(&c);
+	return open;
+}
+
+START_TEST(user_timeout_ends_an_answered_zero_window)
+{
+	ck_assert(zero_window_outlasts(0, 120));
+	ck_assert(!zero_window_outlasts(2000, 120));
+	ck_assert(zero_window_outlasts(2000, 2));
+}
+END_TEST
+
+/*
+ * Keepalive with the user's timeout: silence for that long ends the
+ * connection (a RST, then ETIMEDOUT) at the probe due then, not after
+ * TCP_KEEPCNT unanswered probes: idle 1 s, probes every 1 s, 9 of them,
+ * user timeout 2.5 s: probes at 1 and 2 s, the end at 3 s.
+ */
+START_TEST(user_timeout_ends_keepalive_probing)
+{
+	struct conn c = open_passive();
+	ck_assert_int_eq(tn_sock_set_keepalive(c.s, true, 1, 1, 9), 0);
+	ck_assert_int_eq(tn_sock_set_user_timeout(c.s, 2500), 0);
+	h_advance(c.h, 2999 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPKeepAlive), 2);
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_ESTABLISHED);
+	h_clear(c.h);
+	h_advance(c.h, 2 * TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_CLOSED);
+	ck_assert_int_eq(tn_sock_error(c.s), -ETIMEDOUT);
+	ck_assert(last_only(c.h).flags & TCP_RST);
+	tn_sock_close(c.s);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(fin_retransmitted_until_acked)
 {
 	struct conn c = open_passive();
@@ -2142,6 +2233,9 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, min_rtt_starts_with_the_handshake);
 	tcase_add_test(tc, frto_sends_new_data_after_the_first_ack);
 	tcase_add_test(tc, zero_window_is_probed);
+	tcase_add_test(tc, user_timeout_ends_unacknowledged_data);
+	tcase_add_test(tc, user_timeout_ends_an_answered_zero_window);
+	tcase_add_test(tc, user_timeout_ends_keepalive_probing);
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
 	tcase_add_test(tc, sock_list_in_pages);
