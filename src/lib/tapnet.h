@@ -18,8 +18,9 @@
  * Where tapnet differs from a kernel socket:
  *  - after a reset by the peer, read() returns the data received before it
  *    and then 0 (end of file), not ECONNRESET; write() fails with EPIPE;
- *    getsockopt(SO_ERROR) reports ECONNRESET. (Under `tapnet run` the
- *    shim turns that end of file into ECONNRESET, once, as Linux reports it.)
+ *    getsockopt(SO_ERROR) reports ECONNRESET (ETIMEDOUT for a connection
+ *    that timed out, the same way). (Under `tapnet run` the shim turns that
+ *    end of file into the error, once, as Linux reports it.)
  *  - SO_RCVTIMEO and SO_SNDTIMEO apply to the descriptor, as on Linux; the
  *    other options go to the stack.
  */

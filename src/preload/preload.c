@@ -16,8 +16,9 @@
  * close and the rest are the kernel's own on a tapnet fd, except that
  * sendto and sendmsg with MSG_FASTOPEN connect first, and that an
  * end-of-file from read/recv/recvfrom/recvmsg on a tapnet socket whose
- * peer reset the connection becomes ECONNRESET (the socket pair itself can
- * only say end-of-file; SO_ERROR knows it was a reset). close, dup2,
+ * connection ended in an error becomes that error, ECONNRESET or
+ * ETIMEDOUT (the socket pair itself can only say end-of-file; SO_ERROR
+ * knows why). close, dup2,
  * dup3, close_range and closefrom are libc's too; they only tell libtapnet
  * when the program takes the number its control connection lives at.
  * Name resolution uses the kernel (its UDP and AF_INET6 sockets pass
@@ -202,17 +203,19 @@ EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
 
 /*
  * n bytes came from a read of want bytes on fd. At end-of-file on a tapnet
- * socket, a reset by the peer is reported as the kernel would: once, as
- * ECONNRESET (SO_ERROR is read and cleared, so later reads see 0).
+ * socket, a connection that ended in an error is reported as the kernel
+ * would: once, with that error (ECONNRESET for a reset by the peer,
+ * ETIMEDOUT for retransmissions or TCP_USER_TIMEOUT run out; SO_ERROR is
+ * read and cleared, so later reads see 0).
  */
-static ssize_t eof_or_reset(int fd, ssize_t n, size_t want)
+static ssize_t eof_or_error(int fd, ssize_t n, size_t want)
 {
 	if (n != 0 || want == 0 || !ours(fd))
 		return n;
 	int err = 0;
 	socklen_t len = sizeof(err);
-	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNRESET) {
-		errno = ECONNRESET;
+	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err > 0) {
+		errno = err;
 		return -1;
 	}
 	return 0;
@@ -220,18 +223,18 @@ static ssize_t eof_or_reset(int fd, ssize_t n, size_t want)
 
 EXPORT ssize_t read(int fd, void *buf, size_t count)
 {
-	return eof_or_reset(fd, get_read()(fd, buf, count), count);
+	return eof_or_error(fd, get_read()(fd, buf, count), count);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	return eof_or_reset(fd, get_recv()(fd, buf, len, flags), len);
+	return eof_or_error(fd, get_recv()(fd, buf, len, flags), len);
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			socklen_t *alen)
 {
-	return eof_or_reset(fd, get_recvfrom()(fd, buf, len, flags, addr, alen), len);
+	return eof_or_error(fd, get_recvfrom()(fd, buf, len, flags, addr, alen), len);
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
@@ -239,7 +242,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	size_t want = 0;
 	for (size_t i = 0; i < msg->msg_iovlen; i++)
 		want += msg->msg_iov[i].iov_len;
-	return eof_or_reset(fd, get_recvmsg()(fd, msg, flags), want);
+	return eof_or_error(fd, get_recvmsg()(fd, msg, flags), want);
 }
 
 /*

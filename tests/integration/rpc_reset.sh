@@ -3,6 +3,7 @@
 # kernel-side server sends one byte and then resets the connection (SO_LINGER
 # 0); a python client under `tapnet run` reads the byte, then recv() raises
 # ConnectionResetError, and a further recv() returns end-of-file, as on Linux.
+# Then a peer that goes silent under TCP_USER_TIMEOUT: ETIMEDOUT after it.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
@@ -29,4 +30,54 @@ except ConnectionResetError:
     print("ECONNRESET then %r" % s.recv(100))' 2>&1)
 [ "$out" = "ECONNRESET then b''" ] || fail "after the peer's RST: $out"
 log "after the peer's RST: $out"
+
+# A peer that goes silent (nftables drops what it sends to tapnet) with
+# TCP_USER_TIMEOUT 1 s: the data stays unacknowledged, and after that second
+# (not after 15 retransmissions, about 15 minutes) the program's recv()
+# raises TimeoutError (ETIMEDOUT), once, then reads end-of-file, as on Linux.
+require_cmd nft
+bg silent ns_exec "$PYTHON" -c '
+import socket, time
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("'"$HOST_ADDR"'", 7009)); l.listen(1)
+c, _ = l.accept()
+time.sleep(60)'
+wait_listen kernel "$HOST_ADDR" 7009
+bg timeout_client tn_run timeout 30 "$PYTHON" -u -c '
+import os, socket, time
+T = socket.IPPROTO_TCP
+s = socket.create_connection(("'"$HOST_ADDR"'", 7009), timeout=20)
+s.setsockopt(T, socket.TCP_USER_TIMEOUT, 1000)
+print("user timeout", s.getsockopt(T, socket.TCP_USER_TIMEOUT), flush=True)
+while not os.path.exists("'"$TN_TMP/silent"'"):
+    time.sleep(0.05)
+t0 = time.monotonic()
+s.sendall(b"unanswered")
+try:
+    print("no error: recv returned %r" % s.recv(100))
+except TimeoutError as e:
+    print("ETIMEDOUT" if e.errno else "socket timeout", "after %.1f s then %r" % (time.monotonic() - t0, s.recv(100)))'
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	grep -q "^user timeout" "$TN_TMP/timeout_client.log" 2>/dev/null && break
+	sleep 0.1
+done
+grep -qx "user timeout 1000" "$TN_TMP/timeout_client.log" ||
+	fail "getsockopt(TCP_USER_TIMEOUT): $(cat "$TN_TMP/timeout_client.log")"
+ns_exec nft -f - <<NFT || fail "cannot make the peer silent with nftables"
+table inet silent {
+	chain out { type filter hook output priority 0; ip daddr $TAPNET_ADDR tcp sport 7009 drop; }
+}
+NFT
+: >"$TN_TMP/silent"
+aborts=$(counter TcpExtTCPAbortOnTimeout)
+for ((i = 0; i < 150; i++)); do
+	grep -q "after" "$TN_TMP/timeout_client.log" && break
+	sleep 0.1
+done
+out=$(tail -1 "$TN_TMP/timeout_client.log")
+ns_exec nft delete table inet silent
+grep -qE "^ETIMEDOUT after [123]\.[0-9] s then b''$" <<<"$out" ||
+	fail "a silent peer with TCP_USER_TIMEOUT 1000: $out"
+expect_counter_above TcpExtTCPAbortOnTimeout "$aborts"
+log "a silent peer with TCP_USER_TIMEOUT 1000: $out"
 exit 0
