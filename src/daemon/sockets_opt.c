@@ -95,6 +95,15 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 			return -ENOPROTOOPT;
 		}
 	}
+	if (r->level == IPPROTO_TCP && r->optname == TCP_CONGESTION) {
+		/* a name, as Linux reads it: up to the first NUL, at most 15 bytes */
+		const char *name = (const char *)r->optval;
+		size_t len = r->optval_len < 15 ? r->optval_len : 15;
+		if (!len)
+			return -ENOENT; /* "", as Linux finds no algorithm of that name */
+		const char *nul = memchr(name, '\0', len);
+		return tn_sock_set_congestion(t->sk, name, nul ? (size_t)(nul - name) : len);
+	}
 	if (r->level == IPPROTO_TCP) {
 		if ((rc = opt_int(r, &v)) < 0)
 			return rc;

@@ -529,6 +529,20 @@ int tn_sock_set_user_timeout(struct tn_sock *s, uint32_t ms)
 	return 0;
 }
 
+int tn_sock_set_congestion(struct tn_sock *s, const char *name, size_t len)
+{
+	const struct tcp_cc_ops *cc = tcp_cc_by_name(name, len);
+
+	if (!cc)
+		return -ENOENT;
+	if (cc == s->cc)
+		return 0;
+	s->cc = cc;
+	if (s->cwnd) /* a connection under way: the new one starts from where it is */
+		s->cc->init(s);
+	return 0;
+}
+
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on)
 {
 	s->reuseaddr = on;

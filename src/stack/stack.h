@@ -470,6 +470,13 @@ int tn_sock_set_linger(struct tn_sock *s, bool on, uint32_t seconds);
  * retry counts (tcp_retries, keepalive probes) where it applies. 0: off.
  */
 int tn_sock_set_user_timeout(struct tn_sock *s, uint32_t ms);
+/*
+ * TCP_CONGESTION: "cubic" or "reno" (len bytes, no NUL needed); -ENOENT for
+ * any other, as Linux for an algorithm it does not have. A connection
+ * switches at once, starting the new one afresh from its cwnd and
+ * ssthresh (Linux's tcp_reinit_congestion_control).
+ */
+int tn_sock_set_congestion(struct tn_sock *s, const char *name, size_t len);
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on);
 /* SO_REUSEPORT: shares a port with sockets that set it with the same owner (a uid). */
 int tn_sock_set_reuseport(struct tn_sock *s, bool on, uint32_t owner);

@@ -182,6 +182,8 @@ struct tcp_cc_ops {
 };
 extern const struct tcp_cc_ops tcp_cc_newreno;
 extern const struct tcp_cc_ops tcp_cc_cubic;
+/* The algorithm of that name (len bytes), or NULL. */
+const struct tcp_cc_ops *tcp_cc_by_name(const char *name, size_t len);
 const struct tcp_cc_ops *tcp_cc_get(uint8_t which);
 /* RFC 5681 slow start / congestion avoidance growth, shared by the algorithms. */
 uint32_t tcp_cc_slow_start(struct tn_sock *s, uint32_t acked);

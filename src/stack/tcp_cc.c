@@ -11,6 +11,16 @@ const struct tcp_cc_ops *tcp_cc_get(uint8_t which)
 	return which == TN_TCP_CC_NEWRENO ? &tcp_cc_newreno : &tcp_cc_cubic;
 }
 
+const struct tcp_cc_ops *tcp_cc_by_name(const char *name, size_t len)
+{
+	const struct tcp_cc_ops *all[] = { &tcp_cc_cubic, &tcp_cc_newreno };
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (strlen(all[i]->name) == len && memcmp(all[i]->name, name, len) == 0)
+			return all[i];
+	return NULL;
+}
+
 /* Returns the acked bytes left over once cwnd reached ssthresh. */
 /* RFC 9406 4.3's constants */
 #define HYSTART_MIN_RTT_THRESH_US 4000

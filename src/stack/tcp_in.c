@@ -177,6 +177,7 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 	c->ka_intvl_s = l->ka_intvl_s;
 	c->ka_probes = l->ka_probes;
 	c->user_timeout_ms = l->user_timeout_ms;
+	c->cc = l->cc; /* as Linux: the listener's TCP_CONGESTION */
 	c->linger = l->linger;
 	c->linger_s = l->linger_s;
 	c->reuseaddr = l->reuseaddr; /* as Linux's sk_clone: its TIME_WAIT entry remembers it */

@@ -14,6 +14,9 @@
 #     way, tapnet sending and receiving: the sha256 must match. Receiving,
 #     some of the kernel's 64 KB frames go from the tap straight to the pair
 #     (SockPairDeliveries), the rest through the receive ring.
+#  3. The same without busy polling (see there).
+#  4. iperf3 -C reno and -C cubic (TCP_CONGESTION): the sender runs what it
+#     asked for; an algorithm tapnet has not is ENOENT.
 # The rates are printed, never judged (bench/rpc does that).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
@@ -107,4 +110,29 @@ one_run "tapnet iperf3 -s -> kernel (-R), no busy polling" tapnet "$TAPNET_ADDR"
 nc_copy "kernel nc -> tapnet nc -l, no busy polling" tapnet "$TAPNET_ADDR" 5209
 nc_copy "tapnet nc -> kernel nc -l, no busy polling" kernel "$HOST_ADDR" 5210
 wait_no_conns 'ESTAB|LISTEN|SYN|CLOSE-WAIT'
+
+# 4. iperf3 -C (TCP_CONGESTION) under tapnet run: the sender's algorithm is
+#    the one asked for, as iperf3 reads it back; one tapnet has not fails.
+for cc in reno cubic; do
+	ns_exec timeout 60 iperf3 -s -1 -B "$HOST_ADDR" -p 5211 >/dev/null 2>&1 &
+	spid=$!
+	wait_listen kernel "$HOST_ADDR" 5211
+	tn_run timeout 60 iperf3 -c "$HOST_ADDR" -p 5211 -n 1M -C "$cc" -J >"$TN_TMP/cc.json" ||
+		fail "iperf3 -C $cc: $(tail -c 400 "$TN_TMP/cc.json")"
+	wait "$spid"
+	got=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["end"]["sender_tcp_congestion"])' \
+		"$TN_TMP/cc.json") || fail "iperf3 -C $cc: no sender_tcp_congestion"
+	[ "$got" = "$cc" ] || fail "iperf3 -C $cc: the sender used $got"
+	log "iperf3 -C $cc: the sender's algorithm is $got"
+done
+out=$(tn_run "$PYTHON" -c '
+import errno, socket
+s = socket.socket()
+try:
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CONGESTION, b"no-such-cc")
+    print("accepted")
+except OSError as e:
+    print(errno.errorcode[e.errno])' 2>&1)
+[ "$out" = ENOENT ] || fail "TCP_CONGESTION of an unknown algorithm: $out, expected ENOENT"
+log "TCP_CONGESTION of an unknown algorithm: $out"
 exit 0

@@ -377,6 +377,15 @@ START_TEST(options_read_back)
 	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v)), -EINVAL);
 	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v)), 0);
 	ck_assert_int_eq(v, 30000);
+	/* TCP_CONGESTION: a name, up to a NUL; one tapnet has not is ENOENT */
+	char cc[16];
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_CONGESTION, "reno", 4), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_CONGESTION, cc, sizeof(cc)), 0);
+	ck_assert_str_eq(cc, "reno");
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_CONGESTION, "bbr", 3), -ENOENT);
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_CONGESTION, "cubic\0junk", 10), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_CONGESTION, cc, sizeof(cc)), 0);
+	ck_assert_str_eq(cc, "cubic");
 	close(fd);
 	run_loop();
 	sockets_owner_gone(ss, &a1);

@@ -2134,6 +2134,45 @@ START_TEST(user_timeout_ends_keepalive_probing)
 }
 END_TEST
 
+/*
+ * TCP_CONGESTION: cubic by default, reno on request, at once on a
+ * connection; a name tapnet has no algorithm for is ENOENT and changes
+ * nothing; a listener's choice goes to its connections.
+ */
+static const char *cc_of(struct tn_sock *s)
+{
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(s, &info), 0);
+	return info.cc;
+}
+
+START_TEST(congestion_control_chosen_per_socket)
+{
+	struct conn c = open_passive();
+	ck_assert_str_eq(cc_of(c.s), "cubic");
+	ck_assert_int_eq(tn_sock_set_congestion(c.s, "reno", 4), 0);
+	ck_assert_str_eq(cc_of(c.s), "reno");
+	ck_assert_int_eq(tn_sock_set_congestion(c.s, "bbr", 3), -ENOENT);
+	ck_assert_int_eq(tn_sock_set_congestion(c.s, "cubic2", 6), -ENOENT);
+	ck_assert_int_eq(tn_sock_set_congestion(c.s, "", 0), -ENOENT);
+	ck_assert_str_eq(cc_of(c.s), "reno");
+	/* still moving data under the new one */
+	ck_assert_int_eq(tn_sock_send(c.s, "data", 4), 4);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.len, 4);
+	ck_assert_int_eq(tn_sock_set_congestion(c.s, "cubic", 5), 0);
+	ck_assert_str_eq(cc_of(c.s), "cubic");
+
+	ck_assert_int_eq(tn_sock_set_congestion(c.l, "reno", 4), 0);
+	h_clear(c.h);
+	uint32_t iss;
+	struct tn_sock *a = accept_from(c.h, c.l, 4000, 5000, &iss);
+	ck_assert_str_eq(cc_of(a), "reno");
+	tn_sock_close(a);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(fin_retransmitted_until_acked)
 {
 	struct conn c = open_passive();
@@ -2236,6 +2275,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, user_timeout_ends_unacknowledged_data);
 	tcase_add_test(tc, user_timeout_ends_an_answered_zero_window);
 	tcase_add_test(tc, user_timeout_ends_keepalive_probing);
+	tcase_add_test(tc, congestion_control_chosen_per_socket);
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
 	tcase_add_test(tc, sock_list_in_pages);
