@@ -135,8 +135,17 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 	if (r->level == IPPROTO_IP) {
 		switch (r->optname) {
 		case IP_TOS:
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			tn_sock_set_tos(t->sk, (uint8_t)v);
+			return 0;
 		case IP_TTL:
-			return 0; /* accepted, without effect */
+			if ((rc = opt_int(r, &v)) < 0)
+				return rc;
+			if (v != -1 && (v < 1 || v > 255))
+				return -EINVAL;
+			tn_sock_set_ttl(t->sk, v == -1 ? 0 : (uint8_t)v); /* -1: the default, as Linux */
+			return 0;
 		default:
 			return -ENOPROTOOPT;
 		}
@@ -260,6 +269,10 @@ static bool opt_later_value(const struct opt_later *p, int *v)
 		*v = *v != 0;
 		return true;
 	}
+	if (p->level == IPPROTO_IP && p->optname == IP_TOS) {
+		*v &= 0xfc; /* as tn_sock_set_tos keeps it */
+		return true;
+	}
 	return p->level == IPPROTO_TCP &&
 	       (p->optname == TCP_KEEPIDLE || p->optname == TCP_KEEPINTVL ||
 		p->optname == TCP_KEEPCNT || p->optname == TCP_USER_TIMEOUT);
@@ -364,6 +377,14 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, name, n);
 			return 0;
 		}
+		default:
+			return -ENOPROTOOPT;
+		}
+	}
+	if (r->level == IPPROTO_IP) {
+		switch (r->optname) {
+		case IP_TOS: v = o.tos; goto put_int;
+		case IP_TTL: v = o.ttl; goto put_int;
 		default:
 			return -ENOPROTOOPT;
 		}

@@ -171,14 +171,14 @@ static void iov_copy(uint8_t *dst, const struct tn_iov *iov, size_t iovcnt, size
 }
 
 static void ip_write_header(struct tn_stack *stack, uint8_t *h, tn_ip4 dst, uint8_t proto,
-			    uint8_t tos, size_t total_len, uint16_t id, uint16_t frag)
+			    uint8_t tos, uint8_t ttl, size_t total_len, uint16_t id, uint16_t frag)
 {
 	h[0] = 0x45;
 	h[1] = tos;
 	tn_put16(h + 2, (uint16_t)total_len);
 	tn_put16(h + 4, id);
 	tn_put16(h + 6, frag);
-	h[8] = stack->cfg.ip_default_ttl;
+	h[8] = ttl ? ttl : stack->cfg.ip_default_ttl;
 	h[9] = proto;
 	tn_put16(h + 10, 0);
 	tn_put32(h + 12, stack->cfg.addr);
@@ -224,11 +224,12 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8
 
 	uint8_t *h = stack->tx + TN_ETH_HLEN;
 	uint16_t df = (flags & TN_IP_OUT_DF) ? IP_FLAG_DF : 0;
+	uint8_t ttl = (uint8_t)(flags >> 8);
 	if (TN_IP_HLEN + payload_len <= stack->cfg.mtu || gso) {
 		/* DF datagrams carry id 0 (RFC 6864 allows it; Linux does the same per socket). */
 		uint16_t id = df ? 0 : ip_ident_next(stack, dst, proto);
 		iov_copy(h + TN_IP_HLEN, iov, iovcnt, 0, payload_len);
-		ip_write_header(stack, h, dst, proto, tos, TN_IP_HLEN + payload_len, id, df);
+		ip_write_header(stack, h, dst, proto, tos, ttl, TN_IP_HLEN + payload_len, id, df);
 		tn_arp_output(stack, next_hop, meta, h, TN_IP_HLEN + payload_len);
 		return 0;
 	}
@@ -244,7 +245,7 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8
 		size_t n = payload_len - off < chunk ? payload_len - off : chunk;
 		uint16_t frag = (uint16_t)(off / 8) | (off + n < payload_len ? IP_FLAG_MF : 0);
 		iov_copy(h + TN_IP_HLEN, iov, iovcnt, off, n);
-		ip_write_header(stack, h, dst, proto, tos, TN_IP_HLEN + n, id, frag);
+		ip_write_header(stack, h, dst, proto, tos, ttl, TN_IP_HLEN + n, id, frag);
 		TN_COUNT(stack, IpFragCreates);
 		tn_arp_output(stack, next_hop, NULL, h, TN_IP_HLEN + n);
 	}

@@ -543,6 +543,16 @@ int tn_sock_set_congestion(struct tn_sock *s, const char *name, size_t len)
 	return 0;
 }
 
+void tn_sock_set_tos(struct tn_sock *s, uint8_t tos)
+{
+	s->tos = tos & (uint8_t)~3u; /* INET_ECN_MASK */
+}
+
+void tn_sock_set_ttl(struct tn_sock *s, uint8_t ttl)
+{
+	s->ttl = ttl;
+}
+
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on)
 {
 	s->reuseaddr = on;
@@ -555,7 +565,8 @@ void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o)
 		.nodelay = s->nodelay, .cork = s->cork, .keepalive = s->keepalive, .linger = s->linger,
 		.reuseaddr = s->reuseaddr, .reuseport = s->reuseport, .linger_s = s->linger_s,
 		.ka_idle_s = s->ka_idle_s, .ka_intvl_s = s->ka_intvl_s, .ka_probes = s->ka_probes,
-		.user_timeout_ms = s->user_timeout_ms,
+		.user_timeout_ms = s->user_timeout_ms, .tos = s->tos,
+		.ttl = s->ttl ? s->ttl : s->stack->cfg.ip_default_ttl,
 		.rcvbuf = s->rcvbuf_size, .sndbuf = s->sndbuf_size,
 	};
 }

@@ -477,6 +477,13 @@ int tn_sock_set_user_timeout(struct tn_sock *s, uint32_t ms);
  * ssthresh (Linux's tcp_reinit_congestion_control).
  */
 int tn_sock_set_congestion(struct tn_sock *s, const char *name, size_t len);
+/*
+ * IP_TOS and IP_TTL of the socket's segments (and of a listener's SYN-ACKs
+ * and connections). The TOS keeps its ECN bits clear, as Linux's TCP
+ * leaves them to itself; TTL 0 is the stack's default (ip_default_ttl).
+ */
+void tn_sock_set_tos(struct tn_sock *s, uint8_t tos);
+void tn_sock_set_ttl(struct tn_sock *s, uint8_t ttl);
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on);
 /* SO_REUSEPORT: shares a port with sockets that set it with the same owner (a uid). */
 int tn_sock_set_reuseport(struct tn_sock *s, bool on, uint32_t owner);
@@ -501,6 +508,7 @@ struct tn_sock_opts {
 	uint32_t linger_s, ka_idle_s, ka_intvl_s, ka_probes;
 	uint32_t rcvbuf, sndbuf;
 	uint32_t user_timeout_ms;
+	uint8_t tos, ttl; /* ttl: the one its segments carry, the default when none was set */
 };
 void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o);
 

@@ -200,6 +200,8 @@ struct tn_iov {
 };
 
 #define TN_IP_OUT_DF 0x01 /* set Don't Fragment: fail rather than fragment */
+/* a TTL of the datagram's own in the flags (0: cfg.ip_default_ttl), as IP_TTL sets it */
+#define TN_IP_OUT_TTL(ttl) (((unsigned)(ttl) & 0xffu) << 8)
 
 void tn_ipv4_input(struct tn_stack *stack, const uint8_t *pkt, size_t len);
 /* The datagram itself, once whole (reassembled or never fragmented). */

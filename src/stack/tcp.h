@@ -426,6 +426,7 @@ struct tn_sock {
 	uint32_t ka_idle_s, ka_intvl_s, ka_probes;
 	uint32_t linger_s;
 	uint32_t user_timeout_ms;         /* TCP_USER_TIMEOUT, 0: off (tcp_timer.c) */
+	uint8_t tos, ttl;                 /* IP_TOS, IP_TTL of its segments (ttl 0: the default) */
 	uint64_t rtx_since_ns;            /* data unacknowledged since (valid while retries > 0) */
 	uint64_t probe_since_ns;          /* zero window since (valid while persist_backoff > 0) */
 
@@ -661,8 +662,11 @@ void tcp_send_loss_probe(struct tn_sock *s);
 uint32_t tcp_fill_window(struct tn_sock *s);
 /* RST answering a segment no connection takes (RFC 9293 3.10.7.1). */
 void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g);
-/* A SYN-ACK answering syn without a socket (SYN cookies): seq iss, options o, window wnd. */
-void tcp_send_synack_stateless(struct tn_stack *stack, const struct tcp_seg *syn, uint32_t iss,
+/*
+ * A SYN-ACK of listener l answering syn without a connection socket (a
+ * half-open request, SYN cookies): seq iss, options o, window wnd.
+ */
+void tcp_send_synack_stateless(const struct tn_sock *l, const struct tcp_seg *syn, uint32_t iss,
 			       const struct tcp_opts *o, uint16_t wnd);
 uint32_t tcp_rcv_window(struct tn_sock *s); /* the window to advertise now (unscaled bytes) */
 uint32_t tcp_send_mss(const struct tn_sock *s); /* payload per full segment incl. option room */

@@ -178,6 +178,8 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 	c->ka_probes = l->ka_probes;
 	c->user_timeout_ms = l->user_timeout_ms;
 	c->cc = l->cc; /* as Linux: the listener's TCP_CONGESTION */
+	c->tos = l->tos;
+	c->ttl = l->ttl;
 	c->linger = l->linger;
 	c->linger_s = l->linger_s;
 	c->reuseaddr = l->reuseaddr; /* as Linux's sk_clone: its TIME_WAIT entry remembers it */
@@ -316,7 +318,7 @@ void tcp_send_req_synack(struct tn_stack *stack, const struct tcp_req *r)
 		.src = r->hn.raddr, .dst = r->hn.laddr, .sport = r->hn.rport, .dport = r->hn.lport,
 		.seq = r->irs,
 	};
-	tcp_send_synack_stateless(stack, &syn, r->iss, &o, synack_window(l));
+	tcp_send_synack_stateless(l, &syn, r->iss, &o, synack_window(l));
 }
 
 /*
@@ -341,7 +343,7 @@ static void send_cookie_synack(struct tn_stack *stack, struct tn_sock *l, const 
 		o.tsecr = in->tsval;
 	}
 	uint32_t iss = tcp_cookie_make(stack, g, idx);
-	tcp_send_synack_stateless(stack, g, iss, &o, synack_window(l));
+	tcp_send_synack_stateless(l, g, iss, &o, synack_window(l));
 	TN_COUNT(stack, TcpExtSyncookiesSent);
 }
 

@@ -36,6 +36,7 @@ struct tcp_hdr_args {
 	uint16_t wnd;
 	const uint8_t *opt;
 	size_t optlen;
+	uint8_t tos, ttl; /* IP_TOS, IP_TTL (0: the default) */
 };
 
 /*
@@ -86,8 +87,8 @@ static int tcp_emit(struct tn_stack *stack, const struct tcp_hdr_args *a, const 
 	TN_COUNT_N(stack, TcpOutSegs, segs);
 	if (a->flags & TCP_RST)
 		TN_COUNT(stack, TcpOutRsts);
-	return tn_ipv4_output_meta(stack, a->dst, TN_IP_PROTO_TCP, 0, iov, (size_t)(1 + ndata),
-				   TN_IP_OUT_DF, offload ? &meta : NULL);
+	return tn_ipv4_output_meta(stack, a->dst, TN_IP_PROTO_TCP, a->tos, iov, (size_t)(1 + ndata),
+				   TN_IP_OUT_DF | TN_IP_OUT_TTL(a->ttl), offload ? &meta : NULL);
 }
 
 /* RFC 9293 3.10.7.1: the reply to a segment nobody owns. Never answers a RST. */
@@ -108,16 +109,17 @@ void tcp_reset_reply(struct tn_stack *stack, const struct tcp_seg *g)
 	tcp_emit(stack, &a, NULL, 0, 0);
 }
 
-void tcp_send_synack_stateless(struct tn_stack *stack, const struct tcp_seg *syn, uint32_t iss,
+void tcp_send_synack_stateless(const struct tn_sock *l, const struct tcp_seg *syn, uint32_t iss,
 			       const struct tcp_opts *o, uint16_t wnd)
 {
 	uint8_t opt[TCP_MAX_OPTLEN];
 	struct tcp_hdr_args a = {
 		.src = syn->dst, .dst = syn->src, .sport = syn->dport, .dport = syn->sport,
 		.seq = iss, .ack = syn->seq + 1, .flags = TCP_SYN | TCP_ACK, .wnd = wnd, .opt = opt,
+		.tos = l->tos, .ttl = l->ttl, /* the listener's, as Linux's SYN-ACK */
 	};
 	a.optlen = tcp_opt_emit(opt, o, true);
-	tcp_emit(stack, &a, NULL, 0, 0);
+	tcp_emit(l->stack, &a, NULL, 0, 0);
 }
 
 /* Payload of a full segment now: s->mss less the room SACK blocks take (RFC 6691). */
@@ -220,7 +222,7 @@ static int xmit(struct tn_sock *s, uint32_t seq, uint8_t flags, uint32_t data_le
 	bool syn = flags & TCP_SYN;
 	struct tcp_hdr_args a = {
 		.src = s->laddr, .dst = s->raddr, .sport = s->lport, .dport = s->rport,
-		.seq = seq, .flags = flags, .opt = opt,
+		.seq = seq, .flags = flags, .opt = opt, .tos = s->tos, .ttl = s->ttl,
 	};
 	a.optlen = build_options(s, opt, syn, data_len);
 	if (flags & TCP_ACK)

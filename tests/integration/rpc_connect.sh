@@ -5,7 +5,8 @@
 # raises ConnectionRefusedError; a connect to an open port is writable only
 # once established, then names, options and an echo work. Also: a port
 # below 1024 needs privileges, as on Linux; sendto and sendmsg with
-# MSG_FASTOPEN connect and send, answering as the kernel does.
+# MSG_FASTOPEN connect and send, answering as the kernel does; IP_TOS and
+# IP_TTL are on the segments.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 require_cmd nc setpriv
@@ -93,6 +94,28 @@ grep -q "^blocking sendto 5 hello" <<<"$kernel_says" ||
 [ "$tapnet_says" = "$kernel_says" ] ||
 	fail "MSG_FASTOPEN under tapnet run: $tapnet_says; the kernel: $kernel_says"
 log "MSG_FASTOPEN as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
+
+# IP_TOS and IP_TTL on the wire: nftables on the kernel side counts the
+# segments from tapnet with DSCP CS1 (TOS 0x20) and TTL 33
+require_cmd nft
+ns_exec nft -f - <<NFT || fail "cannot set up the nftables counter"
+table inet tosttl {
+	chain in { type filter hook input priority 0; ip saddr $TAPNET_ADDR tcp dport 7400 ip dscp cs1 ip ttl 33 counter; }
+}
+NFT
+tn_run "$PYTHON" -c '
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x20)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 33)
+assert s.getsockopt(socket.IPPROTO_IP, socket.IP_TOS) == 0x20
+assert s.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 33
+s.connect((sys.argv[1], 7400)); s.sendall(b"marked"); assert s.recv(100) == b"marked"' "$HOST_ADDR" ||
+	fail "IP_TOS and IP_TTL through tapnet run"
+marked=$(ns_exec nft list table inet tosttl | sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
+ns_exec nft delete table inet tosttl
+[ "${marked:-0}" -ge 3 ] || fail "segments with TOS 0x20 and TTL 33 seen: ${marked:-none}, expected the handshake and data"
+log "IP_TOS 0x20 and IP_TTL 33: $marked segments so marked"
 
 # bind to port 80 as nobody: EACCES; as root: fine
 out=$(tn_run_as nobody nogroup "$PYTHON" -c '

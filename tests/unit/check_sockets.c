@@ -386,6 +386,25 @@ START_TEST(options_read_back)
 	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_TCP, TCP_CONGESTION, "cubic\0junk", 10), 0);
 	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_TCP, TCP_CONGESTION, cc, sizeof(cc)), 0);
 	ck_assert_str_eq(cc, "cubic");
+	/* IP_TOS without its ECN bits; IP_TTL 1..255, -1 the default again */
+	v = 0x2b;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_IP, IP_TOS, &v, sizeof(v)), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_IP, IP_TOS, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 0x28);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_IP, IP_TTL, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, d->cfg.core.ip_default_ttl);
+	v = 7;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_IP, IP_TTL, &v, sizeof(v)), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_IP, IP_TTL, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, 7);
+	v = 0;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_IP, IP_TTL, &v, sizeof(v)), -EINVAL);
+	v = 256;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_IP, IP_TTL, &v, sizeof(v)), -EINVAL);
+	v = -1;
+	ck_assert_int_eq(setopt(&a1, fd, IPPROTO_IP, IP_TTL, &v, sizeof(v)), 0);
+	ck_assert_int_eq(getopt_(&a1, fd, IPPROTO_IP, IP_TTL, &v, sizeof(v)), 0);
+	ck_assert_int_eq(v, d->cfg.core.ip_default_ttl);
 	close(fd);
 	run_loop();
 	sockets_owner_gone(ss, &a1);

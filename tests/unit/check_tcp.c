@@ -2173,6 +2173,54 @@ START_TEST(congestion_control_chosen_per_socket)
 }
 END_TEST
 
+/*
+ * IP_TOS and IP_TTL: a connection's segments carry them (the TOS without
+ * its ECN bits); a listener's SYN-ACKs and connections carry the
+ * listener's; TTL 0 is the default again.
+ */
+START_TEST(tos_and_ttl_on_the_wire)
+{
+	struct conn c = open_passive();
+	struct tn_sock_opts opts;
+	tn_sock_get_opts(c.s, &opts);
+	ck_assert_uint_eq(opts.tos, 0);
+	ck_assert_uint_eq(opts.ttl, 64);
+	tn_sock_set_tos(c.s, 0x2b);
+	tn_sock_set_ttl(c.s, 9);
+	tn_sock_get_opts(c.s, &opts);
+	ck_assert_uint_eq(opts.tos, 0x28);
+	ck_assert_uint_eq(opts.ttl, 9);
+	ck_assert_int_eq(tn_sock_send(c.s, "data", 4), 4);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.ip_tos, 0x28);
+	ck_assert_uint_eq(o.ip_ttl, 9);
+	h_clear(c.h);
+	tn_sock_set_ttl(c.s, 0);
+	ck_assert_int_eq(tn_sock_send(c.s, "more", 4), 4);
+	h_advance(c.h, 300 * TN_NSEC_PER_MSEC); /* Nagle held it; the RTO sends all */
+	ck_assert(out_seg(c.h, 0, &o));
+	ck_assert_uint_eq(o.ip_ttl, 64);
+
+	tn_sock_set_tos(c.l, 0x10);
+	tn_sock_set_ttl(c.l, 33);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = 7000, .flags = TCP_SYN, .sport = 4001});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.flags, TCP_SYN | TCP_ACK);
+	ck_assert_uint_eq(o.ip_tos, 0x10);
+	ck_assert_uint_eq(o.ip_ttl, 33);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = 7001, .ack = o.seq + 1, .flags = TCP_ACK, .sport = 4001});
+	struct tn_sock *a = tn_sock_accept(c.l, NULL);
+	ck_assert_ptr_nonnull(a);
+	tn_sock_get_opts(a, &opts);
+	ck_assert_uint_eq(opts.tos, 0x10);
+	ck_assert_uint_eq(opts.ttl, 33);
+	tn_sock_close(a);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(fin_retransmitted_until_acked)
 {
 	struct conn c = open_passive();
@@ -2276,6 +2324,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, user_timeout_ends_an_answered_zero_window);
 	tcase_add_test(tc, user_timeout_ends_keepalive_probing);
 	tcase_add_test(tc, congestion_control_chosen_per_socket);
+	tcase_add_test(tc, tos_and_ttl_on_the_wire);
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
 	tcase_add_test(tc, sock_list_in_pages);

@@ -46,6 +46,8 @@ bool out_seg(struct harness *h, size_t i, struct oseg *o)
 	o->wnd = tn_get16(t + 14);
 	o->len = (uint32_t)(tl - hl);
 	o->data = t + hl;
+	o->ip_tos = ip[1];
+	o->ip_ttl = ip[8];
 	tcp_opt_parse(t + TCP_HLEN, hl - TCP_HLEN, t[13] & TCP_SYN, &o->opt);
 	return true;
 }

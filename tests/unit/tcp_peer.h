@@ -38,6 +38,7 @@ struct oseg {
 	uint32_t len;
 	const uint8_t *data;
 	struct tcp_opts opt;
+	uint8_t ip_tos, ip_ttl; /* of the datagram that carried it */
 };
 /* Frame i of the output as a TCP segment (checksum checked); false if it is not one. */
 bool out_seg(struct harness *h, size_t i, struct oseg *o);
