@@ -176,8 +176,8 @@ void tcp_arm_keepalive(struct tn_sock *s)
 }
 
 /*
- * TCP_USER_TIMEOUT (RFC 5482), as Linux applies it: since when the user's
- * timeout has run, or whether it has. 0 ms: off.
+ * Whether the user's timeout (TCP_USER_TIMEOUT, RFC 5482) has run out
+ * since since_ns; never when none is set.
  */
 static bool user_timed_out(const struct tn_sock *s, uint64_t since_ns)
 {
