@@ -270,7 +270,7 @@ static bool opt_later_value(const struct opt_later *p, int *v)
 		return true;
 	}
 	if (p->level == IPPROTO_IP && p->optname == IP_TOS) {
-		*v &= 0xfc; /* as tn_sock_set_tos keeps it */
+		*v &= ~TN_IP_TOS_ECN_MASK & 0xff; /* as tn_sock_set_tos keeps it */
 		return true;
 	}
 	return p->level == IPPROTO_TCP &&

@@ -545,7 +545,7 @@ int tn_sock_set_congestion(struct tn_sock *s, const char *name, size_t len)
 
 void tn_sock_set_tos(struct tn_sock *s, uint8_t tos)
 {
-	s->tos = tos & (uint8_t)~3u; /* INET_ECN_MASK */
+	s->tos = tos & (uint8_t)~TN_IP_TOS_ECN_MASK;
 }
 
 void tn_sock_set_ttl(struct tn_sock *s, uint8_t ttl)

@@ -482,6 +482,7 @@ int tn_sock_set_congestion(struct tn_sock *s, const char *name, size_t len);
  * and connections). The TOS keeps its ECN bits clear, as Linux's TCP
  * leaves them to itself; TTL 0 is the stack's default (ip_default_ttl).
  */
+#define TN_IP_TOS_ECN_MASK 0x03 /* the TOS bits a TCP socket's IP_TOS leaves alone */
 void tn_sock_set_tos(struct tn_sock *s, uint8_t tos);
 void tn_sock_set_ttl(struct tn_sock *s, uint8_t ttl);
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on);

@@ -175,14 +175,18 @@ void tcp_arm_keepalive(struct tn_sock *s)
 	(void)tn_timer_arm(s->stack, &s->ka_timer, deadline);
 }
 
+static uint64_t user_timeout_ns(const struct tn_sock *s)
+{
+	return (uint64_t)s->user_timeout_ms * TN_NSEC_PER_MSEC;
+}
+
 /*
  * Whether the user's timeout (TCP_USER_TIMEOUT, RFC 5482) has run out
  * since since_ns; never when none is set.
  */
 static bool user_timed_out(const struct tn_sock *s, uint64_t since_ns)
 {
-	return s->user_timeout_ms &&
-	       tn_now(s->stack) - since_ns >= (uint64_t)s->user_timeout_ms * TN_NSEC_PER_MSEC;
+	return s->user_timeout_ms && tn_now(s->stack) - since_ns >= user_timeout_ns(s);
 }
 
 /*
@@ -194,7 +198,7 @@ static uint64_t rto_within_user_timeout_ns(const struct tn_sock *s)
 	uint64_t rto = backed_off_rto_ns(s);
 	if (!s->user_timeout_ms)
 		return rto;
-	uint64_t end = s->rtx_since_ns + (uint64_t)s->user_timeout_ms * TN_NSEC_PER_MSEC;
+	uint64_t end = s->rtx_since_ns + user_timeout_ns(s);
 	uint64_t now = tn_now(s->stack);
 	uint64_t left = end > now ? end - now : 0;
 	if (left < TN_NSEC_PER_MSEC)
