@@ -422,7 +422,7 @@ void tn_sock_close(struct tn_sock *s)
 		    s->state == TN_TCP_SYN_RECEIVED)
 			queue_fin(s);
 		if (s->state == TN_TCP_FIN_WAIT_2)
-			tcp_enter_fin_wait2(s); /* s is gone: a compact entry waits for the FIN */
+			tcp_enter_fin_wait2(s, true); /* s is gone: a compact entry waits for the FIN */
 		else if (!s->dead && s->state != TN_TCP_CLOSED)
 			tcp_orphan_add(s);
 		break;
@@ -553,6 +553,61 @@ void tn_sock_set_ttl(struct tn_sock *s, uint8_t ttl)
 	s->ttl = ttl;
 }
 
+void tn_sock_set_user_mss(struct tn_sock *s, uint16_t mss)
+{
+	s->user_mss = mss;
+}
+
+void tn_sock_set_syn_retries(struct tn_sock *s, uint8_t retries)
+{
+	s->syn_retries = retries;
+}
+
+void tn_sock_set_linger2(struct tn_sock *s, int32_t seconds)
+{
+	s->linger2_s = seconds;
+}
+
+static int64_t kept_default(enum tn_sock_kept k)
+{
+	switch (k) {
+	case TN_KEPT_PACING_RATE: return -1;  /* none */
+	case TN_KEPT_QUICKACK: return 1;
+	case TN_KEPT_MTU_DISCOVER: return 1;  /* Linux's IP_PMTUDISC_WANT */
+	default: return 0;
+	}
+}
+
+/* Most sockets never set one of these: their room is taken at the first. */
+int tcp_kept_alloc(struct tn_sock *s)
+{
+	if (s->kept)
+		return 0;
+	s->kept = malloc(TN_KEPT_N * sizeof(*s->kept));
+	if (!s->kept)
+		return -ENOMEM;
+	for (unsigned k = 0; k < TN_KEPT_N; k++)
+		s->kept[k] = kept_default((enum tn_sock_kept)k);
+	return 0;
+}
+
+int tn_sock_set_kept(struct tn_sock *s, enum tn_sock_kept k, int64_t v)
+{
+	if ((unsigned)k >= TN_KEPT_N)
+		return -EINVAL;
+	if (tcp_kept_alloc(s) < 0)
+		return -ENOMEM;
+	s->kept[k] = v;
+	return 0;
+}
+
+int64_t tn_sock_get_kept(const struct tn_sock *s, enum tn_sock_kept k)
+{
+	if ((unsigned)k >= TN_KEPT_N)
+		return 0;
+	return s->kept ? s->kept[k] : kept_default(k);
+}
+
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on)
 {
 	s->reuseaddr = on;
@@ -567,7 +622,10 @@ void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o)
 		.ka_idle_s = s->ka_idle_s, .ka_intvl_s = s->ka_intvl_s, .ka_probes = s->ka_probes,
 		.user_timeout_ms = s->user_timeout_ms, .tos = s->tos,
 		.ttl = s->ttl ? s->ttl : s->stack->cfg.ip_default_ttl,
-		.rcvbuf = s->rcvbuf_size, .sndbuf = s->sndbuf_size,
+		.rcvbuf = s->rcvbuf_size, .sndbuf = s->sndbuf_size, .user_mss = s->user_mss,
+		.syn_retries = s->syn_retries ? s->syn_retries : (uint8_t)s->stack->cfg.tcp_syn_retries,
+		.linger2_s = s->linger2_s ? s->linger2_s
+					  : (int32_t)(s->stack->cfg.tcp_fin_timeout_ms / 1000),
 	};
 }
 

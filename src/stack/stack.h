@@ -485,6 +485,50 @@ int tn_sock_set_congestion(struct tn_sock *s, const char *name, size_t len);
 #define TN_IP_TOS_ECN_MASK 0x03 /* the TOS bits a TCP socket's IP_TOS leaves alone */
 void tn_sock_set_tos(struct tn_sock *s, uint8_t tos);
 void tn_sock_set_ttl(struct tn_sock *s, uint8_t ttl);
+/*
+ * TCP_MAXSEG (user_mss, 0: none): the MSS the socket's SYN or a listener's
+ * SYN-ACKs offer and the most its connection sends, whatever the peer
+ * offers (Linux's mss_clamp). It counts at the handshake only.
+ */
+void tn_sock_set_user_mss(struct tn_sock *s, uint16_t mss);
+/* TCP_SYNCNT: SYN (a listener's: SYN-ACK) retransmissions before giving up; 0: the stack's. */
+void tn_sock_set_syn_retries(struct tn_sock *s, uint8_t retries);
+/*
+ * TCP_LINGER2: < 0, an orphan whose FIN the peer acknowledged goes at once
+ * instead of waiting in FIN_WAIT_2 (Linux: TcpExtTCPAbortOnData); >= 0 is
+ * kept for getsockopt, the wait being the stack's fin_timeout either way.
+ */
+void tn_sock_set_linger2(struct tn_sock *s, int32_t seconds);
+/*
+ * Options Linux keeps and reports that change nothing tapnet does (the
+ * daemon checks and converts the values as Linux does, sockets_opt.c).
+ * The core only keeps them, so that a listener's connections inherit the
+ * first TN_KEPT_INHERITED, as Linux's sk_clone copies them; the rest are
+ * a listener's own (its accept queue's, which Linux does not copy).
+ */
+enum tn_sock_kept {
+	TN_KEPT_OOBINLINE,      /* SO_OOBINLINE */
+	TN_KEPT_PRIORITY,       /* SO_PRIORITY (no qdisc behind tap0) */
+	TN_KEPT_PACING_RATE,    /* SO_MAX_PACING_RATE, -1: none (tapnet does not pace) */
+	TN_KEPT_BUSY_POLL,      /* SO_BUSY_POLL */
+	TN_KEPT_DONTROUTE,      /* SO_DONTROUTE (tapnet's one link has no gateway to skip) */
+	TN_KEPT_BROADCAST,      /* SO_BROADCAST (no meaning for TCP) */
+	TN_KEPT_QUICKACK,       /* TCP_QUICKACK, 1 by default */
+	TN_KEPT_THIN_LINEAR,    /* TCP_THIN_LINEAR_TIMEOUTS */
+	TN_KEPT_NOTSENT_LOWAT,  /* TCP_NOTSENT_LOWAT (the socketpair decides when a write waits) */
+	TN_KEPT_WINDOW_CLAMP,   /* TCP_WINDOW_CLAMP */
+	TN_KEPT_BIND_NO_PORT,   /* IP_BIND_ADDRESS_NO_PORT */
+	TN_KEPT_FREEBIND,       /* IP_FREEBIND */
+	TN_KEPT_MTU_DISCOVER,   /* IP_MTU_DISCOVER, 1 (IP_PMTUDISC_WANT) by default */
+	TN_KEPT_RECVERR,        /* IP_RECVERR */
+	TN_KEPT_FASTOPEN_CONNECT, /* TCP_FASTOPEN_CONNECT (connect as Linux without a cookie) */
+	TN_KEPT_INHERITED,
+	TN_KEPT_DEFER_ACCEPT = TN_KEPT_INHERITED, /* TCP_DEFER_ACCEPT, as SYN-ACK retransmissions */
+	TN_KEPT_FASTOPEN,       /* TCP_FASTOPEN's queue length (tapnet answers no Fast Open SYN) */
+	TN_KEPT_N
+};
+int tn_sock_set_kept(struct tn_sock *s, enum tn_sock_kept k, int64_t v); /* 0 or -ENOMEM */
+int64_t tn_sock_get_kept(const struct tn_sock *s, enum tn_sock_kept k);
 int tn_sock_set_reuseaddr(struct tn_sock *s, bool on);
 /* SO_REUSEPORT: shares a port with sockets that set it with the same owner (a uid). */
 int tn_sock_set_reuseport(struct tn_sock *s, bool on, uint32_t owner);
@@ -510,6 +554,9 @@ struct tn_sock_opts {
 	uint32_t rcvbuf, sndbuf;
 	uint32_t user_timeout_ms;
 	uint8_t tos, ttl; /* ttl: the one its segments carry, the default when none was set */
+	uint16_t user_mss;   /* 0: none */
+	uint8_t syn_retries; /* the one that counts: the stack's when none was set */
+	int32_t linger2_s;   /* as getsockopt reads it: as set, else fin_timeout; -1: no wait */
 };
 void tn_sock_get_opts(const struct tn_sock *s, struct tn_sock_opts *o);
 

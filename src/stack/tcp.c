@@ -123,6 +123,7 @@ static void sock_free(struct tn_sock *s)
 	free(s->sb);
 	free(s->rxt);
 	free(s->txlog);
+	free(s->kept);
 	while (s->listen && s->listen->req_head)
 		tcp_req_free(s->listen->req_head);
 	free(s->listen);
@@ -707,9 +708,23 @@ void tcp_enter_time_wait(struct tn_sock *s)
  * table (max_orphans, the oldest reset beyond it), which a FIN turns into
  * TIME_WAIT, data or a SYN into a RST (tcp_in.c, tcp_fw2_input).
  */
-void tcp_enter_fin_wait2(struct tn_sock *s)
+void tcp_enter_fin_wait2(struct tn_sock *s, bool closing)
 {
 	struct tn_stack *stack = s->stack;
+	if (s->linger2_s < 0) {
+		/*
+		 * TCP_LINGER2 -1: no waiting for the peer's FIN; it learns at
+		 * once (Linux's tcp_close, and tcp_rcv_state_process's reset
+		 * for an orphan's acknowledged FIN).
+		 */
+		if (closing)
+			TCP_CTR(s, TcpExtTCPAbortOnLinger);
+		else
+			TCP_CTR(s, TcpExtTCPAbortOnData);
+		tcp_send_rst(s);
+		tcp_done(s, 0);
+		return;
+	}
 	struct tn_tw_entry t = tw_entry_of(s, TN_TW_FIN_WAIT2);
 	s->to_entry = true; /* still FIN_WAIT_2, as an entry */
 	tcp_done(s, 0);
@@ -780,7 +795,9 @@ static void req_timer_fired(struct tn_stack *stack, struct tn_timer *t)
 {
 	struct tcp_req *r = (struct tcp_req *)((char *)t - offsetof(struct tcp_req, timer));
 	const struct tn_config *c = &stack->cfg;
-	if (r->retries >= c->tcp_synack_retries) {
+	/* a listener's TCP_SYNCNT counts its SYN-ACKs, as Linux's reqsk_timer_handler */
+	uint32_t limit = r->listener->syn_retries ? r->listener->syn_retries : c->tcp_synack_retries;
+	if (r->retries >= limit) {
 		tcp_req_free(r); /* nobody knew of it: it goes quietly, as Linux's */
 		return;
 	}

@@ -62,6 +62,7 @@ static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0
 static inline bool seq_gt(uint32_t a, uint32_t b) { return (int32_t)(a - b) > 0; }
 static inline bool seq_ge(uint32_t a, uint32_t b) { return (int32_t)(a - b) >= 0; }
 static inline uint32_t seq_max(uint32_t a, uint32_t b) { return seq_gt(a, b) ? a : b; }
+
 static inline uint32_t seq_min(uint32_t a, uint32_t b) { return seq_lt(a, b) ? a : b; }
 static inline uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static inline uint32_t max_u32(uint32_t a, uint32_t b) { return a > b ? a : b; }
@@ -427,12 +428,31 @@ struct tn_sock {
 	uint32_t linger_s;
 	uint32_t user_timeout_ms;         /* TCP_USER_TIMEOUT, 0: off (tcp_timer.c) */
 	uint8_t tos, ttl;                 /* IP_TOS, IP_TTL of its segments (ttl 0: the default) */
+	uint16_t user_mss;                /* TCP_MAXSEG, 0: none */
+	uint8_t syn_retries;              /* TCP_SYNCNT, 0: the stack's */
+	int32_t linger2_s;                /* TCP_LINGER2, < 0: no FIN_WAIT_2 for an orphan */
+	int64_t *kept;                    /* TN_KEPT_N options only kept (stack.h), NULL: defaults */
 	uint64_t rtx_since_ns;            /* data unacknowledged since (valid while retries > 0) */
 	uint64_t probe_since_ns;          /* zero window since (valid while persist_backoff > 0) */
 
 	/* statistics */
 	uint64_t total_retrans, bytes_acked, bytes_received;
 };
+
+/* The MSS s's SYN (a listener's SYN-ACKs) offers: the link's, or TCP_MAXSEG's if smaller. */
+static inline uint16_t tcp_offered_mss(const struct tn_sock *s)
+{
+	uint32_t mss = s->stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN;
+	if (s->user_mss && s->user_mss < mss)
+		mss = s->user_mss;
+	return (uint16_t)(mss > 65535 ? 65535 : mss);
+}
+
+/* The most s may send per segment: the peer's MSS, or TCP_MAXSEG's if smaller (mss_clamp). */
+static inline uint32_t tcp_mss_clamp(const struct tn_sock *s, uint32_t peer_mss)
+{
+	return s->user_mss && s->user_mss < peer_mss ? s->user_mss : peer_mss;
+}
 
 /* The stack's TCP state. */
 struct tn_tcp {
@@ -535,6 +555,7 @@ void tcp_release(struct tn_sock *s); /* queue for freeing (not referenced anymor
 void tcp_enter(struct tn_stack *stack);
 void tcp_leave(struct tn_stack *stack);
 int tcp_alloc_buffers(struct tn_sock *s);
+int tcp_kept_alloc(struct tn_sock *s); /* room for the kept options, defaults in it (sock.c) */
 
 /* ---- buffer auto-tuning (tcp_buf.c) */
 void tcp_rcv_space_init(struct tn_sock *s);
@@ -567,7 +588,7 @@ bool tcp_challenge_allowed(struct tn_sock *s);
 /* Leaves the connection as a TIME_WAIT entry (or nothing if the table overflows) and ends s. */
 void tcp_enter_time_wait(struct tn_sock *s);
 /* An orphan in FIN_WAIT_2 leaves a compact entry (the orphan table) and ends s. */
-void tcp_enter_fin_wait2(struct tn_sock *s);
+void tcp_enter_fin_wait2(struct tn_sock *s, bool closing); /* closing: from close(), else input */
 /* s was just closed by its owner and goes on closing: counted against max_orphans. */
 void tcp_orphan_add(struct tn_sock *s);
 

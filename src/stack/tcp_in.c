@@ -69,7 +69,7 @@ void tcp_apply_syn_options(struct tn_sock *s, const struct tcp_seg *g)
 {
 	const struct tcp_opts *o = &g->opt;
 
-	s->peer_mss = o->mss_ok ? o->mss : TCP_DEFAULT_MSS;
+	s->peer_mss = tcp_mss_clamp(s, o->mss_ok ? o->mss : TCP_DEFAULT_MSS);
 	s->ws_ok = s->ws_ok && o->ws_ok;
 	s->snd_wscale = s->ws_ok ? o->wscale : 0;
 	if (!s->ws_ok)
@@ -180,6 +180,13 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 	c->cc = l->cc; /* as Linux: the listener's TCP_CONGESTION */
 	c->tos = l->tos;
 	c->ttl = l->ttl;
+	c->user_mss = l->user_mss;
+	c->syn_retries = l->syn_retries;
+	c->linger2_s = l->linger2_s;
+	if (l->kept) { /* without room for them the connection has the defaults */
+		if (tcp_kept_alloc(c) == 0)
+			memcpy(c->kept, l->kept, TN_KEPT_INHERITED * sizeof(c->kept[0]));
+	}
 	c->linger = l->linger;
 	c->linger_s = l->linger_s;
 	c->reuseaddr = l->reuseaddr; /* as Linux's sk_clone: its TIME_WAIT entry remembers it */
@@ -258,7 +265,7 @@ static void child_established(struct tn_stack *stack, struct tn_sock *l, const s
 	c->ts_ok = cfg->tcp_timestamps && hs->ts_ok;
 	if (c->ts_ok)
 		c->ts_recent = hs->ts_recent;
-	c->peer_mss = hs->peer_mss;
+	c->peer_mss = tcp_mss_clamp(c, hs->peer_mss);
 	c->mss = mss_for_mtu(c, cfg->mtu);
 	c->rcv_mss = c->mss;
 	c->irs = hs->irs;
@@ -292,13 +299,12 @@ static void child_established(struct tn_stack *stack, struct tn_sock *l, const s
 }
 
 /* Our SYN-ACK options, as agreed with the SYN; the caller adds the timestamps. */
-static struct tcp_opts synack_options(const struct tn_stack *stack, const struct tn_sock *l, bool ws_ok,
+static struct tcp_opts synack_options(const struct tn_sock *l, bool ws_ok,
 				      bool sack_ok, bool ts_ok)
 {
-	uint32_t own_mss = stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN;
 	return (struct tcp_opts){
 		.mss_ok = true,
-		.mss = (uint16_t)min_u32(own_mss, 65535),
+		.mss = tcp_offered_mss(l),
 		.ws_ok = ws_ok,
 		.wscale = ws_ok ? tcp_wscale_for(l->rcvbuf_max) : 0,
 		.sack_ok = sack_ok,
@@ -309,7 +315,7 @@ static struct tcp_opts synack_options(const struct tn_stack *stack, const struct
 void tcp_send_req_synack(struct tn_stack *stack, const struct tcp_req *r)
 {
 	const struct tn_sock *l = r->listener;
-	struct tcp_opts o = synack_options(stack, l, r->ws_ok, r->sack_ok, r->ts_ok);
+	struct tcp_opts o = synack_options(l, r->ws_ok, r->sack_ok, r->ts_ok);
 	if (r->ts_ok) {
 		o.tsval = tcp_ts_clock(stack, r->ts_offset);
 		o.tsecr = r->ts_recent;
@@ -330,11 +336,10 @@ static void send_cookie_synack(struct tn_stack *stack, struct tn_sock *l, const 
 {
 	const struct tn_config *cfg = &stack->cfg;
 	const struct tcp_opts *in = &g->opt;
-	uint32_t own_mss = cfg->mtu - TN_IP_HLEN - TCP_HLEN;
 	uint32_t peer_mss = in->mss_ok ? in->mss : TCP_DEFAULT_MSS;
-	uint8_t idx = tcp_cookie_mss_index(min_u32(peer_mss, own_mss));
+	uint8_t idx = tcp_cookie_mss_index(min_u32(peer_mss, tcp_offered_mss(l)));
 	bool ts_ok = cfg->tcp_timestamps && in->ts_ok;
-	struct tcp_opts o = synack_options(stack, l, ts_ok && cfg->tcp_window_scaling && in->ws_ok,
+	struct tcp_opts o = synack_options(l, ts_ok && cfg->tcp_window_scaling && in->ws_ok,
 					   ts_ok && cfg->tcp_sack && in->sack_ok, ts_ok);
 	if (ts_ok) {
 		uint32_t now = tcp_ts_clock(stack, tcp_ts_offset(stack, g->dst, g->src));
@@ -950,7 +955,7 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 				/* the rest of the segment (data, FIN) goes to the entry */
 				bool more = g->len || (g->flags & TCP_FIN);
 				struct tn_stack *stack = s->stack;
-				tcp_enter_fin_wait2(s);
+				tcp_enter_fin_wait2(s, false);
 				if (more)
 					redeliver(stack, g);
 				return false;

@@ -194,9 +194,8 @@ static size_t build_options(struct tn_sock *s, uint8_t *out, bool syn, uint32_t 
 {
 	struct tcp_opts o = {0};
 	if (syn) {
-		uint32_t mss = s->stack->cfg.mtu - TN_IP_HLEN - TCP_HLEN;
 		o.mss_ok = true;
-		o.mss = (uint16_t)(mss > 65535 ? 65535 : mss);
+		o.mss = tcp_offered_mss(s);
 		o.ws_ok = s->ws_ok;
 		o.wscale = s->rcv_wscale;
 		o.sack_ok = s->sack_ok;

@@ -209,8 +209,9 @@ static uint64_t rto_within_user_timeout_ns(const struct tn_sock *s)
 /* ---- retransmission timer */
 static void syn_timeout(struct tn_sock *s)
 {
-	uint32_t limit = s->state == TN_TCP_SYN_SENT ? s->stack->cfg.tcp_syn_retries
-						       : s->stack->cfg.tcp_synack_retries;
+	uint32_t limit = s->syn_retries ? s->syn_retries /* TCP_SYNCNT */
+		       : s->state == TN_TCP_SYN_SENT ? s->stack->cfg.tcp_syn_retries
+						     : s->stack->cfg.tcp_synack_retries;
 	if (s->retries >= limit) {
 		tcp_done(s, -ETIMEDOUT);
 		return;

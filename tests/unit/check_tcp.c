@@ -2221,6 +2221,147 @@ START_TEST(tos_and_ttl_on_the_wire)
 }
 END_TEST
 
+/*
+ * TCP_MAXSEG: a listener's SYN-ACK offers it and its connection sends no
+ * more per segment, whatever the peer offered; a connecting socket's SYN
+ * offers it and it clamps the peer's larger MSS (Linux's mss_clamp).
+ */
+START_TEST(user_mss_offered_and_clamped)
+{
+	struct conn c = {0};
+	c.h = new_server(NULL, 4, &c.l);
+	tn_sock_set_user_mss(c.l, 1000);
+	struct oseg synack = passive_syn(&c, syn_opts, sizeof(syn_opts)); /* the peer offers 1460 */
+	ck_assert(synack.opt.mss_ok);
+	ck_assert_uint_eq(synack.opt.mss, 1000);
+	passive_ack(&c, &synack);
+	struct tn_sock_opts opts;
+	tn_sock_get_opts(c.s, &opts);
+	ck_assert_uint_eq(opts.user_mss, 1000); /* inherited */
+	tn_sock_set_nodelay(c.s, true);
+	static const char data[2500];
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (int)sizeof(data));
+	ck_assert_uint_eq(tcp_out_count(c.h), 3);
+	struct oseg o;
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert(out_seg(c.h, i, &o));
+		ck_assert_uint_le(o.len, 1000);
+	}
+	ck_assert_uint_eq(o.len, 500);
+	close_conn(&c);
+
+	struct harness *h = new_harness();
+	struct tn_sock *s = tn_sock_open(h->stack);
+	tn_sock_set_user_mss(s, 536);
+	ck_assert_int_eq(tn_sock_connect(s, H_PEER_IP, 7), -EINPROGRESS);
+	o = last_only(h);
+	ck_assert_uint_eq(o.flags, TCP_SYN);
+	ck_assert_uint_eq(o.opt.mss, 536);
+	h_clear(h);
+	peer_send(h, &(struct pseg){.seq = 900, .ack = o.seq + 1, .flags = TCP_SYN | TCP_ACK,
+				    .opt = syn_opts, .optlen = sizeof(syn_opts), .sport = 7,
+				    .dport = o.sport});
+	ck_assert_int_eq(tn_sock_state(s), TN_TCP_ESTABLISHED);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(s, &info), 0);
+	ck_assert_uint_eq(info.mss, 536); /* not the 1460 it offered (no timestamps here) */
+	tn_sock_abort(s);
+	h_free(h);
+}
+END_TEST
+
+/* TCP_SYNCNT: a connecting socket's SYN retransmissions, and a listener's SYN-ACK ones. */
+START_TEST(syn_retries_per_socket)
+{
+	struct harness *h = new_harness();
+	struct tn_sock *s = tn_sock_open(h->stack);
+	tn_sock_set_syn_retries(s, 2);
+	struct tn_sock_opts opts;
+	tn_sock_get_opts(s, &opts);
+	ck_assert_uint_eq(opts.syn_retries, 2);
+	ck_assert_int_eq(tn_sock_connect(s, H_PEER_IP, 7), -EINPROGRESS);
+	h_clear(h);
+	/* retransmissions 1 and 3 s after the SYN, the end 4 s after the last */
+	h_advance(h, 3 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPSynRetrans), 2);
+	h_advance(h, 4 * TN_NSEC_PER_SEC - 1);
+	ck_assert_int_eq(tn_sock_state(s), TN_TCP_SYN_SENT);
+	h_advance(h, 1);
+	ck_assert_int_eq(tn_sock_state(s), TN_TCP_CLOSED);
+	ck_assert_int_eq(tn_sock_error(s), -ETIMEDOUT);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPSynRetrans), 2);
+	tn_sock_close(s);
+	h_free(h);
+
+	struct tn_sock *l;
+	h = new_server(NULL, 4, &l);
+	tn_sock_set_syn_retries(l, 1);
+	peer_send(h, &(struct pseg){.seq = 100, .flags = TCP_SYN});
+	ck_assert_uint_eq(tcp_out_count(h), 1);
+	h_advance(h, 60 * TN_NSEC_PER_SEC);
+	ck_assert_uint_eq(H_CTR(h, TcpExtTCPSynRetrans), 1); /* 5 without it */
+	tn_sock_close(l);
+	h_free(h);
+}
+END_TEST
+
+/* TCP_LINGER2 -1: an orphan whose FIN the peer acknowledged resets instead of waiting. */
+START_TEST(linger2_negative_skips_fin_wait2)
+{
+	struct conn c = open_passive();
+	tn_sock_set_linger2(c.s, -1);
+	struct tn_sock_opts opts;
+	tn_sock_get_opts(c.s, &opts);
+	ck_assert_int_eq(opts.linger2_s, -1);
+	tn_sock_close(c.s);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.flags & TCP_FIN, TCP_FIN);
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_ACK});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.flags & TCP_RST, TCP_RST);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPAbortOnData), 1);
+	/* no FIN_WAIT_2 entry: the peer's FIN finds nothing to turn into TIME_WAIT */
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 1, .flags = TCP_FIN | TCP_ACK});
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.flags & TCP_RST, TCP_RST);
+	struct tn_tw_info tw[2];
+	ck_assert_uint_eq(tn_timewait_list(c.h->stack, tw, 2), 0);
+	c.s = NULL;
+	close_conn(&c);
+
+	/* 0 is the stack's fin_timeout, read back in seconds */
+	c = open_passive();
+	tn_sock_get_opts(c.s, &opts);
+	ck_assert_int_eq(opts.linger2_s, 60);
+	close_conn(&c);
+}
+END_TEST
+
+/* Options only kept: a listener's connections inherit them, but not its accept queue's. */
+START_TEST(kept_options_inherited_as_linux)
+{
+	struct conn c = {0};
+	c.h = new_server(NULL, 4, &c.l);
+	ck_assert_int_eq(tn_sock_get_kept(c.l, TN_KEPT_QUICKACK), 1);
+	ck_assert_int_eq(tn_sock_get_kept(c.l, TN_KEPT_PACING_RATE), -1);
+	tn_sock_set_kept(c.l, TN_KEPT_PRIORITY, 5);
+	tn_sock_set_kept(c.l, TN_KEPT_NOTSENT_LOWAT, 8192);
+	tn_sock_set_kept(c.l, TN_KEPT_DEFER_ACCEPT, 3);
+	tn_sock_set_kept(c.l, TN_KEPT_FASTOPEN, 16);
+	struct oseg synack = passive_syn(&c, NULL, 0);
+	passive_ack(&c, &synack);
+	ck_assert_int_eq(tn_sock_get_kept(c.s, TN_KEPT_PRIORITY), 5);
+	ck_assert_int_eq(tn_sock_get_kept(c.s, TN_KEPT_NOTSENT_LOWAT), 8192);
+	ck_assert_int_eq(tn_sock_get_kept(c.s, TN_KEPT_QUICKACK), 1);
+	ck_assert_int_eq(tn_sock_get_kept(c.s, TN_KEPT_DEFER_ACCEPT), 0);
+	ck_assert_int_eq(tn_sock_get_kept(c.s, TN_KEPT_FASTOPEN), 0);
+	ck_assert_int_eq(tn_sock_get_kept(c.l, TN_KEPT_FASTOPEN), 16);
+	close_conn(&c);
+}
+END_TEST
+
 START_TEST(fin_retransmitted_until_acked)
 {
 	struct conn c = open_passive();
@@ -2325,6 +2466,10 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, user_timeout_ends_keepalive_probing);
 	tcase_add_test(tc, congestion_control_chosen_per_socket);
 	tcase_add_test(tc, tos_and_ttl_on_the_wire);
+	tcase_add_test(tc, user_mss_offered_and_clamped);
+	tcase_add_test(tc, syn_retries_per_socket);
+	tcase_add_test(tc, linger2_negative_skips_fin_wait2);
+	tcase_add_test(tc, kept_options_inherited_as_linux);
 	tcase_add_test(tc, receive_window_never_offers_more_than_the_buffer);
 	tcase_add_test(tc, fin_retransmitted_until_acked);
 	tcase_add_test(tc, sock_list_in_pages);
