@@ -28,6 +28,81 @@ static uint8_t tcp_state_linux(enum tn_tcp_state s)
 	}
 }
 
+/*
+ * TCP_DEFER_ACCEPT's seconds as Linux keeps them: a count of SYN-ACK
+ * retransmissions (1 s, doubling, at most 120 s apart), so that 30 reads
+ * back as 31 (secs_to_retrans, retrans_to_secs in net/ipv4/tcp.c).
+ */
+static int defer_accept_retrans(int seconds)
+{
+	int res = 0;
+	if (seconds > 0) {
+		int timeout = 1, period = 1;
+		res = 1;
+		while (seconds > period && res < 255) {
+			res++;
+			timeout = timeout * 2 > 120 ? 120 : timeout * 2;
+			period += timeout;
+		}
+	}
+	return res;
+}
+
+static int defer_accept_seconds(int retrans)
+{
+	int timeout = 1, period = 0;
+	if (retrans > 0) {
+		period = 1;
+		while (--retrans) {
+			timeout = timeout * 2 > 120 ? 120 : timeout * 2;
+			period += timeout;
+		}
+	}
+	return period;
+}
+
+/* Linux lets CAP_NET_ADMIN (here: root) past some limits; tapnetd knows the client's uid. */
+static bool client_is_root(const struct tsock *t)
+{
+	return t->acct && t->acct->uid == 0;
+}
+
+/* A socket neither connected nor listening, as Linux's TCP_CLOSE state. */
+static bool sock_unused(const struct tsock *t)
+{
+	return !t->listening && tn_sock_state(t->sk) == TN_TCP_CLOSED;
+}
+
+/* Options only kept (stack.h's tn_sock_kept) that read back as the int kept. */
+static const struct kept_int {
+	int level, optname;
+	enum tn_sock_kept slot;
+} kept_ints[] = {
+	{ SOL_SOCKET, SO_OOBINLINE, TN_KEPT_OOBINLINE },
+	{ SOL_SOCKET, SO_PRIORITY, TN_KEPT_PRIORITY },
+	{ SOL_SOCKET, SO_BUSY_POLL, TN_KEPT_BUSY_POLL },
+	{ SOL_SOCKET, SO_DONTROUTE, TN_KEPT_DONTROUTE },
+	{ SOL_SOCKET, SO_BROADCAST, TN_KEPT_BROADCAST },
+	{ IPPROTO_TCP, TCP_WINDOW_CLAMP, TN_KEPT_WINDOW_CLAMP },
+	{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, TN_KEPT_NOTSENT_LOWAT },
+	{ IPPROTO_TCP, TCP_QUICKACK, TN_KEPT_QUICKACK },
+	{ IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, TN_KEPT_THIN_LINEAR },
+	{ IPPROTO_TCP, TCP_FASTOPEN, TN_KEPT_FASTOPEN },
+	{ IPPROTO_TCP, TCP_FASTOPEN_CONNECT, TN_KEPT_FASTOPEN_CONNECT },
+	{ IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, TN_KEPT_BIND_NO_PORT },
+	{ IPPROTO_IP, IP_FREEBIND, TN_KEPT_FREEBIND },
+	{ IPPROTO_IP, IP_RECVERR, TN_KEPT_RECVERR },
+	{ IPPROTO_IP, IP_MTU_DISCOVER, TN_KEPT_MTU_DISCOVER },
+};
+
+static const struct kept_int *kept_int_find(uint32_t level, uint32_t optname)
+{
+	for (size_t i = 0; i < sizeof(kept_ints) / sizeof(kept_ints[0]); i++)
+		if ((uint32_t)kept_ints[i].level == level && (uint32_t)kept_ints[i].optname == optname)
+			return &kept_ints[i];
+	return NULL;
+}
+
 static int opt_int(const struct req *r, int *v)
 {
 	if (r->optval_len < sizeof(int))
@@ -84,15 +159,44 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 						  r->optname == SO_SNDBUF ? (uint32_t)b : 0);
 			return 0;
 		}
-		case SO_OOBINLINE:
-		case SO_PRIORITY:
+		case SO_MAX_PACING_RATE: {
+			/* a u64 when there is room for one, else a u32 whose ~0U is "none" */
+			uint64_t rate;
+			uint32_t rate32;
+			if (r->optval_len >= sizeof(rate)) {
+				memcpy(&rate, r->optval, sizeof(rate));
+			} else if (r->optval_len >= sizeof(rate32)) {
+				memcpy(&rate32, r->optval, sizeof(rate32));
+				rate = rate32 == UINT32_MAX ? UINT64_MAX : rate32;
+			} else {
+				return -EINVAL;
+			}
+			return tn_sock_set_kept(t->sk, TN_KEPT_PACING_RATE, (int64_t)rate);
+		}
 		case SO_RCVLOWAT:
-		case SO_SNDLOWAT:
 		case SO_RCVTIMEO:
 		case SO_SNDTIMEO:
-			return 0; /* accepted, without effect */
+			return 0; /* the program's end of the pair takes them (libtapnet) */
+		}
+		if ((rc = opt_int(r, &v)) < 0)
+			return rc;
+		switch (r->optname) {
+		case SO_OOBINLINE:
+			return tn_sock_set_kept(t->sk, TN_KEPT_OOBINLINE, v != 0);
+		case SO_DONTROUTE:
+			return tn_sock_set_kept(t->sk, TN_KEPT_DONTROUTE, v != 0);
+		case SO_BROADCAST:
+			return tn_sock_set_kept(t->sk, TN_KEPT_BROADCAST, v != 0);
+		case SO_PRIORITY:
+			if ((v < 0 || v > 6) && !client_is_root(t))
+				return -EPERM; /* beyond 6 takes CAP_NET_ADMIN */
+			return tn_sock_set_kept(t->sk, TN_KEPT_PRIORITY, v);
+		case SO_BUSY_POLL:
+			if (v < 0)
+				return -EINVAL; /* anyone may raise it: Linux checks no capability */
+			return tn_sock_set_kept(t->sk, TN_KEPT_BUSY_POLL, v);
 		default:
-			return -ENOPROTOOPT;
+			return -ENOPROTOOPT; /* SO_SNDLOWAT too, as Linux */
 		}
 	}
 	if (r->level == IPPROTO_TCP && r->optname == TCP_CONGESTION) {
@@ -126,8 +230,45 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 			if (v < 0)
 				return -EINVAL;
 			return tn_sock_set_user_timeout(t->sk, (uint32_t)v);
+		case TCP_MAXSEG:
+			if (v && (v < 88 || v > 32767))
+				return -EINVAL; /* TCP_MIN_MSS, MAX_TCP_WINDOW */
+			tn_sock_set_user_mss(t->sk, (uint16_t)v);
+			return 0;
+		case TCP_SYNCNT:
+			if (v < 1 || v > 127)
+				return -EINVAL; /* MAX_TCP_SYNCNT */
+			tn_sock_set_syn_retries(t->sk, (uint8_t)v);
+			return 0;
+		case TCP_LINGER2:
+			/* at most TCP_FIN_TIMEOUT_MAX */
+			tn_sock_set_linger2(t->sk, v < 0 ? -1 : v > 120 ? 120 : v);
+			return 0;
+		case TCP_DEFER_ACCEPT:
+			return tn_sock_set_kept(t->sk, TN_KEPT_DEFER_ACCEPT, defer_accept_retrans(v));
+		case TCP_WINDOW_CLAMP:
+			if (!v && !sock_unused(t))
+				return -EINVAL;
+			/* at least SOCK_MIN_RCVBUF / 2, as Linux's tcp_set_window_clamp */
+			return tn_sock_set_kept(t->sk, TN_KEPT_WINDOW_CLAMP,
+						v ? (v < 2304 ? 2304 : v) : 0);
+		case TCP_NOTSENT_LOWAT:
+			return tn_sock_set_kept(t->sk, TN_KEPT_NOTSENT_LOWAT, (uint32_t)v);
 		case TCP_QUICKACK:
-			return 0; /* accepted, without effect */
+			return tn_sock_set_kept(t->sk, TN_KEPT_QUICKACK, v != 0);
+		case TCP_THIN_LINEAR_TIMEOUTS:
+			if (v < 0 || v > 1)
+				return -EINVAL;
+			return tn_sock_set_kept(t->sk, TN_KEPT_THIN_LINEAR, v);
+		case TCP_FASTOPEN:
+			if (v < 0 || !(t->listening || sock_unused(t)))
+				return -EINVAL;
+			return tn_sock_set_kept(t->sk, TN_KEPT_FASTOPEN, v);
+		case TCP_FASTOPEN_CONNECT:
+			/* connect() then does what Linux does without a cookie: a handshake */
+			if (v < 0 || v > 1 || !sock_unused(t))
+				return -EINVAL;
+			return tn_sock_set_kept(t->sk, TN_KEPT_FASTOPEN_CONNECT, v);
 		default:
 			return -ENOPROTOOPT;
 		}
@@ -146,6 +287,20 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 				return -EINVAL;
 			tn_sock_set_ttl(t->sk, v == -1 ? 0 : (uint8_t)v); /* -1: the default, as Linux */
 			return 0;
+		}
+		if ((rc = opt_int(r, &v)) < 0)
+			return rc;
+		switch (r->optname) {
+		case IP_BIND_ADDRESS_NO_PORT:
+			return tn_sock_set_kept(t->sk, TN_KEPT_BIND_NO_PORT, v != 0);
+		case IP_FREEBIND:
+			return tn_sock_set_kept(t->sk, TN_KEPT_FREEBIND, v != 0);
+		case IP_RECVERR:
+			return tn_sock_set_kept(t->sk, TN_KEPT_RECVERR, v != 0);
+		case IP_MTU_DISCOVER:
+			if (v < IP_PMTUDISC_DONT || v > IP_PMTUDISC_OMIT)
+				return -EINVAL;
+			return tn_sock_set_kept(t->sk, TN_KEPT_MTU_DISCOVER, v);
 		default:
 			return -ENOPROTOOPT;
 		}
@@ -309,6 +464,11 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 		}
 	}
 	tn_sock_get_opts(t->sk, &o); /* the core keeps every option: one owner */
+	const struct kept_int *kept = kept_int_find(r->level, r->optname);
+	if (kept) {
+		v = (int)tn_sock_get_kept(t->sk, kept->slot);
+		goto put_int;
+	}
 	if (r->level == SOL_SOCKET) {
 		switch (r->optname) {
 		case SO_ERROR:
@@ -331,6 +491,15 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &l, sizeof(l));
 			return 0;
 		}
+		case SO_MAX_PACING_RATE: {
+			uint64_t rate = (uint64_t)tn_sock_get_kept(t->sk, TN_KEPT_PACING_RATE);
+			if (r->optlen >= sizeof(rate)) {
+				tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &rate, sizeof(rate));
+				return 0;
+			}
+			v = (int)(uint32_t)(rate > UINT32_MAX ? UINT32_MAX : rate);
+			goto put_int;
+		}
 		default:
 			return -ENOPROTOOPT;
 		}
@@ -344,7 +513,16 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 		case TCP_KEEPCNT: v = (int)o.ka_probes; goto put_int;
 		case TCP_USER_TIMEOUT: v = (int)o.user_timeout_ms; goto put_int;
 		case TCP_MAXSEG:
-			v = (t->sk && tn_sock_info(t->sk, &info) == 0 && info.mss) ? (int)info.mss : 536;
+			/* what was asked for until there is a connection, as Linux */
+			if (o.user_mss && (t->listening || sock_unused(t)))
+				v = o.user_mss;
+			else
+				v = (tn_sock_info(t->sk, &info) == 0 && info.mss) ? (int)info.mss : 536;
+			goto put_int;
+		case TCP_SYNCNT: v = o.syn_retries; goto put_int;
+		case TCP_LINGER2: v = o.linger2_s; goto put_int;
+		case TCP_DEFER_ACCEPT:
+			v = defer_accept_seconds((int)tn_sock_get_kept(t->sk, TN_KEPT_DEFER_ACCEPT));
 			goto put_int;
 		case TCP_INFO: {
 			struct tcp_info ti;

@@ -1355,10 +1355,16 @@ static int ipv6_option(int fd, int *level, int *optname)
 	}
 }
 
-/* Options of the descriptor itself rather than of the TCP connection. */
+/*
+ * Options of the descriptor itself rather than of the TCP connection: the
+ * program's end of the pair takes them, since its reads and writes are
+ * the ones they change (SO_RCVLOWAT: how much a read waits for; Linux
+ * refuses SO_SNDLOWAT on both kinds of socket).
+ */
 static bool fd_option(int level, int optname)
 {
-	return level == SOL_SOCKET && (optname == SO_RCVTIMEO || optname == SO_SNDTIMEO);
+	return level == SOL_SOCKET && (optname == SO_RCVTIMEO || optname == SO_SNDTIMEO ||
+				       optname == SO_RCVLOWAT || optname == SO_SNDLOWAT);
 }
 
 /*
@@ -1401,6 +1407,8 @@ static int nowait_option(int level, int optname, const void *optval, socklen_t o
 		return -EINVAL; /* MAX_TCP_KEEPCNT */
 	if (level == IPPROTO_TCP && optname == TCP_USER_TIMEOUT && v < 0)
 		return -EINVAL;
+	if (level == SOL_SOCKET && optname == SO_PRIORITY && (v < 0 || v > 6))
+		return 1; /* whether the caller may (CAP_NET_ADMIN) is for tapnetd to say */
 	return 0;
 }
 
