@@ -14,6 +14,8 @@ TAPNET_PACKAGES=(
 	iproute2 iputils-ping iputils-arping procps
 	python3 python3-scapy python3-pytest
 	netcat-openbsd curl iperf3 nginx-light
+	# more servers as deployed under `tapnet run` (rpc_servers.sh)
+	apache2 haproxy memcached
 	# systemd-analyze, systemd-sysusers
 	systemd
 	# the manual pages, checked by tests/man.sh
