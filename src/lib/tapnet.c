@@ -83,6 +83,7 @@ static struct cache_entry {
 	 * while the connection lives.
 	 */
 	bool named, peer_named;
+	bool listening; /* known to listen: a listener stays one (accept asks no more) */
 	uint16_t local_port, peer_port; /* network order */
 	uint32_t local_addr, peer_addr; /* network order */
 } cache[CACHE_SIZE];
@@ -676,6 +677,15 @@ static void cache_put_fd(int fd, bool yes)
 		cache_put(cookie, yes);
 }
 
+/* With the lock held. */
+static void cache_mark_listening(uint64_t cookie)
+{
+	cache_put(cookie, true);
+	for (unsigned i = 0; i < CACHE_SIZE; i++)
+		if (cache[i].cookie == cookie)
+			cache[i].listening = true;
+}
+
 static int cache_get(uint64_t cookie)
 {
 	for (unsigned i = 0; i < CACHE_SIZE; i++)
@@ -1044,10 +1054,15 @@ int tapnet_listen(int fd, int backlog)
 {
 	struct tn_rpc_writer w;
 
+	uint64_t cookie;
 	ENTER();
 	begin(&w, TN_RPC_LISTEN);
 	tn_rpc_put_u32(&w, TN_ATTR_BACKLOG, backlog < 0 ? 0u : (uint32_t)backlog);
-	LEAVE(call(&w, &fd, 1) < 0 ? -1 : 0);
+	if (call(&w, &fd, 1) < 0)
+		LEAVE(-1);
+	if (fd_ident(fd, &cookie) == 0)
+		cache_mark_listening(cookie);
+	LEAVE(0);
 }
 
 /*
@@ -1072,7 +1087,9 @@ static void quiet_listener(int fd)
 		fcntl(fd, F_SETFL, fl & O_NONBLOCK);
 		tn_lib_busy++;
 		pthread_mutex_lock(&lock);
-		cache_put_fd(fd, true); /* still a tapnet listener to the program: accept waits */
+		uint64_t cookie; /* still a tapnet listener to the program: accept waits */
+		if (fd_ident(fd, &cookie) == 0)
+			cache_mark_listening(cookie);
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
 	}
@@ -1086,12 +1103,47 @@ static void quiet_listener(int fd)
 	}
 }
 
-int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+/*
+ * Whether fd (cookie: its SO_COOKIE, 0 if not known yet) listens: 1, or 0
+ * (accept is then EINVAL, as on Linux, where it would wait forever on a
+ * pair that carries no accept records, or take a connection's bytes for
+ * one), or -1 when tapnetd cannot say (accept goes on as it would). Known
+ * once, a listener costs no request again.
+ */
+static int listener_check(int fd, uint64_t cookie)
 {
-	return tn_lib_accept4(fd, addr, len, flags, false);
+	int yes = 0;
+	socklen_t len = sizeof(yes);
+	const struct cache_entry *known;
+
+	if (!cookie && fd_ident(fd, &cookie) < 0)
+		return -1; /* not a socket: recvmsg says so */
+	tn_lib_busy++;
+	pthread_mutex_lock(&lock);
+	bool listening = (known = cache_find(cookie)) != NULL && known->listening;
+	pthread_mutex_unlock(&lock);
+	tn_lib_busy--;
+	if (listening)
+		return 1;
+	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &yes, &len) < 0)
+		return -1;
+	if (yes) {
+		tn_lib_busy++;
+		pthread_mutex_lock(&lock);
+		cache_mark_listening(cookie);
+		pthread_mutex_unlock(&lock);
+		tn_lib_busy--;
+	}
+	return yes != 0;
 }
 
-int tn_lib_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags, bool nowait)
+int tapnet_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	return tn_lib_accept4(fd, 0, addr, len, flags, false);
+}
+
+int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *len, int flags,
+		   bool nowait)
 {
 	struct tn_accept_rec rec;
 	union {
@@ -1099,7 +1151,7 @@ int tn_lib_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags, boo
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
 	} cbuf;
 
-	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC) || listener_check(fd, cookie) == 0) {
 		errno = EINVAL;
 		return -1;
 	}

@@ -64,8 +64,12 @@ extern int tn_lib_fds_watched;
 
 /* Where the daemon is, and TN_LIB_OPT_* (instead of the environment). */
 void tn_lib_supervisor_init(const char *socket_path, unsigned options);
-/* tapnet_accept4; with nowait, EAGAIN instead of waiting, whatever the fd's flags. */
-int tn_lib_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags, bool nowait);
+/*
+ * tapnet_accept4 (cookie: fd's, 0 if the caller does not know it); with
+ * nowait, EAGAIN instead of waiting, whatever the fd's flags.
+ */
+int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *len, int flags,
+		   bool nowait);
 /*
  * The first half of tapnet_connect: the request sent and accepted, 0; the
  * handshake is then under way whatever the fd's flags (POLLOUT, then

@@ -155,12 +155,18 @@ EXPORT int listen(int fd, int backlog)
 
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return ours(fd) ? tapnet_accept(fd, addr, len) : get_accept()(fd, addr, len);
+	uint64_t cookie;
+
+	return ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, 0, false)
+					: get_accept()(fd, addr, len);
 }
 
 EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	return ours(fd) ? tapnet_accept4(fd, addr, len, flags) : get_accept4()(fd, addr, len, flags);
+	uint64_t cookie;
+
+	return ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, flags, false)
+					: get_accept4()(fd, addr, len, flags);
 }
 
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)

@@ -391,7 +391,8 @@ static int try_accept(uint64_t id, pid_t pid, int fd, int target, int flags, uin
 	if (!id_valid(id)) /* gone or interrupted: take no connection it would lose */
 		return 1;
 	uint64_t cookie = cookie_of(fd);
-	int nfd = tn_lib_accept4(fd, addr_ptr ? (struct sockaddr *)&ss : NULL, &len, flags, true);
+	int nfd = tn_lib_accept4(fd, cookie, addr_ptr ? (struct sockaddr *)&ss : NULL, &len, flags,
+				 true);
 	if (nfd < 0 && errno == EAGAIN)
 		return 0;
 	if (nfd < 0 && errno == ECONNABORTED && cookie_of(fd) != cookie) {

@@ -4,6 +4,7 @@ and checks the answers a kernel socket would give. Prints one line per check;
 exits 1 at the first wrong answer."""
 import errno
 import selectors
+import signal
 import socket
 import sys
 
@@ -67,3 +68,31 @@ while True:
     data += b
 check("echo through the connection", data == b"ping\n", data)
 s.close()
+
+# accept on a socket that does not listen: EINVAL at once, as on Linux, not
+# a wait for an accept record that never comes, nor a connection's bytes
+# taken for one (the bytes are still there to read); a wait ends the probe
+signal.alarm(20)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+try:
+    s.accept()
+    check("accept on a new socket fails", False, "it returned")
+except OSError as ex:
+    check("accept on a new socket: EINVAL", ex.errno == errno.EINVAL, ex)
+s.connect((addr, open_port))
+s.sendall(b"kept\n")
+s.shutdown(socket.SHUT_WR)
+try:
+    s.accept()
+    check("accept on a connected socket fails", False, "it returned")
+except OSError as ex:
+    check("accept on a connected socket: EINVAL", ex.errno == errno.EINVAL, ex)
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    data += b
+check("the connection's bytes after accept", data == b"kept\n", data)
+s.close()
+signal.alarm(0)
