@@ -154,6 +154,7 @@ void close_client_end_held(struct tsock *t);
 int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *filler);
 void tsock_pump(struct tsock *t);
 void close_core(struct tsock *t, bool abort);
+void tsock_stop_listening(struct tsock *t); /* shutdown(SHUT_RD) of a listener */
 int pos_err(int e);
 void sock_cb(struct tn_sock *s, unsigned events, void *arg);
 size_t deliver_to_client(void *arg, const struct tn_sock_piece *piece, int npieces);

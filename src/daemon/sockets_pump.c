@@ -72,6 +72,14 @@ static void set_done_at(struct tsock *t, int err, int line)
 		t->done_err = err;
 }
 
+/* shutdown(SHUT_RD) of a listener: the core's listener closes, the next pump frees t. */
+void tsock_stop_listening(struct tsock *t)
+{
+	close_core(t, false);
+	t->listening = false;
+	set_done(t, 0);
+}
+
 /* Ends the TCP connection as a close() would: RST when abort, else FIN (or RST per the core). */
 void close_core(struct tsock *t, bool abort)
 {

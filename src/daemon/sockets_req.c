@@ -129,7 +129,7 @@ static int req_connect(struct tsock *t, const struct req *r, int *fds, struct tn
 	if (!r->has_addr || !r->has_port)
 		return -EINVAL;
 	if (t->listening)
-		return -EINVAL;
+		return -EISCONN; /* as Linux answers for a listener */
 	if (t->connecting)
 		return -EALREADY;
 	if (t->connected)
@@ -153,6 +153,19 @@ static int req_shutdown(struct tsock *t, const struct req *r)
 {
 	if (!r->has_how || r->how > TN_SHUT_RDWR)
 		return -EINVAL;
+	if (t->listening && t->sk) {
+		/*
+		 * As Linux's inet_shutdown: SHUT_WR leaves a listener as it is;
+		 * with SHUT_RD it stops listening (queued connections reset),
+		 * which is how threaded servers wake a thread blocked in accept.
+		 * A closes, so that accept finds EOF and learns from the
+		 * tombstone that the socket is over (EINVAL).
+		 */
+		if (r->how == TN_SHUT_WR)
+			return 0;
+		tsock_stop_listening(t);
+		return 0;
+	}
 	if (!t->connected || !t->sk)
 		return -ENOTCONN;
 	if (r->how == TN_SHUT_WR)

@@ -1171,7 +1171,14 @@ int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 		int nfd = -1;
 		tn_rpc_take_fds(&msg, &nfd);
 		if (n == 0 && nfd < 0) {
-			quiet_listener(fd);
+			int type;
+			socklen_t tlen = sizeof(type);
+			if (tapnet_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0) {
+				/* tapnetd knows it still: shut down (SHUT_RD), no longer listening */
+				errno = EINVAL;
+				return -1;
+			}
+			quiet_listener(fd); /* tapnetd is gone */
 			errno = ECONNABORTED; /* what accept says of a connection that went: try again */
 			return -1;
 		}

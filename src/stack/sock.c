@@ -107,9 +107,7 @@ int tn_sock_connect(struct tn_sock *s, tn_ip4 addr, uint16_t port)
 	case TN_TCP_SYN_SENT:
 	case TN_TCP_SYN_RECEIVED:
 		return -EALREADY;
-	case TN_TCP_LISTEN:
-		return -EINVAL;
-	default:
+	default: /* a listener too, as Linux's __inet_stream_connect */
 		return -EISCONN;
 	}
 	if (s->was_established || s->hashed)

@@ -7,6 +7,8 @@ import selectors
 import signal
 import socket
 import sys
+import threading
+import time
 
 addr, closed_port, open_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
@@ -95,4 +97,42 @@ while True:
     data += b
 check("the connection's bytes after accept", data == b"kept\n", data)
 s.close()
+signal.alarm(0)
+
+# a listener: connect is EISCONN; shutdown(SHUT_WR) leaves it listening;
+# shutdown(SHUT_RDWR) stops it and wakes a thread blocked in accept with
+# EINVAL (how threaded servers stop their accept loop), as does every
+# accept after
+signal.alarm(20)
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.bind(("0.0.0.0", 0))
+l.listen(4)
+r = l.connect_ex((addr, open_port))
+check("connect on a listener: EISCONN", r == errno.EISCONN, errno.errorcode.get(r, r))
+l.shutdown(socket.SHUT_WR)
+listening = l.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+check("shutdown(SHUT_WR) leaves a listener listening", listening == 1, listening)
+woken = []
+
+
+def blocked_accept():
+    try:
+        l.accept()
+        woken.append("a connection")
+    except OSError as ex:
+        woken.append(errno.errorcode.get(ex.errno, ex.errno))
+
+
+waiter = threading.Thread(target=blocked_accept)
+waiter.start()
+time.sleep(0.3)
+l.shutdown(socket.SHUT_RDWR)
+waiter.join(10)
+check("shutdown(SHUT_RDWR) wakes the accept with EINVAL", woken == ["EINVAL"], woken)
+try:
+    l.accept()
+    check("accept after the shutdown fails", False, "it returned")
+except OSError as ex:
+    check("accept after the shutdown: EINVAL", ex.errno == errno.EINVAL, ex)
+l.close()
 signal.alarm(0)
