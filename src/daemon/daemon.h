@@ -39,6 +39,7 @@
 	X(TapOutGsoFrames)  /* of TapOutFrames: TSO runs of segments */       \
 	X(TapOutDrops)      /* the kernel's queue was full */                  \
 	X(TapOutErrors)                                                        \
+	X(TapOutBatches)    /* io_uring_enter calls that wrote 2+ queued frames */ \
 	X(CtlAccepts)                                                          \
 	X(CtlRejects)       /* over max_clients */                             \
 	X(CtlClients)                                                          \

@@ -197,30 +197,48 @@ static void env_random(void *ctx, void *buf, size_t len)
 	}
 }
 
-/* One frame to the tap, counted; the end of the way out. */
-static void tap_output(struct tapnetd *d, const struct tn_frame_meta *meta, const void *frame,
-		       size_t len)
+/* A frame written to the tap (err 0), or lost (err: why), counted; tapdev's sent. */
+static void tap_sent(void *ctx, size_t len, bool gso, int err)
 {
+	struct tapnetd *d = ctx;
 	uint64_t suppressed;
 	char note[64];
 
-	if (tapdev_write(&d->tap, meta, frame, len) == 0) {
-		if (trace_active(d->trace))
-			trace_frame(d->trace, true, meta, frame, len);
+	if (!err) {
 		DAEMON_COUNT(d, TapOutFrames, 1);
 		DAEMON_COUNT(d, TapOutOctets, len);
-		if (meta->gso_type != TN_GSO_NONE)
+		if (gso)
 			DAEMON_COUNT(d, TapOutGsoFrames, 1);
 		return;
 	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+	if (err == EAGAIN || err == EWOULDBLOCK || err == ENOBUFS) {
 		DAEMON_COUNT(d, TapOutDrops, 1); /* like a full NIC queue: TCP will retransmit */
 		return;
 	}
 	DAEMON_COUNT(d, TapOutErrors, 1);
 	if (log_ratelimit_ok(&d->tap_error_log, &suppressed))
-		log_warning("cannot write a frame to %s: %s%s", d->tap.name, strerror(errno),
+		log_warning("cannot write a frame to %s: %s%s", d->tap.name, strerror(err),
 			    log_suppressed_note(suppressed, note));
+}
+
+/* The queued frames to the tap now (tapdev_flush), counted. */
+static void tap_flush(struct tapnetd *d)
+{
+	tapdev_flush(&d->tap);
+	d->counters[DCTR_TapOutBatches] = d->tap.out_batches;
+}
+
+/* One frame to the tap, or to its queue; the end of the way out. */
+static void tap_output(struct tapnetd *d, const struct tn_frame_meta *meta, const void *frame,
+		       size_t len)
+{
+	int rc = tapdev_write(&d->tap, meta, frame, len);
+	if (rc >= 0 && trace_active(d->trace))
+		trace_frame(d->trace, true, meta, frame, len); /* queued (1): traced while it is here */
+	if (rc == 0)
+		tap_sent(d, len, meta->gso_type != TN_GSO_NONE, 0);
+	else if (rc < 0)
+		tap_sent(d, len, meta->gso_type != TN_GSO_NONE, errno);
 }
 
 static void env_output(void *ctx, const struct tn_frame_meta *meta, const void *frame, size_t len)
@@ -372,12 +390,18 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (d->sockets)
 		sockets_pass_pending(d->sockets);
 	tn_stack_batch_end(d->stack);
+	tap_flush(d); /* the batch's answers (ACKs, data its ACKs let go) at once */
 	daemon_rearm_timer(d);
 }
 
-/* Before the loop waits: what the pass handed to the closer goes to its threads (one wakeup). */
+/*
+ * Before the loop waits (and between busy polls): the frames the pass
+ * queued go to the tap in one batch, what it handed to the closer to its
+ * threads (one wakeup).
+ */
 static void closer_prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
+	tap_flush(w->data);
 	closer_flush();
 }
 
@@ -445,7 +469,15 @@ void daemon_loop_start(struct tapnetd *d)
 	start_faults(d);
 	d->tap_error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 3);
 
+	if (d->cfg.batch_writes && !d->tap.txq) {
+		if (tapdev_batch_open(&d->tap, tap_sent, d) == 0)
+			log_info("%s: frames written in batches (io_uring)", d->tap.name);
+		else
+			log_info("%s: frames written one at a time: no io_uring here (%s)", d->tap.name,
+				 strerror(errno));
+	}
 	ev_prepare_init(&d->closer_prepare, closer_prepare_cb);
+	d->closer_prepare.data = d;
 	ev_prepare_start(d->loop, &d->closer_prepare);
 	ev_io_start(d->loop, &d->tap_watcher);
 	ev_signal_start(d->loop, &d->sig_int);
@@ -506,6 +538,7 @@ void daemon_run(struct tapnetd *d)
 		while (poll && !d->loop_stopping) {
 			if (!ev_run(d->loop, EVRUN_NOWAIT))
 				return; /* no watcher left */
+			tap_flush(d); /* the pass's frames, before a yield can delay them */
 			uint64_t now = daemon_now_ns();
 			if (d->io_wakeups != seen) {
 				seen = d->io_wakeups;

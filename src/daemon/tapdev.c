@@ -16,13 +16,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/io_uring.h>
 #include <linux/virtio_net.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -277,6 +281,181 @@ static void vnet_from_meta(const struct tn_frame_meta *meta, const uint8_t *fram
 	}
 }
 
+/* ------------------------------------------------------------------ batched writes */
+
+/*
+ * An io_uring of our own, without liburing: its submission and completion
+ * rings mapped once, IORING_OP_WRITE of frames copied into slots. A tap
+ * write never waits (O_NONBLOCK; a full queue is EAGAIN), so io_uring_enter
+ * makes the writes itself, in order, before it returns with every
+ * completion: a batch costs one system call instead of one per frame,
+ * which is most of a small frame's cost where system calls are dear.
+ */
+struct tapdev_txq {
+	int fd;
+	unsigned sq_mask, cq_mask, queued;
+	_Atomic unsigned *sq_tail, *cq_head, *cq_tail;
+	unsigned *sq_array;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+	void *sq_map, *cq_map;
+	size_t sq_map_len, cq_map_len, sqes_len;
+	struct {
+		uint32_t len; /* the frame's, without its header */
+		bool gso;
+	} info[TAPDEV_TXQ];
+	uint8_t slot[TAPDEV_TXQ][TAPDEV_VNET_HDR_LEN + TAPDEV_COPY_MAX];
+};
+
+static void txq_free(struct tapdev_txq *q)
+{
+	if (q->sqes)
+		munmap(q->sqes, q->sqes_len);
+	if (q->cq_map && q->cq_map != q->sq_map)
+		munmap(q->cq_map, q->cq_map_len);
+	if (q->sq_map)
+		munmap(q->sq_map, q->sq_map_len);
+	if (q->fd >= 0)
+		close(q->fd);
+	free(q);
+}
+
+int tapdev_batch_open(struct tapdev *tap, tapdev_sent_fn sent, void *ctx)
+{
+	struct io_uring_params p;
+	struct tapdev_txq *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return -1;
+	memset(&p, 0, sizeof(p));
+	q->fd = (int)syscall(__NR_io_uring_setup, TAPDEV_TXQ, &p);
+	if (q->fd < 0) {
+		int err = errno;
+		free(q);
+		errno = err;
+		return -1;
+	}
+	q->sq_map_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+	q->cq_map_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+	if (p.features & IORING_FEAT_SINGLE_MMAP) {
+		if (q->cq_map_len > q->sq_map_len)
+			q->sq_map_len = q->cq_map_len;
+		q->cq_map_len = q->sq_map_len;
+	}
+	q->sqes_len = p.sq_entries * sizeof(struct io_uring_sqe);
+	q->sq_map = mmap(NULL, q->sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, q->fd,
+			 IORING_OFF_SQ_RING);
+	if (q->sq_map == MAP_FAILED) {
+		q->sq_map = NULL;
+		goto fail;
+	}
+	q->cq_map = (p.features & IORING_FEAT_SINGLE_MMAP)
+			    ? q->sq_map
+			    : mmap(NULL, q->cq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
+				   q->fd, IORING_OFF_CQ_RING);
+	if (q->cq_map == MAP_FAILED) {
+		q->cq_map = NULL;
+		goto fail;
+	}
+	q->sqes = mmap(NULL, q->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, q->fd,
+		       IORING_OFF_SQES);
+	if (q->sqes == MAP_FAILED) {
+		q->sqes = NULL;
+		goto fail;
+	}
+	uint8_t *sq = q->sq_map, *cq = q->cq_map;
+	q->sq_tail = (_Atomic unsigned *)(sq + p.sq_off.tail);
+	q->sq_array = (unsigned *)(sq + p.sq_off.array);
+	q->sq_mask = *(unsigned *)(sq + p.sq_off.ring_mask);
+	q->cq_head = (_Atomic unsigned *)(cq + p.cq_off.head);
+	q->cq_tail = (_Atomic unsigned *)(cq + p.cq_off.tail);
+	q->cq_mask = *(unsigned *)(cq + p.cq_off.ring_mask);
+	q->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
+	if (p.sq_entries < TAPDEV_TXQ || p.cq_entries < TAPDEV_TXQ) {
+		errno = ENOSPC;
+		goto fail;
+	}
+	tap->txq = q;
+	tap->sent = sent;
+	tap->sent_ctx = ctx;
+	return 0;
+fail:;
+	int err = errno;
+	txq_free(q);
+	errno = err;
+	return -1;
+}
+
+/* Slot i of the batch (want bytes from its header on) as a submission. */
+static void txq_submit(struct tapdev_txq *q, int tap_fd, unsigned i, size_t want)
+{
+	unsigned tail = atomic_load_explicit(q->sq_tail, memory_order_relaxed);
+	unsigned idx = tail & q->sq_mask;
+	struct io_uring_sqe *e = &q->sqes[idx];
+
+	memset(e, 0, sizeof(*e));
+	e->opcode = IORING_OP_WRITE;
+	e->fd = tap_fd;
+	e->addr = (uint64_t)(uintptr_t)q->slot[i];
+	e->len = (uint32_t)want;
+	e->off = (uint64_t)-1; /* no file position: a character device */
+	e->user_data = i;
+	q->sq_array[idx] = idx;
+	atomic_store_explicit(q->sq_tail, tail + 1, memory_order_release);
+}
+
+void tapdev_flush(struct tapdev *tap)
+{
+	struct tapdev_txq *q = tap->txq;
+
+	if (!q || !q->queued)
+		return;
+	unsigned n = q->queued, done = 0;
+	size_t hlen = tap->vnet_hdr ? TAPDEV_VNET_HDR_LEN : 0;
+	if (n == 1) { /* a batch of one: a write(2) costs no more */
+		ssize_t w;
+		do
+			w = write(tap->fd, q->slot[0], hlen + q->info[0].len);
+		while (w < 0 && errno == EINTR);
+		int err = w < 0 ? errno : (size_t)w != hlen + q->info[0].len ? EIO : 0;
+		q->queued = 0;
+		tap->sent(tap->sent_ctx, q->info[0].len, q->info[0].gso, err);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++)
+		txq_submit(q, tap->fd, i, hlen + q->info[i].len);
+	tap->out_batches++;
+	long r;
+	/* every write is made before this returns (see above); EINTR before any: again */
+	do
+		r = syscall(__NR_io_uring_enter, q->fd, n, n, IORING_ENTER_GETEVENTS, NULL, 0);
+	while (r < 0 && errno == EINTR);
+	int enter_err = r < 0 ? errno : r != (long)n ? EIO : 0;
+	unsigned head = atomic_load_explicit(q->cq_head, memory_order_relaxed);
+	unsigned tail = atomic_load_explicit(q->cq_tail, memory_order_acquire);
+	for (; head != tail; head++, done++) {
+		const struct io_uring_cqe *c = &q->cqes[head & q->cq_mask];
+		unsigned i = (unsigned)c->user_data;
+		if (i >= TAPDEV_TXQ)
+			continue;
+		size_t want = q->info[i].len + hlen;
+		int err = c->res < 0 ? -c->res : (size_t)c->res != want ? EIO : 0;
+		tap->sent(tap->sent_ctx, q->info[i].len, q->info[i].gso, err);
+	}
+	atomic_store_explicit(q->cq_head, head, memory_order_release);
+	/* frames the kernel did not take or finish (it always does, short of a bug): lost */
+	for (; done < n; done++)
+		tap->sent(tap->sent_ctx, 0, false, EIO);
+	q->queued = 0;
+	if (enter_err) {
+		/* what is left in the rings would go out stale: no more batches */
+		log_warning("%s: a batch of writes failed (io_uring_enter: %s); each frame is "
+			    "written at once from now on", tap->name, strerror(enter_err));
+		txq_free(q);
+		tap->txq = NULL;
+	}
+}
+
 int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len)
 {
 	struct virtio_net_hdr h;
@@ -287,6 +466,24 @@ int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const voi
 	size_t want = len;
 	ssize_t n;
 
+	if (tap->txq && len <= TAPDEV_COPY_MAX) {
+		struct tapdev_txq *q = tap->txq;
+		if (q->queued == TAPDEV_TXQ)
+			tapdev_flush(tap);
+		uint8_t *slot = q->slot[q->queued];
+		size_t hlen = 0;
+		if (tap->vnet_hdr) {
+			vnet_from_meta(meta, frame, len, &h);
+			memcpy(slot, &h, sizeof(h));
+			hlen = sizeof(h);
+		}
+		memcpy(slot + hlen, frame, len);
+		q->info[q->queued].len = (uint32_t)len;
+		q->info[q->queued].gso = meta->gso_type != TN_GSO_NONE;
+		q->queued++;
+		return 1;
+	}
+	tapdev_flush(tap); /* what waits goes first */
 	if (!tap->vnet_hdr) {
 		do
 			n = write(tap->fd, frame, len);
@@ -317,6 +514,10 @@ int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const voi
 
 void tapdev_close(struct tapdev *tap)
 {
+	if (tap->txq) {
+		tapdev_flush(tap);
+		txq_free(tap->txq);
+	}
 	if (tap->fd >= 0)
 		close(tap->fd);
 	free(tap->buf);

@@ -29,6 +29,18 @@
  * frames are this small (ACKs, handshakes, pings). Larger ones use writev.
  */
 #define TAPDEV_COPY_MAX 1536
+/*
+ * Frames up to TAPDEV_COPY_MAX wait (copied) in a queue of this many, and
+ * go to the kernel together, with one io_uring_enter(2) instead of a
+ * write(2) each: tapdev_flush, before the loop waits, when the queue is
+ * full, and before a larger frame (written at once, behind them).
+ */
+#define TAPDEV_TXQ 64
+
+struct tapdev_txq;
+
+/* What became of a queued frame, when its batch went (tapdev_flush): err 0 or an errno. */
+typedef void (*tapdev_sent_fn)(void *ctx, size_t len, bool gso, int err);
 
 struct tapdev {
 	int fd;                /* -1 when closed */
@@ -40,6 +52,10 @@ struct tapdev {
 	uint64_t bad_vnet_hdr; /* frames in whose header made no sense (dropped) */
 	/* a frame up to TAPDEV_COPY_MAX goes out from here, behind its header: one write(2) */
 	uint8_t out[TAPDEV_VNET_HDR_LEN + TAPDEV_COPY_MAX];
+	struct tapdev_txq *txq;  /* NULL: every frame written at once */
+	uint64_t out_batches;    /* io_uring_enter calls made */
+	tapdev_sent_fn sent;     /* told of each queued frame's fate */
+	void *sent_ctx;
 };
 
 /* Sets fd to -1 so tapdev_close() is always safe. */
@@ -66,8 +82,22 @@ int tapdev_configure(struct tapdev *tap, unsigned mtu, unsigned txqueuelen, tn_i
  */
 ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame);
 
-/* Writes one frame. Returns 0, or -1 with errno (EAGAIN: the kernel's queue is full). */
+/*
+ * Batched writes (io_uring): 0, or -1 with errno where the kernel has no
+ * io_uring for us (ENOSYS; EPERM: disabled, or a seccomp filter such as
+ * the systemd unit's), and every frame is then written at once. sent is
+ * told of each queued frame's fate.
+ */
+int tapdev_batch_open(struct tapdev *tap, tapdev_sent_fn sent, void *ctx);
+
+/*
+ * Writes one frame, or queues it (1; sent tells later). Returns 0 when
+ * written, or -1 with errno (EAGAIN: the kernel's queue is full).
+ */
 int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len);
+
+/* The queued frames to the kernel, in order (one system call); each reported to sent. */
+void tapdev_flush(struct tapdev *tap);
 
 void tapdev_close(struct tapdev *tap);
 

@@ -6,7 +6,9 @@
 # byte arrives intact both ways (echo checks sha256, chargen the pattern);
 # TcpInSegs and TcpOutSegs count the segments the runs stand for, as Linux
 # does. Without them, the same transfers go as plain frames of at most the
-# MTU, and no frame is a GSO one.
+# MTU, and no frame is a GSO one; those go to the tap in batches
+# (TapOutBatches, where the kernel has io_uring), and the same bytes arrive
+# with batch_writes = no.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
 MB20=$((20 * 1024 * 1024))
@@ -38,5 +40,16 @@ for c in TapInGsoFrames TapOutGsoFrames; do
 	[ "$(counter $c)" -eq 0 ] || fail "offload no: $c is $(counter $c)"
 done
 [ "$(counter TapInFrames)" -ge $((MB20 / 1448)) ] || fail "offload no: only $(counter TapInFrames) frames in"
-log "offload no: $(counter TapInFrames) frames in, $(counter TapOutFrames) out, all plain"
+# plain frames go to the tap in batches (io_uring) where the kernel has it
+batches=$(counter TapOutBatches)
+if grep -q "frames written in batches" "$TN_TMP/tapnetd.log"; then
+	[ "$batches" -gt 0 ] || fail "offload no: batched writes on, but TapOutBatches is 0"
+fi
+log "offload no: $(counter TapInFrames) frames in, $(counter TapOutFrames) out in $batches batches, all plain"
+
+# and one write per frame: the same bytes, no batch
+OFFLOAD=no restart_tapnetd "${SERVICES_CONFIG[@]}" "chargen_bytes = $MB20" "[interface]" "batch_writes = no"
+transfers "no, batch_writes no"
+[ "$(counter TapOutBatches)" -eq 0 ] || fail "batch_writes no: TapOutBatches is $(counter TapOutBatches)"
+log "offload no, batch_writes no: $(counter TapOutFrames) frames out, one write each"
 exit 0
