@@ -73,26 +73,31 @@ static bool sock_unused(const struct tsock *t)
 	return !t->listening && tn_sock_state(t->sk) == TN_TCP_CLOSED;
 }
 
-/* Options only kept (stack.h's tn_sock_kept) that read back as the int kept. */
+/*
+ * Options only kept (stack.h's tn_sock_kept) that read back as the int
+ * kept; a flag (boolean) is kept as 0 or 1 whatever int was set, the rest
+ * are checked where they are set.
+ */
 static const struct kept_int {
 	int level, optname;
 	enum tn_sock_kept slot;
+	bool flag;
 } kept_ints[] = {
-	{ SOL_SOCKET, SO_OOBINLINE, TN_KEPT_OOBINLINE },
-	{ SOL_SOCKET, SO_PRIORITY, TN_KEPT_PRIORITY },
-	{ SOL_SOCKET, SO_BUSY_POLL, TN_KEPT_BUSY_POLL },
-	{ SOL_SOCKET, SO_DONTROUTE, TN_KEPT_DONTROUTE },
-	{ SOL_SOCKET, SO_BROADCAST, TN_KEPT_BROADCAST },
-	{ IPPROTO_TCP, TCP_WINDOW_CLAMP, TN_KEPT_WINDOW_CLAMP },
-	{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, TN_KEPT_NOTSENT_LOWAT },
-	{ IPPROTO_TCP, TCP_QUICKACK, TN_KEPT_QUICKACK },
-	{ IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, TN_KEPT_THIN_LINEAR },
-	{ IPPROTO_TCP, TCP_FASTOPEN, TN_KEPT_FASTOPEN },
-	{ IPPROTO_TCP, TCP_FASTOPEN_CONNECT, TN_KEPT_FASTOPEN_CONNECT },
-	{ IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, TN_KEPT_BIND_NO_PORT },
-	{ IPPROTO_IP, IP_FREEBIND, TN_KEPT_FREEBIND },
-	{ IPPROTO_IP, IP_RECVERR, TN_KEPT_RECVERR },
-	{ IPPROTO_IP, IP_MTU_DISCOVER, TN_KEPT_MTU_DISCOVER },
+	{ SOL_SOCKET, SO_OOBINLINE, TN_KEPT_OOBINLINE, true },
+	{ SOL_SOCKET, SO_PRIORITY, TN_KEPT_PRIORITY, false },
+	{ SOL_SOCKET, SO_BUSY_POLL, TN_KEPT_BUSY_POLL, false },
+	{ SOL_SOCKET, SO_DONTROUTE, TN_KEPT_DONTROUTE, true },
+	{ SOL_SOCKET, SO_BROADCAST, TN_KEPT_BROADCAST, true },
+	{ IPPROTO_TCP, TCP_WINDOW_CLAMP, TN_KEPT_WINDOW_CLAMP, false },
+	{ IPPROTO_TCP, TCP_NOTSENT_LOWAT, TN_KEPT_NOTSENT_LOWAT, false },
+	{ IPPROTO_TCP, TCP_QUICKACK, TN_KEPT_QUICKACK, true },
+	{ IPPROTO_TCP, TCP_THIN_LINEAR_TIMEOUTS, TN_KEPT_THIN_LINEAR, false },
+	{ IPPROTO_TCP, TCP_FASTOPEN, TN_KEPT_FASTOPEN, false },
+	{ IPPROTO_TCP, TCP_FASTOPEN_CONNECT, TN_KEPT_FASTOPEN_CONNECT, false },
+	{ IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, TN_KEPT_BIND_NO_PORT, true },
+	{ IPPROTO_IP, IP_FREEBIND, TN_KEPT_FREEBIND, true },
+	{ IPPROTO_IP, IP_RECVERR, TN_KEPT_RECVERR, true },
+	{ IPPROTO_IP, IP_MTU_DISCOVER, TN_KEPT_MTU_DISCOVER, false },
 };
 
 static const struct kept_int *kept_int_find(uint32_t level, uint32_t optname)
@@ -120,6 +125,12 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 		return -EINVAL;
 	if (!t || !t->sk)
 		return 0; /* the connection is over: nothing left to tune */
+	const struct kept_int *kept = kept_int_find(r->level, r->optname);
+	if (kept && kept->flag) {
+		if ((rc = opt_int(r, &v)) < 0)
+			return rc;
+		return tn_sock_set_kept(t->sk, kept->slot, v != 0);
+	}
 	if (r->level == SOL_SOCKET) {
 		switch (r->optname) {
 		case SO_REUSEADDR:
@@ -181,12 +192,6 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 		if ((rc = opt_int(r, &v)) < 0)
 			return rc;
 		switch (r->optname) {
-		case SO_OOBINLINE:
-			return tn_sock_set_kept(t->sk, TN_KEPT_OOBINLINE, v != 0);
-		case SO_DONTROUTE:
-			return tn_sock_set_kept(t->sk, TN_KEPT_DONTROUTE, v != 0);
-		case SO_BROADCAST:
-			return tn_sock_set_kept(t->sk, TN_KEPT_BROADCAST, v != 0);
 		case SO_PRIORITY:
 			if ((v < 0 || v > 6) && !client_is_root(t))
 				return -EPERM; /* beyond 6 takes CAP_NET_ADMIN */
@@ -254,8 +259,6 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 						v ? (v < 2304 ? 2304 : v) : 0);
 		case TCP_NOTSENT_LOWAT:
 			return tn_sock_set_kept(t->sk, TN_KEPT_NOTSENT_LOWAT, (uint32_t)v);
-		case TCP_QUICKACK:
-			return tn_sock_set_kept(t->sk, TN_KEPT_QUICKACK, v != 0);
 		case TCP_THIN_LINEAR_TIMEOUTS:
 			if (v < 0 || v > 1)
 				return -EINVAL;
@@ -291,12 +294,6 @@ int req_setsockopt(struct tsock *t, const struct req *r)
 		if ((rc = opt_int(r, &v)) < 0)
 			return rc;
 		switch (r->optname) {
-		case IP_BIND_ADDRESS_NO_PORT:
-			return tn_sock_set_kept(t->sk, TN_KEPT_BIND_NO_PORT, v != 0);
-		case IP_FREEBIND:
-			return tn_sock_set_kept(t->sk, TN_KEPT_FREEBIND, v != 0);
-		case IP_RECVERR:
-			return tn_sock_set_kept(t->sk, TN_KEPT_RECVERR, v != 0);
 		case IP_MTU_DISCOVER:
 			if (v < IP_PMTUDISC_DONT || v > IP_PMTUDISC_OMIT)
 				return -EINVAL;

@@ -13,6 +13,15 @@ import time
 addr, closed_port, open_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 
+def read_all(s):
+    data = b""
+    while True:
+        b = s.recv(4096)
+        if not b:
+            return data
+        data += b
+
+
 def check(what, ok, detail):
     print("%s: %s (%s)" % (what, "ok" if ok else "WRONG", detail))
     if not ok:
@@ -62,12 +71,7 @@ check("SO_TYPE", s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_
 s.setblocking(True)
 s.sendall(b"ping\n")
 s.shutdown(socket.SHUT_WR)
-data = b""
-while True:
-    b = s.recv(4096)
-    if not b:
-        break
-    data += b
+data = read_all(s)
 check("echo through the connection", data == b"ping\n", data)
 s.close()
 
@@ -89,12 +93,7 @@ try:
     check("accept on a connected socket fails", False, "it returned")
 except OSError as ex:
     check("accept on a connected socket: EINVAL", ex.errno == errno.EINVAL, ex)
-data = b""
-while True:
-    b = s.recv(4096)
-    if not b:
-        break
-    data += b
+data = read_all(s)
 check("the connection's bytes after accept", data == b"kept\n", data)
 s.close()
 signal.alarm(0)
