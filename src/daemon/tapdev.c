@@ -286,10 +286,11 @@ static void vnet_from_meta(const struct tn_frame_meta *meta, const uint8_t *fram
 /*
  * An io_uring of our own, without liburing: its submission and completion
  * rings mapped once, IORING_OP_WRITE of frames copied into slots. A tap
- * write never waits (O_NONBLOCK; a full queue is EAGAIN), so io_uring_enter
- * makes the writes itself, in order, before it returns with every
- * completion: a batch costs one system call instead of one per frame,
- * which is most of a small frame's cost where system calls are dear.
+ * write does not wait (the frame goes into the kernel's input path; a tap
+ * always polls writable), so io_uring_enter makes the writes itself, in
+ * order, before it returns with every completion: a batch costs one system
+ * call instead of one per frame, which is most of a small frame's cost
+ * where system calls are dear.
  */
 struct tapdev_txq {
 	int fd;
