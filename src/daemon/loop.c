@@ -233,12 +233,11 @@ static void tap_output(struct tapnetd *d, const struct tn_frame_meta *meta, cons
 		       size_t len)
 {
 	int rc = tapdev_write(&d->tap, meta, frame, len);
+	int err = rc < 0 ? errno : 0;
 	if (rc >= 0 && trace_active(d->trace))
 		trace_frame(d->trace, true, meta, frame, len); /* queued (1): traced while it is here */
-	if (rc == 0)
-		tap_sent(d, len, meta->gso_type != TN_GSO_NONE, 0);
-	else if (rc < 0)
-		tap_sent(d, len, meta->gso_type != TN_GSO_NONE, errno);
+	if (rc <= 0) /* queued: tapdev_flush tells tap_sent */
+		tap_sent(d, len, meta->gso_type != TN_GSO_NONE, err);
 }
 
 static void env_output(void *ctx, const struct tn_frame_meta *meta, const void *frame, size_t len)

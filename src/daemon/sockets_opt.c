@@ -32,33 +32,25 @@ static uint8_t tcp_state_linux(enum tn_tcp_state s)
  * TCP_DEFER_ACCEPT's seconds as Linux keeps them: a count of SYN-ACK
  * retransmissions (1 s, doubling, at most 120 s apart), so that 30 reads
  * back as 31 (secs_to_retrans, retrans_to_secs in net/ipv4/tcp.c).
+ * seconds: the time retrans retransmissions take.
  */
-static int defer_accept_retrans(int seconds)
-{
-	int res = 0;
-	if (seconds > 0) {
-		int timeout = 1, period = 1;
-		res = 1;
-		while (seconds > period && res < 255) {
-			res++;
-			timeout = timeout * 2 > 120 ? 120 : timeout * 2;
-			period += timeout;
-		}
-	}
-	return res;
-}
-
 static int defer_accept_seconds(int retrans)
 {
 	int timeout = 1, period = 0;
-	if (retrans > 0) {
-		period = 1;
-		while (--retrans) {
-			timeout = timeout * 2 > 120 ? 120 : timeout * 2;
-			period += timeout;
-		}
+	for (int i = 0; i < retrans; i++) {
+		period += timeout;
+		timeout = timeout * 2 > 120 ? 120 : timeout * 2;
 	}
 	return period;
+}
+
+/* retrans: the fewest (at most 255) that take at least seconds. */
+static int defer_accept_retrans(int seconds)
+{
+	int retrans = 0;
+	while (retrans < 255 && defer_accept_seconds(retrans) < seconds)
+		retrans++;
+	return retrans;
 }
 
 /* Linux lets CAP_NET_ADMIN (here: root) past some limits; tapnetd knows the client's uid. */

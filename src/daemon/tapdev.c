@@ -281,6 +281,43 @@ static void vnet_from_meta(const struct tn_frame_meta *meta, const uint8_t *fram
 	}
 }
 
+/* The frame behind its virtio-net header (when the tap takes one) in dst: the bytes to write. */
+static size_t frame_copy(const struct tapdev *tap, uint8_t *dst, const struct tn_frame_meta *meta,
+			 const void *frame, size_t len)
+{
+	size_t hlen = 0;
+	if (tap->vnet_hdr) {
+		struct virtio_net_hdr h;
+		vnet_from_meta(meta, frame, len, &h);
+		memcpy(dst, &h, sizeof(h));
+		hlen = sizeof(h);
+	}
+	memcpy(dst + hlen, frame, len);
+	return hlen + len;
+}
+
+/* A tap write of want bytes: 0, or -1 with errno (one write is one frame; short means lost). */
+static int frame_written(ssize_t n, size_t want)
+{
+	if (n < 0)
+		return -1;
+	if ((size_t)n != want) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+/* One frame, want bytes at buf, with one write(2). */
+static int write_frame(int fd, const void *buf, size_t want)
+{
+	ssize_t n;
+	do
+		n = write(fd, buf, want);
+	while (n < 0 && errno == EINTR);
+	return frame_written(n, want);
+}
+
 /* ------------------------------------------------------------------ batched writes */
 
 /*
@@ -414,11 +451,7 @@ void tapdev_flush(struct tapdev *tap)
 	unsigned n = q->queued, done = 0;
 	size_t hlen = tap->vnet_hdr ? TAPDEV_VNET_HDR_LEN : 0;
 	if (n == 1) { /* a batch of one: a write(2) costs no more */
-		ssize_t w;
-		do
-			w = write(tap->fd, q->slot[0], hlen + q->info[0].len);
-		while (w < 0 && errno == EINTR);
-		int err = w < 0 ? errno : (size_t)w != hlen + q->info[0].len ? EIO : 0;
+		int err = write_frame(tap->fd, q->slot[0], hlen + q->info[0].len) < 0 ? errno : 0;
 		q->queued = 0;
 		tap->sent(tap->sent_ctx, q->info[0].len, q->info[0].gso, err);
 		return;
@@ -464,53 +497,28 @@ int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const voi
 		{ &h, sizeof(h) },
 		{ (void *)frame, len },
 	};
-	size_t want = len;
 	ssize_t n;
 
 	if (tap->txq && len <= TAPDEV_COPY_MAX) {
 		struct tapdev_txq *q = tap->txq;
 		if (q->queued == TAPDEV_TXQ)
 			tapdev_flush(tap);
-		uint8_t *slot = q->slot[q->queued];
-		size_t hlen = 0;
-		if (tap->vnet_hdr) {
-			vnet_from_meta(meta, frame, len, &h);
-			memcpy(slot, &h, sizeof(h));
-			hlen = sizeof(h);
-		}
-		memcpy(slot + hlen, frame, len);
+		frame_copy(tap, q->slot[q->queued], meta, frame, len);
 		q->info[q->queued].len = (uint32_t)len;
 		q->info[q->queued].gso = meta->gso_type != TN_GSO_NONE;
 		q->queued++;
 		return 1;
 	}
 	tapdev_flush(tap); /* what waits goes first */
-	if (!tap->vnet_hdr) {
-		do
-			n = write(tap->fd, frame, len);
-		while (n < 0 && errno == EINTR);
-	} else if (len <= TAPDEV_COPY_MAX) {
-		vnet_from_meta(meta, frame, len, &h);
-		memcpy(tap->out, &h, sizeof(h));
-		memcpy(tap->out + sizeof(h), frame, len);
-		want += sizeof(h);
-		do
-			n = write(tap->fd, tap->out, want);
-		while (n < 0 && errno == EINTR);
-	} else {
-		vnet_from_meta(meta, frame, len, &h);
-		want += sizeof(h);
-		do
-			n = writev(tap->fd, iov, 2);
-		while (n < 0 && errno == EINTR);
-	}
-	if (n < 0)
-		return -1;
-	if ((size_t)n != want) { /* a tap write is one frame; short means lost */
-		errno = EIO;
-		return -1;
-	}
-	return 0;
+	if (!tap->vnet_hdr)
+		return write_frame(tap->fd, frame, len);
+	if (len <= TAPDEV_COPY_MAX)
+		return write_frame(tap->fd, tap->out, frame_copy(tap, tap->out, meta, frame, len));
+	vnet_from_meta(meta, frame, len, &h);
+	do
+		n = writev(tap->fd, iov, 2);
+	while (n < 0 && errno == EINTR);
+	return frame_written(n, sizeof(h) + len);
 }
 
 void tapdev_close(struct tapdev *tap)

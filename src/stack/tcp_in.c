@@ -183,10 +183,9 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 	c->user_mss = l->user_mss;
 	c->syn_retries = l->syn_retries;
 	c->linger2_s = l->linger2_s;
-	if (l->kept) { /* without room for them the connection has the defaults */
-		if (tcp_kept_alloc(c) == 0)
-			memcpy(c->kept, l->kept, TN_KEPT_INHERITED * sizeof(c->kept[0]));
-	}
+	/* without room for them the connection has the defaults */
+	if (l->kept && tcp_kept_alloc(c) == 0)
+		memcpy(c->kept, l->kept, TN_KEPT_INHERITED * sizeof(c->kept[0]));
 	c->linger = l->linger;
 	c->linger_s = l->linger_s;
 	c->reuseaddr = l->reuseaddr; /* as Linux's sk_clone: its TIME_WAIT entry remembers it */
