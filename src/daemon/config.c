@@ -90,6 +90,7 @@ static const struct config_key config_keys[] = {
 	{ "interface", "offload", parse_bool, FIELD(offload), 0, 1, NO_AUX },
 	{ "interface", "busy_poll", parse_uint, FIELD(busy_poll_us), 0, 10000, NO_AUX },
 	{ "interface", "batch_writes", parse_bool, FIELD(batch_writes), 0, 1, NO_AUX },
+	{ "interface", "batch_reads", parse_bool, FIELD(batch_reads), 0, 1, NO_AUX },
 	{ "interface", "mac", parse_mac, FIELD(core.mac), 0, 0, OPTIONAL_NO_AUX },
 	{ "interface", "host_address", parse_address, FIELD(host_addr), 1, 30,
 	  PREFIX_AT(host_prefix_len), KEY_EMPTY_OK },
@@ -216,6 +217,7 @@ void config_defaults(struct daemon_config *cfg)
 	cfg->offload = true;
 	cfg->busy_poll_us = 200; /* see daemon_run (loop.c) */
 	cfg->batch_writes = true; /* see tapdev_flush */
+	cfg->batch_reads = true;  /* see rx_fill */
 	snprintf(cfg->user, sizeof(cfg->user), "tapnet");
 	snprintf(cfg->group, sizeof(cfg->group), "tapnet");
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",

@@ -40,6 +40,7 @@
 	X(TapOutDrops)      /* the kernel's queue was full */                  \
 	X(TapOutErrors)                                                        \
 	X(TapOutBatches)    /* io_uring_enter calls that wrote 2+ queued frames */ \
+	X(TapInBatches)     /* io_uring_enter calls that read up to TAPDEV_RXQ frames */ \
 	X(CtlAccepts)                                                          \
 	X(CtlRejects)       /* over max_clients */                             \
 	X(CtlClients)                                                          \

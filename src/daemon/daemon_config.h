@@ -34,6 +34,7 @@ struct daemon_config {
 	bool offload;                   /* virtio-net header: checksum offload, TSO both ways */
 	uint32_t busy_poll_us;          /* poll this long after I/O before sleeping; 0: never */
 	bool batch_writes;              /* small frames to the tap in batches (io_uring) */
+	bool batch_reads;               /* runs of frames from the tap in batches (io_uring) */
 
 	/* [daemon] */
 	char user[CONFIG_NAME_MAX];     /* "" or "root": stay root (capabilities still dropped) */

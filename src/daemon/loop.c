@@ -349,8 +349,9 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 	DAEMON_COUNT(d, TapInPolls, 1);
 	daemon_note_io(d);
 	tn_stack_batch_begin(d->stack);
-	for (int i = 0; i < TAPDEV_BATCH; i++) {
-		ssize_t n = tapdev_read(&d->tap, &meta, &frame);
+	/* up to TAPDEV_BATCH, and what a batch of reads took in before an error */
+	for (unsigned i = 0; i < TAPDEV_BATCH || tapdev_read_pending(&d->tap); i++) {
+		ssize_t n = tapdev_read(&d->tap, &meta, &frame, i < TAPDEV_BATCH ? TAPDEV_BATCH - i : 1);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -365,6 +366,8 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 			if (log_ratelimit_ok(&d->tap_error_log, &suppressed))
 				log_warning("cannot read from %s: %s%s", d->tap.name, strerror(errno),
 					    log_suppressed_note(suppressed, note));
+			if (tapdev_read_pending(&d->tap))
+				continue;
 			break;
 		}
 		DAEMON_COUNT(d, TapInFrames, 1);
@@ -381,6 +384,7 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 		d->frame_now_ns = 0;
 	}
 	d->counters[DCTR_TapInBadHeaders] = d->tap.bad_vnet_hdr;
+	d->counters[DCTR_TapInBatches] = d->tap.in_batches;
 	/*
 	 * The batch's peer data goes to the clients first, then the ACKs the
 	 * batch deferred: one per connection, with the window those reads
@@ -468,12 +472,15 @@ void daemon_loop_start(struct tapnetd *d)
 	start_faults(d);
 	d->tap_error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 3);
 
-	if (d->cfg.batch_writes && !d->tap.txq) {
-		if (tapdev_batch_open(&d->tap, tap_sent, d) == 0)
-			log_info("%s: frames written in batches (io_uring)", d->tap.name);
+	if ((d->cfg.batch_writes || d->cfg.batch_reads) && !d->tap.ring) {
+		if (tapdev_batch_open(&d->tap, d->cfg.batch_writes, d->cfg.batch_reads, tap_sent, d) == 0)
+			log_info("%s: frames %s in batches (io_uring)", d->tap.name,
+				 !d->cfg.batch_writes		      ? "read"
+				 : tapdev_read_batches(&d->tap) ? "read and written"
+								      : "written");
 		else
-			log_info("%s: frames written one at a time: no io_uring here (%s)", d->tap.name,
-				 strerror(errno));
+			log_info("%s: frames read and written one at a time: no io_uring here (%s)",
+				 d->tap.name, strerror(errno));
 	}
 	ev_prepare_init(&d->closer_prepare, closer_prepare_cb);
 	d->closer_prepare.data = d;

@@ -233,36 +233,6 @@ static bool meta_from_vnet(const struct virtio_net_hdr *h, size_t frame_len,
 _Static_assert(sizeof(struct virtio_net_hdr) == TAPDEV_VNET_HDR_LEN,
 	       "TAPDEV_VNET_HDR_LEN is the virtio-net header's size");
 
-ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame)
-{
-	const size_t hlen = tap->vnet_hdr ? sizeof(struct virtio_net_hdr) : 0;
-	struct virtio_net_hdr h;
-	ssize_t n;
-
-	/* one read(2) of header and frame together: no iovec to import */
-	for (;;) {
-		n = read(tap->fd, tap->buf, TAPDEV_BUF_SIZE);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -1;
-		if (!tap->vnet_hdr) {
-			memset(meta, 0, sizeof(*meta));
-			break;
-		}
-		if ((size_t)n >= hlen) {
-			memcpy(&h, tap->buf, hlen);
-			if (meta_from_vnet(&h, (size_t)n - hlen, meta)) {
-				n -= (ssize_t)hlen;
-				break;
-			}
-		}
-		tap->bad_vnet_hdr++; /* dropped; the next one may be fine */
-	}
-	*frame = tap->buf + hlen;
-	return n;
-}
-
 /* The core's meta of a frame out as the kernel's header. */
 static void vnet_from_meta(const struct tn_frame_meta *meta, const uint8_t *frame, size_t len,
 			   struct virtio_net_hdr *h)
@@ -318,34 +288,50 @@ static int write_frame(int fd, const void *buf, size_t want)
 	return frame_written(n, want);
 }
 
-/* ------------------------------------------------------------------ batched writes */
+/* ------------------------------------------------------------------ io_uring batches */
 
 /*
  * An io_uring of our own, without liburing: its submission and completion
- * rings mapped once, IORING_OP_WRITE of frames copied into slots. A tap
- * write does not wait (the frame goes into the kernel's input path; a tap
- * always polls writable), so io_uring_enter makes the writes itself, in
- * order, before it returns with every completion: a batch costs one system
- * call instead of one per frame, which is most of a small frame's cost
- * where system calls are dear.
+ * rings mapped once. Neither a tap write nor a read with RWF_NOWAIT waits
+ * (a write goes into the kernel's input path, a tap always polls writable;
+ * a read without a frame fails with EAGAIN instead of arming a poll), so
+ * io_uring_enter makes them itself, in order, before it returns with every
+ * completion: a batch costs one system call instead of one per frame,
+ * which is most of a small frame's cost where system calls are dear.
+ *
+ * Writes: IORING_OP_WRITE of frames copied into slots (tapdev_flush).
+ * Reads: IORING_OP_READ into buffers of a full frame each (rx_fill).
+ * Both empty the rings before they return; they never overlap.
  */
-struct tapdev_txq {
+struct tapdev_uring {
 	int fd;
-	unsigned sq_mask, cq_mask, queued;
+	unsigned sq_mask, cq_mask;
 	_Atomic unsigned *sq_tail, *cq_head, *cq_tail;
 	unsigned *sq_array;
 	struct io_uring_sqe *sqes;
 	struct io_uring_cqe *cqes;
 	void *sq_map, *cq_map;
 	size_t sq_map_len, cq_map_len, sqes_len;
+	/* writes: frames waiting in slots (writes false: none ever wait) */
+	bool writes;
+	unsigned queued;
 	struct {
 		uint32_t len; /* the frame's, without its header */
 		bool gso;
 	} info[TAPDEV_TXQ];
 	uint8_t slot[TAPDEV_TXQ][TAPDEV_VNET_HDR_LEN + TAPDEV_COPY_MAX];
+	/*
+	 * reads (rx_buf NULL: one read(2) at a time): the results of the last
+	 * batch, taken in order from rx_next; rx_drained: a read in it found
+	 * none, so the kernel's queue was empty then.
+	 */
+	uint8_t *rx_buf; /* TAPDEV_RXQ buffers of TAPDEV_BUF_SIZE */
+	int32_t rx_res[TAPDEV_RXQ];
+	unsigned rx_count, rx_next;
+	bool rx_drained;
 };
 
-static void txq_free(struct tapdev_txq *q)
+static void ring_free(struct tapdev_uring *q)
 {
 	if (q->sqes)
 		munmap(q->sqes, q->sqes_len);
@@ -355,24 +341,18 @@ static void txq_free(struct tapdev_txq *q)
 		munmap(q->sq_map, q->sq_map_len);
 	if (q->fd >= 0)
 		close(q->fd);
+	free(q->rx_buf);
 	free(q);
 }
 
-int tapdev_batch_open(struct tapdev *tap, tapdev_sent_fn sent, void *ctx)
+static int ring_map(struct tapdev_uring *q)
 {
 	struct io_uring_params p;
-	struct tapdev_txq *q = calloc(1, sizeof(*q));
 
-	if (!q)
-		return -1;
 	memset(&p, 0, sizeof(p));
 	q->fd = (int)syscall(__NR_io_uring_setup, TAPDEV_TXQ, &p);
-	if (q->fd < 0) {
-		int err = errno;
-		free(q);
-		errno = err;
+	if (q->fd < 0)
 		return -1;
-	}
 	q->sq_map_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
 	q->cq_map_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
 	if (p.features & IORING_FEAT_SINGLE_MMAP) {
@@ -385,7 +365,7 @@ int tapdev_batch_open(struct tapdev *tap, tapdev_sent_fn sent, void *ctx)
 			 IORING_OFF_SQ_RING);
 	if (q->sq_map == MAP_FAILED) {
 		q->sq_map = NULL;
-		goto fail;
+		return -1;
 	}
 	q->cq_map = (p.features & IORING_FEAT_SINGLE_MMAP)
 			    ? q->sq_map
@@ -393,13 +373,13 @@ int tapdev_batch_open(struct tapdev *tap, tapdev_sent_fn sent, void *ctx)
 				   q->fd, IORING_OFF_CQ_RING);
 	if (q->cq_map == MAP_FAILED) {
 		q->cq_map = NULL;
-		goto fail;
+		return -1;
 	}
 	q->sqes = mmap(NULL, q->sqes_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, q->fd,
 		       IORING_OFF_SQES);
 	if (q->sqes == MAP_FAILED) {
 		q->sqes = NULL;
-		goto fail;
+		return -1;
 	}
 	uint8_t *sq = q->sq_map, *cq = q->cq_map;
 	q->sq_tail = (_Atomic unsigned *)(sq + p.sq_off.tail);
@@ -411,83 +391,318 @@ int tapdev_batch_open(struct tapdev *tap, tapdev_sent_fn sent, void *ctx)
 	q->cqes = (struct io_uring_cqe *)(cq + p.cq_off.cqes);
 	if (p.sq_entries < TAPDEV_TXQ || p.cq_entries < TAPDEV_TXQ) {
 		errno = ENOSPC;
-		goto fail;
+		return -1;
 	}
-	tap->txq = q;
-	tap->sent = sent;
-	tap->sent_ctx = ctx;
 	return 0;
-fail:;
-	int err = errno;
-	txq_free(q);
-	errno = err;
-	return -1;
 }
 
-/* Slot i of the batch (want bytes from its header on) as a submission. */
-static void txq_submit(struct tapdev_txq *q, int tap_fd, unsigned i, size_t want)
+/* One read or write of len bytes at buf as a submission; its completion says i. */
+static void ring_prep(struct tapdev_uring *q, uint8_t opcode, int tap_fd, void *buf, size_t len,
+		      unsigned i)
 {
 	unsigned tail = atomic_load_explicit(q->sq_tail, memory_order_relaxed);
 	unsigned idx = tail & q->sq_mask;
 	struct io_uring_sqe *e = &q->sqes[idx];
 
 	memset(e, 0, sizeof(*e));
-	e->opcode = IORING_OP_WRITE;
+	e->opcode = opcode;
 	e->fd = tap_fd;
-	e->addr = (uint64_t)(uintptr_t)q->slot[i];
-	e->len = (uint32_t)want;
+	e->addr = (uint64_t)(uintptr_t)buf;
+	e->len = (uint32_t)len;
 	e->off = (uint64_t)-1; /* no file position: a character device */
+	if (opcode == IORING_OP_READ)
+		e->rw_flags = RWF_NOWAIT; /* no frame: EAGAIN now, not a read left waiting */
 	e->user_data = i;
 	q->sq_array[idx] = idx;
 	atomic_store_explicit(q->sq_tail, tail + 1, memory_order_release);
 }
 
+/*
+ * Submits the n prepared operations; each is made before this returns
+ * (wait: waits for them all, for operations that always end, writes;
+ * reads must not wait, a read left waiting would wait for a frame). Then
+ * calls done for each completion in the order they completed, and
+ * returns the number missing (0 but for a kernel that left one waiting) or
+ * -1 with errno when io_uring_enter failed (nothing was made).
+ */
+static int ring_run(struct tapdev_uring *q, unsigned n, bool wait,
+		    void (*done)(void *ctx, unsigned i, int32_t res), void *ctx)
+{
+	long r;
+	unsigned got = 0;
+
+	do
+		r = syscall(__NR_io_uring_enter, q->fd, n, wait ? n : 0, wait ? IORING_ENTER_GETEVENTS : 0,
+			    NULL, 0);
+	while (r < 0 && errno == EINTR);
+	unsigned head = atomic_load_explicit(q->cq_head, memory_order_relaxed);
+	unsigned tail = atomic_load_explicit(q->cq_tail, memory_order_acquire);
+	for (; head != tail; head++, got++) {
+		const struct io_uring_cqe *c = &q->cqes[head & q->cq_mask];
+		done(ctx, (unsigned)c->user_data, c->res);
+	}
+	atomic_store_explicit(q->cq_head, head, memory_order_release);
+	if (r < 0)
+		return -1;
+	return got < n ? (int)(n - got) : 0;
+}
+
+/*
+ * Tries a read of an empty tap as a batch would (the interface is not up
+ * yet, or its queue is drained after): only a kernel whose tap reads take
+ * RWF_NOWAIT answers EAGAIN at once; another (EOPNOTSUPP, or a read left
+ * waiting for a frame) gets no batched reads.
+ */
+static void rx_probe_done(void *ctx, unsigned i, int32_t res)
+{
+	(void)i;
+	*(int32_t *)ctx = res;
+}
+
+static int rx_probe(struct tapdev_uring *q, int tap_fd)
+{
+	int32_t res = 1;
+
+	ring_prep(q, IORING_OP_READ, tap_fd, q->rx_buf, TAPDEV_BUF_SIZE, 0);
+	int missing = ring_run(q, 1, false, rx_probe_done, &res);
+	if (missing != 0) {
+		errno = missing < 0 ? errno : EOPNOTSUPP;
+		return -1;
+	}
+	if (res >= 0) { /* a frame already: the first batch has it */
+		q->rx_res[0] = res;
+		q->rx_count = 1;
+		q->rx_next = 0;
+		return 0;
+	}
+	if (res != -EAGAIN) {
+		errno = -res;
+		return -1;
+	}
+	return 0;
+}
+
+int tapdev_batch_open(struct tapdev *tap, bool writes, bool reads, tapdev_sent_fn sent, void *ctx)
+{
+	struct tapdev_uring *q = calloc(1, sizeof(*q));
+
+	if (!q)
+		return -1;
+	q->fd = -1;
+	if (ring_map(q) < 0)
+		goto fail;
+	q->writes = writes;
+	if (reads) {
+		q->rx_buf = malloc((size_t)TAPDEV_RXQ * TAPDEV_BUF_SIZE);
+		if (!q->rx_buf)
+			goto fail;
+		if (rx_probe(q, tap->fd) < 0) {
+			int err = errno;
+			log_info("%s: frames read one at a time: batched tap reads not offered here "
+				 "(%s)", tap->name, strerror(err));
+			if (!writes)
+				goto fail;
+			free(q->rx_buf);
+			q->rx_buf = NULL;
+		}
+	}
+	tap->ring = q;
+	tap->sent = sent;
+	tap->sent_ctx = ctx;
+	return 0;
+fail:;
+	int err = errno;
+	ring_free(q);
+	errno = err;
+	return -1;
+}
+
+/* Queued frame i with a write(2) of its own, its fate told. */
+static void tx_write_one(struct tapdev *tap, struct tapdev_uring *q, unsigned i)
+{
+	size_t hlen = tap->vnet_hdr ? TAPDEV_VNET_HDR_LEN : 0;
+	int err = write_frame(tap->fd, q->slot[i], hlen + q->info[i].len) < 0 ? errno : 0;
+
+	tap->sent(tap->sent_ctx, q->info[i].len, q->info[i].gso, err);
+}
+
+/*
+ * What is left in the rings after a failed io_uring_enter would run stale:
+ * no more batches. Frames still queued (a read batch failed) go at once.
+ */
+static void ring_drop(struct tapdev *tap, int err, const char *what)
+{
+	struct tapdev_uring *q = tap->ring;
+
+	log_warning("%s: a batch of %s failed (io_uring_enter: %s); one system call per frame "
+		    "from now on", tap->name, what, strerror(err));
+	tap->ring = NULL;
+	for (unsigned i = 0; i < q->queued; i++)
+		tx_write_one(tap, q, i);
+	ring_free(q);
+}
+
+static void tx_done(void *ctx, unsigned i, int32_t res)
+{
+	struct tapdev *tap = ctx;
+	struct tapdev_uring *q = tap->ring;
+
+	if (i >= TAPDEV_TXQ)
+		return;
+	size_t want = q->info[i].len + (tap->vnet_hdr ? TAPDEV_VNET_HDR_LEN : 0);
+	int err = res < 0 ? -res : (size_t)res != want ? EIO : 0;
+	tap->sent(tap->sent_ctx, q->info[i].len, q->info[i].gso, err);
+}
+
 void tapdev_flush(struct tapdev *tap)
 {
-	struct tapdev_txq *q = tap->txq;
+	struct tapdev_uring *q = tap->ring;
 
 	if (!q || !q->queued)
 		return;
-	unsigned n = q->queued, done = 0;
+	unsigned n = q->queued;
 	size_t hlen = tap->vnet_hdr ? TAPDEV_VNET_HDR_LEN : 0;
 	if (n == 1) { /* a batch of one: a write(2) costs no more */
-		int err = write_frame(tap->fd, q->slot[0], hlen + q->info[0].len) < 0 ? errno : 0;
 		q->queued = 0;
-		tap->sent(tap->sent_ctx, q->info[0].len, q->info[0].gso, err);
+		tx_write_one(tap, q, 0);
 		return;
 	}
+	q->queued = 0; /* told below, one way or the other */
 	for (unsigned i = 0; i < n; i++)
-		txq_submit(q, tap->fd, i, hlen + q->info[i].len);
+		ring_prep(q, IORING_OP_WRITE, tap->fd, q->slot[i], hlen + q->info[i].len, i);
 	tap->out_batches++;
-	long r;
-	/* every write is made before this returns (see above); EINTR before any: again */
-	do
-		r = syscall(__NR_io_uring_enter, q->fd, n, n, IORING_ENTER_GETEVENTS, NULL, 0);
-	while (r < 0 && errno == EINTR);
-	int enter_err = r < 0 ? errno : r != (long)n ? EIO : 0;
-	unsigned head = atomic_load_explicit(q->cq_head, memory_order_relaxed);
-	unsigned tail = atomic_load_explicit(q->cq_tail, memory_order_acquire);
-	for (; head != tail; head++, done++) {
-		const struct io_uring_cqe *c = &q->cqes[head & q->cq_mask];
-		unsigned i = (unsigned)c->user_data;
-		if (i >= TAPDEV_TXQ)
-			continue;
-		size_t want = q->info[i].len + hlen;
-		int err = c->res < 0 ? -c->res : (size_t)c->res != want ? EIO : 0;
-		tap->sent(tap->sent_ctx, q->info[i].len, q->info[i].gso, err);
-	}
-	atomic_store_explicit(q->cq_head, head, memory_order_release);
+	int missing = ring_run(q, n, true, tx_done, tap);
+	int err = missing < 0 ? errno : 0;
 	/* frames the kernel did not take or finish (it always does, short of a bug): lost */
-	for (; done < n; done++)
+	for (int i = 0; i < (missing < 0 ? (int)n : missing); i++)
 		tap->sent(tap->sent_ctx, 0, false, EIO);
-	q->queued = 0;
-	if (enter_err) {
-		/* what is left in the rings would go out stale: no more batches */
-		log_warning("%s: a batch of writes failed (io_uring_enter: %s); each frame is "
-			    "written at once from now on", tap->name, strerror(enter_err));
-		txq_free(q);
-		tap->txq = NULL;
+	if (missing)
+		ring_drop(tap, missing < 0 ? err : EIO, "writes");
+}
+
+static void rx_done(void *ctx, unsigned i, int32_t res)
+{
+	struct tapdev_uring *q = ctx;
+
+	if (i < TAPDEV_RXQ)
+		q->rx_res[i] = res;
+}
+
+/*
+ * Reads up to n frames (2..TAPDEV_RXQ) with one io_uring_enter. Every slot
+ * is looked at, in order, since a frame may come between two reads that
+ * found none. Where io_uring_enter fails the ring is gone, and read(2)
+ * takes over.
+ */
+static void rx_fill(struct tapdev *tap, unsigned n)
+{
+	struct tapdev_uring *q = tap->ring;
+
+	for (unsigned i = 0; i < n; i++) {
+		q->rx_res[i] = -EAGAIN;
+		ring_prep(q, IORING_OP_READ, tap->fd, q->rx_buf + (size_t)i * TAPDEV_BUF_SIZE,
+			  TAPDEV_BUF_SIZE, i);
 	}
+	tap->in_batches++;
+	int missing = ring_run(q, n, false, rx_done, q);
+	if (missing) {
+		ring_drop(tap, missing < 0 ? errno : EIO, "reads");
+		return;
+	}
+	q->rx_count = n;
+	q->rx_next = 0;
+	q->rx_drained = false;
+	for (unsigned i = 0; i < n; i++)
+		if (q->rx_res[i] == -EAGAIN)
+			q->rx_drained = true;
+}
+
+/*
+ * How many reads the next batch makes: the first of a run as many as the
+ * last run found, then twice the run so far, up to TAPDEV_RXQ and to what
+ * the caller takes. A lone frame (a ping, a request) costs two plain
+ * read(2)s, as before batches: the one that finds nothing comes before
+ * its answer goes out, and a batch of reads finding nothing costs more.
+ */
+static unsigned rx_batch_size(const struct tapdev *tap, unsigned want)
+{
+	unsigned n = tap->rx_run > 1 ? 2 * tap->rx_run : tap->rx_run ? 1 : tap->rx_prev_run;
+
+	if (n > TAPDEV_RXQ)
+		n = TAPDEV_RXQ;
+	return n < want ? n : want;
+}
+
+ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame,
+		    unsigned want)
+{
+	const size_t hlen = tap->vnet_hdr ? sizeof(struct virtio_net_hdr) : 0;
+	struct tapdev_uring *q;
+	struct virtio_net_hdr h;
+	const uint8_t *buf;
+	ssize_t n;
+
+	for (;;) {
+		q = tap->ring && tap->ring->rx_buf ? tap->ring : NULL;
+		if (q && q->rx_next < q->rx_count) { /* the last batch's next */
+			unsigned i = q->rx_next++;
+			buf = q->rx_buf + (size_t)i * TAPDEV_BUF_SIZE;
+			n = q->rx_res[i];
+			if (n == -EAGAIN)
+				continue;
+			if (n < 0) {
+				errno = (int)-n;
+				n = -1;
+			}
+		} else if (q && q->rx_drained) { /* it found the kernel's queue empty */
+			q->rx_drained = false;
+			errno = EAGAIN;
+			n = -1;
+		} else if (q && rx_batch_size(tap, want) > 1) {
+			rx_fill(tap, rx_batch_size(tap, want)); /* or the ring is gone: read(2) */
+			continue;
+		} else {
+			/* one read(2) of header and frame together: no iovec to import */
+			buf = tap->buf;
+			n = read(tap->fd, tap->buf, TAPDEV_BUF_SIZE);
+			if (n < 0 && errno == EINTR)
+				continue;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return -1;
+			tap->rx_prev_run = tap->rx_run;
+			tap->rx_run = 0;
+			return 0;
+		}
+		if (!tap->vnet_hdr) {
+			memset(meta, 0, sizeof(*meta));
+			break;
+		}
+		if ((size_t)n >= hlen) {
+			memcpy(&h, buf, hlen);
+			if (meta_from_vnet(&h, (size_t)n - hlen, meta)) {
+				n -= (ssize_t)hlen;
+				break;
+			}
+		}
+		tap->bad_vnet_hdr++; /* dropped; the next one may be fine */
+	}
+	tap->rx_run++;
+	*frame = buf + hlen;
+	return n;
+}
+
+bool tapdev_read_batches(const struct tapdev *tap)
+{
+	return tap->ring && tap->ring->rx_buf;
+}
+
+bool tapdev_read_pending(const struct tapdev *tap)
+{
+	const struct tapdev_uring *q = tap->ring;
+
+	return q && q->rx_buf && q->rx_next < q->rx_count;
 }
 
 int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len)
@@ -499,10 +714,11 @@ int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const voi
 	};
 	ssize_t n;
 
-	if (tap->txq && len <= TAPDEV_COPY_MAX) {
-		struct tapdev_txq *q = tap->txq;
-		if (q->queued == TAPDEV_TXQ)
-			tapdev_flush(tap);
+	if (tap->ring && tap->ring->writes && len <= TAPDEV_COPY_MAX &&
+	    tap->ring->queued == TAPDEV_TXQ)
+		tapdev_flush(tap); /* which may end the batches (ring_drop) */
+	if (tap->ring && tap->ring->writes && len <= TAPDEV_COPY_MAX) {
+		struct tapdev_uring *q = tap->ring;
 		frame_copy(tap, q->slot[q->queued], meta, frame, len);
 		q->info[q->queued].len = (uint32_t)len;
 		q->info[q->queued].gso = meta->gso_type != TN_GSO_NONE;
@@ -523,9 +739,10 @@ int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const voi
 
 void tapdev_close(struct tapdev *tap)
 {
-	if (tap->txq) {
+	if (tap->ring) {
 		tapdev_flush(tap);
-		txq_free(tap->txq);
+		if (tap->ring)
+			ring_free(tap->ring);
 	}
 	if (tap->fd >= 0)
 		close(tap->fd);

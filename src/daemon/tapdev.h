@@ -36,8 +36,13 @@
  * full, and before a larger frame (written at once, behind them).
  */
 #define TAPDEV_TXQ 64
+/*
+ * Frames read with one io_uring_enter(2) at most, each into a buffer of
+ * its own (TAPDEV_BUF_SIZE): a batch grows while a run of frames lasts.
+ */
+#define TAPDEV_RXQ 16
 
-struct tapdev_txq;
+struct tapdev_uring;
 
 /* What became of a queued frame, when its batch went (tapdev_flush): err 0 or an errno. */
 typedef void (*tapdev_sent_fn)(void *ctx, size_t len, bool gso, int err);
@@ -52,8 +57,11 @@ struct tapdev {
 	uint64_t bad_vnet_hdr; /* frames in whose header made no sense (dropped) */
 	/* a frame up to TAPDEV_COPY_MAX goes out from here, behind its header: one write(2) */
 	uint8_t out[TAPDEV_VNET_HDR_LEN + TAPDEV_COPY_MAX];
-	struct tapdev_txq *txq;  /* NULL: every frame written at once */
-	uint64_t out_batches;    /* io_uring_enter calls made */
+	struct tapdev_uring *ring; /* NULL: every frame read and written at once */
+	uint64_t out_batches;    /* io_uring_enter calls that wrote */
+	uint64_t in_batches;     /* io_uring_enter calls that read */
+	unsigned rx_run;         /* frames read since a read last found none */
+	unsigned rx_prev_run;    /* frames the run before read */
 	tapdev_sent_fn sent;     /* told of each queued frame's fate */
 	void *sent_ctx;
 };
@@ -76,19 +84,29 @@ int tapdev_configure(struct tapdev *tap, unsigned mtu, unsigned txqueuelen, tn_i
 		     unsigned host_prefix_len);
 
 /*
- * Reads one frame (and its header, in front of it) into tap->buf with one
- * read(2). Returns its length and sets *frame, 0 when
- * no frame is waiting, -1 on an error (errno set).
+ * The next frame (and its header, in front of it): from the last batch of
+ * reads, else read now, with one read(2) or, while frames come in a run, a
+ * batch of up to want. Returns its length and sets *frame (valid until the
+ * next call), 0 when no frame is waiting, -1 on an error (errno set).
  */
-ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame);
+ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_t **frame,
+		    unsigned want);
 
 /*
- * Batched writes (io_uring): 0, or -1 with errno where the kernel has no
- * io_uring for us (ENOSYS; EPERM: disabled, or a seccomp filter such as
- * the systemd unit's), and every frame is then written at once. sent is
- * told of each queued frame's fate.
+ * Batched writes and reads (io_uring), as asked: 0, or -1 with errno where
+ * the kernel has no io_uring for us (ENOSYS; EPERM: disabled, or a seccomp
+ * filter such as the systemd unit's), and every frame is then written and
+ * read at once. Reads are batched only where a tap read can be told not to
+ * wait (RWF_NOWAIT); where not, that is logged and writes go on alone.
+ * sent is told of each queued frame's fate.
  */
-int tapdev_batch_open(struct tapdev *tap, tapdev_sent_fn sent, void *ctx);
+int tapdev_batch_open(struct tapdev *tap, bool writes, bool reads, tapdev_sent_fn sent, void *ctx);
+
+/* Whether frames are read in batches (tapdev_batch_open). */
+bool tapdev_read_batches(const struct tapdev *tap);
+
+/* Whether the last batch of reads holds frames tapdev_read has not given yet. */
+bool tapdev_read_pending(const struct tapdev *tap);
 
 /*
  * Writes one frame, or queues it (1; sent tells later). Returns 0 when

@@ -6,9 +6,10 @@
 # byte arrives intact both ways (echo checks sha256, chargen the pattern);
 # TcpInSegs and TcpOutSegs count the segments the runs stand for, as Linux
 # does. Without them, the same transfers go as plain frames of at most the
-# MTU, and no frame is a GSO one; those go to the tap in batches
-# (TapOutBatches, where the kernel has io_uring), and the same bytes arrive
-# with batch_writes = no.
+# MTU, and no frame is a GSO one; those go to the tap and come from it in
+# batches (TapOutBatches, TapInBatches: io_uring, where the kernel has it,
+# as the log says), and the same bytes arrive with batch_writes = no and
+# batch_reads = no (no batch either way).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 
 MB20=$((20 * 1024 * 1024))
@@ -40,16 +41,31 @@ for c in TapInGsoFrames TapOutGsoFrames; do
 	[ "$(counter $c)" -eq 0 ] || fail "offload no: $c is $(counter $c)"
 done
 [ "$(counter TapInFrames)" -ge $((MB20 / 1448)) ] || fail "offload no: only $(counter TapInFrames) frames in"
-# plain frames go to the tap in batches (io_uring) where the kernel has it
-batches=$(counter TapOutBatches)
-if grep -q "frames written in batches" "$TN_TMP/tapnetd.log"; then
-	[ "$batches" -gt 0 ] || fail "offload no: batched writes on, but TapOutBatches is 0"
+# plain frames go to the tap and come from it in batches (io_uring) where
+# the kernel has it; the log says which, and the counters must agree
+out_batches=$(counter TapOutBatches) in_batches=$(counter TapInBatches)
+if grep -q "frames read and written in batches" "$TN_TMP/tapnetd.log"; then
+	[ "$out_batches" -gt 0 ] || fail "offload no: batched writes on, but TapOutBatches is 0"
+	[ "$in_batches" -gt 0 ] || fail "offload no: batched reads on, but TapInBatches is 0"
+elif grep -q "frames written in batches" "$TN_TMP/tapnetd.log"; then
+	[ "$out_batches" -gt 0 ] || fail "offload no: batched writes on, but TapOutBatches is 0"
+	grep -q "batched tap reads not offered here" "$TN_TMP/tapnetd.log" ||
+		fail "reads not batched, and the log does not say why"
+	[ "$in_batches" -eq 0 ] || fail "reads not batched, but TapInBatches is $in_batches"
+else
+	grep -q "one at a time: no io_uring here" "$TN_TMP/tapnetd.log" ||
+		fail "the log says neither how frames are read and written nor why not"
 fi
-log "offload no: $(counter TapInFrames) frames in, $(counter TapOutFrames) out in $batches batches, all plain"
+log "offload no: $(counter TapInFrames) frames in in $in_batches batches of reads," \
+	"$(counter TapOutFrames) out in $out_batches batches, all plain"
 
-# and one write per frame: the same bytes, no batch
-OFFLOAD=no restart_tapnetd "${SERVICES_CONFIG[@]}" "chargen_bytes = $MB20" "[interface]" "batch_writes = no"
-transfers "no, batch_writes no"
-[ "$(counter TapOutBatches)" -eq 0 ] || fail "batch_writes no: TapOutBatches is $(counter TapOutBatches)"
-log "offload no, batch_writes no: $(counter TapOutFrames) frames out, one write each"
+# and one read and one write per frame: the same bytes, no batch
+OFFLOAD=no restart_tapnetd "${SERVICES_CONFIG[@]}" "chargen_bytes = $MB20" "[interface]" \
+	"batch_writes = no" "batch_reads = no"
+transfers "no, batch_writes and batch_reads no"
+for c in TapOutBatches TapInBatches; do
+	[ "$(counter $c)" -eq 0 ] || fail "batch_writes and batch_reads no: $c is $(counter $c)"
+done
+log "offload no, no batches: $(counter TapInFrames) frames in, $(counter TapOutFrames) out, one" \
+	"system call each"
 exit 0
