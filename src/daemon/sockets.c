@@ -26,12 +26,57 @@ struct tsock *find_sock(struct sockets *ss, uint64_t cookie)
 	return NULL;
 }
 
+/*
+ * Tombstones are found by a hash of their cookie (a scan of all 4096, 96
+ * KiB, for every socket that ended was most of what tapnetd spent in user
+ * space on a connection per request); the oldest is replaced first.
+ */
+static unsigned tomb_hash(uint64_t cookie)
+{
+	_Static_assert((TOMBSTONES & (TOMBSTONES - 1)) == 0 && TOMBSTONES <= 65535,
+		       "TOMBSTONES is a power of two, and its indexes + 1 fit 16 bits");
+	return (unsigned)((cookie * 0x9e3779b97f4a7c15ull) >> 32) & (TOMBSTONES - 1);
+}
+
 struct tombstone *find_tomb(struct sockets *ss, uint64_t cookie)
 {
-	for (unsigned i = 0; i < TOMBSTONES; i++)
-		if (ss->tomb[i].cookie == cookie && cookie != 0)
-			return &ss->tomb[i];
+	if (!cookie)
+		return NULL;
+	for (unsigned i = ss->tomb_bucket[tomb_hash(cookie)]; i; i = ss->tomb_chain[i - 1])
+		if (ss->tomb[i - 1].cookie == cookie)
+			return &ss->tomb[i - 1];
 	return NULL;
+}
+
+/* Takes tombstone idx (in use) out of its chain. */
+static void tomb_unlink(struct sockets *ss, unsigned idx)
+{
+	uint16_t *link = &ss->tomb_bucket[tomb_hash(ss->tomb[idx].cookie)];
+
+	while (*link && *link != idx + 1)
+		link = &ss->tomb_chain[*link - 1];
+	if (*link)
+		*link = ss->tomb_chain[idx];
+}
+
+/* A cleared tombstone for cookie: its own if it has one, else the oldest's. */
+struct tombstone *tomb_for(struct sockets *ss, uint64_t cookie)
+{
+	struct tombstone *tb = find_tomb(ss, cookie);
+
+	if (!tb) {
+		unsigned idx = ss->tomb_next;
+		ss->tomb_next = (idx + 1) % TOMBSTONES;
+		tb = &ss->tomb[idx];
+		if (tb->cookie)
+			tomb_unlink(ss, idx);
+		uint16_t *bucket = &ss->tomb_bucket[tomb_hash(cookie)];
+		ss->tomb_chain[idx] = *bucket;
+		*bucket = (uint16_t)(idx + 1);
+	}
+	memset(tb, 0, sizeof(*tb));
+	tb->cookie = cookie;
+	return tb;
 }
 
 /*
@@ -195,15 +240,9 @@ void accept_wait(struct tsock *t)
 
 static void bury(struct sockets *ss, const struct tsock *t, int err)
 {
-	struct tombstone *tb = find_tomb(ss, t->cookie);
+	struct tombstone *tb = tomb_for(ss, t->cookie);
 	struct tn_sock_info info;
 
-	if (!tb) {
-		tb = &ss->tomb[ss->tomb_next];
-		ss->tomb_next = (ss->tomb_next + 1) % TOMBSTONES;
-	}
-	memset(tb, 0, sizeof(*tb));
-	tb->cookie = t->cookie;
 	tb->err = err;
 	if (t->sk && tn_sock_info(t->sk, &info) == 0) {
 		tb->laddr = info.local_addr;

@@ -28,7 +28,7 @@
 
 #define CHUNK 65536            /* bytes moved per read/recv */
 #define HASH_BUCKETS 4096      /* by B's cookie */
-#define TOMBSTONES 4096        /* finished sockets remembered */
+#define TOMBSTONES 4096        /* finished sockets remembered (a power of two, at most 65535) */
 #define HUP_BATCH 64
 #define PAIR_SNDBUF 212992     /* asked for each end's send buffer (the kernel caps it) */
 #define ACCEPT_BATCH 64        /* connections handed to one listener per wakeup */
@@ -113,8 +113,10 @@ struct sockets {
 	ev_idle wake_idle;            /* hands space given back to waiting listeners */
 	int hup_ep;                   /* every A, events 0: hang-ups only */
 	ev_io hup_io;
-	struct tombstone tomb[TOMBSTONES];
+	struct tombstone tomb[TOMBSTONES]; /* the oldest is replaced first */
 	unsigned tomb_next;
+	/* chains by cookie hash, of tomb indexes + 1 (0 ends a chain) */
+	uint16_t tomb_bucket[TOMBSTONES], tomb_chain[TOMBSTONES];
 	struct log_ratelimit limit_log, err_log, buf_log;
 	struct tsock *pending;        /* sockets with peer data for the client */
 	ev_prepare pend_watcher;
@@ -136,6 +138,7 @@ struct req {
 /* ---- the registry (sockets.c) */
 struct tsock *find_sock(struct sockets *ss, uint64_t cookie);
 struct tombstone *find_tomb(struct sockets *ss, uint64_t cookie);
+struct tombstone *tomb_for(struct sockets *ss, uint64_t cookie);
 int unix_stream_cookie(int fd, uint64_t *cookie);
 struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
 			struct sockets_account *acct, struct tn_sock *sk, int a, uint64_t cookie);

@@ -25,6 +25,7 @@
 #include "daemon/closer.h"
 #include "daemon/daemon.h"
 #include "daemon/sockets.h"
+#include "daemon/sockets_internal.h"
 #include "rpc/rpc.h"
 #include "tcp_peer.h"
 
@@ -855,6 +856,50 @@ START_TEST(a_large_segment_goes_to_a_behind_the_rings_bytes)
 }
 END_TEST
 
+
+/*
+ * Tombstones are found by cookie, one per cookie, and hold the last
+ * TOMBSTONES finished sockets (cookies come from a counter, with gaps where
+ * other programs' sockets took theirs).
+ */
+START_TEST(tombstones_keep_the_latest)
+{
+	struct tombstone *tb = tomb_for(ss, 77);
+
+	tb->err = ECONNRESET;
+	ck_assert_ptr_eq(find_tomb(ss, 77), tb);
+	ck_assert_int_eq(find_tomb(ss, 77)->err, ECONNRESET);
+	ck_assert_ptr_eq(tomb_for(ss, 77), tb); /* its own slot again, cleared */
+	ck_assert_int_eq(tb->err, 0);
+	ck_assert_ptr_null(find_tomb(ss, 78));
+	ck_assert_ptr_null(find_tomb(ss, 0));
+
+	enum { N = 5 * TOMBSTONES };
+	static uint64_t buried[N];
+	uint64_t cookie = 1000;
+	srand(1);
+	for (unsigned i = 0; i < N; i++) {
+		cookie += 1 + (unsigned)rand() % 16;
+		buried[i] = cookie;
+		tomb_for(ss, cookie)->err = (int)(i % 100);
+		if (i % 7 == 0) /* one buried twice keeps its place */
+			ck_assert_ptr_eq(tomb_for(ss, cookie), find_tomb(ss, cookie));
+		find_tomb(ss, cookie)->err = (int)(i % 100);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		tb = find_tomb(ss, buried[i]);
+		if (i < N - TOMBSTONES) {
+			ck_assert_msg(!tb, "cookie %u of %u kept, older than the latest %u", i, N,
+				      TOMBSTONES);
+		} else {
+			ck_assert_msg(tb, "cookie %u of %u, among the latest %u, lost", i, N,
+				      TOMBSTONES);
+			ck_assert_int_eq(tb->err, (int)(i % 100));
+		}
+	}
+}
+END_TEST
+
 static Suite *sockets_suite(void)
 {
 	Suite *s = suite_create("sockets");
@@ -867,6 +912,7 @@ static Suite *sockets_suite(void)
 	tcase_add_test(tc, options_read_back);
 	tcase_add_test(tc, options_without_reply);
 	tcase_add_test(tc, closer_closes_on_flush);
+	tcase_add_test(tc, tombstones_keep_the_latest);
 	suite_add_tcase(s, tc);
 	TCase *pump = tcase_create("pump");
 	tcase_add_checked_fixture(pump, setup_peer, teardown_peer);
