@@ -486,6 +486,8 @@ void daemon_loop_start(struct tapnetd *d)
 	d->closer_prepare.data = d;
 	ev_prepare_start(d->loop, &d->closer_prepare);
 	ev_io_start(d->loop, &d->tap_watcher);
+	if (tapdev_read_pending(&d->tap)) /* the probe of batched reads found a frame */
+		ev_feed_event(d->loop, &d->tap_watcher, EV_READ);
 	ev_signal_start(d->loop, &d->sig_int);
 	ev_signal_start(d->loop, &d->sig_term);
 	ev_signal_start(d->loop, &d->sig_hup);
