@@ -39,8 +39,8 @@
 	X(TapOutGsoFrames)  /* of TapOutFrames: TSO runs of segments */       \
 	X(TapOutDrops)      /* the kernel's queue was full */                  \
 	X(TapOutErrors)                                                        \
-	X(TapOutBatches)    /* io_uring_enter calls that wrote 2+ queued frames */ \
-	X(TapInBatches)     /* io_uring_enter calls that read up to TAPDEV_RXQ frames */ \
+	X(TapOutBatches)    /* io_uring_enter calls that wrote 2+ queued frames (not failed ones) */ \
+	X(TapInBatches)     /* io_uring_enter calls that read up to TAPDEV_RXQ frames (not failed ones) */ \
 	X(CtlAccepts)                                                          \
 	X(CtlRejects)       /* over max_clients */                             \
 	X(CtlClients)                                                          \

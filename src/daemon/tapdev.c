@@ -329,9 +329,16 @@ struct tapdev_uring {
 	int32_t rx_res[TAPDEV_RXQ];
 	unsigned rx_count, rx_next;
 	bool rx_drained;
+	bool reads_left; /* a read may still be waiting: see ring_free_reads_left */
 };
 
-static void ring_free(struct tapdev_uring *q)
+/*
+ * reads_left: a read may still be waiting in the ring (a kernel that left
+ * one so, which RWF_NOWAIT should never do). Closing the ring cancels it,
+ * but only later, in the kernel's own time: until then it could still
+ * write a frame into rx_buf, so that buffer is left allocated for good.
+ */
+static void ring_free_reads_left(struct tapdev_uring *q, bool reads_left)
 {
 	if (q->sqes)
 		munmap(q->sqes, q->sqes_len);
@@ -341,8 +348,14 @@ static void ring_free(struct tapdev_uring *q)
 		munmap(q->sq_map, q->sq_map_len);
 	if (q->fd >= 0)
 		close(q->fd);
-	free(q->rx_buf);
+	if (!reads_left)
+		free(q->rx_buf);
 	free(q);
+}
+
+static void ring_free(struct tapdev_uring *q)
+{
+	ring_free_reads_left(q, false);
 }
 
 static int ring_map(struct tapdev_uring *q)
@@ -435,6 +448,7 @@ static int ring_run(struct tapdev_uring *q, unsigned n, bool wait,
 		r = syscall(__NR_io_uring_enter, q->fd, n, wait ? n : 0, wait ? IORING_ENTER_GETEVENTS : 0,
 			    NULL, 0);
 	while (r < 0 && errno == EINTR);
+	int err = errno; /* done may log */
 	unsigned head = atomic_load_explicit(q->cq_head, memory_order_relaxed);
 	unsigned tail = atomic_load_explicit(q->cq_tail, memory_order_acquire);
 	for (; head != tail; head++, got++) {
@@ -442,8 +456,10 @@ static int ring_run(struct tapdev_uring *q, unsigned n, bool wait,
 		done(ctx, (unsigned)c->user_data, c->res);
 	}
 	atomic_store_explicit(q->cq_head, head, memory_order_release);
-	if (r < 0)
+	if (r < 0) {
+		errno = err;
 		return -1;
+	}
 	return got < n ? (int)(n - got) : 0;
 }
 
@@ -465,8 +481,11 @@ static int rx_probe(struct tapdev_uring *q, int tap_fd)
 
 	ring_prep(q, IORING_OP_READ, tap_fd, q->rx_buf, TAPDEV_BUF_SIZE, 0);
 	int missing = ring_run(q, 1, false, rx_probe_done, &res);
-	if (missing != 0) {
-		errno = missing < 0 ? errno : EOPNOTSUPP;
+	if (missing < 0)
+		return -1;
+	if (missing > 0) { /* left waiting: the ring is not to be used, nor its buffers freed */
+		q->reads_left = true;
+		errno = EOPNOTSUPP;
 		return -1;
 	}
 	if (res >= 0) { /* a frame already: the first batch has it */
@@ -500,8 +519,10 @@ int tapdev_batch_open(struct tapdev *tap, bool writes, bool reads, tapdev_sent_f
 			int err = errno;
 			log_info("%s: frames read one at a time: batched tap reads not offered here "
 				 "(%s)", tap->name, strerror(err));
-			if (!writes)
+			if (!writes || q->reads_left) {
+				errno = err;
 				goto fail;
+			}
 			free(q->rx_buf);
 			q->rx_buf = NULL;
 		}
@@ -512,7 +533,7 @@ int tapdev_batch_open(struct tapdev *tap, bool writes, bool reads, tapdev_sent_f
 	return 0;
 fail:;
 	int err = errno;
-	ring_free(q);
+	ring_free_reads_left(q, q->reads_left);
 	errno = err;
 	return -1;
 }
@@ -539,7 +560,7 @@ static void ring_drop(struct tapdev *tap, int err, const char *what)
 	tap->ring = NULL;
 	for (unsigned i = 0; i < q->queued; i++)
 		tx_write_one(tap, q, i);
-	ring_free(q);
+	ring_free_reads_left(q, q->reads_left);
 }
 
 static void tx_done(void *ctx, unsigned i, int32_t res)
@@ -570,7 +591,6 @@ void tapdev_flush(struct tapdev *tap)
 	q->queued = 0; /* told below, one way or the other */
 	for (unsigned i = 0; i < n; i++)
 		ring_prep(q, IORING_OP_WRITE, tap->fd, q->slot[i], hlen + q->info[i].len, i);
-	tap->out_batches++;
 	int missing = ring_run(q, n, true, tx_done, tap);
 	int err = missing < 0 ? errno : 0;
 	/* frames the kernel did not take or finish (it always does, short of a bug): lost */
@@ -578,6 +598,8 @@ void tapdev_flush(struct tapdev *tap)
 		tap->sent(tap->sent_ctx, 0, false, EIO);
 	if (missing)
 		ring_drop(tap, missing < 0 ? err : EIO, "writes");
+	else
+		tap->out_batches++;
 }
 
 static void rx_done(void *ctx, unsigned i, int32_t res)
@@ -603,12 +625,13 @@ static void rx_fill(struct tapdev *tap, unsigned n)
 		ring_prep(q, IORING_OP_READ, tap->fd, q->rx_buf + (size_t)i * TAPDEV_BUF_SIZE,
 			  TAPDEV_BUF_SIZE, i);
 	}
-	tap->in_batches++;
 	int missing = ring_run(q, n, false, rx_done, q);
 	if (missing) {
+		q->reads_left = missing > 0;
 		ring_drop(tap, missing < 0 ? errno : EIO, "reads");
 		return;
 	}
+	tap->in_batches++;
 	q->rx_count = n;
 	q->rx_next = 0;
 	q->rx_drained = false;
