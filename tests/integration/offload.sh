@@ -56,7 +56,7 @@ else
 	grep -q "one at a time: no io_uring here" "$TN_TMP/tapnetd.log" ||
 		fail "the log says neither how frames are read and written nor why not"
 fi
-log "offload no: $(counter TapInFrames) frames in in $in_batches batches of reads," \
+log "offload no: $(counter TapInFrames) frames in (read in $in_batches batches)," \
 	"$(counter TapOutFrames) out in $out_batches batches, all plain"
 
 # and one read and one write per frame: the same bytes, no batch
