@@ -473,14 +473,16 @@ void daemon_loop_start(struct tapnetd *d)
 	d->tap_error_log = (struct log_ratelimit)LOG_RATELIMIT_INIT(10, 3);
 
 	if ((d->cfg.batch_writes || d->cfg.batch_reads) && !d->tap.ring) {
-		if (tapdev_batch_open(&d->tap, d->cfg.batch_writes, d->cfg.batch_reads, tap_sent, d) == 0)
-			log_info("%s: frames %s in batches (io_uring)", d->tap.name,
-				 !d->cfg.batch_writes		      ? "read"
-				 : tapdev_read_batches(&d->tap) ? "read and written"
-								      : "written");
-		else
-			log_info("%s: frames read and written one at a time: no io_uring here (%s)",
-				 d->tap.name, strerror(errno));
+		if (tapdev_batch_open(&d->tap, d->cfg.batch_writes, d->cfg.batch_reads, tap_sent, d) == 0) {
+			const char *batched = "written";
+			if (tapdev_read_batches(&d->tap))
+				batched = d->cfg.batch_writes ? "read and written" : "read";
+			log_info("%s: frames %s in batches (io_uring)", d->tap.name, batched);
+		} else {
+			/* no io_uring (ENOSYS, EPERM), or reads alone asked and not offered */
+			log_info("%s: frames read and written one at a time (io_uring: %s)", d->tap.name,
+				 strerror(errno));
+		}
 	}
 	ev_prepare_init(&d->closer_prepare, closer_prepare_cb);
 	d->closer_prepare.data = d;

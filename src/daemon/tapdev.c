@@ -649,8 +649,14 @@ static void rx_fill(struct tapdev *tap, unsigned n)
  */
 static unsigned rx_batch_size(const struct tapdev *tap, unsigned want)
 {
-	unsigned n = tap->rx_run > 1 ? 2 * tap->rx_run : tap->rx_run ? 1 : tap->rx_prev_run;
+	unsigned n;
 
+	if (tap->rx_run == 0)
+		n = tap->rx_prev_run;
+	else if (tap->rx_run == 1)
+		n = 1;
+	else
+		n = 2 * tap->rx_run;
 	if (n > TAPDEV_RXQ)
 		n = TAPDEV_RXQ;
 	return n < want ? n : want;
@@ -681,10 +687,12 @@ ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_
 			q->rx_drained = false;
 			errno = EAGAIN;
 			n = -1;
-		} else if (q && rx_batch_size(tap, want) > 1) {
-			rx_fill(tap, rx_batch_size(tap, want)); /* or the ring is gone: read(2) */
-			continue;
 		} else {
+			unsigned batch = q ? rx_batch_size(tap, want) : 1;
+			if (batch > 1) {
+				rx_fill(tap, batch); /* or the ring is gone: read(2) */
+				continue;
+			}
 			/* one read(2) of header and frame together: no iovec to import */
 			buf = tap->buf;
 			n = read(tap->fd, tap->buf, TAPDEV_BUF_SIZE);

@@ -53,7 +53,7 @@ elif grep -q "frames written in batches" "$TN_TMP/tapnetd.log"; then
 		fail "reads not batched, and the log does not say why"
 	[ "$in_batches" -eq 0 ] || fail "reads not batched, but TapInBatches is $in_batches"
 else
-	grep -q "one at a time: no io_uring here" "$TN_TMP/tapnetd.log" ||
+	grep -q "frames read and written one at a time (io_uring: " "$TN_TMP/tapnetd.log" ||
 		fail "the log says neither how frames are read and written nor why not"
 fi
 log "offload no: $(counter TapInFrames) frames in (read in $in_batches batches)," \
