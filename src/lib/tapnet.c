@@ -42,6 +42,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
@@ -240,9 +241,15 @@ static void ctl_forget(void)
 	ctl_closed_by_program = 0;
 }
 
+_Atomic uint64_t tn_lib_unconnected[TN_LIB_UNCONNECTED_FDS];
+
 void tn_lib_fd_closing(int lo, int hi)
 {
 	int fd = ctl_fd;
+
+	/* a vfork child's closes clear notes of ours too: a lost note costs nothing */
+	for (int n = lo < 0 ? 0 : lo; n <= hi && n < TN_LIB_UNCONNECTED_FDS; n++)
+		atomic_store_explicit(&tn_lib_unconnected[n], 0, memory_order_relaxed);
 
 	/* not the child of a vfork, which shares our memory but not our fds */
 	if (fd >= 0 && fd >= lo && fd <= hi && (pid_t)syscall(SYS_getpid) == my_pid)
@@ -751,6 +758,41 @@ int tapnet_is_socket(int fd)
 	return tn_lib_socket_cookie(fd, &cookie);
 }
 
+/* ------------------------------------------------------------------ sockets never connected */
+
+/*
+ * A new socket's pair is kept unwritable until a connect ends (tapnetd
+ * fills its send buffer, so that POLLOUT means connected), and tapnetd
+ * writes nothing to it before: a send or receive on a socket that was
+ * never connected would wait for ever, where Linux answers at once with
+ * EPIPE (and SIGPIPE) or ENOTCONN, as it does on a listener. The shim asks
+ * here before such a call on a number noted in tn_lib_unconnected. The
+ * note says only where to ask: its cookie must still be the fd's (else the
+ * number was closed behind the shim's back and reused), and tapnetd's
+ * state must still be CLOSE or LISTEN (else another process sharing the
+ * socket has connected it since). Either way a stale note goes.
+ */
+int tn_lib_never_connected(int fd)
+{
+	if (fd < 0 || fd >= TN_LIB_UNCONNECTED_FDS)
+		return 0;
+	uint64_t noted = atomic_load_explicit(&tn_lib_unconnected[fd], memory_order_relaxed);
+	uint64_t cookie;
+	if (!noted)
+		return 0;
+	int saved = errno;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int never = fd_ident(fd, &cookie) == 0 && cookie == noted &&
+		    tapnet_getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
+		    len >= offsetof(struct tcp_info, tcpi_state) + sizeof(ti.tcpi_state) &&
+		    (ti.tcpi_state == TCP_CLOSE || ti.tcpi_state == TCP_LISTEN);
+	if (!never)
+		atomic_compare_exchange_strong(&tn_lib_unconnected[fd], &noted, 0);
+	errno = saved;
+	return never;
+}
+
 /* ------------------------------------------------------------------ IPv4, and IPv6 sockets that speak it */
 
 /*
@@ -1028,7 +1070,12 @@ int tapnet_socket(int domain, int type, int protocol)
 		fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
 	if (domain == AF_INET6)
 		set_family_mark(b, MARK_INET6);
-	cache_put_fd(b, true);
+	uint64_t cookie;
+	if (fd_ident(b, &cookie) == 0) {
+		cache_put(cookie, true);
+		if (b < TN_LIB_UNCONNECTED_FDS)
+			atomic_store_explicit(&tn_lib_unconnected[b], cookie, memory_order_relaxed);
+	}
 	LEAVE(b);
 }
 
@@ -1267,6 +1314,8 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = EISCONN; /* --kernel-ipv6: the kernel's socket, connected by it */
 		return -1;
 	}
+	if (fd >= 0 && fd < TN_LIB_UNCONNECTED_FDS)
+		atomic_store_explicit(&tn_lib_unconnected[fd], 0, memory_order_relaxed);
 	ENTER();
 	begin(&w, TN_RPC_CONNECT);
 	tn_rpc_put_u32(&w, TN_ATTR_ADDR, ip);

@@ -43,6 +43,20 @@ int tn_lib_getsockname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t
  * them, it is the program's again. Async-signal-safe.
  */
 void tn_lib_fd_closing(int lo, int hi);
+/*
+ * Sockets that were never connected, by fd number: their SO_COOKIE, from
+ * socket() until a connect begins or the number is closed; 0 elsewhere.
+ * Such a socket's pair is kept unwritable and tapnetd writes nothing to it
+ * (see tapnet.c), so the shim looks here before a send or receive that
+ * would otherwise wait for ever, and asks tn_lib_never_connected. A note
+ * may be stale (the number closed behind the shim, another process's
+ * connect); that function decides. Numbers past the table are not noted.
+ */
+#include <stdatomic.h>
+#define TN_LIB_UNCONNECTED_FDS 4096
+extern _Atomic uint64_t tn_lib_unconnected[TN_LIB_UNCONNECTED_FDS];
+/* 1 if noted fd is a tapnet socket never connected, or a listener (Linux: EPIPE, ENOTCONN). */
+int tn_lib_never_connected(int fd);
 /* Set by the shim: closes are reported, libtapnet need not check its fd before each call. */
 extern int tn_lib_fds_watched;
 

@@ -37,7 +37,9 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "lib/tapnet.h"
@@ -65,6 +67,10 @@ REAL(accept, int, int, struct sockaddr *, socklen_t *)
 REAL(accept4, int, int, struct sockaddr *, socklen_t *, int)
 REAL(connect, int, int, const struct sockaddr *, socklen_t)
 REAL(read, ssize_t, int, void *, size_t)
+REAL(readv, ssize_t, int, const struct iovec *, int)
+REAL(write, ssize_t, int, const void *, size_t)
+REAL(writev, ssize_t, int, const struct iovec *, int)
+REAL(send, ssize_t, int, const void *, size_t, int)
 REAL(recv, ssize_t, int, void *, size_t, int)
 REAL(recvfrom, ssize_t, int, void *, size_t, int, struct sockaddr *, socklen_t *)
 REAL(recvmsg, ssize_t, int, struct msghdr *, int)
@@ -227,24 +233,98 @@ static ssize_t eof_or_error(int fd, ssize_t n, size_t want)
 	return 0;
 }
 
+/*
+ * A socket never connected (or a listener) would make a send or receive
+ * wait for ever on its pair: answered here as Linux does. The table look-up
+ * is all an ordinary call pays.
+ */
+static bool noted_unconnected(int fd)
+{
+	return fd >= 0 && fd < TN_LIB_UNCONNECTED_FDS &&
+	       atomic_load_explicit(&tn_lib_unconnected[fd], memory_order_relaxed) && !tn_lib_busy &&
+	       tn_lib_never_connected(fd);
+}
+
+static bool send_unconnected(int fd, int flags)
+{
+	if (!noted_unconnected(fd))
+		return false;
+	if (!(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE); /* the kernel's send_sig: to this thread */
+	errno = EPIPE;
+	return true;
+}
+
+static bool recv_unconnected(int fd)
+{
+	if (!noted_unconnected(fd))
+		return false;
+	errno = ENOTCONN;
+	return true;
+}
+
+static size_t iov_len(const struct iovec *iov, int n)
+{
+	size_t want = 0;
+	for (int i = 0; i < n; i++)
+		want += iov[i].iov_len;
+	return want;
+}
+
 EXPORT ssize_t read(int fd, void *buf, size_t count)
 {
+	if (recv_unconnected(fd))
+		return -1;
 	return eof_or_error(fd, get_read()(fd, buf, count), count);
+}
+
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
+{
+	if (recv_unconnected(fd))
+		return -1;
+	return eof_or_error(fd, get_readv()(fd, iov, iovcnt), iovcnt > 0 ? iov_len(iov, iovcnt) : 0);
+}
+
+EXPORT ssize_t write(int fd, const void *buf, size_t count)
+{
+	if (send_unconnected(fd, 0))
+		return -1;
+	return get_write()(fd, buf, count);
+}
+
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+	if (send_unconnected(fd, 0))
+		return -1;
+	return get_writev()(fd, iov, iovcnt);
+}
+
+EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
+{
+	if (send_unconnected(fd, flags))
+		return -1;
+	return get_send()(fd, buf, len, flags);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
+	if (recv_unconnected(fd))
+		return -1;
 	return eof_or_error(fd, get_recv()(fd, buf, len, flags), len);
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			socklen_t *alen)
 {
+	if (recv_unconnected(fd))
+		return -1;
 	return eof_or_error(fd, get_recvfrom()(fd, buf, len, flags, addr, alen), len);
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	if (recv_unconnected(fd))
+		return -1;
 	size_t want = 0;
 	for (size_t i = 0; i < msg->msg_iovlen; i++)
 		want += msg->msg_iov[i].iov_len;
@@ -268,6 +348,8 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 			return -1;
 		return get_sendto()(fd, buf, len, flags & ~MSG_FASTOPEN, NULL, 0);
 	}
+	if (send_unconnected(fd, flags))
+		return -1;
 	return get_sendto()(fd, buf, len, flags, addr, alen);
 }
 
@@ -281,6 +363,8 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		unnamed.msg_namelen = 0;
 		return get_sendmsg()(fd, &unnamed, flags & ~MSG_FASTOPEN);
 	}
+	if (send_unconnected(fd, flags))
+		return -1;
 	return get_sendmsg()(fd, msg, flags);
 }
 

@@ -3,6 +3,7 @@
 and checks the answers a kernel socket would give. Prints one line per check;
 exits 1 at the first wrong answer."""
 import errno
+import os
 import selectors
 import signal
 import socket
@@ -135,3 +136,59 @@ except OSError as ex:
     check("accept after the shutdown: EINVAL", ex.errno == errno.EINVAL, ex)
 l.close()
 signal.alarm(0)
+
+# a socket never connected, and a listener: sends are EPIPE (with SIGPIPE
+# unless MSG_NOSIGNAL) and receives ENOTCONN at once, blocking or not,
+# whatever the call (send, write, writev, sendmsg, recv, read, readv,
+# recvmsg); a wait ends the probe
+pipes = []
+signal.signal(signal.SIGPIPE, lambda signum, frame: pipes.append(signum))
+signal.alarm(20)
+fresh = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+bound = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+bound.bind(("0.0.0.0", 0))
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.bind(("0.0.0.0", 0))
+l.listen(4)
+
+
+def answer(call):
+    try:
+        return "returned %r" % (call(),)
+    except OSError as ex:
+        return errno.errorcode.get(ex.errno, ex.errno)
+
+
+for name, s in (("a new socket", fresh), ("a bound socket", bound), ("a listener", l)):
+    fd = s.fileno()
+    for blocking in (True, False):
+        s.setblocking(blocking)
+        how = "blocking" if blocking else "non-blocking"
+        sends = (("send", lambda: s.send(b"x")), ("write", lambda: os.write(fd, b"x")),
+                 ("writev", lambda: os.writev(fd, [b"x", b"y"])),
+                 ("sendmsg", lambda: s.sendmsg([b"x"])))
+        for call_name, call in sends:
+            del pipes[:]
+            r = answer(call)
+            check("%s on %s (%s): EPIPE and SIGPIPE" % (call_name, name, how),
+                  r == "EPIPE" and pipes == [signal.SIGPIPE], "%s, %d SIGPIPE" % (r, len(pipes)))
+        del pipes[:]
+        r = answer(lambda: s.send(b"x", socket.MSG_NOSIGNAL))
+        check("send MSG_NOSIGNAL on %s (%s): EPIPE, no SIGPIPE" % (name, how),
+              r == "EPIPE" and not pipes, "%s, %d SIGPIPE" % (r, len(pipes)))
+        recvs = (("recv", lambda: s.recv(10)), ("read", lambda: os.read(fd, 10)),
+                 ("readv", lambda: os.readv(fd, [bytearray(10)])), ("recvmsg", lambda: s.recvmsg(10)))
+        for call_name, call in recvs:
+            r = answer(call)
+            check("%s on %s (%s): ENOTCONN" % (call_name, name, how), r == "ENOTCONN", r)
+# then connected: the same socket carries data both ways
+fresh.setblocking(True)
+fresh.connect((addr, open_port))
+fresh.sendall(b"after\n")
+fresh.shutdown(socket.SHUT_WR)
+data = read_all(fresh)
+check("a socket that sent before it was connected works once connected", data == b"after\n", data)
+for s in (fresh, bound, l):
+    s.close()
+signal.alarm(0)
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)

@@ -5,8 +5,11 @@
 # raises ConnectionRefusedError; a connect to an open port is writable only
 # once established, then names, options and an echo work. Also: a port
 # below 1024 needs privileges, as on Linux; sendto and sendmsg with
-# MSG_FASTOPEN connect and send, answering as the kernel does; IP_TOS and
-# IP_TTL are on the segments.
+# MSG_FASTOPEN connect and send, answering as the kernel does; a send or
+# receive on a socket never connected, bound or listening answers EPIPE
+# (SIGPIPE) or ENOTCONN at once, for each of the calls that do them, as the
+# kernel does (the pair alone would wait for ever); IP_TOS and IP_TTL are
+# on the segments.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 require_cmd nc setpriv
