@@ -88,7 +88,7 @@ static const struct config_key config_keys[] = {
 	{ "interface", "mtu", parse_uint, FIELD(core.mtu), 68, 65521, NO_AUX },
 	{ "interface", "txqueuelen", parse_uint, FIELD(txqueuelen), 16, 1000000, NO_AUX },
 	{ "interface", "offload", parse_bool, FIELD(offload), 0, 1, NO_AUX },
-	{ "interface", "busy_poll", parse_uint, FIELD(busy_poll_us), 0, 10000, NO_AUX },
+	{ "interface", "busy_poll", parse_uint, FIELD(busy_poll_us), 0, 1000000, NO_AUX },
 	{ "interface", "batch_writes", parse_bool, FIELD(batch_writes), 0, 1, NO_AUX },
 	{ "interface", "batch_reads", parse_bool, FIELD(batch_reads), 0, 1, NO_AUX },
 	{ "interface", "mac", parse_mac, FIELD(core.mac), 0, 0, OPTIONAL_NO_AUX },

@@ -254,6 +254,9 @@ START_TEST(test_out_of_range)
 	expect_one_error("[ipv4]\ndefault_ttl = 0\n", 2, "out of range 1..255");
 	expect_one_error("[arp]\nretry_interval = 2m\n", 2, "2m is out of range 10ms..1m");
 	expect_one_error("[daemon]\ncontrol_socket_mode = 1777\n", 2, "out of range");
+	expect_one_error("[interface]\nbusy_poll = 1000001\n", 2, "out of range 0..1000000");
+	ck_assert_uint_eq(load("[interface]\nbusy_poll = 1000000\n"), 0); /* polling through 1 s gaps */
+	ck_assert_uint_eq(cfg.busy_poll_us, 1000000);
 }
 END_TEST
 
