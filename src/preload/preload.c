@@ -14,7 +14,9 @@
  * which `tapnet run`'s seccomp filter lets through without asking its
  * supervisor). read, write, send, recv, poll,
  * close and the rest are the kernel's own on a tapnet fd, except that
- * sendto and sendmsg with MSG_FASTOPEN connect first, and that an
+ * sendto and sendmsg with MSG_FASTOPEN connect first, that a send with
+ * MSG_OOB is refused (EOPNOTSUPP), that a send or receive on a socket never
+ * connected answers as Linux does (see send_unconnected), and that an
  * end-of-file from read/recv/recvfrom/recvmsg on a tapnet socket whose
  * connection ended in an error becomes that error, ECONNRESET or
  * ETIMEDOUT (the socket pair itself can only say end-of-file; SO_ERROR
@@ -255,6 +257,21 @@ static bool send_unconnected(int fd, int flags)
 	return true;
 }
 
+/*
+ * MSG_OOB: the socket pair would take the byte as its own out-of-band
+ * byte, which tapnetd's reads of the pair pass over, and it would be lost
+ * without a word. tapnet sends no urgent data (it takes the urgent data
+ * it receives inline, as SO_OOBINLINE does), and says so, as lwIP and
+ * gVisor do. Only a call with the flag pays the look-up.
+ */
+static bool send_oob_refused(int fd, int flags)
+{
+	if (!(flags & MSG_OOB) || !ours(fd))
+		return false;
+	errno = EOPNOTSUPP;
+	return true;
+}
+
 static bool recv_unconnected(int fd)
 {
 	if (!noted_unconnected(fd))
@@ -301,7 +318,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-	if (send_unconnected(fd, flags))
+	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
 		return -1;
 	return get_send()(fd, buf, len, flags);
 }
@@ -348,7 +365,7 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 			return -1;
 		return get_sendto()(fd, buf, len, flags & ~MSG_FASTOPEN, NULL, 0);
 	}
-	if (send_unconnected(fd, flags))
+	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
 		return -1;
 	return get_sendto()(fd, buf, len, flags, addr, alen);
 }
@@ -363,7 +380,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		unnamed.msg_namelen = 0;
 		return get_sendmsg()(fd, &unnamed, flags & ~MSG_FASTOPEN);
 	}
-	if (send_unconnected(fd, flags))
+	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
 		return -1;
 	return get_sendmsg()(fd, msg, flags);
 }

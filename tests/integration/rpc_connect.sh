@@ -5,7 +5,8 @@
 # raises ConnectionRefusedError; a connect to an open port is writable only
 # once established, then names, options and an echo work. Also: a port
 # below 1024 needs privileges, as on Linux; sendto and sendmsg with
-# MSG_FASTOPEN connect and send, answering as the kernel does; a send or
+# MSG_FASTOPEN connect and send, answering as the kernel does; MSG_OOB is
+# refused (EOPNOTSUPP), urgent data received reads inline; a send or
 # receive on a socket never connected, bound or listening answers EPIPE
 # (SIGPIPE) or ENOTCONN at once, for each of the calls that do them, as the
 # kernel does (the pair alone would wait for ever); IP_TOS and IP_TTL are
@@ -101,6 +102,49 @@ grep -q "^blocking sendto 5 hello" <<<"$kernel_says" ||
 [ "$tapnet_says" = "$kernel_says" ] ||
 	fail "MSG_FASTOPEN under tapnet run: $tapnet_says; the kernel: $kernel_says"
 log "MSG_FASTOPEN as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
+
+# urgent data: a send with MSG_OOB under `tapnet run` fails (EOPNOTSUPP)
+# instead of losing its byte in the socket pair, whose reads pass over an
+# out-of-band byte, and the stream around it arrives whole; the urgent byte
+# a kernel client sends reaches a tapnet server inline (as SO_OOBINLINE)
+oob=$(tn_run "$PYTHON" -c '
+import errno, socket, sys
+s = socket.create_connection((sys.argv[1], 7400))
+s.sendall(b"abc")
+try:
+    s.send(b"X", socket.MSG_OOB); print("sent")
+except OSError as e:
+    print("EOPNOTSUPP" if e.errno == errno.EOPNOTSUPP else errno.errorcode[e.errno])
+s.sendall(b"def")
+data = b""
+while len(data) < 6:
+    b = s.recv(100)
+    if not b: break
+    data += b
+print(data.decode())' "$HOST_ADDR" 2>&1)
+[ "$oob" = $'EOPNOTSUPP\nabcdef' ] || fail "send(MSG_OOB) under tapnet run: $oob"
+bg urgent tn_run "$PYTHON" -c '
+import socket
+l = socket.socket(); l.bind(("'"$TAPNET_ADDR"'", 7500)); l.listen(1)
+c, _ = l.accept()
+data = b""
+while True:
+    b = c.recv(100)
+    if not b: break
+    data += b
+print("got", data.decode(), flush=True)'
+wait_listen tapnet "$TAPNET_ADDR" 7500
+ns_exec "$PYTHON" -c '
+import socket, time
+s = socket.create_connection(("'"$TAPNET_ADDR"'", 7500))
+s.sendall(b"abc"); time.sleep(0.1); s.send(b"X", socket.MSG_OOB); time.sleep(0.1); s.sendall(b"def"); s.close()' ||
+	fail "the kernel-side client with urgent data"
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	grep -q "^got" "$TN_TMP/urgent.log" && break
+	sleep 0.1
+done
+grep -q "^got abcXdef$" "$TN_TMP/urgent.log" || fail "urgent data into tapnet: $(cat "$TN_TMP/urgent.log")"
+log "MSG_OOB: EOPNOTSUPP from a tapnet socket; urgent data into tapnet read inline"
 
 # IP_TOS and IP_TTL on the wire: nftables on the kernel side counts the
 # segments from tapnet with DSCP CS1 (TOS 0x20) and TTL 33
