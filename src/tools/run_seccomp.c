@@ -77,6 +77,8 @@
 #endif
 
 #define SUP_ADDR_MAX 128   /* the largest sockaddr read from a program (sockaddr_storage) */
+#define SUP_SEND_MAX 65536 /* the most a MSG_FASTOPEN send sends (a request's worth) */
+#define SUP_IOV_MAX 64     /* and the iovecs of a sendmsg it reads */
 #define SUP_OPT_MAX 512    /* the largest option value read or written */
 #define SUP_SWEEP_MS 500   /* how often waiting calls are checked for still being wanted */
 #define SUP_PENDING_MAX 4096 /* calls waiting at once (one fd each) */
@@ -93,7 +95,10 @@ static struct run_seccomp_opts sup_opts;
 static int listener = -1;
 static struct seccomp_notif_sizes sizes;
 
-/* A call that waits for its socket: a blocking accept or connect. */
+/*
+ * A call that waits for its socket: a blocking accept or connect, or a
+ * MSG_FASTOPEN send, which connects and then sends.
+ */
 struct pending {
 	uint64_t id;
 	pid_t pid;
@@ -102,6 +107,8 @@ struct pending {
 	int flags;                   /* accept4's */
 	int target;                  /* the listener's fd number in the program */
 	uint64_t addr_ptr, len_ptr;  /* accept's */
+	bool fastopen, fastopen_msg; /* a sendto's (sendmsg's) data goes once connected */
+	uint64_t send_args[4];       /* that call's: fd, buf (msghdr), len (flags), flags */
 };
 static struct pending pending[SUP_PENDING_MAX];
 static unsigned n_pending;
@@ -455,16 +462,17 @@ static void do_accept(const struct seccomp_notif *n, int fd)
 	add_pending(n, fd, true, flags); /* a blocking accept: waits for the listener */
 }
 
-/* The connect's outcome (SO_ERROR), once the pair says the handshake is over. */
-static void finish_connect(uint64_t id, int fd)
+/* The connect's outcome (SO_ERROR, read and so cleared), once the pair says the handshake is over. */
+static int connect_error(int fd)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
 	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
-	reply(id, 0, err);
+	return err;
 }
+
 
 /*
  * --kernel-ipv6, and the call's address is IPv6 proper: a kernel socket
@@ -501,14 +509,18 @@ static int kernel_ipv6(const struct seccomp_notif *n, int fd, const void *addr, 
 	return 1;
 }
 
-static void do_connect(const struct seccomp_notif *n, int fd)
+/*
+ * connect() to the address at addr_ptr, or a MSG_FASTOPEN send's (then:
+ * the send, to make once connected; NULL for connect itself).
+ */
+static void connect_to(const struct seccomp_notif *n, int fd, uint64_t addr_ptr, socklen_t len,
+		       const struct pending *then)
 {
 	uint8_t addr[SUP_ADDR_MAX];
-	socklen_t len = (socklen_t)n->data.args[2];
 
 	if (len > sizeof(addr))
 		len = sizeof(addr); /* as Linux reads no more than a sockaddr_storage */
-	if (mem_read((pid_t)n->pid, n->data.args[1], addr, len) < 0) {
+	if (mem_read((pid_t)n->pid, addr_ptr, addr, len) < 0) {
 		close(fd);
 		reply(n->id, 0, EFAULT);
 		return;
@@ -523,7 +535,7 @@ static void do_connect(const struct seccomp_notif *n, int fd)
 	}
 	int r = tn_lib_connect_begin(fd, (struct sockaddr *)addr, len);
 	int fl = fcntl(fd, F_GETFL);
-	if (r < 0 && errno == EALREADY && fl >= 0 && !(fl & O_NONBLOCK)) {
+	if (r < 0 && errno == EALREADY && fl >= 0 && !(fl & O_NONBLOCK) && !then) {
 		/* a blocking connect restarted after a signal: it waits on, as on Linux */
 		add_pending(n, fd, false, 0);
 		return;
@@ -539,6 +551,106 @@ static void do_connect(const struct seccomp_notif *n, int fd)
 		return;
 	}
 	add_pending(n, fd, false, 0); /* a blocking connect: waits for the handshake */
+	if (then && n_pending && pending[n_pending - 1].id == n->id) {
+		struct pending *p = &pending[n_pending - 1];
+		p->fastopen = true;
+		p->fastopen_msg = then->fastopen_msg;
+		memcpy(p->send_args, then->send_args, sizeof(p->send_args));
+	}
+}
+
+static void do_connect(const struct seccomp_notif *n, int fd)
+{
+	connect_to(n, fd, n->data.args[1], (socklen_t)n->data.args[2], NULL);
+}
+
+/*
+ * A MSG_FASTOPEN send that waited for its connect: the data goes now, as
+ * much as the pair takes at once (it has just been connected, so all of a
+ * request's worth), read from the program; the call answers that count.
+ */
+static void fastopen_send(const struct pending *p)
+{
+	static uint8_t data[SUP_SEND_MAX];
+	size_t len = 0;
+	int flags;
+
+	if (p->fastopen_msg) {
+		struct msghdr mh;
+		struct iovec iov[SUP_IOV_MAX];
+		flags = (int)p->send_args[2];
+		if (mem_read(p->pid, p->send_args[1], &mh, sizeof(mh)) < 0) {
+			reply(p->id, 0, EFAULT);
+			return;
+		}
+		size_t niov = mh.msg_iovlen < SUP_IOV_MAX ? mh.msg_iovlen : SUP_IOV_MAX;
+		if (mem_read(p->pid, (uint64_t)(uintptr_t)mh.msg_iov, iov, niov * sizeof(iov[0])) < 0) {
+			reply(p->id, 0, EFAULT);
+			return;
+		}
+		for (size_t i = 0; i < niov && len < sizeof(data); i++) {
+			size_t take = iov[i].iov_len < sizeof(data) - len ? iov[i].iov_len
+									   : sizeof(data) - len;
+			if (mem_read(p->pid, (uint64_t)(uintptr_t)iov[i].iov_base, data + len, take) < 0) {
+				reply(p->id, 0, EFAULT);
+				return;
+			}
+			len += take;
+		}
+	} else {
+		flags = (int)p->send_args[3];
+		len = p->send_args[2] < sizeof(data) ? (size_t)p->send_args[2] : sizeof(data);
+		if (mem_read(p->pid, p->send_args[1], data, len) < 0) {
+			reply(p->id, 0, EFAULT);
+			return;
+		}
+	}
+	if (!id_valid(p->id))
+		return;
+	ssize_t w = send(p->fd, data, len, (flags & ~MSG_FASTOPEN) | MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w < 0 && errno == EAGAIN)
+		w = 0; /* nothing fitted: as a signal would have interrupted the wait */
+	reply(p->id, w < 0 ? 0 : w, w < 0 ? errno : 0);
+}
+
+/*
+ * sendto or sendmsg with MSG_OOB or MSG_FASTOPEN on a tapnet socket, the
+ * only sends the filter hands over. MSG_OOB: refused (EOPNOTSUPP), as
+ * under the shim; the pair would lose the byte. MSG_FASTOPEN with an
+ * address: connect, then send, as the shim does and as Linux does without
+ * a cookie for the server (non-blocking: EINPROGRESS, nothing sent).
+ * Without an address the flag means nothing to a connected socket: the
+ * call goes on.
+ */
+static void do_send(const struct seccomp_notif *n, int fd, bool msg)
+{
+	int flags = (int)n->data.args[msg ? 2 : 3];
+	uint64_t name = n->data.args[4];
+	socklen_t name_len = (socklen_t)n->data.args[5];
+
+	if (flags & MSG_OOB) {
+		close(fd);
+		reply(n->id, 0, EOPNOTSUPP);
+		return;
+	}
+	if (msg) {
+		struct msghdr mh;
+		if (mem_read((pid_t)n->pid, n->data.args[1], &mh, sizeof(mh)) < 0) {
+			close(fd);
+			reply(n->id, 0, EFAULT);
+			return;
+		}
+		name = (uint64_t)(uintptr_t)mh.msg_name;
+		name_len = mh.msg_namelen;
+	}
+	if (!name) {
+		close(fd);
+		pass(n->id);
+		return;
+	}
+	struct pending then = { .fastopen = true, .fastopen_msg = msg };
+	memcpy(then.send_args, n->data.args, sizeof(then.send_args));
+	connect_to(n, fd, name, name_len, &then);
 }
 
 static void do_bind(const struct seccomp_notif *n, int fd)
@@ -752,6 +864,10 @@ static void handle(const struct seccomp_notif *n)
 		reply(n->id, 0, r < 0 ? errno : 0);
 		break;
 	}
+	case SYS_sendto:
+	case SYS_sendmsg:
+		do_send(n, fd, nr == SYS_sendmsg);
+		return; /* fd kept or closed there */
 	default:
 		pass(n->id);
 		break;
@@ -775,8 +891,13 @@ static void ready(unsigned k)
 			drop_pending(k);
 		return;
 	}
-	if (id_valid(p->id))
-		finish_connect(p->id, p->fd);
+	if (id_valid(p->id)) {
+		int err = connect_error(p->fd);
+		if (p->fastopen && !err)
+			fastopen_send(p);
+		else
+			reply(p->id, 0, err);
+	}
 	drop_pending(k);
 }
 

@@ -7,8 +7,9 @@
  * IPPROTO_TCP or IPPROTO_MPTCP (with verbose, every AF_INET, AF_INET6 and
  * AF_PACKET socket(), so that the supervisor can say why each other one
  * stays the kernel's); connect, bind, listen, accept, accept4,
- * getsockname, getpeername, setsockopt, getsockopt and shutdown; and
- * io_uring_setup. A call among those that carries TN_SECCOMP_MARK in its
+ * getsockname, getpeername, setsockopt, getsockopt and shutdown; sendto
+ * and sendmsg with MSG_OOB or MSG_FASTOPEN (which a socket pair would lose
+ * or refuse; any other send passes); and io_uring_setup. A call among those that carries TN_SECCOMP_MARK in its
  * sixth argument is the shim's own and passes. Another ABI's calls (32-bit
  * x86, x32) are all handed over, for the supervisor to say so once.
  * Everything else passes.
@@ -40,7 +41,7 @@
  * into offsets once the program is complete.
  */
 enum label { L_NONE, L_NOTIFY, L_ALLOW, L_FOREIGN, L_FDCALL, L_SOCKET, L_SOCKARGS, L_TYPE,
-	     L_OTHER, L_COUNT };
+	     L_OTHER, L_SENDTO, L_SENDMSG, L_COUNT };
 
 struct insn {
 	struct sock_filter f;
@@ -129,7 +130,17 @@ int run_seccomp_filter(bool verbose, struct sock_filter *out, unsigned *len)
 	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, L_NOTIFY, L_NONE);
 	for (size_t k = 0; k < sizeof(fd_calls) / sizeof(fd_calls[0]); k++)
 		emit(&p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)fd_calls[k], L_FDCALL, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, L_SENDTO, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmsg, L_SENDMSG, L_NONE);
 	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
+
+	/* a send asks only with MSG_OOB or MSG_FASTOPEN in its flags: every other passes */
+	label(&p, L_SENDTO);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(3), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JSET | BPF_K, MSG_OOB | MSG_FASTOPEN, L_FDCALL, L_ALLOW);
+	label(&p, L_SENDMSG);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(2), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JSET | BPF_K, MSG_OOB | MSG_FASTOPEN, L_FDCALL, L_ALLOW);
 
 	/* a call on an fd: the shim's own (marked) passes, any other asks */
 	label(&p, L_FDCALL);

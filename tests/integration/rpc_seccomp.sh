@@ -7,6 +7,8 @@
 #     come in on tap0;
 #   - connects non-blocking as Go does (EINPROGRESS, POLLOUT, SO_ERROR),
 #     also to a closed port (ECONNREFUSED);
+#   - sends with MSG_FASTOPEN and an address (connect, then send), with the
+#     answers a kernel socket gives, and has MSG_OOB refused (EOPNOTSUPP);
 #   - listens and accepts kernel-side clients (a blocking accept, which a
 #     signal interrupts and SA_RESTART restarts, then a non-blocking accept4
 #     with poll): TcpPassiveOpens counts them;
@@ -82,6 +84,23 @@ out=$(tn_run "$STATIC" nbclient "$HOST_ADDR" 7601 7609 2>&1) || fail "static nbc
 log "static non-blocking client: $(echo $out)"
 [ "$(counter TcpActiveOpens)" -ge $((active + 2)) ] ||
 	fail "TcpActiveOpens $(counter TcpActiveOpens), expected >= $((active + 2))"
+
+# --- TCP Fast Open's connect-and-send (sendto and sendmsg with MSG_FASTOPEN
+# and an address): the same answers from a kernel socket and through the
+# supervisor (EISCONN from the pair before); MSG_OOB: EOPNOTSUPP, and the
+# stream around it whole (the pair lost the byte without a word before)
+kernel_says=$(ns_exec "$STATIC" fastopen "$HOST_ADDR" 7601 7609 2>&1)
+grep -q "^blocking sendto 6 hello$" <<<"$kernel_says" || fail "static fastopen on the kernel: $kernel_says"
+active=$(counter TcpActiveOpens)
+tapnet_says=$(tn_run "$STATIC" fastopen "$HOST_ADDR" 7601 7609 2>&1)
+[ "$tapnet_says" = "$kernel_says" ] ||
+	fail "static MSG_FASTOPEN through the supervisor: $tapnet_says; the kernel: $kernel_says"
+[ "$(counter TcpActiveOpens)" -ge $((active + 3)) ] ||
+	fail "MSG_FASTOPEN: TcpActiveOpens $(counter TcpActiveOpens), expected >= $((active + 3))"
+log "static MSG_FASTOPEN as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
+out=$(tn_run "$STATIC" oob "$HOST_ADDR" 7601 2>&1) || fail "static oob: $out"
+[ "$out" = $'oob EOPNOTSUPP\necho after' ] || fail "static send(MSG_OOB) through the supervisor: $out"
+log "static MSG_OOB: $(echo $out)"
 
 # --- a server: blocking accept, then accept4 non-blocking with poll
 passive=$(counter TcpPassiveOpens)

@@ -20,6 +20,11 @@
  *                                    readable: prints "aborted", "accepted", "quiet"...
  *   static_sock connect6 ADDR6 PORT  an AF_INET6 socket connects (blocking); prints
  *                                    "got TEXT" (what the server sent) or the errno name
+ *   static_sock fastopen ADDR PORT CLOSED_PORT
+ *                                    sendto and sendmsg with MSG_FASTOPEN and an address,
+ *                                    blocking and not, one line per answer
+ *   static_sock oob ADDR PORT        send(MSG_OOB) on a connected socket, then a line:
+ *                                    prints the send's errno name and the line's echo
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -361,6 +366,108 @@ static int connect6(const char *ip, const char *port)
 	return 0;
 }
 
+static const char *errno_name(int e)
+{
+	switch (e) {
+	case 0: return "ok";
+	case EISCONN: return "EISCONN";
+	case EINPROGRESS: return "EINPROGRESS";
+	case ECONNREFUSED: return "ECONNREFUSED";
+	case EOPNOTSUPP: return "EOPNOTSUPP";
+	default: return strerror(e);
+	}
+}
+
+/* Read exactly len bytes (the echo of what was sent) into buf, NUL-terminated. */
+static void read_echo(int fd, char *buf, size_t len)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		ssize_t r = read(fd, buf + have, len - have);
+		if (r <= 0)
+			die("read the echo");
+		have += (size_t)r;
+	}
+	buf[len] = '\0';
+	if (len && buf[len - 1] == '\n')
+		buf[len - 1] = '\0';
+}
+
+/*
+ * TCP Fast Open's connect-and-send, sendto and sendmsg with MSG_FASTOPEN
+ * and an address, as TFO clients make it: one line per answer, the same
+ * from a kernel socket and (through the supervisor) a tapnet one.
+ */
+static int fastopen(const char *ip, const char *port, const char *closed)
+{
+	struct sockaddr_in sin = addr_of(ip, port), shut = addr_of(ip, closed);
+	char got[64];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	ssize_t n = sendto(fd, "hello\n", 6, MSG_FASTOPEN, (struct sockaddr *)&sin, sizeof(sin));
+	if (n < 0)
+		die("blocking sendto MSG_FASTOPEN");
+	read_echo(fd, got, 6);
+	printf("blocking sendto %zd %s\n", n, got);
+	n = sendto(fd, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&sin, sizeof(sin));
+	printf("again on it %s\n", errno_name(n < 0 ? errno : 0));
+	close(fd);
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct iovec iov[2] = { { "msg", 3 }, { "parts\n", 6 } };
+	struct msghdr mh = { .msg_name = &sin, .msg_namelen = sizeof(sin), .msg_iov = iov,
+			     .msg_iovlen = 2 };
+	n = sendmsg(fd, &mh, MSG_FASTOPEN);
+	if (n < 0)
+		die("blocking sendmsg MSG_FASTOPEN");
+	read_echo(fd, got, 9);
+	printf("blocking sendmsg %zd %s\n", n, got);
+	close(fd);
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	n = sendto(fd, "lost", 4, MSG_FASTOPEN, (struct sockaddr *)&sin, sizeof(sin));
+	printf("non-blocking sendto %s\n", errno_name(n < 0 ? errno : 0));
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	if (poll(&p, 1, 10000) != 1)
+		die("poll for POLLOUT");
+	if (write(fd, "later\n", 6) != 6)
+		die("write once connected");
+	p.events = POLLIN;
+	if (poll(&p, 1, 10000) != 1)
+		die("poll for the echo");
+	read_echo(fd, got, 6);
+	printf("then %s\n", got);
+	close(fd);
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	n = sendto(fd, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&shut, sizeof(shut));
+	printf("closed port %s\n", errno_name(n < 0 ? errno : 0));
+	close(fd);
+	return 0;
+}
+
+/* send(MSG_OOB) on a connected socket, then a line: "oob ERRNO" and the line's echo. */
+static int oob(const char *ip, const char *port)
+{
+	struct sockaddr_in sin = addr_of(ip, port);
+	char got[64];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		die("connect");
+	ssize_t n = sendto(fd, "!", 1, MSG_OOB, NULL, 0);
+	printf("oob %s\n", errno_name(n < 0 ? errno : 0));
+	if (write(fd, "after\n", 6) != 6)
+		die("write");
+	read_echo(fd, got, 6);
+	printf("echo %s\n", got);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -376,6 +483,10 @@ int main(int argc, char **argv)
 		return gone(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "connect6") == 0)
 		return connect6(argv[2], argv[3]);
-	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6 ...\n");
+	if (argc == 5 && strcmp(argv[1], "fastopen") == 0)
+		return fastopen(argv[2], argv[3], argv[4]);
+	if (argc == 4 && strcmp(argv[1], "oob") == 0)
+		return oob(argv[2], argv[3]);
+	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob ...\n");
 	return 2;
 }
