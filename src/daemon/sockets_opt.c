@@ -441,6 +441,15 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 			v = SOCK_STREAM;
 			goto put_int;
 		}
+		if (r->level == IPPROTO_TCP && r->optname == TCP_INFO) {
+			/* as Linux answers for a closed socket: state CLOSE, nothing else */
+			struct tcp_info ti;
+			memset(&ti, 0, sizeof(ti));
+			ti.tcpi_state = tcp_state_linux(TN_TCP_CLOSED);
+			size_t n = r->optlen < sizeof(ti) ? r->optlen : sizeof(ti);
+			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &ti, n);
+			return 0;
+		}
 		return -ENOPROTOOPT;
 	}
 	/* a value still waiting for its place in the stream is already the answer, as on Linux */

@@ -413,6 +413,32 @@ int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *fi
 	return 0;
 }
 
+/*
+ * A connect failed: A is shut both ways, then emptied of B's filler (and
+ * of anything behind it) before it closes. A Unix socket closed with bytes unread makes its peer's
+ * next read fail with ECONNRESET, which would tell the client of a reset
+ * where there was no connection; read empty, B reads end-of-file, and the
+ * shim reads the connect's own error (SO_ERROR, the tombstone's) in its
+ * place, as Linux reports a pending error to the next receive.
+ */
+static void a_discard(struct tsock *t)
+{
+	/*
+	 * First: B hangs up at once, as at A's close (a B turned writable by
+	 * the drain with A still open would pass for connected, and take a
+	 * send); what is queued in A can still be read.
+	 */
+	shutdown(t->own_end, SHUT_RDWR);
+	t->wr_shut = true;
+	for (;;) {
+		struct iovec iov = { t->ss->scratch, CHUNK };
+		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		if (recv_a(t, &msg) <= 0)
+			break;
+	}
+	t->filler = 0;
+}
+
 /* Listener: hand accepted connections to the client while its fd takes them. */
 static void pump_accept(struct tsock *t)
 {
@@ -621,6 +647,7 @@ void sock_cb(struct tn_sock *s, unsigned events, void *arg)
 		} else if (events & (TN_SOCK_EV_ERROR | TN_SOCK_EV_CLOSED)) {
 			int err = pos_err(tn_sock_error(s));
 			t->connecting = false;
+			a_discard(t);
 			close_core(t, false);
 			set_done(t, err ? err : ECONNREFUSED);
 			if (!t->in_pump)

@@ -1349,10 +1349,10 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	}
 	/*
 	 * blocking: B turns writable when the handshake is over, either way;
-	 * tapnetd closes its end when it failed, so only then is there an
-	 * error to ask for.
+	 * tapnetd shuts its end (RDHUP) and closes it when it failed, so only
+	 * then is there an error to ask for.
 	 */
-	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	struct pollfd p = { .fd = fd, .events = POLLOUT | POLLRDHUP };
 	if (poll(&p, 1, -1) < 0)
 		return -1; /* EINTR: the connect goes on, as on Linux */
 	if (pair_revents_clean(p.revents))
@@ -1362,6 +1362,10 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (err < 0)
 		LEAVE(-1);
 	if (err) {
+		/* a socket whose connect failed answers sends and receives as one never connected */
+		uint64_t cookie;
+		if (fd < TN_LIB_UNCONNECTED_FDS && fd_ident(fd, &cookie) == 0)
+			atomic_store_explicit(&tn_lib_unconnected[fd], cookie, memory_order_relaxed);
 		errno = err;
 		LEAVE(-1);
 	}

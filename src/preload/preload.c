@@ -17,10 +17,10 @@
  * sendto and sendmsg with MSG_FASTOPEN connect first, that a send with
  * MSG_OOB is refused (EOPNOTSUPP), that a send or receive on a socket never
  * connected answers as Linux does (see send_unconnected), and that an
- * end-of-file from read/recv/recvfrom/recvmsg on a tapnet socket whose
- * connection ended in an error becomes that error, ECONNRESET or
- * ETIMEDOUT (the socket pair itself can only say end-of-file; SO_ERROR
- * knows why). close, dup2,
+ * end-of-file from read/recv/recvfrom/recvmsg/readv, or EPIPE from a send,
+ * on a tapnet socket whose connection ended in an error becomes that
+ * error, ECONNRESET, ETIMEDOUT or ECONNREFUSED (the socket pair itself can
+ * only say end-of-file or EPIPE; SO_ERROR knows why). close, dup2,
  * dup3, close_range and closefrom are libc's too; they only tell libtapnet
  * when the program takes the number its control connection lives at.
  * Name resolution uses the kernel (its UDP and AF_INET6 sockets pass
@@ -288,6 +288,23 @@ static size_t iov_len(const struct iovec *iov, int n)
 	return want;
 }
 
+/*
+ * A send that failed with EPIPE on a tapnet socket: tapnetd closed its end
+ * because the connection ended. If it ended in an error (a reset, a
+ * refused connect, a timeout) not yet reported, the send reports that
+ * instead, as Linux gives a pending error to the next send (SO_ERROR is
+ * read, and so cleared, as there). The SIGPIPE the pair raised stays.
+ */
+static ssize_t epipe_or_error(int fd, ssize_t n)
+{
+	if (n >= 0 || errno != EPIPE || !ours(fd))
+		return n;
+	int err = 0;
+	socklen_t len = sizeof(err);
+	errno = tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err > 0 ? err : EPIPE;
+	return -1;
+}
+
 EXPORT ssize_t read(int fd, void *buf, size_t count)
 {
 	if (recv_unconnected(fd))
@@ -306,21 +323,21 @@ EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
 	if (send_unconnected(fd, 0))
 		return -1;
-	return get_write()(fd, buf, count);
+	return epipe_or_error(fd, get_write()(fd, buf, count));
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
 	if (send_unconnected(fd, 0))
 		return -1;
-	return get_writev()(fd, iov, iovcnt);
+	return epipe_or_error(fd, get_writev()(fd, iov, iovcnt));
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
 	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
 		return -1;
-	return get_send()(fd, buf, len, flags);
+	return epipe_or_error(fd, get_send()(fd, buf, len, flags));
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -367,7 +384,7 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 	}
 	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
 		return -1;
-	return get_sendto()(fd, buf, len, flags, addr, alen);
+	return epipe_or_error(fd, get_sendto()(fd, buf, len, flags, addr, alen));
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -382,7 +399,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	}
 	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
 		return -1;
-	return get_sendmsg()(fd, msg, flags);
+	return epipe_or_error(fd, get_sendmsg()(fd, msg, flags));
 }
 
 __attribute__((constructor)) static void watch_fds(void)

@@ -181,6 +181,33 @@ for name, s in (("a new socket", fresh), ("a bound socket", bound), ("a listener
         for call_name, call in recvs:
             r = answer(call)
             check("%s on %s (%s): ENOTCONN" % (call_name, name, how), r == "ENOTCONN", r)
+# after a refused connect: a blocking one's error was its connect's, then
+# sends are EPIPE and receives ENOTCONN; a non-blocking one's is still
+# pending, and the first send reports it (not EPIPE, nor a reset), then a
+# receive reads end-of-file and a send EPIPE
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+r = answer(lambda: s.connect((addr, closed_port)))
+check("blocking connect to a closed port", r == "ECONNREFUSED", r)
+del pipes[:]
+r = answer(lambda: s.send(b"x"))
+check("then send: EPIPE and SIGPIPE", r == "EPIPE" and pipes == [signal.SIGPIPE], "%s, %d SIGPIPE" % (r, len(pipes)))
+r = answer(lambda: s.recv(10))
+check("then recv: ENOTCONN", r == "ENOTCONN", r)
+s.close()
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+r = s.connect_ex((addr, closed_port))
+check("non-blocking connect to a closed port", r == errno.EINPROGRESS, errno.errorcode.get(r, r))
+sel = selectors.DefaultSelector()
+sel.register(s, selectors.EVENT_WRITE)
+sel.select(30)
+sel.close()
+r = answer(lambda: s.send(b"x", socket.MSG_NOSIGNAL))
+check("then the first send: ECONNREFUSED", r == "ECONNREFUSED", r)
+r = answer(lambda: s.recv(10))
+check("then recv: end-of-file", r == "returned b''", r)
+r = answer(lambda: s.send(b"x", socket.MSG_NOSIGNAL))
+check("then send: EPIPE", r == "EPIPE", r)
+s.close()
 # then connected: the same socket carries data both ways
 fresh.setblocking(True)
 fresh.connect((addr, open_port))
