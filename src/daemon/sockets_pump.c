@@ -415,11 +415,12 @@ int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *fi
 
 /*
  * A connect failed: A is shut both ways, then emptied of B's filler (and
- * of anything behind it) before it closes. A Unix socket closed with bytes unread makes its peer's
- * next read fail with ECONNRESET, which would tell the client of a reset
- * where there was no connection; read empty, B reads end-of-file, and the
- * shim reads the connect's own error (SO_ERROR, the tombstone's) in its
- * place, as Linux reports a pending error to the next receive.
+ * of anything behind it) before it closes. A Unix socket closed with bytes
+ * unread makes its peer's next read fail with ECONNRESET, which would tell
+ * the client of a reset where there was no connection; emptied, B reads
+ * end-of-file, and the shim reads the connect's own error (SO_ERROR, the
+ * tombstone's) in its place, as Linux reports a pending error to the next
+ * receive or send.
  */
 static void a_discard(struct tsock *t)
 {

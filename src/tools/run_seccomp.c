@@ -462,7 +462,7 @@ static void do_accept(const struct seccomp_notif *n, int fd)
 	add_pending(n, fd, true, flags); /* a blocking accept: waits for the listener */
 }
 
-/* The connect's outcome (SO_ERROR, read and so cleared), once the pair says the handshake is over. */
+/* The connect's outcome (SO_ERROR, so cleared), once the pair says the handshake is over. */
 static int connect_error(int fd)
 {
 	int err = 0;
@@ -472,7 +472,6 @@ static int connect_error(int fd)
 		err = errno;
 	return err;
 }
-
 
 /*
  * --kernel-ipv6, and the call's address is IPv6 proper: a kernel socket

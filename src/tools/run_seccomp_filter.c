@@ -9,8 +9,10 @@
  * stays the kernel's); connect, bind, listen, accept, accept4,
  * getsockname, getpeername, setsockopt, getsockopt and shutdown; sendto
  * and sendmsg with MSG_OOB or MSG_FASTOPEN (which a socket pair would lose
- * or refuse; any other send passes); and io_uring_setup. A call among those that carries TN_SECCOMP_MARK in its
- * sixth argument is the shim's own and passes. Another ABI's calls (32-bit
+ * or refuse; any other send passes); and io_uring_setup. A call among
+ * those that carries TN_SECCOMP_MARK in its sixth argument is the shim's
+ * own and passes (a send's sixth argument is its address length: sends
+ * are never marked). Another ABI's calls (32-bit
  * x86, x32) are all handed over, for the supervisor to say so once.
  * Everything else passes.
  */
