@@ -4,6 +4,7 @@
 # 0); a python client under `tapnet run` reads the byte, then recv() raises
 # ConnectionResetError, and a further recv() returns end-of-file, as on Linux.
 # Then a peer that goes silent under TCP_USER_TIMEOUT: ETIMEDOUT after it.
+# Then sends after a reset: ECONNRESET, then EPIPE, as on Linux.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
@@ -80,4 +81,31 @@ grep -qE "^ETIMEDOUT after [123]\.[0-9] s then b''$" <<<"$out" ||
 	fail "a silent peer with TCP_USER_TIMEOUT 1000: $out"
 expect_counter_above TcpExtTCPAbortOnTimeout "$aborts"
 log "a silent peer with TCP_USER_TIMEOUT 1000: $out"
+
+# sends after a reset: the first reports it (ECONNRESET, where the pair
+# alone says EPIPE), the next are EPIPE, then end-of-file, as on Linux
+bg rst_sender ns_exec "$PYTHON" -c '
+import socket, struct
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("'"$HOST_ADDR"'", 7010)); l.listen(2)
+for i in range(2):
+    c, _ = l.accept()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()'
+wait_listen kernel "$HOST_ADDR" 7010
+SEND_PROBE='
+import errno, socket, sys, time
+def answer(f):
+    try:
+        return repr(f())
+    except OSError as e:
+        return errno.errorcode[e.errno]
+s = socket.create_connection((sys.argv[1], 7010))
+time.sleep(0.5)  # the RST is in
+print(answer(lambda: s.send(b"x")), answer(lambda: s.send(b"x")), answer(lambda: s.recv(10)))'
+kernel_says=$(ns_exec "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" 2>&1)
+tapnet_says=$(tn_run "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" 2>&1)
+[ "$kernel_says" = "ECONNRESET EPIPE b''" ] || fail "sends after a reset on the kernel: $kernel_says"
+[ "$tapnet_says" = "$kernel_says" ] || fail "sends after a reset under tapnet run: $tapnet_says"
+log "sends after a reset: $tapnet_says, as on the kernel"
 exit 0
