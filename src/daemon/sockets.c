@@ -532,6 +532,23 @@ struct sockets *sockets_new(struct tapnetd *d)
 	return ss;
 }
 
+void failed_keep(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+	tn_ip4 addr;
+	uint16_t port;
+
+	if (!t->sk)
+		return;
+	struct tn_sock_settings *set = tn_sock_settings_save(t->sk, &addr, &port);
+	if (!set)
+		return; /* out of memory: a connect again is EINVAL, as before */
+	struct failed_connect *f = &ss->failed[ss->failed_next++ % FAILED_KEEP];
+	tn_sock_settings_free(f->set);
+	*f = (struct failed_connect){ .cookie = t->cookie, .set = set, .bound_addr = addr,
+				      .bound_port = port };
+}
+
 void sockets_free(struct sockets *ss)
 {
 	if (!ss)
@@ -541,6 +558,8 @@ void sockets_free(struct sockets *ss)
 		close_core(t, true);
 		tsock_free(t);
 	}
+	for (unsigned i = 0; i < FAILED_KEEP; i++)
+		tn_sock_settings_free(ss->failed[i].set);
 	ev_io_stop(ss->d->loop, &ss->hup_io);
 	ev_idle_stop(ss->d->loop, &ss->wake_idle);
 	ev_prepare_stop(ss->d->loop, &ss->pend_watcher);

@@ -99,6 +99,21 @@ struct tombstone {
 	uint16_t lport;
 };
 
+/*
+ * A socket whose connect failed, by its B's cookie: its settings, for a
+ * connect again (Linux connects the same socket again; tapnet gives the
+ * client a new pair and a new core socket with those settings, see
+ * req_connect_again). The last FAILED_KEEP are kept.
+ */
+#define FAILED_KEEP 64
+struct failed_connect {
+	uint64_t cookie; /* 0: free */
+	struct tn_sock_settings *set;
+	tn_ip4 bound_addr; /* what bind() named of the failed one's address and port (0: none) */
+	uint16_t bound_port;
+	bool reported; /* a connect has said that it failed (TN_RENEW_AFTER_REPORT) */
+};
+
 struct sockets {
 	struct tapnetd *d;
 	struct tsock *hash[HASH_BUCKETS];
@@ -120,6 +135,8 @@ struct sockets {
 	struct log_ratelimit limit_log, err_log, buf_log;
 	struct tsock *pending;        /* sockets with peer data for the client */
 	ev_prepare pend_watcher;
+	struct failed_connect failed[FAILED_KEEP]; /* the oldest is replaced first */
+	unsigned failed_next;
 	uint8_t scratch[CHUNK];
 };
 
@@ -130,6 +147,7 @@ struct req {
 	uint32_t backlog, how, peer, level, optname, optlen;
 	bool has_how, has_level, has_optname;
 	bool pair_empty, has_cookie;
+	uint32_t renew; /* CONNECT: TN_RENEW_*, a socket whose connect failed may come back */
 	uint64_t cookie;
 	const uint8_t *optval;
 	size_t optval_len;
@@ -144,6 +162,8 @@ struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
 			struct sockets_account *acct, struct tn_sock *sk, int a, uint64_t cookie);
 /* Frees t; the core socket is closed (FIN) unless already gone. */
 void tsock_free(struct tsock *t);
+/* t's connect failed: its settings are kept for a connect again (FAILED_KEEP). */
+void failed_keep(struct tsock *t);
 /* The socket is over for the client: remember how it ended, free it. */
 void tsock_finish(struct tsock *t);
 int limit_check(struct sockets *ss, const struct sockets_account *acct);

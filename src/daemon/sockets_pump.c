@@ -649,6 +649,7 @@ void sock_cb(struct tn_sock *s, unsigned events, void *arg)
 			int err = pos_err(tn_sock_error(s));
 			t->connecting = false;
 			a_discard(t);
+			failed_keep(t);
 			close_core(t, false);
 			set_done(t, err ? err : ECONNREFUSED);
 			if (!t->in_pump)

@@ -32,6 +32,7 @@ static int parse_req(const uint8_t *msg, size_t len, struct req *r)
 		case TN_ATTR_OPTNAME: ok = tn_rpc_get_u32(&a, &r->optname); r->has_optname = true; break;
 		case TN_ATTR_OPTLEN: ok = tn_rpc_get_u32(&a, &r->optlen); break;
 		case TN_ATTR_COOKIE: ok = tn_rpc_get_u64(&a, &r->cookie); r->has_cookie = true; break;
+		case TN_ATTR_RENEW: ok = tn_rpc_get_u32(&a, &r->renew); break;
 		case TN_ATTR_PAIR_EMPTY: {
 			uint32_t v = 0;
 			ok = tn_rpc_get_u32(&a, &v);
@@ -71,6 +72,37 @@ int sockets_request_fds(uint16_t type)
 	}
 }
 
+/*
+ * The client's socket for core socket sk (closed on failure): a new pair,
+ * B in *b, not writable until a connect ends. NULL with *err.
+ */
+static struct tsock *socket_for(struct sockets *ss, struct sockets_owner *owner,
+				struct tn_sock *sk, int *b, int *err)
+{
+	int a;
+	uint64_t cookie;
+	uint32_t filler;
+	int rc = make_pair(ss, &a, b, &cookie, &filler);
+	if (rc < 0) {
+		tn_sock_close(sk);
+		*err = rc;
+		return NULL;
+	}
+	struct tsock *t = tsock_new(ss, owner, owner->acct, sk, a, cookie);
+	if (!t) {
+		tn_sock_close(sk);
+		close(a);
+		close(*b);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	tn_sock_set_owner(sk, owner->acct);
+	t->filler = filler;
+	tn_sock_set_deliver(sk, deliver_to_client);
+	tn_sock_set_callback(sk, sock_cb, t);
+	return t;
+}
+
 /* A new socket: its pair is made here, and B goes back with the reply. */
 static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *reply_fd)
 {
@@ -80,25 +112,9 @@ static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *repl
 	struct tn_sock *sk = tn_sock_open(ss->d->stack);
 	if (!sk)
 		return -ENOMEM;
-	int a, b;
-	uint64_t cookie;
-	uint32_t filler;
-	rc = make_pair(ss, &a, &b, &cookie, &filler);
-	if (rc < 0) {
-		tn_sock_close(sk);
+	int b;
+	if (!socket_for(ss, owner, sk, &b, &rc))
 		return rc;
-	}
-	struct tsock *t = tsock_new(ss, owner, owner->acct, sk, a, cookie);
-	if (!t) {
-		tn_sock_close(sk);
-		close(a);
-		close(b);
-		return -ENOMEM;
-	}
-	tn_sock_set_owner(sk, owner->acct);
-	t->filler = filler;
-	tn_sock_set_deliver(sk, deliver_to_client);
-	tn_sock_set_callback(sk, sock_cb, t);
 	*reply_fd = b;
 	return 0;
 }
@@ -146,6 +162,63 @@ static int req_connect(struct tsock *t, const struct req *r, int *fds, struct tn
 		tn_rpc_put_u32(reply, TN_ATTR_ADDR, info.local_addr);
 		tn_rpc_put_u32(reply, TN_ATTR_PORT, info.local_port);
 	}
+	return 0;
+}
+
+/*
+ * CONNECT with RENEW on a socket whose last connect failed: Linux lets a
+ * program connect such a socket again, and programs do (a loop that waits
+ * for a server to come up). Its pair is over (B hung up to say the connect
+ * failed), so a new socket with the old one's settings (failed_keep), and
+ * bound where it was, connects instead; its B goes back with the reply,
+ * for the shim to put at the old one's fd number (TN_RENEW_* says when).
+ * EINVAL, as before, when it is kept no more.
+ */
+static int req_connect_again(struct sockets *ss, struct sockets_owner *owner, uint64_t cookie,
+			     const struct req *r, struct tn_rpc_writer *reply, int *reply_fd)
+{
+	struct failed_connect *f = NULL;
+	for (unsigned i = 0; i < FAILED_KEEP && !f; i++)
+		if (ss->failed[i].set && ss->failed[i].cookie == cookie)
+			f = &ss->failed[i];
+	if (!f)
+		return -EINVAL;
+	if (r->renew == TN_RENEW_AFTER_REPORT && !f->reported) {
+		struct tombstone *tb = find_tomb(ss, cookie);
+		int err = tb && tb->err ? tb->err : ECONNABORTED;
+		if (tb)
+			tb->err = 0;
+		f->reported = true;
+		return -err;
+	}
+	int rc = limit_check(ss, owner->acct);
+	if (rc < 0)
+		return rc;
+	struct tn_sock *sk = tn_sock_open_with(ss->d->stack, f->set);
+	if (!sk)
+		return -ENOMEM;
+	tn_ip4 addr = f->bound_addr;
+	uint16_t port = f->bound_port;
+	tn_sock_settings_free(f->set);
+	*f = (struct failed_connect){ 0 };
+	if ((port || addr) && (rc = tn_sock_bind(sk, addr, port)) < 0) {
+		tn_sock_close(sk);
+		return rc;
+	}
+	int b;
+	struct tsock *t = socket_for(ss, owner, sk, &b, &rc);
+	if (!t)
+		return rc;
+	int held = fcntl(b, F_DUPFD_CLOEXEC, 0); /* req_connect keeps it (client_end_held) */
+	rc = held < 0 ? -errno : req_connect(t, r, &held, reply);
+	if (rc < 0) {
+		if (held >= 0)
+			close(held);
+		close(b);
+		tsock_free(t);
+		return rc;
+	}
+	*reply_fd = b;
 	return 0;
 }
 
@@ -237,6 +310,8 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 	struct tombstone *tb = t ? NULL : find_tomb(ss, cookie);
 	if (!t && !tb)
 		return -ENOTSOCK; /* a Unix socket, but none of ours */
+	if (!t && type == TN_RPC_CONNECT && r.renew)
+		return req_connect_again(ss, owner, cookie, &r, reply, reply_fd);
 	if (!t || !t->sk) {
 		/* a socket whose core half is gone but not yet buried answers as its tombstone */
 		struct tombstone now = { .cookie = cookie, .err = t ? t->done_err : 0 };

@@ -1299,6 +1299,30 @@ static int so_error(int fd)
 	return v;
 }
 
+/*
+ * A connect again after a failed one: tapnetd connects a new socket with
+ * the old one's settings (see its req_connect_again), and the new B takes
+ * the old one's place at fd, with fd's flags and family mark. With the
+ * lock held.
+ */
+static int renew_in_place(int fd, int b)
+{
+	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+	int mark = family_mark(fd);
+
+	if (fl < 0 || fdfl < 0 ||
+	    ((fl & O_NONBLOCK) && fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK) < 0) ||
+	    dup3(b, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+		close_keep_errno(b);
+		return -1;
+	}
+	close(b);
+	if (mark != MARK_INET)
+		set_family_mark(fd, mark);
+	cache_put_fd(fd, true);
+	return 0;
+}
+
 int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	uint32_t ip, port;
@@ -1314,14 +1338,23 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = EISCONN; /* --kernel-ipv6: the kernel's socket, connected by it */
 		return -1;
 	}
-	if (fd >= 0 && fd < TN_LIB_UNCONNECTED_FDS)
-		atomic_store_explicit(&tn_lib_unconnected[fd], 0, memory_order_relaxed);
+	/* noted: never connected, or a connect that failed said so (blocking) */
+	bool noted = fd >= 0 && fd < TN_LIB_UNCONNECTED_FDS &&
+		     atomic_exchange_explicit(&tn_lib_unconnected[fd], 0, memory_order_relaxed);
 	ENTER();
 	begin(&w, TN_RPC_CONNECT);
 	tn_rpc_put_u32(&w, TN_ATTR_ADDR, ip);
 	tn_rpc_put_u32(&w, TN_ATTR_PORT, port);
-	long r = call(&w, &fd, 1);
+#ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: a new B could not take the program's place */
+	tn_rpc_put_u32(&w, TN_ATTR_RENEW, noted ? TN_RENEW_NOW : TN_RENEW_AFTER_REPORT);
+#else
+	(void)noted;
+#endif
+	int renewed = -1;
+	long r = call_fd(&w, &fd, 1, &renewed);
 	if (r < 0)
+		LEAVE(-1);
+	if (renewed >= 0 && renew_in_place(fd, renewed) < 0)
 		LEAVE(-1);
 	/* the reply names the local end the connection has from now on */
 	uint32_t local_ip, local_port;

@@ -130,6 +130,10 @@ enum tn_rpc_attr {
 				  * buffer memory, not bytes, so 0 is all it can say); not
 				  * looked for with a pushing option (tn_rpc_option_pushes) */
 	TN_ATTR_COOKIE = 70,     /* u64, SETSOCKOPT_NOWAIT: B's SO_COOKIE, naming the socket */
+	TN_ATTR_RENEW = 71,      /* u32 TN_RENEW_*, CONNECT: if the socket's last connect
+				  * failed, a new socket with its settings connects, and its
+				  * B comes back with the reply for the client to put in the
+				  * old one's place (the shim; not the seccomp supervisor) */
 
 	/*
 	 * SOCKETS (`tapnet ss`): the core's sockets, oldest first, as many as
@@ -205,6 +209,14 @@ enum tn_rpc_attr {
 	TN_ATTR_SOCK_SNDBUF = 171,     /* u32, send buffer size now, bytes */
 	TN_ATTR_SOCK_RCV_SPACE = 172,  /* u32, bytes read in the last measured round trip */
 };
+
+/*
+ * TN_ATTR_RENEW: when a connect again after a failed one starts anew. As
+ * Linux: at once where a connect reported the failure (a blocking one);
+ * after a non-blocking one's failure the next connect reports it (its
+ * pending error, or ECONNABORTED once read), and the one after starts anew.
+ */
+enum { TN_RENEW_NOW = 1, TN_RENEW_AFTER_REPORT = 2 };
 
 /* TN_ATTR_TRACE_KIND */
 enum tn_trace_kind {

@@ -31,6 +31,43 @@ struct tn_sock *tn_sock_open(struct tn_stack *stack)
 	return s;
 }
 
+/* A socket's settings held in a socket that no table knows (no port, no buffers, no count). */
+struct tn_sock_settings {
+	struct tn_sock held;
+};
+
+struct tn_sock_settings *tn_sock_settings_save(const struct tn_sock *s, tn_ip4 *bound_addr,
+					       uint16_t *bound_port)
+{
+	struct tn_sock_settings *set = calloc(1, sizeof(*set));
+
+	/* as Linux keeps them after a failed connect: what bind() named */
+	*bound_addr = s->addr_locked ? s->laddr : 0;
+	*bound_port = s->port_locked ? s->lport : 0;
+	if (!set)
+		return NULL;
+	set->held.stack = s->stack;
+	tcp_copy_settings(&set->held, s);
+	return set;
+}
+
+struct tn_sock *tn_sock_open_with(struct tn_stack *stack, const struct tn_sock_settings *set)
+{
+	tcp_enter(stack);
+	struct tn_sock *s = tcp_sock_new(stack);
+	if (s)
+		tcp_copy_settings(s, &set->held);
+	tcp_leave(stack);
+	return s;
+}
+
+void tn_sock_settings_free(struct tn_sock_settings *set)
+{
+	if (set)
+		free(set->held.kept);
+	free(set);
+}
+
 int tn_sock_bind(struct tn_sock *s, tn_ip4 addr, uint16_t port)
 {
 	if (s->state != TN_TCP_CLOSED || s->bound || s->lport)
@@ -39,9 +76,13 @@ int tn_sock_bind(struct tn_sock *s, tn_ip4 addr, uint16_t port)
 		return -EADDRNOTAVAIL;
 	s->laddr = addr;
 	int rc = tcp_bind_port(s, port);
-	if (rc < 0)
+	if (rc < 0) {
 		s->laddr = 0;
-	return rc;
+		return rc;
+	}
+	s->port_locked = port != 0;
+	s->addr_locked = addr != 0;
+	return 0;
 }
 
 int tn_sock_listen(struct tn_sock *s, int backlog)

@@ -284,6 +284,8 @@ struct tn_sock {
 	bool fin_queued : 1, fin_rcvd : 1, shut_rd : 1, active_open : 1;
 	bool in_recovery : 1, rtt_timing : 1, ofo_fin : 1, ack_now : 1;
 	bool to_entry : 1;                /* leaving for a compact entry: its CLOSED is no news */
+	/* bind() named a port, an address (Linux's SOCK_BINDPORT_LOCK, SOCK_BINDADDR_LOCK) */
+	bool port_locked : 1, addr_locked : 1;
 	bool was_established : 1, zero_wnd_adv : 1, in_orphans : 1, listed : 1;
 	/* ack_deferred: an ACK owed at the end of the input batch (tn_stack_batch_end);
 	 * ack_listed: on tcp->ack_head's list (for that or for ack_now at the way out) */
@@ -507,6 +509,8 @@ static inline bool tcp_orphan_window_starved(const struct tn_sock *s)
 
 /* ---- tcp.c */
 struct tn_sock *tcp_sock_new(struct tn_stack *stack);
+/* Options and owners, as Linux's sk_clone copies them (tcp_in.c). */
+void tcp_copy_settings(struct tn_sock *c, const struct tn_sock *l);
 /*
  * s owes the peer an ACK (ack_now): sent when the outermost entry into the
  * core ends, after the owners of the sockets heard of their events, so that

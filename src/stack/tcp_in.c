@@ -166,6 +166,26 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 	struct tn_sock *c = tcp_sock_new(stack);
 	if (!c)
 		return NULL;
+	tcp_copy_settings(c, l);
+	c->laddr = g->dst;
+	c->lport = g->dport;
+	c->raddr = g->src;
+	c->rport = g->sport;
+	c->orphan = true; /* nobody holds it until accept() */
+	if (tcp_hash(c) < 0) {
+		tcp_release(c);
+		return NULL;
+	}
+	c->ts_offset = tcp_ts_offset(stack, c->laddr, c->raddr);
+	return c;
+}
+
+/*
+ * What a socket's user set, from l to the new c: a listener's to its
+ * child, or a failed connect's to the socket that tries again.
+ */
+void tcp_copy_settings(struct tn_sock *c, const struct tn_sock *l)
+{
 	c->rcvbuf_size = l->rcvbuf_size;
 	c->sndbuf_size = l->sndbuf_size;
 	c->rcvbuf_max = l->rcvbuf_max; /* a listener's SO_RCVBUF pins its children too */
@@ -192,17 +212,6 @@ static struct tn_sock *child_new(struct tn_stack *stack, struct tn_sock *l, cons
 	c->mem_owner = l->mem_owner; /* its buffers are the listener's owner's to pay */
 	c->reuseport = l->reuseport;
 	c->reuse_owner = l->reuse_owner;
-	c->laddr = g->dst;
-	c->lport = g->dport;
-	c->raddr = g->src;
-	c->rport = g->sport;
-	c->orphan = true; /* nobody holds it until accept() */
-	if (tcp_hash(c) < 0) {
-		tcp_release(c);
-		return NULL;
-	}
-	c->ts_offset = tcp_ts_offset(stack, c->laddr, c->raddr);
-	return c;
 }
 
 /*

@@ -4,6 +4,7 @@ and checks the answers a kernel socket would give. Prints one line per check;
 exits 1 at the first wrong answer."""
 import errno
 import os
+import select
 import selectors
 import signal
 import socket
@@ -207,6 +208,55 @@ r = answer(lambda: s.recv(10))
 check("then recv: end-of-file", r == "returned b''", r)
 r = answer(lambda: s.send(b"x", socket.MSG_NOSIGNAL))
 check("then send: EPIPE", r == "EPIPE", r)
+s.close()
+# connect again after a failed connect, as a loop waiting for a server
+# does: Linux connects the same socket again, with the options set before;
+# after a non-blocking failure the next connect reports it (ECONNABORTED
+# once SO_ERROR was read), and the one after starts anew
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+# a port bind() named stays the socket's (one bind() chose is given back)
+s.bind(("0.0.0.0", 0))
+bound_port = s.getsockname()[1]
+s.close()
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", bound_port))
+for attempt in (1, 2):
+    r = answer(lambda: s.connect((addr, closed_port)))
+    check("blocking connect %d to a closed port" % attempt, r == "ECONNREFUSED", r)
+r = answer(lambda: s.connect((addr, open_port)))
+check("then to an open port on the same socket: connected", r == "returned None", r)
+opts = (s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+        s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
+check("with the options set before the first connect", opts == (1, 1), opts)
+check("from the port it was bound to", s.getsockname()[1] == bound_port, (s.getsockname(), bound_port))
+s.sendall(b"again\n")
+s.shutdown(socket.SHUT_WR)
+data = read_all(s)
+check("and an echo through it", data == b"again\n", data)
+s.close()
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+r = s.connect_ex((addr, closed_port))
+check("non-blocking connect to a closed port", r == errno.EINPROGRESS, errno.errorcode.get(r, r))
+select.select([], [s], [], 30)
+e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+check("SO_ERROR is ECONNREFUSED", e == errno.ECONNREFUSED, errno.errorcode.get(e, e))
+r = s.connect_ex((addr, open_port))
+check("the next connect: ECONNABORTED", r == errno.ECONNABORTED, errno.errorcode.get(r, r))
+r = s.connect_ex((addr, open_port))
+check("the one after: EINPROGRESS", r == errno.EINPROGRESS, errno.errorcode.get(r, r))
+select.select([], [s], [], 30)
+e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+check("then connected", e == 0, errno.errorcode.get(e, e))
+s.setblocking(True)
+s.sendall(b"anew\n")
+s.shutdown(socket.SHUT_WR)
+data = read_all(s)
+check("and an echo through it", data == b"anew\n", data)
 s.close()
 # then connected: the same socket carries data both ways
 fresh.setblocking(True)

@@ -94,6 +94,51 @@ START_TEST(reuseport_only_for_the_same_owner)
 }
 END_TEST
 
+/*
+ * A failed connect's socket as Linux keeps it for a connect again: its
+ * options, and the port and address bind() named, but not a port bind()
+ * chose; the settings held apart count as no socket and hold no port.
+ */
+START_TEST(settings_kept_for_a_connect_again)
+{
+	struct harness *h = h_new(NULL);
+	struct tn_sock *a = sock_with(h, true, false, UID_A);
+	struct tn_sock_opts o;
+	tn_ip4 addr;
+	uint16_t port;
+
+	ck_assert_int_eq(tn_sock_set_nodelay(a, true), 0);
+	ck_assert_int_eq(tn_sock_set_bufsize(a, 8192, 16384), 0);
+	ck_assert_int_eq(tn_sock_set_kept(a, TN_KEPT_PRIORITY, 5), 0);
+	ck_assert_int_eq(tn_sock_bind(a, H_STACK_IP, PORT), 0);
+	struct tn_sock_settings *set = tn_sock_settings_save(a, &addr, &port);
+	ck_assert_ptr_nonnull(set);
+	ck_assert_uint_eq(addr, H_STACK_IP);
+	ck_assert_uint_eq(port, PORT);
+	tn_sock_close(a);
+	struct tn_sock *b = tn_sock_open_with(h->stack, set);
+	ck_assert_ptr_nonnull(b);
+	tn_sock_get_opts(b, &o);
+	ck_assert(o.nodelay && o.reuseaddr);
+	ck_assert_uint_eq(o.rcvbuf, 8192);
+	ck_assert_uint_eq(o.sndbuf, 16384);
+	ck_assert_int_eq(tn_sock_get_kept(b, TN_KEPT_PRIORITY), 5);
+	ck_assert_int_eq(tn_sock_bind(b, addr, port), 0); /* the port is free again */
+	tn_sock_close(b);
+	tn_sock_settings_free(set);
+
+	struct tn_sock *c = sock_with(h, false, false, UID_A);
+	ck_assert_int_eq(tn_sock_bind(c, 0, 0), 0);
+	set = tn_sock_settings_save(c, &addr, &port);
+	ck_assert_ptr_nonnull(set);
+	ck_assert_uint_eq(addr, 0);
+	ck_assert_uint_eq(port, 0);
+	tn_sock_close(c);
+	tn_sock_settings_free(set);
+	h_free(h);
+}
+END_TEST
+
 START_TEST(bound_sockets_share_with_reuseaddr)
 {
 	struct harness *h = h_new(NULL);
@@ -121,6 +166,7 @@ static Suite *bind_suite(void)
 	tcase_add_test(tc, no_bind_over_a_listener);
 	tcase_add_test(tc, reuseport_only_for_the_same_owner);
 	tcase_add_test(tc, bound_sockets_share_with_reuseaddr);
+	tcase_add_test(tc, settings_kept_for_a_connect_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
