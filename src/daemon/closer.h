@@ -11,7 +11,8 @@
  * descriptors into (the daemon's end of every socket pair, every control
  * connection), is closed here, by a small pool of threads, never by the
  * loop; unless the loop knows that no client fd can be in its queue (a
- * pair's A after EOF, the copy of B a connect carried: see sockets.c).
+ * pair's A after EOF, the copy of B a request carried: only A sends into
+ * B; see sockets.c and sockets_req.c).
  */
 #ifndef TAPNETD_CLOSER_H
 #define TAPNETD_CLOSER_H

@@ -137,7 +137,8 @@ int sockets_request_fds(uint16_t type);
 /*
  * Handles one well-formed socket request. fds holds the nfds descriptors
  * that came with it (nfds == sockets_request_fds(type)); the handler sets
- * the entries it keeps to -1 and the caller hands the rest to closer.c.
+ * the entries it keeps or closes (a B of ours) to -1 and the caller hands
+ * the rest to closer.c.
  * Returns 0 (reply built; *reply_fd, if set >= 0, goes with the reply and
  * is then closed by the caller) or -errno (error reply; -ENOTSOCK: the fd
  * names no socket of tapnetd's).

@@ -191,6 +191,12 @@ size_t deliver_to_client(void *arg, const struct tn_sock_piece *piece, int npiec
 void a_io_cb(struct ev_loop *loop, ev_io *w, int revents);
 void pend_cb(struct ev_loop *loop, ev_prepare *w, int revents);
 void hup_cb(struct ev_loop *loop, ev_io *w, int revents);
+/*
+ * The hang-ups already reported (sockets their clients closed): each taken
+ * as hup_cb takes it, at once. How many. Not from within a pump or a
+ * hang-up (see hup_cb).
+ */
+int take_hangups(struct sockets *ss);
 
 /* ---- the Linux socket options (sockets_opt.c); tb: the tombstone when t is gone */
 int req_setsockopt(struct tsock *t, const struct req *r);

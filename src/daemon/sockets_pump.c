@@ -671,9 +671,8 @@ void sock_cb(struct tn_sock *s, unsigned events, void *arg)
  * events of a call are its own socket's): no pump here frees another
  * socket of the batch. Keep it so, or re-check each pointer.
  */
-void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
+int take_hangups(struct sockets *ss)
 {
-	struct sockets *ss = w->data;
 	struct epoll_event evs[HUP_BATCH];
 	int n = epoll_wait(ss->hup_ep, evs, HUP_BATCH, 0);
 
@@ -701,5 +700,15 @@ void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		tsock_pump(t); /* what it wrote before closing still goes out, then FIN */
 	}
+	return n > 0 ? n : 0;
+}
+
+void hup_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct sockets *ss = w->data;
+
+	(void)loop;
+	(void)revents;
+	take_hangups(ss);
 	daemon_rearm_timer(ss->d);
 }

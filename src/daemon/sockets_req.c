@@ -126,7 +126,17 @@ static int req_bind(struct sockets *ss, struct sockets_owner *owner, struct tsoc
 		return -EINVAL;
 	if (r->port > 0 && r->port < 1024 && !owner->may_bind_low)
 		return -EACCES;
-	return tn_sock_bind(t->sk, r->addr, (uint16_t)r->port);
+	int rc = tn_sock_bind(t->sk, r->addr, (uint16_t)r->port);
+	/*
+	 * The port may be held by a socket the program closed just before
+	 * (bind port 0, close, bind that port: how test suites find a free
+	 * port): a close reaches us as a hang-up of its pair, maybe not yet
+	 * taken when this request comes. Linux's close is over before the
+	 * next call: so it is here, and the bind tries once more.
+	 */
+	if (rc == -EADDRINUSE && take_hangups(ss) > 0 && t->sk)
+		rc = tn_sock_bind(t->sk, r->addr, (uint16_t)r->port);
+	return rc;
 }
 
 static int req_listen(struct tsock *t, const struct req *r)
@@ -280,6 +290,10 @@ static int req_getname(struct tsock *t, struct tombstone *tb, const struct req *
 	return 0;
 }
 
+static int request_on(struct sockets *ss, struct sockets_owner *owner, uint16_t type,
+		      const struct req *rq, struct tsock *t, struct tombstone *tb, uint64_t cookie,
+		      int *fds, struct tn_rpc_writer *reply, int *reply_fd);
+
 int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t type,
 		    const uint8_t *msg, size_t len, int *fds, unsigned nfds,
 		    struct tn_rpc_writer *reply, int *reply_fd)
@@ -310,8 +324,30 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 	struct tombstone *tb = t ? NULL : find_tomb(ss, cookie);
 	if (!t && !tb)
 		return -ENOTSOCK; /* a Unix socket, but none of ours */
-	if (!t && type == TN_RPC_CONNECT && r.renew)
-		return req_connect_again(ss, owner, cookie, &r, reply, reply_fd);
+	rc = request_on(ss, owner, type, &r, t, tb, cookie, fds, reply, reply_fd);
+	/*
+	 * The copy of B the request carried is closed now, not by closer.c:
+	 * only A sends into B, never a client's descriptor (a listener's
+	 * accept records carry new Bs of ours), so the close cannot block. A
+	 * program's close of B is then over before its next request is read,
+	 * as Linux's close is: bind port 0, close, bind that port works.
+	 */
+	if (fds[0] >= 0) {
+		close(fds[0]);
+		fds[0] = -1;
+	}
+	return rc;
+}
+
+/* A request on the socket whose B came with it (t), or on its tombstone (tb). */
+static int request_on(struct sockets *ss, struct sockets_owner *owner, uint16_t type,
+		      const struct req *rq, struct tsock *t, struct tombstone *tb, uint64_t cookie,
+		      int *fds, struct tn_rpc_writer *reply, int *reply_fd)
+{
+	int rc;
+
+	if (!t && type == TN_RPC_CONNECT && rq->renew)
+		return req_connect_again(ss, owner, cookie, rq, reply, reply_fd);
 	if (!t || !t->sk) {
 		/* a socket whose core half is gone but not yet buried answers as its tombstone */
 		struct tombstone now = { .cookie = cookie, .err = t ? t->done_err : 0 };
@@ -319,11 +355,11 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 			tb = &now;
 		switch (type) {
 		case TN_RPC_GETNAME:
-			return req_getname(NULL, tb, &r, reply);
+			return req_getname(NULL, tb, rq, reply);
 		case TN_RPC_GETSOCKOPT:
-			return req_getsockopt(NULL, tb, &r, reply);
+			return req_getsockopt(NULL, tb, rq, reply);
 		case TN_RPC_SETSOCKOPT:
-			return req_setsockopt(NULL, &r);
+			return req_setsockopt(NULL, rq);
 		case TN_RPC_SHUTDOWN:
 			return -ENOTCONN;
 		default:
@@ -332,25 +368,25 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 	}
 	switch (type) {
 	case TN_RPC_BIND:
-		return req_bind(ss, owner, t, &r);
+		return req_bind(ss, owner, t, rq);
 	case TN_RPC_LISTEN:
-		rc = req_listen(t, &r);
+		rc = req_listen(t, rq);
 		if (rc == 0)
 			tsock_pump(t);
 		return rc;
 	case TN_RPC_CONNECT:
-		return req_connect(t, &r, fds, reply);
+		return req_connect(t, rq, fds, reply);
 	case TN_RPC_SHUTDOWN:
-		rc = req_shutdown(t, &r);
+		rc = req_shutdown(t, rq);
 		if (rc == 0)
 			tsock_pump(t);
 		return rc;
 	case TN_RPC_GETNAME:
-		return req_getname(t, NULL, &r, reply);
+		return req_getname(t, NULL, rq, reply);
 	case TN_RPC_SETSOCKOPT:
-		return req_setsockopt(t, &r);
+		return req_setsockopt(t, rq);
 	case TN_RPC_GETSOCKOPT:
-		return req_getsockopt(t, NULL, &r, reply);
+		return req_getsockopt(t, NULL, rq, reply);
 	default:
 		return -EOPNOTSUPP;
 	}
