@@ -30,6 +30,15 @@ def check(what, ok, detail):
         sys.exit(1)
 
 
+def check_echo(s, what, line):
+    """line out through connected s, our FIN, and the same line back (the server echoes)."""
+    s.setblocking(True)
+    s.sendall(line)
+    s.shutdown(socket.SHUT_WR)
+    data = read_all(s)
+    check(what, data == line, data)
+
+
 # non-blocking connect to a closed port, waited for with selectors (epoll)
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
 r = s.connect_ex((addr, closed_port))
@@ -70,11 +79,7 @@ check("getsockname has an address and a port", local[1] != 0 and local[0] != "0.
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 check("TCP_NODELAY reads back", s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1, "")
 check("SO_TYPE", s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE) == socket.SOCK_STREAM, "")
-s.setblocking(True)
-s.sendall(b"ping\n")
-s.shutdown(socket.SHUT_WR)
-data = read_all(s)
-check("echo through the connection", data == b"ping\n", data)
+check_echo(s, "echo through the connection", b"ping\n")
 s.close()
 
 # accept on a socket that does not listen: EINVAL at once, as on Linux, not
@@ -250,10 +255,7 @@ opts = (s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
         s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE))
 check("with the options set before the first connect", opts == (1, 1), opts)
 check("from the port it was bound to", s.getsockname()[1] == bound_port, (s.getsockname(), bound_port))
-s.sendall(b"again\n")
-s.shutdown(socket.SHUT_WR)
-data = read_all(s)
-check("and an echo through it", data == b"again\n", data)
+check_echo(s, "and an echo through it", b"again\n")
 s.close()
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
 r = s.connect_ex((addr, closed_port))
@@ -268,19 +270,12 @@ check("the one after: EINPROGRESS", r == errno.EINPROGRESS, errno.errorcode.get(
 select.select([], [s], [], 30)
 e = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
 check("then connected", e == 0, errno.errorcode.get(e, e))
-s.setblocking(True)
-s.sendall(b"anew\n")
-s.shutdown(socket.SHUT_WR)
-data = read_all(s)
-check("and an echo through it", data == b"anew\n", data)
+check_echo(s, "and an echo through it", b"anew\n")
 s.close()
 # then connected: the same socket carries data both ways
 fresh.setblocking(True)
 fresh.connect((addr, open_port))
-fresh.sendall(b"after\n")
-fresh.shutdown(socket.SHUT_WR)
-data = read_all(fresh)
-check("a socket that sent before it was connected works once connected", data == b"after\n", data)
+check_echo(fresh, "a socket that sent before it was connected works once connected", b"after\n")
 for s in (fresh, bound, l):
     s.close()
 signal.alarm(0)
