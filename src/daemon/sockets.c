@@ -535,18 +535,15 @@ struct sockets *sockets_new(struct tapnetd *d)
 void failed_keep(struct tsock *t)
 {
 	struct sockets *ss = t->ss;
-	tn_ip4 addr;
-	uint16_t port;
 
 	if (!t->sk)
 		return;
-	struct tn_sock_settings *set = tn_sock_settings_save(t->sk, &addr, &port);
+	struct tn_sock_settings *set = tn_sock_settings_save(t->sk);
 	if (!set)
 		return; /* out of memory: a connect again is EINVAL, as before */
 	struct failed_connect *f = &ss->failed[ss->failed_next++ % FAILED_KEEP];
 	tn_sock_settings_free(f->set);
-	*f = (struct failed_connect){ .cookie = t->cookie, .set = set, .bound_addr = addr,
-				      .bound_port = port };
+	*f = (struct failed_connect){ .cookie = t->cookie, .set = set };
 }
 
 void sockets_free(struct sockets *ss)

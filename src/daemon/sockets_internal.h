@@ -109,8 +109,6 @@ struct tombstone {
 struct failed_connect {
 	uint64_t cookie; /* 0: free */
 	struct tn_sock_settings *set;
-	tn_ip4 bound_addr; /* what bind() named of the failed one's address and port (0: none) */
-	uint16_t bound_port;
 	bool reported; /* a connect has said that it failed (TN_RENEW_AFTER_REPORT) */
 };
 

@@ -204,17 +204,13 @@ static int req_connect_again(struct sockets *ss, struct sockets_owner *owner, ui
 	int rc = limit_check(ss, owner->acct);
 	if (rc < 0)
 		return rc;
-	struct tn_sock *sk = tn_sock_open_with(ss->d->stack, f->set);
-	if (!sk)
-		return -ENOMEM;
-	tn_ip4 addr = f->bound_addr;
-	uint16_t port = f->bound_port;
+	struct tn_sock *sk = tn_sock_open_with(ss->d->stack, f->set, &rc);
+	if (!sk && rc == -ENOMEM)
+		return rc; /* kept for the next try */
 	tn_sock_settings_free(f->set);
 	*f = (struct failed_connect){ 0 };
-	if ((port || addr) && (rc = tn_sock_bind(sk, addr, port)) < 0) {
-		tn_sock_close(sk);
-		return rc;
-	}
+	if (!sk)
+		return rc; /* its port or address is taken now */
 	int b;
 	struct tsock *t = socket_for(ss, owner, sk, &b, &rc);
 	if (!t)

@@ -31,33 +31,52 @@ struct tn_sock *tn_sock_open(struct tn_stack *stack)
 	return s;
 }
 
-/* A socket's settings held in a socket that no table knows (no port, no buffers, no count). */
+/*
+ * A socket's settings held in a socket that no table knows (no port, no
+ * buffers, no count); its laddr and lport are what bind() named (the
+ * locks say which), as Linux keeps them after a failed connect.
+ */
 struct tn_sock_settings {
 	struct tn_sock held;
 };
 
-struct tn_sock_settings *tn_sock_settings_save(const struct tn_sock *s, tn_ip4 *bound_addr,
-					       uint16_t *bound_port)
+struct tn_sock_settings *tn_sock_settings_save(const struct tn_sock *s)
 {
 	struct tn_sock_settings *set = calloc(1, sizeof(*set));
 
-	/* as Linux keeps them after a failed connect: what bind() named */
-	*bound_addr = s->addr_locked ? s->laddr : 0;
-	*bound_port = s->port_locked ? s->lport : 0;
 	if (!set)
 		return NULL;
 	set->held.stack = s->stack;
 	tcp_copy_settings(&set->held, s);
+	set->held.addr_locked = s->addr_locked;
+	set->held.port_locked = s->port_locked;
+	set->held.laddr = s->addr_locked ? s->laddr : 0;
+	set->held.lport = s->port_locked ? s->lport : 0;
 	return set;
 }
 
-struct tn_sock *tn_sock_open_with(struct tn_stack *stack, const struct tn_sock_settings *set)
+struct tn_sock *tn_sock_open_with(struct tn_stack *stack, const struct tn_sock_settings *set,
+				  int *err)
 {
+	const struct tn_sock *held = &set->held;
+
 	tcp_enter(stack);
 	struct tn_sock *s = tcp_sock_new(stack);
 	if (s)
-		tcp_copy_settings(s, &set->held);
+		tcp_copy_settings(s, held);
 	tcp_leave(stack);
+	if (!s) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	if (held->addr_locked || held->port_locked) {
+		int rc = tn_sock_bind(s, held->laddr, held->lport);
+		if (rc < 0) {
+			tn_sock_close(s);
+			*err = rc;
+			return NULL;
+		}
+	}
 	return s;
 }
 

@@ -390,16 +390,16 @@ typedef void (*tn_sock_cb)(struct tn_sock *s, unsigned events, void *arg);
 struct tn_sock *tn_sock_open(struct tn_stack *stack); /* NULL when out of memory */
 /*
  * A socket's settings (its options, what an accepted socket has of its
- * listener's), kept apart from it, for a connect after its connect failed:
- * Linux connects the same socket again, tapnet a new one with those
- * settings (tn_sock_open_with). Where s was bound (tn_sock_bind),
- * *bound_addr and *bound_port say where, to bind the new one there. NULL
- * when out of memory.
+ * listener's, and the address and port bind() named), kept apart from it,
+ * for a connect after its connect failed: Linux connects the same socket
+ * again, tapnet a new one with those settings, bound where the old one was
+ * (tn_sock_open_with: NULL with -errno in *err, -ENOMEM or the bind's).
+ * tn_sock_settings_save: NULL when out of memory.
  */
 struct tn_sock_settings;
-struct tn_sock_settings *tn_sock_settings_save(const struct tn_sock *s, tn_ip4 *bound_addr,
-					       uint16_t *bound_port);
-struct tn_sock *tn_sock_open_with(struct tn_stack *stack, const struct tn_sock_settings *set);
+struct tn_sock_settings *tn_sock_settings_save(const struct tn_sock *s);
+struct tn_sock *tn_sock_open_with(struct tn_stack *stack, const struct tn_sock_settings *set,
+				  int *err);
 void tn_sock_settings_free(struct tn_sock_settings *set);
 int tn_sock_bind(struct tn_sock *s, tn_ip4 addr, uint16_t port);  /* addr 0: any; port 0: ephemeral */
 int tn_sock_listen(struct tn_sock *s, int backlog);
