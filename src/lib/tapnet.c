@@ -243,6 +243,13 @@ static void ctl_forget(void)
 
 _Atomic uint64_t tn_lib_unconnected[TN_LIB_UNCONNECTED_FDS];
 
+/* fd, whose cookie this is, is a socket never connected, or one whose connect failed. */
+static void note_unconnected(int fd, uint64_t cookie)
+{
+	if (fd >= 0 && fd < TN_LIB_UNCONNECTED_FDS)
+		atomic_store_explicit(&tn_lib_unconnected[fd], cookie, memory_order_relaxed);
+}
+
 void tn_lib_fd_closing(int lo, int hi)
 {
 	int fd = ctl_fd;
@@ -1073,8 +1080,7 @@ int tapnet_socket(int domain, int type, int protocol)
 	uint64_t cookie;
 	if (fd_ident(b, &cookie) == 0) {
 		cache_put(cookie, true);
-		if (b < TN_LIB_UNCONNECTED_FDS)
-			atomic_store_explicit(&tn_lib_unconnected[b], cookie, memory_order_relaxed);
+		note_unconnected(b, cookie);
 	}
 	LEAVE(b);
 }
@@ -1397,8 +1403,8 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (err) {
 		/* a socket whose connect failed answers sends and receives as one never connected */
 		uint64_t cookie;
-		if (fd < TN_LIB_UNCONNECTED_FDS && fd_ident(fd, &cookie) == 0)
-			atomic_store_explicit(&tn_lib_unconnected[fd], cookie, memory_order_relaxed);
+		if (fd_ident(fd, &cookie) == 0)
+			note_unconnected(fd, cookie);
 		errno = err;
 		LEAVE(-1);
 	}

@@ -222,13 +222,21 @@ EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
  * ETIMEDOUT for retransmissions or TCP_USER_TIMEOUT run out; SO_ERROR is
  * read and cleared, so later reads see 0).
  */
+/* The error tapnet socket fd's connection ended in, not yet reported (SO_ERROR, so cleared); 0. */
+static int pending_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	return tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err > 0 ? err : 0;
+}
+
 static ssize_t eof_or_error(int fd, ssize_t n, size_t want)
 {
 	if (n != 0 || want == 0 || !ours(fd))
 		return n;
-	int err = 0;
-	socklen_t len = sizeof(err);
-	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err > 0) {
+	int err = pending_error(fd);
+	if (err) {
 		errno = err;
 		return -1;
 	}
@@ -280,10 +288,10 @@ static bool recv_unconnected(int fd)
 	return true;
 }
 
-static size_t iov_len(const struct iovec *iov, int n)
+static size_t iov_len(const struct iovec *iov, size_t n)
 {
 	size_t want = 0;
-	for (int i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		want += iov[i].iov_len;
 	return want;
 }
@@ -299,9 +307,8 @@ static ssize_t epipe_or_error(int fd, ssize_t n)
 {
 	if (n >= 0 || errno != EPIPE || !ours(fd))
 		return n;
-	int err = 0;
-	socklen_t len = sizeof(err);
-	errno = tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err > 0 ? err : EPIPE;
+	int err = pending_error(fd);
+	errno = err ? err : EPIPE;
 	return -1;
 }
 
@@ -316,7 +323,8 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
 	if (recv_unconnected(fd))
 		return -1;
-	return eof_or_error(fd, get_readv()(fd, iov, iovcnt), iovcnt > 0 ? iov_len(iov, iovcnt) : 0);
+	return eof_or_error(fd, get_readv()(fd, iov, iovcnt),
+			    iovcnt > 0 ? iov_len(iov, (size_t)iovcnt) : 0);
 }
 
 EXPORT ssize_t write(int fd, const void *buf, size_t count)
@@ -359,9 +367,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	if (recv_unconnected(fd))
 		return -1;
-	size_t want = 0;
-	for (size_t i = 0; i < msg->msg_iovlen; i++)
-		want += msg->msg_iov[i].iov_len;
+	size_t want = iov_len(msg->msg_iov, msg->msg_iovlen);
 	return eof_or_error(fd, get_recvmsg()(fd, msg, flags), want);
 }
 

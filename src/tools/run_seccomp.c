@@ -336,18 +336,21 @@ static void do_socket(const struct seccomp_notif *n)
 	close(b);
 }
 
-static void add_pending(const struct seccomp_notif *n, int fd, bool accept, int flags)
+/* The waiting call's entry; NULL when too many wait (answered ENOBUFS, fd closed). */
+static struct pending *add_pending(const struct seccomp_notif *n, int fd, bool accept, int flags)
 {
 	if (n_pending == SUP_PENDING_MAX) {
 		close(fd);
 		reply(n->id, 0, ENOBUFS);
-		return;
+		return NULL;
 	}
-	pending[n_pending++] = (struct pending){
+	struct pending *p = &pending[n_pending++];
+	*p = (struct pending){
 		.id = n->id, .pid = (pid_t)n->pid, .fd = fd, .accept = accept, .flags = flags,
 		.target = (int)n->data.args[0],
 		.addr_ptr = n->data.args[1], .len_ptr = n->data.args[2],
 	};
+	return p;
 }
 
 /* Whether the program's fd is close-on-exec (its fdinfo says). */
@@ -549,9 +552,9 @@ static void connect_to(const struct seccomp_notif *n, int fd, uint64_t addr_ptr,
 		reply(n->id, 0, EINPROGRESS); /* then POLLOUT and SO_ERROR, on the pair itself */
 		return;
 	}
-	add_pending(n, fd, false, 0); /* a blocking connect: waits for the handshake */
-	if (then && n_pending && pending[n_pending - 1].id == n->id) {
-		struct pending *p = &pending[n_pending - 1];
+	/* a blocking connect: waits for the handshake */
+	struct pending *p = add_pending(n, fd, false, 0);
+	if (p && then) {
 		p->fastopen = true;
 		p->fastopen_msg = then->fastopen_msg;
 		memcpy(p->send_args, then->send_args, sizeof(p->send_args));
