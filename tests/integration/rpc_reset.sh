@@ -83,28 +83,36 @@ expect_counter_above TcpExtTCPAbortOnTimeout "$aborts"
 log "a silent peer with TCP_USER_TIMEOUT 1000: $out"
 
 # sends after a reset: the first reports it (ECONNRESET, where the pair
-# alone says EPIPE), the next are EPIPE, then end-of-file, as on Linux
+# alone says EPIPE), the next are EPIPE, then end-of-file, as on Linux. The
+# peer resets only once the client's connect() has returned: a reset that
+# comes before may end the connect itself with ECONNRESET, on Linux as here.
 bg rst_sender ns_exec "$PYTHON" -c '
-import socket, struct
+import os, socket, struct, time
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("'"$HOST_ADDR"'", 7010)); l.listen(2)
-for i in range(2):
+for who in ("kernel", "tapnet"):
     c, _ = l.accept()
+    while not os.path.exists("'"$TN_TMP"'/connected." + who):
+        time.sleep(0.02)
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    c.close()'
+    c.close()
+    open("'"$TN_TMP"'/reset." + who, "w").close()'
 wait_listen kernel "$HOST_ADDR" 7010
 SEND_PROBE='
-import errno, socket, sys, time
+import errno, os, socket, sys, time
 def answer(f):
     try:
         return repr(f())
     except OSError as e:
         return errno.errorcode[e.errno]
 s = socket.create_connection((sys.argv[1], 7010))
+open(sys.argv[2] + "/connected." + sys.argv[3], "w").close()
+while not os.path.exists(sys.argv[2] + "/reset." + sys.argv[3]):
+    time.sleep(0.02)
 time.sleep(0.5)  # the RST is in
 print(answer(lambda: s.send(b"x")), answer(lambda: s.send(b"x")), answer(lambda: s.recv(10)))'
-kernel_says=$(ns_exec "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" 2>&1)
-tapnet_says=$(tn_run "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" 2>&1)
+kernel_says=$(ns_exec timeout 20 "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" "$TN_TMP" kernel 2>&1)
+tapnet_says=$(tn_run timeout 20 "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" "$TN_TMP" tapnet 2>&1)
 [ "$kernel_says" = "ECONNRESET EPIPE b''" ] || fail "sends after a reset on the kernel: $kernel_says"
 [ "$tapnet_says" = "$kernel_says" ] || fail "sends after a reset under tapnet run: $tapnet_says"
 log "sends after a reset: $tapnet_says, as on the kernel"
