@@ -5,17 +5,23 @@
  * path, and one between two veths to give a kernel peer the same path, in
  * the same run (these machines have no tc/netem).
  *
- *   delayline [-d MS] [-b BYTES] IFACE_A IFACE_B [IFACE_C IFACE_D ...]
+ *   delayline [-d MS] [-b BYTES] [-r PCT [-x US] [-s SEED]]
+ *             IFACE_A IFACE_B [IFACE_C IFACE_D ...]
  *
  * Frames read on A go out of B, and the other way, after MS milliseconds
  * (default 10; the round trip through one pair is twice that). At most
  * BYTES wait in each direction (default 256 MiB); beyond that a frame is
- * dropped and counted, as a router's queue would. The interfaces should
- * have no offloads (GSO/TSO/GRO, checksums) so that frames are wire-sized.
+ * dropped and counted, as a router's queue would. With -r, PCT per cent of
+ * the frames (chosen at random on every lane; -s seeds the choice) are
+ * held US microseconds longer (default 500): the frames read after one in
+ * that time overtake it, as on a path with parallel links. This is the
+ * reordering netem gives, the same for tapnet and for a kernel peer in one
+ * run. The interfaces should have no offloads (GSO/TSO/GRO, checksums) so
+ * that frames are wire-sized.
  * Runs until SIGTERM or SIGINT, then prints what it forwarded and dropped:
  * in its queue (full), and before it, by the packet socket of the
  * interface it read them on (PACKET_STATISTICS: the socket's receive
- * buffer overflowed while the line was busy).
+ * buffer overflowed while the line was busy), and how many it held back.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -27,6 +33,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,14 +53,36 @@ struct held {
 	/* the frame follows */
 };
 
-/* One direction: frames read on in, sent on out after the delay, in a byte ring. */
+/* Frames waiting, oldest first, in a byte ring. */
+struct ring {
+	uint8_t *mem;
+	size_t size, head, tail, used; /* bytes; head: oldest, tail: where the next goes */
+};
+
+/*
+ * One direction: frames read on in, sent on out after the delay. The
+ * frames held longer wait in a ring of their own: every frame in a ring
+ * waits as long as the others there, so each ring stays in due order.
+ */
 struct lane {
 	int in, out;
 	const char *name_in, *name_out;
-	uint8_t *ring;
-	size_t size, head, tail, used; /* bytes; head: oldest, tail: where the next goes */
-	uint64_t frames, bytes, drops;
+	struct ring on_time, late;
+	uint64_t frames, bytes, drops, reordered;
 };
+
+static unsigned reorder_pct;    /* -r */
+static uint64_t reorder_extra_ns = 500000; /* -x */
+static uint64_t rng_state = 0x9e3779b97f4a7c15u; /* -s */
+
+/* xorshift64*: a reproducible choice, no libc state */
+static unsigned random_pct(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (unsigned)((rng_state * 0x2545f4914f6cdd1du) >> 32) % 100;
+}
 
 static volatile sig_atomic_t stop;
 
@@ -99,31 +128,54 @@ static int open_iface(const char *name)
 	return fd;
 }
 
-/* Room for a record of n bytes: at the tail, or at 0 after wrapping; NULL when full. */
-static struct held *lane_reserve(struct lane *l, size_t n)
-{
-	if (l->used == 0)
-		l->head = l->tail = 0;
-	if (l->used == 0 || l->tail > l->head) {
-		if (l->size - l->tail >= n)
-			return (struct held *)(l->ring + l->tail);
-		if (l->head < n)
-			return NULL;
-		/* wrap: the end left unused is skipped, marked when a record header fits */
-		if (l->size - l->tail >= sizeof(struct held))
-			((struct held *)(l->ring + l->tail))->len = WRAP_MARK;
-		l->used += l->size - l->tail;
-		l->tail = 0;
-		return (struct held *)l->ring;
-	}
-	if (l->tail < l->head && l->head - l->tail >= n)
-		return (struct held *)(l->ring + l->tail);
-	return NULL;
-}
-
 static size_t record_size(uint32_t len)
 {
 	return (sizeof(struct held) + len + 7) & ~(size_t)7;
+}
+
+/* Room for a record of n bytes: at the tail, or at 0 after wrapping; NULL when full. */
+static struct held *ring_reserve(struct ring *r, size_t n)
+{
+	if (r->used == 0)
+		r->head = r->tail = 0;
+	if (r->used == 0 || r->tail > r->head) {
+		if (r->size - r->tail >= n)
+			return (struct held *)(r->mem + r->tail);
+		if (r->head < n)
+			return NULL;
+		/* wrap: the end left unused is skipped, marked when a record header fits */
+		if (r->size - r->tail >= sizeof(struct held))
+			((struct held *)(r->mem + r->tail))->len = WRAP_MARK;
+		r->used += r->size - r->tail;
+		r->tail = 0;
+		return (struct held *)r->mem;
+	}
+	if (r->tail < r->head && r->head - r->tail >= n)
+		return (struct held *)(r->mem + r->tail);
+	return NULL;
+}
+
+/* The oldest frame, past a wrapped end; NULL when none waits. */
+static struct held *ring_oldest(struct ring *r)
+{
+	while (r->used) {
+		struct held *h = (struct held *)(r->mem + r->head);
+		if (r->size - r->head >= sizeof(struct held) && h->len != WRAP_MARK)
+			return h;
+		r->used -= r->size - r->head; /* the wrapped end */
+		r->head = 0;
+	}
+	r->head = r->tail = 0;
+	return NULL;
+}
+
+static void ring_pop(struct ring *r, struct held *h)
+{
+	size_t n = record_size(h->len);
+	r->head += n;
+	r->used -= n;
+	if (r->head == r->size)
+		r->head = 0;
 }
 
 static void lane_read(struct lane *l, uint64_t delay_ns)
@@ -138,46 +190,42 @@ static void lane_read(struct lane *l, uint64_t delay_ns)
 			l->drops++;
 			continue;
 		}
+		bool late = reorder_pct && random_pct() < reorder_pct;
+		struct ring *r = late ? &l->late : &l->on_time;
 		size_t need = record_size((uint32_t)n);
-		struct held *h = lane_reserve(l, need);
+		struct held *h = ring_reserve(r, need);
 		if (!h) {
 			l->drops++;
 			continue;
 		}
-		h->due_ns = now_ns() + delay_ns;
+		h->due_ns = now_ns() + delay_ns + (late ? reorder_extra_ns : 0);
 		h->len = (uint32_t)n;
 		memcpy(h + 1, frame, (size_t)n);
-		l->tail += need;
-		l->used += need;
-		if (l->tail == l->size)
-			l->tail = 0;
+		r->tail += need;
+		r->used += need;
+		if (r->tail == r->size)
+			r->tail = 0;
+		l->reordered += late;
 	}
 }
 
-/* Sends what is due; returns when the next frame is due (UINT64_MAX: none waits). */
+/* Sends what is due, oldest first; returns when the next frame is due (UINT64_MAX: none waits). */
 static uint64_t lane_send(struct lane *l, uint64_t now)
 {
-	while (l->used) {
-		struct held *h = (struct held *)(l->ring + l->head);
-		if (l->size - l->head < sizeof(struct held) || h->len == WRAP_MARK) {
-			l->used -= l->size - l->head; /* the wrapped end */
-			l->head = 0;
-			continue;
-		}
+	for (;;) {
+		struct held *a = ring_oldest(&l->on_time), *b = ring_oldest(&l->late);
+		struct ring *r = a && (!b || a->due_ns <= b->due_ns) ? &l->on_time : &l->late;
+		struct held *h = r == &l->on_time ? a : b;
+		if (!h)
+			return UINT64_MAX;
 		if (h->due_ns > now)
 			return h->due_ns;
 		if (send(l->out, h + 1, h->len, MSG_DONTWAIT) < 0 && errno == EAGAIN)
 			return now + 100000; /* the interface is busy: try again shortly */
 		l->frames++;
 		l->bytes += h->len;
-		size_t n = record_size(h->len);
-		l->head += n;
-		l->used -= n;
-		if (l->head == l->size)
-			l->head = 0;
+		ring_pop(r, h);
 	}
-	l->head = l->tail = 0;
-	return UINT64_MAX;
 }
 
 int main(int argc, char **argv)
@@ -186,16 +234,23 @@ int main(int argc, char **argv)
 	size_t bytes = (size_t)256 << 20;
 	int c;
 
-	while ((c = getopt(argc, argv, "d:b:")) != -1) {
+	while ((c = getopt(argc, argv, "d:b:r:x:s:")) != -1) {
 		if (c == 'd')
 			delay_ms = strtod(optarg, NULL);
 		else if (c == 'b')
 			bytes = strtoull(optarg, NULL, 10);
+		else if (c == 'r')
+			reorder_pct = (unsigned)strtoul(optarg, NULL, 10);
+		else if (c == 'x')
+			reorder_extra_ns = strtoull(optarg, NULL, 10) * 1000;
+		else if (c == 's')
+			rng_state = strtoull(optarg, NULL, 0) | 1; /* xorshift: never 0 */
 		else
 			goto usage;
 	}
 	int nif = argc - optind;
-	if (nif < 2 || nif % 2 || nif > MAX_IFACES || delay_ms < 0 || bytes < FRAME_MAX * 2)
+	if (nif < 2 || nif % 2 || nif > MAX_IFACES || delay_ms < 0 || bytes < FRAME_MAX * 8 ||
+	    reorder_pct > 100)
 		goto usage;
 
 	struct lane lanes[MAX_IFACES];
@@ -208,10 +263,13 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < nif; i++) {
 		int peer = i ^ 1; /* A<->B, C<->D, ... */
+		/* the late ring holds what arrives in US at the most: a quarter is plenty */
+		size_t late = (bytes / 4) & ~(size_t)7;
 		lanes[i] = (struct lane){ .in = pfd[i].fd, .out = pfd[peer].fd,
 					  .name_in = argv[optind + i], .name_out = argv[optind + peer],
-					  .ring = malloc(bytes), .size = bytes & ~(size_t)7 };
-		if (!lanes[i].ring) {
+					  .on_time = { .mem = malloc(bytes - late), .size = (bytes - late) & ~(size_t)7 },
+					  .late = { .mem = reorder_pct ? malloc(late) : NULL, .size = late } };
+		if (!lanes[i].on_time.mem || (reorder_pct && !lanes[i].late.mem)) {
 			fprintf(stderr, "delayline: out of memory\n");
 			return 1;
 		}
@@ -246,13 +304,19 @@ int main(int argc, char **argv)
 		if (getsockopt(lanes[i].in, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0)
 			st.tp_drops = 0;
 		printf("delayline: %s -> %s: %llu frames, %llu bytes forwarded, %llu dropped,"
-		       " %u dropped by the socket\n",
+		       " %u dropped by the socket, %llu held back\n",
 		       lanes[i].name_in, lanes[i].name_out, (unsigned long long)lanes[i].frames,
 		       (unsigned long long)lanes[i].bytes, (unsigned long long)lanes[i].drops,
-		       st.tp_drops);
+		       st.tp_drops, (unsigned long long)lanes[i].reordered);
+	}
+	for (int i = 0; i < nif; i++) {
+		free(lanes[i].on_time.mem);
+		free(lanes[i].late.mem);
+		close(pfd[i].fd);
 	}
 	return 0;
 usage:
-	fprintf(stderr, "usage: delayline [-d MS] [-b BYTES] IFACE_A IFACE_B [IFACE_C IFACE_D ...]\n");
+	fprintf(stderr, "usage: delayline [-d MS] [-b BYTES] [-r PCT [-x US] [-s SEED]]"
+			" IFACE_A IFACE_B [IFACE_C IFACE_D ...]\n");
 	return 2;
 }

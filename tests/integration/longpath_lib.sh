@@ -13,7 +13,9 @@
 # wire-sized frames, and tapnetd runs with offload = no.
 #
 #   longpath_setup                  the namespaces and veths (after start_tapnetd)
-#   longpath_delay MS               (re)starts the delay line: MS each way
+#   longpath_delay MS [OPTION...]   (re)starts the delay line: MS each way,
+#                                   and delayline's other options (-r PCT
+#                                   -x US: reordering)
 #   c_exec / k1_exec / k2_exec CMD  run CMD in those namespaces
 DELAYLINE=$TOP_BUILDDIR/tests/integration/delayline
 [ -x "$DELAYLINE" ] || fail "$DELAYLINE not built"
@@ -63,13 +65,16 @@ longpath_stop_delay() {
 	DELAY_PID=
 }
 
-# longpath_delay MS: frames wait MS milliseconds each way (the RTT is twice that)
+# longpath_delay MS [OPTION...]: frames wait MS milliseconds each way (the
+# RTT is twice that); OPTIONs go to the delay line (-r PCT -x US: reordering)
 longpath_delay() {
+	local ms=$1
+	shift
 	longpath_stop_delay
 	# not through ns_exec (a function): $! would be a subshell, and killing
 	# it would leave the delay line running next to the next one, every
 	# frame then crossing twice (ip netns exec execs: $! is the delay line)
-	ip netns exec "$NS" "$DELAYLINE" -d "$1" va "$IFACE" vb1 vb2 >>"$TN_TMP/delayline.log" 2>&1 &
+	ip netns exec "$NS" "$DELAYLINE" -d "$ms" "$@" va "$IFACE" vb1 vb2 >>"$TN_TMP/delayline.log" 2>&1 &
 	DELAY_PID=$!
 	local i
 	for ((i = 0; i < 50; i++)); do
