@@ -255,6 +255,9 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	X(TcpExtTCPSACKReneging)                                               \
 	X(TcpExtTCPLossFailures)   /* an RTO during recovery */                \
 	X(TcpExtTCPDSACKUndo)      /* D-SACKs showed a recovery was spurious: undone */ \
+	X(TcpExtTCPTSReorder)      /* an ACK's timestamp: a hole filled by its delayed original */ \
+	X(TcpExtTCPPartialUndo)    /* ... and the recovery's cut undone before its end */ \
+	X(TcpExtTCPFullUndo)       /* ... and undone as the recovery ended */ \
 	X(TcpExtTCPLossUndo)       /* an RTO proved spurious: cwnd, ssthresh undone */ \
 	X(TcpExtTCPSpuriousRTOs)   /* of those, found by F-RTO (RFC 5682) */   \
 	X(TcpExtTCPHystartDelayDetect) /* HyStart++ saw the RTT grow: slow start ends */ \

@@ -374,6 +374,14 @@ struct tn_sock {
 	int32_t undo_retrans;
 	bool undo_armed;
 	/*
+	 * Eifel for fast recovery (RFC 3522, Linux's tcp_packet_delayed): the
+	 * TSval of the recovery's first retransmission. An ACK of new data
+	 * that echoes an older one was sent for an original transmission: the
+	 * hole was filled by a segment the network delayed, not by the repair.
+	 */
+	bool undo_rxt_ts_set;
+	uint32_t undo_rxt_ts;
+	/*
 	 * RTO undo (Linux's tcp_try_undo_loss): after a fresh timeout cut cwnd,
 	 * an ACK may show the timeout was spurious: F-RTO (RFC 5682 3.1, the
 	 * SACK-enhanced form) when it (S)ACKs original data sent before the
@@ -660,6 +668,10 @@ void tcp_sack_mark_all_lost(struct tn_sock *s);
 void tcp_undo_rto(struct tn_sock *s, bool frto);
 /* An undone timeout: nothing is lost any more (what RACK finds again will be). */
 void tcp_sack_unmark_lost(struct tn_sock *s);
+/* Is a retransmitted byte neither acknowledged nor SACKed yet? */
+bool tcp_sack_rxt_outstanding(const struct tn_sock *s);
+/* A recovery's cut proved needless: cwnd and ssthresh come back, recovery ends if nothing is lost. */
+void tcp_undo_recovery(struct tn_sock *s);
 /* Bytes of [start, end) neither SACKed nor retransmitted: still original transmissions. */
 uint32_t tcp_sack_orig_bytes(const struct tn_sock *s, uint32_t start, uint32_t end);
 /* RFC 6675 NextSeg() rules 1-2: the lowest range presumed lost and not retransmitted since. */

@@ -617,6 +617,7 @@ static void enter_recovery(struct tn_sock *s)
 	s->undo_marker = s->snd_una;
 	s->undo_retrans = 0;
 	s->undo_armed = true;
+	s->undo_rxt_ts_set = false;
 	s->ssthresh = s->cc->ssthresh(s);
 	s->prior_cwnd = s->cwnd;
 	s->recover = s->snd_max;
@@ -888,6 +889,45 @@ void tcp_undo_rto(struct tn_sock *s, bool frto)
 	tcp_sack_unmark_lost(s); /* RACK marks again what the SACKs show lost */
 }
 
+/*
+ * Eifel for fast recovery (RFC 3522; Linux's tcp_packet_delayed): during
+ * a recovery, an ACK of new data that echoes a timestamp older than the
+ * recovery's first retransmission was sent for an original segment: the
+ * hole was filled by a segment the network held back. (Timestamps tick
+ * in milliseconds: the same tick proves nothing. With SACK only: RACK
+ * is what the reordering window below serves.)
+ */
+static bool packet_delayed(const struct tn_sock *s, const struct tcp_seg *g)
+{
+	return s->in_recovery && s->sack_ok && s->undo_armed && s->undo_rxt_ts_set && s->ts_ok &&
+	       g->opt.ts_ok && g->opt.tsecr && (int32_t)(g->opt.tsecr - s->undo_rxt_ts) < 0;
+}
+
+/*
+ * After such an ACK: the network reorders, and RACK waits a reordering
+ * window from now on (reord_seen; Linux's tcp_check_sack_reordering with
+ * the timestamp's word, TcpExtTCPTSReorder). Without that, every segment
+ * held back longer than three others overtake is "lost" again, each
+ * recovery cuts a window that D-SACKs may not give back in time, and a
+ * connection on a long path that reorders crawls. Once no retransmission
+ * is left out, the cut is undone as Linux's tcp_try_undo_partial and
+ * tcp_try_undo_recovery do (TcpExtTCPPartialUndo, TcpExtTCPFullUndo);
+ * what RACK had called lost is judged again with the window.
+ */
+static void undo_delayed(struct tn_sock *s)
+{
+	TCP_CTR(s, TcpExtTCPTSReorder);
+	s->reord_seen = true;
+	if (tcp_sack_rxt_outstanding(s))
+		return;
+	if (s->in_recovery)
+		TCP_CTR(s, TcpExtTCPPartialUndo);
+	else
+		TCP_CTR(s, TcpExtTCPFullUndo);
+	tcp_sack_unmark_lost(s);
+	tcp_undo_recovery(s);
+}
+
 /* Returns false when the segment must be dropped (or the connection ended). */
 static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 {
@@ -927,8 +967,11 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 	if (s->sack_ok)
 		delivered = tcp_sack_on_ack(s, &g->opt, g->ack);
 	if (acked_new) {
+		bool delayed = packet_delayed(s, g);
 		update_window(s, g);
 		on_new_ack(s, g, prior_flight);
+		if (delayed)
+			undo_delayed(s);
 		if (!s->sack_ok)
 			tcp_rearm_rtx(s);
 	} else {

@@ -325,8 +325,13 @@ static void count_retrans(struct tn_sock *s, uint32_t len, uint32_t mss)
 	uint32_t segs = len > mss ? (len + mss - 1) / mss : 1;
 	TN_COUNT_N(s->stack, TcpRetransSegs, segs);
 	s->total_retrans += segs;
-	if (s->undo_armed)
+	if (s->undo_armed) {
 		s->undo_retrans += (int32_t)segs;
+		if (!s->undo_rxt_ts_set) { /* now, before it goes: never after the TSval it carries */
+			s->undo_rxt_ts = tcp_ts_now(s);
+			s->undo_rxt_ts_set = true;
+		}
+	}
 	if (s->in_recovery)
 		TN_COUNT_N(s->stack, TcpExtTCPFastRetrans, segs);
 	else if (s->in_loss)

@@ -289,11 +289,26 @@ static void rack_update(struct tn_sock *s, const struct tcp_opts *o, uint32_t st
 }
 
 /*
- * Every retransmission of the last recovery came back as a duplicate: the
- * network reordered or delayed, nothing was lost, and the cut of cwnd and
- * ssthresh is taken back (Linux's tcp_try_undo_dsack and
+ * The cut of cwnd and ssthresh is taken back (Linux's
  * tcp_undo_cwnd_reduction). With nothing left marked lost, recovery ends
  * without the usual drop to ssthresh (tcp_try_keep_open).
+ */
+void tcp_undo_recovery(struct tn_sock *s)
+{
+	s->undo_armed = false;
+	s->cwnd = max_u32(s->cwnd, s->prior_cwnd);
+	s->ssthresh = max_u32(s->ssthresh, s->prior_ssthresh);
+	if (s->in_recovery && !s->lost_bytes) {
+		s->in_recovery = false;
+		s->dupacks = 0;
+		s->cc->on_recovery_end(s);
+	}
+}
+
+/*
+ * Every retransmission of the last recovery came back as a duplicate: the
+ * network reordered or delayed, nothing was lost (Linux's
+ * tcp_try_undo_dsack).
  */
 static void undo_dsack(struct tn_sock *s)
 {
@@ -302,15 +317,8 @@ static void undo_dsack(struct tn_sock *s)
 			tcp_undo_rto(s, false); /* a timeout's retransmissions, all duplicates */
 		return;
 	}
-	s->undo_armed = false;
-	s->cwnd = max_u32(s->cwnd, s->prior_cwnd);
-	s->ssthresh = max_u32(s->ssthresh, s->prior_ssthresh);
 	TCP_CTR(s, TcpExtTCPDSACKUndo);
-	if (s->in_recovery && !s->lost_bytes) {
-		s->in_recovery = false;
-		s->dupacks = 0;
-		s->cc->on_recovery_end(s);
-	}
+	tcp_undo_recovery(s);
 }
 
 uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t ack)
@@ -470,6 +478,14 @@ void tcp_sack_unmark_lost(struct tn_sock *s)
 	for (uint16_t i = 0; i < s->rxt_n; i++)
 		s->rxt[i].lost = false;
 	recount(s);
+}
+
+bool tcp_sack_rxt_outstanding(const struct tn_sock *s)
+{
+	for (uint16_t i = 0; i < s->rxt_n; i++)
+		if (sb_covered(s, s->rxt[i].start, s->rxt[i].end) < s->rxt[i].end - s->rxt[i].start)
+			return true;
+	return false;
 }
 
 uint32_t tcp_sack_orig_bytes(const struct tn_sock *s, uint32_t start, uint32_t end)

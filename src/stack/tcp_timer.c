@@ -267,6 +267,7 @@ static void data_timeout(struct tn_sock *s)
 		s->undo_marker = s->snd_una;
 		s->undo_retrans = 0;
 		s->undo_armed = true;
+		s->undo_rxt_ts_set = false;
 	} else if (s->in_recovery) {
 		s->rto_undo = false; /* the recovery's own reduction stands (Linux: no undo either) */
 		s->frto = false;

@@ -745,6 +745,97 @@ START_TEST(dsack_for_every_retransmission_undoes_the_cut)
 }
 END_TEST
 
+/* An ACK with SACK blocks (n <= 3) and a timestamp echoing tsecr. */
+static void peer_sack_ts(struct conn *c, uint32_t ack, uint32_t base, const uint32_t *blocks, int n,
+			 uint32_t tsecr)
+{
+	uint8_t opt[40];
+	ts_opt(opt, 7, tsecr);
+	uint8_t *sack = opt + 12;
+	sack[0] = 1, sack[1] = 1, sack[2] = 5, sack[3] = (uint8_t)(2 + 8 * n);
+	for (int i = 0; i < 2 * n; i++)
+		tn_put32(sack + 4 + 4 * i, base + blocks[i]);
+	peer_send(c->h, &(struct pseg){.seq = c->snd, .ack = ack, .flags = TCP_ACK, .opt = opt,
+				       .optlen = (size_t)(16 + 8 * n)});
+}
+
+/*
+ * Eifel for fast recovery (RFC 3522, Linux's tcp_packet_delayed): holes
+ * below SACKed data start a recovery at once (no reordering seen yet);
+ * then the ACKs that fill them echo the originals' timestamp, older than
+ * the repairs': the network held those segments back. Reordering is
+ * noted (RACK waits a window from now on) and, once no repair is left out,
+ * CUBIC's cut is undone. Echoing the repairs' timestamp is a real loss:
+ * nothing undone. Two holes: the first filled by its original says
+ * reordering but undoes nothing while the second repair is out.
+ */
+START_TEST(timestamps_show_a_recovery_was_reordering)
+{
+	enum { MSS = 1448, SEGS = 10 }; /* 1460 less the timestamps */
+	static uint8_t data[SEGS * MSS];
+	for (int variant = 0; variant < 3; variant++) {
+		bool real = variant == 1, two_holes = variant == 2;
+		struct tn_config cfg;
+		peer_config(&cfg);
+		cfg.tcp_timestamps = true;
+		/* a 20 ms path: no tail loss probe in the few milliseconds below */
+		struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), 20 * TN_NSEC_PER_MSEC);
+		h_advance(c.h, TN_NSEC_PER_MSEC);
+		ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+		struct oseg o;
+		ck_assert(out_seg(c.h, 0, &o));
+		ck_assert(o.opt.ts_ok);
+		ck_assert_uint_eq(o.len, MSS);
+		uint32_t ts_orig = o.opt.tsval;
+		h_clear(c.h);
+		h_advance(c.h, 2 * TN_NSEC_PER_MSEC); /* a timestamp tick or two, before any probe */
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossProbes), 0);
+		const uint32_t one_hole[] = {1 * MSS, 10 * MSS};
+		const uint32_t holes[] = {5 * MSS, 10 * MSS, 1 * MSS, 4 * MSS};
+		peer_sack_ts(&c, c.rcv, c.rcv, two_holes ? holes : one_hole, two_holes ? 2 : 1, ts_orig);
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
+		ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), two_holes ? 2u : 1u);
+		ck_assert(out_seg(c.h, 0, &o));
+		uint32_t ts_rxt = o.opt.tsval;
+		ck_assert_uint_gt(ts_rxt, ts_orig);
+		struct tn_sock_info info;
+		ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+		ck_assert_uint_eq(info.ssthresh, 7); /* CUBIC: 0.7 of the 10 segments */
+		ck_assert(!info.reord_seen);
+		h_advance(c.h, 20 * TN_NSEC_PER_MSEC);
+		if (two_holes) {
+			/* the first hole's original: reordering, but the second repair is still out */
+			const uint32_t rest[] = {5 * MSS, 10 * MSS};
+			peer_sack_ts(&c, c.rcv + 4 * MSS, c.rcv, rest, 1, ts_orig);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTSReorder), 1);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPPartialUndo) + H_CTR(c.h, TcpExtTCPFullUndo), 0);
+			ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+			ck_assert(info.reord_seen);
+			ck_assert_uint_eq(info.ssthresh, 7);
+		}
+		peer_sack_ts(&c, c.rcv + SEGS * MSS, c.rcv, NULL, 0, real ? ts_rxt : ts_orig);
+		ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+		ck_assert_str_eq(info.ca_state, "open");
+		if (real) {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTSReorder), 0);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPFullUndo), 0);
+			ck_assert(!info.reord_seen);
+			ck_assert_uint_eq(info.ssthresh, 7);
+			ck_assert_uint_le(info.cwnd, 8);
+		} else {
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTSReorder), two_holes ? 2u : 1u);
+			ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPFullUndo), 1);
+			ck_assert(info.reord_seen);
+			ck_assert_uint_eq(info.ssthresh, UINT32_MAX); /* slow start goes on */
+			ck_assert_uint_ge(info.cwnd, SEGS);
+		}
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPDSACKUndo), 0);
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 0);
+		close_conn(&c);
+	}
+}
+END_TEST
+
 /*
  * A lost retransmission (RFC 8985): once a segment sent after it is
  * SACKed and an RTT has passed, RACK sends it again without an RTO.
@@ -2434,6 +2525,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
 	tcase_add_test(tc, dsack_for_every_retransmission_undoes_the_cut);
+	tcase_add_test(tc, timestamps_show_a_recovery_was_reordering);
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
