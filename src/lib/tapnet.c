@@ -241,12 +241,19 @@ static void ctl_forget(void)
 	ctl_closed_by_program = 0;
 }
 
-_Atomic uint64_t tn_lib_unconnected[TN_LIB_UNCONNECTED_FDS];
+_Atomic uint64_t tn_lib_unconnected[TN_LIB_NOTED_FDS];
+_Atomic unsigned char tn_lib_socket_fds[TN_LIB_NOTED_FDS];
+
+static void note_socket(int fd)
+{
+	if (fd >= 0 && fd < TN_LIB_NOTED_FDS)
+		atomic_store_explicit(&tn_lib_socket_fds[fd], 1, memory_order_relaxed);
+}
 
 /* fd, whose cookie this is, is a socket never connected, or one whose connect failed. */
 static void note_unconnected(int fd, uint64_t cookie)
 {
-	if (fd >= 0 && fd < TN_LIB_UNCONNECTED_FDS)
+	if (fd >= 0 && fd < TN_LIB_NOTED_FDS)
 		atomic_store_explicit(&tn_lib_unconnected[fd], cookie, memory_order_relaxed);
 }
 
@@ -255,8 +262,10 @@ void tn_lib_fd_closing(int lo, int hi)
 	int fd = ctl_fd;
 
 	/* a vfork child's closes clear notes of ours too: a lost note costs nothing */
-	for (int n = lo < 0 ? 0 : lo; n <= hi && n < TN_LIB_UNCONNECTED_FDS; n++)
+	for (int n = lo < 0 ? 0 : lo; n <= hi && n < TN_LIB_NOTED_FDS; n++) {
 		atomic_store_explicit(&tn_lib_unconnected[n], 0, memory_order_relaxed);
+		atomic_store_explicit(&tn_lib_socket_fds[n], 0, memory_order_relaxed);
+	}
 
 	/* not the child of a vfork, which shares our memory but not our fds */
 	if (fd >= 0 && fd >= lo && fd <= hi && (pid_t)syscall(SYS_getpid) == my_pid)
@@ -781,7 +790,7 @@ int tapnet_is_socket(int fd)
  */
 int tn_lib_never_connected(int fd)
 {
-	if (fd < 0 || fd >= TN_LIB_UNCONNECTED_FDS)
+	if (fd < 0 || fd >= TN_LIB_NOTED_FDS)
 		return 0;
 	uint64_t noted = atomic_load_explicit(&tn_lib_unconnected[fd], memory_order_relaxed);
 	uint64_t cookie;
@@ -1082,6 +1091,7 @@ int tapnet_socket(int domain, int type, int protocol)
 		cache_put(cookie, true);
 		note_unconnected(b, cookie);
 	}
+	note_socket(b);
 	LEAVE(b);
 }
 
@@ -1252,6 +1262,7 @@ int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 		cache_put_names(nfd, rec.local_addr, rec.local_port, rec.peer_addr, rec.peer_port);
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
+		note_socket(nfd);
 		return nfd;
 	}
 }
@@ -1345,7 +1356,7 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
 		return -1;
 	}
 	/* noted: never connected, or a connect that failed said so (blocking) */
-	bool noted = fd >= 0 && fd < TN_LIB_UNCONNECTED_FDS &&
+	bool noted = fd >= 0 && fd < TN_LIB_NOTED_FDS &&
 		     atomic_exchange_explicit(&tn_lib_unconnected[fd], 0, memory_order_relaxed);
 	ENTER();
 	begin(&w, TN_RPC_CONNECT);

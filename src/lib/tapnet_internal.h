@@ -53,10 +53,22 @@ void tn_lib_fd_closing(int lo, int hi);
  * connect); that function decides. Numbers past the table are not noted.
  */
 #include <stdatomic.h>
-#define TN_LIB_UNCONNECTED_FDS 4096
-extern _Atomic uint64_t tn_lib_unconnected[TN_LIB_UNCONNECTED_FDS];
+#define TN_LIB_NOTED_FDS 4096 /* numbers past it are noted in neither table */
+extern _Atomic uint64_t tn_lib_unconnected[TN_LIB_NOTED_FDS];
 /* 1 if noted fd is a tapnet socket never connected, or a listener (Linux: EPIPE, ENOTCONN). */
 int tn_lib_never_connected(int fd);
+/*
+ * Numbers that hold a tapnet socket as far as this process saw: made by
+ * socket() or accept() here, until closed through libc (1; else 0). The
+ * shim sends write() and writev() on them as send() and sendmsg() with
+ * MSG_NOSIGNAL: a reset ends the pair with EPIPE, which the shim answers
+ * with ECONNRESET and no SIGPIPE, as Linux answers the first send after
+ * one. A stale mark (the number reused behind the shim's back) costs an
+ * ENOTSOCK or nothing; a socket not seen made here (inherited across
+ * exec, a dup) is not marked, and its write() raises SIGPIPE one call
+ * early. send(), sendto() and sendmsg() need no mark.
+ */
+extern _Atomic unsigned char tn_lib_socket_fds[TN_LIB_NOTED_FDS];
 /* Set by the shim: closes are reported, libtapnet need not check its fd before each call. */
 extern int tn_lib_fds_watched;
 

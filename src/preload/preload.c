@@ -20,7 +20,8 @@
  * end-of-file from read/recv/recvfrom/recvmsg/readv, or EPIPE from a send,
  * on a tapnet socket whose connection ended in an error becomes that
  * error, ECONNRESET, ETIMEDOUT or ECONNREFUSED (the socket pair itself can
- * only say end-of-file or EPIPE; SO_ERROR knows why). close, dup2,
+ * only say end-of-file or EPIPE; SO_ERROR knows why), without the SIGPIPE
+ * the pair would raise (see sent). close, dup2,
  * dup3, close_range and closefrom are libc's too; they only tell libtapnet
  * when the program takes the number its control connection lives at.
  * Name resolution uses the kernel (its UDP and AF_INET6 sockets pass
@@ -250,7 +251,7 @@ static ssize_t eof_or_error(int fd, ssize_t n, size_t want)
  */
 static bool noted_unconnected(int fd)
 {
-	return fd >= 0 && fd < TN_LIB_UNCONNECTED_FDS &&
+	return fd >= 0 && fd < TN_LIB_NOTED_FDS &&
 	       atomic_load_explicit(&tn_lib_unconnected[fd], memory_order_relaxed) && !tn_lib_busy &&
 	       tn_lib_never_connected(fd);
 }
@@ -301,7 +302,7 @@ static size_t iov_len(const struct iovec *iov, size_t n)
  * because the connection ended. If it ended in an error (a reset, a
  * refused connect, a timeout) not yet reported, the send reports that
  * instead, as Linux gives a pending error to the next send (SO_ERROR is
- * read, and so cleared, as there). The SIGPIPE the pair raised stays.
+ * read, and so cleared, as there).
  */
 static ssize_t epipe_or_error(int fd, ssize_t n)
 {
@@ -310,6 +311,38 @@ static ssize_t epipe_or_error(int fd, ssize_t n)
 	int err = pending_error(fd);
 	errno = err ? err : EPIPE;
 	return -1;
+}
+
+/*
+ * After a send the shim made with MSG_NOSIGNAL (the caller's flags in
+ * flags): the pending error, or EPIPE and the SIGPIPE the kernel would
+ * have raised, unless the caller asked for none. Linux raises SIGPIPE
+ * only with EPIPE: the send that reports a reset gets ECONNRESET and no
+ * signal, and a program that does not ignore SIGPIPE lives to see it.
+ * The kernel's send_sig is to the calling thread, as raise() is.
+ */
+static ssize_t sent(int fd, ssize_t n, int flags)
+{
+	n = epipe_or_error(fd, n);
+	if (n < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE);
+	return n;
+}
+
+/* fd is marked as a tapnet socket (tn_lib_socket_fds): its write() goes as a send. */
+static bool marked_socket(int fd)
+{
+	return fd >= 0 && fd < TN_LIB_NOTED_FDS && !tn_lib_busy &&
+	       atomic_load_explicit(&tn_lib_socket_fds[fd], memory_order_relaxed);
+}
+
+/* A mark whose number is no socket (ENOTSOCK): reused behind the shim's back. */
+static bool stale_mark(int fd, ssize_t n)
+{
+	if (n >= 0 || errno != ENOTSOCK)
+		return false;
+	atomic_store_explicit(&tn_lib_socket_fds[fd], 0, memory_order_relaxed);
+	return true;
 }
 
 EXPORT ssize_t read(int fd, void *buf, size_t count)
@@ -327,10 +360,16 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 			    iovcnt > 0 ? iov_len(iov, (size_t)iovcnt) : 0);
 }
 
+/* write() on a stream socket is send() with no flags. */
 EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
 	if (send_unconnected(fd, 0))
 		return -1;
+	if (marked_socket(fd)) {
+		ssize_t n = get_send()(fd, buf, count, MSG_NOSIGNAL);
+		if (!stale_mark(fd, n))
+			return sent(fd, n, 0);
+	}
 	return epipe_or_error(fd, get_write()(fd, buf, count));
 }
 
@@ -338,14 +377,22 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
 	if (send_unconnected(fd, 0))
 		return -1;
+	if (marked_socket(fd) && iovcnt >= 0) {
+		struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+		ssize_t n = get_sendmsg()(fd, &msg, MSG_NOSIGNAL);
+		if (!stale_mark(fd, n))
+			return sent(fd, n, 0);
+	}
 	return epipe_or_error(fd, get_writev()(fd, iov, iovcnt));
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
+	if (tn_lib_busy)
+		return get_send()(fd, buf, len, flags);
 	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
 		return -1;
-	return epipe_or_error(fd, get_send()(fd, buf, len, flags));
+	return sent(fd, get_send()(fd, buf, len, flags | MSG_NOSIGNAL), flags);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -386,11 +433,14 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 	if ((flags & MSG_FASTOPEN) && addr && ours(fd)) {
 		if (tapnet_connect(fd, addr, alen) < 0)
 			return -1;
-		return get_sendto()(fd, buf, len, flags & ~MSG_FASTOPEN, NULL, 0);
+		return sent(fd, get_sendto()(fd, buf, len, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL, NULL, 0),
+			    flags);
 	}
+	if (tn_lib_busy)
+		return get_sendto()(fd, buf, len, flags, addr, alen);
 	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
 		return -1;
-	return epipe_or_error(fd, get_sendto()(fd, buf, len, flags, addr, alen));
+	return sent(fd, get_sendto()(fd, buf, len, flags | MSG_NOSIGNAL, addr, alen), flags);
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -401,11 +451,13 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		struct msghdr unnamed = *msg;
 		unnamed.msg_name = NULL;
 		unnamed.msg_namelen = 0;
-		return get_sendmsg()(fd, &unnamed, flags & ~MSG_FASTOPEN);
+		return sent(fd, get_sendmsg()(fd, &unnamed, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL), flags);
 	}
+	if (tn_lib_busy)
+		return get_sendmsg()(fd, msg, flags);
 	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
 		return -1;
-	return epipe_or_error(fd, get_sendmsg()(fd, msg, flags));
+	return sent(fd, get_sendmsg()(fd, msg, flags | MSG_NOSIGNAL), flags);
 }
 
 __attribute__((constructor)) static void watch_fds(void)

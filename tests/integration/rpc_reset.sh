@@ -4,7 +4,8 @@
 # 0); a python client under `tapnet run` reads the byte, then recv() raises
 # ConnectionResetError, and a further recv() returns end-of-file, as on Linux.
 # Then a peer that goes silent under TCP_USER_TIMEOUT: ETIMEDOUT after it.
-# Then sends after a reset: ECONNRESET, then EPIPE, as on Linux.
+# Then sends after a reset: ECONNRESET, then EPIPE, as on Linux, and with
+# SIGPIPE not ignored the first send returns and the second ends the program.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
@@ -86,34 +87,68 @@ log "a silent peer with TCP_USER_TIMEOUT 1000: $out"
 # alone says EPIPE), the next are EPIPE, then end-of-file, as on Linux. The
 # peer resets only once the client's connect() has returned: a reset that
 # comes before may end the connect itself with ECONNRESET, on Linux as here.
+# Then the same with SIGPIPE's default action (python ignores it), by
+# send, write, writev and sendmsg: Linux raises SIGPIPE with EPIPE only, so
+# the send that reports the reset returns ECONNRESET and the program lives
+# on to the next send, which ends it (exit status 141).
+HOW=(send write writev sendmsg)
+NAMES=(kernel tapnet)
+for how in "${HOW[@]}"; do NAMES+=("kernel-$how" "tapnet-$how"); done
 bg rst_sender ns_exec "$PYTHON" -c '
-import os, socket, struct, time
+import os, socket, struct, sys, time
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("'"$HOST_ADDR"'", 7010)); l.listen(2)
-for who in ("kernel", "tapnet"):
+for who in sys.argv[1:]:
     c, _ = l.accept()
     while not os.path.exists("'"$TN_TMP"'/connected." + who):
         time.sleep(0.02)
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
-    open("'"$TN_TMP"'/reset." + who, "w").close()'
+    open("'"$TN_TMP"'/reset." + who, "w").close()' "${NAMES[@]}"
 wait_listen kernel "$HOST_ADDR" 7010
-SEND_PROBE='
-import errno, os, socket, sys, time
+CONNECT_AND_WAIT_FOR_RESET='
+import errno, os, signal, socket, sys, time
+host, tmp, who = sys.argv[1:4]
+s = socket.create_connection((host, 7010))
+open(tmp + "/connected." + who, "w").close()
+while not os.path.exists(tmp + "/reset." + who):
+    time.sleep(0.02)
+time.sleep(0.5)  # the RST is in
+'
+SEND_PROBE=$CONNECT_AND_WAIT_FOR_RESET'
 def answer(f):
     try:
         return repr(f())
     except OSError as e:
         return errno.errorcode[e.errno]
-s = socket.create_connection((sys.argv[1], 7010))
-open(sys.argv[2] + "/connected." + sys.argv[3], "w").close()
-while not os.path.exists(sys.argv[2] + "/reset." + sys.argv[3]):
-    time.sleep(0.02)
-time.sleep(0.5)  # the RST is in
 print(answer(lambda: s.send(b"x")), answer(lambda: s.send(b"x")), answer(lambda: s.recv(10)))'
 kernel_says=$(ns_exec timeout 20 "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" "$TN_TMP" kernel 2>&1)
 tapnet_says=$(tn_run timeout 20 "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" "$TN_TMP" tapnet 2>&1)
 [ "$kernel_says" = "ECONNRESET EPIPE b''" ] || fail "sends after a reset on the kernel: $kernel_says"
 [ "$tapnet_says" = "$kernel_says" ] || fail "sends after a reset under tapnet run: $tapnet_says"
 log "sends after a reset: $tapnet_says, as on the kernel"
+
+SIGPIPE_PROBE=$CONNECT_AND_WAIT_FOR_RESET'
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+op = {"send": lambda: s.send(b"x"), "write": lambda: os.write(s.fileno(), b"x"),
+      "writev": lambda: os.writev(s.fileno(), [b"x", b"y"]), "sendmsg": lambda: s.sendmsg([b"x"])}[sys.argv[4]]
+try:
+    print("sent %d" % op(), flush=True)
+except OSError as e:
+    print(errno.errorcode[e.errno], flush=True)
+op()
+print("no SIGPIPE", flush=True)'
+for how in "${HOW[@]}"; do
+	# timeout --preserve-status: the program's own status, 141 for a SIGPIPE
+	kernel_says=$(ns_exec timeout --preserve-status 20 "$PYTHON" -c "$SIGPIPE_PROBE" \
+		"$HOST_ADDR" "$TN_TMP" "kernel-$how" "$how" 2>&1; echo "exit $?")
+	tapnet_says=$(tn_run timeout --preserve-status 20 "$PYTHON" -c "$SIGPIPE_PROBE" \
+		"$HOST_ADDR" "$TN_TMP" "tapnet-$how" "$how" 2>&1; echo "exit $?")
+	kernel_says=${kernel_says//$'\n'/ } tapnet_says=${tapnet_says//$'\n'/ }
+	[ "$kernel_says" = "ECONNRESET exit 141" ] ||
+		fail "$how after a reset, SIGPIPE not ignored, on the kernel: $kernel_says"
+	[ "$tapnet_says" = "$kernel_says" ] ||
+		fail "$how after a reset, SIGPIPE not ignored, under tapnet run: $tapnet_says (the kernel: $kernel_says)"
+done
+log "${HOW[*]} after a reset with SIGPIPE's default action: ECONNRESET, then SIGPIPE, as on the kernel"
 exit 0
