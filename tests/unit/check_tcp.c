@@ -745,6 +745,33 @@ START_TEST(dsack_for_every_retransmission_undoes_the_cut)
 }
 END_TEST
 
+/*
+ * Slow start counts every byte an ACK acknowledges (Linux's
+ * tcp_slow_start): one ACK for a whole flight of ten segments, as a
+ * receiver with GRO sends, or the ACK that fills a reordered hole, doubles
+ * cwnd, where RFC 3465's limit (two segments per ACK) would add two.
+ */
+START_TEST(slow_start_counts_a_stretch_ack_whole)
+{
+	enum { MSS = 1460, SEGS = 10 };
+	static uint8_t data[2 * SEGS * MSS];
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), 20 * TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	ck_assert_uint_eq(tcp_out_count(c.h), SEGS); /* the initial window */
+	h_clear(c.h);
+	h_advance(c.h, 20 * TN_NSEC_PER_MSEC);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + SEGS * MSS, .flags = TCP_ACK});
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_uint_eq(info.cwnd, 2 * SEGS);
+	ck_assert_uint_eq(info.ssthresh, UINT32_MAX);
+	ck_assert_uint_eq(tcp_out_count(c.h), SEGS); /* the rest of the data, at once */
+	close_conn(&c);
+}
+END_TEST
+
 /* An ACK with SACK blocks (n <= 3) and a timestamp echoing tsecr. */
 static void peer_sack_ts(struct conn *c, uint32_t ack, uint32_t base, const uint32_t *blocks, int n,
 			 uint32_t tsecr)
@@ -2526,6 +2553,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
 	tcase_add_test(tc, dsack_for_every_retransmission_undoes_the_cut);
 	tcase_add_test(tc, timestamps_show_a_recovery_was_reordering);
+	tcase_add_test(tc, slow_start_counts_a_stretch_ack_whole);
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
