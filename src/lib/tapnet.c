@@ -244,10 +244,10 @@ static void ctl_forget(void)
 _Atomic uint64_t tn_lib_unconnected[TN_LIB_NOTED_FDS];
 _Atomic unsigned char tn_lib_socket_fds[TN_LIB_NOTED_FDS];
 
-static void note_socket(int fd)
+static void note_socket(int fd, unsigned char what)
 {
 	if (fd >= 0 && fd < TN_LIB_NOTED_FDS)
-		atomic_store_explicit(&tn_lib_socket_fds[fd], 1, memory_order_relaxed);
+		atomic_store_explicit(&tn_lib_socket_fds[fd], what, memory_order_relaxed);
 }
 
 /* fd, whose cookie this is, is a socket never connected, or one whose connect failed. */
@@ -1091,7 +1091,7 @@ int tapnet_socket(int domain, int type, int protocol)
 		cache_put(cookie, true);
 		note_unconnected(b, cookie);
 	}
-	note_socket(b);
+	note_socket(b, TN_LIB_FD_SOCKET);
 	LEAVE(b);
 }
 
@@ -1125,6 +1125,7 @@ int tapnet_listen(int fd, int backlog)
 		LEAVE(-1);
 	if (fd_ident(fd, &cookie) == 0)
 		cache_mark_listening(cookie);
+	note_socket(fd, TN_LIB_FD_LISTENER);
 	LEAVE(0);
 }
 
@@ -1262,7 +1263,7 @@ int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 		cache_put_names(nfd, rec.local_addr, rec.local_port, rec.peer_addr, rec.peer_port);
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
-		note_socket(nfd);
+		note_socket(nfd, TN_LIB_FD_SOCKET);
 		return nfd;
 	}
 }

@@ -59,7 +59,8 @@ extern _Atomic uint64_t tn_lib_unconnected[TN_LIB_NOTED_FDS];
 int tn_lib_never_connected(int fd);
 /*
  * Numbers that hold a tapnet socket as far as this process saw: made by
- * socket() or accept() here, until closed through libc (1; else 0). The
+ * socket() or accept() here, until closed through libc (TN_LIB_FD_SOCKET,
+ * TN_LIB_FD_LISTENER once listen() succeeded here; else 0). The
  * shim sends write() and writev() on them as send() and sendmsg() with
  * MSG_NOSIGNAL: a reset ends the pair with EPIPE, which the shim answers
  * with ECONNRESET and no SIGPIPE, as Linux answers the first send after
@@ -68,6 +69,8 @@ int tn_lib_never_connected(int fd);
  * exec, a dup) is not marked, and its write() raises SIGPIPE one call
  * early. send(), sendto() and sendmsg() need no mark.
  */
+#define TN_LIB_FD_SOCKET 1
+#define TN_LIB_FD_LISTENER 2
 extern _Atomic unsigned char tn_lib_socket_fds[TN_LIB_NOTED_FDS];
 /* Set by the shim: closes are reported, libtapnet need not check its fd before each call. */
 extern int tn_lib_fds_watched;

@@ -14,6 +14,8 @@
  * which `tapnet run`'s seccomp filter lets through without asking its
  * supervisor). read, write, send, recv, poll,
  * close and the rest are the kernel's own on a tapnet fd, except that
+ * poll and ppoll answer for a socket never connected (see
+ * unconnected_polled), that
  * sendto and sendmsg with MSG_FASTOPEN connect first, that a send with
  * MSG_OOB is refused (EOPNOTSUPP), that a send or receive on a socket never
  * connected answers as Linux does (see send_unconnected), and that an
@@ -39,6 +41,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <stddef.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -79,6 +82,8 @@ REAL(recvfrom, ssize_t, int, void *, size_t, int, struct sockaddr *, socklen_t *
 REAL(recvmsg, ssize_t, int, struct msghdr *, int)
 REAL(sendto, ssize_t, int, const void *, size_t, int, const struct sockaddr *, socklen_t)
 REAL(sendmsg, ssize_t, int, const struct msghdr *, int)
+REAL(poll, int, struct pollfd *, nfds_t, int)
+REAL(ppoll, int, struct pollfd *, nfds_t, const struct timespec *, const sigset_t *)
 REAL(close, int, int)
 REAL(dup2, int, int, int)
 REAL(dup3, int, int, int, int)
@@ -459,6 +464,99 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		return -1;
 	return sent(fd, get_sendmsg()(fd, msg, flags | MSG_NOSIGNAL), flags);
 }
+
+/*
+ * poll on a socket never connected: Linux answers at once, POLLOUT and
+ * POLLHUP (tcp_poll: a closed socket is hung up, and has room), so that a
+ * program that polls before it sends or receives (python does, on a
+ * socket with a timeout) learns at once what the call will say; the pair,
+ * kept unwritable until a connect ends, would report nothing. The shim
+ * answers for such numbers (noted in tn_lib_unconnected, and asked, as a
+ * send would) and polls the rest without waiting when it answered for
+ * one. Listeners are the pair's: Linux reports nothing on one either
+ * until a connection waits, and their mark spares them the question.
+ */
+static bool unconnected_polled(const struct pollfd *fds, nfds_t n)
+{
+	if (tn_lib_busy)
+		return false;
+	for (nfds_t i = 0; i < n; i++) {
+		int fd = fds[i].fd;
+		if (fd >= 0 && fd < TN_LIB_NOTED_FDS &&
+		    atomic_load_explicit(&tn_lib_unconnected[fd], memory_order_relaxed) &&
+		    atomic_load_explicit(&tn_lib_socket_fds[fd], memory_order_relaxed) != TN_LIB_FD_LISTENER)
+			return true;
+	}
+	return false;
+}
+
+#define POLL_ANSWERED_MAX 64 /* beyond, a never-connected socket waits in poll as before */
+
+/*
+ * Answers for the never-connected numbers among fds and hides them from
+ * the kernel's poll (a negative fd is skipped; -fd - 1 keeps the number);
+ * their indexes go to at[], and their count is returned.
+ */
+static int answer_unconnected(struct pollfd *fds, nfds_t n, nfds_t at[POLL_ANSWERED_MAX])
+{
+	int answered = 0;
+
+	for (nfds_t i = 0; i < n && answered < POLL_ANSWERED_MAX; i++) {
+		int fd = fds[i].fd;
+		if (fd < 0 || fd >= TN_LIB_NOTED_FDS ||
+		    atomic_load_explicit(&tn_lib_socket_fds[fd], memory_order_relaxed) == TN_LIB_FD_LISTENER ||
+		    !noted_unconnected(fd))
+			continue;
+		fds[i].fd = -fd - 1;
+		at[answered++] = i;
+	}
+	return answered;
+}
+
+/* The hidden numbers back, with the answer Linux gives: POLLHUP, and POLLOUT if asked. */
+static int merge_answered(struct pollfd *fds, int r, const nfds_t *at, int answered)
+{
+	for (int k = 0; k < answered; k++) {
+		struct pollfd *p = &fds[at[k]];
+		p->fd = -p->fd - 1;
+		p->revents = (short)(POLLHUP | (p->events & (POLLOUT | POLLWRNORM)));
+	}
+	return r < 0 ? r : r + answered;
+}
+
+/*
+ * glibc declares poll's and ppoll's array write-only (attribute access),
+ * though the kernel reads every entry: gcc would take our reading of it
+ * for a use of uninitialized memory.
+ */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+	nfds_t at[POLL_ANSWERED_MAX];
+
+	if (!unconnected_polled(fds, n))
+		return get_poll()(fds, n, timeout);
+	int answered = answer_unconnected(fds, n, at);
+	return merge_answered(fds, get_poll()(fds, n, answered ? 0 : timeout), at, answered);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
+		 const sigset_t *mask)
+{
+	static const struct timespec now = { 0, 0 };
+	nfds_t at[POLL_ANSWERED_MAX];
+
+	if (!unconnected_polled(fds, n))
+		return get_ppoll()(fds, n, timeout, mask);
+	int answered = answer_unconnected(fds, n, at);
+	return merge_answered(fds, get_ppoll()(fds, n, answered ? &now : timeout, mask), at, answered);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 __attribute__((constructor)) static void watch_fds(void)
 {

@@ -187,6 +187,21 @@ for name, s in (("a new socket", fresh), ("a bound socket", bound), ("a listener
         for call_name, call in recvs:
             r = answer(call)
             check("%s on %s (%s): ENOTCONN" % (call_name, name, how), r == "ENOTCONN", r)
+    # poll: a socket never connected is hung up and writable at once; a
+    # listener with nothing waiting reports nothing
+    p = select.poll()
+    p.register(fd, select.POLLIN | select.POLLOUT)
+    ev = p.poll(0 if s is l else 5000)
+    want = [] if s is l else [(fd, select.POLLOUT | select.POLLHUP)]
+    check("poll on %s: %s" % (name, want and "POLLOUT and POLLHUP at once" or "nothing"), ev == want, ev)
+    if s is not l:
+        # so a receive with a timeout (python polls first) fails at once, as the call would
+        s.settimeout(5)
+        t0 = time.monotonic()
+        r = answer(lambda: s.recv(10))
+        check("recv with a timeout on %s: ENOTCONN at once" % name,
+              r == "ENOTCONN" and time.monotonic() - t0 < 2, "%s after %.1f s" % (r, time.monotonic() - t0))
+        s.settimeout(None)
 # after a refused connect: a blocking one's error was its connect's, then
 # sends are EPIPE and receives ENOTCONN; a non-blocking one's is still
 # pending, and the first send reports it (not EPIPE, nor a reset), then a
