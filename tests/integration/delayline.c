@@ -263,13 +263,13 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < nif; i++) {
 		int peer = i ^ 1; /* A<->B, C<->D, ... */
-		/* the late ring holds what arrives in US at the most: a quarter is plenty */
-		size_t late = (bytes / 4) & ~(size_t)7;
+		/* the late ring holds what arrives in US at the most: a quarter of BYTES is plenty */
+		size_t late = reorder_pct ? (bytes / 4) & ~(size_t)7 : 0;
 		lanes[i] = (struct lane){ .in = pfd[i].fd, .out = pfd[peer].fd,
 					  .name_in = argv[optind + i], .name_out = argv[optind + peer],
 					  .on_time = { .mem = malloc(bytes - late), .size = (bytes - late) & ~(size_t)7 },
-					  .late = { .mem = reorder_pct ? malloc(late) : NULL, .size = late } };
-		if (!lanes[i].on_time.mem || (reorder_pct && !lanes[i].late.mem)) {
+					  .late = { .mem = late ? malloc(late) : NULL, .size = late } };
+		if (!lanes[i].on_time.mem || (late && !lanes[i].late.mem)) {
 			fprintf(stderr, "delayline: out of memory\n");
 			return 1;
 		}
