@@ -15,7 +15,7 @@
  * supervisor). read, write, send, recv, poll,
  * close and the rest are the kernel's own on a tapnet fd, except that
  * poll and ppoll answer for a socket never connected (see
- * unconnected_polled), that
+ * answer_unconnected), that
  * sendto and sendmsg with MSG_FASTOPEN connect first, that a send with
  * MSG_OOB is refused (EOPNOTSUPP), that a send or receive on a socket never
  * connected answers as Linux does (see send_unconnected), and that an
@@ -465,6 +465,8 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return sent(fd, get_sendmsg()(fd, msg, flags | MSG_NOSIGNAL), flags);
 }
 
+#define POLL_ANSWERED_MAX 64 /* beyond, a never-connected socket waits in poll as before */
+
 /*
  * poll on a socket never connected: Linux answers at once, POLLOUT and
  * POLLHUP (tcp_poll: a closed socket is hung up, and has room), so that a
@@ -474,25 +476,9 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * answers for such numbers (noted in tn_lib_unconnected, and asked, as a
  * send would) and polls the rest without waiting when it answered for
  * one. Listeners are the pair's: Linux reports nothing on one either
- * until a connection waits, and their mark spares them the question.
- */
-static bool unconnected_polled(const struct pollfd *fds, nfds_t n)
-{
-	if (tn_lib_busy)
-		return false;
-	for (nfds_t i = 0; i < n; i++) {
-		int fd = fds[i].fd;
-		if (fd >= 0 && fd < TN_LIB_NOTED_FDS &&
-		    atomic_load_explicit(&tn_lib_unconnected[fd], memory_order_relaxed) &&
-		    atomic_load_explicit(&tn_lib_socket_fds[fd], memory_order_relaxed) != TN_LIB_FD_LISTENER)
-			return true;
-	}
-	return false;
-}
-
-#define POLL_ANSWERED_MAX 64 /* beyond, a never-connected socket waits in poll as before */
-
-/*
+ * until a connection waits, and their mark spares them the question. A
+ * poll with no noted number pays one pass over its array.
+ *
  * Answers for the never-connected numbers among fds and hides them from
  * the kernel's poll (a negative fd is skipped; -fd - 1 keeps the number);
  * their indexes go to at[], and their count is returned.
@@ -536,9 +522,6 @@ static int merge_answered(struct pollfd *fds, int r, const nfds_t *at, int answe
 EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	nfds_t at[POLL_ANSWERED_MAX];
-
-	if (!unconnected_polled(fds, n))
-		return get_poll()(fds, n, timeout);
 	int answered = answer_unconnected(fds, n, at);
 	return merge_answered(fds, get_poll()(fds, n, answered ? 0 : timeout), at, answered);
 }
@@ -548,9 +531,6 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
 {
 	static const struct timespec now = { 0, 0 };
 	nfds_t at[POLL_ANSWERED_MAX];
-
-	if (!unconnected_polled(fds, n))
-		return get_ppoll()(fds, n, timeout, mask);
 	int answered = answer_unconnected(fds, n, at);
 	return merge_answered(fds, get_ppoll()(fds, n, answered ? &now : timeout, mask), at, answered);
 }
