@@ -4,7 +4,8 @@
 #    the handshake, the data, the FIN exchange with their flags, tapnet's
 #    states in order (LISTEN -> SYN-RECV -> ESTAB -> FIN-WAIT-1 -> FIN-WAIT-2
 #    -> TIME-WAIT), the TIME-WAIT entry and its expiry; a late FIN (scapy)
-#    re-ACKed with the timer restarted; the same as a text ladder;
+#    re-ACKed with the timer restarted; the same as a text ladder (time_wait 6 s:
+#    the late FIN comes 2 s into TIME-WAIT, plus what scapy and two CLI calls take);
 #  - `capture -w f.pcap port 9` during a transfer into discard with offloads
 #    on, read back with tshark: real segments, no bad checksum;
 #  - a trace reader stopped (SIGSTOP) during a bulk transfer: the transfer
@@ -16,7 +17,7 @@ require_python_module scapy
 TW=$TOP_SRCDIR/tests/integration/timewait.py
 tw() { ns_exec timeout -k 5 120 "$PYTHON" "$TW" "$@"; }
 
-start_tapnetd "${SERVICES_CONFIG[@]}" "[tcp]" "time_wait = 3s"
+start_tapnetd "${SERVICES_CONFIG[@]}" "[tcp]" "time_wait = 6s"
 
 # usage errors: a bad filter, capture without a file or with a bad count
 for args in "trace port" "trace port 70000" "trace host 10.0.0" "capture port 9" "capture -w /dev/null -c 0"; do
@@ -105,7 +106,7 @@ last = segs[fin_in[0] + 1:]
 assert any(l["dir"] == "from_tapnet" and l["flags"] == "ACK" for l in last), "no last ACK"
 assert segs[0]["seq"] == 0 and segs[1]["seq"] == 0 and segs[1]["ack"] == 1, "relative seq/ack"
 enter = [l for l in conn if l["type"] == "timewait" and l["event"] == "enter"][0]
-assert enter["remaining_ms"] == 3000, "TIME-WAIT entered with %r ms" % enter["remaining_ms"]
+assert enter["remaining_ms"] == 6000, "TIME-WAIT entered with %r ms" % enter["remaining_ms"]
 PY
 log "JSON ladder: handshake, data, FIN exchange, states and TIME-WAIT in order"
 
@@ -122,8 +123,8 @@ stop_reader
 cat "$T"
 grep -qE '\| LISTEN -> SYN-RECV$' "$T" || fail "no LISTEN -> SYN-RECV in the text ladder"
 grep -qE '\| FIN-WAIT-2 -> TIME-WAIT$' "$T" || fail "no FIN-WAIT-2 -> TIME-WAIT in the text ladder"
-grep -qE '\| TIME-WAIT entry \(3\.0 s left\)$' "$T" || fail "no TIME-WAIT entry in the text ladder"
-grep -qE '\| late FIN: ACKed again, timer restarted \(3\.0 s left\)$' "$T" ||
+grep -qE '\| TIME-WAIT entry \(6\.0 s left\)$' "$T" || fail "no TIME-WAIT entry in the text ladder"
+grep -qE '\| late FIN: ACKed again, timer restarted \(6\.0 s left\)$' "$T" ||
 	fail "the late FIN is not in the text ladder"
 grep -qE '^ *[0-9.]+  \|<-- SYN,ACK seq 0 ack 1 ' "$T" || fail "no SYN,ACK arrow in the text ladder"
 log "text ladder: the late FIN re-ACKed and the timer restarted"
