@@ -14,8 +14,8 @@
  * which `tapnet run`'s seccomp filter lets through without asking its
  * supervisor). read, write, send, recv, poll,
  * close and the rest are the kernel's own on a tapnet fd, except that
- * poll and ppoll answer for a socket never connected (see
- * answer_unconnected), that
+ * poll, ppoll, select and pselect answer for a socket never connected
+ * (see answer_unconnected), that
  * sendto and sendmsg with MSG_FASTOPEN connect first, that a send with
  * MSG_OOB is refused (EOPNOTSUPP), that a send or receive on a socket never
  * connected answers as Linux does (see send_unconnected), and that an
@@ -42,6 +42,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <poll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -84,6 +85,8 @@ REAL(sendto, ssize_t, int, const void *, size_t, int, const struct sockaddr *, s
 REAL(sendmsg, ssize_t, int, const struct msghdr *, int)
 REAL(poll, int, struct pollfd *, nfds_t, int)
 REAL(ppoll, int, struct pollfd *, nfds_t, const struct timespec *, const sigset_t *)
+REAL(select, int, int, fd_set *, fd_set *, fd_set *, struct timeval *)
+REAL(pselect, int, int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *)
 REAL(close, int, int)
 REAL(dup2, int, int, int)
 REAL(dup3, int, int, int, int)
@@ -479,19 +482,26 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * until a connection waits, and their mark spares them the question. A
  * poll with no noted number pays one pass over its array.
  *
+ * polled_unconnected(fd): fd is such a number, and no listener.
+ *
  * Answers for the never-connected numbers among fds and hides them from
  * the kernel's poll (a negative fd is skipped; -fd - 1 keeps the number);
  * their indexes go to at[], and their count is returned.
  */
+static bool polled_unconnected(int fd)
+{
+	return fd >= 0 && fd < TN_LIB_NOTED_FDS &&
+	       atomic_load_explicit(&tn_lib_socket_fds[fd], memory_order_relaxed) != TN_LIB_FD_LISTENER &&
+	       noted_unconnected(fd);
+}
+
 static int answer_unconnected(struct pollfd *fds, nfds_t n, nfds_t at[POLL_ANSWERED_MAX])
 {
 	int answered = 0;
 
 	for (nfds_t i = 0; i < n && answered < POLL_ANSWERED_MAX; i++) {
 		int fd = fds[i].fd;
-		if (fd < 0 || fd >= TN_LIB_NOTED_FDS ||
-		    atomic_load_explicit(&tn_lib_socket_fds[fd], memory_order_relaxed) == TN_LIB_FD_LISTENER ||
-		    !noted_unconnected(fd))
+		if (!polled_unconnected(fd))
 			continue;
 		fds[i].fd = -fd - 1;
 		at[answered++] = i;
@@ -537,6 +547,102 @@ EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
+
+/*
+ * select and pselect, the same answer in their terms: Linux counts
+ * POLLHUP as readable and POLLOUT as writable (fs/select.c, POLLIN_SET
+ * and POLLOUT_SET), so a socket never connected is both at once, and
+ * never exceptional. The sets are read a word at a time (FD_ISSET would
+ * abort past FD_SETSIZE under _FORTIFY_SOURCE, and programs may pass
+ * larger sets); only a number with a note is asked about.
+ */
+#define SET_WORD_BITS (8 * (int)sizeof(unsigned long))
+
+struct select_answers {
+	int n;
+	struct {
+		int fd;
+		bool readable, writable; /* asked for */
+	} at[POLL_ANSWERED_MAX];
+};
+
+static bool set_has(const fd_set *set, int fd)
+{
+	return set && (((const unsigned long *)set)[fd / SET_WORD_BITS] >> (fd % SET_WORD_BITS)) & 1;
+}
+
+static void set_put(fd_set *set, int fd, bool on)
+{
+	unsigned long bit = 1UL << (fd % SET_WORD_BITS);
+	unsigned long *word = &((unsigned long *)set)[fd / SET_WORD_BITS];
+	*word = on ? *word | bit : *word & ~bit;
+}
+
+static unsigned long set_word(const fd_set *set, int w)
+{
+	return set ? ((const unsigned long *)set)[w] : 0;
+}
+
+/* The never-connected numbers in the sets, taken out of them (into a). */
+static void select_unconnected(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct select_answers *a)
+{
+	int top = nfds < TN_LIB_NOTED_FDS ? nfds : TN_LIB_NOTED_FDS;
+
+	a->n = 0;
+	for (int w = 0; w * SET_WORD_BITS < top && a->n < POLL_ANSWERED_MAX; w++) {
+		unsigned long asked = set_word(rd, w) | set_word(wr, w) | set_word(ex, w);
+		for (; asked && a->n < POLL_ANSWERED_MAX; asked &= asked - 1) {
+			int fd = w * SET_WORD_BITS + __builtin_ctzl(asked);
+			if (fd >= top || !polled_unconnected(fd))
+				continue;
+			a->at[a->n].fd = fd;
+			a->at[a->n].readable = set_has(rd, fd);
+			a->at[a->n].writable = set_has(wr, fd);
+			a->n++;
+			if (rd)
+				set_put(rd, fd, false);
+			if (wr)
+				set_put(wr, fd, false);
+			if (ex)
+				set_put(ex, fd, false);
+		}
+	}
+}
+
+/* The answered numbers back in the sets, each counted once per set, as select counts. */
+static int select_merge(int r, fd_set *rd, fd_set *wr, const struct select_answers *a)
+{
+	if (r < 0)
+		return r;
+	for (int k = 0; k < a->n; k++) {
+		if (a->at[k].readable) {
+			set_put(rd, a->at[k].fd, true);
+			r++;
+		}
+		if (a->at[k].writable) {
+			set_put(wr, a->at[k].fd, true);
+			r++;
+		}
+	}
+	return r;
+}
+
+EXPORT int select(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, struct timeval *timeout)
+{
+	struct timeval now = { 0, 0 };
+	struct select_answers a;
+	select_unconnected(nfds, rd, wr, ex, &a);
+	return select_merge(get_select()(nfds, rd, wr, ex, a.n ? &now : timeout), rd, wr, &a);
+}
+
+EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct timespec *timeout,
+		   const sigset_t *mask)
+{
+	static const struct timespec now = { 0, 0 };
+	struct select_answers a;
+	select_unconnected(nfds, rd, wr, ex, &a);
+	return select_merge(get_pselect()(nfds, rd, wr, ex, a.n ? &now : timeout, mask), rd, wr, &a);
+}
 
 __attribute__((constructor)) static void watch_fds(void)
 {

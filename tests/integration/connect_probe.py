@@ -194,6 +194,12 @@ for name, s in (("a new socket", fresh), ("a bound socket", bound), ("a listener
     ev = p.poll(0 if s is l else 5000)
     want = [] if s is l else [(fd, select.POLLOUT | select.POLLHUP)]
     check("poll on %s: %s" % (name, want and "POLLOUT and POLLHUP at once" or "nothing"), ev == want, ev)
+    # select takes POLLHUP as readable (and nothing as exceptional)
+    t0 = time.monotonic()
+    sel = select.select([fd], [fd], [fd], 0 if s is l else 5)
+    want = ([], [], []) if s is l else ([fd], [fd], [])
+    check("select on %s: %s" % (name, s is l and "nothing" or "readable and writable at once"),
+          sel == want and time.monotonic() - t0 < 2, "%r after %.1f s" % (sel, time.monotonic() - t0))
     if s is not l:
         # so a receive with a timeout (python polls first) fails at once, as the call would
         s.settimeout(5)
