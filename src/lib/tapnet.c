@@ -272,6 +272,19 @@ void tn_lib_fd_closing(int lo, int hi)
 		ctl_closed_by_program = 1;
 }
 
+void tn_lib_fd_duplicated(int old, int new)
+{
+	if (old < 0 || old >= TN_LIB_NOTED_FDS || new < 0 || new >= TN_LIB_NOTED_FDS)
+		return;
+	/* a dup is the same socket: its cookie, so the note stays valid for it */
+	atomic_store_explicit(&tn_lib_unconnected[new],
+			      atomic_load_explicit(&tn_lib_unconnected[old], memory_order_relaxed),
+			      memory_order_relaxed);
+	atomic_store_explicit(&tn_lib_socket_fds[new],
+			      atomic_load_explicit(&tn_lib_socket_fds[old], memory_order_relaxed),
+			      memory_order_relaxed);
+}
+
 /* A new control connection for this process, HELLO done; -1 with errno. */
 static int ctl_connect(void)
 {

@@ -43,9 +43,12 @@ int tn_lib_getsockname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t
  * them, it is the program's again. Async-signal-safe.
  */
 void tn_lib_fd_closing(int lo, int hi);
+/* The program made new a copy of old (dup, dup2, dup3, F_DUPFD): old's notes below are new's. */
+void tn_lib_fd_duplicated(int old, int new);
 /*
  * Sockets that were never connected, by fd number: their SO_COOKIE, from
- * socket() until a connect begins or the number is closed; 0 elsewhere.
+ * socket() (or a dup of one) until a connect begins or the number is
+ * closed; 0 elsewhere.
  * Such a socket's pair is kept unwritable and tapnetd writes nothing to it
  * (see tapnet.c), so the shim looks here before a send or receive that
  * would otherwise wait for ever, and asks tn_lib_never_connected. A note
@@ -65,9 +68,9 @@ int tn_lib_never_connected(int fd);
  * MSG_NOSIGNAL: a reset ends the pair with EPIPE, which the shim answers
  * with ECONNRESET and no SIGPIPE, as Linux answers the first send after
  * one. A stale mark (the number reused behind the shim's back) costs an
- * ENOTSOCK or nothing; a socket not seen made here (inherited across
- * exec, a dup) is not marked, and its write() raises SIGPIPE one call
- * early. send(), sendto() and sendmsg() need no mark.
+ * ENOTSOCK or nothing; a dup made through libc carries its original's
+ * mark; a socket not seen made here (inherited across exec) is not
+ * marked, and its write() raises SIGPIPE one call early. send(), sendto() and sendmsg() need no mark.
  */
 #define TN_LIB_FD_SOCKET 1
 #define TN_LIB_FD_LISTENER 2

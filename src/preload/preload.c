@@ -25,7 +25,8 @@
  * only say end-of-file or EPIPE; SO_ERROR knows why), without the SIGPIPE
  * the pair would raise (see sent). close, dup2,
  * dup3, close_range and closefrom are libc's too; they only tell libtapnet
- * when the program takes the number its control connection lives at.
+ * when the program takes the number its control connection lives at, and
+ * dup, dup2, dup3 and fcntl's F_DUPFD give the copy the original's notes.
  * Name resolution uses the kernel (its UDP and AF_INET6 sockets pass
  * through).
  */
@@ -37,6 +38,7 @@
 #endif
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <netinet/in.h>
@@ -45,6 +47,7 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -88,10 +91,13 @@ REAL(ppoll, int, struct pollfd *, nfds_t, const struct timespec *, const sigset_
 REAL(select, int, int, fd_set *, fd_set *, fd_set *, struct timeval *)
 REAL(pselect, int, int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *)
 REAL(close, int, int)
+REAL(dup, int, int)
 REAL(dup2, int, int, int)
 REAL(dup3, int, int, int, int)
 REAL(close_range, int, unsigned, unsigned, int)
 REAL(closefrom, void, int)
+REAL(fcntl, int, int, int, ...)
+REAL(fcntl64, int, int, int, ...)
 
 /*
  * The calls that never block, passed to the kernel marked as the shim's
@@ -663,18 +669,68 @@ EXPORT int close(int fd)
 	return get_close()(fd);
 }
 
+/*
+ * A copy of a socket's number is the same socket: it takes the original's
+ * notes (never connected, made here), so that a send or receive on it
+ * answers as on the original, and its write() goes as a send.
+ */
+static int duplicated(int old, int new)
+{
+	if (new >= 0 && !tn_lib_busy)
+		tn_lib_fd_duplicated(old, new);
+	return new;
+}
+
+EXPORT int dup(int old)
+{
+	return duplicated(old, get_dup()(old));
+}
+
 EXPORT int dup2(int old, int new)
 {
 	if (!tn_lib_busy && old != new)
 		tn_lib_fd_closing(new, new);
-	return get_dup2()(old, new);
+	int r = get_dup2()(old, new);
+	return old != new ? duplicated(old, r) : r;
 }
 
 EXPORT int dup3(int old, int new, int flags)
 {
 	if (!tn_lib_busy && old != new)
 		tn_lib_fd_closing(new, new);
-	return get_dup3()(old, new, flags);
+	return duplicated(old, get_dup3()(old, new, flags));
+}
+
+/*
+ * fcntl's F_DUPFD and F_DUPFD_CLOEXEC are dups too. Its third argument is
+ * passed on as glibc's own fcntl takes it, a word whatever the command.
+ * glibc has two names for it (fcntl64 where _FILE_OFFSET_BITS is 64, as
+ * <fcntl.h> may redirect), so the definitions are named by assembler
+ * label and no declaration of the header's is redefined.
+ */
+static int fcntl_done(int fd, int cmd, int r)
+{
+	return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? duplicated(fd, r) : r;
+}
+
+EXPORT int shim_fcntl(int fd, int cmd, ...) __asm__("fcntl");
+EXPORT int shim_fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_done(fd, cmd, get_fcntl()(fd, cmd, arg));
+}
+
+EXPORT int shim_fcntl64(int fd, int cmd, ...) __asm__("fcntl64");
+EXPORT int shim_fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	return fcntl_done(fd, cmd, get_fcntl64()(fd, cmd, arg));
 }
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)

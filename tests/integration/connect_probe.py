@@ -165,7 +165,15 @@ def answer(call):
         return errno.errorcode.get(ex.errno, ex.errno)
 
 
-for name, s in (("a new socket", fresh), ("a bound socket", bound), ("a listener", l)):
+# copies answer as their originals: socket.dup() is fcntl(F_DUPFD_CLOEXEC),
+# then dup() and dup2()
+fresh_dup = fresh.dup()
+bound_dup = socket.socket(fileno=os.dup(bound.fileno()))
+bound_dup2 = socket.socket(fileno=os.dup2(bound.fileno(), 200))
+
+for name, s in (("a new socket", fresh), ("a bound socket", bound), ("a listener", l),
+                ("a new socket's F_DUPFD copy", fresh_dup), ("a bound socket's dup", bound_dup),
+                ("a bound socket's dup2 copy", bound_dup2)):
     fd = s.fileno()
     for blocking in (True, False):
         s.setblocking(blocking)
@@ -296,8 +304,15 @@ s.close()
 # then connected: the same socket carries data both ways
 fresh.setblocking(True)
 fresh.connect((addr, open_port))
-check_echo(fresh, "a socket that sent before it was connected works once connected", b"after\n")
-for s in (fresh, bound, l):
+# it works now; so does its copy, noted never connected and connected now too
+fresh_dup.setblocking(True)
+fresh_dup.sendall(b"copy:")
+fresh.sendall(b"after\n")
+fresh_dup.shutdown(socket.SHUT_WR)
+data = read_all(fresh_dup)
+check("a socket that sent before it was connected works once connected, through its F_DUPFD copy too",
+      data == b"copy:after\n", data)
+for s in (fresh, bound, l, fresh_dup, bound_dup, bound_dup2):
     s.close()
 signal.alarm(0)
 signal.signal(signal.SIGPIPE, signal.SIG_IGN)
