@@ -62,15 +62,17 @@ extern _Atomic uint64_t tn_lib_unconnected[TN_LIB_NOTED_FDS];
 int tn_lib_never_connected(int fd);
 /*
  * Numbers that hold a tapnet socket as far as this process saw: made by
- * socket() or accept() here, until closed through libc (TN_LIB_FD_SOCKET,
- * TN_LIB_FD_LISTENER once listen() succeeded here; else 0). The
+ * socket() or accept() here, or a copy of one, or any connected stream
+ * socket open when the shim loaded (one inherited across exec), until
+ * closed through libc (TN_LIB_FD_SOCKET, TN_LIB_FD_LISTENER once listen()
+ * succeeded here; else 0). The
  * shim sends write() and writev() on them as send() and sendmsg() with
  * MSG_NOSIGNAL: a reset ends the pair with EPIPE, which the shim answers
  * with ECONNRESET and no SIGPIPE, as Linux answers the first send after
  * one. A stale mark (the number reused behind the shim's back) costs an
  * ENOTSOCK or nothing; a dup made through libc carries its original's
- * mark; a socket not seen made here (inherited across exec) is not
- * marked, and its write() raises SIGPIPE one call early. send(), sendto() and sendmsg() need no mark.
+ * mark; a mark on a stream socket that is not tapnet's changes nothing the
+ * program sees. send(), sendto() and sendmsg() need no mark.
  */
 #define TN_LIB_FD_SOCKET 1
 #define TN_LIB_FD_LISTENER 2

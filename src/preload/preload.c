@@ -36,6 +36,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +44,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -650,9 +652,59 @@ EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct ti
 	return select_merge(get_pselect()(nfds, rd, wr, ex, a.n ? &now : timeout, mask), rd, wr, &a);
 }
 
+/*
+ * Sockets inherited across exec: a tapnet socket among them was made by
+ * another program, so no mark says that its write() goes as a send (see
+ * tn_lib_socket_fds) and a reset would raise SIGPIPE one write early. At
+ * load, before the program runs, every connected stream socket among the
+ * open numbers is marked: a tapnet socket is one (an end of a pair), and
+ * for any other such socket a write sent as a send with MSG_NOSIGNAL
+ * answers the same (sent() raises the SIGPIPE the kernel would have).
+ * Two getsockopt calls a socket, one for any other fd; the numbers come
+ * from /proc/self/fd, and without /proc nothing is marked, as before.
+ */
+static bool connected_stream_socket(int fd)
+{
+	int type;
+	socklen_t len = sizeof(type);
+	struct ucred peer;
+
+	if (MARKED(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM)
+		return false;
+	len = sizeof(peer);
+	return MARKED(SYS_getsockopt, fd, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.pid != 0;
+}
+
+static void mark_inherited_sockets(void)
+{
+	int dir = (int)syscall(SYS_open, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		return;
+	union {
+		struct dirent64 align;
+		char buf[4096];
+	} u;
+	ssize_t n;
+	while ((n = getdents64(dir, u.buf, sizeof(u.buf))) > 0) {
+		for (ssize_t at = 0; at < n;) {
+			const struct dirent64 *e = (const struct dirent64 *)(u.buf + at);
+			at += e->d_reclen;
+			char *end;
+			long fd = strtol(e->d_name, &end, 10);
+			if (*end || end == e->d_name || fd < 0 || fd >= TN_LIB_NOTED_FDS || fd == dir)
+				continue;
+			if (connected_stream_socket((int)fd))
+				atomic_store_explicit(&tn_lib_socket_fds[fd], TN_LIB_FD_SOCKET,
+						      memory_order_relaxed);
+		}
+	}
+	syscall(SYS_close, dir); /* not the shim's close: no number of the program's */
+}
+
 __attribute__((constructor)) static void watch_fds(void)
 {
 	tn_lib_fds_watched = 1;
+	mark_inherited_sockets();
 }
 
 /*

@@ -88,11 +88,11 @@ log "a silent peer with TCP_USER_TIMEOUT 1000: $out"
 # peer resets only once the client's connect() has returned: a reset that
 # comes before may end the connect itself with ECONNRESET, on Linux as here.
 # Then the same with SIGPIPE's default action (python ignores it), by
-# send, write, writev, sendmsg and write on a dup of the socket: Linux
-# raises SIGPIPE with EPIPE only, so the send that reports the reset
-# returns ECONNRESET and the program lives on to the next send, which ends
-# it (exit status 141).
-HOW=(send write writev sendmsg write-dup)
+# send, write, writev, sendmsg, write on a dup of the socket and write by
+# a program it was inherited by across exec: Linux raises SIGPIPE with
+# EPIPE only, so the send that reports the reset returns ECONNRESET and the
+# program lives on to the next send, which ends it (exit status 141).
+HOW=(send write writev sendmsg write-dup write-exec)
 NAMES=(kernel tapnet)
 for how in "${HOW[@]}"; do NAMES+=("kernel-$how" "tapnet-$how"); done
 bg rst_sender ns_exec "$PYTHON" -c '
@@ -132,6 +132,13 @@ log "sends after a reset: $tapnet_says, as on the kernel"
 SIGPIPE_PROBE=$CONNECT_AND_WAIT_FOR_RESET'
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 copy = os.dup(s.fileno())
+if sys.argv[4] == "write-exec":  # the same two writes, by the program exec makes of this one
+    os.set_inheritable(copy, True)
+    os.execv(sys.executable, [sys.executable, "-c", "\n".join((
+        "import errno, os, signal, sys", "signal.signal(signal.SIGPIPE, signal.SIG_DFL)",
+        "fd = int(sys.argv[1])", "try:", "    print(\"sent %d\" % os.write(fd, b\"x\"), flush=True)",
+        "except OSError as e:", "    print(errno.errorcode[e.errno], flush=True)",
+        "os.write(fd, b\"x\")", "print(\"no SIGPIPE\", flush=True)")), str(copy)])
 op = {"send": lambda: s.send(b"x"), "write": lambda: os.write(s.fileno(), b"x"),
       "writev": lambda: os.writev(s.fileno(), [b"x", b"y"]), "sendmsg": lambda: s.sendmsg([b"x"]),
       "write-dup": lambda: os.write(copy, b"x")}[sys.argv[4]]
