@@ -2,6 +2,7 @@
 """connect_probe.py ADDR CLOSED_PORT OPEN_PORT: connects the ways programs do
 and checks the answers a kernel socket would give. Prints one line per check;
 exits 1 at the first wrong answer."""
+import ctypes
 import errno
 import os
 import select
@@ -158,6 +159,27 @@ l.bind(("0.0.0.0", 0))
 l.listen(4)
 
 
+class Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+
+FdSet = ctypes.c_ulong * (1024 // (8 * ctypes.sizeof(ctypes.c_ulong)))
+libc = ctypes.CDLL(None, use_errno=True)  # the shim's pselect under tapnet run, libc's else
+
+
+def pselect(fd, seconds):
+    """pselect on fd in all three sets: the lists select.select would return."""
+    bits = 8 * ctypes.sizeof(ctypes.c_ulong)
+    sets = [FdSet() for _ in range(3)]
+    for one in sets:
+        one[fd // bits] |= 1 << (fd % bits)
+    r = libc.pselect(fd + 1, *[ctypes.byref(one) for one in sets],
+                     ctypes.byref(Timespec(seconds, 0)), None)
+    if r < 0:
+        raise OSError(ctypes.get_errno(), "pselect")
+    return tuple([fd] if one[fd // bits] >> (fd % bits) & 1 else [] for one in sets)
+
+
 def answer(call):
     try:
         return "returned %r" % (call(),)
@@ -207,6 +229,11 @@ for name, s in (("a new socket", fresh), ("a bound socket", bound), ("a listener
     sel = select.select([fd], [fd], [fd], 0 if s is l else 5)
     want = ([], [], []) if s is l else ([fd], [fd], [])
     check("select on %s: %s" % (name, s is l and "nothing" or "readable and writable at once"),
+          sel == want and time.monotonic() - t0 < 2, "%r after %.1f s" % (sel, time.monotonic() - t0))
+    # and pselect, called through libc as a C program would (python has none)
+    t0 = time.monotonic()
+    sel = pselect(fd, 0 if s is l else 5)
+    check("pselect on %s: %s" % (name, s is l and "nothing" or "readable and writable at once"),
           sel == want and time.monotonic() - t0 < 2, "%r after %.1f s" % (sel, time.monotonic() - t0))
     if s is not l:
         # so a receive with a timeout (python polls first) fails at once, as the call would
