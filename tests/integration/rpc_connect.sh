@@ -8,9 +8,10 @@
 # MSG_FASTOPEN connect and send, answering as the kernel does; MSG_OOB is
 # refused (EOPNOTSUPP), urgent data received reads inline; a send or
 # receive on a socket never connected, bound or listening answers EPIPE
-# (SIGPIPE) or ENOTCONN at once, for each of the calls that do them, as the
-# kernel does (the pair alone would wait for ever); IP_TOS and IP_TTL are
-# on the segments.
+# (SIGPIPE) or ENOTCONN at once, for each of the calls that do them, and
+# poll, select and pselect report it at once, as the kernel does (the pair
+# alone would wait for ever), on the socket and on its copies (fcntl
+# F_DUPFD, dup, dup2); IP_TOS and IP_TTL are on the segments.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 require_cmd nc setpriv
