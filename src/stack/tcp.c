@@ -266,18 +266,45 @@ static void listen_unhash(struct tn_sock *s)
 	s->listed = false;
 }
 
-struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport)
+/*
+ * The listener for a connection from raddr:rport to laddr:lport: one bound
+ * to laddr itself before a wildcard one, as Linux prefers. Listeners that
+ * share the port with SO_REUSEPORT (one owner's: see port_taken) split
+ * the connections between them by the 4-tuple's keyed hash, as Linux's
+ * reuseport_select_sock does, so that a server's processes each get a
+ * share, and every segment of one handshake (a SYN cookie's ACK too) finds
+ * the same listener for as long as the group stays the same.
+ */
+static bool listens_on(const struct tn_sock *s, tn_ip4 laddr, uint16_t lport)
 {
-	struct tn_sock *wild = NULL;
-	for (struct tn_sock *s = *listen_bucket(stack, lport); s; s = s->lnext) {
-		if (s->lport != lport || s->state != TN_TCP_LISTEN)
-			continue;
-		if (s->laddr == laddr)
-			return s;
-		if (s->laddr == 0)
-			wild = s;
+	return s->lport == lport && s->state == TN_TCP_LISTEN && s->laddr == laddr;
+}
+
+struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport,
+				    tn_ip4 raddr, uint16_t rport)
+{
+	struct tn_sock *first = NULL;
+	unsigned sharing = 0;
+	tn_ip4 at = laddr;
+
+	for (int pass = 0; pass < 2 && !first; pass++, at = 0) {
+		for (struct tn_sock *s = *listen_bucket(stack, lport); s; s = s->lnext) {
+			if (!listens_on(s, at, lport))
+				continue;
+			if (!first)
+				first = s;
+			sharing += s->reuseport;
+		}
 	}
-	return wild;
+	if (!first || !first->reuseport || sharing < 2)
+		return first;
+	/* the hash scaled to the group (Linux's reciprocal_scale) */
+	unsigned pick = (unsigned)(((uint64_t)tn_tuple_hash(stack, first->laddr, lport, raddr, rport) *
+				    sharing) >> 32);
+	for (struct tn_sock *s = first; s; s = s->lnext)
+		if (listens_on(s, first->laddr, lport) && s->reuseport && pick-- == 0)
+			return s;
+	return first; /* not reached: the group counted above */
 }
 
 /*

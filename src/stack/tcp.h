@@ -532,7 +532,9 @@ void tcp_ack_list(struct tn_tcp *tcp, struct tn_sock *s);
 /* The live connection of a 4-tuple (NULL if none, or if only a TIME_WAIT entry holds it). */
 struct tn_sock *tcp_lookup(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
 			   uint16_t rport);
-struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport);
+/* The listener a SYN from raddr:rport to laddr:lport goes to (see tcp.c); NULL if none. */
+struct tn_sock *tcp_lookup_listener(struct tn_stack *stack, tn_ip4 laddr, uint16_t lport,
+				    tn_ip4 raddr, uint16_t rport);
 /* s starts listening: findable by tcp_lookup_listener until released. */
 void tcp_listen_hash(struct tn_sock *s);
 int tcp_hash(struct tn_sock *s);

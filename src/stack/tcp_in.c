@@ -1282,7 +1282,7 @@ void tcp_tw_input(struct tn_stack *stack, struct tn_tw_entry *e, const struct tc
 	}
 	switch (tn_tw_process(stack, tw, e, &seg, &policy, &isn)) {
 	case TN_TW_ACCEPT_SYN:
-		l = tcp_lookup_listener(stack, g->dst, g->dport);
+		l = tcp_lookup_listener(stack, g->dst, g->dport, g->src, g->sport);
 		if (l) {
 			tn_tw_remove(stack, tw, e, TN_TW_RECYCLED);
 			listen_input(stack, l, g, isn);
@@ -1372,7 +1372,7 @@ void tn_tcp_input(struct tn_stack *stack, const struct tn_ip4_rx *ip, const uint
 	 */
 	struct tn_hnode *n = tn_ehash_lookup(stack, &tcp_of(stack)->ehash, g.dst, g.dport, g.src, g.sport);
 	if (!n) {
-		struct tn_sock *l = tcp_lookup_listener(stack, g.dst, g.dport);
+		struct tn_sock *l = tcp_lookup_listener(stack, g.dst, g.dport, g.src, g.sport);
 		if (l)
 			listen_input(stack, l, &g, 0);
 		else

@@ -1,7 +1,8 @@
 /*
  * check_bind.c - who may share a port, as Linux decides it
  * (inet_bind_conflict, inet_csk_listen_start): no socket takes another's
- * port or its connections.
+ * port or its connections; listeners that share one with SO_REUSEPORT
+ * share its connections (reuseport_select_sock).
  */
 #include <check.h>
 #include <errno.h>
@@ -9,6 +10,7 @@
 
 #include "stack/stack.h"
 #include "stack_harness.h"
+#include "tcp_peer.h"
 
 #define PORT 8088
 #define UID_A 1000
@@ -161,6 +163,95 @@ START_TEST(bound_sockets_share_with_reuseaddr)
 }
 END_TEST
 
+/*
+ * A handshake from rport to PORT: which of the listeners ls[0..n-1] has
+ * the connection in its accept queue (its index), the connection closed.
+ */
+static int accepted_by(struct harness *h, struct tn_sock **ls, int n, uint16_t rport)
+{
+	h_clear(h);
+	peer_send(h, &(struct pseg){ .seq = PEER_ISN, .flags = TCP_SYN, .sport = rport, .dport = PORT });
+	struct oseg synack = last_only(h);
+	ck_assert_uint_eq(synack.flags, TCP_SYN | TCP_ACK);
+	/* a retransmitted SYN finds the same listener's half-open connection */
+	h_clear(h);
+	peer_send(h, &(struct pseg){ .seq = PEER_ISN, .flags = TCP_SYN, .sport = rport, .dport = PORT });
+	ck_assert_uint_eq(last_only(h).seq, synack.seq);
+	peer_send(h, &(struct pseg){ .seq = PEER_ISN + 1, .ack = synack.seq + 1, .flags = TCP_ACK,
+				     .sport = rport, .dport = PORT });
+	int by = -1;
+	for (int i = 0; i < n; i++) {
+		struct tn_sock *c = tn_sock_accept(ls[i], NULL);
+		if (c) {
+			ck_assert_int_eq(by, -1);
+			by = i;
+			tn_sock_abort(c);
+		}
+	}
+	ck_assert_int_ge(by, 0);
+	return by;
+}
+
+/*
+ * Three listeners of one owner on 0.0.0.0:8088 with SO_REUSEPORT: 60
+ * connections from as many ports are spread over all three, each always to
+ * the same one for its 4-tuple; closing one gives its share to the others.
+ */
+START_TEST(reuseport_listeners_share_the_connections)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct harness *h = new_harness_cfg(&cfg);
+	struct tn_sock *ls[3];
+	int count[3] = { 0 }, first_by[60];
+
+	for (int i = 0; i < 3; i++) {
+		ls[i] = sock_with(h, false, true, UID_A);
+		ck_assert_int_eq(tn_sock_bind(ls[i], 0, PORT), 0);
+		ck_assert_int_eq(tn_sock_listen(ls[i], 64), 0);
+	}
+	for (int k = 0; k < 60; k++) {
+		first_by[k] = accepted_by(h, ls, 3, (uint16_t)(41000 + k));
+		count[first_by[k]]++;
+	}
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(count[i] >= 5, "listener %d got %d of 60 connections", i, count[i]);
+	/* the same 4-tuple again (its TIME_WAIT-free reuse after an abort): the same listener */
+	for (int k = 0; k < 10; k++)
+		ck_assert_int_eq(accepted_by(h, ls, 3, (uint16_t)(41000 + k)), first_by[k]);
+	tn_sock_close(ls[1]);
+	ls[1] = ls[2];
+	int after[2] = { 0 };
+	for (int k = 0; k < 40; k++)
+		after[accepted_by(h, ls, 2, (uint16_t)(42000 + k))]++;
+	ck_assert_msg(after[0] > 0 && after[1] > 0, "after a close: %d and %d", after[0], after[1]);
+	tn_sock_close(ls[0]);
+	tn_sock_close(ls[1]);
+	h_free(h);
+}
+END_TEST
+
+/* A listener bound to the address itself takes its connections before wildcard ones. */
+START_TEST(reuseport_group_at_the_address_before_the_wildcard)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct harness *h = new_harness_cfg(&cfg);
+	struct tn_sock *ls[3];
+
+	for (int i = 0; i < 3; i++) {
+		ls[i] = sock_with(h, false, true, UID_A);
+		ck_assert_int_eq(tn_sock_bind(ls[i], i == 2 ? H_STACK_IP : 0, PORT), 0);
+		ck_assert_int_eq(tn_sock_listen(ls[i], 64), 0);
+	}
+	for (int k = 0; k < 20; k++)
+		ck_assert_int_eq(accepted_by(h, ls, 3, (uint16_t)(43000 + k)), 2);
+	for (int i = 0; i < 3; i++)
+		tn_sock_close(ls[i]);
+	h_free(h);
+}
+END_TEST
+
 static Suite *bind_suite(void)
 {
 	Suite *s = suite_create("bind");
@@ -171,6 +262,8 @@ static Suite *bind_suite(void)
 	tcase_add_test(tc, reuseport_only_for_the_same_owner);
 	tcase_add_test(tc, bound_sockets_share_with_reuseaddr);
 	tcase_add_test(tc, settings_kept_for_a_connect_again);
+	tcase_add_test(tc, reuseport_listeners_share_the_connections);
+	tcase_add_test(tc, reuseport_group_at_the_address_before_the_wildcard);
 	suite_add_tcase(s, tc);
 	return s;
 }
