@@ -782,7 +782,8 @@ EXPORT int shim_fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	return fcntl_done(fd, cmd, get_fcntl64()(fd, cmd, arg));
+	int (*real)(int, int, ...) = get_fcntl64() ? get_fcntl64() : get_fcntl(); /* glibc before 2.28 */
+	return fcntl_done(fd, cmd, real(fd, cmd, arg));
 }
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)
