@@ -1336,31 +1336,75 @@ static int so_error(int fd)
  * the old one's place at fd, with fd's flags and family mark. With the
  * lock held.
  */
-static int renew_in_place(int fd, int b)
+/* A renewed socket's B made ready to stand in for fd: its status flags, its family mark. */
+static int renew_ready(int fd, int b)
 {
-	int fl = fcntl(fd, F_GETFL), fdfl = fcntl(fd, F_GETFD);
+	int fl = fcntl(fd, F_GETFL);
 	int mark = family_mark(fd);
 
-	if (fl < 0 || fdfl < 0 ||
-	    ((fl & O_NONBLOCK) && fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK) < 0) ||
-	    dup3(b, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
+	if (fl < 0 || ((fl & O_NONBLOCK) && fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK) < 0)) {
 		close_keep_errno(b);
 		return -1;
 	}
-	close(b);
 	if (mark != MARK_INET)
-		set_family_mark(fd, mark);
-	cache_put_fd(fd, true);
+		set_family_mark(b, mark);
 	return 0;
 }
 
-int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
+/* b at number n, with n's close-on-exec flag. */
+static int put_at(int b, int n)
+{
+	int fdfl = fcntl(n, F_GETFD);
+
+	if (fdfl < 0 || dup3(b, n, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+		return -1;
+	cache_put_fd(n, true);
+	return 0;
+}
+
+/*
+ * b takes fd's place, and the place of fd's copies that this process made
+ * while the socket was not yet connecting (their notes name the old
+ * socket's cookie): on Linux every copy is the one socket, connecting
+ * again. A copy made since, or in another process, keeps the old pair.
+ */
+static int renew_in_place(int fd, int b)
+{
+	uint64_t old = 0;
+
+	fd_ident(fd, &old);
+	if (renew_ready(fd, b) < 0)
+		return -1;
+	if (put_at(b, fd) < 0) {
+		close_keep_errno(b);
+		return -1;
+	}
+	for (int n = 0; old && n < TN_LIB_NOTED_FDS; n++) {
+		uint64_t noted = old, now;
+		/* a stale note (the number closed behind the shim's back) is left alone */
+		if (n != fd && atomic_compare_exchange_strong(&tn_lib_unconnected[n], &noted, 0) &&
+		    fd_ident(n, &now) == 0 && now == old)
+			put_at(b, n);
+	}
+	close(b);
+	return 0;
+}
+
+/*
+ * renew: TN_RENEW_* for a socket whose last connect failed. With renewed
+ * NULL (the shim) a new B takes fd's place at once; else (the seccomp
+ * supervisor, whose fd is a copy of the program's) it goes to *renewed,
+ * ready, for the supervisor to put at the program's number (-1 if none).
+ */
+static int connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int renew, int *renewed)
 {
 	uint32_t ip, port;
 	struct tn_rpc_writer w;
 	int mark = family_mark(fd);
 	int kind = get_addr(mark, addr, len, FOR_CONNECT, &ip, &port);
 
+	if (renewed)
+		*renewed = -1;
 	if (kind < 0)
 		return -1;
 	if (kind == ADDR_IPV6) {
@@ -1369,29 +1413,30 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = EISCONN; /* --kernel-ipv6: the kernel's socket, connected by it */
 		return -1;
 	}
-	/* noted: never connected, or a connect that failed said so (blocking) */
-	bool noted = fd >= 0 && fd < TN_LIB_NOTED_FDS &&
-		     atomic_exchange_explicit(&tn_lib_unconnected[fd], 0, memory_order_relaxed);
 	ENTER();
 	begin(&w, TN_RPC_CONNECT);
 	tn_rpc_put_u32(&w, TN_ATTR_ADDR, ip);
 	tn_rpc_put_u32(&w, TN_ATTR_PORT, port);
-#ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: a new B could not take the program's place */
-	tn_rpc_put_u32(&w, TN_ATTR_RENEW, noted ? TN_RENEW_NOW : TN_RENEW_AFTER_REPORT);
-#else
-	(void)noted;
-#endif
-	int renewed = -1;
-	long r = call_fd(&w, &fd, 1, &renewed);
+	if (renew)
+		tn_rpc_put_u32(&w, TN_ATTR_RENEW, (uint32_t)renew);
+	int b = -1;
+	long r = call_fd(&w, &fd, 1, &b);
 	if (r < 0)
 		LEAVE(-1);
-	if (renewed >= 0 && renew_in_place(fd, renewed) < 0)
+	if (b >= 0 && (renewed ? renew_ready(fd, b) : renew_in_place(fd, b)) < 0)
 		LEAVE(-1);
+	if (renewed)
+		*renewed = b;
 	/* the reply names the local end the connection has from now on */
 	uint32_t local_ip, local_port;
 	if (reply_name(r, &local_ip, &local_port))
 		cache_put_names(fd, local_ip, (uint16_t)local_port, htonl(ip), htons((uint16_t)port));
 	LEAVE(0);
+}
+
+int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int renew, int *renewed)
+{
+	return connect_begin(fd, addr, len, renew, renewed);
 }
 
 int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
@@ -1404,7 +1449,15 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return -1;
 	if (kind == ADDR_IPV6)
 		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
-	if (tn_lib_connect_begin(fd, addr, len) < 0)
+#ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: it renews through tn_lib_connect_begin */
+	/* noted: never connected, or a connect that failed said so (blocking) */
+	bool noted = fd >= 0 && fd < TN_LIB_NOTED_FDS &&
+		     atomic_exchange_explicit(&tn_lib_unconnected[fd], 0, memory_order_relaxed);
+	int renew = noted ? TN_RENEW_NOW : TN_RENEW_AFTER_REPORT;
+#else
+	int renew = 0;
+#endif
+	if (connect_begin(fd, addr, len, renew, NULL) < 0)
 		return -1;
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK)) {

@@ -107,9 +107,14 @@ int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 /*
  * The first half of tapnet_connect: the request sent and accepted, 0; the
  * handshake is then under way whatever the fd's flags (POLLOUT, then
- * SO_ERROR, tell how it ended). -1 with errno otherwise.
+ * SO_ERROR, tell how it ended). -1 with errno otherwise. renew: for a
+ * socket whose last connect failed, TN_RENEW_NOW (a blocking one: it
+ * reported its error) or TN_RENEW_AFTER_REPORT (a non-blocking one: the
+ * first connect again reports it); tapnetd then connects a new socket with
+ * the old one's settings, and *renewed gets its B, made ready (status
+ * flags, family) to take fd's number in the program; -1 if none.
  */
-int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len);
+int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int renew, int *renewed);
 /* 1 if addr is IPv6 proper for tapnet socket fd (bind or connect): tapnet cannot reach it. */
 int tn_lib_ipv6_proper(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind);
 /* --kernel-ipv6: a kernel AF_INET6 socket to stand in for fd (options, O_NONBLOCK); -1. */

@@ -133,7 +133,8 @@ enum tn_rpc_attr {
 	TN_ATTR_RENEW = 71,      /* u32 TN_RENEW_*, CONNECT: if the socket's last connect
 				  * failed, a new socket with its settings connects, and its
 				  * B comes back with the reply for the client to put in the
-				  * old one's place (the shim; not the seccomp supervisor) */
+				  * old one's place (the shim, or the seccomp supervisor in
+				  * the program's) */
 
 	/*
 	 * SOCKETS (`tapnet ss`): the core's sockets, oldest first, as many as

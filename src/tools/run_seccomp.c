@@ -47,6 +47,7 @@
 
 #include "lib/tapnet.h"
 #include "lib/tapnet_internal.h"
+#include "rpc/rpc.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -476,6 +477,48 @@ static int connect_error(int fd)
 	return err;
 }
 
+/* Our fd k at the program's number target, in n's process, in place of what was there. */
+static int put_at_number(const struct seccomp_notif *n, int k, int target)
+{
+	struct seccomp_notif_addfd add = {
+		.id = n->id,
+		.flags = SECCOMP_ADDFD_FLAG_SETFD,
+		.srcfd = (uint32_t)k,
+		.newfd = (uint32_t)target,
+		.newfd_flags = remote_cloexec((pid_t)n->pid, target) ? O_CLOEXEC : 0,
+	};
+	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0 ? -1 : 0;
+}
+
+/*
+ * Sockets whose blocking connect failed here, by SO_COOKIE: Linux lets a
+ * program connect such a socket again, and the next connect starts anew
+ * (TN_RENEW_NOW). Any other socket whose connect failed (a non-blocking
+ * one, or one forgotten here) is asked with TN_RENEW_AFTER_REPORT: the
+ * first connect again reports its error, as on Linux, the next starts anew.
+ */
+#define SUP_FAILED_MAX 64
+static uint64_t failed_blocking[SUP_FAILED_MAX];
+static unsigned failed_next;
+
+static void note_failed_blocking(int fd)
+{
+	uint64_t cookie = cookie_of(fd);
+	if (cookie)
+		failed_blocking[failed_next++ % SUP_FAILED_MAX] = cookie;
+}
+
+static int renew_mode(int fd)
+{
+	uint64_t cookie = cookie_of(fd);
+	for (unsigned i = 0; cookie && i < SUP_FAILED_MAX; i++)
+		if (failed_blocking[i] == cookie) {
+			failed_blocking[i] = 0;
+			return TN_RENEW_NOW;
+		}
+	return TN_RENEW_AFTER_REPORT;
+}
+
 /*
  * --kernel-ipv6, and the call's address is IPv6 proper: a kernel socket
  * takes the tapnet socket's place at the program's fd number and the call
@@ -492,19 +535,12 @@ static int kernel_ipv6(const struct seccomp_notif *n, int fd, const void *addr, 
 		reply(n->id, 0, errno);
 		return 1;
 	}
-	struct seccomp_notif_addfd add = {
-		.id = n->id,
-		.flags = SECCOMP_ADDFD_FLAG_SETFD,
-		.srcfd = (uint32_t)k,
-		.newfd = (uint32_t)target,
-		.newfd_flags = remote_cloexec((pid_t)n->pid, target) ? O_CLOEXEC : 0,
-	};
-	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0) {
-		close(k);
+	int r = put_at_number(n, k, target);
+	close(k);
+	if (r < 0) {
 		reply(n->id, 0, errno == ENOENT ? EINTR : errno);
 		return 1;
 	}
-	close(k);
 	if (sup_opts.verbose)
 		say("pid %u: socket %d is for IPv6: now the kernel's (--kernel-ipv6)", n->pid, target);
 	pass(n->id); /* the kernel binds or connects its own socket, now at that number */
@@ -535,7 +571,21 @@ static void connect_to(const struct seccomp_notif *n, int fd, uint64_t addr_ptr,
 		close(fd);
 		return;
 	}
-	int r = tn_lib_connect_begin(fd, (struct sockaddr *)addr, len);
+	int renewed;
+	int r = tn_lib_connect_begin(fd, (struct sockaddr *)addr, len, renew_mode(fd), &renewed);
+	if (r == 0 && renewed >= 0) {
+		/* a connect again: the new socket takes the old one's number in the program */
+		int target = (int)n->data.args[0];
+		if (put_at_number(n, renewed, target) < 0) {
+			int err = errno == ENOENT ? EINTR : errno;
+			close(renewed);
+			close(fd);
+			reply(n->id, 0, err);
+			return;
+		}
+		close(fd);
+		fd = renewed;
+	}
 	int fl = fcntl(fd, F_GETFL);
 	if (r < 0 && errno == EALREADY && fl >= 0 && !(fl & O_NONBLOCK) && !then) {
 		/* a blocking connect restarted after a signal: it waits on, as on Linux */
@@ -895,6 +945,8 @@ static void ready(unsigned k)
 	}
 	if (id_valid(p->id)) {
 		int err = connect_error(p->fd);
+		if (err)
+			note_failed_blocking(p->fd);
 		if (p->fastopen && !err)
 			fastopen_send(p);
 		else

@@ -9,6 +9,8 @@
 #     also to a closed port (ECONNREFUSED);
 #   - sends with MSG_FASTOPEN and an address (connect, then send), with the
 #     answers a kernel socket gives, and has MSG_OOB refused (EOPNOTSUPP);
+#   - connects a socket again after a failed connect, blocking and not, with
+#     the answers a kernel socket gives;
 #   - listens and accepts kernel-side clients (a blocking accept, which a
 #     signal interrupts and SA_RESTART restarts, then a non-blocking accept4
 #     with poll): TcpPassiveOpens counts them;
@@ -98,6 +100,15 @@ tapnet_says=$(tn_run "$STATIC" fastopen "$HOST_ADDR" 7601 7609 2>&1)
 [ "$(counter TcpActiveOpens)" -ge $((active + 3)) ] ||
 	fail "MSG_FASTOPEN: TcpActiveOpens $(counter TcpActiveOpens), expected >= $((active + 3))"
 log "static MSG_FASTOPEN as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
+# --- connect again after a failed connect, blocking (starts anew) and
+# non-blocking (the first connect again reports the failure, the next
+# starts anew), as on the kernel (EINVAL before)
+kernel_says=$(ns_exec "$STATIC" again "$HOST_ADDR" 7601 7609 2>&1)
+grep -q "^echo non-blocking$" <<<"$kernel_says" || fail "static connect again on the kernel: $kernel_says"
+tapnet_says=$(tn_run "$STATIC" again "$HOST_ADDR" 7601 7609 2>&1)
+[ "$tapnet_says" = "$kernel_says" ] ||
+	fail "static connect again through the supervisor: $tapnet_says; the kernel: $kernel_says"
+log "static connect again as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
 out=$(tn_run "$STATIC" oob "$HOST_ADDR" 7601 2>&1) || fail "static oob: $out"
 [ "$out" = $'oob EOPNOTSUPP\necho after' ] || fail "static send(MSG_OOB) through the supervisor: $out"
 log "static MSG_OOB: $(echo $out)"

@@ -25,6 +25,9 @@
  *                                    blocking and not, one line per answer
  *   static_sock oob ADDR PORT        send(MSG_OOB) on a connected socket, then a line:
  *                                    prints the send's errno name and the line's echo
+ *   static_sock again ADDR PORT CLOSED_PORT
+ *                                    connect again after a failed connect, blocking and
+ *                                    not, one line per answer, then an echo through it
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -374,6 +377,9 @@ static const char *errno_name(int e)
 	case EINPROGRESS: return "EINPROGRESS";
 	case ECONNREFUSED: return "ECONNREFUSED";
 	case EOPNOTSUPP: return "EOPNOTSUPP";
+	case ECONNABORTED: return "ECONNABORTED";
+	case EALREADY: return "EALREADY";
+	case EINVAL: return "EINVAL";
 	default: return strerror(e);
 	}
 }
@@ -468,6 +474,76 @@ static int oob(const char *ip, const char *port)
 	return 0;
 }
 
+static int so_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		die("SO_ERROR");
+	return err;
+}
+
+static void wait_for(int fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	if (poll(&p, 1, 10000) != 1)
+		die("poll");
+}
+
+/* An echo of what through connected fd: "echo WHAT" (blocking or not). */
+static void echo_through(int fd, const char *what)
+{
+	char line[64], got[64];
+	size_t n = (size_t)snprintf(line, sizeof(line), "%s\n", what);
+
+	wait_for(fd, POLLOUT);
+	if (write(fd, line, n) != (ssize_t)n)
+		die("write");
+	wait_for(fd, POLLIN);
+	read_echo(fd, got, n);
+	printf("echo %s\n", got);
+}
+
+/*
+ * A socket whose connect failed, connected again, as programs that wait
+ * for a server to come up do: one line per answer, the same from a kernel
+ * socket and (through the supervisor) a tapnet one.
+ */
+static int again(const char *ip, const char *port, const char *closed)
+{
+	struct sockaddr_in sin = addr_of(ip, port), shut = addr_of(ip, closed);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	int r = connect(fd, (struct sockaddr *)&shut, sizeof(shut));
+	printf("blocking to the closed port %s\n", errno_name(r < 0 ? errno : 0));
+	r = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	printf("then to the open one %s\n", errno_name(r < 0 ? errno : 0));
+	if (r == 0)
+		echo_through(fd, "blocking");
+	close(fd);
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		die("socket");
+	r = connect(fd, (struct sockaddr *)&shut, sizeof(shut));
+	printf("non-blocking to the closed port %s\n", errno_name(r < 0 ? errno : 0));
+	wait_for(fd, POLLOUT);
+	printf("its SO_ERROR %s\n", errno_name(so_error(fd)));
+	r = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	printf("then to the open one %s\n", errno_name(r < 0 ? errno : 0));
+	r = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	printf("and again %s\n", errno_name(r < 0 ? errno : 0));
+	wait_for(fd, POLLOUT);
+	printf("its SO_ERROR %s\n", errno_name(so_error(fd)));
+	echo_through(fd, "non-blocking");
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -487,6 +563,8 @@ int main(int argc, char **argv)
 		return fastopen(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "oob") == 0)
 		return oob(argv[2], argv[3]);
-	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob ...\n");
+	if (argc == 5 && strcmp(argv[1], "again") == 0)
+		return again(argv[2], argv[3], argv[4]);
+	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob|again ...\n");
 	return 2;
 }
