@@ -1333,10 +1333,11 @@ static int so_error(int fd)
 /*
  * A connect again after a failed one: tapnetd connects a new socket with
  * the old one's settings (see its req_connect_again), and the new B takes
- * the old one's place at fd, with fd's flags and family mark. With the
+ * the old one's place, with its status flags and family mark. With the
  * lock held.
+ *
+ * renew_ready: b made ready to stand in for fd (flags, mark).
  */
-/* A renewed socket's B made ready to stand in for fd: its status flags, its family mark. */
 static int renew_ready(int fd, int b)
 {
 	int fl = fcntl(fd, F_GETFL);

@@ -535,10 +535,10 @@ static int kernel_ipv6(const struct seccomp_notif *n, int fd, const void *addr, 
 		reply(n->id, 0, errno);
 		return 1;
 	}
-	int r = put_at_number(n, k, target);
+	int err = put_at_number(n, k, target) < 0 ? errno : 0;
 	close(k);
-	if (r < 0) {
-		reply(n->id, 0, errno == ENOENT ? EINTR : errno);
+	if (err) {
+		reply(n->id, 0, err == ENOENT ? EINTR : err);
 		return 1;
 	}
 	if (sup_opts.verbose)
