@@ -39,9 +39,17 @@ serve() {
 	done
 	fail "the $1 server $2 did not listen: $(cat "$TN_TMP/$1-$2.log")"
 }
+# listeners SIDE: how many sockets listen on port 8089 on SIDE
+listeners() {
+	if [ "$1" = tapnet ]; then
+		tapnet_cli ss -l | grep -c ':8089 '
+	else
+		ns_exec ss -ltnH 'sport = :8089' | grep -c .
+	fi
+}
 # share SIDE ADDR: two servers on SIDE, 40 connections to ADDR reach both, then only B once A is gone
 share() {
-	local a b answers
+	local a b answers i
 	serve "$1" A
 	a=$SERVED
 	serve "$1" B
@@ -53,7 +61,12 @@ share() {
 	pkill -P "$a"
 	kill "$a" 2>/dev/null
 	wait "$a" 2>/dev/null
-	sleep 0.5 # A's listener closes with its process (a pause, not a verdict)
+	# A's listener closes with its process: wait until one listener is left
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		[ "$(listeners "$1")" -eq 1 ] && break
+		sleep 0.1
+	done
+	[ "$(listeners "$1")" -eq 1 ] || fail "$1: $(listeners "$1") listeners on 8089 after A exited"
 	answers=$(connections "$2" 20 | sort | uniq -c | tr -s ' \n' '  ')
 	log "$1: with A gone, 20 connections answered by$answers"
 	[ "$answers" = " 20 B " ] || fail "$1: with A gone, 20 connections answered by$answers"
