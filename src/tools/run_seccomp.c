@@ -371,6 +371,22 @@ static bool remote_cloexec(pid_t pid, int fd)
 	return (flags & O_CLOEXEC) != 0;
 }
 
+/*
+ * Our fd k at number target in the program (pid, while notification id
+ * waits), in place of what was there, with that number's close-on-exec flag.
+ */
+static int put_at_number(uint64_t id, pid_t pid, int k, int target)
+{
+	struct seccomp_notif_addfd add = {
+		.id = id,
+		.flags = SECCOMP_ADDFD_FLAG_SETFD,
+		.srcfd = (uint32_t)k,
+		.newfd = (uint32_t)target,
+		.newfd_flags = remote_cloexec(pid, target) ? O_CLOEXEC : 0,
+	};
+	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0 ? -1 : 0;
+}
+
 static uint64_t cookie_of(int fd)
 {
 	uint64_t c = 0;
@@ -412,12 +428,7 @@ static int try_accept(uint64_t id, pid_t pid, int fd, int target, int flags, uin
 		 * (one that never turns readable again): the program's fd becomes
 		 * that too, as under the shim, so a server loop does not spin.
 		 */
-		struct seccomp_notif_addfd add = {
-			.id = id, .flags = SECCOMP_ADDFD_FLAG_SETFD, .srcfd = (uint32_t)fd,
-			.newfd = (uint32_t)target,
-			.newfd_flags = remote_cloexec(pid, target) ? O_CLOEXEC : 0,
-		};
-		ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+		put_at_number(id, pid, fd, target);
 		errno = ECONNABORTED;
 	}
 	if (nfd < 0) {
@@ -477,19 +488,6 @@ static int connect_error(int fd)
 	return err;
 }
 
-/* Our fd k at the program's number target, in n's process, in place of what was there. */
-static int put_at_number(const struct seccomp_notif *n, int k, int target)
-{
-	struct seccomp_notif_addfd add = {
-		.id = n->id,
-		.flags = SECCOMP_ADDFD_FLAG_SETFD,
-		.srcfd = (uint32_t)k,
-		.newfd = (uint32_t)target,
-		.newfd_flags = remote_cloexec((pid_t)n->pid, target) ? O_CLOEXEC : 0,
-	};
-	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0 ? -1 : 0;
-}
-
 /*
  * Sockets whose blocking connect failed here, by SO_COOKIE: Linux lets a
  * program connect such a socket again, and the next connect starts anew
@@ -535,7 +533,7 @@ static int kernel_ipv6(const struct seccomp_notif *n, int fd, const void *addr, 
 		reply(n->id, 0, errno);
 		return 1;
 	}
-	int err = put_at_number(n, k, target) < 0 ? errno : 0;
+	int err = put_at_number(n->id, (pid_t)n->pid, k, target) < 0 ? errno : 0;
 	close(k);
 	if (err) {
 		reply(n->id, 0, err == ENOENT ? EINTR : err);
@@ -576,7 +574,7 @@ static void connect_to(const struct seccomp_notif *n, int fd, uint64_t addr_ptr,
 	if (r == 0 && renewed >= 0) {
 		/* a connect again: the new socket takes the old one's number in the program */
 		int target = (int)n->data.args[0];
-		if (put_at_number(n, renewed, target) < 0) {
+		if (put_at_number(n->id, (pid_t)n->pid, renewed, target) < 0) {
 			int err = errno == ENOENT ? EINTR : errno;
 			close(renewed);
 			close(fd);
