@@ -1397,7 +1397,7 @@ static int renew_in_place(int fd, int b)
  * supervisor, whose fd is a copy of the program's) it goes to *renewed,
  * ready, for the supervisor to put at the program's number (-1 if none).
  */
-static int connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int renew, int *renewed)
+int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int renew, int *renewed)
 {
 	uint32_t ip, port;
 	struct tn_rpc_writer w;
@@ -1435,11 +1435,6 @@ static int connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int
 	LEAVE(0);
 }
 
-int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int renew, int *renewed)
-{
-	return connect_begin(fd, addr, len, renew, renewed);
-}
-
 int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	uint32_t ip, port;
@@ -1458,7 +1453,7 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 #else
 	int renew = 0;
 #endif
-	if (connect_begin(fd, addr, len, renew, NULL) < 0)
+	if (tn_lib_connect_begin(fd, addr, len, renew, NULL) < 0)
 		return -1;
 	int fl = fcntl(fd, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK)) {
