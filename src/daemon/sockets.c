@@ -365,6 +365,7 @@ struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
 	t->acct = acct;
 	t->sk = sk;
 	t->own_end = a;
+	t->a_sndbuf = PAIR_SNDBUF;
 	t->client_end_held = -1;
 	t->accepted_end = -1;
 	t->cookie = cookie;

@@ -87,6 +87,7 @@ struct tsock {
 	int done_err;                 /* positive errno for SO_ERROR, 0 for none */
 	int err;                      /* pending SO_ERROR kept here */
 	uint64_t a_taken;             /* client bytes moved from A into the core so far */
+	uint32_t a_sndbuf;            /* asked for A's send buffer (see a_sndbuf_follow) */
 	struct opt_later opts_later[OPTS_LATER_MAX]; /* oldest first */
 	unsigned n_opts_later;
 	struct sockets_owner *opt_conn; /* sent the last option without waiting; NULL once gone */

@@ -709,6 +709,11 @@ size_t tn_sock_readable(const struct tn_sock *s)
 	return s->rcvbuf.len;
 }
 
+uint32_t tn_sock_rcvbuf_size(const struct tn_sock *s)
+{
+	return s->rcvbuf_size;
+}
+
 size_t tn_sock_writable(const struct tn_sock *s)
 {
 	if (s->state != TN_TCP_ESTABLISHED && s->state != TN_TCP_CLOSE_WAIT)

@@ -581,6 +581,7 @@ int tn_sock_error(struct tn_sock *s);
 enum tn_tcp_state tn_sock_state(const struct tn_sock *s);
 size_t tn_sock_readable(const struct tn_sock *s); /* bytes ready for tn_sock_recv */
 size_t tn_sock_writable(const struct tn_sock *s); /* room in the send buffer */
+uint32_t tn_sock_rcvbuf_size(const struct tn_sock *s); /* the receive buffer now (it grows) */
 
 struct tn_sock_info {
 	enum tn_tcp_state state;
