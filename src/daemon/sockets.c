@@ -495,6 +495,27 @@ void sockets_apply_limits(struct sockets *ss)
 		ev_idle_start(ss->d->loop, &ss->wake_idle);
 }
 
+/*
+ * A program's socket pair grows with its receive buffer (a_sndbuf_follow)
+ * only as far as net.core.wmem_max lets it: say so once, where that cap
+ * is below what the largest receive buffer would ask, with the remedy.
+ */
+static void pair_cap_note(const struct tapnetd *d)
+{
+	unsigned long wmem_max = 0;
+	unsigned long want = d->cfg.core.tcp_rcvbuf_max / 4;
+	FILE *f = fopen("/proc/sys/net/core/wmem_max", "re");
+
+	if (!f)
+		return;
+	if (fscanf(f, "%lu", &wmem_max) == 1 && wmem_max < want)
+		log_info("net.core.wmem_max (%lu) caps each program's socket pair below the %lu "
+			 "bytes a full receive buffer would ask: bulk transfers into programs "
+			 "run faster with it raised (sysctl -w net.core.wmem_max=%lu)",
+			 wmem_max, want, want);
+	fclose(f);
+}
+
 struct sockets *sockets_new(struct tapnetd *d)
 {
 	struct sockets *ss = calloc(1, sizeof(*ss));
@@ -530,6 +551,7 @@ struct sockets *sockets_new(struct tapnetd *d)
 	ss->pend_watcher.data = ss;
 	ev_prepare_start(d->loop, &ss->pend_watcher);
 	tn_stack_set_charge(d->stack, charge_cb, ss);
+	pair_cap_note(d);
 	return ss;
 }
 

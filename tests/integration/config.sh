@@ -100,7 +100,19 @@ out=$("$TAPNETD" --check-config -c "$TOP_SRCDIR/etc/tapnetd.conf" 2>&1) ||
 log "$out"
 
 # And so is the one the tests use; SIGHUP re-reads the log level from it.
-start_tapnetd
+# With a receive buffer that may grow to 64 MiB, a program's socket pair
+# would ask for 16 MiB: tapnetd says whether net.core.wmem_max caps that.
+start_tapnetd "[tcp]" "rcvbuf = 4096 65536 67108864"
+wmem_max=$(cat /proc/sys/net/core/wmem_max)
+if [ "$wmem_max" -lt 16777216 ]; then
+	grep -q "net.core.wmem_max ($wmem_max) caps each program's socket pair below the 16777216 bytes" \
+		"$DAEMON_LOG" || fail "no word of net.core.wmem_max $wmem_max capping the socket pairs"
+	log "wmem_max $wmem_max: tapnetd says it caps the socket pairs"
+else
+	grep -q "caps each program's socket pair" "$DAEMON_LOG" &&
+		fail "a note of net.core.wmem_max capping the pairs, though it is $wmem_max"
+	log "wmem_max $wmem_max: no note, as it caps nothing"
+fi
 tapnet_cli status | grep -qE '^log level +debug$' || fail "log level is not debug at start"
 sed -i 's/^log_level = debug$/log_level = warning/' "$CONF"
 kill -HUP "$DAEMON_PID"
