@@ -57,6 +57,8 @@
 	X(SockPairReads)    /* reads of a program's bytes from its socket pairs */ \
 	X(SockPairEmptyReads) /* reads that found a pair empty (EAGAIN) */ \
 	X(SockPairDeliveries) /* peer segments sent to a pair straight from the tap */ \
+	X(SockPairOutOctets) /* peer bytes written into programs' socket pairs */ \
+	X(SockPairDeliveredOctets) /* of those, bytes straight from the frame (no ring copy) */ \
 	X(CtlIdleCloses)    /* connections closed after client_idle_timeout */ \
 	X(CloserBusy)       /* closes of client-touched fds not returned yet */ \
 	X(TraceSubscribers) /* TRACE connections now (tapnet trace, capture) */ \

@@ -181,6 +181,7 @@ static void pump_to_client(struct tsock *t)
 			set_done(t, 0);
 			return;
 		}
+		DAEMON_COUNT(t->ss->d, SockPairOutOctets, (uint64_t)w);
 		tn_sock_recv_consume(t->sk, (size_t)w);
 		if (w < n)
 			return; /* A is full: EV_WRITE resumes */
@@ -212,7 +213,13 @@ size_t deliver_to_client(void *arg, const struct tn_sock_piece *piece, int npiec
 	ssize_t w = sendmsg(t->own_end, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 	if (w <= 0)
 		return 0;
+	/* the pieces before the last are the ring's unread bytes; the last, the frame's */
+	size_t from_ring = 0;
+	for (int i = 0; i < npieces - 1; i++)
+		from_ring += piece[i].len;
 	DAEMON_COUNT(t->ss->d, SockPairDeliveries, 1);
+	DAEMON_COUNT(t->ss->d, SockPairOutOctets, (uint64_t)w);
+	DAEMON_COUNT(t->ss->d, SockPairDeliveredOctets, (size_t)w > from_ring ? (uint64_t)w - from_ring : 0);
 	return (size_t)w;
 }
 

@@ -14,38 +14,55 @@ start_tapnetd "[tcp]" "rcvbuf = $RCVBUF"
 make_file "$TN_TMP/data" 16
 zero_before=$(counter TcpExtTCPToZeroWindowAdv)
 
-bg sender ns_exec "$PYTHON" -u -c '
+# sender NAME PORT: a kernel-side server that sends the 16 MB to whoever connects
+sender() {
+	bg "$1" ns_exec "$PYTHON" -u -c '
 import socket, sys
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("'"$HOST_ADDR"'", 7300)); l.listen(1)
+l.bind(("'"$HOST_ADDR"'", int(sys.argv[2]))); l.listen(1)
 c, _ = l.accept()
 c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
 c.sendall(open(sys.argv[1], "rb").read())
 c.close()
-print("sent everything", flush=True)' "$TN_TMP/data"
-wait_listen kernel "$HOST_ADDR" 7300
+print("sent everything", flush=True)' "$TN_TMP/data" "$2"
+	wait_listen kernel "$HOST_ADDR" "$2"
+}
+sender sender 7300
 
-go=$TN_TMP/go
-bg client tn_run timeout 120 "$PYTHON" -u -c '
-import os, socket, sys, time
-s = socket.create_connection(("'"$HOST_ADDR"'", 7300))
+# client NAME PORT GO OUT [RCVBUF]: a client under `tapnet run` that connects
+# to the sender on PORT (with SO_RCVBUF RCVBUF), reads nothing until the
+# file GO exists, then says how many bytes its socket holds (FIONREAD) and
+# reads them all into OUT
+client() {
+	bg "$1" tn_run timeout 120 "$PYTHON" -u -c '
+import fcntl, os, socket, struct, sys, termios, time
+s = socket.socket()
+if len(sys.argv) > 4:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, int(sys.argv[4]))
+s.connect(("'"$HOST_ADDR"'", int(sys.argv[1])))
 print("connected", flush=True)
-while not os.path.exists(sys.argv[1]):
+while not os.path.exists(sys.argv[2]):
     time.sleep(0.05)
-with open(sys.argv[2], "wb") as out:
+inq = struct.unpack("i", fcntl.ioctl(s, termios.FIONREAD, b"\0" * 4))[0]
+print("inq %d" % inq, flush=True)
+with open(sys.argv[3], "wb") as out:
     while True:
         b = s.recv(1 << 16)
         if not b:
             break
         out.write(b)
-print("read to EOF", flush=True)' "$go" "$TN_TMP/got"
+print("read to EOF", flush=True)' "${@:2}"
+}
+go=$TN_TMP/go
+client client 7300 "$go" "$TN_TMP/got"
 
-# sock_field FIELD: FIELD of tapnet's connection to the sender, from `tapnet ss -j`.
+# sock_field FIELD [PORT]: FIELD of tapnet's connection to the sender on
+# PORT (7300), from `tapnet ss -j`.
 sock_field() {
 	tapnet_cli ss -j 2>/dev/null | "$PYTHON" -c '
 import json, sys
-socks = [s for s in json.load(sys.stdin) if s["peer_port"] == 7300 and s["state"] == "ESTAB"]
-print(socks[0][sys.argv[1]] if len(socks) == 1 else "-")' "$1"
+socks = [s for s in json.load(sys.stdin) if s["peer_port"] == int(sys.argv[2]) and s["state"] == "ESTAB"]
+print(socks[0][sys.argv[1]] if len(socks) == 1 else "-")' "$1" "${2:-7300}"
 }
 
 # the window closes: tapnet holds at most its receive buffer
@@ -78,40 +95,10 @@ same_file "$TN_TMP/data" "$TN_TMP/got" "after the stall"
 # half what the receive buffer does (tapnetd asks for a quarter, the kernel
 # doubles it), no more. The sender stalls before its 16 MB are out.
 wmem_max=$(cat /proc/sys/net/core/wmem_max)
-bg sender2 ns_exec "$PYTHON" -u -c '
-import socket, sys
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("'"$HOST_ADDR"'", 7301)); l.listen(1)
-c, _ = l.accept()
-c.sendall(open(sys.argv[1], "rb").read())
-c.close()
-print("sent everything", flush=True)' "$TN_TMP/data"
-wait_listen kernel "$HOST_ADDR" 7301
-bg client2 tn_run timeout 120 "$PYTHON" -u -c '
-import fcntl, os, socket, struct, sys, termios, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2 << 20)
-s.connect(("'"$HOST_ADDR"'", 7301))
-print("connected", flush=True)
-while not os.path.exists(sys.argv[1]):
-    time.sleep(0.05)
-inq = struct.unpack("i", fcntl.ioctl(s, termios.FIONREAD, b"\0" * 4))[0]
-print("inq %d" % inq, flush=True)
-with open(sys.argv[2], "wb") as out:
-    while True:
-        b = s.recv(1 << 16)
-        if not b:
-            break
-        out.write(b)
-print("read to EOF", flush=True)' "$TN_TMP/measure" "$TN_TMP/got2"
-sock_field() { # FIELD of the connection to port 7301
-	tapnet_cli ss -j 2>/dev/null | "$PYTHON" -c '
-import json, sys
-socks = [s for s in json.load(sys.stdin) if s["peer_port"] == 7301 and s["state"] == "ESTAB"]
-print(socks[0][sys.argv[1]] if len(socks) == 1 else "-")' "$1"
-}
+sender sender2 7301
+client client2 7301 "$TN_TMP/measure" "$TN_TMP/got2" $((2 << 20))
 # closed, or less than a segment left that the sender will not send alone
-window_shut() { local w; w=$(sock_field rcv_wnd); [ "$w" != - ] && [ "$w" -lt 1448 ]; }
+window_shut() { local w; w=$(sock_field rcv_wnd 7301); [ "$w" != - ] && [ "$w" -lt 1448 ]; }
 for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
 	window_shut && break
 	sleep 0.1
@@ -119,7 +106,7 @@ done
 window_shut || fail "SO_RCVBUF 2 MiB: the window did not close: $(tapnet_cli ss -j 2>&1)"
 sleep 1
 grep -q "sent everything" "$TN_TMP/sender2.log" && fail "SO_RCVBUF 2 MiB: the sender was not stopped"
-rcvbuf=$(sock_field rcvbuf)
+rcvbuf=$(sock_field rcvbuf 7301)
 touch "$TN_TMP/measure"
 for ((i = 0; i < 100; i++)); do grep -q "^inq " "$TN_TMP/client2.log" && break; sleep 0.1; done
 inq=$(sed -n 's/^inq //p' "$TN_TMP/client2.log")
@@ -132,7 +119,6 @@ low=$((2 * want * 8 / 10)) high=$((2 * want + 65536))
 log "receive buffer $rcvbuf, wmem_max $wmem_max: the pair holds $inq bytes (expected $low..$high)"
 [ "$inq" -ge "$low" ] && [ "$inq" -le "$high" ] ||
 	fail "the pair holds $inq bytes with the window closed, expected $low..$high"
-touch "$go"
 for ((i = 0; i < 600; i++)); do
 	grep -q "read to EOF" "$TN_TMP/client2.log" && grep -q "sent everything" "$TN_TMP/sender2.log" && break
 	sleep 0.1

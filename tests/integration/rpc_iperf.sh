@@ -13,7 +13,9 @@
 #     to kernel too), so nc carries a file of IPERF_BYTES random bytes each
 #     way, tapnet sending and receiving: the sha256 must match. Receiving,
 #     some of the kernel's 64 KB frames go from the tap straight to the pair
-#     (SockPairDeliveries), the rest through the receive ring.
+#     (SockPairDeliveries), the rest through the receive ring; the pair
+#     carries every byte (SockPairOutOctets), some straight from the frame
+#     (SockPairDeliveredOctets).
 #  3. The same without busy polling (see there).
 #  4. iperf3 -C reno and -C cubic (TCP_CONGESTION): the sender runs what it
 #     asked for; an algorithm tapnet has not is ENOENT.
@@ -90,10 +92,20 @@ nc_copy() {
 }
 
 delivered=$(counter SockPairDeliveries)
+pair_octets=$(counter SockPairOutOctets) straight_octets=$(counter SockPairDeliveredOctets)
 nc_copy "kernel nc -> tapnet nc -l" tapnet "$TAPNET_ADDR" 5205
 # the kernel's 64 KB frames went past empty rings straight to the pair, some of them
 [ "$(counter SockPairDeliveries)" -gt "$delivered" ] ||
 	fail "no peer segment went straight to a pair (SockPairDeliveries $(counter SockPairDeliveries))"
+# every byte nc read went through its pair (SockPairOutOctets), part of
+# them straight from the frame (SockPairDeliveredOctets)
+pair_octets=$(($(counter SockPairOutOctets) - pair_octets))
+straight_octets=$(($(counter SockPairDeliveredOctets) - straight_octets))
+[ "$pair_octets" -eq "$IPERF_BYTES" ] ||
+	fail "SockPairOutOctets grew by $pair_octets for the $IPERF_BYTES bytes nc received"
+[ "$straight_octets" -gt 0 ] && [ "$straight_octets" -le "$pair_octets" ] ||
+	fail "SockPairDeliveredOctets grew by $straight_octets of $pair_octets"
+log "into nc: $pair_octets bytes through the pair, $straight_octets straight from the frame"
 nc_copy "tapnet nc -> kernel nc -l" kernel "$HOST_ADDR" 5206
 wait_no_conns 'ESTAB|LISTEN|SYN|CLOSE-WAIT'
 
