@@ -499,21 +499,25 @@ void sockets_apply_limits(struct sockets *ss)
  * A program's socket pair grows with its receive buffer (a_sndbuf_follow)
  * only as far as net.core.wmem_max lets it: say so once, where that cap
  * is below what the largest receive buffer would ask, with the remedy.
+ * The cap is read off a socket (the kernel doubles what it grants), which
+ * works where /proc/sys is hidden, as in the systemd unit.
  */
 static void pair_cap_note(const struct tapnetd *d)
 {
-	unsigned long wmem_max = 0;
-	unsigned long want = d->cfg.core.tcp_rcvbuf_max / 4;
-	FILE *f = fopen("/proc/sys/net/core/wmem_max", "re");
+	int want = (int)(d->cfg.core.tcp_rcvbuf_max / 4), got = 0;
+	socklen_t len = sizeof(got);
+	int sv[2];
 
-	if (!f)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return;
-	if (fscanf(f, "%lu", &wmem_max) == 1 && wmem_max < want)
-		log_info("net.core.wmem_max (%lu) caps each program's socket pair below the %lu "
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) == 0 &&
+	    getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got / 2 < want)
+		log_info("net.core.wmem_max (%d) caps each program's socket pair below the %d "
 			 "bytes a full receive buffer would ask: bulk transfers into programs "
-			 "run faster with it raised (sysctl -w net.core.wmem_max=%lu)",
-			 wmem_max, want, want);
-	fclose(f);
+			 "run faster with it raised (sysctl -w net.core.wmem_max=%d)",
+			 got / 2, want, want);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 struct sockets *sockets_new(struct tapnetd *d)
