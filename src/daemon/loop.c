@@ -250,6 +250,24 @@ static void env_output(void *ctx, const struct tn_frame_meta *meta, const void *
 		tap_output(d, meta, frame, len);
 }
 
+/*
+ * A large frame in pieces (its data still in the socket's send buffer):
+ * written as they are, without the copy into one piece. The fault
+ * injector and the frame trace take frames in one piece, as do small
+ * frames, which are queued by copying anyway.
+ */
+static bool env_output_iov(void *ctx, const struct tn_frame_meta *meta, const struct tn_iov *piece,
+			   int n, size_t len)
+{
+	struct tapnetd *d = ctx;
+
+	if (len <= TAPDEV_COPY_MAX || d->fault || trace_active(d->trace))
+		return false;
+	int rc = tapdev_write_pieces(&d->tap, meta, piece, n, len);
+	tap_sent(d, len, meta->gso_type != TN_GSO_NONE, rc < 0 ? errno : 0);
+	return true;
+}
+
 /* Where the fault injector sends the frames it lets through. */
 static void fault_deliver(void *ctx, enum fault_dir dir, const struct tn_frame_meta *meta,
 			  const void *frame, size_t len)
@@ -268,6 +286,7 @@ int daemon_stack_create(struct tapnetd *d)
 		.now_ns = env_now_ns,
 		.random = env_random,
 		.output = env_output,
+		.output_iov = env_output_iov,
 		.ctx = d,
 	};
 

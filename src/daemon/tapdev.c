@@ -768,6 +768,31 @@ int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const voi
 	return frame_written(n, sizeof(h) + len);
 }
 
+int tapdev_write_pieces(struct tapdev *tap, const struct tn_frame_meta *meta,
+			const struct tn_iov *piece, int n, size_t len)
+{
+	struct virtio_net_hdr h;
+	struct iovec iov[1 + TN_OUTPUT_PIECES_MAX];
+	int k = 0;
+	ssize_t w;
+
+	if (n < 1 || n > TN_OUTPUT_PIECES_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	tapdev_flush(tap); /* what waits goes first */
+	if (tap->vnet_hdr) {
+		vnet_from_meta(meta, piece[0].base, piece[0].len, &h);
+		iov[k++] = (struct iovec){ &h, sizeof(h) };
+	}
+	for (int i = 0; i < n; i++)
+		iov[k++] = (struct iovec){ (void *)piece[i].base, piece[i].len };
+	do
+		w = writev(tap->fd, iov, k);
+	while (w < 0 && errno == EINTR);
+	return frame_written(w, (tap->vnet_hdr ? sizeof(h) : 0) + len);
+}
+
 void tapdev_close(struct tapdev *tap)
 {
 	if (tap->ring) {

@@ -113,6 +113,13 @@ bool tapdev_read_pending(const struct tapdev *tap);
  * written, or -1 with errno (EAGAIN: the kernel's queue is full).
  */
 int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len);
+/*
+ * The same for a frame larger than TAPDEV_COPY_MAX in pieces (the first
+ * holding every header: see tn_env.output_iov), written at once with one
+ * writev: 0, or -1 with errno. Smaller frames are queued by tapdev_write.
+ */
+int tapdev_write_pieces(struct tapdev *tap, const struct tn_frame_meta *meta,
+			const struct tn_iov *piece, int n, size_t len);
 
 /* The queued frames to the kernel, in order (one system call); each reported to sent. */
 void tapdev_flush(struct tapdev *tap);

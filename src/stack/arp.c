@@ -404,6 +404,18 @@ static void arp_enqueue(struct tn_stack *stack, struct tn_arp_entry *e,
 	stack->arp.queued_bytes += charge;
 }
 
+const uint8_t *tn_arp_ready_mac(struct tn_stack *stack, tn_ip4 next_hop)
+{
+	if (tn_ip4_is_broadcast(stack, next_hop))
+		return NULL;
+	struct tn_arp_entry *e = arp_lookup(stack, next_hop);
+	if (!e || e->state == TN_ARP_INCOMPLETE || e->state == TN_ARP_FAILED ||
+	    (e->state == TN_ARP_STALE && !e->refreshing))
+		return NULL;
+	e->last_used = tn_now(stack);
+	return e->mac;
+}
+
 void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_frame_meta *meta,
 		   const uint8_t *ip, size_t len)
 {

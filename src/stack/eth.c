@@ -30,6 +30,14 @@ void tn_eth_input(struct tn_stack *stack, const uint8_t *frame, size_t len)
 	}
 }
 
+void tn_eth_header(const struct tn_stack *stack, uint8_t *frame, const uint8_t dst[TN_ETH_ALEN],
+		   uint16_t type)
+{
+	memcpy(frame, dst ? dst : eth_broadcast, TN_ETH_ALEN);
+	memcpy(frame + TN_ETH_ALEN, stack->cfg.mac, TN_ETH_ALEN);
+	tn_put16(frame + 12, type);
+}
+
 void tn_eth_output(struct tn_stack *stack, const uint8_t dst[TN_ETH_ALEN], uint16_t type,
 		   const struct tn_frame_meta *meta, const uint8_t *payload, size_t len)
 {
@@ -39,8 +47,6 @@ void tn_eth_output(struct tn_stack *stack, const uint8_t dst[TN_ETH_ALEN], uint1
 		return;
 	if (payload != frame + TN_ETH_HLEN)
 		memmove(frame + TN_ETH_HLEN, payload, len);
-	memcpy(frame, dst ? dst : eth_broadcast, TN_ETH_ALEN);
-	memcpy(frame + TN_ETH_ALEN, stack->cfg.mac, TN_ETH_ALEN);
-	tn_put16(frame + 12, type);
+	tn_eth_header(stack, frame, dst, type);
 	tn_emit(stack, meta, frame, TN_ETH_HLEN + len);
 }

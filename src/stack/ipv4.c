@@ -192,6 +192,40 @@ int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t to
 	return tn_ipv4_output_meta(stack, dst, proto, tos, iov, iovcnt, flags, NULL);
 }
 
+/*
+ * A datagram whose payload comes in pieces after a header piece (TCP's
+ * header, then data in the send buffer) goes out as those pieces when the
+ * link takes them (env.output_iov) and the next hop is resolved: only the
+ * headers are written here, the data is not copied into stack->tx.
+ * False: nothing was sent, the caller builds the frame in one piece.
+ */
+static bool output_pieces(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_frame_meta *meta,
+			  uint8_t *h, const struct tn_iov *iov, size_t iovcnt, size_t payload_len,
+			  tn_ip4 dst, uint8_t proto, uint8_t tos, uint8_t ttl, uint16_t id, uint16_t df)
+{
+	struct tn_iov piece[TN_OUTPUT_PIECES_MAX];
+
+	if (!stack->env.output_iov || iovcnt < 2 || iovcnt > TN_OUTPUT_PIECES_MAX ||
+	    iov[0].len > sizeof(stack->tx) - TN_ETH_HLEN - TN_IP_HLEN)
+		return false;
+	const uint8_t *mac = tn_arp_ready_mac(stack, next_hop);
+	if (!mac)
+		return false;
+	uint8_t *frame = h - TN_ETH_HLEN;
+	tn_eth_header(stack, frame, mac, TN_ETH_P_IP);
+	ip_write_header(stack, h, dst, proto, tos, ttl, TN_IP_HLEN + payload_len, id, df);
+	memcpy(h + TN_IP_HLEN, iov[0].base, iov[0].len);
+	piece[0] = (struct tn_iov){ frame, TN_ETH_HLEN + TN_IP_HLEN + iov[0].len };
+	for (size_t i = 1; i < iovcnt; i++)
+		piece[i] = iov[i];
+	static const struct tn_frame_meta none;
+	if (!stack->env.output_iov(stack->env.ctx, meta ? meta : &none, piece, (int)iovcnt,
+				   TN_ETH_HLEN + TN_IP_HLEN + payload_len))
+		return false;
+	TN_COUNT(stack, EthOutFrames);
+	return true;
+}
+
 int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
 			const struct tn_iov *iov, size_t iovcnt, unsigned flags,
 			const struct tn_frame_meta *meta)
@@ -228,6 +262,9 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8
 	if (TN_IP_HLEN + payload_len <= stack->cfg.mtu || gso) {
 		/* DF datagrams carry id 0 (RFC 6864 allows it; Linux does the same per socket). */
 		uint16_t id = df ? 0 : ip_ident_next(stack, dst, proto);
+		if (output_pieces(stack, next_hop, meta, h, iov, iovcnt, payload_len, dst, proto, tos,
+				  ttl, id, df))
+			return 0;
 		iov_copy(h + TN_IP_HLEN, iov, iovcnt, 0, payload_len);
 		ip_write_header(stack, h, dst, proto, tos, ttl, TN_IP_HLEN + payload_len, id, df);
 		tn_arp_output(stack, next_hop, meta, h, TN_IP_HLEN + payload_len);

@@ -64,12 +64,29 @@ bool tn_frame_csum_complete(struct tn_frame_meta *meta, uint8_t *frame, size_t l
 size_t tn_frame_finish(const struct tn_frame_meta *meta, const uint8_t *frame, size_t len,
 		       void (*emit)(void *ctx, const uint8_t *frame, size_t len), void *ctx);
 
+/* A piece of a frame or payload: len bytes at base. */
+#define TN_OUTPUT_PIECES_MAX 3
+struct tn_iov {
+	const void *base;
+	size_t len;
+};
+
 struct tn_env {
 	uint64_t (*now_ns)(void *ctx);                     /* monotonic */
 	void (*random)(void *ctx, void *buf, size_t len);  /* unpredictable bytes */
 	void (*output)(void *ctx, const struct tn_frame_meta *meta,
 		       const void *frame, size_t len);     /* one Ethernet frame */
 	void *ctx;
+	/*
+	 * Optional (NULL: output only): one Ethernet frame of len bytes in n
+	 * pieces, the first holding every header (Ethernet, IP, TCP with its
+	 * options), the others the payload where it lies (a socket's send
+	 * buffer), so that it is not first copied into one piece. The pieces
+	 * are valid only during the call. Returns false to have the same
+	 * frame given to output instead, in one piece.
+	 */
+	bool (*output_iov)(void *ctx, const struct tn_frame_meta *meta, const struct tn_iov *piece,
+			   int n, size_t len); /* n: 2..TN_OUTPUT_PIECES_MAX */
 };
 
 /* Everything the core can be told; tn_config_defaults() fills the defaults. */

@@ -171,10 +171,19 @@ void tn_arp_input(struct tn_stack *stack, const uint8_t *pkt, size_t len);
 /* Sends an IP packet (ip points at its header, len bytes) to the on-link next hop. */
 void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_frame_meta *meta,
 		   const uint8_t *ip, size_t len);
+/*
+ * The next hop's MAC when tn_arp_output would send to it at once and do
+ * nothing else (a resolved entry, not one due for a refresh): the entry
+ * counts as used. NULL otherwise: tn_arp_output decides.
+ */
+const uint8_t *tn_arp_ready_mac(struct tn_stack *stack, tn_ip4 next_hop);
 void tn_arp_announce(struct tn_stack *stack);
 
 /* ---- Ethernet (eth.c) */
 void tn_eth_input(struct tn_stack *stack, const uint8_t *frame, size_t len);
+/* The 14-byte header at frame: to dst (NULL: broadcast), from us, type. */
+void tn_eth_header(const struct tn_stack *stack, uint8_t *frame, const uint8_t dst[TN_ETH_ALEN],
+		   uint16_t type);
 /*
  * Adds the header (dst NULL: broadcast) and emits with meta (NULL: a plain
  * frame); payload may already sit at stack->tx + TN_ETH_HLEN.
@@ -192,11 +201,6 @@ struct tn_ip4_rx {
 	const uint8_t *hdr; /* the IP header as received (for ICMP errors) */
 	size_t hdr_len;
 	size_t total_len;   /* header + payload */
-};
-
-struct tn_iov {
-	const void *base;
-	size_t len;
 };
 
 #define TN_IP_OUT_DF 0x01 /* set Don't Fragment: fail rather than fragment */

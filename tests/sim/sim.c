@@ -119,6 +119,31 @@ static void node_output(void *ctx, const struct tn_frame_meta *meta, const void 
 	wire_output(n, meta, frame, len);
 }
 
+/*
+ * Large frames in pieces (tn_env.output_iov) are joined and go out as any
+ * other, as tapnetd takes them (its writev); small ones are declined, so
+ * the core builds them in one piece: both ways run in every simulation.
+ */
+static bool node_output_iov(void *ctx, const struct tn_frame_meta *meta, const struct tn_iov *piece,
+			    int n, size_t len)
+{
+	static uint8_t frame[65536 + 64];
+	size_t at = 0;
+
+	if (len <= 1536 || len > sizeof(frame))
+		return false;
+	for (int i = 0; i < n; i++) {
+		if (at + piece[i].len > len)
+			abort();
+		memcpy(frame + at, piece[i].base, piece[i].len);
+		at += piece[i].len;
+	}
+	if (at != len)
+		abort();
+	node_output(ctx, meta, frame, len);
+	return true;
+}
+
 static void wire_output(struct sim_node *n, const struct tn_frame_meta *meta, const void *frame,
 			size_t len)
 {
@@ -211,7 +236,7 @@ struct sim *sim_new(const struct sim_link *link, uint64_t seed, const struct tn_
 		n->sim = sim;
 		n->idx = i;
 		n->rng = seed * 31 + (uint64_t)i + 1;
-		struct tn_env env = {node_now, node_random, node_output, n};
+		struct tn_env env = {node_now, node_random, node_output, n, node_output_iov};
 		n->stack = tn_stack_new(&c, &env);
 		if (!n->stack) {
 			sim_free(sim);

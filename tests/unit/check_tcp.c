@@ -1008,9 +1008,12 @@ START_TEST(send_in_place_then_commit)
 	ck_assert_uint_eq(p[0].len, 4096);
 	memcpy(p[0].base, data, 3000);
 	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	size_t in_pieces = c.h->out_in_pieces;
 	ck_assert_int_eq(tn_sock_send_commit(c.s, 3000), 3000);
 	/* MSS 536 (no options): five full segments; the 320-byte tail waits (Nagle) */
 	ck_assert_uint_eq(tcp_out_count(c.h), 5);
+	/* each given to the link in pieces, its data where the send buffer holds it */
+	ck_assert_uint_eq(c.h->out_in_pieces - in_pieces, 5);
 	h_clear(c.h);
 	ck_assert_int_eq(tn_sock_send_space(c.s, p, &np), 4096 - 3000);
 
@@ -1024,6 +1027,7 @@ START_TEST(send_in_place_then_commit)
 	ck_assert_uint_eq(p[1].len, 5 * 536);
 	memcpy(p[0].base, data + 3000, p[0].len);
 	memcpy(p[1].base, data + 3000 + p[0].len, 3000 - p[0].len);
+	c.h->out_pieces_max = 0;
 	ck_assert_int_eq(tn_sock_send_commit(c.s, 3000), 3000);
 	/* what goes out once the tail is acknowledged is what was written, in order, across the wrap */
 	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + 320, .flags = TCP_ACK});
@@ -1038,6 +1042,8 @@ START_TEST(send_in_place_then_commit)
 		got += o.len;
 	}
 	ck_assert_uint_gt(got, 0);
+	/* the segment across the wrap went to the link as its header and the ring's two pieces */
+	ck_assert_int_eq(c.h->out_pieces_max, 3);
 	h_clear(c.h);
 
 	/* everything acknowledged: an empty ring starts again at its first byte, in one piece */

@@ -23,6 +23,8 @@ struct harness {
 	struct h_frame out[H_MAX_FRAMES];
 	size_t nout;
 	size_t dropped_out;  /* frames beyond H_MAX_FRAMES */
+	size_t out_in_pieces; /* frames the stack gave in pieces (tn_env.output_iov) */
+	int out_pieces_max;   /* the most pieces of one of them */
 	const struct tn_frame_meta *in_meta; /* what h_input says of its frames (NULL: nothing) */
 };
 
