@@ -27,6 +27,23 @@ static void output(void *ctx, const struct tn_frame_meta *meta, const void *fram
 		sink += p[i];
 }
 
+/* Frames in pieces: the same, every piece's bytes, and the pieces add up to len. */
+static bool output_iov(void *ctx, const struct tn_frame_meta *meta, const struct tn_iov *piece,
+		       int n, size_t len)
+{
+	size_t total = 0;
+
+	if (n < 2 || n > TN_OUTPUT_PIECES_MAX)
+		abort();
+	for (int i = 0; i < n; i++) {
+		output(ctx, meta, piece[i].base, piece[i].len);
+		total += piece[i].len;
+	}
+	if (total != len)
+		abort();
+	return true;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t frame[65536 + 14];
@@ -36,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.reasm_max_bytes = 256 * 1024; /* keep runs light, still above one datagram */
 	cfg.tcp_max_syn_backlog = 2;      /* a full SYN queue soon: SYN cookies too */
 	cfg.tcp_max_orphans = 2;          /* and the orphan limit */
-	struct tn_env env = {now_ns, random_bytes, output, NULL};
+	struct tn_env env = {now_ns, random_bytes, output, NULL, output_iov};
 	fake_now = 1000000000ull;
 	struct tn_stack *stack = tn_stack_new(&cfg, &env);
 	if (!stack)
