@@ -736,15 +736,36 @@ bool tapdev_read_pending(const struct tapdev *tap)
 	return q && q->rx_buf && q->rx_next < q->rx_count;
 }
 
-int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len)
+/*
+ * One frame of len bytes in n pieces (the first holding every header) with
+ * one writev, behind its virtio-net header when the tap takes one.
+ */
+static int write_pieces(struct tapdev *tap, const struct tn_frame_meta *meta,
+			const struct tn_iov *piece, int n, size_t len)
 {
 	struct virtio_net_hdr h;
-	struct iovec iov[2] = {
-		{ &h, sizeof(h) },
-		{ (void *)frame, len },
-	};
-	ssize_t n;
+	struct iovec iov[1 + TN_OUTPUT_PIECES_MAX];
+	int k = 0;
+	ssize_t w;
 
+	if (n < 1 || n > TN_OUTPUT_PIECES_MAX) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (tap->vnet_hdr) {
+		vnet_from_meta(meta, piece[0].base, piece[0].len, &h);
+		iov[k++] = (struct iovec){ &h, sizeof(h) };
+	}
+	for (int i = 0; i < n; i++)
+		iov[k++] = (struct iovec){ (void *)piece[i].base, piece[i].len };
+	do
+		w = writev(tap->fd, iov, k);
+	while (w < 0 && errno == EINTR);
+	return frame_written(w, (tap->vnet_hdr ? sizeof(h) : 0) + len);
+}
+
+int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len)
+{
 	if (tap->ring && tap->ring->writes && len <= TAPDEV_COPY_MAX &&
 	    tap->ring->queued == TAPDEV_TXQ)
 		tapdev_flush(tap); /* which may end the batches (ring_drop) */
@@ -761,36 +782,14 @@ int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const voi
 		return write_frame(tap->fd, frame, len);
 	if (len <= TAPDEV_COPY_MAX)
 		return write_frame(tap->fd, tap->out, frame_copy(tap, tap->out, meta, frame, len));
-	vnet_from_meta(meta, frame, len, &h);
-	do
-		n = writev(tap->fd, iov, 2);
-	while (n < 0 && errno == EINTR);
-	return frame_written(n, sizeof(h) + len);
+	return write_pieces(tap, meta, &(struct tn_iov){ frame, len }, 1, len);
 }
 
 int tapdev_write_pieces(struct tapdev *tap, const struct tn_frame_meta *meta,
 			const struct tn_iov *piece, int n, size_t len)
 {
-	struct virtio_net_hdr h;
-	struct iovec iov[1 + TN_OUTPUT_PIECES_MAX];
-	int k = 0;
-	ssize_t w;
-
-	if (n < 1 || n > TN_OUTPUT_PIECES_MAX) {
-		errno = EINVAL;
-		return -1;
-	}
 	tapdev_flush(tap); /* what waits goes first */
-	if (tap->vnet_hdr) {
-		vnet_from_meta(meta, piece[0].base, piece[0].len, &h);
-		iov[k++] = (struct iovec){ &h, sizeof(h) };
-	}
-	for (int i = 0; i < n; i++)
-		iov[k++] = (struct iovec){ (void *)piece[i].base, piece[i].len };
-	do
-		w = writev(tap->fd, iov, k);
-	while (w < 0 && errno == EINTR);
-	return frame_written(w, (tap->vnet_hdr ? sizeof(h) : 0) + len);
+	return write_pieces(tap, meta, piece, n, len);
 }
 
 void tapdev_close(struct tapdev *tap)

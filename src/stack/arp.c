@@ -419,6 +419,11 @@ const uint8_t *tn_arp_ready_mac(struct tn_stack *stack, tn_ip4 next_hop)
 void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_frame_meta *meta,
 		   const uint8_t *ip, size_t len)
 {
+	const uint8_t *mac = tn_arp_ready_mac(stack, next_hop);
+	if (mac) {
+		tn_eth_output(stack, mac, TN_ETH_P_IP, meta, ip, len);
+		return;
+	}
 	if (tn_ip4_is_broadcast(stack, next_hop)) {
 		tn_eth_output(stack, NULL, TN_ETH_P_IP, meta, ip, len);
 		return;
@@ -438,20 +443,14 @@ void tn_arp_output(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_fram
 	case TN_ARP_FAILED:
 		TN_COUNT(stack, IpOutDiscards);
 		return;
-	case TN_ARP_STALE:
-		if (!e->refreshing) {
-			e->refreshing = true;
-			e->requests = 0;
-			/* Send the packet first: the tx buffer is reused by the request. */
-			tn_eth_output(stack, e->mac, TN_ETH_P_IP, meta, ip, len);
-			arp_solicit(stack, e);
-			return;
-		}
-		break;
-	default:
-		break;
+	default: /* stale and not refreshing yet: every other entry was ready */
+		e->refreshing = true;
+		e->requests = 0;
+		/* Send the packet first: the tx buffer is reused by the request. */
+		tn_eth_output(stack, e->mac, TN_ETH_P_IP, meta, ip, len);
+		arp_solicit(stack, e);
+		return;
 	}
-	tn_eth_output(stack, e->mac, TN_ETH_P_IP, meta, ip, len);
 }
 
 static bool mac_is_valid_sender(const uint8_t *mac)

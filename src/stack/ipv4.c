@@ -218,12 +218,7 @@ static bool output_pieces(struct tn_stack *stack, tn_ip4 next_hop, const struct 
 	piece[0] = (struct tn_iov){ frame, TN_ETH_HLEN + TN_IP_HLEN + iov[0].len };
 	for (size_t i = 1; i < iovcnt; i++)
 		piece[i] = iov[i];
-	static const struct tn_frame_meta none;
-	if (!stack->env.output_iov(stack->env.ctx, meta ? meta : &none, piece, (int)iovcnt,
-				   TN_ETH_HLEN + TN_IP_HLEN + payload_len))
-		return false;
-	TN_COUNT(stack, EthOutFrames);
-	return true;
+	return tn_emit_pieces(stack, meta, piece, (int)iovcnt, TN_ETH_HLEN + TN_IP_HLEN + payload_len);
 }
 
 int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,

@@ -328,4 +328,15 @@ static inline void tn_emit(struct tn_stack *stack, const struct tn_frame_meta *m
 	stack->env.output(stack->env.ctx, meta ? meta : &none, frame, len);
 }
 
+/* The same for a frame in pieces (env.output_iov, which must be set); false: declined, not counted. */
+static inline bool tn_emit_pieces(struct tn_stack *stack, const struct tn_frame_meta *meta,
+				  const struct tn_iov *piece, int n, size_t len)
+{
+	static const struct tn_frame_meta none;
+	if (!stack->env.output_iov(stack->env.ctx, meta ? meta : &none, piece, n, len))
+		return false;
+	TN_COUNT(stack, EthOutFrames);
+	return true;
+}
+
 #endif
