@@ -7,7 +7,14 @@
 
 start_tapnetd
 bad=$(counter CtlBadMessages)
-"$PYTHON" "$TOP_SRCDIR/tests/integration/rpc_hostile.py" "$SOCK" || fail "rpc_hostile.py failed"
+if ! "$PYTHON" "$TOP_SRCDIR/tests/integration/rpc_hostile.py" "$SOCK"; then
+	# what was the daemon doing: its threads (the closer's among them) and its unfinished closes
+	for task in /proc/"$DAEMON_PID"/task/*; do
+		log "thread $(cat "$task/comm"): state $(awk '{print $3}' "$task/stat"), in $(cat "$task/wchan")"
+	done
+	log "closes queued or running: $(counter CloserBusy); descriptors open: $(ls /proc/"$DAEMON_PID"/fd | wc -l)"
+	fail "rpc_hostile.py failed"
+fi
 [ "$(counter CtlBadMessages)" -eq $((bad + 4)) ] ||
 	fail "CtlBadMessages is $(counter CtlBadMessages), expected $((bad + 4))"
 grep -q "file descriptors with a HELLO request; connection closed" "$DAEMON_LOG" ||
