@@ -505,6 +505,14 @@ void daemon_loop_start(struct tapnetd *d)
 	}
 	ev_prepare_init(&d->closer_prepare, closer_prepare_cb);
 	d->closer_prepare.data = d;
+	/*
+	 * Last of the prepare watchers, whatever the order they were started
+	 * in (libev runs those of one priority last-started first): what the
+	 * others do before the loop waits (pend_cb passing peer data on, which
+	 * may send window updates and close pairs) must reach the tap and the
+	 * closer before the wait, not after the next wakeup.
+	 */
+	ev_set_priority(&d->closer_prepare, EV_MINPRI);
 	ev_prepare_start(d->loop, &d->closer_prepare);
 	ev_io_start(d->loop, &d->tap_watcher);
 	if (tapdev_read_pending(&d->tap)) /* the probe of batched reads found a frame */
