@@ -272,6 +272,8 @@ struct tn_ip_idents;
 struct tn_stack {
 	struct tn_config cfg;
 	struct tn_env env;
+	bool clock_held;          /* tn_now answers clock_held_ns (tn_clock_hold) */
+	uint64_t clock_held_ns;
 	uint64_t counters[TN_CTR__COUNT];
 	struct tn_timer_heap timers;
 
@@ -311,7 +313,27 @@ void tn_trace_tw(struct tn_stack *stack, const struct tn_hnode *tuple, enum tn_t
 
 static inline uint64_t tn_now(const struct tn_stack *stack)
 {
-	return stack->env.now_ns(stack->env.ctx);
+	return stack->clock_held ? stack->clock_held_ns : stack->env.now_ns(stack->env.ctx);
+}
+
+/*
+ * One clock reading for a whole call that sends (as Linux stamps every
+ * segment of one tcp_write_xmit with one tcp_mstamp_refresh): the segments
+ * of one burst share their send time, and the clock is not read a few
+ * times per segment. false: already held by a caller, which releases it.
+ */
+static inline bool tn_clock_hold(struct tn_stack *stack)
+{
+	if (stack->clock_held)
+		return false;
+	stack->clock_held_ns = stack->env.now_ns(stack->env.ctx);
+	stack->clock_held = true;
+	return true;
+}
+
+static inline void tn_clock_release(struct tn_stack *stack)
+{
+	stack->clock_held = false;
 }
 
 static inline void tn_random(const struct tn_stack *stack, void *buf, size_t len)

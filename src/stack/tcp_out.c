@@ -449,7 +449,17 @@ static bool small_segment_ok(const struct tn_sock *s, uint32_t len, uint32_t uns
 	return s->nodelay || s->cork_push || s->snd_nxt == s->snd_una;
 }
 
+static void output_now(struct tn_sock *s);
+
 void tcp_output(struct tn_sock *s)
+{
+	bool held = tn_clock_hold(s->stack);
+	output_now(s);
+	if (held)
+		tn_clock_release(s->stack);
+}
+
+static void output_now(struct tn_sock *s)
 {
 	if (!sending_state(s)) {
 		if (s->ack_now)
@@ -533,7 +543,7 @@ void tcp_output(struct tn_sock *s)
 		 * of original data not sent again still shows that not all was
 		 * lost, so tcp_in.c keeps watching for one.
 		 */
-		tcp_output(s);
+		output_now(s);
 		return;
 	}
 	if (sent_new)
