@@ -47,6 +47,7 @@
 #include <string.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -241,30 +242,61 @@ static void ctl_forget(void)
 	ctl_closed_by_program = 0;
 }
 
-_Atomic uint64_t tn_lib_unconnected[TN_LIB_NOTED_FDS];
-_Atomic unsigned char tn_lib_socket_fds[TN_LIB_NOTED_FDS];
+static struct tn_lib_note first_note_page[TN_LIB_NOTE_PAGE];
+struct tn_lib_note *_Atomic tn_lib_note_pages[TN_LIB_NOTED_FDS / TN_LIB_NOTE_PAGE] = { first_note_page };
+
+struct tn_lib_note *tn_lib_note_make(int fd)
+{
+	struct tn_lib_note *n = tn_lib_note(fd);
+	if (n || fd < 0 || fd >= TN_LIB_NOTED_FDS)
+		return n;
+	/* mmap, not malloc: callers may be in a signal handler or a vfork child */
+	size_t size = TN_LIB_NOTE_PAGE * sizeof(struct tn_lib_note);
+	struct tn_lib_note *page = mmap(NULL, size, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		return NULL;
+	struct tn_lib_note *none = NULL;
+	if (!atomic_compare_exchange_strong_explicit(&tn_lib_note_pages[fd / TN_LIB_NOTE_PAGE], &none,
+						     page, memory_order_acq_rel, memory_order_acquire))
+		munmap(page, size); /* another thread mapped it first */
+	return tn_lib_note(fd);
+}
 
 static void note_socket(int fd, unsigned char what)
 {
-	if (fd >= 0 && fd < TN_LIB_NOTED_FDS)
-		atomic_store_explicit(&tn_lib_socket_fds[fd], what, memory_order_relaxed);
+	struct tn_lib_note *n = what ? tn_lib_note_make(fd) : tn_lib_note(fd);
+	if (n)
+		atomic_store_explicit(&n->socket, what, memory_order_relaxed);
 }
 
 /* fd, whose cookie this is, is a socket never connected, or one whose connect failed. */
 static void note_unconnected(int fd, uint64_t cookie)
 {
-	if (fd >= 0 && fd < TN_LIB_NOTED_FDS)
-		atomic_store_explicit(&tn_lib_unconnected[fd], cookie, memory_order_relaxed);
+	struct tn_lib_note *n = cookie ? tn_lib_note_make(fd) : tn_lib_note(fd);
+	if (n)
+		atomic_store_explicit(&n->unconnected, cookie, memory_order_relaxed);
 }
 
 void tn_lib_fd_closing(int lo, int hi)
 {
 	int fd = ctl_fd;
 
-	/* a vfork child's closes clear notes of ours too: a lost note costs nothing */
-	for (int n = lo < 0 ? 0 : lo; n <= hi && n < TN_LIB_NOTED_FDS; n++) {
-		atomic_store_explicit(&tn_lib_unconnected[n], 0, memory_order_relaxed);
-		atomic_store_explicit(&tn_lib_socket_fds[n], 0, memory_order_relaxed);
+	/*
+	 * A vfork child's closes clear notes of ours too: a lost note costs
+	 * nothing. Page by page, skipping those never mapped: close_range(3,
+	 * ~0U) is a common way to start a child.
+	 */
+	int top = hi < TN_LIB_NOTED_FDS ? hi : TN_LIB_NOTED_FDS - 1;
+	for (int n = lo < 0 ? 0 : lo; n <= top; n = (n / TN_LIB_NOTE_PAGE + 1) * TN_LIB_NOTE_PAGE) {
+		struct tn_lib_note *page = tn_lib_note(n);
+		if (!page)
+			continue;
+		int last = n / TN_LIB_NOTE_PAGE * TN_LIB_NOTE_PAGE + TN_LIB_NOTE_PAGE - 1;
+		for (int i = n; i <= top && i <= last; i++, page++) {
+			atomic_store_explicit(&page->unconnected, 0, memory_order_relaxed);
+			atomic_store_explicit(&page->socket, 0, memory_order_relaxed);
+		}
 	}
 
 	/* not the child of a vfork, which shares our memory but not our fds */
@@ -274,15 +306,9 @@ void tn_lib_fd_closing(int lo, int hi)
 
 void tn_lib_fd_duplicated(int old, int new)
 {
-	if (old < 0 || old >= TN_LIB_NOTED_FDS || new < 0 || new >= TN_LIB_NOTED_FDS)
-		return;
 	/* a dup is the same socket: its cookie, so the note stays valid for it */
-	atomic_store_explicit(&tn_lib_unconnected[new],
-			      atomic_load_explicit(&tn_lib_unconnected[old], memory_order_relaxed),
-			      memory_order_relaxed);
-	atomic_store_explicit(&tn_lib_socket_fds[new],
-			      atomic_load_explicit(&tn_lib_socket_fds[old], memory_order_relaxed),
-			      memory_order_relaxed);
+	note_unconnected(new, tn_lib_noted_unconnected(old));
+	note_socket(new, tn_lib_noted_socket(old));
 }
 
 /* A new control connection for this process, HELLO done; -1 with errno. */
@@ -795,7 +821,7 @@ int tapnet_is_socket(int fd)
  * writes nothing to it before: a send or receive on a socket that was
  * never connected would wait for ever, where Linux answers at once with
  * EPIPE (and SIGPIPE) or ENOTCONN, as it does on a listener. The shim asks
- * here before such a call on a number noted in tn_lib_unconnected. The
+ * here before such a call on a number noted as unconnected (tn_lib_note). The
  * note says only where to ask: its cookie must still be the fd's (else the
  * number was closed behind the shim's back and reused), and tapnetd's
  * state must still be CLOSE or LISTEN (else another process sharing the
@@ -803,9 +829,8 @@ int tapnet_is_socket(int fd)
  */
 int tn_lib_never_connected(int fd)
 {
-	if (fd < 0 || fd >= TN_LIB_NOTED_FDS)
-		return 0;
-	uint64_t noted = atomic_load_explicit(&tn_lib_unconnected[fd], memory_order_relaxed);
+	struct tn_lib_note *note = tn_lib_note(fd);
+	uint64_t noted = note ? atomic_load_explicit(&note->unconnected, memory_order_relaxed) : 0;
 	uint64_t cookie;
 	if (!noted)
 		return 0;
@@ -817,7 +842,7 @@ int tn_lib_never_connected(int fd)
 		    len >= offsetof(struct tcp_info, tcpi_state) + sizeof(ti.tcpi_state) &&
 		    (ti.tcpi_state == TCP_CLOSE || ti.tcpi_state == TCP_LISTEN);
 	if (!never)
-		atomic_compare_exchange_strong(&tn_lib_unconnected[fd], &noted, 0);
+		atomic_compare_exchange_strong(&note->unconnected, &noted, 0);
 	errno = saved;
 	return never;
 }
@@ -1381,9 +1406,14 @@ static int renew_in_place(int fd, int b)
 		return -1;
 	}
 	for (int n = 0; old && n < TN_LIB_NOTED_FDS; n++) {
+		struct tn_lib_note *note = tn_lib_note(n);
+		if (!note) { /* a page never mapped: nothing noted in it */
+			n = (n / TN_LIB_NOTE_PAGE + 1) * TN_LIB_NOTE_PAGE - 1;
+			continue;
+		}
 		uint64_t noted = old, now;
 		/* a stale note (the number closed behind the shim's back) is left alone */
-		if (n != fd && atomic_compare_exchange_strong(&tn_lib_unconnected[n], &noted, 0) &&
+		if (n != fd && atomic_compare_exchange_strong(&note->unconnected, &noted, 0) &&
 		    fd_ident(n, &now) == 0 && now == old)
 			put_at(b, n);
 	}
@@ -1447,8 +1477,8 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
 #ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: it renews through tn_lib_connect_begin */
 	/* noted: never connected, or a connect that failed said so (blocking) */
-	bool noted = fd >= 0 && fd < TN_LIB_NOTED_FDS &&
-		     atomic_exchange_explicit(&tn_lib_unconnected[fd], 0, memory_order_relaxed);
+	struct tn_lib_note *note = tn_lib_note(fd);
+	bool noted = note && atomic_exchange_explicit(&note->unconnected, 0, memory_order_relaxed);
 	int renew = noted ? TN_RENEW_NOW : TN_RENEW_AFTER_REPORT;
 #else
 	int renew = 0;

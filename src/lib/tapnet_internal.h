@@ -46,37 +46,75 @@ void tn_lib_fd_closing(int lo, int hi);
 /* The program made new a copy of old (dup, dup2, dup3, F_DUPFD): old's notes below are new's. */
 void tn_lib_fd_duplicated(int old, int new);
 /*
- * Sockets that were never connected, by fd number: their SO_COOKIE, from
+ * What the process knows of its fd numbers, one note per number:
+ *
+ * unconnected: sockets that were never connected, their SO_COOKIE, from
  * socket() (or a dup of one) until a connect begins or the number is
- * closed; 0 elsewhere.
- * Such a socket's pair is kept unwritable and tapnetd writes nothing to it
- * (see tapnet.c), so the shim looks here before a send or receive that
- * would otherwise wait for ever, and asks tn_lib_never_connected. A note
- * may be stale (the number closed behind the shim, another process's
- * connect); that function decides. Numbers past the table are not noted.
+ * closed; 0 elsewhere. Such a socket's pair is kept unwritable and tapnetd
+ * writes nothing to it (see tapnet.c), so the shim looks here before a
+ * send or receive that would otherwise wait for ever, and asks
+ * tn_lib_never_connected. A note may be stale (the number closed behind
+ * the shim, another process's connect); that function decides.
+ *
+ * socket: numbers that hold a tapnet socket as far as this process saw:
+ * made by socket() or accept() here, or a copy of one, or any connected
+ * stream socket open when the shim loaded (one inherited across exec),
+ * until closed through libc (TN_LIB_FD_SOCKET, TN_LIB_FD_LISTENER once
+ * listen() succeeded here; else 0). The shim sends write() and writev() on
+ * them as send() and sendmsg() with MSG_NOSIGNAL: a reset ends the pair
+ * with EPIPE, which the shim answers with ECONNRESET and no SIGPIPE, as
+ * Linux answers the first send after one. A stale mark (the number reused
+ * behind the shim's back) costs an ENOTSOCK or nothing; a dup made through
+ * libc carries its original's mark; a mark on a stream socket that is not
+ * tapnet's changes nothing the program sees. send(), sendto() and
+ * sendmsg() need no mark.
+ *
+ * The notes live in pages of TN_LIB_NOTE_PAGE numbers, the first one
+ * static, the others mapped the first time a number in them is noted and
+ * kept for the process's life (a server with thousands of connections has
+ * numbers far past the first page): a look-up is two loads and takes no
+ * lock, so it is safe in a signal handler and in a vfork child. Numbers
+ * from TN_LIB_NOTED_FDS on (Linux's default fs.nr_open) are not noted.
  */
 #include <stdatomic.h>
-#define TN_LIB_NOTED_FDS 4096 /* numbers past it are noted in neither table */
-extern _Atomic uint64_t tn_lib_unconnected[TN_LIB_NOTED_FDS];
-/* 1 if noted fd is a tapnet socket never connected, or a listener (Linux: EPIPE, ENOTCONN). */
-int tn_lib_never_connected(int fd);
-/*
- * Numbers that hold a tapnet socket as far as this process saw: made by
- * socket() or accept() here, or a copy of one, or any connected stream
- * socket open when the shim loaded (one inherited across exec), until
- * closed through libc (TN_LIB_FD_SOCKET, TN_LIB_FD_LISTENER once listen()
- * succeeded here; else 0). The
- * shim sends write() and writev() on them as send() and sendmsg() with
- * MSG_NOSIGNAL: a reset ends the pair with EPIPE, which the shim answers
- * with ECONNRESET and no SIGPIPE, as Linux answers the first send after
- * one. A stale mark (the number reused behind the shim's back) costs an
- * ENOTSOCK or nothing; a dup made through libc carries its original's
- * mark; a mark on a stream socket that is not tapnet's changes nothing the
- * program sees. send(), sendto() and sendmsg() need no mark.
- */
+#include <stddef.h>
+#define TN_LIB_NOTED_FDS (1 << 20)
+#define TN_LIB_NOTE_PAGE 4096
 #define TN_LIB_FD_SOCKET 1
 #define TN_LIB_FD_LISTENER 2
-extern _Atomic unsigned char tn_lib_socket_fds[TN_LIB_NOTED_FDS];
+struct tn_lib_note {
+	_Atomic uint64_t unconnected;
+	_Atomic unsigned char socket;
+};
+extern struct tn_lib_note *_Atomic tn_lib_note_pages[TN_LIB_NOTED_FDS / TN_LIB_NOTE_PAGE];
+
+/* fd's note, or NULL where nothing can be noted yet (no page) or ever (out of range). */
+static inline struct tn_lib_note *tn_lib_note(int fd)
+{
+	if (fd < 0 || fd >= TN_LIB_NOTED_FDS)
+		return NULL;
+	struct tn_lib_note *page = atomic_load_explicit(&tn_lib_note_pages[fd / TN_LIB_NOTE_PAGE],
+							 memory_order_acquire);
+	return page ? &page[fd % TN_LIB_NOTE_PAGE] : NULL;
+}
+
+/* fd's note, its page mapped if need be; NULL out of range or out of memory. */
+struct tn_lib_note *tn_lib_note_make(int fd);
+
+static inline uint64_t tn_lib_noted_unconnected(int fd)
+{
+	struct tn_lib_note *n = tn_lib_note(fd);
+	return n ? atomic_load_explicit(&n->unconnected, memory_order_relaxed) : 0;
+}
+
+static inline unsigned char tn_lib_noted_socket(int fd)
+{
+	struct tn_lib_note *n = tn_lib_note(fd);
+	return n ? atomic_load_explicit(&n->socket, memory_order_relaxed) : 0;
+}
+
+/* 1 if noted fd is a tapnet socket never connected, or a listener (Linux: EPIPE, ENOTCONN). */
+int tn_lib_never_connected(int fd);
 /* Set by the shim: closes are reported, libtapnet need not check its fd before each call. */
 extern int tn_lib_fds_watched;
 

@@ -267,9 +267,7 @@ static ssize_t eof_or_error(int fd, ssize_t n, size_t want)
  */
 static bool noted_unconnected(int fd)
 {
-	return fd >= 0 && fd < TN_LIB_NOTED_FDS &&
-	       atomic_load_explicit(&tn_lib_unconnected[fd], memory_order_relaxed) && !tn_lib_busy &&
-	       tn_lib_never_connected(fd);
+	return tn_lib_noted_unconnected(fd) && !tn_lib_busy && tn_lib_never_connected(fd);
 }
 
 static bool send_unconnected(int fd, int flags)
@@ -345,11 +343,10 @@ static ssize_t sent(int fd, ssize_t n, int flags)
 	return n;
 }
 
-/* fd is marked as a tapnet socket (tn_lib_socket_fds): its write() goes as a send. */
+/* fd is marked as a tapnet socket (its note's socket): its write() goes as a send. */
 static bool marked_socket(int fd)
 {
-	return fd >= 0 && fd < TN_LIB_NOTED_FDS && !tn_lib_busy &&
-	       atomic_load_explicit(&tn_lib_socket_fds[fd], memory_order_relaxed);
+	return !tn_lib_busy && tn_lib_noted_socket(fd);
 }
 
 /* A mark whose number is no socket (ENOTSOCK): reused behind the shim's back. */
@@ -357,7 +354,9 @@ static bool stale_mark(int fd, ssize_t n)
 {
 	if (n >= 0 || errno != ENOTSOCK)
 		return false;
-	atomic_store_explicit(&tn_lib_socket_fds[fd], 0, memory_order_relaxed);
+	struct tn_lib_note *note = tn_lib_note(fd);
+	if (note)
+		atomic_store_explicit(&note->socket, 0, memory_order_relaxed);
 	return true;
 }
 
@@ -484,7 +483,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  * program that polls before it sends or receives (python does, on a
  * socket with a timeout) learns at once what the call will say; the pair,
  * kept unwritable until a connect ends, would report nothing. The shim
- * answers for such numbers (noted in tn_lib_unconnected, and asked, as a
+ * answers for such numbers (noted as unconnected, and asked, as a
  * send would) and polls the rest without waiting when it answered for
  * one. Listeners are the pair's: Linux reports nothing on one either
  * until a connection waits, and their mark spares them the question. A
@@ -498,9 +497,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
  */
 static bool polled_unconnected(int fd)
 {
-	return fd >= 0 && fd < TN_LIB_NOTED_FDS &&
-	       atomic_load_explicit(&tn_lib_socket_fds[fd], memory_order_relaxed) != TN_LIB_FD_LISTENER &&
-	       noted_unconnected(fd);
+	return tn_lib_noted_socket(fd) != TN_LIB_FD_LISTENER && noted_unconnected(fd);
 }
 
 static int answer_unconnected(struct pollfd *fds, nfds_t n, nfds_t at[POLL_ANSWERED_MAX])
@@ -655,7 +652,7 @@ EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct ti
 /*
  * Sockets inherited across exec: a tapnet socket among them was made by
  * another program, so no mark says that its write() goes as a send (see
- * tn_lib_socket_fds) and a reset would raise SIGPIPE one write early. At
+ * tn_lib_note) and a reset would raise SIGPIPE one write early. At
  * load, before the program runs, every connected stream socket among the
  * open numbers is marked: a tapnet socket is one (an end of a pair), and
  * for any other such socket a write sent as a send with MSG_NOSIGNAL
@@ -693,9 +690,9 @@ static void mark_inherited_sockets(void)
 			long fd = strtol(e->d_name, &end, 10);
 			if (*end || end == e->d_name || fd < 0 || fd >= TN_LIB_NOTED_FDS || fd == dir)
 				continue;
-			if (connected_stream_socket((int)fd))
-				atomic_store_explicit(&tn_lib_socket_fds[fd], TN_LIB_FD_SOCKET,
-						      memory_order_relaxed);
+			struct tn_lib_note *note;
+			if (connected_stream_socket((int)fd) && (note = tn_lib_note_make((int)fd)))
+				atomic_store_explicit(&note->socket, TN_LIB_FD_SOCKET, memory_order_relaxed);
 		}
 	}
 	syscall(SYS_close, dir); /* not the shim's close: no number of the program's */

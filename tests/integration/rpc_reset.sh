@@ -88,11 +88,20 @@ log "a silent peer with TCP_USER_TIMEOUT 1000: $out"
 # peer resets only once the client's connect() has returned: a reset that
 # comes before may end the connect itself with ECONNRESET, on Linux as here.
 # Then the same with SIGPIPE's default action (python ignores it), by
-# send, write, writev, sendmsg, write on a dup of the socket and write by
+# send, write, writev, sendmsg, write on a dup of the socket (and on one at
+# a number past 4096) and write by
 # a program it was inherited by across exec: Linux raises SIGPIPE with
 # EPIPE only, so the send that reports the reset returns ECONNRESET and the
 # program lives on to the next send, which ends it (exit status 141).
 HOW=(send write writev sendmsg write-dup write-exec)
+# fd numbers past the shim's first page of notes (4096), as far as the hard limit lets
+HIGH_FD=$(($(ulimit -Hn) - 1))
+[ "$HIGH_FD" -gt 70000 ] && HIGH_FD=70000
+if [ "$HIGH_FD" -gt 4096 ]; then
+	HOW+=(write-dup-high)
+else
+	log "not checked: a write on a copy past fd 4096 (the hard limit on fds is $(ulimit -Hn))"
+fi
 NAMES=(kernel tapnet)
 for how in "${HOW[@]}"; do NAMES+=("kernel-$how" "tapnet-$how"); done
 bg rst_sender ns_exec "$PYTHON" -c '
@@ -132,6 +141,11 @@ log "sends after a reset: $tapnet_says, as on the kernel"
 SIGPIPE_PROBE=$CONNECT_AND_WAIT_FOR_RESET'
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 copy = os.dup(s.fileno())
+if sys.argv[4] == "write-dup-high":  # a copy at a number a busy server has
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    copy = os.dup2(s.fileno(), '"$HIGH_FD"')
 if sys.argv[4] == "write-exec":  # the same two writes, by the program exec makes of this one
     os.set_inheritable(copy, True)
     os.execv(sys.executable, [sys.executable, "-c", "\n".join((
@@ -141,7 +155,7 @@ if sys.argv[4] == "write-exec":  # the same two writes, by the program exec make
         "os.write(fd, b\"x\")", "print(\"no SIGPIPE\", flush=True)")), str(copy)])
 op = {"send": lambda: s.send(b"x"), "write": lambda: os.write(s.fileno(), b"x"),
       "writev": lambda: os.writev(s.fileno(), [b"x", b"y"]), "sendmsg": lambda: s.sendmsg([b"x"]),
-      "write-dup": lambda: os.write(copy, b"x")}[sys.argv[4]]
+      "write-dup": lambda: os.write(copy, b"x"), "write-dup-high": lambda: os.write(copy, b"x")}[sys.argv[4]]
 try:
     print("sent %d" % op(), flush=True)
 except OSError as e:
