@@ -46,7 +46,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -100,6 +102,14 @@ REAL(close_range, int, unsigned, unsigned, int)
 REAL(closefrom, void, int)
 REAL(fcntl, int, int, int, ...)
 REAL(fcntl64, int, int, int, ...)
+REAL(sendfile, ssize_t, int, int, off_t *, size_t)
+REAL(sendfile64, ssize_t, int, int, off64_t *, size_t)
+REAL(splice, ssize_t, int, loff_t *, int, loff_t *, size_t, unsigned int)
+REAL(sigaction, int, int, const struct sigaction *, struct sigaction *)
+REAL(signal, sighandler_t, int, sighandler_t)
+REAL(sysv_signal, sighandler_t, int, sighandler_t)
+REAL(__sysv_signal, sighandler_t, int, sighandler_t)
+REAL(bsd_signal, sighandler_t, int, sighandler_t)
 
 /*
  * The calls that never block, passed to the kernel marked as the shim's
@@ -475,6 +485,133 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	return sent(fd, get_sendmsg()(fd, msg, flags | MSG_NOSIGNAL), flags);
 }
 
+/*
+ * sendfile and splice onto a tapnet socket take no MSG_NOSIGNAL: at the
+ * pair's EPIPE the kernel raises SIGPIPE, where Linux raises none at the
+ * call that reports a reset (ECONNRESET) and the program lives to see it.
+ * Unless the program ignores SIGPIPE (nginx and python do: then only the
+ * error is put right), the shim blocks it for the call and, at EPIPE,
+ * takes back the one the kernel raised (to this thread, and at most one
+ * is pending), then reports the pending error or raises SIGPIPE itself.
+ * A program that blocks SIGPIPE itself gets the kernel's, as before.
+ */
+/*
+ * Whether SIGPIPE is ignored, as far as the shim saw: read when it loads
+ * (an ignored signal stays ignored across exec), then at every sigaction
+ * and signal call through libc, so that sendfile and splice cost no system
+ * call to ask. Wrong only if the program changes it behind libc's back (a
+ * raw system call, sigset): then they pay two system calls for nothing, or
+ * raise SIGPIPE one call early, as before.
+ */
+static _Atomic bool sigpipe_ignored;
+
+static void note_sigpipe(int signum, bool ignored)
+{
+	if (signum == SIGPIPE)
+		atomic_store_explicit(&sigpipe_ignored, ignored, memory_order_relaxed);
+}
+
+static bool act_ignores(const struct sigaction *act)
+{
+	return !(act->sa_flags & SA_SIGINFO) && act->sa_handler == SIG_IGN;
+}
+
+EXPORT int sigaction(int signum, const struct sigaction *act, struct sigaction *old)
+{
+	int r = get_sigaction()(signum, act, old);
+	if (r == 0 && act)
+		note_sigpipe(signum, act_ignores(act));
+	return r;
+}
+
+#define SIGNAL_CALL(name)                                                   \
+	EXPORT sighandler_t name(int signum, sighandler_t handler)          \
+	{                                                                   \
+		sighandler_t r = get_##name()(signum, handler);             \
+		if (r != SIG_ERR)                                           \
+			note_sigpipe(signum, handler == SIG_IGN);           \
+		return r;                                                   \
+	}
+/* signal() is one of these for programs built without _DEFAULT_SOURCE */
+sighandler_t __sysv_signal(int signum, sighandler_t handler);
+sighandler_t bsd_signal(int signum, sighandler_t handler);
+SIGNAL_CALL(signal)
+SIGNAL_CALL(sysv_signal)
+SIGNAL_CALL(__sysv_signal)
+SIGNAL_CALL(bsd_signal)
+
+struct onto_socket_call {
+	int what; /* ONTO_* */
+	int in_fd, out_fd;
+	void *off_in, *off_out;
+	size_t count;
+	unsigned int flags;
+};
+enum { ONTO_SENDFILE, ONTO_SENDFILE64, ONTO_SPLICE };
+
+static ssize_t onto_socket_now(const struct onto_socket_call *c)
+{
+	switch (c->what) {
+	case ONTO_SENDFILE:
+		return get_sendfile()(c->out_fd, c->in_fd, c->off_in, c->count);
+	case ONTO_SENDFILE64:
+		return get_sendfile64()(c->out_fd, c->in_fd, c->off_in, c->count);
+	default:
+		return get_splice()(c->in_fd, c->off_in, c->out_fd, c->off_out, c->count, c->flags);
+	}
+}
+
+static ssize_t onto_socket(const struct onto_socket_call *c)
+{
+	sigset_t pipe_only, old;
+
+	if (send_unconnected(c->out_fd, 0))
+		return -1;
+	if (atomic_load_explicit(&sigpipe_ignored, memory_order_relaxed))
+		return epipe_or_error(c->out_fd, onto_socket_now(c));
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	if (pthread_sigmask(SIG_BLOCK, &pipe_only, &old) != 0)
+		return epipe_or_error(c->out_fd, onto_socket_now(c));
+	ssize_t n = onto_socket_now(c);
+	if (n < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE)) {
+		static const struct timespec at_once = { 0, 0 };
+		sigtimedwait(&pipe_only, NULL, &at_once); /* EAGAIN if there was none */
+		errno = EPIPE;
+		n = sent(c->out_fd, n, 0); /* a raised SIGPIPE waits for the mask below */
+	} else {
+		n = epipe_or_error(c->out_fd, n);
+	}
+	int saved = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = saved;
+	return n;
+}
+
+EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
+{
+	struct onto_socket_call c = { ONTO_SENDFILE, in_fd, out_fd, offset, NULL, count, 0 };
+	return marked_socket(out_fd) ? onto_socket(&c) : onto_socket_now(&c);
+}
+
+EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
+{
+	struct onto_socket_call c = { ONTO_SENDFILE64, in_fd, out_fd, offset, NULL, count, 0 };
+	return marked_socket(out_fd) ? onto_socket(&c) : onto_socket_now(&c);
+}
+
+/* splice from a tapnet socket reads: its end-of-file may be an error to report, as read's */
+EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len,
+		      unsigned int flags)
+{
+	struct onto_socket_call c = { ONTO_SPLICE, fd_in, fd_out, off_in, off_out, len, flags };
+	if (marked_socket(fd_out))
+		return onto_socket(&c);
+	if (marked_socket(fd_in))
+		return eof_or_error(fd_in, onto_socket_now(&c), len);
+	return onto_socket_now(&c);
+}
+
 #define POLL_ANSWERED_MAX 64 /* beyond, a never-connected socket waits in poll as before */
 
 /*
@@ -700,8 +837,12 @@ static void mark_inherited_sockets(void)
 
 __attribute__((constructor)) static void watch_fds(void)
 {
+	struct sigaction now;
+
 	tn_lib_fds_watched = 1;
 	mark_inherited_sockets();
+	if (get_sigaction()(SIGPIPE, NULL, &now) == 0)
+		note_sigpipe(SIGPIPE, act_ignores(&now));
 }
 
 /*

@@ -88,12 +88,12 @@ log "a silent peer with TCP_USER_TIMEOUT 1000: $out"
 # peer resets only once the client's connect() has returned: a reset that
 # comes before may end the connect itself with ECONNRESET, on Linux as here.
 # Then the same with SIGPIPE's default action (python ignores it), by
-# send, write, writev, sendmsg, write on a dup of the socket (and on one at
-# a number past 4096) and write by
+# send, write, writev, sendmsg, sendfile, splice, write on a dup of the
+# socket (and on one at a number past 4096) and write by
 # a program it was inherited by across exec: Linux raises SIGPIPE with
 # EPIPE only, so the send that reports the reset returns ECONNRESET and the
 # program lives on to the next send, which ends it (exit status 141).
-HOW=(send write writev sendmsg write-dup write-exec)
+HOW=(send write writev sendmsg write-dup write-exec sendfile splice)
 # fd numbers past the shim's first page of notes (4096), as far as the hard limit lets
 HIGH_FD=$(($(ulimit -Hn) - 1))
 [ "$HIGH_FD" -gt 70000 ] && HIGH_FD=70000
@@ -102,7 +102,7 @@ if [ "$HIGH_FD" -gt 4096 ]; then
 else
 	log "not checked: a write on a copy past fd 4096 (the hard limit on fds is $(ulimit -Hn))"
 fi
-NAMES=(kernel tapnet)
+NAMES=(kernel tapnet kernel-ign tapnet-ign kernel-in tapnet-in)
 for how in "${HOW[@]}"; do NAMES+=("kernel-$how" "tapnet-$how"); done
 bg rst_sender ns_exec "$PYTHON" -c '
 import os, socket, struct, sys, time
@@ -125,22 +125,47 @@ while not os.path.exists(tmp + "/reset." + who):
     time.sleep(0.02)
 time.sleep(0.5)  # the RST is in
 '
-SEND_PROBE=$CONNECT_AND_WAIT_FOR_RESET'
+# probe_after_reset WHO WANT WHAT CALLS: CALLS (python, each answer printed
+# by answer()) on a connection the peer reset, on the kernel as WHO
+# kernel-..., then under `tapnet run` as WHO tapnet-...; the kernel must
+# answer WANT and tapnet as the kernel
+probe_after_reset() {
+	local who=$1 want=$2 what=$3 probe kernel_says tapnet_says
+	probe=$CONNECT_AND_WAIT_FOR_RESET'
 def answer(f):
     try:
         return repr(f())
     except OSError as e:
         return errno.errorcode[e.errno]
-print(answer(lambda: s.send(b"x")), answer(lambda: s.send(b"x")), answer(lambda: s.recv(10)))'
-kernel_says=$(ns_exec timeout 20 "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" "$TN_TMP" kernel 2>&1)
-tapnet_says=$(tn_run timeout 20 "$PYTHON" -c "$SEND_PROBE" "$HOST_ADDR" "$TN_TMP" tapnet 2>&1)
-[ "$kernel_says" = "ECONNRESET EPIPE b''" ] || fail "sends after a reset on the kernel: $kernel_says"
-[ "$tapnet_says" = "$kernel_says" ] || fail "sends after a reset under tapnet run: $tapnet_says"
-log "sends after a reset: $tapnet_says, as on the kernel"
+open(tmp + "/file." + who, "wb").write(b"x" * 10)
+f = os.open(tmp + "/file." + who, os.O_RDONLY)
+r, w = os.pipe()
+os.write(w, b"xxxx")
+'$4
+	kernel_says=$(ns_exec timeout 20 "$PYTHON" -c "$probe" "$HOST_ADDR" "$TN_TMP" "kernel$who" 2>&1)
+	tapnet_says=$(tn_run timeout 20 "$PYTHON" -c "$probe" "$HOST_ADDR" "$TN_TMP" "tapnet$who" 2>&1)
+	[ "$kernel_says" = "$want" ] || fail "$what after a reset on the kernel: $kernel_says"
+	[ "$tapnet_says" = "$kernel_says" ] || fail "$what after a reset under tapnet run: $tapnet_says"
+	log "$what after a reset: $tapnet_says, as on the kernel"
+}
+probe_after_reset "" "ECONNRESET EPIPE b''" "sends" \
+	'print(answer(lambda: s.send(b"x")), answer(lambda: s.send(b"x")), answer(lambda: s.recv(10)))'
+# sendfile and splice onto the socket, SIGPIPE ignored (as python, nginx):
+# the first reports the reset, the next are EPIPE
+probe_after_reset -ign "ECONNRESET EPIPE EPIPE" "sendfile and splice" \
+	'print(answer(lambda: os.sendfile(s.fileno(), f, 0, 1)), answer(lambda: os.sendfile(s.fileno(), f, 0, 1)),
+      answer(lambda: os.splice(r, s.fileno(), 1)))'
+# and splice from the socket reads the reset, then end-of-file, as recv
+probe_after_reset -in "ECONNRESET 0" "splice from the socket" \
+	'print(answer(lambda: os.splice(s.fileno(), w, 10)), answer(lambda: os.splice(s.fileno(), w, 10)))'
 
 SIGPIPE_PROBE=$CONNECT_AND_WAIT_FOR_RESET'
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 copy = os.dup(s.fileno())
+open(tmp + "/file." + who, "wb").write(b"x" * 10)
+f = os.open(tmp + "/file." + who, os.O_RDONLY)
+r, w = os.pipe()
+os.write(w, b"xxxx")
 if sys.argv[4] == "write-dup-high":  # a copy at a number a busy server has
     import resource
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
@@ -155,7 +180,8 @@ if sys.argv[4] == "write-exec":  # the same two writes, by the program exec make
         "os.write(fd, b\"x\")", "print(\"no SIGPIPE\", flush=True)")), str(copy)])
 op = {"send": lambda: s.send(b"x"), "write": lambda: os.write(s.fileno(), b"x"),
       "writev": lambda: os.writev(s.fileno(), [b"x", b"y"]), "sendmsg": lambda: s.sendmsg([b"x"]),
-      "write-dup": lambda: os.write(copy, b"x"), "write-dup-high": lambda: os.write(copy, b"x")}[sys.argv[4]]
+      "write-dup": lambda: os.write(copy, b"x"), "write-dup-high": lambda: os.write(copy, b"x"),
+      "sendfile": lambda: os.sendfile(s.fileno(), f, 0, 1), "splice": lambda: os.splice(r, s.fileno(), 1)}[sys.argv[4]]
 try:
     print("sent %d" % op(), flush=True)
 except OSError as e:
