@@ -263,7 +263,7 @@ struct tn_lib_note *tn_lib_note_make(int fd)
 	return tn_lib_note(fd);
 }
 
-static void note_socket(int fd, unsigned char what)
+void tn_lib_note_socket(int fd, unsigned char what)
 {
 	struct tn_lib_note *n = what ? tn_lib_note_make(fd) : tn_lib_note(fd);
 	if (n)
@@ -308,7 +308,7 @@ void tn_lib_fd_duplicated(int old, int new)
 {
 	/* a dup is the same socket: its cookie, so the note stays valid for it */
 	note_unconnected(new, tn_lib_noted_unconnected(old));
-	note_socket(new, tn_lib_noted_socket(old));
+	tn_lib_note_socket(new, tn_lib_noted_socket(old));
 }
 
 /* A new control connection for this process, HELLO done; -1 with errno. */
@@ -1129,7 +1129,7 @@ int tapnet_socket(int domain, int type, int protocol)
 		cache_put(cookie, true);
 		note_unconnected(b, cookie);
 	}
-	note_socket(b, TN_LIB_FD_SOCKET);
+	tn_lib_note_socket(b, TN_LIB_FD_SOCKET);
 	LEAVE(b);
 }
 
@@ -1163,7 +1163,7 @@ int tapnet_listen(int fd, int backlog)
 		LEAVE(-1);
 	if (fd_ident(fd, &cookie) == 0)
 		cache_mark_listening(cookie);
-	note_socket(fd, TN_LIB_FD_LISTENER);
+	tn_lib_note_socket(fd, TN_LIB_FD_LISTENER);
 	LEAVE(0);
 }
 
@@ -1301,7 +1301,7 @@ int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 		cache_put_names(nfd, rec.local_addr, rec.local_port, rec.peer_addr, rec.peer_port);
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
-		note_socket(nfd, TN_LIB_FD_SOCKET);
+		tn_lib_note_socket(nfd, TN_LIB_FD_SOCKET);
 		return nfd;
 	}
 }

@@ -100,6 +100,8 @@ static inline struct tn_lib_note *tn_lib_note(int fd)
 
 /* fd's note, its page mapped if need be; NULL out of range or out of memory. */
 struct tn_lib_note *tn_lib_note_make(int fd);
+/* Marks fd TN_LIB_FD_SOCKET or TN_LIB_FD_LISTENER, or clears its mark (0, mapping nothing). */
+void tn_lib_note_socket(int fd, unsigned char what);
 
 static inline uint64_t tn_lib_noted_unconnected(int fd)
 {

@@ -364,9 +364,7 @@ static bool stale_mark(int fd, ssize_t n)
 {
 	if (n >= 0 || errno != ENOTSOCK)
 		return false;
-	struct tn_lib_note *note = tn_lib_note(fd);
-	if (note)
-		atomic_store_explicit(&note->socket, 0, memory_order_relaxed);
+	tn_lib_note_socket(fd, 0);
 	return true;
 }
 
@@ -486,16 +484,6 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 }
 
 /*
- * sendfile and splice onto a tapnet socket take no MSG_NOSIGNAL: at the
- * pair's EPIPE the kernel raises SIGPIPE, where Linux raises none at the
- * call that reports a reset (ECONNRESET) and the program lives to see it.
- * Unless the program ignores SIGPIPE (nginx and python do: then only the
- * error is put right), the shim blocks it for the call and, at EPIPE,
- * takes back the one the kernel raised (to this thread, and at most one
- * is pending), then reports the pending error or raises SIGPIPE itself.
- * A program that blocks SIGPIPE itself gets the kernel's, as before.
- */
-/*
  * Whether SIGPIPE is ignored, as far as the shim saw: read when it loads
  * (an ignored signal stays ignored across exec), then at every sigaction
  * and signal call through libc, so that sendfile and splice cost no system
@@ -540,6 +528,16 @@ SIGNAL_CALL(sysv_signal)
 SIGNAL_CALL(__sysv_signal)
 SIGNAL_CALL(bsd_signal)
 
+/*
+ * sendfile and splice onto a tapnet socket take no MSG_NOSIGNAL: at the
+ * pair's EPIPE the kernel raises SIGPIPE, where Linux raises none at the
+ * call that reports a reset (ECONNRESET) and the program lives to see it.
+ * Unless the program ignores SIGPIPE (nginx and python do: then only the
+ * error is put right), the shim blocks it for the call and, at EPIPE,
+ * takes back the one the kernel raised (to this thread, and at most one
+ * is pending), then reports the pending error or raises SIGPIPE itself.
+ * A program that blocks SIGPIPE itself gets the kernel's, as before.
+ */
 struct onto_socket_call {
 	int what; /* ONTO_* */
 	int in_fd, out_fd;
@@ -827,9 +825,8 @@ static void mark_inherited_sockets(void)
 			long fd = strtol(e->d_name, &end, 10);
 			if (*end || end == e->d_name || fd < 0 || fd >= TN_LIB_NOTED_FDS || fd == dir)
 				continue;
-			struct tn_lib_note *note;
-			if (connected_stream_socket((int)fd) && (note = tn_lib_note_make((int)fd)))
-				atomic_store_explicit(&note->socket, TN_LIB_FD_SOCKET, memory_order_relaxed);
+			if (connected_stream_socket((int)fd))
+				tn_lib_note_socket((int)fd, TN_LIB_FD_SOCKET);
 		}
 	}
 	syscall(SYS_close, dir); /* not the shim's close: no number of the program's */

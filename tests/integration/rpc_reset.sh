@@ -124,6 +124,11 @@ open(tmp + "/connected." + who, "w").close()
 while not os.path.exists(tmp + "/reset." + who):
     time.sleep(0.02)
 time.sleep(0.5)  # the RST is in
+# a file f and a pipe (r, w) holding bytes, for sendfile and splice
+open(tmp + "/file." + who, "wb").write(b"x" * 10)
+f = os.open(tmp + "/file." + who, os.O_RDONLY)
+r, w = os.pipe()
+os.write(w, b"xxxx")
 '
 # probe_after_reset WHO WANT WHAT CALLS: CALLS (python, each answer printed
 # by answer()) on a connection the peer reset, on the kernel as WHO
@@ -137,10 +142,6 @@ def answer(f):
         return repr(f())
     except OSError as e:
         return errno.errorcode[e.errno]
-open(tmp + "/file." + who, "wb").write(b"x" * 10)
-f = os.open(tmp + "/file." + who, os.O_RDONLY)
-r, w = os.pipe()
-os.write(w, b"xxxx")
 '$4
 	kernel_says=$(ns_exec timeout 20 "$PYTHON" -c "$probe" "$HOST_ADDR" "$TN_TMP" "kernel$who" 2>&1)
 	tapnet_says=$(tn_run timeout 20 "$PYTHON" -c "$probe" "$HOST_ADDR" "$TN_TMP" "tapnet$who" 2>&1)
@@ -162,10 +163,6 @@ probe_after_reset -in "ECONNRESET 0" "splice from the socket" \
 SIGPIPE_PROBE=$CONNECT_AND_WAIT_FOR_RESET'
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 copy = os.dup(s.fileno())
-open(tmp + "/file." + who, "wb").write(b"x" * 10)
-f = os.open(tmp + "/file." + who, os.O_RDONLY)
-r, w = os.pipe()
-os.write(w, b"xxxx")
 if sys.argv[4] == "write-dup-high":  # a copy at a number a busy server has
     import resource
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
