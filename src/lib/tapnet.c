@@ -723,6 +723,22 @@ static int pair_clean(int fd)
 	return poll(&p, 1, 0) == 1 && pair_revents_clean(p.revents);
 }
 
+/*
+ * B says, without a request, that tapnetd holds no error for the socket:
+ * it closes its end, or shuts it both ways, before it has one to report,
+ * and a peer's FIN only shuts its write side (POLLRDHUP, not POLLHUP). So
+ * the end-of-file of an orderly close, read by the shim at every such
+ * end, costs no request; a hang-up asks tapnetd (the reset's ECONNRESET,
+ * or nothing: the program shut its own side too).
+ */
+static bool pair_no_error(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = 0 };
+	int n = poll(&p, 1, 0);
+
+	return n == 0 || (n == 1 && !(p.revents & (POLLHUP | POLLERR | POLLNVAL)));
+}
+
 static const struct cache_entry *cache_find(uint64_t cookie)
 {
 	for (unsigned i = 0; i < CACHE_SIZE; i++)
@@ -1465,6 +1481,23 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int
 	LEAVE(0);
 }
 
+/*
+ * fd's connect succeeded (its reply named the peer; B turned writable, so
+ * the handshake is over, and tapnetd has neither closed nor shut its end):
+ * the connection stands, known without a request.
+ */
+static bool standing_connection(int fd)
+{
+	uint64_t cookie;
+	const struct cache_entry *e;
+	bool yes = false;
+
+	ENTER();
+	if (fd_ident(fd, &cookie) == 0 && (e = cache_find(cookie)) && e->peer_named)
+		yes = pair_clean(fd);
+	LEAVE(yes);
+}
+
 int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	uint32_t ip, port;
@@ -1475,6 +1508,14 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return -1;
 	if (kind == ADDR_IPV6)
 		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
+	if (standing_connection(fd)) {
+		/*
+		 * Linux answers any connect on a connected socket so; APR (ab,
+		 * Apache's proxy) asks so after every non-blocking connect.
+		 */
+		errno = EISCONN;
+		return -1;
+	}
 #ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: it renews through tn_lib_connect_begin */
 	/* noted: never connected, or a connect that failed said so (blocking) */
 	struct tn_lib_note *note = tn_lib_note(fd);
@@ -1760,8 +1801,7 @@ int tapnet_getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
 			return -1;
 	} else if (level == SOL_SOCKET && optname == SO_DOMAIN) {
 		known = family_mark(fd) == MARK_INET ? AF_INET : AF_INET6;
-	} else if (level == SOL_SOCKET && optname == SO_ERROR && pair_clean(fd)) {
-		/* a pending error closes or shuts tapnetd's end first: there is none */
+	} else if (level == SOL_SOCKET && optname == SO_ERROR && pair_no_error(fd)) {
 		known = 0;
 	}
 	if (known >= 0) {

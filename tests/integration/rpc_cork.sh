@@ -12,8 +12,10 @@
 #  - an accepted socket's getsockname is answered from its accept record,
 #    also after fork and dup, without a request to tapnetd;
 #  - a connect's reply names its local end: getsockname, getpeername and
-#    SO_ERROR of a connection that stands, and the end of a blocking
-#    connect, make no request (two per connection: socket and connect);
+#    SO_ERROR of a connection that stands, the end of a blocking connect,
+#    a connect again on it (EISCONN) and the end-of-file of an orderly
+#    close make no request (two per connection: socket and connect; a
+#    reset's end-of-file asks for its ECONNRESET);
 #    names right as the kernel side sees them; a refused connect still
 #    reports ECONNREFUSED, and getpeername ENOTCONN.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
@@ -171,13 +173,13 @@ wait "$client"
 
 # --- connected sockets: names and SO_ERROR from the connect's reply
 bg peers ns_exec "$PYTHON" -c '
-import socket
+import socket, struct
 l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("10.0.0.1", 9200))
 l.listen(64)
 print("listening", flush=True)
-for i in range(60):
+for i in range(65):
     c, peer = l.accept()
     got = b""
     while not got.endswith(b"\n"):
@@ -186,6 +188,10 @@ for i in range(60):
         got += b
     assert got.decode() == "%s %d 10.0.0.1 9200\n" % peer, (got, peer)
     c.sendall(b"ok")
+    how = c.recv(1)  # c: close, r: reset
+    assert how in (b"c", b"r"), how
+    if how == b"r":
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
 print("names checked", flush=True)
 '
@@ -193,13 +199,24 @@ wait_for_file_line "$TN_TMP/peers.log" listening
 requests=$(counter CtlRequests)
 tn_run "$PYTHON" - <<'PY' || fail "names and SO_ERROR of connected sockets"
 import errno, select, socket
-def names(s):
+def names(s, reset=False):
     me, peer = s.getsockname(), s.getpeername()
     assert s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
     assert me[0] == "10.0.0.2" and 1024 <= me[1] <= 65535, me
     assert peer == ("10.0.0.1", 9200), peer
     s.sendall(("%s %d %s %d\n" % (me + peer)).encode())
     assert s.recv(2) == b"ok"
+    # connect again, as APR does after a non-blocking one
+    assert s.connect_ex(("10.0.0.1", 9200)) == errno.EISCONN
+    s.sendall(b"r" if reset else b"c")
+    if not reset:
+        assert s.recv(1) == b"", "no end-of-file after the close"
+        return
+    try:
+        s.recv(1)
+        raise SystemExit("no ECONNRESET after the reset")
+    except ConnectionResetError:
+        pass
 for i in range(50):  # blocking connects
     s = socket.socket()
     s.connect(("10.0.0.1", 9200))
@@ -213,11 +230,16 @@ for i in range(10):  # non-blocking ones: poll, then SO_ERROR
     s.setblocking(True)
     names(s)
     s.close()
+for i in range(5):  # reset by the peer: the end-of-file asks tapnetd why
+    s = socket.socket()
+    s.connect(("10.0.0.1", 9200))
+    names(s, reset=True)
+    s.close()
 PY
 after=$(counter CtlRequests)
-[ $((after - requests)) -le 130 ] ||
-	fail "60 connections with names and SO_ERROR made $((after - requests)) requests to tapnetd (2 each wanted)"
-log "60 connections, their names and SO_ERROR: $((after - requests)) requests to tapnetd"
+[ $((after - requests)) -le 145 ] ||
+	fail "65 connections with names, SO_ERROR, a connect again and an end-of-file or a reset made $((after - requests)) requests to tapnetd (2 each and 1 per reset wanted)"
+log "65 connections, their names, SO_ERROR, a connect again (EISCONN), an end-of-file (60) or a reset (5): $((after - requests)) requests to tapnetd"
 wait_for_file_line "$TN_TMP/peers.log" "names checked"
 tn_run "$PYTHON" - <<'PY' || fail "a refused connect through tapnet"
 import errno, select, socket
