@@ -147,6 +147,7 @@ struct req {
 	bool has_how, has_level, has_optname;
 	bool pair_empty, has_cookie;
 	uint32_t renew; /* CONNECT: TN_RENEW_*, a socket whose connect failed may come back */
+	bool want_spare; /* CONNECT: a new socket with the reply (TN_ATTR_SPARE) */
 	uint64_t cookie;
 	const uint8_t *optval;
 	size_t optval_len;

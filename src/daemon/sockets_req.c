@@ -33,6 +33,12 @@ static int parse_req(const uint8_t *msg, size_t len, struct req *r)
 		case TN_ATTR_OPTLEN: ok = tn_rpc_get_u32(&a, &r->optlen); break;
 		case TN_ATTR_COOKIE: ok = tn_rpc_get_u64(&a, &r->cookie); r->has_cookie = true; break;
 		case TN_ATTR_RENEW: ok = tn_rpc_get_u32(&a, &r->renew); break;
+		case TN_ATTR_SPARE: {
+			uint32_t v = 0;
+			ok = tn_rpc_get_u32(&a, &v);
+			r->want_spare = v != 0;
+			break;
+		}
 		case TN_ATTR_PAIR_EMPTY: {
 			uint32_t v = 0;
 			ok = tn_rpc_get_u32(&a, &v);
@@ -371,7 +377,11 @@ static int request_on(struct sockets *ss, struct sockets_owner *owner, uint16_t 
 			tsock_pump(t);
 		return rc;
 	case TN_RPC_CONNECT:
-		return req_connect(t, rq, fds, reply);
+		rc = req_connect(t, rq, fds, reply);
+		if (rc == 0 && rq->want_spare && req_socket(ss, owner, reply_fd) == 0)
+			tn_rpc_put_u32(reply, TN_ATTR_SPARE, 1);
+		/* else none: over a limit the client's next socket() asks, and hears why */
+		return rc;
 	case TN_RPC_SHUTDOWN:
 		rc = req_shutdown(t, rq);
 		if (rc == 0)

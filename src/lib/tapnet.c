@@ -222,6 +222,12 @@ static int ctl_pinned = -1; /* the fd number the connection lives at across fork
  */
 static volatile sig_atomic_t ctl_closed_by_program;
 int tn_lib_fds_watched; /* the shim reports closes (tn_lib_fd_closing); else fstat per call */
+/* A new socket for the next socket() (see spare_take), and its process. */
+static int spare_fd = -1;
+static pid_t spare_pid;
+#ifndef TN_LIB_SUPERVISOR
+static void spare_drop_copy(void);
+#endif
 
 /* Only where a call failed: fd still the connection it was? */
 static dev_t ctl_dev;
@@ -302,6 +308,9 @@ void tn_lib_fd_closing(int lo, int hi)
 	/* not the child of a vfork, which shares our memory but not our fds */
 	if (fd >= 0 && fd >= lo && fd <= hi && (pid_t)syscall(SYS_getpid) == my_pid)
 		ctl_closed_by_program = 1;
+	int spare = spare_fd;
+	if (spare >= lo && spare <= hi && (pid_t)syscall(SYS_getpid) == spare_pid)
+		spare_fd = -1; /* the program's close takes it */
 }
 
 void tn_lib_fd_duplicated(int old, int new)
@@ -419,6 +428,7 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	my_pid = getpid();
+	spare_drop_copy();
 	if (ctl_fd >= 0 && ctl_still_ours()) {
 		int inherited = ctl_fd;
 		int fd = ctl_connect();
@@ -1107,6 +1117,80 @@ static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t 
 		return r_;                         \
 	} while (0)
 
+/*
+ * A spare socket. A program that makes connection after connection (ab, a
+ * crawler, a client without keep-alive) calls socket() and connect() each
+ * time: two requests. From its third socket on, a connect asks tapnetd for
+ * one more socket with its reply (TN_ATTR_SPARE), and the next socket()
+ * takes it without a request. The spare waits, close-on-exec, at a number
+ * from SPARE_FD_MIN up, out of the way of the numbers the program expects
+ * (socket() moves it to the lowest free one, as Linux would give); a fork
+ * child closes its copy at once (atfork_child: a copy would hold the
+ * connection open once the parent closes its socket); a number the
+ * program closes (tn_lib_fd_closing), or that no longer holds the spare
+ * (its cookie), loses it. It counts against tapnetd's limits as any
+ * socket, and none comes over one. The seccomp supervisor asks for none.
+ */
+#define SPARE_FD_MIN 64
+#define SPARE_AFTER_SOCKETS 2
+static uint64_t spare_cookie;
+static unsigned sockets_made;
+
+static bool spare_wanted(void)
+{
+	return spare_fd < 0 && sockets_made >= SPARE_AFTER_SOCKETS;
+}
+
+/* With the lock held: b, a new socket from a connect's reply, waits as the spare. */
+static void spare_keep(int b)
+{
+	int fd = fcntl(b, F_DUPFD_CLOEXEC, SPARE_FD_MIN);
+	uint64_t cookie;
+
+	close(b);
+	if (fd < 0)
+		return;
+	if (fd_ident(fd, &cookie) < 0) {
+		close(fd);
+		return;
+	}
+	spare_cookie = cookie;
+	spare_pid = my_pid;
+	spare_fd = fd;
+}
+
+/* With the lock held: the spare at the lowest free number, or -1 (none). */
+static int spare_take(void)
+{
+	int fd = spare_fd;
+	uint64_t cookie;
+
+	if (fd < 0)
+		return -1;
+	spare_fd = -1;
+	if (fd_ident(fd, &cookie) < 0 || cookie != spare_cookie)
+		return -1; /* closed behind the shim's back: the number is not ours */
+	int low = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (low >= 0 && low < fd) {
+		close(fd);
+		return low;
+	}
+	if (low >= 0)
+		close(low);
+	return fd;
+}
+
+#ifndef TN_LIB_SUPERVISOR
+/* In a fork child: the parent's spare is the parent's. */
+static void spare_drop_copy(void)
+{
+	if (spare_fd >= 0)
+		close(spare_fd);
+	spare_fd = -1;
+	sockets_made = 0;
+}
+#endif
+
 int tapnet_socket(int domain, int type, int protocol)
 {
 	int flags = type & (SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -1124,15 +1208,18 @@ int tapnet_socket(int domain, int type, int protocol)
 		return -1;
 	}
 	ENTER();
-	/* the daemon makes the pair; its reply brings our end, not yet writable */
-	struct tn_rpc_writer w;
-	int b = -1;
-	begin(&w, TN_RPC_SOCKET);
-	if (call_fd(&w, NULL, 0, &b) < 0)
-		LEAVE(-1);
+	sockets_made++;
+	int b = spare_take();
 	if (b < 0) {
-		errno = EPROTO;
-		LEAVE(-1);
+		/* the daemon makes the pair; its reply brings our end, not yet writable */
+		struct tn_rpc_writer w;
+		begin(&w, TN_RPC_SOCKET);
+		if (call_fd(&w, NULL, 0, &b) < 0)
+			LEAVE(-1);
+		if (b < 0) {
+			errno = EPROTO;
+			LEAVE(-1);
+		}
 	}
 	if (!(flags & SOCK_CLOEXEC))
 		fcntl(b, F_SETFD, 0);
@@ -1331,6 +1418,19 @@ int tapnet_accept(int fd, struct sockaddr *addr, socklen_t *len)
  * The ADDR and PORT of the reply of length r in reply_buf (a name), in
  * network order; a field missing is 0. True when both are there and valid.
  */
+/* The reply of length r in reply_buf carries attribute type. */
+static bool reply_has(long r, uint16_t type)
+{
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+
+	tn_rpc_iter_msg(&it, reply_buf, (size_t)r);
+	while (tn_rpc_next(&it, &a))
+		if (a.type == type)
+			return true;
+	return false;
+}
+
 static bool reply_name(long r, uint32_t *ip, uint32_t *port)
 {
 	struct tn_rpc_iter it;
@@ -1466,10 +1566,17 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int
 	tn_rpc_put_u32(&w, TN_ATTR_PORT, port);
 	if (renew)
 		tn_rpc_put_u32(&w, TN_ATTR_RENEW, (uint32_t)renew);
+	bool want_spare = !renewed && spare_wanted();
+	if (want_spare)
+		tn_rpc_put_u32(&w, TN_ATTR_SPARE, 1);
 	int b = -1;
 	long r = call_fd(&w, &fd, 1, &b);
 	if (r < 0)
 		LEAVE(-1);
+	if (b >= 0 && want_spare && reply_has(r, TN_ATTR_SPARE)) {
+		spare_keep(b);
+		b = -1;
+	}
 	if (b >= 0 && (renewed ? renew_ready(fd, b) : renew_in_place(fd, b)) < 0)
 		LEAVE(-1);
 	if (renewed)

@@ -135,6 +135,10 @@ enum tn_rpc_attr {
 				  * B comes back with the reply for the client to put in the
 				  * old one's place (the shim, or the seccomp supervisor in
 				  * the program's) */
+	TN_ATTR_SPARE = 72,      /* u32 1, CONNECT: a new socket for the client's next
+				  * socket() comes with the reply if limits allow (its B is
+				  * the reply's fd, and the reply says SPARE), as the next
+				  * call after a connect is often a socket() for another */
 
 	/*
 	 * SOCKETS (`tapnet ss`): the core's sockets, oldest first, as many as
