@@ -111,6 +111,25 @@ static size_t msg_size(const size_t *values, size_t n)
 	return len;
 }
 
+/* The LOST event s owes, queued if it fits with room more bytes behind it. */
+static bool sub_queue_lost(struct trace_sub *s, size_t room)
+{
+	uint8_t lost[TRACE_LOST_MAX];
+	struct tn_rpc_writer w;
+
+	tn_rpc_begin(&w, lost, sizeof(lost), TN_RPC_TRACE_EVENT | TN_RPC_REPLY, TN_RPC_CONNECTION_ID);
+	tn_rpc_put_u32(&w, TN_ATTR_TRACE_KIND, TN_TRACE_KIND_LOST);
+	tn_rpc_put_u64(&w, TN_ATTR_TRACE_TIME_NS, realtime_ns());
+	tn_rpc_put_u64(&w, TN_ATTR_TRACE_LOST, s->lost);
+	long n = tn_rpc_end(&w);
+	if (n <= 0 || !sub_room(s, (size_t)n + room))
+		return false;
+	memcpy(s->buf + s->tail, lost, (size_t)n);
+	s->tail += (size_t)n;
+	s->lost = 0;
+	return true;
+}
+
 /* The event's messages (a, then b if any) whole, or counted as lost. */
 static void sub_queue(struct trace_sub *s, const uint8_t *a, size_t alen, const uint8_t *b,
 		      size_t blen)
@@ -118,21 +137,8 @@ static void sub_queue(struct trace_sub *s, const uint8_t *a, size_t alen, const 
 	struct tapnetd *d = s->t->d;
 	bool was_empty = s->head == s->tail;
 
-	if (s->lost) {
-		uint8_t lost[TRACE_LOST_MAX];
-		struct tn_rpc_writer w;
-		tn_rpc_begin(&w, lost, sizeof(lost), TN_RPC_TRACE_EVENT | TN_RPC_REPLY,
-			     TN_RPC_CONNECTION_ID);
-		tn_rpc_put_u32(&w, TN_ATTR_TRACE_KIND, TN_TRACE_KIND_LOST);
-		tn_rpc_put_u64(&w, TN_ATTR_TRACE_TIME_NS, realtime_ns());
-		tn_rpc_put_u64(&w, TN_ATTR_TRACE_LOST, s->lost);
-		long n = tn_rpc_end(&w);
-		if (n > 0 && sub_room(s, (size_t)n + alen + blen)) {
-			memcpy(s->buf + s->tail, lost, (size_t)n);
-			s->tail += (size_t)n;
-			s->lost = 0;
-		}
-	}
+	if (s->lost)
+		sub_queue_lost(s, alen + blen);
 	if (s->lost || !sub_room(s, alen + blen)) {
 		s->lost++;
 		DAEMON_COUNT(d, TraceEventsLost, 1);
@@ -338,17 +344,25 @@ void trace_unsubscribe(struct trace_sub *s)
 
 int trace_sub_flush(struct trace_sub *s)
 {
-	while (s->head < s->tail) {
-		ssize_t n = send(s->fd, s->buf + s->head, s->tail - s->head, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -1;
+	for (;;) {
+		while (s->head < s->tail) {
+			ssize_t n = send(s->fd, s->buf + s->head, s->tail - s->head,
+					 MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					return 0;
+				return -1;
+			}
+			s->head += (size_t)n;
 		}
-		s->head += (size_t)n;
+		s->head = s->tail = 0;
+		/*
+		 * A reader that caught up hears what it missed now, not with
+		 * the next event: after a burst there may be none for long.
+		 */
+		if (!s->lost || !sub_queue_lost(s, 0))
+			return 1;
 	}
-	s->head = s->tail = 0;
-	return 1;
 }

@@ -53,12 +53,17 @@ stop_reader() {
 
 # wait_line FILE REGEX SECONDS: until a line of FILE matches (a bound, not a measurement).
 wait_line() {
+	wait_line_quiet "$@" || fail "no line matching '$2' in $1 within $3 s: $(cat "$1")"
+}
+
+# wait_line_quiet FILE REGEX SECONDS: as wait_line, but returns 1 instead of failing.
+wait_line_quiet() {
 	local i
 	for ((i = 0; i < $3 * 10; i++)); do
 		grep -qE "$2" "$1" && return 0
 		sleep 0.1
 	done
-	fail "no line matching '$2' in $1 within $3 s: $(cat "$1")"
+	return 1
 }
 
 # ------------------------------------------------------------ the ladder, JSON lines
@@ -181,7 +186,9 @@ tcp_client discard "$TAPNET_ADDR" 9 $((64 * 1024 * 1024)) >/dev/null ||
 lost=$(counter TraceEventsLost)
 kill -CONT "$READER_PID"
 [ "$lost" -gt "$lost_before" ] || fail "tapnetd counted no lost events for a stopped reader"
-wait_line "$S" '"type":"lost"' 30
+if ! wait_line_quiet "$S" '"type":"lost"' 30; then
+	fail "no lost event in $S within 30 s of the reader's SIGCONT ($(wc -l <"$S") lines; TraceEvents $(counter TraceEvents), TraceEventsLost $(counter TraceEventsLost), TraceSubscribers $(counter TraceSubscribers); reader state: $(grep -E '^State' /proc/"$READER_PID"/status 2>&1); its stderr: $(cat "$S.err"); last lines: $(tail -3 "$S"))"
+fi
 stop_reader
 grep -qE "^tapnet: trace: [0-9]+ events lost" "$S.err" || fail "trace did not say it lost events"
 log "slow reader: transfer completed, $((lost - lost_before)) events lost, the reader told"
