@@ -157,7 +157,7 @@ struct req {
 struct tsock *find_sock(struct sockets *ss, uint64_t cookie);
 struct tombstone *find_tomb(struct sockets *ss, uint64_t cookie);
 struct tombstone *tomb_for(struct sockets *ss, uint64_t cookie);
-int unix_stream_cookie(int fd, uint64_t *cookie);
+int socket_cookie(int fd, uint64_t *cookie);
 struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
 			struct sockets_account *acct, struct tn_sock *sk, int a, uint64_t cookie);
 /* Frees t; the core socket is closed (FIN) unless already gone. */

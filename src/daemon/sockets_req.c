@@ -320,12 +320,12 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 	}
 
 	uint64_t cookie;
-	if (unix_stream_cookie(fds[0], &cookie) < 0)
+	if (socket_cookie(fds[0], &cookie) < 0)
 		return -ENOTSOCK;
 	struct tsock *t = find_sock(ss, cookie);
 	struct tombstone *tb = t ? NULL : find_tomb(ss, cookie);
 	if (!t && !tb)
-		return -ENOTSOCK; /* a Unix socket, but none of ours */
+		return -ENOTSOCK; /* a socket, but none of ours */
 	rc = request_on(ss, owner, type, &r, t, tb, cookie, fds, reply, reply_fd);
 	/*
 	 * The copy of B the request carried is closed now, not by closer.c:

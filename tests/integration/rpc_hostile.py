@@ -61,6 +61,16 @@ socket.send_fds(s, [msg(BIND, [(ATTR_ADDR, 0), (ATTR_PORT, 1234)], mid=2)], [a.f
 r = recv_reply(s)
 print("BIND with a socket that is not tapnet's: %r" % (r,))
 ok &= r is not None and r[1] == 88
+# a socket is named by its cookie alone: sockets of other families and types too are none of ours
+for mid, (what, other) in enumerate((("a kernel TCP socket", socket.socket()),
+                                     ("a UDP socket", socket.socket(socket.AF_INET, socket.SOCK_DGRAM)),
+                                     ("a Unix datagram socket", socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM))),
+                                    start=3):
+    socket.send_fds(s, [msg(BIND, [(ATTR_ADDR, 0), (ATTR_PORT, 1234)], mid=mid)], [other.fileno()])
+    r = recv_reply(s)
+    print("BIND with %s: %r" % (what, r))
+    ok &= r is not None and r[1] == 88
+    other.close()
 s.close()
 alive = still_answers()
 print("the daemon still answers: %s" % alive)
