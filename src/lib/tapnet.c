@@ -1414,10 +1414,6 @@ int tapnet_accept(int fd, struct sockaddr *addr, socklen_t *len)
 	return tapnet_accept4(fd, addr, len, 0);
 }
 
-/*
- * The ADDR and PORT of the reply of length r in reply_buf (a name), in
- * network order; a field missing is 0. True when both are there and valid.
- */
 /* The reply of length r in reply_buf carries attribute type. */
 static bool reply_has(long r, uint16_t type)
 {
@@ -1431,6 +1427,10 @@ static bool reply_has(long r, uint16_t type)
 	return false;
 }
 
+/*
+ * The ADDR and PORT of the reply of length r in reply_buf (a name), in
+ * network order; a field missing is 0. True when both are there and valid.
+ */
 static bool reply_name(long r, uint32_t *ip, uint32_t *port)
 {
 	struct tn_rpc_iter it;
@@ -1615,7 +1615,14 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		return -1;
 	if (kind == ADDR_IPV6)
 		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
-	if (standing_connection(fd)) {
+#ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: it renews through tn_lib_connect_begin */
+	/* noted: never connected, or a connect that failed said so (blocking) */
+	struct tn_lib_note *note = tn_lib_note(fd);
+	bool noted = note && atomic_load_explicit(&note->unconnected, memory_order_relaxed);
+#else
+	bool noted = false;
+#endif
+	if (!noted && standing_connection(fd)) {
 		/*
 		 * Linux answers any connect on a connected socket so; APR (ab,
 		 * Apache's proxy) asks so after every non-blocking connect.
@@ -1623,10 +1630,8 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = EISCONN;
 		return -1;
 	}
-#ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: it renews through tn_lib_connect_begin */
-	/* noted: never connected, or a connect that failed said so (blocking) */
-	struct tn_lib_note *note = tn_lib_note(fd);
-	bool noted = note && atomic_exchange_explicit(&note->unconnected, 0, memory_order_relaxed);
+#ifndef TN_LIB_SUPERVISOR
+	noted = note && atomic_exchange_explicit(&note->unconnected, 0, memory_order_relaxed);
 	int renew = noted ? TN_RENEW_NOW : TN_RENEW_AFTER_REPORT;
 #else
 	int renew = 0;
