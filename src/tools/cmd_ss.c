@@ -141,11 +141,16 @@ static bool is_listener(const struct sock_entry *e)
 	return strcmp(e->state, "LISTEN") == 0;
 }
 
-/* Like ss: listeners only with -l, and by default no listeners, closed, TIME-WAIT or SYN-RECV. */
+/*
+ * Like ss: listeners only with -l, and by default no listeners, closed,
+ * TIME-WAIT or SYN-RECV. A socket never bound is in none of the tables
+ * Linux's ss reads, even with -a, and not here either (a program's spare
+ * socket waiting for its next socket() is one).
+ */
 static bool ss_shown(const struct sock_entry *e, const struct cmd_options *opt)
 {
 	if (opt->all)
-		return true;
+		return strcmp(e->state, "UNCONN") != 0 || e->lport != 0;
 	if (opt->listening)
 		return is_listener(e);
 	return !is_listener(e) && strcmp(e->state, "UNCONN") != 0 &&

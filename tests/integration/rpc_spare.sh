@@ -10,6 +10,8 @@
 #    made from it reaches the server's end-of-file when the parent closes
 #    it, while the child lives (a copy would hold it open until the child
 #    ends, 8 s later);
+#  - the spare counts as an open socket but `tapnet ss -a` does not list it
+#    (never bound: Linux's ss lists no such socket either);
 #  - a program that closes the spare's number behind libc's back and puts
 #    something of its own there keeps it, and still gets sockets; so does
 #    one that closes every fd from 3 up (closerange).
@@ -73,6 +75,29 @@ after=$(counter CtlRequests)
 [ $((after - requests)) -le 60 ] ||
 	fail "50 connections made $((after - requests)) requests to tapnetd (one each from the third on wanted)"
 log "50 connections one after another: $((after - requests)) requests to tapnetd"
+
+# a spare is a socket never bound: counted (SockOpen), not listed, as Linux's ss lists none such
+bg holder tn_run timeout 60 "$PYTHON" -c '
+import socket, time
+for i in range(3):
+    s = socket.socket()
+    s.connect(("10.0.0.1", 9300))
+    s.close()
+print("holding", flush=True)
+time.sleep(30)
+'
+holder=$BG_PID
+for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+	grep -q holding "$TN_TMP/holder.log" && break
+	sleep 0.1
+done
+grep -q holding "$TN_TMP/holder.log" || fail "the client holding a spare did not start: $(cat "$TN_TMP/holder.log")"
+[ "$(counter SockOpen)" -ge 1 ] || fail "no socket open while a spare waits (SockOpen $(counter SockOpen))"
+listed=$(tapnet_cli ss -a) || fail "tapnet ss -a failed"
+echo "$listed" | grep -q '^UNCONN .* 0\.0\.0\.0:0 ' && fail "tapnet ss -a lists the spare, a socket never bound: $listed"
+log "a spare waits (SockOpen $(counter SockOpen)), not listed by tapnet ss -a"
+kill "$holder" 2>/dev/null
+pkill -P "$holder" 2>/dev/null
 
 out=$(tn_run timeout 60 "$PYTHON" "$PROBE" 10.0.0.1 9300 fork) || fail "the fork probe failed: $out"
 echo "$out" | grep -q "spares before the fork 1" || fail "no spare waited before the fork: $out"
