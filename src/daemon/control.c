@@ -858,7 +858,8 @@ static void client_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /*
- * Without a socket of its own and without a request for client_idle_timeout,
+ * Without a socket of its own (a spare for the next socket() is not one of
+ * them yet) and without a request for client_idle_timeout,
  * a connection only holds one of max_clients(_per_user): its slot may then
  * be given to a new connection that would otherwise be refused
  * (reclaim_idle). It is not closed before that: a process under `tapnet
@@ -883,7 +884,7 @@ static bool reclaim_idle(struct control *ctl, uid_t uid)
 	struct ctl_client *victim = NULL;
 
 	for (struct ctl_client *c = ctl->clients; c; c = c->next) {
-		if (!c->idle_expired || c->owner.nsockets > 0 || c->out_len > c->out_off ||
+		if (!c->idle_expired || c->owner.nsockets > c->owner.nspares || c->out_len > c->out_off ||
 		    (uid != (uid_t)-1 && c->cred.uid != uid))
 			continue;
 		if (!victim || c->serial < victim->serial)

@@ -317,6 +317,7 @@ void tsock_free(struct tsock *t)
 		ss->all = t->next;
 	if (t->next)
 		t->next->prev = t->prev;
+	spare_taken(t);
 	if (t->conn)
 		t->conn->nsockets--;
 	if (t->acct)
@@ -393,6 +394,15 @@ struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
 	return t;
 }
 
+void spare_taken(struct tsock *t)
+{
+	if (!t->spare)
+		return;
+	t->spare = false;
+	if (t->conn)
+		t->conn->nspares--;
+}
+
 int limit_check(struct sockets *ss, const struct sockets_account *acct)
 {
 	uint64_t suppressed;
@@ -427,6 +437,7 @@ void sockets_owner_gone(struct sockets *ss, struct sockets_owner *owner)
 			t->opt_conn = NULL;
 		if (t->conn != owner)
 			continue;
+		spare_taken(t);
 		t->conn = NULL; /* its user's account keeps it, and its buffers, counted */
 		owner->nsockets--;
 		if (t->client_end_held < 0)

@@ -105,6 +105,8 @@ struct sockets_owner {
 	struct ucred cred;    /* SO_PEERCRED at connect time */
 	unsigned serial;      /* "client #N" in the log */
 	unsigned nsockets;    /* sockets made through this connection still open */
+	unsigned nspares;     /* of those, spares for the client's next socket() never named
+			       * by a request: no reason to keep an idle connection */
 	struct sockets_account *acct; /* its user's; set by sockets_owner_attach */
 	bool may_bind_low;    /* ports < 1024: decided once, at connect time (see control.c) */
 	int ctl_fd;           /* the control connection: what it has not read yet goes first */

@@ -67,6 +67,7 @@ struct tsock {
 	int own_end;                  /* A: our end of the pair (see sockets.h) */
 	int client_end_held;          /* B, the client's end, held while connecting */
 	uint64_t cookie;              /* B's SO_COOKIE: the socket's name in requests */
+	bool spare;                   /* made for a client's next socket(), not named by it yet */
 	ev_io io;
 	int io_events;
 	uint32_t filler;              /* filler bytes still to drop from A */
@@ -158,6 +159,8 @@ struct tsock *find_sock(struct sockets *ss, uint64_t cookie);
 struct tombstone *find_tomb(struct sockets *ss, uint64_t cookie);
 struct tombstone *tomb_for(struct sockets *ss, uint64_t cookie);
 int socket_cookie(int fd, uint64_t *cookie);
+/* A request names spare t: it is the client's socket now, like any other. */
+void spare_taken(struct tsock *t);
 struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
 			struct sockets_account *acct, struct tn_sock *sk, int a, uint64_t cookie);
 /* Frees t; the core socket is closed (FIN) unless already gone. */

@@ -109,8 +109,9 @@ static struct tsock *socket_for(struct sockets *ss, struct sockets_owner *owner,
 	return t;
 }
 
-/* A new socket: its pair is made here, and B goes back with the reply. */
-static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *reply_fd)
+/* A new socket (in *made if made is not NULL): its pair is made here, and B goes back with the reply. */
+static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *reply_fd,
+		      struct tsock **made)
 {
 	int rc = limit_check(ss, owner->acct);
 	if (rc < 0)
@@ -119,9 +120,12 @@ static int req_socket(struct sockets *ss, struct sockets_owner *owner, int *repl
 	if (!sk)
 		return -ENOMEM;
 	int b;
-	if (!socket_for(ss, owner, sk, &b, &rc))
+	struct tsock *t = socket_for(ss, owner, sk, &b, &rc);
+	if (!t)
 		return rc;
 	*reply_fd = b;
+	if (made)
+		*made = t;
 	return 0;
 }
 
@@ -308,7 +312,7 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 	if (sockets_request_fds(type) != (int)nfds)
 		return -EINVAL;
 	if (type == TN_RPC_SOCKET)
-		return req_socket(ss, owner, reply_fd);
+		return req_socket(ss, owner, reply_fd, NULL);
 	if (type == TN_RPC_SETSOCKOPT_NOWAIT) {
 		/* named by cookie: the user's own sockets only; a finished one has nothing to tune */
 		struct tsock *t = r.has_cookie ? find_sock(ss, r.cookie) : NULL;
@@ -316,6 +320,7 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 			t = NULL;
 		if (!t)
 			return r.has_cookie && find_tomb(ss, r.cookie) ? 0 : -ENOTSOCK;
+		spare_taken(t);
 		return req_setsockopt_nowait(t->sk ? t : NULL, owner, &r);
 	}
 
@@ -326,6 +331,8 @@ int sockets_request(struct sockets *ss, struct sockets_owner *owner, uint16_t ty
 	struct tombstone *tb = t ? NULL : find_tomb(ss, cookie);
 	if (!t && !tb)
 		return -ENOTSOCK; /* a socket, but none of ours */
+	if (t)
+		spare_taken(t);
 	rc = request_on(ss, owner, type, &r, t, tb, cookie, fds, reply, reply_fd);
 	/*
 	 * The copy of B the request carried is closed now, not by closer.c:
@@ -378,8 +385,12 @@ static int request_on(struct sockets *ss, struct sockets_owner *owner, uint16_t 
 		return rc;
 	case TN_RPC_CONNECT:
 		rc = req_connect(t, rq, fds, reply);
-		if (rc == 0 && rq->want_spare && req_socket(ss, owner, reply_fd) == 0)
+		struct tsock *spare;
+		if (rc == 0 && rq->want_spare && req_socket(ss, owner, reply_fd, &spare) == 0) {
 			tn_rpc_put_u32(reply, TN_ATTR_SPARE, 1);
+			spare->spare = true;
+			owner->nspares++;
+		}
 		/* else none: over a limit the client's next socket() asks, and hears why */
 		return rc;
 	case TN_RPC_SHUTDOWN:

@@ -65,11 +65,16 @@ while True:
     c = l.accept()[0]; c.sendall(c.recv(100)); c.close()'
 wait_listen kernel "$HOST_ADDR" 7400
 # ... also when its connection's slot went to another meanwhile: tapnetd
-# closed it, and its next call finds that out and makes a new one
+# closed it, and its next call finds that out and makes a new one (and its
+# next socket(), the spare socket made by the connection that was closed,
+# still connects)
 idle_closes=$(counter CtlIdleCloses)
 tn_run_nobody "$PYTHON" -c '
 import signal, socket, time
 signal.alarm(60)
+for i in range(2):  # first two connections: from the second on a connect brings a spare socket,
+    s = socket.create_connection(("'"$HOST_ADDR"'", 7400), timeout=5)  # which keeps no
+    s.sendall(b"warm"); s.recv(100); s.close()  # idle connection from giving up its slot
 for i in range(2):
     s = socket.create_connection(("'"$HOST_ADDR"'", 7400), timeout=5)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # without a reply
