@@ -222,9 +222,11 @@ static int ctl_pinned = -1; /* the fd number the connection lives at across fork
  */
 static volatile sig_atomic_t ctl_closed_by_program;
 int tn_lib_fds_watched; /* the shim reports closes (tn_lib_fd_closing); else fstat per call */
-/* A new socket for the next socket() (see spare_take), and its process. */
+/* A new socket for the next socket() (see spare_take): its number, cookie and process. */
 static int spare_fd = -1;
+static uint64_t spare_cookie;
 static pid_t spare_pid;
+static unsigned sockets_made; /* by socket() in this process: spares from SPARE_AFTER_SOCKETS on */
 #ifndef TN_LIB_SUPERVISOR
 static void spare_drop_copy(void);
 #endif
@@ -1133,8 +1135,6 @@ static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t 
  */
 #define SPARE_FD_MIN 64
 #define SPARE_AFTER_SOCKETS 2
-static uint64_t spare_cookie;
-static unsigned sockets_made;
 
 static bool spare_wanted(void)
 {
@@ -1159,16 +1159,15 @@ static void spare_keep(int b)
 	spare_fd = fd;
 }
 
-/* With the lock held: the spare at the lowest free number, or -1 (none). */
-static int spare_take(void)
+/* With the lock held: the spare at the lowest free number, its cookie in *cookie; or -1 (none). */
+static int spare_take(uint64_t *cookie)
 {
 	int fd = spare_fd;
-	uint64_t cookie;
 
 	if (fd < 0)
 		return -1;
 	spare_fd = -1;
-	if (fd_ident(fd, &cookie) < 0 || cookie != spare_cookie)
+	if (fd_ident(fd, cookie) < 0 || *cookie != spare_cookie)
 		return -1; /* closed behind the shim's back: the number is not ours */
 	int low = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (low >= 0 && low < fd) {
@@ -1209,7 +1208,8 @@ int tapnet_socket(int domain, int type, int protocol)
 	}
 	ENTER();
 	sockets_made++;
-	int b = spare_take();
+	uint64_t cookie = 0;
+	int b = spare_take(&cookie);
 	if (b < 0) {
 		/* the daemon makes the pair; its reply brings our end, not yet writable */
 		struct tn_rpc_writer w;
@@ -1220,6 +1220,8 @@ int tapnet_socket(int domain, int type, int protocol)
 			errno = EPROTO;
 			LEAVE(-1);
 		}
+		if (fd_ident(b, &cookie) < 0)
+			cookie = 0;
 	}
 	if (!(flags & SOCK_CLOEXEC))
 		fcntl(b, F_SETFD, 0);
@@ -1227,8 +1229,7 @@ int tapnet_socket(int domain, int type, int protocol)
 		fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
 	if (domain == AF_INET6)
 		set_family_mark(b, MARK_INET6);
-	uint64_t cookie;
-	if (fd_ident(b, &cookie) == 0) {
+	if (cookie) {
 		cache_put(cookie, true);
 		note_unconnected(b, cookie);
 	}
@@ -1618,10 +1619,13 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 #ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: it renews through tn_lib_connect_begin */
 	/* noted: never connected, or a connect that failed said so (blocking) */
 	struct tn_lib_note *note = tn_lib_note(fd);
-	bool noted = note && atomic_load_explicit(&note->unconnected, memory_order_relaxed);
+	bool noted = note && atomic_exchange_explicit(&note->unconnected, 0, memory_order_relaxed);
+	int renew = noted ? TN_RENEW_NOW : TN_RENEW_AFTER_REPORT;
 #else
 	bool noted = false;
+	int renew = 0;
 #endif
+	/* only a socket not noted can stand connected: a first connect looks for nothing */
 	if (!noted && standing_connection(fd)) {
 		/*
 		 * Linux answers any connect on a connected socket so; APR (ab,
@@ -1630,12 +1634,6 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 		errno = EISCONN;
 		return -1;
 	}
-#ifndef TN_LIB_SUPERVISOR
-	noted = note && atomic_exchange_explicit(&note->unconnected, 0, memory_order_relaxed);
-	int renew = noted ? TN_RENEW_NOW : TN_RENEW_AFTER_REPORT;
-#else
-	int renew = 0;
-#endif
 	if (tn_lib_connect_begin(fd, addr, len, renew, NULL) < 0)
 		return -1;
 	int fl = fcntl(fd, F_GETFL);
