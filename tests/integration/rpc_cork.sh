@@ -31,15 +31,6 @@ segments() {
 	bg "seg$1" ns_exec "$PYTHON" "$TOP_SRCDIR/tests/integration/tcp_segments.py" tap0 "$1"
 	wait_for_file_line "$TN_TMP/seg$1.log" ready
 }
-wait_for_file_line() {
-	local i
-	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
-		grep -qx "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fail "no '$2' in $1 after ${WAIT_SECONDS}s: $(cat "$1")"
-}
-
 # --- a kernel-side sink and a client on tapnet
 segments 9000
 bg sink ns_exec "$PYTHON" -c '

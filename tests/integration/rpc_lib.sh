@@ -37,6 +37,16 @@ wait_listen() {
 	fail "nothing listens on $side $addr:$port after ${WAIT_SECONDS}s"
 }
 
+# wait_for_file_line FILE LINE: bounded wait until FILE (a helper's output) has LINE, whole.
+wait_for_file_line() {
+	local i
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		grep -qx "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "no '$2' in $1 after ${WAIT_SECONDS}s: $(cat "$1")"
+}
+
 # tapnet_conns: tapnet's connections and listeners now, one per line (no header).
 tapnet_conns() { tapnet_cli ss -a | tail -n +2; }
 

@@ -87,11 +87,7 @@ print("holding", flush=True)
 time.sleep(30)
 '
 holder=$BG_PID
-for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
-	grep -q holding "$TN_TMP/holder.log" && break
-	sleep 0.1
-done
-grep -q holding "$TN_TMP/holder.log" || fail "the client holding a spare did not start: $(cat "$TN_TMP/holder.log")"
+wait_for_file_line "$TN_TMP/holder.log" holding
 [ "$(counter SockOpen)" -ge 1 ] || fail "no socket open while a spare waits (SockOpen $(counter SockOpen))"
 listed=$(tapnet_cli ss -a) || fail "tapnet ss -a failed"
 echo "$listed" | grep -q '^UNCONN .* 0\.0\.0\.0:0 ' && fail "tapnet ss -a lists the spare, a socket never bound: $listed"
