@@ -4,6 +4,8 @@
 #ifndef TAPNET_INTERNAL_H
 #define TAPNET_INTERNAL_H
 
+#include <stdbool.h>
+
 /*
  * Non-zero while this thread is inside libtapnet: the shim then passes
  * every call to libc (libtapnet's own control connection is a socket too).
@@ -127,6 +129,18 @@ extern int tn_lib_fds_watched;
  * supervisor: the shim has already decided where it goes.
  */
 #define TN_SECCOMP_MARK 0x7461706e65743a31ULL /* "tapnet:1" */
+
+/*
+ * A socket() made without libc under `tapnet run` is first a placeholder
+ * (run_seccomp.c): a kernel TCP socket, never bound or connected, whose
+ * SO_RCVLOWAT is TN_PLACEHOLDER_MARK (below any cap Linux puts on it).
+ * The first call on it that the filter hands to the supervisor makes it a
+ * tapnet socket; the shim hands its calls on one to the filter unmarked
+ * (a marked bind or listen would give it to the kernel).
+ */
+#define TN_PLACEHOLDER_MARK 1021
+/* Whether fd is such a placeholder (marked calls: the filter lets them pass; errno kept). */
+bool tn_lib_placeholder(int fd);
 
 /*
  * For `tapnet run`'s seccomp supervisor, which links libtapnet built with

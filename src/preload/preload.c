@@ -118,6 +118,14 @@ REAL(bsd_signal, sighandler_t, int, sighandler_t)
  * and accept go through libc, whose versions are cancellation points.
  */
 #define MARKED(nr, a, b, c, d, e) syscall(nr, a, b, c, d, e, TN_SECCOMP_MARK)
+/*
+ * A call on an fd that is not a tapnet socket, to the kernel: marked,
+ * unless the fd is a placeholder for a socket that a socket() made without
+ * libc (tn_lib_placeholder): the supervisor must see that call, to make it
+ * tapnet's first, or a bind and a listen would give it to the kernel.
+ */
+#define PASSED_ON(nr, fd, b, c, d, e) \
+	(tn_lib_placeholder(fd) ? syscall(nr, fd, b, c, d, e, 0) : MARKED(nr, fd, b, c, d, e))
 
 static int kernel_socket(int domain, int type, int protocol)
 {
@@ -180,12 +188,12 @@ EXPORT int socket(int domain, int type, int protocol)
 
 EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	return ours(fd) ? tapnet_bind(fd, addr, len) : (int)MARKED(SYS_bind, fd, addr, len, 0, 0);
+	return ours(fd) ? tapnet_bind(fd, addr, len) : (int)PASSED_ON(SYS_bind, fd, addr, len, 0, 0);
 }
 
 EXPORT int listen(int fd, int backlog)
 {
-	return ours(fd) ? tapnet_listen(fd, backlog) : (int)MARKED(SYS_listen, fd, backlog, 0, 0, 0);
+	return ours(fd) ? tapnet_listen(fd, backlog) : (int)PASSED_ON(SYS_listen, fd, backlog, 0, 0, 0);
 }
 
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
@@ -211,7 +219,7 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 EXPORT int shutdown(int fd, int how)
 {
-	return ours(fd) ? tapnet_shutdown(fd, how) : (int)MARKED(SYS_shutdown, fd, how, 0, 0, 0);
+	return ours(fd) ? tapnet_shutdown(fd, how) : (int)PASSED_ON(SYS_shutdown, fd, how, 0, 0, 0);
 }
 
 EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
@@ -219,13 +227,13 @@ EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	uint64_t cookie;
 
 	return ours_cookie(fd, &cookie) ? tn_lib_getsockname(fd, cookie, addr, len)
-					: (int)MARKED(SYS_getsockname, fd, addr, len, 0, 0);
+					: (int)PASSED_ON(SYS_getsockname, fd, addr, len, 0, 0);
 }
 
 EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	return ours(fd) ? tapnet_getpeername(fd, addr, len)
-			: (int)MARKED(SYS_getpeername, fd, addr, len, 0, 0);
+			: (int)PASSED_ON(SYS_getpeername, fd, addr, len, 0, 0);
 }
 
 EXPORT int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
@@ -233,13 +241,13 @@ EXPORT int setsockopt(int fd, int level, int optname, const void *optval, sockle
 	uint64_t cookie;
 
 	return ours_cookie(fd, &cookie) ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
-					: (int)MARKED(SYS_setsockopt, fd, level, optname, optval, optlen);
+					: (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
 }
 
 EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
 	return ours(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
-			: (int)MARKED(SYS_getsockopt, fd, level, optname, optval, optlen);
+			: (int)PASSED_ON(SYS_getsockopt, fd, level, optname, optval, optlen);
 }
 
 /*

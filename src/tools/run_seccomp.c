@@ -8,9 +8,11 @@
  * (SECCOMP_RET_USER_NOTIF, Linux 5.0; the tools used below need 5.9):
  *
  *  - socket(AF_INET or AF_INET6, SOCK_STREAM, 0 or IPPROTO_TCP): the
- *    supervisor asks tapnetd for a socket, as libtapnet does, and puts its
- *    end of the pair into the program at the number the program gets back
- *    (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND).
+ *    supervisor puts a placeholder into the program at the number the
+ *    program gets back (SECCOMP_IOCTL_NOTIF_ADDFD with
+ *    SECCOMP_ADDFD_FLAG_SEND), and at the first call below on it asks
+ *    tapnetd for a socket, as libtapnet does, and puts its end of the pair
+ *    at that number instead (see placeholder_new).
  *  - connect, bind, listen, accept, accept4, getsockname, getpeername,
  *    setsockopt, getsockopt, shutdown: the supervisor takes a copy of the
  *    fd (pidfd_getfd: the same open file, so its flags and the socket are
@@ -295,7 +297,61 @@ static const char *family_name(int domain)
 	return domain == AF_INET ? "AF_INET" : domain == AF_INET6 ? "AF_INET6" : "AF_PACKET";
 }
 
-/* socket(): a tapnet socket into the program, or a kernel one (said why under -v). */
+/*
+ * A socket() answered here is a placeholder at first: a kernel TCP socket
+ * of the same family and flags, never bound or connected, marked
+ * (SO_RCVLOWAT TN_PLACEHOLDER_MARK). The calls the filter passes on are the
+ * kernel's to answer, and it answers them as Linux does on a socket never
+ * connected: send and write EPIPE, recv and read ENOTCONN, poll hung up
+ * and writable (tn_lib_placeholder says whether a kernel socket is one). A tapnet pair, unwritable until a connect and with nothing
+ * to read, made every one of them wait for ever. The first call the filter
+ * hands over (connect, bind, listen, setsockopt...) puts a tapnet socket
+ * at the placeholder's number (placeholder_replace), with its file flags,
+ * before it is made; the placeholder never reaches the network. A copy of
+ * the number made before then (dup) stays the placeholder.
+ */
+static int placeholder_new(int domain, int type)
+{
+	int k = socket(domain, type | SOCK_CLOEXEC, IPPROTO_TCP);
+	int mark = TN_PLACEHOLDER_MARK;
+
+	if (k >= 0 && setsockopt(k, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark)) < 0) {
+		int err = errno;
+		close(k);
+		errno = err;
+		return -1;
+	}
+	return k;
+}
+
+static int put_at_number(uint64_t id, pid_t pid, int k, int target);
+
+/*
+ * Placeholder k (our copy) becomes a tapnet socket at the program's number
+ * target: the new socket's fd (ours), or -1 with errno.
+ */
+static int placeholder_replace(const struct seccomp_notif *n, int k, int target)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+	int fl = fcntl(k, F_GETFL);
+
+	if (getsockopt(k, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || fl < 0)
+		return -1;
+	int b = tapnet_socket(domain, SOCK_STREAM | SOCK_CLOEXEC | (fl & O_NONBLOCK ? SOCK_NONBLOCK : 0),
+			      0);
+	if (b < 0)
+		return -1;
+	if (put_at_number(n->id, (pid_t)n->pid, b, target) < 0) {
+		int err = errno == ENOENT ? EINTR : errno; /* ENOENT: the call was interrupted */
+		close(b);
+		errno = err;
+		return -1;
+	}
+	return b;
+}
+
+/* socket(): a tapnet socket (first a placeholder) into the program, or a kernel one (said why under -v). */
 static void do_socket(const struct seccomp_notif *n)
 {
 	int domain = (int)n->data.args[0], type = (int)n->data.args[1];
@@ -326,15 +382,15 @@ static void do_socket(const struct seccomp_notif *n)
 		reply(n->id, 0, EPROTONOSUPPORT);
 		return;
 	}
-	int b = tapnet_socket(domain, type | SOCK_CLOEXEC, protocol);
-	if (b < 0) {
+	int k = placeholder_new(domain, type);
+	if (k < 0) {
 		reply(n->id, 0, errno);
 		return;
 	}
-	if (reply_fd(n->id, b, type & SOCK_CLOEXEC) == 0 && sup_opts.verbose)
+	if (reply_fd(n->id, k, type & SOCK_CLOEXEC) == 0 && sup_opts.verbose)
 		say("pid %u: socket(%s, SOCK_STREAM) made without libc: tapnet's", n->pid,
 		    family_name(domain));
-	close(b);
+	close(k);
 }
 
 /* The waiting call's entry; NULL when too many wait (answered ENOBUFS, fd closed). */
@@ -848,6 +904,26 @@ static void foreign(const struct seccomp_notif *n)
 	pass(n->id);
 }
 
+/*
+ * A send the filter handed over (MSG_OOB or MSG_FASTOPEN) on a placeholder
+ * that needs no tapnet socket: without MSG_FASTOPEN and an address it is
+ * a send on a socket never connected, for the kernel to refuse.
+ */
+static bool send_passes(const struct seccomp_notif *n)
+{
+	int nr = n->data.nr;
+
+	if (nr == SYS_sendto)
+		return !(n->data.args[3] & MSG_FASTOPEN) || !n->data.args[4];
+	if (nr != SYS_sendmsg)
+		return false;
+	struct msghdr mh;
+	return !(n->data.args[2] & MSG_FASTOPEN) ||
+	       mem_read((pid_t)n->pid, n->data.args[1], &mh, sizeof(mh)) < 0 || !mh.msg_name;
+}
+
+static void handle_tapnet(const struct seccomp_notif *n, int nr, int fd);
+
 static void handle(const struct seccomp_notif *n)
 {
 	int nr = n->data.nr;
@@ -877,12 +953,28 @@ static void handle(const struct seccomp_notif *n)
 		return;
 	}
 	if (!tapnet_is_socket(fd)) {
-		if (sup_opts.verbose)
+		bool placeholder = tn_lib_placeholder(fd);
+		if (placeholder && !send_passes(n)) {
+			int b = placeholder_replace(n, fd, (int)n->data.args[0]);
+			close(fd);
+			if (b < 0)
+				reply(n->id, 0, errno);
+			else
+				handle_tapnet(n, nr, b);
+			return;
+		}
+		if (sup_opts.verbose && !placeholder)
 			say_kernel_tcp(n, fd);
 		close(fd);
 		pass(n->id);
 		return;
 	}
+	handle_tapnet(n, nr, fd);
+}
+
+/* Call nr on tapnet socket fd (the supervisor's copy, which it closes or keeps). */
+static void handle_tapnet(const struct seccomp_notif *n, int nr, int fd)
+{
 	switch (nr) {
 	case SYS_accept:
 	case SYS_accept4:

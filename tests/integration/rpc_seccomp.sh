@@ -11,6 +11,8 @@
 #     answers a kernel socket gives, and has MSG_OOB refused (EOPNOTSUPP);
 #   - connects a socket again after a failed connect, blocking and not, with
 #     the answers a kernel socket gives;
+#   - has a socket never connected answer send, recv and poll at once, as a
+#     kernel socket does, and connect afterwards (non-blocking, close-on-exec);
 #   - listens and accepts kernel-side clients (a blocking accept, which a
 #     signal interrupts and SA_RESTART restarts, then a non-blocking accept4
 #     with poll): TcpPassiveOpens counts them;
@@ -80,6 +82,29 @@ log "python (the shim) with the filter on: $(grep 'calls caught' "$TN_TMP/py.err
 grep -q 'calls caught' "$TN_TMP/client.err" || sleep 1
 log "static client: $(grep 'calls caught' "$TN_TMP/client.err")"
 
+# --- a program the shim serves that makes a socket with the raw system call:
+# the supervisor's placeholder; the shim hands its bind and listen (which it
+# would otherwise send marked, straight to the kernel) to the supervisor,
+# which makes it tapnet's: a kernel-side client reaches it on tapnet
+passive=$(counter TcpPassiveOpens)
+bg rawsock tn_run "$PYTHON" -u -c '
+import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(41, socket.AF_INET, socket.SOCK_STREAM, 0)  # SYS_socket, no libc wrapper
+assert fd >= 0, ctypes.get_errno()
+s = socket.socket(fileno=fd)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("'"$TAPNET_ADDR"'", 7605)); s.listen(1)
+c, peer = s.accept(); c.sendall(b"raw socket on tapnet"); c.close()'
+wait_listen tapnet "$TAPNET_ADDR" 7605
+reply=$(ns_exec "$PYTHON" -c '
+import socket
+print(socket.create_connection(("'"$TAPNET_ADDR"'", 7605), timeout=10).recv(100).decode())') ||
+	fail "kernel client to the raw-socket server: $(cat "$TN_TMP/rawsock.log")"
+[ "$reply" = "raw socket on tapnet" ] || fail "the raw-socket server answered '$reply'"
+expect_counter_above TcpPassiveOpens "$passive"
+log "a socket from the raw system call in a program the shim serves: on tapnet"
+
 # --- non-blocking connect as Go makes it
 active=$(counter TcpActiveOpens)
 out=$(tn_run "$STATIC" nbclient "$HOST_ADDR" 7601 7609 2>&1) || fail "static nbclient: $out"
@@ -109,6 +134,17 @@ tapnet_says=$(tn_run "$STATIC" again "$HOST_ADDR" 7601 7609 2>&1)
 [ "$tapnet_says" = "$kernel_says" ] ||
 	fail "static connect again through the supervisor: $tapnet_says; the kernel: $kernel_says"
 log "static connect again as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
+# --- a socket never connected answers at once, as the kernel's (send EPIPE,
+# recv ENOTCONN, poll hung up), then connects after fcntl made it non-blocking
+# and close-on-exec (each call waited for ever before: the program's alarm ends it)
+kernel_says=$(ns_exec "$STATIC" unconnected "$HOST_ADDR" 7601 2>&1)
+grep -q "^send EPIPE$" <<<"$kernel_says" || fail "static unconnected on the kernel: $kernel_says"
+active=$(counter TcpActiveOpens)
+tapnet_says=$(tn_run "$STATIC" unconnected "$HOST_ADDR" 7601 2>&1)
+[ "$tapnet_says" = "$kernel_says" ] ||
+	fail "static never-connected socket through the supervisor: $tapnet_says; the kernel: $kernel_says"
+expect_counter_above TcpActiveOpens "$active"
+log "static never-connected socket as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
 out=$(tn_run "$STATIC" oob "$HOST_ADDR" 7601 2>&1) || fail "static oob: $out"
 [ "$out" = $'oob EOPNOTSUPP\necho after' ] || fail "static send(MSG_OOB) through the supervisor: $out"
 log "static MSG_OOB: $(echo $out)"

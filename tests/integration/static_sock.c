@@ -28,11 +28,18 @@
  *   static_sock again ADDR PORT CLOSED_PORT
  *                                    connect again after a failed connect, blocking and
  *                                    not, one line per answer, then an echo through it
+ *   static_sock unconnected ADDR PORT
+ *                                    a socket never connected: poll, send, write, recv,
+ *                                    read (blocking, SIGPIPE ignored), one line each;
+ *                                    then made non-blocking and close-on-exec with fcntl,
+ *                                    it connects (EINPROGRESS) and echoes. A call that
+ *                                    waits for ever ends the program by SIGALRM (10 s)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -380,6 +387,8 @@ static const char *errno_name(int e)
 	case ECONNABORTED: return "ECONNABORTED";
 	case EALREADY: return "EALREADY";
 	case EINVAL: return "EINVAL";
+	case EPIPE: return "EPIPE";
+	case ENOTCONN: return "ENOTCONN";
 	default: return strerror(e);
 	}
 }
@@ -544,6 +553,55 @@ static int again(const char *ip, const char *port, const char *closed)
 	return 0;
 }
 
+static const char *poll_names(short revents)
+{
+	static char buf[64];
+
+	snprintf(buf, sizeof(buf), "%s%s%s%s", revents & POLLIN ? " in" : "",
+		 revents & POLLOUT ? " out" : "", revents & POLLHUP ? " hup" : "",
+		 revents & POLLERR ? " err" : "");
+	return buf[0] ? buf + 1 : "none";
+}
+
+/*
+ * A socket never connected answers at once, as Linux's: every call says so
+ * (EPIPE, ENOTCONN), and poll says it is hung up and writable. A socket
+ * pair kept unwritable until a connect made each of them wait for ever.
+ */
+static int unconnected(const char *ip, const char *port)
+{
+	struct sockaddr_in sin = addr_of(ip, port);
+	char c = 'x';
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		die("socket");
+	signal(SIGPIPE, SIG_IGN);
+	alarm(10); /* default action: a call that waits for ever fails the test */
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+	int r = poll(&p, 1, 2000);
+	printf("poll %d %s\n", r, poll_names(p.revents));
+	r = (int)send(fd, &c, 1, 0);
+	printf("send %s\n", errno_name(r < 0 ? errno : 0));
+	r = (int)write(fd, &c, 1);
+	printf("write %s\n", errno_name(r < 0 ? errno : 0));
+	r = (int)recv(fd, &c, 1, 0);
+	printf("recv %s\n", errno_name(r < 0 ? errno : 0));
+	r = (int)read(fd, &c, 1);
+	printf("read %s\n", errno_name(r < 0 ? errno : 0));
+	check(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) == 0, "fcntl O_NONBLOCK");
+	check(fcntl(fd, F_SETFD, FD_CLOEXEC) == 0, "fcntl FD_CLOEXEC");
+	r = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	printf("then connect %s\n", errno_name(r < 0 ? errno : 0));
+	wait_for(fd, POLLOUT);
+	printf("its SO_ERROR %s, close-on-exec %d\n", errno_name(so_error(fd)),
+	       (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0);
+	echo_through(fd, "unconnected");
+	alarm(0);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -565,6 +623,9 @@ int main(int argc, char **argv)
 		return oob(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "again") == 0)
 		return again(argv[2], argv[3], argv[4]);
-	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob|again ...\n");
+	if (argc == 4 && strcmp(argv[1], "unconnected") == 0)
+		return unconnected(argv[2], argv[3]);
+	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob|again|"
+			"unconnected ...\n");
 	return 2;
 }

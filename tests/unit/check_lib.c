@@ -2,17 +2,23 @@
  * check_lib.c - libtapnet's notes by fd number (src/lib/tapnet_internal.h):
  * what the shim knows of each number a program uses (a socket never
  * connected, a tapnet socket whose write() goes as a send), kept in pages
- * mapped as numbers are first noted. Built with TN_LIB_SUPERVISOR, as the
+ * mapped as numbers are first noted; and which kernel sockets are the
+ * seccomp supervisor's placeholders. Built with TN_LIB_SUPERVISOR, as the
  * seccomp supervisor builds libtapnet: no load-time constructor, no daemon.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <arpa/inet.h>
 #include <check.h>
+#include <errno.h>
 #include <limits.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "lib/tapnet_internal.h"
 
@@ -178,6 +184,44 @@ START_TEST(threads_that_map_one_page_at_once_get_the_same_one)
 }
 END_TEST
 
+static int marked(int domain, int type)
+{
+	int fd = socket(domain, type, 0), mark = TN_PLACEHOLDER_MARK;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, sizeof(mark)), 0);
+	return fd;
+}
+
+/* What the shim hands to the supervisor unmarked (run_seccomp.c's placeholders), and what not. */
+START_TEST(a_placeholder_is_a_marked_tcp_socket_never_bound)
+{
+	int tcp = marked(AF_INET, SOCK_STREAM), tcp6 = marked(AF_INET6, SOCK_STREAM);
+	int plain = socket(AF_INET, SOCK_STREAM, 0), udp = marked(AF_INET, SOCK_DGRAM);
+	int bound = marked(AF_INET, SOCK_STREAM), pair[2];
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+
+	ck_assert_int_eq(bind(bound, (struct sockaddr *)&lo, sizeof(lo)), 0); /* a port, no traffic */
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+	errno = 4242;
+	ck_assert(tn_lib_placeholder(tcp));
+	ck_assert(tn_lib_placeholder(tcp6));
+	ck_assert(!tn_lib_placeholder(plain));
+	ck_assert(!tn_lib_placeholder(udp));
+	ck_assert(!tn_lib_placeholder(bound));
+	ck_assert(!tn_lib_placeholder(pair[0]));
+	ck_assert(!tn_lib_placeholder(-1));
+	ck_assert_int_eq(errno, 4242); /* the call it comes before sets errno, not this */
+	close(tcp);
+	close(tcp6);
+	close(plain);
+	close(udp);
+	close(bound);
+	close(pair[0]);
+	close(pair[1]);
+}
+END_TEST
+
 static Suite *lib_suite(void)
 {
 	Suite *s = suite_create("lib");
@@ -190,6 +234,7 @@ static Suite *lib_suite(void)
 	tcase_add_test(tc, a_copy_takes_its_originals_notes_at_any_number);
 	tcase_add_test(tc, a_number_with_no_note_was_connected_as_far_as_the_shim_knows);
 	tcase_add_test(tc, threads_that_map_one_page_at_once_get_the_same_one);
+	tcase_add_test(tc, a_placeholder_is_a_marked_tcp_socket_never_bound);
 	suite_add_tcase(s, tc);
 	return s;
 }
