@@ -47,6 +47,7 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -242,6 +243,19 @@ EXPORT int setsockopt(int fd, int level, int optname, const void *optval, sockle
 
 	return ours_cookie(fd, &cookie) ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
 					: (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
+}
+
+/*
+ * Marked, past `tapnet run`'s filter, which hands over an unmarked
+ * EPOLL_CTL_ADD: unless it adds a placeholder, which the supervisor makes
+ * tapnet's first (an epoll set must not watch the socket a connect will
+ * replace).
+ */
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
+{
+	if (op == EPOLL_CTL_ADD && tn_lib_placeholder(fd))
+		return (int)syscall(SYS_epoll_ctl, epfd, op, fd, event, 0, 0);
+	return (int)MARKED(SYS_epoll_ctl, epfd, op, fd, event, 0);
 }
 
 EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)

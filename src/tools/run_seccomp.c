@@ -25,6 +25,8 @@
  *    the shim's or libtapnet's own (the shim has already decided) and the
  *    filter passes it without asking: a program that has the shim pays for
  *    the filter only a few BPF instructions per socket call.
+ *  - epoll_ctl(EPOLL_CTL_ADD) of a placeholder: it becomes tapnet's first
+ *    (epoll_add), then the call goes on.
  *  - io_uring_setup fails with ENOSYS (io_uring could open and connect
  *    sockets out of the filter's sight; programs fall back to epoll).
  *
@@ -300,15 +302,17 @@ static const char *family_name(int domain)
 /*
  * A socket() answered here is a placeholder at first: a kernel TCP socket
  * of the same family and flags, never bound or connected, marked
- * (SO_RCVLOWAT TN_PLACEHOLDER_MARK). The calls the filter passes on are the
- * kernel's to answer, and it answers them as Linux does on a socket never
- * connected: send and write EPIPE, recv and read ENOTCONN, poll hung up
- * and writable (tn_lib_placeholder says whether a kernel socket is one). A tapnet pair, unwritable until a connect and with nothing
- * to read, made every one of them wait for ever. The first call the filter
- * hands over (connect, bind, listen, setsockopt...) puts a tapnet socket
- * at the placeholder's number (placeholder_replace), with its file flags,
- * before it is made; the placeholder never reaches the network. A copy of
- * the number made before then (dup) stays the placeholder.
+ * (SO_RCVLOWAT TN_PLACEHOLDER_MARK; tn_lib_placeholder tells one). The
+ * calls the filter passes on are the kernel's to answer, and it answers
+ * them as Linux does on a socket never connected: send and write EPIPE,
+ * recv and read ENOTCONN, poll hung up and writable. A tapnet pair,
+ * unwritable until a connect and with nothing to read, made every one of
+ * them wait for ever. The first call the filter hands over (connect, bind,
+ * listen, setsockopt..., and an epoll_ctl that adds it to an epoll set)
+ * puts a tapnet socket at the placeholder's number (placeholder_replace),
+ * with its file flags, before it is made; the placeholder never reaches
+ * the network. A copy of the number made before then (dup) stays the
+ * placeholder.
  */
 static int placeholder_new(int domain, int type)
 {
@@ -924,6 +928,32 @@ static bool send_passes(const struct seccomp_notif *n)
 
 static void handle_tapnet(const struct seccomp_notif *n, int nr, int fd);
 
+/*
+ * epoll_ctl(EPOLL_CTL_ADD), unmarked: an epoll set must watch the tapnet
+ * socket, not a placeholder (a program that adds its socket before the
+ * connect, as nginx adds an upstream's): the placeholder's replacement
+ * would close it, and take it out of the set. It becomes tapnet's now; the
+ * call goes on, for the kernel to add what is at that number then.
+ */
+static void epoll_add(const struct seccomp_notif *n)
+{
+	int target = (int)n->data.args[2];
+	int fd = take_fd(n, target);
+
+	if (fd >= 0 && tn_lib_placeholder(fd)) {
+		int b = placeholder_replace(n, fd, target);
+		close(fd);
+		if (b < 0) {
+			reply(n->id, 0, errno);
+			return;
+		}
+		close(b);
+	} else if (fd >= 0) {
+		close(fd);
+	}
+	pass(n->id);
+}
+
 static void handle(const struct seccomp_notif *n)
 {
 	int nr = n->data.nr;
@@ -945,6 +975,10 @@ static void handle(const struct seccomp_notif *n)
 			say("pid %u: io_uring_setup refused (ENOSYS): its sockets would escape tapnet",
 			    n->pid);
 		reply(n->id, 0, ENOSYS);
+		return;
+	}
+	if (nr == SYS_epoll_ctl) {
+		epoll_add(n);
 		return;
 	}
 	int fd = take_fd(n, (int)n->data.args[0]);

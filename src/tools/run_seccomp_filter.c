@@ -9,7 +9,8 @@
  * stays the kernel's); connect, bind, listen, accept, accept4,
  * getsockname, getpeername, setsockopt, getsockopt and shutdown; sendto
  * and sendmsg with MSG_OOB or MSG_FASTOPEN (which a socket pair would lose
- * or refuse; any other send passes); and io_uring_setup. A call among
+ * or refuse; any other send passes); epoll_ctl(EPOLL_CTL_ADD), whose fd may
+ * be a placeholder (run_seccomp.c); and io_uring_setup. A call among
  * those that carries TN_SECCOMP_MARK in its sixth argument is the shim's
  * own and passes (a send's sixth argument is its address length: sends
  * are never marked). Another ABI's calls (32-bit
@@ -33,6 +34,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -43,7 +45,7 @@
  * into offsets once the program is complete.
  */
 enum label { L_NONE, L_NOTIFY, L_ALLOW, L_FOREIGN, L_FDCALL, L_SOCKET, L_SOCKARGS, L_TYPE,
-	     L_OTHER, L_SENDTO, L_SENDMSG, L_COUNT };
+	     L_OTHER, L_SENDTO, L_SENDMSG, L_EPOLL, L_COUNT };
 
 struct insn {
 	struct sock_filter f;
@@ -134,7 +136,13 @@ int run_seccomp_filter(bool verbose, struct sock_filter *out, unsigned *len)
 		emit(&p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)fd_calls[k], L_FDCALL, L_NONE);
 	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, L_SENDTO, L_NONE);
 	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmsg, L_SENDMSG, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_epoll_ctl, L_EPOLL, L_NONE);
 	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
+
+	/* epoll_ctl asks only to add (a placeholder is made tapnet's first), and unmarked */
+	label(&p, L_EPOLL);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, EPOLL_CTL_ADD, L_FDCALL, L_ALLOW);
 
 	/* a send asks only with MSG_OOB or MSG_FASTOPEN in its flags: every other passes */
 	label(&p, L_SENDTO);

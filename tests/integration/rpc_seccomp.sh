@@ -13,6 +13,7 @@
 #     the answers a kernel socket gives;
 #   - has a socket never connected answer send, recv and poll at once, as a
 #     kernel socket does, and connect afterwards (non-blocking, close-on-exec);
+#   - adds a socket to an epoll set before it connects, and epoll reports it;
 #   - listens and accepts kernel-side clients (a blocking accept, which a
 #     signal interrupts and SA_RESTART restarts, then a non-blocking accept4
 #     with poll): TcpPassiveOpens counts them;
@@ -145,6 +146,14 @@ tapnet_says=$(tn_run "$STATIC" unconnected "$HOST_ADDR" 7601 2>&1)
 	fail "static never-connected socket through the supervisor: $tapnet_says; the kernel: $kernel_says"
 expect_counter_above TcpActiveOpens "$active"
 log "static never-connected socket as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
+# --- a socket added to an epoll set before its connect (as nginx adds an
+# upstream connection): the placeholder must not be what the set watches
+kernel_says=$(ns_exec "$STATIC" epollfirst "$HOST_ADDR" 7601 2>&1)
+grep -q "^epoll_wait 1 out data 42$" <<<"$kernel_says" || fail "static epollfirst on the kernel: $kernel_says"
+tapnet_says=$(tn_run "$STATIC" epollfirst "$HOST_ADDR" 7601 2>&1)
+[ "$tapnet_says" = "$kernel_says" ] ||
+	fail "static epoll before connect through the supervisor: $tapnet_says; the kernel: $kernel_says"
+log "static epoll before connect as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
 out=$(tn_run "$STATIC" oob "$HOST_ADDR" 7601 2>&1) || fail "static oob: $out"
 [ "$out" = $'oob EOPNOTSUPP\necho after' ] || fail "static send(MSG_OOB) through the supervisor: $out"
 log "static MSG_OOB: $(echo $out)"

@@ -34,6 +34,10 @@
  *                                    then made non-blocking and close-on-exec with fcntl,
  *                                    it connects (EINPROGRESS) and echoes. A call that
  *                                    waits for ever ends the program by SIGALRM (10 s)
+ *   static_sock epollfirst ADDR PORT a non-blocking socket added to an epoll set before
+ *                                    its connect, as nginx adds an upstream's: the
+ *                                    connect (EINPROGRESS), then epoll_wait's answer
+ *                                    (EPOLLOUT), SO_ERROR, an echo
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -48,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -602,6 +607,31 @@ static int unconnected(const char *ip, const char *port)
 	return 0;
 }
 
+static int epollfirst(const char *ip, const char *port)
+{
+	struct sockaddr_in sin = addr_of(ip, port);
+	struct epoll_event ev = { .events = EPOLLOUT, .data.u64 = 42 }, got;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	if (ep < 0 || fd < 0)
+		die("epoll_create1/socket");
+	check(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl ADD before connect");
+	int r = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
+	printf("connect %s\n", errno_name(r < 0 ? errno : 0));
+	int n = epoll_wait(ep, &got, 1, 5000);
+	printf("epoll_wait %d%s data %llu\n", n, n == 1 && (got.events & EPOLLOUT) ? " out" : "",
+	       n == 1 ? (unsigned long long)got.data.u64 : 0ULL);
+	printf("its SO_ERROR %s\n", errno_name(so_error(fd)));
+	ev.events = EPOLLIN;
+	check(epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) == 0, "epoll_ctl MOD");
+	echo_through(fd, "epoll first");
+	check(epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL) == 0, "epoll_ctl DEL");
+	close(fd);
+	close(ep);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -625,7 +655,9 @@ int main(int argc, char **argv)
 		return again(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "unconnected") == 0)
 		return unconnected(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "epollfirst") == 0)
+		return epollfirst(argv[2], argv[3]);
 	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob|again|"
-			"unconnected ...\n");
+			"unconnected|epollfirst ...\n");
 	return 2;
 }
