@@ -47,7 +47,7 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -103,6 +103,7 @@ REAL(close_range, int, unsigned, unsigned, int)
 REAL(closefrom, void, int)
 REAL(fcntl, int, int, int, ...)
 REAL(fcntl64, int, int, int, ...)
+REAL(ioctl, int, int, unsigned long, ...)
 REAL(sendfile, ssize_t, int, int, off_t *, size_t)
 REAL(sendfile64, ssize_t, int, int, off64_t *, size_t)
 REAL(splice, ssize_t, int, loff_t *, int, loff_t *, size_t, unsigned int)
@@ -123,7 +124,8 @@ REAL(bsd_signal, sighandler_t, int, sighandler_t)
  * A call on an fd that is not a tapnet socket, to the kernel: marked,
  * unless the fd is a placeholder for a socket that a socket() made without
  * libc (tn_lib_placeholder): the supervisor must see that call, to make it
- * tapnet's first, or a bind and a listen would give it to the kernel.
+ * tapnet's first, or a bind and a listen would give it to the kernel. Its
+ * sixth argument is 0 then, not what the register held (a mark, maybe).
  */
 #define PASSED_ON(nr, fd, b, c, d, e) \
 	(tn_lib_placeholder(fd) ? syscall(nr, fd, b, c, d, e, 0) : MARKED(nr, fd, b, c, d, e))
@@ -215,7 +217,12 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	return ours(fd) ? tapnet_connect(fd, addr, len) : get_connect()(fd, addr, len);
+	if (ours(fd))
+		return tapnet_connect(fd, addr, len);
+	/* a placeholder's with no mark for sure: libc's leaves the sixth argument as it finds it */
+	if (tn_lib_placeholder(fd))
+		return (int)syscall(SYS_connect, fd, addr, len, 0, 0, 0);
+	return get_connect()(fd, addr, len);
 }
 
 EXPORT int shutdown(int fd, int how)
@@ -243,19 +250,6 @@ EXPORT int setsockopt(int fd, int level, int optname, const void *optval, sockle
 
 	return ours_cookie(fd, &cookie) ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
 					: (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
-}
-
-/*
- * Marked, past `tapnet run`'s filter, which hands over an unmarked
- * EPOLL_CTL_ADD: unless it adds a placeholder, which the supervisor makes
- * tapnet's first (an epoll set must not watch the socket a connect will
- * replace).
- */
-EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *event)
-{
-	if (op == EPOLL_CTL_ADD && tn_lib_placeholder(fd))
-		return (int)syscall(SYS_epoll_ctl, epfd, op, fd, event, 0, 0);
-	return (int)MARKED(SYS_epoll_ctl, epfd, op, fd, event, 0);
 }
 
 EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
@@ -922,6 +916,23 @@ static int fcntl_done(int fd, int cmd, int r)
 	return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? duplicated(fd, r) : r;
 }
 
+/*
+ * fcntl(F_SETFL) and ioctl(FIONBIO) go marked, past `tapnet run`'s filter,
+ * which hands over an unmarked one (it may make a placeholder non-blocking,
+ * which the supervisor then makes tapnet's); a placeholder's unmarked.
+ */
+EXPORT int shim_ioctl(int fd, unsigned long request, ...) __asm__("ioctl");
+EXPORT int shim_ioctl(int fd, unsigned long request, ...)
+{
+	va_list ap;
+	va_start(ap, request);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (request == FIONBIO)
+		return (int)PASSED_ON(SYS_ioctl, fd, request, arg, 0, 0);
+	return get_ioctl()(fd, request, arg);
+}
+
 EXPORT int shim_fcntl(int fd, int cmd, ...) __asm__("fcntl");
 EXPORT int shim_fcntl(int fd, int cmd, ...)
 {
@@ -929,6 +940,8 @@ EXPORT int shim_fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
+	if (cmd == F_SETFL)
+		return (int)PASSED_ON(SYS_fcntl, fd, cmd, arg, 0, 0);
 	return fcntl_done(fd, cmd, get_fcntl()(fd, cmd, arg));
 }
 
@@ -939,6 +952,8 @@ EXPORT int shim_fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
+	if (cmd == F_SETFL)
+		return (int)PASSED_ON(SYS_fcntl, fd, cmd, arg, 0, 0);
 	int (*real)(int, int, ...) = get_fcntl64() ? get_fcntl64() : get_fcntl(); /* glibc before 2.28 */
 	return fcntl_done(fd, cmd, real(fd, cmd, arg));
 }

@@ -25,8 +25,9 @@
  *    the shim's or libtapnet's own (the shim has already decided) and the
  *    filter passes it without asking: a program that has the shim pays for
  *    the filter only a few BPF instructions per socket call.
- *  - epoll_ctl(EPOLL_CTL_ADD) of a placeholder: it becomes tapnet's first
- *    (epoll_add), then the call goes on.
+ *  - fcntl(F_SETFL) and ioctl(FIONBIO) that make a placeholder
+ *    non-blocking: it becomes tapnet's first (nonblocking), then the call
+ *    goes on.
  *  - io_uring_setup fails with ENOSYS (io_uring could open and connect
  *    sockets out of the filter's sight; programs fall back to epoll).
  *
@@ -300,19 +301,24 @@ static const char *family_name(int domain)
 }
 
 /*
- * A socket() answered here is a placeholder at first: a kernel TCP socket
- * of the same family and flags, never bound or connected, marked
+ * A blocking socket() answered here is a placeholder at first: a kernel
+ * TCP socket of the same family, never bound or connected, marked
  * (SO_RCVLOWAT TN_PLACEHOLDER_MARK; tn_lib_placeholder tells one). The
  * calls the filter passes on are the kernel's to answer, and it answers
  * them as Linux does on a socket never connected: send and write EPIPE,
  * recv and read ENOTCONN, poll hung up and writable. A tapnet pair,
  * unwritable until a connect and with nothing to read, made every one of
  * them wait for ever. The first call the filter hands over (connect, bind,
- * listen, setsockopt..., and an epoll_ctl that adds it to an epoll set)
- * puts a tapnet socket at the placeholder's number (placeholder_replace),
- * with its file flags, before it is made; the placeholder never reaches
- * the network. A copy of the number made before then (dup) stays the
- * placeholder.
+ * listen, setsockopt..., or one that makes it non-blocking) puts a tapnet
+ * socket at the placeholder's number (placeholder_replace), with its file
+ * flags, before it is made; the placeholder never reaches the network. A
+ * copy of the number made before then (dup) stays the placeholder.
+ *
+ * A non-blocking socket is tapnet's from the start: one never connected
+ * answers EAGAIN (not EPIPE or ENOTCONN) and never waits, and programs
+ * that make them (Go, event loops) add them to epoll sets, which must
+ * watch the tapnet socket; a placeholder cost Go a tenth more time per
+ * connection (its replacement, then a call for the epoll_ctl).
  */
 static int placeholder_new(int domain, int type)
 {
@@ -386,7 +392,8 @@ static void do_socket(const struct seccomp_notif *n)
 		reply(n->id, 0, EPROTONOSUPPORT);
 		return;
 	}
-	int k = placeholder_new(domain, type);
+	int k = type & SOCK_NONBLOCK ? tapnet_socket(domain, type | SOCK_CLOEXEC, protocol)
+				     : placeholder_new(domain, type);
 	if (k < 0) {
 		reply(n->id, 0, errno);
 		return;
@@ -929,17 +936,22 @@ static bool send_passes(const struct seccomp_notif *n)
 static void handle_tapnet(const struct seccomp_notif *n, int nr, int fd);
 
 /*
- * epoll_ctl(EPOLL_CTL_ADD), unmarked: an epoll set must watch the tapnet
- * socket, not a placeholder (a program that adds its socket before the
- * connect, as nginx adds an upstream's): the placeholder's replacement
- * would close it, and take it out of the set. It becomes tapnet's now; the
- * call goes on, for the kernel to add what is at that number then.
+ * fcntl(F_SETFL) or ioctl(FIONBIO), unmarked: a placeholder made
+ * non-blocking becomes tapnet's now. An event loop may add a non-blocking
+ * socket to its epoll set before it connects (nginx adds an upstream
+ * connection so): the set must watch the tapnet socket, not a placeholder,
+ * which a connect would replace (and so take out of the set). The call
+ * goes on, for the kernel to set the flag on what is at that number then.
  */
-static void epoll_add(const struct seccomp_notif *n)
+static void nonblocking(const struct seccomp_notif *n)
 {
-	int target = (int)n->data.args[2];
-	int fd = take_fd(n, target);
+	int target = (int)n->data.args[0], on = 0;
 
+	if (n->data.nr == SYS_fcntl)
+		on = (n->data.args[2] & O_NONBLOCK) != 0;
+	else if (mem_read((pid_t)n->pid, n->data.args[2], &on, sizeof(on)) < 0)
+		on = 0; /* the kernel says EFAULT */
+	int fd = on ? take_fd(n, target) : -1;
 	if (fd >= 0 && tn_lib_placeholder(fd)) {
 		int b = placeholder_replace(n, fd, target);
 		close(fd);
@@ -977,8 +989,8 @@ static void handle(const struct seccomp_notif *n)
 		reply(n->id, 0, ENOSYS);
 		return;
 	}
-	if (nr == SYS_epoll_ctl) {
-		epoll_add(n);
+	if (nr == SYS_fcntl || nr == SYS_ioctl) {
+		nonblocking(n);
 		return;
 	}
 	int fd = take_fd(n, (int)n->data.args[0]);

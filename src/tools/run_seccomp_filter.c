@@ -9,8 +9,9 @@
  * stays the kernel's); connect, bind, listen, accept, accept4,
  * getsockname, getpeername, setsockopt, getsockopt and shutdown; sendto
  * and sendmsg with MSG_OOB or MSG_FASTOPEN (which a socket pair would lose
- * or refuse; any other send passes); epoll_ctl(EPOLL_CTL_ADD), whose fd may
- * be a placeholder (run_seccomp.c); and io_uring_setup. A call among
+ * or refuse; any other send passes); fcntl(F_SETFL) and ioctl(FIONBIO),
+ * which may make a placeholder non-blocking (run_seccomp.c); and
+ * io_uring_setup. A call among
  * those that carries TN_SECCOMP_MARK in its sixth argument is the shim's
  * own and passes (a send's sixth argument is its address length: sends
  * are never marked). Another ABI's calls (32-bit
@@ -34,7 +35,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -45,7 +47,7 @@
  * into offsets once the program is complete.
  */
 enum label { L_NONE, L_NOTIFY, L_ALLOW, L_FOREIGN, L_FDCALL, L_SOCKET, L_SOCKARGS, L_TYPE,
-	     L_OTHER, L_SENDTO, L_SENDMSG, L_EPOLL, L_COUNT };
+	     L_OTHER, L_SENDTO, L_SENDMSG, L_FCNTL, L_IOCTL, L_COUNT };
 
 struct insn {
 	struct sock_filter f;
@@ -136,13 +138,17 @@ int run_seccomp_filter(bool verbose, struct sock_filter *out, unsigned *len)
 		emit(&p, BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)fd_calls[k], L_FDCALL, L_NONE);
 	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_sendto, L_SENDTO, L_NONE);
 	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_sendmsg, L_SENDMSG, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_epoll_ctl, L_EPOLL, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_fcntl, L_FCNTL, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, L_IOCTL, L_NONE);
 	emit(&p, BPF_RET | BPF_K, SECCOMP_RET_ALLOW, L_NONE, L_NONE);
 
-	/* epoll_ctl asks only to add (a placeholder is made tapnet's first), and unmarked */
-	label(&p, L_EPOLL);
+	/* what may make a placeholder non-blocking asks (unmarked): fcntl F_SETFL, ioctl FIONBIO */
+	label(&p, L_FCNTL);
 	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
-	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, EPOLL_CTL_ADD, L_FDCALL, L_ALLOW);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, F_SETFL, L_FDCALL, L_ALLOW);
+	label(&p, L_IOCTL);
+	emit(&p, BPF_LD | BPF_W | BPF_ABS, ARG_LO(1), L_NONE, L_NONE);
+	emit(&p, BPF_JMP | BPF_JEQ | BPF_K, FIONBIO, L_FDCALL, L_ALLOW);
 
 	/* a send asks only with MSG_OOB or MSG_FASTOPEN in its flags: every other passes */
 	label(&p, L_SENDTO);

@@ -13,12 +13,14 @@
 #     the answers a kernel socket gives;
 #   - has a socket never connected answer send, recv and poll at once, as a
 #     kernel socket does, and connect afterwards (non-blocking, close-on-exec);
-#   - adds a socket to an epoll set before it connects, and epoll reports it;
+#   - makes a socket non-blocking (FIONBIO), adds it to an epoll set before it
+#     connects, and epoll reports it;
 #   - listens and accepts kernel-side clients (a blocking accept, which a
 #     signal interrupts and SA_RESTART restarts, then a non-blocking accept4
 #     with poll): TcpPassiveOpens counts them;
 #   - keeps UDP and AF_UNIX sockets the kernel's, and they work;
-#   - is followed when a dynamic program (the shim loaded) execs it;
+#   - is followed when a dynamic program (the shim loaded) execs it, and a
+#     python program's sockets made with the raw system call are tapnet's;
 #   - sees its listener fail one accept with ECONNABORTED when tapnetd
 #     stops, then stay quiet (as under the shim, rpc_daemon_gone.sh);
 #   - with AF_INET6: v4-mapped through tapnet, IPv6 proper ENETUNREACH with a
@@ -104,7 +106,18 @@ print(socket.create_connection(("'"$TAPNET_ADDR"'", 7605), timeout=10).recv(100)
 	fail "kernel client to the raw-socket server: $(cat "$TN_TMP/rawsock.log")"
 [ "$reply" = "raw socket on tapnet" ] || fail "the raw-socket server answered '$reply'"
 expect_counter_above TcpPassiveOpens "$passive"
-log "a socket from the raw system call in a program the shim serves: on tapnet"
+active=$(counter TcpActiveOpens)
+out=$(tn_run "$PYTHON" -c '
+import ctypes, socket
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.syscall(41, socket.AF_INET, socket.SOCK_STREAM, 0)
+assert fd >= 0, ctypes.get_errno()
+s = socket.socket(fileno=fd)
+s.connect(("'"$HOST_ADDR"'", 7601)); s.sendall(b"raw\n"); print(s.recv(10).decode().strip())' 2>&1) ||
+	fail "raw-socket client: $out"
+[ "$out" = raw ] || fail "raw-socket client: '$out'"
+expect_counter_above TcpActiveOpens "$active"
+log "a socket from the raw system call in a program the shim serves: on tapnet, as server and client"
 
 # --- non-blocking connect as Go makes it
 active=$(counter TcpActiveOpens)
@@ -146,8 +159,9 @@ tapnet_says=$(tn_run "$STATIC" unconnected "$HOST_ADDR" 7601 2>&1)
 	fail "static never-connected socket through the supervisor: $tapnet_says; the kernel: $kernel_says"
 expect_counter_above TcpActiveOpens "$active"
 log "static never-connected socket as on the kernel: $(tr '\n' ';' <<<"$tapnet_says")"
-# --- a socket added to an epoll set before its connect (as nginx adds an
-# upstream connection): the placeholder must not be what the set watches
+# --- a socket made non-blocking (ioctl FIONBIO) and added to an epoll set
+# before its connect, as nginx does an upstream connection: the set must
+# watch the tapnet socket, not the placeholder the connect replaces
 kernel_says=$(ns_exec "$STATIC" epollfirst "$HOST_ADDR" 7601 2>&1)
 grep -q "^epoll_wait 1 out data 42$" <<<"$kernel_says" || fail "static epollfirst on the kernel: $kernel_says"
 tapnet_says=$(tn_run "$STATIC" epollfirst "$HOST_ADDR" 7601 2>&1)

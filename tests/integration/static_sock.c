@@ -34,10 +34,10 @@
  *                                    then made non-blocking and close-on-exec with fcntl,
  *                                    it connects (EINPROGRESS) and echoes. A call that
  *                                    waits for ever ends the program by SIGALRM (10 s)
- *   static_sock epollfirst ADDR PORT a non-blocking socket added to an epoll set before
- *                                    its connect, as nginx adds an upstream's: the
- *                                    connect (EINPROGRESS), then epoll_wait's answer
- *                                    (EPOLLOUT), SO_ERROR, an echo
+ *   static_sock epollfirst ADDR PORT a socket made non-blocking with ioctl(FIONBIO) and
+ *                                    added to an epoll set before its connect, as nginx
+ *                                    does an upstream's: the connect (EINPROGRESS), then
+ *                                    epoll_wait's answer (EPOLLOUT), SO_ERROR, an echo
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -612,10 +613,11 @@ static int epollfirst(const char *ip, const char *port)
 	struct sockaddr_in sin = addr_of(ip, port);
 	struct epoll_event ev = { .events = EPOLLOUT, .data.u64 = 42 }, got;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), on = 1;
 
 	if (ep < 0 || fd < 0)
 		die("epoll_create1/socket");
+	check(ioctl(fd, FIONBIO, &on) == 0, "ioctl FIONBIO");
 	check(epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0, "epoll_ctl ADD before connect");
 	int r = connect(fd, (struct sockaddr *)&sin, sizeof(sin));
 	printf("connect %s\n", errno_name(r < 0 ? errno : 0));
