@@ -838,15 +838,20 @@ bool tn_lib_placeholder(int fd)
 {
 	int saved = errno, mark = 0, proto = 0;
 	socklen_t len = sizeof(mark);
-	struct sockaddr_in6 name; /* the port is where an AF_INET one's is */
+	struct sockaddr_in6 name; /* an AF_INET one's port is at the same place */
+	bool is = false;
 
-	/* only a placeholder has the mark, unless a program set it: a bound socket is no placeholder */
-	bool is = sys_getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, &len) == 0 &&
-		  mark == TN_PLACEHOLDER_MARK &&
-		  sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &(socklen_t){ sizeof(proto) }) == 0 &&
-		  proto == IPPROTO_TCP &&
-		  syscall(SYS_getsockname, fd, &name, &(socklen_t){ sizeof(name) }, 0, 0, TN_SECCOMP_MARK) == 0 &&
-		  name.sin6_port == 0;
+	/* the mark, unless a program set it on a socket of its own: not TCP, or bound */
+	if (sys_getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &mark, &len) == 0 &&
+	    mark == TN_PLACEHOLDER_MARK) {
+		len = sizeof(proto);
+		if (sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
+		    proto == IPPROTO_TCP) {
+			len = sizeof(name);
+			is = syscall(SYS_getsockname, fd, &name, &len, 0, 0, TN_SECCOMP_MARK) == 0 &&
+			     name.sin6_port == 0;
+		}
+	}
 	errno = saved;
 	return is;
 }

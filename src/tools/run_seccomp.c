@@ -8,11 +8,11 @@
  * (SECCOMP_RET_USER_NOTIF, Linux 5.0; the tools used below need 5.9):
  *
  *  - socket(AF_INET or AF_INET6, SOCK_STREAM, 0 or IPPROTO_TCP): the
- *    supervisor puts a placeholder into the program at the number the
- *    program gets back (SECCOMP_IOCTL_NOTIF_ADDFD with
- *    SECCOMP_ADDFD_FLAG_SEND), and at the first call below on it asks
- *    tapnetd for a socket, as libtapnet does, and puts its end of the pair
- *    at that number instead (see placeholder_new).
+ *    supervisor asks tapnetd for a socket, as libtapnet does, and puts its
+ *    end of the pair into the program at the number the program gets back
+ *    (SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND); for a
+ *    blocking socket, a placeholder first, whose first call below asks
+ *    (see placeholder_new).
  *  - connect, bind, listen, accept, accept4, getsockname, getpeername,
  *    setsockopt, getsockopt, shutdown: the supervisor takes a copy of the
  *    fd (pidfd_getfd: the same open file, so its flags and the socket are
@@ -361,7 +361,7 @@ static int placeholder_replace(const struct seccomp_notif *n, int k, int target)
 	return b;
 }
 
-/* socket(): a tapnet socket (first a placeholder) into the program, or a kernel one (said why under -v). */
+/* socket(): a tapnet socket (a blocking one a placeholder first), or a kernel one (-v says why). */
 static void do_socket(const struct seccomp_notif *n)
 {
 	int domain = (int)n->data.args[0], type = (int)n->data.args[1];
