@@ -1153,7 +1153,9 @@ static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t 
  * connection open once the parent closes its socket); a number the
  * program closes (tn_lib_fd_closing), or that no longer holds the spare
  * (its cookie), loses it. It counts against tapnetd's limits as any
- * socket, and none comes over one. The seccomp supervisor asks for none.
+ * socket, and none comes over one. The seccomp supervisor keeps one too,
+ * for the next socket() of any program it serves (a Go client's
+ * connection: one request less).
  */
 #define SPARE_FD_MIN 64
 #define SPARE_AFTER_SOCKETS 2
@@ -1589,7 +1591,7 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int
 	tn_rpc_put_u32(&w, TN_ATTR_PORT, port);
 	if (renew)
 		tn_rpc_put_u32(&w, TN_ATTR_RENEW, (uint32_t)renew);
-	bool want_spare = !renewed && spare_wanted();
+	bool want_spare = spare_wanted(); /* a renewed socket comes instead (req_connect_again) */
 	if (want_spare)
 		tn_rpc_put_u32(&w, TN_ATTR_SPARE, 1);
 	int b = -1;

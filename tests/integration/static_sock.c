@@ -38,6 +38,8 @@
  *                                    added to an epoll set before its connect, as nginx
  *                                    does an upstream's: the connect (EINPROGRESS), then
  *                                    epoll_wait's answer (EPOLLOUT), SO_ERROR, an echo
+ *   static_sock many ADDR PORT N     N connections one after another, blocking, an echo
+ *                                    each; prints "N echoes"
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -634,6 +636,26 @@ static int epollfirst(const char *ip, const char *port)
 	return 0;
 }
 
+static int many(const char *ip, const char *port, int n)
+{
+	struct sockaddr_in sin = addr_of(ip, port);
+	char got[8];
+	int echoes = 0;
+
+	for (int i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+			die("socket/connect");
+		if (write(fd, "many\n", 5) != 5)
+			die("write");
+		read_echo(fd, got, 5);
+		echoes += strcmp(got, "many") == 0;
+		close(fd);
+	}
+	printf("%d echoes\n", echoes);
+	return echoes == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -659,7 +681,9 @@ int main(int argc, char **argv)
 		return unconnected(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "epollfirst") == 0)
 		return epollfirst(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "many") == 0)
+		return many(argv[2], argv[3], atoi(argv[4]));
 	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob|again|"
-			"unconnected|epollfirst ...\n");
+			"unconnected|epollfirst|many ...\n");
 	return 2;
 }
