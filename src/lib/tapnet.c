@@ -110,12 +110,12 @@ static ssize_t sys_recvmsg(int fd, struct msghdr *m, int flags)
 
 static int sys_setsockopt(int fd, int l, int o, const void *v, socklen_t n)
 {
-	return (int)syscall(SYS_setsockopt, fd, l, o, v, n, TN_SECCOMP_MARK);
+	return (int)tn_marked_syscall(SYS_setsockopt, fd, l, o, (long)v, n);
 }
 
 static int sys_getsockopt(int fd, int l, int o, void *v, socklen_t *n)
 {
-	return (int)syscall(SYS_getsockopt, fd, l, o, v, n, TN_SECCOMP_MARK);
+	return (int)tn_marked_syscall(SYS_getsockopt, fd, l, o, (long)v, (long)n);
 }
 
 /* Bytes written to the pair's end fd that the daemon has not taken: 0 exactly when none. */
@@ -126,7 +126,7 @@ static int sys_outq(int fd, int *n)
 
 static int sys_shutdown(int fd, int how)
 {
-	return (int)syscall(SYS_shutdown, fd, how, 0, 0, 0, TN_SECCOMP_MARK);
+	return (int)tn_marked_syscall(SYS_shutdown, fd, how, 0, 0, 0);
 }
 
 /* ------------------------------------------------------------------ configuration */
@@ -479,7 +479,7 @@ static void daemon_path_of(int fd)
 	struct sockaddr_un sun;
 	socklen_t len = sizeof(sun);
 
-	if (syscall(SYS_getpeername, fd, (struct sockaddr *)&sun, &len, 0, 0, TN_SECCOMP_MARK) == 0 &&
+	if (tn_marked_syscall(SYS_getpeername, fd, (long)&sun, (long)&len, 0, 0) == 0 &&
 	    sun.sun_family == AF_UNIX &&
 	    len > offsetof(struct sockaddr_un, sun_path) + 1 && sun.sun_path[0] == '/' &&
 	    len - offsetof(struct sockaddr_un, sun_path) <= sizeof(cfg_socket_path)) {
@@ -848,7 +848,7 @@ bool tn_lib_placeholder(int fd)
 		if (sys_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) == 0 &&
 		    proto == IPPROTO_TCP) {
 			len = sizeof(name);
-			is = syscall(SYS_getsockname, fd, &name, &len, 0, 0, TN_SECCOMP_MARK) == 0 &&
+			is = tn_marked_syscall(SYS_getsockname, fd, (long)&name, (long)&len, 0, 0) == 0 &&
 			     name.sin6_port == 0;
 		}
 	}
@@ -1033,8 +1033,7 @@ int tn_lib_kernel_ipv6_socket(int fd)
 
 	if (fl < 0)
 		return -1;
-	int k = (int)syscall(SYS_socket, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0,
-				TN_SECCOMP_MARK);
+	int k = (int)tn_marked_syscall(SYS_socket, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0);
 	if (k < 0)
 		return -1;
 	int one = 1;
@@ -1101,8 +1100,8 @@ static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t 
 	if (tn_lib_options & TN_LIB_OPT_KERNEL_IPV6) {
 		if (kernel_takeover(fd) < 0)
 			return -1;
-		return (int)syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, addr, len, 0, 0,
-				    TN_SECCOMP_MARK);
+		return (int)tn_marked_syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, (long)addr,
+					      len, 0, 0);
 	}
 	if (!said || (tn_lib_options & TN_LIB_OPT_VERBOSE)) {
 		char text[INET6_ADDRSTRLEN] = "?";

@@ -4,7 +4,9 @@
 #ifndef TAPNET_INTERNAL_H
 #define TAPNET_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
+#include <unistd.h>
 
 /*
  * Non-zero while this thread is inside libtapnet: the shim then passes
@@ -129,6 +131,52 @@ extern int tn_lib_fds_watched;
  * supervisor: the shim has already decided where it goes.
  */
 #define TN_SECCOMP_MARK 0x7461706e65743a31ULL /* "tapnet:1" */
+/*
+ * A system call with that mark: the result, or -1 with errno. The mark
+ * goes in the register of the sixth argument and is cleared from it after
+ * the call: the kernel leaves that register as it was, and a libc wrapper
+ * of fewer arguments passes on whatever it holds, so a program's own call
+ * made next would pass the filter as the shim's (libc's syscall() would
+ * also leave the mark on the stack, where its next call of fewer arguments
+ * reads the sixth).
+ */
+static inline long tn_marked_syscall(long nr, long a, long b, long c, long d, long e)
+{
+#if defined(__x86_64__)
+	long r;
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = (long)TN_SECCOMP_MARK;
+
+	__asm__ volatile("syscall\n\txor %%r9d, %%r9d"
+			 : "=a"(r), "+r"(r9)
+			 : "0"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+			 : "rcx", "r11", "memory");
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+	register long x5 __asm__("x5") = (long)TN_SECCOMP_MARK;
+
+	__asm__ volatile("svc #0\n\tmov x5, xzr"
+			 : "+r"(x0), "+r"(x5)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4)
+			 : "memory");
+	long r = x0;
+#else
+	return syscall(nr, a, b, c, d, e, TN_SECCOMP_MARK);
+#endif
+#if defined(__x86_64__) || defined(__aarch64__)
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+#endif
+}
 
 /*
  * A socket() made without libc under `tapnet run` is first a placeholder

@@ -119,7 +119,8 @@ REAL(bsd_signal, sighandler_t, int, sighandler_t)
  * without asking its supervisor, which would only say the same. connect
  * and accept go through libc, whose versions are cancellation points.
  */
-#define MARKED(nr, a, b, c, d, e) syscall(nr, a, b, c, d, e, TN_SECCOMP_MARK)
+#define MARKED(nr, a, b, c, d, e) \
+	tn_marked_syscall(nr, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e))
 /*
  * A call on an fd that is not a tapnet socket, to the kernel: marked,
  * unless the fd is a placeholder for a socket that a socket() made without

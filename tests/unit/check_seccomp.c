@@ -46,6 +46,33 @@ static int check_call(const char *what, long r, enum expect e)
 
 #define CALL(e, ...) bad += check_call(#__VA_ARGS__, syscall(__VA_ARGS__), e)
 
+/*
+ * A program's own call right after a marked one of the shim's is handed
+ * over all the same: the mark must not stay behind in the register of the
+ * sixth argument (the kernel leaves it as it was), where a libc wrapper of
+ * fewer arguments would pass it on. The call is made here as such a
+ * wrapper makes it: the sixth register untouched.
+ */
+static int stale_mark(int u)
+{
+#if defined(__x86_64__)
+	long r;
+
+	tn_marked_syscall(SYS_getpid, 0, 0, 0, 0, 0);
+	__asm__ volatile("syscall" : "=a"(r) : "0"((long)SYS_listen), "D"((long)u), "S"(1L)
+			 : "rcx", "r11", "memory");
+	if (r < 0) {
+		errno = (int)-r;
+		r = -1;
+	}
+	return check_call("SYS_listen after a marked call, the sixth register left alone", r,
+			  IS_HANDED);
+#else
+	(void)u;
+	return 0;
+#endif
+}
+
 /* In the child, under the filter: the number of calls it treated wrongly. */
 static int calls(bool verbose)
 {
@@ -105,6 +132,7 @@ static int calls(bool verbose)
 	CALL(IS_HANDED, SYS_ioctl, u, FIONBIO, &one, 0, 0, 0);
 	CALL(PASSES, SYS_ioctl, u, FIONBIO, &one, 0, 0, mark);
 	CALL(PASSES, SYS_ioctl, u, FIONREAD, &inq, 0, 0, 0);
+	bad += stale_mark(u);
 	return bad;
 }
 
@@ -169,8 +197,8 @@ static int run_child(bool verbose)
 	close(l);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) < 100,
 		      "the child could not install the filter (status 0x%x)", status);
-	/* calls() hands over 22 calls, 25 with verbose: nothing else reached us */
-	ck_assert_uint_eq(handed, verbose ? 25 : 22);
+	/* calls() hands over 23 calls, 26 with verbose: nothing else reached us */
+	ck_assert_uint_eq(handed, verbose ? 26 : 23);
 	return WEXITSTATUS(status);
 }
 
