@@ -286,25 +286,28 @@ static void note_unconnected(int fd, uint64_t cookie)
 		atomic_store_explicit(&n->unconnected, cookie, memory_order_relaxed);
 }
 
+/*
+ * The first number from n up to top whose page of notes is mapped, or
+ * top + 1: a page never mapped holds no note, and a walk over every number
+ * (close_range(3, ~0U), a common way to start a child) skips it whole.
+ */
+static int noted_from(int n, int top)
+{
+	while (n <= top && !tn_lib_note(n))
+		n = (n / TN_LIB_NOTE_PAGE + 1) * TN_LIB_NOTE_PAGE;
+	return n;
+}
+
 void tn_lib_fd_closing(int lo, int hi)
 {
 	int fd = ctl_fd;
 
-	/*
-	 * A vfork child's closes clear notes of ours too: a lost note costs
-	 * nothing. Page by page, skipping those never mapped: close_range(3,
-	 * ~0U) is a common way to start a child.
-	 */
+	/* a vfork child's closes clear notes of ours too: a lost note costs nothing */
 	int top = hi < TN_LIB_NOTED_FDS ? hi : TN_LIB_NOTED_FDS - 1;
-	for (int n = lo < 0 ? 0 : lo; n <= top; n = (n / TN_LIB_NOTE_PAGE + 1) * TN_LIB_NOTE_PAGE) {
-		struct tn_lib_note *page = tn_lib_note(n);
-		if (!page)
-			continue;
-		int last = n / TN_LIB_NOTE_PAGE * TN_LIB_NOTE_PAGE + TN_LIB_NOTE_PAGE - 1;
-		for (int i = n; i <= top && i <= last; i++, page++) {
-			atomic_store_explicit(&page->unconnected, 0, memory_order_relaxed);
-			atomic_store_explicit(&page->socket, 0, memory_order_relaxed);
-		}
+	for (int n = noted_from(lo < 0 ? 0 : lo, top); n <= top; n = noted_from(n + 1, top)) {
+		struct tn_lib_note *note = tn_lib_note(n);
+		atomic_store_explicit(&note->unconnected, 0, memory_order_relaxed);
+		atomic_store_explicit(&note->socket, 0, memory_order_relaxed);
 	}
 
 	/* not the child of a vfork, which shares our memory but not our fds */
@@ -1545,12 +1548,9 @@ static int renew_in_place(int fd, int b)
 		close_keep_errno(b);
 		return -1;
 	}
-	for (int n = 0; old && n < TN_LIB_NOTED_FDS; n++) {
+	const int top = TN_LIB_NOTED_FDS - 1;
+	for (int n = noted_from(0, top); old && n <= top; n = noted_from(n + 1, top)) {
 		struct tn_lib_note *note = tn_lib_note(n);
-		if (!note) { /* a page never mapped: nothing noted in it */
-			n = (n / TN_LIB_NOTE_PAGE + 1) * TN_LIB_NOTE_PAGE - 1;
-			continue;
-		}
 		uint64_t noted = old, now;
 		/* a stale note (the number closed behind the shim's back) is left alone */
 		if (n != fd && atomic_compare_exchange_strong(&note->unconnected, &noted, 0) &&
