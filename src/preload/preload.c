@@ -912,11 +912,6 @@ EXPORT int dup3(int old, int new, int flags)
  * <fcntl.h> may redirect), so the definitions are named by assembler
  * label and no declaration of the header's is redefined.
  */
-static int fcntl_done(int fd, int cmd, int r)
-{
-	return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? duplicated(fd, r) : r;
-}
-
 /*
  * fcntl(F_SETFL) and ioctl(FIONBIO) go marked, past `tapnet run`'s filter,
  * which hands over an unmarked one (it may make a placeholder non-blocking,
@@ -934,6 +929,15 @@ EXPORT int shim_ioctl(int fd, unsigned long request, ...)
 	return get_ioctl()(fd, request, arg);
 }
 
+/* fcntl through real, glibc's: F_SETFL as ioctl's FIONBIO above, a dup noted. */
+static int fcntl_with(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+	if (cmd == F_SETFL)
+		return (int)PASSED_ON(SYS_fcntl, fd, cmd, arg, 0, 0);
+	int r = real(fd, cmd, arg);
+	return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? duplicated(fd, r) : r;
+}
+
 EXPORT int shim_fcntl(int fd, int cmd, ...) __asm__("fcntl");
 EXPORT int shim_fcntl(int fd, int cmd, ...)
 {
@@ -941,9 +945,7 @@ EXPORT int shim_fcntl(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	if (cmd == F_SETFL)
-		return (int)PASSED_ON(SYS_fcntl, fd, cmd, arg, 0, 0);
-	return fcntl_done(fd, cmd, get_fcntl()(fd, cmd, arg));
+	return fcntl_with(get_fcntl(), fd, cmd, arg);
 }
 
 EXPORT int shim_fcntl64(int fd, int cmd, ...) __asm__("fcntl64");
@@ -953,10 +955,7 @@ EXPORT int shim_fcntl64(int fd, int cmd, ...)
 	va_start(ap, cmd);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	if (cmd == F_SETFL)
-		return (int)PASSED_ON(SYS_fcntl, fd, cmd, arg, 0, 0);
-	int (*real)(int, int, ...) = get_fcntl64() ? get_fcntl64() : get_fcntl(); /* glibc before 2.28 */
-	return fcntl_done(fd, cmd, real(fd, cmd, arg));
+	return fcntl_with(get_fcntl64() ? get_fcntl64() : get_fcntl(), fd, cmd, arg); /* glibc < 2.28 */
 }
 
 EXPORT int close_range(unsigned first, unsigned last, int flags)

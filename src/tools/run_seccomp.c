@@ -337,23 +337,28 @@ static int placeholder_new(int domain, int type)
 static int put_at_number(uint64_t id, pid_t pid, int k, int target);
 
 /*
- * Placeholder k (our copy) becomes a tapnet socket at the program's number
- * target: the new socket's fd (ours), or -1 with errno.
+ * Placeholder k (our copy, closed here) becomes a tapnet socket at the
+ * program's number target: the new socket's fd (ours), or -1 with errno.
  */
 static int placeholder_replace(const struct seccomp_notif *n, int k, int target)
 {
 	int domain = 0;
 	socklen_t len = sizeof(domain);
 	int fl = fcntl(k, F_GETFL);
+	bool named = getsockopt(k, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0;
+	int err = errno;
 
-	if (getsockopt(k, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || fl < 0)
+	close(k);
+	if (!named || fl < 0) {
+		errno = err;
 		return -1;
+	}
 	int b = tapnet_socket(domain, SOCK_STREAM | SOCK_CLOEXEC | (fl & O_NONBLOCK ? SOCK_NONBLOCK : 0),
 			      0);
 	if (b < 0)
 		return -1;
 	if (put_at_number(n->id, (pid_t)n->pid, b, target) < 0) {
-		int err = errno == ENOENT ? EINTR : errno; /* ENOENT: the call was interrupted */
+		err = errno == ENOENT ? EINTR : errno; /* ENOENT: the call was interrupted */
 		close(b);
 		errno = err;
 		return -1;
@@ -954,7 +959,6 @@ static void nonblocking(const struct seccomp_notif *n)
 	int fd = on ? take_fd(n, target) : -1;
 	if (fd >= 0 && tn_lib_placeholder(fd)) {
 		int b = placeholder_replace(n, fd, target);
-		close(fd);
 		if (b < 0) {
 			reply(n->id, 0, errno);
 			return;
@@ -1002,7 +1006,6 @@ static void handle(const struct seccomp_notif *n)
 		bool placeholder = tn_lib_placeholder(fd);
 		if (placeholder && !send_passes(n)) {
 			int b = placeholder_replace(n, fd, (int)n->data.args[0]);
-			close(fd);
 			if (b < 0)
 				reply(n->id, 0, errno);
 			else
