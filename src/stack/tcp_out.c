@@ -390,15 +390,23 @@ static bool retransmit_lost(struct tn_sock *s)
  * reader lags, and that wait, not the loss, was what a probe of new data
  * cost on tap0. The ACK of the duplicate carries the SACK (or D-SACK) that
  * shows what, if anything, was lost.
+ *
+ * In recovery, or slow-starting after a timeout, the last segment is
+ * usually SACKed already and the silence means a retransmission went
+ * missing with nothing sent after it for RACK to time it by: the probe is
+ * the oldest segment still in flight, and its ACK moves snd_una or shows
+ * (by RACK) what was lost with it.
  */
 void tcp_send_loss_probe(struct tn_sock *s)
 {
 	uint32_t mss = tcp_send_mss(s);
 	uint32_t seq = s->snd_max - min_u32(s->snd_max - s->snd_una, mss);
-	if (tcp_retransmit(s, seq, mss)) {
+	bool repairing = (s->in_recovery || s->in_loss) && tcp_sack_first_in_flight(s, &seq);
+	uint32_t n = tcp_retransmit(s, seq, mss);
+	if (n) {
 		s->tlp_out = true;
 		s->tlp_rxt = true;
-		s->tlp_high_seq = s->snd_max;
+		s->tlp_high_seq = repairing ? seq + n : s->snd_max;
 	}
 }
 
@@ -474,9 +482,12 @@ static void output_now(struct tn_sock *s)
 	/* F-RTO step 2b (tcp_in.c): new data this once, no retransmission before it */
 	bool frto_new_data = s->frto_new_data;
 	s->frto_new_data = false;
+	bool resent = false;
 	for (int guard = 0; guard < 1024; guard++) {
-		if (!frto_new_data && retransmit_lost(s))
+		if (!frto_new_data && retransmit_lost(s)) {
+			resent = true;
 			continue;
+		}
 		uint32_t end = data_end(s);
 		uint32_t unsent = seq_lt(s->snd_nxt, end) ? end - s->snd_nxt : 0;
 		if (!unsent) {
@@ -546,7 +557,8 @@ static void output_now(struct tn_sock *s)
 		output_now(s);
 		return;
 	}
-	if (sent_new)
+	/* a retransmission in recovery may be lost too: a probe, not the RTO, finds out (tcp_timer.c) */
+	if (sent_new || (resent && (s->in_recovery || s->in_loss)))
 		tcp_schedule_loss_probe(s);
 	if (s->ack_now)
 		tcp_ack_on_leave(s);

@@ -558,6 +558,47 @@ uint64_t tcp_rack_detect(struct tn_sock *s)
 	return (uint64_t)remaining_max * 1000;
 }
 
+/*
+ * The lowest byte tcp_in_flight counts: neither SACKed nor marked lost. In
+ * recovery or after a timeout it is the oldest transmission whose fate is
+ * still unknown, often a retransmission.
+ */
+bool tcp_sack_first_in_flight(const struct tn_sock *s, uint32_t *seq)
+{
+	uint32_t cur = s->snd_una;
+	uint16_t si = 0, ri = 0;
+	while (seq_lt(cur, s->snd_max)) {
+		while (si < s->sb_n && seq_le(s->sb[si].end, cur))
+			si++;
+		if (si < s->sb_n && seq_ge(cur, s->sb[si].start)) {
+			cur = s->sb[si].end;
+			continue;
+		}
+		while (ri < s->rxt_n && seq_le(s->rxt[ri].end, cur))
+			ri++;
+		if (ri < s->rxt_n && seq_ge(cur, s->rxt[ri].start)) {
+			if (!s->rxt[ri].lost) {
+				*seq = cur;
+				return true;
+			}
+			cur = s->rxt[ri].end;
+			continue;
+		}
+		if (!seq_lt(cur, s->lost_end)) {
+			*seq = cur;
+			return true;
+		}
+		/* original data marked lost: on to whichever comes first of its end, a SACK, a retransmission */
+		uint32_t stop = s->lost_end;
+		if (si < s->sb_n)
+			stop = seq_min(stop, s->sb[si].start);
+		if (ri < s->rxt_n)
+			stop = seq_min(stop, s->rxt[ri].start);
+		cur = stop;
+	}
+	return false;
+}
+
 bool tcp_sack_next_lost(const struct tn_sock *s, uint32_t *seq, uint32_t *len)
 {
 	if (!s->lost_bytes)

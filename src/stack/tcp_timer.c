@@ -86,13 +86,14 @@ void tcp_arm_rtx_if_idle(struct tn_sock *s)
 
 /*
  * RFC 8985 7.2: one probe at a time, once the RTT is known. Unlike Linux,
- * also in fast recovery: when a retransmission and what followed it are
- * lost, nothing else would tell before the RTO, and on a link with a
- * 50 us RTT the 200 ms RTO costs thousands of round trips.
+ * also in fast recovery and after a timeout once an ACK has come (retries
+ * back to 0): when a retransmission and what followed it are lost, nothing
+ * else would tell before the RTO, and on a link with a 50 us RTT the
+ * 200 ms RTO costs thousands of round trips (tcp_send_loss_probe).
  */
 static bool tlp_allowed(const struct tn_sock *s)
 {
-	return s->sack_ok && s->srtt_us && !s->in_loss && !s->tlp_out &&
+	return s->sack_ok && s->srtt_us && !(s->in_loss && s->retries) && !s->tlp_out &&
 	       s->state != TN_TCP_SYN_SENT && s->state != TN_TCP_SYN_RECEIVED;
 }
 

@@ -897,6 +897,54 @@ START_TEST(rack_finds_a_lost_retransmission)
 }
 END_TEST
 
+/*
+ * A lost retransmission with nothing sent after it: RACK has nothing to
+ * time it by. A probe (tapnet's TLP in recovery) sends the oldest segment
+ * still in flight, the lost repair, two RTTs later instead of waiting for
+ * the RTO (200 ms, thousands of RTTs on tap0); its ACK ends the recovery.
+ */
+START_TEST(a_probe_finds_a_lost_retransmission_nothing_followed)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	enum { MSS = 1460, SEGS = 10 };
+	static uint8_t data[SEGS * MSS];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	h_clear(c.h);
+	h_advance(c.h, 200 * 1000);
+	const uint32_t b[] = {1 * MSS, SEGS * MSS};
+	peer_sack(&c, c.rcv, c.rcv, b, 1); /* segment 0 lost, nothing new to send */
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	h_clear(c.h);
+	/* The repair is lost and no ACK comes: a few RTTs later, the probe. */
+	h_advance(c.h, 5 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossProbes), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 0);
+	o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	ck_assert_uint_eq(o.len, MSS);
+	ck_assert_int_eq(memcmp(o.data, data, MSS), 0);
+	struct tn_sock_info info;
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_str_eq(info.ca_state, "recovery");
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + SEGS * MSS, .flags = TCP_ACK});
+	ck_assert_int_eq(tn_sock_info(c.s, &info), 0);
+	ck_assert_str_eq(info.ca_state, "open");
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossProbeRecovery), 1);
+	h_advance(c.h, 400 * TN_NSEC_PER_MSEC);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 0);
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	close_conn(&c);
+}
+END_TEST
+
 /* SACK agreed, but the peer's duplicate ACKs carry no blocks: three of them still repair the hole. */
 START_TEST(sack_peer_without_blocks_three_dupacks)
 {
@@ -2561,6 +2609,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, timestamps_show_a_recovery_was_reordering);
 	tcase_add_test(tc, slow_start_counts_a_stretch_ack_whole);
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
+	tcase_add_test(tc, a_probe_finds_a_lost_retransmission_nothing_followed);
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, empty_receive_ring_starts_again_at_its_first_byte);
