@@ -45,11 +45,12 @@
 #define TCP_INIT_CWND 10      /* segments, RFC 6928 */
 #define TCP_QUICKACKS 16      /* segments ACKed at once in quick ACK mode (Linux TCP_MAX_QUICKACKS) */
 /*
- * Out-of-order ranges held per connection: at 5 % random loss a window of
- * a few hundred segments has tens of holes, and every range is one more
- * hole to keep (8 bytes each).
+ * Out-of-order ranges held per connection (tcp_ofo.c): room for a full
+ * receive buffer of holes, every other full-sized segment missing, and at
+ * least TCP_OFO_MIN; the array grows as holes come (8 bytes a range).
  */
-#define TCP_OFO_MAX 128
+#define TCP_OFO_MIN 128
+#define TCP_OFO_FIRST 16      /* entries of the array when the first hole comes */
 #define TCP_SACK_SB_MAX 128   /* send-side scoreboard: SACKed ranges */
 #define TCP_RXT_MAX 128       /* retransmitted ranges whose fate is not known yet */
 #define TCP_TXLOG_MAX 256     /* transmit-time checkpoints of original data */
@@ -334,15 +335,16 @@ struct tn_sock {
 	uint64_t last_data_ns;            /* when data last arrived (quick ACKs after a gap) */
 	struct tn_ring rcvbuf;
 	uint32_t ofo_fin_seq;
-	uint8_t ofo_n;
+	uint16_t ofo_n, ofo_cap;           /* ranges in ofo, entries allocated */
 	uint8_t sack_recent_n;            /* ranges reported most recently, newest first */
 	uint32_t sack_recent[TCP_SACK_BLOCKS_MAX];   /* a byte of each (ranges merge and move) */
 	/*
-	 * ofo, sb, rxt and txlog are arrays of TCP_OFO_MAX, ... entries
-	 * allocated at their first use (tcp_lazy_array) and given back when
-	 * they hold nothing (ofo: no hole left; the others: everything sent is
-	 * acknowledged): an idle connection, or one that never sees a hole or
-	 * a loss, does without them.
+	 * ofo, sb, rxt and txlog are arrays allocated at their first use (ofo
+	 * growing from TCP_OFO_FIRST entries, the others tcp_lazy_array's
+	 * TCP_SACK_SB_MAX, ... at once) and given back when they hold nothing
+	 * (ofo: no hole left; the others: everything sent is acknowledged): an
+	 * idle connection, or one that never sees a hole or a loss, does
+	 * without them.
 	 */
 	struct tcp_sack_block *ofo;       /* out-of-order ranges held beyond rcv_nxt */
 	struct tcp_sack_block dsack;      /* RFC 2883: a duplicate to report once */

@@ -3,29 +3,83 @@
  * "segment text", RFC 2018 SACK blocks).
  *
  * Out-of-order bytes are written straight into the free part of the
- * receive ring at their distance from rcv_nxt; a small sorted array of
- * ranges remembers which parts are there. When the gap before them fills,
- * the ranges are committed in one step. The array of ranges exists while
- * there is a hole (tcp_lazy_array), and it keeps at most TCP_OFO_MAX
- * ranges (a segment that would need more is dropped and counted,
- * TcpExtTCPOFODrop); the bytes are bounded by the receive buffer they
- * sit in.
+ * receive ring at their distance from rcv_nxt; a sorted array of ranges
+ * remembers which parts are there. When the gap before them fills, the
+ * ranges are committed in one step. The array exists while there is a
+ * hole, and grows (doubling from TCP_OFO_FIRST) up to ofo_limit: a
+ * receive buffer's worth of holes one full-sized segment apart, so that a
+ * window with every other segment lost is held whole. A segment that
+ * would need more is dropped and counted (TcpExtTCPOFODrop): tiny
+ * segments cannot make the array outgrow the buffer it describes. The
+ * bytes are bounded by the receive buffer they sit in.
  */
 #include "tcp.h"
 
-static void ofo_remove(struct tn_sock *s, uint8_t i)
+#include <stdlib.h>
+
+/* A hole between every two full-sized segments of the buffer (at least TCP_OFO_MIN). */
+static uint32_t ofo_limit(const struct tn_sock *s)
+{
+	uint32_t per_hole = 2 * (uint32_t)tcp_offered_mss(s);
+	uint32_t n = s->rcvbuf.size / (per_hole ? per_hole : 1) + 1;
+	if (n < TCP_OFO_MIN)
+		n = TCP_OFO_MIN;
+	return n > UINT16_MAX ? UINT16_MAX : n;
+}
+
+/* Room for one more range; false when at the limit or out of memory (counted). */
+static bool ofo_room(struct tn_sock *s)
+{
+	if (s->ofo_n < s->ofo_cap)
+		return true;
+	uint32_t limit = ofo_limit(s);
+	if (s->ofo_n >= limit)
+		return false;
+	uint32_t cap = s->ofo_cap ? 2 * (uint32_t)s->ofo_cap : TCP_OFO_FIRST;
+	if (cap > limit)
+		cap = limit;
+	struct tcp_sack_block *a = realloc(s->ofo, cap * sizeof(*a));
+	if (!a) {
+		TN_COUNT(s->stack, TcpExtTCPMemoryPressures);
+		return false;
+	}
+	s->ofo = a;
+	s->ofo_cap = (uint16_t)cap;
+	return true;
+}
+
+static void ofo_release(struct tn_sock *s)
+{
+	free(s->ofo);
+	s->ofo = NULL;
+	s->ofo_cap = 0;
+}
+
+static void ofo_remove(struct tn_sock *s, uint32_t i)
 {
 	memmove(&s->ofo[i], &s->ofo[i + 1], (size_t)(s->ofo_n - i - 1) * sizeof(s->ofo[0]));
 	s->ofo_n--;
 }
 
+/* The first range that ends after seq (ofo_n if none): the ranges are sorted and disjoint. */
+static uint32_t ofo_first_ending_after(const struct tn_sock *s, uint32_t seq)
+{
+	uint32_t lo = 0, hi = s->ofo_n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (seq_lt(seq, s->ofo[mid].end))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+
 /* The range holding seq, or -1. */
 static int ofo_find(const struct tn_sock *s, uint32_t seq)
 {
-	for (uint8_t i = 0; i < s->ofo_n; i++)
-		if (seq_le(s->ofo[i].start, seq) && seq_lt(seq, s->ofo[i].end))
-			return i;
-	return -1;
+	uint32_t i = ofo_first_ending_after(s, seq);
+	return i < s->ofo_n && seq_le(s->ofo[i].start, seq) ? (int)i : -1;
 }
 
 /* The range holding seq was just reported first: to the front of the recency list. */
@@ -47,22 +101,19 @@ static void sack_recent_push(struct tn_sock *s, uint32_t seq)
 /* Adds [start, end) to the sorted, disjoint ranges; returns false if no room. */
 static bool ofo_insert(struct tn_sock *s, uint32_t start, uint32_t end)
 {
-	uint8_t i = 0;
-	while (i < s->ofo_n && seq_lt(s->ofo[i].end, start))
-		i++;
+	uint32_t i = ofo_first_ending_after(s, start - 1); /* the first that reaches start */
 	if (i < s->ofo_n && seq_le(s->ofo[i].start, end)) {
 		/* Overlaps or touches range i: widen it, then swallow the ones it reaches. */
 		s->ofo[i].start = seq_min(s->ofo[i].start, start);
 		s->ofo[i].end = seq_max(s->ofo[i].end, end);
-		while (i + 1 < s->ofo_n && seq_le(s->ofo[i + 1].start, s->ofo[i].end)) {
-			s->ofo[i].end = seq_max(s->ofo[i].end, s->ofo[i + 1].end);
-			ofo_remove(s, (uint8_t)(i + 1));
-		}
+		uint32_t j = i + 1;
+		while (j < s->ofo_n && seq_le(s->ofo[j].start, s->ofo[i].end))
+			s->ofo[i].end = seq_max(s->ofo[i].end, s->ofo[j++].end);
+		memmove(&s->ofo[i + 1], &s->ofo[j], (size_t)(s->ofo_n - j) * sizeof(s->ofo[0]));
+		s->ofo_n = (uint16_t)(s->ofo_n - (j - i - 1));
 		return true;
 	}
-	if (s->ofo_n == TCP_OFO_MAX)
-		return false;
-	if (!tcp_lazy_array(s, s->ofo, TCP_OFO_MAX))
+	if (!ofo_room(s))
 		return false;
 	memmove(&s->ofo[i + 1], &s->ofo[i], (size_t)(s->ofo_n - i) * sizeof(s->ofo[0]));
 	s->ofo[i].start = start;
@@ -101,7 +152,7 @@ uint32_t tcp_ofo_store(struct tn_sock *s, uint32_t seq, const uint8_t *data, uin
 		ofo_remove(s, 0);
 	}
 	if (!s->ofo_n)
-		tcp_lazy_array_release(s->ofo); /* no hole left */
+		ofo_release(s); /* no hole left */
 	uint32_t delivered = nxt - s->rcv_nxt;
 	tn_ring_commit(&s->rcvbuf, delivered);
 	s->rcv_nxt = nxt;
@@ -121,23 +172,32 @@ void tcp_ofo_dsack(struct tn_sock *s, uint32_t start, uint32_t end, bool out_of_
 		TCP_CTR(s, TcpExtTCPDSACKOldSent);
 }
 
+/* Is range r among the first n of used? */
+static bool listed(const int *used, uint8_t n, int r)
+{
+	for (uint8_t k = 0; k < n; k++)
+		if (used[k] == r)
+			return true;
+	return false;
+}
+
 uint8_t tcp_ofo_sack_blocks(const struct tn_sock *s, struct tcp_sack_block *out, uint8_t max)
 {
-	uint8_t n = 0;
-	bool used[TCP_OFO_MAX] = {false};
+	uint8_t n = 0, nused = 0;
+	int used[TCP_SACK_BLOCKS_MAX];
 	if (!max)
 		return 0;
 	if (s->dsack_pending)
 		out[n++] = s->dsack;
 	for (uint8_t k = 0; k < s->sack_recent_n && n < max; k++) {
 		int r = ofo_find(s, s->sack_recent[k]);
-		if (r >= 0 && !used[r]) {
-			used[r] = true;
+		if (r >= 0 && !listed(used, nused, r)) {
+			used[nused++] = r;
 			out[n++] = s->ofo[r];
 		}
 	}
-	for (uint8_t i = s->ofo_n; i-- > 0 && n < max;)
-		if (!used[i])
+	for (uint32_t i = s->ofo_n; i-- > 0 && n < max;)
+		if (!listed(used, nused, (int)i))
 			out[n++] = s->ofo[i];
 	return n;
 }

@@ -582,6 +582,58 @@ START_TEST(out_of_order_data_gets_sack_and_fills)
 END_TEST
 
 /*
+ * A receive buffer's worth of holes is held (a full window of them): with
+ * a 2 MiB buffer, 400 full segments each one past a hole are all kept,
+ * none dropped, each answered at once with its own block first; the holes
+ * filled, the data is exact. A small buffer keeps at least 128 ranges;
+ * tiny segments cannot take more (the 129th hole's segment is dropped and
+ * counted, and comes again once there is room).
+ */
+START_TEST(out_of_order_holds_a_buffer_of_holes)
+{
+	enum { MSS = 1460, HOLES = 400 };
+	static uint8_t data[2 * HOLES * MSS], back[2 * HOLES * MSS];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 13 + 7);
+	for (int big = 1; big >= 0; big--) {
+		struct tn_config cfg;
+		peer_config(&cfg);
+		if (big)
+			cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 2 * 1024 * 1024;
+		struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+		uint32_t holes = big ? HOLES : TCP_OFO_MIN + 2, seg = big ? MSS : 100;
+		for (uint32_t k = 1; k < 2 * holes; k += 2) {
+			h_clear(c.h);
+			peer_send(c.h, &(struct pseg){.seq = c.snd + k * seg, .ack = c.rcv, .flags = TCP_ACK,
+						      .data = data + k * seg, .len = seg});
+			struct oseg o = last_only(c.h);
+			ck_assert_uint_eq(o.ack, c.snd);
+			if (k / 2 >= TCP_OFO_MIN && !big)
+				continue; /* dropped: the ACK repeats what is held */
+			ck_assert_uint_ge(o.opt.nsack, 1);
+			ck_assert_uint_eq(o.opt.sack[0].start, c.snd + k * seg);
+			ck_assert_uint_eq(o.opt.sack[0].end, c.snd + (k + 1) * seg);
+		}
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPOFOQueue), big ? HOLES : TCP_OFO_MIN);
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPOFODrop), big ? 0 : holes - TCP_OFO_MIN);
+		size_t got = 0;
+		for (uint32_t k = 0; k < 2 * holes; k++) {
+			if (k % 2 && (big || k / 2 < TCP_OFO_MIN))
+				continue; /* held already */
+			peer_send(c.h, &(struct pseg){.seq = c.snd + k * seg, .ack = c.rcv, .flags = TCP_ACK,
+						      .data = data + k * seg, .len = seg});
+			long n;
+			while ((n = tn_sock_recv(c.s, back + got, sizeof(back) - got)) > 0)
+				got += (size_t)n;
+		}
+		ck_assert_uint_eq(got, (size_t)2 * holes * seg);
+		ck_assert_int_eq(memcmp(back, data, got), 0);
+		close_conn(&c);
+	}
+}
+END_TEST
+
+/*
  * RFC 2018 4: the block of the segment that triggered the ACK first, then
  * the most recently reported; RFC 2883: a duplicate is reported once, as
  * the first block, whether it was already held out of order or below
@@ -2604,6 +2656,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, window_update_of_a_small_window_is_repeated);
 	tcase_add_test(tc, out_of_order_data_gets_sack_and_fills);
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
+	tcase_add_test(tc, out_of_order_holds_a_buffer_of_holes);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
 	tcase_add_test(tc, dsack_for_every_retransmission_undoes_the_cut);
 	tcase_add_test(tc, timestamps_show_a_recovery_was_reordering);
