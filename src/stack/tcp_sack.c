@@ -558,86 +558,73 @@ uint64_t tcp_rack_detect(struct tn_sock *s)
 	return (uint64_t)remaining_max * 1000;
 }
 
+/* ---- walking the scoreboard */
+enum sb_run { RUN_SACKED, RUN_LOST, RUN_IN_FLIGHT };
+
+struct sb_walk {
+	uint32_t cur;   /* the next byte */
+	uint16_t si, ri; /* the first sb and rxt ranges ending above it */
+};
+
 /*
- * The lowest byte tcp_in_flight counts: neither SACKed nor marked lost. In
- * recovery or after a timeout it is the oldest transmission whose fate is
- * still unknown, often a retransmission.
+ * What the bytes from w->cur are, up to *end: SACKed, lost (original data
+ * below lost_end neither SACKed nor sent again, or a retransmission marked
+ * lost) or in flight (the rest). rxt ranges never overlap SACKed ones
+ * (rxt_drop_sacked).
  */
-bool tcp_sack_first_in_flight(const struct tn_sock *s, uint32_t *seq)
+static enum sb_run walk_run(const struct tn_sock *s, struct sb_walk *w, uint32_t *end)
 {
-	uint32_t cur = s->snd_una;
-	uint16_t si = 0, ri = 0;
-	while (seq_lt(cur, s->snd_max)) {
-		while (si < s->sb_n && seq_le(s->sb[si].end, cur))
-			si++;
-		if (si < s->sb_n && seq_ge(cur, s->sb[si].start)) {
-			cur = s->sb[si].end;
-			continue;
-		}
-		while (ri < s->rxt_n && seq_le(s->rxt[ri].end, cur))
-			ri++;
-		if (ri < s->rxt_n && seq_ge(cur, s->rxt[ri].start)) {
-			if (!s->rxt[ri].lost) {
-				*seq = cur;
-				return true;
-			}
-			cur = s->rxt[ri].end;
-			continue;
-		}
-		if (!seq_lt(cur, s->lost_end)) {
-			*seq = cur;
+	while (w->si < s->sb_n && seq_le(s->sb[w->si].end, w->cur))
+		w->si++;
+	if (w->si < s->sb_n && seq_ge(w->cur, s->sb[w->si].start)) {
+		*end = s->sb[w->si].end;
+		return RUN_SACKED;
+	}
+	uint32_t stop = w->si < s->sb_n ? s->sb[w->si].start : s->snd_max;
+	while (w->ri < s->rxt_n && seq_le(s->rxt[w->ri].end, w->cur))
+		w->ri++;
+	if (w->ri < s->rxt_n && seq_ge(w->cur, s->rxt[w->ri].start)) {
+		*end = seq_min(s->rxt[w->ri].end, stop);
+		return s->rxt[w->ri].lost ? RUN_LOST : RUN_IN_FLIGHT;
+	}
+	if (w->ri < s->rxt_n)
+		stop = seq_min(stop, s->rxt[w->ri].start);
+	if (seq_lt(w->cur, s->lost_end)) {
+		*end = seq_min(stop, s->lost_end);
+		return RUN_LOST;
+	}
+	*end = stop;
+	return RUN_IN_FLIGHT;
+}
+
+/* The lowest run of that kind above snd_una. */
+static bool first_run(const struct tn_sock *s, enum sb_run want, uint32_t *seq, uint32_t *len)
+{
+	struct sb_walk w = {.cur = s->snd_una};
+	while (seq_lt(w.cur, s->snd_max)) {
+		uint32_t end;
+		if (walk_run(s, &w, &end) == want) {
+			*seq = w.cur;
+			*len = end - w.cur;
 			return true;
 		}
-		/* original data marked lost: on to whichever comes first of its end, a SACK, a retransmission */
-		uint32_t stop = s->lost_end;
-		if (si < s->sb_n)
-			stop = seq_min(stop, s->sb[si].start);
-		if (ri < s->rxt_n)
-			stop = seq_min(stop, s->rxt[ri].start);
-		cur = stop;
+		w.cur = end;
 	}
 	return false;
 }
 
+/*
+ * The lowest byte tcp_in_flight counts. In recovery or after a timeout it
+ * is the oldest transmission whose fate is still unknown, often a
+ * retransmission.
+ */
+bool tcp_sack_first_in_flight(const struct tn_sock *s, uint32_t *seq)
+{
+	uint32_t len;
+	return first_run(s, RUN_IN_FLIGHT, seq, &len);
+}
+
 bool tcp_sack_next_lost(const struct tn_sock *s, uint32_t *seq, uint32_t *len)
 {
-	if (!s->lost_bytes)
-		return false;
-	uint32_t cur = s->snd_una;
-	uint16_t si = 0, ri = 0;
-	while (seq_lt(cur, s->snd_max)) {
-		while (si < s->sb_n && seq_le(s->sb[si].end, cur))
-			si++;
-		if (si < s->sb_n && seq_ge(cur, s->sb[si].start)) {
-			cur = s->sb[si].end;
-			continue;
-		}
-		uint32_t stop = si < s->sb_n ? s->sb[si].start : s->snd_max;
-		while (ri < s->rxt_n && seq_le(s->rxt[ri].end, cur))
-			ri++;
-		if (ri < s->rxt_n && seq_ge(cur, s->rxt[ri].start)) {
-			const struct tcp_rxt *r = &s->rxt[ri];
-			if (r->lost) {
-				*seq = cur;
-				*len = seq_min(r->end, stop) - cur;
-				return true;
-			}
-			cur = r->end;
-			continue;
-		}
-		if (ri < s->rxt_n)
-			stop = seq_min(stop, s->rxt[ri].start);
-		if (seq_lt(cur, s->lost_end)) {
-			*seq = cur;
-			*len = seq_min(stop, s->lost_end) - cur;
-			return true;
-		}
-		/* No original data above lost_end is lost: on to the next lost retransmission. */
-		while (ri < s->rxt_n && !s->rxt[ri].lost)
-			ri++;
-		if (ri == s->rxt_n)
-			return false;
-		cur = s->rxt[ri].start;
-	}
-	return false;
+	return s->lost_bytes && first_run(s, RUN_LOST, seq, len);
 }

@@ -919,17 +919,27 @@ END_TEST
  * A lost retransmission (RFC 8985): once a segment sent after it is
  * SACKed and an RTT has passed, RACK sends it again without an RTO.
  */
-START_TEST(rack_finds_a_lost_retransmission)
+/*
+ * An established connection (SACK, no timestamps) that has sent len bytes
+ * of data (the initial window of them), a 200 us RTT later, output cleared.
+ */
+static struct conn open_sent(const uint8_t *data, size_t len)
 {
 	struct tn_config cfg;
 	peer_config(&cfg);
 	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
-	enum { MSS = 1460, SEGS = 10 };
-	static uint8_t data[2 * SEGS * MSS];
 	h_advance(c.h, TN_NSEC_PER_MSEC);
-	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	ck_assert_int_eq(tn_sock_send(c.s, data, len), (long)len);
 	h_clear(c.h);
 	h_advance(c.h, 200 * 1000);
+	return c;
+}
+
+START_TEST(rack_finds_a_lost_retransmission)
+{
+	enum { MSS = 1460, SEGS = 10 };
+	static uint8_t data[2 * SEGS * MSS];
+	struct conn c = open_sent(data, sizeof(data));
 	const uint32_t b1[] = {1 * MSS, 10 * MSS};
 	peer_sack(&c, c.rcv, c.rcv, b1, 1); /* segment 0 lost */
 	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 1);
@@ -957,17 +967,11 @@ END_TEST
  */
 START_TEST(a_probe_finds_a_lost_retransmission_nothing_followed)
 {
-	struct tn_config cfg;
-	peer_config(&cfg);
-	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
 	enum { MSS = 1460, SEGS = 10 };
 	static uint8_t data[SEGS * MSS];
 	for (size_t i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7);
-	h_advance(c.h, TN_NSEC_PER_MSEC);
-	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
-	h_clear(c.h);
-	h_advance(c.h, 200 * 1000);
+	struct conn c = open_sent(data, sizeof(data));
 	const uint32_t b[] = {1 * MSS, SEGS * MSS};
 	peer_sack(&c, c.rcv, c.rcv, b, 1); /* segment 0 lost, nothing new to send */
 	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
