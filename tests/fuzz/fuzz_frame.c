@@ -6,6 +6,15 @@
  * the time, so the fuzzer reaches ARP/IP quickly); otherwise the fake clock
  * advances by the length in milliseconds and due timers run. A fresh stack
  * per input keeps runs independent.
+ *
+ * With op & 0x40 a TCP frame answers the stack: its sequence number becomes
+ * the last segment out's acknowledgment plus the field's low 16 bits, its
+ * acknowledgment that segment's sequence (past its SYN) plus theirs, SACK
+ * edges the same sequence plus their low 16 bits (signed), and both
+ * checksums are made right. Random input cannot guess an ISN; this way it
+ * reaches established connections, out-of-order data, SACK recovery and the
+ * probes. The first two connections the listener accepts stay open: they
+ * read what comes and have data of their own to send.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +26,92 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uint64_t fake_now;
 static uint64_t sink;
 
+/* The last TCP segment the stack sent (see the header comment). */
+static uint32_t out_seq, out_ack;
+static bool out_syn;
+
+static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+static uint32_t sum16(const uint8_t *p, size_t len, uint32_t sum)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* The TCP header of an Ethernet/IPv4/TCP frame, and its IP header length; NULL if not one. */
+static uint8_t *tcp_of(uint8_t *f, size_t len, size_t *ihl)
+{
+	if (len < 14 + 20 + 20 || f[12] != 0x08 || f[13] != 0x00 || (f[14] >> 4) != 4 || f[23] != 6)
+		return NULL;
+	*ihl = (size_t)(f[14] & 15) * 4;
+	if (*ihl < 20 || 14 + *ihl + 20 > len)
+		return NULL;
+	return f + 14 + *ihl;
+}
+
+static void note_output(const uint8_t *frame, size_t len)
+{
+	size_t ihl;
+	const uint8_t *t = tcp_of((uint8_t *)frame, len, &ihl);
+	if (!t)
+		return;
+	out_seq = get32(t + 4);
+	out_ack = get32(t + 8);
+	out_syn = t[13] & 2;
+}
+
+/* op & 0x40: the frame made an answer to the last segment out, checksums right. */
+static void answer(uint8_t *f, size_t len)
+{
+	size_t ihl;
+	uint8_t *t = tcp_of(f, len, &ihl);
+	if (!t)
+		return;
+	uint32_t base = out_seq + out_syn;
+	put32(t + 4, out_ack + (get32(t + 4) & 0xffff));
+	put32(t + 8, base + (get32(t + 8) & 0xffff));
+	size_t ip_len = (size_t)f[16] << 8 | f[17];
+	if (ip_len < ihl + 20 || 14 + ip_len > len)
+		return;
+	size_t tcp_len = ip_len - ihl, doff = (size_t)(t[12] >> 4) * 4;
+	for (size_t o = 20; o + 1 < doff && o + 1 < tcp_len;) { /* SACK edges */
+		uint8_t kind = t[o], olen = t[o + 1];
+		if (kind == 0)
+			break;
+		if (kind == 1) {
+			o++;
+			continue;
+		}
+		if (olen < 2 || o + olen > doff || o + olen > tcp_len)
+			break;
+		for (size_t e = o + 2; kind == 5 && e + 4 <= o + olen; e += 4)
+			put32(t + e, base + (uint32_t)(int32_t)(int16_t)(get32(t + e) & 0xffff));
+		o += olen;
+	}
+	f[24] = f[25] = 0;
+	uint16_t ipsum = fold(sum16(f + 14, ihl, 0));
+	f[24] = (uint8_t)(ipsum >> 8), f[25] = (uint8_t)ipsum;
+	t[16] = t[17] = 0;
+	uint32_t pseudo = sum16(f + 26, 8, 6 + (uint32_t)tcp_len);
+	uint16_t tsum = fold(sum16(t, tcp_len, pseudo));
+	t[16] = (uint8_t)(tsum >> 8), t[17] = (uint8_t)tsum;
+}
+
 static uint64_t now_ns(void *ctx) { return fake_now; }
 static void random_bytes(void *ctx, void *buf, size_t len) { memset(buf, 0x5a, len); }
 static void output(void *ctx, const struct tn_frame_meta *meta, const void *frame, size_t len)
@@ -25,6 +120,7 @@ static void output(void *ctx, const struct tn_frame_meta *meta, const void *fram
 	const uint8_t *p = frame;
 	for (size_t i = 0; i < len; i++)
 		sink += p[i];
+	note_output(frame, len);
 }
 
 /* Frames in pieces: the same, every piece's bytes, and the pieces add up to len. */
@@ -55,16 +151,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.tcp_max_orphans = 2;          /* and the orphan limit */
 	struct tn_env env = {now_ns, random_bytes, output, NULL, output_iov};
 	fake_now = 1000000000ull;
+	out_seq = out_ack = 0;
+	out_syn = false;
 	struct tn_stack *stack = tn_stack_new(&cfg, &env);
 	if (!stack)
 		abort();
 	uint8_t mac[6];
 	tn_stack_get_mac(stack, mac);
 	tn_stack_start(stack);
-	/* a listener on port 80 whose connections are answered and closed: half-open, cookies, orphans */
+	/*
+	 * A listener on port 80: its first two connections stay open, reading
+	 * and with 20 KB to send; the others are answered and closed at once
+	 * (half-open, cookies, orphans).
+	 */
 	struct tn_sock *l = tn_sock_open(stack);
 	if (!l || tn_sock_bind(l, 0, 80) < 0 || tn_sock_listen(l, 4) < 0)
 		abort();
+	struct tn_sock *kept[2] = {NULL, NULL};
+	size_t nkept = 0, to_send[2] = {20000, 20000};
+	static uint8_t payload[20000], rx[65536];
 
 	while (size >= 3) {
 		uint8_t op = data[0];
@@ -80,6 +185,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				frame[12] = 0x08; /* IPv4 or ARP */
 				frame[13] = (op & 4) ? 0x06 : 0x00;
 			}
+			if (op & 0x40)
+				answer(frame, len);
 			/* what a tap with offloads may say of a frame: bits 3..5 of op */
 			struct tn_frame_meta meta = {
 				.flags = (uint8_t)((op >> 3) & 3), /* PARTIAL, VALID */
@@ -90,8 +197,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			};
 			tn_stack_input(stack, (op & 0x38) ? &meta : NULL, frame, len);
 			for (struct tn_sock *c; (c = tn_sock_accept(l, NULL));) {
+				if (nkept < 2) {
+					kept[nkept++] = c;
+					continue;
+				}
 				tn_sock_send(c, "x", 1);
 				tn_sock_close(c);
+			}
+			for (size_t k = 0; k < nkept; k++) {
+				while (tn_sock_recv(kept[k], rx, sizeof(rx)) > 0)
+					;
+				long sent = tn_sock_send(kept[k], payload, to_send[k]);
+				if (sent > 0)
+					to_send[k] -= (size_t)sent;
 			}
 			data += len;
 			size -= len;
@@ -100,6 +218,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			tn_stack_run_timers(stack, fake_now);
 		}
 	}
+	for (size_t k = 0; k < nkept; k++)
+		tn_sock_close(kept[k]);
 	fake_now += 3600ull * 1000000000ull;
 	tn_stack_run_timers(stack, fake_now);
 	tn_stack_free(stack);

@@ -4,8 +4,10 @@
 # timeout, out of memory) fails the test, and its input is kept in
 # tests/fuzz/artifacts/ of the build tree and shown as hex in the log.
 #
-# Seeds: tests/fuzz/corpus/TARGET/ in the source tree, if present; what the
-# run discovers goes to a scratch corpus that is thrown away.
+# Seeds: tests/fuzz/corpus/TARGET/ in the source tree, if present, and for
+# fuzz_frame the conversations tests/fuzz/seeds.py writes (a handshake, then
+# data, holes, SACKs, FIN, RST); what the run discovers goes to a scratch
+# corpus that is thrown away.
 set -u
 : "${TOP_SRCDIR:?run by make check}" "${TOP_BUILDDIR:?run by make check}"
 : "${FUZZ_SECONDS:=10}"
@@ -32,6 +34,14 @@ for t in $TARGETS; do
 	rm -f "$artifacts/$t-"* # findings of an earlier run
 	seeds=()
 	[ -d "$TOP_SRCDIR/tests/fuzz/corpus/$t" ] && seeds=("$TOP_SRCDIR/tests/fuzz/corpus/$t")
+	if [ "$t" = fuzz_frame ]; then
+		/usr/bin/python3 "$TOP_SRCDIR/tests/fuzz/seeds.py" "$scratch/seeds-$t" || {
+			echo "run-fuzz: $t: cannot write the seeds" >&2
+			failed=1
+			continue
+		}
+		seeds+=("$scratch/seeds-$t")
+	fi
 	echo "run-fuzz: $t for ${FUZZ_SECONDS}s"
 	# libFuzzer's own exit code for a finding is 77, which Automake would
 	# read as a skip: every non-zero status is mapped to a failure below.
