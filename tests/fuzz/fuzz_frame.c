@@ -7,13 +7,14 @@
  * advances by the length in milliseconds and due timers run. A fresh stack
  * per input keeps runs independent.
  *
- * With op & 0x40 a TCP frame answers the stack: its sequence number becomes
- * the last segment out's acknowledgment plus the field's low 16 bits, its
- * acknowledgment that segment's sequence (past its SYN) plus theirs, SACK
- * edges the same sequence plus their low 16 bits (signed), and both
- * checksums are made right. Random input cannot guess an ISN; this way it
- * reaches established connections, out-of-order data, SACK recovery and the
- * probes. The first two connections the listener accepts stay open: they
+ * With op & 0x40 a TCP frame answers the stack's last SYN-ACK: the low 16
+ * bits of its sequence number, acknowledgment and SACK edges are offsets
+ * from the first byte of each side's data (the SYN-ACK's acknowledgment, its
+ * sequence past the SYN), and both checksums are made right. Random input
+ * cannot guess an ISN; this way it reaches established connections,
+ * out-of-order data, SACK recovery and the probes, with offsets that stay
+ * put whatever the stack sent since. Before any SYN-ACK the offsets are
+ * from 0. The first two connections the listener accepts stay open: they
  * read what comes and have data of their own to send.
  */
 #include <stdlib.h>
@@ -26,9 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uint64_t fake_now;
 static uint64_t sink;
 
-/* The last TCP segment the stack sent (see the header comment). */
-static uint32_t out_seq, out_ack;
-static bool out_syn;
+/* Where each side's data starts, from the stack's last SYN-ACK (see the header comment). */
+static uint32_t our_data, peer_data;
 
 static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
@@ -70,21 +70,21 @@ static void note_output(const uint8_t *frame, size_t len)
 	const uint8_t *t = tcp_of((uint8_t *)frame, len, &ihl);
 	if (!t)
 		return;
-	out_seq = get32(t + 4);
-	out_ack = get32(t + 8);
-	out_syn = t[13] & 2;
+	if ((t[13] & 0x12) == 0x12) { /* SYN-ACK */
+		our_data = get32(t + 4) + 1;
+		peer_data = get32(t + 8);
+	}
 }
 
-/* op & 0x40: the frame made an answer to the last segment out, checksums right. */
+/* op & 0x40: the frame made an answer to the last SYN-ACK, checksums right. */
 static void answer(uint8_t *f, size_t len)
 {
 	size_t ihl;
 	uint8_t *t = tcp_of(f, len, &ihl);
 	if (!t)
 		return;
-	uint32_t base = out_seq + out_syn;
-	put32(t + 4, out_ack + (get32(t + 4) & 0xffff));
-	put32(t + 8, base + (get32(t + 8) & 0xffff));
+	put32(t + 4, peer_data + (get32(t + 4) & 0xffff));
+	put32(t + 8, our_data + (get32(t + 8) & 0xffff));
 	size_t ip_len = (size_t)f[16] << 8 | f[17];
 	if (ip_len < ihl + 20 || 14 + ip_len > len)
 		return;
@@ -100,7 +100,7 @@ static void answer(uint8_t *f, size_t len)
 		if (olen < 2 || o + olen > doff || o + olen > tcp_len)
 			break;
 		for (size_t e = o + 2; kind == 5 && e + 4 <= o + olen; e += 4)
-			put32(t + e, base + (uint32_t)(int32_t)(int16_t)(get32(t + e) & 0xffff));
+			put32(t + e, our_data + (get32(t + e) & 0xffff));
 		o += olen;
 	}
 	f[24] = f[25] = 0;
@@ -151,8 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.tcp_max_orphans = 2;          /* and the orphan limit */
 	struct tn_env env = {now_ns, random_bytes, output, NULL, output_iov};
 	fake_now = 1000000000ull;
-	out_seq = out_ack = 0;
-	out_syn = false;
+	our_data = peer_data = 0;
 	struct tn_stack *stack = tn_stack_new(&cfg, &env);
 	if (!stack)
 		abort();

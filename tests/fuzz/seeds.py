@@ -4,8 +4,8 @@
 Each seed is a conversation in fuzz_frame's records (u8 op, u16 length,
 bytes; fuzz_frame.c): an ARP request from 10.0.0.1 so that the stack knows
 its peer, a SYN to port 80, and then segments that answer the stack (op bit
-0x40: sequence and acknowledgment numbers taken from its last segment, SACK
-edges relative to it, checksums made right). From there the fuzzer mutates
+0x40: sequence numbers, acknowledgments and SACK edges are offsets from the
+first byte of each side's data, checksums made right). From there the fuzzer mutates
 established connections instead of guessing an ISN: in-order and
 out-of-order data, SACKs of what the stack sends, duplicates, FIN, RST, and
 time for the timers (RTO, tail loss probes, delayed ACKs).
@@ -45,9 +45,9 @@ def arp_request():
 
 
 def tcp(flags, seq_off=0, ack_off=0, data=b"", options=b"", answer=True):
-    """A segment from 10.0.0.1:40000 to port 80. With answer, seq_off and
-    ack_off are offsets from the stack's last segment (its ACK, its
-    sequence), and SACK edges in options offsets from its sequence."""
+    """A segment from 10.0.0.1:40000 to port 80. With answer, seq_off is an
+    offset from our first data byte, ack_off and the SACK edges in options
+    offsets from the stack's (until its SYN-ACK, from 0)."""
     while len(options) % 4:
         options += b"\x01"
     hdr = struct.pack("!HHIIBBHHH", 40000, 80, seq_off & 0xffffffff, ack_off & 0xffffffff,
@@ -66,8 +66,8 @@ SYN_OPTIONS = bytes([2, 4, 0x05, 0xb4, 4, 2, 3, 3, 7])  # MSS 1460, SACK permitt
 
 
 def handshake():
-    # the SYN answers nothing yet: its sequence is the offset from 0
-    return arp_request() + tcp(SYN, seq_off=1000, options=SYN_OPTIONS) + tcp(ACK)
+    # before the SYN-ACK the offsets are from 0: the SYN's sequence is 999, our data starts at 1000
+    return arp_request() + tcp(SYN, seq_off=999, options=SYN_OPTIONS) + tcp(ACK)
 
 
 def seeds():
@@ -77,11 +77,12 @@ def seeds():
     yield "out_of_order", (handshake() + tcp(ACK, seq_off=300, data=data[:500]) +
                            tcp(ACK, seq_off=1000, data=data[:200]) +
                            tcp(ACK, seq_off=0, data=data[:300]) + wait(10))
-    # the stack sends 20 KB: ACK a part, SACK beyond a hole, let time run for RACK, probes, the RTO
-    yield "sack_recovery", (handshake() + wait(1) + tcp(ACK, ack_off=1448, options=sack(2896, 5792)) +
-                            tcp(ACK, ack_off=1448, options=sack(2896, 7240)) +
-                            tcp(ACK, ack_off=1448, options=sack(2896, 8688)) + wait(5) +
-                            tcp(ACK, ack_off=0) + wait(300) + tcp(ACK, ack_off=0) + wait(1000))
+    # the stack sends 20 KB: ACK the first segment, SACK beyond a hole (recovery), then the
+    # rest up to a lost tail (probe), time for RACK, the probe and the RTO
+    yield "sack_recovery", (handshake() + wait(1) + tcp(ACK, ack_off=1460, options=sack(2920, 5840)) +
+                            tcp(ACK, ack_off=1460, options=sack(2920, 8760)) + wait(1) +
+                            tcp(ACK, ack_off=14600) + wait(5) + tcp(ACK, ack_off=17520) +
+                            wait(300) + tcp(ACK, ack_off=20000) + wait(1000))
     yield "fin_and_reset", (handshake() + tcp(ACK | FIN, data=data[:10]) + wait(1) + tcp(ACK) +
                             wait(200) + tcp(RST))
 
