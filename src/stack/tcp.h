@@ -415,6 +415,7 @@ struct tn_sock {
 	/* TLP (RFC 8985 7): one probe outstanding at most, until the ACK passes tlp_high_seq */
 	bool tlp_out : 1, tlp_rxt : 1;
 	uint32_t tlp_high_seq;
+	uint32_t tlp_xmit_us;             /* when the probe went (tcp_clock_us): RACK takes its delivery */
 	/* PRR (RFC 6937) */
 	uint32_t prr_delivered, prr_out;
 	uint8_t rtx_kind;                 /* enum tcp_rtx_kind, while rtx_timer runs and !persist */

@@ -402,12 +402,16 @@ void tcp_send_loss_probe(struct tn_sock *s)
 	uint32_t mss = tcp_send_mss(s);
 	uint32_t seq = s->snd_max - min_u32(s->snd_max - s->snd_una, mss);
 	bool repairing = (s->in_recovery || s->in_loss) && tcp_sack_first_in_flight(s, &seq);
+	bool held = tn_clock_hold(s->stack); /* the time tcp_sack_note_rxt gives it is tlp_xmit_us */
 	uint32_t n = tcp_retransmit(s, seq, mss);
 	if (n) {
 		s->tlp_out = true;
 		s->tlp_rxt = true;
 		s->tlp_high_seq = repairing ? seq + n : s->snd_max;
+		s->tlp_xmit_us = tcp_clock_us(s);
 	}
+	if (held)
+		tn_clock_release(s->stack);
 }
 
 /*

@@ -269,8 +269,14 @@ static void rack_update(struct tn_sock *s, const struct tcp_opts *o, uint32_t st
 	 * than the minimum RTT, was the original arriving: its time says
 	 * nothing. (The timestamp test holds when queues make the RTT far
 	 * longer than its minimum; o is NULL for SACK blocks, see above.)
+	 * Not for the tail loss probe: it went after two SRTTs of silence,
+	 * when the original's answer would long have come, and on tap0 the
+	 * peer answers a lone segment sooner than the minimum RTT its ACKs of
+	 * full flights set. Ignored, the probe's SACK (a whole flight lost but
+	 * the probe) started no recovery, and the RTO followed.
 	 */
-	if (rxt && ((s->min_rtt_us && rtt < s->min_rtt_us) || echoes_before(s, o, t)))
+	bool probe = rxt && s->tlp_out && t == s->tlp_xmit_us;
+	if (rxt && !probe && ((s->min_rtt_us && rtt < s->min_rtt_us) || echoes_before(s, o, t)))
 		return;
 	if (!rxt)
 		tcp_min_rtt_sample(s, rtt);

@@ -1001,6 +1001,40 @@ START_TEST(a_probe_finds_a_lost_retransmission_nothing_followed)
 }
 END_TEST
 
+/*
+ * A whole flight lost: the tail loss probe (the last segment again) is
+ * the only thing that arrives, and its SACK comes back sooner than the
+ * minimum RTT (set here by a slow handshake; on tap0, by ACKs of full
+ * flights). RACK's rule for retransmissions (an answer sooner than the
+ * minimum RTT is the original's) does not hold for a probe sent after two
+ * SRTTs of silence: the SACK starts recovery at once, no RTO.
+ */
+START_TEST(a_probe_sacked_sooner_than_min_rtt_starts_recovery)
+{
+	enum { MSS = 1460, SEGS = 10 };
+	static uint8_t data[SEGS * MSS];
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	h_clear(c.h);
+	h_advance(c.h, 2 * TN_NSEC_PER_MSEC); /* no answer: the probe after 2 SRTT (2 ms) */
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossProbes), 1);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv + (SEGS - 1) * MSS);
+	h_clear(c.h);
+	h_advance(c.h, 50 * 1000); /* its SACK, 50 us after it: a twentieth of the minimum RTT */
+	const uint32_t b[] = {(SEGS - 1) * MSS, SEGS * MSS};
+	peer_sack(&c, c.rcv, c.rcv, b, 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPSackRecovery), 1);
+	ck_assert_uint_ge(tcp_out_count(c.h), 1);
+	ck_assert(out_seg(c.h, 0, &o));
+	ck_assert_uint_eq(o.seq, c.rcv); /* the first lost segment goes again at once */
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 0);
+	close_conn(&c);
+}
+END_TEST
+
 /* SACK agreed, but the peer's duplicate ACKs carry no blocks: three of them still repair the hole. */
 START_TEST(sack_peer_without_blocks_three_dupacks)
 {
@@ -2667,6 +2701,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, slow_start_counts_a_stretch_ack_whole);
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
 	tcase_add_test(tc, a_probe_finds_a_lost_retransmission_nothing_followed);
+	tcase_add_test(tc, a_probe_sacked_sooner_than_min_rtt_starts_recovery);
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, empty_receive_ring_starts_again_at_its_first_byte);
