@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "stack/stack.h"
+#include "stack/stack_internal.h" /* tn_get32, tn_put32, the checksum */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,29 +30,6 @@ static uint64_t sink;
 
 /* Where each side's data starts, from the stack's last SYN-ACK (see the header comment). */
 static uint32_t our_data, peer_data;
-
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-
-static uint32_t sum16(const uint8_t *p, size_t len, uint32_t sum)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 /* The TCP header of an Ethernet/IPv4/TCP frame, and its IP header length; NULL if not one. */
 static uint8_t *tcp_of(uint8_t *f, size_t len, size_t *ihl)
@@ -71,8 +49,8 @@ static void note_output(const uint8_t *frame, size_t len)
 	if (!t)
 		return;
 	if ((t[13] & 0x12) == 0x12) { /* SYN-ACK */
-		our_data = get32(t + 4) + 1;
-		peer_data = get32(t + 8);
+		our_data = tn_get32(t + 4) + 1;
+		peer_data = tn_get32(t + 8);
 	}
 }
 
@@ -83,8 +61,8 @@ static void answer(uint8_t *f, size_t len)
 	uint8_t *t = tcp_of(f, len, &ihl);
 	if (!t)
 		return;
-	put32(t + 4, peer_data + (get32(t + 4) & 0xffff));
-	put32(t + 8, our_data + (get32(t + 8) & 0xffff));
+	tn_put32(t + 4, peer_data + (tn_get32(t + 4) & 0xffff));
+	tn_put32(t + 8, our_data + (tn_get32(t + 8) & 0xffff));
 	size_t ip_len = (size_t)f[16] << 8 | f[17];
 	if (ip_len < ihl + 20 || 14 + ip_len > len)
 		return;
@@ -100,16 +78,14 @@ static void answer(uint8_t *f, size_t len)
 		if (olen < 2 || o + olen > doff || o + olen > tcp_len)
 			break;
 		for (size_t e = o + 2; kind == 5 && e + 4 <= o + olen; e += 4)
-			put32(t + e, our_data + (get32(t + e) & 0xffff));
+			tn_put32(t + e, our_data + (tn_get32(t + e) & 0xffff));
 		o += olen;
 	}
-	f[24] = f[25] = 0;
-	uint16_t ipsum = fold(sum16(f + 14, ihl, 0));
-	f[24] = (uint8_t)(ipsum >> 8), f[25] = (uint8_t)ipsum;
-	t[16] = t[17] = 0;
-	uint32_t pseudo = sum16(f + 26, 8, 6 + (uint32_t)tcp_len);
-	uint16_t tsum = fold(sum16(t, tcp_len, pseudo));
-	t[16] = (uint8_t)(tsum >> 8), t[17] = (uint8_t)tsum;
+	tn_put16(f + 24, 0);
+	tn_put16(f + 24, tn_csum_fold(tn_csum_add(0, f + 14, ihl)));
+	tn_put16(t + 16, 0);
+	uint32_t pseudo = tn_csum_pseudo(tn_get32(f + 26), tn_get32(f + 30), TN_IP_PROTO_TCP, (uint16_t)tcp_len);
+	tn_put16(t + 16, tn_csum_fold(tn_csum_add(pseudo, t, tcp_len)));
 }
 
 static uint64_t now_ns(void *ctx) { return fake_now; }
