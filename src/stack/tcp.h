@@ -45,15 +45,21 @@
 #define TCP_INIT_CWND 10      /* segments, RFC 6928 */
 #define TCP_QUICKACKS 16      /* segments ACKed at once in quick ACK mode (Linux TCP_MAX_QUICKACKS) */
 /*
- * Out-of-order ranges held per connection (tcp_ofo.c): room for a full
- * receive buffer of holes, every other full-sized segment missing, and at
- * least TCP_OFO_MIN; the array grows as holes come (8 bytes a range).
+ * Ranges of holes a connection keeps track of, each way: out-of-order
+ * ranges received (tcp_ofo.c), and on the send side SACKed ranges and
+ * retransmissions not yet delivered (tcp_sack.c). Each array has room for
+ * a whole buffer of holes, every other full-sized segment missing, and at
+ * least TCP_HOLES_MIN; it grows as holes come, doubling from
+ * TCP_HOLES_FIRST entries (8 to 12 bytes each).
  */
-#define TCP_OFO_MIN 128
-#define TCP_OFO_FIRST 16      /* entries of the array when the first hole comes */
-#define TCP_SACK_SB_MAX 128   /* send-side scoreboard: SACKed ranges */
-#define TCP_RXT_MAX 128       /* retransmitted ranges whose fate is not known yet */
-#define TCP_TXLOG_MAX 256     /* transmit-time checkpoints of original data */
+#define TCP_HOLES_MIN 128
+#define TCP_HOLES_FIRST 16
+/*
+ * Transmit-time checkpoints of original data: one per burst, up to one per
+ * full-sized segment of the send buffer (at least TCP_TXLOG_MIN); past
+ * that, neighbours merge (tcp_sack.c).
+ */
+#define TCP_TXLOG_MIN 256
 #define TCP_SACK_BLOCKS_MAX 4
 #define TCP_LISTEN_BUCKETS 256
 
@@ -88,18 +94,6 @@ void tn_ring_write_beyond(struct tn_ring *r, uint32_t off, const void *src, uint
 void tn_ring_commit(struct tn_ring *r, uint32_t n);
 uint32_t tn_ring_read(struct tn_ring *r, void *dst, uint32_t n);
 void tn_ring_discard(struct tn_ring *r, uint32_t n);
-/*
- * *p, an array of n entries of socket s's loss and reordering state,
- * allocated at its first use; false when there is no memory (counted:
- * TcpExtTCPMemoryPressures), and the caller does without, as when the
- * array is full.
- */
-#define tcp_lazy_array(s, p, n)                                                         \
-	((p) || ((p) = malloc((size_t)(n) * sizeof(*(p)))) != NULL ||                   \
-	 (TN_COUNT((s)->stack, TcpExtTCPMemoryPressures), false))
-/* Gives such an array back once it holds nothing: the next use allocates it again. */
-#define tcp_lazy_array_release(p) (free(p), (p) = NULL)
-
 /*
  * An empty ring starts again at its first byte, so that a connection
  * whose reader keeps up reuses the same few cache-hot KiB instead of
@@ -225,7 +219,12 @@ struct tcp_rxt {
 /* Original data from seq on (up to the next checkpoint) first went at t_us. */
 struct tcp_txmark {
 	uint32_t seq;
-	uint32_t t_us;
+	/*
+	 * When the bytes from seq went: one burst, or after checkpoints merged
+	 * (tcp_sack.c) the first and the last of several. Delivered bytes
+	 * count as sent at the first, bytes RACK may call lost at the last.
+	 */
+	uint32_t t_us, t_last_us;
 };
 
 /* What the retransmission timer is running for (Linux's icsk_pending). */
@@ -339,9 +338,9 @@ struct tn_sock {
 	uint8_t sack_recent_n;            /* ranges reported most recently, newest first */
 	uint32_t sack_recent[TCP_SACK_BLOCKS_MAX];   /* a byte of each (ranges merge and move) */
 	/*
-	 * ofo, sb, rxt and txlog are arrays allocated at their first use (ofo
-	 * growing from TCP_OFO_FIRST entries, the others tcp_lazy_array's
-	 * TCP_SACK_SB_MAX, ... at once) and given back when they hold nothing
+	 * ofo, sb, rxt and txlog are arrays allocated at their first use,
+	 * growing from TCP_HOLES_FIRST entries (tcp_holes_room), and given
+	 * back when they hold nothing
 	 * (ofo: no hole left; the others: everything sent is acknowledged): an
 	 * idle connection, or one that never sees a hole or a loss, does
 	 * without them.
@@ -395,7 +394,7 @@ struct tn_sock {
 	 */
 	bool rto_undo : 1, frto : 1, frto_new_data : 1; /* frto_new_data: RFC 5682 step 2b (tcp_output) */
 	uint32_t frto_high, rto_ts;
-	uint16_t sb_n;
+	uint16_t sb_n, sb_cap;
 	struct tcp_sack_block *sb;        /* SACKed ranges above snd_una */
 	uint32_t sacked_bytes;
 	/*
@@ -404,7 +403,7 @@ struct tn_sock {
 	 * lost_bytes is their total (not yet retransmitted again).
 	 */
 	uint32_t lost_end, lost_bytes;
-	uint16_t rxt_n, txlog_n, txlog_head;
+	uint16_t rxt_n, rxt_cap, txlog_n, txlog_cap, txlog_head;
 	struct tcp_rxt *rxt;
 	struct tcp_txmark *txlog;         /* a ring, oldest at txlog_head */
 	/* RACK (RFC 8985): the most recently sent segment known delivered */
@@ -653,6 +652,20 @@ uint8_t tcp_ofo_sack_blocks(const struct tn_sock *s, struct tcp_sack_block *out,
 void tcp_ofo_dsack(struct tn_sock *s, uint32_t start, uint32_t end, bool out_of_order);
 
 /* ---- tcp_sack.c */
+/*
+ * Arrays of holes (TCP_HOLES_MIN): the entries one may have for a buffer
+ * of bufsize bytes and segments of mss bytes.
+ */
+uint32_t tcp_holes_limit(uint32_t bufsize, uint32_t mss);
+/*
+ * Room for entry n of the array p of *cap entries of size bytes: it grows
+ * (doubling from TCP_HOLES_FIRST) up to limit entries. Returns the array,
+ * perhaps moved, or NULL when it is at its limit or memory ran out
+ * (counted: TcpExtTCPMemoryPressures); p stays valid then.
+ */
+void *tcp_holes_room(struct tn_sock *s, void *p, uint16_t n, uint16_t *cap, size_t size, uint32_t limit);
+/* The first of n sorted, disjoint ranges that ends after seq (n if none). */
+uint32_t tcp_blocks_first_ending_after(const struct tcp_sack_block *b, uint32_t n, uint32_t seq);
 static inline uint32_t tcp_clock_us(const struct tn_sock *s) { return (uint32_t)(tn_now(s->stack) / 1000); }
 /*
  * An ACK's SACK blocks and cumulative ACK: the scoreboard takes them in,

@@ -6,7 +6,7 @@
  * receive ring at their distance from rcv_nxt; a sorted array of ranges
  * remembers which parts are there. When the gap before them fills, the
  * ranges are committed in one step. The array exists while there is a
- * hole, and grows (doubling from TCP_OFO_FIRST) up to ofo_limit: a
+ * hole, and grows (tcp_holes_room) up to tcp_holes_limit: a
  * receive buffer's worth of holes one full-sized segment apart, so that a
  * window with every other segment lost is held whole. A segment that
  * would need more is dropped and counted (TcpExtTCPOFODrop): tiny
@@ -17,34 +17,14 @@
 
 #include <stdlib.h>
 
-/* A hole between every two full-sized segments of the buffer (at least TCP_OFO_MIN). */
-static uint32_t ofo_limit(const struct tn_sock *s)
-{
-	uint32_t per_hole = 2 * (uint32_t)tcp_offered_mss(s);
-	uint32_t n = s->rcvbuf.size / (per_hole ? per_hole : 1) + 1;
-	if (n < TCP_OFO_MIN)
-		n = TCP_OFO_MIN;
-	return n > UINT16_MAX ? UINT16_MAX : n;
-}
-
 /* Room for one more range; false when at the limit or out of memory (counted). */
 static bool ofo_room(struct tn_sock *s)
 {
-	if (s->ofo_n < s->ofo_cap)
-		return true;
-	uint32_t limit = ofo_limit(s);
-	if (s->ofo_n >= limit)
+	struct tcp_sack_block *a = tcp_holes_room(s, s->ofo, s->ofo_n, &s->ofo_cap, sizeof(*a),
+						  tcp_holes_limit(s->rcvbuf.size, tcp_offered_mss(s)));
+	if (!a)
 		return false;
-	uint32_t cap = s->ofo_cap ? 2 * (uint32_t)s->ofo_cap : TCP_OFO_FIRST;
-	if (cap > limit)
-		cap = limit;
-	struct tcp_sack_block *a = realloc(s->ofo, cap * sizeof(*a));
-	if (!a) {
-		TN_COUNT(s->stack, TcpExtTCPMemoryPressures);
-		return false;
-	}
 	s->ofo = a;
-	s->ofo_cap = (uint16_t)cap;
 	return true;
 }
 
@@ -61,18 +41,9 @@ static void ofo_remove(struct tn_sock *s, uint32_t i)
 	s->ofo_n--;
 }
 
-/* The first range that ends after seq (ofo_n if none): the ranges are sorted and disjoint. */
 static uint32_t ofo_first_ending_after(const struct tn_sock *s, uint32_t seq)
 {
-	uint32_t lo = 0, hi = s->ofo_n;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (seq_lt(seq, s->ofo[mid].end))
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return lo;
+	return tcp_blocks_first_ending_after(s->ofo, s->ofo_n, seq);
 }
 
 /* The range holding seq, or -1. */

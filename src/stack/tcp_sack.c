@@ -4,7 +4,9 @@
  * lost (RACK, RFC 8985), so that recovery (RFC 6675) can retransmit every
  * lost segment in one round trip and count the pipe right.
  *
- * Three bounded arrays, no allocation:
+ * Three arrays, allocated when first needed and growing as holes come
+ * (tcp_holes_room) up to a send buffer's worth of holes, a full-sized
+ * segment apart:
  *   sb[]    the SACKed ranges, sorted. When full the highest is dropped
  *           (recovery works bottom up; the peer reports it again).
  *   rxt[]   the retransmitted ranges not yet delivered, sorted, each with
@@ -12,55 +14,88 @@
  *   txlog[] checkpoints (seq, time) of original transmissions, a ring in
  *           sequence order: original data goes out in order, so one
  *           checkpoint per burst gives every byte its first transmit time.
+ *           When full, neighbours merge (txlog_halve).
+ * A peer SACKing every other segment makes the per-ACK passes over them
+ * (recount, RACK) as long as the arrays, which the buffer bounds.
  * Original data below lost_end that is neither SACKed nor retransmitted is
  * lost; so is every rxt range marked lost. lost_bytes is their sum.
  */
 #include "tcp.h"
 
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
 static bool t_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 static void recount(struct tn_sock *s);
 
+/* ---- arrays of holes */
+uint32_t tcp_holes_limit(uint32_t bufsize, uint32_t mss)
+{
+	uint32_t n = bufsize / (2 * max_u32(mss, 1)) + 1;
+	return min_u32(max_u32(n, TCP_HOLES_MIN), UINT16_MAX);
+}
+
+void *tcp_holes_room(struct tn_sock *s, void *p, uint16_t n, uint16_t *cap, size_t size, uint32_t limit)
+{
+	if (p && n < *cap)
+		return p;
+	if (n >= limit)
+		return NULL;
+	uint32_t c = min_u32(*cap ? 2 * (uint32_t)*cap : TCP_HOLES_FIRST, limit);
+	void *a = realloc(p, c * size);
+	if (!a) {
+		TN_COUNT(s->stack, TcpExtTCPMemoryPressures);
+		return NULL;
+	}
+	*cap = (uint16_t)c;
+	return a;
+}
+
+/* Binary search of sorted, disjoint ranges of any layout that has an end field. */
+static uint32_t first_ending_after(const void *ranges, size_t size, size_t end_offset, uint32_t n,
+				   uint32_t seq)
+{
+	const unsigned char *b = ranges;
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2, end;
+		memcpy(&end, b + mid * size + end_offset, sizeof(end));
+		if (seq_lt(seq, end))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return lo;
+}
+#define FIRST_ENDING_AFTER(a, n, seq) \
+	first_ending_after((a), sizeof(*(a)), offsetof(__typeof__(*(a)), end), (n), (seq))
+
+uint32_t tcp_blocks_first_ending_after(const struct tcp_sack_block *b, uint32_t n, uint32_t seq)
+{
+	return FIRST_ENDING_AFTER(b, n, seq);
+}
+
+/* The send side's arrays: holes in what the send buffer holds. */
+static uint32_t send_holes_limit(const struct tn_sock *s)
+{
+	return tcp_holes_limit(s->sndbuf.size, tcp_send_mss(s));
+}
+
 /* ---- SACKed ranges */
-static void sb_remove(struct tn_sock *s, uint16_t i)
-{
-	memmove(&s->sb[i], &s->sb[i + 1], (size_t)(s->sb_n - i - 1) * sizeof(s->sb[0]));
-	s->sb_n--;
-}
-
-static void sb_insert(struct tn_sock *s, uint32_t start, uint32_t end)
-{
-	uint16_t i = 0;
-	while (i < s->sb_n && seq_lt(s->sb[i].end, start))
-		i++;
-	if (i < s->sb_n && seq_le(s->sb[i].start, end)) {
-		s->sb[i].start = seq_min(s->sb[i].start, start);
-		s->sb[i].end = seq_max(s->sb[i].end, end);
-		while (i + 1 < s->sb_n && seq_le(s->sb[i + 1].start, s->sb[i].end)) {
-			s->sb[i].end = seq_max(s->sb[i].end, s->sb[i + 1].end);
-			sb_remove(s, (uint16_t)(i + 1));
-		}
-		return;
-	}
-	if (s->sb_n == TCP_SACK_SB_MAX) {
-		if (i == s->sb_n)
-			return;
-		s->sb_n--; /* forget the highest range */
-	}
-	if (!tcp_lazy_array(s, s->sb, TCP_SACK_SB_MAX))
-		return; /* as if full: the range is forgotten */
-	memmove(&s->sb[i + 1], &s->sb[i], (size_t)(s->sb_n - i) * sizeof(s->sb[0]));
-	s->sb[i].start = start;
-	s->sb[i].end = end;
-	s->sb_n++;
-}
-
 /* The first SACKed range ending above seq (sb_n if none). */
 static uint16_t sb_find(const struct tn_sock *s, uint32_t seq)
 {
-	uint16_t i = 0;
-	while (i < s->sb_n && seq_le(s->sb[i].end, seq))
-		i++;
-	return i;
+	return (uint16_t)FIRST_ENDING_AFTER(s->sb, s->sb_n, seq);
+}
+
+/* Forgets the first k ranges. */
+static void sb_drop_first(struct tn_sock *s, uint16_t k)
+{
+	if (!k)
+		return;
+	memmove(s->sb, s->sb + k, (size_t)(s->sb_n - k) * sizeof(s->sb[0]));
+	s->sb_n = (uint16_t)(s->sb_n - k);
 }
 
 /* Bytes of [start, end) that are SACKed. */
@@ -70,6 +105,37 @@ static uint32_t sb_covered(const struct tn_sock *s, uint32_t start, uint32_t end
 	for (uint16_t i = sb_find(s, start); i < s->sb_n && seq_lt(s->sb[i].start, end); i++)
 		n += seq_min(s->sb[i].end, end) - seq_max(s->sb[i].start, start);
 	return n;
+}
+
+static void sb_insert(struct tn_sock *s, uint32_t start, uint32_t end)
+{
+	uint16_t i = sb_find(s, start - 1); /* the first that reaches start */
+	if (i < s->sb_n && seq_le(s->sb[i].start, end)) {
+		s->sb[i].start = seq_min(s->sb[i].start, start);
+		s->sb[i].end = seq_max(s->sb[i].end, end);
+		uint16_t last = sb_find(s, s->sb[i].end); /* the ranges it now reaches */
+		if (last < s->sb_n && seq_le(s->sb[last].start, s->sb[i].end))
+			last++;
+		if (last > i + 1) {
+			s->sb[i].end = seq_max(s->sb[i].end, s->sb[last - 1].end);
+			memmove(&s->sb[i + 1], &s->sb[last], (size_t)(s->sb_n - last) * sizeof(s->sb[0]));
+			s->sb_n = (uint16_t)(s->sb_n - (last - i - 1));
+		}
+		return;
+	}
+	struct tcp_sack_block *a = tcp_holes_room(s, s->sb, s->sb_n, &s->sb_cap, sizeof(*a),
+						  send_holes_limit(s));
+	if (a) {
+		s->sb = a;
+	} else {
+		if (i == s->sb_n)
+			return; /* it would be the highest: forgotten */
+		s->sb_n--; /* forget the highest range */
+	}
+	memmove(&s->sb[i + 1], &s->sb[i], (size_t)(s->sb_n - i) * sizeof(s->sb[0]));
+	s->sb[i].start = start;
+	s->sb[i].end = end;
+	s->sb_n++;
 }
 
 /* ---- retransmitted ranges */
@@ -82,10 +148,17 @@ static void rxt_remove(struct tn_sock *s, uint16_t i)
 /* The first rxt range ending above seq (rxt_n if none). */
 static uint16_t rxt_find(const struct tn_sock *s, uint32_t seq)
 {
-	uint16_t i = 0;
-	while (i < s->rxt_n && seq_le(s->rxt[i].end, seq))
-		i++;
-	return i;
+	return (uint16_t)FIRST_ENDING_AFTER(s->rxt, s->rxt_n, seq);
+}
+
+static bool rxt_room(struct tn_sock *s)
+{
+	struct tcp_rxt *a = tcp_holes_room(s, s->rxt, s->rxt_n, &s->rxt_cap, sizeof(*a),
+					   send_holes_limit(s));
+	if (!a)
+		return false;
+	s->rxt = a;
+	return true;
 }
 
 bool tcp_sack_note_rxt(struct tn_sock *s, uint32_t seq, uint32_t len)
@@ -96,8 +169,9 @@ bool tcp_sack_note_rxt(struct tn_sock *s, uint32_t seq, uint32_t len)
 	while (i < s->rxt_n && seq_lt(s->rxt[i].start, end)) {
 		struct tcp_rxt *r = &s->rxt[i];
 		if (seq_lt(r->start, seq) && seq_gt(r->end, end)) {
-			if (s->rxt_n == TCP_RXT_MAX)
+			if (!rxt_room(s))
 				return false;
+			r = &s->rxt[i];
 			memmove(&s->rxt[i + 1], r, (size_t)(s->rxt_n - i) * sizeof(*r));
 			s->rxt_n++;
 			s->rxt[i].end = seq;
@@ -115,11 +189,9 @@ bool tcp_sack_note_rxt(struct tn_sock *s, uint32_t seq, uint32_t len)
 			rxt_remove(s, i);
 		}
 	}
-	if (!tcp_lazy_array(s, s->rxt, TCP_RXT_MAX))
-		return false;
-	if (s->rxt_n == TCP_RXT_MAX) {
+	if (!rxt_room(s)) {
 		/* The head must always be retransmittable (RTO): forget the highest range. */
-		if (seq != s->snd_una)
+		if (seq != s->snd_una || !s->rxt_n)
 			return false;
 		s->rxt_n--;
 		if (i > s->rxt_n)
@@ -133,34 +205,75 @@ bool tcp_sack_note_rxt(struct tn_sock *s, uint32_t seq, uint32_t len)
 }
 
 /* ---- first transmit times */
+static uint16_t txlog_slot(const struct tn_sock *s, uint16_t k)
+{
+	uint32_t i = (uint32_t)s->txlog_head + k;
+	return (uint16_t)(i >= s->txlog_cap ? i - s->txlog_cap : i);
+}
+
 static struct tcp_txmark *txlog_at(struct tn_sock *s, uint16_t k)
 {
-	return &s->txlog[(s->txlog_head + k) % TCP_TXLOG_MAX];
+	return &s->txlog[txlog_slot(s, k)];
 }
 
 static const struct tcp_txmark *txlog_at_c(const struct tn_sock *s, uint16_t k)
 {
-	return &s->txlog[(s->txlog_head + k) % TCP_TXLOG_MAX];
+	return &s->txlog[txlog_slot(s, k)];
+}
+
+/*
+ * Neighbours merge two by two, each pair's bytes taking the later time: a
+ * byte then counts as sent a little later than it was, never earlier, and
+ * RACK may find a loss later than it could, but never calls a segment lost
+ * that went after the one delivered. (When the checkpoints were fixed at
+ * 256 and the bursts after the last one counted as sent with it, a
+ * window of more than 256 bursts made every segment sent after the last
+ * checkpoint older than the recovery's first retransmission: its delivery
+ * called them all lost, and they all went twice.)
+ */
+static void txlog_halve(struct tn_sock *s)
+{
+	uint16_t n = s->txlog_n, out = 0;
+	for (uint16_t k = 0; k < n; k += 2) {
+		struct tcp_txmark m = *txlog_at(s, k);
+		if (k + 1 < n)
+			m.t_last_us = txlog_at(s, (uint16_t)(k + 1))->t_last_us;
+		*txlog_at(s, out++) = m;
+	}
+	s->txlog_n = out;
+}
+
+/* One checkpoint per full-sized segment the send buffer holds, at least TCP_TXLOG_MIN. */
+static bool txlog_room(struct tn_sock *s)
+{
+	uint16_t old = s->txlog_cap;
+	uint32_t limit = min_u32(max_u32(2 * send_holes_limit(s), TCP_TXLOG_MIN), UINT16_MAX);
+	struct tcp_txmark *a = tcp_holes_room(s, s->txlog, s->txlog_n, &s->txlog_cap, sizeof(*a), limit);
+	if (!a) {
+		if (!s->txlog_n)
+			return false; /* no memory: no transmit times, RACK waits for the RTO */
+		txlog_halve(s);
+		return true;
+	}
+	s->txlog = a;
+	if (s->txlog_cap != old && s->txlog_head) {
+		/* it grew full, so wrapped: its older part moves to the new end */
+		uint16_t older = (uint16_t)(old - s->txlog_head);
+		uint16_t head = (uint16_t)(s->txlog_cap - older);
+		memmove(&a[head], &a[s->txlog_head], older * sizeof(*a));
+		s->txlog_head = head;
+	}
+	return true;
 }
 
 void tcp_sack_note_tx(struct tn_sock *s, uint32_t seq)
 {
 	uint32_t now = tcp_clock_us(s);
-	if (s->txlog_n) {
-		struct tcp_txmark *last = txlog_at(s, (uint16_t)(s->txlog_n - 1));
-		if (last->t_us == now)
-			return;
-		/*
-		 * Full: the burst counts as sent with the last checkpoint, earlier
-		 * than it was. RACK may then call it lost a little early; it
-		 * never forgets it.
-		 */
-		if (s->txlog_n == TCP_TXLOG_MAX)
-			return;
-	}
-	if (!tcp_lazy_array(s, s->txlog, TCP_TXLOG_MAX))
-		return; /* no transmit times: RACK waits for the RTO */
-	*txlog_at(s, s->txlog_n) = (struct tcp_txmark){ .seq = seq, .t_us = now };
+	if (s->txlog_n && txlog_at(s, (uint16_t)(s->txlog_n - 1))->t_last_us == now)
+		return;
+	if (!txlog_room(s))
+		return;
+	*txlog_at(s, s->txlog_n) = (struct tcp_txmark){ .seq = seq, .t_us = now, .t_last_us = now };
 	s->txlog_n++;
 }
 
@@ -178,16 +291,25 @@ static uint16_t txlog_find(const struct tn_sock *s, uint32_t seq)
 	return lo;
 }
 
-/* When the byte at seq last went: its retransmission, or its first transmission. */
-static uint32_t sent_at(const struct tn_sock *s, uint32_t seq, bool *retransmitted)
+/*
+ * When the byte at seq last went: its retransmission, or its first
+ * transmission (the earliest it can have been, *merged when checkpoints
+ * merged made that a range of times: no RTT sample then).
+ */
+static uint32_t sent_at(const struct tn_sock *s, uint32_t seq, bool *retransmitted, bool *merged)
 {
 	uint16_t i = rxt_find(s, seq);
+	*merged = false;
 	if (i < s->rxt_n && seq_ge(seq, s->rxt[i].start)) {
 		*retransmitted = true;
 		return s->rxt[i].t_us;
 	}
 	*retransmitted = false;
-	return s->txlog_n ? txlog_at_c(s, txlog_find(s, seq))->t_us : tcp_clock_us(s);
+	if (!s->txlog_n)
+		return tcp_clock_us(s);
+	const struct tcp_txmark *m = txlog_at_c(s, txlog_find(s, seq));
+	*merged = m->t_us != m->t_last_us;
+	return m->t_us;
 }
 
 /* ---- counting */
@@ -259,8 +381,8 @@ static void rack_update(struct tn_sock *s, const struct tcp_opts *o, uint32_t st
 	/* the SYN (or anything else sent before the first checkpoint) has no transmit time here */
 	if (!s->txlog_n || seq_lt(end - 1, txlog_at(s, 0)->seq))
 		return;
-	bool rxt;
-	uint32_t t = sent_at(s, end - 1, &rxt);
+	bool rxt, merged;
+	uint32_t t = sent_at(s, end - 1, &rxt, &merged);
 	uint32_t now = tcp_clock_us(s);
 	uint32_t rtt = now - t;
 	/*
@@ -278,7 +400,7 @@ static void rack_update(struct tn_sock *s, const struct tcp_opts *o, uint32_t st
 	bool probe = rxt && s->tlp_out && t == s->tlp_xmit_us;
 	if (rxt && !probe && ((s->min_rtt_us && rtt < s->min_rtt_us) || echoes_before(s, o, t)))
 		return;
-	if (!rxt)
+	if (!rxt && !merged)
 		tcp_min_rtt_sample(s, rtt);
 	/* Step 3: delivered below what was delivered before without a retransmission: reordering. */
 	if (s->rack_valid && !rxt && seq_lt(end, s->rack_end_seq) && !t_before(s->rack_xmit_us, t)) {
@@ -357,9 +479,9 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 		 * Linux takes it from its skb timestamps: the millisecond TSecr
 		 * cannot tell 30 us from 1 ms. Never from a retransmission (Karn).
 		 */
-		bool rxt;
-		uint32_t t = sent_at(s, ack - 1, &rxt);
-		if (!rxt && s->txlog_n && seq_ge(ack - 1, txlog_at(s, 0)->seq) && seq_le(ack, s->snd_max))
+		bool rxt, merged;
+		uint32_t t = sent_at(s, ack - 1, &rxt, &merged);
+		if (!rxt && !merged && s->txlog_n && seq_ge(ack - 1, txlog_at(s, 0)->seq) && seq_le(ack, s->snd_max))
 			s->ack_rtt_us = max_u32(tcp_clock_us(s) - t, 1);
 	}
 	/*
@@ -427,8 +549,7 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 
 void tcp_sack_trim(struct tn_sock *s)
 {
-	while (s->sb_n && seq_le(s->sb[0].end, s->snd_una))
-		sb_remove(s, 0);
+	sb_drop_first(s, sb_find(s, s->snd_una));
 	if (s->sb_n && seq_lt(s->sb[0].start, s->snd_una)) {
 		/*
 		 * The peer acknowledged up to a byte it had SACKed beyond: fine.
@@ -441,12 +562,15 @@ void tcp_sack_trim(struct tn_sock *s)
 		TCP_CTR(s, TcpExtTCPSACKReneging);
 		s->sb_n = 0;
 	}
-	while (s->rxt_n && seq_le(s->rxt[0].end, s->snd_una))
-		rxt_remove(s, 0);
+	uint16_t below = rxt_find(s, s->snd_una);
+	if (below) {
+		memmove(s->rxt, s->rxt + below, (size_t)(s->rxt_n - below) * sizeof(s->rxt[0]));
+		s->rxt_n = (uint16_t)(s->rxt_n - below);
+	}
 	if (s->rxt_n && seq_lt(s->rxt[0].start, s->snd_una))
 		s->rxt[0].start = s->snd_una;
 	while (s->txlog_n > 1 && seq_le(txlog_at(s, 1)->seq, s->snd_una)) {
-		s->txlog_head = (uint16_t)((s->txlog_head + 1) % TCP_TXLOG_MAX);
+		s->txlog_head = txlog_slot(s, 1);
 		s->txlog_n--;
 	}
 	if (seq_lt(s->lost_end, s->snd_una))
@@ -459,9 +583,13 @@ void tcp_sack_trim(struct tn_sock *s)
 		 * what it needs again.
 		 */
 		s->sb_n = s->rxt_n = s->txlog_n = s->txlog_head = 0;
-		tcp_lazy_array_release(s->sb);
-		tcp_lazy_array_release(s->rxt);
-		tcp_lazy_array_release(s->txlog);
+		s->sb_cap = s->rxt_cap = s->txlog_cap = 0;
+		free(s->sb);
+		free(s->rxt);
+		free(s->txlog);
+		s->sb = NULL;
+		s->rxt = NULL;
+		s->txlog = NULL;
 	}
 	recount(s);
 }
@@ -536,11 +664,11 @@ uint64_t tcp_rack_detect(struct tn_sock *s)
 		const struct tcp_txmark *m = txlog_at(s, k);
 		uint32_t from = seq_max(m->seq, s->lost_end);
 		uint32_t end = k + 1 < s->txlog_n ? txlog_at(s, (uint16_t)(k + 1))->seq : s->snd_max;
-		if (m->t_us == s->rack_xmit_us)
+		if (m->t_last_us == s->rack_xmit_us)
 			end = seq_min(end, s->rack_end_seq);
-		if (!seq_lt(from, end) || !rack_sent_before(s, m->t_us, end))
+		if (!seq_lt(from, end) || !rack_sent_before(s, m->t_last_us, end))
 			break;
-		int64_t remaining = (int64_t)(int32_t)(m->t_us + wait - now);
+		int64_t remaining = (int64_t)(int32_t)(m->t_last_us + wait - now);
 		if (remaining > 0) {
 			remaining_max = remaining;
 			break;

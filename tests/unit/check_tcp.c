@@ -601,24 +601,24 @@ START_TEST(out_of_order_holds_a_buffer_of_holes)
 		if (big)
 			cfg.tcp_rcvbuf = cfg.tcp_rcvbuf_max = 2 * 1024 * 1024;
 		struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
-		uint32_t holes = big ? HOLES : TCP_OFO_MIN + 2, seg = big ? MSS : 100;
+		uint32_t holes = big ? HOLES : TCP_HOLES_MIN + 2, seg = big ? MSS : 100;
 		for (uint32_t k = 1; k < 2 * holes; k += 2) {
 			h_clear(c.h);
 			peer_send(c.h, &(struct pseg){.seq = c.snd + k * seg, .ack = c.rcv, .flags = TCP_ACK,
 						      .data = data + k * seg, .len = seg});
 			struct oseg o = last_only(c.h);
 			ck_assert_uint_eq(o.ack, c.snd);
-			if (k / 2 >= TCP_OFO_MIN && !big)
+			if (k / 2 >= TCP_HOLES_MIN && !big)
 				continue; /* dropped: the ACK repeats what is held */
 			ck_assert_uint_ge(o.opt.nsack, 1);
 			ck_assert_uint_eq(o.opt.sack[0].start, c.snd + k * seg);
 			ck_assert_uint_eq(o.opt.sack[0].end, c.snd + (k + 1) * seg);
 		}
-		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPOFOQueue), big ? HOLES : TCP_OFO_MIN);
-		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPOFODrop), big ? 0 : holes - TCP_OFO_MIN);
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPOFOQueue), big ? HOLES : TCP_HOLES_MIN);
+		ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPOFODrop), big ? 0 : holes - TCP_HOLES_MIN);
 		size_t got = 0;
 		for (uint32_t k = 0; k < 2 * holes; k++) {
-			if (k % 2 && (big || k / 2 < TCP_OFO_MIN))
+			if (k % 2 && (big || k / 2 < TCP_HOLES_MIN))
 				continue; /* held already */
 			peer_send(c.h, &(struct pseg){.seq = c.snd + k * seg, .ack = c.rcv, .flags = TCP_ACK,
 						      .data = data + k * seg, .len = seg});
@@ -1031,6 +1031,52 @@ START_TEST(a_probe_sacked_sooner_than_min_rtt_starts_recovery)
 	ck_assert(out_seg(c.h, 0, &o));
 	ck_assert_uint_eq(o.seq, c.rcv); /* the first lost segment goes again at once */
 	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPTimeouts), 0);
+	close_conn(&c);
+}
+END_TEST
+
+/*
+ * More bursts in flight than transmit-time checkpoints: neighbours merge
+ * and count as sent at the later time, so that no segment looks older
+ * than it is. 300 small segments (one checkpoint each, 256 at first), the
+ * first lost and repaired, 20 new ones sent after the repair; the ACK of
+ * the repair must not make them lost. When the bursts past the 256th
+ * counted as sent with it, before the repair, they all went again at once.
+ */
+START_TEST(merged_transmit_times_never_make_a_later_segment_lost)
+{
+	enum { SEG = 40, FIRST = 300, MORE = 20 };
+	static uint8_t data[SEG];
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_set_nodelay(c.s, true), 0);
+	for (int i = 0; i < FIRST; i++) {
+		ck_assert_int_eq(tn_sock_send(c.s, data, SEG), SEG);
+		h_advance(c.h, 1000);
+	}
+	ck_assert_uint_eq(tcp_out_count(c.h), FIRST);
+	ck_assert_uint_lt(c.s->txlog_n, FIRST); /* merged */
+	h_clear(c.h);
+	h_advance(c.h, 700 * 1000);
+	const uint32_t b[] = {SEG, FIRST * SEG};
+	peer_sack(&c, c.rcv, c.rcv, b, 1); /* segment 0 lost */
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 1);
+	struct oseg o;
+	ck_assert(out_seg(c.h, 0, &o));
+	ck_assert_uint_eq(o.seq, c.rcv);
+	for (int i = 0; i < MORE; i++) {
+		h_advance(c.h, 1000);
+		ck_assert_int_eq(tn_sock_send(c.s, data, SEG), SEG);
+	}
+	ck_assert_uint_eq(tcp_out_count(c.h), 1 + MORE);
+	h_clear(c.h);
+	h_advance(c.h, 1100 * 1000); /* the repair's ACK, a little more than the minimum RTT later */
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + FIRST * SEG, .flags = TCP_ACK});
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLostRetransmit), 0);
+	for (size_t i = 0; out_seg(c.h, i, &o); i++)
+		ck_assert_uint_ge(o.seq, c.rcv + (FIRST + MORE) * SEG); /* nothing sent again */
 	close_conn(&c);
 }
 END_TEST
@@ -2702,6 +2748,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
 	tcase_add_test(tc, a_probe_finds_a_lost_retransmission_nothing_followed);
 	tcase_add_test(tc, a_probe_sacked_sooner_than_min_rtt_starts_recovery);
+	tcase_add_test(tc, merged_transmit_times_never_make_a_later_segment_lost);
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
 	tcase_add_test(tc, empty_receive_ring_starts_again_at_its_first_byte);
