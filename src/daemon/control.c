@@ -117,6 +117,7 @@ struct ctl_client {
 	unsigned fdq_len;
 	struct sockets_owner owner; /* its tapnet sockets */
 	struct trace_sub *sub;      /* after TRACE: its event stream (trace.c); it asks nothing more */
+	bool reset_watch;           /* after RESETS: notices of its process's resets; it asks nothing more */
 };
 
 struct control {
@@ -158,6 +159,8 @@ static int handle_trace(struct ctl_client *, const struct tn_rpc_header *, const
 			struct tn_rpc_writer *);
 static int handle_sockets(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
 			  struct tn_rpc_writer *);
+static int handle_resets(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
+			 struct tn_rpc_writer *);
 
 static const struct ctl_request {
 	uint16_t type;
@@ -170,6 +173,7 @@ static const struct ctl_request {
 	{ TN_RPC_TIMEWAIT, handle_timewait },
 	{ TN_RPC_SOCKETS, handle_sockets },
 	{ TN_RPC_TRACE, handle_trace },
+	{ TN_RPC_RESETS, handle_resets },
 };
 
 /* ------------------------------------------------------------------ clients */
@@ -619,6 +623,51 @@ static int handle_trace(struct ctl_client *c, const struct tn_rpc_header *hdr, c
 	return client_flush(c) ? CTL_SENT : CTL_DROP;
 }
 
+/* The reset watcher of a process (pid and uid both), or NULL. */
+static struct ctl_client *reset_watcher(struct control *ctl, pid_t pid, uid_t uid)
+{
+	for (struct ctl_client *c = ctl->clients; c; c = c->next)
+		if (c->reset_watch && c->cred.pid == pid && c->cred.uid == uid)
+			return c;
+	return NULL;
+}
+
+/* RESETS: from the reply on, c receives its process's RESET_NOTICEs (rpc.h). */
+static int handle_resets(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
+			 struct tn_rpc_writer *reply)
+{
+	(void)hdr;
+	(void)msg;
+	(void)reply;
+	if (reset_watcher(c->ctl, c->cred.pid, c->cred.uid))
+		return -EBUSY;
+	c->reset_watch = true;
+	return 0;
+}
+
+bool control_reset_notice(struct control *ctl, pid_t pid, uid_t uid, uint64_t cookie)
+{
+	struct ctl_client *c = ctl ? reset_watcher(ctl, pid, uid) : NULL;
+	uint8_t msg[TN_RPC_HDR_LEN + 16];
+	struct tn_rpc_writer w;
+
+	if (!c)
+		return false;
+	tn_rpc_begin(&w, msg, sizeof(msg), TN_RPC_RESET_NOTICE | TN_RPC_REPLY, TN_RPC_CONNECTION_ID);
+	tn_rpc_put_u64(&w, TN_ATTR_COOKIE, cookie);
+	long len = tn_rpc_end(&w);
+	/*
+	 * Queued, sent when the socket is writable: the caller is in a
+	 * socket's pump, where a watcher that does not read (dropped by
+	 * client_queue) must not free sockets under it.
+	 */
+	if (len < 0 || c->out_len - c->out_off + (size_t)len > CTL_OUT_MAX ||
+	    !client_queue(c, msg, (size_t)len, -1))
+		return false;
+	client_set_events(c, EV_READ | EV_WRITE);
+	return true;
+}
+
 static int handle_timewait(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg,
 			   struct tn_rpc_writer *reply)
 {
@@ -657,8 +706,8 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 		client_drop_bad(c, "sent a reply where a request was due");
 		return false;
 	}
-	if (c->sub) { /* its replies would cut into the event stream */
-		client_drop_bad(c, "sent a request after TRACE");
+	if (c->sub || c->reset_watch) { /* its replies would cut into the event stream */
+		client_drop_bad(c, c->sub ? "sent a request after TRACE" : "sent a request after RESETS");
 		return false;
 	}
 	DAEMON_COUNT(ctl->d, CtlRequests, 1);
@@ -872,7 +921,8 @@ static void idle_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)loop;
 	(void)revents;
-	c->idle_expired = c->sub == NULL; /* a trace reader asks nothing and is not idle */
+	/* a trace reader, or a reset watcher, asks nothing and is not idle */
+	c->idle_expired = c->sub == NULL && !c->reset_watch;
 }
 
 /*

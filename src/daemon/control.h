@@ -9,6 +9,10 @@
 #ifndef TAPNETD_CONTROL_H
 #define TAPNETD_CONTROL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 struct tapnetd;
 struct control;
 
@@ -22,6 +26,13 @@ struct control *control_open(struct tapnetd *d);
 unsigned control_client_count(const struct control *ctl);
 /* The daemon's limits in its configuration changed: apply them. */
 void control_apply_limits(struct control *ctl);
+
+/*
+ * A RESET_NOTICE for the socket named cookie to the reset watcher of the
+ * process pid (of user uid), if it has one (rpc.h, TN_RPC_RESETS): true
+ * when one was queued.
+ */
+bool control_reset_notice(struct control *ctl, pid_t pid, uid_t uid, uint64_t cookie);
 
 /* Closes every client and the socket, and removes the socket file. NULL is fine. */
 void control_close(struct control *ctl);

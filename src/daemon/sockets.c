@@ -276,6 +276,8 @@ void tsock_free(struct tsock *t)
 	bool close_here = t->rd_eof;
 
 	io_set(t, 0);
+	if (t->reset_wait)
+		ss->resets_waiting--;
 	/*
 	 * A hang-up not yet reported would name a freed t, unless A is closed
 	 * here: its last reference takes it out of every epoll set.
@@ -563,6 +565,8 @@ struct sockets *sockets_new(struct tapnetd *d)
 	ev_prepare_init(&ss->pend_watcher, pend_cb);
 	ss->pend_watcher.data = ss;
 	ev_prepare_start(d->loop, &ss->pend_watcher);
+	ev_init(&ss->reset_timer, reset_timer_cb);
+	ss->reset_timer.data = ss;
 	tn_stack_set_charge(d->stack, charge_cb, ss);
 	pair_cap_note(d);
 	return ss;
@@ -596,6 +600,7 @@ void sockets_free(struct sockets *ss)
 	ev_io_stop(ss->d->loop, &ss->hup_io);
 	ev_idle_stop(ss->d->loop, &ss->wake_idle);
 	ev_prepare_stop(ss->d->loop, &ss->pend_watcher);
+	ev_timer_stop(ss->d->loop, &ss->reset_timer);
 	/* the core frees what is left later, with nobody to tell */
 	tn_stack_set_charge(ss->d->stack, NULL, NULL);
 	close(ss->hup_ep);

@@ -33,6 +33,7 @@
 #define PAIR_SNDBUF 212992     /* asked for each end's send buffer (the kernel caps it) */
 #define ACCEPT_BATCH 64        /* connections handed to one listener per wakeup */
 #define FILLER_CHUNK 4096
+#define RESET_WAIT_MS 250      /* how long A waits for a reset watcher's byte (rpc.h, RESETS) */
 #define PASSED_FDS_MAX 253     /* the kernel's SCM_MAX_FD: all one recvmsg() can bring */
 
 #ifndef SO_COOKIE
@@ -92,6 +93,9 @@ struct tsock {
 	struct opt_later opts_later[OPTS_LATER_MAX]; /* oldest first */
 	unsigned n_opts_later;
 	struct sockets_owner *opt_conn; /* sent the last option without waiting; NULL once gone */
+	/* reset by the peer: A stays open until the reset watcher's byte is in it (reset_wait_over) */
+	bool reset_wait;
+	ev_tstamp reset_until;
 };
 
 struct tombstone {
@@ -137,6 +141,8 @@ struct sockets {
 	ev_prepare pend_watcher;
 	struct failed_connect failed[FAILED_KEEP]; /* the oldest is replaced first */
 	unsigned failed_next;
+	ev_timer reset_timer;         /* runs while sockets wait for a reset watcher's byte */
+	unsigned resets_waiting;
 	uint8_t scratch[CHUNK];
 };
 
@@ -153,6 +159,9 @@ struct req {
 	const uint8_t *optval;
 	size_t optval_len;
 };
+
+/* ---- the data path (sockets_pump.c) */
+void reset_timer_cb(struct ev_loop *loop, ev_timer *w, int revents);
 
 /* ---- the registry (sockets.c) */
 struct tsock *find_sock(struct sockets *ss, uint64_t cookie);

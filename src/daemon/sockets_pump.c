@@ -11,6 +11,9 @@
 #include "sockets_internal.h"
 
 #include <limits.h>
+#include <linux/sockios.h>
+
+#include "control.h"
 
 /*
  * recvmsg() on A, always with room for passed fds: a client may send
@@ -143,6 +146,60 @@ static void a_sndbuf_follow(struct tsock *t)
 	t->a_sndbuf = want;
 }
 
+/*
+ * The peer reset the connection, and the client reads B itself: closed as
+ * it is, A gives it end-of-file (the shim asks SO_ERROR at a hang-up; a
+ * static or Go program does not). A Unix socket closed with bytes unread
+ * makes its peer's next read, after the data, fail with ECONNRESET, but
+ * only B can put bytes into A, and tapnetd has no copy of B (it would hide
+ * the program's close). A reset watcher of the client's process (the
+ * seccomp supervisor, which has ptrace rights over the program) can: told
+ * the socket's cookie, it sends one byte through its own copy of the
+ * program's fd, and A closes once the byte is there (reset_wait_over).
+ * Not needed when A still holds what the program wrote: then its close
+ * says ECONNRESET already.
+ */
+static bool reset_through_watcher(struct tsock *t)
+{
+	struct sockets *ss = t->ss;
+	int queued = 0;
+
+	if (!t->conn || ioctl(t->own_end, SIOCINQ, &queued) < 0 || queued > 0 ||
+	    !control_reset_notice(ss->d->control, t->conn->cred.pid, t->conn->cred.uid, t->cookie))
+		return false;
+	t->reset_wait = true;
+	t->reset_until = ev_now(ss->d->loop) + RESET_WAIT_MS / 1000.;
+	if (ss->resets_waiting++ == 0) {
+		ss->reset_timer.repeat = RESET_WAIT_MS / 1000.;
+		ev_timer_again(ss->d->loop, &ss->reset_timer);
+	}
+	return true;
+}
+
+/* Is the watcher's byte in A, or the wait over (the program closed B, time ran out)? */
+static bool reset_wait_over(struct tsock *t)
+{
+	int queued = 0;
+
+	return ioctl(t->own_end, SIOCINQ, &queued) < 0 || queued > 0 || t->client_closed ||
+	       ev_now(t->ss->d->loop) >= t->reset_until;
+}
+
+void reset_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct sockets *ss = w->data;
+
+	(void)loop;
+	(void)revents;
+	for (struct tsock *t = ss->all, *next; t; t = next) {
+		next = t->next;
+		if (t->reset_wait)
+			tsock_pump(t); /* finishes those whose wait is over */
+	}
+	if (!ss->resets_waiting)
+		ev_timer_stop(loop, w);
+}
+
 /* Peer -> client: from the core's receive buffer into A while A takes it. */
 static void pump_to_client(struct tsock *t)
 {
@@ -167,7 +224,8 @@ static void pump_to_client(struct tsock *t)
 		}
 		if (n < 0) { /* reset, timed out: the client reads EOF, SO_ERROR says why */
 			close_core(t, false);
-			set_done(t, (int)-n);
+			if (n != -ECONNRESET || !reset_through_watcher(t))
+				set_done(t, (int)-n);
 			return;
 		}
 		struct iovec iov[2];
@@ -561,6 +619,8 @@ static void tsock_update_io(struct tsock *t)
 	if (t->listening) {
 		if (t->accepted_end >= 0)
 			ev |= EV_WRITE;
+	} else if (t->reset_wait) {
+		ev |= EV_READ; /* the watcher's byte */
 	} else if (t->connected && t->sk) {
 		if (!t->rd_eof && (t->filler || tn_sock_writable(t->sk) > 0))
 			ev |= EV_READ;
@@ -577,8 +637,17 @@ void tsock_pump(struct tsock *t)
 		return;
 	}
 	t->in_pump = true;
+	if (t->reset_wait && reset_wait_over(t)) {
+		log_debug("socket %llx: the peer's reset closes A%s", (unsigned long long)t->cookie,
+			  t->client_closed || ev_now(t->ss->d->loop) < t->reset_until
+				  ? ""
+				  : " without the watcher's byte: B reads end-of-file");
+		set_done(t, ECONNRESET);
+	}
 	do {
 		t->again = false;
+		if (t->reset_wait)
+			break; /* A is not read: the byte must stay unread */
 		if (t->listening)
 			pump_accept(t);
 		else if (t->connected) {

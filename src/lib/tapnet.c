@@ -414,6 +414,51 @@ void tn_lib_supervisor_init(const char *path, unsigned options)
 	tn_lib_options = options;
 }
 
+int tn_lib_reset_watch(void)
+{
+	uint8_t req[TN_RPC_HDR_LEN], reply[256];
+	struct tn_rpc_writer w;
+	struct tn_rpc_header hdr;
+	int fd = tn_rpc_connect_program(socket_path(), "resets", CALL_TIMEOUT_MS);
+
+	if (fd < 0)
+		return -1;
+	tn_rpc_begin(&w, req, sizeof(req), TN_RPC_RESETS, 1);
+	long len = tn_rpc_end(&w);
+	long r = len < 0 ? -1 : tn_rpc_call(fd, req, (size_t)len, reply, sizeof(reply), CALL_TIMEOUT_MS);
+	if (r < 0 || tn_rpc_parse_header(reply, (size_t)r, &hdr) != TN_RPC_OK ||
+	    hdr.type != (TN_RPC_RESETS | TN_RPC_REPLY)) {
+		int err = errno, e;
+		char text[128];
+		if (r >= 0)
+			err = tn_rpc_decode_error(reply, (size_t)r, &e, text, sizeof(text)) ? e : EPROTO;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+int tn_lib_reset_notice(int fd, uint64_t *cookie)
+{
+	uint8_t msg[256];
+	struct tn_rpc_header hdr;
+	struct tn_rpc_iter it;
+	struct tn_rpc_attr_view a;
+	long len = tn_rpc_recv_msg(fd, msg, sizeof(msg), CALL_TIMEOUT_MS);
+
+	if (len < 0)
+		return -1;
+	if (tn_rpc_parse_header(msg, (size_t)len, &hdr) != TN_RPC_OK ||
+	    hdr.type != (TN_RPC_RESET_NOTICE | TN_RPC_REPLY))
+		return 0;
+	tn_rpc_iter_msg(&it, msg, (size_t)len);
+	while (tn_rpc_next(&it, &a))
+		if (a.type == TN_ATTR_COOKIE && tn_rpc_get_u64(&a, cookie))
+			return 1;
+	return 0;
+}
+
 #ifndef TN_LIB_SUPERVISOR
 /* ---- what a process under `tapnet run` does when it loads the library */
 

@@ -201,6 +201,14 @@ bool tn_lib_placeholder(int fd);
 /* Where the daemon is, and TN_LIB_OPT_* (instead of the environment). */
 void tn_lib_supervisor_init(const char *socket_path, unsigned options);
 /*
+ * A connection of this process's own on which tapnetd tells of the sockets
+ * of its other connections that the peer reset (rpc.h, TN_RPC_RESETS):
+ * its fd, or -1 with errno.
+ */
+int tn_lib_reset_watch(void);
+/* One message from it: 1 with *cookie, 0 for anything else, -1 when it is over. */
+int tn_lib_reset_notice(int fd, uint64_t *cookie);
+/*
  * tapnet_accept4 (cookie: fd's, 0 if the caller does not know it); with
  * nowait, EAGAIN instead of waiting, whatever the fd's flags.
  */

@@ -459,6 +459,10 @@ const char *tn_rpc_type_name(uint16_t type)
 		return "SETSOCKOPT";
 	case TN_RPC_SETSOCKOPT_NOWAIT:
 		return "SETSOCKOPT_NOWAIT";
+	case TN_RPC_RESETS:
+		return "RESETS";
+	case TN_RPC_RESET_NOTICE:
+		return "RESET_NOTICE";
 	case TN_RPC_GETSOCKOPT:
 		return "GETSOCKOPT";
 	case TN_RPC_ERROR:

@@ -79,6 +79,23 @@ enum tn_rpc_type {
 	 * counted (SockOptNowaitErrors) and logged by the daemon.
 	 */
 	TN_RPC_SETSOCKOPT_NOWAIT = 24,
+	/*
+	 * RESETS (the seccomp supervisor of `tapnet run`): req empty; reply
+	 * empty. From then on the connection only receives RESET_NOTICE
+	 * messages (type RESET_NOTICE | REPLY, id TN_RPC_CONNECTION_ID), each
+	 * with the COOKIE of a socket made through any connection of the same
+	 * process (pid and uid) that the peer reset while nothing the program
+	 * wrote waited in the pair: a program that reads its socket with
+	 * system calls of its own reads end-of-file there unless one byte
+	 * comes into A from B before tapnetd closes A (then B's next read,
+	 * after the data, fails with ECONNRESET, as a kernel socket's does).
+	 * The watcher sends that byte through its copy of the program's fd;
+	 * tapnetd closes A once it is there, or after RESET_WAIT_MS (then the
+	 * program reads end-of-file, as it would without a watcher). One
+	 * watcher per process; any further request costs the connection.
+	 */
+	TN_RPC_RESETS = 25,
+	TN_RPC_RESET_NOTICE = 26, /* COOKIE */
 	TN_RPC_TYPE__MAX,
 
 	TN_RPC_ERROR = 0x7fff, /* reply to any request: ERRNO, MESSAGE */

@@ -72,6 +72,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef PIDFD_THREAD
@@ -171,7 +172,9 @@ static void pass(uint64_t id)
  * what the call returns), close-on-exec as asked. 0, or -1 if the
  * program is gone.
  */
-static int reply_fd(uint64_t id, int fd, bool cloexec)
+static void note_placed(pid_t pid, int fd, int number);
+
+static int reply_fd(uint64_t id, pid_t pid, int fd, bool cloexec)
 {
 	struct seccomp_notif_addfd add = {
 		.id = id,
@@ -187,7 +190,10 @@ static int reply_fd(uint64_t id, int fd, bool cloexec)
 		if (n >= 0)
 			reply(id, n, 0);
 	}
-	return n < 0 ? -1 : 0;
+	if (n < 0)
+		return -1;
+	note_placed(pid, fd, n);
+	return 0;
 }
 
 /* The program's memory. 0, or -1 (EFAULT: the program passed a bad pointer). */
@@ -403,7 +409,7 @@ static void do_socket(const struct seccomp_notif *n)
 		reply(n->id, 0, errno);
 		return;
 	}
-	if (reply_fd(n->id, k, type & SOCK_CLOEXEC) == 0 && sup_opts.verbose)
+	if (reply_fd(n->id, (pid_t)n->pid, k, type & SOCK_CLOEXEC) == 0 && sup_opts.verbose)
 		say("pid %u: socket(%s, SOCK_STREAM) made without libc: tapnet's", n->pid,
 		    family_name(domain));
 	close(k);
@@ -456,7 +462,10 @@ static int put_at_number(uint64_t id, pid_t pid, int k, int target)
 		.newfd = (uint32_t)target,
 		.newfd_flags = remote_cloexec(pid, target) ? O_CLOEXEC : 0,
 	};
-	return ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0 ? -1 : 0;
+	if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add) < 0)
+		return -1;
+	note_placed(pid, k, target);
+	return 0;
 }
 
 static uint64_t cookie_of(int fd)
@@ -520,7 +529,7 @@ static int try_accept(uint64_t id, pid_t pid, int fd, int target, int flags, uin
 		reply(id, 0, EFAULT);
 		return 1;
 	}
-	if (reply_fd(id, nfd, flags & SOCK_CLOEXEC) < 0 && sup_opts.verbose)
+	if (reply_fd(id, pid, nfd, flags & SOCK_CLOEXEC) < 0 && sup_opts.verbose)
 		say("pid %d: an accepted connection was lost: the program left accept() first", pid);
 	close(nfd);
 	return 1;
@@ -1066,6 +1075,111 @@ static void handle_tapnet(const struct seccomp_notif *n, int nr, int fd)
 	close(fd);
 }
 
+/* ------------------------------------------------------------------ resets */
+
+/*
+ * A peer's reset reaches a program that reads its socket itself as
+ * end-of-file, unless a byte comes into tapnetd's end of the pair from the
+ * program's before tapnetd closes it (see reset_through_watcher in
+ * tapnetd): tapnetd names the socket on the supervisor's reset connection
+ * (rpc.h, TN_RPC_RESETS), and the supervisor sends that byte through a copy
+ * of the program's fd. Where the program holds each socket the supervisor
+ * put into it is noted here, by cookie; the fd found there is used only if
+ * it is still that very socket (its cookie), whoever has the pid now.
+ */
+#define SUP_PLACED_MAX 4096 /* sockets remembered; the oldest is replaced first */
+#define SUP_RESETS_RETRY_MS 1000
+
+static struct {
+	uint64_t cookie; /* 0: free */
+	pid_t pid;
+	int number;
+} placed[SUP_PLACED_MAX];
+static unsigned placed_next;
+static int resets_fd = -1;      /* the reset connection to tapnetd */
+static int64_t resets_tried_ms; /* when it was last opened (or tried) */
+static unsigned long n_resets;  /* resets passed on */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Opens the reset connection, at most once a second (tapnetd may be away),
+ * when the supervisor first puts a tapnet socket into the program: a
+ * program the shim serves never costs its user that connection
+ * (max_clients_per_user).
+ */
+static void resets_open(void)
+{
+	int64_t now = mono_ms();
+
+	if (resets_fd >= 0 || (resets_tried_ms && now - resets_tried_ms < SUP_RESETS_RETRY_MS))
+		return;
+	resets_tried_ms = now;
+	resets_fd = tn_lib_reset_watch();
+	if (resets_fd < 0 && sup_opts.verbose)
+		say("seccomp supervisor: no reset notices (%s): after a peer's reset, static and Go "
+		    "programs read end-of-file", strerror(errno));
+}
+
+/* Our fd, just put at number in process pid: remembered if it is a tapnet socket's end. */
+static void note_placed(pid_t pid, int fd, int number)
+{
+	int domain = 0;
+	socklen_t len = sizeof(domain);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX)
+		return; /* a placeholder, a kernel socket */
+	unsigned k = placed_next++ % SUP_PLACED_MAX;
+	placed[k].cookie = cookie_of(fd);
+	placed[k].pid = pid;
+	placed[k].number = number;
+	resets_open();
+}
+
+/* tapnetd says the peer reset the socket named cookie: the byte, through the program's fd. */
+static void reset_arrived(uint64_t cookie)
+{
+	for (unsigned i = 0; i < SUP_PLACED_MAX; i++) {
+		if (!cookie || placed[i].cookie != cookie)
+			continue;
+		placed[i].cookie = 0;
+		bool thread;
+		int pfd = pidfd_of(placed[i].pid, &thread);
+		int k = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, placed[i].number, 0);
+		if (pfd >= 0)
+			close(pfd);
+		if (k >= 0 && cookie_of(k) == cookie && send(k, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+			n_resets++;
+		else if (sup_opts.verbose)
+			say("pid %d: a reset is read as end-of-file: its socket is no longer at fd %d",
+			    (int)placed[i].pid, placed[i].number);
+		if (k >= 0)
+			close(k);
+		return;
+	}
+}
+
+/* Notices on the reset connection (readable): each passed on. */
+static void resets_read(void)
+{
+	uint64_t cookie;
+	int r = tn_lib_reset_notice(resets_fd, &cookie);
+
+	if (r < 0) { /* tapnetd went away: opened again with the next socket */
+		close(resets_fd);
+		resets_fd = -1;
+		return;
+	}
+	if (r > 0)
+		reset_arrived(cookie);
+}
+
 static void drop_pending(unsigned k)
 {
 	close(pending[k].fd);
@@ -1105,7 +1219,7 @@ static void sweep(void)
 static void serve(void)
 {
 	struct seccomp_notif *n = malloc(sizes.seccomp_notif);
-	static struct pollfd pfd[SUP_PENDING_MAX + 1];
+	static struct pollfd pfd[SUP_PENDING_MAX + 2];
 
 	resp = malloc(sizes.seccomp_notif_resp);
 	if (!n || !resp)
@@ -1122,7 +1236,8 @@ static void serve(void)
 		for (unsigned k = 0; k < count; k++)
 			pfd[k + 1] = (struct pollfd){ .fd = pending[k].fd,
 						      .events = pending[k].accept ? POLLIN : POLLOUT };
-		int r = poll(pfd, count + 1, count ? SUP_SWEEP_MS : -1);
+		pfd[count + 1] = (struct pollfd){ .fd = resets_fd, .events = POLLIN }; /* -1: none */
+		int r = poll(pfd, count + 2, count ? SUP_SWEEP_MS : -1);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -1131,6 +1246,9 @@ static void serve(void)
 			sweep();
 			continue;
 		}
+		/* resets before what the program does next: a close would lose its fd */
+		if (pfd[count + 1].revents)
+			resets_read();
 		/* answer the waiting calls first: pending[] may change under handle() */
 		for (unsigned k = count; k-- > 0;)
 			if (pfd[k + 1].revents)
@@ -1178,8 +1296,8 @@ static void supervisor_main(int chan)
 	close(chan);
 	serve();
 	if (sup_opts.verbose)
-		say("seccomp supervisor (pid %d): %lu calls caught, %lu of them left to the kernel",
-		    (int)getpid(), n_calls, n_passed);
+		say("seccomp supervisor (pid %d): %lu calls caught, %lu of them left to the kernel, "
+		    "%lu resets passed on", (int)getpid(), n_calls, n_passed, n_resets);
 	_exit(0);
 }
 

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """rpc_hostile.py SOCKET: socket requests that break the rules of the
 control protocol cost the sender its connection (or, for a request that is
-merely wrong, an error reply); the daemon answers the next client."""
+merely wrong, an error reply); a reset watcher (RESETS) is one per process
+and asks nothing more; the daemon answers the next client."""
 import os
 import socket
 import sys
 
-from ctlproto import (ATTR_ADDR, ATTR_FILLER, ATTR_PORT, BIND, CONNECT, HELLO, REPLY, SOCKET,
-                      STATUS, recv_reply, u32_attrs)
+from ctlproto import (ATTR_ADDR, ATTR_FILLER, ATTR_PORT, BIND, CONNECT, HELLO, REPLY, RESETS,
+                      SOCKET, STATUS, recv_reply, u32_attrs)
 from ctlproto import msg as ctl_msg
 
 PATH = sys.argv[1]
@@ -72,6 +73,24 @@ for mid, (what, other) in enumerate((("a kernel TCP socket", socket.socket()),
     ok &= r is not None and r[1] == 88
     other.close()
 s.close()
+# RESETS makes a connection a reset watcher of its process: one per process,
+# and it asks nothing more (its notices would mix with the replies)
+w = conn()
+w.sendall(msg(RESETS))
+r = recv_reply(w)
+print("RESETS: %r" % (r,))
+ok &= r is not None and r[0] == RESETS | REPLY
+w2 = conn()
+w2.sendall(msg(RESETS))
+r = recv_reply(w2)
+print("a second RESETS of the process: %r" % (r,))
+ok &= r is not None and r[1] == 16  # EBUSY
+w2.close()
+w.sendall(msg(STATUS, mid=2))
+r = recv_reply(w)
+print("a request after RESETS: %s" % ("connection closed" if r is None else "WRONG: answered %r" % (r,)))
+ok &= r is None
+w.close()
 alive = still_answers()
 print("the daemon still answers: %s" % alive)
 sys.exit(0 if ok and alive else 1)

@@ -196,3 +196,20 @@ while True:
     threading.Thread(target=echo, args=(c,)).start()' "$addr" "$3"
 	wait_listen "$1" "$addr" "$3"
 }
+
+# resetter_server NAME PORT: a kernel-side server that, on each connection,
+# sends "x", waits for a byte back (the client has read its "x") and resets
+# the connection (SO_LINGER 0).
+resetter_server() {
+	bg "$1" ns_exec "$PYTHON" -u -c '
+import socket, struct, sys
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(16)
+while True:
+    c, peer = l.accept(); print("peer", peer[0], flush=True)
+    c.sendall(b"x")
+    c.recv(1)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()' "$HOST_ADDR" "$2"
+	wait_listen kernel "$HOST_ADDR" "$2"
+}

@@ -16,6 +16,9 @@
 #   - makes a socket non-blocking (FIONBIO), adds it to an epoll set before it
 #     connects, and epoll reports it;
 #   - makes connection after connection at one request each (spares);
+#   - reads ECONNRESET (then end-of-file) after the peer resets, as from a
+#     kernel socket: the supervisor, told of the reset, sends the byte that
+#     makes tapnetd's close of its end of the pair a reset for the program;
 #   - listens and accepts kernel-side clients (a blocking accept, which a
 #     signal interrupts and SA_RESTART restarts, then a non-blocking accept4
 #     with poll): TcpPassiveOpens counts them;
@@ -179,6 +182,15 @@ out=$(tn_run "$STATIC" many "$HOST_ADDR" 7601 20 2>&1) || fail "static many: $ou
 used=$(($(counter CtlRequests) - requests))
 [ "$used" -le 30 ] || fail "20 static connections made $used requests to tapnetd (at most 30)"
 log "20 static connections: $used requests to tapnetd"
+# --- the peer's reset: ECONNRESET once, then end-of-file, as Linux answers
+resetter_server resetter 7605
+out=$(tn_run -v "$STATIC" reset "$HOST_ADDR" 7605 2>"$TN_TMP/reset.err") ||
+	fail "static reset: $out $(cat "$TN_TMP/reset.err")"
+[ "$out" = "read ECONNRESET then 0" ] ||
+	fail "static client after the peer's reset: $out $(cat "$TN_TMP/reset.err")"
+grep -q ' 1 resets passed on' "$TN_TMP/reset.err" ||
+	fail "the supervisor did not count the reset: $(cat "$TN_TMP/reset.err")"
+log "static client after the peer's reset: $out"
 out=$(tn_run "$STATIC" oob "$HOST_ADDR" 7601 2>&1) || fail "static oob: $out"
 [ "$out" = $'oob EOPNOTSUPP\necho after' ] || fail "static send(MSG_OOB) through the supervisor: $out"
 log "static MSG_OOB: $(echo $out)"

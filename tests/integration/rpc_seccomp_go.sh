@@ -3,8 +3,9 @@
 # `tapnet run`: a Go client (built static, CGO_ENABLED=0, and dynamic with
 # cgo, where the shim is loaded but Go's own calls bypass it) reaches a
 # kernel-side echo server through tapnet (TcpActiveOpens; the server sees
-# tapnet's address), and a Go server on tapnet serves 20 kernel-side
-# clients (TcpPassiveOpens).
+# tapnet's address) and, after a peer's reset, reads ECONNRESET ("connection
+# reset by peer", not end-of-file: the supervisor passes the reset on), and a
+# Go server on tapnet serves 20 kernel-side clients (TcpPassiveOpens).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 require_cmd go
@@ -26,6 +27,7 @@ start_tapnetd
 require_seccomp
 # kernel side: an echo server that logs each peer
 echo_server kernel kecho 7611
+resetter_server resetter 7613
 
 for b in $builds; do
 	active=$(counter TcpActiveOpens)
@@ -38,6 +40,9 @@ for b in $builds; do
 		fail "Go client ($b): -v did not say the supervisor made its socket: $(cat "$TN_TMP/$b.err")"
 	expect_counter_above TcpActiveOpens "$active"
 	log "Go client ($b): $(echo $out)"
+	out=$(tn_run "$TN_TMP/go/$b" reset "$HOST_ADDR:7613" 2>&1) || fail "Go reset ($b): $out"
+	[ "$out" = ECONNRESET ] || fail "Go client ($b) after the peer's reset: $out"
+	log "Go client ($b) after the peer's reset: $out"
 done
 [ "$(grep -c "^peer $TAPNET_ADDR" "$TN_TMP/kecho.log")" -ge 1 ] ||
 	fail "the kernel-side server saw: $(cat "$TN_TMP/kecho.log")"

@@ -4,15 +4,20 @@
 //
 //	seccomp_go client ADDR:PORT   a line out, its echo back; prints both addresses
 //	seccomp_go server ADDR:PORT N accepts N connections, answers each line in upper case
+//	seccomp_go reset ADDR:PORT    reads a byte, sends one, then reads until the server's
+//	                              reset: prints "ECONNRESET" or "EOF" (or the error)
 package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -35,6 +40,31 @@ func client(addr string) {
 		die("read", err)
 	}
 	fmt.Printf("echo %s", line)
+	c.Close()
+}
+
+func reset(addr string) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		die("dial", err)
+	}
+	b := make([]byte, 1)
+	if _, err := io.ReadFull(c, b); err != nil || b[0] != 'x' {
+		die("the server's byte", err)
+	}
+	if _, err := c.Write([]byte("k")); err != nil {
+		die("write", err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = c.Read(b)
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		fmt.Println("ECONNRESET")
+	case err == io.EOF:
+		fmt.Println("EOF")
+	default:
+		fmt.Printf("read: %v\n", err)
+	}
 	c.Close()
 }
 
@@ -67,11 +97,13 @@ func main() {
 	switch {
 	case len(os.Args) == 3 && os.Args[1] == "client":
 		client(os.Args[2])
+	case len(os.Args) == 3 && os.Args[1] == "reset":
+		reset(os.Args[2])
 	case len(os.Args) == 4 && os.Args[1] == "server":
 		n, _ := strconv.Atoi(os.Args[3])
 		server(os.Args[2], n)
 	default:
-		fmt.Fprintln(os.Stderr, "usage: seccomp_go client ADDR:PORT | server ADDR:PORT N")
+		fmt.Fprintln(os.Stderr, "usage: seccomp_go client ADDR:PORT | server ADDR:PORT N | reset ADDR:PORT")
 		os.Exit(2)
 	}
 }

@@ -40,6 +40,9 @@
  *                                    epoll_wait's answer (EPOLLOUT), SO_ERROR, an echo
  *   static_sock many ADDR PORT N     N connections one after another, blocking, an echo
  *                                    each; prints "N echoes"
+ *   static_sock reset ADDR PORT      blocking connect; reads a byte, sends one, then reads
+ *                                    until an error or end-of-file (the server resets):
+ *                                    prints "read ERRNO then N" (N: the next read's result)
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -397,6 +400,7 @@ static const char *errno_name(int e)
 	case EINVAL: return "EINVAL";
 	case EPIPE: return "EPIPE";
 	case ENOTCONN: return "ENOTCONN";
+	case ECONNRESET: return "ECONNRESET";
 	default: return strerror(e);
 	}
 }
@@ -656,6 +660,30 @@ static int many(const char *ip, const char *port, int n)
 	return echoes == n ? 0 : 1;
 }
 
+/* The peer resets after a byte each way: the reads that follow, as Linux answers them. */
+static int reset(const char *ip, const char *port)
+{
+	struct sockaddr_in sin = addr_of(ip, port);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char c;
+
+	if (fd < 0)
+		die("socket");
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		die("connect");
+	if (read(fd, &c, 1) != 1 || c != 'x')
+		die("the server's byte");
+	if (write(fd, "k", 1) != 1)
+		die("write");
+	alarm(10);
+	ssize_t n = read(fd, &c, 1);
+	int err = n < 0 ? errno : 0;
+	ssize_t next = read(fd, &c, 1);
+	printf("read %s then %zd\n", n < 0 ? errno_name(err) : n == 0 ? "EOF" : "DATA", next);
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -683,7 +711,9 @@ int main(int argc, char **argv)
 		return epollfirst(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "many") == 0)
 		return many(argv[2], argv[3], atoi(argv[4]));
+	if (argc == 4 && strcmp(argv[1], "reset") == 0)
+		return reset(argv[2], argv[3]);
 	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob|again|"
-			"unconnected|epollfirst|many ...\n");
+			"unconnected|epollfirst|many|reset ...\n");
 	return 2;
 }

@@ -432,7 +432,6 @@ START_TEST(hystart_leaves_slow_start_on_delay)
 }
 END_TEST
 
-
 /*
  * Slow start overshoots a shallow queue on a long path (1 Gbit/s, 50 ms
  * RTT, 5 ms of queue, 4 MiB of send buffer): the last flight loses

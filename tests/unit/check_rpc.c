@@ -1295,7 +1295,8 @@ START_TEST(test_socket_types_named)
 		{ TN_RPC_SOCKET, "SOCKET" }, { TN_RPC_BIND, "BIND" }, { TN_RPC_LISTEN, "LISTEN" },
 		{ TN_RPC_CONNECT, "CONNECT" }, { TN_RPC_SHUTDOWN, "SHUTDOWN" },
 		{ TN_RPC_GETNAME, "GETNAME" }, { TN_RPC_SETSOCKOPT, "SETSOCKOPT" },
-		{ TN_RPC_GETSOCKOPT, "GETSOCKOPT" },
+		{ TN_RPC_GETSOCKOPT, "GETSOCKOPT" }, { TN_RPC_RESETS, "RESETS" },
+		{ TN_RPC_RESET_NOTICE, "RESET_NOTICE" },
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		ck_assert_str_eq(tn_rpc_type_name(names[i].type), names[i].name);

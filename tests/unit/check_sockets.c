@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon/closer.h"
+#include "daemon/control.h"
 #include "daemon/daemon.h"
 #include "daemon/sockets.h"
 #include "daemon/sockets_internal.h"
@@ -33,6 +34,25 @@
 void daemon_rearm_timer(struct tapnetd *d)
 {
 	(void)d;
+}
+
+/*
+ * control.c's, which the test does not link: a reset watcher for every
+ * process while watcher_present, the notices noted.
+ */
+static bool watcher_present;
+static unsigned notices;
+static uint64_t notice_cookie;
+bool control_reset_notice(struct control *ctl, pid_t pid, uid_t uid, uint64_t cookie)
+{
+	(void)ctl;
+	(void)pid;
+	(void)uid;
+	if (!watcher_present)
+		return false;
+	notices++;
+	notice_cookie = cookie;
+	return true;
 }
 
 static struct tapnetd *d;
@@ -862,6 +882,78 @@ END_TEST
  * TOMBSTONES finished sockets (cookies come from a counter, with gaps where
  * other programs' sockets took theirs).
  */
+/* A read of B that waits up to ms for an answer: its result, errno kept. */
+static ssize_t read_b(int b, char *buf, size_t len, int ms)
+{
+	struct pollfd pfd = { .fd = b, .events = POLLIN };
+	poll(&pfd, 1, ms);
+	return recv(b, buf, len, MSG_DONTWAIT);
+}
+
+/*
+ * The peer's reset, for a client that reads B itself (a static or Go
+ * program): with a reset watcher (the seccomp supervisor) told, A waits
+ * for its byte and then closes, and B reads the data, ECONNRESET, then
+ * end-of-file, as a kernel socket; without one, or when the byte does not
+ * come, end-of-file as before.
+ */
+START_TEST(a_reset_reaches_b_through_the_watcher)
+{
+	struct sockets_owner a1 = pump_owner();
+	char buf[16];
+
+	for (int variant = 0; variant < 3; variant++) { /* byte sent, no watcher, no byte */
+		struct conn c;
+		int lb;
+		watcher_present = variant != 1;
+		notices = 0;
+		int b = accepted_b(&a1, &c, &lb);
+		uint64_t cookie = 0;
+		socklen_t clen = sizeof(cookie);
+		ck_assert_int_eq(getsockopt(b, SOL_SOCKET, SO_COOKIE, &cookie, &clen), 0);
+		peer_send(h, &(struct pseg){ .seq = c.snd, .ack = c.rcv, .flags = TCP_ACK | TCP_PSH,
+					    .data = "d", .len = 1 });
+		peer_send(h, &(struct pseg){ .seq = c.snd + 1, .flags = TCP_RST });
+		run_loop();
+		ck_assert_int_eq(read_b(b, buf, sizeof(buf), 1000), 1);
+		ck_assert_int_eq(buf[0], 'd');
+		if (variant == 1) {
+			ck_assert_uint_eq(notices, 0);
+			closer_flush(); /* A's close */
+			ck_assert_int_eq(read_b(b, buf, sizeof(buf), 1000), 0);
+		} else {
+			ck_assert_uint_eq(notices, 1);
+			ck_assert_uint_eq(notice_cookie, cookie);
+			errno = 0;
+			ck_assert_int_eq(read_b(b, buf, sizeof(buf), 0), -1);
+			ck_assert_int_eq(errno, EAGAIN); /* A waits, open */
+			if (variant == 0) {
+				ck_assert_int_eq(write(b, "", 1), 1); /* as the watcher does */
+				run_loop();
+			} else {
+				usleep(2 * RESET_WAIT_MS * 1000 + 50000);
+				run_loop();
+			}
+			closer_flush();
+			errno = 0;
+			ssize_t n = read_b(b, buf, sizeof(buf), 5000);
+			if (variant == 0) {
+				ck_assert_int_eq(n, -1);
+				ck_assert_int_eq(errno, ECONNRESET);
+				n = read_b(b, buf, sizeof(buf), 1000);
+			}
+			ck_assert_int_eq(n, 0);
+		}
+		close(b);
+		close(lb);
+		run_loop();
+	}
+	ck_assert_uint_eq(ss->resets_waiting, 0);
+	watcher_present = false;
+	pump_done(&a1, -1);
+}
+END_TEST
+
 START_TEST(tombstones_keep_the_latest)
 {
 	struct tombstone *tb = tomb_for(ss, 77);
@@ -922,6 +1014,7 @@ static Suite *sockets_suite(void)
 	tcase_add_test(pump, an_uncork_behind_an_unread_request_does_not_wait_for_a_write);
 	tcase_add_test(pump, hang_ups_heard_once_and_not_after_the_end);
 	tcase_add_test(pump, a_large_segment_goes_to_a_behind_the_rings_bytes);
+	tcase_add_test(pump, a_reset_reaches_b_through_the_watcher);
 	suite_add_tcase(s, pump);
 	return s;
 }
