@@ -67,8 +67,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -1090,8 +1092,11 @@ static void handle_tapnet(const struct seccomp_notif *n, int nr, int fd)
 #define SUP_PLACED_MAX 4096 /* sockets remembered; the oldest is replaced first */
 #define SUP_RESETS_RETRY_MS 1000
 
+#define SUP_FIND_DEPTH 4      /* generations of children looked through for a moved socket */
+
 static struct {
 	uint64_t cookie; /* 0: free */
+	ino_t ino;       /* the socket's, as /proc/PID/fd names it */
 	pid_t pid;
 	int number;
 } placed[SUP_PLACED_MAX];
@@ -1132,14 +1137,80 @@ static void note_placed(pid_t pid, int fd, int number)
 {
 	int domain = 0;
 	socklen_t len = sizeof(domain);
+	struct stat st;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX)
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX ||
+	    fstat(fd, &st) < 0)
 		return; /* a placeholder, a kernel socket */
 	unsigned k = placed_next++ % SUP_PLACED_MAX;
 	placed[k].cookie = cookie_of(fd);
+	placed[k].ino = st.st_ino;
 	placed[k].pid = pid;
 	placed[k].number = number;
 	resets_open();
+}
+
+/* Our copy of process pid's fd number if it is the socket named cookie; -1 if not. */
+static int copy_if_socket(pid_t pid, int number, uint64_t cookie)
+{
+	bool thread;
+	int pfd = pidfd_of(pid, &thread);
+	int k = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, number, 0);
+
+	if (pfd >= 0)
+		close(pfd);
+	if (k >= 0 && cookie_of(k) != cookie) {
+		close(k);
+		k = -1;
+	}
+	return k;
+}
+
+/*
+ * The socket (ino, cookie) wherever process pid or a child of it (a
+ * server's worker forked per connection, up to depth generations) holds it
+ * now: it may have moved it (dup2 onto 0 and 1, as inetd-style servers
+ * do). Our copy, or -1.
+ */
+static int find_socket(pid_t pid, ino_t ino, uint64_t cookie, int depth)
+{
+	char path[64], link[64], want[40];
+	int k = -1;
+
+	snprintf(want, sizeof(want), "socket:[%lu]", (unsigned long)ino);
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *dir = opendir(path);
+	for (struct dirent *e; dir && k < 0 && (e = readdir(dir));) {
+		ssize_t n = readlinkat(dirfd(dir), e->d_name, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, want) == 0)
+			k = copy_if_socket(pid, atoi(e->d_name), cookie);
+	}
+	if (dir)
+		closedir(dir);
+	if (k >= 0 || depth == 0)
+		return k;
+	/* its children (each thread's: /proc/PID/task/TID/children) */
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	for (struct dirent *e; dir && k < 0 && (e = readdir(dir));) {
+		if (e->d_name[0] == '.')
+			continue;
+		char children[96];
+		snprintf(children, sizeof(children), "/proc/%d/task/%d/children", (int)pid,
+			 atoi(e->d_name));
+		FILE *f = fopen(children, "re");
+		int child;
+		while (f && k < 0 && fscanf(f, "%d", &child) == 1)
+			k = find_socket((pid_t)child, ino, cookie, depth - 1);
+		if (f)
+			fclose(f);
+	}
+	if (dir)
+		closedir(dir);
+	return k;
 }
 
 /* tapnetd says the peer reset the socket named cookie: the byte, through the program's fd. */
@@ -1149,16 +1220,14 @@ static void reset_arrived(uint64_t cookie)
 		if (!cookie || placed[i].cookie != cookie)
 			continue;
 		placed[i].cookie = 0;
-		bool thread;
-		int pfd = pidfd_of(placed[i].pid, &thread);
-		int k = pfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pfd, placed[i].number, 0);
-		if (pfd >= 0)
-			close(pfd);
-		if (k >= 0 && cookie_of(k) == cookie && send(k, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
+		int k = copy_if_socket(placed[i].pid, placed[i].number, cookie);
+		if (k < 0)
+			k = find_socket(placed[i].pid, placed[i].ino, cookie, SUP_FIND_DEPTH);
+		if (k >= 0 && send(k, "", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
 			n_resets++;
 		else if (sup_opts.verbose)
-			say("pid %d: a reset is read as end-of-file: its socket is no longer at fd %d",
-			    (int)placed[i].pid, placed[i].number);
+			say("pid %d: a reset is read as end-of-file: its socket is no longer in its "
+			    "process or their children", (int)placed[i].pid);
 		if (k >= 0)
 			close(k);
 		return;

@@ -191,6 +191,11 @@ out=$(tn_run -v "$STATIC" reset "$HOST_ADDR" 7605 2>"$TN_TMP/reset.err") ||
 grep -q ' 1 resets passed on' "$TN_TMP/reset.err" ||
 	fail "the supervisor did not count the reset: $(cat "$TN_TMP/reset.err")"
 log "static client after the peer's reset: $out"
+# the same in a forked child that moved the socket to another number (the
+# supervisor finds it there: /proc/PID/fd, the children)
+out=$(tn_run "$STATIC" resetchild "$HOST_ADDR" 7605 2>&1) || fail "static resetchild: $out"
+[ "$out" = "read ECONNRESET then 0" ] || fail "static child after the peer's reset: $out"
+log "static child, socket moved, after the peer's reset: $out"
 out=$(tn_run "$STATIC" oob "$HOST_ADDR" 7601 2>&1) || fail "static oob: $out"
 [ "$out" = $'oob EOPNOTSUPP\necho after' ] || fail "static send(MSG_OOB) through the supervisor: $out"
 log "static MSG_OOB: $(echo $out)"

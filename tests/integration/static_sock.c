@@ -43,6 +43,9 @@
  *   static_sock reset ADDR PORT      blocking connect; reads a byte, sends one, then reads
  *                                    until an error or end-of-file (the server resets):
  *                                    prints "read ERRNO then N" (N: the next read's result)
+ *   static_sock resetchild ADDR PORT the same, but a forked child reads, the socket moved
+ *                                    to fd 10 (as an inetd-style server's worker does);
+ *                                    the parent closes its copy and waits for the child
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -53,6 +56,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +65,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void die(const char *what)
@@ -660,8 +665,11 @@ static int many(const char *ip, const char *port, int n)
 	return echoes == n ? 0 : 1;
 }
 
-/* The peer resets after a byte each way: the reads that follow, as Linux answers them. */
-static int reset(const char *ip, const char *port)
+/*
+ * The peer resets after a byte each way: the reads that follow, as Linux
+ * answers them; in_child: in a child, the socket moved to fd 10.
+ */
+static int reset(const char *ip, const char *port, bool in_child)
 {
 	struct sockaddr_in sin = addr_of(ip, port);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -673,6 +681,22 @@ static int reset(const char *ip, const char *port)
 		die("connect");
 	if (read(fd, &c, 1) != 1 || c != 'x')
 		die("the server's byte");
+	if (in_child) {
+		pid_t child = fork();
+		if (child < 0)
+			die("fork");
+		if (child > 0) {
+			int status;
+			close(fd);
+			if (waitpid(child, &status, 0) != child)
+				die("waitpid");
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+		}
+		if (dup2(fd, 10) != 10)
+			die("dup2");
+		close(fd);
+		fd = 10;
+	}
 	if (write(fd, "k", 1) != 1)
 		die("write");
 	alarm(10);
@@ -712,8 +736,10 @@ int main(int argc, char **argv)
 	if (argc == 5 && strcmp(argv[1], "many") == 0)
 		return many(argv[2], argv[3], atoi(argv[4]));
 	if (argc == 4 && strcmp(argv[1], "reset") == 0)
-		return reset(argv[2], argv[3]);
+		return reset(argv[2], argv[3], false);
+	if (argc == 4 && strcmp(argv[1], "resetchild") == 0)
+		return reset(argv[2], argv[3], true);
 	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob|again|"
-			"unconnected|epollfirst|many|reset ...\n");
+			"unconnected|epollfirst|many|reset|resetchild ...\n");
 	return 2;
 }
