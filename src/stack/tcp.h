@@ -50,9 +50,13 @@
  * retransmissions not yet delivered (tcp_sack.c). Each array has room for
  * a whole buffer of holes, every other full-sized segment missing, and at
  * least TCP_HOLES_MIN; it grows as holes come, doubling from
- * TCP_HOLES_FIRST entries (8 to 12 bytes each).
+ * TCP_HOLES_FIRST entries (8 to 12 bytes each). A segment counts as at
+ * least TCP_DEFAULT_MSS bytes and there are at most TCP_HOLES_MAX ranges:
+ * a peer that asks for tiny segments and SACKs every other one must not
+ * make every ACK walk tens of thousands of ranges.
  */
 #define TCP_HOLES_MIN 128
+#define TCP_HOLES_MAX 4096
 #define TCP_HOLES_FIRST 16
 /*
  * Transmit-time checkpoints of original data: one per burst, up to one per

@@ -32,8 +32,8 @@ static void recount(struct tn_sock *s);
 /* ---- arrays of holes */
 uint32_t tcp_holes_limit(uint32_t bufsize, uint32_t mss)
 {
-	uint32_t n = bufsize / (2 * max_u32(mss, 1)) + 1;
-	return min_u32(max_u32(n, TCP_HOLES_MIN), UINT16_MAX);
+	uint32_t n = bufsize / (2 * max_u32(mss, TCP_DEFAULT_MSS)) + 1;
+	return min_u32(max_u32(n, TCP_HOLES_MIN), TCP_HOLES_MAX);
 }
 
 void *tcp_holes_room(struct tn_sock *s, void *p, uint16_t n, uint16_t *cap, size_t size, uint32_t limit)
@@ -247,7 +247,7 @@ static void txlog_halve(struct tn_sock *s)
 static bool txlog_room(struct tn_sock *s)
 {
 	uint16_t old = s->txlog_cap;
-	uint32_t limit = min_u32(max_u32(2 * send_holes_limit(s), TCP_TXLOG_MIN), UINT16_MAX);
+	uint32_t limit = max_u32(2 * send_holes_limit(s), TCP_TXLOG_MIN);
 	struct tcp_txmark *a = tcp_holes_room(s, s->txlog, s->txlog_n, &s->txlog_cap, sizeof(*a), limit);
 	if (!a) {
 		if (!s->txlog_n)

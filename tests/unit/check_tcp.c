@@ -1043,6 +1043,22 @@ END_TEST
  * the repair must not make them lost. When the bursts past the 256th
  * counted as sent with it, before the repair, they all went again at once.
  */
+/*
+ * The arrays of holes grow with the buffer, but a peer choosing tiny
+ * segments (MSS 88, Linux's floor) cannot make them hold tens of thousands
+ * of ranges, each walked per ACK: a segment counts as at least 536 bytes,
+ * and no array passes TCP_HOLES_MAX.
+ */
+START_TEST(hole_arrays_bounded_whatever_the_peer_asks)
+{
+	ck_assert_uint_eq(tcp_holes_limit(64 << 10, 1460), TCP_HOLES_MIN);
+	ck_assert_uint_eq(tcp_holes_limit(4 << 20, 1448), (4u << 20) / 2896 + 1); /* 1449 */
+	ck_assert_uint_eq(tcp_holes_limit(4 << 20, TCP_MIN_MSS), (4u << 20) / 1072 + 1);
+	ck_assert_uint_eq(tcp_holes_limit(4 << 20, TCP_MIN_MSS), tcp_holes_limit(4 << 20, 536));
+	ck_assert_uint_eq(tcp_holes_limit(1u << 30, 1460), TCP_HOLES_MAX);
+}
+END_TEST
+
 START_TEST(merged_transmit_times_never_make_a_later_segment_lost)
 {
 	enum { SEG = 40, FIRST = 300, MORE = 20 };
@@ -2748,6 +2764,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, rack_finds_a_lost_retransmission);
 	tcase_add_test(tc, a_probe_finds_a_lost_retransmission_nothing_followed);
 	tcase_add_test(tc, a_probe_sacked_sooner_than_min_rtt_starts_recovery);
+	tcase_add_test(tc, hole_arrays_bounded_whatever_the_peer_asks);
 	tcase_add_test(tc, merged_transmit_times_never_make_a_later_segment_lost);
 	tcase_add_test(tc, sack_peer_without_blocks_three_dupacks);
 	tcase_add_test(tc, recv_peek_then_consume);
