@@ -668,8 +668,22 @@ uint32_t tcp_holes_limit(uint32_t bufsize, uint32_t mss);
  * (counted: TcpExtTCPMemoryPressures); p stays valid then.
  */
 void *tcp_holes_room(struct tn_sock *s, void *p, uint16_t n, uint16_t *cap, size_t size, uint32_t limit);
-/* The first of n sorted, disjoint ranges that ends after seq (n if none). */
+/*
+ * Sorted, disjoint ranges b[0..n) (out-of-order data received, SACKed data
+ * sent). The first that ends after seq (n if none):
+ */
 uint32_t tcp_blocks_first_ending_after(const struct tcp_sack_block *b, uint32_t n, uint32_t seq);
+/*
+ * [start, end) widens the range it overlaps or touches, which swallows
+ * those it then reaches (true); or, overlapping none, it would go in at
+ * index *at (false: tcp_blocks_insert, once there is room).
+ */
+bool tcp_blocks_merge(struct tcp_sack_block *b, uint16_t *n, uint32_t start, uint32_t end,
+		      uint32_t *at);
+void tcp_blocks_insert(struct tcp_sack_block *b, uint16_t *n, uint32_t at, uint32_t start,
+		       uint32_t end);
+/* Forgets the first k ranges (all the data below a new left edge). */
+void tcp_blocks_drop_first(struct tcp_sack_block *b, uint16_t *n, uint32_t k);
 static inline uint32_t tcp_clock_us(const struct tn_sock *s) { return (uint32_t)(tn_now(s->stack) / 1000); }
 /*
  * An ACK's SACK blocks and cumulative ACK: the scoreboard takes them in,

@@ -35,12 +35,6 @@ static void ofo_release(struct tn_sock *s)
 	s->ofo_cap = 0;
 }
 
-static void ofo_remove(struct tn_sock *s, uint32_t i)
-{
-	memmove(&s->ofo[i], &s->ofo[i + 1], (size_t)(s->ofo_n - i - 1) * sizeof(s->ofo[0]));
-	s->ofo_n--;
-}
-
 static uint32_t ofo_first_ending_after(const struct tn_sock *s, uint32_t seq)
 {
 	return tcp_blocks_first_ending_after(s->ofo, s->ofo_n, seq);
@@ -72,24 +66,12 @@ static void sack_recent_push(struct tn_sock *s, uint32_t seq)
 /* Adds [start, end) to the sorted, disjoint ranges; returns false if no room. */
 static bool ofo_insert(struct tn_sock *s, uint32_t start, uint32_t end)
 {
-	uint32_t i = ofo_first_ending_after(s, start - 1); /* the first that reaches start */
-	if (i < s->ofo_n && seq_le(s->ofo[i].start, end)) {
-		/* Overlaps or touches range i: widen it, then swallow the ones it reaches. */
-		s->ofo[i].start = seq_min(s->ofo[i].start, start);
-		s->ofo[i].end = seq_max(s->ofo[i].end, end);
-		uint32_t j = i + 1;
-		while (j < s->ofo_n && seq_le(s->ofo[j].start, s->ofo[i].end))
-			s->ofo[i].end = seq_max(s->ofo[i].end, s->ofo[j++].end);
-		memmove(&s->ofo[i + 1], &s->ofo[j], (size_t)(s->ofo_n - j) * sizeof(s->ofo[0]));
-		s->ofo_n = (uint16_t)(s->ofo_n - (j - i - 1));
+	uint32_t at;
+	if (tcp_blocks_merge(s->ofo, &s->ofo_n, start, end, &at))
 		return true;
-	}
 	if (!ofo_room(s))
 		return false;
-	memmove(&s->ofo[i + 1], &s->ofo[i], (size_t)(s->ofo_n - i) * sizeof(s->ofo[0]));
-	s->ofo[i].start = start;
-	s->ofo[i].end = end;
-	s->ofo_n++;
+	tcp_blocks_insert(s->ofo, &s->ofo_n, at, start, end);
 	return true;
 }
 
@@ -117,11 +99,10 @@ uint32_t tcp_ofo_store(struct tn_sock *s, uint32_t seq, const uint8_t *data, uin
 	if (!s->ofo_n)
 		tn_ring_rewind_empty(&s->rcvbuf);
 	tn_ring_write_beyond(&s->rcvbuf, 0, data, len);
-	uint32_t nxt = seq + len;
-	while (s->ofo_n && seq_le(s->ofo[0].start, nxt)) {
-		nxt = seq_max(nxt, s->ofo[0].end);
-		ofo_remove(s, 0);
-	}
+	uint32_t nxt = seq + len, filled = 0;
+	while (filled < s->ofo_n && seq_le(s->ofo[filled].start, nxt))
+		nxt = seq_max(nxt, s->ofo[filled++].end);
+	tcp_blocks_drop_first(s->ofo, &s->ofo_n, filled);
 	if (!s->ofo_n)
 		ofo_release(s); /* no hole left */
 	uint32_t delivered = nxt - s->rcv_nxt;

@@ -76,6 +76,40 @@ uint32_t tcp_blocks_first_ending_after(const struct tcp_sack_block *b, uint32_t 
 	return FIRST_ENDING_AFTER(b, n, seq);
 }
 
+bool tcp_blocks_merge(struct tcp_sack_block *b, uint16_t *n, uint32_t start, uint32_t end,
+		      uint32_t *at)
+{
+	uint32_t i = tcp_blocks_first_ending_after(b, *n, start - 1); /* the first that reaches start */
+	*at = i;
+	if (i == *n || seq_gt(b[i].start, end))
+		return false;
+	/* Overlaps or touches range i: widen it, then swallow the ones it reaches. */
+	b[i].start = seq_min(b[i].start, start);
+	b[i].end = seq_max(b[i].end, end);
+	uint32_t j = i + 1;
+	while (j < *n && seq_le(b[j].start, b[i].end))
+		b[i].end = seq_max(b[i].end, b[j++].end);
+	memmove(&b[i + 1], &b[j], (size_t)(*n - j) * sizeof(b[0]));
+	*n = (uint16_t)(*n - (j - i - 1));
+	return true;
+}
+
+void tcp_blocks_insert(struct tcp_sack_block *b, uint16_t *n, uint32_t at, uint32_t start,
+		       uint32_t end)
+{
+	memmove(&b[at + 1], &b[at], (size_t)(*n - at) * sizeof(b[0]));
+	b[at] = (struct tcp_sack_block){ .start = start, .end = end };
+	(*n)++;
+}
+
+void tcp_blocks_drop_first(struct tcp_sack_block *b, uint16_t *n, uint32_t k)
+{
+	if (!k)
+		return;
+	memmove(b, b + k, (size_t)(*n - k) * sizeof(b[0]));
+	*n = (uint16_t)(*n - k);
+}
+
 /* The send side's arrays: holes in what the send buffer holds. */
 static uint32_t send_holes_limit(const struct tn_sock *s)
 {
@@ -89,15 +123,6 @@ static uint16_t sb_find(const struct tn_sock *s, uint32_t seq)
 	return (uint16_t)FIRST_ENDING_AFTER(s->sb, s->sb_n, seq);
 }
 
-/* Forgets the first k ranges. */
-static void sb_drop_first(struct tn_sock *s, uint16_t k)
-{
-	if (!k)
-		return;
-	memmove(s->sb, s->sb + k, (size_t)(s->sb_n - k) * sizeof(s->sb[0]));
-	s->sb_n = (uint16_t)(s->sb_n - k);
-}
-
 /* Bytes of [start, end) that are SACKed. */
 static uint32_t sb_covered(const struct tn_sock *s, uint32_t start, uint32_t end)
 {
@@ -109,33 +134,19 @@ static uint32_t sb_covered(const struct tn_sock *s, uint32_t start, uint32_t end
 
 static void sb_insert(struct tn_sock *s, uint32_t start, uint32_t end)
 {
-	uint16_t i = sb_find(s, start - 1); /* the first that reaches start */
-	if (i < s->sb_n && seq_le(s->sb[i].start, end)) {
-		s->sb[i].start = seq_min(s->sb[i].start, start);
-		s->sb[i].end = seq_max(s->sb[i].end, end);
-		uint16_t last = sb_find(s, s->sb[i].end); /* the ranges it now reaches */
-		if (last < s->sb_n && seq_le(s->sb[last].start, s->sb[i].end))
-			last++;
-		if (last > i + 1) {
-			s->sb[i].end = seq_max(s->sb[i].end, s->sb[last - 1].end);
-			memmove(&s->sb[i + 1], &s->sb[last], (size_t)(s->sb_n - last) * sizeof(s->sb[0]));
-			s->sb_n = (uint16_t)(s->sb_n - (last - i - 1));
-		}
+	uint32_t at;
+	if (tcp_blocks_merge(s->sb, &s->sb_n, start, end, &at))
 		return;
-	}
 	struct tcp_sack_block *a = tcp_holes_room(s, s->sb, s->sb_n, &s->sb_cap, sizeof(*a),
 						  send_holes_limit(s));
 	if (a) {
 		s->sb = a;
 	} else {
-		if (i == s->sb_n)
+		if (at == s->sb_n)
 			return; /* it would be the highest: forgotten */
 		s->sb_n--; /* forget the highest range */
 	}
-	memmove(&s->sb[i + 1], &s->sb[i], (size_t)(s->sb_n - i) * sizeof(s->sb[0]));
-	s->sb[i].start = start;
-	s->sb[i].end = end;
-	s->sb_n++;
+	tcp_blocks_insert(s->sb, &s->sb_n, at, start, end);
 }
 
 /* ---- retransmitted ranges */
@@ -549,7 +560,7 @@ uint32_t tcp_sack_on_ack(struct tn_sock *s, const struct tcp_opts *o, uint32_t a
 
 void tcp_sack_trim(struct tn_sock *s)
 {
-	sb_drop_first(s, sb_find(s, s->snd_una));
+	tcp_blocks_drop_first(s->sb, &s->sb_n, sb_find(s, s->snd_una));
 	if (s->sb_n && seq_lt(s->sb[0].start, s->snd_una)) {
 		/*
 		 * The peer acknowledged up to a byte it had SACKed beyond: fine.

@@ -1121,9 +1121,10 @@ static int64_t mono_ms(void)
  */
 static void resets_open(void)
 {
+	if (resets_fd >= 0)
+		return; /* every socket placed asks: no clock read for the usual answer */
 	int64_t now = mono_ms();
-
-	if (resets_fd >= 0 || (resets_tried_ms && now - resets_tried_ms < SUP_RESETS_RETRY_MS))
+	if (resets_tried_ms && now - resets_tried_ms < SUP_RESETS_RETRY_MS)
 		return;
 	resets_tried_ms = now;
 	resets_fd = tn_lib_reset_watch();
@@ -1216,8 +1217,8 @@ static int find_socket(pid_t pid, ino_t ino, uint64_t cookie, int depth)
 /* tapnetd says the peer reset the socket named cookie: the byte, through the program's fd. */
 static void reset_arrived(uint64_t cookie)
 {
-	for (unsigned i = 0; i < SUP_PLACED_MAX; i++) {
-		if (!cookie || placed[i].cookie != cookie)
+	for (unsigned i = 0; cookie && i < SUP_PLACED_MAX; i++) {
+		if (placed[i].cookie != cookie)
 			continue;
 		placed[i].cookie = 0;
 		int k = copy_if_socket(placed[i].pid, placed[i].number, cookie);
