@@ -147,9 +147,10 @@ static void a_sndbuf_follow(struct tsock *t)
 }
 
 /*
- * The peer reset the connection, and the client reads B itself: closed as
- * it is, A gives it end-of-file (the shim asks SO_ERROR at a hang-up; a
- * static or Go program does not). A Unix socket closed with bytes unread
+ * The peer reset the connection (or it timed out), and the client reads B
+ * itself: closed as it is, A gives it end-of-file (the shim asks SO_ERROR at
+ * a hang-up; a static or Go program does not), which a program takes for
+ * the end of a whole reply. A Unix socket closed with bytes unread
  * makes its peer's next read, after the data, fail with ECONNRESET, but
  * only B can put bytes into A, and tapnetd has no copy of B (it would hide
  * the program's close). A reset watcher of the client's process (the
@@ -159,7 +160,7 @@ static void a_sndbuf_follow(struct tsock *t)
  * Not needed when A still holds what the program wrote: then its close
  * says ECONNRESET already.
  */
-static bool reset_through_watcher(struct tsock *t)
+static bool reset_through_watcher(struct tsock *t, int err)
 {
 	struct sockets *ss = t->ss;
 	int queued = 0;
@@ -168,6 +169,7 @@ static bool reset_through_watcher(struct tsock *t)
 	    !control_reset_notice(ss->d->control, t->conn->cred.pid, t->conn->cred.uid, t->cookie))
 		return false;
 	t->reset_wait = true;
+	t->reset_err = err;
 	t->reset_until = ev_now(ss->d->loop) + RESET_WAIT_MS / 1000.;
 	if (ss->resets_waiting++ == 0) {
 		ss->reset_timer.repeat = RESET_WAIT_MS / 1000.;
@@ -224,7 +226,12 @@ static void pump_to_client(struct tsock *t)
 		}
 		if (n < 0) { /* reset, timed out: the client reads EOF, SO_ERROR says why */
 			close_core(t, false);
-			if (n != -ECONNRESET || !reset_through_watcher(t))
+			/*
+			 * A timeout too: the pair can say only ECONNRESET, but
+			 * an error, not an end-of-file that passes for the end
+			 * of the data (SO_ERROR still says ETIMEDOUT).
+			 */
+			if ((n != -ECONNRESET && n != -ETIMEDOUT) || !reset_through_watcher(t, (int)-n))
 				set_done(t, (int)-n);
 			return;
 		}
@@ -642,7 +649,7 @@ void tsock_pump(struct tsock *t)
 			  t->client_closed || ev_now(t->ss->d->loop) < t->reset_until
 				  ? ""
 				  : " without the watcher's byte: B reads end-of-file");
-		set_done(t, ECONNRESET);
+		set_done(t, t->reset_err);
 	}
 	do {
 		t->again = false;

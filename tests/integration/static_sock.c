@@ -46,6 +46,11 @@
  *   static_sock resetchild ADDR PORT the same, but a forked child reads, the socket moved
  *                                    to fd 10 (as an inetd-style server's worker does);
  *                                    the parent closes its copy and waits for the child
+ *   static_sock timeout ADDR PORT FILE
+ *                                    blocking connect, TCP_USER_TIMEOUT 1 s, reads the
+ *                                    server's byte; once FILE exists (the peer silenced)
+ *                                    sends and reads: "read ETIMEDOUT after 1.x s then 0"
+ *                                    on Linux
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -66,6 +71,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static void die(const char *what)
@@ -406,6 +412,7 @@ static const char *errno_name(int e)
 	case EPIPE: return "EPIPE";
 	case ENOTCONN: return "ENOTCONN";
 	case ECONNRESET: return "ECONNRESET";
+	case ETIMEDOUT: return "ETIMEDOUT";
 	default: return strerror(e);
 	}
 }
@@ -708,6 +715,50 @@ static int reset(const char *ip, const char *port, bool in_child)
 	return 0;
 }
 
+/*
+ * The peer goes silent (FILE appears once the test drops what it sends):
+ * what was sent stays unacknowledged, and after TCP_USER_TIMEOUT the read
+ * fails rather than ending as if the data were whole.
+ */
+static int timeout(const char *ip, const char *port, const char *file)
+{
+	struct sockaddr_in sin = addr_of(ip, port);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int ms = 1000;
+	char c;
+
+	if (fd < 0)
+		die("socket");
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		die("connect");
+	if (setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) < 0)
+		die("setsockopt TCP_USER_TIMEOUT");
+	if (read(fd, &c, 1) != 1 || c != 'x')
+		die("the server's byte");
+	printf("connected\n");
+	alarm(30);
+	while (access(file, F_OK) < 0)
+		usleep(50000);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (write(fd, "unanswered", 10) != 10)
+		die("write");
+	ssize_t n = read(fd, &c, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int err = n < 0 ? errno : 0;
+	ssize_t next = read(fd, &c, 1);
+	int so_error = -1;
+	socklen_t len = sizeof(so_error);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len) < 0)
+		die("getsockopt SO_ERROR");
+	printf("read %s after %.1f s then %zd, SO_ERROR %s\n",
+	       n < 0 ? errno_name(err) : n == 0 ? "EOF" : "DATA",
+	       (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9, next,
+	       so_error ? errno_name(so_error) : "0");
+	close(fd);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -739,7 +790,9 @@ int main(int argc, char **argv)
 		return reset(argv[2], argv[3], false);
 	if (argc == 4 && strcmp(argv[1], "resetchild") == 0)
 		return reset(argv[2], argv[3], true);
+	if (argc == 5 && strcmp(argv[1], "timeout") == 0)
+		return timeout(argv[2], argv[3], argv[4]);
 	fprintf(stderr, "usage: static_sock client|nbclient|server|other|gone|connect6|fastopen|oob|again|"
-			"unconnected|epollfirst|many|reset|resetchild ...\n");
+			"unconnected|epollfirst|many|reset|resetchild|timeout ...\n");
 	return 2;
 }
