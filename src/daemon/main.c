@@ -244,6 +244,10 @@ static int start(struct tapnetd *d)
 
 	d->started_ns = daemon_now_ns();
 	daemon_loop_start(d);
+	/* after the tap's ring is made (daemon_loop_start): no other from now on */
+	if (privs_forbid_new_rings() < 0)
+		log_warning("new io_uring instances stay open to tapnetd, past its seccomp filter "
+			    "(%s)", strerror(errno));
 
 	tn_stack_get_mac(d->stack, hw);
 	log_notice("tapnetd %s running on %s: %s/%u, mac %s, mtu %u", PACKAGE_VERSION, d->tap.name,

@@ -15,11 +15,16 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -222,4 +227,54 @@ int privs_drop(const struct privs *p)
 	}
 	log_info("running as uid %u gid %u without capabilities", (unsigned)getuid(), (unsigned)getgid());
 	return 0;
+}
+
+#if defined(__x86_64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#define X32_SYSCALL_BIT 0x40000000u
+#elif defined(__aarch64__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+/*
+ * Why: the operations of an io_uring pass no seccomp filter. tapnetd's own
+ * ring can only read and write the tap (tapdev.c, ring_restrict), but were
+ * tapnetd taken over, a new ring could open files and sockets past the
+ * systemd unit's SystemCallFilter and RestrictAddressFamilies; the unit can
+ * allow tapnetd io_uring only because of this filter. Without a filter
+ * there is nothing a ring could pass by, and no system call pays for one
+ * (a filter sends every call the slow way into the kernel). Another ABI
+ * numbers its calls differently, so its calls are refused whole.
+ */
+int privs_forbid_new_rings(void)
+{
+	if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 2) /* SECCOMP_MODE_FILTER */
+		return 0;
+#ifdef NATIVE_AUDIT_ARCH
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_AUDIT_ARCH, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#ifdef X32_SYSCALL_BIT
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 2, 0),
+#else
+		BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0),
+#endif
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 1, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_register, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	/* TSYNC: the closer's threads, if any yet, as the loop's (later ones inherit it) */
+	long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+	if (r > 0) /* the id of a thread that could not take it */
+		errno = EBUSY;
+	return r == 0 ? 1 : -1;
+#else
+	errno = ENOSYS;
+	return -1;
+#endif
 }

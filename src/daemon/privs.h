@@ -30,4 +30,14 @@ int privs_resolve(const struct daemon_config *cfg, struct privs *p);
 /* Switches ids (when root) and clears every capability; verifies both. 0 or -1 (logged). */
 int privs_drop(const struct privs *p);
 
+/*
+ * After privs_drop and the tap's io_uring (tapdev_batch_open), when tapnetd
+ * was started under a seccomp filter (the systemd unit's): one more, on
+ * every thread, makes io_uring_setup(2) and io_uring_register(2) fail with
+ * EPERM from now on, and every call of another ABI (32-bit x86, x32).
+ * 1 when added, 0 when there was no filter to keep (nothing to add), -1
+ * with errno where it could not be added (logged by the caller).
+ */
+int privs_forbid_new_rings(void);
+
 #endif
