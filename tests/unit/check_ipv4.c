@@ -466,14 +466,19 @@ static uint16_t reference_csum(uint32_t start, const uint8_t *p, size_t len)
 	return (uint16_t)~acc;
 }
 
+/* Bytes from a linear congruential generator: the same for a seed, every run. */
+static void fill_pseudo_random(uint8_t *buf, size_t len, uint32_t seed)
+{
+	for (size_t i = 0; i < len; i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+}
+
 START_TEST(checksum_matches_rfc1071_at_any_length_and_alignment)
 {
 	static uint8_t buf[300];
-	uint32_t rnd = 12345;
-	for (size_t i = 0; i < sizeof(buf); i++) {
-		rnd = rnd * 1103515245u + 12345u;
-		buf[i] = (uint8_t)(rnd >> 16);
-	}
+	fill_pseudo_random(buf, sizeof(buf), 12345);
 	memset(buf + 200, 0xff, 64); /* runs of 0xffff words make carries */
 	const uint32_t starts[] = {0, 1, 0xffff, 0x1fffe, 0xffffffffu};
 	for (size_t off = 0; off < 8; off++)
@@ -484,6 +489,28 @@ START_TEST(checksum_matches_rfc1071_at_any_length_and_alignment)
 	/* a run summed in even pieces is the run summed whole */
 	uint32_t pieces = tn_csum_add(tn_csum_add(tn_csum_add(0, buf + 1, 14), buf + 15, 100), buf + 115, 77);
 	ck_assert_uint_eq(tn_csum_fold(pieces), reference_csum(0, buf + 1, 191));
+}
+END_TEST
+
+/*
+ * Long runs (a 64 KB GSO frame; past the 4096 rounds of 64 bytes after
+ * which the vector sum folds its 32-bit lanes, and past 2 MiB, where
+ * 0xffff words would carry out of a lane never folded), of random bytes
+ * and of 0xffff words, whose sums carry the most.
+ */
+START_TEST(checksum_of_long_runs_matches_rfc1071)
+{
+	static uint8_t buf[2200000];
+	fill_pseudo_random(buf, sizeof(buf), 777);
+	const size_t lens[] = {1448, 1449, 4096 * 64 - 1, 4096 * 64, 4096 * 64 + 130, 65535, 2199990};
+	for (int fill = 0; fill < 2; fill++) {
+		if (fill)
+			memset(buf, 0xff, sizeof(buf));
+		for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++)
+			for (size_t off = 0; off < 3; off++)
+				ck_assert_uint_eq(tn_csum_fold(tn_csum_add(0xfffe, buf + off, lens[k])),
+						  reference_csum(0xfffe, buf + off, lens[k]));
+	}
 }
 END_TEST
 
@@ -506,6 +533,7 @@ Suite *ipv4_suite(void)
 	tcase_add_test(tc, output_fragmentation_and_df);
 	tcase_add_test(tc, ip_id_is_per_destination);
 	tcase_add_test(tc, checksum_matches_rfc1071_at_any_length_and_alignment);
+	tcase_add_test(tc, checksum_of_long_runs_matches_rfc1071);
 	suite_add_tcase(s, tc);
 	return s;
 }
