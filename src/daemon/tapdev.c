@@ -364,33 +364,33 @@ static int ring_register(int ring_fd, unsigned op, const void *arg, unsigned n)
 }
 
 /*
- * The ring may read and write the tap and nothing else. A ring's
- * operations pass no seccomp filter: were tapnetd taken over, an
- * unrestricted ring would open files and sockets past the systemd unit's
- * SystemCallFilter and RestrictAddressFamilies. So it is made disabled, the
- * tap is its only (fixed) file, every submission must name a fixed file
- * and be a READ or a WRITE, and no io_uring_register(2) operation is
- * allowed once it is enabled (none is listed). A kernel that cannot
- * (before Linux 5.10) gets no ring: frames go one at a time.
+ * The ring may read and write, nothing else. A ring's operations pass no
+ * seccomp filter: were tapnetd taken over, an unrestricted ring would open
+ * files and sockets past the systemd unit's SystemCallFilter and
+ * RestrictAddressFamilies. So it is made disabled, and allows only READ and
+ * WRITE submissions without flags (no links, no async punts, no fixed
+ * files or buffers), and no io_uring_register(2) operation once enabled
+ * (none is listed): what read(2) and write(2) do anyway. The tap is not a
+ * registered file: a ring's files are let go in the kernel's own time
+ * after the process ends, and a tap still held then makes a restarted
+ * tapnetd's TUNSETIFF fail with EBUSY. A kernel that cannot restrict a
+ * ring (before Linux 5.10) gets none: frames go one at a time.
  */
-static int ring_restrict(struct tapdev_uring *q, int tap_fd)
+static int ring_restrict(struct tapdev_uring *q)
 {
 	const struct io_uring_restriction allowed[] = {
 		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READ },
 		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_WRITE },
-		{ .opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED, .sqe_flags = IOSQE_FIXED_FILE },
-		{ .opcode = IORING_RESTRICTION_SQE_FLAGS_REQUIRED, .sqe_flags = IOSQE_FIXED_FILE },
 	};
 
-	if (ring_register(q->fd, IORING_REGISTER_FILES, &tap_fd, 1) < 0 ||
-	    ring_register(q->fd, IORING_REGISTER_RESTRICTIONS, allowed,
+	if (ring_register(q->fd, IORING_REGISTER_RESTRICTIONS, allowed,
 			  sizeof(allowed) / sizeof(allowed[0])) < 0 ||
 	    ring_register(q->fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
 		return -1;
 	return 0;
 }
 
-static int ring_map(struct tapdev_uring *q, int tap_fd)
+static int ring_map(struct tapdev_uring *q)
 {
 	struct io_uring_params p;
 
@@ -439,11 +439,12 @@ static int ring_map(struct tapdev_uring *q, int tap_fd)
 		errno = ENOSPC;
 		return -1;
 	}
-	return ring_restrict(q, tap_fd);
+	return ring_restrict(q);
 }
 
 /* One read or write of len bytes at buf as a submission; its completion says i. */
-static void ring_prep(struct tapdev_uring *q, uint8_t opcode, void *buf, size_t len, unsigned i)
+static void ring_prep(struct tapdev_uring *q, uint8_t opcode, int tap_fd, void *buf, size_t len,
+		      unsigned i)
 {
 	unsigned tail = atomic_load_explicit(q->sq_tail, memory_order_relaxed);
 	unsigned idx = tail & q->sq_mask;
@@ -451,8 +452,7 @@ static void ring_prep(struct tapdev_uring *q, uint8_t opcode, void *buf, size_t 
 
 	memset(e, 0, sizeof(*e));
 	e->opcode = opcode;
-	e->fd = 0; /* the tap, the ring's only registered file (ring_restrict) */
-	e->flags = IOSQE_FIXED_FILE;
+	e->fd = tap_fd;
 	e->addr = (uint64_t)(uintptr_t)buf;
 	e->len = (uint32_t)len;
 	e->off = (uint64_t)-1; /* no file position: a character device */
@@ -508,11 +508,11 @@ static void rx_probe_done(void *ctx, unsigned i, int32_t res)
 	*(int32_t *)ctx = res;
 }
 
-static int rx_probe(struct tapdev_uring *q)
+static int rx_probe(struct tapdev_uring *q, int tap_fd)
 {
 	int32_t res = 1;
 
-	ring_prep(q, IORING_OP_READ, q->rx_buf, TAPDEV_BUF_SIZE, 0);
+	ring_prep(q, IORING_OP_READ, tap_fd, q->rx_buf, TAPDEV_BUF_SIZE, 0);
 	int missing = ring_run(q, 1, false, rx_probe_done, &res);
 	if (missing < 0)
 		return -1;
@@ -541,14 +541,14 @@ int tapdev_batch_open(struct tapdev *tap, bool writes, bool reads, tapdev_sent_f
 	if (!q)
 		return -1;
 	q->fd = -1;
-	if (ring_map(q, tap->fd) < 0)
+	if (ring_map(q) < 0)
 		goto fail;
 	q->writes = writes;
 	if (reads) {
 		q->rx_buf = malloc((size_t)TAPDEV_RXQ * TAPDEV_BUF_SIZE);
 		if (!q->rx_buf)
 			goto fail;
-		if (rx_probe(q) < 0) {
+		if (rx_probe(q, tap->fd) < 0) {
 			int err = errno;
 			log_info("%s: frames read one at a time: batched tap reads not offered here "
 				 "(%s)", tap->name, strerror(err));
@@ -623,7 +623,7 @@ void tapdev_flush(struct tapdev *tap)
 	}
 	q->queued = 0; /* told below, one way or the other */
 	for (unsigned i = 0; i < n; i++)
-		ring_prep(q, IORING_OP_WRITE, q->slot[i], hlen + q->info[i].len, i);
+		ring_prep(q, IORING_OP_WRITE, tap->fd, q->slot[i], hlen + q->info[i].len, i);
 	int missing = ring_run(q, n, true, tx_done, tap);
 	int err = missing < 0 ? errno : 0;
 	/* frames the kernel did not take or finish (it always does, short of a bug): lost */
@@ -655,7 +655,8 @@ static void rx_fill(struct tapdev *tap, unsigned n)
 
 	for (unsigned i = 0; i < n; i++) {
 		q->rx_res[i] = -EAGAIN;
-		ring_prep(q, IORING_OP_READ, q->rx_buf + (size_t)i * TAPDEV_BUF_SIZE, TAPDEV_BUF_SIZE, i);
+		ring_prep(q, IORING_OP_READ, tap->fd, q->rx_buf + (size_t)i * TAPDEV_BUF_SIZE,
+			  TAPDEV_BUF_SIZE, i);
 	}
 	int missing = ring_run(q, n, false, rx_done, q);
 	if (missing) {

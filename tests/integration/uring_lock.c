@@ -7,11 +7,11 @@
  *                          daemon's own code (tapdev.c) and its batched reads
  *                          and writes, finds the ring's fd in /proc/self/fd
  *                          as an attacker would, and submits through it what
- *                          tapnetd never does: an openat, a read of another
- *                          fd, a read of the tap without the fixed file, and
- *                          io_uring_register calls. The same openat through
- *                          a ring of its own first, to show the attack works
- *                          on an unrestricted ring.
+ *                          read(2) and write(2) cannot do: an openat, a
+ *                          socket, a read punted to the kernel's workers
+ *                          (IOSQE_ASYNC), and io_uring_register calls. The
+ *                          same openat through a ring of its own first, to
+ *                          show the attack works on an unrestricted ring.
  *   uring_lock filter      under a seccomp filter (as a service manager puts
  *                          tapnetd), privs_forbid_new_rings: no new ring, no
  *                          io_uring_register, other calls as before
@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -223,23 +224,29 @@ static int ring_attacks(const char *name)
 	e.flags = IOSQE_FIXED_FILE;
 	res = submit_one(&tap_ring, &e);
 	printf("openat with the fixed-file flag: %s\n", result(res));
+	memset(&e, 0, sizeof(e));
+	e.opcode = IORING_OP_SOCKET;
+	e.fd = AF_INET;
+	e.off = SOCK_STREAM;
+	res = submit_one(&tap_ring, &e);
+	printf("socket through the tap's ring: %s\n", result(res));
 	if (pipe(pipefd) < 0 || write(pipefd[1], "secret", 6) != 6)
 		die("pipe");
+	e = read_sqe(pipefd[0], buf, sizeof(buf), IOSQE_ASYNC);
+	res = submit_one(&tap_ring, &e);
+	printf("a read punted to the kernel's workers: %s\n", result(res));
+	/* a plain read of another fd: what read(2) does, allowed */
 	e = read_sqe(pipefd[0], buf, sizeof(buf), 0);
 	res = submit_one(&tap_ring, &e);
-	printf("read of another fd: %s\n", result(res));
-	e = read_sqe(tap.fd, buf, sizeof(buf), 0);
-	e.rw_flags = RWF_NOWAIT; /* allowed, it would find nothing, not wait */
-	res = submit_one(&tap_ring, &e);
-	printf("read of the tap by its fd: %s\n", result(res));
+	printf("a read of another fd: %s\n", result(res));
 	int files[1] = { pipefd[0] };
-	struct io_uring_files_update up = { .offset = 0, .fds = (uint64_t)(uintptr_t)files };
-	res = uring_register(fd, IORING_REGISTER_FILES_UPDATE, &up, 1) < 0 ? -errno : 0;
-	printf("register another file in its place: %s\n", result(res));
-	res = uring_register(fd, IORING_UNREGISTER_FILES, NULL, 0) < 0 ? -errno : 0;
-	printf("unregister the tap: %s\n", result(res));
+	res = uring_register(fd, IORING_REGISTER_FILES, files, 1) < 0 ? -errno : 0;
+	printf("register a file: %s\n", result(res));
+	struct io_uring_restriction none[1] = { { .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_OPENAT } };
+	res = uring_register(fd, IORING_REGISTER_RESTRICTIONS, none, 1) < 0 ? -errno : 0;
+	printf("restrict it anew: %s\n", result(res));
 	/* what tapnetd does: read the tap (nothing there yet: EAGAIN, not EACCES) */
-	e = read_sqe(0, buf, sizeof(buf), IOSQE_FIXED_FILE);
+	e = read_sqe(tap.fd, buf, sizeof(buf), 0);
 	e.rw_flags = RWF_NOWAIT;
 	res = submit_one(&tap_ring, &e);
 	printf("read of the tap as tapnetd reads it: %s\n", result(res));
