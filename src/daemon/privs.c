@@ -238,7 +238,7 @@ int privs_drop(const struct privs *p)
 
 /*
  * Why: the operations of an io_uring pass no seccomp filter. tapnetd's own
- * ring can only read and write the tap (tapdev.c, ring_restrict), but were
+ * ring can only read and write (tapdev.c, ring_restrict), but were
  * tapnetd taken over, a new ring could open files and sockets past the
  * systemd unit's SystemCallFilter and RestrictAddressFamilies; the unit can
  * allow tapnetd io_uring only because of this filter. Without a filter

@@ -93,7 +93,10 @@ struct tsock {
 	struct opt_later opts_later[OPTS_LATER_MAX]; /* oldest first */
 	unsigned n_opts_later;
 	struct sockets_owner *opt_conn; /* sent the last option without waiting; NULL once gone */
-	/* reset by the peer, or timed out: A stays open until the reset watcher's byte is in it (reset_wait_over) */
+	/*
+	 * reset by the peer, or timed out: A stays open until the reset
+	 * watcher's byte is in it (reset_wait_over)
+	 */
 	bool reset_wait;
 	int reset_err; /* what ended the connection: ECONNRESET, or ETIMEDOUT */
 	ev_tstamp reset_until;

@@ -95,9 +95,8 @@ ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_
 /*
  * Batched writes and reads (io_uring), as asked: 0, or -1 with errno where
  * the kernel has no io_uring for us (ENOSYS; EPERM: disabled, or a seccomp
- * filter; EINVAL: no ring restricted to the tap, before Linux 5.10: the
- * ring may read and write the tap and nothing else), and every frame is then written and
- * read at once. Reads are batched only where a tap read can be told not to
+ * filter; EINVAL: no restricted rings, before Linux 5.10: the ring may only
+ * read and write), and every frame is then written and read at once. Reads are batched only where a tap read can be told not to
  * wait (RWF_NOWAIT); where not, that is logged and writes go on alone.
  * sent is told of each queued frame's fate.
  */

@@ -242,8 +242,9 @@ static int ring_attacks(const char *name)
 	int files[1] = { pipefd[0] };
 	res = uring_register(fd, IORING_REGISTER_FILES, files, 1) < 0 ? -errno : 0;
 	printf("register a file: %s\n", result(res));
-	struct io_uring_restriction none[1] = { { .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_OPENAT } };
-	res = uring_register(fd, IORING_REGISTER_RESTRICTIONS, none, 1) < 0 ? -errno : 0;
+	struct io_uring_restriction openat_too = { .opcode = IORING_RESTRICTION_SQE_OP,
+						   .sqe_op = IORING_OP_OPENAT };
+	res = uring_register(fd, IORING_REGISTER_RESTRICTIONS, &openat_too, 1) < 0 ? -errno : 0;
 	printf("restrict it anew: %s\n", result(res));
 	/* what tapnetd does: read the tap (nothing there yet: EAGAIN, not EACCES) */
 	e = read_sqe(tap.fd, buf, sizeof(buf), 0);
