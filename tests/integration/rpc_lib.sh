@@ -213,3 +213,47 @@ while True:
     c.close()' "$HOST_ADDR" "$2"
 	wait_listen kernel "$HOST_ADDR" "$2"
 }
+
+# silent_server NAME PORT: a kernel-side server that sends "x" on each
+# connection and then says nothing (for silenced_client).
+silent_server() {
+	bg "$1" ns_exec "$PYTHON" -u -c '
+import socket, sys
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(16)
+held = []
+while True:
+    c, peer = l.accept(); c.sendall(b"x"); held.append(c)' "$HOST_ADDR" "$2"
+	wait_listen kernel "$HOST_ADDR" "$2"
+}
+
+# silenced_client NAME PORT CMD...: CMD is a client of silent_server on PORT
+# that prints "connected" once it has the "x", then waits for the file
+# $TN_TMP/NAME.silent, sends and reads, and prints a line that starts with
+# "read": what its read answered. Once it is connected, nftables drops all
+# the server sends to tapnet (what CMD sends goes unacknowledged), the file
+# appears, and OUT is set to that line (the rule is gone after).
+silenced_client() {
+	local name=$1 port=$2 i
+	shift 2
+	rm -f "$TN_TMP/$name.silent"
+	bg "$name" "$@" "$TN_TMP/$name.silent"
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
+		grep -q "^connected" "$TN_TMP/$name.log" 2>/dev/null && break
+		sleep 0.1
+	done
+	grep -qx connected "$TN_TMP/$name.log" || fail "$name: $(cat "$TN_TMP/$name.log")"
+	ns_exec nft -f - <<-NFT || fail "cannot make the peer silent with nftables"
+	table inet silent {
+		chain out { type filter hook output priority 0; ip daddr $TAPNET_ADDR tcp sport $port drop; }
+	}
+	NFT
+	: >"$TN_TMP/$name.silent"
+	for ((i = 0; i < 150; i++)); do
+		grep -q "^read" "$TN_TMP/$name.log" && break
+		sleep 0.1
+	done
+	ns_exec nft delete table inet silent
+	OUT=$(grep "^read" "$TN_TMP/$name.log")
+	[ -n "$OUT" ] || fail "$name read nothing within 15 s: $(cat "$TN_TMP/$name.log")"
+}

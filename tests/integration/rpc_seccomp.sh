@@ -200,31 +200,9 @@ log "static child, socket moved, after the peer's reset: $out"
 # then end-of-file; the pair can carry only ECONNRESET, but an error, not an
 # end-of-file that passes for the end of the data
 require_cmd nft
-bg silent ns_exec "$PYTHON" -c '
-import socket, time
-l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("'"$HOST_ADDR"'", 7606)); l.listen(1)
-c, _ = l.accept(); c.sendall(b"x")
-time.sleep(60)'
-wait_listen kernel "$HOST_ADDR" 7606
-bg static_timeout tn_run "$STATIC" timeout "$HOST_ADDR" 7606 "$TN_TMP/silent"
-for ((i = 0; i < WAIT_SECONDS * 10; i++)); do
-	grep -q "^connected" "$TN_TMP/static_timeout.log" 2>/dev/null && break
-	sleep 0.1
-done
-grep -qx connected "$TN_TMP/static_timeout.log" || fail "static timeout: $(cat "$TN_TMP/static_timeout.log")"
-ns_exec nft -f - <<NFT || fail "cannot make the peer silent with nftables"
-table inet silent {
-	chain out { type filter hook output priority 0; ip daddr $TAPNET_ADDR tcp sport 7606 drop; }
-}
-NFT
-: >"$TN_TMP/silent"
-for ((i = 0; i < 150; i++)); do
-	grep -q "^read" "$TN_TMP/static_timeout.log" && break
-	sleep 0.1
-done
-ns_exec nft delete table inet silent
-out=$(grep "^read" "$TN_TMP/static_timeout.log")
+silent_server silent 7606
+silenced_client static_timeout 7606 tn_run "$STATIC" timeout "$HOST_ADDR" 7606
+out=$OUT
 [[ "$out" =~ ^read\ ECONNRESET\ after\ [123]\.[0-9]\ s\ then\ 0,\ SO_ERROR\  ]] ||
 	fail "static client after a timeout: $(cat "$TN_TMP/static_timeout.log")"
 log "static client after TCP_USER_TIMEOUT: $out"

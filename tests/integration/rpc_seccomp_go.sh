@@ -4,8 +4,10 @@
 # cgo, where the shim is loaded but Go's own calls bypass it) reaches a
 # kernel-side echo server through tapnet (TcpActiveOpens; the server sees
 # tapnet's address) and, after a peer's reset, reads ECONNRESET ("connection
-# reset by peer", not end-of-file: the supervisor passes the reset on), and a
-# Go server on tapnet serves 20 kernel-side clients (TcpPassiveOpens).
+# reset by peer", not end-of-file: the supervisor passes the reset on), and
+# after TCP_USER_TIMEOUT with a silenced peer ECONNRESET too (Linux says
+# ETIMEDOUT; the pair can carry only a reset, but an error, not end-of-file),
+# and a Go server on tapnet serves 20 kernel-side clients (TcpPassiveOpens).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 require_cmd go
@@ -28,6 +30,8 @@ require_seccomp
 # kernel side: an echo server that logs each peer
 echo_server kernel kecho 7611
 resetter_server resetter 7613
+require_cmd nft
+silent_server silent 7614
 
 for b in $builds; do
 	active=$(counter TcpActiveOpens)
@@ -43,6 +47,9 @@ for b in $builds; do
 	out=$(tn_run "$TN_TMP/go/$b" reset "$HOST_ADDR:7613" 2>&1) || fail "Go reset ($b): $out"
 	[ "$out" = ECONNRESET ] || fail "Go client ($b) after the peer's reset: $out"
 	log "Go client ($b) after the peer's reset: $out"
+	silenced_client "timeout_$b" 7614 tn_run "$TN_TMP/go/$b" timeout "$HOST_ADDR:7614"
+	[ "$OUT" = "read ECONNRESET" ] || fail "Go client ($b) after TCP_USER_TIMEOUT: $OUT"
+	log "Go client ($b) after TCP_USER_TIMEOUT: $OUT"
 done
 [ "$(grep -c "^peer $TAPNET_ADDR" "$TN_TMP/kecho.log")" -ge 1 ] ||
 	fail "the kernel-side server saw: $(cat "$TN_TMP/kecho.log")"
