@@ -251,20 +251,21 @@ static void env_output(void *ctx, const struct tn_frame_meta *meta, const void *
 }
 
 /*
- * A large frame in pieces (its data still in the socket's send buffer):
- * written as they are, without the copy into one piece. The fault
- * injector and the frame trace take frames in one piece, as do small
- * frames, which are queued by copying anyway.
+ * A frame in pieces (its data still in the socket's send buffer): a large
+ * one written as they are, a small one gathered into the write queue,
+ * without the copy into one piece first. The fault injector and the
+ * frame trace take frames in one piece.
  */
 static bool env_output_iov(void *ctx, const struct tn_frame_meta *meta, const struct tn_iov *piece,
 			   int n, size_t len)
 {
 	struct tapnetd *d = ctx;
 
-	if (len <= TAPDEV_COPY_MAX || d->fault || trace_active(d->trace))
+	if (d->fault || trace_active(d->trace))
 		return false;
 	int rc = tapdev_write_pieces(&d->tap, meta, piece, n, len);
-	tap_sent(d, len, meta->gso_type != TN_GSO_NONE, rc < 0 ? errno : 0);
+	if (rc <= 0) /* queued (1): tapdev_flush tells tap_sent */
+		tap_sent(d, len, meta->gso_type != TN_GSO_NONE, rc < 0 ? errno : 0);
 	return true;
 }
 

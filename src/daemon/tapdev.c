@@ -797,17 +797,26 @@ static int write_pieces(struct tapdev *tap, const struct tn_frame_meta *meta,
 	return frame_written(w, (tap->vnet_hdr ? sizeof(h) : 0) + len);
 }
 
+/* The write queue's next slot, taken for a frame of len bytes; NULL: no queue, or too large. */
+static uint8_t *tx_slot(struct tapdev *tap, const struct tn_frame_meta *meta, size_t len)
+{
+	if (!tap->ring || !tap->ring->writes || len > TAPDEV_COPY_MAX)
+		return NULL;
+	if (tap->ring->queued == TAPDEV_TXQ)
+		tapdev_flush(tap); /* which may end the batches (ring_drop) */
+	struct tapdev_uring *q = tap->ring;
+	if (!q)
+		return NULL;
+	q->info[q->queued].len = (uint32_t)len;
+	q->info[q->queued].gso = meta->gso_type != TN_GSO_NONE;
+	return q->slot[q->queued++];
+}
+
 int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len)
 {
-	if (tap->ring && tap->ring->writes && len <= TAPDEV_COPY_MAX &&
-	    tap->ring->queued == TAPDEV_TXQ)
-		tapdev_flush(tap); /* which may end the batches (ring_drop) */
-	if (tap->ring && tap->ring->writes && len <= TAPDEV_COPY_MAX) {
-		struct tapdev_uring *q = tap->ring;
-		frame_copy(tap, q->slot[q->queued], meta, frame, len);
-		q->info[q->queued].len = (uint32_t)len;
-		q->info[q->queued].gso = meta->gso_type != TN_GSO_NONE;
-		q->queued++;
+	uint8_t *slot = tx_slot(tap, meta, len);
+	if (slot) {
+		frame_copy(tap, slot, meta, frame, len);
 		return 1;
 	}
 	tapdev_flush(tap); /* what waits goes first */
@@ -821,6 +830,21 @@ int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const voi
 int tapdev_write_pieces(struct tapdev *tap, const struct tn_frame_meta *meta,
 			const struct tn_iov *piece, int n, size_t len)
 {
+	uint8_t *slot = n >= 1 && n <= TN_OUTPUT_PIECES_MAX ? tx_slot(tap, meta, len) : NULL;
+	if (slot) { /* gathered into the slot: the pieces' one copy */
+		size_t at = 0;
+		if (tap->vnet_hdr) {
+			struct virtio_net_hdr h;
+			vnet_from_meta(meta, piece[0].base, piece[0].len, &h);
+			memcpy(slot, &h, sizeof(h));
+			at = sizeof(h);
+		}
+		for (int i = 0; i < n; i++) {
+			memcpy(slot + at, piece[i].base, piece[i].len);
+			at += piece[i].len;
+		}
+		return 1;
+	}
 	tapdev_flush(tap); /* what waits goes first */
 	return write_pieces(tap, meta, piece, n, len);
 }

@@ -114,9 +114,10 @@ bool tapdev_read_pending(const struct tapdev *tap);
  */
 int tapdev_write(struct tapdev *tap, const struct tn_frame_meta *meta, const void *frame, size_t len);
 /*
- * The same for a frame larger than TAPDEV_COPY_MAX in pieces (the first
- * holding every header: see tn_env.output_iov), written at once with one
- * writev: 0, or -1 with errno. Smaller frames are queued by tapdev_write.
+ * The same for a frame in pieces (the first holding every header: see
+ * tn_env.output_iov): one of up to TAPDEV_COPY_MAX bytes is gathered into
+ * the queue as tapdev_write queues (1), a larger one written at once with
+ * one writev (0, or -1 with errno).
  */
 int tapdev_write_pieces(struct tapdev *tap, const struct tn_frame_meta *meta,
 			const struct tn_iov *piece, int n, size_t len);
