@@ -259,7 +259,7 @@ int privs_forbid_new_rings(void)
 #ifdef X32_SYSCALL_BIT
 		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, X32_SYSCALL_BIT, 2, 0),
 #else
-		BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0),
+		BPF_JUMP(BPF_JMP | BPF_JA, 0, 0, 0), /* nothing: the jumps below keep their offsets */
 #endif
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_setup, 1, 0),
 		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_uring_register, 0, 1),

@@ -252,16 +252,23 @@ static void vnet_from_meta(const struct tn_frame_meta *meta, const uint8_t *fram
 }
 
 /* The frame behind its virtio-net header (when the tap takes one) in dst: the bytes to write. */
+/* The virtio-net header at dst if the tap takes one (the frame's headers at head): its size. */
+static size_t put_vnet_hdr(const struct tapdev *tap, uint8_t *dst, const struct tn_frame_meta *meta,
+			   const void *head, size_t head_len)
+{
+	struct virtio_net_hdr h;
+
+	if (!tap->vnet_hdr)
+		return 0;
+	vnet_from_meta(meta, head, head_len, &h);
+	memcpy(dst, &h, sizeof(h));
+	return sizeof(h);
+}
+
 static size_t frame_copy(const struct tapdev *tap, uint8_t *dst, const struct tn_frame_meta *meta,
 			 const void *frame, size_t len)
 {
-	size_t hlen = 0;
-	if (tap->vnet_hdr) {
-		struct virtio_net_hdr h;
-		vnet_from_meta(meta, frame, len, &h);
-		memcpy(dst, &h, sizeof(h));
-		hlen = sizeof(h);
-	}
+	size_t hlen = put_vnet_hdr(tap, dst, meta, frame, len);
 	memcpy(dst + hlen, frame, len);
 	return hlen + len;
 }
@@ -832,13 +839,7 @@ int tapdev_write_pieces(struct tapdev *tap, const struct tn_frame_meta *meta,
 {
 	uint8_t *slot = n >= 1 && n <= TN_OUTPUT_PIECES_MAX ? tx_slot(tap, meta, len) : NULL;
 	if (slot) { /* gathered into the slot: the pieces' one copy */
-		size_t at = 0;
-		if (tap->vnet_hdr) {
-			struct virtio_net_hdr h;
-			vnet_from_meta(meta, piece[0].base, piece[0].len, &h);
-			memcpy(slot, &h, sizeof(h));
-			at = sizeof(h);
-		}
+		size_t at = put_vnet_hdr(tap, slot, meta, piece[0].base, piece[0].len);
 		for (int i = 0; i < n; i++) {
 			memcpy(slot + at, piece[i].base, piece[i].len);
 			at += piece[i].len;

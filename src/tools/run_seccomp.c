@@ -54,6 +54,7 @@
 #include "lib/tapnet_internal.h"
 #include "rpc/rpc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
@@ -67,7 +68,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1091,7 +1091,6 @@ static void handle_tapnet(const struct seccomp_notif *n, int nr, int fd)
  */
 #define SUP_PLACED_MAX 4096 /* sockets remembered; the oldest is replaced first */
 #define SUP_RESETS_RETRY_MS 1000
-
 #define SUP_FIND_DEPTH 4      /* generations of children looked through for a moved socket */
 
 static struct {
