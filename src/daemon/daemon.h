@@ -98,7 +98,7 @@ struct tapnetd {
 
 	ev_io tap_watcher;
 	ev_timer stack_timer;        /* the only timer for the stack: its next deadline */
-	uint64_t stack_timer_at;     /* deadline it is armed for (TN_TIME_NEVER: stopped) */
+	uint64_t stack_timer_at;     /* when it fires (TN_TIME_NEVER: stopped); may come before the stack's next deadline */
 	uint64_t frame_now_ns;       /* while a frame from the tap is in the stack: its arrival time (else 0) */
 	ev_signal sig_int, sig_term, sig_hup;
 	ev_prepare closer_prepare;   /* the fds handed to the closer in a pass, to its threads at once */

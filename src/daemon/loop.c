@@ -326,8 +326,16 @@ void daemon_rearm_timer(struct tapnetd *d)
 
 	uint64_t deadline = tn_stack_next_deadline(d->stack);
 
-	if (deadline == d->stack_timer_at && (deadline == TN_TIME_NEVER || ev_is_active(&d->stack_timer)))
-		return; /* already armed for it: no churn per frame batch */
+	/*
+	 * Armed for this deadline or an earlier one: left as it is. A later
+	 * deadline (the retransmission timer pushed back by every ACK, a
+	 * delayed ACK sent with data after all) lets the timer fire early,
+	 * find nothing due and arm for the next one then, as Linux leaves its
+	 * timers pending; re-arming on every pass cost two clock reads and
+	 * two operations on libev's timer heap.
+	 */
+	if (ev_is_active(&d->stack_timer) ? d->stack_timer_at <= deadline : deadline == TN_TIME_NEVER)
+		return;
 	ev_timer_stop(d->loop, &d->stack_timer);
 	d->stack_timer_at = deadline;
 	if (deadline == TN_TIME_NEVER)
