@@ -89,6 +89,7 @@ int tn_ehash_init(struct tn_ehash *h, uint32_t min_buckets, uint32_t max_buckets
 		return -1;
 	h->mask = n - 1;
 	h->count = 0;
+	h->last = NULL;
 	h->max_buckets = max_buckets > n ? max_buckets : n;
 	return 0;
 }
@@ -99,6 +100,7 @@ void tn_ehash_free(struct tn_ehash *h)
 	h->buckets = NULL;
 	h->mask = 0;
 	h->count = 0;
+	h->last = NULL;
 }
 
 static struct tn_hnode **ehash_bucket(const struct tn_stack *stack, const struct tn_ehash *h,
@@ -107,14 +109,24 @@ static struct tn_hnode **ehash_bucket(const struct tn_stack *stack, const struct
 	return &h->buckets[tn_tuple_hash(stack, laddr, lport, raddr, rport) & h->mask];
 }
 
-struct tn_hnode *tn_ehash_lookup(const struct tn_stack *stack, const struct tn_ehash *h, tn_ip4 laddr,
+static bool hnode_is(const struct tn_hnode *n, tn_ip4 laddr, uint16_t lport, tn_ip4 raddr,
+		     uint16_t rport)
+{
+	return n->lport == lport && n->rport == rport && n->raddr == raddr && n->laddr == laddr;
+}
+
+struct tn_hnode *tn_ehash_lookup(const struct tn_stack *stack, struct tn_ehash *h, tn_ip4 laddr,
 				 uint16_t lport, tn_ip4 raddr, uint16_t rport)
 {
+	if (h->last && hnode_is(h->last, laddr, lport, raddr, rport))
+		return h->last;
 	if (!h->count)
 		return NULL;
 	for (struct tn_hnode *n = *ehash_bucket(stack, h, laddr, lport, raddr, rport); n; n = n->next)
-		if (n->lport == lport && n->rport == rport && n->raddr == raddr && n->laddr == laddr)
+		if (hnode_is(n, laddr, lport, raddr, rport)) {
+			h->last = n;
 			return n;
+		}
 	return NULL;
 }
 
@@ -158,6 +170,8 @@ void tn_ehash_remove(const struct tn_stack *stack, struct tn_ehash *h, struct tn
 			*pp = n->next;
 			n->next = NULL;
 			h->count--;
+			if (h->last == n)
+				h->last = NULL;
 			return;
 		}
 	}

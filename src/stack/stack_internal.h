@@ -120,12 +120,18 @@ struct tn_ehash {
 	uint32_t mask;        /* buckets - 1, a power of two minus one */
 	uint32_t count;       /* nodes of both kinds */
 	uint32_t max_buckets; /* growth stops here (chains get longer, still correct) */
+	/*
+	 * The node the last look-up found: a run of segments of one connection
+	 * (a bulk transfer, a batch) skips the keyed hash. Compared on the
+	 * whole 4-tuple, so it can only save work, never find another node.
+	 */
+	struct tn_hnode *last;
 };
 
 /* Preallocates min_buckets (rounded up to a power of two). Returns -1 if memory is short. */
 int tn_ehash_init(struct tn_ehash *h, uint32_t min_buckets, uint32_t max_buckets);
 void tn_ehash_free(struct tn_ehash *h);
-struct tn_hnode *tn_ehash_lookup(const struct tn_stack *stack, const struct tn_ehash *h, tn_ip4 laddr,
+struct tn_hnode *tn_ehash_lookup(const struct tn_stack *stack, struct tn_ehash *h, tn_ip4 laddr,
 				 uint16_t lport, tn_ip4 raddr, uint16_t rport);
 /* Adds n (its 4-tuple and kind set); doubles the buckets when there are more nodes than buckets. */
 void tn_ehash_insert(const struct tn_stack *stack, struct tn_ehash *h, struct tn_hnode *n);

@@ -263,6 +263,43 @@ START_TEST(shared_hash_holds_both_kinds)
 }
 END_TEST
 
+START_TEST(last_found_node_never_outlives_its_removal)
+{
+	/*
+	 * The hash remembers the node its last look-up found: a look-up after
+	 * that node's removal must not find it, and a new node with the same
+	 * 4-tuple (the next incarnation of a connection) must be found instead.
+	 */
+	h = h_new(NULL);
+	struct tn_ehash eh;
+	ck_assert_int_eq(tn_ehash_init(&eh, 4, 1024), 0);
+	struct tn_hnode a = {.laddr = H_STACK_IP, .lport = 13, .raddr = H_PEER_IP, .rport = 7,
+			     .kind = TN_HNODE_SOCK};
+	struct tn_hnode b = a, other = a;
+	b.kind = TN_HNODE_TW;
+	other.rport = 8;
+	tn_ehash_insert(h->stack, &eh, &a);
+	tn_ehash_insert(h->stack, &eh, &other);
+	ck_assert_ptr_eq(tn_ehash_lookup(h->stack, &eh, H_STACK_IP, 13, H_PEER_IP, 7), &a);
+	ck_assert_ptr_eq(eh.last, &a);
+	/* a look-up of another tuple is not answered with the remembered node */
+	ck_assert_ptr_eq(tn_ehash_lookup(h->stack, &eh, H_STACK_IP, 13, H_PEER_IP, 8), &other);
+	ck_assert_ptr_null(tn_ehash_lookup(h->stack, &eh, H_STACK_IP, 13, H_PEER_IP, 9));
+	ck_assert_ptr_eq(tn_ehash_lookup(h->stack, &eh, H_STACK_IP, 13, H_PEER_IP, 7), &a);
+	tn_ehash_remove(h->stack, &eh, &a);
+	ck_assert_ptr_null(tn_ehash_lookup(h->stack, &eh, H_STACK_IP, 13, H_PEER_IP, 7));
+	tn_ehash_insert(h->stack, &eh, &b);
+	ck_assert_ptr_eq(tn_ehash_lookup(h->stack, &eh, H_STACK_IP, 13, H_PEER_IP, 7), &b);
+	tn_ehash_remove(h->stack, &eh, &other); /* not the remembered one: b stays it */
+	ck_assert_ptr_eq(eh.last, &b);
+	tn_ehash_remove(h->stack, &eh, &b);
+	ck_assert_ptr_null(tn_ehash_lookup(h->stack, &eh, H_STACK_IP, 13, H_PEER_IP, 7));
+	ck_assert_uint_eq(eh.count, 0);
+	tn_ehash_free(&eh);
+	h_free(h);
+}
+END_TEST
+
 /* ---- segments in TIME_WAIT (CONFORMANCE 13-17) */
 
 static const struct tn_tw_policy linux_policy = {.rfc1337 = false, .ack_ratelimit_ms = 500};
@@ -435,6 +472,7 @@ Suite *timewait_suite(void)
 	tcase_add_test(tc, bind_conflict_follows_reuseaddr);
 	tcase_add_test(tc, reconfigure_lowers_the_limit_and_shortens_entries);
 	tcase_add_test(tc, shared_hash_holds_both_kinds);
+	tcase_add_test(tc, last_found_node_never_outlives_its_removal);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("segments");
 	tcase_add_test(tc, retransmitted_fin_is_acked_and_restarts);
