@@ -945,6 +945,170 @@ int tn_lib_never_connected(int fd)
 	return never;
 }
 
+/* ------------------------------------------------------------------ reads and sends that say how a connection ended */
+
+/*
+ * The Unix socket pair can say only end-of-file (and, once, ECONNRESET when
+ * the daemon's end closes with bytes unread, which the daemon alone cannot
+ * arrange: see <tapnet.h>). So a read that finds end-of-file on a tapnet
+ * socket, and a send that gets EPIPE, ask tapnetd whether the connection
+ * ended in an error not yet reported (SO_ERROR, read and so cleared, as
+ * Linux gives a pending error once): a reset (ECONNRESET), a timeout
+ * (ETIMEDOUT), a refused connect. A clean end costs that one request. The
+ * shim makes the program's read/recv/send go through these; a program on
+ * libtapnet calls tapnet_read, tapnet_recv, tapnet_send... itself.
+ */
+
+/* fd is a tapnet socket (errno kept); never while the library is busy with its own calls. */
+static int lib_ours(int fd)
+{
+	uint64_t cookie;
+
+	if (tn_lib_busy)
+		return 0;
+	int saved = errno;
+	int ours = tn_lib_socket_cookie(fd, &cookie);
+	errno = saved;
+	return ours;
+}
+
+/* The error tapnet socket fd's connection ended in, not yet reported (SO_ERROR, so cleared); 0. */
+static int pending_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	return tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err > 0 ? err : 0;
+}
+
+ssize_t tn_lib_eof_or_error(int fd, ssize_t n, size_t want)
+{
+	if (n != 0 || want == 0 || !lib_ours(fd))
+		return n;
+	int err = pending_error(fd);
+	if (err) {
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A send that failed with EPIPE: tapnetd closed its end because the
+ * connection ended. If it ended in an error not yet reported, the send
+ * reports that instead, as Linux gives a pending error to the next send.
+ */
+ssize_t tn_lib_epipe_or_error(int fd, ssize_t n)
+{
+	if (n >= 0 || errno != EPIPE || !lib_ours(fd))
+		return n;
+	int err = pending_error(fd);
+	errno = err ? err : EPIPE;
+	return -1;
+}
+
+/*
+ * Linux raises SIGPIPE only with EPIPE: the send that reports a reset gets
+ * ECONNRESET and no signal, and a program that does not ignore SIGPIPE
+ * lives to see it. The kernel's send_sig is to the calling thread, as
+ * raise() is.
+ */
+ssize_t tn_lib_sent(int fd, ssize_t n, int flags)
+{
+	n = tn_lib_epipe_or_error(fd, n);
+	if (n < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE);
+	return n;
+}
+
+bool tn_lib_unconnected(int fd)
+{
+	return tn_lib_noted_unconnected(fd) && !tn_lib_busy && tn_lib_never_connected(fd);
+}
+
+bool tn_lib_send_unconnected(int fd, int flags)
+{
+	if (!tn_lib_unconnected(fd))
+		return false;
+	if (!(flags & MSG_NOSIGNAL))
+		raise(SIGPIPE); /* the kernel's send_sig: to this thread */
+	errno = EPIPE;
+	return true;
+}
+
+bool tn_lib_recv_unconnected(int fd)
+{
+	if (!tn_lib_unconnected(fd))
+		return false;
+	errno = ENOTCONN;
+	return true;
+}
+
+/*
+ * MSG_OOB: the socket pair would take the byte as its own out-of-band
+ * byte, which tapnetd's reads of the pair pass over, and it would be lost
+ * without a word. tapnet sends no urgent data (it takes the urgent data
+ * it receives inline, as SO_OOBINLINE does), and says so, as lwIP and
+ * gVisor do. Only a call with the flag pays the look-up.
+ */
+bool tn_lib_send_oob_refused(int fd, int flags)
+{
+	if (!(flags & MSG_OOB) || !lib_ours(fd))
+		return false;
+	errno = EOPNOTSUPP;
+	return true;
+}
+
+/* The calls themselves with syscall(): this file is linked into the shim, which interposes libc's. */
+ssize_t tapnet_read(int fd, void *buf, size_t count)
+{
+	if (tn_lib_recv_unconnected(fd))
+		return -1;
+	return tn_lib_eof_or_error(fd, syscall(SYS_read, fd, buf, count), count);
+}
+
+ssize_t tapnet_recv(int fd, void *buf, size_t len, int flags)
+{
+	if (tn_lib_recv_unconnected(fd))
+		return -1;
+	return tn_lib_eof_or_error(fd, syscall(SYS_recvfrom, fd, buf, len, flags, NULL, NULL), len);
+}
+
+ssize_t tapnet_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	if (tn_lib_recv_unconnected(fd))
+		return -1;
+	size_t want = 0;
+	for (size_t i = 0; msg && i < msg->msg_iovlen; i++)
+		want += msg->msg_iov[i].iov_len;
+	return tn_lib_eof_or_error(fd, syscall(SYS_recvmsg, fd, msg, flags), want);
+}
+
+ssize_t tapnet_send(int fd, const void *buf, size_t len, int flags)
+{
+	if (tn_lib_send_oob_refused(fd, flags) || tn_lib_send_unconnected(fd, flags))
+		return -1;
+	return tn_lib_sent(fd, syscall(SYS_sendto, fd, buf, len, flags | MSG_NOSIGNAL, NULL, 0), flags);
+}
+
+ssize_t tapnet_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	if (tn_lib_send_oob_refused(fd, flags) || tn_lib_send_unconnected(fd, flags))
+		return -1;
+	return tn_lib_sent(fd, syscall(SYS_sendmsg, fd, msg, flags | MSG_NOSIGNAL), flags);
+}
+
+/* write() on a stream socket is send() with no flags; on anything else, write() itself. */
+ssize_t tapnet_write(int fd, const void *buf, size_t count)
+{
+	if (tn_lib_send_unconnected(fd, 0))
+		return -1;
+	ssize_t n = syscall(SYS_sendto, fd, buf, count, MSG_NOSIGNAL, NULL, 0);
+	if (n < 0 && errno == ENOTSOCK)
+		return syscall(SYS_write, fd, buf, count);
+	return tn_lib_sent(fd, n, 0);
+}
+
 /* ------------------------------------------------------------------ IPv4, and IPv6 sockets that speak it */
 
 /*

@@ -19,8 +19,12 @@
  *  - after a reset by the peer, read() returns the data received before it
  *    and then 0 (end of file), not ECONNRESET; write() fails with EPIPE;
  *    getsockopt(SO_ERROR) reports ECONNRESET (ETIMEDOUT for a connection
- *    that timed out, the same way). (Under `tapnet run` the shim turns that
- *    end of file into the error, once, as Linux reports it.)
+ *    that timed out, the same way). tapnet_read(), tapnet_recv(),
+ *    tapnet_send()... below answer as the kernel does: that end of file,
+ *    or that EPIPE, becomes the error, once (under `tapnet run` the shim
+ *    makes the program's own read() and send() do the same). Likewise a
+ *    socket never connected: ENOTCONN and EPIPE (and SIGPIPE) at once,
+ *    where read() and write() on it would wait.
  *  - SO_RCVTIMEO and SO_SNDTIMEO apply to the descriptor, as on Linux; the
  *    other options go to the stack.
  */
@@ -45,6 +49,20 @@ int tapnet_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
 int tapnet_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
 int tapnet_setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen);
 int tapnet_getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen);
+
+/*
+ * read, recv, recvmsg, write, send and sendmsg as on a kernel TCP socket:
+ * ECONNRESET or ETIMEDOUT (once) where the connection ended so, instead of
+ * end of file or EPIPE; on any other fd, what their libc namesakes return.
+ * A clean end of file or EPIPE costs a request to tapnetd; data, none.
+ * MSG_OOB is refused (EOPNOTSUPP: tapnet sends no urgent data).
+ */
+ssize_t tapnet_read(int fd, void *buf, size_t count);
+ssize_t tapnet_recv(int fd, void *buf, size_t len, int flags);
+ssize_t tapnet_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t tapnet_write(int fd, const void *buf, size_t count);
+ssize_t tapnet_send(int fd, const void *buf, size_t len, int flags);
+ssize_t tapnet_sendmsg(int fd, const struct msghdr *msg, int flags);
 
 /* 1 if fd is a tapnet socket, 0 if not (any other fd, or no daemon). */
 int tapnet_is_socket(int fd);

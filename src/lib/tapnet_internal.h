@@ -121,6 +121,24 @@ static inline unsigned char tn_lib_noted_socket(int fd)
 
 /* 1 if noted fd is a tapnet socket never connected, or a listener (Linux: EPIPE, ENOTCONN). */
 int tn_lib_never_connected(int fd);
+
+/*
+ * How a connection ended, told as the kernel tells it (see "reads and sends
+ * that say how a connection ended" in tapnet.c). n is what a read of want
+ * bytes, or a send, returned on fd (any fd: only tapnet sockets are asked
+ * about); flags are the caller's, before MSG_NOSIGNAL was added.
+ */
+ssize_t tn_lib_eof_or_error(int fd, ssize_t n, size_t want);
+ssize_t tn_lib_epipe_or_error(int fd, ssize_t n);
+/* tn_lib_epipe_or_error, and SIGPIPE with an EPIPE unless flags has MSG_NOSIGNAL */
+ssize_t tn_lib_sent(int fd, ssize_t n, int flags);
+/* fd is noted as a tapnet socket never connected, and still is one (tn_lib_never_connected). */
+bool tn_lib_unconnected(int fd);
+/* A send (EPIPE, SIGPIPE unless MSG_NOSIGNAL) or receive (ENOTCONN) answered at once: true. */
+bool tn_lib_send_unconnected(int fd, int flags);
+bool tn_lib_recv_unconnected(int fd);
+/* MSG_OOB on a tapnet socket: EOPNOTSUPP, true. */
+bool tn_lib_send_oob_refused(int fd, int flags);
 /* Set by the shim: closes are reported, libtapnet need not check its fd before each call. */
 extern int tn_lib_fds_watched;
 

@@ -260,114 +260,18 @@ EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
 }
 
 /*
- * n bytes came from a read of want bytes on fd. At end-of-file on a tapnet
- * socket, a connection that ended in an error is reported as the kernel
- * would: once, with that error (ECONNRESET for a reset by the peer,
- * ETIMEDOUT for retransmissions or TCP_USER_TIMEOUT run out; SO_ERROR is
- * read and cleared, so later reads see 0).
+ * A read that finds end-of-file and a send that gets EPIPE on a tapnet
+ * socket say how the connection ended, as the kernel would (ECONNRESET,
+ * ETIMEDOUT...), and a socket never connected answers at once: libtapnet's
+ * tn_lib_eof_or_error, tn_lib_sent and the rest, which its own tapnet_read,
+ * tapnet_send... use too. The table look-up is all an ordinary call pays.
  */
-/* The error tapnet socket fd's connection ended in, not yet reported (SO_ERROR, so cleared); 0. */
-static int pending_error(int fd)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	return tapnet_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err > 0 ? err : 0;
-}
-
-static ssize_t eof_or_error(int fd, ssize_t n, size_t want)
-{
-	if (n != 0 || want == 0 || !ours(fd))
-		return n;
-	int err = pending_error(fd);
-	if (err) {
-		errno = err;
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * A socket never connected (or a listener) would make a send or receive
- * wait for ever on its pair: answered here as Linux does. The table look-up
- * is all an ordinary call pays.
- */
-static bool noted_unconnected(int fd)
-{
-	return tn_lib_noted_unconnected(fd) && !tn_lib_busy && tn_lib_never_connected(fd);
-}
-
-static bool send_unconnected(int fd, int flags)
-{
-	if (!noted_unconnected(fd))
-		return false;
-	if (!(flags & MSG_NOSIGNAL))
-		raise(SIGPIPE); /* the kernel's send_sig: to this thread */
-	errno = EPIPE;
-	return true;
-}
-
-/*
- * MSG_OOB: the socket pair would take the byte as its own out-of-band
- * byte, which tapnetd's reads of the pair pass over, and it would be lost
- * without a word. tapnet sends no urgent data (it takes the urgent data
- * it receives inline, as SO_OOBINLINE does), and says so, as lwIP and
- * gVisor do. Only a call with the flag pays the look-up.
- */
-static bool send_oob_refused(int fd, int flags)
-{
-	if (!(flags & MSG_OOB) || !ours(fd))
-		return false;
-	errno = EOPNOTSUPP;
-	return true;
-}
-
-static bool recv_unconnected(int fd)
-{
-	if (!noted_unconnected(fd))
-		return false;
-	errno = ENOTCONN;
-	return true;
-}
-
 static size_t iov_len(const struct iovec *iov, size_t n)
 {
 	size_t want = 0;
 	for (size_t i = 0; i < n; i++)
 		want += iov[i].iov_len;
 	return want;
-}
-
-/*
- * A send that failed with EPIPE on a tapnet socket: tapnetd closed its end
- * because the connection ended. If it ended in an error (a reset, a
- * refused connect, a timeout) not yet reported, the send reports that
- * instead, as Linux gives a pending error to the next send (SO_ERROR is
- * read, and so cleared, as there).
- */
-static ssize_t epipe_or_error(int fd, ssize_t n)
-{
-	if (n >= 0 || errno != EPIPE || !ours(fd))
-		return n;
-	int err = pending_error(fd);
-	errno = err ? err : EPIPE;
-	return -1;
-}
-
-/*
- * After a send the shim made with MSG_NOSIGNAL (the caller's flags in
- * flags): the pending error, or EPIPE and the SIGPIPE the kernel would
- * have raised, unless the caller asked for none. Linux raises SIGPIPE
- * only with EPIPE: the send that reports a reset gets ECONNRESET and no
- * signal, and a program that does not ignore SIGPIPE lives to see it.
- * The kernel's send_sig is to the calling thread, as raise() is.
- */
-static ssize_t sent(int fd, ssize_t n, int flags)
-{
-	n = epipe_or_error(fd, n);
-	if (n < 0 && errno == EPIPE && !(flags & MSG_NOSIGNAL))
-		raise(SIGPIPE);
-	return n;
 }
 
 /* fd is marked as a tapnet socket (its note's socket): its write() goes as a send. */
@@ -387,75 +291,75 @@ static bool stale_mark(int fd, ssize_t n)
 
 EXPORT ssize_t read(int fd, void *buf, size_t count)
 {
-	if (recv_unconnected(fd))
+	if (tn_lib_recv_unconnected(fd))
 		return -1;
-	return eof_or_error(fd, get_read()(fd, buf, count), count);
+	return tn_lib_eof_or_error(fd, get_read()(fd, buf, count), count);
 }
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	if (recv_unconnected(fd))
+	if (tn_lib_recv_unconnected(fd))
 		return -1;
-	return eof_or_error(fd, get_readv()(fd, iov, iovcnt),
+	return tn_lib_eof_or_error(fd, get_readv()(fd, iov, iovcnt),
 			    iovcnt > 0 ? iov_len(iov, (size_t)iovcnt) : 0);
 }
 
 /* write() on a stream socket is send() with no flags. */
 EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
-	if (send_unconnected(fd, 0))
+	if (tn_lib_send_unconnected(fd, 0))
 		return -1;
 	if (marked_socket(fd)) {
 		ssize_t n = get_send()(fd, buf, count, MSG_NOSIGNAL);
 		if (!stale_mark(fd, n))
-			return sent(fd, n, 0);
+			return tn_lib_sent(fd, n, 0);
 	}
-	return epipe_or_error(fd, get_write()(fd, buf, count));
+	return tn_lib_epipe_or_error(fd, get_write()(fd, buf, count));
 }
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	if (send_unconnected(fd, 0))
+	if (tn_lib_send_unconnected(fd, 0))
 		return -1;
 	if (marked_socket(fd) && iovcnt >= 0) {
 		struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
 		ssize_t n = get_sendmsg()(fd, &msg, MSG_NOSIGNAL);
 		if (!stale_mark(fd, n))
-			return sent(fd, n, 0);
+			return tn_lib_sent(fd, n, 0);
 	}
-	return epipe_or_error(fd, get_writev()(fd, iov, iovcnt));
+	return tn_lib_epipe_or_error(fd, get_writev()(fd, iov, iovcnt));
 }
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
 	if (tn_lib_busy)
 		return get_send()(fd, buf, len, flags);
-	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
+	if (tn_lib_send_oob_refused(fd, flags) || tn_lib_send_unconnected(fd, flags))
 		return -1;
-	return sent(fd, get_send()(fd, buf, len, flags | MSG_NOSIGNAL), flags);
+	return tn_lib_sent(fd, get_send()(fd, buf, len, flags | MSG_NOSIGNAL), flags);
 }
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	if (recv_unconnected(fd))
+	if (tn_lib_recv_unconnected(fd))
 		return -1;
-	return eof_or_error(fd, get_recv()(fd, buf, len, flags), len);
+	return tn_lib_eof_or_error(fd, get_recv()(fd, buf, len, flags), len);
 }
 
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			socklen_t *alen)
 {
-	if (recv_unconnected(fd))
+	if (tn_lib_recv_unconnected(fd))
 		return -1;
-	return eof_or_error(fd, get_recvfrom()(fd, buf, len, flags, addr, alen), len);
+	return tn_lib_eof_or_error(fd, get_recvfrom()(fd, buf, len, flags, addr, alen), len);
 }
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	if (recv_unconnected(fd))
+	if (tn_lib_recv_unconnected(fd))
 		return -1;
 	size_t want = iov_len(msg->msg_iov, msg->msg_iovlen);
-	return eof_or_error(fd, get_recvmsg()(fd, msg, flags), want);
+	return tn_lib_eof_or_error(fd, get_recvmsg()(fd, msg, flags), want);
 }
 
 /*
@@ -473,14 +377,14 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 	if ((flags & MSG_FASTOPEN) && addr && ours(fd)) {
 		if (tapnet_connect(fd, addr, alen) < 0)
 			return -1;
-		return sent(fd, get_sendto()(fd, buf, len, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL, NULL, 0),
+		return tn_lib_sent(fd, get_sendto()(fd, buf, len, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL, NULL, 0),
 			    flags);
 	}
 	if (tn_lib_busy)
 		return get_sendto()(fd, buf, len, flags, addr, alen);
-	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
+	if (tn_lib_send_oob_refused(fd, flags) || tn_lib_send_unconnected(fd, flags))
 		return -1;
-	return sent(fd, get_sendto()(fd, buf, len, flags | MSG_NOSIGNAL, addr, alen), flags);
+	return tn_lib_sent(fd, get_sendto()(fd, buf, len, flags | MSG_NOSIGNAL, addr, alen), flags);
 }
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -491,13 +395,13 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		struct msghdr unnamed = *msg;
 		unnamed.msg_name = NULL;
 		unnamed.msg_namelen = 0;
-		return sent(fd, get_sendmsg()(fd, &unnamed, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL), flags);
+		return tn_lib_sent(fd, get_sendmsg()(fd, &unnamed, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL), flags);
 	}
 	if (tn_lib_busy)
 		return get_sendmsg()(fd, msg, flags);
-	if (send_oob_refused(fd, flags) || send_unconnected(fd, flags))
+	if (tn_lib_send_oob_refused(fd, flags) || tn_lib_send_unconnected(fd, flags))
 		return -1;
-	return sent(fd, get_sendmsg()(fd, msg, flags | MSG_NOSIGNAL), flags);
+	return tn_lib_sent(fd, get_sendmsg()(fd, msg, flags | MSG_NOSIGNAL), flags);
 }
 
 /*
@@ -580,22 +484,22 @@ static ssize_t onto_socket(const struct onto_socket_call *c)
 {
 	sigset_t pipe_only, old;
 
-	if (send_unconnected(c->out_fd, 0))
+	if (tn_lib_send_unconnected(c->out_fd, 0))
 		return -1;
 	if (atomic_load_explicit(&sigpipe_ignored, memory_order_relaxed))
-		return epipe_or_error(c->out_fd, onto_socket_now(c));
+		return tn_lib_epipe_or_error(c->out_fd, onto_socket_now(c));
 	sigemptyset(&pipe_only);
 	sigaddset(&pipe_only, SIGPIPE);
 	if (pthread_sigmask(SIG_BLOCK, &pipe_only, &old) != 0)
-		return epipe_or_error(c->out_fd, onto_socket_now(c));
+		return tn_lib_epipe_or_error(c->out_fd, onto_socket_now(c));
 	ssize_t n = onto_socket_now(c);
 	if (n < 0 && errno == EPIPE && !sigismember(&old, SIGPIPE)) {
 		static const struct timespec at_once = { 0, 0 };
 		sigtimedwait(&pipe_only, NULL, &at_once); /* EAGAIN if there was none */
 		errno = EPIPE;
-		n = sent(c->out_fd, n, 0); /* a raised SIGPIPE waits for the mask below */
+		n = tn_lib_sent(c->out_fd, n, 0); /* a raised SIGPIPE waits for the mask below */
 	} else {
-		n = epipe_or_error(c->out_fd, n);
+		n = tn_lib_epipe_or_error(c->out_fd, n);
 	}
 	int saved = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -623,7 +527,7 @@ EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, si
 	if (marked_socket(fd_out))
 		return onto_socket(&c);
 	if (marked_socket(fd_in))
-		return eof_or_error(fd_in, onto_socket_now(&c), len);
+		return tn_lib_eof_or_error(fd_in, onto_socket_now(&c), len);
 	return onto_socket_now(&c);
 }
 
@@ -649,7 +553,7 @@ EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, si
  */
 static bool polled_unconnected(int fd)
 {
-	return tn_lib_noted_socket(fd) != TN_LIB_FD_LISTENER && noted_unconnected(fd);
+	return tn_lib_noted_socket(fd) != TN_LIB_FD_LISTENER && tn_lib_unconnected(fd);
 }
 
 static int answer_unconnected(struct pollfd *fds, nfds_t n, nfds_t at[POLL_ANSWERED_MAX])
@@ -808,7 +712,7 @@ EXPORT int pselect(int nfds, fd_set *rd, fd_set *wr, fd_set *ex, const struct ti
  * load, before the program runs, every connected stream socket among the
  * open numbers is marked: a tapnet socket is one (an end of a pair), and
  * for any other such socket a write sent as a send with MSG_NOSIGNAL
- * answers the same (sent() raises the SIGPIPE the kernel would have).
+ * answers the same (tn_lib_sent() raises the SIGPIPE the kernel would have).
  * Two getsockopt calls a socket, one for any other fd; the numbers come
  * from /proc/self/fd, and without /proc nothing is marked, as before.
  */
