@@ -233,14 +233,20 @@ START_TEST(bind_conflict_follows_reuseaddr)
 }
 END_TEST
 
+/* A live connection's node for the tuple H_STACK_IP:13 - H_PEER_IP:rport. */
+static struct tn_hnode live_node(uint16_t rport)
+{
+	return (struct tn_hnode){ .laddr = H_STACK_IP, .lport = 13, .raddr = H_PEER_IP, .rport = rport,
+				  .kind = TN_HNODE_SOCK };
+}
+
 START_TEST(shared_hash_holds_both_kinds)
 {
 	/* The table can live in a hash it shares (as with TCP's live connections). */
 	h = h_new(NULL);
 	struct tn_ehash eh;
 	ck_assert_int_eq(tn_ehash_init(&eh, 4, 1024), 0);
-	struct tn_hnode live = {.laddr = H_STACK_IP, .lport = 13, .raddr = H_PEER_IP, .rport = 7,
-				.kind = TN_HNODE_SOCK};
+	struct tn_hnode live = live_node(7);
 	tn_ehash_insert(h->stack, &eh, &live);
 	struct tn_tw_config cfg = {.max_entries = 64, .lifetime_ms = 1000, .ehash = &eh};
 	ck_assert_int_eq(tn_tw_init(h->stack, &tw, &cfg), 0);
@@ -273,11 +279,8 @@ START_TEST(last_found_node_never_outlives_its_removal)
 	h = h_new(NULL);
 	struct tn_ehash eh;
 	ck_assert_int_eq(tn_ehash_init(&eh, 4, 1024), 0);
-	struct tn_hnode a = {.laddr = H_STACK_IP, .lport = 13, .raddr = H_PEER_IP, .rport = 7,
-			     .kind = TN_HNODE_SOCK};
-	struct tn_hnode b = a, other = a;
+	struct tn_hnode a = live_node(7), b = live_node(7), other = live_node(8);
 	b.kind = TN_HNODE_TW;
-	other.rport = 8;
 	tn_ehash_insert(h->stack, &eh, &a);
 	tn_ehash_insert(h->stack, &eh, &other);
 	ck_assert_ptr_eq(tn_ehash_lookup(h->stack, &eh, H_STACK_IP, 13, H_PEER_IP, 7), &a);
