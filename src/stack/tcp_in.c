@@ -963,8 +963,18 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 	bool frto;
 	if (s->rto_undo && s->in_loss && rto_spurious(s, g, acked_new, &frto))
 		tcp_undo_rto(s, frto);
+	/*
+	 * An ACK that moves nothing, with nothing in flight, no SACK block and
+	 * no loss being repaired (what every data segment of a transfer
+	 * towards us carries): there is no scoreboard to update and nothing to
+	 * find lost, as Linux's fast path skips tcp_ack when the ACK does not
+	 * move.
+	 */
+	bool scoreboard = s->sack_ok &&
+			  (acked_new || s->snd_una != s->snd_max || g->opt.nsack || s->in_recovery ||
+			   s->in_loss || s->lost_bytes || s->rtx_kind == TCP_RTX_REO);
 	uint32_t delivered = 0;
-	if (s->sack_ok)
+	if (scoreboard)
 		delivered = tcp_sack_on_ack(s, &g->opt, g->ack);
 	if (acked_new) {
 		bool delayed = packet_delayed(s, g);
@@ -988,7 +998,7 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		else if (!dup && g->len == 0)
 			TCP_CTR(s, TcpExtTCPPureAcks);
 	}
-	if (s->sack_ok)
+	if (scoreboard)
 		tcp_detect_loss(s, delivered, acked_new);
 	bool starved = tcp_orphan_window_starved(s);
 	if (s->snd_wnd && s->persist && !starved) {
