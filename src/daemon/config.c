@@ -91,6 +91,7 @@ static const struct config_key config_keys[] = {
 	{ "interface", "busy_poll", parse_uint, FIELD(busy_poll_us), 0, 1000000, NO_AUX },
 	{ "interface", "batch_writes", parse_bool, FIELD(batch_writes), 0, 1, NO_AUX },
 	{ "interface", "batch_reads", parse_bool, FIELD(batch_reads), 0, 1, NO_AUX },
+	{ "interface", "write_thread", parse_bool, FIELD(write_thread), 0, 1, NO_AUX },
 	{ "interface", "mac", parse_mac, FIELD(core.mac), 0, 0, OPTIONAL_NO_AUX },
 	{ "interface", "host_address", parse_address, FIELD(host_addr), 1, 30,
 	  PREFIX_AT(host_prefix_len), KEY_EMPTY_OK },
@@ -218,6 +219,7 @@ void config_defaults(struct daemon_config *cfg)
 	cfg->busy_poll_us = 200; /* see daemon_run (loop.c) */
 	cfg->batch_writes = true; /* see tapdev_flush */
 	cfg->batch_reads = true;  /* see rx_fill */
+	cfg->write_thread = true; /* see "the write thread" in tapdev.c */
 	snprintf(cfg->user, sizeof(cfg->user), "tapnet");
 	snprintf(cfg->group, sizeof(cfg->group), "tapnet");
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s",

@@ -40,6 +40,7 @@
 	X(TapOutDrops)      /* the kernel's queue was full */                  \
 	X(TapOutErrors)                                                        \
 	X(TapOutBatches)    /* io_uring_enter calls that wrote 2+ queued frames (not failed ones) */ \
+	X(TapOutThreadBatches) /* of those, the write thread's ([interface] write_thread) */ \
 	X(TapInBatches)     /* io_uring_enter calls that read up to TAPDEV_RXQ frames (not failed ones) */ \
 	X(CtlAccepts)                                                          \
 	X(CtlRejects)       /* over max_clients */                             \

@@ -35,6 +35,7 @@ struct daemon_config {
 	uint32_t busy_poll_us;          /* poll this long after I/O before sleeping; 0: never */
 	bool batch_writes;              /* small frames to the tap in batches (io_uring) */
 	bool batch_reads;               /* runs of frames from the tap in batches (io_uring) */
+	bool write_thread;              /* runs of written frames from a thread of their own */
 
 	/* [daemon] */
 	char user[CONFIG_NAME_MAX];     /* "" or "root": stay root (capabilities still dropped) */

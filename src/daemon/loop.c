@@ -226,6 +226,7 @@ static void tap_flush(struct tapnetd *d)
 {
 	tapdev_flush(&d->tap);
 	d->counters[DCTR_TapOutBatches] = d->tap.out_batches;
+	d->counters[DCTR_TapOutThreadBatches] = d->tap.out_thread_batches;
 }
 
 /* One frame to the tap, or to its queue; the end of the way out. */
@@ -506,6 +507,14 @@ void daemon_loop_start(struct tapnetd *d)
 			if (tapdev_read_batches(&d->tap))
 				batched = d->cfg.batch_writes ? "read and written" : "read";
 			log_info("%s: frames %s in batches (io_uring)", d->tap.name, batched);
+			if (d->cfg.batch_writes && d->cfg.write_thread) {
+				if (tapdev_write_thread_start(&d->tap) == 0)
+					log_info("%s: runs of frames written by a thread of their own",
+						 d->tap.name);
+				else
+					log_warning("%s: no write thread: %s; the loop writes every frame",
+						    d->tap.name, strerror(errno));
+			}
 		} else {
 			/* no io_uring (ENOSYS, EPERM), or reads alone asked and not offered */
 			log_info("%s: frames read and written one at a time (io_uring: %s)", d->tap.name,

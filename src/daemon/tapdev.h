@@ -59,9 +59,11 @@ struct tapdev {
 	uint8_t out[TAPDEV_VNET_HDR_LEN + TAPDEV_COPY_MAX];
 	struct tapdev_uring *ring; /* NULL: every frame read and written at once */
 	uint64_t out_batches;    /* io_uring_enter calls that wrote */
+	uint64_t out_thread_batches; /* of those, the write thread's */
 	uint64_t in_batches;     /* io_uring_enter calls that read */
 	unsigned rx_run;         /* frames read since a read last found none */
 	unsigned rx_prev_run;    /* frames the run before read */
+	size_t rx_run_bytes;     /* the bytes of the run's frames */
 	tapdev_sent_fn sent;     /* told of each queued frame's fate */
 	void *sent_ctx;
 };
@@ -101,6 +103,15 @@ ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_
  * sent is told of each queued frame's fate.
  */
 int tapdev_batch_open(struct tapdev *tap, bool writes, bool reads, tapdev_sent_fn sent, void *ctx);
+
+/*
+ * After tapdev_batch_open with writes: batches of queued frames are written
+ * by a thread of its own while frames come in runs (see "the write thread"
+ * in tapdev.c). 0, or -1 with errno (EOPNOTSUPP: no batched writes). Call
+ * it once privileges are dropped: the thread keeps the credentials and
+ * capabilities it starts with.
+ */
+int tapdev_write_thread_start(struct tapdev *tap);
 
 /* Whether frames are read in batches (tapdev_batch_open). */
 bool tapdev_read_batches(const struct tapdev *tap);

@@ -29,10 +29,6 @@ IPERF_BYTES=$((IPERF_MB * 1048576))
 
 LOG_LEVEL=info start_tapnetd
 
-# on_side SIDE: the command prefix that runs a program there (tapnet or kernel).
-on_side() { if [ "$1" = tapnet ]; then echo tn_run; else echo ns_exec; fi; }
-other_side() { if [ "$1" = tapnet ]; then echo kernel; else echo tapnet; fi; }
-
 # one_run NAME SERVER-SIDE ADDR PORT [-R]: the client sends (the server with -R).
 one_run() {
 	local name=$1 side=$2 addr=$3 port=$4 reverse=${5:-} srv cli
@@ -76,20 +72,7 @@ one_run "tapnet iperf3 -s -> kernel (-R)" tapnet "$TAPNET_ADDR" 5202 -R
 one_run "tapnet iperf3 -c -> kernel" kernel "$HOST_ADDR" 5203
 one_run "kernel -> tapnet iperf3 -c (-R)" kernel "$HOST_ADDR" 5204 -R
 
-# nc_copy NAME RECEIVER-SIDE ADDR PORT: nc -N sends the file, nc -l on the
-# receiving side reads it to the FIN.
 make_file "$TN_TMP/data" "$IPERF_MB"
-nc_copy() {
-	local name=$1 side=$2 addr=$3 port=$4 srv cli
-	srv=$(on_side "$side") cli=$(on_side "$(other_side "$side")")
-	$srv timeout 60 nc -l "$addr" "$port" </dev/null >"$TN_TMP/$port.got" &
-	local spid=$!
-	wait_listen "$side" "$addr" "$port"
-	$cli timeout 60 nc -N "$addr" "$port" <"$TN_TMP/data" >/dev/null || fail "$name: nc -N failed"
-	wait "$spid" || fail "$name: nc -l did not end with the FIN"
-	same_file "$TN_TMP/$port.got" "$TN_TMP/data" "$name"
-	rm -f "$TN_TMP/$port.got"
-}
 
 delivered=$(counter SockPairDeliveries)
 pair_octets=$(counter SockPairOutOctets) straight_octets=$(counter SockPairDeliveredOctets)

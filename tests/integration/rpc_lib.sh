@@ -22,6 +22,25 @@ same_file() {
 	log "$3: sha256 $a matches ($(stat -c %s "$2") bytes)"
 }
 
+# on_side SIDE: the command prefix that runs a program there (tapnet or kernel).
+on_side() { if [ "$1" = tapnet ]; then echo tn_run; else echo ns_exec; fi; }
+other_side() { if [ "$1" = tapnet ]; then echo kernel; else echo tapnet; fi; }
+
+# nc_copy NAME RECEIVER-SIDE ADDR PORT: nc -N sends $TN_TMP/data from the
+# other side, nc -l on the receiving side reads it to the FIN; the sha256
+# must match.
+nc_copy() {
+	local name=$1 side=$2 addr=$3 port=$4 srv cli
+	srv=$(on_side "$side") cli=$(on_side "$(other_side "$side")")
+	$srv timeout 60 nc -l "$addr" "$port" </dev/null >"$TN_TMP/$port.got" &
+	local spid=$!
+	wait_listen "$side" "$addr" "$port"
+	$cli timeout 60 nc -N "$addr" "$port" <"$TN_TMP/data" >/dev/null || fail "$name: nc -N failed"
+	wait "$spid" || fail "$name: nc -l did not end with the FIN"
+	same_file "$TN_TMP/$port.got" "$TN_TMP/data" "$name"
+	rm -f "$TN_TMP/$port.got"
+}
+
 # wait_listen SIDE ADDR PORT: bounded wait until something listens there
 # (SIDE: kernel or tapnet; a TCP connect to it succeeds from the other side).
 wait_listen() {
