@@ -959,15 +959,12 @@ int tn_lib_never_connected(int fd)
  * libtapnet calls tapnet_read, tapnet_recv, tapnet_send... itself.
  */
 
-/* fd is a tapnet socket (errno kept); never while the library is busy with its own calls. */
-static int lib_ours(int fd)
+int tn_lib_ours_cookie(int fd, uint64_t *cookie)
 {
-	uint64_t cookie;
-
 	if (tn_lib_busy)
 		return 0;
 	int saved = errno;
-	int ours = tn_lib_socket_cookie(fd, &cookie);
+	int ours = tn_lib_socket_cookie(fd, cookie);
 	errno = saved;
 	return ours;
 }
@@ -983,7 +980,7 @@ static int pending_error(int fd)
 
 ssize_t tn_lib_eof_or_error(int fd, ssize_t n, size_t want)
 {
-	if (n != 0 || want == 0 || !lib_ours(fd))
+	if (n != 0 || want == 0 || !tn_lib_ours(fd))
 		return n;
 	int err = pending_error(fd);
 	if (err) {
@@ -1000,7 +997,7 @@ ssize_t tn_lib_eof_or_error(int fd, ssize_t n, size_t want)
  */
 ssize_t tn_lib_epipe_or_error(int fd, ssize_t n)
 {
-	if (n >= 0 || errno != EPIPE || !lib_ours(fd))
+	if (n >= 0 || errno != EPIPE || !tn_lib_ours(fd))
 		return n;
 	int err = pending_error(fd);
 	errno = err ? err : EPIPE;
@@ -1053,7 +1050,7 @@ bool tn_lib_recv_unconnected(int fd)
  */
 bool tn_lib_send_oob_refused(int fd, int flags)
 {
-	if (!(flags & MSG_OOB) || !lib_ours(fd))
+	if (!(flags & MSG_OOB) || !tn_lib_ours(fd))
 		return false;
 	errno = EOPNOTSUPP;
 	return true;
@@ -1078,9 +1075,7 @@ ssize_t tapnet_recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	if (tn_lib_recv_unconnected(fd))
 		return -1;
-	size_t want = 0;
-	for (size_t i = 0; msg && i < msg->msg_iovlen; i++)
-		want += msg->msg_iov[i].iov_len;
+	size_t want = msg ? tn_lib_iov_len(msg->msg_iov, msg->msg_iovlen) : 0;
 	return tn_lib_eof_or_error(fd, syscall(SYS_recvmsg, fd, msg, flags), want);
 }
 

@@ -36,7 +36,19 @@ void tn_lib_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 int tn_lib_socket_cookie(int fd, uint64_t *cookie);
+/*
+ * A call on fd is tapnet's: not one libtapnet makes itself (tn_lib_busy),
+ * and fd is one of its sockets (its cookie in *cookie); errno is kept.
+ */
+int tn_lib_ours_cookie(int fd, uint64_t *cookie);
+static inline int tn_lib_ours(int fd)
+{
+	uint64_t cookie;
+
+	return tn_lib_ours_cookie(fd, &cookie);
+}
 int tn_lib_setsockopt(int fd, uint64_t cookie, int level, int optname, const void *optval,
 		      socklen_t optlen);
 int tn_lib_getsockname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *len);
@@ -129,6 +141,15 @@ int tn_lib_never_connected(int fd);
  * about); flags are the caller's, before MSG_NOSIGNAL was added.
  */
 ssize_t tn_lib_eof_or_error(int fd, ssize_t n, size_t want);
+/* The bytes n iovecs ask for: a read's want. */
+static inline size_t tn_lib_iov_len(const struct iovec *iov, size_t n)
+{
+	size_t want = 0;
+
+	for (size_t i = 0; i < n; i++)
+		want += iov[i].iov_len;
+	return want;
+}
 ssize_t tn_lib_epipe_or_error(int fd, ssize_t n);
 /* tn_lib_epipe_or_error, and SIGPIPE with an EPIPE unless flags has MSG_NOSIGNAL */
 ssize_t tn_lib_sent(int fd, ssize_t n, int flags);

@@ -136,24 +136,6 @@ static int kernel_socket(int domain, int type, int protocol)
 	return (int)MARKED(SYS_socket, domain, type, protocol, 0, 0);
 }
 
-/* A call on fd is tapnet's: not from inside libtapnet, and fd is one of its sockets. */
-static int ours_cookie(int fd, uint64_t *cookie)
-{
-	if (tn_lib_busy)
-		return 0;
-	int e = errno;
-	int r = tn_lib_socket_cookie(fd, cookie);
-	errno = e;
-	return r;
-}
-
-static int ours(int fd)
-{
-	uint64_t cookie;
-
-	return ours_cookie(fd, &cookie);
-}
-
 /* Why an IP socket stays the kernel's, for `tapnet run -v`; NULL for other families. */
 static const char *kernel_reason(int domain, int base, int protocol)
 {
@@ -192,33 +174,35 @@ EXPORT int socket(int domain, int type, int protocol)
 
 EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	return ours(fd) ? tapnet_bind(fd, addr, len) : (int)PASSED_ON(SYS_bind, fd, addr, len, 0, 0);
+	return tn_lib_ours(fd) ? tapnet_bind(fd, addr, len)
+			       : (int)PASSED_ON(SYS_bind, fd, addr, len, 0, 0);
 }
 
 EXPORT int listen(int fd, int backlog)
 {
-	return ours(fd) ? tapnet_listen(fd, backlog) : (int)PASSED_ON(SYS_listen, fd, backlog, 0, 0, 0);
+	return tn_lib_ours(fd) ? tapnet_listen(fd, backlog)
+			       : (int)PASSED_ON(SYS_listen, fd, backlog, 0, 0, 0);
 }
 
 EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	uint64_t cookie;
 
-	return ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, 0, false)
-					: get_accept()(fd, addr, len);
+	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, 0, false)
+					       : get_accept()(fd, addr, len);
 }
 
 EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	uint64_t cookie;
 
-	return ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, flags, false)
-					: get_accept4()(fd, addr, len, flags);
+	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, flags, false)
+					       : get_accept4()(fd, addr, len, flags);
 }
 
 EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	if (ours(fd))
+	if (tn_lib_ours(fd))
 		return tapnet_connect(fd, addr, len);
 	/* a placeholder's with no mark for sure: libc's leaves the sixth argument as it finds it */
 	if (tn_lib_placeholder(fd))
@@ -228,35 +212,37 @@ EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 EXPORT int shutdown(int fd, int how)
 {
-	return ours(fd) ? tapnet_shutdown(fd, how) : (int)PASSED_ON(SYS_shutdown, fd, how, 0, 0, 0);
+	return tn_lib_ours(fd) ? tapnet_shutdown(fd, how)
+			       : (int)PASSED_ON(SYS_shutdown, fd, how, 0, 0, 0);
 }
 
 EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	uint64_t cookie;
 
-	return ours_cookie(fd, &cookie) ? tn_lib_getsockname(fd, cookie, addr, len)
-					: (int)PASSED_ON(SYS_getsockname, fd, addr, len, 0, 0);
+	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_getsockname(fd, cookie, addr, len)
+					       : (int)PASSED_ON(SYS_getsockname, fd, addr, len, 0, 0);
 }
 
 EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	return ours(fd) ? tapnet_getpeername(fd, addr, len)
-			: (int)PASSED_ON(SYS_getpeername, fd, addr, len, 0, 0);
+	return tn_lib_ours(fd) ? tapnet_getpeername(fd, addr, len)
+			       : (int)PASSED_ON(SYS_getpeername, fd, addr, len, 0, 0);
 }
 
 EXPORT int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 {
 	uint64_t cookie;
 
-	return ours_cookie(fd, &cookie) ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
-					: (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
+	return tn_lib_ours_cookie(fd, &cookie)
+		       ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
+		       : (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
 }
 
 EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
-	return ours(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
-			: (int)PASSED_ON(SYS_getsockopt, fd, level, optname, optval, optlen);
+	return tn_lib_ours(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
+			       : (int)PASSED_ON(SYS_getsockopt, fd, level, optname, optval, optlen);
 }
 
 /*
@@ -266,14 +252,6 @@ EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
  * tn_lib_eof_or_error, tn_lib_sent and the rest, which its own tapnet_read,
  * tapnet_send... use too. The table look-up is all an ordinary call pays.
  */
-static size_t iov_len(const struct iovec *iov, size_t n)
-{
-	size_t want = 0;
-	for (size_t i = 0; i < n; i++)
-		want += iov[i].iov_len;
-	return want;
-}
-
 /* fd is marked as a tapnet socket (its note's socket): its write() goes as a send. */
 static bool marked_socket(int fd)
 {
@@ -301,7 +279,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 	if (tn_lib_recv_unconnected(fd))
 		return -1;
 	return tn_lib_eof_or_error(fd, get_readv()(fd, iov, iovcnt),
-			    iovcnt > 0 ? iov_len(iov, (size_t)iovcnt) : 0);
+				   iovcnt > 0 ? tn_lib_iov_len(iov, (size_t)iovcnt) : 0);
 }
 
 /* write() on a stream socket is send() with no flags. */
@@ -358,7 +336,7 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	if (tn_lib_recv_unconnected(fd))
 		return -1;
-	size_t want = iov_len(msg->msg_iov, msg->msg_iovlen);
+	size_t want = tn_lib_iov_len(msg->msg_iov, msg->msg_iovlen);
 	return tn_lib_eof_or_error(fd, get_recvmsg()(fd, msg, flags), want);
 }
 
@@ -374,11 +352,12 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
 		      socklen_t alen)
 {
-	if ((flags & MSG_FASTOPEN) && addr && ours(fd)) {
+	if ((flags & MSG_FASTOPEN) && addr && tn_lib_ours(fd)) {
 		if (tapnet_connect(fd, addr, alen) < 0)
 			return -1;
-		return tn_lib_sent(fd, get_sendto()(fd, buf, len, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL, NULL, 0),
-			    flags);
+		return tn_lib_sent(
+			fd, get_sendto()(fd, buf, len, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL, NULL, 0),
+			flags);
 	}
 	if (tn_lib_busy)
 		return get_sendto()(fd, buf, len, flags, addr, alen);
@@ -389,13 +368,14 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	if ((flags & MSG_FASTOPEN) && msg && msg->msg_name && ours(fd)) {
+	if ((flags & MSG_FASTOPEN) && msg && msg->msg_name && tn_lib_ours(fd)) {
 		if (tapnet_connect(fd, msg->msg_name, msg->msg_namelen) < 0)
 			return -1;
 		struct msghdr unnamed = *msg;
 		unnamed.msg_name = NULL;
 		unnamed.msg_namelen = 0;
-		return tn_lib_sent(fd, get_sendmsg()(fd, &unnamed, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL), flags);
+		return tn_lib_sent(fd, get_sendmsg()(fd, &unnamed, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL),
+				   flags);
 	}
 	if (tn_lib_busy)
 		return get_sendmsg()(fd, msg, flags);
