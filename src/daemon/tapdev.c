@@ -253,7 +253,6 @@ static void vnet_from_meta(const struct tn_frame_meta *meta, const uint8_t *fram
 	}
 }
 
-/* The frame behind its virtio-net header (when the tap takes one) in dst: the bytes to write. */
 /* The virtio-net header at dst if the tap takes one (the frame's headers at head): its size. */
 static size_t put_vnet_hdr(const struct tapdev *tap, uint8_t *dst, const struct tn_frame_meta *meta,
 			   const void *head, size_t head_len)
@@ -267,6 +266,7 @@ static size_t put_vnet_hdr(const struct tapdev *tap, uint8_t *dst, const struct 
 	return sizeof(h);
 }
 
+/* The frame behind its virtio-net header (when the tap takes one) in dst: the bytes to write. */
 static size_t frame_copy(const struct tapdev *tap, uint8_t *dst, const struct tn_frame_meta *meta,
 			 const void *frame, size_t len)
 {
@@ -299,6 +299,11 @@ static int write_frame(int fd, const void *buf, size_t want)
 
 /* ------------------------------------------------------------------ io_uring batches */
 
+/* write thread: batches in flight; below these, the loop writes the frames itself */
+#define TX_SETS 4
+#define TX_HANDOFF_BYTES (8 * 1514)      /* queued for the batch */
+#define TX_HANDOFF_RUN_BYTES (16 * 1514) /* read in the run of frames coming in */
+
 /*
  * An io_uring of our own, without liburing: its submission and completion
  * rings mapped once. Neither a tap write nor a read with RWF_NOWAIT waits
@@ -312,10 +317,6 @@ static int write_frame(int fd, const void *buf, size_t want)
  * Reads: IORING_OP_READ into buffers of a full frame each (rx_fill).
  * Both empty the rings before they return; they never overlap.
  */
-/* write thread: batches in flight; below these, the loop writes the frames itself */
-#define TX_SETS 4
-#define TX_HANDOFF_BYTES (8 * 1514)      /* queued for the batch */
-#define TX_HANDOFF_RUN_BYTES (16 * 1514) /* read in the run of frames coming in */
 struct tapdev_uring {
 	int fd;
 	unsigned sq_mask, cq_mask;
@@ -619,6 +620,12 @@ static void ring_drop(struct tapdev *tap, int err, const char *what)
 	ring_free_reads_left(q, q->reads_left);
 }
 
+/* A ring's write of want bytes that completed with res: 0, or the errno of its failure. */
+static int write_result(int32_t res, size_t want)
+{
+	return res < 0 ? -res : (size_t)res != want ? EIO : 0;
+}
+
 static void tx_done(void *ctx, unsigned i, int32_t res)
 {
 	struct tapdev *tap = ctx;
@@ -627,8 +634,7 @@ static void tx_done(void *ctx, unsigned i, int32_t res)
 	if (i >= TAPDEV_TXQ)
 		return;
 	size_t want = q->info[i].len + (tap->vnet_hdr ? TAPDEV_VNET_HDR_LEN : 0);
-	int err = res < 0 ? -res : (size_t)res != want ? EIO : 0;
-	tap->sent(tap->sent_ctx, q->info[i].len, q->info[i].gso, err);
+	tap->sent(tap->sent_ctx, q->info[i].len, q->info[i].gso, write_result(res, want));
 }
 
 /*
@@ -733,12 +739,11 @@ static void writer_reap(struct tapdev *tap, unsigned wait_for)
 			w->failed = w->enter_err[set]; /* tapdev_flush ends the batches */
 		for (unsigned i = 0; i < w->n[set]; i++) {
 			size_t want = q->info_sets[set][i].len + w->hlen;
-			int32_t res = w->res[set][i];
 			int err;
 			if (w->enter_err[set]) /* unwritten, and so is every batch after it: in order here */
 				err = write_frame(tap->fd, q->slot_sets[set][i], want) < 0 ? errno : 0;
 			else
-				err = res < 0 ? -res : (size_t)res != want ? EIO : 0;
+				err = write_result(w->res[set][i], want);
 			tap->sent(tap->sent_ctx, q->info_sets[set][i].len, q->info_sets[set][i].gso, err);
 		}
 		if (!w->enter_err[set]) {
@@ -842,9 +847,12 @@ static int writer_post(struct tapdev *tap)
 	for (unsigned i = 0; i < q->queued; i++)
 		bytes += q->info[i].len;
 	if (idle && bytes < TX_HANDOFF_BYTES && tap->rx_run_bytes < TX_HANDOFF_RUN_BYTES) {
-		/* a few frames, no run of frames coming in: written here at once, as fast as it gets */
+		/*
+		 * a few frames, no run of frames coming in: written here at
+		 * once, as fast as it gets (tapdev_flush has told the fates of
+		 * the batches the thread wrote)
+		 */
 		pthread_mutex_unlock(&w->lock);
-		writer_reap(tap, 0);
 		return -1;
 	}
 	w->n[q->set] = q->queued;

@@ -98,9 +98,10 @@ ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_
  * Batched writes and reads (io_uring), as asked: 0, or -1 with errno where
  * the kernel has no io_uring for us (ENOSYS; EPERM: disabled, or a seccomp
  * filter; EINVAL: no restricted rings, before Linux 5.10: the ring may only
- * read and write), and every frame is then written and read at once. Reads are batched only where a tap read can be told not to
- * wait (RWF_NOWAIT); where not, that is logged and writes go on alone.
- * sent is told of each queued frame's fate.
+ * read and write), and every frame is then written and read at once.
+ * Reads are batched only where a tap read can be told not to wait
+ * (RWF_NOWAIT); where not, that is logged and writes go on alone. sent is
+ * told of each queued frame's fate.
  */
 int tapdev_batch_open(struct tapdev *tap, bool writes, bool reads, tapdev_sent_fn sent, void *ctx);
 

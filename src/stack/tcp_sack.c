@@ -238,8 +238,8 @@ static const struct tcp_txmark *txlog_at_c(const struct tn_sock *s, uint16_t k)
  * first, so a delivery never vouches for bytes sent after it, and RACK
  * judges bytes by the last, so it may find a loss later than it could but
  * never calls a segment lost that went after the one delivered; a merged
- * checkpoint gives no RTT sample (sent_at). (When the checkpoints were fixed at
- * 256 and the bursts after the last one counted as sent with it, a
+ * checkpoint gives no RTT sample (sent_at). (When the checkpoints were
+ * fixed at 256 and the bursts after the last one counted as sent with it, a
  * window of more than 256 bursts made every segment sent after the last
  * checkpoint older than the recovery's first retransmission: its delivery
  * called them all lost, and they all went twice.)
