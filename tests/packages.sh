@@ -16,6 +16,8 @@ TAPNET_PACKAGES=(
 	netcat-openbsd curl iperf3 nginx-light
 	# more servers as deployed under `tapnet run` (rpc_servers.sh)
 	apache2 haproxy memcached
+	# a server that sandboxes itself with seccomp (rpc_sandbox.sh)
+	openssh-server openssh-client
 	# systemd-analyze, systemd-sysusers
 	systemd
 	# the manual pages, checked by tests/man.sh

@@ -47,7 +47,10 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <pthread.h>
+#include <linux/seccomp.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -112,6 +115,8 @@ REAL(signal, sighandler_t, int, sighandler_t)
 REAL(sysv_signal, sighandler_t, int, sighandler_t)
 REAL(__sysv_signal, sighandler_t, int, sighandler_t)
 REAL(bsd_signal, sighandler_t, int, sighandler_t)
+REAL(prctl, int, int, ...)
+REAL(syscall, long, long, ...)
 
 /*
  * The calls that never block, passed to the kernel marked as the shim's
@@ -252,6 +257,84 @@ EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
  * tn_lib_eof_or_error, tn_lib_sent and the rest, which its own tapnet_read,
  * tapnet_send... use too. The table look-up is all an ordinary call pays.
  */
+/*
+ * A program that confines itself with a seccomp filter of its own (OpenSSH's
+ * pre-authentication child: read, write and poll on its connection, and
+ * little else; a sandboxed worker; seccomp's strict mode) would be killed
+ * for a call it never made: a write() the shim turned into a send, a read
+ * at end-of-file that asks tapnetd how the connection ended (a request on
+ * the control connection), a poll that asks whether a socket was ever
+ * connected. Once the program installs a filter (prctl(PR_SET_SECCOMP) or
+ * seccomp(2) through syscall(): libc's ways; `tapnet run`'s own filter is
+ * installed before the program runs and allows all of these), the data
+ * calls go to the kernel exactly as the program made them: what it loses
+ * is only what the pair cannot say by itself (a reset reads as end-of-file
+ * and a write after it fails with EPIPE, raising SIGPIPE unless ignored,
+ * where Linux would say ECONNRESET once). The flag is set before the
+ * filter is (another thread's call in between would be killed) and cleared
+ * if installing it failed; forks inherit it, as they do the filter. Calls
+ * that need tapnetd itself (socket, connect, setsockopt...) still make
+ * their request: a filter that forbids sendmsg and recvmsg forbids those.
+ */
+static _Atomic bool confined;
+
+static bool is_confined(void)
+{
+	return atomic_load_explicit(&confined, memory_order_relaxed);
+}
+
+/* ret: what installing a filter returned; the flag set before stays only if it worked */
+static long confining(long ret, bool was)
+{
+	if (ret < 0) {
+		int saved = errno;
+		atomic_store_explicit(&confined, was, memory_order_relaxed);
+		errno = saved;
+	}
+	return ret;
+}
+
+/* libc's functions for the calls passed on, looked up now: dlsym may make calls a filter forbids */
+static bool begin_confining(void)
+{
+	(void)get_read(), (void)get_readv(), (void)get_write(), (void)get_writev();
+	(void)get_send(), (void)get_recv(), (void)get_recvfrom(), (void)get_recvmsg();
+	(void)get_sendto(), (void)get_sendmsg(), (void)get_sendfile(), (void)get_sendfile64();
+	(void)get_splice(), (void)get_poll(), (void)get_ppoll(), (void)get_select();
+	(void)get_pselect(), (void)get_syscall(), (void)get_close();
+	return atomic_exchange_explicit(&confined, true, memory_order_relaxed);
+}
+
+EXPORT int prctl(int option, ...)
+{
+	va_list ap;
+	va_start(ap, option);
+	unsigned long a = va_arg(ap, unsigned long), b = va_arg(ap, unsigned long),
+		      c = va_arg(ap, unsigned long), d = va_arg(ap, unsigned long);
+	va_end(ap);
+	if (option != PR_SET_SECCOMP)
+		return get_prctl()(option, a, b, c, d);
+	bool was = begin_confining();
+	return (int)confining(get_prctl()(option, a, b, c, d), was);
+}
+
+/* seccomp(2) has no libc function: libseccomp and others call it through syscall() */
+EXPORT long syscall(long nr, ...)
+{
+	va_list ap;
+	va_start(ap, nr);
+	long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long), d = va_arg(ap, long),
+	     e = va_arg(ap, long), f = va_arg(ap, long);
+	va_end(ap);
+	bool filter = (nr == SYS_seccomp &&
+		       (a == SECCOMP_SET_MODE_STRICT || a == SECCOMP_SET_MODE_FILTER)) ||
+		      (nr == SYS_prctl && a == PR_SET_SECCOMP);
+	if (!filter)
+		return get_syscall()(nr, a, b, c, d, e, f);
+	bool was = begin_confining();
+	return confining(get_syscall()(nr, a, b, c, d, e, f), was);
+}
+
 /* fd is marked as a tapnet socket (its note's socket): its write() goes as a send. */
 static bool marked_socket(int fd)
 {
@@ -269,6 +352,8 @@ static bool stale_mark(int fd, ssize_t n)
 
 EXPORT ssize_t read(int fd, void *buf, size_t count)
 {
+	if (is_confined())
+		return get_read()(fd, buf, count);
 	if (tn_lib_recv_unconnected(fd))
 		return -1;
 	return tn_lib_eof_or_error(fd, get_read()(fd, buf, count), count);
@@ -276,6 +361,8 @@ EXPORT ssize_t read(int fd, void *buf, size_t count)
 
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
+	if (is_confined())
+		return get_readv()(fd, iov, iovcnt);
 	if (tn_lib_recv_unconnected(fd))
 		return -1;
 	return tn_lib_eof_or_error(fd, get_readv()(fd, iov, iovcnt),
@@ -285,6 +372,8 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 /* write() on a stream socket is send() with no flags. */
 EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
+	if (is_confined())
+		return get_write()(fd, buf, count);
 	if (tn_lib_send_unconnected(fd, 0))
 		return -1;
 	if (marked_socket(fd)) {
@@ -297,6 +386,8 @@ EXPORT ssize_t write(int fd, const void *buf, size_t count)
 
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
+	if (is_confined())
+		return get_writev()(fd, iov, iovcnt);
 	if (tn_lib_send_unconnected(fd, 0))
 		return -1;
 	if (marked_socket(fd) && iovcnt >= 0) {
@@ -310,7 +401,7 @@ EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 
 EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-	if (tn_lib_busy)
+	if (tn_lib_busy || is_confined())
 		return get_send()(fd, buf, len, flags);
 	if (tn_lib_send_oob_refused(fd, flags) || tn_lib_send_unconnected(fd, flags))
 		return -1;
@@ -319,6 +410,8 @@ EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
+	if (is_confined())
+		return get_recv()(fd, buf, len, flags);
 	if (tn_lib_recv_unconnected(fd))
 		return -1;
 	return tn_lib_eof_or_error(fd, get_recv()(fd, buf, len, flags), len);
@@ -327,6 +420,8 @@ EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
 			socklen_t *alen)
 {
+	if (is_confined())
+		return get_recvfrom()(fd, buf, len, flags, addr, alen);
 	if (tn_lib_recv_unconnected(fd))
 		return -1;
 	return tn_lib_eof_or_error(fd, get_recvfrom()(fd, buf, len, flags, addr, alen), len);
@@ -334,6 +429,8 @@ EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockadd
 
 EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	if (is_confined())
+		return get_recvmsg()(fd, msg, flags);
 	if (tn_lib_recv_unconnected(fd))
 		return -1;
 	size_t want = tn_lib_iov_len(msg->msg_iov, msg->msg_iovlen);
@@ -359,7 +456,7 @@ EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags, const stru
 			fd, get_sendto()(fd, buf, len, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL, NULL, 0),
 			flags);
 	}
-	if (tn_lib_busy)
+	if (tn_lib_busy || is_confined())
 		return get_sendto()(fd, buf, len, flags, addr, alen);
 	if (tn_lib_send_oob_refused(fd, flags) || tn_lib_send_unconnected(fd, flags))
 		return -1;
@@ -377,7 +474,7 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		return tn_lib_sent(fd, get_sendmsg()(fd, &unnamed, (flags & ~MSG_FASTOPEN) | MSG_NOSIGNAL),
 				   flags);
 	}
-	if (tn_lib_busy)
+	if (tn_lib_busy || is_confined())
 		return get_sendmsg()(fd, msg, flags);
 	if (tn_lib_send_oob_refused(fd, flags) || tn_lib_send_unconnected(fd, flags))
 		return -1;
@@ -490,13 +587,13 @@ static ssize_t onto_socket(const struct onto_socket_call *c)
 EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 {
 	struct onto_socket_call c = { ONTO_SENDFILE, in_fd, out_fd, offset, NULL, count, 0 };
-	return marked_socket(out_fd) ? onto_socket(&c) : onto_socket_now(&c);
+	return marked_socket(out_fd) && !is_confined() ? onto_socket(&c) : onto_socket_now(&c);
 }
 
 EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t *offset, size_t count)
 {
 	struct onto_socket_call c = { ONTO_SENDFILE64, in_fd, out_fd, offset, NULL, count, 0 };
-	return marked_socket(out_fd) ? onto_socket(&c) : onto_socket_now(&c);
+	return marked_socket(out_fd) && !is_confined() ? onto_socket(&c) : onto_socket_now(&c);
 }
 
 /* splice from a tapnet socket reads: its end-of-file may be an error to report, as read's */
@@ -504,6 +601,8 @@ EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, si
 		      unsigned int flags)
 {
 	struct onto_socket_call c = { ONTO_SPLICE, fd_in, fd_out, off_in, off_out, len, flags };
+	if (is_confined())
+		return onto_socket_now(&c);
 	if (marked_socket(fd_out))
 		return onto_socket(&c);
 	if (marked_socket(fd_in))
@@ -533,7 +632,7 @@ EXPORT ssize_t splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, si
  */
 static bool polled_unconnected(int fd)
 {
-	return tn_lib_noted_socket(fd) != TN_LIB_FD_LISTENER && tn_lib_unconnected(fd);
+	return !is_confined() && tn_lib_noted_socket(fd) != TN_LIB_FD_LISTENER && tn_lib_unconnected(fd);
 }
 
 static int answer_unconnected(struct pollfd *fds, nfds_t n, nfds_t at[POLL_ANSWERED_MAX])
