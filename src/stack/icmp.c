@@ -28,7 +28,7 @@ static void icmp_send(struct tn_stack *stack, tn_ip4 dst, uint8_t tos, uint8_t t
 	tn_put16(hdr + 2, tn_csum_fold(tn_csum_add(tn_csum_add(0, hdr, ICMP_HLEN), data, len)));
 	const struct tn_iov iov[] = {{hdr, ICMP_HLEN}, {data, len}};
 	TN_COUNT(stack, IcmpOutMsgs);
-	tn_ipv4_output(stack, dst, TN_IP_PROTO_ICMP, tos, iov, 2, 0);
+	tn_ipv4_output(stack, 0, dst, TN_IP_PROTO_ICMP, tos, iov, 2, 0);
 }
 
 /* Token bucket: icmp_ratelimit_burst errors at once, then one per icmp_ratelimit_ms. */

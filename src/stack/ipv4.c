@@ -80,7 +80,7 @@ bool tn_ip4_is_broadcast(const struct tn_stack *stack, tn_ip4 addr)
 
 bool tn_ipv4_is_local(const struct tn_stack *stack, tn_ip4 addr)
 {
-	return addr == stack->cfg.addr;
+	return addr == stack->cfg.addr || tn_ip4_is_loopback(addr);
 }
 
 /* A source no host may use (RFC 1122 3.2.1.3): zero, loopback, multicast, broadcast. */
@@ -152,6 +152,31 @@ void tn_ipv4_input(struct tn_stack *stack, const uint8_t *pkt, size_t len)
 	tn_ipv4_deliver(stack, &ip, pkt + hdr_len, total_len - hdr_len);
 }
 
+/*
+ * A datagram that went round the loopback: built here, so only its
+ * addresses are looked at (a loopback destination from another source is
+ * Linux's too: a socket bound to tapnet's address may connect to 127.0.0.1).
+ */
+void tn_ipv4_loop_input(struct tn_stack *stack, const struct tn_frame_meta *meta,
+			const uint8_t *pkt, size_t len)
+{
+	TN_COUNT(stack, IpInReceives);
+	struct tn_ip4_rx ip = {
+		.src = tn_get32(pkt + 12),
+		.dst = tn_get32(pkt + 16),
+		.proto = pkt[9],
+		.ttl = pkt[8],
+		.tos = pkt[1],
+		.hdr = pkt,
+		.hdr_len = TN_IP_HLEN,
+		.total_len = len,
+	};
+	const struct tn_frame_meta *outer = stack->rx_meta;
+	stack->rx_meta = meta;
+	tn_ipv4_deliver(stack, &ip, pkt + TN_IP_HLEN, len - TN_IP_HLEN);
+	stack->rx_meta = outer;
+}
+
 /* Copies len bytes starting at offset off of the iov chain into dst. */
 static void iov_copy(uint8_t *dst, const struct tn_iov *iov, size_t iovcnt, size_t off, size_t len)
 {
@@ -170,8 +195,9 @@ static void iov_copy(uint8_t *dst, const struct tn_iov *iov, size_t iovcnt, size
 	}
 }
 
-static void ip_write_header(struct tn_stack *stack, uint8_t *h, tn_ip4 dst, uint8_t proto,
-			    uint8_t tos, uint8_t ttl, size_t total_len, uint16_t id, uint16_t frag)
+static void ip_write_header(struct tn_stack *stack, uint8_t *h, tn_ip4 src, tn_ip4 dst,
+			    uint8_t proto, uint8_t tos, uint8_t ttl, size_t total_len, uint16_t id,
+			    uint16_t frag)
 {
 	h[0] = 0x45;
 	h[1] = tos;
@@ -181,15 +207,15 @@ static void ip_write_header(struct tn_stack *stack, uint8_t *h, tn_ip4 dst, uint
 	h[8] = ttl ? ttl : stack->cfg.ip_default_ttl;
 	h[9] = proto;
 	tn_put16(h + 10, 0);
-	tn_put32(h + 12, stack->cfg.addr);
+	tn_put32(h + 12, src);
 	tn_put32(h + 16, dst);
 	tn_put16(h + 10, tn_csum_fold(tn_csum_add(0, h, TN_IP_HLEN)));
 }
 
-int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
+int tn_ipv4_output(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t proto, uint8_t tos,
 		   const struct tn_iov *iov, size_t iovcnt, unsigned flags)
 {
-	return tn_ipv4_output_meta(stack, dst, proto, tos, iov, iovcnt, flags, NULL);
+	return tn_ipv4_output_meta(stack, src, dst, proto, tos, iov, iovcnt, flags, NULL);
 }
 
 /*
@@ -201,7 +227,8 @@ int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t to
  */
 static bool output_pieces(struct tn_stack *stack, tn_ip4 next_hop, const struct tn_frame_meta *meta,
 			  uint8_t *h, const struct tn_iov *iov, size_t iovcnt, size_t payload_len,
-			  tn_ip4 dst, uint8_t proto, uint8_t tos, uint8_t ttl, uint16_t id, uint16_t df)
+			  tn_ip4 src, tn_ip4 dst, uint8_t proto, uint8_t tos, uint8_t ttl, uint16_t id,
+			  uint16_t df)
 {
 	struct tn_iov piece[TN_OUTPUT_PIECES_MAX];
 
@@ -213,7 +240,7 @@ static bool output_pieces(struct tn_stack *stack, tn_ip4 next_hop, const struct 
 		return false;
 	uint8_t *frame = h - TN_ETH_HLEN;
 	tn_eth_header(stack, frame, mac, TN_ETH_P_IP);
-	ip_write_header(stack, h, dst, proto, tos, ttl, TN_IP_HLEN + payload_len, id, df);
+	ip_write_header(stack, h, src, dst, proto, tos, ttl, TN_IP_HLEN + payload_len, id, df);
 	memcpy(h + TN_IP_HLEN, iov[0].base, iov[0].len);
 	piece[0] = (struct tn_iov){ frame, TN_ETH_HLEN + TN_IP_HLEN + iov[0].len };
 	for (size_t i = 1; i < iovcnt; i++)
@@ -221,7 +248,26 @@ static bool output_pieces(struct tn_stack *stack, tn_ip4 next_hop, const struct 
 	return tn_emit_pieces(stack, meta, piece, (int)iovcnt, TN_ETH_HLEN + TN_IP_HLEN + payload_len);
 }
 
-int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
+/* Round the loopback: the whole datagram (a GSO run too) into the queue. */
+static int loop_output(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t proto, uint8_t tos,
+		       const struct tn_iov *iov, size_t iovcnt, size_t payload_len, unsigned flags,
+		       const struct tn_frame_meta *meta)
+{
+	uint16_t df = (flags & TN_IP_OUT_DF) ? IP_FLAG_DF : 0;
+	struct loop_packet *p = tn_loopback_reserve(stack, TN_IP_HLEN + payload_len);
+	if (!p) {
+		TN_COUNT(stack, IpOutDiscards);
+		return 0; /* lost as on a link: TCP sends it again */
+	}
+	uint8_t *h = tn_loopback_data(p);
+	iov_copy(h + TN_IP_HLEN, iov, iovcnt, 0, payload_len);
+	ip_write_header(stack, h, src, dst, proto, tos, (uint8_t)(flags >> 8), TN_IP_HLEN + payload_len,
+			df ? 0 : ip_ident_next(stack, dst, proto), df);
+	tn_loopback_queue(stack, p, meta);
+	return 0;
+}
+
+int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t proto, uint8_t tos,
 			const struct tn_iov *iov, size_t iovcnt, unsigned flags,
 			const struct tn_frame_meta *meta)
 {
@@ -236,6 +282,22 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8
 	size_t payload_len = 0;
 	for (size_t i = 0; i < iovcnt; i++)
 		payload_len += iov[i].len;
+	if (!src)
+		src = tn_ipv4_source_for(stack, dst);
+
+	if (tn_ipv4_to_self(stack, dst)) {
+		TN_COUNT(stack, IpOutRequests);
+		if (payload_len > TN_IP_MAXPACKET - TN_IP_HLEN) {
+			TN_COUNT(stack, IpOutDiscards);
+			return -EMSGSIZE;
+		}
+		return loop_output(stack, src, dst, proto, tos, iov, iovcnt, payload_len, flags, meta);
+	}
+	if (tn_ip4_is_loopback(src)) {
+		/* 127.0.0.0/8 never leaves the host (RFC 1122 3.2.1.3) */
+		TN_COUNT(stack, IpOutNoRoutes);
+		return -EINVAL;
+	}
 
 	tn_ip4 next_hop = dst;
 	if ((dst & stack->netmask) != (stack->cfg.addr & stack->netmask) && dst != 0xffffffffu) {
@@ -257,11 +319,11 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8
 	if (TN_IP_HLEN + payload_len <= stack->cfg.mtu || gso) {
 		/* DF datagrams carry id 0 (RFC 6864 allows it; Linux does the same per socket). */
 		uint16_t id = df ? 0 : ip_ident_next(stack, dst, proto);
-		if (output_pieces(stack, next_hop, meta, h, iov, iovcnt, payload_len, dst, proto, tos,
-				  ttl, id, df))
+		if (output_pieces(stack, next_hop, meta, h, iov, iovcnt, payload_len, src, dst, proto,
+				  tos, ttl, id, df))
 			return 0;
 		iov_copy(h + TN_IP_HLEN, iov, iovcnt, 0, payload_len);
-		ip_write_header(stack, h, dst, proto, tos, ttl, TN_IP_HLEN + payload_len, id, df);
+		ip_write_header(stack, h, src, dst, proto, tos, ttl, TN_IP_HLEN + payload_len, id, df);
 		tn_arp_output(stack, next_hop, meta, h, TN_IP_HLEN + payload_len);
 		return 0;
 	}
@@ -277,7 +339,7 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8
 		size_t n = payload_len - off < chunk ? payload_len - off : chunk;
 		uint16_t frag = (uint16_t)(off / 8) | (off + n < payload_len ? IP_FLAG_MF : 0);
 		iov_copy(h + TN_IP_HLEN, iov, iovcnt, off, n);
-		ip_write_header(stack, h, dst, proto, tos, ttl, TN_IP_HLEN + n, id, frag);
+		ip_write_header(stack, h, src, dst, proto, tos, ttl, TN_IP_HLEN + n, id, frag);
 		TN_COUNT(stack, IpFragCreates);
 		tn_arp_output(stack, next_hop, NULL, h, TN_IP_HLEN + n);
 	}

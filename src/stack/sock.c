@@ -174,8 +174,12 @@ int tn_sock_connect(struct tn_sock *s, tn_ip4 addr, uint16_t port)
 		return -EISCONN;
 	if (addr == 0 || port == 0 || tn_ip4_is_broadcast(stack, addr) || (addr >> 28) == 14)
 		return -EINVAL;
+	/* a socket bound to 127.0.0.0/8 talks to this host only (Linux: EINVAL) */
+	if (s->addr_locked && tn_ip4_is_loopback(s->laddr) && !tn_ipv4_to_self(stack, addr))
+		return -EINVAL;
 	tcp_enter(stack);
-	s->laddr = stack->cfg.addr;
+	if (!s->addr_locked)
+		s->laddr = tn_ipv4_source_for(stack, addr);
 	s->raddr = addr;
 	s->rport = port;
 	uint32_t tw_isn = 0; /* set when the 4-tuple was taken over from TIME_WAIT (tw_reuse) */

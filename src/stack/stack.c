@@ -162,7 +162,8 @@ struct tn_stack *tn_stack_new(const struct tn_config *cfg, const struct tn_env *
 	stack->icmp_tokens = cfg->icmp_ratelimit_burst;
 	stack->icmp_tokens_at = tn_now(stack);
 
-	if (tn_arp_init(stack) < 0 || tn_ipv4_init(stack) < 0 || tn_tcp_init(stack) < 0) {
+	if (tn_arp_init(stack) < 0 || tn_ipv4_init(stack) < 0 || tn_loopback_init(stack) < 0 ||
+	    tn_tcp_init(stack) < 0) {
 		tn_stack_free(stack);
 		return NULL;
 	}
@@ -174,6 +175,7 @@ void tn_stack_free(struct tn_stack *stack)
 	if (!stack)
 		return;
 	tn_tcp_free(stack);
+	tn_loopback_free(stack);
 	tn_ipv4_free(stack);
 	tn_arp_free(stack);
 	tn_timers_free(&stack->timers);

@@ -6,6 +6,7 @@
  *                    ipv4_input -> (reassembly) -> icmp_input | tcp_input
  * and out:           icmp/tcp -> ipv4_output -> (fragmentation)
  *                    -> arp_output (resolve or queue) -> eth_output -> env.output
+ * or, to this host:  ipv4_output -> loopback queue -> (a timer) -> ipv4_loop_input
  */
 #ifndef TAPNET_STACK_INTERNAL_H
 #define TAPNET_STACK_INTERNAL_H
@@ -224,19 +225,40 @@ bool tn_ip4_is_broadcast(const struct tn_stack *stack, tn_ip4 addr);
  * (-EHOSTUNREACH no route, -EMSGSIZE too big with DF, -ENOBUFS dropped).
  * The payload must not live in stack->tx: the datagram is built there.
  */
-int tn_ipv4_output(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
+int tn_ipv4_output(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t proto, uint8_t tos,
 		   const struct tn_iov *iov, size_t iovcnt, unsigned flags);
 /*
  * The same with offloads for the link (stack->cfg.offload allows them): a
  * GSO datagram may exceed the MTU (never fragmented); csum_start is filled
  * in here, the rest of meta is the caller's.
  */
-int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 dst, uint8_t proto, uint8_t tos,
+int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t proto, uint8_t tos,
 			const struct tn_iov *iov, size_t iovcnt, unsigned flags,
 			const struct tn_frame_meta *meta);
 int tn_ipv4_init(struct tn_stack *stack);
 void tn_ipv4_free(struct tn_stack *stack);
+/* An address of this host: its own, or any of 127.0.0.0/8. */
 bool tn_ipv4_is_local(const struct tn_stack *stack, tn_ip4 addr);
+/* A datagram from the loopback queue (its meta: what its sender said of it). */
+void tn_ipv4_loop_input(struct tn_stack *stack, const struct tn_frame_meta *meta,
+			const uint8_t *pkt, size_t len);
+
+/* ---- the loopback interface (loopback.c) */
+#define TN_IP4_LOOPBACK 0x7f000001u /* 127.0.0.1 */
+struct tn_loopback;
+struct loop_packet;
+int tn_loopback_init(struct tn_stack *stack);
+void tn_loopback_free(struct tn_stack *stack);
+bool tn_ip4_is_loopback(tn_ip4 addr); /* 127.0.0.0/8 */
+/* dst is this host (127.0.0.0/8 or its own address): the datagram goes round the loopback. */
+bool tn_ipv4_to_self(const struct tn_stack *stack, tn_ip4 dst);
+/* The source address a socket not bound to one uses towards dst (127.0.0.1 on loopback). */
+tn_ip4 tn_ipv4_source_for(const struct tn_stack *stack, tn_ip4 dst);
+/* Room for a datagram of len bytes in the queue; NULL when full (the caller counts the drop). */
+struct loop_packet *tn_loopback_reserve(struct tn_stack *stack, size_t len);
+uint8_t *tn_loopback_data(struct loop_packet *p);
+/* Queues p, written in full; it comes back in from a timer due at once. */
+void tn_loopback_queue(struct tn_stack *stack, struct loop_packet *p, const struct tn_frame_meta *meta);
 
 /* ---- IPv4 reassembly (ipv4_reasm.c) */
 int tn_reasm_init(struct tn_stack *stack);
@@ -288,6 +310,7 @@ struct tn_stack {
 
 	struct tn_arp_cache arp;
 	struct tn_reasm *reasm;
+	struct tn_loopback *loopback;
 
 	/* ICMP error rate limiter: a token bucket */
 	uint64_t icmp_tokens_at;

@@ -87,7 +87,7 @@ static int tcp_emit(struct tn_stack *stack, const struct tcp_hdr_args *a, const 
 	TN_COUNT_N(stack, TcpOutSegs, segs);
 	if (a->flags & TCP_RST)
 		TN_COUNT(stack, TcpOutRsts);
-	return tn_ipv4_output_meta(stack, a->dst, TN_IP_PROTO_TCP, a->tos, iov, (size_t)(1 + ndata),
+	return tn_ipv4_output_meta(stack, a->src, a->dst, TN_IP_PROTO_TCP, a->tos, iov, (size_t)(1 + ndata),
 				   TN_IP_OUT_DF | TN_IP_OUT_TTL(a->ttl), offload ? &meta : NULL);
 }
 

@@ -437,7 +437,7 @@ void tn_tw_send(struct tn_stack *stack, const struct tn_tw_entry *e, uint8_t fla
 	TN_COUNT(stack, TcpOutSegs);
 	if (flags & TCP_RST)
 		TN_COUNT(stack, TcpOutRsts);
-	tn_ipv4_output(stack, e->hn.raddr, TN_IP_PROTO_TCP, 0, &iov, 1, TN_IP_OUT_DF);
+	tn_ipv4_output(stack, e->hn.laddr, e->hn.raddr, TN_IP_PROTO_TCP, 0, &iov, 1, TN_IP_OUT_DF);
 }
 
 void tn_tw_send_ack(struct tn_stack *stack, const struct tn_tw_entry *e)

@@ -371,9 +371,9 @@ START_TEST(output_fragmentation_and_df)
 	h_learn_peer(h);
 	static uint8_t data[5000];
 	struct tn_iov iov = {data, sizeof(data)};
-	ck_assert_int_eq(tn_ipv4_output(h->stack, H_PEER_IP, 253, 0, &iov, 1, TN_IP_OUT_DF), -EMSGSIZE);
+	ck_assert_int_eq(tn_ipv4_output(h->stack, 0, H_PEER_IP, 253, 0, &iov, 1, TN_IP_OUT_DF), -EMSGSIZE);
 	ck_assert_uint_eq(H_CTR(h, IpFragFails), 1);
-	ck_assert_int_eq(tn_ipv4_output(h->stack, H_PEER_IP, 253, 0, &iov, 1, 0), 0);
+	ck_assert_int_eq(tn_ipv4_output(h->stack, 0, H_PEER_IP, 253, 0, &iov, 1, 0), 0);
 	ck_assert_uint_eq(h->nout, 4);
 	ck_assert_uint_eq(H_CTR(h, IpFragCreates), 4);
 	for (size_t i = 0; i < 4; i++) {
@@ -391,7 +391,7 @@ static uint16_t ident_to(struct harness *h, tn_ip4 dst)
 	static const uint8_t data[8];
 	struct tn_iov iov = {data, sizeof(data)};
 	h_clear(h);
-	ck_assert_int_eq(tn_ipv4_output(h->stack, dst, 253, 0, &iov, 1, 0), 0);
+	ck_assert_int_eq(tn_ipv4_output(h->stack, 0, dst, 253, 0, &iov, 1, 0), 0);
 	ck_assert_uint_eq(h->nout, 1);
 	const uint8_t *ip = h_out_ip(h, 0, NULL);
 	ck_assert_ptr_nonnull(ip);
@@ -438,13 +438,13 @@ START_TEST(ip_id_is_per_destination)
 	static uint8_t big[3000];
 	struct tn_iov iov = {big, sizeof(big)};
 	h_clear(h);
-	ck_assert_int_eq(tn_ipv4_output(h->stack, a, 253, 0, &iov, 1, TN_IP_OUT_DF), -EMSGSIZE);
+	ck_assert_int_eq(tn_ipv4_output(h->stack, 0, a, 253, 0, &iov, 1, TN_IP_OUT_DF), -EMSGSIZE);
 	iov.len = 100;
-	ck_assert_int_eq(tn_ipv4_output(h->stack, a, 253, 0, &iov, 1, TN_IP_OUT_DF), 0);
+	ck_assert_int_eq(tn_ipv4_output(h->stack, 0, a, 253, 0, &iov, 1, TN_IP_OUT_DF), 0);
 	ck_assert_uint_eq(tn_get16(h_out_ip(h, 0, NULL) + 4), 0);
 	h_clear(h);
 	iov.len = sizeof(big);
-	ck_assert_int_eq(tn_ipv4_output(h->stack, a, 253, 0, &iov, 1, 0), 0);
+	ck_assert_int_eq(tn_ipv4_output(h->stack, 0, a, 253, 0, &iov, 1, 0), 0);
 	ck_assert_uint_eq(h->nout, 3);
 	ck_assert_uint_eq(tn_get16(h_out_ip(h, 0, NULL) + 4), (uint16_t)(a5 + 1));
 	for (size_t i = 1; i < 3; i++)

@@ -8,6 +8,7 @@ Suite *ipv4_suite(void);
 Suite *icmp_suite(void);
 Suite *timer_suite(void);
 Suite *timewait_suite(void);
+Suite *loopback_suite(void);
 
 int main(void)
 {
@@ -17,6 +18,7 @@ int main(void)
 	srunner_add_suite(sr, icmp_suite());
 	srunner_add_suite(sr, timer_suite());
 	srunner_add_suite(sr, timewait_suite());
+	srunner_add_suite(sr, loopback_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	int failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
