@@ -547,6 +547,7 @@ __attribute__((constructor)) static void tn_lib_load(void)
 	if (p) {
 		tn_lib_options |= strstr(p, "verbose") ? TN_LIB_OPT_VERBOSE : 0;
 		tn_lib_options |= strstr(p, "kernel-ipv6") ? TN_LIB_OPT_KERNEL_IPV6 : 0;
+		tn_lib_options |= strstr(p, "kernel-loopback") ? TN_LIB_OPT_KERNEL_LOOPBACK : 0;
 	}
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 	my_pid = getpid();
@@ -1136,11 +1137,18 @@ static void set_family_mark(int fd, int mark)
 }
 
 enum addr_use { FOR_BIND, FOR_CONNECT };
-#define ADDR_IPV6 1 /* get_addr(): a pure IPv6 address, which tapnet cannot reach */
+#define ADDR_IPV6 1     /* get_addr(): a pure IPv6 address, which tapnet cannot reach */
+#define ADDR_LOOPBACK 2 /* get_addr(), --kernel-loopback: 127.0.0.0/8 or ::1, the kernel's */
+
+/* An IPv4 address (host order) that --kernel-loopback gives to the kernel. */
+static int ipv4_kind(uint32_t ip)
+{
+	return (tn_lib_options & TN_LIB_OPT_KERNEL_LOOPBACK) && (ip >> 24) == 127 ? ADDR_LOOPBACK : 0;
+}
 
 /*
  * The IPv4 address and port in what a program passed for a socket of this
- * mark: 0, ADDR_IPV6, or -1 with errno as Linux's inet(6)_bind and
+ * mark: 0, ADDR_IPV6, ADDR_LOOPBACK, or -1 with errno as Linux's inet(6)_bind and
  * tcp_v(4|6)_connect would say.
  */
 static int get_addr(int mark, const struct sockaddr *addr, socklen_t len, enum addr_use use,
@@ -1160,7 +1168,7 @@ static int get_addr(int mark, const struct sockaddr *addr, socklen_t len, enum a
 		}
 		*ip = ntohl(sin.sin_addr.s_addr);
 		*port = ntohs(sin.sin_port);
-		return 0;
+		return ipv4_kind(*ip);
 	}
 	struct sockaddr_in6 sin6 = { 0 };
 
@@ -1182,12 +1190,14 @@ static int get_addr(int mark, const struct sockaddr *addr, socklen_t len, enum a
 		uint32_t v4;
 		memcpy(&v4, &sin6.sin6_addr.s6_addr[12], 4);
 		*ip = ntohl(v4);
-		return 0;
+		return ipv4_kind(*ip);
 	}
 	if (use == FOR_BIND && mark == MARK_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sin6.sin6_addr)) {
 		*ip = 0; /* [::] without IPV6_V6ONLY takes IPv4 too: all of it that tapnet has */
 		return 0;
 	}
+	if ((tn_lib_options & TN_LIB_OPT_KERNEL_LOOPBACK) && IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr))
+		return ADDR_LOOPBACK;
 	return ADDR_IPV6;
 }
 
@@ -1224,11 +1234,12 @@ static void put_addr(int mark, struct sockaddr *addr, socklen_t *len, uint32_t i
 }
 
 /*
- * --kernel-ipv6: a kernel AF_INET6 socket to stand in for tapnet socket fd,
- * with the options that matter for bind and connect carried over and fd's
- * file status flags (O_NONBLOCK); close-on-exec. -1 with errno.
+ * --kernel-ipv6, --kernel-loopback: a kernel socket of fd's family to stand
+ * in for tapnet socket fd, with the options that matter for bind and
+ * connect carried over and fd's file status flags (O_NONBLOCK);
+ * close-on-exec. -1 with errno.
  */
-int tn_lib_kernel_ipv6_socket(int fd)
+int tn_lib_kernel_socket(int fd)
 {
 	static const struct {
 		int level, name;
@@ -1240,11 +1251,13 @@ int tn_lib_kernel_ipv6_socket(int fd)
 
 	if (fl < 0)
 		return -1;
-	int k = (int)tn_marked_syscall(SYS_socket, AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0);
+	int mark = family_mark(fd);
+	int k = (int)tn_marked_syscall(SYS_socket, mark == MARK_INET ? AF_INET : AF_INET6,
+				       SOCK_STREAM | SOCK_CLOEXEC, 0, 0, 0);
 	if (k < 0)
 		return -1;
 	int one = 1;
-	if (family_mark(fd) == MARK_INET6_ONLY)
+	if (mark == MARK_INET6_ONLY)
 		sys_setsockopt(k, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	for (size_t i = 0; i < sizeof(carried) / sizeof(carried[0]); i++) {
 		int v = 0;
@@ -1256,27 +1269,35 @@ int tn_lib_kernel_ipv6_socket(int fd)
 	return k;
 }
 
-int tn_lib_ipv6_proper(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind)
+enum tn_lib_owner tn_lib_addr_owner(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind)
 {
 	uint32_t ip, port;
 	int e = errno;
 	int kind = get_addr(family_mark(fd), addr, len, for_bind ? FOR_BIND : FOR_CONNECT, &ip, &port);
 
 	errno = e;
-	return kind == ADDR_IPV6;
+	return kind == ADDR_IPV6 ? TN_LIB_FOR_IPV6 : kind == ADDR_LOOPBACK ? TN_LIB_FOR_LOOPBACK : TN_LIB_TAPNET;
+}
+
+/* What -v says of a socket given to the kernel for an address of this kind. */
+static const char *kernel_why(int kind)
+{
+	return kind == ADDR_LOOPBACK ? "is for the loopback: now the kernel's (--kernel-loopback)"
+				     : "is for IPv6: now the kernel's (--kernel-ipv6)";
 }
 
 /*
- * --kernel-ipv6: a socket that turns out to be for IPv6 proper becomes a
- * kernel AF_INET6 socket at the same fd number. Called without the lock.
+ * --kernel-ipv6, --kernel-loopback: a socket that turns out to be for IPv6
+ * proper or the loopback becomes a kernel socket at the same fd number.
+ * Called without the lock.
  */
-static int kernel_takeover(int fd)
+static int kernel_takeover(int fd, int kind)
 {
 	int fdfl = fcntl(fd, F_GETFD);
 
 	if (fdfl < 0)
 		return -1;
-	int k = tn_lib_kernel_ipv6_socket(fd);
+	int k = tn_lib_kernel_socket(fd);
 	if (k < 0)
 		return -1;
 	if (dup3(k, fd, (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
@@ -1290,22 +1311,24 @@ static int kernel_takeover(int fd)
 	pthread_mutex_unlock(&lock);
 	tn_lib_busy--;
 	if (tn_lib_options & TN_LIB_OPT_VERBOSE)
-		tn_lib_say("socket %d is for IPv6: now the kernel's (--kernel-ipv6)", fd);
+		tn_lib_say("socket %d %s", fd, kernel_why(kind));
 	return 0;
 }
 
 /*
- * A pure IPv6 address on a tapnet socket: the kernel's with --kernel-ipv6,
- * else a clear failure (ENETUNREACH lets a client go on to an IPv4
- * address, as it would on a host without IPv6 routes).
+ * An address of kind (get_addr) that is not for tapnet: the loopback with
+ * --kernel-loopback and a pure IPv6 one with --kernel-ipv6 are the
+ * kernel's, which binds or connects its own socket; IPv6 otherwise is a
+ * clear failure (ENETUNREACH lets a client go on to an IPv4 address, as it
+ * would on a host without IPv6 routes).
  */
-static int ipv6_proper(int fd, int mark, const struct sockaddr *addr, socklen_t len,
-		       enum addr_use use)
+static int for_kernel(int fd, int mark, int kind, const struct sockaddr *addr, socklen_t len,
+		      enum addr_use use)
 {
 	static bool said;
 
-	if (tn_lib_options & TN_LIB_OPT_KERNEL_IPV6) {
-		if (kernel_takeover(fd) < 0)
+	if (kind == ADDR_LOOPBACK || (tn_lib_options & TN_LIB_OPT_KERNEL_IPV6)) {
+		if (kernel_takeover(fd, kind) < 0)
 			return -1;
 		return (int)tn_marked_syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, (long)addr,
 					      len, 0, 0);
@@ -1476,8 +1499,8 @@ int tapnet_bind(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (kind < 0)
 		return -1;
-	if (kind == ADDR_IPV6)
-		return ipv6_proper(fd, mark, addr, len, FOR_BIND);
+	if (kind > 0)
+		return for_kernel(fd, mark, kind, addr, len, FOR_BIND);
 	ENTER();
 	begin(&w, TN_RPC_BIND);
 	tn_rpc_put_u32(&w, TN_ATTR_ADDR, ip);
@@ -1782,10 +1805,10 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int
 		*renewed = -1;
 	if (kind < 0)
 		return -1;
-	if (kind == ADDR_IPV6) {
-		if (ipv6_proper(fd, mark, addr, len, FOR_CONNECT) < 0)
+	if (kind > 0) {
+		if (for_kernel(fd, mark, kind, addr, len, FOR_CONNECT) < 0)
 			return -1;
-		errno = EISCONN; /* --kernel-ipv6: the kernel's socket, connected by it */
+		errno = EISCONN; /* --kernel-ipv6, --kernel-loopback: the kernel's socket, connected by it */
 		return -1;
 	}
 	ENTER();
@@ -1841,8 +1864,8 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (kind < 0)
 		return -1;
-	if (kind == ADDR_IPV6)
-		return ipv6_proper(fd, mark, addr, len, FOR_CONNECT);
+	if (kind > 0)
+		return for_kernel(fd, mark, kind, addr, len, FOR_CONNECT);
 #ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: it renews through tn_lib_connect_begin */
 	/* noted: never connected, or a connect that failed said so (blocking) */
 	struct tn_lib_note *note = tn_lib_note(fd);

@@ -24,6 +24,7 @@ extern __thread int tn_lib_busy;
 
 #define TN_LIB_OPT_VERBOSE 0x1     /* say on stderr which sockets stay the kernel's, and why */
 #define TN_LIB_OPT_KERNEL_IPV6 0x2 /* pure IPv6 sockets become the kernel's instead of failing */
+#define TN_LIB_OPT_KERNEL_LOOPBACK 0x4 /* sockets for 127.0.0.0/8 and ::1 become the kernel's */
 extern unsigned tn_lib_options;
 
 /* One line on stderr after "tapnet: "; errno kept. */
@@ -264,9 +265,18 @@ int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
  * flags, family) to take fd's number in the program; -1 if none.
  */
 int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int renew, int *renewed);
-/* 1 if addr is IPv6 proper for tapnet socket fd (bind or connect): tapnet cannot reach it. */
-int tn_lib_ipv6_proper(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind);
-/* --kernel-ipv6: a kernel AF_INET6 socket to stand in for fd (options, O_NONBLOCK); -1. */
-int tn_lib_kernel_ipv6_socket(int fd);
+/*
+ * Who should have tapnet socket fd, given addr for a bind or a connect:
+ * tapnet (TN_LIB_TAPNET), or, as the options say, the kernel: IPv6 proper
+ * (TN_LIB_FOR_IPV6, also when the option is off: tapnet cannot reach it),
+ * the loopback with --kernel-loopback (TN_LIB_FOR_LOOPBACK).
+ */
+enum tn_lib_owner { TN_LIB_TAPNET, TN_LIB_FOR_IPV6, TN_LIB_FOR_LOOPBACK };
+enum tn_lib_owner tn_lib_addr_owner(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind);
+/*
+ * A kernel socket of fd's family to stand in for tapnet socket fd
+ * (--kernel-ipv6, --kernel-loopback): options, O_NONBLOCK; -1 with errno.
+ */
+int tn_lib_kernel_socket(int fd);
 
 #endif

@@ -41,6 +41,7 @@ struct cmd_options {
 	bool listening; /* -l: only listeners */
 	bool verbose;   /* run -v: say which sockets stay the kernel's */
 	bool kernel_ipv6; /* run --kernel-ipv6 */
+	bool kernel_loopback; /* run --kernel-loopback */
 	int seccomp;      /* run: 1 --seccomp, -1 --no-seccomp, 0 when the kernel can */
 	const char *write_file; /* capture -w FILE */
 	uint64_t count;   /* capture -c COUNT (0: no limit) */

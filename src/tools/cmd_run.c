@@ -20,7 +20,7 @@
 #endif
 #define PRELOAD_ENV "TAPNET_PRELOAD" /* another shim (a build tree's), for tests */
 #define CTL_FD_ENV "TAPNET_CTL_FD"   /* the program's control connection (libtapnet) */
-#define OPTIONS_ENV "TAPNET_OPTIONS" /* words the shim reads: verbose, kernel-ipv6 */
+#define OPTIONS_ENV "TAPNET_OPTIONS" /* words the shim reads: verbose, kernel-ipv6, kernel-loopback */
 
 /* The lowest fd number the program's control connection is moved to, out of the way of 0-2 and
  * of the numbers a program opens first. */
@@ -55,6 +55,7 @@ static int start_seccomp(const struct cli *cli, const struct cmd_options *opt)
 		.socket_path = cli->socket_path,
 		.verbose = opt->verbose,
 		.kernel_ipv6 = opt->kernel_ipv6,
+		.kernel_loopback = opt->kernel_loopback,
 	};
 	int r = run_seccomp_start(&so, &pid);
 	if (r == -1 && opt->seccomp == 0) {
@@ -110,13 +111,12 @@ int cmd_run(struct cli *cli, const struct cmd_options *opt)
 	/* ours first, then whatever was there already */
 	if (asprintf(&preload, "%s%s%s", shim, old && old[0] ? ":" : "", old && old[0] ? old : "") < 0)
 		return fail("out of memory");
-	const char *options = opt->verbose && opt->kernel_ipv6 ? "verbose kernel-ipv6"
-			      : opt->verbose		       ? "verbose"
-			      : opt->kernel_ipv6	       ? "kernel-ipv6"
-							       : "";
+	char options[64];
+	snprintf(options, sizeof(options), "%s%s%s", opt->verbose ? " verbose" : "",
+		 opt->kernel_ipv6 ? " kernel-ipv6" : "", opt->kernel_loopback ? " kernel-loopback" : "");
 	if (setenv("LD_PRELOAD", preload, 1) < 0 || setenv(SOCKET_ENV, cli->socket_path, 1) < 0 ||
 	    setenv(CTL_FD_ENV, num, 1) < 0 ||
-	    (options[0] ? setenv(OPTIONS_ENV, options, 1) : unsetenv(OPTIONS_ENV)) < 0)
+	    (options[0] ? setenv(OPTIONS_ENV, options + 1, 1) : unsetenv(OPTIONS_ENV)) < 0)
 		return fail("run: cannot set the environment: %s", strerror(errno));
 	free(preload);
 	free(cli->reply);

@@ -601,17 +601,19 @@ static int renew_mode(int fd)
 }
 
 /*
- * --kernel-ipv6, and the call's address is IPv6 proper: a kernel socket
- * takes the tapnet socket's place at the program's fd number and the call
- * goes on to the kernel. 1 if so (answered), 0 if not for the kernel.
+ * --kernel-ipv6 and an address that is IPv6 proper, or --kernel-loopback
+ * and one of the loopback: a kernel socket takes the tapnet socket's place
+ * at the program's fd number and the call goes on to the kernel. 1 if so
+ * (answered), 0 if not for the kernel.
  */
-static int kernel_ipv6(const struct seccomp_notif *n, int fd, const void *addr, socklen_t len,
-		       bool for_bind)
+static int kernel_takes(const struct seccomp_notif *n, int fd, const void *addr, socklen_t len,
+			bool for_bind)
 {
-	if (!sup_opts.kernel_ipv6 || !tn_lib_ipv6_proper(fd, addr, len, for_bind))
+	enum tn_lib_owner owner = tn_lib_addr_owner(fd, addr, len, for_bind);
+	if (owner == TN_LIB_TAPNET || (owner == TN_LIB_FOR_IPV6 && !sup_opts.kernel_ipv6))
 		return 0;
 	int target = (int)n->data.args[0];
-	int k = tn_lib_kernel_ipv6_socket(fd);
+	int k = tn_lib_kernel_socket(fd);
 	if (k < 0) {
 		reply(n->id, 0, errno);
 		return 1;
@@ -623,7 +625,9 @@ static int kernel_ipv6(const struct seccomp_notif *n, int fd, const void *addr, 
 		return 1;
 	}
 	if (sup_opts.verbose)
-		say("pid %u: socket %d is for IPv6: now the kernel's (--kernel-ipv6)", n->pid, target);
+		say("pid %u: socket %d is for %s", n->pid, target,
+		    owner == TN_LIB_FOR_IPV6 ? "IPv6: now the kernel's (--kernel-ipv6)"
+					     : "the loopback: now the kernel's (--kernel-loopback)");
 	pass(n->id); /* the kernel binds or connects its own socket, now at that number */
 	return 1;
 }
@@ -648,7 +652,7 @@ static void connect_to(const struct seccomp_notif *n, int fd, uint64_t addr_ptr,
 		close(fd);
 		return;
 	}
-	if (kernel_ipv6(n, fd, addr, len, false)) {
+	if (kernel_takes(n, fd, addr, len, false)) {
 		close(fd);
 		return;
 	}
@@ -799,7 +803,7 @@ static void do_bind(const struct seccomp_notif *n, int fd)
 		reply(n->id, 0, EFAULT);
 		return;
 	}
-	if (!id_valid(n->id) || kernel_ipv6(n, fd, addr, len, true))
+	if (!id_valid(n->id) || kernel_takes(n, fd, addr, len, true))
 		return;
 	int r = tapnet_bind(fd, (struct sockaddr *)addr, len);
 	reply(n->id, 0, r < 0 ? errno : 0);
@@ -1359,7 +1363,9 @@ static void supervisor_main(int chan)
 	listener = run_seccomp_recv_listener(chan);
 	if (listener < 0)
 		_exit(1);
-	tn_lib_supervisor_init(sup_opts.socket_path, sup_opts.verbose ? TN_LIB_OPT_VERBOSE : 0);
+	tn_lib_supervisor_init(sup_opts.socket_path,
+			       (sup_opts.verbose ? TN_LIB_OPT_VERBOSE : 0) |
+				       (sup_opts.kernel_loopback ? TN_LIB_OPT_KERNEL_LOOPBACK : 0));
 	if (write(chan, "k", 1) != 1)
 		_exit(1);
 	close(chan);

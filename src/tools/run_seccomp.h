@@ -29,6 +29,7 @@ struct run_seccomp_opts {
 	const char *socket_path; /* tapnetd's control socket */
 	bool verbose;            /* run -v: each socket it makes, each it leaves to the kernel */
 	bool kernel_ipv6;        /* run --kernel-ipv6: IPv6 proper becomes the kernel's */
+	bool kernel_loopback;    /* run --kernel-loopback: 127.0.0.0/8 and ::1 become the kernel's */
 };
 
 /* run_seccomp_filter.c: NULL if the kernel can notify a supervisor of calls, else why not. */

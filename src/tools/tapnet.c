@@ -30,7 +30,7 @@ static const struct command commands[] = {
 	  "TCP sockets, ss -tan style (-l: listeners; -a: all; -i: rtt, cwnd, ...)" },
 	{ "timewait", cmd_timewait, "j", 0, "[-j]",
 	  "connections in TIME-WAIT, ss -tan -o state time-wait style" },
-	{ "run", cmd_run, "v6SN", 4096, "[-v] [--kernel-ipv6] [--[no-]seccomp] CMD...",
+	{ "run", cmd_run, "v6LSN", 4096, "[-v] [--kernel-ipv6] [--kernel-loopback] [--[no-]seccomp] CMD...",
 	  "run CMD with its TCP sockets on tapnet (LD_PRELOAD, seccomp)" },
 	{ "trace", cmd_trace, "j", TRACE_FILTER_WORDS, "[-j] [FILTER]",
 	  "live ladder diagram of TCP connections (FILTER: port 13, host A, and, or, not)" },
@@ -73,6 +73,8 @@ static void usage(FILE *out)
 		     "  -c, --count COUNT  (capture) stop after COUNT frames\n"
 		     "  --kernel-ipv6      (run) IPv6 sockets for IPv6 proper use the kernel instead of\n"
 		     "                     failing (IPv4, also through v4-mapped addresses, is tapnet's)\n"
+		     "  --kernel-loopback  (run) sockets for 127.0.0.0/8 and ::1 are the kernel's (its own\n"
+		     "                     services), not those of tapnet's host\n"
 		     "  --seccomp          (run) fail unless the seccomp supervisor can follow the socket\n"
 		     "                     calls made without libc (static programs, Go); default: when\n"
 		     "                     the kernel can\n"
@@ -92,12 +94,14 @@ static void command_usage(FILE *out, const struct command *cmd)
 #define OPT_KERNEL_IPV6 0x100
 #define OPT_SECCOMP 0x101
 #define OPT_NO_SECCOMP 0x102
+#define OPT_KERNEL_LOOPBACK 0x103
 /* in commands[].options, the characters that stand for long-only options */
 static const struct {
 	int code;
 	char c;
 } long_only[] = {
 	{ OPT_KERNEL_IPV6, '6' },
+	{ OPT_KERNEL_LOOPBACK, 'L' },
 	{ OPT_SECCOMP, 'S' },
 	{ OPT_NO_SECCOMP, 'N' },
 };
@@ -109,6 +113,7 @@ static const struct option command_long_options[] = {
 	{ "listening", no_argument, NULL, 'l' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "kernel-ipv6", no_argument, NULL, OPT_KERNEL_IPV6 },
+	{ "kernel-loopback", no_argument, NULL, OPT_KERNEL_LOOPBACK },
 	{ "seccomp", no_argument, NULL, OPT_SECCOMP },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "write", required_argument, NULL, 'w' },
@@ -174,6 +179,7 @@ static int parse_command_options(const struct command *cmd, int argc, char **arg
 		opt->listening |= c == 'l';
 		opt->verbose |= c == 'v';
 		opt->kernel_ipv6 |= c == OPT_KERNEL_IPV6;
+		opt->kernel_loopback |= c == OPT_KERNEL_LOOPBACK;
 		if (c == OPT_SECCOMP || c == OPT_NO_SECCOMP)
 			opt->seccomp = c == OPT_SECCOMP ? 1 : -1; /* the last one given */
 		if (c == 'w')

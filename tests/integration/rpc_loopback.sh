@@ -9,7 +9,12 @@
 #     (it timed out after two minutes, its SYNs sent to the link);
 #   - a socket bound to 127.0.0.1 cannot reach the kernel side (EINVAL, as
 #     Linux), and 127.0.0.1 on tapnet is not the kernel's: a kernel-side
-#     server listening there is not reached.
+#     server listening there is not reached;
+#   - `tapnet run --kernel-loopback`: loopback sockets are the kernel's, in
+#     the same program as tapnet sockets (curl's fetch from the kernel's
+#     127.0.0.1 and an echo at 10.0.0.1 through tapnet; a server under it on
+#     127.0.0.1 reached from the kernel's loopback; ::1 too; -v says so);
+#     through the seccomp supervisor: rpc_seccomp.sh.
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
@@ -101,4 +106,45 @@ cat >"$TN_TMP/checks.py" <<-'PY' || fail "cannot write $TN_TMP/checks.py"
 	PY
 out=$(tn_run "$PYTHON" "$TN_TMP/checks.py" 2>&1) || fail "loopback checks: $out"
 log "$(tr '\n' ';' <<<"$out")"
+
+# ------------------------------------------------------------ --kernel-loopback
+mkdir -p "$TN_TMP/www" && echo "the kernel's own" >"$TN_TMP/www/index.html" || fail "cannot write the page"
+bg kernel-http ns_exec "$PYTHON" -m http.server --bind 127.0.0.1 --directory "$TN_TMP/www" 7806
+wait_listen kernel 127.0.0.1 7806
+echo_server kernel kecho 7807
+active=$(counter TcpActiveOpens)
+out=$(tn_run --kernel-loopback -v "$PYTHON" -c '
+import socket, urllib.request
+print(urllib.request.urlopen("http://127.0.0.1:7806/", timeout=20).read().decode().strip())
+c = socket.create_connection(("10.0.0.1", 7807), timeout=20)
+c.sendall(b"through tapnet"); print(c.recv(100).decode())' 2>"$TN_TMP/kl.err") ||
+	fail "--kernel-loopback: $out $(cat "$TN_TMP/kl.err")"
+[ "$out" = "the kernel's own
+through tapnet" ] || fail "--kernel-loopback said: $out"
+[ "$(counter TcpActiveOpens)" -eq $((active + 1)) ] ||
+	fail "--kernel-loopback: tapnet's active opens $active -> $(counter TcpActiveOpens), expected one more"
+grep -q 'is for the loopback: now the kernel.s (--kernel-loopback)' "$TN_TMP/kl.err" ||
+	fail "-v did not say the loopback socket is the kernel's: $(cat "$TN_TMP/kl.err")"
+log "--kernel-loopback: the kernel's 127.0.0.1 and tapnet's 10.0.0.1 from one program"
+
+# a server under it on the loopback, reached from the kernel's 127.0.0.1 and ::1
+ns_exec sysctl -qw net.ipv6.conf.lo.disable_ipv6=0 || fail "cannot give lo ::1 in the namespace"
+listening_7808() { ns_exec ss -ltnH "sport = :7808" | grep -q .; }
+for addr in 127.0.0.1 ::1; do
+	bg "klserver-$addr" tn_run --kernel-loopback "$PYTHON" -c '
+import socket, sys
+fam = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
+l = socket.socket(fam); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind((sys.argv[1], 7808)); l.listen(1)
+c, _ = l.accept(); c.sendall(b"served on the loopback"); c.close()' "$addr"
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do listening_7808 && break; sleep 0.1; done
+	got=$(ns_exec "$PYTHON" -c '
+import socket, sys
+print(socket.create_connection((sys.argv[1], 7808), timeout=20).recv(100).decode())' "$addr") ||
+		fail "the kernel's client could not reach the server at $addr under --kernel-loopback"
+	[ "$got" = "served on the loopback" ] || fail "the server at $addr said $got"
+	for ((i = 0; i < WAIT_SECONDS * 10; i++)); do listening_7808 || break; sleep 0.1; done
+done
+log "--kernel-loopback: servers on 127.0.0.1 and ::1 reached from the kernel's loopback"
+
 exit 0

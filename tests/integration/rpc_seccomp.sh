@@ -28,7 +28,8 @@
 #   - sees its listener fail one accept with ECONNABORTED when tapnetd
 #     stops, then stay quiet (as under the shim, rpc_daemon_gone.sh);
 #   - with AF_INET6: v4-mapped through tapnet, IPv6 proper ENETUNREACH with a
-#     line on stderr, or the kernel's with --kernel-ipv6;
+#     line on stderr, or the kernel's with --kernel-ipv6; the loopback the
+#     kernel's with --kernel-loopback;
 # a dynamic program with the shim costs the supervisor no call at all;
 # `tapnet run -v` says which sockets the supervisor made; with --no-seccomp
 # the same program's socket is the kernel's (which shows that the checks
@@ -270,6 +271,14 @@ out=$(tn_run -v --kernel-ipv6 "$STATIC" connect6 ::1 7603 2>"$TN_TMP/kv6.err")
 grep -q 'socket [0-9]* is for IPv6: now the kernel.s (--kernel-ipv6)' "$TN_TMP/kv6.err" ||
 	fail "-v did not name the IPv6 socket: $(cat "$TN_TMP/kv6.err")"
 log "static AF_INET6: v4-mapped through tapnet; ::1 ENETUNREACH, or the kernel's with --kernel-ipv6"
+# --kernel-loopback: ::1 and 127.0.0.1 (v4-mapped) are the kernel's, the supervisor's sockets too
+for addr in ::1 ::ffff:127.0.0.1; do
+	out=$(tn_run -v --kernel-loopback "$STATIC" connect6 "$addr" 7603 2>"$TN_TMP/klo.err")
+	[ "$out" = "got from $addr" ] || fail "static --kernel-loopback to $addr: '$out' $(cat "$TN_TMP/klo.err")"
+	grep -q 'socket [0-9]* is for the loopback: now the kernel.s (--kernel-loopback)' "$TN_TMP/klo.err" ||
+		fail "-v did not name the loopback socket: $(cat "$TN_TMP/klo.err")"
+done
+log "static AF_INET6 with --kernel-loopback: ::1 and ::ffff:127.0.0.1 the kernel's"
 
 # --- the same client without the supervisor: its socket is the kernel's
 out=$(tn_run --no-seccomp "$STATIC" client "$HOST_ADDR" 7601 2>&1) ||
