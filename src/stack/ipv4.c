@@ -112,6 +112,21 @@ void tn_ipv4_deliver(struct tn_stack *stack, const struct tn_ip4_rx *ip, const u
 	}
 }
 
+/* What the header at pkt says, for the layers above. */
+static struct tn_ip4_rx rx_of(const uint8_t *pkt, size_t hdr_len, size_t total_len)
+{
+	return (struct tn_ip4_rx){
+		.src = tn_get32(pkt + 12),
+		.dst = tn_get32(pkt + 16),
+		.proto = pkt[9],
+		.ttl = pkt[8],
+		.tos = pkt[1],
+		.hdr = pkt,
+		.hdr_len = hdr_len,
+		.total_len = total_len,
+	};
+}
+
 void tn_ipv4_input(struct tn_stack *stack, const uint8_t *pkt, size_t len)
 {
 	TN_COUNT(stack, IpInReceives);
@@ -127,16 +142,7 @@ void tn_ipv4_input(struct tn_stack *stack, const uint8_t *pkt, size_t len)
 		TN_COUNT(stack, IpInHdrErrors);
 		return;
 	}
-	struct tn_ip4_rx ip = {
-		.src = tn_get32(pkt + 12),
-		.dst = tn_get32(pkt + 16),
-		.proto = pkt[9],
-		.ttl = pkt[8],
-		.tos = pkt[1],
-		.hdr = pkt,
-		.hdr_len = hdr_len,
-		.total_len = total_len, /* Ethernet padding beyond it is ignored */
-	};
+	struct tn_ip4_rx ip = rx_of(pkt, hdr_len, total_len); /* Ethernet padding beyond it is ignored */
 	if ((ip.dst != stack->cfg.addr && !tn_ip4_is_broadcast(stack, ip.dst)) ||
 	    is_martian_source(stack, ip.src)) {
 		TN_COUNT(stack, IpInAddrErrors);
@@ -161,16 +167,7 @@ void tn_ipv4_loop_input(struct tn_stack *stack, const struct tn_frame_meta *meta
 			const uint8_t *pkt, size_t len)
 {
 	TN_COUNT(stack, IpInReceives);
-	struct tn_ip4_rx ip = {
-		.src = tn_get32(pkt + 12),
-		.dst = tn_get32(pkt + 16),
-		.proto = pkt[9],
-		.ttl = pkt[8],
-		.tos = pkt[1],
-		.hdr = pkt,
-		.hdr_len = TN_IP_HLEN,
-		.total_len = len,
-	};
+	struct tn_ip4_rx ip = rx_of(pkt, TN_IP_HLEN, len);
 	const struct tn_frame_meta *outer = stack->rx_meta;
 	stack->rx_meta = meta;
 	tn_ipv4_deliver(stack, &ip, pkt + TN_IP_HLEN, len - TN_IP_HLEN);

@@ -19,7 +19,6 @@
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
 
 start_tapnetd
-make_file "$TN_TMP/in" 1
 tap_packets() {
 	ns_exec cat "/sys/class/net/$IFACE/statistics/rx_packets" "/sys/class/net/$IFACE/statistics/tx_packets" |
 		tr '\n' ' '
@@ -34,6 +33,7 @@ import socket, sys
 l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind((sys.argv[1], int(sys.argv[2]))); l.listen(4)
 c, peer = l.accept()
+print("local", c.getsockname()[0], "peer", peer[0], flush=True)
 while True:
     b = c.recv(65536)
     if not b:
@@ -43,35 +43,19 @@ c.close()' "$bind" "$port"
 	wait_listen tapnet "$bind" "$port"
 	local before
 	before=$(tap_packets)
-	tn_run "$PYTHON" - "$to" "$port" "$TN_TMP/in" "$TN_TMP/out.$port" <<-'PY' >"$TN_TMP/client.$port" 2>&1 ||
-		import socket, sys, threading
-		c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=20)
-		print("local", c.getsockname()[0], "peer", c.getpeername()[0], flush=True)
-		data = open(sys.argv[3], "rb").read()
-		def send():
-		    c.sendall(data)
-		    c.shutdown(socket.SHUT_WR)
-		t = threading.Thread(target=send); t.start()
-		got = bytearray()
-		while True:
-		    b = c.recv(65536)
-		    if not b:
-		        break
-		    got += b
-		t.join()
-		open(sys.argv[4], "wb").write(got)
-	PY
+	tn_run "$PYTHON" "$TCPCLIENT" echo "$to" "$port" 1048576 >"$TN_TMP/client.$port" 2>&1 ||
 		fail "client to $to:$port: $(cat "$TN_TMP/client.$port")"
-	same_file "$TN_TMP/out.$port" "$TN_TMP/in" "server on $bind, client to $to"
 	[ "$(tap_packets)" = "$before" ] ||
 		fail "tap0 carried packets for $to:$port: rx tx $before -> $(tap_packets)"
-	log "client to $to:$port: $(cat "$TN_TMP/client.$port"); tap0 rx tx unmoved ($before)"
+	log "server on $bind, client to $to: $(cat "$TN_TMP/client.$port"); the server's end:" \
+		"$(cat "$TN_TMP/server-$port.log"); tap0 rx tx unmoved ($before)"
 }
 echo_through 127.0.0.1 127.0.0.1 7801
-grep -qx "local 127.0.0.1 peer 127.0.0.1" "$TN_TMP/client.7801" || fail "names: $(cat "$TN_TMP/client.7801")"
+grep -qx "local 127.0.0.1 peer 127.0.0.1" "$TN_TMP/server-7801.log" || fail "names: $(cat "$TN_TMP/server-7801.log")"
 echo_through 0.0.0.0 127.0.0.1 7802
 echo_through 0.0.0.0 "$TAPNET_ADDR" 7803
-grep -qx "local $TAPNET_ADDR peer $TAPNET_ADDR" "$TN_TMP/client.7803" || fail "names: $(cat "$TN_TMP/client.7803")"
+grep -qx "local $TAPNET_ADDR peer $TAPNET_ADDR" "$TN_TMP/server-7803.log" ||
+	fail "names: $(cat "$TN_TMP/server-7803.log")"
 
 # refused at once; a socket bound to loopback stays in the host; the kernel's 127.0.0.1 is another host's
 bg kernel-lo ns_exec "$PYTHON" -c '
