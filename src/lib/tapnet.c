@@ -1338,10 +1338,12 @@ static int for_kernel(int fd, int mark, int kind, const struct sockaddr *addr, s
 		struct sockaddr_in6 sin6;
 		memcpy(&sin6, addr, sizeof(sin6) <= len ? sizeof(sin6) : SIN6_LEN_MIN);
 		inet_ntop(AF_INET6, &sin6.sin6_addr, text, sizeof(text));
-		tn_lib_say("%s [%s]:%u: tapnet has no IPv6%s (tapnet run --kernel-ipv6 leaves "
-			   "such sockets to the kernel)",
+		tn_lib_say("%s [%s]:%u: tapnet has no IPv6%s (tapnet run %s to the kernel)",
 			   use == FOR_BIND ? "bind to" : "connect to", text, ntohs(sin6.sin6_port),
-			   mark == MARK_INET6_ONLY ? " and the socket is IPV6_V6ONLY" : "");
+			   mark == MARK_INET6_ONLY ? " and the socket is IPV6_V6ONLY" : "",
+			   IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr)
+				   ? "--kernel-loopback leaves ::1 and 127.0.0.0/8"
+				   : "--kernel-ipv6 leaves such sockets");
 		said = true;
 	}
 	errno = use == FOR_BIND ? EADDRNOTAVAIL : ENETUNREACH;
