@@ -1834,10 +1834,15 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int
 		LEAVE(-1);
 	if (renewed)
 		*renewed = b;
-	/* the reply names the local end the connection has from now on */
+	/*
+	 * The reply names the local end the connection has from now on; to
+	 * 0.0.0.0 the peer is this host at that same address (as on Linux: the
+	 * bound address, or 127.0.0.1).
+	 */
 	uint32_t local_ip, local_port;
 	if (reply_name(r, &local_ip, &local_port))
-		cache_put_names(fd, local_ip, (uint16_t)local_port, htonl(ip), htons((uint16_t)port));
+		cache_put_names(fd, local_ip, (uint16_t)local_port, ip ? htonl(ip) : local_ip,
+				htons((uint16_t)port));
 	LEAVE(0);
 }
 

@@ -172,7 +172,10 @@ int tn_sock_connect(struct tn_sock *s, tn_ip4 addr, uint16_t port)
 	}
 	if (s->was_established || s->hashed)
 		return -EISCONN;
-	if (addr == 0 || port == 0 || tn_ip4_is_broadcast(stack, addr) || (addr >> 28) == 14)
+	/* 0.0.0.0 is this host, as Linux's ip_route_connect makes it: the bound address or 127.0.0.1 */
+	if (addr == 0)
+		addr = s->addr_locked ? s->laddr : TN_IP4_LOOPBACK;
+	if (port == 0 || tn_ip4_is_broadcast(stack, addr) || (addr >> 28) == 14)
 		return -EINVAL;
 	/* a socket bound to 127.0.0.0/8 talks to this host only (Linux: EINVAL) */
 	if (s->addr_locked && tn_ip4_is_loopback(s->laddr) && !tn_ipv4_to_self(stack, addr))

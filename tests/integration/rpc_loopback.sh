@@ -9,7 +9,8 @@
 #     (it timed out after two minutes, its SYNs sent to the link);
 #   - a socket bound to 127.0.0.1 cannot reach the kernel side (EINVAL, as
 #     Linux), and 127.0.0.1 on tapnet is not the kernel's: a kernel-side
-#     server listening there is not reached;
+#     server listening there is not reached; a connect to 0.0.0.0 is to
+#     this host at 127.0.0.1, as on Linux;
 #   - `tapnet run --kernel-loopback`: loopback sockets are the kernel's, in
 #     the same program as tapnet sockets (curl's fetch from the kernel's
 #     127.0.0.1 and an echo at 10.0.0.1 through tapnet; a server under it on
@@ -87,6 +88,13 @@ cat >"$TN_TMP/checks.py" <<-'PY' || fail "cannot write $TN_TMP/checks.py"
 	what, took = connect(("127.0.0.1", 7805))
 	print("the kernel's own 127.0.0.1:", what)
 	assert what == "ECONNREFUSED", what
+	l = socket.socket()
+	l.bind(("0.0.0.0", 0))
+	l.listen(1)
+	c = socket.create_connection(("0.0.0.0", l.getsockname()[1]), timeout=20)
+	names = (c.getsockname()[0], c.getpeername()[0], l.accept()[1][0])
+	print("connected to 0.0.0.0: local %s peer %s, accepted from %s" % names)
+	assert names == ("127.0.0.1",) * 3, names
 	PY
 out=$(tn_run "$PYTHON" "$TN_TMP/checks.py" 2>&1) || fail "loopback checks: $out"
 log "$(tr '\n' ';' <<<"$out")"

@@ -112,6 +112,33 @@ START_TEST(a_connection_to_its_own_address_stays_in_the_host)
 }
 END_TEST
 
+/* Linux: a connect to 0.0.0.0 reaches this host, at 127.0.0.1 (or the bound address). */
+START_TEST(a_connect_to_0_0_0_0_is_to_this_host)
+{
+	struct harness *h = h_new(NULL);
+	struct tn_sock *l = listener(h, 0), *c, *s;
+	connect_pair(h, l, 0, &c, &s);
+	struct tn_sock_info ci;
+	ck_assert_int_eq(tn_sock_info(c, &ci), 0);
+	ck_assert_uint_eq(ci.remote_addr, LO);
+	ck_assert_uint_eq(ci.local_addr, LO);
+	struct tn_sock *b = tn_sock_open(h->stack);
+	ck_assert_int_eq(tn_sock_bind(b, H_STACK_IP, 0), 0);
+	ck_assert_int_eq(tn_sock_connect(b, 0, PORT), -EINPROGRESS);
+	settle(h);
+	ck_assert_int_eq(tn_sock_state(b), TN_TCP_ESTABLISHED);
+	ck_assert_int_eq(tn_sock_info(b, &ci), 0);
+	ck_assert_uint_eq(ci.remote_addr, H_STACK_IP);
+	ck_assert_uint_eq(h->nout, 0);
+	tn_sock_abort(b);
+	tn_sock_abort(c);
+	tn_sock_close(s);
+	tn_sock_close(l);
+	settle(h);
+	h_free(h);
+}
+END_TEST
+
 /* Linux: a listener on tapnet's address alone takes nothing sent to 127.0.0.1. */
 START_TEST(nobody_listening_is_refused_at_once)
 {
@@ -205,6 +232,7 @@ Suite *loopback_suite(void)
 	TCase *tc = tcase_create("loopback");
 	tcase_add_test(tc, a_connection_to_127_0_0_1_stays_in_the_host);
 	tcase_add_test(tc, a_connection_to_its_own_address_stays_in_the_host);
+	tcase_add_test(tc, a_connect_to_0_0_0_0_is_to_this_host);
 	tcase_add_test(tc, nobody_listening_is_refused_at_once);
 	tcase_add_test(tc, loopback_addresses_are_the_hosts);
 	tcase_add_test(tc, the_link_cannot_reach_loopback);
