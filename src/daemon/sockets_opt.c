@@ -489,6 +489,10 @@ int req_getsockopt(struct tsock *t, struct tombstone *tb, const struct req *r,
 			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, &l, sizeof(l));
 			return 0;
 		}
+		case SO_BINDTODEVICE:
+			/* bound to no device: Linux answers with nothing (length 0), and sshd asks */
+			tn_rpc_put_bytes(reply, TN_ATTR_OPTVAL, "", 0);
+			return 0;
 		case SO_MAX_PACING_RATE: {
 			uint64_t rate = (uint64_t)tn_sock_get_kept(t->sk, TN_KEPT_PACING_RATE);
 			if (r->optlen >= sizeof(rate)) {

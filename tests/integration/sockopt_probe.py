@@ -110,6 +110,7 @@ def read_back(what, s, opts):
 # a new socket
 s = socket.socket()
 probe("new", s, [(T, TCP_FASTOPEN_CONNECT, [1]), (T, TCP_FASTOPEN, [5])])
+get("new", s, S, socket.SO_BINDTODEVICE, 16)  # no device: nothing (sshd asks, for its VRF)
 s.close()
 
 # a listener, its options, then what the socket it accepts inherits
