@@ -136,127 +136,6 @@ REAL(syscall, long, long, ...)
 #define PASSED_ON(nr, fd, b, c, d, e) \
 	(tn_lib_placeholder(fd) ? syscall(nr, fd, b, c, d, e, 0) : MARKED(nr, fd, b, c, d, e))
 
-static int kernel_socket(int domain, int type, int protocol)
-{
-	return (int)MARKED(SYS_socket, domain, type, protocol, 0, 0);
-}
-
-/* Why an IP socket stays the kernel's, for `tapnet run -v`; NULL for other families. */
-static const char *kernel_reason(int domain, int base, int protocol)
-{
-	if (domain != AF_INET && domain != AF_INET6 && domain != AF_PACKET)
-		return NULL;
-	if (domain == AF_PACKET)
-		return "a packet socket: the kernel's interfaces";
-	if (base == SOCK_DGRAM)
-		return protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6 ? "tapnet has no ping sockets"
-									     : "tapnet has no UDP";
-	if (base == SOCK_RAW)
-		return "tapnet has no raw sockets";
-	if (base == SOCK_STREAM)
-		return "a stream protocol other than TCP";
-	return "a socket type tapnet does not have";
-}
-
-EXPORT int socket(int domain, int type, int protocol)
-{
-	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-
-	if (tn_lib_busy)
-		return kernel_socket(domain, type, protocol);
-	if ((domain == AF_INET || domain == AF_INET6) && base == SOCK_STREAM &&
-	    (protocol == 0 || protocol == IPPROTO_TCP))
-		return tapnet_socket(domain, type, protocol);
-	int fd = kernel_socket(domain, type, protocol);
-	const char *why;
-	if ((tn_lib_options & TN_LIB_OPT_VERBOSE) && fd >= 0 &&
-	    (why = kernel_reason(domain, base, protocol)) != NULL)
-		tn_lib_say("socket %d (%s, type %d, protocol %d) stays the kernel's: %s", fd,
-			   domain == AF_INET ? "AF_INET" : domain == AF_INET6 ? "AF_INET6" : "AF_PACKET",
-			   base, protocol, why);
-	return fd;
-}
-
-EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
-{
-	return tn_lib_ours(fd) ? tapnet_bind(fd, addr, len)
-			       : (int)PASSED_ON(SYS_bind, fd, addr, len, 0, 0);
-}
-
-EXPORT int listen(int fd, int backlog)
-{
-	return tn_lib_ours(fd) ? tapnet_listen(fd, backlog)
-			       : (int)PASSED_ON(SYS_listen, fd, backlog, 0, 0, 0);
-}
-
-EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
-{
-	uint64_t cookie;
-
-	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, 0, false)
-					       : get_accept()(fd, addr, len);
-}
-
-EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
-{
-	uint64_t cookie;
-
-	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, flags, false)
-					       : get_accept4()(fd, addr, len, flags);
-}
-
-EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
-{
-	if (tn_lib_ours(fd))
-		return tapnet_connect(fd, addr, len);
-	/* a placeholder's with no mark for sure: libc's leaves the sixth argument as it finds it */
-	if (tn_lib_placeholder(fd))
-		return (int)syscall(SYS_connect, fd, addr, len, 0, 0, 0);
-	return get_connect()(fd, addr, len);
-}
-
-EXPORT int shutdown(int fd, int how)
-{
-	return tn_lib_ours(fd) ? tapnet_shutdown(fd, how)
-			       : (int)PASSED_ON(SYS_shutdown, fd, how, 0, 0, 0);
-}
-
-EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
-{
-	uint64_t cookie;
-
-	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_getsockname(fd, cookie, addr, len)
-					       : (int)PASSED_ON(SYS_getsockname, fd, addr, len, 0, 0);
-}
-
-EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
-{
-	return tn_lib_ours(fd) ? tapnet_getpeername(fd, addr, len)
-			       : (int)PASSED_ON(SYS_getpeername, fd, addr, len, 0, 0);
-}
-
-EXPORT int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
-{
-	uint64_t cookie;
-
-	return tn_lib_ours_cookie(fd, &cookie)
-		       ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
-		       : (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
-}
-
-EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
-{
-	return tn_lib_ours(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
-			       : (int)PASSED_ON(SYS_getsockopt, fd, level, optname, optval, optlen);
-}
-
-/*
- * A read that finds end-of-file and a send that gets EPIPE on a tapnet
- * socket say how the connection ended, as the kernel would (ECONNRESET,
- * ETIMEDOUT...), and a socket never connected answers at once: libtapnet's
- * tn_lib_eof_or_error, tn_lib_sent and the rest, which its own tapnet_read,
- * tapnet_send... use too. The table look-up is all an ordinary call pays.
- */
 /*
  * A program that confines itself with a seccomp filter of its own (OpenSSH's
  * pre-authentication child: read, write and poll on its connection, and
@@ -272,15 +151,29 @@ EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *o
  * and a write after it fails with EPIPE, raising SIGPIPE unless ignored,
  * where Linux would say ECONNRESET once). The flag is set before the
  * filter is (another thread's call in between would be killed) and cleared
- * if installing it failed; forks inherit it, as they do the filter. Calls
- * that need tapnetd itself (socket, connect, setsockopt...) still make
- * their request: a filter that forbids sendmsg and recvmsg forbids those.
+ * if installing it failed; forks inherit it, as they do the filter. Socket
+ * calls on an fd not noted as a tapnet socket go to the kernel as made too
+ * (no SO_COOKIE asked), shutdown shuts the pair (tapnetd takes its
+ * end-of-file for the FIN), and fcntl and ioctl skip the placeholder
+ * check. Calls that need tapnetd itself (socket, connect, setsockopt on a
+ * tapnet socket...) still make their request: a filter that forbids
+ * sendmsg and recvmsg forbids those.
  */
 static _Atomic bool confined;
 
 static bool is_confined(void)
 {
 	return atomic_load_explicit(&confined, memory_order_relaxed);
+}
+
+/*
+ * Confined, a call on fd goes to the kernel as made unless fd is noted as
+ * a tapnet socket (the note is memory; asking the kernel, SO_COOKIE, is a
+ * getsockopt the filter may forbid).
+ */
+static bool confined_kernels(int fd)
+{
+	return is_confined() && !tn_lib_noted_socket(fd);
 }
 
 /* ret: what installing a filter returned; the flag set before stays only if it worked */
@@ -335,6 +228,142 @@ EXPORT long syscall(long nr, ...)
 	return confining(get_syscall()(nr, a, b, c, d, e, f), was);
 }
 
+static int kernel_socket(int domain, int type, int protocol)
+{
+	return (int)MARKED(SYS_socket, domain, type, protocol, 0, 0);
+}
+
+/* Why an IP socket stays the kernel's, for `tapnet run -v`; NULL for other families. */
+static const char *kernel_reason(int domain, int base, int protocol)
+{
+	if (domain != AF_INET && domain != AF_INET6 && domain != AF_PACKET)
+		return NULL;
+	if (domain == AF_PACKET)
+		return "a packet socket: the kernel's interfaces";
+	if (base == SOCK_DGRAM)
+		return protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6 ? "tapnet has no ping sockets"
+									     : "tapnet has no UDP";
+	if (base == SOCK_RAW)
+		return "tapnet has no raw sockets";
+	if (base == SOCK_STREAM)
+		return "a stream protocol other than TCP";
+	return "a socket type tapnet does not have";
+}
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (tn_lib_busy)
+		return kernel_socket(domain, type, protocol);
+	if ((domain == AF_INET || domain == AF_INET6) && base == SOCK_STREAM &&
+	    (protocol == 0 || protocol == IPPROTO_TCP))
+		return tapnet_socket(domain, type, protocol);
+	int fd = kernel_socket(domain, type, protocol);
+	const char *why;
+	if ((tn_lib_options & TN_LIB_OPT_VERBOSE) && fd >= 0 &&
+	    (why = kernel_reason(domain, base, protocol)) != NULL)
+		tn_lib_say("socket %d (%s, type %d, protocol %d) stays the kernel's: %s", fd,
+			   domain == AF_INET ? "AF_INET" : domain == AF_INET6 ? "AF_INET6" : "AF_PACKET",
+			   base, protocol, why);
+	return fd;
+}
+
+EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	if (confined_kernels(fd))
+		return (int)MARKED(SYS_bind, fd, addr, len, 0, 0);
+	return tn_lib_ours(fd) ? tapnet_bind(fd, addr, len)
+			       : (int)PASSED_ON(SYS_bind, fd, addr, len, 0, 0);
+}
+
+EXPORT int listen(int fd, int backlog)
+{
+	if (confined_kernels(fd))
+		return (int)MARKED(SYS_listen, fd, backlog, 0, 0, 0);
+	return tn_lib_ours(fd) ? tapnet_listen(fd, backlog)
+			       : (int)PASSED_ON(SYS_listen, fd, backlog, 0, 0, 0);
+}
+
+EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	uint64_t cookie;
+
+	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, 0, false)
+					       : get_accept()(fd, addr, len);
+}
+
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	uint64_t cookie;
+
+	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_accept4(fd, cookie, addr, len, flags, false)
+					       : get_accept4()(fd, addr, len, flags);
+}
+
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	if (tn_lib_ours(fd))
+		return tapnet_connect(fd, addr, len);
+	/* a placeholder's with no mark for sure: libc's leaves the sixth argument as it finds it */
+	if (tn_lib_placeholder(fd))
+		return (int)syscall(SYS_connect, fd, addr, len, 0, 0, 0);
+	return get_connect()(fd, addr, len);
+}
+
+/* Confined, a tapnet socket's pair is shut as made: tapnetd takes its end-of-file for the FIN. */
+EXPORT int shutdown(int fd, int how)
+{
+	if (is_confined())
+		return (int)MARKED(SYS_shutdown, fd, how, 0, 0, 0);
+	return tn_lib_ours(fd) ? tapnet_shutdown(fd, how)
+			       : (int)PASSED_ON(SYS_shutdown, fd, how, 0, 0, 0);
+}
+
+EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	uint64_t cookie;
+
+	if (confined_kernels(fd))
+		return (int)MARKED(SYS_getsockname, fd, addr, len, 0, 0);
+	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_getsockname(fd, cookie, addr, len)
+					       : (int)PASSED_ON(SYS_getsockname, fd, addr, len, 0, 0);
+}
+
+EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (confined_kernels(fd))
+		return (int)MARKED(SYS_getpeername, fd, addr, len, 0, 0);
+	return tn_lib_ours(fd) ? tapnet_getpeername(fd, addr, len)
+			       : (int)PASSED_ON(SYS_getpeername, fd, addr, len, 0, 0);
+}
+
+EXPORT int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
+{
+	uint64_t cookie;
+
+	if (confined_kernels(fd))
+		return (int)MARKED(SYS_setsockopt, fd, level, optname, optval, optlen);
+	return tn_lib_ours_cookie(fd, &cookie)
+		       ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
+		       : (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
+}
+
+EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
+{
+	if (confined_kernels(fd))
+		return (int)MARKED(SYS_getsockopt, fd, level, optname, optval, optlen);
+	return tn_lib_ours(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
+			       : (int)PASSED_ON(SYS_getsockopt, fd, level, optname, optval, optlen);
+}
+
+/*
+ * A read that finds end-of-file and a send that gets EPIPE on a tapnet
+ * socket say how the connection ended, as the kernel would (ECONNRESET,
+ * ETIMEDOUT...), and a socket never connected answers at once: libtapnet's
+ * tn_lib_eof_or_error, tn_lib_sent and the rest, which its own tapnet_read,
+ * tapnet_send... use too. The table look-up is all an ordinary call pays.
+ */
 /* fd is marked as a tapnet socket (its note's socket): its write() goes as a send. */
 static bool marked_socket(int fd)
 {
@@ -907,8 +936,9 @@ EXPORT int shim_ioctl(int fd, unsigned long request, ...)
 	va_start(ap, request);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	if (request == FIONBIO)
-		return (int)PASSED_ON(SYS_ioctl, fd, request, arg, 0, 0);
+	if (request == FIONBIO) /* confined: no placeholder check, whose getsockopt may be forbidden */
+		return is_confined() ? (int)MARKED(SYS_ioctl, fd, request, arg, 0, 0)
+				     : (int)PASSED_ON(SYS_ioctl, fd, request, arg, 0, 0);
 	return get_ioctl()(fd, request, arg);
 }
 
@@ -916,7 +946,8 @@ EXPORT int shim_ioctl(int fd, unsigned long request, ...)
 static int fcntl_with(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
 	if (cmd == F_SETFL)
-		return (int)PASSED_ON(SYS_fcntl, fd, cmd, arg, 0, 0);
+		return is_confined() ? (int)MARKED(SYS_fcntl, fd, cmd, arg, 0, 0)
+				     : (int)PASSED_ON(SYS_fcntl, fd, cmd, arg, 0, 0);
 	int r = real(fd, cmd, arg);
 	return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? duplicated(fd, r) : r;
 }

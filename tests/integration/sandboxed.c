@@ -8,9 +8,10 @@
  * Listens on ADDRESS:PORT, accepts one connection, then installs its filter
  * and echoes everything it reads until end-of-file: half with write(), half
  * with writev(), reading with read() and readv() in turn (strict mode: read
- * and write alone); then exits 0. MODE:
+ * and write alone); makes the socket non-blocking and back and shuts it
+ * down for writing (not in strict mode); then exits 0. MODE:
  *   prctl    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER): read, write, readv,
- *            writev, poll, the exits and little else; any other call traps
+ *            writev, poll, fcntl, shutdown, the exits and little else; any other call traps
  *            (SIGSYS, which kills: no handler), as OpenSSH's filter does
  *   seccomp  the same filter through seccomp(2) by syscall(), as libseccomp
  *   strict   seccomp's strict mode: read, write, exit and sigreturn only
@@ -19,6 +20,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -63,6 +65,8 @@ static struct sock_filter rules[] = {
 	ALLOW(SYS_exit_group),
 	ALLOW(SYS_rt_sigreturn),
 	ALLOW(SYS_getpid),
+	ALLOW(SYS_fcntl),
+	ALLOW(SYS_shutdown),
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
 };
 
@@ -121,6 +125,10 @@ static void echo(int c, bool vectored)
 			syscall(SYS_exit, 4);
 		off += (size_t)n;
 	}
+	/* what sandboxes also allow: the flags of the connection, its end */
+	if (vectored && (fcntl(c, F_SETFL, O_NONBLOCK) != 0 || fcntl(c, F_SETFL, 0) != 0 ||
+			 shutdown(c, SHUT_WR) != 0))
+		syscall(SYS_exit, 5);
 	syscall(SYS_exit, 0); /* strict mode allows exit, not exit_group */
 }
 
