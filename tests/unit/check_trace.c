@@ -169,6 +169,37 @@ START_TEST(a_connection_as_a_ladder)
 }
 END_TEST
 
+/* A connection on tapnet's own loopback: both ends are tapnet's, and the heads say so. */
+START_TEST(a_loopback_peer_is_not_the_kernel)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *out = open_memstream(&text, &size);
+	struct trace_filter all = parse_ok("");
+	struct ladder *l = ladder_new(out, false, &all);
+	struct ladder_tuple lo = { 0x7f000001, 0x7f000001, 40000, 8080 };
+	struct ladder_tuple own = { TADDR, TADDR, 40001, 8080 };
+	struct ladder_tuple far = { KADDR, TADDR, 40002, 8080 };
+
+	ladder_state(l, 0, &lo, TN_TCP_CLOSED, TN_TCP_SYN_SENT);
+	ladder_state(l, 1 * MS, &own, TN_TCP_CLOSED, TN_TCP_SYN_SENT);
+	ladder_state(l, 2 * MS, &far, TN_TCP_CLOSED, TN_TCP_SYN_SENT);
+	ladder_free(l);
+	fclose(out);
+	const char *want[] = {
+		"127.0.0.1:40000", "(tapnet, loopback)", "10.0.0.2:40001", "(tapnet, loopback)",
+		"10.0.0.1:40002", "(kernel side)",
+	};
+	const char *p = text;
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const char *q = strstr(p, want[i]);
+		ck_assert_msg(q, "missing, in order: '%s' in:\n%s", want[i], text);
+		p = q + strlen(want[i]);
+	}
+	free(text);
+}
+END_TEST
+
 START_TEST(json_lines_and_the_filter)
 {
 	char *text = NULL;
@@ -228,6 +259,7 @@ int main(void)
 	tcase_add_test(tc, filters_take_tcpdump_words);
 	tcase_add_test(tc, bad_filters_say_why);
 	tcase_add_test(tc, a_connection_as_a_ladder);
+	tcase_add_test(tc, a_loopback_peer_is_not_the_kernel);
 	tcase_add_test(tc, json_lines_and_the_filter);
 	tcase_add_test(tc, pcap_files_are_what_readers_expect);
 	suite_add_tcase(s, tc);
