@@ -1269,14 +1269,17 @@ int tn_lib_kernel_socket(int fd)
 	return k;
 }
 
-enum tn_lib_owner tn_lib_addr_owner(int fd, const struct sockaddr *addr, socklen_t len, bool for_bind)
+enum tn_lib_owner tn_lib_addr_owner(int fd, const struct sockaddr *addr, socklen_t len,
+				    bool for_bind)
 {
 	uint32_t ip, port;
 	int e = errno;
 	int kind = get_addr(family_mark(fd), addr, len, for_bind ? FOR_BIND : FOR_CONNECT, &ip, &port);
 
 	errno = e;
-	return kind == ADDR_IPV6 ? TN_LIB_FOR_IPV6 : kind == ADDR_LOOPBACK ? TN_LIB_FOR_LOOPBACK : TN_LIB_TAPNET;
+	if (kind == ADDR_IPV6)
+		return TN_LIB_FOR_IPV6;
+	return kind == ADDR_LOOPBACK ? TN_LIB_FOR_LOOPBACK : TN_LIB_TAPNET;
 }
 
 /* What -v says of a socket given to the kernel for an address of this kind. */

@@ -251,7 +251,7 @@ static int loop_output(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t p
 		       const struct tn_frame_meta *meta)
 {
 	uint16_t df = (flags & TN_IP_OUT_DF) ? IP_FLAG_DF : 0;
-	struct loop_packet *p = tn_loopback_reserve(stack, TN_IP_HLEN + payload_len);
+	struct tn_loop_packet *p = tn_loopback_reserve(stack, TN_IP_HLEN + payload_len);
 	if (!p) {
 		TN_COUNT(stack, IpOutDiscards);
 		return 0; /* lost as on a link: TCP sends it again */

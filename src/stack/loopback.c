@@ -24,8 +24,8 @@
 #define LOOP_MAX_PACKETS 2048
 #define LOOP_MAX_BYTES (8u << 20)
 
-struct loop_packet {
-	struct loop_packet *next;
+struct tn_loop_packet {
+	struct tn_loop_packet *next;
 	struct tn_frame_meta meta;
 	size_t len;
 	uint8_t data[]; /* the IPv4 datagram */
@@ -33,7 +33,7 @@ struct loop_packet {
 
 struct tn_loopback {
 	struct tn_timer timer; /* first: the timer callback finds the queue from it */
-	struct loop_packet *head, **tail;
+	struct tn_loop_packet *head, **tail;
 	uint32_t packets;
 	size_t bytes;
 };
@@ -59,7 +59,7 @@ static void drain(struct tn_stack *stack, struct tn_timer *t)
 
 	/* what is queued now; what these send comes back next turn */
 	for (uint32_t budget = lo->packets; budget && lo->head; budget--) {
-		struct loop_packet *p = lo->head;
+		struct tn_loop_packet *p = lo->head;
 		lo->head = p->next;
 		if (!lo->head)
 			lo->tail = &lo->head;
@@ -89,7 +89,7 @@ void tn_loopback_free(struct tn_stack *stack)
 	if (!lo)
 		return;
 	while (lo->head) {
-		struct loop_packet *p = lo->head;
+		struct tn_loop_packet *p = lo->head;
 		lo->head = p->next;
 		free(p);
 	}
@@ -97,12 +97,12 @@ void tn_loopback_free(struct tn_stack *stack)
 	stack->loopback = NULL;
 }
 
-struct loop_packet *tn_loopback_reserve(struct tn_stack *stack, size_t len)
+struct tn_loop_packet *tn_loopback_reserve(struct tn_stack *stack, size_t len)
 {
 	struct tn_loopback *lo = stack->loopback;
 	if (lo->packets >= LOOP_MAX_PACKETS || lo->bytes + len > LOOP_MAX_BYTES)
 		return NULL;
-	struct loop_packet *p = malloc(sizeof(*p) + len);
+	struct tn_loop_packet *p = malloc(sizeof(*p) + len);
 	if (!p)
 		return NULL;
 	p->next = NULL;
@@ -110,12 +110,13 @@ struct loop_packet *tn_loopback_reserve(struct tn_stack *stack, size_t len)
 	return p;
 }
 
-uint8_t *tn_loopback_data(struct loop_packet *p)
+uint8_t *tn_loopback_data(struct tn_loop_packet *p)
 {
 	return p->data;
 }
 
-void tn_loopback_queue(struct tn_stack *stack, struct loop_packet *p, const struct tn_frame_meta *meta)
+void tn_loopback_queue(struct tn_stack *stack, struct tn_loop_packet *p,
+		       const struct tn_frame_meta *meta)
 {
 	struct tn_loopback *lo = stack->loopback;
 

@@ -220,10 +220,14 @@ void tn_ipv4_deliver(struct tn_stack *stack, const struct tn_ip4_rx *ip, const u
 		     size_t payload_len);
 bool tn_ip4_is_broadcast(const struct tn_stack *stack, tn_ip4 addr);
 /*
- * Sends one datagram: IP header + the payload pieces, fragmented when larger
- * than the MTU unless TN_IP_OUT_DF. Returns 0, or a negative errno
- * (-EHOSTUNREACH no route, -EMSGSIZE too big with DF, -ENOBUFS dropped).
- * The payload must not live in stack->tx: the datagram is built there.
+ * Sends one datagram from src (0: the address the route gives, see
+ * tn_ipv4_source_for): IP header + the payload pieces, fragmented when
+ * larger than the MTU unless TN_IP_OUT_DF; to this host, round the
+ * loopback (a full queue drops it as a link would: 0, IpOutDiscards).
+ * Returns 0, or a negative errno (-EHOSTUNREACH no route, -EINVAL from
+ * 127.0.0.0/8 beyond the host, -EMSGSIZE too big with DF, -ENOBUFS
+ * dropped). The payload must not live in stack->tx: the datagram is built
+ * there.
  */
 int tn_ipv4_output(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t proto, uint8_t tos,
 		   const struct tn_iov *iov, size_t iovcnt, unsigned flags);
@@ -246,7 +250,7 @@ void tn_ipv4_loop_input(struct tn_stack *stack, const struct tn_frame_meta *meta
 /* ---- the loopback interface (loopback.c) */
 #define TN_IP4_LOOPBACK 0x7f000001u /* 127.0.0.1 */
 struct tn_loopback;
-struct loop_packet;
+struct tn_loop_packet;
 int tn_loopback_init(struct tn_stack *stack);
 void tn_loopback_free(struct tn_stack *stack);
 bool tn_ip4_is_loopback(tn_ip4 addr); /* 127.0.0.0/8 */
@@ -255,10 +259,11 @@ bool tn_ipv4_to_self(const struct tn_stack *stack, tn_ip4 dst);
 /* The source address a socket not bound to one uses towards dst (127.0.0.1 on loopback). */
 tn_ip4 tn_ipv4_source_for(const struct tn_stack *stack, tn_ip4 dst);
 /* Room for a datagram of len bytes in the queue; NULL when full (the caller counts the drop). */
-struct loop_packet *tn_loopback_reserve(struct tn_stack *stack, size_t len);
-uint8_t *tn_loopback_data(struct loop_packet *p);
+struct tn_loop_packet *tn_loopback_reserve(struct tn_stack *stack, size_t len);
+uint8_t *tn_loopback_data(struct tn_loop_packet *p);
 /* Queues p, written in full; it comes back in from a timer due at once. */
-void tn_loopback_queue(struct tn_stack *stack, struct loop_packet *p, const struct tn_frame_meta *meta);
+void tn_loopback_queue(struct tn_stack *stack, struct tn_loop_packet *p,
+		       const struct tn_frame_meta *meta);
 
 /* ---- IPv4 reassembly (ipv4_reasm.c) */
 int tn_reasm_init(struct tn_stack *stack);

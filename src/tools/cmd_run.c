@@ -20,7 +20,8 @@
 #endif
 #define PRELOAD_ENV "TAPNET_PRELOAD" /* another shim (a build tree's), for tests */
 #define CTL_FD_ENV "TAPNET_CTL_FD"   /* the program's control connection (libtapnet) */
-#define OPTIONS_ENV "TAPNET_OPTIONS" /* words the shim reads: verbose, kernel-ipv6, kernel-loopback */
+/* words the shim reads: verbose, kernel-ipv6, kernel-loopback */
+#define OPTIONS_ENV "TAPNET_OPTIONS"
 
 /* The lowest fd number the program's control connection is moved to, out of the way of 0-2 and
  * of the numbers a program opens first. */
