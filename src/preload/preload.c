@@ -195,7 +195,13 @@ static bool begin_confining(void)
 	(void)get_sendto(), (void)get_sendmsg(), (void)get_sendfile(), (void)get_sendfile64();
 	(void)get_splice(), (void)get_poll(), (void)get_ppoll(), (void)get_select();
 	(void)get_pselect(), (void)get_syscall(), (void)get_close();
-	return atomic_exchange_explicit(&confined, true, memory_order_relaxed);
+	bool was = atomic_exchange_explicit(&confined, true, memory_order_relaxed);
+	/* said before the filter is in: the line itself is a write it might forbid */
+	if (!was && (tn_lib_options & TN_LIB_OPT_VERBOSE))
+		tn_lib_say("pid %d confines itself with seccomp: its calls on sockets go to the kernel "
+			   "as made from now on",
+			   (int)getpid());
+	return was;
 }
 
 EXPORT int prctl(int option, ...)

@@ -41,7 +41,10 @@ sandboxed() {
 	[ "$rc" -eq 0 ] || fail "$mode: the confined server exited $rc (159: SIGSYS): $(cat "$TN_TMP/$mode.out")"
 	log "$mode: $(cat "$TN_TMP/$mode.echo"); the confined server exited 0"
 }
-sandboxed prctl 7701
+sandboxed prctl 7701 -v
+grep -q 'confines itself with seccomp' "$TN_TMP/prctl.out" ||
+	fail "tapnet run -v did not say the program confined itself: $(cat "$TN_TMP/prctl.out")"
+log "prctl under -v: $(grep 'confines itself' "$TN_TMP/prctl.out")"
 sandboxed seccomp 7702
 sandboxed strict 7703 --no-seccomp
 
