@@ -86,7 +86,7 @@ bool tn_ipv4_is_local(const struct tn_stack *stack, tn_ip4 addr)
 /* A source no host may use (RFC 1122 3.2.1.3): zero, loopback, multicast, broadcast. */
 static bool is_martian_source(const struct tn_stack *stack, tn_ip4 src)
 {
-	return src == 0 || (src >> 24) == 127 || (src >> 28) >= 14 || tn_ip4_is_broadcast(stack, src) ||
+	return src == 0 || tn_ip4_is_loopback(src) || (src >> 28) >= 14 || tn_ip4_is_broadcast(stack, src) ||
 	       src == stack->cfg.addr;
 }
 
@@ -246,11 +246,10 @@ static bool output_pieces(struct tn_stack *stack, tn_ip4 next_hop, const struct 
 }
 
 /* Round the loopback: the whole datagram (a GSO run too) into the queue. */
-static int loop_output(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t proto, uint8_t tos,
-		       const struct tn_iov *iov, size_t iovcnt, size_t payload_len, unsigned flags,
-		       const struct tn_frame_meta *meta)
+static int loop_output(struct tn_stack *stack, const struct tn_frame_meta *meta,
+		       const struct tn_iov *iov, size_t iovcnt, size_t payload_len, tn_ip4 src,
+		       tn_ip4 dst, uint8_t proto, uint8_t tos, uint8_t ttl, uint16_t id, uint16_t df)
 {
-	uint16_t df = (flags & TN_IP_OUT_DF) ? IP_FLAG_DF : 0;
 	struct tn_loop_packet *p = tn_loopback_reserve(stack, TN_IP_HLEN + payload_len);
 	if (!p) {
 		TN_COUNT(stack, IpOutDiscards);
@@ -258,8 +257,7 @@ static int loop_output(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t p
 	}
 	uint8_t *h = tn_loopback_data(p);
 	iov_copy(h + TN_IP_HLEN, iov, iovcnt, 0, payload_len);
-	ip_write_header(stack, h, src, dst, proto, tos, (uint8_t)(flags >> 8), TN_IP_HLEN + payload_len,
-			df ? 0 : ip_ident_next(stack, dst, proto), df);
+	ip_write_header(stack, h, src, dst, proto, tos, ttl, TN_IP_HLEN + payload_len, id, df);
 	tn_loopback_queue(stack, p, meta);
 	return 0;
 }
@@ -282,22 +280,15 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t 
 	if (!src)
 		src = tn_ipv4_source_for(stack, dst);
 
-	if (tn_ipv4_to_self(stack, dst)) {
-		TN_COUNT(stack, IpOutRequests);
-		if (payload_len > TN_IP_MAXPACKET - TN_IP_HLEN) {
-			TN_COUNT(stack, IpOutDiscards);
-			return -EMSGSIZE;
-		}
-		return loop_output(stack, src, dst, proto, tos, iov, iovcnt, payload_len, flags, meta);
-	}
-	if (tn_ip4_is_loopback(src)) {
+	bool to_self = tn_ipv4_to_self(stack, dst); /* round the loopback, below */
+	if (!to_self && tn_ip4_is_loopback(src)) {
 		/* 127.0.0.0/8 never leaves the host (RFC 1122 3.2.1.3) */
 		TN_COUNT(stack, IpOutNoRoutes);
 		return -EINVAL;
 	}
-
 	tn_ip4 next_hop = dst;
-	if ((dst & stack->netmask) != (stack->cfg.addr & stack->netmask) && dst != 0xffffffffu) {
+	if (!to_self && (dst & stack->netmask) != (stack->cfg.addr & stack->netmask) &&
+	    dst != 0xffffffffu) {
 		if (!stack->cfg.gateway) {
 			TN_COUNT(stack, IpOutNoRoutes);
 			return -EHOSTUNREACH;
@@ -313,9 +304,13 @@ int tn_ipv4_output_meta(struct tn_stack *stack, tn_ip4 src, tn_ip4 dst, uint8_t 
 	uint8_t *h = stack->tx + TN_ETH_HLEN;
 	uint16_t df = (flags & TN_IP_OUT_DF) ? IP_FLAG_DF : 0;
 	uint8_t ttl = (uint8_t)(flags >> 8);
-	if (TN_IP_HLEN + payload_len <= stack->cfg.mtu || gso) {
+	/* to this host: no MTU to keep to (Linux's lo takes 64 KiB), so never fragmented */
+	if (to_self || TN_IP_HLEN + payload_len <= stack->cfg.mtu || gso) {
 		/* DF datagrams carry id 0 (RFC 6864 allows it; Linux does the same per socket). */
 		uint16_t id = df ? 0 : ip_ident_next(stack, dst, proto);
+		if (to_self)
+			return loop_output(stack, meta, iov, iovcnt, payload_len, src, dst, proto, tos,
+					   ttl, id, df);
 		if (output_pieces(stack, next_hop, meta, h, iov, iovcnt, payload_len, src, dst, proto,
 				  tos, ttl, id, df))
 			return 0;

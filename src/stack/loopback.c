@@ -38,11 +38,6 @@ struct tn_loopback {
 	size_t bytes;
 };
 
-bool tn_ip4_is_loopback(tn_ip4 addr)
-{
-	return (addr >> 24) == 127;
-}
-
 bool tn_ipv4_to_self(const struct tn_stack *stack, tn_ip4 dst)
 {
 	return tn_ip4_is_loopback(dst) || dst == stack->cfg.addr;

@@ -90,7 +90,7 @@ const char *tn_config_check(const struct tn_config *cfg)
 
 	if (cfg->prefix_len < 1 || cfg->prefix_len > 30)
 		return "prefix length must be 1..30";
-	if (cfg->addr == 0 || (cfg->addr >> 24) == 127 || (cfg->addr >> 28) >= 14)
+	if (cfg->addr == 0 || tn_ip4_is_loopback(cfg->addr) || (cfg->addr >> 28) >= 14)
 		return "address must be a unicast address";
 	if ((cfg->addr & ~mask) == 0 || (cfg->addr & ~mask) == ~mask)
 		return "address is the network or broadcast address of its prefix";

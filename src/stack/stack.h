@@ -17,6 +17,12 @@
 
 typedef uint32_t tn_ip4;
 
+/* 127.0.0.0/8: the loopback's, never on a link (RFC 1122 3.2.1.3) */
+static inline bool tn_ip4_is_loopback(tn_ip4 addr)
+{
+	return (addr >> 24) == 127;
+}
+
 #define TN_ETH_ALEN 6
 #define TN_NSEC_PER_MSEC 1000000ULL
 #define TN_NSEC_PER_SEC 1000000000ULL

@@ -253,7 +253,6 @@ struct tn_loopback;
 struct tn_loop_packet;
 int tn_loopback_init(struct tn_stack *stack);
 void tn_loopback_free(struct tn_stack *stack);
-bool tn_ip4_is_loopback(tn_ip4 addr); /* 127.0.0.0/8 */
 /* dst is this host (127.0.0.0/8 or its own address): the datagram goes round the loopback. */
 bool tn_ipv4_to_self(const struct tn_stack *stack, tn_ip4 dst);
 /* The source address a socket not bound to one uses towards dst (127.0.0.1 on loopback). */

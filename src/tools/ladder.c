@@ -140,7 +140,7 @@ static void heads(struct ladder *l, struct conn *c)
 		endpoint(k, sizeof(k), c->t.kernel_addr, c->t.kernel_port),
 		endpoint(t, sizeof(t), c->t.tapnet_addr, c->t.tapnet_port));
 	/* a peer on tapnet's own loopback (127.0.0.0/8, or its own address) is tapnet too */
-	bool own = (c->t.kernel_addr >> 24) == 127 || c->t.kernel_addr == c->t.tapnet_addr;
+	bool own = tn_ip4_is_loopback(c->t.kernel_addr) || c->t.kernel_addr == c->t.tapnet_addr;
 	fprintf(l->out, "%10s  %-*s%s\n", "", ARROW_WIDTH - 6, own ? "(tapnet, loopback)" : "(kernel side)",
 		"(tapnet)");
 }
