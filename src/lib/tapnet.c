@@ -1137,19 +1137,19 @@ static void set_family_mark(int fd, int mark)
 }
 
 enum addr_use { FOR_BIND, FOR_CONNECT };
-#define ADDR_IPV6 1     /* get_addr(): a pure IPv6 address, which tapnet cannot reach */
-#define ADDR_LOOPBACK 2 /* get_addr(), --kernel-loopback: 127.0.0.0/8 or ::1, the kernel's */
-
-/* An IPv4 address (host order) that --kernel-loopback gives to the kernel. */
-static int ipv4_kind(uint32_t ip)
+/* Whose an IPv4 address (host order) is: the kernel's loopback with --kernel-loopback. */
+static int ipv4_owner(uint32_t ip)
 {
-	return (tn_lib_options & TN_LIB_OPT_KERNEL_LOOPBACK) && (ip >> 24) == 127 ? ADDR_LOOPBACK : 0;
+	bool kernel = (tn_lib_options & TN_LIB_OPT_KERNEL_LOOPBACK) && (ip >> 24) == 127;
+
+	return kernel ? TN_LIB_FOR_LOOPBACK : TN_LIB_TAPNET;
 }
 
 /*
  * The IPv4 address and port in what a program passed for a socket of this
- * mark: 0, ADDR_IPV6, ADDR_LOOPBACK, or -1 with errno as Linux's inet(6)_bind and
- * tcp_v(4|6)_connect would say.
+ * mark, and whose it is (enum tn_lib_owner: TN_LIB_FOR_IPV6 for a pure IPv6
+ * address, which tapnet cannot reach), or -1 with errno as Linux's
+ * inet(6)_bind and tcp_v(4|6)_connect would say.
  */
 static int get_addr(int mark, const struct sockaddr *addr, socklen_t len, enum addr_use use,
 		    uint32_t *ip, uint32_t *port)
@@ -1168,7 +1168,7 @@ static int get_addr(int mark, const struct sockaddr *addr, socklen_t len, enum a
 		}
 		*ip = ntohl(sin.sin_addr.s_addr);
 		*port = ntohs(sin.sin_port);
-		return ipv4_kind(*ip);
+		return ipv4_owner(*ip);
 	}
 	struct sockaddr_in6 sin6 = { 0 };
 
@@ -1190,15 +1190,15 @@ static int get_addr(int mark, const struct sockaddr *addr, socklen_t len, enum a
 		uint32_t v4;
 		memcpy(&v4, &sin6.sin6_addr.s6_addr[12], 4);
 		*ip = ntohl(v4);
-		return ipv4_kind(*ip);
+		return ipv4_owner(*ip);
 	}
 	if (use == FOR_BIND && mark == MARK_INET6 && IN6_IS_ADDR_UNSPECIFIED(&sin6.sin6_addr)) {
 		*ip = 0; /* [::] without IPV6_V6ONLY takes IPv4 too: all of it that tapnet has */
-		return 0;
+		return TN_LIB_TAPNET;
 	}
 	if ((tn_lib_options & TN_LIB_OPT_KERNEL_LOOPBACK) && IN6_IS_ADDR_LOOPBACK(&sin6.sin6_addr))
-		return ADDR_LOOPBACK;
-	return ADDR_IPV6;
+		return TN_LIB_FOR_LOOPBACK;
+	return TN_LIB_FOR_IPV6;
 }
 
 /* Writes the address as the socket's family shows it (v4-mapped for AF_INET6). */
@@ -1277,16 +1277,13 @@ enum tn_lib_owner tn_lib_addr_owner(int fd, const struct sockaddr *addr, socklen
 	int kind = get_addr(family_mark(fd), addr, len, for_bind ? FOR_BIND : FOR_CONNECT, &ip, &port);
 
 	errno = e;
-	if (kind == ADDR_IPV6)
-		return TN_LIB_FOR_IPV6;
-	return kind == ADDR_LOOPBACK ? TN_LIB_FOR_LOOPBACK : TN_LIB_TAPNET;
+	return kind < 0 ? TN_LIB_TAPNET : (enum tn_lib_owner)kind;
 }
 
-/* What -v says of a socket given to the kernel for an address of this kind. */
-static const char *kernel_why(int kind)
+const char *tn_lib_kernel_why(enum tn_lib_owner owner)
 {
-	return kind == ADDR_LOOPBACK ? "is for the loopback: now the kernel's (--kernel-loopback)"
-				     : "is for IPv6: now the kernel's (--kernel-ipv6)";
+	return owner == TN_LIB_FOR_LOOPBACK ? "is for the loopback: now the kernel's (--kernel-loopback)"
+					    : "is for IPv6: now the kernel's (--kernel-ipv6)";
 }
 
 /*
@@ -1294,7 +1291,7 @@ static const char *kernel_why(int kind)
  * proper or the loopback becomes a kernel socket at the same fd number.
  * Called without the lock.
  */
-static int kernel_takeover(int fd, int kind)
+static int kernel_takeover(int fd, enum tn_lib_owner owner)
 {
 	int fdfl = fcntl(fd, F_GETFD);
 
@@ -1314,24 +1311,24 @@ static int kernel_takeover(int fd, int kind)
 	pthread_mutex_unlock(&lock);
 	tn_lib_busy--;
 	if (tn_lib_options & TN_LIB_OPT_VERBOSE)
-		tn_lib_say("socket %d %s", fd, kernel_why(kind));
+		tn_lib_say("socket %d %s", fd, tn_lib_kernel_why(owner));
 	return 0;
 }
 
 /*
- * An address of kind (get_addr) that is not for tapnet: the loopback with
+ * An address that is not for tapnet (get_addr's owner): the loopback with
  * --kernel-loopback and a pure IPv6 one with --kernel-ipv6 are the
  * kernel's, which binds or connects its own socket; IPv6 otherwise is a
  * clear failure (ENETUNREACH lets a client go on to an IPv4 address, as it
  * would on a host without IPv6 routes).
  */
-static int for_kernel(int fd, int mark, int kind, const struct sockaddr *addr, socklen_t len,
-		      enum addr_use use)
+static int for_kernel(int fd, int mark, enum tn_lib_owner owner, const struct sockaddr *addr,
+		      socklen_t len, enum addr_use use)
 {
 	static bool said;
 
-	if (kind == ADDR_LOOPBACK || (tn_lib_options & TN_LIB_OPT_KERNEL_IPV6)) {
-		if (kernel_takeover(fd, kind) < 0)
+	if (owner == TN_LIB_FOR_LOOPBACK || (tn_lib_options & TN_LIB_OPT_KERNEL_IPV6)) {
+		if (kernel_takeover(fd, owner) < 0)
 			return -1;
 		return (int)tn_marked_syscall(use == FOR_BIND ? SYS_bind : SYS_connect, fd, (long)addr,
 					      len, 0, 0);
@@ -1504,7 +1501,7 @@ int tapnet_bind(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (kind < 0)
 		return -1;
-	if (kind > 0)
+	if (kind != TN_LIB_TAPNET)
 		return for_kernel(fd, mark, kind, addr, len, FOR_BIND);
 	ENTER();
 	begin(&w, TN_RPC_BIND);
@@ -1810,7 +1807,7 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int
 		*renewed = -1;
 	if (kind < 0)
 		return -1;
-	if (kind > 0) {
+	if (kind != TN_LIB_TAPNET) {
 		if (for_kernel(fd, mark, kind, addr, len, FOR_CONNECT) < 0)
 			return -1;
 		errno = EISCONN; /* --kernel-ipv6, --kernel-loopback: the kernel's socket, connected by it */
@@ -1874,7 +1871,7 @@ int tapnet_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (kind < 0)
 		return -1;
-	if (kind > 0)
+	if (kind != TN_LIB_TAPNET)
 		return for_kernel(fd, mark, kind, addr, len, FOR_CONNECT);
 #ifndef TN_LIB_SUPERVISOR /* whose fd is a copy: it renews through tn_lib_connect_begin */
 	/* noted: never connected, or a connect that failed said so (blocking) */

@@ -274,6 +274,8 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int
 enum tn_lib_owner { TN_LIB_TAPNET, TN_LIB_FOR_IPV6, TN_LIB_FOR_LOOPBACK };
 enum tn_lib_owner tn_lib_addr_owner(int fd, const struct sockaddr *addr, socklen_t len,
 				    bool for_bind);
+/* What -v says of a socket the kernel took over, after "socket N ". */
+const char *tn_lib_kernel_why(enum tn_lib_owner owner);
 /*
  * A kernel socket of fd's family to stand in for tapnet socket fd
  * (--kernel-ipv6, --kernel-loopback): options, O_NONBLOCK; -1 with errno.

@@ -131,10 +131,13 @@ REAL(syscall, long, long, ...)
  * unless the fd is a placeholder for a socket that a socket() made without
  * libc (tn_lib_placeholder): the supervisor must see that call, to make it
  * tapnet's first, or a bind and a listen would give it to the kernel. Its
- * sixth argument is 0 then, not what the register held (a mark, maybe).
+ * sixth argument is 0 then, not what the register held (a mark, maybe). A
+ * confined process (is_confined) is not asked about placeholders: that is
+ * a getsockopt its filter may forbid.
  */
-#define PASSED_ON(nr, fd, b, c, d, e) \
-	(tn_lib_placeholder(fd) ? syscall(nr, fd, b, c, d, e, 0) : MARKED(nr, fd, b, c, d, e))
+#define PASSED_ON(nr, fd, b, c, d, e)                                    \
+	(!is_confined() && tn_lib_placeholder(fd) ? syscall(nr, fd, b, c, d, e, 0) \
+						  : MARKED(nr, fd, b, c, d, e))
 
 /*
  * A program that confines itself with a seccomp filter of its own (OpenSSH's
@@ -167,13 +170,22 @@ static bool is_confined(void)
 }
 
 /*
- * Confined, a call on fd goes to the kernel as made unless fd is noted as
- * a tapnet socket (the note is memory; asking the kernel, SO_COOKIE, is a
- * getsockopt the filter may forbid).
+ * A call on fd is for tapnetd: fd is a tapnet socket (tn_lib_ours_cookie).
+ * Confined, only one noted as such is asked about: the note is memory,
+ * asking the kernel (SO_COOKIE) is a getsockopt the filter may forbid.
  */
-static bool confined_kernels(int fd)
+static int for_tapnetd_cookie(int fd, uint64_t *cookie)
 {
-	return is_confined() && !tn_lib_noted_socket(fd);
+	if (is_confined() && !tn_lib_noted_socket(fd))
+		return 0;
+	return tn_lib_ours_cookie(fd, cookie);
+}
+
+static int for_tapnetd(int fd)
+{
+	uint64_t cookie;
+
+	return for_tapnetd_cookie(fd, &cookie);
 }
 
 /* ret: what installing a filter returned; the flag set before stays only if it worked */
@@ -277,17 +289,13 @@ EXPORT int socket(int domain, int type, int protocol)
 
 EXPORT int bind(int fd, const struct sockaddr *addr, socklen_t len)
 {
-	if (confined_kernels(fd))
-		return (int)MARKED(SYS_bind, fd, addr, len, 0, 0);
-	return tn_lib_ours(fd) ? tapnet_bind(fd, addr, len)
+	return for_tapnetd(fd) ? tapnet_bind(fd, addr, len)
 			       : (int)PASSED_ON(SYS_bind, fd, addr, len, 0, 0);
 }
 
 EXPORT int listen(int fd, int backlog)
 {
-	if (confined_kernels(fd))
-		return (int)MARKED(SYS_listen, fd, backlog, 0, 0, 0);
-	return tn_lib_ours(fd) ? tapnet_listen(fd, backlog)
+	return for_tapnetd(fd) ? tapnet_listen(fd, backlog)
 			       : (int)PASSED_ON(SYS_listen, fd, backlog, 0, 0, 0);
 }
 
@@ -330,17 +338,13 @@ EXPORT int getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 {
 	uint64_t cookie;
 
-	if (confined_kernels(fd))
-		return (int)MARKED(SYS_getsockname, fd, addr, len, 0, 0);
-	return tn_lib_ours_cookie(fd, &cookie) ? tn_lib_getsockname(fd, cookie, addr, len)
+	return for_tapnetd_cookie(fd, &cookie) ? tn_lib_getsockname(fd, cookie, addr, len)
 					       : (int)PASSED_ON(SYS_getsockname, fd, addr, len, 0, 0);
 }
 
 EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	if (confined_kernels(fd))
-		return (int)MARKED(SYS_getpeername, fd, addr, len, 0, 0);
-	return tn_lib_ours(fd) ? tapnet_getpeername(fd, addr, len)
+	return for_tapnetd(fd) ? tapnet_getpeername(fd, addr, len)
 			       : (int)PASSED_ON(SYS_getpeername, fd, addr, len, 0, 0);
 }
 
@@ -348,18 +352,14 @@ EXPORT int setsockopt(int fd, int level, int optname, const void *optval, sockle
 {
 	uint64_t cookie;
 
-	if (confined_kernels(fd))
-		return (int)MARKED(SYS_setsockopt, fd, level, optname, optval, optlen);
-	return tn_lib_ours_cookie(fd, &cookie)
+	return for_tapnetd_cookie(fd, &cookie)
 		       ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
 		       : (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
 }
 
 EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)
 {
-	if (confined_kernels(fd))
-		return (int)MARKED(SYS_getsockopt, fd, level, optname, optval, optlen);
-	return tn_lib_ours(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
+	return for_tapnetd(fd) ? tapnet_getsockopt(fd, level, optname, optval, optlen)
 			       : (int)PASSED_ON(SYS_getsockopt, fd, level, optname, optval, optlen);
 }
 
@@ -942,9 +942,8 @@ EXPORT int shim_ioctl(int fd, unsigned long request, ...)
 	va_start(ap, request);
 	void *arg = va_arg(ap, void *);
 	va_end(ap);
-	if (request == FIONBIO) /* confined: no placeholder check, whose getsockopt may be forbidden */
-		return is_confined() ? (int)MARKED(SYS_ioctl, fd, request, arg, 0, 0)
-				     : (int)PASSED_ON(SYS_ioctl, fd, request, arg, 0, 0);
+	if (request == FIONBIO)
+		return (int)PASSED_ON(SYS_ioctl, fd, request, arg, 0, 0);
 	return get_ioctl()(fd, request, arg);
 }
 
@@ -952,8 +951,7 @@ EXPORT int shim_ioctl(int fd, unsigned long request, ...)
 static int fcntl_with(int (*real)(int, int, ...), int fd, int cmd, void *arg)
 {
 	if (cmd == F_SETFL)
-		return is_confined() ? (int)MARKED(SYS_fcntl, fd, cmd, arg, 0, 0)
-				     : (int)PASSED_ON(SYS_fcntl, fd, cmd, arg, 0, 0);
+		return (int)PASSED_ON(SYS_fcntl, fd, cmd, arg, 0, 0);
 	int r = real(fd, cmd, arg);
 	return cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC ? duplicated(fd, r) : r;
 }

@@ -625,9 +625,7 @@ static int kernel_takes(const struct seccomp_notif *n, int fd, const void *addr,
 		return 1;
 	}
 	if (sup_opts.verbose)
-		say("pid %u: socket %d is for %s", n->pid, target,
-		    owner == TN_LIB_FOR_IPV6 ? "IPv6: now the kernel's (--kernel-ipv6)"
-					     : "the loopback: now the kernel's (--kernel-loopback)");
+		say("pid %u: socket %d %s", n->pid, target, tn_lib_kernel_why(owner));
 	pass(n->id); /* the kernel binds or connects its own socket, now at that number */
 	return 1;
 }
