@@ -110,6 +110,17 @@ static size_t frame(uint8_t *f, uint32_t src, uint16_t sport, uint32_t dst, uint
 
 #define MS 1000000ull
 
+/* Each of want[] is in text, one after the other. */
+static void expect_in_order(const char *text, const char *const want[], size_t n)
+{
+	const char *p = text;
+	for (size_t i = 0; i < n; i++) {
+		const char *q = strstr(p, want[i]);
+		ck_assert_msg(q, "missing, in order: '%s' in:\n%s", want[i], text);
+		p = q + strlen(want[i]);
+	}
+}
+
 START_TEST(a_connection_as_a_ladder)
 {
 	char *text = NULL;
@@ -156,12 +167,7 @@ START_TEST(a_connection_as_a_ladder)
 		" 80.000000  |", "| 2*MSL over: CLOSED",
 		" 80.001000  ... 7 events lost",
 	};
-	const char *p = text;
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		const char *q = strstr(p, want[i]);
-		ck_assert_msg(q, "missing, in order: '%s' in:\n%s", want[i], text);
-		p = q + strlen(want[i]);
-	}
+	expect_in_order(text, want, sizeof(want) / sizeof(want[0]));
 	ck_assert_msg(!strstr(text, "TIME-WAIT: 55 s left"), "a countdown line too early:\n%s", text);
 	/* arrows end at tapnet's bar, whichever way they point */
 	ck_assert_ptr_nonnull(strstr(text, "------>|\n"));
@@ -190,12 +196,7 @@ START_TEST(a_loopback_peer_is_not_the_kernel)
 		"127.0.0.1:40000", "(tapnet, loopback)", "10.0.0.2:40001", "(tapnet, loopback)",
 		"10.0.0.1:40002", "(kernel side)",
 	};
-	const char *p = text;
-	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
-		const char *q = strstr(p, want[i]);
-		ck_assert_msg(q, "missing, in order: '%s' in:\n%s", want[i], text);
-		p = q + strlen(want[i]);
-	}
+	expect_in_order(text, want, sizeof(want) / sizeof(want[0]));
 	free(text);
 }
 END_TEST
