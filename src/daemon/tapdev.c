@@ -620,6 +620,15 @@ static void ring_drop(struct tapdev *tap, int err, const char *what)
 	ring_free_reads_left(q, q->reads_left);
 }
 
+/* The writes of n frames in a set of slots, prepared on ring: completion i is slot i's. */
+static void prep_writes(struct tapdev_uring *ring, int tap_fd,
+			uint8_t (*slot)[TAPDEV_VNET_HDR_LEN + TAPDEV_COPY_MAX],
+			const struct tx_info *info, unsigned n, size_t hlen)
+{
+	for (unsigned i = 0; i < n; i++)
+		ring_prep(ring, IORING_OP_WRITE, tap_fd, slot[i], hlen + info[i].len, i);
+}
+
 /* A ring's write of want bytes that completed with res: 0, or the errno of its failure. */
 static int write_result(int32_t res, size_t want)
 {
@@ -699,11 +708,10 @@ static void *writer_main(void *arg)
 		/* after a failed io_uring_enter the ring would run stale: the loop writes the rest */
 		if (!w->broken) {
 			w->cur_res = w->res[set];
-			for (unsigned i = 0; i < n; i++) {
+			for (unsigned i = 0; i < n; i++)
 				w->res[set][i] = -EIO;
-				ring_prep(w->ring, IORING_OP_WRITE, w->tap_fd, w->q->slot_sets[set][i],
-					  w->hlen + w->q->info_sets[set][i].len, i);
-			}
+			prep_writes(w->ring, w->tap_fd, w->q->slot_sets[set], w->q->info_sets[set], n,
+				    w->hlen);
 			int missing = ring_run(w->ring, n, true, writer_done, w);
 			w->broken = missing < 0 ? errno : missing > 0 ? EIO : 0;
 		}
@@ -893,8 +901,7 @@ void tapdev_flush(struct tapdev *tap)
 		return;
 	}
 	q->queued = 0; /* told below, one way or the other */
-	for (unsigned i = 0; i < n; i++)
-		ring_prep(q, IORING_OP_WRITE, tap->fd, q->slot[i], hlen + q->info[i].len, i);
+	prep_writes(q, tap->fd, q->slot, q->info, n, hlen);
 	int missing = ring_run(q, n, true, tx_done, tap);
 	int err = missing < 0 ? errno : 0;
 	/* frames the kernel did not take or finish (it always does, short of a bug): lost */
