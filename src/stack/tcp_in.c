@@ -689,10 +689,16 @@ static void partial_ack(struct tn_sock *s, uint32_t acked)
 		s->cwnd += s->mss;
 }
 
+/* An ACK that repeats the last: no data, no window change, nothing newly acknowledged. */
+static bool same_as_last_ack(const struct tn_sock *s, const struct tcp_seg *g, uint32_t old_wnd)
+{
+	return g->ack == s->snd_una && g->len == 0 && !(g->flags & (TCP_SYN | TCP_FIN)) &&
+	       (g->wnd << s->snd_wscale) == old_wnd;
+}
+
 static bool is_dupack(const struct tn_sock *s, const struct tcp_seg *g, uint32_t old_wnd)
 {
-	return g->ack == s->snd_una && s->snd_max != s->snd_una && g->len == 0 &&
-	       !(g->flags & (TCP_SYN | TCP_FIN)) && (g->wnd << s->snd_wscale) == old_wnd;
+	return s->snd_max != s->snd_una && same_as_last_ack(s, g, old_wnd);
 }
 
 /* NewReno (no SACK): duplicate ACKs are the only loss signal. */
@@ -709,15 +715,32 @@ static void on_dupack(struct tn_sock *s)
 }
 
 /*
- * RFC 8985 7.4: the ACK of the tail loss probe. A probe that was a
- * retransmission and came back without a D-SACK repaired a real loss:
- * congestion control hears of it.
+ * RFC 8985 7.4, as Linux's tcp_process_tlp_ack: how the episode of a tail
+ * loss probe ends, on an ACK at or beyond tlp_high_seq. The probe repeats
+ * the last segment sent, and a probe that was not needed (the ACK was
+ * late, not lost) reaches the peer as a duplicate: so an ACK that reaches
+ * tlp_high_seq says nothing yet, and the peer's next word does. A D-SACK of
+ * the probe (tcp_sack.c clears tlp_rxt), or a duplicate ACK at
+ * tlp_high_seq from a peer without D-SACK, means both copies arrived: no
+ * loss. An ACK beyond tlp_high_seq without either means the probe repaired
+ * a loss, and congestion control hears of it. Ending the episode at the
+ * first ACK that reached tlp_high_seq, as this did before, took every late
+ * ACK for a loss: with iperf3 --bidir the kernel's ACKs come behind its
+ * own data, later than two round trips, and each probe then cut the
+ * window (tapnet -> kernel 0.7-0.8 Gbit/s beside 7-9 the other way; two
+ * kernels, 6.6 both ways).
  */
-static void tlp_acked(struct tn_sock *s)
+static void tlp_episode_ack(struct tn_sock *s, uint32_t ack, bool pure_dupack)
 {
-	s->tlp_out = false;
-	if (!s->tlp_rxt)
+	if (seq_lt(ack, s->tlp_high_seq))
 		return;
+	if (!s->tlp_rxt || pure_dupack) {
+		s->tlp_out = false;
+		return;
+	}
+	if (!seq_gt(ack, s->tlp_high_seq))
+		return; /* the ACK of the original, or of the probe: the next says which */
+	s->tlp_out = false;
 	TCP_CTR(s, TcpExtTCPLossProbeRecovery);
 	if (!s->in_recovery && !s->in_loss) {
 		s->ssthresh = s->cc->ssthresh(s);
@@ -748,8 +771,8 @@ static void on_new_ack(struct tn_sock *s, const struct tcp_seg *g, uint32_t prio
 	s->retries = 0;
 	s->backoff = 0;
 	tcp_sack_trim(s);
-	if (s->tlp_out && seq_ge(s->snd_una, s->tlp_high_seq))
-		tlp_acked(s);
+	if (s->tlp_out)
+		tlp_episode_ack(s, s->snd_una, false);
 	if (s->in_loss && seq_ge(s->snd_una, s->recover)) {
 		s->in_loss = false;
 		s->rto_undo = false;
@@ -986,6 +1009,8 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 			tcp_rearm_rtx(s);
 	} else {
 		bool dup = is_dupack(s, g, old_wnd);
+		if (s->tlp_out)
+			tlp_episode_ack(s, g->ack, same_as_last_ack(s, g, old_wnd) && !delivered);
 		update_window(s, g);
 		if (dup && !s->sack_ok)
 			on_dupack(s);

@@ -19,6 +19,11 @@
 #  3. The same without busy polling (see there).
 #  4. iperf3 -C reno and -C cubic (TCP_CONGESTION): the sender runs what it
 #     asked for; an algorithm tapnet has not is ENOENT.
+#  5. iperf3 --bidir: both directions at once on a link that loses nothing.
+#     The kernel's ACKs of tapnet's data wait behind the kernel's own data
+#     on tap0, later than a probe's timeout, and the probe reaches the
+#     kernel as a duplicate: it must not cost tapnet's window (no
+#     TcpExtTCPLossProbeRecovery, no recovery), whatever the rates.
 # The rates are printed, never judged (bench/rpc does that).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
@@ -130,4 +135,29 @@ except OSError as e:
     print(errno.errorcode[e.errno])' 2>&1)
 [ "$out" = ENOENT ] || fail "TCP_CONGESTION of an unknown algorithm: $out, expected ENOENT"
 log "TCP_CONGESTION of an unknown algorithm: $out"
+
+# 5. Both ways at once (with busy polling again, the default).
+LOG_LEVEL=info restart_tapnetd
+probes=$(counter TcpExtTCPLossProbes) repaired=$(counter TcpExtTCPLossProbeRecovery)
+recoveries=$(counter TcpExtTCPSackRecovery) dsacks=$(counter TcpExtTCPDSACKRecv)
+tn_run timeout 60 iperf3 -s -1 -p 5212 >/dev/null 2>&1 &
+spid=$!
+wait_listen tapnet 0.0.0.0 5212
+ns_exec timeout 60 iperf3 -c "$TAPNET_ADDR" -p 5212 -t 3 --bidir -J >"$TN_TMP/bidir.json" ||
+	fail "iperf3 --bidir: $(tail -c 400 "$TN_TMP/bidir.json")"
+wait "$spid"
+rates=$("$PYTHON" -c '
+import json, sys
+e = json.load(open(sys.argv[1]))["end"]
+print("kernel -> tapnet %.2f Gbit/s, tapnet -> kernel %.2f Gbit/s" % (
+    e["sum_received"]["bits_per_second"] / 1e9, e["sum_received_bidir_reverse"]["bits_per_second"] / 1e9))
+' "$TN_TMP/bidir.json") || fail "iperf3 --bidir: no sums in its JSON"
+probes=$(($(counter TcpExtTCPLossProbes) - probes)) dsacks=$(($(counter TcpExtTCPDSACKRecv) - dsacks))
+log "iperf3 --bidir: $rates; $probes loss probes, $dsacks D-SACKs"
+[ "$(counter TcpExtTCPLossProbeRecovery)" -eq "$repaired" ] ||
+	fail "iperf3 --bidir lost nothing, yet $(($(counter TcpExtTCPLossProbeRecovery) - repaired)) probes" \
+		"counted as repairs (TcpExtTCPLossProbeRecovery; $probes probes, $dsacks D-SACKs)"
+[ "$(counter TcpExtTCPSackRecovery)" -eq "$recoveries" ] ||
+	fail "iperf3 --bidir lost nothing, yet tapnet entered recovery" \
+		"$(($(counter TcpExtTCPSackRecovery) - recoveries)) times"
 exit 0
