@@ -16,7 +16,17 @@
  * put whatever the stack sent since. Before any SYN-ACK the offsets are
  * from 0. The first two connections the listener accepts stay open: they
  * read what comes and have data of their own to send.
+ *
+ * With op & 0x80 (and bit 0 clear) the host also talks to itself over its
+ * loopback (loopback.c): a connection from the host to its own listener,
+ * at 127.0.0.1 or at its own address, that sends up to 4 KB and then
+ * closes, shuts down for writing or aborts (bits 1..2 of op). Its segments
+ * are queued and come back on the next run of timers, between frames from
+ * the link, so the fuzzer mixes both in one stack and one listener (its
+ * SYN queue, cookies, the orphan limit) and in the TIME-WAIT table. The
+ * length field is then not read as time.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +126,49 @@ static bool output_iov(void *ctx, const struct tn_frame_meta *meta, const struct
 	return true;
 }
 
+#define LOCAL_MAX 8 /* loopback connections an input may open */
+
+/*
+ * op & 0x80: a connection from the host to its own listener on port 80, at
+ * 127.0.0.1 (op & 0x10) or its own address, with len % 4096 bytes to send
+ * once established and an end chosen by op's bits 1..2: kept open (closed
+ * when the input ends), closed, shut down for writing, or aborted. Its
+ * handshake completes on the next run of timers (the loopback's queue),
+ * and what it sent is sent as soon as it can be: here, now, if at all.
+ * Returns the socket if it stays the caller's, else NULL.
+ */
+static struct tn_sock *talk_to_self(struct tn_stack *stack, const struct tn_config *cfg, uint8_t op,
+				    size_t len)
+{
+	static uint8_t bytes[4096];
+	struct tn_sock *c = tn_sock_open(stack);
+
+	if (!c)
+		return NULL;
+	tn_ip4 to = (op & 0x10) ? 0x7f000001u /* 127.0.0.1 */ : cfg->addr;
+	if (tn_sock_connect(c, to, 80) != -EINPROGRESS) {
+		tn_sock_close(c);
+		return NULL;
+	}
+	tn_stack_run_timers(stack, fake_now); /* the SYN, SYN-ACK and ACK over the loopback */
+	tn_stack_run_timers(stack, fake_now);
+	tn_stack_run_timers(stack, fake_now);
+	tn_sock_send(c, bytes, len % sizeof(bytes));
+	switch ((op >> 1) & 3) {
+	case 0:
+		return c;
+	case 1:
+		tn_sock_close(c);
+		return NULL;
+	case 2:
+		tn_sock_shutdown(c, TN_SHUT_WR);
+		return c;
+	default:
+		tn_sock_abort(c);
+		return NULL;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t frame[65536 + 14];
@@ -145,6 +198,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tn_sock *kept[2] = {NULL, NULL};
 	size_t nkept = 0, to_send[2] = {20000, 20000};
 	static uint8_t payload[20000], rx[65536];
+	struct tn_sock *local[LOCAL_MAX] = {NULL};
+	size_t nlocal = 0;
 
 	while (size >= 3) {
 		uint8_t op = data[0];
@@ -188,6 +243,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 			data += len;
 			size -= len;
+		} else if (op & 0x80) {
+			if (nlocal < LOCAL_MAX)
+				local[nlocal++] = talk_to_self(stack, &cfg, op, len);
 		} else {
 			fake_now += (uint64_t)len * 1000000ull;
 			tn_stack_run_timers(stack, fake_now);
@@ -195,6 +253,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (size_t k = 0; k < nkept; k++)
 		tn_sock_close(kept[k]);
+	for (size_t k = 0; k < nlocal; k++)
+		if (local[k])
+			tn_sock_close(local[k]);
 	fake_now += 3600ull * 1000000000ull;
 	tn_stack_run_timers(stack, fake_now);
 	tn_stack_free(stack);

@@ -8,7 +8,8 @@ its peer, a SYN to port 80, and then segments that answer the stack (op bit
 first byte of each side's data, checksums made right). From there the fuzzer mutates
 established connections instead of guessing an ISN: in-order and
 out-of-order data, SACKs of what the stack sends, duplicates, FIN, RST, and
-time for the timers (RTO, tail loss probes, delayed ACKs).
+time for the timers (RTO, tail loss probes, delayed ACKs); and the host's
+own connections over its loopback beside them.
 """
 import os
 import struct
@@ -22,6 +23,7 @@ FRAME = 0x01       # the bytes are a frame
 OUR_MAC = 0x02     # its first 12 bytes: to our MAC, type IPv4 (or ARP with 0x04)
 ARP = 0x04
 ANSWER = 0x40      # sequence numbers, SACK edges and checksums from the stack's last segment
+SELF = 0x80        # (not a frame) the host connects to its own listener over its loopback
 
 SYN, ACK, FIN, RST, PSH = 0x02, 0x10, 0x01, 0x04, 0x08
 
@@ -33,6 +35,12 @@ def record(op, body):
 def wait(ms):
     """Time passes: due timers run."""
     return struct.pack("!BH", 0, ms)
+
+
+def talk_to_self(nbytes, to_127=True, end=0):
+    """A loopback connection of the host to its own port 80, nbytes sent; end 0 keep, 1 close,
+    2 shut down for writing, 3 abort (fuzz_frame.c's talk_to_self)."""
+    return struct.pack("!BH", SELF | (0x10 if to_127 else 0) | end << 1, nbytes)
 
 
 def eth(ethertype, payload):
@@ -85,6 +93,11 @@ def seeds():
                             wait(300) + tcp(ACK, ack_off=20000) + wait(1000))
     yield "fin_and_reset", (handshake() + tcp(ACK | FIN, data=data[:10]) + wait(1) + tcp(ACK) +
                             wait(200) + tcp(RST))
+    # connections over the loopback beside one from the link, to the same listener: every end,
+    # at 127.0.0.1 and at the host's own address, then time for their closes and TIME-WAIT
+    yield "loopback", (handshake() + talk_to_self(3000) + tcp(ACK | PSH, data=data[:100]) +
+                       talk_to_self(100, False, 1) + wait(1) + talk_to_self(0, True, 2) +
+                       talk_to_self(4000, False, 3) + wait(200) + tcp(ACK | FIN) + wait(61000))
 
 
 def main():
