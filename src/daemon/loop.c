@@ -378,9 +378,22 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 	DAEMON_COUNT(d, TapInPolls, 1);
 	daemon_note_io(d);
 	tn_stack_batch_begin(d->stack);
-	/* up to TAPDEV_BATCH, and what a batch of reads took in before an error */
-	for (unsigned i = 0; i < TAPDEV_BATCH || tapdev_read_pending(&d->tap); i++) {
-		ssize_t n = tapdev_read(&d->tap, &meta, &frame, i < TAPDEV_BATCH ? TAPDEV_BATCH - i : 1);
+	/*
+	 * Up to TAPDEV_BATCH frames and TAPDEV_BATCH_BYTES, and what a batch of
+	 * reads took in before (or the budget, or an error, ended the run).
+	 */
+	size_t bytes = 0;
+	for (unsigned i = 0; (i < TAPDEV_BATCH && bytes < TAPDEV_BATCH_BYTES) || tapdev_read_pending(&d->tap);
+	     i++) {
+		unsigned want = 1;
+		if (i < TAPDEV_BATCH && bytes < TAPDEV_BATCH_BYTES) {
+			/* no more than the budget holds of frames as large as those so far */
+			size_t per_frame = i ? bytes / i : 0;
+			want = TAPDEV_BATCH - i;
+			if (per_frame && want > (TAPDEV_BATCH_BYTES - bytes) / per_frame + 1)
+				want = (unsigned)((TAPDEV_BATCH_BYTES - bytes) / per_frame + 1);
+		}
+		ssize_t n = tapdev_read(&d->tap, &meta, &frame, want);
 		if (n == 0)
 			break;
 		if (n < 0) {
@@ -399,6 +412,7 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 				continue;
 			break;
 		}
+		bytes += (size_t)n;
 		DAEMON_COUNT(d, TapInFrames, 1);
 		DAEMON_COUNT(d, TapInOctets, (uint64_t)n);
 		if (meta.gso_type != TN_GSO_NONE)
