@@ -1001,6 +1001,16 @@ START_TEST(a_probe_finds_a_lost_retransmission_nothing_followed)
 }
 END_TEST
 
+/* A connection whose handshake took 1 ms (its SRTT), with len bytes sent at once. */
+static struct conn open_flight_1ms(const uint8_t *data, size_t len)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, data, len), (long)len);
+	return c;
+}
+
 /*
  * A whole flight lost: the tail loss probe (the last segment again) is
  * the only thing that arrives, and its SACK comes back sooner than the
@@ -1013,10 +1023,7 @@ START_TEST(a_probe_sacked_sooner_than_min_rtt_starts_recovery)
 {
 	enum { MSS = 1460, SEGS = 10 };
 	static uint8_t data[SEGS * MSS];
-	struct tn_config cfg;
-	peer_config(&cfg);
-	struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), TN_NSEC_PER_MSEC);
-	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	struct conn c = open_flight_1ms(data, sizeof(data));
 	h_clear(c.h);
 	h_advance(c.h, 2 * TN_NSEC_PER_MSEC); /* no answer: 2 SRTT, and no probe yet */
 	ck_assert_uint_eq(H_CTR(c.h, TcpExtTCPLossProbes), 0);
@@ -1051,10 +1058,7 @@ START_TEST(a_probe_for_a_late_ack_is_no_loss)
 	enum { MSS = 1460, SEGS = 10 };
 	static uint8_t data[SEGS * MSS];
 	for (int dsack = 0; dsack <= 1; dsack++) {
-		struct tn_config cfg;
-		peer_config(&cfg);
-		struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), TN_NSEC_PER_MSEC);
-		ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+		struct conn c = open_flight_1ms(data, sizeof(data));
 		struct tn_sock_info before, after;
 		ck_assert_int_eq(tn_sock_info(c.s, &before), 0);
 		h_clear(c.h);
@@ -1100,10 +1104,7 @@ START_TEST(a_probe_that_repairs_a_lost_tail_is_a_loss)
 {
 	enum { MSS = 1460, SEGS = 10 };
 	static uint8_t data[SEGS * MSS];
-	struct tn_config cfg;
-	peer_config(&cfg);
-	struct conn c = open_passive_rtt(&cfg, syn_opts, sizeof(syn_opts), TN_NSEC_PER_MSEC);
-	ck_assert_int_eq(tn_sock_send(c.s, data, sizeof(data)), (long)sizeof(data));
+	struct conn c = open_flight_1ms(data, sizeof(data));
 	struct tn_sock_info before, after;
 	ck_assert_int_eq(tn_sock_info(c.s, &before), 0);
 	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + (SEGS - 1) * MSS, .flags = TCP_ACK});
