@@ -367,6 +367,23 @@ static void fault_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	daemon_rearm_timer(d);
 }
 
+/*
+ * The frames a wakeup that has made `reads` reads of `bytes` may still ask
+ * a batch of reads for: what is left of TAPDEV_BATCH, and no more than
+ * TAPDEV_BATCH_BYTES holds of frames as large as those so far; 0 when
+ * either is spent.
+ */
+static unsigned budget_left(unsigned reads, size_t bytes)
+{
+	if (reads >= TAPDEV_BATCH || bytes >= TAPDEV_BATCH_BYTES)
+		return 0;
+	unsigned left = TAPDEV_BATCH - reads;
+	size_t per_frame = reads ? bytes / reads : 0;
+	if (per_frame && left > (TAPDEV_BATCH_BYTES - bytes) / per_frame + 1)
+		left = (unsigned)((TAPDEV_BATCH_BYTES - bytes) / per_frame + 1);
+	return left;
+}
+
 static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tapnetd *d = w->data;
@@ -383,17 +400,9 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 	 * reads took in before (or the budget, or an error, ended the run).
 	 */
 	size_t bytes = 0;
-	for (unsigned i = 0; (i < TAPDEV_BATCH && bytes < TAPDEV_BATCH_BYTES) || tapdev_read_pending(&d->tap);
-	     i++) {
-		unsigned want = 1;
-		if (i < TAPDEV_BATCH && bytes < TAPDEV_BATCH_BYTES) {
-			/* no more than the budget holds of frames as large as those so far */
-			size_t per_frame = i ? bytes / i : 0;
-			want = TAPDEV_BATCH - i;
-			if (per_frame && want > (TAPDEV_BATCH_BYTES - bytes) / per_frame + 1)
-				want = (unsigned)((TAPDEV_BATCH_BYTES - bytes) / per_frame + 1);
-		}
-		ssize_t n = tapdev_read(&d->tap, &meta, &frame, want);
+	unsigned want;
+	for (unsigned i = 0; (want = budget_left(i, bytes)) || tapdev_read_pending(&d->tap); i++) {
+		ssize_t n = tapdev_read(&d->tap, &meta, &frame, want ? want : 1);
 		if (n == 0)
 			break;
 		if (n < 0) {

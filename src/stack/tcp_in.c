@@ -696,11 +696,6 @@ static bool same_as_last_ack(const struct tn_sock *s, const struct tcp_seg *g, u
 	       (g->wnd << s->snd_wscale) == old_wnd;
 }
 
-static bool is_dupack(const struct tn_sock *s, const struct tcp_seg *g, uint32_t old_wnd)
-{
-	return s->snd_max != s->snd_una && same_as_last_ack(s, g, old_wnd);
-}
-
 /* NewReno (no SACK): duplicate ACKs are the only loss signal. */
 static void on_dupack(struct tn_sock *s)
 {
@@ -1009,9 +1004,10 @@ static bool process_ack(struct tn_sock *s, const struct tcp_seg *g)
 		if (!s->sack_ok)
 			tcp_rearm_rtx(s);
 	} else {
-		bool dup = is_dupack(s, g, old_wnd);
+		bool repeat = same_as_last_ack(s, g, old_wnd);
+		bool dup = repeat && s->snd_max != s->snd_una; /* RFC 5681's duplicate ACK: data in flight */
 		if (s->tlp_out)
-			tlp_episode_ack(s, g->ack, same_as_last_ack(s, g, old_wnd) && !delivered);
+			tlp_episode_ack(s, g->ack, repeat && !delivered);
 		update_window(s, g);
 		if (dup && !s->sack_ok)
 			on_dupack(s);
