@@ -22,8 +22,15 @@
 #  5. iperf3 --bidir: both directions at once on a link that loses nothing.
 #     The kernel's ACKs of tapnet's data wait behind the kernel's own data
 #     on tap0, later than a probe's timeout, and the probe reaches the
-#     kernel as a duplicate: it must not cost tapnet's window (no
-#     TcpExtTCPLossProbeRecovery, no recovery), whatever the rates.
+#     kernel as a duplicate: a probe whose D-SACK came back must not cost
+#     tapnet's window (TcpExtTCPLossProbeRecovery), and nothing may enter
+#     recovery, whatever the rates. The kernel does not always send the
+#     D-SACK it owes: with its receiver's window nearly shut it has been
+#     seen to count one (TcpExtTCPDSACKOldSent) that no segment on tap0
+#     carried (67 counted, 66 captured), and then the probe looks like a
+#     repair to tapnet, as it would to Linux. So repairs may number the
+#     D-SACKs missing, no more (the old code counted 45 of 58 probes, with
+#     57 D-SACKs back).
 # The rates are printed, never judged (bench/rpc does that).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
@@ -140,6 +147,12 @@ log "TCP_CONGESTION of an unknown algorithm: $out"
 LOG_LEVEL=info restart_tapnetd
 probes=$(counter TcpExtTCPLossProbes) repaired=$(counter TcpExtTCPLossProbeRecovery)
 recoveries=$(counter TcpExtTCPSackRecovery) dsacks=$(counter TcpExtTCPDSACKRecv)
+# kernel_tcpext NAME: a TcpExt counter of the namespace's kernel (nstat's, without its history file)
+kernel_tcpext() {
+	ns_exec awk -v name="$1" '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) col[$i] = i; n = 1 }
+		else { print (name in col) ? $col[name] : 0; exit } }' /proc/net/netstat
+}
+kernel_dsacks=$(kernel_tcpext TCPDSACKOldSent)
 tn_run timeout 60 iperf3 -s -1 -p 5212 >/dev/null 2>&1 &
 spid=$!
 wait_listen tapnet 0.0.0.0 5212
@@ -153,10 +166,13 @@ print("kernel -> tapnet %.2f Gbit/s, tapnet -> kernel %.2f Gbit/s" % (
     e["sum_received"]["bits_per_second"] / 1e9, e["sum_received_bidir_reverse"]["bits_per_second"] / 1e9))
 ' "$TN_TMP/bidir.json") || fail "iperf3 --bidir: no sums in its JSON"
 probes=$(($(counter TcpExtTCPLossProbes) - probes)) dsacks=$(($(counter TcpExtTCPDSACKRecv) - dsacks))
-log "iperf3 --bidir: $rates; $probes loss probes, $dsacks D-SACKs"
-[ "$(counter TcpExtTCPLossProbeRecovery)" -eq "$repaired" ] ||
-	fail "iperf3 --bidir lost nothing, yet $(($(counter TcpExtTCPLossProbeRecovery) - repaired)) probes" \
-		"counted as repairs (TcpExtTCPLossProbeRecovery; $probes probes, $dsacks D-SACKs)"
+repaired=$(($(counter TcpExtTCPLossProbeRecovery) - repaired))
+kernel_dsacks=$(($(kernel_tcpext TCPDSACKOldSent) - kernel_dsacks))
+log "iperf3 --bidir: $rates; $probes loss probes, $dsacks D-SACKs back ($kernel_dsacks owed by the kernel)," \
+	"$repaired counted as repairs"
+[ "$repaired" -le $((probes - dsacks)) ] ||
+	fail "iperf3 --bidir lost nothing, yet $repaired probes counted as repairs" \
+		"(TcpExtTCPLossProbeRecovery), more than the $((probes - dsacks)) of $probes without a D-SACK back"
 [ "$(counter TcpExtTCPSackRecovery)" -eq "$recoveries" ] ||
 	fail "iperf3 --bidir lost nothing, yet tapnet entered recovery" \
 		"$(($(counter TcpExtTCPSackRecovery) - recoveries)) times"
