@@ -21,14 +21,28 @@ median() {
 # ... congctl, as a route may): call it once tap0 exists, and again after
 # each restart of tapnetd (tap0's routes go with it).
 KERNEL_CC=${KERNEL_CC:-cubic}
+# kernel_cc_here: the same for the namespace this shell runs in (passed into
+# other ones whole: "$(declare -f kernel_cc_here)"); status 1 on a failure
+kernel_cc_here() {
+	local route
+	while read -r route; do
+		route=$(sed -E 's/ (linkdown|dead|offload|trap|offload_failed)( |$)/ /g' <<<"$route")
+		# shellcheck disable=SC2086 # the route's words
+		ip route replace $route congctl "$KERNEL_CC" || {
+			echo "cannot give the route '$route' the congestion control $KERNEL_CC (KERNEL_CC)" >&2
+			return 1
+		}
+	done < <(ip -4 route show table all | grep -Ev '^(broadcast|multicast|anycast|unreachable|prohibit|blackhole) ')
+}
+# kernel_cc_run CMD...: kernel_cc_here in the namespace CMD enters (ip netns
+# exec NS, nsenter -t PID -n, ...)
+kernel_cc_run() {
+	"$@" bash -c "KERNEL_CC=$KERNEL_CC; $(declare -f kernel_cc_here); kernel_cc_here"
+}
 kernel_cc_in() {
-	local ns route
+	local ns
+	echo "the kernel's TCP sends with $KERNEL_CC (KERNEL_CC; this machine's default: $(sysctl -n net.ipv4.tcp_congestion_control))"
 	for ns; do
-		while read -r route; do
-			route=$(sed -E 's/ (linkdown|dead|offload|trap|offload_failed)( |$)/ /g' <<<"$route")
-			# shellcheck disable=SC2086 # the route's words
-			ip netns exec "$ns" ip route replace $route congctl "$KERNEL_CC" ||
-				fail "cannot give the route '$route' in $ns the congestion control $KERNEL_CC (KERNEL_CC)"
-		done < <(ip netns exec "$ns" ip -4 route show table all | grep -Ev '^(broadcast|multicast|anycast|unreachable|prohibit|blackhole) ')
+		kernel_cc_run ip netns exec "$ns" || fail "cannot make $KERNEL_CC the congestion control in $ns"
 	done
 }
