@@ -92,8 +92,9 @@ wait_for_file_line "$TN_TMP/holder.log" holding
 listed=$(tapnet_cli ss -a) || fail "tapnet ss -a failed"
 echo "$listed" | grep -q '^UNCONN .* 0\.0\.0\.0:0 ' && fail "tapnet ss -a lists the spare, a socket never bound: $listed"
 log "a spare waits (SockOpen $(counter SockOpen)), not listed by tapnet ss -a"
-kill "$holder" 2>/dev/null
+# its child first: once the subshell is gone the child is no longer its
 pkill -P "$holder" 2>/dev/null
+kill "$holder" 2>/dev/null
 
 out=$(tn_run timeout 60 "$PYTHON" "$PROBE" 10.0.0.1 9300 fork) || fail "the fork probe failed: $out"
 echo "$out" | grep -q "spares before the fork 1" || fail "no spare waited before the fork: $out"
