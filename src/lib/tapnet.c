@@ -826,11 +826,6 @@ static bool pair_no_error(int fd)
 	return n == 0 || (n == 1 && !(p.revents & (POLLHUP | POLLERR | POLLNVAL)));
 }
 
-static const struct cache_entry *cache_find(uint64_t cookie)
-{
-	return cache_lookup(cookie);
-}
-
 static void cache_put_fd(int fd, bool yes)
 {
 	uint64_t cookie;
@@ -1600,7 +1595,7 @@ static int listener_check(int fd, uint64_t cookie)
 		return -1; /* not a socket: recvmsg says so */
 	tn_lib_busy++;
 	pthread_mutex_lock(&lock);
-	bool listening = (known = cache_find(cookie)) != NULL && known->listening;
+	bool listening = (known = cache_lookup(cookie)) != NULL && known->listening;
 	pthread_mutex_unlock(&lock);
 	tn_lib_busy--;
 	if (listening)
@@ -1877,7 +1872,7 @@ static bool standing_connection(int fd)
 	bool yes = false;
 
 	ENTER();
-	if (fd_ident(fd, &cookie) == 0 && (e = cache_find(cookie)) && e->peer_named)
+	if (fd_ident(fd, &cookie) == 0 && (e = cache_lookup(cookie)) && e->peer_named)
 		yes = pair_clean(fd);
 	LEAVE(yes);
 }
@@ -1973,7 +1968,7 @@ static int getname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 	}
 	ENTER();
 	const struct cache_entry *e;
-	if ((cookie || fd_ident(fd, &cookie) == 0) && (e = cache_find(cookie))) {
+	if ((cookie || fd_ident(fd, &cookie) == 0) && (e = cache_lookup(cookie))) {
 		if (!peer && e->named) {
 			put_addr(family_mark(fd), addr, len, e->local_addr, e->local_port);
 			LEAVE(0);
@@ -2137,7 +2132,7 @@ static int setsockopt_ck(int fd, uint64_t cookie, int level, int optname, const 
 		optlen = sizeof(struct linger); /* what Linux reads of a longer value, no more */
 	ENTER();
 	const struct cache_entry *known;
-	if (local == 0 && ((!cookie && fd_ident(fd, &cookie) < 0) || !(known = cache_find(cookie)) ||
+	if (local == 0 && ((!cookie && fd_ident(fd, &cookie) < 0) || !(known = cache_lookup(cookie)) ||
 			   known->is_tapnet != 1))
 		local = 1; /* not a socket this process knows as tapnet's: the daemon says */
 	begin(&w, local == 0 ? TN_RPC_SETSOCKOPT_NOWAIT : TN_RPC_SETSOCKOPT);
