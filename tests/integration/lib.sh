@@ -80,6 +80,15 @@ ns_exec() { ip netns exec "$NS" "$@"; }
 
 tapnet_cli() { "$TAPNET" -s "$SOCK" "$@"; }
 
+# kernel_counter NAME: one counter of the namespace's kernel, by nstat's name
+# (TcpExtTCPOFOQueue), its absolute value (-a: no history; -z: zeros too).
+kernel_counter() {
+	local v
+	v=$(ns_exec nstat -az "$1" | awk -v n="$1" '$1 == n { print $2 }')
+	[ -n "$v" ] || fail "no counter $1 in the kernel's nstat"
+	printf '%s\n' "$v"
+}
+
 # counter NAME: one counter from `tapnet stats -j` (every counter, zeros too).
 counter() {
 	local json

@@ -34,7 +34,7 @@
 # The rates are printed, never judged (bench/rpc does that).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
-require_cmd iperf3 nc timeout
+require_cmd iperf3 nc timeout nstat
 
 IPERF_MB=64
 IPERF_BYTES=$((IPERF_MB * 1048576))
@@ -147,12 +147,7 @@ log "TCP_CONGESTION of an unknown algorithm: $out"
 LOG_LEVEL=info restart_tapnetd
 probes=$(counter TcpExtTCPLossProbes) repaired=$(counter TcpExtTCPLossProbeRecovery)
 recoveries=$(counter TcpExtTCPSackRecovery) dsacks=$(counter TcpExtTCPDSACKRecv)
-# kernel_tcpext NAME: a TcpExt counter of the namespace's kernel (nstat's, without its history file)
-kernel_tcpext() {
-	ns_exec awk -v name="$1" '$1 == "TcpExt:" { if (!n) { for (i = 2; i <= NF; i++) col[$i] = i; n = 1 }
-		else { print (name in col) ? $col[name] : 0; exit } }' /proc/net/netstat
-}
-kernel_dsacks=$(kernel_tcpext TCPDSACKOldSent)
+kernel_dsacks=$(kernel_counter TcpExtTCPDSACKOldSent)
 tn_run timeout 60 iperf3 -s -1 -p 5212 >/dev/null 2>&1 &
 spid=$!
 wait_listen tapnet 0.0.0.0 5212
@@ -167,7 +162,7 @@ print("kernel -> tapnet %.2f Gbit/s, tapnet -> kernel %.2f Gbit/s" % (
 ' "$TN_TMP/bidir.json") || fail "iperf3 --bidir: no sums in its JSON"
 probes=$(($(counter TcpExtTCPLossProbes) - probes)) dsacks=$(($(counter TcpExtTCPDSACKRecv) - dsacks))
 repaired=$(($(counter TcpExtTCPLossProbeRecovery) - repaired))
-kernel_dsacks=$(($(kernel_tcpext TCPDSACKOldSent) - kernel_dsacks))
+kernel_dsacks=$(($(kernel_counter TcpExtTCPDSACKOldSent) - kernel_dsacks))
 log "iperf3 --bidir: $rates; $probes loss probes, $dsacks D-SACKs back ($kernel_dsacks owed by the kernel)," \
 	"$repaired counted as repairs"
 [ "$repaired" -le $((probes - dsacks)) ] ||

@@ -14,9 +14,8 @@
 #     writes (TapOutThreadBatches 0, no thread named tapnetd-write).
 . "$TOP_SRCDIR/tests/integration/lib.sh"
 . "$TOP_SRCDIR/tests/integration/rpc_lib.sh"
-require_cmd nc timeout
+require_cmd nc timeout nstat
 
-kernel_counter() { ns_exec nstat -az "$1" | awk -v n="$1" '$1 == n { print $2 }'; }
 writer_threads() { grep -lx tapnetd-write /proc/"$DAEMON_PID"/task/*/comm 2>/dev/null | wc -l; }
 
 make_file "$TN_TMP/data" 32
