@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "closer.h"
+#include "optring.h"
 #include "daemon.h"
 #include "rpc/rpc.h"
 #include "sockets.h"
@@ -118,6 +119,7 @@ struct ctl_client {
 	struct sockets_owner owner; /* its tapnet sockets */
 	struct trace_sub *sub;      /* after TRACE: its event stream (trace.c); it asks nothing more */
 	bool reset_watch;           /* after RESETS: notices of its process's resets; it asks nothing more */
+	struct ctl_client *ring_prev, *ring_next; /* on ctl->ring_clients while owner.ring is mapped */
 };
 
 struct control {
@@ -128,6 +130,9 @@ struct control {
 	ev_io accept_io;
 	ev_timer accept_pause;     /* out of fds: retry accepting later */
 	struct ctl_client *clients;
+	struct ctl_client *ring_clients; /* those with an option ring: read before every wait */
+	bool rings_sleeping;       /* their rings say the daemon may sleep (control_rings_sleep) */
+	ev_check ring_check;
 	unsigned n_clients;
 	unsigned next_serial;
 	struct tn_arp_info *arp;   /* room for the whole cache, for ARP replies */
@@ -161,6 +166,8 @@ static int handle_sockets(struct ctl_client *, const struct tn_rpc_header *, con
 			  struct tn_rpc_writer *);
 static int handle_resets(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
 			 struct tn_rpc_writer *);
+static int handle_ring_wake(struct ctl_client *, const struct tn_rpc_header *, const uint8_t *,
+			    struct tn_rpc_writer *);
 
 static const struct ctl_request {
 	uint16_t type;
@@ -174,6 +181,7 @@ static const struct ctl_request {
 	{ TN_RPC_SOCKETS, handle_sockets },
 	{ TN_RPC_TRACE, handle_trace },
 	{ TN_RPC_RESETS, handle_resets },
+	{ TN_RPC_OPTION_RING_WAKE, handle_ring_wake },
 };
 
 /* ------------------------------------------------------------------ clients */
@@ -184,6 +192,31 @@ static const char *client_desc(const struct ctl_client *c, char *buf, size_t cap
 	snprintf(buf, cap, "client #%u (pid %ld uid %ld%s%s%s)", c->serial, (long)c->cred.pid,
 		 (long)c->cred.uid, c->name[0] ? " '" : "", c->name, c->name[0] ? "'" : "");
 	return buf;
+}
+
+/* Takes c off ctl->ring_clients. */
+static void ring_forget_listed(struct ctl_client *c)
+{
+	struct control *ctl = c->ctl;
+
+	if (c->ring_prev)
+		c->ring_prev->ring_next = c->ring_next;
+	else
+		ctl->ring_clients = c->ring_next;
+	if (c->ring_next)
+		c->ring_next->ring_prev = c->ring_prev;
+	c->ring_prev = c->ring_next = NULL;
+}
+
+/* Unmaps c's option ring, if it has one, unread. */
+static void ring_forget(struct ctl_client *c)
+{
+	if (!c->owner.ring.shared)
+		return;
+	/* a process still writing there wakes us, finds the connection gone, and sends anew */
+	optring_set_sleeping(&c->owner.ring, true);
+	optring_unmap(&c->owner.ring);
+	ring_forget_listed(c);
 }
 
 static void client_free(struct ctl_client *c)
@@ -197,6 +230,7 @@ static void client_free(struct ctl_client *c)
 		closer_close(c->fdq[i]);
 	for (unsigned i = 0; i < c->ofd_len; i++)
 		close(c->ofd[i]); /* ours, never out of our hands: nothing in flight in it */
+	ring_forget(c);
 	sockets_owner_gone(ctl->d->sockets, &c->owner);
 	if (c->sub)
 		trace_unsubscribe(c->sub);
@@ -213,9 +247,15 @@ static void client_free(struct ctl_client *c)
 	free(c);
 }
 
+static bool ring_read(struct ctl_client *c);
+
 static void client_close(struct ctl_client *c, const char *why)
 {
 	char desc[160];
+
+	/* what the process wrote into its ring before it hung up applies, as a request sent would */
+	if (!ring_read(c))
+		return;
 
 	log_debug("%s: closed (%s)", client_desc(c, desc, sizeof(desc)), why);
 	client_free(c);
@@ -692,12 +732,151 @@ static int handle_timewait(struct ctl_client *c, const struct tn_rpc_header *hdr
 }
 
 /* One whole message from c. false: the client is gone. */
+/*
+ * A SETSOCKOPT_NOWAIT, sent or read from the ring: no reply, even to a
+ * failure (sockets_opt.c counted and logged one on a socket).
+ */
+static void option_nowait(struct ctl_client *c, const uint8_t *msg, size_t len)
+{
+	struct tn_rpc_writer reply;
+	int reply_fd = -1;
+	static struct log_ratelimit nowait_log = LOG_RATELIMIT_INIT(5, 5);
+	uint64_t suppressed;
+	char note[64];
+
+	tn_rpc_begin(&reply, c->ctl->reply, sizeof(c->ctl->reply), TN_RPC_SETSOCKOPT_NOWAIT, 0);
+	int r = sockets_request(c->ctl->d->sockets, &c->owner, TN_RPC_SETSOCKOPT_NOWAIT, msg, len,
+				NULL, 0, &reply, &reply_fd);
+	if (r < 0) {
+		DAEMON_COUNT(c->ctl->d, SockOptNowaitErrors, 1);
+		if (log_ratelimit_ok(&nowait_log, &suppressed))
+			log_warning("client pid %ld: setsockopt sent without waiting failed: %s%s",
+				    (long)c->cred.pid, strerror(-r), log_suppressed_note(suppressed, note));
+	}
+}
+
+static bool ring_take(void *ctx, const struct tn_rpc_header *hdr, const uint8_t *msg)
+{
+	struct ctl_client *c = ctx;
+
+	if (!tn_rpc_validate(msg, hdr->length)) {
+		client_drop_bad(c, "wrote a message with malformed attributes into its option ring");
+		return false;
+	}
+	DAEMON_COUNT(c->ctl->d, CtlRingRequests, 1);
+	option_nowait(c, msg, hdr->length);
+	return true;
+}
+
+/* Applies what c wrote into its option ring. false: c was dropped (broke the ring's rules). */
+static bool ring_read(struct ctl_client *c)
+{
+	const char *why = NULL;
+
+	if (!optring_pending(&c->owner.ring))
+		return true;
+	enum optring_result r = optring_read(&c->owner.ring, ring_take, c, &why);
+	if (r == OPTRING_BAD)
+		client_drop_bad(c, why);
+	return r == OPTRING_READ;
+}
+
+/* OPTION_RING: fd becomes c's ring, after what its last one holds. */
+static int option_ring(struct ctl_client *c, int fd)
+{
+	struct control *ctl = c->ctl;
+	bool listed = c->owner.ring.shared != NULL;
+
+	if (listed)
+		optring_unmap(&c->owner.ring); /* read already: every request reads it first */
+	int r = optring_map(&c->owner.ring, fd);
+	if (r < 0) {
+		if (listed)
+			ring_forget_listed(c);
+		return r;
+	}
+	optring_set_sleeping(&c->owner.ring, ctl->rings_sleeping);
+	if (!listed) {
+		c->ring_prev = NULL;
+		c->ring_next = ctl->ring_clients;
+		if (ctl->ring_clients)
+			ctl->ring_clients->ring_prev = c;
+		ctl->ring_clients = c;
+	}
+	return 0;
+}
+
+/* OPTION_RING_WAKE: the ring was read before any request (client_handle); no reply. */
+static int handle_ring_wake(struct ctl_client *c, const struct tn_rpc_header *hdr,
+			    const uint8_t *msg, struct tn_rpc_writer *reply)
+{
+	(void)hdr, (void)msg, (void)reply;
+	DAEMON_COUNT(c->ctl->d, CtlRingWakeups, 1);
+	return CTL_SENT;
+}
+
+/* Reads every ring with requests in it. */
+static void rings_read(struct control *ctl)
+{
+	for (struct ctl_client *c = ctl->ring_clients, *next; c; c = next) {
+		next = c->ring_next; /* c may be dropped */
+		ring_read(c);
+	}
+	daemon_rearm_timer(ctl->d); /* options may have armed timers or sent frames */
+}
+
+/*
+ * After every wait or poll, before any socket's pair is read (EV_MAXPRI,
+ * as the control connections): what a client wrote into its ring before
+ * it wrote to a pair applies first, as a request it sent would. What it
+ * writes after this is read by the next pass (a pump that finds it waits
+ * for that pass, see sockets_pump.c). Awake now: nobody need wake us.
+ */
+static void ring_check_cb(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct control *ctl = w->data;
+
+	(void)loop, (void)revents;
+	if (ctl->rings_sleeping) {
+		ctl->rings_sleeping = false;
+		for (struct ctl_client *c = ctl->ring_clients; c; c = c->ring_next)
+			optring_set_sleeping(&c->owner.ring, false);
+	}
+	if (ctl->ring_clients)
+		rings_read(ctl);
+}
+
+void control_rings_sleep(struct control *ctl)
+{
+	if (!ctl || !ctl->ring_clients)
+		return;
+	ctl->rings_sleeping = true;
+	for (struct ctl_client *c = ctl->ring_clients; c; c = c->ring_next)
+		optring_set_sleeping(&c->owner.ring, true);
+	/*
+	 * Against each client's store of its tail then load of sleeping: either
+	 * it sees 1 and sends OPTION_RING_WAKE, or the read below sees its
+	 * request (a full fence on both sides, as in any such handshake).
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	rings_read(ctl);
+}
+
+/* The fds a request of type takes, or -1 for none (any is a protocol error). */
+static int request_fds(uint16_t type)
+{
+	return type == TN_RPC_OPTION_RING ? 1 : sockets_request_fds(type);
+}
+
 static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg)
 {
 	struct control *ctl = c->ctl;
 	struct tn_rpc_writer reply;
 	char text[80];
 
+	/* requests written into the ring before this one was sent go first */
+	if (!ring_read(c))
+		return false;
 	if (!tn_rpc_validate(msg, hdr->length)) {
 		client_drop_bad(c, "sent a message with malformed attributes");
 		return false;
@@ -720,7 +899,7 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 	unsigned nfds = 0;
 	while (nfds < c->fdq_len && c->fdq_pos[nfds] < end)
 		nfds++;
-	int want = sockets_request_fds(hdr->type);
+	int want = request_fds(hdr->type);
 	if (nfds != (want < 0 ? 0u : (unsigned)want)) {
 		snprintf(text, sizeof(text), "sent %u file descriptors with a %s request", nfds,
 			 tn_rpc_type_name(hdr->type));
@@ -733,28 +912,22 @@ static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr,
 		c->fdq_len -= nfds;
 		memmove(c->fdq, c->fdq + nfds, c->fdq_len * sizeof(int));
 		memmove(c->fdq_pos, c->fdq_pos + nfds, c->fdq_len * sizeof(uint64_t));
+		if (hdr->type == TN_RPC_SETSOCKOPT_NOWAIT) {
+			option_nowait(c, msg, hdr->length);
+			return true;
+		}
 		tn_rpc_begin(&reply, ctl->reply, sizeof(ctl->reply), hdr->type | TN_RPC_REPLY, hdr->id);
 		int reply_fd = -1;
-		int r = sockets_request(ctl->d->sockets, &c->owner, hdr->type, msg, hdr->length, fds,
-					nfds, &reply, &reply_fd);
+		int r;
+		if (hdr->type == TN_RPC_OPTION_RING)
+			r = option_ring(c, fds[0]);
+		else
+			r = sockets_request(ctl->d->sockets, &c->owner, hdr->type, msg, hdr->length,
+					    fds, nfds, &reply, &reply_fd);
 		for (unsigned i = 0; i < nfds; i++)
 			closer_close(fds[i]); /* the client's: see closer.h */
 		if (r == -ENOTSOCK)
 			DAEMON_COUNT(ctl->d, CtlFdsRefused, nfds);
-		if (hdr->type == TN_RPC_SETSOCKOPT_NOWAIT) {
-			/* no reply: sockets_opt.c counted and logged a failure on a socket */
-			static struct log_ratelimit nowait_log = LOG_RATELIMIT_INIT(5, 5);
-			uint64_t suppressed;
-			char note[64];
-			if (r < 0) {
-				DAEMON_COUNT(ctl->d, SockOptNowaitErrors, 1);
-				if (log_ratelimit_ok(&nowait_log, &suppressed))
-					log_warning("client pid %ld: setsockopt sent without waiting "
-						 "failed: %s%s", (long)c->cred.pid, strerror(-r),
-						 log_suppressed_note(suppressed, note));
-			}
-			return true;
-		}
 		if (r < 0)
 			return client_send_error(c, hdr->id, -r, strerror(-r));
 		long len = tn_rpc_end(&reply);
@@ -1297,6 +1470,10 @@ struct control *control_open(struct tapnetd *d)
 
 	ev_io_set(&ctl->accept_io, ctl->fd, EV_READ);
 	ev_io_start(d->loop, &ctl->accept_io);
+	ev_check_init(&ctl->ring_check, ring_check_cb);
+	ctl->ring_check.data = ctl;
+	ev_set_priority(&ctl->ring_check, EV_MAXPRI);
+	ev_check_start(d->loop, &ctl->ring_check);
 	log_info("control socket %s listening (mode %04o)", ctl->path,
 		 (unsigned)d->cfg.control_socket_mode);
 	return ctl;
@@ -1326,6 +1503,7 @@ void control_close(struct control *ctl)
 	ctl->d->trace = NULL;
 	ev_io_stop(ctl->d->loop, &ctl->accept_io);
 	ev_timer_stop(ctl->d->loop, &ctl->accept_pause);
+	ev_check_stop(ctl->d->loop, &ctl->ring_check);
 	if (ctl->fd >= 0)
 		close(ctl->fd);
 	/* After the privilege drop this needs write access to the directory. */

@@ -34,6 +34,13 @@ void control_apply_limits(struct control *ctl);
  */
 bool control_reset_notice(struct control *ctl, pid_t pid, uid_t uid, uint64_t cookie);
 
+/*
+ * The loop is about to wait: tells every client with an option ring to
+ * wake it after writing there (OPTION_RING_WAKE), then reads the rings
+ * once more. The first pass after the wait tells them it is awake.
+ */
+void control_rings_sleep(struct control *ctl);
+
 /* Closes every client and the socket, and removes the socket file. NULL is fine. */
 void control_close(struct control *ctl);
 

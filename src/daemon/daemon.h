@@ -46,6 +46,8 @@
 	X(CtlRejects)       /* over max_clients */                             \
 	X(CtlClients)                                                          \
 	X(CtlRequests)                                                         \
+	X(CtlRingRequests)  /* SETSOCKOPT_NOWAIT read from clients' option rings */ \
+	X(CtlRingWakeups)   /* OPTION_RING_WAKE: a client woke the daemon to read its ring */ \
 	X(CtlBadMessages)   /* malformed input: connection closed */           \
 	X(CtlSlowClients)   /* never read their replies: connection closed */ \
 	X(SockOpen)         /* tapnet sockets of clients open now */         \

@@ -613,7 +613,11 @@ void daemon_run(struct tapnetd *d)
 
 	d->loop_stopping = false;
 	if (!poll_ns) {
-		ev_run(d->loop, 0);
+		while (!d->loop_stopping) {
+			control_rings_sleep(d->control);
+			if (!ev_run(d->loop, EVRUN_ONCE))
+				return;
+		}
 		return;
 	}
 	while (!d->loop_stopping) {
@@ -632,7 +636,10 @@ void daemon_run(struct tapnetd *d)
 				sched_yield(); /* nothing yet: a runnable program goes first */
 			}
 		}
-		if (d->loop_stopping || !ev_run(d->loop, EVRUN_ONCE))
+		if (d->loop_stopping)
+			return;
+		control_rings_sleep(d->control); /* the next pass may wait */
+		if (!ev_run(d->loop, EVRUN_ONCE))
 			return;
 		/* poll next time if what woke us came soon enough to be caught */
 		poll = d->io_wakeups != seen && daemon_now_ns() - quiet_since <= poll_ns;

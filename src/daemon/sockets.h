@@ -82,6 +82,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "optring.h"
 #include "rpc/rpc.h"
 
 struct tapnetd;
@@ -113,6 +114,7 @@ struct sockets_owner {
 	/* it had no unread request when last asked, in the loop's iteration unread_none_iter */
 	bool unread_none;
 	unsigned unread_none_iter;
+	struct optring ring;  /* its SETSOCKOPT_NOWAIT requests in shared memory (control.c) */
 };
 
 /* Everything the control connection held was read, in the loop's iteration iter. */

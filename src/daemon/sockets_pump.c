@@ -328,8 +328,9 @@ static void a_found_empty(struct tsock *t)
 }
 
 /*
- * An option sent without waiting may be on its way, and bytes after it in
- * A: its request goes first. Control connections are read before A in
+ * An option sent without waiting may be on its way (or written into the
+ * connection's option ring), and bytes after it in A: its request goes
+ * first. Control connections are read before A in
  * every wakeup (highest priority), so only a request that came since this
  * iteration's epoll_wait can be unread here. One FIONREAD per client and
  * iteration answers for all its sockets' pumps, and none is needed after
@@ -343,6 +344,18 @@ static bool owner_has_unread_request(struct sockets_owner *owner, unsigned iter)
 {
 	int unread_req = 0;
 
+	/*
+	 * A client with an option ring writes such requests there (it sends
+	 * one only when the ring is full), and the ring is read after every
+	 * wait or poll, before any pair (control.c): A was readable then, so
+	 * what the ring held before A's bytes came has been applied. What a
+	 * client wrote since is as late as a request that comes between the
+	 * FIONREAD below and the read of A. Waiting for the next pass instead
+	 * would hold up every socket of a busy client (nginx's worker writes
+	 * two per response): its ring is seldom empty.
+	 */
+	if (owner->ring.shared)
+		return false;
 	if (owner->unread_none && owner->unread_none_iter == iter)
 		return false;
 	if (ioctl(owner->ctl_fd, FIONREAD, &unread_req) == 0 && unread_req > 0)

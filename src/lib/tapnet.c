@@ -251,8 +251,45 @@ static bool ctl_still_ours(void)
 	       st.st_ino == ctl_ino;
 }
 
+/*
+ * The option ring (rpc.h, TN_RPC_OPTION_RING): SETSOCKOPT_NOWAIT requests
+ * written into memory shared with tapnetd instead of sent. A server that
+ * corks and uncorks around every response (nginx's tcp_nopush) made two
+ * such requests per request it served, each a sendmsg and, with tapnetd
+ * asleep, its wakeup; now each is a copy into memory, and a message only
+ * when tapnetd says it may be asleep (sleeping), when the ring is full,
+ * or when its connection went away meanwhile (the request is then sent
+ * on the new one). The ring belongs to the control connection: a new
+ * connection (after fork, or a lost one) starts without. It is made at
+ * the RING_AFTER_OPTIONS-th such request on a connection (a memfd, an
+ * mmap and a request: more than a program that sets one option pays
+ * for the rest of its life), never by a program that confined itself
+ * with seccomp (memfd_create may be what its filter kills for).
+ */
+#define RING_AFTER_OPTIONS 8
+static struct tn_optring *ring;   /* on ctl_fd's connection; NULL: none */
+static uint32_t ring_tail;        /* what this process wrote (the daemon never writes tail) */
+static unsigned ring_options;     /* SETSOCKOPT_NOWAIT sent as messages on this connection */
+static bool ring_refused;         /* the kernel or tapnetd said no: messages for good */
+static unsigned ctl_generation;   /* connections made by this process: one more per ctl_install */
+static _Atomic bool ring_forbidden;
+
+void tn_lib_confined(bool confined)
+{
+	atomic_store_explicit(&ring_forbidden, confined, memory_order_relaxed);
+}
+
+static void ring_drop(void)
+{
+	if (ring)
+		munmap(ring, TN_OPTRING_SIZE);
+	ring = NULL;
+	ring_options = 0;
+}
+
 static void ctl_forget(void)
 {
+	ring_drop();
 	ctl_fd = -1;
 	ctl_pinned = -1;
 	ctl_closed_by_program = 0;
@@ -286,6 +323,13 @@ void tn_lib_note_socket(int fd, unsigned char what)
 		atomic_store_explicit(&n->socket, what, memory_order_relaxed);
 }
 
+void tn_lib_note_cookie(int fd, uint64_t cookie)
+{
+	struct tn_lib_note *n = cookie ? tn_lib_note_make(fd) : tn_lib_note(fd);
+	if (n)
+		atomic_store_explicit(&n->cookie, cookie, memory_order_relaxed);
+}
+
 /* fd, whose cookie this is, is a socket never connected, or one whose connect failed. */
 static void note_unconnected(int fd, uint64_t cookie)
 {
@@ -315,6 +359,7 @@ void tn_lib_fd_closing(int lo, int hi)
 	for (int n = noted_from(lo < 0 ? 0 : lo, top); n <= top; n = noted_from(n + 1, top)) {
 		struct tn_lib_note *note = tn_lib_note(n);
 		atomic_store_explicit(&note->unconnected, 0, memory_order_relaxed);
+		atomic_store_explicit(&note->cookie, 0, memory_order_relaxed);
 		atomic_store_explicit(&note->socket, 0, memory_order_relaxed);
 	}
 
@@ -330,6 +375,7 @@ void tn_lib_fd_duplicated(int old, int new)
 {
 	/* a dup is the same socket: its cookie, so the note stays valid for it */
 	note_unconnected(new, tn_lib_noted_unconnected(old));
+	tn_lib_note_cookie(new, tn_lib_noted_cookie(old));
 	tn_lib_note_socket(new, tn_lib_noted_socket(old));
 }
 
@@ -361,6 +407,8 @@ static void ctl_install(int fd)
 			ctl_pinned = -1;
 		}
 	}
+	ring_drop(); /* the last connection's */
+	ctl_generation++;
 	ctl_fd = fd;
 	ctl_pid = my_pid;
 	ctl_closed_by_program = 0;
@@ -401,6 +449,7 @@ static int conn_get(void)
 static void conn_lost(void)
 {
 	if (ctl_fd >= 0 && ctl_still_ours()) {
+		ring_drop();
 		close(ctl_fd);
 		ctl_fd = -1;
 	} else {
@@ -2089,10 +2138,86 @@ static int nowait_option(int level, int optname, const void *optval, socklen_t o
 	return 0;
 }
 
-/* With the lock held: sends w and returns without waiting for anything. */
+/* With the lock held: a ring for this connection, if one may be made. */
+static void ring_make(void)
+{
+	struct tn_rpc_writer w;
+	int fd = memfd_create("tapnet-options", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0) {
+		ring_refused = true; /* no memfd here (ENOSYS, a sandbox's EPERM) */
+		return;
+	}
+	void *p = MAP_FAILED;
+	if (ftruncate(fd, TN_OPTRING_SIZE) == 0 &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) == 0)
+		p = mmap(NULL, TN_OPTRING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close_keep_errno(fd);
+		ring_refused = true;
+		return;
+	}
+	begin(&w, TN_RPC_OPTION_RING);
+	long r = call(&w, &fd, 1);
+	close_keep_errno(fd);
+	if (r < 0) {
+		munmap(p, TN_OPTRING_SIZE);
+		ring_refused = errno != ECONNRESET && errno != ETIMEDOUT; /* else: the next connection */
+		return;
+	}
+	ring = p; /* on the connection call() used, made again if need be */
+	ring_tail = 0;
+}
+
+/*
+ * With the lock held: len bytes of a SETSOCKOPT_NOWAIT request into the
+ * ring. false: it did not go there (no ring, full, or the connection went
+ * away while waking tapnetd): send it.
+ */
+static bool ring_put(const uint8_t *msg, size_t len)
+{
+	if (!ring || len > TN_OPTRING_MSG_MAX)
+		return false;
+	uint32_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
+	if (ring_tail - head > TN_OPTRING_DATA - len)
+		return false; /* full: the request, sent, is read after the ring (tapnetd reads it first) */
+	uint8_t *data = (uint8_t *)ring + TN_OPTRING_DATA_OFF;
+	size_t at = ring_tail & (TN_OPTRING_DATA - 1);
+	size_t first = len < TN_OPTRING_DATA - at ? len : TN_OPTRING_DATA - at;
+	memcpy(data + at, msg, first);
+	memcpy(data, msg + first, len - first);
+	ring_tail += (uint32_t)len;
+	/*
+	 * Against tapnetd's store of sleeping then read of tail
+	 * (control_rings_sleep): both in one total order, so either it reads
+	 * this tail or this reads its sleeping.
+	 */
+	__atomic_store_n(&ring->tail, ring_tail, __ATOMIC_SEQ_CST);
+	if (!__atomic_load_n(&ring->sleeping, __ATOMIC_SEQ_CST))
+		return true;
+	struct tn_rpc_writer w;
+	unsigned generation = ctl_generation;
+	begin(&w, TN_RPC_OPTION_RING_WAKE);
+	if (send_req(w.buf, tn_rpc_end(&w), NULL, 0) < 0)
+		return false;
+	return generation == ctl_generation; /* else the ring went with the old connection */
+}
+
+/* With the lock held: sends w (a SETSOCKOPT_NOWAIT) and returns without waiting for anything. */
 static int send_nowait(struct tn_rpc_writer *w)
 {
-	return send_req(w->buf, tn_rpc_end(w), NULL, 0);
+	uint8_t msg[TN_OPTRING_MSG_MAX];
+	long len = tn_rpc_end(w);
+
+	if (len < 0 || (size_t)len > sizeof(msg))
+		return send_req(w->buf, len, NULL, 0);
+	memcpy(msg, w->buf, (size_t)len); /* making the ring takes the request buffer */
+	if (!ring && !ring_refused && ++ring_options >= RING_AFTER_OPTIONS &&
+	    !atomic_load_explicit(&ring_forbidden, memory_order_relaxed))
+		ring_make();
+	if (ring_put(msg, (size_t)len))
+		return 0;
+	return send_req(msg, len, NULL, 0);
 }
 
 /* cookie: fd's, when the caller knows it already (the shim), else 0 */
@@ -2132,8 +2257,9 @@ static int setsockopt_ck(int fd, uint64_t cookie, int level, int optname, const 
 		optlen = sizeof(struct linger); /* what Linux reads of a longer value, no more */
 	ENTER();
 	const struct cache_entry *known;
-	if (local == 0 && ((!cookie && fd_ident(fd, &cookie) < 0) || !(known = cache_lookup(cookie)) ||
-			   known->is_tapnet != 1))
+	/* a cookie from the caller is of a socket it found to be tapnet's */
+	if (local == 0 && !cookie &&
+	    (fd_ident(fd, &cookie) < 0 || !(known = cache_lookup(cookie)) || known->is_tapnet != 1))
 		local = 1; /* not a socket this process knows as tapnet's: the daemon says */
 	begin(&w, local == 0 ? TN_RPC_SETSOCKOPT_NOWAIT : TN_RPC_SETSOCKOPT);
 	tn_rpc_put_u32(&w, TN_ATTR_LEVEL, (uint32_t)level);

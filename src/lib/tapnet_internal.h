@@ -55,6 +55,13 @@ int tn_lib_setsockopt(int fd, uint64_t cookie, int level, int optname, const voi
 int tn_lib_getsockname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *len);
 
 /*
+ * The program confines itself with seccomp (true), or failed to (false):
+ * libtapnet makes no new option ring meanwhile (memfd_create and mmap may
+ * be what the filter kills for).
+ */
+void tn_lib_confined(bool confined);
+
+/*
  * The program is about to close fds lo..hi (close, dup2 or dup3 over one,
  * close_range, closefrom): if the control connection's number is among
  * them, it is the program's again. Async-signal-safe.
@@ -101,6 +108,7 @@ void tn_lib_fd_duplicated(int old, int new);
 #define TN_LIB_FD_LISTENER 2
 struct tn_lib_note {
 	_Atomic uint64_t unconnected;
+	_Atomic uint64_t cookie;
 	_Atomic unsigned char socket;
 };
 extern struct tn_lib_note *_Atomic tn_lib_note_pages[TN_LIB_NOTED_FDS / TN_LIB_NOTE_PAGE];
@@ -131,6 +139,20 @@ static inline unsigned char tn_lib_noted_socket(int fd)
 	struct tn_lib_note *n = tn_lib_note(fd);
 	return n ? atomic_load_explicit(&n->socket, memory_order_relaxed) : 0;
 }
+
+/*
+ * cookie: the SO_COOKIE of the tapnet socket at the number, as last asked
+ * through libc (0: none known). TCP_CORK and TCP_NODELAY, which nginx
+ * changes twice per response, name the socket by it without asking the
+ * kernel again (two system calls per response); see the shim's setsockopt.
+ */
+static inline uint64_t tn_lib_noted_cookie(int fd)
+{
+	struct tn_lib_note *n = tn_lib_note(fd);
+	return n ? atomic_load_explicit(&n->cookie, memory_order_relaxed) : 0;
+}
+
+void tn_lib_note_cookie(int fd, uint64_t cookie);
 
 /* 1 if noted fd is a tapnet socket never connected, or a listener (Linux: EPIPE, ENOTCONN). */
 int tn_lib_never_connected(int fd);

@@ -43,6 +43,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <poll.h>
@@ -194,6 +195,7 @@ static long confining(long ret, bool was)
 	if (ret < 0) {
 		int saved = errno;
 		atomic_store_explicit(&confined, was, memory_order_relaxed);
+		tn_lib_confined(was);
 		errno = saved;
 	}
 	return ret;
@@ -208,6 +210,7 @@ static bool begin_confining(void)
 	(void)get_splice(), (void)get_poll(), (void)get_ppoll(), (void)get_select();
 	(void)get_pselect(), (void)get_syscall(), (void)get_close();
 	bool was = atomic_exchange_explicit(&confined, true, memory_order_relaxed);
+	tn_lib_confined(true);
 	/* said before the filter is in: the line itself is a write it might forbid */
 	if (!was && (tn_lib_options & TN_LIB_OPT_VERBOSE))
 		tn_lib_say("pid %d confines itself with seccomp: its calls on sockets go to the kernel "
@@ -348,13 +351,34 @@ EXPORT int getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 			       : (int)PASSED_ON(SYS_getpeername, fd, addr, len, 0, 0);
 }
 
+/*
+ * TCP_CORK and TCP_NODELAY name the socket by the cookie noted at the
+ * number (tn_lib_noted_cookie) rather than by asking the kernel: nginx
+ * with tcp_nopush (Debian's default) sets TCP_CORK on and off around
+ * every response, and the two getsockopt(SO_COOKIE) were a third of what
+ * it cost under `tapnet run` beyond the kernel. A note is cleared when
+ * the program closes or replaces the number through libc; one made stale
+ * behind libc's back (a raw close, then another socket at the number)
+ * sends the change to the socket it named before. Only these two options
+ * are trusted to it because they shape segments, never data or errors:
+ * the worst a stale note costs is a segment held up to the cork's 200 ms
+ * ceiling, or one sent unmerged.
+ */
+static bool segment_option(int level, int optname)
+{
+	return level == IPPROTO_TCP && (optname == TCP_CORK || optname == TCP_NODELAY);
+}
+
 EXPORT int setsockopt(int fd, int level, int optname, const void *optval, socklen_t optlen)
 {
 	uint64_t cookie;
 
-	return for_tapnetd_cookie(fd, &cookie)
-		       ? tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen)
-		       : (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
+	if (!tn_lib_busy && segment_option(level, optname) && (cookie = tn_lib_noted_cookie(fd)))
+		return tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen);
+	if (!for_tapnetd_cookie(fd, &cookie))
+		return (int)PASSED_ON(SYS_setsockopt, fd, level, optname, optval, optlen);
+	tn_lib_note_cookie(fd, cookie);
+	return tn_lib_setsockopt(fd, cookie, level, optname, optval, optlen);
 }
 
 EXPORT int getsockopt(int fd, int level, int optname, void *optval, socklen_t *optlen)

@@ -463,6 +463,10 @@ const char *tn_rpc_type_name(uint16_t type)
 		return "RESETS";
 	case TN_RPC_RESET_NOTICE:
 		return "RESET_NOTICE";
+	case TN_RPC_OPTION_RING:
+		return "OPTION_RING";
+	case TN_RPC_OPTION_RING_WAKE:
+		return "OPTION_RING_WAKE";
 	case TN_RPC_GETSOCKOPT:
 		return "GETSOCKOPT";
 	case TN_RPC_ERROR:

@@ -96,6 +96,22 @@ enum tn_rpc_type {
 	 */
 	TN_RPC_RESETS = 25,
 	TN_RPC_RESET_NOTICE = 26, /* COOKIE */
+	/*
+	 * OPTION_RING: fd, a memfd of TN_OPTRING_SIZE bytes sealed against
+	 * shrinking and growing (struct tn_optring); reply empty. From then on
+	 * the client writes its SETSOCKOPT_NOWAIT requests into that memory
+	 * instead of sending them, and the daemon reads them there: before
+	 * any request of this connection, before it reads a pair of a socket
+	 * this connection tuned, and before it sleeps. A second OPTION_RING
+	 * (after exec, the same connection) replaces the first, whose
+	 * requests are read first. See src/daemon/optring.c.
+	 */
+	TN_RPC_OPTION_RING = 27,
+	/*
+	 * OPTION_RING_WAKE: empty, NO reply. The ring has requests and the
+	 * daemon said it may be asleep (tn_optring.sleeping).
+	 */
+	TN_RPC_OPTION_RING_WAKE = 28,
 	TN_RPC_TYPE__MAX,
 
 	TN_RPC_ERROR = 0x7fff, /* reply to any request: ERRNO, MESSAGE */
@@ -456,6 +472,29 @@ bool tn_rpc_decode_error(const void *msg, size_t len, int *err, char *message, s
 
 /* The type's name ("STATUS"), ignoring TN_RPC_REPLY; "UNKNOWN" if none. */
 const char *tn_rpc_type_name(uint16_t type);
+
+/*
+ * The option ring (OPTION_RING): memory shared by one client process and
+ * the daemon, in which the client writes whole SETSOCKOPT_NOWAIT messages
+ * one after the other (a byte ring of TN_OPTRING_DATA bytes at
+ * TN_OPTRING_DATA_OFF; a message may wrap around its end), then moves
+ * tail past them. Positions are free-running byte counts (mod 2^32). The
+ * daemon trusts nothing in it: it copies each message out before it
+ * looks at it, a tail more than TN_OPTRING_DATA ahead of what it has
+ * read, a message longer than TN_OPTRING_MSG_MAX or of another type cost
+ * the client its connection. head and sleeping are the daemon's, for the
+ * client to read; the daemon never reads them back.
+ */
+#define TN_OPTRING_SIZE 8192
+#define TN_OPTRING_DATA_OFF 4096
+#define TN_OPTRING_DATA 4096 /* a power of two */
+#define TN_OPTRING_MSG_MAX 128
+struct tn_optring {
+	_Alignas(64) uint32_t tail;     /* client: bytes written */
+	_Alignas(64) uint32_t head;     /* daemon: bytes read */
+	_Alignas(64) uint32_t sleeping; /* daemon: 1 while it may sleep without reading the ring */
+};
+_Static_assert(sizeof(struct tn_optring) <= TN_OPTRING_DATA_OFF, "the ring's words fit before its data");
 
 /*
  * A SETSOCKOPT_NOWAIT whose only effect on the bytes before it is to send

@@ -74,6 +74,121 @@ sizes=$(awk 'NF == 5 && $1 != 9000 { print $4 }' "$TN_TMP/seg9000.log" | tr '\n'
 	fail "corked writes then uncork: data segments of $sizes, expected 500 then 7"
 log "5 corked writes of 100 bytes, uncork without a reply: one segment of 500, then 7"
 
+# --- the same through the option ring: a process that set options often
+# writes them into memory it shares with tapnetd (the ring comes at its
+# 8th); uncorking while tapnetd sleeps wakes it (else the data would wait
+# for the cork's 200 ms ceiling); the ring is per process: a fork child
+# makes its own, an exec'd image replaces its predecessor's on the same
+# connection, and what each wrote applies in order with the rest. The
+# client first checks that a socket named by its noted cookie (TCP_CORK)
+# is the one at the number, after a close and after a dup2 over it.
+ring_requests=$(counter CtlRingRequests)
+ring_wakeups=$(counter CtlRingWakeups)
+segments 9001
+bg ringsink ns_exec "$PYTHON" -c '
+import socket, time
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("10.0.0.1", 9001))
+l.listen(1)
+c, _ = l.accept()
+n = 0
+while True:
+    b = c.recv(65536)
+    if not b:
+        break
+    n += len(b)
+    print("at", n, time.monotonic(), flush=True)
+print("got", n, flush=True)
+'
+wait_listen kernel 10.0.0.1 9001
+cat >"$TN_TMP/after_exec.py" <<'PY'
+import socket, sys
+T = socket.IPPROTO_TCP
+s = socket.socket(fileno=int(sys.argv[1]))
+for i in range(10):
+    s.setsockopt(T, socket.TCP_KEEPCNT, 1 + i)
+assert s.getsockopt(T, socket.TCP_KEEPCNT) == 10, "ten options after exec"
+assert s.getsockopt(T, socket.TCP_KEEPINTVL) == 5
+s.sendall(b"z" * 7)
+s.close()
+PY
+tn_run "$PYTHON" - "$PYTHON" "$TN_TMP/after_exec.py" >"$TN_TMP/ringclient.log" 2>&1 <<'PY' ||
+import errno, os, socket, sys, time
+T = socket.IPPROTO_TCP
+# TCP_CORK and TCP_NODELAY name the socket by the cookie noted at its
+# number: a close or a dup2 over the number through libc forgets it
+for i in range(3):
+    u = socket.socket()
+    fd = u.fileno()
+    u.setsockopt(T, socket.TCP_CORK, 1)
+    u.setsockopt(T, socket.TCP_CORK, 1)  # by the note
+    assert u.getsockopt(T, socket.TCP_CORK) == 1
+    u.close()
+    v = socket.socket()
+    assert v.fileno() == fd, (v.fileno(), fd)
+    v.setsockopt(T, socket.TCP_CORK, 1)
+    assert v.getsockopt(T, socket.TCP_CORK) == 1, "TCP_CORK went to the closed socket"
+    k = socket.socket(socket.AF_UNIX)
+    os.dup2(k.fileno(), fd)
+    try:
+        v.setsockopt(T, socket.TCP_CORK, 0)
+        sys.exit("TCP_CORK on a Unix socket dup2'd over a tapnet one: no error")
+    except OSError as e:
+        assert e.errno == errno.EOPNOTSUPP, e
+    v.close()
+    k.close()
+s = socket.create_connection(("10.0.0.1", 9001))
+s.setsockopt(T, socket.TCP_NODELAY, 1)
+for i in range(10):
+    s.setsockopt(T, socket.TCP_KEEPIDLE, 60 + i)
+assert s.getsockopt(T, socket.TCP_KEEPIDLE) == 69, "getsockopt after ten changes"
+s.setsockopt(T, socket.TCP_CORK, 1)
+for i in range(5):
+    if i:
+        time.sleep(0.02)
+    s.sendall(b"a" * 100)
+s.setsockopt(T, socket.TCP_CORK, 0)
+assert s.getsockopt(T, socket.TCP_CORK) == 0
+time.sleep(0.5)  # tapnetd goes to sleep
+s.setsockopt(T, socket.TCP_CORK, 1)
+s.sendall(b"b" * 50)
+time.sleep(0.05)
+print("uncork", time.monotonic(), flush=True)
+s.setsockopt(T, socket.TCP_CORK, 0)
+time.sleep(0.3)
+pid = os.fork()
+if pid == 0:
+    for i in range(10):
+        s.setsockopt(T, socket.TCP_KEEPINTVL, 10 + i)
+    os._exit(0 if s.getsockopt(T, socket.TCP_KEEPINTVL) == 19 else 1)
+_, st = os.waitpid(pid, 0)
+assert st == 0, "ten options in a fork child, then getsockopt"
+s.setsockopt(T, socket.TCP_KEEPINTVL, 5)
+assert s.getsockopt(T, socket.TCP_KEEPINTVL) == 5, "the parent's ring after the child's"
+os.set_inheritable(s.fileno(), True)
+os.execv(sys.argv[1], [sys.argv[1], sys.argv[2], str(s.fileno())])
+PY
+	fail "ring client failed: $(cat "$TN_TMP/ringclient.log")"
+wait_for_file_line "$TN_TMP/ringsink.log" "got 557"
+sizes=$(awk 'NF == 5 && $1 != 9001 { print $4 }' "$TN_TMP/seg9001.log" | tr '\n' ' ')
+[ "$sizes" = "500 50 7 " ] ||
+	fail "through the ring: data segments of $sizes, expected 500, 50, then 7"
+"$PYTHON" - "$TN_TMP/ringclient.log" "$TN_TMP/ringsink.log" <<'PY' || fail "an uncork while tapnetd slept did not wake it"
+import sys
+uncork = float(open(sys.argv[1]).read().split("uncork")[1].split()[0])
+at = [float(l.split()[2]) for l in open(sys.argv[2]) if l.startswith("at 550 ")]
+# woken, tapnetd sends at once; asleep, the cork's ceiling (200 ms after the write) would
+assert at and at[0] - uncork < 0.1, "the 50 corked bytes came %.3f s after the uncork" % (at[0] - uncork)
+print("the 50 corked bytes came %.3f s after the uncork" % (at[0] - uncork))
+PY
+ring_requests=$(($(counter CtlRingRequests) - ring_requests))
+ring_wakeups=$(($(counter CtlRingWakeups) - ring_wakeups))
+# from each process's 8th on: 17 of the first one's 24, 3 of the child's 10, 3 of the exec'd image's 10
+[ "$ring_requests" -ge 23 ] || fail "only $ring_requests options went through a ring, 23 expected"
+[ "$ring_wakeups" -ge 1 ] || fail "no client woke tapnetd to read its ring"
+log "through the ring ($ring_requests options, $ring_wakeups wakeups): 500 then 50 then 7, fork and exec too"
+
 # --- nginx, tcp_nopush: headers and file in full segments
 WWW=$TN_TMP/www
 NGX=$TN_TMP/nginx
