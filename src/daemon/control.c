@@ -19,6 +19,14 @@
  *
  * A request is answered through requests[], a table by message type; a
  * well-formed request of a type not in it gets an EOPNOTSUPP error reply.
+ *
+ * A client may also write its SETSOCKOPT_NOWAIT requests into an option
+ * ring (optring.h) instead of sending them. They are read as if they had
+ * come first on the connection: before any request of its own, after
+ * every wait or poll of the loop before any pair is read, and before the
+ * loop sleeps (control_rings_sleep, which also tells each client to wake
+ * it after writing). A ring that breaks its rules costs the connection,
+ * as a malformed message does.
  */
 #ifdef HAVE_CONFIG_H
 #include "config.h"
