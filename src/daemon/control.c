@@ -826,11 +826,17 @@ static int handle_ring_wake(struct ctl_client *c, const struct tn_rpc_header *hd
 /* Reads every ring with requests in it. */
 static void rings_read(struct control *ctl)
 {
+	bool read = false;
+
 	for (struct ctl_client *c = ctl->ring_clients, *next; c; c = next) {
 		next = c->ring_next; /* c may be dropped */
-		ring_read(c);
+		if (optring_pending(&c->owner.ring)) {
+			ring_read(c);
+			read = true;
+		}
 	}
-	daemon_rearm_timer(ctl->d); /* options may have armed timers or sent frames */
+	if (read)
+		daemon_rearm_timer(ctl->d); /* options may have armed timers */
 }
 
 /*
