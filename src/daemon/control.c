@@ -668,6 +668,7 @@ static int handle_trace(struct ctl_client *c, const struct tn_rpc_header *hdr, c
 		return CTL_DROP;
 	}
 	c->sub = sub;
+	ring_forget(c); /* read before this request; it asks nothing more (see handle_resets) */
 	return client_flush(c) ? CTL_SENT : CTL_DROP;
 }
 
@@ -690,6 +691,12 @@ static int handle_resets(struct ctl_client *c, const struct tn_rpc_header *hdr, 
 	if (reset_watcher(c->ctl, c->cred.pid, c->cred.uid))
 		return -EBUSY;
 	c->reset_watch = true;
+	/*
+	 * Its ring was read before this request, and it asks nothing more:
+	 * without one, its close (client_queue may close it from inside a
+	 * socket's pump, control_reset_notice) applies no options there.
+	 */
+	ring_forget(c);
 	return 0;
 }
 

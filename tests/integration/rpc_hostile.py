@@ -11,6 +11,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 from ctlproto import (ATTR_ADDR, ATTR_FILLER, ATTR_LEVEL, ATTR_OPTNAME, ATTR_OPTVAL, ATTR_PORT, BIND,
                       CONNECT, HELLO, REPLY, RESETS, SETSOCKOPT, SOCKET, STATUS, attr, recv_reply,
@@ -191,6 +192,22 @@ ok &= ring_lie("its tail past the ring", b"", tail=RING_DATA + 100)
 ok &= ring_lie("half a message", nowait(1)[:10])
 ok &= ring_lie("a request other than SETSOCKOPT_NOWAIT", nowait(1, mtype=SETSOCKOPT))
 ok &= ring_lie("a message of 4000 bytes", ctl_msg(SETSOCKOPT_NOWAIT, attr(ATTR_OPTVAL, b"x" * 3980), 9))
+# a reset watcher asks nothing more: its ring is read when it becomes one, then no more
+s, mem = ring_client()
+s.sendall(msg(RESETS, mid=2))
+r = recv_reply(s)
+ok &= r is not None and r[0] == RESETS | REPLY
+ring_write(mem, b"", tail=RING_DATA + 100)
+time.sleep(0.3)
+s.setblocking(False)
+try:
+    kept = s.recv(1) != b""
+except BlockingIOError:
+    kept = True
+print("a reset watcher's ring after RESETS: %s" % ("not read" if kept else "WRONG: read, connection closed"))
+ok &= kept
+s.close()
+mem.close()
 alive = still_answers()
 print("the daemon still answers: %s" % alive)
 sys.exit(0 if ok and alive else 1)
