@@ -2176,8 +2176,8 @@ static void ring_make(void)
  */
 static bool ring_put(const uint8_t *msg, size_t len)
 {
-	if (!ring || len > TN_OPTRING_MSG_MAX)
-		return false;
+	if (!ring || len > TN_OPTRING_MSG_MAX || ctl_closed_by_program)
+		return false; /* (the program took the connection's number: sending makes a new one) */
 	uint32_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
 	if (ring_tail - head > TN_OPTRING_DATA - len)
 		return false; /* full: the request, sent, is read after the ring (tapnetd reads it first) */
