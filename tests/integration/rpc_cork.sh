@@ -31,13 +31,14 @@ segments() {
 	bg "seg$1" ns_exec "$PYTHON" "$TOP_SRCDIR/tests/integration/tcp_segments.py" tap0 "$1"
 	wait_for_file_line "$TN_TMP/seg$1.log" ready
 }
-# --- a kernel-side sink and a client on tapnet
-segments 9000
-bg sink ns_exec "$PYTHON" -c '
-import socket
+# sink NAME PORT: a kernel-side server on PORT that logs each arrival
+# ("at BYTES-SO-FAR MONOTONIC-TIME") and the total at the end ("got BYTES")
+sink() {
+	bg "$1" ns_exec "$PYTHON" -c '
+import socket, sys, time
 l = socket.socket()
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("10.0.0.1", 9000))
+l.bind(("10.0.0.1", int(sys.argv[1])))
 l.listen(1)
 c, _ = l.accept()
 n = 0
@@ -46,8 +47,13 @@ while True:
     if not b:
         break
     n += len(b)
+    print("at", n, time.monotonic(), flush=True)
 print("got", n, flush=True)
-'
+' "$2"
+}
+# --- a kernel-side sink and a client on tapnet
+segments 9000
+sink sink 9000
 wait_listen kernel 10.0.0.1 9000
 tn_run "$PYTHON" -c '
 import socket, time
@@ -85,22 +91,7 @@ log "5 corked writes of 100 bytes, uncork without a reply: one segment of 500, t
 ring_requests=$(counter CtlRingRequests)
 ring_wakeups=$(counter CtlRingWakeups)
 segments 9001
-bg ringsink ns_exec "$PYTHON" -c '
-import socket, time
-l = socket.socket()
-l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-l.bind(("10.0.0.1", 9001))
-l.listen(1)
-c, _ = l.accept()
-n = 0
-while True:
-    b = c.recv(65536)
-    if not b:
-        break
-    n += len(b)
-    print("at", n, time.monotonic(), flush=True)
-print("got", n, flush=True)
-'
+sink ringsink 9001
 wait_listen kernel 10.0.0.1 9001
 cat >"$TN_TMP/after_exec.py" <<'PY'
 import socket, sys
