@@ -850,8 +850,8 @@ static void rings_read(struct control *ctl)
  * After every wait or poll, before any socket's pair is read (EV_MAXPRI,
  * as the control connections): what a client wrote into its ring before
  * it wrote to a pair applies first, as a request it sent would. What it
- * writes after this is read by the next pass (a pump that finds it waits
- * for that pass, see sockets_pump.c). Awake now: nobody need wake us.
+ * writes after this is read by the next pass (see owner_has_unread_request
+ * in sockets_pump.c). Awake now: nobody need wake us.
  */
 static void ring_check_cb(struct ev_loop *loop, ev_check *w, int revents)
 {
@@ -875,9 +875,9 @@ void control_rings_sleep(struct control *ctl)
 	for (struct ctl_client *c = ctl->ring_clients; c; c = c->ring_next)
 		optring_set_sleeping(&c->owner.ring, true);
 	/*
-	 * Against each client's store of its tail then load of sleeping: either
-	 * it sees 1 and sends OPTION_RING_WAKE, or the read below sees its
-	 * request (a full fence on both sides, as in any such handshake).
+	 * Against each client's store of its tail then load of sleeping (both
+	 * sequentially consistent, see ring_put in libtapnet): either it sees
+	 * 1 and sends OPTION_RING_WAKE, or the read below sees its request.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	rings_read(ctl);
