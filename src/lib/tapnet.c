@@ -263,8 +263,9 @@ static bool ctl_still_ours(void)
  * connection (after fork, or a lost one) starts without. It is made at
  * the RING_AFTER_OPTIONS-th such request on a connection (a memfd, an
  * mmap and a request: more than a program that sets one option pays
- * for the rest of its life), never by a program that confined itself
- * with seccomp (memfd_create may be what its filter kills for).
+ * for the rest of its life), never by a program under a seccomp filter
+ * other than `tapnet run`'s (memfd_create may be what it kills for; see
+ * filters_allow_ring).
  */
 #define RING_AFTER_OPTIONS 8
 static struct tn_optring *ring;   /* on ctl_fd's connection; NULL: none */
@@ -274,9 +275,45 @@ static bool ring_refused;         /* the kernel or tapnetd said no: messages for
 static unsigned ctl_generation;   /* connections made by this process: one more per ctl_install */
 static _Atomic bool ring_forbidden;
 
+static int filters_at_start = -1; /* $TAPNET_SECCOMP_FILTERS, read when the library loads */
+
 void tn_lib_confined(bool confined)
 {
 	atomic_store_explicit(&ring_forbidden, confined, memory_order_relaxed);
+}
+
+int tn_lib_seccomp_filters(void)
+{
+	char buf[2048];
+	int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close_keep_errno(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	const char *line = strstr(buf, "\nSeccomp_filters:");
+	if (line)
+		return atoi(line + strlen("\nSeccomp_filters:"));
+	line = strstr(buf, "\nSeccomp:"); /* before Linux 5.9: 0 says none */
+	return line && atoi(line + strlen("\nSeccomp:")) == 0 ? 0 : -1;
+}
+
+/*
+ * A filter the program is under beyond `tapnet run`'s own may kill it for
+ * the calls a ring takes (memfd_create, mmap...): one installed by this
+ * image the shim sees (ring_forbidden), one inherited across an exec
+ * only this count shows. Unknown (no $TAPNET_SECCOMP_FILTERS, cleared with
+ * the environment), only a process under no filter at all makes one.
+ */
+static bool filters_allow_ring(void)
+{
+	if (atomic_load_explicit(&ring_forbidden, memory_order_relaxed))
+		return false;
+	int now = tn_lib_seccomp_filters();
+	return now == 0 || (now > 0 && filters_at_start >= 0 && now <= filters_at_start);
 }
 
 static void ring_drop(void)
@@ -600,6 +637,9 @@ __attribute__((constructor)) static void tn_lib_load(void)
 
 	if (p && *p && strlen(p) < sizeof(cfg_socket_path))
 		strcpy(cfg_socket_path, p);
+	p = getenv(TN_LIB_FILTERS_ENV);
+	if (p && *p >= '0' && *p <= '9')
+		filters_at_start = atoi(p);
 	p = getenv(TN_LIB_OPTIONS_ENV);
 	if (p) {
 		tn_lib_options |= strstr(p, "verbose") ? TN_LIB_OPT_VERBOSE : 0;
@@ -2142,8 +2182,12 @@ static int nowait_option(int level, int optname, const void *optval, socklen_t o
 static void ring_make(void)
 {
 	struct tn_rpc_writer w;
-	int fd = memfd_create("tapnet-options", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
+	if (!filters_allow_ring()) {
+		ring_refused = true;
+		return;
+	}
+	int fd = memfd_create("tapnet-options", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0) {
 		ring_refused = true; /* no memfd here (ENOSYS, a sandbox's EPERM) */
 		return;
@@ -2212,8 +2256,7 @@ static int send_nowait(struct tn_rpc_writer *w)
 	if (len < 0 || (size_t)len > sizeof(msg))
 		return send_req(w->buf, len, NULL, 0);
 	memcpy(msg, w->buf, (size_t)len); /* making the ring takes the request buffer */
-	if (!ring && !ring_refused && ++ring_options >= RING_AFTER_OPTIONS &&
-	    !atomic_load_explicit(&ring_forbidden, memory_order_relaxed))
+	if (!ring && !ring_refused && ++ring_options >= RING_AFTER_OPTIONS)
 		ring_make();
 	if (ring_put(msg, (size_t)len))
 		return 0;

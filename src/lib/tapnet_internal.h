@@ -21,6 +21,8 @@ extern __thread int tn_lib_busy;
 #define TN_LIB_SOCKET_ENV "TAPNET_SOCKET"   /* the daemon's control socket */
 #define TN_LIB_CTL_FD_ENV "TAPNET_CTL_FD"   /* the number the control connection lives at */
 #define TN_LIB_OPTIONS_ENV "TAPNET_OPTIONS" /* words: verbose, kernel-ipv6 */
+/* the seccomp filters the program started under: `tapnet run`'s (see ring_make in tapnet.c) */
+#define TN_LIB_FILTERS_ENV "TAPNET_SECCOMP_FILTERS"
 
 #define TN_LIB_OPT_VERBOSE 0x1     /* say on stderr which sockets stay the kernel's, and why */
 #define TN_LIB_OPT_KERNEL_IPV6 0x2 /* pure IPv6 sockets become the kernel's instead of failing */
@@ -60,6 +62,8 @@ int tn_lib_getsockname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t
  * be what the filter kills for).
  */
 void tn_lib_confined(bool confined);
+/* The seccomp filters this process is under (/proc/self/status), or -1 if unknown. */
+int tn_lib_seccomp_filters(void);
 
 /*
  * The program is about to close fds lo..hi (close, dup2 or dup3 over one,

@@ -5,6 +5,7 @@
 
 #include "tools/cli.h"
 #include "tools/run_seccomp.h"
+#include "lib/tapnet_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,6 +126,12 @@ int cmd_run(struct cli *cli, const struct cmd_options *opt)
 	int rc = start_seccomp(cli, opt);
 	if (rc != 0)
 		return rc;
+	/* its filter, and any we run under: more, later, are the program's (libtapnet's ring_make) */
+	int filters = tn_lib_seccomp_filters();
+	char count[16];
+	snprintf(count, sizeof(count), "%d", filters);
+	if (filters >= 0 ? setenv(TN_LIB_FILTERS_ENV, count, 1) : unsetenv(TN_LIB_FILTERS_ENV))
+		return fail("run: cannot set the environment: %s", strerror(errno));
 	execvp(opt->argv[0], opt->argv);
 	int err = errno;
 	fail("run: %s: %s", opt->argv[0], strerror(err));

@@ -16,6 +16,13 @@
  *   seccomp  the same filter through seccomp(2) by syscall(), as libseccomp
  *   strict   seccomp's strict mode: read, write, exit and sigreturn only
  * A call the program did not make, made for it after that, kills it.
+ *
+ *   sandboxed exec CMD [ARG]...
+ *
+ * Installs a filter that kills the process at memfd_create and allows
+ * everything else, as a sandbox that confines a program before it execs it
+ * might, then execs CMD: the shim of CMD's image did not see the filter go
+ * in.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -69,6 +76,27 @@ static struct sock_filter rules[] = {
 	ALLOW(SYS_shutdown),
 	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
 };
+
+static struct sock_filter no_memfd[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_memfd_create, 0, 1),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+};
+
+static int confine_then_exec(char **argv)
+{
+	struct sock_fprog prog = { sizeof(no_memfd) / sizeof(no_memfd[0]), no_memfd };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+		perror("sandboxed: installing the filter");
+		return 2;
+	}
+	execvp(argv[0], argv);
+	perror("sandboxed: exec");
+	return 2;
+}
 
 static void confine(const char *mode)
 {
@@ -137,10 +165,12 @@ int main(int argc, char **argv)
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	int one = 1;
 
+	if (argc >= 3 && strcmp(argv[1], "exec") == 0)
+		return confine_then_exec(argv + 2);
 	bool known = argc == 4 && (strcmp(argv[1], "prctl") == 0 || strcmp(argv[1], "seccomp") == 0 ||
 				   strcmp(argv[1], "strict") == 0);
 	if (!known || inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) {
-		fprintf(stderr, "usage: sandboxed prctl|seccomp|strict ADDRESS PORT\n");
+		fprintf(stderr, "usage: sandboxed prctl|seccomp|strict ADDRESS PORT | exec CMD...\n");
 		return 2;
 	}
 	a.sin_port = htons((uint16_t)atoi(argv[3]));
