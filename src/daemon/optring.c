@@ -57,17 +57,6 @@ void optring_unmap(struct optring *r)
 	r->shared = NULL;
 }
 
-/* n bytes of the ring from position pos, across its end if need be */
-static void ring_copy(const struct optring *r, uint32_t pos, uint8_t *dst, size_t n)
-{
-	const uint8_t *data = (const uint8_t *)r->shared + TN_OPTRING_DATA_OFF;
-	size_t at = pos & (TN_OPTRING_DATA - 1);
-	size_t first = n < TN_OPTRING_DATA - at ? n : TN_OPTRING_DATA - at;
-
-	memcpy(dst, data + at, first);
-	memcpy(dst + first, data, n - first);
-}
-
 enum optring_result optring_read(struct optring *r,
 				 bool (*take)(void *ctx, const struct tn_rpc_header *hdr,
 					      const uint8_t *msg),
@@ -89,13 +78,13 @@ enum optring_result optring_read(struct optring *r,
 			*why = "wrote part of a message into its option ring";
 			return OPTRING_BAD;
 		}
-		ring_copy(r, r->head, msg, TN_RPC_HDR_LEN);
+		tn_optring_read(r->shared, r->head, msg, TN_RPC_HDR_LEN);
 		if (tn_rpc_parse_header(msg, TN_RPC_HDR_LEN, &hdr) != TN_RPC_OK ||
 		    hdr.length > TN_OPTRING_MSG_MAX || hdr.length > avail) {
 			*why = "wrote a malformed message into its option ring";
 			return OPTRING_BAD;
 		}
-		ring_copy(r, r->head, msg, hdr.length);
+		tn_optring_read(r->shared, r->head, msg, hdr.length);
 		/* the header again, from the copy the request is read from */
 		struct tn_rpc_header again;
 		if (tn_rpc_parse_header(msg, hdr.length, &again) != TN_RPC_OK ||

@@ -2225,11 +2225,7 @@ static bool ring_put(const uint8_t *msg, size_t len)
 	uint32_t head = __atomic_load_n(&ring->head, __ATOMIC_ACQUIRE);
 	if (ring_tail - head > TN_OPTRING_DATA - len)
 		return false; /* full: the request, sent, is read after the ring (tapnetd reads it first) */
-	uint8_t *data = (uint8_t *)ring + TN_OPTRING_DATA_OFF;
-	size_t at = ring_tail & (TN_OPTRING_DATA - 1);
-	size_t first = len < TN_OPTRING_DATA - at ? len : TN_OPTRING_DATA - at;
-	memcpy(data + at, msg, first);
-	memcpy(data, msg + first, len - first);
+	tn_optring_write(ring, ring_tail, msg, len);
 	ring_tail += (uint32_t)len;
 	/*
 	 * Against tapnetd's store of sleeping then read of tail

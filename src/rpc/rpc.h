@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #define TN_RPC_VERSION 1
@@ -495,6 +496,36 @@ struct tn_optring {
 	_Alignas(64) uint32_t sleeping; /* daemon: 1 while it may sleep without reading the ring */
 };
 _Static_assert(sizeof(struct tn_optring) <= TN_OPTRING_DATA_OFF, "the ring's words fit before its data");
+
+/*
+ * Where n bytes at position pos (free-running, see above) lie in the ring's
+ * data: from *at, the first return value of them up to the data's end, the
+ * rest from its start. Used by the client to write (tn_optring_write) and
+ * by the daemon to copy out (tn_optring_read).
+ */
+static inline size_t tn_optring_split(uint32_t pos, size_t n, size_t *at)
+{
+	*at = pos & (TN_OPTRING_DATA - 1);
+	return n < TN_OPTRING_DATA - *at ? n : TN_OPTRING_DATA - *at;
+}
+
+static inline void tn_optring_write(struct tn_optring *r, uint32_t pos, const void *src, size_t n)
+{
+	uint8_t *data = (uint8_t *)r + TN_OPTRING_DATA_OFF;
+	size_t at, first = tn_optring_split(pos, n, &at);
+
+	memcpy(data + at, src, first);
+	memcpy(data, (const uint8_t *)src + first, n - first);
+}
+
+static inline void tn_optring_read(const struct tn_optring *r, uint32_t pos, void *dst, size_t n)
+{
+	const uint8_t *data = (const uint8_t *)r + TN_OPTRING_DATA_OFF;
+	size_t at, first = tn_optring_split(pos, n, &at);
+
+	memcpy(dst, data + at, first);
+	memcpy((uint8_t *)dst + first, data, n - first);
+}
 
 /*
  * A SETSOCKOPT_NOWAIT whose only effect on the bytes before it is to send
