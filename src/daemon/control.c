@@ -127,7 +127,6 @@ struct ctl_client {
 	struct sockets_owner owner; /* its tapnet sockets */
 	struct trace_sub *sub;      /* after TRACE: its event stream (trace.c); it asks nothing more */
 	bool reset_watch;           /* after RESETS: notices of its process's resets; it asks nothing more */
-	struct ctl_client *ring_prev, *ring_next; /* on ctl->ring_clients while owner.ring is mapped */
 };
 
 struct control {
@@ -138,7 +137,7 @@ struct control {
 	ev_io accept_io;
 	ev_timer accept_pause;     /* out of fds: retry accepting later */
 	struct ctl_client *clients;
-	struct ctl_client *ring_clients; /* those with an option ring: read before every wait */
+	unsigned n_rings;          /* clients with an option ring: read in every pass when any */
 	bool rings_sleeping;       /* their rings say the daemon may sleep (control_rings_sleep) */
 	ev_check ring_check;
 	unsigned n_clients;
@@ -202,20 +201,6 @@ static const char *client_desc(const struct ctl_client *c, char *buf, size_t cap
 	return buf;
 }
 
-/* Takes c off ctl->ring_clients. */
-static void ring_forget_listed(struct ctl_client *c)
-{
-	struct control *ctl = c->ctl;
-
-	if (c->ring_prev)
-		c->ring_prev->ring_next = c->ring_next;
-	else
-		ctl->ring_clients = c->ring_next;
-	if (c->ring_next)
-		c->ring_next->ring_prev = c->ring_prev;
-	c->ring_prev = c->ring_next = NULL;
-}
-
 /* Unmaps c's option ring, if it has one, unread. */
 static void ring_forget(struct ctl_client *c)
 {
@@ -224,7 +209,7 @@ static void ring_forget(struct ctl_client *c)
 	/* a process still writing there wakes us, finds the connection gone, and sends anew */
 	optring_set_sleeping(&c->owner.ring, true);
 	optring_unmap(&c->owner.ring);
-	ring_forget_listed(c);
+	c->ctl->n_rings--;
 }
 
 static void client_free(struct ctl_client *c)
@@ -799,25 +784,12 @@ static bool ring_read(struct ctl_client *c)
 /* OPTION_RING: fd becomes c's ring, after what its last one holds. */
 static int option_ring(struct ctl_client *c, int fd)
 {
-	struct control *ctl = c->ctl;
-	bool listed = c->owner.ring.shared != NULL;
-
-	if (listed)
-		optring_unmap(&c->owner.ring); /* read already: every request reads it first */
+	ring_forget(c); /* read already: every request reads it first */
 	int r = optring_map(&c->owner.ring, fd);
-	if (r < 0) {
-		if (listed)
-			ring_forget_listed(c);
+	if (r < 0)
 		return r;
-	}
-	optring_set_sleeping(&c->owner.ring, ctl->rings_sleeping);
-	if (!listed) {
-		c->ring_prev = NULL;
-		c->ring_next = ctl->ring_clients;
-		if (ctl->ring_clients)
-			ctl->ring_clients->ring_prev = c;
-		ctl->ring_clients = c;
-	}
+	c->ctl->n_rings++;
+	optring_set_sleeping(&c->owner.ring, c->ctl->rings_sleeping);
 	return 0;
 }
 
@@ -835,8 +807,8 @@ static void rings_read(struct control *ctl)
 {
 	bool read = false;
 
-	for (struct ctl_client *c = ctl->ring_clients, *next; c; c = next) {
-		next = c->ring_next; /* c may be dropped */
+	for (struct ctl_client *c = ctl->clients, *next; c; c = next) {
+		next = c->next; /* c may be dropped */
 		if (optring_pending(&c->owner.ring)) {
 			ring_read(c);
 			read = true;
@@ -860,19 +832,19 @@ static void ring_check_cb(struct ev_loop *loop, ev_check *w, int revents)
 	(void)loop, (void)revents;
 	if (ctl->rings_sleeping) {
 		ctl->rings_sleeping = false;
-		for (struct ctl_client *c = ctl->ring_clients; c; c = c->ring_next)
+		for (struct ctl_client *c = ctl->clients; c; c = c->next)
 			optring_set_sleeping(&c->owner.ring, false);
 	}
-	if (ctl->ring_clients)
+	if (ctl->n_rings)
 		rings_read(ctl);
 }
 
 void control_rings_sleep(struct control *ctl)
 {
-	if (!ctl || !ctl->ring_clients)
+	if (!ctl || !ctl->n_rings)
 		return;
 	ctl->rings_sleeping = true;
-	for (struct ctl_client *c = ctl->ring_clients; c; c = c->ring_next)
+	for (struct ctl_client *c = ctl->clients; c; c = c->next)
 		optring_set_sleeping(&c->owner.ring, true);
 	/*
 	 * Against each client's store of its tail then load of sleeping (both
