@@ -384,6 +384,20 @@ static unsigned budget_left(unsigned reads, size_t bytes)
 	return left;
 }
 
+/*
+ * The end of a batch of input: its peer data goes to the clients first,
+ * then the ACKs the batch deferred, one per connection, with the window
+ * those reads opened (and no separate window update for them); then its
+ * answers (ACKs, data its ACKs let go) to the tap at once.
+ */
+static void input_batch_end(struct tapnetd *d)
+{
+	if (d->sockets)
+		sockets_pass_pending(d->sockets);
+	tn_stack_batch_end(d->stack);
+	tap_flush(d);
+}
+
 static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct tapnetd *d = w->data;
@@ -434,18 +448,21 @@ static void tap_readable_cb(struct ev_loop *loop, ev_io *w, int revents)
 		else
 			tn_stack_input(d->stack, &meta, frame, (size_t)n);
 		d->frame_now_ns = 0;
+		/*
+		 * A lone frame (the run before was one frame too: a ping, a
+		 * request, a SYN) is answered before the read that finds the
+		 * tap's queue empty, as a program that only answers pings
+		 * does (bench/tap_echo): its batch ends here, and a frame that
+		 * comes after all begins another.
+		 */
+		if (i == 0 && tapdev_lone_frame(&d->tap)) {
+			input_batch_end(d);
+			tn_stack_batch_begin(d->stack);
+		}
 	}
 	d->counters[DCTR_TapInBadHeaders] = d->tap.bad_vnet_hdr;
 	d->counters[DCTR_TapInBatches] = d->tap.in_batches;
-	/*
-	 * The batch's peer data goes to the clients first, then the ACKs the
-	 * batch deferred: one per connection, with the window those reads
-	 * opened (and no separate window update for them).
-	 */
-	if (d->sockets)
-		sockets_pass_pending(d->sockets);
-	tn_stack_batch_end(d->stack);
-	tap_flush(d); /* the batch's answers (ACKs, data its ACKs let go) at once */
+	input_batch_end(d);
 	daemon_rearm_timer(d);
 }
 

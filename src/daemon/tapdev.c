@@ -1037,6 +1037,11 @@ ssize_t tapdev_read(struct tapdev *tap, struct tn_frame_meta *meta, const uint8_
 	return n;
 }
 
+bool tapdev_lone_frame(const struct tapdev *tap)
+{
+	return tap->rx_run == 1 && tap->rx_prev_run <= 1;
+}
+
 bool tapdev_read_batches(const struct tapdev *tap)
 {
 	return tap->ring && tap->ring->rx_buf;

@@ -127,6 +127,12 @@ int tapdev_batch_open(struct tapdev *tap, bool writes, bool reads, tapdev_sent_f
  */
 int tapdev_write_thread_start(struct tapdev *tap);
 
+/*
+ * Whether the frame just read is the first of a run, after a run of one:
+ * frames that come one at a time (pings, requests), not a stream.
+ */
+bool tapdev_lone_frame(const struct tapdev *tap);
+
 /* Whether frames are read in batches (tapdev_batch_open). */
 bool tapdev_read_batches(const struct tapdev *tap);
 
