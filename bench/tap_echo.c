@@ -27,20 +27,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "stack/stack_internal.h" /* the stack's checksum and tn_put16 */
+
 static const uint8_t our_mac[6] = { 0x02, 0x00, 0x5e, 0x00, 0x00, 0x02 };
-
-static uint16_t checksum(const uint8_t *p, size_t n)
-{
-	uint32_t sum = 0;
-
-	for (size_t i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (n & 1)
-		sum += (uint32_t)(p[n - 1] << 8);
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 static void swap(uint8_t *a, uint8_t *b, size_t n)
 {
@@ -79,9 +68,7 @@ static size_t answer(uint8_t *f, size_t n, const uint8_t addr[4])
 	swap(f + 26, f + 30, 4); /* the IP header's checksum stays right */
 	icmp[0] = 0;
 	icmp[2] = icmp[3] = 0;
-	uint16_t c = checksum(icmp, total - ihl);
-	icmp[2] = (uint8_t)(c >> 8);
-	icmp[3] = (uint8_t)c;
+	tn_put16(icmp + 2, tn_csum_fold(tn_csum_add(0, icmp, total - ihl)));
 	return 14 + total;
 }
 
