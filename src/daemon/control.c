@@ -731,7 +731,6 @@ static int handle_timewait(struct ctl_client *c, const struct tn_rpc_header *hdr
 	return 0;
 }
 
-/* One whole message from c. false: the client is gone. */
 /*
  * A SETSOCKOPT_NOWAIT, sent or read from the ring: no reply, even to a
  * failure (sockets_opt.c counted and logged one on a socket).
@@ -861,6 +860,7 @@ static int request_fds(uint16_t type)
 	return type == TN_RPC_OPTION_RING ? 1 : sockets_request_fds(type);
 }
 
+/* One whole message from c. false: the client is gone. */
 static bool client_handle(struct ctl_client *c, const struct tn_rpc_header *hdr, const uint8_t *msg)
 {
 	struct control *ctl = c->ctl;

@@ -102,8 +102,8 @@ enum tn_rpc_type {
 	 * shrinking and growing (struct tn_optring); reply empty. From then on
 	 * the client writes its SETSOCKOPT_NOWAIT requests into that memory
 	 * instead of sending them, and the daemon reads them there: before
-	 * any request of this connection, before it reads a pair of a socket
-	 * this connection tuned, and before it sleeps. A second OPTION_RING
+	 * any request of this connection, after every wait or poll of its loop
+	 * before it reads any pair, and before it sleeps. A second OPTION_RING
 	 * (after exec, the same connection) replaces the first, whose
 	 * requests are read first. See src/daemon/optring.c.
 	 */
