@@ -219,8 +219,6 @@ START_TEST(test_lies_refused)
 		raw_put(&c, buf, len - 4);
 		break;
 	case 3: /* longer than any such request */
-		len = nowait_msg(buf, sizeof(buf), TN_RPC_SETSOCKOPT_NOWAIT, 2, 1);
-		memset(buf + len, 0, sizeof(buf) - len);
 		{
 			struct tn_rpc_writer w;
 			tn_rpc_begin(&w, buf, sizeof(buf), TN_RPC_SETSOCKOPT_NOWAIT, 2);
