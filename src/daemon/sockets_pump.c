@@ -202,11 +202,49 @@ void reset_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_timer_stop(loop, w);
 }
 
+/* The connection failed (reset, timed out): the client reads end-of-file or ECONNRESET. */
+static void peer_failed(struct tsock *t, long err)
+{
+	close_core(t, false);
+	/*
+	 * A timeout too: the pair can say only ECONNRESET, but an error, not
+	 * an end-of-file that passes for the end of the data (SO_ERROR still
+	 * says ETIMEDOUT).
+	 */
+	if ((err != -ECONNRESET && err != -ETIMEDOUT) || !reset_through_watcher(t, (int)-err))
+		set_done(t, (int)-err);
+}
+
+/*
+ * The peer's FIN has been passed on (A shut for writing): what can still
+ * happen to the connection is its end, a reset (the peer closed, and the
+ * client kept writing) or a timeout, with the client's bytes in A that
+ * nobody will take now. Without this the socket stayed, its send buffer
+ * full, until tapnetd stopped, and a client still writing blocked.
+ */
+static void pump_after_fin(struct tsock *t)
+{
+	struct tn_sock_piece piece[2];
+	int np;
+	long n = tn_sock_recv_peek(t->sk, piece, &np);
+
+	if (n < 0 && n != -EAGAIN) {
+		peer_failed(t, n);
+	} else if (tn_sock_state(t->sk) == TN_TCP_CLOSED) {
+		close_core(t, false); /* its error already taken (the client asked SO_ERROR) */
+		set_done(t, 0);
+	}
+}
+
 /* Peer -> client: from the core's receive buffer into A while A takes it. */
 static void pump_to_client(struct tsock *t)
 {
-	if (t->wr_shut || !t->sk)
+	if (!t->sk)
 		return;
+	if (t->wr_shut) {
+		pump_after_fin(t);
+		return;
+	}
 	a_sndbuf_follow(t);
 	for (;;) {
 		struct tn_sock_piece piece[2];
@@ -225,14 +263,7 @@ static void pump_to_client(struct tsock *t)
 			return;
 		}
 		if (n < 0) { /* reset, timed out: the client reads EOF, SO_ERROR says why */
-			close_core(t, false);
-			/*
-			 * A timeout too: the pair can say only ECONNRESET, but
-			 * an error, not an end-of-file that passes for the end
-			 * of the data (SO_ERROR still says ETIMEDOUT).
-			 */
-			if ((n != -ECONNRESET && n != -ETIMEDOUT) || !reset_through_watcher(t, (int)-n))
-				set_done(t, (int)-n);
+			peer_failed(t, n);
 			return;
 		}
 		struct iovec iov[2];
@@ -399,7 +430,12 @@ static void pump_from_client(struct tsock *t)
 		} else {
 			struct tn_sock_wpiece piece[2];
 			int np;
-			if (tn_sock_send_space(t->sk, piece, &np) <= 0)
+			/*
+			 * A connection that failed keeps its error for
+			 * pump_to_client, which reports it after the data before
+			 * it (tn_sock_send_space would take it).
+			 */
+			if (tn_sock_send_refused(t->sk) || tn_sock_send_space(t->sk, piece, &np) <= 0)
 				return; /* full (TN_SOCK_EV_WRITABLE resumes), or over: events follow */
 			/* an option waiting for its place: read no further than that */
 			uint64_t room = t->n_opts_later ? t->opts_later[0].at - t->a_taken : UINT64_MAX;

@@ -230,11 +230,11 @@ static int take_error(struct tn_sock *s)
 	return e;
 }
 
-/* 0 when the connection may take data now, else what tn_sock_send returns. */
-static long send_refusal(struct tn_sock *s)
+/* 0 when the connection may take data now, else what tn_sock_send returns; the error is left pending. */
+static long send_refusal_peek(const struct tn_sock *s)
 {
 	if (s->err)
-		return take_error(s);
+		return s->err;
 	switch (s->state) {
 	case TN_TCP_ESTABLISHED:
 	case TN_TCP_CLOSE_WAIT:
@@ -249,6 +249,21 @@ static long send_refusal(struct tn_sock *s)
 		return -EPIPE;
 	}
 	return s->fin_queued ? -EPIPE : 0;
+}
+
+/* As send_refusal_peek, the error taken (a send reports it, as Linux's does). */
+static long send_refusal(struct tn_sock *s)
+{
+	long r = send_refusal_peek(s);
+	if (s->err)
+		take_error(s);
+	return r;
+}
+
+bool tn_sock_send_refused(const struct tn_sock *s)
+{
+	long r = send_refusal_peek(s);
+	return r < 0 && r != -EAGAIN;
 }
 
 /* n bytes were queued in the send buffer: send what the windows allow now. */

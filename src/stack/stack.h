@@ -466,6 +466,13 @@ struct tn_sock_wpiece {
 };
 long tn_sock_send_space(struct tn_sock *s, struct tn_sock_wpiece piece[2], int *npieces);
 long tn_sock_send_commit(struct tn_sock *s, size_t n);
+/*
+ * The connection will take no more data: it failed (the error stays
+ * pending, for tn_sock_recv or tn_sock_error to report after the data
+ * before it), is closed, or has its FIN queued. False while it is still
+ * being opened or its send buffer is merely full.
+ */
+bool tn_sock_send_refused(const struct tn_sock *s);
 #define TN_SHUT_RD 0
 #define TN_SHUT_WR 1
 #define TN_SHUT_RDWR 2
