@@ -614,7 +614,10 @@ static void pump_accept(struct tsock *t)
 			ssize_t n = sendmsg(t->own_end, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				return; /* the client does not accept: EV_WRITE */
-			if (n != (ssize_t)sizeof(t->accepted_rec))
+			if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+				/* the program closed its listener: an event, not a fault; the connection ends with it */
+				log_debug("listener closed with a connection on its way to accept()");
+			else if (n != (ssize_t)sizeof(t->accepted_rec))
 				log_warning("cannot pass an accepted connection: %s",
 					    n < 0 ? strerror(errno) : "short write");
 			close(t->accepted_end); /* its A sees the hang-up if it never arrived */
