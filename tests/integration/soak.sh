@@ -6,7 +6,9 @@
 # service (every byte checked), iperf3 from tapnet to the kernel (its
 # servers close their streams at the end of a test: the peer's FIN, then
 # its RST), connection churn, clients killed in the middle of a transfer,
-# a ping every 10 ms.
+# clients that reset, half-close, stop reading or close with data unread
+# (misbehaving_client.py against bulk_server.py, both ways), a ping every
+# 10 ms.
 # Then, with every program stopped: every download and echo was exact,
 # tapnetd is alive, and it holds no socket of a program and no buffer
 # byte (a ten-minute run of this found 129 sockets and 397 MB kept after a
@@ -34,9 +36,14 @@ bg http-tapnet tn_run "$PYTHON" -m http.server -b "$TAPNET_ADDR" -d "$TN_TMP/www
 http_tapnet=$BG_PID
 bg http-kernel ns_exec "$PYTHON" -m http.server -b "$HOST_ADDR" -d "$TN_TMP/www" 8081
 bg iperf-kernel ns_exec iperf3 -s -B "$HOST_ADDR" -p 5202
+bg bulk-tapnet tn_run "$PYTHON" "$TOP_SRCDIR/tests/integration/bulk_server.py" "$TAPNET_ADDR" 9000
+bulk_tapnet=$BG_PID
+bg bulk-kernel ns_exec "$PYTHON" "$TOP_SRCDIR/tests/integration/bulk_server.py" "$HOST_ADDR" 9001
 wait_listen tapnet "$TAPNET_ADDR" 8080
 wait_listen kernel "$HOST_ADDR" 8081
 wait_listen kernel "$HOST_ADDR" 5202
+wait_listen tapnet "$TAPNET_ADDR" 9000
+wait_listen kernel "$HOST_ADDR" 9001
 
 end=$((SECONDS + SECS))
 # Each loop writes "NAME runs N failed M" to $TN_TMP/out/NAME, and what failed to NAME.err.
@@ -107,6 +114,11 @@ churn_loop &
 loops+=($!)
 kill_loop 2>>"$TN_TMP/out/kill.err" & # the shell's "Killed" notes too
 loops+=($!)
+MISBEHAVE=$TOP_SRCDIR/tests/integration/misbehaving_client.py
+ns_exec "$PYTHON" "$MISBEHAVE" "$TAPNET_ADDR" 9000 "$SECS" 1 >"$TN_TMP/out/misbehave-in" 2>&1 &
+loops+=($!)
+tn_run "$PYTHON" "$MISBEHAVE" "$HOST_ADDR" 9001 "$SECS" 2 >"$TN_TMP/out/misbehave-out" 2>&1 &
+loops+=($!)
 ns_exec ping -q -i 0.01 -w "$SECS" "$TAPNET_ADDR" >"$TN_TMP/out/ping.log" 2>&1 &
 loops+=($!)
 wait "${loops[@]}" # not the servers
@@ -120,14 +132,20 @@ for f in curl-in curl-out echo; do
 	[ "$runs" -gt 0 ] || fail "$f never ran"
 	[ "$failed" -eq 0 ] || fail "$f: $failed of $runs failed: $(tail -5 "$TN_TMP/out/$f.err")"
 done
+for f in misbehave-in misbehave-out; do
+	grep -q " errors 0$" "$TN_TMP/out/$f" || fail "$f: $(cat "$TN_TMP/out/$f")"
+	log "$f: $(cat "$TN_TMP/out/$f")"
+done
 # about 2.5 % of echoes lost or damaged on the way (1 % drops and 0.2 % corruption each way)
 lost=$(awk '/packet loss/ { for (i = 1; i <= NF; i++) if ($i ~ /%$/) { sub(/%/, "", $i); print int($i) } }' "$TN_TMP/out/ping.log")
 [ -n "$lost" ] && [ "$lost" -lt 10 ] || fail "pings: $(cat "$TN_TMP/out/ping.log")"
 log "$(grep 'packet loss' "$TN_TMP/out/ping.log")"
 
 # Every program on tapnet stopped: nothing of theirs may stay.
-pkill -P "$http_tapnet" 2>/dev/null # the program; then what ran it
-kill "$http_tapnet" 2>/dev/null
+for pid in "$http_tapnet" "$bulk_tapnet"; do
+	pkill -P "$pid" 2>/dev/null # the program; then what ran it
+	kill "$pid" 2>/dev/null
+done
 for ((i = 0; i < 30 * 10; i++)); do
 	[ "$(counter SockOpen)" -eq 0 ] && [ "$(counter SockBufferBytes)" -eq 0 ] && break
 	sleep 0.1
