@@ -224,12 +224,10 @@ static void peer_failed(struct tsock *t, long err)
  */
 static void pump_after_fin(struct tsock *t)
 {
-	struct tn_sock_piece piece[2];
-	int np;
-	long n = tn_sock_recv_peek(t->sk, piece, &np);
+	int err = tn_sock_error(t->sk); /* nothing is left to read: only an error */
 
-	if (n < 0 && n != -EAGAIN) {
-		peer_failed(t, n);
+	if (err) {
+		peer_failed(t, err);
 	} else if (tn_sock_state(t->sk) == TN_TCP_CLOSED) {
 		close_core(t, false); /* its error already taken (the client asked SO_ERROR) */
 		set_done(t, 0);
@@ -430,12 +428,8 @@ static void pump_from_client(struct tsock *t)
 		} else {
 			struct tn_sock_wpiece piece[2];
 			int np;
-			/*
-			 * A connection that failed keeps its error for
-			 * pump_to_client, which reports it after the data before
-			 * it (tn_sock_send_space would take it).
-			 */
-			if (tn_sock_send_refused(t->sk) || tn_sock_send_space(t->sk, piece, &np) <= 0)
+			/* a failed connection's error stays for pump_to_client */
+			if (tn_sock_send_space(t->sk, piece, &np) <= 0)
 				return; /* full (TN_SOCK_EV_WRITABLE resumes), or over: events follow */
 			/* an option waiting for its place: read no further than that */
 			uint64_t room = t->n_opts_later ? t->opts_later[0].at - t->a_taken : UINT64_MAX;

@@ -254,16 +254,9 @@ static long send_refusal_peek(const struct tn_sock *s)
 /* As send_refusal_peek, the error taken (a send reports it, as Linux's does). */
 static long send_refusal(struct tn_sock *s)
 {
-	long r = send_refusal_peek(s);
 	if (s->err)
-		take_error(s);
-	return r;
-}
-
-bool tn_sock_send_refused(const struct tn_sock *s)
-{
-	long r = send_refusal_peek(s);
-	return r < 0 && r != -EAGAIN;
+		return take_error(s);
+	return send_refusal_peek(s);
 }
 
 /* n bytes were queued in the send buffer: send what the windows allow now. */
@@ -278,7 +271,7 @@ static long queued(struct tn_sock *s, uint32_t n)
 long tn_sock_send_space(struct tn_sock *s, struct tn_sock_wpiece piece[2], int *npieces)
 {
 	*npieces = 0;
-	long r = send_refusal(s);
+	long r = send_refusal_peek(s); /* an error stays for the reader */
 	if (r < 0)
 		return r;
 	struct tn_iov iov[2];

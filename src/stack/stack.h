@@ -455,7 +455,9 @@ void tn_sock_recv_consume(struct tn_sock *s, size_t n); /* n <= the bytes peeked
  * Writing in place, the other way: the free space of the send buffer in at
  * most two pieces, for a caller that reads its data straight into them.
  * Returns the bytes free (> 0), or what tn_sock_send would return when it
- * cannot take data (-EAGAIN when full, -EPIPE, -ENOTCONN, an error).
+ * cannot take data (-EAGAIN when full, -EPIPE, -ENOTCONN, an error). An
+ * error is not taken: it stays pending for tn_sock_recv (or tn_sock_error)
+ * to report after the data before it.
  * tn_sock_send_commit() then queues the first n bytes written there and
  * sends what it may, as tn_sock_send would. The pieces stay valid until
  * the next call into the stack.
@@ -466,13 +468,6 @@ struct tn_sock_wpiece {
 };
 long tn_sock_send_space(struct tn_sock *s, struct tn_sock_wpiece piece[2], int *npieces);
 long tn_sock_send_commit(struct tn_sock *s, size_t n);
-/*
- * The connection will take no more data: it failed (the error stays
- * pending, for tn_sock_recv or tn_sock_error to report after the data
- * before it), is closed, or has its FIN queued. False while it is still
- * being opened or its send buffer is merely full.
- */
-bool tn_sock_send_refused(const struct tn_sock *s);
 #define TN_SHUT_RD 0
 #define TN_SHUT_WR 1
 #define TN_SHUT_RDWR 2
