@@ -77,6 +77,9 @@
 #define SO_COOKIE 57
 #endif
 
+/* A socket's family, marked on its pair's end (see family_mark) */
+enum { MARK_INET = 0, MARK_INET6 = 3, MARK_INET6_ONLY = 4 }; /* IPV6_V6ONLY set */
+
 __thread int tn_lib_busy;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -94,6 +97,12 @@ static struct cache_entry {
 	 */
 	bool named, peer_named;
 	bool listening; /* known to listen: a listener stays one (accept asks no more) */
+	/*
+	 * Whether its addresses are IPv6 ones (v4-mapped), once known: a
+	 * socket's family never changes (IPV6_V6ONLY, which may, changes no
+	 * address), so accept and the names need not read the mark again.
+	 */
+	bool family_known, inet6;
 	uint16_t local_port, peer_port; /* network order */
 	uint32_t local_addr, peer_addr; /* network order */
 } cache[CACHE_SETS][CACHE_WAYS];
@@ -866,7 +875,7 @@ static struct cache_entry *cache_put(uint64_t cookie, bool yes)
  * need no daemon (the cache survives fork and dup).
  */
 static void cache_put_names(int fd, uint32_t local_addr, uint16_t local_port, uint32_t peer_addr,
-			    uint16_t peer_port)
+			    uint16_t peer_port, int mark)
 {
 	uint64_t cookie;
 
@@ -874,6 +883,8 @@ static void cache_put_names(int fd, uint32_t local_addr, uint16_t local_port, ui
 		return;
 	struct cache_entry *e = cache_put(cookie, true);
 	e->named = e->peer_named = true;
+	e->family_known = true;
+	e->inet6 = mark != MARK_INET;
 	e->local_addr = local_addr;
 	e->local_port = local_port;
 	e->peer_addr = peer_addr;
@@ -1220,7 +1231,6 @@ ssize_t tapnet_write(int fd, const void *buf, size_t count)
  * and SCM_RIGHTS, answered without a round trip, and never touched by the
  * program (whose SO_PRIORITY goes to the daemon).
  */
-enum { MARK_INET = 0, MARK_INET6 = 3, MARK_INET6_ONLY = 4 }; /* IPV6_V6ONLY set */
 
 #define SIN6_LEN_MIN 24 /* RFC 2133's sockaddr_in6, without sin6_scope_id: Linux takes it */
 
@@ -1237,6 +1247,23 @@ static int family_mark(int fd)
 static void set_family_mark(int fd, int mark)
 {
 	sys_setsockopt(fd, SOL_SOCKET, SO_PRIORITY, &mark, sizeof(mark));
+}
+
+/*
+ * With the lock held: fd's mark as far as its addresses go (MARK_INET or
+ * MARK_INET6, never MARK_INET6_ONLY), from e, fd's cache entry (NULL: none),
+ * when known there; read and kept there otherwise.
+ */
+static int addr_family_mark(int fd, struct cache_entry *e)
+{
+	if (e && e->family_known)
+		return e->inet6 ? MARK_INET6 : MARK_INET;
+	int mark = family_mark(fd) == MARK_INET ? MARK_INET : MARK_INET6;
+	if (e) {
+		e->family_known = true;
+		e->inet6 = mark != MARK_INET;
+	}
+	return mark;
 }
 
 enum addr_use { FOR_BIND, FOR_CONNECT };
@@ -1672,29 +1699,39 @@ static void quiet_listener(int fd)
  * (accept is then EINVAL, as on Linux, where it would wait forever on a
  * pair that carries no accept records, or take a connection's bytes for
  * one), or -1 when tapnetd cannot say (accept goes on as it would). Known
- * once, a listener costs no request again.
+ * once, a listener costs no request again, nor its family (*mark, for its
+ * connections' addresses: addr_family_mark) a system call.
  */
-static int listener_check(int fd, uint64_t cookie)
+static int listener_check(int fd, uint64_t cookie, int *mark)
 {
 	int yes = 0;
 	socklen_t len = sizeof(yes);
-	const struct cache_entry *known;
+	struct cache_entry *known;
+	bool listening = false;
 
+	*mark = MARK_INET;
 	if (!cookie && fd_ident(fd, &cookie) < 0)
 		return -1; /* not a socket: recvmsg says so */
 	tn_lib_busy++;
 	pthread_mutex_lock(&lock);
-	bool listening = (known = cache_lookup(cookie)) != NULL && known->listening;
+	if ((known = cache_lookup(cookie)) != NULL && known->listening) {
+		listening = true;
+		*mark = addr_family_mark(fd, known);
+	}
 	pthread_mutex_unlock(&lock);
 	tn_lib_busy--;
 	if (listening)
 		return 1;
-	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &yes, &len) < 0)
+	if (tapnet_getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &yes, &len) < 0) {
+		*mark = addr_family_mark(fd, NULL);
 		return -1;
+	}
 	if (yes) {
 		tn_lib_busy++;
 		pthread_mutex_lock(&lock);
-		cache_mark_listening(cookie);
+		known = cache_put(cookie, true);
+		known->listening = true;
+		*mark = addr_family_mark(fd, known);
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
 	}
@@ -1714,8 +1751,9 @@ int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int) * 4)];
 	} cbuf;
+	int mark;
 
-	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC) || listener_check(fd, cookie) == 0) {
+	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC) || listener_check(fd, cookie, &mark) == 0) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -1752,15 +1790,20 @@ int tn_lib_accept4(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 			errno = EPROTO;
 			return -1;
 		}
-		if (flags & SOCK_NONBLOCK) /* a pair end fresh from socketpair(): no other status flag */
-			fcntl(nfd, F_SETFL, O_NONBLOCK);
-		int mark = family_mark(fd);
+		/*
+		 * A pair end fresh from socketpair(): no other status flag. To the
+		 * kernel, marked: the shim's fcntl would first ask whether nfd is
+		 * a placeholder, which it cannot be.
+		 */
+		if (flags & SOCK_NONBLOCK)
+			tn_marked_syscall(SYS_fcntl, nfd, F_SETFL, O_NONBLOCK, 0, 0);
 		if (mark != MARK_INET)
 			set_family_mark(nfd, MARK_INET6);
 		put_addr(mark, addr, len, rec.peer_addr, rec.peer_port);
 		tn_lib_busy++;
 		pthread_mutex_lock(&lock);
-		cache_put_names(nfd, rec.local_addr, rec.local_port, rec.peer_addr, rec.peer_port);
+		cache_put_names(nfd, rec.local_addr, rec.local_port, rec.peer_addr, rec.peer_port,
+				mark);
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
 		tn_lib_note_socket(nfd, TN_LIB_FD_SOCKET);
@@ -1945,7 +1988,7 @@ int tn_lib_connect_begin(int fd, const struct sockaddr *addr, socklen_t len, int
 	uint32_t local_ip, local_port;
 	if (reply_name(r, &local_ip, &local_port))
 		cache_put_names(fd, local_ip, (uint16_t)local_port, ip ? htonl(ip) : local_ip,
-				htons((uint16_t)port));
+				htons((uint16_t)port), mark);
 	LEAVE(0);
 }
 
@@ -2056,15 +2099,15 @@ static int getname(int fd, uint64_t cookie, struct sockaddr *addr, socklen_t *le
 		return -1;
 	}
 	ENTER();
-	const struct cache_entry *e;
+	struct cache_entry *e;
 	if ((cookie || fd_ident(fd, &cookie) == 0) && (e = cache_lookup(cookie))) {
 		if (!peer && e->named) {
-			put_addr(family_mark(fd), addr, len, e->local_addr, e->local_port);
+			put_addr(addr_family_mark(fd, e), addr, len, e->local_addr, e->local_port);
 			LEAVE(0);
 		}
 		/* a connection that is over has no peer (ENOTCONN): tapnetd says */
 		if (peer && e->peer_named && pair_clean(fd)) {
-			put_addr(family_mark(fd), addr, len, e->peer_addr, e->peer_port);
+			put_addr(addr_family_mark(fd, e), addr, len, e->peer_addr, e->peer_port);
 			LEAVE(0);
 		}
 	}

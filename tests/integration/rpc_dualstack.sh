@@ -28,22 +28,46 @@ assert l.getsockopt(socket.SOL_SOCKET, socket.SO_DOMAIN) == socket.AF_INET6
 l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 l.bind(("::", 7500)); l.listen(4)
 print("name", l.getsockname()[:2], flush=True)
-c, peer = l.accept()
-print("peer", peer[0], "local", c.getsockname()[0], flush=True)
-c.sendall(c.recv(100).upper()); c.close()'
+for _ in range(2):  # the second through what the shim remembers of the listener
+    c, peer = l.accept()
+    print("peer", peer[0], "local", c.getsockname()[0], "peername", c.getpeername()[0], flush=True)
+    c.sendall(c.recv(100).upper()); c.close()'
 wait_listen tapnet 0.0.0.0 7500
 reply=$(ns_exec "$PYTHON" -c '
 import socket
-s = socket.create_connection(("'"$TAPNET_ADDR"'", 7500), timeout=10)
-s.sendall(b"dual stack"); print(s.recv(100).decode())') || fail "IPv4 client to the [::] server failed"
-[ "$reply" = "DUAL STACK" ] || fail "the [::] server answered '$reply'"
-for ((i = 0; i < 50; i++)); do grep -q '^peer' "$TN_TMP/server6.log" && break; sleep 0.1; done
+for _ in range(2):
+    s = socket.create_connection(("'"$TAPNET_ADDR"'", 7500), timeout=10)
+    s.sendall(b"dual stack"); print(s.recv(100).decode()); s.close()') ||
+	fail "IPv4 client to the [::] server failed"
+[ "$reply" = "DUAL STACK
+DUAL STACK" ] || fail "the [::] server answered '$reply'"
+for ((i = 0; i < 50; i++)); do [ "$(grep -c '^peer' "$TN_TMP/server6.log")" = 2 ] && break; sleep 0.1; done
 grep -qx "name ('::', 7500)" "$TN_TMP/server6.log" ||
 	fail "getsockname of the [::] listener: $(cat "$TN_TMP/server6.log")"
-grep -qx "peer ::ffff:$HOST_ADDR local ::ffff:$TAPNET_ADDR" "$TN_TMP/server6.log" ||
-	fail "the [::] server saw: $(cat "$TN_TMP/server6.log")"
+[ "$(grep -cx "peer ::ffff:$HOST_ADDR local ::ffff:$TAPNET_ADDR peername ::ffff:$HOST_ADDR" \
+	"$TN_TMP/server6.log")" = 2 ] || fail "the [::] server saw: $(cat "$TN_TMP/server6.log")"
 expect_counter_above TcpPassiveOpens "$passive"
-log "[::] server on tapnet: IPv4 client served, peer ::ffff:$HOST_ADDR"
+log "[::] server on tapnet: IPv4 client served twice, peer ::ffff:$HOST_ADDR"
+
+# --- beside it, an AF_INET listener: its connections' names stay IPv4 ones
+bg server4 tn_run "$PYTHON" -u -c '
+import socket
+l = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+l.bind(("0.0.0.0", 7502)); l.listen(4)
+for _ in range(2):
+    c, peer = l.accept()
+    print("peer", peer[0], "local", c.getsockname()[0], "peername", c.getpeername()[0], flush=True)
+    c.close()'
+wait_listen tapnet 0.0.0.0 7502
+ns_exec "$PYTHON" -c '
+import socket
+for _ in range(2):
+    s = socket.create_connection(("'"$TAPNET_ADDR"'", 7502), timeout=10); s.recv(1); s.close()' ||
+	fail "IPv4 client to the AF_INET server failed"
+for ((i = 0; i < 50; i++)); do [ "$(grep -c '^peer' "$TN_TMP/server4.log")" = 2 ] && break; sleep 0.1; done
+[ "$(grep -cx "peer $HOST_ADDR local $TAPNET_ADDR peername $HOST_ADDR" "$TN_TMP/server4.log")" = 2 ] ||
+	fail "the AF_INET server saw: $(cat "$TN_TMP/server4.log")"
+log "AF_INET server beside it: IPv4 names for both its connections"
 
 # --- an AF_INET6 client to a v4-mapped address, a kernel-side server
 bg kserver ns_exec "$PYTHON" -u -c '
