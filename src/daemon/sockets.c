@@ -366,7 +366,7 @@ struct tsock *tsock_new(struct sockets *ss, struct sockets_owner *conn,
 	t->acct = acct;
 	t->sk = sk;
 	t->own_end = a;
-	t->a_sndbuf = PAIR_SNDBUF;
+	t->a_sndbuf = ss->a_sndbuf_default;
 	t->client_end_held = -1;
 	t->accepted_end = -1;
 	t->cookie = cookie;
@@ -507,20 +507,29 @@ void sockets_apply_limits(struct sockets *ss)
 }
 
 /*
- * A program's socket pair grows with its receive buffer (a_sndbuf_follow)
- * only as far as net.core.wmem_max lets it: say so once, where that cap
- * is below what the largest receive buffer would ask, with the remedy.
- * The cap is read off a socket (the kernel doubles what it grants), which
- * works where /proc/sys is hidden, as in the systemd unit.
+ * What a new pair's end A has for a send buffer, as SO_SNDBUF would ask for
+ * it (half what the kernel reports: it doubles what it grants, not its
+ * default, net.core.wmem_default): A keeps it until its connection's
+ * receive buffer asks for more (a_sndbuf_follow), which saves a system call
+ * per connection that never does. Then, once: a program's socket pair
+ * grows with its receive buffer only as far as net.core.wmem_max lets it:
+ * said where that cap is below what the largest receive buffer would ask,
+ * with the remedy. Both are read off a socket, which works where /proc/sys
+ * is hidden, as in the systemd unit.
  */
-static void pair_cap_note(const struct tapnetd *d)
+static void pair_defaults(struct sockets *ss, const struct tapnetd *d)
 {
 	int want = (int)(d->cfg.core.tcp_rcvbuf_max / 4), got = 0;
 	socklen_t len = sizeof(got);
 	int sv[2];
 
+	ss->a_sndbuf_default = 0; /* unknown: every pair's A asks (a_sndbuf_follow) */
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return;
+	if (getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got > 0)
+		ss->a_sndbuf_default = (uint32_t)got / 2;
+	got = 0;
+	len = sizeof(got);
 	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) == 0 &&
 	    getsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got / 2 < want)
 		log_info("net.core.wmem_max (%d) caps each program's socket pair below the %d "
@@ -568,7 +577,7 @@ struct sockets *sockets_new(struct tapnetd *d)
 	ev_init(&ss->reset_timer, reset_timer_cb);
 	ss->reset_timer.data = ss;
 	tn_stack_set_charge(d->stack, charge_cb, ss);
-	pair_cap_note(d);
+	pair_defaults(ss, d);
 	return ss;
 }
 

@@ -147,6 +147,7 @@ struct sockets {
 	unsigned failed_next;
 	ev_timer reset_timer;         /* runs while sockets wait for a reset watcher's byte */
 	unsigned resets_waiting;
+	uint32_t a_sndbuf_default;    /* a new pair's A, as SO_SNDBUF asks it (pair_defaults) */
 	uint8_t scratch[CHUNK];
 };
 

@@ -522,7 +522,9 @@ static void pump_from_client(struct tsock *t)
 /*
  * A new pair: A, ours; B, the client's, and its cookie. A stays a blocking
  * socket: every read and write of it passes MSG_DONTWAIT, which spares a
- * connection an fcntl. With
+ * connection an fcntl. A keeps the send buffer it is made with until its
+ * connection needs more (a_sndbuf_follow); B, which carries what the
+ * program sends, gets PAIR_SNDBUF at once. With
  * filler, B's send buffer is shrunk and filled (the count in *filler), so
  * that B is not writable until a connect ends (see sockets.h).
  * Returns 0 or -errno.
@@ -535,8 +537,7 @@ int make_pair(struct sockets *ss, int *a, int *b, uint64_t *cookie, uint32_t *fi
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return -errno;
-	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz)) < 0 ||
-	    setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, filler ? &one : &sz, sizeof(sz)) < 0 ||
+	if (setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, filler ? &one : &sz, sizeof(sz)) < 0 ||
 	    getsockopt(sv[1], SOL_SOCKET, SO_COOKIE, cookie, &len) < 0) {
 		int err = errno;
 		close(sv[0]);

@@ -877,6 +877,64 @@ START_TEST(a_large_segment_goes_to_a_behind_the_rings_bytes)
 END_TEST
 
 
+/* The socket whose B is b. */
+static struct tsock *tsock_of_b(int b)
+{
+	uint64_t cookie;
+	socklen_t len = sizeof(cookie);
+
+	ck_assert_int_eq(getsockopt(b, SOL_SOCKET, SO_COOKIE, &cookie, &len), 0);
+	for (struct tsock *t = ss->all; t; t = t->next)
+		if (t->cookie == cookie)
+			return t;
+	ck_abort_msg("no socket has B's cookie");
+	return NULL;
+}
+
+/*
+ * A, the pair's end that takes the peer's bytes for the program, is left
+ * with the send buffer socketpair() gives it (no system call for it per
+ * connection) until the connection's receive buffer asks for more; then it
+ * is set as a_sndbuf_follow says (a quarter of that buffer, which the
+ * kernel doubles, up to net.core.wmem_max), as any socket of ours would be.
+ */
+START_TEST(a_keeps_its_first_send_buffer_until_the_window_asks_more)
+{
+	struct sockets_owner a1 = pump_owner();
+	struct conn c;
+	int lb, fresh[2], first = 0, now = 0, expected = 0;
+	socklen_t len = sizeof(int);
+	static uint8_t data[DELIVER_MIN + 100];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fresh), 0);
+	ck_assert_int_eq(getsockopt(fresh[0], SOL_SOCKET, SO_SNDBUF, &first, &len), 0);
+	int b = accepted_b(&a1, &c, &lb);
+	struct tsock *t = tsock_of_b(b);
+	ck_assert_int_eq(getsockopt(t->own_end, SOL_SOCKET, SO_SNDBUF, &now, &len), 0);
+	ck_assert_int_eq(now, first);
+	ck_assert_uint_eq(t->a_sndbuf, (uint32_t)first / 2);
+
+	int v = 4 << 20;
+	ck_assert_int_eq(setopt(&a1, b, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)), 0);
+	uint32_t want = tn_sock_rcvbuf_size(t->sk) / 4;
+	ck_assert_uint_gt(want, (uint32_t)first / 2);
+	peer_send(h, &(struct pseg){ .seq = c.snd, .ack = c.rcv, .flags = TCP_ACK, .data = data,
+				    .len = sizeof(data), .sport = RPORT });
+	run_loop();
+	v = (int)want;
+	ck_assert_int_eq(setsockopt(fresh[0], SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	ck_assert_int_eq(getsockopt(fresh[0], SOL_SOCKET, SO_SNDBUF, &expected, &len), 0);
+	ck_assert_int_eq(getsockopt(t->own_end, SOL_SOCKET, SO_SNDBUF, &now, &len), 0);
+	ck_assert_int_eq(now, expected);
+	ck_assert_uint_eq(t->a_sndbuf, want);
+
+	close(fresh[0]);
+	close(fresh[1]);
+	close(b);
+	pump_done(&a1, lb);
+}
+END_TEST
+
 /*
  * Tombstones are found by cookie, one per cookie, and hold the last
  * TOMBSTONES finished sockets (cookies come from a counter, with gaps where
@@ -1014,6 +1072,7 @@ static Suite *sockets_suite(void)
 	tcase_add_test(pump, an_uncork_behind_an_unread_request_does_not_wait_for_a_write);
 	tcase_add_test(pump, hang_ups_heard_once_and_not_after_the_end);
 	tcase_add_test(pump, a_large_segment_goes_to_a_behind_the_rings_bytes);
+	tcase_add_test(pump, a_keeps_its_first_send_buffer_until_the_window_asks_more);
 	tcase_add_test(pump, a_reset_reaches_b_through_the_watcher);
 	suite_add_tcase(s, pump);
 	return s;
