@@ -41,6 +41,7 @@ DAEMON_LOG=
 DAEMON_PID=
 DAEMON_STATUS=
 AT_EXIT=()
+BG_LOGS=() # the output of programs run in the background (bg, rpc_lib.sh)
 
 log() { printf '%s: %s\n' "$TEST_NAME" "$*"; }
 
@@ -279,7 +280,7 @@ wait_for_file() {
 at_exit() { AT_EXIT+=("$1"); }
 
 cleanup() {
-	local rc=$? cmd
+	local rc=$? cmd log
 	trap - EXIT INT TERM HUP
 	for cmd in ${AT_EXIT[@]+"${AT_EXIT[@]}"}; do
 		eval "$cmd" 2>/dev/null
@@ -301,6 +302,15 @@ cleanup() {
 		printf -- '--- tapnetd log (%s) ---\n' "$DAEMON_LOG" >&2
 		cat "$DAEMON_LOG" >&2
 		printf -- '--- end of tapnetd log ---\n' >&2
+	fi
+	# and what each background program said last: a server that never
+	# listened says why here (a wait_listen failure names only the port)
+	if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+		for log in ${BG_LOGS[@]+"${BG_LOGS[@]}"}; do
+			[ -s "$log" ] || continue
+			printf -- '--- the last lines of %s ---\n' "${log##*/}" >&2
+			tail -n 20 "$log" >&2
+		done
 	fi
 	[ -n "$NS" ] && ip netns delete "$NS" 2>/dev/null
 	[ -n "$TN_TMP" ] && rm -rf "$TN_TMP"

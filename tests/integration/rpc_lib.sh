@@ -87,6 +87,7 @@ bg() {
 	shift
 	"$@" >"$TN_TMP/$name.log" 2>&1 &
 	BG_PID=$!
+	BG_LOGS+=("$TN_TMP/$name.log") # shown when the test fails (cleanup, lib.sh)
 	# CMD may be a shell function (ns_exec, tn_run): then $! is a subshell and
 	# the program its child, which would outlive it (and the namespace)
 	at_exit "pkill -P $BG_PID; kill $BG_PID"
