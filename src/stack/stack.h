@@ -292,7 +292,9 @@ void tn_stack_get_mac(const struct tn_stack *stack, uint8_t mac[TN_ETH_ALEN]);
 	/* a buffer growth the buffer limits refused (Linux: memory pressure stops growth) */ \
 	X(TcpExtTCPMemoryPressures)                                            \
 	X(TcpExtTCPAbortOnMemory)                                              \
-	X(TcpExtTCPACKSkippedChallenge)
+	X(TcpExtTCPACKSkippedChallenge)                                        \
+	/* tcp_output stopped at its bound of frames per call (tcp_out.c): a runaway? */ \
+	X(TcpOutputBoundHits)
 
 /*
  * Counters, nstat names. One list, expanded where needed (X-macro), so a

@@ -712,6 +712,8 @@ void tcp_undo_recovery(struct tn_sock *s);
 uint32_t tcp_sack_orig_bytes(const struct tn_sock *s, uint32_t start, uint32_t end);
 /* RFC 6675 NextSeg() rules 1-2: the lowest range presumed lost and not retransmitted since. */
 bool tcp_sack_next_lost(const struct tn_sock *s, uint32_t *seq, uint32_t *len);
+/* How much of [seq, seq + len) the peer has not SACKed from seq on: up to its first SACKed byte. */
+uint32_t tcp_sack_unsacked_run(const struct tn_sock *s, uint32_t seq, uint32_t len);
 /* The lowest byte still counted in flight (neither SACKed nor marked lost); false: none. */
 bool tcp_sack_first_in_flight(const struct tn_sock *s, uint32_t *seq);
 /* Records a retransmission of [seq, seq + len); false when the record is full (do not send). */

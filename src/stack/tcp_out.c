@@ -8,6 +8,9 @@
  */
 #include "tcp.h"
 
+/* Frames one call of tcp_output sends at most (see there) */
+#define TCP_OUTPUT_ROUNDS_MAX 1024
+
 /* One's-complement sum over pieces of any length, as if they were contiguous. */
 static uint32_t csum_pieces(uint32_t sum, const struct tn_iov *iov, int n)
 {
@@ -342,8 +345,20 @@ uint32_t tcp_retransmit(struct tn_sock *s, uint32_t seq, uint32_t max_len)
 {
 	uint32_t end = seq_min(data_end(s), s->snd_max);
 	uint32_t len = seq_lt(seq, end) ? min_u32(end - seq, max_len) : 0;
+	/*
+	 * Never into what the peer SACKed (a FIN included): a retransmission
+	 * that overlaps a SACK block counts as delivered at once (its bytes
+	 * then lost again), and was sent again at once, up to tcp_output's
+	 * bound per call. Seen with a short answer lost ahead of its FIN,
+	 * SACKed: 1024 copies of the answer per ACK. Only a probe may ask for
+	 * a SACKed byte first (the last segment, SACKed already): as asked.
+	 */
+	uint32_t unsacked = tcp_sack_unsacked_run(s, seq, len + 1);
+	if (unsacked)
+		len = min_u32(len, unsacked);
 	uint8_t flags = TCP_ACK;
-	if (s->fin_queued && seq + len == s->fin_seq && seq_lt(s->fin_seq, s->snd_max))
+	if (s->fin_queued && seq + len == s->fin_seq && seq_lt(s->fin_seq, s->snd_max) &&
+	    (!unsacked || unsacked > len))
 		flags |= TCP_FIN;
 	if (!len && !(flags & TCP_FIN))
 		return 0;
@@ -480,14 +495,20 @@ static void output_now(struct tn_sock *s)
 	}
 	/*
 	 * Every round sends a frame or stops; the bound only keeps one call
-	 * from holding the loop for too long (the next ACK or timer goes on).
+	 * from holding the loop for too long (the next ACK or timer goes on):
+	 * TCP_OUTPUT_ROUNDS_MAX frames are 64 MiB with TSO and 1.4 MiB
+	 * without, so reaching it means a window that large opened at once
+	 * or, the case it is there for, a round that sends without changing
+	 * what the next finds (a retransmission that overlapped a SACK block
+	 * did: see tcp_retransmit). Counted: TcpOutputBoundHits.
 	 */
 	bool sent_new = false;
 	/* F-RTO step 2b (tcp_in.c): new data this once, no retransmission before it */
 	bool frto_new_data = s->frto_new_data;
 	s->frto_new_data = false;
 	bool resent = false;
-	for (int guard = 0; guard < 1024; guard++) {
+	int round;
+	for (round = 0; round < TCP_OUTPUT_ROUNDS_MAX; round++) {
 		if (!frto_new_data && retransmit_lost(s)) {
 			resent = true;
 			continue;
@@ -551,6 +572,8 @@ static void output_now(struct tn_sock *s)
 		s->snd_max = seq_max(s->snd_max, s->snd_nxt);
 		tcp_arm_rtx_if_idle(s);
 	}
+	if (round == TCP_OUTPUT_ROUNDS_MAX)
+		TCP_CTR(s, TcpOutputBoundHits);
 	if (frto_new_data && !sent_new) {
 		/*
 		 * No new data to send, or no window for it: the presumed-lost

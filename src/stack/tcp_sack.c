@@ -771,6 +771,14 @@ bool tcp_sack_first_in_flight(const struct tn_sock *s, uint32_t *seq)
 	return first_run(s, RUN_IN_FLIGHT, seq, &len);
 }
 
+uint32_t tcp_sack_unsacked_run(const struct tn_sock *s, uint32_t seq, uint32_t len)
+{
+	uint16_t i = sb_find(s, seq);
+	if (i == s->sb_n || !seq_lt(s->sb[i].start, seq + len))
+		return len;
+	return seq_lt(seq, s->sb[i].start) ? s->sb[i].start - seq : 0;
+}
+
 bool tcp_sack_next_lost(const struct tn_sock *s, uint32_t *seq, uint32_t *len)
 {
 	return s->lost_bytes && first_run(s, RUN_LOST, seq, len);

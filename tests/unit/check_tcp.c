@@ -750,6 +750,53 @@ START_TEST(sack_recovery_repairs_every_hole_at_once)
 END_TEST
 
 /*
+ * A short answer and then the close, as a line server under `tapnet run`
+ * makes them: the data goes out, then the FIN alone. The data is lost and
+ * the FIN arrives: the peer ACKs the data's start and SACKs the FIN. The
+ * repair is the data alone, once. It used to carry the FIN again, so it
+ * overlapped a SACK block, left the scoreboard at once (a retransmission
+ * SACKed counts as delivered) and was lost again: tcp_output sent it 1024
+ * times in a row, on every ACK (soak_servers.sh: 16 000 retransmissions
+ * in 15 s of a Go server's short connections at 1 % loss).
+ */
+START_TEST(a_lost_answer_before_a_sacked_fin_goes_again_once)
+{
+	struct tn_config cfg;
+	peer_config(&cfg);
+	struct conn c = open_passive_cfg(&cfg, syn_opts, sizeof(syn_opts));
+	static const uint8_t answer[7] = "LINE 1\n";
+	h_advance(c.h, TN_NSEC_PER_MSEC);
+	ck_assert_int_eq(tn_sock_send(c.s, answer, sizeof(answer)), (long)sizeof(answer));
+	ck_assert_uint_eq(tcp_out_count(c.h), 1);
+	h_clear(c.h);
+	ck_assert_int_eq(tn_sock_shutdown(c.s, TN_SHUT_WR), 0);
+	struct oseg fin = last_only(c.h);
+	ck_assert_uint_eq(fin.seq, c.rcv + sizeof(answer));
+	ck_assert_uint_eq(fin.len, 0);
+	ck_assert(fin.flags & TCP_FIN);
+	h_clear(c.h);
+	h_advance(c.h, 200 * 1000); /* an RTT */
+	const uint32_t blocks[] = {sizeof(answer), sizeof(answer) + 1};
+	peer_sack(&c, c.rcv, c.rcv, blocks, 1);
+	ck_assert_uint_eq(tcp_out_count(c.h), 1);
+	struct oseg o = last_only(c.h);
+	ck_assert_uint_eq(o.seq, c.rcv);
+	ck_assert_uint_eq(o.len, sizeof(answer));
+	ck_assert(!(o.flags & TCP_FIN)); /* the peer has it */
+	ck_assert_int_eq(memcmp(o.data, answer, sizeof(answer)), 0);
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 1);
+	ck_assert_uint_eq(H_CTR(c.h, TcpOutputBoundHits), 0);
+	/* the repair arrives: everything, the FIN too, acknowledged; nothing more goes */
+	h_clear(c.h);
+	peer_send(c.h, &(struct pseg){.seq = c.snd, .ack = c.rcv + sizeof(answer) + 1, .flags = TCP_ACK});
+	ck_assert_uint_eq(tcp_out_count(c.h), 0);
+	ck_assert_int_eq(tn_sock_state(c.s), TN_TCP_FIN_WAIT_2);
+	ck_assert_uint_eq(H_CTR(c.h, TcpRetransSegs), 1);
+	close_conn(&c);
+}
+END_TEST
+
+/*
  * RFC 2883 / Linux's tcp_try_undo_dsack: both "lost" segments were only
  * late; the peer reports each retransmission as a duplicate. The first
  * D-SACK alone proves nothing; with the second, every retransmission of
@@ -2856,6 +2903,7 @@ Suite *tcp_suite(void)
 	tcase_add_test(tc, sack_blocks_most_recent_first_and_dsack);
 	tcase_add_test(tc, out_of_order_holds_a_buffer_of_holes);
 	tcase_add_test(tc, sack_recovery_repairs_every_hole_at_once);
+	tcase_add_test(tc, a_lost_answer_before_a_sacked_fin_goes_again_once);
 	tcase_add_test(tc, dsack_for_every_retransmission_undoes_the_cut);
 	tcase_add_test(tc, timestamps_show_a_recovery_was_reordering);
 	tcase_add_test(tc, slow_start_counts_a_stretch_ack_whole);
