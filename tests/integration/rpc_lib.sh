@@ -80,6 +80,24 @@ wait_no_conns() {
 	fail "tapnet still has connections: $(tapnet_conns | grep -E "$pat")"
 }
 
+# stop_bg_expect_nothing_left BG_PID...: stops the programs that bg started
+# (the program, then what ran it) and waits, up to 30 s, until tapnetd
+# holds no socket of a program and no buffer byte; fails with what is left.
+stop_bg_expect_nothing_left() {
+	local pid i
+	for pid in "$@"; do
+		pkill -P "$pid" 2>/dev/null
+		kill "$pid" 2>/dev/null
+	done
+	for ((i = 0; i < 30 * 10; i++)); do
+		[ "$(counter SockOpen)" -eq 0 ] && [ "$(counter SockBufferBytes)" -eq 0 ] && return 0
+		sleep 0.1
+	done
+	[ "$(counter SockOpen)" -eq 0 ] ||
+		fail "tapnetd still holds $(counter SockOpen) sockets of programs that ended: $(tapnet_conns | head -5)"
+	fail "tapnetd still holds $(counter SockBufferBytes) bytes of buffers for programs that ended"
+}
+
 # bg NAME CMD...: runs CMD in the background, its output in $TN_TMP/NAME.log;
 # its pid in BG_PID; killed at exit.
 bg() {

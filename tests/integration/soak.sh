@@ -142,18 +142,7 @@ lost=$(awk '/packet loss/ { for (i = 1; i <= NF; i++) if ($i ~ /%$/) { sub(/%/, 
 log "$(grep 'packet loss' "$TN_TMP/out/ping.log")"
 
 # Every program on tapnet stopped: nothing of theirs may stay.
-for pid in "$http_tapnet" "$bulk_tapnet"; do
-	pkill -P "$pid" 2>/dev/null # the program; then what ran it
-	kill "$pid" 2>/dev/null
-done
-for ((i = 0; i < 30 * 10; i++)); do
-	[ "$(counter SockOpen)" -eq 0 ] && [ "$(counter SockBufferBytes)" -eq 0 ] && break
-	sleep 0.1
-done
-[ "$(counter SockOpen)" -eq 0 ] ||
-	fail "tapnetd still holds $(counter SockOpen) sockets of programs that ended: $(tapnet_conns | head -5)"
-[ "$(counter SockBufferBytes)" -eq 0 ] ||
-	fail "tapnetd still holds $(counter SockBufferBytes) bytes of buffers for programs that ended"
+stop_bg_expect_nothing_left "$http_tapnet" "$bulk_tapnet"
 for c in FaultRxDrops FaultTxDrops FaultRxCorrupts TcpRetransSegs TcpExtTCPSackRecovery TcpInCsumErrors; do
 	log "$c $(counter "$c")"
 done

@@ -175,18 +175,7 @@ worse=$(grep -E '\[(alert|crit|emerg)\]' "$NGX/error.log" | grep -v 'exited on s
 
 # Every program on tapnet stopped: nothing of theirs may stay.
 kill -QUIT "$(cat "$NGX/nginx.pid")"
-for pid in "$go_server" "$dual_server"; do
-	pkill -P "$pid" 2>/dev/null # the program; then what ran it
-	kill "$pid" 2>/dev/null
-done
-for ((i = 0; i < 30 * 10; i++)); do
-	[ "$(counter SockOpen)" -eq 0 ] && [ "$(counter SockBufferBytes)" -eq 0 ] && break
-	sleep 0.1
-done
-[ "$(counter SockOpen)" -eq 0 ] ||
-	fail "tapnetd still holds $(counter SockOpen) sockets of programs that ended: $(tapnet_conns | head -5)"
-[ "$(counter SockBufferBytes)" -eq 0 ] ||
-	fail "tapnetd still holds $(counter SockBufferBytes) bytes of buffers for programs that ended"
+stop_bg_expect_nothing_left "$go_server" "$dual_server"
 for c in FaultRxDrops FaultTxDrops TcpPassiveOpens TcpOutSegs TcpRetransSegs TcpExtTCPSackRecovery; do
 	log "$c $(counter "$c")"
 done
