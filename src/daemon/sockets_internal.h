@@ -30,7 +30,7 @@
 #define HASH_BUCKETS 4096      /* by B's cookie */
 #define TOMBSTONES 4096        /* finished sockets remembered (a power of two, at most 65535) */
 #define HUP_BATCH 64
-#define PAIR_SNDBUF 212992     /* asked for each end's send buffer (the kernel caps it) */
+#define PAIR_SNDBUF 212992     /* asked for B's send buffer (the kernel caps it); A's: a_sndbuf_follow */
 #define ACCEPT_BATCH 64        /* connections handed to one listener per wakeup */
 #define FILLER_CHUNK 4096
 #define RESET_WAIT_MS 250      /* how long A waits for a reset watcher's byte (rpc.h, RESETS) */

@@ -934,10 +934,13 @@ static void cache_put_fd(int fd, bool yes)
 		cache_put(cookie, yes);
 }
 
-/* With the lock held. */
-static void cache_mark_listening(uint64_t cookie)
+/* With the lock held: cookie's entry, marked as a listener's. */
+static struct cache_entry *cache_mark_listening(uint64_t cookie)
 {
-	cache_put(cookie, true)->listening = true;
+	struct cache_entry *e = cache_put(cookie, true);
+
+	e->listening = true;
+	return e;
 }
 
 static int cache_get(uint64_t cookie)
@@ -1729,9 +1732,7 @@ static int listener_check(int fd, uint64_t cookie, int *mark)
 	if (yes) {
 		tn_lib_busy++;
 		pthread_mutex_lock(&lock);
-		known = cache_put(cookie, true);
-		known->listening = true;
-		*mark = addr_family_mark(fd, known);
+		*mark = addr_family_mark(fd, cache_mark_listening(cookie));
 		pthread_mutex_unlock(&lock);
 		tn_lib_busy--;
 	}

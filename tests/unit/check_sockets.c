@@ -877,20 +877,6 @@ START_TEST(a_large_segment_goes_to_a_behind_the_rings_bytes)
 END_TEST
 
 
-/* The socket whose B is b. */
-static struct tsock *tsock_of_b(int b)
-{
-	uint64_t cookie;
-	socklen_t len = sizeof(cookie);
-
-	ck_assert_int_eq(getsockopt(b, SOL_SOCKET, SO_COOKIE, &cookie, &len), 0);
-	for (struct tsock *t = ss->all; t; t = t->next)
-		if (t->cookie == cookie)
-			return t;
-	ck_abort_msg("no socket has B's cookie");
-	return NULL;
-}
-
 /*
  * A, the pair's end that takes the peer's bytes for the program, is left
  * with the send buffer socketpair() gives it (no system call for it per
@@ -909,7 +895,10 @@ START_TEST(a_keeps_its_first_send_buffer_until_the_window_asks_more)
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fresh), 0);
 	ck_assert_int_eq(getsockopt(fresh[0], SOL_SOCKET, SO_SNDBUF, &first, &len), 0);
 	int b = accepted_b(&a1, &c, &lb);
-	struct tsock *t = tsock_of_b(b);
+	uint64_t cookie;
+	ck_assert_int_eq(socket_cookie(b, &cookie), 0);
+	struct tsock *t = find_sock(ss, cookie);
+	ck_assert_ptr_nonnull(t);
 	ck_assert_int_eq(getsockopt(t->own_end, SOL_SOCKET, SO_SNDBUF, &now, &len), 0);
 	ck_assert_int_eq(now, first);
 	ck_assert_uint_eq(t->a_sndbuf, (uint32_t)first / 2);
